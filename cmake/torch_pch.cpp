@@ -1,0 +1,1 @@
+// Anchor for the precompiled <torch/torch.h> that the torch-facing targets reuse.

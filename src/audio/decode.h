@@ -1,0 +1,32 @@
+#pragma once
+// Audio decoding: any format libsndfile reads, to mono float in [-1, 1),
+// resampled with libsoxr (very high quality) when asked, cropped or
+// zero-padded to a fixed duration when asked.
+#include <cstddef>
+#include <filesystem>
+#include <vector>
+
+namespace oneshot {
+
+struct DecodeOptions {
+  int sample_rate = 0;    // 0 keeps the file's rate
+  double duration = 0.0;  // seconds; 0 keeps the file's length
+};
+
+struct AudioClip {
+  std::vector<float> samples;  // mono
+  int sample_rate = 0;         // after resampling
+  int file_sample_rate = 0;
+  int file_channels = 0;
+  std::size_t file_frames = 0;  // frames as decoded, before resampling/cropping
+};
+
+// Throws oneshot::Error "PATH: reason" for a missing, empty, truncated or
+// non-audio file, zero channels, an unsupported format or non-finite samples.
+AudioClip decode_audio(const std::filesystem::path& path, const DecodeOptions& options = {});
+
+// Crops or zero-pads to exactly n samples (handles decoders that return a few
+// frames more than the nominal length, e.g. Ogg Vorbis).
+void fit_length(std::vector<float>& samples, std::size_t n);
+
+}  // namespace oneshot

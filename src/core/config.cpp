@@ -1,0 +1,267 @@
+#include "core/config.h"
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <sstream>
+#include <toml++/toml.h>
+
+#include "core/error.h"
+
+namespace oneshot {
+namespace {
+
+std::string describe(const toml::node& node) {
+  std::ostringstream ss;
+  if (auto s = node.as_string()) ss << '"' << s->get() << '"';
+  else if (auto a = node.as_array()) ss << *a;
+  else node.visit([&](auto&& n) { ss << n; });
+  return ss.str();
+}
+
+// Assigns one TOML value to a typed field; returns an empty string or the reason it failed.
+std::string assign(int& field, const toml::node& node) {
+  auto v = node.value<int64_t>();
+  if (!node.is_integer() || !v) return "expected an integer";
+  if (*v < INT32_MIN || *v > INT32_MAX) return "integer out of range";
+  field = static_cast<int>(*v);
+  return {};
+}
+std::string assign(std::int64_t& field, const toml::node& node) {
+  if (!node.is_integer()) return "expected an integer";
+  field = *node.value<int64_t>();
+  return {};
+}
+std::string assign(double& field, const toml::node& node) {
+  if (!node.is_number()) return "expected a number";
+  field = *node.value<double>();
+  return {};
+}
+std::string assign(std::string& field, const toml::node& node) {
+  if (!node.is_string()) return "expected a string";
+  field = *node.value<std::string>();
+  return {};
+}
+std::string assign(std::vector<std::string>& field, const toml::node& node) {
+  std::vector<std::string> out;
+  if (auto arr = node.as_array()) {
+    for (const auto& item : *arr) {
+      if (!item.is_string()) return "expected a list of strings";
+      out.push_back(*item.value<std::string>());
+    }
+  } else if (auto s = node.as_string()) {  // "a,b,c" from the command line
+    std::stringstream ss(s->get());
+    for (std::string part; std::getline(ss, part, ',');)
+      if (!part.empty()) out.push_back(part);
+  } else {
+    return "expected a list of strings";
+  }
+  field = std::move(out);
+  return {};
+}
+
+void emit(toml::table& t, const char* key, int v) { t.insert_or_assign(key, static_cast<int64_t>(v)); }
+void emit(toml::table& t, const char* key, std::int64_t v) { t.insert_or_assign(key, v); }
+void emit(toml::table& t, const char* key, double v) { t.insert_or_assign(key, v); }
+void emit(toml::table& t, const char* key, const std::string& v) { t.insert_or_assign(key, v); }
+void emit(toml::table& t, const char* key, const std::vector<std::string>& v) {
+  toml::array arr;
+  for (const auto& s : v) arr.push_back(s);
+  t.insert_or_assign(key, std::move(arr));
+}
+
+// Sets the field named `key` of a section, or reports that it does not exist.
+template <class Section>
+void set_key(Section& section, const std::string& section_name, const std::string& key,
+             const toml::node& node, const std::string& origin) {
+  bool found = false;
+  auto visitor = [&](const char* name, auto& field) {
+    if (key != name) return;
+    found = true;
+    if (std::string why = assign(field, node); !why.empty())
+      throw Error(origin + ": bad value " + describe(node) + " for " + section_name + "." + key + ": " + why);
+  };
+  section.visit(visitor);
+  if (!found) throw Error(origin + ": unknown key " + section_name + "." + key);
+}
+
+void require(bool ok, const std::string& key, const std::string& what) {
+  if (!ok) throw Error("config: " + key + " " + what);
+}
+void require_one_of(const std::string& value, std::initializer_list<const char*> allowed, const std::string& key) {
+  for (const char* a : allowed)
+    if (value == a) return;
+  std::string list;
+  for (const char* a : allowed) list += std::string(list.empty() ? "" : ", ") + "\"" + a + "\"";
+  throw Error("config: " + key + " = \"" + value + "\" is not one of " + list);
+}
+
+}  // namespace
+
+void FeaturesConfig::validate() const {
+  require(sample_rate >= 0 && sample_rate <= 768000, "features.sample_rate", "must be 0 (keep) or a rate up to 768000");
+  require(duration >= 0 && std::isfinite(duration), "features.duration", "must be >= 0");
+  require(n_fft >= 16 && n_fft <= 65536, "features.n_fft", "must be in [16, 65536]");
+  require(hop_length >= 1, "features.hop_length", "must be >= 1");
+  require(n_mels >= 1 && n_mels <= 1024, "features.n_mels", "must be in [1, 1024]");
+  require(fmin >= 0, "features.fmin", "must be >= 0");
+  require(fmax >= 0, "features.fmax", "must be >= 0 (0 = sample_rate / 2)");
+  require(fmax == 0 || fmax > fmin, "features.fmax", "must exceed features.fmin");
+  require_one_of(pad_mode, {"reflect", "constant"}, "features.pad_mode");
+  require_one_of(mel_scale, {"slaney", "htk"}, "features.mel_scale");
+  require_one_of(log, {"floor", "nonzero"}, "features.log");
+  require(log_floor > 0, "features.log_floor", "must be > 0");
+  require_one_of(storage, {"float32", "float16"}, "features.storage");
+}
+
+void SplitConfig::validate() const {
+  require(n_val >= 0, "split.n_val", "must be >= 0");
+  require(n_test >= 0, "split.n_test", "must be >= 0");
+  require(n_val < 1 || n_val == std::floor(n_val), "split.n_val", "must be a whole count or a fraction below 1");
+  require(n_test < 1 || n_test == std::floor(n_test), "split.n_test", "must be a whole count or a fraction below 1");
+}
+
+void ModelConfig::validate() const {
+  require(n_filters >= 1, "model.n_filters", "must be >= 1");
+  require(n_dense >= 1, "model.n_dense", "must be >= 1");
+  require(n_conv_layers >= 0, "model.n_conv_layers", "must be >= 0");
+  require(n_dense_layers >= 0, "model.n_dense_layers", "must be >= 0");
+  require_one_of(dist, {"l1", "l2"}, "model.dist");
+  require(dropout_conv >= 0 && dropout_conv < 1, "model.dropout_conv", "must be in [0, 1)");
+  require(dropout_dense >= 0 && dropout_dense < 1, "model.dropout_dense", "must be in [0, 1)");
+}
+
+void TrainConfig::validate() const {
+  require_one_of(loss, {"bce", "mse"}, "train.loss");
+  require(learning_rate > 0, "train.learning_rate", "must be > 0");
+  require(decay >= 0, "train.decay", "must be >= 0");
+  require(batch_size >= 1, "train.batch_size", "must be >= 1");
+  require_one_of(pairs, {"anchors", "batch"}, "train.pairs");
+  require(amount_of_pairs > 0 && amount_of_pairs <= 1, "train.amount_of_pairs", "must be in (0, 1]");
+  require(neg_pair_ratio >= 0, "train.neg_pair_ratio", "must be >= 0");
+  require(classes_per_batch >= 2, "train.classes_per_batch", "must be >= 2");
+  require(clips_per_class >= 2, "train.clips_per_class", "must be >= 2");
+  require(steps_per_epoch >= 0, "train.steps_per_epoch", "must be >= 0");
+  require(epochs >= 1, "train.epochs", "must be >= 1");
+  require(patience >= 0, "train.patience", "must be >= 0");
+  require(threads >= 0, "train.threads", "must be >= 0 (0 = all cores)");
+  require_one_of(precision, {"fp32", "bf16"}, "train.precision");
+  require_one_of(device, {"cpu", "cuda"}, "train.device");
+  require(val_episodes >= 1, "train.val_episodes", "must be >= 1");
+}
+
+void EvalConfig::validate() const {
+  require_one_of(protocol, {"grid", "episodes"}, "eval.protocol");
+  require(ways >= 2, "eval.ways", "must be >= 2");
+  require(shots >= 1, "eval.shots", "must be >= 1");
+  require(queries >= 1, "eval.queries", "must be >= 1");
+  require(episodes >= 1, "eval.episodes", "must be >= 1");
+  require_one_of(aggregate, {"mean", "max", "prototype"}, "eval.aggregate");
+}
+
+void TuneConfig::validate() const {
+  require_one_of(sampler, {"tpe", "random"}, "tune.sampler");
+  require(n_startup_jobs >= 0, "tune.n_startup_jobs", "must be >= 0");
+  require(n_ei_candidates >= 1, "tune.n_ei_candidates", "must be >= 1");
+  require(gamma > 0 && gamma < 1, "tune.gamma", "must be in (0, 1)");
+  require(prior_weight > 0, "tune.prior_weight", "must be > 0");
+  require(max_epochs >= 1, "tune.max_epochs", "must be >= 1");
+  require(patience >= 0, "tune.patience", "must be >= 0");
+  require_one_of(pruner, {"none", "median"}, "tune.pruner");
+  require(pruner_warmup_epochs >= 1, "tune.pruner_warmup_epochs", "must be >= 1");
+  require(heartbeat_seconds > 0, "tune.heartbeat_seconds", "must be > 0");
+  require(n_val >= 1, "tune.n_val", "must be >= 1");
+}
+
+void Config::validate() const {
+  features.validate();
+  split.validate();
+  model.validate();
+  train.validate();
+  eval.validate();
+  tune.validate();
+}
+
+void Config::merge_toml(const std::string& text, const std::string& origin) {
+  toml::table root;
+  try {
+    root = toml::parse(text, origin);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream ss;
+    ss << origin << ":" << e.source().begin.line << ": " << e.description();
+    throw Error(ss.str());
+  }
+  for (const auto& [section_key, section_node] : root) {
+    const std::string section(section_key.str());
+    const toml::table* table = section_node.as_table();
+    bool known = false;
+    visit_sections([&](const char* name, auto& sec) {
+      if (section != name) return;
+      known = true;
+      if (!table) throw Error(origin + ": [" + section + "] must be a table");
+      for (const auto& [key, node] : *table) {
+        set_key(sec, section, std::string(key.str()), node, origin);
+        explicit_keys_.push_back(section + "." + std::string(key.str()));
+      }
+    });
+    if (!known) throw Error(origin + ": unknown section [" + section + "]");
+  }
+}
+
+void Config::merge_file(const std::filesystem::path& path) {
+  std::ifstream probe(path);
+  if (!probe) throw file_error(path, "cannot read config file");
+  std::stringstream ss;
+  ss << probe.rdbuf();
+  merge_toml(ss.str(), path.string());
+}
+
+void Config::set(const std::string& assignment) {
+  const auto eq = assignment.find('=');
+  const auto dot = assignment.find('.');
+  if (eq == std::string::npos || dot == std::string::npos || dot > eq)
+    throw Error("--set " + assignment + ": expected section.key=value");
+  const std::string section = assignment.substr(0, dot);
+  const std::string key = assignment.substr(dot + 1, eq - dot - 1);
+  const std::string value = assignment.substr(eq + 1);
+  toml::table parsed;
+  try {
+    parsed = toml::parse("v = " + value);
+  } catch (const toml::parse_error&) {
+    parsed.insert("v", value);  // a bare word such as constant or l1
+  }
+  bool known = false;
+  visit_sections([&](const char* name, auto& sec) {
+    if (section != name) return;
+    known = true;
+    set_key(sec, section, key, *parsed.get("v"), "--set " + assignment);
+  });
+  if (!known) throw Error("--set " + assignment + ": unknown section [" + section + "]");
+  explicit_keys_.push_back(section + "." + key);
+}
+
+bool Config::was_set(const std::string& dotted_key) const {
+  return std::find(explicit_keys_.begin(), explicit_keys_.end(), dotted_key) != explicit_keys_.end();
+}
+
+std::string Config::to_toml() const {
+  toml::table root;
+  const_cast<Config*>(this)->visit_sections([&](const char* name, auto& sec) {
+    toml::table t;
+    sec.visit([&](const char* key, auto& field) { emit(t, key, field); });
+    root.insert_or_assign(name, std::move(t));
+  });
+  std::ostringstream ss;
+  ss << root << "\n";
+  return ss.str();
+}
+
+Config Config::load(const std::filesystem::path& file, const std::vector<std::string>& overrides) {
+  Config config;
+  if (!file.empty()) config.merge_file(file);
+  for (const auto& o : overrides) config.set(o);
+  config.validate();
+  return config;
+}
+
+}  // namespace oneshot

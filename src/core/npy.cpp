@@ -1,0 +1,100 @@
+#include "core/npy.h"
+
+#include <cstdint>
+#include <cstring>
+#include <numeric>
+#include <regex>
+#include <string>
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+
+namespace oneshot {
+namespace fs = std::filesystem;
+
+namespace {
+std::size_t product(const std::vector<std::size_t>& shape) {
+  return std::accumulate(shape.begin(), shape.end(), std::size_t{1}, std::multiplies<>());
+}
+
+std::vector<std::size_t> parse_shape(const std::string& text) {
+  std::vector<std::size_t> shape;
+  std::regex number("[0-9]+");
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), number); it != std::sregex_iterator(); ++it)
+    shape.push_back(std::stoull(it->str()));
+  return shape;
+}
+}  // namespace
+
+NpyArray read_npy(const fs::path& path) {
+  const std::string bytes = read_file(path);
+  if (bytes.size() < 10 || bytes.compare(0, 6, "\x93NUMPY") != 0)
+    throw file_error(path, "not a NumPy .npy file (bad magic)");
+  const int major = static_cast<unsigned char>(bytes[6]);
+  std::size_t header_len = 0, offset = 0;
+  if (major == 1) {
+    header_len = static_cast<unsigned char>(bytes[8]) | (static_cast<unsigned char>(bytes[9]) << 8);
+    offset = 10;
+  } else if (major == 2 || major == 3) {
+    if (bytes.size() < 12) throw file_error(path, "truncated .npy header");
+    std::uint32_t len;
+    std::memcpy(&len, bytes.data() + 8, 4);
+    header_len = len;
+    offset = 12;
+  } else {
+    throw file_error(path, "unsupported .npy version " + std::to_string(major));
+  }
+  if (bytes.size() < offset + header_len) throw file_error(path, "truncated .npy header");
+  const std::string header = bytes.substr(offset, header_len);
+  std::smatch m;
+  if (!std::regex_search(header, m, std::regex("'descr':\\s*'([^']+)'")))
+    throw file_error(path, "no dtype in .npy header");
+  const std::string descr = m[1];
+  if (header.find("'fortran_order': True") != std::string::npos)
+    throw file_error(path, "Fortran-order arrays are not supported");
+  if (!std::regex_search(header, m, std::regex("'shape':\\s*\\(([^)]*)\\)")))
+    throw file_error(path, "no shape in .npy header");
+  NpyArray array;
+  array.shape = parse_shape(m[1]);
+  const std::size_t n = product(array.shape);
+  const char* payload = bytes.data() + offset + header_len;
+  const std::size_t available = bytes.size() - offset - header_len;
+  array.data.resize(n);
+  if (descr == "<f4") {
+    if (available < n * 4) throw file_error(path, "truncated .npy data");
+    std::memcpy(array.data.data(), payload, n * 4);
+  } else if (descr == "<f8") {
+    if (available < n * 8) throw file_error(path, "truncated .npy data");
+    for (std::size_t i = 0; i < n; ++i) {
+      double v;
+      std::memcpy(&v, payload + i * 8, 8);
+      array.data[i] = static_cast<float>(v);
+    }
+  } else {
+    throw file_error(path, "unsupported .npy dtype '" + descr + "' (need <f4 or <f8)");
+  }
+  return array;
+}
+
+void write_npy(const fs::path& path, const float* data, const std::vector<std::size_t>& shape) {
+  std::string dims;
+  for (std::size_t i = 0; i < shape.size(); ++i) dims += (i ? ", " : "") + std::to_string(shape[i]);
+  if (shape.size() == 1) dims += ",";  // a 1-tuple needs its comma
+  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + dims + "), }";
+  // Pad so that magic + len + header + '\n' is a multiple of 64.
+  const std::size_t total = 10 + header.size() + 1;
+  header.append((64 - total % 64) % 64, ' ');
+  header.push_back('\n');
+  std::string prefix = "\x93NUMPY";
+  prefix.push_back('\x01');
+  prefix.push_back('\x00');
+  prefix.push_back(static_cast<char>(header.size() & 0xff));
+  prefix.push_back(static_cast<char>(header.size() >> 8));
+  AtomicWriter out(path);
+  out.write(prefix);
+  out.write(header);
+  out.write(data, product(shape) * sizeof(float));
+  out.commit();
+}
+
+}  // namespace oneshot

@@ -1,0 +1,96 @@
+#include <gtest/gtest.h>
+
+#include "core/config.h"
+#include "core/error.h"
+#include "core/atomic_file.h"
+#include "support/test_support.h"
+
+using namespace oneshot;
+
+TEST(Config, DefaultsAreTheOriginalTunedValues) {
+  Config c;
+  EXPECT_EQ(c.features.n_fft, 2048);
+  EXPECT_EQ(c.features.hop_length, 512);
+  EXPECT_EQ(c.features.n_mels, 128);
+  EXPECT_EQ(c.model.n_filters, 64);
+  EXPECT_EQ(c.model.dist, "l2");
+  EXPECT_EQ(c.train.epochs, 20);
+  EXPECT_EQ(c.train.patience, 10);
+  EXPECT_NO_THROW(c.validate());
+}
+
+TEST(Config, SetParsesTypedValuesAndBareWords) {
+  Config c;
+  c.set("features.pad_mode=constant");
+  c.set("features.fmax=8000");  // an integer literal accepted for a double
+  c.set("model.n_filters=16");
+  c.set("split.test_classes=[\"dog\", \"rain\"]");
+  c.set("split.val_classes=cat,cow");
+  EXPECT_EQ(c.features.pad_mode, "constant");
+  EXPECT_DOUBLE_EQ(c.features.fmax, 8000);
+  EXPECT_EQ(c.model.n_filters, 16);
+  EXPECT_EQ(c.split.test_classes, (std::vector<std::string>{"dog", "rain"}));
+  EXPECT_EQ(c.split.val_classes, (std::vector<std::string>{"cat", "cow"}));
+  EXPECT_TRUE(c.was_set("model.n_filters"));
+  EXPECT_FALSE(c.was_set("model.n_dense"));
+}
+
+TEST(Config, UnknownKeysAndBadValuesNameTheKey) {
+  Config c;
+  try {
+    c.set("model.n_filterz=3");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("unknown key model.n_filterz"), std::string::npos) << e.what();
+  }
+  try {
+    c.set("model.n_filters=many");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("model.n_filters"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(c.set("nosuch.key=1"), Error);
+  EXPECT_THROW(c.set("novalue"), Error);
+  c.set("features.pad_mode=wrap");
+  try {
+    c.validate();
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("features.pad_mode"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Config, FileRoundTripsThroughToml) {
+  test::TempDir dir;
+  Config a;
+  a.set("train.learning_rate=0.005");
+  a.set("eval.protocol=episodes");
+  write_file_atomic(dir / "c.toml", a.to_toml());
+  Config b = Config::load(dir / "c.toml", {"model.dist=l1"});
+  EXPECT_DOUBLE_EQ(b.train.learning_rate, 0.005);
+  EXPECT_EQ(b.eval.protocol, "episodes");
+  EXPECT_EQ(b.model.dist, "l1");
+  EXPECT_EQ(b.to_toml(), [&] { a.set("model.dist=l1"); return a.to_toml(); }());
+}
+
+TEST(Config, FileErrorsNameTheFile) {
+  test::TempDir dir;
+  write_file_atomic(dir / "bad.toml", "[model]\nwidth = 3\n");
+  try {
+    Config::load(dir / "bad.toml", {});
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("bad.toml"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("model.width"), std::string::npos) << e.what();
+  }
+  write_file_atomic(dir / "syntax.toml", "[model\n");
+  EXPECT_THROW(Config::load(dir / "syntax.toml", {}), Error);
+  EXPECT_THROW(Config::load(dir / "missing.toml", {}), Error);
+}
+
+TEST(Config, ShippedPresetsLoad) {
+  for (const char* name : {"original.toml"}) {
+    std::filesystem::path p = std::filesystem::path(ONESHOT_FIXTURES) / ".." / ".." / "configs" / name;
+    EXPECT_NO_THROW(Config::load(p, {})) << name;
+  }
+}

@@ -1,0 +1,46 @@
+#include "support/test_support.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <random>
+
+namespace oneshot::test {
+namespace fs = std::filesystem;
+
+TempDir::TempDir() {
+  std::random_device rd;
+  path_ = fs::temp_directory_path() / ("oneshot-test-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
+  fs::create_directories(path_);
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  fs::permissions(path_, fs::perms::owner_all, fs::perm_options::add, ec);
+  fs::remove_all(path_, ec);
+}
+
+fs::path fixture(const std::string& name) { return fs::path(ONESHOT_FIXTURES) / name; }
+
+fs::path esc50_mini() {
+  fs::path p = fs::path(ONESHOT_SHARED) / "data" / "esc50-mini";
+  if (const char* env = std::getenv("ONESHOT_ESC50_MINI")) p = env;
+  return fs::exists(p / "meta" / "esc50.csv") ? p : fs::path();
+}
+
+fs::path cli_path() { return fs::path(ONESHOT_CLI); }
+
+int run_command(const std::string& command, std::string* output) {
+  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
+  if (!pipe) return -1;
+  std::array<char, 4096> buf;
+  std::string text;
+  while (std::size_t n = std::fread(buf.data(), 1, buf.size(), pipe)) text.append(buf.data(), n);
+  int status = ::pclose(pipe);
+  if (output) *output = text;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+}  // namespace oneshot::test

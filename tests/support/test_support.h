@@ -1,0 +1,30 @@
+#pragma once
+#include <filesystem>
+#include <string>
+
+namespace oneshot::test {
+
+// A fresh directory under the system temp dir, removed with its contents.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// Fixtures copied into tests/fixtures.
+std::filesystem::path fixture(const std::string& name);
+// ../shared/data/esc50-mini, or an empty path when it is absent (tests skip).
+std::filesystem::path esc50_mini();
+// The built oneshot-audio program.
+std::filesystem::path cli_path();
+// Runs a shell command, returns its exit status; output goes to `output` (stdout+stderr).
+int run_command(const std::string& command, std::string* output = nullptr);
+
+}  // namespace oneshot::test
