@@ -169,7 +169,9 @@ void TuneConfig::validate() const {
   require(patience >= 0, "tune.patience", "must be >= 0");
   require_one_of(pruner, {"none", "median"}, "tune.pruner");
   require(pruner_warmup_epochs >= 1, "tune.pruner_warmup_epochs", "must be >= 1");
+  require(pruner_startup_trials >= 1, "tune.pruner_startup_trials", "must be >= 1");
   require(heartbeat_seconds > 0, "tune.heartbeat_seconds", "must be > 0");
+  require(max_attempts >= 1, "tune.max_attempts", "must be >= 1");
   require(n_val >= 1, "tune.n_val", "must be >= 1");
 }
 

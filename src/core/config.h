@@ -119,7 +119,9 @@ struct TuneConfig {
   int patience = 6;
   std::string pruner = "none";  // "none" or "median"
   int pruner_warmup_epochs = 3;
+  int pruner_startup_trials = 5;  // complete trials needed before the median pruner acts
   double heartbeat_seconds = 60;
+  int max_attempts = 2;         // runs of a trial whose worker died before it is marked failed
   double n_val = 5;             // validation classes carved from the training classes
   std::int64_t seed = 1;
 
@@ -127,7 +129,8 @@ struct TuneConfig {
     v("sampler", sampler); v("n_startup_jobs", n_startup_jobs); v("n_ei_candidates", n_ei_candidates);
     v("gamma", gamma); v("prior_weight", prior_weight); v("max_epochs", max_epochs);
     v("patience", patience); v("pruner", pruner); v("pruner_warmup_epochs", pruner_warmup_epochs);
-    v("heartbeat_seconds", heartbeat_seconds); v("n_val", n_val); v("seed", seed);
+    v("pruner_startup_trials", pruner_startup_trials); v("heartbeat_seconds", heartbeat_seconds);
+    v("max_attempts", max_attempts); v("n_val", n_val); v("seed", seed);
   }
   void validate() const;
 };
