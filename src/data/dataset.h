@@ -33,8 +33,18 @@ struct DatasetOptions {
   bool skip_bad = false;        // report and skip missing rows instead of failing
 };
 
-// Throws oneshot::Error listing every problem (missing files, paths that
-// escape the root, malformed CSV rows) unless options.skip_bad.
+// ESC-50 layout: class ids follow the ESC-50 `target` column (ascending
+// targets -> 0, 1, ...; class names from `category`); folders layout: class
+// folders sorted by name ("." folders such as .oneshot-cache are ignored).
+// "auto" picks esc50 when meta/esc50.csv exists.
+//
+// Throws oneshot::Error listing every problem. Rows whose audio file is missing
+// are skipped and reported in Dataset::skipped instead when options.skip_bad;
+// a malformed CSV (naming file and line) and a path that escapes the root
+// ("..", absolute, or a link resolving outside it) are errors even then.
 Dataset load_dataset(const std::filesystem::path& root, const DatasetOptions& options = {});
+
+// Whether `path` has an extension the folders layout takes (wav, flac, ogg; any case).
+bool is_audio_file_name(const std::filesystem::path& path);
 
 }  // namespace oneshot

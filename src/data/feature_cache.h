@@ -29,6 +29,11 @@ class FeatureSet {
   static FeatureSet from_vectors(std::vector<float> data, std::size_t n_mels, std::size_t n_frames,
                                  std::vector<int> labels, std::vector<std::string> class_names,
                                  std::vector<std::string> file_names);
+  // A view of n_clips x n_mels x n_frames floats at `data`, kept alive by
+  // `storage` (a memory mapping or a buffer). Labels must index class_names.
+  static FeatureSet from_storage(std::shared_ptr<void> storage, const float* data, std::size_t n_mels,
+                                 std::size_t n_frames, std::vector<int> labels,
+                                 std::vector<std::string> class_names, std::vector<std::string> file_names);
 
  private:
   friend class FeatureCache;

@@ -1,0 +1,250 @@
+#include "data/cache_file.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include <algorithm>
+#include <bit>
+#include <cerrno>
+#include <cstring>
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "data/half.h"
+
+namespace oneshot {
+namespace fs = std::filesystem;
+
+static_assert(std::endian::native == std::endian::little, "the cache format is little-endian");
+
+namespace {
+
+constexpr std::size_t kPrefixBytes = 8 + 4 + 4 + 8;  // magic, version, reserved, header size
+constexpr std::size_t kAlignment = 64;
+constexpr std::uint64_t kMaxCount = 1ull << 32;  // no real dataset has more clips/classes
+
+std::size_t element_size(CacheDtype dtype) { return dtype == CacheDtype::float16 ? 2 : 4; }
+
+std::uint64_t align_up(std::uint64_t n) { return (n + kAlignment - 1) / kAlignment * kAlignment; }
+
+// ---- Header serialisation ----------------------------------------------------
+
+class ByteWriter {
+ public:
+  template <class T> void put(T value) { bytes_.append(reinterpret_cast<const char*>(&value), sizeof(T)); }
+  void put_raw(const void* p, std::size_t n) { bytes_.append(static_cast<const char*>(p), n); }
+  void put_string(const std::string& s) {
+    put<std::uint64_t>(s.size());
+    bytes_ += s;
+  }
+  void put_strings(const std::vector<std::string>& v) {
+    put<std::uint64_t>(v.size());
+    for (const auto& s : v) put_string(s);
+  }
+  const std::string& bytes() const { return bytes_; }
+
+ private:
+  std::string bytes_;
+};
+
+// Reads from an untrusted buffer: every read is bounds-checked and fails by
+// returning false, never by reading past the end.
+class ByteReader {
+ public:
+  ByteReader(const char* data, std::size_t size) : p_(data), end_(data + size) {}
+  template <class T> bool get(T& value) {
+    if (static_cast<std::size_t>(end_ - p_) < sizeof(T)) return false;
+    std::memcpy(&value, p_, sizeof(T));
+    p_ += sizeof(T);
+    return true;
+  }
+  bool get_string(std::string& s) {
+    std::uint64_t n = 0;
+    if (!get(n) || n > static_cast<std::uint64_t>(end_ - p_)) return false;
+    s.assign(p_, n);
+    p_ += n;
+    return true;
+  }
+  bool get_strings(std::vector<std::string>& v) {
+    std::uint64_t n = 0;
+    if (!get(n) || n > kMaxCount) return false;
+    v.resize(n);
+    for (auto& s : v)
+      if (!get_string(s)) return false;
+    return true;
+  }
+  bool at_end() const { return p_ == end_; }
+
+ private:
+  const char* p_;
+  const char* end_;
+};
+
+std::string serialize_header(const CacheHeader& h) {
+  ByteWriter w;
+  w.put(h.key);
+  w.put(static_cast<std::uint32_t>(h.dtype));
+  w.put<std::uint32_t>(0);
+  w.put(h.n_clips);
+  w.put(h.n_mels);
+  w.put(h.n_frames);
+  w.put_string(h.features_toml);
+  w.put_strings(h.class_names);
+  w.put_strings(h.file_names);
+  for (std::int32_t id : h.class_ids) w.put(id);
+  w.put_strings(h.skipped_names);
+  w.put_strings(h.skipped_reasons);
+  return w.bytes();
+}
+
+// Empty on success, else what is wrong with the header.
+std::string parse_header(const char* data, std::size_t size, CacheHeader& h) {
+  ByteReader r(data, size);
+  std::uint32_t dtype = 0, reserved = 0;
+  if (!r.get(h.key) || !r.get(dtype) || !r.get(reserved) || !r.get(h.n_clips) || !r.get(h.n_mels) ||
+      !r.get(h.n_frames))
+    return "header too short";
+  if (dtype > 1) return "unknown dtype " + std::to_string(dtype);
+  h.dtype = static_cast<CacheDtype>(dtype);
+  if (h.n_clips > kMaxCount || h.n_mels > (1u << 24) || h.n_frames > (1u << 24)) return "implausible shape";
+  if (!r.get_string(h.features_toml) || !r.get_strings(h.class_names) || !r.get_strings(h.file_names))
+    return "header fields truncated";
+  if (h.file_names.size() != h.n_clips) return "file name count differs from the clip count";
+  h.class_ids.resize(h.n_clips);
+  for (auto& id : h.class_ids)
+    if (!r.get(id)) return "class ids truncated";
+  for (std::int32_t id : h.class_ids)
+    if (id < 0 || static_cast<std::size_t>(id) >= h.class_names.size()) return "class id out of range";
+  if (!r.get_strings(h.skipped_names) || !r.get_strings(h.skipped_reasons) ||
+      h.skipped_names.size() != h.skipped_reasons.size())
+    return "skipped-file list truncated";
+  if (!r.at_end()) return "trailing bytes in the header";
+  return {};
+}
+
+// ---- Memory mapping ------------------------------------------------------------
+
+struct Mapping {
+  void* base = MAP_FAILED;
+  std::size_t size = 0;
+  ~Mapping() {
+    if (base != MAP_FAILED) ::munmap(base, size);
+  }
+  const char* bytes() const { return static_cast<const char*>(base); }
+};
+
+}  // namespace
+
+void write_cache_file(const fs::path& path, const CacheHeader& header, const float* data) {
+  const std::string header_bytes = serialize_header(header);
+  const std::uint64_t payload_offset = align_up(kPrefixBytes + header_bytes.size());
+  const std::size_t n_values = header.n_clips * header.n_mels * header.n_frames;
+
+  XXH3_state_t* state = XXH3_createState();
+  if (!state) throw Error("out of memory for the cache checksum");
+  std::unique_ptr<XXH3_state_t, decltype(&XXH3_freeState)> state_owner(state, XXH3_freeState);
+  XXH3_64bits_reset(state);
+
+  AtomicWriter out(path);
+  auto emit = [&](const void* bytes, std::size_t n) {
+    XXH3_64bits_update(state, bytes, n);
+    out.write(bytes, n);
+  };
+  ByteWriter prefix;
+  prefix.put_raw(kCacheMagic, sizeof kCacheMagic);
+  prefix.put(kCacheVersion);
+  prefix.put<std::uint32_t>(0);
+  prefix.put<std::uint64_t>(header_bytes.size());
+  emit(prefix.bytes().data(), prefix.bytes().size());
+  emit(header_bytes.data(), header_bytes.size());
+  const std::string padding(payload_offset - kPrefixBytes - header_bytes.size(), '\0');
+  emit(padding.data(), padding.size());
+
+  if (header.dtype == CacheDtype::float32) {
+    emit(data, n_values * sizeof(float));
+  } else {
+    std::vector<std::uint16_t> chunk(1 << 16);
+    for (std::size_t start = 0; start < n_values; start += chunk.size()) {
+      const std::size_t n = std::min(chunk.size(), n_values - start);
+      for (std::size_t i = 0; i < n; ++i) chunk[i] = float_to_half(data[start + i]);
+      emit(chunk.data(), n * sizeof(std::uint16_t));
+    }
+  }
+  const std::uint64_t checksum = XXH3_64bits_digest(state);
+  out.write(&checksum, sizeof checksum);
+  out.commit();
+}
+
+std::optional<CacheContents> read_cache_file(const fs::path& path, std::string* problem) {
+  auto fail = [&](std::string why) -> std::optional<CacheContents> {
+    if (problem) *problem = std::move(why);
+    return std::nullopt;
+  };
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return fail(errno == ENOENT ? "absent" : "corrupt: cannot open (" + std::string(std::strerror(errno)) + ")");
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    ::close(fd);
+    return fail("corrupt: cannot stat");
+  }
+  const std::size_t size = static_cast<std::size_t>(st.st_size);
+  if (size < kPrefixBytes + sizeof(std::uint64_t)) {
+    ::close(fd);
+    return fail("corrupt: truncated (" + std::to_string(size) + " bytes)");
+  }
+  auto map = std::make_shared<Mapping>();
+  map->base = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  map->size = size;
+  ::close(fd);
+  if (map->base == MAP_FAILED) return fail("corrupt: cannot map (" + std::string(std::strerror(errno)) + ")");
+  const char* bytes = map->bytes();
+
+  if (std::memcmp(bytes, kCacheMagic, sizeof kCacheMagic) != 0) return fail("corrupt: not a feature cache (bad magic)");
+  std::uint32_t version = 0;
+  std::uint64_t header_size = 0;
+  std::memcpy(&version, bytes + 8, 4);
+  std::memcpy(&header_size, bytes + 16, 8);
+  if (version != kCacheVersion)
+    return fail("stale: format version " + std::to_string(version) + ", this build reads " +
+                std::to_string(kCacheVersion));
+  if (header_size > size - kPrefixBytes) return fail("corrupt: truncated header");
+
+  CacheContents contents;
+  CacheHeader& h = contents.header;
+  if (std::string why = parse_header(bytes + kPrefixBytes, header_size, h); !why.empty())
+    return fail("corrupt: " + why);
+  const std::uint64_t payload_offset = align_up(kPrefixBytes + header_size);
+  std::uint64_t n_values = 0, payload_bytes = 0, expected = 0;
+  if (__builtin_mul_overflow(h.n_clips, h.n_mels * h.n_frames, &n_values) ||
+      __builtin_mul_overflow(n_values, element_size(h.dtype), &payload_bytes) ||
+      __builtin_add_overflow(payload_offset + sizeof(std::uint64_t), payload_bytes, &expected))
+    return fail("corrupt: implausible shape");
+  if (size < expected)
+    return fail("corrupt: truncated (" + std::to_string(size) + " of " + std::to_string(expected) + " bytes)");
+  if (size > expected) return fail("corrupt: " + std::to_string(size - expected) + " unexpected trailing bytes");
+
+  std::uint64_t stored = 0;
+  std::memcpy(&stored, bytes + size - sizeof stored, sizeof stored);
+  if (XXH3_64bits(bytes, size - sizeof stored) != stored) return fail("corrupt: checksum mismatch");
+
+  const char* payload = bytes + payload_offset;
+  if (h.dtype == CacheDtype::float32) {
+    contents.data = reinterpret_cast<const float*>(payload);  // 64-byte aligned within the page-aligned map
+    contents.storage = map;
+  } else {
+    auto values = std::make_shared<std::vector<float>>(n_values);
+    for (std::size_t i = 0; i < n_values; ++i) {
+      std::uint16_t half;
+      std::memcpy(&half, payload + 2 * i, 2);
+      (*values)[i] = half_to_float(half);
+    }
+    contents.data = values->data();
+    contents.storage = values;
+  }
+  return contents;
+}
+
+}  // namespace oneshot
