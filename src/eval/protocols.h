@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -19,16 +20,26 @@ namespace oneshot {
 struct EvalSubset {
   std::vector<std::size_t> clips;  // indices into the FeatureSet
   std::vector<int> labels;         // labels[i] of clips[i] (FeatureSet class ids)
+  std::vector<std::string> class_names;  // optional, by FeatureSet id: names in error messages
 };
 
+// Every clip of the given FeatureSet classes, in FeatureSet order.
+EvalSubset subset_of_classes(const FeatureSet& features, const std::vector<int>& classes);
+
+// Called after each embedding batch with (clips done, clips total).
+using EmbedProgress = std::function<void(std::size_t done, std::size_t total)>;
+
 // Embeddings (N, D) of the subset's clips, model in eval mode, no grad, in batches.
+// The inputs take the dtype of the model's parameters; the model's training
+// mode is restored afterwards (training validates with this every epoch).
 torch::Tensor embed_subset(Siamese& model, const FeatureSet& features, const EvalSubset& subset,
-                           torch::Device device = torch::kCPU, int64_t batch_size = 64);
+                           torch::Device device = torch::kCPU, int64_t batch_size = 64,
+                           const EmbedProgress& progress = {});
 
 struct EvalResult {
   std::string protocol;                 // "grid" or "episodes"
   std::vector<int> classes;             // FeatureSet class ids, in table order
-  std::vector<double> class_accuracy;   // per class, same order
+  std::vector<double> class_accuracy;   // per class, same order (NaN: class never queried)
   double mean_accuracy = 0;             // mean of class_accuracy (grid) / of episode accuracies (episodes)
   double ci95 = 0;                      // 1.96 * std / sqrt(E) (episodes); 0 for grid
   double std = 0;                       // std of episode accuracies (episodes)
@@ -37,12 +48,45 @@ struct EvalResult {
   double seconds = 0;
 };
 
+// --- grid: the original test -------------------------------------------------
+// Rows below are positions in the subset (rows of the embedding matrix).
+struct GridPlan {
+  std::vector<int> classes;                         // table order: ascending FeatureSet ids
+  std::vector<std::vector<std::size_t>> support_sets;  // [set][table class] -> row
+  std::vector<std::vector<std::size_t>> queries;       // [table class] -> rows
+};
+
+// Each class's clips shuffled (seeded, one generator, classes in table order);
+// m = min(20, floor(n / 2)) per class: the first m are support candidates, the
+// next m queries; there are min over classes of m support sets (20 with 40+ clips
+// everywhere), so every query makes one decision per set: 400 per class.
+// Throws oneshot::Error for a class with fewer than 2 clips or fewer than 2 classes.
+GridPlan plan_grid(const EvalSubset& subset, std::int64_t seed);
+
 // The original's grid test (see issue 4): per class 20 support candidates and 20 queries
 // (floor(n/2) each for smaller classes), seeded shuffle, 400 decisions per class.
 EvalResult evaluate_grid(Siamese& model, const torch::Tensor& embeddings, const EvalSubset& subset,
                          std::int64_t seed);
 
+// --- episodes: N-way K-shot --------------------------------------------------
+struct Episode {
+  std::vector<int> ways;              // table class of each way
+  std::vector<std::size_t> support;   // [way * shots + shot] -> row
+  std::vector<std::size_t> queries;   // rows
+  std::vector<int> query_way;         // way of each query
+};
+
+// N distinct classes per episode, then K + q distinct clips of each class
+// (q = min(Q, n - K), so a small class still takes part), support and queries
+// disjoint. One seeded generator for the whole sequence of episodes.
+// Throws oneshot::Error when there are fewer than N classes or a class has no
+// clip left for a query after its K shots.
+std::vector<Episode> sample_episodes(const EvalSubset& subset, const EvalConfig& config,
+                                     std::vector<int>* table_classes = nullptr);
+
 // N-way K-shot episodes with Q queries per class; mean accuracy and 95% CI.
+// K > 1: "mean" or "max" of the K similarities, or "prototype" (the head on
+// the mean support embedding).
 EvalResult evaluate_episodes(Siamese& model, const torch::Tensor& embeddings, const EvalSubset& subset,
                              const EvalConfig& config);
 
