@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <numbers>
 #include <sstream>
 
@@ -185,6 +186,23 @@ sf_count_t mem_write(const void* ptr, sf_count_t count, void* user) {
 }
 sf_count_t mem_tell(void* user) { return static_cast<MemoryFile*>(user)->pos; }
 
+// Generated clips are renamed into place (never seen half-written) but not
+// fsynced one by one: they are reproducible from the seed, and the CSV,
+// written last with a full atomic write, is what makes the dataset complete.
+void write_generated_file(const fs::path& path, const std::string& bytes) {
+  std::error_code ec;
+  fs::create_directories(path.parent_path(), ec);
+  fs::path temp = path;
+  temp += ".partial";
+  {
+    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    if (!out.flush()) throw file_error(temp, "cannot write");
+  }
+  fs::rename(temp, path, ec);
+  if (ec) throw file_error(path, "cannot replace: " + ec.message());
+}
+
 }  // namespace
 
 std::vector<std::string> synthetic_class_names(int n_classes, int sample_rate) {
@@ -228,7 +246,7 @@ void write_wav16(const fs::path& path, const std::vector<float>& samples, int sa
   const sf_count_t written = sf_writef_float(sf, samples.data(), static_cast<sf_count_t>(samples.size()));
   sf_close(sf);
   if (written != static_cast<sf_count_t>(samples.size())) throw file_error(path, "cannot encode WAV samples");
-  write_file_atomic(path, memory.bytes);
+  write_generated_file(path, memory.bytes);
 }
 
 SyntheticDataset write_synthetic_dataset(const fs::path& root, const SyntheticOptions& o) {

@@ -39,7 +39,7 @@ std::vector<float> synthesize_clip(int class_index, int variant, const Synthetic
 // (folds 1..5 in turn, esc10 = True for even targets), each file atomically.
 SyntheticDataset write_synthetic_dataset(const std::filesystem::path& root, const SyntheticOptions& options);
 
-// Encodes mono samples as a 16-bit PCM WAV file (atomically).
+// Encodes mono samples as a 16-bit PCM WAV file (renamed into place, not fsynced).
 void write_wav16(const std::filesystem::path& path, const std::vector<float>& samples, int sample_rate);
 
 }  // namespace oneshot
