@@ -29,4 +29,11 @@ AudioClip decode_audio(const std::filesystem::path& path, const DecodeOptions& o
 // frames more than the nominal length, e.g. Ogg Vorbis).
 void fit_length(std::vector<float>& samples, std::size_t n);
 
+// Samples in `duration` seconds at `sample_rate`, rounded to the nearest.
+std::size_t duration_samples(double duration, int sample_rate);
+
+// Resamples mono audio with libsoxr, very high quality; the result has
+// ceil(n * to / from) samples, as librosa's resample.
+std::vector<float> resample(const std::vector<float>& samples, int from_rate, int to_rate);
+
 }  // namespace oneshot

@@ -14,6 +14,14 @@ struct MelBasisParams {
   bool htk = false;
 };
 
+// The mel scale: Slaney's (linear below 1 kHz, logarithmic above) or HTK's.
+double hz_to_mel(double hz, bool htk);
+double mel_to_hz(double mel, bool htk);
+// n frequencies evenly spaced on the mel scale from fmin to fmax (librosa.mel_frequencies).
+std::vector<double> mel_frequencies(int n, double fmin, double fmax, bool htk);
+// Centre frequency of each of the n_fft / 2 + 1 FFT bins.
+std::vector<double> fft_frequencies(int sample_rate, int n_fft);
+
 // Row-major n_mels x (n_fft / 2 + 1).
 std::vector<float> mel_basis(const MelBasisParams& params);
 

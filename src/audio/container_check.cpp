@@ -1,0 +1,116 @@
+#include "audio/container_check.h"
+
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <vector>
+
+namespace oneshot {
+namespace fs = std::filesystem;
+
+namespace {
+
+struct ChunkHeader {
+  char id[4];
+  std::uint32_t size;
+};
+
+std::uint32_t read_u32(const unsigned char* p, bool big_endian) {
+  return big_endian ? (std::uint32_t(p[0]) << 24 | std::uint32_t(p[1]) << 16 | std::uint32_t(p[2]) << 8 | p[3])
+                    : (std::uint32_t(p[3]) << 24 | std::uint32_t(p[2]) << 16 | std::uint32_t(p[1]) << 8 | p[0]);
+}
+
+// Walks the chunks of an IFF-style file (RIFF little-endian, RIFX/FORM big-endian)
+// from `offset`, calling visit(id, size, payload_offset) until it returns true.
+template <class Visit>
+void walk_chunks(std::ifstream& in, std::uint64_t offset, std::uint64_t file_size, bool big_endian, Visit&& visit) {
+  for (int count = 0; count < 256 && offset + 8 <= file_size; ++count) {
+    unsigned char header[8];
+    in.seekg(static_cast<std::streamoff>(offset));
+    if (!in.read(reinterpret_cast<char*>(header), 8)) return;
+    const std::uint32_t size = read_u32(header + 4, big_endian);
+    if (visit(std::string(reinterpret_cast<char*>(header), 4), size, offset + 8)) return;
+    offset += 8 + std::uint64_t(size) + (size & 1u);  // chunks are padded to even sizes
+  }
+}
+
+std::string truncation_reason(std::uint64_t declared, std::uint64_t available) {
+  return "truncated: the header declares " + std::to_string(declared) + " bytes of audio but the file holds " +
+         std::to_string(available);
+}
+
+std::optional<std::string> iff_truncation(std::ifstream& in, std::uint64_t file_size, const char* magic) {
+  const bool riff = std::memcmp(magic, "RIFF", 4) == 0 && std::memcmp(magic + 8, "WAVE", 4) == 0;
+  const bool rifx = std::memcmp(magic, "RIFX", 4) == 0 && std::memcmp(magic + 8, "WAVE", 4) == 0;
+  const bool aiff = std::memcmp(magic, "FORM", 4) == 0 &&
+                    (std::memcmp(magic + 8, "AIFF", 4) == 0 || std::memcmp(magic + 8, "AIFC", 4) == 0);
+  if (!riff && !rifx && !aiff) return std::nullopt;
+  const char* data_id = aiff ? "SSND" : "data";
+  std::optional<std::string> reason;
+  walk_chunks(in, 12, file_size, !riff, [&](const std::string& id, std::uint32_t size, std::uint64_t payload) {
+    if (id != data_id) return false;
+    // 0 and 0xFFFFFFFF mark a stream written without knowing its length.
+    if (size != 0 && size != 0xFFFFFFFFu && payload + size > file_size)
+      reason = truncation_reason(size, file_size - payload);
+    return true;
+  });
+  return reason;
+}
+
+// An Ogg stream must end with a complete page flagged end-of-stream.
+std::optional<std::string> ogg_truncation(std::ifstream& in, std::uint64_t file_size) {
+  const std::uint64_t max_page = 27 + 255 + 255 * 255;
+  const std::uint64_t tail_size = std::min<std::uint64_t>(file_size, max_page);
+  std::vector<unsigned char> tail(tail_size);
+  in.seekg(static_cast<std::streamoff>(file_size - tail_size));
+  if (!in.read(reinterpret_cast<char*>(tail.data()), static_cast<std::streamsize>(tail_size))) return std::nullopt;
+  for (std::size_t p = tail_size >= 27 ? tail_size - 27 + 1 : 0; p-- > 0;) {
+    if (std::memcmp(&tail[p], "OggS", 4) != 0 || tail[p + 4] != 0) continue;
+    const std::size_t n_segments = tail[p + 26];
+    if (p + 27 + n_segments > tail_size) continue;
+    std::size_t page_size = 27 + n_segments;
+    for (std::size_t s = 0; s < n_segments; ++s) page_size += tail[p + 27 + s];
+    if (p + page_size != tail_size) continue;  // not the page that ends the file
+    if (tail[p + 5] & 0x04) return std::nullopt;
+    return std::string("truncated: the Ogg stream ends without its end-of-stream page");
+  }
+  return std::string("truncated: the file ends in the middle of an Ogg page");
+}
+
+}  // namespace
+
+std::optional<std::string> container_truncation(const fs::path& path) {
+  std::error_code ec;
+  const std::uint64_t file_size = fs::file_size(path, ec);
+  if (ec || file_size < 12) return std::nullopt;
+  std::ifstream in(path, std::ios::binary);
+  char magic[12];
+  if (!in.read(magic, 12)) return std::nullopt;
+  if (std::memcmp(magic, "OggS", 4) == 0) return ogg_truncation(in, file_size);
+  return iff_truncation(in, file_size, magic);
+}
+
+std::optional<std::string> wav_format_tag(const fs::path& path) {
+  std::error_code ec;
+  const std::uint64_t file_size = fs::file_size(path, ec);
+  std::ifstream in(path, std::ios::binary);
+  char magic[12];
+  if (ec || !in.read(magic, 12) || std::memcmp(magic, "RIFF", 4) != 0 || std::memcmp(magic + 8, "WAVE", 4) != 0)
+    return std::nullopt;
+  std::optional<std::string> tag;
+  walk_chunks(in, 12, file_size, false, [&](const std::string& id, std::uint32_t size, std::uint64_t payload) {
+    if (id != "fmt " || size < 2) return false;
+    unsigned char bytes[2];
+    in.seekg(static_cast<std::streamoff>(payload));
+    if (in.read(reinterpret_cast<char*>(bytes), 2)) {
+      char text[32];
+      std::snprintf(text, sizeof text, "WAV format tag 0x%04x", bytes[0] | bytes[1] << 8);
+      tag = text;
+    }
+    return true;
+  });
+  return tag;
+}
+
+}  // namespace oneshot
