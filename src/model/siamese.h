@@ -1,12 +1,50 @@
 #pragma once
 // The siamese network: one encoder applied to both inputs (shared weights),
 // an L1 or L2 merge of the two embeddings, then Linear(1): the logit of
-// "both clips are of the same class".
+// "both clips are of the same class". The sigmoid is left to the loss
+// (BCE-with-logits) or the caller (torch::sigmoid) for numerical stability.
 #include <torch/torch.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
 
 #include "core/config.h"
 
 namespace oneshot {
+
+// Keras semantics where torch's defaults differ.
+// Keras BatchNormalization: moving = 0.99 * moving + 0.01 * batch; torch's
+// momentum is the weight of the new batch, so Keras 0.99 == torch 0.01.
+inline constexpr double kBatchNormMomentum = 0.01;
+// Keras BatchNormalization epsilon (torch's default is 1e-5).
+inline constexpr double kBatchNormEps = 1e-3;
+inline constexpr int64_t kConvKernel = 5;  // Conv2D(n_filters, (5, 5), padding='valid')
+inline constexpr int64_t kPool = 2;        // MaxPooling2D((2, 2), padding='valid')
+
+// The activation shape after each encoder stage, for one clip (no batch dim).
+struct StageShape {
+  std::string name;                 // "input", "conv1", ..., "flatten", "dense1", ...
+  std::vector<int64_t> shape;       // (C, H, W) or (D)
+  double forward_flops = 0;         // multiply-adds x 2 of the stage's conv/linear, per clip
+};
+
+// The stages of the encoder for an (n_mels, n_frames) input. Throws
+// oneshot::Error naming the input shape and the layer count when the input
+// is too small for the convolution and pooling layers.
+std::vector<StageShape> encoder_stages(const ModelConfig& config, int64_t n_mels, int64_t n_frames);
+// FLOPs of one encoder forward pass per clip (convolutions and dense layers:
+// conv = 2 * Cin * Cout * 25 * Hout * Wout, dense = 2 * in * out). Batch
+// normalisation, activations, pooling and dropout are elementwise and left out.
+double encoder_forward_flops(const ModelConfig& config, int64_t n_mels, int64_t n_frames);
+
+// Keras-like initialisation: glorot_uniform weights (limit sqrt(6 / (fan_in +
+// fan_out)), with the 5x5 receptive field in both fans for convolutions) and
+// zero biases for every Conv2d and Linear in `module`; BatchNorm keeps gamma 1,
+// beta 0. Draws from `generator` (the global torch generator when undefined),
+// so torch::manual_seed(seed) before construction, or an explicit generator,
+// makes the weights reproducible.
+void keras_initialize(torch::nn::Module& module, c10::optional<at::Generator> generator = c10::nullopt);
 
 // BatchNorm(input) -> n_conv_layers x [Conv2d 5x5 valid -> BatchNorm -> ReLU
 // -> MaxPool 2x2 -> Dropout] -> Flatten -> n_dense_layers x [Linear -> BatchNorm
@@ -16,12 +54,22 @@ class EncoderImpl : public torch::nn::Module {
  public:
   // Throws oneshot::Error when (n_mels, n_frames) is too small for the layers.
   EncoderImpl(const ModelConfig& config, int64_t n_mels, int64_t n_frames);
-  // x: (B, 1, n_mels, n_frames) -> (B, embedding_dim)
+  // x: (B, 1, n_mels, n_frames) or (B, n_mels, n_frames) -> (B, embedding_dim).
+  // When the convolution weights are channels-last (convert_to_channels_last),
+  // the input is converted too, so that every activation stays channels-last.
   torch::Tensor forward(torch::Tensor x);
+  // The same pass, also returning the output of every layer in order (tests,
+  // profiling): input norm, then each conv-block and dense-block layer.
+  torch::Tensor forward_traced(torch::Tensor x, std::vector<torch::Tensor>* activations);
   int64_t embedding_dim() const { return embedding_dim_; }
+  int64_t n_mels() const { return n_mels_; }
+  int64_t n_frames() const { return n_frames_; }
 
  private:
+  torch::Tensor prepare_input(torch::Tensor x) const;
+
   int64_t embedding_dim_ = 0;
+  int64_t n_mels_ = 0, n_frames_ = 0;
   torch::nn::BatchNorm2d input_norm_{nullptr};
   torch::nn::Sequential conv_{nullptr};
   torch::nn::Sequential dense_{nullptr};
@@ -35,8 +83,11 @@ class SiameseImpl : public torch::nn::Module {
   torch::Tensor embed(torch::Tensor x) { return encoder->forward(x); }
   // Merge + output layer on embeddings: (B, D), (B, D) -> logits (B).
   torch::Tensor head(const torch::Tensor& a, const torch::Tensor& b);
-  // The whole network on pairs of clips -> logits (B).
+  // The whole network on pairs of clips -> logits (B). As in the original
+  // (one Keras model called on each input), each branch is encoded as its own
+  // batch, so BatchNorm statistics are per branch in training.
   torch::Tensor forward(torch::Tensor x1, torch::Tensor x2);
+  const std::string& dist() const { return dist_; }
 
   Encoder encoder{nullptr};
   torch::nn::Linear output{nullptr};

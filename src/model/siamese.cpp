@@ -1,0 +1,175 @@
+#include "model/siamese.h"
+
+#include <cmath>
+#include <sstream>
+
+#include "core/error.h"
+#include "model/dropout.h"
+#include "model/runtime.h"
+
+namespace oneshot {
+namespace {
+
+std::string shape_text(int64_t h, int64_t w) { return std::to_string(h) + "x" + std::to_string(w); }
+
+torch::nn::BatchNorm2dOptions bn2d(int64_t channels) {
+  return torch::nn::BatchNorm2dOptions(channels).momentum(kBatchNormMomentum).eps(kBatchNormEps);
+}
+
+torch::nn::BatchNorm1dOptions bn1d(int64_t features) {
+  return torch::nn::BatchNorm1dOptions(features).momentum(kBatchNormMomentum).eps(kBatchNormEps);
+}
+
+// glorot_uniform on a weight whose fans are (in, out) x receptive field.
+void glorot_uniform_(torch::Tensor& weight, c10::optional<at::Generator> generator) {
+  const int64_t receptive = weight.dim() > 2 ? weight[0][0].numel() : 1;
+  const double fan_in = static_cast<double>(weight.size(1) * receptive);
+  const double fan_out = static_cast<double>(weight.size(0) * receptive);
+  const double limit = std::sqrt(6.0 / (fan_in + fan_out));
+  weight.uniform_(-limit, limit, generator);
+}
+
+}  // namespace
+
+std::vector<StageShape> encoder_stages(const ModelConfig& config, int64_t n_mels, int64_t n_frames) {
+  if (n_mels < 1 || n_frames < 1)
+    throw Error("model input shape " + shape_text(n_mels, n_frames) + " (n_mels x n_frames) is empty");
+  std::vector<StageShape> stages;
+  stages.push_back({"input", {1, n_mels, n_frames}, 0});
+  int64_t c = 1, h = n_mels, w = n_frames;
+  for (int layer = 1; layer <= config.n_conv_layers; ++layer) {
+    const int64_t hc = h - kConvKernel + 1, wc = w - kConvKernel + 1;
+    if (hc < kPool || wc < kPool) {
+      std::ostringstream msg;
+      msg << "model input shape " << shape_text(n_mels, n_frames) << " (n_mels x n_frames) is too small for "
+          << config.n_conv_layers << " convolution layers (each a " << kConvKernel << "x" << kConvKernel
+          << " valid convolution then " << kPool << "x" << kPool << " max pooling): convolution layer " << layer
+          << " gets " << shape_text(h, w) << " and needs at least "
+          << shape_text(kConvKernel + kPool - 1, kConvKernel + kPool - 1)
+          << "; use fewer model.n_conv_layers or a longer/taller input";
+      throw Error(msg.str());
+    }
+    const int64_t filters = config.n_filters;
+    const double flops = 2.0 * c * filters * kConvKernel * kConvKernel * hc * wc;
+    c = filters, h = hc / kPool, w = wc / kPool;
+    stages.push_back({"conv" + std::to_string(layer), {c, h, w}, flops});
+  }
+  int64_t d = c * h * w;
+  stages.push_back({"flatten", {d}, 0});
+  for (int layer = 1; layer <= config.n_dense_layers; ++layer) {
+    const double flops = 2.0 * d * config.n_dense;
+    d = config.n_dense;
+    stages.push_back({"dense" + std::to_string(layer), {d}, flops});
+  }
+  return stages;
+}
+
+double encoder_forward_flops(const ModelConfig& config, int64_t n_mels, int64_t n_frames) {
+  double total = 0;
+  for (const auto& stage : encoder_stages(config, n_mels, n_frames)) total += stage.forward_flops;
+  return total;
+}
+
+void keras_initialize(torch::nn::Module& module, c10::optional<at::Generator> generator) {
+  torch::NoGradGuard no_grad;
+  for (const auto& child : module.modules(/*include_self=*/true)) {
+    const bool weighted = child->as<torch::nn::Conv2dImpl>() || child->as<torch::nn::LinearImpl>();
+    if (!weighted) continue;
+    for (auto& param : child->named_parameters(/*recurse=*/false)) {
+      if (param.key() == "weight") glorot_uniform_(param.value(), generator);
+      if (param.key() == "bias") param.value().zero_();
+    }
+  }
+}
+
+EncoderImpl::EncoderImpl(const ModelConfig& config, int64_t n_mels, int64_t n_frames)
+    : n_mels_(n_mels), n_frames_(n_frames) {
+  const auto stages = encoder_stages(config, n_mels, n_frames);  // throws on a too small input
+  input_norm_ = register_module("input_norm", torch::nn::BatchNorm2d(bn2d(1)));
+
+  conv_ = torch::nn::Sequential();
+  int64_t channels = 1;
+  for (int layer = 0; layer < config.n_conv_layers; ++layer) {
+    conv_->push_back(torch::nn::Conv2d(
+        torch::nn::Conv2dOptions(channels, config.n_filters, kConvKernel).padding(0).bias(true)));
+    conv_->push_back(torch::nn::BatchNorm2d(bn2d(config.n_filters)));
+    conv_->push_back(torch::nn::ReLU());
+    conv_->push_back(torch::nn::MaxPool2d(torch::nn::MaxPool2dOptions(kPool).stride(kPool)));
+    conv_->push_back(Dropout(config.dropout_conv));
+    channels = config.n_filters;
+  }
+  register_module("conv", conv_);
+
+  dense_ = torch::nn::Sequential();
+  dense_->push_back(torch::nn::Flatten());
+  int64_t features = stages[config.n_conv_layers + 1].shape[0];  // the "flatten" stage
+  for (int layer = 0; layer < config.n_dense_layers; ++layer) {
+    dense_->push_back(torch::nn::Linear(features, config.n_dense));
+    dense_->push_back(torch::nn::BatchNorm1d(bn1d(config.n_dense)));
+    dense_->push_back(torch::nn::Sigmoid());
+    dense_->push_back(Dropout(config.dropout_dense));
+    features = config.n_dense;
+  }
+  register_module("dense", dense_);
+  embedding_dim_ = features;
+  keras_initialize(*this);
+}
+
+torch::Tensor EncoderImpl::prepare_input(torch::Tensor x) const {
+  if (x.dim() == 3) x = x.unsqueeze(1);
+  if (x.dim() != 4 || x.size(1) != 1 || x.size(2) != n_mels_ || x.size(3) != n_frames_) {
+    std::ostringstream msg;
+    msg << "encoder input has shape " << x.sizes() << ", expected (batch, 1, " << n_mels_ << ", " << n_frames_
+        << ")";
+    throw Error(msg.str());
+  }
+  // A channels-last network needs a truly channels-last input: with one
+  // channel, .contiguous(ChannelsLast) would keep the NCHW strides.
+  if (!conv_->is_empty()) {
+    const auto& weight = conv_->ptr(0)->as<torch::nn::Conv2dImpl>()->weight;
+    if (weight.suggest_memory_format() == at::MemoryFormat::ChannelsLast) x = as_channels_last(x);
+  }
+  return x;
+}
+
+torch::Tensor EncoderImpl::forward(torch::Tensor x) {
+  x = input_norm_->forward(prepare_input(std::move(x)));
+  return dense_->forward(conv_->forward(x));
+}
+
+torch::Tensor EncoderImpl::forward_traced(torch::Tensor x, std::vector<torch::Tensor>* activations) {
+  x = input_norm_->forward(prepare_input(std::move(x)));
+  if (activations) activations->push_back(x);
+  for (auto* sequence : {&conv_, &dense_}) {
+    for (auto& layer : **sequence) {
+      x = layer.forward(x);
+      if (activations) activations->push_back(x);
+    }
+  }
+  return x;
+}
+
+SiameseImpl::SiameseImpl(const ModelConfig& config, int64_t n_mels, int64_t n_frames) : dist_(config.dist) {
+  if (dist_ != "l1" && dist_ != "l2") throw Error("model.dist must be \"l1\" or \"l2\", got \"" + dist_ + "\"");
+  encoder = register_module("encoder", Encoder(config, n_mels, n_frames));
+  output = register_module("output", torch::nn::Linear(encoder->embedding_dim(), 1));
+  keras_initialize(*output);
+}
+
+torch::Tensor SiameseImpl::head(const torch::Tensor& a, const torch::Tensor& b) {
+  if (a.sizes() != b.sizes() || a.dim() != 2 || a.size(1) != encoder->embedding_dim()) {
+    std::ostringstream msg;
+    msg << "siamese head: embeddings of shapes " << a.sizes() << " and " << b.sizes() << ", expected two (B, "
+        << encoder->embedding_dim() << ")";
+    throw Error(msg.str());
+  }
+  const torch::Tensor diff = a - b;
+  const torch::Tensor merged = dist_ == "l1" ? diff.abs() : diff.square();
+  return output->forward(merged).squeeze(1);
+}
+
+torch::Tensor SiameseImpl::forward(torch::Tensor x1, torch::Tensor x2) {
+  return head(embed(std::move(x1)), embed(std::move(x2)));
+}
+
+}  // namespace oneshot
