@@ -18,7 +18,8 @@ namespace {
 
 constexpr double kTwoPi = 2.0 * std::numbers::pi;
 
-// Sound families; class k is family k % kFamilies at frequency step k / kFamilies.
+// Sound families; class k is family k % kFamilies. Every class also has its
+// own base frequency, so neighbouring classes differ in both.
 enum Family { kTone, kChirp, kNoise, kClicks, kAm, kHarmonic, kFamilies };
 
 // Explicit, portable random numbers (std:: distributions differ between
@@ -46,26 +47,23 @@ class Rng {
 double hz_to_mel(double hz) { return 2595.0 * std::log10(1.0 + hz / 700.0); }
 double mel_to_hz(double mel) { return 700.0 * (std::pow(10.0, mel / 2595.0) - 1.0); }
 
-int n_steps(int n_classes) { return std::max(1, (n_classes + kFamilies - 1) / kFamilies); }
-
-// The class's base frequency: steps spread evenly on the mel scale between
-// 250 Hz and 0.3 x the sample rate, so classes stay apart in a log-mel image.
+// The class's base frequency: classes spread evenly on the mel scale between
+// 250 Hz and 0.3 x the sample rate, so they stay apart in a log-mel image.
 double base_frequency(int class_index, int n_classes, int sample_rate) {
-  const int steps = n_steps(n_classes), step = class_index / kFamilies;
   const double lo = hz_to_mel(250.0), hi = hz_to_mel(0.3 * sample_rate);
-  const double position = steps == 1 ? 0.25 : static_cast<double>(step) / (steps - 1);
+  const double position = n_classes == 1 ? 0.25 : static_cast<double>(class_index) / (n_classes - 1);
   return std::round(mel_to_hz(lo + (hi - lo) * position));
 }
 
 // Rates of the rhythmic families (click trains, AM), also per step.
-int rhythm_hz(int class_index) { return 3 + 4 * (class_index / kFamilies); }
+int rhythm_hz(int class_index) { return 6 + 3 * (class_index / kFamilies); }
 
 std::string class_name(int class_index, int n_classes, int sample_rate) {
   const int f = static_cast<int>(base_frequency(class_index, n_classes, sample_rate));
   const int nyquist_safe = static_cast<int>(0.45 * sample_rate);
   switch (class_index % kFamilies) {
     case kTone: return "synth_tone_" + std::to_string(f);
-    case kChirp: return "synth_chirp_" + std::to_string(f) + "_" + std::to_string(std::min(3 * f, nyquist_safe));
+    case kChirp: return "synth_chirp_" + std::to_string(f) + "_" + std::to_string(std::min(f * 8 / 5, nyquist_safe));
     case kNoise: return "synth_noise_" + std::to_string(f);
     case kClicks: return "synth_clicks_" + std::to_string(rhythm_hz(class_index)) + "hz_" + std::to_string(f);
     case kAm: return "synth_am_" + std::to_string(f) + "_" + std::to_string(rhythm_hz(class_index)) + "hz";
@@ -101,8 +99,8 @@ std::vector<double> render_event(int family, double f, int rhythm, std::size_t n
     case kTone:
       for (std::size_t i = 0; i < n; ++i) out[i] = std::sin(kTwoPi * f * i / sr);
       break;
-    case kChirp: {  // exponential sweep f -> 3f
-      const double f1 = std::min(3 * f, nyquist_safe), k = std::log(f1 / f), len = static_cast<double>(n) / sr;
+    case kChirp: {  // exponential sweep f -> 1.6 f
+      const double f1 = std::min(1.6 * f, nyquist_safe), k = std::log(f1 / f), len = static_cast<double>(n) / sr;
       for (std::size_t i = 0; i < n; ++i) {
         const double t = static_cast<double>(i) / sr;
         out[i] = std::sin(kTwoPi * f * len / k * (std::exp(k * t / len) - 1.0));
@@ -116,7 +114,7 @@ std::vector<double> render_event(int family, double f, int rhythm, std::size_t n
     }
     case kClicks: {  // decaying resonant bursts at `rhythm` per second
       const std::size_t period = static_cast<std::size_t>(sr / rhythm);
-      const double decay = std::exp(-1.0 / (0.004 * sr));
+      const double decay = std::exp(-1.0 / (0.012 * sr));  // ~12 ms ring: pitched clicks
       double amp = 0;
       for (std::size_t i = 0; i < n; ++i) {
         if (i % period == 0) amp = 1.0;
@@ -220,7 +218,7 @@ std::vector<float> synthesize_clip(int class_index, int variant, const Synthetic
   const std::size_t onset = static_cast<std::size_t>(rng.uniform(0.0, 0.2) * n);
   const std::size_t length = std::min(n - onset, static_cast<std::size_t>(rng.uniform(0.5, 0.8) * n));
   const double gain = rng.uniform(0.3, 0.7);
-  const double noise = o.noise_level * rng.uniform(0.5, 1.5);
+  const double noise = o.noise_level * rng.uniform(0.8, 1.25);
 
   std::vector<double> event = render_event(class_index % kFamilies, f, rhythm_hz(class_index), length, sr, rng);
   std::vector<float> clip(n);
