@@ -1,0 +1,246 @@
+#include "tune/study.h"
+
+#include <cmath>
+#include <unistd.h>
+
+#include "core/config.h"
+#include "core/error.h"
+
+namespace oneshot::tune {
+namespace {
+
+using nlohmann::json;
+
+// One schema, the same text for SQLite and PostgreSQL.
+const char* const kSchema[] = {
+    R"(CREATE TABLE IF NOT EXISTS tune_studies (
+         name TEXT PRIMARY KEY,
+         space TEXT NOT NULL,
+         created DOUBLE PRECISION NOT NULL))",
+    R"(CREATE TABLE IF NOT EXISTS tune_trials (
+         study TEXT NOT NULL REFERENCES tune_studies(name),
+         number INTEGER NOT NULL,
+         params TEXT NOT NULL,
+         state TEXT NOT NULL CHECK (state IN ('running', 'complete', 'failed', 'pruned')),
+         value DOUBLE PRECISION,
+         worker TEXT NOT NULL,
+         heartbeat DOUBLE PRECISION NOT NULL,
+         heartbeat_seconds DOUBLE PRECISION NOT NULL,
+         attempts INTEGER NOT NULL,
+         started DOUBLE PRECISION NOT NULL,
+         finished DOUBLE PRECISION,
+         reason TEXT,
+         PRIMARY KEY (study, number)))",
+    R"(CREATE TABLE IF NOT EXISTS tune_trial_values (
+         study TEXT NOT NULL,
+         number INTEGER NOT NULL,
+         epoch INTEGER NOT NULL,
+         value DOUBLE PRECISION NOT NULL,
+         PRIMARY KEY (study, number, epoch),
+         FOREIGN KEY (study, number) REFERENCES tune_trials(study, number)))",
+};
+
+const char* const kTrialColumns =
+    "number, params, state, value, worker, heartbeat, attempts, started, finished, reason";
+
+TrialRecord trial_from_row(const SqlRow& r) {
+  TrialRecord t;
+  t.number = static_cast<int>(as_int(r[0]));
+  t.params = Overrides::from_json(json::parse(as_string(r[1])));
+  t.state = parse_state(as_string(r[2]));
+  if (!is_null(r[3])) t.value = as_double(r[3]);
+  t.worker = as_string(r[4]);
+  t.heartbeat = as_double(r[5]);
+  t.attempts = static_cast<int>(as_int(r[6]));
+  t.started = as_double(r[7]);
+  if (!is_null(r[8])) t.finished = as_double(r[8]);
+  if (!is_null(r[9])) t.reason = as_string(r[9]);
+  return t;
+}
+
+// Reorders a stored point's keys as the space declares them.
+Overrides in_space_order(const Overrides& o, const SearchSpace& space) {
+  Overrides out;
+  for (const auto& p : space.params())
+    if (o.contains(p.name)) out.set(p.name, o.at(p.name));
+  return out;
+}
+
+std::string lock_name(const std::string& study) { return "oneshot-tune:" + study; }
+
+}  // namespace
+
+const char* state_name(TrialState s) {
+  switch (s) {
+    case TrialState::running: return "running";
+    case TrialState::complete: return "complete";
+    case TrialState::failed: return "failed";
+    case TrialState::pruned: return "pruned";
+  }
+  return "?";
+}
+
+TrialState parse_state(const std::string& name) {
+  if (name == "running") return TrialState::running;
+  if (name == "complete") return TrialState::complete;
+  if (name == "failed") return TrialState::failed;
+  if (name == "pruned") return TrialState::pruned;
+  throw Error("study: unknown trial state \"" + name + "\"");
+}
+
+std::string default_worker_name() {
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "unknown-host");
+  return std::string(host) + ":" + std::to_string(getpid());
+}
+
+Study::Study(const std::string& url, const std::string& name, const SearchSpace* space)
+    : url_(url), name_(name), db_(open_database(url)) {
+  if (name.empty()) throw Error(url + ": a study needs a name");
+  create_schema();
+  Transaction tx(*db_, lock_name(name_));
+  const auto rows = db_->query("SELECT space FROM tune_studies WHERE name = $1", {name_});
+  if (rows.empty()) {
+    if (!space) throw Error(db_->describe() + ": no study named \"" + name_ + "\" (give a search space to create it)");
+    db_->execute("INSERT INTO tune_studies (name, space, created) VALUES ($1, $2, " + db_->now_sql() + ")",
+                 {name_, space->to_json().dump()});
+    space_ = *space;
+  } else {
+    space_ = SearchSpace::from_json(json::parse(as_string(rows[0][0])));
+    if (space && !(*space == space_))
+      throw Error(db_->describe() + ": study \"" + name_ +
+                  "\" was created with a different search space; use a new study name, or omit --space to use the stored one");
+  }
+  tx.commit();
+}
+
+void Study::create_schema() {
+  Transaction tx(*db_, "oneshot-tune-schema");
+  for (const char* ddl : kSchema) db_->execute(ddl);
+  tx.commit();
+}
+
+double Study::now() { return as_double(db_->query("SELECT " + db_->now_sql())[0][0]); }
+
+Claim Study::claim(const Sampler& sampler, const TuneConfig& config, const std::string& worker) {
+  Transaction tx(*db_, lock_name(name_));
+  const std::string now = db_->now_sql();
+  // A trial whose worker stopped beating: run it again, or give up on it.
+  for (;;) {
+    const auto expired = db_->query(
+        "SELECT number, attempts, worker, params FROM tune_trials WHERE study = $1 AND state = 'running' "
+        "AND heartbeat + heartbeat_seconds < " + now + " ORDER BY number LIMIT 1",
+        {name_});
+    if (expired.empty()) break;
+    const auto number = as_int(expired[0][0]);
+    const auto attempts = as_int(expired[0][1]);
+    const std::string why = "worker " + as_string(expired[0][2]) + " stopped sending heartbeats (attempt " +
+                            std::to_string(attempts) + " of " + std::to_string(config.max_attempts) + ")";
+    if (attempts < config.max_attempts) {
+      db_->execute("DELETE FROM tune_trial_values WHERE study = $1 AND number = $2", {name_, number});
+      db_->execute("UPDATE tune_trials SET worker = $3, heartbeat = " + now + ", heartbeat_seconds = $4, "
+                   "attempts = attempts + 1, started = " + now + ", reason = $5 WHERE study = $1 AND number = $2",
+                   {name_, number, worker, config.heartbeat_seconds, "re-run: " + why});
+      Claim c;
+      c.number = static_cast<int>(number);
+      c.attempt = static_cast<int>(attempts + 1);
+      c.params = in_space_order(Overrides::from_json(json::parse(as_string(expired[0][3]))), space_);
+      c.rerun = true;
+      tx.commit();
+      return c;
+    }
+    db_->execute("UPDATE tune_trials SET state = 'failed', finished = " + now + ", reason = $3 "
+                 "WHERE study = $1 AND number = $2",
+                 {name_, number, why});
+  }
+
+  // A new point, seeing every trial so far (running and failed ones as infinitely bad, as hyperopt).
+  const auto rows = db_->query("SELECT number, params, state, value FROM tune_trials WHERE study = $1 ORDER BY number", {name_});
+  std::vector<Observation> history;
+  for (const auto& r : rows) {
+    Observation o;
+    o.params = Overrides::from_json(json::parse(as_string(r[1])));
+    const auto state = parse_state(as_string(r[2]));
+    if ((state == TrialState::complete || state == TrialState::pruned) && !is_null(r[3])) o.loss = as_double(r[3]);
+    history.push_back(std::move(o));
+  }
+  const int number = rows.empty() ? 0 : static_cast<int>(as_int(rows.back()[0])) + 1;
+  Claim c;
+  c.number = number;
+  c.params = sampler.suggest(space_, history, mix_seed(static_cast<std::uint64_t>(config.seed), static_cast<std::uint64_t>(number)));
+  db_->execute("INSERT INTO tune_trials (study, number, params, state, worker, heartbeat, heartbeat_seconds, attempts, started) "
+               "VALUES ($1, $2, $3, 'running', $4, " + now + ", $5, 1, " + now + ")",
+               {name_, std::int64_t{number}, c.params.to_json().dump(), worker, config.heartbeat_seconds});
+  tx.commit();
+  return c;
+}
+
+bool Study::beat(const Claim& c, const std::string& worker) {
+  return db_->execute("UPDATE tune_trials SET heartbeat = " + db_->now_sql() +
+                          " WHERE study = $1 AND number = $2 AND attempts = $3 AND worker = $4 AND state = 'running'",
+                      {name_, std::int64_t{c.number}, std::int64_t{c.attempt}, worker}) == 1;
+}
+
+bool Study::report(const Claim& c, const std::string& worker, int epoch, double value) {
+  if (!beat(c, worker)) return false;
+  db_->execute("INSERT INTO tune_trial_values (study, number, epoch, value) VALUES ($1, $2, $3, $4) "
+               "ON CONFLICT (study, number, epoch) DO UPDATE SET value = excluded.value",
+               {name_, std::int64_t{c.number}, std::int64_t{epoch}, value});
+  return true;
+}
+
+bool Study::finish(const Claim& c, const std::string& worker, TrialState state, std::optional<double> value,
+                   const std::string& reason) {
+  const SqlValue v = value ? SqlValue(*value) : SqlValue(nullptr);
+  const SqlValue why = reason.empty() ? SqlValue(nullptr) : SqlValue(reason);
+  return db_->execute("UPDATE tune_trials SET state = $5, value = $6, reason = COALESCE($7, reason), heartbeat = " + db_->now_sql() +
+                          ", finished = " + db_->now_sql() +
+                          " WHERE study = $1 AND number = $2 AND attempts = $3 AND worker = $4 AND state = 'running'",
+                      {name_, std::int64_t{c.number}, std::int64_t{c.attempt}, worker, std::string(state_name(state)), v,
+                       why}) == 1;
+}
+
+std::vector<TrialRecord> Study::trials() {
+  std::vector<TrialRecord> out;
+  for (const auto& r : db_->query(std::string("SELECT ") + kTrialColumns + " FROM tune_trials WHERE study = $1 ORDER BY number", {name_})) {
+    out.push_back(trial_from_row(r));
+    out.back().params = in_space_order(out.back().params, space_);
+  }
+  const auto values = db_->query("SELECT number, epoch, value FROM tune_trial_values WHERE study = $1 ORDER BY number, epoch", {name_});
+  std::size_t t = 0;
+  for (const auto& v : values) {
+    const auto number = as_int(v[0]);
+    while (t < out.size() && out[t].number < number) ++t;
+    if (t == out.size()) break;
+    if (out[t].number != number) continue;
+    const auto epoch = static_cast<std::size_t>(as_int(v[1]));
+    if (epoch < 1) continue;
+    auto& ev = out[t].epoch_values;
+    if (ev.size() < epoch) ev.resize(epoch, std::nan(""));
+    ev[epoch - 1] = as_double(v[2]);
+  }
+  return out;
+}
+
+std::optional<TrialRecord> Study::best() {
+  const auto rows = db_->query(std::string("SELECT ") + kTrialColumns +
+                                   " FROM tune_trials WHERE study = $1 AND state = 'complete' AND value IS NOT NULL "
+                                   "ORDER BY value, number LIMIT 1",
+                               {name_});
+  if (rows.empty()) return std::nullopt;
+  TrialRecord t = trial_from_row(rows[0]);
+  t.params = in_space_order(t.params, space_);
+  return t;
+}
+
+std::vector<double> Study::values_at_epoch(int epoch, int exclude) {
+  std::vector<double> out;
+  for (const auto& r : db_->query("SELECT v.value FROM tune_trial_values v JOIN tune_trials t "
+                                  "ON t.study = v.study AND t.number = v.number "
+                                  "WHERE v.study = $1 AND v.epoch = $2 AND t.state = 'complete' AND t.number <> $3",
+                                  {name_, std::int64_t{epoch}, std::int64_t{exclude}}))
+    out.push_back(as_double(r[0]));
+  return out;
+}
+
+}  // namespace oneshot::tune
