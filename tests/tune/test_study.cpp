@@ -45,7 +45,7 @@ double config_objective_value(const Overrides& p) {
 TuneConfig quick_config() {
   TuneConfig c;
   c.n_startup_jobs = 3;
-  c.heartbeat_seconds = 0.5;
+  c.heartbeat_seconds = 2;  // long enough that a loaded machine never looks dead
   c.seed = 11;
   return c;
 }
@@ -314,7 +314,8 @@ TEST_P(StudyTest, ThreadsShareOneBudget) {
 
 // Forks a worker process running n trials of a cheap objective that logs its runs.
 pid_t fork_worker(const std::string& url, const std::string& name, int n, const std::filesystem::path& runs,
-                  const std::string& worker, int hang_on_trial = -1, const std::filesystem::path& hanging = {}) {
+                  const std::string& worker, double heartbeat_seconds = 2, int hang_on_trial = -1,
+                  const std::filesystem::path& hanging = {}) {
   const pid_t pid = fork();
   if (pid != 0) return pid;
   int status = 0;
@@ -332,7 +333,9 @@ pid_t fork_worker(const std::string& url, const std::string& name, int n, const 
       }
       return TrialOutcome{config_objective_value(p)};
     };
-    run_worker(study, quick_config(), objective, n, quiet(worker));
+    auto config = quick_config();
+    config.heartbeat_seconds = heartbeat_seconds;
+    run_worker(study, config, objective, n, quiet(worker));
   } catch (const std::exception& e) {
     std::fprintf(stderr, "worker %s: %s\n", worker.c_str(), e.what());
     status = 1;
@@ -383,14 +386,15 @@ TEST_P(StudyTest, KilledWorkerTrialIsReRunByTheNextWorker) {
   const auto space = config_space();
   { Study create(url_, name_, &space); }
   const auto runs = dir_ / "runs.txt", hanging = dir_ / "hanging";
-  const pid_t victim = fork_worker(url_, name_, 5, runs, "victim", 2, hanging);
+  const double heartbeat = 1.0;
+  const pid_t victim = fork_worker(url_, name_, 5, runs, "victim", heartbeat, 2, hanging);
   for (int i = 0; i < 1000 && !std::filesystem::exists(hanging); ++i) std::this_thread::sleep_for(10ms);
   ASSERT_TRUE(std::filesystem::exists(hanging)) << "the worker never reached trial 2";
   kill(victim, SIGKILL);
   EXPECT_EQ(wait_exit(victim), -1);
-  std::this_thread::sleep_for(700ms);  // let its heartbeat (0.5 s) expire
+  std::this_thread::sleep_for(std::chrono::duration<double>(heartbeat + 0.3));  // let its heartbeat expire
 
-  const pid_t rescuer = fork_worker(url_, name_, 3, runs, "rescuer");
+  const pid_t rescuer = fork_worker(url_, name_, 3, runs, "rescuer", heartbeat);
   EXPECT_EQ(wait_exit(rescuer), 0);
   Study study(url_, name_, nullptr);
   const auto per_trial = runs_per_trial(runs);
