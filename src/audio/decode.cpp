@@ -130,9 +130,9 @@ AudioClip decode_audio(const fs::path& path, const DecodeOptions& options) {
   SndfilePtr file = open_sndfile(path, info);
   if (info.channels <= 0) throw file_error(path, "zero channels");
   if (info.samplerate <= 0) throw file_error(path, "invalid sample rate " + std::to_string(info.samplerate));
+  if (auto reason = container_truncation(path)) throw file_error(path, *reason);
   std::vector<float> interleaved = read_interleaved(path, file.get(), info);
   file.reset();
-  if (auto reason = container_truncation(path)) throw file_error(path, *reason);
   check_finite(path, interleaved, info.channels);
 
   AudioClip clip;

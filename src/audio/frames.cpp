@@ -1,6 +1,8 @@
 #include "audio/frames.h"
 
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <numbers>
 #include <string>
 
@@ -14,14 +16,15 @@ namespace {
 // out = in * window, and whether any product is non-zero.
 ONESHOT_SIMD_CLONES
 bool multiply_window(const float* in, const float* window, float* out, int n) {
-  float peak = 0.0f;
+  std::uint32_t any = 0;  // OR of the products' bits without sign: 0 iff all are +-0
   for (int i = 0; i < n; ++i) {
     const float v = in[i] * window[i];
     out[i] = v;
-    const float a = std::fabs(v);
-    peak = a > peak ? a : peak;
+    std::uint32_t bits;
+    std::memcpy(&bits, &v, sizeof bits);
+    any |= bits & 0x7fffffffu;
   }
-  return peak != 0.0f;
+  return any != 0;
 }
 
 }  // namespace
@@ -47,8 +50,11 @@ float CentredFrames::padded_sample(const float* samples, std::size_t n_samples, 
   if (index >= 0 && index < n) return samples[index];
   if (mode_ == PadMode::constant) return 0.0f;
   if (n == 1) return samples[0];
-  // numpy's "reflect" (the edge sample is not repeated), applied as often as
-  // the padding needs: a reflection with period 2 (n - 1).
+  // numpy's "reflect": the edge sample is not repeated. One reflection is
+  // enough unless the padding is longer than the signal.
+  const long long once = index < 0 ? -index : 2 * (n - 1) - index;
+  if (once >= 0 && once < n) return samples[once];
+  // Reflected as often as needed: a reflection with period 2 (n - 1).
   const long long period = 2 * (n - 1);
   long long i = index % period;
   if (i < 0) i += period;

@@ -9,6 +9,7 @@
 #include "audio/frames.h"
 #include "audio/log_compress.h"
 #include "audio/mel_filters.h"
+#include "audio/mel_projection.h"
 #include "audio/real_fft.h"
 #include "audio/simd.h"
 #include "core/error.h"
@@ -29,9 +30,9 @@ class Workspace {
   ~Workspace() { release(); }
   float* frames = nullptr;
   fftwf_complex* spectra = nullptr;
-  std::vector<float> power;
+  std::vector<float> power;  // batch x power_stride
 
-  void fit(const BatchedRealFft& fft) {
+  void fit(const BatchedRealFft& fft, std::size_t power_stride) {
     const std::size_t need_frames = fft.in_stride() * fft.batch();
     const std::size_t need_spectra = fft.out_stride() * fft.batch();
     if (need_frames > frames_size_ || need_spectra > spectra_size_) {
@@ -41,7 +42,7 @@ class Workspace {
       frames_size_ = need_frames;
       spectra_size_ = need_spectra;
     }
-    if (power.size() < static_cast<std::size_t>(fft.n_bins())) power.resize(fft.n_bins());
+    if (power.size() < power_stride * fft.batch()) power.resize(power_stride * fft.batch());
   }
 
  private:
@@ -60,25 +61,14 @@ Workspace& thread_workspace() {
   return workspace;
 }
 
-// |X|^2 of one spectrum, then each mel filter's weighted sum over its own
-// bins, written to column `t` of the n_mels x n_frames output.
+// |X|^2 of `count` spectra (n_bins each, spectra_stride apart) into power.
 ONESHOT_SIMD_CLONES
-void spectrum_to_mel(const fftwf_complex* spectrum, float* power, const SparseMelBasis& mel, float* out,
-                     std::size_t n_frames, std::size_t t) {
-  const float* re_im = reinterpret_cast<const float*>(spectrum);
-  for (int k = 0; k < mel.n_bins; ++k) power[k] = re_im[2 * k] * re_im[2 * k] + re_im[2 * k + 1] * re_im[2 * k + 1];
-  for (int m = 0; m < mel.n_mels; ++m) {
-    const float* w = &mel.weights[mel.offset[m]];
-    const float* p = power + mel.first_bin[m];
-    const int n = mel.n_nonzero[m];
-    float lanes[8] = {};
-    int k = 0;
-    for (; k + 8 <= n; k += 8)
-      for (int l = 0; l < 8; ++l) lanes[l] += w[k + l] * p[k + l];
-    float sum = 0.0f;
-    for (; k < n; ++k) sum += w[k] * p[k];
-    sum += ((lanes[0] + lanes[4]) + (lanes[2] + lanes[6])) + ((lanes[1] + lanes[5]) + (lanes[3] + lanes[7]));
-    out[m * n_frames + t] = sum;
+void power_spectra(const fftwf_complex* spectra, std::size_t spectra_stride, int count, int n_bins, float* power,
+                   std::size_t power_stride) {
+  for (int i = 0; i < count; ++i) {
+    const float* re_im = reinterpret_cast<const float*>(spectra + i * spectra_stride);
+    float* p = power + i * power_stride;
+    for (int k = 0; k < n_bins; ++k) p[k] = re_im[2 * k] * re_im[2 * k] + re_im[2 * k + 1] * re_im[2 * k + 1];
   }
 }
 
@@ -92,6 +82,7 @@ struct LogMelExtractor::Impl {
         mel(SparseMelBasis::from_dense(mel_basis({rate, config.n_fft, config.n_mels, config.fmin, config.fmax,
                                                   config.mel_scale == "htk"}),
                                        config.n_mels, config.n_fft / 2 + 1)),
+        projection(mel),
         fft(config.n_fft, kBatch),
         nonzero_log(config.log == "nonzero"),
         log_floor(static_cast<float>(config.log_floor)) {}
@@ -100,6 +91,7 @@ struct LogMelExtractor::Impl {
   CentredFrames frames;
   std::vector<float> window;
   SparseMelBasis mel;
+  MelProjection projection;
   BatchedRealFft fft;
   bool nonzero_log;
   float log_floor;
@@ -123,21 +115,24 @@ void LogMelExtractor::power(const float* samples, std::size_t n_samples, float* 
   const std::size_t n_frames = im.frames.count(n_samples);
   if (n_frames == 0) throw Error("log-mel: fewer samples than one frame");
   Workspace& ws = thread_workspace();
-  ws.fit(im.fft);
+  const std::size_t power_stride = im.fft.out_stride();
+  ws.fit(im.fft, power_stride);
 
   // Frames go into the batch buffer as they are windowed; all-zero ones
   // (digital silence) skip the transform, their mel power is exactly 0.
-  std::size_t batch_frame[kBatch];
+  // Each batch: one FFTW call, |X|^2, then the mel projection writes each
+  // frame's column of the output directly.
+  float* column[kBatch];
   int filled = 0;
   auto flush = [&] {
     im.fft.forward(ws.frames, ws.spectra, filled);
-    for (int j = 0; j < filled; ++j)
-      spectrum_to_mel(ws.spectra + j * im.fft.out_stride(), ws.power.data(), im.mel, out, n_frames, batch_frame[j]);
+    power_spectra(ws.spectra, im.fft.out_stride(), filled, im.fft.n_bins(), ws.power.data(), power_stride);
+    im.projection.project(ws.power.data(), power_stride, filled, column, n_frames);
     filled = 0;
   };
   for (std::size_t t = 0; t < n_frames; ++t) {
     if (im.frames.windowed(samples, n_samples, t, im.window.data(), ws.frames + filled * im.fft.in_stride())) {
-      batch_frame[filled++] = t;
+      column[filled++] = out + t;
       if (filled == kBatch) flush();
     } else {
       for (int m = 0; m < im.mel.n_mels; ++m) out[m * n_frames + t] = 0.0f;
