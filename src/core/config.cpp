@@ -148,6 +148,8 @@ void TrainConfig::validate() const {
   require_one_of(precision, {"fp32", "bf16"}, "train.precision");
   require_one_of(device, {"cpu", "cuda"}, "train.device");
   require(val_episodes >= 1, "train.val_episodes", "must be >= 1");
+  require_one_of(batch_negatives, {"sampled", "weighted"}, "train.batch_negatives");
+  require(bn_recalibration >= 0, "train.bn_recalibration", "must be >= 0 (0 = off)");
 }
 
 void EvalConfig::validate() const {

@@ -81,6 +81,8 @@ struct TrainConfig {
   std::string precision = "fp32";  // "fp32" or "bf16"
   std::string device = "cpu";      // "cpu" or "cuda"
   int val_episodes = 1000;         // one-shot validation episodes per epoch
+  std::string batch_negatives = "sampled";  // "batch" mode: "sampled" at neg_pair_ratio, or "weighted" (all)
+  int bn_recalibration = 512;      // training clips that re-estimate BatchNorm statistics before validation (0 = off)
 
   template <class V> void visit(V&& v) {
     v("loss", loss); v("learning_rate", learning_rate); v("decay", decay);
@@ -89,6 +91,7 @@ struct TrainConfig {
     v("clips_per_class", clips_per_class); v("steps_per_epoch", steps_per_epoch);
     v("epochs", epochs); v("patience", patience); v("seed", seed); v("threads", threads);
     v("precision", precision); v("device", device); v("val_episodes", val_episodes);
+    v("batch_negatives", batch_negatives); v("bn_recalibration", bn_recalibration);
   }
   void validate() const;
 };

@@ -1,0 +1,247 @@
+#include "train/checkpoint.h"
+
+#include <cmath>
+#include <fstream>
+#include <iomanip>
+#include <limits>
+#include <sstream>
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+
+namespace oneshot {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kFormat = "oneshot-audio train checkpoint v1";
+
+// JSON has no NaN: store non-finite numbers as null.
+nlohmann::json number(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
+double number_of(const nlohmann::json& j, const char* key) {
+  const auto& v = j.at(key);
+  return v.is_null() ? std::numeric_limits<double>::quiet_NaN() : v.get<double>();
+}
+
+nlohmann::json metrics_json(const EpochMetrics& m) {
+  return {{"epoch", m.epoch},
+          {"train_loss", number(m.train_loss)},
+          {"train_accuracy", number(m.train_accuracy)},
+          {"val_accuracy", number(m.val_accuracy)},
+          {"val_ci95", number(m.val_ci95)},
+          {"val_std", number(m.val_std)},
+          {"seconds", m.seconds},
+          {"elapsed_seconds", m.elapsed_seconds},
+          {"learning_rate", m.learning_rate},
+          {"steps", m.steps},
+          {"pairs_seen", m.pairs_seen},
+          {"clips_encoded", m.clips_encoded}};
+}
+
+EpochMetrics metrics_of(const nlohmann::json& j) {
+  EpochMetrics m;
+  m.epoch = j.at("epoch").get<int>();
+  m.train_loss = number_of(j, "train_loss");
+  m.train_accuracy = number_of(j, "train_accuracy");
+  m.val_accuracy = number_of(j, "val_accuracy");
+  m.val_ci95 = number_of(j, "val_ci95");
+  m.val_std = number_of(j, "val_std");
+  m.seconds = j.at("seconds").get<double>();
+  m.elapsed_seconds = j.at("elapsed_seconds").get<double>();
+  m.learning_rate = j.at("learning_rate").get<double>();
+  m.steps = j.at("steps").get<std::int64_t>();
+  m.pairs_seen = j.at("pairs_seen").get<std::int64_t>();
+  m.clips_encoded = j.at("clips_encoded").get<std::int64_t>();
+  return m;
+}
+
+void write_archive(const fs::path& path, torch::serialize::OutputArchive& archive, const BeforeCommit& before_commit) {
+  std::ostringstream bytes;
+  archive.save_to(bytes);
+  const std::string data = bytes.str();
+  AtomicWriter writer(path);
+  writer.write(data.data(), data.size());
+  if (before_commit) before_commit(path);
+  writer.commit();
+}
+
+void read_archive(const fs::path& path, torch::serialize::InputArchive& archive) {
+  if (!fs::exists(path)) throw file_error(path, "no such checkpoint");
+  try {
+    archive.load_from(path.string());
+  } catch (const c10::Error& e) {
+    throw file_error(path, "not a readable checkpoint (truncated or not written by oneshot-audio)");
+  }
+}
+
+}  // namespace
+
+nlohmann::json TrainState::to_json() const {
+  nlohmann::json j = {{"epoch", epoch},
+                      {"iterations", iterations},
+                      {"pairs_seen", pairs_seen},
+                      {"clips_encoded", clips_encoded},
+                      {"elapsed_seconds", elapsed_seconds},
+                      {"best_accuracy", best_accuracy},
+                      {"best_epoch", best_epoch},
+                      {"epochs_since_best", epochs_since_best},
+                      {"finished", finished},
+                      {"pairs", pairs},
+                      {"partial", nullptr}};
+  if (partial)
+    j["partial"] = {{"steps_done", partial->steps_done}, {"total_steps", partial->total_steps},
+                    {"loss_sum", partial->loss_sum},     {"correct_sum", partial->correct_sum},
+                    {"weight_sum", partial->weight_sum}, {"seconds", partial->seconds}};
+  j["history"] = nlohmann::json::array();
+  for (const auto& m : history) j["history"].push_back(metrics_json(m));
+  return j;
+}
+
+TrainState TrainState::from_json(const nlohmann::json& j) {
+  TrainState s;
+  s.epoch = j.at("epoch").get<int>();
+  s.iterations = j.at("iterations").get<std::int64_t>();
+  s.pairs_seen = j.at("pairs_seen").get<std::int64_t>();
+  s.clips_encoded = j.at("clips_encoded").get<std::int64_t>();
+  s.elapsed_seconds = j.at("elapsed_seconds").get<double>();
+  s.best_accuracy = j.at("best_accuracy").get<double>();
+  s.best_epoch = j.at("best_epoch").get<int>();
+  s.epochs_since_best = j.at("epochs_since_best").get<int>();
+  s.finished = j.at("finished").get<std::string>();
+  s.pairs = j.at("pairs");
+  if (const auto& p = j.at("partial"); !p.is_null()) {
+    PartialEpoch pe;
+    pe.steps_done = p.at("steps_done").get<std::int64_t>();
+    pe.total_steps = p.at("total_steps").get<std::int64_t>();
+    pe.loss_sum = p.at("loss_sum").get<double>();
+    pe.correct_sum = p.at("correct_sum").get<double>();
+    pe.weight_sum = p.at("weight_sum").get<double>();
+    pe.seconds = p.at("seconds").get<double>();
+    s.partial = pe;
+  }
+  for (const auto& m : j.at("history")) s.history.push_back(metrics_of(m));
+  return s;
+}
+
+void save_last_checkpoint(const fs::path& path, Siamese& model, torch::optim::Optimizer& optimizer,
+                          const TrainState& state, const BeforeCommit& before_commit) {
+  torch::serialize::OutputArchive archive;
+  archive.write("format", c10::IValue(std::string(kFormat)));
+  archive.write("state", c10::IValue(state.to_json().dump()));
+  torch::serialize::OutputArchive model_archive, optimizer_archive;
+  model->save(model_archive);
+  optimizer.save(optimizer_archive);
+  archive.write("model", model_archive);
+  archive.write("optimizer", optimizer_archive);
+  {
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    archive.write("torch_rng", gen.get_state());
+  }
+  write_archive(path, archive, before_commit);
+}
+
+TrainState load_last_checkpoint(const fs::path& path, Siamese& model, torch::optim::Optimizer& optimizer) {
+  torch::serialize::InputArchive archive;
+  read_archive(path, archive);
+  try {
+    c10::IValue format, state;
+    if (!archive.try_read("format", format) || !format.isString() || format.toStringRef() != kFormat)
+      throw file_error(path, "not a training checkpoint of this version (expected \"" + std::string(kFormat) + "\")");
+    archive.read("state", state);
+    TrainState s = TrainState::from_json(nlohmann::json::parse(state.toStringRef()));
+    torch::serialize::InputArchive model_archive, optimizer_archive;
+    archive.read("model", model_archive);
+    archive.read("optimizer", optimizer_archive);
+    model->load(model_archive);
+    optimizer.load(optimizer_archive);
+    torch::Tensor rng;
+    archive.read("torch_rng", rng);
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_state(rng);
+    return s;
+  } catch (const c10::Error& e) {
+    throw file_error(path, std::string("checkpoint does not fit this model and configuration: ") +
+                               e.what_without_backtrace());
+  } catch (const nlohmann::json::exception& e) {
+    throw file_error(path, std::string("checkpoint state is corrupt: ") + e.what());
+  }
+}
+
+void save_best_weights(const fs::path& path, Siamese& model, const nlohmann::json& meta,
+                       const BeforeCommit& before_commit) {
+  torch::serialize::OutputArchive archive;
+  model->save(archive);
+  archive.write("meta", c10::IValue(meta.dump()));
+  write_archive(path, archive, before_commit);
+}
+
+nlohmann::json load_best_weights(const fs::path& path, Siamese& model) {
+  torch::serialize::InputArchive archive;
+  read_archive(path, archive);
+  try {
+    torch::serialize::InputArchive nested;
+    if (archive.try_read("model", nested)) {  // last.pt
+      model->load(nested);
+      c10::IValue state;
+      archive.read("state", state);
+      auto s = nlohmann::json::parse(state.toStringRef());
+      return {{"epoch", s.at("epoch")}, {"from", "last"}};
+    }
+    model->load(archive);
+    c10::IValue meta;
+    if (archive.try_read("meta", meta) && meta.isString()) return nlohmann::json::parse(meta.toStringRef());
+    return nlohmann::json::object();
+  } catch (const c10::Error& e) {
+    throw file_error(path, std::string("weights do not fit this model: ") + e.what_without_backtrace());
+  }
+}
+
+void write_metrics_csv(const fs::path& path, const std::vector<EpochMetrics>& history) {
+  std::ostringstream out;
+  out << "epoch,train_loss,train_accuracy,val_accuracy,val_ci95,val_std,seconds,elapsed_seconds,"
+         "learning_rate,steps,pairs_seen,clips_encoded\n";
+  out << std::setprecision(9);
+  for (const auto& m : history)
+    out << m.epoch << ',' << m.train_loss << ',' << m.train_accuracy << ',' << m.val_accuracy << ','
+        << m.val_ci95 << ',' << m.val_std << ',' << std::setprecision(4) << std::fixed << m.seconds << ','
+        << m.elapsed_seconds << std::defaultfloat << std::setprecision(9) << ',' << m.learning_rate << ','
+        << m.steps << ',' << m.pairs_seen << ',' << m.clips_encoded << '\n';
+  write_file_atomic(path, out.str());
+}
+
+std::vector<EpochMetrics> read_metrics_csv(const fs::path& path) {
+  std::istringstream in(read_file(path));
+  std::string line;
+  std::getline(in, line);  // header
+  std::vector<EpochMetrics> rows;
+  for (int lineno = 2; std::getline(in, line); ++lineno) {
+    if (line.empty()) continue;
+    std::vector<std::string> f;
+    std::stringstream ss(line);
+    for (std::string cell; std::getline(ss, cell, ',');) f.push_back(cell);
+    if (f.size() != 12) throw file_error(path, "line " + std::to_string(lineno) + ": expected 12 columns");
+    EpochMetrics m;
+    try {
+      m.epoch = std::stoi(f[0]);
+      m.train_loss = std::stod(f[1]);
+      m.train_accuracy = std::stod(f[2]);
+      m.val_accuracy = std::stod(f[3]);
+      m.val_ci95 = std::stod(f[4]);
+      m.val_std = std::stod(f[5]);
+      m.seconds = std::stod(f[6]);
+      m.elapsed_seconds = std::stod(f[7]);
+      m.learning_rate = std::stod(f[8]);
+      m.steps = std::stoll(f[9]);
+      m.pairs_seen = std::stoll(f[10]);
+      m.clips_encoded = std::stoll(f[11]);
+    } catch (const std::exception&) {
+      throw file_error(path, "line " + std::to_string(lineno) + ": not a number");
+    }
+    rows.push_back(m);
+  }
+  return rows;
+}
+
+}  // namespace oneshot

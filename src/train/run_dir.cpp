@@ -1,0 +1,105 @@
+#include "train/run_dir.h"
+
+#include <map>
+#include <sstream>
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+
+namespace oneshot {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string text_of(int v) { return std::to_string(v); }
+std::string text_of(std::int64_t v) { return std::to_string(v); }
+std::string text_of(double v) {
+  std::ostringstream ss;
+  ss.precision(17);
+  ss << v;
+  return ss.str();
+}
+std::string text_of(const std::string& v) { return "\"" + v + "\""; }
+std::string text_of(const std::vector<std::string>& v) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < v.size(); ++i) s += (i ? ", \"" : "\"") + v[i] + "\"";
+  return s + "]";
+}
+
+// section.key -> value as text, for the sections a checkpoint depends on.
+std::map<std::string, std::string> checkpoint_keys(Config config) {
+  std::map<std::string, std::string> out;
+  config.visit_sections([&](const char* section, auto& fields) {
+    const std::string s = section;
+    if (s != "features" && s != "split" && s != "model" && s != "train") return;
+    fields.visit([&](const char* key, auto& value) { out[s + "." + key] = text_of(value); });
+  });
+  return out;
+}
+
+}  // namespace
+
+nlohmann::json RunInfo::to_json() const {
+  return {{"data_dir", data_dir},     {"layout", layout}, {"esc10", esc10},     {"cache_dir", cache_dir},
+          {"cache_file", cache_file}, {"n_clips", n_clips}, {"n_mels", n_mels}, {"n_frames", n_frames},
+          {"n_classes", n_classes}};
+}
+
+RunInfo RunInfo::from_json(const nlohmann::json& j, const std::string& origin) {
+  try {
+    RunInfo r;
+    r.data_dir = j.at("data_dir").get<std::string>();
+    r.layout = j.at("layout").get<std::string>();
+    r.esc10 = j.at("esc10").get<bool>();
+    r.cache_dir = j.at("cache_dir").get<std::string>();
+    r.cache_file = j.at("cache_file").get<std::string>();
+    r.n_clips = j.at("n_clips").get<std::int64_t>();
+    r.n_mels = j.at("n_mels").get<std::int64_t>();
+    r.n_frames = j.at("n_frames").get<std::int64_t>();
+    r.n_classes = j.at("n_classes").get<std::int64_t>();
+    return r;
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(origin + ": " + e.what());
+  }
+}
+
+RunInfo RunInfo::load(const fs::path& run_json) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(read_file(run_json));
+  } catch (const nlohmann::json::exception& e) {
+    throw file_error(run_json, std::string("not valid JSON: ") + e.what());
+  }
+  return from_json(j, run_json.string());
+}
+
+void RunInfo::save(const fs::path& run_json) const { write_file_atomic(run_json, to_json().dump(2) + "\n"); }
+
+bool key_may_change_on_resume(const std::string& key) {
+  return key == "train.epochs" || key == "train.patience" || key == "train.threads" || key == "train.device";
+}
+
+void check_resume_compatible(const Config& saved, const Config& now, const fs::path& saved_file) {
+  const auto a = checkpoint_keys(saved), b = checkpoint_keys(now);
+  for (const auto& [key, value] : a) {
+    if (key_may_change_on_resume(key)) continue;
+    const auto it = b.find(key);
+    if (it != b.end() && it->second != value)
+      throw file_error(saved_file, key + " is " + value + " in this run, " + it->second +
+                                       " now: the checkpoint cannot continue with it (only train.epochs, "
+                                       "train.patience, train.threads and train.device may change; use a new "
+                                       "--run directory for another configuration)");
+  }
+}
+
+Config load_resumed_config(const fs::path& run_config, const fs::path& config_file,
+                           const std::vector<std::string>& overrides) {
+  Config c;
+  c.merge_toml(read_file(run_config), run_config.string());
+  if (!config_file.empty()) c.merge_file(config_file);
+  for (const auto& o : overrides) c.set(o);
+  c.validate();
+  return c;
+}
+
+}  // namespace oneshot

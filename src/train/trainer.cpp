@@ -1,0 +1,332 @@
+#include "train/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <ostream>
+#include <sstream>
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "core/parallel.h"
+#include "core/progress.h"
+#include "model/runtime.h"
+#include "train/interrupt.h"
+#include "train/pairs.h"
+#include "train/validation.h"
+
+
+namespace oneshot {
+namespace fs = std::filesystem;
+
+double decayed_learning_rate(double learning_rate, double decay, std::int64_t iteration) {
+  return learning_rate / (1.0 + decay * static_cast<double>(iteration));
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+std::string format(const char* fmt, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, fmt, v);
+  return buf;
+}
+
+// Sums over the steps of one epoch.
+struct EpochSums {
+  std::int64_t steps_done = 0, total_steps = 0;
+  double loss_sum = 0, correct_sum = 0, weight_sum = 0, seconds = 0;
+};
+
+class Trainer {
+ public:
+  Trainer(const Config& config, const FeatureSet& features, const TrainOptions& options)
+      : config_(config), features_(features), options_(options), paths_{options.run_dir},
+        device_(parse_device(config.train.device)) {}
+
+  TrainResult run();
+
+ private:
+  bool writes_files() const { return !options_.run_dir.empty(); }
+  void note(const std::string& line) const {
+    if (options_.log) *options_.log << line << std::endl;
+  }
+  void prepare_run_dir();
+  void build();
+  // One epoch's steps; false when it stopped early (result_ then says why).
+  bool train_steps(EpochSums& sums, int epoch);
+  void finish_epoch(const EpochSums& sums, int epoch);
+  void save_last(const EpochSums* partial);
+  std::int64_t steps_in_epoch();
+
+  const Config& config_;
+  const FeatureSet& features_;
+  const TrainOptions& options_;
+  RunPaths paths_;
+  torch::Device device_;
+  ClassSplit split_;
+  Siamese model_{nullptr};
+  std::unique_ptr<torch::optim::Adam> optimizer_;
+  std::unique_ptr<PairSource> pairs_;
+  ValidationPlan validation_;
+  TrainState state_;
+  TrainResult result_;
+  bool stop_requested_ = false;
+};
+
+void Trainer::prepare_run_dir() {
+  const bool has_config = fs::exists(paths_.config());
+  if (!has_config && fs::exists(paths_.dir) && !fs::is_empty(paths_.dir))
+    throw file_error(paths_.dir, "exists and is not a run directory (no config.toml); choose a new --run directory");
+  if (has_config) {
+    Config saved;
+    saved.merge_toml(read_file(paths_.config()), paths_.config().string());
+    check_resume_compatible(saved, config_, paths_.config());
+  }
+  if (fs::exists(paths_.split())) {
+    split_ = ClassSplit::from_json(read_file(paths_.split()), features_.class_names(), paths_.split().string());
+  } else {
+    split_ = options_.split ? *options_.split
+                            : split_classes(features_.class_names(), features_.labels(), config_.split);
+  }
+  fs::create_directories(paths_.dir);
+  write_file_atomic(paths_.config(), config_.to_toml());
+  if (!fs::exists(paths_.split())) write_file_atomic(paths_.split(), split_.to_json(features_.class_names()));
+  options_.info.save(paths_.info());
+}
+
+void Trainer::build() {
+  configure_runtime(config_.train.threads);
+  torch::manual_seed(static_cast<std::uint64_t>(config_.train.seed));
+  model_ = Siamese(config_.model, static_cast<std::int64_t>(features_.n_mels()),
+                   static_cast<std::int64_t>(features_.n_frames()));
+  model_->to(device_);
+  if (device_.is_cpu()) convert_to_channels_last(*model_);  // before the optimizer: it keeps the same tensors
+  model_->train();
+  optimizer_ = std::make_unique<torch::optim::Adam>(
+      model_->parameters(), torch::optim::AdamOptions(config_.train.learning_rate).eps(1e-7));  // Keras epsilon
+  pairs_ = make_pair_source(config_.train, features_.labels(), split_.train);
+  // BatchNorm statistics for validation come from batches shaped like training's encoder calls.
+  const std::int64_t bn_batch = config_.train.pairs == "anchors"
+                                    ? config_.train.batch_size
+                                    : static_cast<std::int64_t>(config_.train.classes_per_batch) *
+                                          config_.train.clips_per_class;
+  validation_ = plan_validation(config_, features_, split_.train, split_.val, bn_batch);
+}
+
+std::int64_t Trainer::steps_in_epoch() {
+  if (config_.train.steps_per_epoch > 0) return config_.train.steps_per_epoch;
+  return static_cast<std::int64_t>(pairs_->steps_left_in_pass());
+}
+
+void Trainer::save_last(const EpochSums* partial) {
+  if (!writes_files()) return;
+  state_.pairs = pairs_->state();
+  state_.partial.reset();
+  if (partial) state_.partial = PartialEpoch{partial->steps_done, partial->total_steps, partial->loss_sum,
+                                             partial->correct_sum, partial->weight_sum, partial->seconds};
+  save_last_checkpoint(paths_.last(), model_, *optimizer_, state_, options_.before_commit);
+}
+
+bool Trainer::train_steps(EpochSums& sums, int epoch) {
+  const auto start = Clock::now();
+  const double seconds_before = sums.seconds;
+  Progress bar("epoch " + std::to_string(epoch) + "/" + std::to_string(config_.train.epochs),
+               static_cast<std::size_t>(sums.total_steps), options_.progress);
+  if (sums.steps_done > 0) bar.advance(static_cast<std::size_t>(sums.steps_done));
+  std::int64_t pairs_now = 0;
+  const bool bf16 = precision_uses_autocast(config_.train.precision);
+  while (sums.steps_done < sums.total_steps) {
+    const TrainStep step = pairs_->next();
+    const double lr = decayed_learning_rate(config_.train.learning_rate, config_.train.decay, state_.iterations);
+    for (auto& group : optimizer_->param_groups()) static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
+
+    torch::Tensor per_pair, logits;
+    const auto target = torch::tensor(step.target).to(device_);
+    const auto weight = torch::tensor(step.weight).to(device_);
+    {
+      CpuAutocast autocast(bf16 && device_.is_cpu());
+      std::vector<torch::Tensor> parts;
+      for (const auto& clips : step.inputs) parts.push_back(model_->embed(clips_tensor(features_, clips, device_)));
+      const auto embeddings = parts.size() == 1 ? parts[0] : torch::cat(parts);
+      const auto left = torch::tensor(step.left, torch::kLong).to(device_);
+      const auto right = torch::tensor(step.right, torch::kLong).to(device_);
+      logits = model_->head(embeddings.index_select(0, left), embeddings.index_select(0, right)).to(torch::kFloat32);
+    }
+    if (config_.train.loss == "bce")
+      per_pair = torch::binary_cross_entropy_with_logits(logits, target, {}, {}, at::Reduction::None);
+    else
+      per_pair = (torch::sigmoid(logits) - target).pow(2);
+    const auto loss = (per_pair * weight).sum() / weight.sum();
+    const double loss_value = loss.item<double>();
+    if (!std::isfinite(loss_value)) {
+      result_.status = TrainStatus::NonFiniteLoss;
+      std::ostringstream msg;
+      msg << "training loss is " << loss_value << " at epoch " << epoch << ", step " << sums.steps_done + 1
+          << ": stopped (the learning rate may be too high, or the features hold non-finite values)";
+      if (writes_files())
+        msg << "; " << (state_.epoch > 0 ? paths_.last().string() + " keeps epoch " + std::to_string(state_.epoch)
+                                         : std::string("no epoch finished, so no checkpoint was written"));
+      result_.message = msg.str();
+      return false;
+    }
+    optimizer_->zero_grad();
+    loss.backward();
+    optimizer_->step();
+    ++state_.iterations;
+
+    const double w = weight.sum().item<double>();
+    const auto correct = ((logits > 0).to(torch::kFloat32) == target).to(torch::kFloat32);
+    sums.loss_sum += loss_value * w;
+    sums.correct_sum += (correct * weight).sum().item<double>();
+    sums.weight_sum += w;
+    ++sums.steps_done;
+    state_.pairs_seen += static_cast<std::int64_t>(step.n_pairs());
+    state_.clips_encoded += static_cast<std::int64_t>(step.n_clips());
+    pairs_now += static_cast<std::int64_t>(step.n_pairs());
+    sums.seconds = seconds_before + seconds_since(start);
+    bar.advance(1, "loss " + format("%.4f", sums.loss_sum / sums.weight_sum) + "  " +
+                       format("%.1f", static_cast<double>(pairs_now) / std::max(seconds_since(start), 1e-9)) +
+                       " pairs/s");
+
+    const bool hook_stop = options_.after_step && !options_.after_step(epoch, sums.steps_done);
+    if ((hook_stop || (options_.handle_sigint && InterruptGuard::requested())) && sums.steps_done < sums.total_steps) {
+      save_last(&sums);
+      result_.status = TrainStatus::Interrupted;
+      result_.message = "interrupted at epoch " + std::to_string(epoch) + ", step " +
+                        std::to_string(sums.steps_done) + " of " + std::to_string(sums.total_steps);
+      if (writes_files()) result_.message += ": " + paths_.last().string() + " written; run the same command to continue";
+      return false;
+    }
+    if (hook_stop || (options_.handle_sigint && InterruptGuard::requested())) stop_requested_ = true;
+  }
+  bar.finish("loss " + format("%.4f", sums.loss_sum / std::max(sums.weight_sum, 1e-12)));
+  return true;
+}
+
+void Trainer::finish_epoch(const EpochSums& sums, int epoch) {
+  const ValidationResult v = validate(model_, features_, validation_, device_);
+  EpochMetrics m;
+  m.epoch = epoch;
+  m.train_loss = sums.loss_sum / std::max(sums.weight_sum, 1e-12);
+  m.train_accuracy = sums.correct_sum / std::max(sums.weight_sum, 1e-12);
+  m.val_accuracy = v.accuracy;
+  m.val_ci95 = v.ci95;
+  m.val_std = v.std;
+  m.seconds = sums.seconds + v.seconds;
+  m.learning_rate = decayed_learning_rate(config_.train.learning_rate, config_.train.decay, state_.iterations);
+  m.steps = state_.iterations;
+  m.pairs_seen = state_.pairs_seen;
+  m.clips_encoded = state_.clips_encoded;
+  state_.elapsed_seconds += m.seconds;
+  m.elapsed_seconds = state_.elapsed_seconds;
+
+  // The original's early stopping: a strictly better score resets the count.
+  const bool improved = v.accuracy > state_.best_accuracy;
+  if (improved) {
+    state_.best_accuracy = v.accuracy;
+    state_.best_epoch = epoch;
+    state_.epochs_since_best = 0;
+    if (writes_files())
+      save_best_weights(paths_.best(), model_,
+                        {{"epoch", epoch}, {"val_accuracy", v.accuracy}, {"val_ci95", v.ci95}},
+                        options_.before_commit);
+  } else {
+    ++state_.epochs_since_best;
+  }
+  state_.epoch = epoch;
+  state_.history.push_back(m);
+  // last.pt holds the history, so metrics.csv can always be rebuilt from it.
+  save_last(nullptr);
+  if (writes_files()) write_metrics_csv(paths_.metrics(), state_.history);
+
+  note("epoch " + std::to_string(epoch) + "/" + std::to_string(config_.train.epochs) + "  loss " +
+       format("%.4f", m.train_loss) + "  acc " + format("%.3f", m.train_accuracy) + "  val " +
+       format("%.3f", v.accuracy) + " ± " + format("%.3f", v.ci95) + " (" + std::to_string(v.ways) + "-way 1-shot, " +
+       std::to_string(v.episodes) + " episodes, std " + format("%.3f", v.std) + ")  lr " +
+       format("%.3g", m.learning_rate) + "  pairs " + std::to_string(m.pairs_seen) + "  " +
+       format("%.1f", m.seconds) + " s" + (improved ? "  best" : ""));
+}
+
+TrainResult Trainer::run() {
+  if (writes_files()) {
+    prepare_run_dir();
+  } else {
+    split_ = options_.split ? *options_.split
+                            : split_classes(features_.class_names(), features_.labels(), config_.split);
+  }
+  build();
+  if (writes_files() && fs::exists(paths_.last())) {
+    state_ = load_last_checkpoint(paths_.last(), model_, *optimizer_);
+    if (device_.is_cpu()) convert_to_channels_last(*model_);  // loading takes the saved tensors' layout
+    pairs_->restore(state_.pairs);
+    result_.resumed = true;
+    note("continuing " + paths_.dir.string() + " after epoch " + std::to_string(state_.epoch) +
+         (state_.partial ? " (step " + std::to_string(state_.partial->steps_done) + " of the next)" : ""));
+  }
+  // Rows of an epoch that last.pt does not hold (killed in between) are dropped.
+  if (writes_files()) write_metrics_csv(paths_.metrics(), state_.history);
+  note(pairs_->describe());
+
+  std::optional<InterruptGuard> guard;
+  if (options_.handle_sigint) guard.emplace();
+  result_.status = TrainStatus::Finished;
+  while (true) {
+    if (state_.epochs_since_best > config_.train.patience) {
+      result_.status = TrainStatus::EarlyStopped;
+      result_.message = "early stopping: no validation improvement for " + std::to_string(state_.epochs_since_best) +
+                        " epochs (train.patience = " + std::to_string(config_.train.patience) + ")";
+      break;
+    }
+    if (state_.epoch >= config_.train.epochs) {
+      result_.message = "trained " + std::to_string(state_.epoch) + " epochs (train.epochs)";
+      break;
+    }
+    if (stop_requested_) {
+      result_.status = TrainStatus::Interrupted;
+      result_.message = "interrupted after epoch " + std::to_string(state_.epoch);
+      if (writes_files()) result_.message += ": " + paths_.last().string() + " written; run the same command to continue";
+      break;
+    }
+    const int epoch = state_.epoch + 1;
+    EpochSums sums;
+    if (state_.partial) {
+      sums = {state_.partial->steps_done, state_.partial->total_steps, state_.partial->loss_sum,
+              state_.partial->correct_sum, state_.partial->weight_sum, state_.partial->seconds};
+      state_.partial.reset();
+    } else {
+      sums.total_steps = steps_in_epoch();
+    }
+    if (!train_steps(sums, epoch)) break;
+    finish_epoch(sums, epoch);
+    if (options_.on_epoch && !options_.on_epoch(state_.history.back())) {
+      result_.status = TrainStatus::Stopped;
+      result_.message = "stopped by the caller after epoch " + std::to_string(epoch);
+      break;
+    }
+  }
+  if (writes_files() && result_.status != TrainStatus::NonFiniteLoss && result_.status != TrainStatus::Interrupted) {
+    state_.finished = result_.message;
+    save_last(nullptr);
+  }
+  result_.epochs_done = state_.epoch;
+  result_.best_epoch = state_.best_epoch;
+  result_.best_accuracy = state_.best_accuracy;
+  result_.split = split_;
+  result_.history = state_.history;
+  return result_;
+}
+
+}  // namespace
+
+TrainResult train(const Config& config, const FeatureSet& features, const TrainOptions& options) {
+  config.validate();
+  Trainer trainer(config, features, options);
+  return trainer.run();
+}
+
+}  // namespace oneshot
