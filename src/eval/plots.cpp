@@ -1,0 +1,430 @@
+#include "eval/plots.h"
+
+#include <plplot/plstream.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <map>
+#include <memory>
+#include <sstream>
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+
+namespace oneshot {
+namespace fs = std::filesystem;
+
+namespace {
+
+// cmap0 entries: background, foreground, grid, then one colour per class.
+enum Colour : PLINT { kWhite = 0, kBlack = 1, kGrey = 2, kFirstClass = 3 };
+// Matplotlib's "tab10", so the figures look like the original's.
+constexpr std::array<std::array<PLINT, 3>, 10> kClassColours{{{31, 119, 180},
+                                                             {255, 127, 14},
+                                                             {44, 160, 44},
+                                                             {214, 39, 40},
+                                                             {148, 103, 189},
+                                                             {140, 86, 75},
+                                                             {227, 119, 194},
+                                                             {127, 127, 127},
+                                                             {188, 189, 34},
+                                                             {23, 190, 207}}};
+
+PLINT class_colour(std::size_t i) { return kFirstClass + static_cast<PLINT>(i % kClassColours.size()); }
+
+// PLplot's own exit path would end the program; turn its errors into exceptions.
+int throw_plplot_error(const char* message) { throw Error(std::string("PLplot: ") + message); }
+
+void require_driver(const std::string& name) {
+  const char** menu = nullptr;
+  const char** names = nullptr;
+  int n = 0;
+  plgDevs(&menu, &names, &n);
+  for (int i = 0; i < n; ++i)
+    if (name == names[i]) return;
+  throw Error("PLplot has no '" + name + "' output driver (Debian: install plplot-driver-cairo)");
+}
+
+void set_palette(plstream& pls) {
+  std::vector<PLINT> r{255, 0, 200}, g{255, 0, 200}, b{255, 0, 200};
+  for (const auto& c : kClassColours) {
+    r.push_back(c[0]);
+    g.push_back(c[1]);
+    b.push_back(c[2]);
+  }
+  pls.scmap0(r.data(), g.data(), b.data(), static_cast<PLINT>(r.size()));
+  // cmap1: white to matplotlib's dark "Blues" end, for the heat map.
+  PLFLT pos[2] = {0, 1}, cr[2] = {1, 8 / 255.0}, cg[2] = {1, 48 / 255.0}, cb[2] = {1, 107 / 255.0};
+  pls.scmap1l(true, 2, pos, cr, cg, cb, nullptr);
+}
+
+// Draws one figure with `draw` into STEM.png and STEM.svg. PLplot writes the
+// file itself, so it writes a temporary file that is then moved into place atomically.
+PlotFiles render(const fs::path& stem, PlotSize size, const std::function<void(plstream&)>& draw) {
+  if (size.width < 64 || size.height < 64) throw Error("plot size must be at least 64 x 64");
+  if (!stem.parent_path().empty()) {
+    std::error_code ec;
+    fs::create_directories(stem.parent_path(), ec);
+    if (ec) throw file_error(stem.parent_path(), "cannot create directory: " + ec.message());
+  }
+  PlotFiles files{fs::path(stem.string() + ".png"), fs::path(stem.string() + ".svg")};
+  plsexit(throw_plplot_error);
+  for (const auto& [driver, target] : {std::pair<std::string, fs::path>{"pngcairo", files.png},
+                                       std::pair<std::string, fs::path>{"svg", files.svg}}) {
+    require_driver(driver);
+    const fs::path temp =
+        target.parent_path() / ("." + target.filename().string() + ".plot-" + std::to_string(::getpid()));
+    {
+      plstream pls;
+      pls.sdev(driver.c_str());
+      pls.sfnam(temp.c_str());
+      pls.spage(0, 0, size.width, size.height, 0, 0);
+      set_palette(pls);
+      pls.init();
+      pls.adv(0);
+      pls.col0(kBlack);
+      draw(pls);
+    }  // the stream's destructor finishes and closes the file
+    std::string bytes;
+    try {
+      bytes = read_file(temp);
+    } catch (...) {
+      fs::remove(temp);
+      throw;
+    }
+    fs::remove(temp);
+    if (bytes.empty()) throw file_error(target, "PLplot wrote an empty file");
+    write_file_atomic(target, bytes);
+  }
+  return files;
+}
+
+std::string format(const char* fmt, double x) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, fmt, x);
+  return buf;
+}
+
+std::size_t longest(const std::vector<std::string>& names) {
+  std::size_t n = 0;
+  for (const auto& s : names) n = std::max(n, s.size());
+  return n;
+}
+
+// A margin (fraction of the page) that fits `chars` characters of rotated or
+// side labels at PLplot's default character height on a page `extent` pixels long.
+PLFLT label_margin(std::size_t chars, int extent) {
+  return std::clamp(0.06 + chars * 7.5 / extent, 0.1, 0.45);
+}
+
+// A legend box in the viewport's top-right corner: a line and/or a symbol per entry.
+void draw_legend(plstream& pls, const std::vector<std::string>& text, const std::vector<PLINT>& colours,
+                 bool lines, bool symbols) {
+  const PLINT n = static_cast<PLINT>(text.size());
+  std::vector<const char*> labels, symbol_glyphs(n, "#(728)");  // a filled circle
+  for (const auto& t : text) labels.push_back(t.c_str());
+  std::vector<PLINT> opts(n, (lines ? PL_LEGEND_LINE : 0) | (symbols ? PL_LEGEND_SYMBOL : 0));
+  std::vector<PLINT> text_colours(n, kBlack), styles(n, 1), symbol_numbers(n, 1);
+  std::vector<PLFLT> widths(n, 2.0), scales(n, 1.0);
+  PLFLT width = 0, height = 0;
+  pls.legend(&width, &height, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX, PL_POSITION_TOP | PL_POSITION_RIGHT,
+             0.02, 0.02, 0.08, kWhite, kBlack, 1, 0, 0, n, opts.data(), 1.0, 0.9, 2.0, 0.0,
+             text_colours.data(), labels.data(), nullptr, nullptr, nullptr, nullptr, colours.data(), styles.data(),
+             widths.data(), colours.data(), scales.data(), symbol_numbers.data(), symbol_glyphs.data());
+}
+
+void fill_rect(plstream& pls, PLFLT x0, PLFLT x1, PLFLT y0, PLFLT y1) {
+  PLFLT x[4] = {x0, x0, x1, x1}, y[4] = {y0, y1, y1, y0};
+  pls.fill(4, x, y);
+}
+
+// A vector's finite range, widened so that a flat or empty series still gets axes.
+std::pair<double, double> finite_range(const std::vector<const std::vector<double>*>& series) {
+  double lo = std::numeric_limits<double>::infinity(), hi = -lo;
+  for (const auto* s : series)
+    for (double v : *s)
+      if (std::isfinite(v)) lo = std::min(lo, v), hi = std::max(hi, v);
+  if (!std::isfinite(lo)) return {0, 1};
+  if (hi - lo < 1e-9) return {lo - 0.5, hi + 0.5};
+  const double pad = 0.05 * (hi - lo);
+  return {lo - pad, hi + pad};
+}
+
+// Draws the finite points of (x, y) as one polyline per unbroken run.
+void draw_series(plstream& pls, const std::vector<double>& x, const std::vector<double>& y, PLINT colour,
+                 bool markers) {
+  pls.col0(colour);
+  pls.width(2);
+  std::vector<PLFLT> run_x, run_y;
+  auto flush = [&] {
+    if (run_x.size() > 1) pls.line(static_cast<PLINT>(run_x.size()), run_x.data(), run_y.data());
+    if (markers && !run_x.empty()) pls.string(static_cast<PLINT>(run_x.size()), run_x.data(), run_y.data(), "#(728)");
+    run_x.clear();
+    run_y.clear();
+  };
+  for (std::size_t i = 0; i < x.size() && i < y.size(); ++i) {
+    if (std::isfinite(x[i]) && std::isfinite(y[i])) {
+      run_x.push_back(x[i]);
+      run_y.push_back(y[i]);
+    } else {
+      flush();
+    }
+  }
+  flush();
+  pls.width(1);
+  pls.col0(kBlack);
+}
+
+}  // namespace
+
+PlotFiles plot_class_accuracy(const fs::path& stem, const std::vector<std::string>& classes,
+                              const std::vector<double>& accuracy, double mean, double ci95, PlotSize size) {
+  if (classes.empty() || classes.size() != accuracy.size())
+    throw Error("accuracy plot: " + std::to_string(classes.size()) + " class names for " +
+                std::to_string(accuracy.size()) + " accuracies");
+  std::string title = "Mean accuracy: " + format("%.3f", mean);
+  if (ci95 > 0) title += " #(2233) " + format("%.3f", ci95);  // PLplot's "±" glyph
+  const PLFLT n = static_cast<PLFLT>(classes.size());
+  return render(stem, size, [&](plstream& pls) {
+    pls.vpor(0.1, 0.95, label_margin(longest(classes), size.height), 0.9);
+    pls.wind(-0.5, n - 0.5, 0.0, 1.0);
+    pls.col0(kGrey);
+    pls.box("", 0, 0, "g", 0.2, 0);
+    for (std::size_t i = 0; i < classes.size(); ++i) {
+      const PLFLT x = static_cast<PLFLT>(i);
+      if (std::isfinite(accuracy[i])) {
+        pls.col0(kFirstClass);
+        fill_rect(pls, x - 0.4, x + 0.4, 0.0, std::clamp(accuracy[i], 0.0, 1.0));
+        pls.col0(kBlack);
+        pls.ptex(x, std::min(accuracy[i], 0.93) + 0.02, 1, 0, 0.5, format("%.2f", accuracy[i]).c_str());
+      } else {
+        pls.col0(kBlack);
+        pls.ptex(x, 0.02, 1, 0, 0.5, "n/a");
+      }
+      pls.mtex("bv", 0.7, (i + 0.5) / n, 1.0, classes[i].c_str());
+    }
+    pls.col0(kBlack);
+    pls.box("bc", 0, 0, "bcnstv", 0.2, 2);
+    pls.lab("", "Accuracy", title.c_str());
+  });
+}
+
+PlotFiles plot_confusion(const fs::path& stem, const std::vector<std::string>& classes,
+                         const std::vector<std::vector<int64_t>>& confusion, PlotSize size) {
+  const std::size_t c = classes.size();
+  if (c == 0 || confusion.size() != c)
+    throw Error("confusion plot: " + std::to_string(classes.size()) + " class names for " +
+                std::to_string(confusion.size()) + " rows");
+  int64_t max_count = 0;
+  for (const auto& row : confusion) {
+    if (row.size() != c) throw Error("confusion plot: the matrix is not square");
+    for (int64_t v : row) max_count = std::max(max_count, v);
+  }
+  const PLFLT n = static_cast<PLFLT>(c);
+  const std::size_t name_chars = longest(classes);
+  // Smaller numbers in the cells as the matrix grows (50 classes still fit).
+  const PLFLT cell_text = std::clamp(6.0 / n, 0.35, 1.0);
+  return render(stem, size, [&](plstream& pls) {
+    const PLFLT left = label_margin(name_chars, size.width) + 0.05;
+    const PLFLT bottom = label_margin(name_chars, size.height) + 0.05;
+    pls.vpor(left, 0.95, bottom, 0.9);
+    pls.wind(-0.5, n - 0.5, -0.5, n - 0.5);
+    for (std::size_t i = 0; i < c; ++i)      // true class: row i, drawn top to bottom
+      for (std::size_t j = 0; j < c; ++j) {  // predicted class: column j
+        const double level = max_count > 0 ? static_cast<double>(confusion[i][j]) / max_count : 0.0;
+        const PLFLT y = n - 1 - static_cast<PLFLT>(i), x = static_cast<PLFLT>(j);
+        pls.col1(level);
+        fill_rect(pls, x - 0.5, x + 0.5, y - 0.5, y + 0.5);
+        pls.col0(level > 0.5 ? kWhite : kBlack);
+        pls.schr(0, cell_text);
+        pls.ptex(x, y - 0.15 * cell_text, 1, 0, 0.5, std::to_string(confusion[i][j]).c_str());
+        pls.schr(0, 1.0);
+      }
+    pls.col0(kBlack);
+    pls.box("bc", 0, 0, "bc", 0, 0);
+    pls.schr(0, std::clamp(10.0 / n, 0.5, 1.0));
+    for (std::size_t i = 0; i < c; ++i) {
+      pls.mtex("bv", 0.7, (i + 0.5) / n, 1.0, classes[i].c_str());
+      pls.mtex("lv", 0.7, 1.0 - (i + 0.5) / n, 1.0, classes[i].c_str());
+    }
+    pls.schr(0, 1.0);
+    pls.mtex("t", 1.2, 0.5, 0.5, "Predictions (rows: true label, columns: predicted label)");
+  });
+}
+
+TrainingCurves read_training_curves(const fs::path& path) {
+  std::ifstream in(path);
+  if (!in) throw file_error(path, "cannot open for reading");
+  auto split = [](const std::string& line) {
+    std::vector<std::string> cells;
+    std::stringstream ss(line);
+    for (std::string cell; std::getline(ss, cell, ',');) {
+      cell.erase(0, cell.find_first_not_of(" \t\r"));
+      cell.erase(cell.find_last_not_of(" \t\r") + 1);
+      cells.push_back(cell);
+    }
+    if (!line.empty() && line.back() == ',') cells.emplace_back();
+    return cells;
+  };
+  std::string line;
+  if (!std::getline(in, line)) throw file_error(path, "empty file, expected a header line");
+  const auto header = split(line);
+  std::map<std::string, std::size_t> column;
+  for (std::size_t i = 0; i < header.size(); ++i) column.emplace(header[i], i);
+  if (!column.count("epoch")) throw file_error(path, "line 1: no 'epoch' column in the header");
+
+  TrainingCurves curves;
+  const std::vector<std::pair<std::string, std::vector<double>*>> wanted{
+      {"epoch", &curves.epoch},
+      {"train_loss", &curves.train_loss},
+      {"train_accuracy", &curves.train_accuracy},
+      {"val_accuracy", &curves.val_accuracy},
+      {"val_ci95", &curves.val_ci95}};
+  for (int line_no = 2; std::getline(in, line); ++line_no) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    const auto cells = split(line);
+    for (const auto& [name, values] : wanted) {
+      double v = std::numeric_limits<double>::quiet_NaN();
+      auto it = column.find(name);
+      if (it != column.end() && it->second < cells.size() && !cells[it->second].empty()) {
+        const std::string& cell = cells[it->second];
+        char* end = nullptr;
+        v = std::strtod(cell.c_str(), &end);
+        if (end == cell.c_str() || *end != '\0')
+          throw file_error(path, "line " + std::to_string(line_no) + ": " + name + " is not a number: '" + cell + "'");
+      }
+      if (name == "epoch" && !std::isfinite(v))
+        throw file_error(path, "line " + std::to_string(line_no) + ": missing epoch");
+      values->push_back(v);
+    }
+  }
+  if (curves.epoch.empty()) throw file_error(path, "no epochs recorded yet");
+  return curves;
+}
+
+PlotFiles plot_training_curves(const fs::path& stem, const TrainingCurves& curves, PlotSize size) {
+  if (curves.epoch.empty()) throw Error("training curves: no epochs");
+  const auto [x0, x1] = finite_range({&curves.epoch});
+  // The best validation epoch, as the training keeps it (the first maximum).
+  std::size_t best = curves.val_accuracy.size();
+  for (std::size_t i = 0; i < curves.val_accuracy.size(); ++i)
+    if (std::isfinite(curves.val_accuracy[i]) &&
+        (best == curves.val_accuracy.size() || curves.val_accuracy[i] > curves.val_accuracy[best]))
+      best = i;
+  return render(stem, size, [&](plstream& pls) {
+    auto mark_best = [&](double y0, double y1) {
+      if (best == curves.val_accuracy.size()) return;
+      PLFLT x[2] = {curves.epoch[best], curves.epoch[best]}, y[2] = {y0, y1};
+      pls.col0(kGrey);
+      pls.lsty(2);
+      pls.line(2, x, y);
+      pls.lsty(1);
+      pls.col0(kBlack);
+    };
+    // Top: the training loss.
+    const auto [l0, l1] = finite_range({&curves.train_loss});
+    pls.vpor(0.1, 0.95, 0.58, 0.93);
+    pls.wind(x0, x1, l0, l1);
+    pls.box("bcnst", 0, 0, "bcnstv", 0, 0);
+    mark_best(l0, l1);
+    draw_series(pls, curves.epoch, curves.train_loss, kFirstClass, true);
+    pls.lab("", "Loss", "Training loss and one-shot validation accuracy per epoch");
+    draw_legend(pls, {"train loss"}, {kFirstClass}, true, true);
+    // Bottom: accuracies, with the validation CI as error bars when recorded.
+    pls.vpor(0.1, 0.95, 0.1, 0.45);
+    pls.wind(x0, x1, 0.0, 1.0);
+    pls.col0(kGrey);
+    pls.box("", 0, 0, "g", 0.2, 0);
+    pls.col0(kBlack);
+    pls.box("bcnst", 0, 0, "bcnstv", 0.2, 2);
+    mark_best(0.0, 1.0);
+    draw_series(pls, curves.epoch, curves.train_accuracy, kFirstClass + 1, true);
+    draw_series(pls, curves.epoch, curves.val_accuracy, kFirstClass + 2, true);
+    pls.col0(kFirstClass + 2);
+    for (std::size_t i = 0; i < curves.val_ci95.size(); ++i)
+      if (std::isfinite(curves.val_ci95[i]) && std::isfinite(curves.val_accuracy[i])) {
+        PLFLT x[2] = {curves.epoch[i], curves.epoch[i]};
+        PLFLT y[2] = {curves.val_accuracy[i] - curves.val_ci95[i], curves.val_accuracy[i] + curves.val_ci95[i]};
+        pls.line(2, x, y);
+      }
+    pls.col0(kBlack);
+    pls.lab("Epoch", "Accuracy", "");
+    draw_legend(pls, {"train accuracy", "validation accuracy"}, {kFirstClass + 1, kFirstClass + 2}, true, true);
+  });
+}
+
+Projection2D pca_2d(const torch::Tensor& x) {
+  if (x.dim() != 2 || x.size(0) < 2) throw Error("PCA: needs a matrix of at least 2 rows");
+  torch::NoGradGuard no_grad;
+  auto centred = x.detach().to(torch::kCPU, torch::kDouble);
+  centred = centred - centred.mean(0, true);
+  const bool gram = centred.size(0) <= centred.size(1);  // eigen-decompose the smaller square matrix
+  auto square = gram ? centred.matmul(centred.t()) : centred.t().matmul(centred);
+  auto [values, vectors] = torch::linalg::eigh(square, "L");  // ascending eigenvalues
+  const int64_t k = values.size(0);
+  const double total = std::max(values.clamp_min(0).sum().item<double>(), 1e-300);
+  Projection2D out;
+  std::vector<torch::Tensor> columns;
+  for (int64_t c = 0; c < 2; ++c) {
+    const int64_t idx = k - 1 - c;
+    const double lambda = std::max(idx >= 0 ? values[idx].item<double>() : 0.0, 0.0);
+    torch::Tensor score = idx < 0 ? torch::zeros({centred.size(0)}, torch::kDouble)
+                          : gram  ? vectors.select(1, idx) * std::sqrt(lambda)
+                                  : centred.matmul(vectors.select(1, idx));
+    const auto extreme = score.abs().argmax().item<int64_t>();
+    if (score[extreme].item<double>() < 0) score = -score;  // eigenvectors' sign is arbitrary
+    columns.push_back(score);
+    out.explained[c] = lambda / total;
+  }
+  out.scores = torch::stack(columns, 1).contiguous();
+  return out;
+}
+
+PlotFiles plot_embeddings_pca(const fs::path& stem, const torch::Tensor& embeddings, const std::vector<int>& labels,
+                              const std::vector<std::string>& class_names, PlotSize size) {
+  if (embeddings.dim() != 2 || static_cast<std::size_t>(embeddings.size(0)) != labels.size())
+    throw Error("PCA plot: " + std::to_string(labels.size()) + " labels for embeddings of shape " +
+                std::to_string(embeddings.size(0)) + " rows");
+  std::vector<int> present;  // the classes that occur, in label order
+  for (int label : labels) {
+    if (label < 0 || static_cast<std::size_t>(label) >= class_names.size())
+      throw Error("PCA plot: label " + std::to_string(label) + " has no class name");
+    if (std::find(present.begin(), present.end(), label) == present.end()) present.push_back(label);
+  }
+  std::sort(present.begin(), present.end());
+  const auto projection = pca_2d(embeddings);
+  auto scores = projection.scores.accessor<double, 2>();
+  std::vector<double> xs, ys;
+  for (int64_t i = 0; i < scores.size(0); ++i) xs.push_back(scores[i][0]), ys.push_back(scores[i][1]);
+  const auto [x0, x1] = finite_range({&xs});
+  const auto [y0, y1] = finite_range({&ys});
+  return render(stem, size, [&](plstream& pls) {
+    pls.vpor(0.12, 0.95, 0.1, 0.9);
+    pls.wind(x0, x1, y0, y1 + 0.25 * (y1 - y0));  // head room for the legend
+    pls.box("bcnst", 0, 0, "bcnstv", 0, 0);
+    std::vector<std::string> legend_text;
+    std::vector<PLINT> legend_colours;
+    for (std::size_t k = 0; k < present.size(); ++k) {
+      std::vector<PLFLT> px, py;
+      for (std::size_t i = 0; i < labels.size(); ++i)
+        if (labels[i] == present[k]) px.push_back(xs[i]), py.push_back(ys[i]);
+      pls.col0(class_colour(k));
+      pls.string(static_cast<PLINT>(px.size()), px.data(), py.data(), "#(728)");
+      legend_text.push_back(class_names[present[k]]);
+      legend_colours.push_back(class_colour(k));
+    }
+    pls.col0(kBlack);
+    pls.lab(("PC1 (" + format("%.1f", 100 * projection.explained[0]) + "% of variance)").c_str(),
+            ("PC2 (" + format("%.1f", 100 * projection.explained[1]) + "% of variance)").c_str(),
+            "Embeddings of the test clips (PCA)");
+    draw_legend(pls, legend_text, legend_colours, false, true);
+  });
+}
+
+}  // namespace oneshot

@@ -1,0 +1,61 @@
+#pragma once
+// The evaluation's figures, drawn with PLplot (pngcairo and svg drivers), each
+// written as STEM.png and STEM.svg, atomically.
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace oneshot {
+
+struct PlotFiles {
+  std::filesystem::path png, svg;
+};
+
+// Page size in pixels (PNG) and points (SVG).
+struct PlotSize {
+  int width = 800;
+  int height = 600;
+};
+
+// Bars of per-class accuracy (0..1; NaN: no bar) titled "Mean accuracy: 0.xxx"
+// as in the original, with "± ci95" when ci95 > 0.
+PlotFiles plot_class_accuracy(const std::filesystem::path& stem, const std::vector<std::string>& classes,
+                              const std::vector<double>& accuracy, double mean, double ci95 = 0,
+                              PlotSize size = {800, 600});
+
+// Heat map of counts [true][predicted] with the count in every cell and the
+// class names on both axes.
+PlotFiles plot_confusion(const std::filesystem::path& stem, const std::vector<std::string>& classes,
+                         const std::vector<std::vector<int64_t>>& confusion, PlotSize size = {800, 700});
+
+// Per-epoch training metrics, read from a run's metrics.csv by column name
+// (extra columns are ignored; a missing or empty value is NaN).
+struct TrainingCurves {
+  std::vector<double> epoch, train_loss, train_accuracy, val_accuracy, val_ci95;
+};
+// Needs an "epoch" column and at least one row; throws oneshot::Error naming
+// the file and the line otherwise.
+TrainingCurves read_training_curves(const std::filesystem::path& path);
+
+// Training loss (top) and training/validation accuracy (bottom) per epoch,
+// the best validation epoch marked.
+PlotFiles plot_training_curves(const std::filesystem::path& stem, const TrainingCurves& curves,
+                               PlotSize size = {800, 700});
+
+// The first two principal components of the rows of `x` (N, D): (N, 2)
+// double scores, signs fixed so the largest |score| of each is positive.
+struct Projection2D {
+  torch::Tensor scores;
+  double explained[2] = {0, 0};  // fraction of the total variance
+};
+Projection2D pca_2d(const torch::Tensor& x);
+
+// Scatter of the 2-D PCA projection of the embeddings, one colour per class.
+// labels[i] indexes class_names.
+PlotFiles plot_embeddings_pca(const std::filesystem::path& stem, const torch::Tensor& embeddings,
+                              const std::vector<int>& labels, const std::vector<std::string>& class_names,
+                              PlotSize size = {800, 650});
+
+}  // namespace oneshot
