@@ -21,6 +21,9 @@ namespace {
 // Frames per FFTW call: enough to amortise the per-call cost, few enough that
 // a batch of frames and spectra (16 x 8 KiB each for n_fft 2048) stays in L2.
 constexpr int kBatch = 16;
+// Spectra turned into power and projected together: two, so the power of
+// both stays in L1 while the projection reads it (and it projects in pairs).
+constexpr int kPowerChunk = 2;
 // ln of a power spectrogram of int16-scale samples: 32768^2 times ours.
 constexpr float kInt16PowerScale = 32768.0f * 32768.0f;
 
@@ -30,7 +33,7 @@ class Workspace {
   ~Workspace() { release(); }
   float* frames = nullptr;
   fftwf_complex* spectra = nullptr;
-  std::vector<float> power;  // batch x power_stride
+  std::vector<float> power;  // kPowerChunk x power_stride
 
   void fit(const BatchedRealFft& fft, std::size_t power_stride) {
     const std::size_t need_frames = fft.in_stride() * fft.batch();
@@ -42,7 +45,7 @@ class Workspace {
       frames_size_ = need_frames;
       spectra_size_ = need_spectra;
     }
-    if (power.size() < power_stride * fft.batch()) power.resize(power_stride * fft.batch());
+    if (power.size() < power_stride * kPowerChunk) power.resize(power_stride * kPowerChunk);
   }
 
  private:
@@ -126,8 +129,12 @@ void LogMelExtractor::power(const float* samples, std::size_t n_samples, float* 
   int filled = 0;
   auto flush = [&] {
     im.fft.forward(ws.frames, ws.spectra, filled);
-    power_spectra(ws.spectra, im.fft.out_stride(), filled, im.fft.n_bins(), ws.power.data(), power_stride);
-    im.projection.project(ws.power.data(), power_stride, filled, column, n_frames);
+    for (int j = 0; j < filled; j += kPowerChunk) {
+      const int count = std::min(kPowerChunk, filled - j);
+      power_spectra(ws.spectra + j * im.fft.out_stride(), im.fft.out_stride(), count, im.fft.n_bins(), ws.power.data(),
+                    power_stride);
+      im.projection.project(ws.power.data(), power_stride, count, column + j, n_frames);
+    }
     filled = 0;
   };
   for (std::size_t t = 0; t < n_frames; ++t) {
