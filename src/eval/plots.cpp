@@ -36,16 +36,21 @@ constexpr std::array<std::array<PLINT, 3>, 10> kClassColours{{{31, 119, 180},
                                                              {188, 189, 34},
                                                              {23, 190, 207}}};
 
+// A filled circle (unicode escape: both the cairo and the svg driver draw it).
+constexpr const char* kMarker = "#[0x25cf]";
+
 PLINT class_colour(std::size_t i) { return kFirstClass + static_cast<PLINT>(i % kClassColours.size()); }
 
 // PLplot's own exit path would end the program; turn its errors into exceptions.
 int throw_plplot_error(const char* message) { throw Error(std::string("PLplot: ") + message); }
 
-void require_driver(const std::string& name) {
-  const char** menu = nullptr;
-  const char** names = nullptr;
-  int n = 0;
-  plgDevs(&menu, &names, &n);
+void require_driver(plstream& pls, const std::string& name) {
+  // PLplot fills caller-owned arrays; *n is their capacity on input.
+  std::vector<const char*> menu(256), names(256);
+  const char** menu_ptr = menu.data();
+  const char** names_ptr = names.data();
+  int n = static_cast<int>(names.size());
+  pls.gFileDevs(&menu_ptr, &names_ptr, &n);
   for (int i = 0; i < n; ++i)
     if (name == names[i]) return;
   throw Error("PLplot has no '" + name + "' output driver (Debian: install plplot-driver-cairo)");
@@ -74,14 +79,16 @@ PlotFiles render(const fs::path& stem, PlotSize size, const std::function<void(p
     if (ec) throw file_error(stem.parent_path(), "cannot create directory: " + ec.message());
   }
   PlotFiles files{fs::path(stem.string() + ".png"), fs::path(stem.string() + ".svg")};
-  plsexit(throw_plplot_error);
   for (const auto& [driver, target] : {std::pair<std::string, fs::path>{"pngcairo", files.png},
                                        std::pair<std::string, fs::path>{"svg", files.svg}}) {
-    require_driver(driver);
     const fs::path temp =
         target.parent_path() / ("." + target.filename().string() + ".plot-" + std::to_string(::getpid()));
     {
       plstream pls;
+      pls.sexit(throw_plplot_error);
+      // The svg driver ships with libplplot itself (and gFileDevs does not list
+      // it); pngcairo comes with a separate package that may be missing.
+      if (driver == "pngcairo") require_driver(pls, driver);
       pls.sdev(driver.c_str());
       pls.sfnam(temp.c_str());
       pls.spage(0, 0, size.width, size.height, 0, 0);
@@ -117,23 +124,25 @@ std::size_t longest(const std::vector<std::string>& names) {
   return n;
 }
 
-// A margin (fraction of the page) that fits `chars` characters of rotated or
-// side labels at PLplot's default character height on a page `extent` pixels long.
-PLFLT label_margin(std::size_t chars, int extent) {
-  return std::clamp(0.06 + chars * 7.5 / extent, 0.1, 0.45);
+// A margin (fraction of the page along `extent`) that fits `chars` characters
+// of rotated or side labels. PLplot scales its characters with the page: about
+// 9.5 pixels a character on an 800 x 600 page, in proportion to the smaller side.
+PLFLT label_margin(std::size_t chars, PlotSize size, int extent) {
+  const double per_char = 9.5 * std::min(size.width, size.height) / 600.0;
+  return std::clamp(0.04 + (chars * per_char + 12.0) / extent, 0.1, 0.5);
 }
 
 // A legend box in the viewport's top-right corner: a line and/or a symbol per entry.
 void draw_legend(plstream& pls, const std::vector<std::string>& text, const std::vector<PLINT>& colours,
-                 bool lines, bool symbols) {
+                 bool lines, bool symbols, PLINT position = PL_POSITION_TOP | PL_POSITION_RIGHT) {
   const PLINT n = static_cast<PLINT>(text.size());
-  std::vector<const char*> labels, symbol_glyphs(n, "#(728)");  // a filled circle
+  std::vector<const char*> labels, symbol_glyphs(n, kMarker);  // a filled circle
   for (const auto& t : text) labels.push_back(t.c_str());
   std::vector<PLINT> opts(n, (lines ? PL_LEGEND_LINE : 0) | (symbols ? PL_LEGEND_SYMBOL : 0));
   std::vector<PLINT> text_colours(n, kBlack), styles(n, 1), symbol_numbers(n, 1);
   std::vector<PLFLT> widths(n, 2.0), scales(n, 1.0);
   PLFLT width = 0, height = 0;
-  pls.legend(&width, &height, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX, PL_POSITION_TOP | PL_POSITION_RIGHT,
+  pls.legend(&width, &height, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX, position | PL_POSITION_INSIDE | PL_POSITION_VIEWPORT,
              0.02, 0.02, 0.08, kWhite, kBlack, 1, 0, 0, n, opts.data(), 1.0, 0.9, 2.0, 0.0,
              text_colours.data(), labels.data(), nullptr, nullptr, nullptr, nullptr, colours.data(), styles.data(),
              widths.data(), colours.data(), scales.data(), symbol_numbers.data(), symbol_glyphs.data());
@@ -164,7 +173,7 @@ void draw_series(plstream& pls, const std::vector<double>& x, const std::vector<
   std::vector<PLFLT> run_x, run_y;
   auto flush = [&] {
     if (run_x.size() > 1) pls.line(static_cast<PLINT>(run_x.size()), run_x.data(), run_y.data());
-    if (markers && !run_x.empty()) pls.string(static_cast<PLINT>(run_x.size()), run_x.data(), run_y.data(), "#(728)");
+    if (markers && !run_x.empty()) pls.string(static_cast<PLINT>(run_x.size()), run_x.data(), run_y.data(), kMarker);
     run_x.clear();
     run_y.clear();
   };
@@ -192,7 +201,7 @@ PlotFiles plot_class_accuracy(const fs::path& stem, const std::vector<std::strin
   if (ci95 > 0) title += " #(2233) " + format("%.3f", ci95);  // PLplot's "±" glyph
   const PLFLT n = static_cast<PLFLT>(classes.size());
   return render(stem, size, [&](plstream& pls) {
-    pls.vpor(0.1, 0.95, label_margin(longest(classes), size.height), 0.9);
+    pls.vpor(0.1, 0.95, label_margin(longest(classes), size, size.height), 0.9);
     pls.wind(-0.5, n - 0.5, 0.0, 1.0);
     pls.col0(kGrey);
     pls.box("", 0, 0, "g", 0.2, 0);
@@ -201,15 +210,17 @@ PlotFiles plot_class_accuracy(const fs::path& stem, const std::vector<std::strin
       if (std::isfinite(accuracy[i])) {
         pls.col0(kFirstClass);
         fill_rect(pls, x - 0.4, x + 0.4, 0.0, std::clamp(accuracy[i], 0.0, 1.0));
-        pls.col0(kBlack);
-        pls.ptex(x, std::min(accuracy[i], 0.93) + 0.02, 1, 0, 0.5, format("%.2f", accuracy[i]).c_str());
+        // The value above the bar, or inside it (in white) when the bar reaches the top.
+        const bool inside = accuracy[i] > 0.92;
+        pls.col0(inside ? kWhite : kBlack);
+        pls.ptex(x, inside ? accuracy[i] - 0.04 : accuracy[i] + 0.04, 1, 0, 0.5, format("%.2f", accuracy[i]).c_str());
       } else {
         pls.col0(kBlack);
-        pls.ptex(x, 0.02, 1, 0, 0.5, "n/a");
+        pls.ptex(x, 0.04, 1, 0, 0.5, "n/a");
       }
+      pls.col0(kBlack);
       pls.mtex("bv", 0.7, (i + 0.5) / n, 1.0, classes[i].c_str());
     }
-    pls.col0(kBlack);
     pls.box("bc", 0, 0, "bcnstv", 0.2, 2);
     pls.lab("", "Accuracy", title.c_str());
   });
@@ -231,8 +242,8 @@ PlotFiles plot_confusion(const fs::path& stem, const std::vector<std::string>& c
   // Smaller numbers in the cells as the matrix grows (50 classes still fit).
   const PLFLT cell_text = std::clamp(6.0 / n, 0.35, 1.0);
   return render(stem, size, [&](plstream& pls) {
-    const PLFLT left = label_margin(name_chars, size.width) + 0.05;
-    const PLFLT bottom = label_margin(name_chars, size.height) + 0.05;
+    const PLFLT left = label_margin(name_chars, size, size.width) + 0.03;
+    const PLFLT bottom = label_margin(name_chars, size, size.height) + 0.03;
     pls.vpor(left, 0.95, bottom, 0.9);
     pls.wind(-0.5, n - 0.5, -0.5, n - 0.5);
     for (std::size_t i = 0; i < c; ++i)      // true class: row i, drawn top to bottom
@@ -243,7 +254,7 @@ PlotFiles plot_confusion(const fs::path& stem, const std::vector<std::string>& c
         fill_rect(pls, x - 0.5, x + 0.5, y - 0.5, y + 0.5);
         pls.col0(level > 0.5 ? kWhite : kBlack);
         pls.schr(0, cell_text);
-        pls.ptex(x, y - 0.15 * cell_text, 1, 0, 0.5, std::to_string(confusion[i][j]).c_str());
+        pls.ptex(x, y, 1, 0, 0.5, std::to_string(confusion[i][j]).c_str());
         pls.schr(0, 1.0);
       }
     pls.col0(kBlack);
@@ -355,7 +366,9 @@ PlotFiles plot_training_curves(const fs::path& stem, const TrainingCurves& curve
       }
     pls.col0(kBlack);
     pls.lab("Epoch", "Accuracy", "");
-    draw_legend(pls, {"train accuracy", "validation accuracy"}, {kFirstClass + 1, kFirstClass + 2}, true, true);
+    // Accuracies rise, so the bottom right is the clear corner.
+    draw_legend(pls, {"train accuracy", "validation accuracy"}, {kFirstClass + 1, kFirstClass + 2}, true, true,
+                PL_POSITION_BOTTOM | PL_POSITION_RIGHT);
   });
 }
 
@@ -415,7 +428,7 @@ PlotFiles plot_embeddings_pca(const fs::path& stem, const torch::Tensor& embeddi
       for (std::size_t i = 0; i < labels.size(); ++i)
         if (labels[i] == present[k]) px.push_back(xs[i]), py.push_back(ys[i]);
       pls.col0(class_colour(k));
-      pls.string(static_cast<PLINT>(px.size()), px.data(), py.data(), "#(728)");
+      pls.string(static_cast<PLINT>(px.size()), px.data(), py.data(), kMarker);
       legend_text.push_back(class_names[present[k]]);
       legend_colours.push_back(class_colour(k));
     }
