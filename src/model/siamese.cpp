@@ -72,14 +72,16 @@ double encoder_forward_flops(const ModelConfig& config, int64_t n_mels, int64_t 
 
 void keras_initialize(torch::nn::Module& module, c10::optional<at::Generator> generator) {
   torch::NoGradGuard no_grad;
-  for (const auto& child : module.modules(/*include_self=*/true)) {
-    const bool weighted = child->as<torch::nn::Conv2dImpl>() || child->as<torch::nn::LinearImpl>();
-    if (!weighted) continue;
-    for (auto& param : child->named_parameters(/*recurse=*/false)) {
+  // apply() visits the module itself too, without needing it in a shared_ptr
+  // (this runs inside constructors).
+  module.apply([&](torch::nn::Module& child) {
+    const bool weighted = child.as<torch::nn::Conv2dImpl>() || child.as<torch::nn::LinearImpl>();
+    if (!weighted) return;
+    for (auto& param : child.named_parameters(/*recurse=*/false)) {
       if (param.key() == "weight") glorot_uniform_(param.value(), generator);
       if (param.key() == "bias") param.value().zero_();
     }
-  }
+  });
 }
 
 EncoderImpl::EncoderImpl(const ModelConfig& config, int64_t n_mels, int64_t n_frames)
@@ -123,8 +125,14 @@ torch::Tensor EncoderImpl::prepare_input(torch::Tensor x) const {
         << ")";
     throw Error(msg.str());
   }
+  return x;
+}
+
+torch::Tensor EncoderImpl::normalise_input(torch::Tensor x) {
+  x = input_norm_->forward(prepare_input(std::move(x)));
   // A channels-last network needs a truly channels-last input: with one
-  // channel, .contiguous(ChannelsLast) would keep the NCHW strides.
+  // channel, .contiguous(ChannelsLast) would keep the NCHW strides, and
+  // BatchNorm returns NCHW strides for a one-channel input.
   if (!conv_->is_empty()) {
     const auto& weight = conv_->ptr(0)->as<torch::nn::Conv2dImpl>()->weight;
     if (weight.suggest_memory_format() == at::MemoryFormat::ChannelsLast) x = as_channels_last(x);
@@ -133,12 +141,11 @@ torch::Tensor EncoderImpl::prepare_input(torch::Tensor x) const {
 }
 
 torch::Tensor EncoderImpl::forward(torch::Tensor x) {
-  x = input_norm_->forward(prepare_input(std::move(x)));
-  return dense_->forward(conv_->forward(x));
+  return dense_->forward(conv_->forward(normalise_input(std::move(x))));
 }
 
 torch::Tensor EncoderImpl::forward_traced(torch::Tensor x, std::vector<torch::Tensor>* activations) {
-  x = input_norm_->forward(prepare_input(std::move(x)));
+  x = normalise_input(std::move(x));
   if (activations) activations->push_back(x);
   for (auto* sequence : {&conv_, &dense_}) {
     for (auto& layer : **sequence) {

@@ -66,7 +66,8 @@ class EncoderImpl : public torch::nn::Module {
   int64_t n_frames() const { return n_frames_; }
 
  private:
-  torch::Tensor prepare_input(torch::Tensor x) const;
+  torch::Tensor prepare_input(torch::Tensor x) const;  // shape check, (B, M, T) -> (B, 1, M, T)
+  torch::Tensor normalise_input(torch::Tensor x);     // input BatchNorm, then the conv layout
 
   int64_t embedding_dim_ = 0;
   int64_t n_mels_ = 0, n_frames_ = 0;
