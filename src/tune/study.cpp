@@ -94,7 +94,7 @@ std::string default_worker_name() {
   return std::string(host) + ":" + std::to_string(getpid());
 }
 
-Study::Study(const std::string& url, const std::string& name, const SearchSpace* space)
+Study::Study(const std::string& url, const std::string& name, const SearchSpace* space, bool adopt_stored_space)
     : url_(url), name_(name), db_(open_database(url)) {
   if (name.empty()) throw Error(url + ": a study needs a name");
   create_schema();
@@ -107,7 +107,7 @@ Study::Study(const std::string& url, const std::string& name, const SearchSpace*
     space_ = *space;
   } else {
     space_ = SearchSpace::from_json(json::parse(as_string(rows[0][0])));
-    if (space && !(*space == space_))
+    if (space && !adopt_stored_space && !(*space == space_))
       throw Error(db_->describe() + ": study \"" + name_ +
                   "\" was created with a different search space; use a new study name, or omit --space to use the stored one");
   }

@@ -50,8 +50,10 @@ class Study {
  public:
   // Opens study `name` at `url`, creating the tables and the study as needed.
   // With a space, a new study stores it and an existing one must have been
-  // created with the same; with none (nullptr), the study must exist.
-  Study(const std::string& url, const std::string& name, const SearchSpace* space);
+  // created with the same, unless adopt_stored_space (then the stored one is
+  // used: the space was a default, not the user's choice); with none
+  // (nullptr), the study must exist.
+  Study(const std::string& url, const std::string& name, const SearchSpace* space, bool adopt_stored_space = false);
 
   const std::string& url() const { return url_; }
   const std::string& name() const { return name_; }
