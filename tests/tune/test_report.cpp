@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "core/atomic_file.h"
 #include "core/config.h"
 #include "core/error.h"
 #include "support/test_support.h"
