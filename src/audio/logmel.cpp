@@ -20,7 +20,10 @@ namespace {
 
 // Frames per FFTW call: enough to amortise the per-call cost, few enough that
 // a batch of frames and spectra (16 x 8 KiB each for n_fft 2048) stays in L2.
-constexpr int kBatch = 16;
+#ifndef ONESHOT_BATCH
+#define ONESHOT_BATCH 8
+#endif
+constexpr int kBatch = ONESHOT_BATCH;
 // Spectra turned into power and projected together: two, so the power of
 // both stays in L1 while the projection reads it (and it projects in pairs).
 constexpr int kPowerChunk = 2;

@@ -45,9 +45,9 @@ void store(const Weights8& acc, float* out, std::size_t out_stride, int m0, int 
   for (int j = 0; j < n; ++j) out[(m0 + j) * out_stride] = acc[j];
 }
 
-// Two spectra at once: each weight vector is loaded once for both, and the
-// four accumulators (two per spectrum, even and odd bins) keep the FMA unit
-// busy instead of waiting on one dependency chain.
+// Two spectra at once: each weight vector is loaded once for both, and
+// eight accumulators (four per spectrum, bins k mod 4) hide the latency of
+// the multiply-adds, which would otherwise wait on each other.
 ONESHOT_SIMD_CLONES
 void project_pair(const Groups& g, const float* pa, const float* pb, float* out_a, float* out_b, std::size_t out_stride) {
   for (int group = 0, m0 = 0; m0 < g.n_mels; ++group, m0 += kGroup) {
@@ -55,20 +55,24 @@ void project_pair(const Groups& g, const float* pa, const float* pb, float* out_
     const float* a = pa + g.first_bin[group];
     const float* b = pb + g.first_bin[group];
     const int n = g.n_bins[group];
-    Weights8 a0{}, a1{}, b0{}, b1{};
+    Weights8 a0{}, a1{}, a2{}, a3{}, b0{}, b1{}, b2{}, b3{};
     int k = 0;
-    for (; k + 2 <= n; k += 2) {
+    for (; k + 4 <= n; k += 4) {
       a0 += w[k] * a[k];
       b0 += w[k] * b[k];
       a1 += w[k + 1] * a[k + 1];
       b1 += w[k + 1] * b[k + 1];
+      a2 += w[k + 2] * a[k + 2];
+      b2 += w[k + 2] * b[k + 2];
+      a3 += w[k + 3] * a[k + 3];
+      b3 += w[k + 3] * b[k + 3];
     }
-    if (k < n) {
+    for (; k < n; ++k) {
       a0 += w[k] * a[k];
       b0 += w[k] * b[k];
     }
-    store(a0 + a1, out_a, out_stride, m0, g.n_mels);
-    store(b0 + b1, out_b, out_stride, m0, g.n_mels);
+    store((a0 + a1) + (a2 + a3), out_a, out_stride, m0, g.n_mels);
+    store((b0 + b1) + (b2 + b3), out_b, out_stride, m0, g.n_mels);
   }
 }
 
@@ -78,14 +82,16 @@ void project_one(const Groups& g, const float* pa, float* out_a, std::size_t out
     const Weights8* w = g.weights + g.offset[group];
     const float* a = pa + g.first_bin[group];
     const int n = g.n_bins[group];
-    Weights8 a0{}, a1{};
+    Weights8 a0{}, a1{}, a2{}, a3{};
     int k = 0;
-    for (; k + 2 <= n; k += 2) {
+    for (; k + 4 <= n; k += 4) {
       a0 += w[k] * a[k];
       a1 += w[k + 1] * a[k + 1];
+      a2 += w[k + 2] * a[k + 2];
+      a3 += w[k + 3] * a[k + 3];
     }
-    if (k < n) a0 += w[k] * a[k];
-    store(a0 + a1, out_a, out_stride, m0, g.n_mels);
+    for (; k < n; ++k) a0 += w[k] * a[k];
+    store((a0 + a1) + (a2 + a3), out_a, out_stride, m0, g.n_mels);
   }
 }
 
