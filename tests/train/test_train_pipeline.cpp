@@ -24,6 +24,7 @@ namespace {
 const std::vector<std::string> kSmallRun = {
     "features.sample_rate=22050", "features.duration=1.0", "features.n_fft=1024", "features.n_mels=32",
     "model.n_filters=4",          "model.n_dense=16",      "model.n_conv_layers=2", "train.threads=2",
+    "model.dropout_conv=0.05",    "model.dropout_dense=0.05", "train.learning_rate=0.005",
     "train.val_episodes=300",     "train.bn_recalibration=64"};
 
 Config small_config(const std::vector<std::string>& extra) {
@@ -61,7 +62,7 @@ bool cli_built() { return fs::exists(oneshot::test::cli_path()); }
 
 TEST(TrainPipeline, SyntheticDatasetTrainsWellAboveChance) {
   TempDir tmp;
-  const Config c = small_config({"split.n_val=4", "split.n_test=2", "train.epochs=4", "train.learning_rate=0.003"});
+  const Config c = small_config({"split.n_val=4", "split.n_test=2", "train.epochs=4"});
   const Dataset dataset = load_dataset(synthetic_root());
   CacheOptions cache;
   cache.cache_dir = tmp / "cache";
@@ -144,6 +145,7 @@ TEST(TrainPipeline, Esc50MiniTrainsTwoEpochs) {
       oneshot::test::cli_path().string() + " train --quiet --data " + mini.string() + " --run " +
           (tmp / "run").string() + " --cache " + (tmp / "cache").string() +
           " --set model.n_filters=4 --set model.n_dense=16 --set model.n_conv_layers=2 --set split.n_val=2"
+          " --set model.dropout_conv=0.05 --set model.dropout_dense=0.05"
           " --set split.n_test=1 --set train.epochs=2 --set train.val_episodes=100 --threads 2",
       &out);
   ASSERT_EQ(rc, 0) << out;
