@@ -2,6 +2,7 @@
 
 #include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 #include <algorithm>
@@ -161,6 +162,19 @@ void remove_abandoned_temp_files(const fs::path& cache_file) {
   }
 }
 
+// Checked before any work, so a read-only dataset copy fails at once
+// (the directory itself is created only when the cache is written).
+void ensure_writable_directory(const fs::path& dir) {
+  std::error_code ec;
+  fs::path existing = dir;
+  while (!existing.empty() && !fs::exists(existing, ec) && existing.has_parent_path() &&
+         existing.parent_path() != existing)
+    existing = existing.parent_path();
+  if (!fs::is_directory(existing, ec) || ::access(existing.c_str(), W_OK | X_OK) != 0)
+    throw file_error(dir, "cannot write the feature cache here (" + existing.string() +
+                              " is not a writable directory); choose another with --cache DIR");
+}
+
 // ---- Building ----------------------------------------------------------------------
 
 struct FileInfo {
@@ -262,6 +276,65 @@ std::vector<BadFile> skipped_of(const CacheHeader& h, const fs::path& root) {
   return out;
 }
 
+// Pass 1 result: the usable clips; the others listed in the report and
+// header (skip_bad) or thrown as one error naming them all.
+std::vector<std::size_t> usable_clips(const Dataset& dataset, const std::vector<FileInfo>& info,
+                                      const CacheOptions& options, CacheReport& report, CacheHeader& header) {
+  std::vector<std::size_t> good;
+  std::vector<std::string> bad;
+  for (std::size_t i = 0; i < dataset.clips.size(); ++i) {
+    if (info[i].error.empty()) {
+      good.push_back(i);
+      continue;
+    }
+    bad.push_back(info[i].error);
+    // decode_audio says "PATH: reason"; the report keeps path and reason apart.
+    const std::string prefix = dataset.clips[i].path.string() + ": ";
+    const std::string reason = info[i].error.starts_with(prefix) ? info[i].error.substr(prefix.size()) : info[i].error;
+    report.skipped.push_back({dataset.clips[i].path, reason});
+    header.skipped_names.push_back(dataset.clips[i].name);
+    header.skipped_reasons.push_back(reason);
+  }
+  if (!bad.empty() && !options.skip_bad)
+    throw Error(std::to_string(bad.size()) + " of " + std::to_string(dataset.clips.size()) +
+                " audio file(s) cannot be used; nothing was computed or written (--skip-bad skips them):" +
+                bullet_list(bad));
+  if (good.empty()) throw file_error(dataset.root, "no usable audio files");
+  return good;
+}
+
+// Checks every file, computes the features, writes the cache atomically.
+FeatureSet build(const Dataset& dataset, const FeaturesConfig& config, const CacheOptions& options,
+                 std::uint64_t key, CacheReport& report) {
+  ensure_writable_directory(report.cache_file.parent_path());
+  CacheHeader header;
+  const std::vector<FileInfo> info = check_files(dataset, options);
+  const std::vector<std::size_t> good = usable_clips(dataset, info, options, report, header);
+  require_uniform(dataset, good, info, config);
+
+  const int sample_rate = config.sample_rate > 0 ? config.sample_rate : info[good[0]].sample_rate;
+  Built built = compute_features(dataset, good, config, sample_rate, options);
+  header.key = key;
+  header.dtype = config.storage == "float16" ? CacheDtype::float16 : CacheDtype::float32;
+  // What a later run will read back, so first and later runs see identical values.
+  if (header.dtype == CacheDtype::float16)
+    for (float& v : built.data) v = half_to_float(float_to_half(v));
+  header.n_clips = good.size();
+  header.n_mels = built.n_mels;
+  header.n_frames = built.n_frames;
+  header.features_toml = features_text(config);
+  header.class_names = dataset.class_names;
+  for (std::size_t i : good) {
+    header.file_names.push_back(dataset.clips[i].name);
+    header.class_ids.push_back(dataset.clips[i].class_id);
+  }
+  remove_abandoned_temp_files(report.cache_file);
+  write_cache_file(report.cache_file, header, built.data.data());
+  return FeatureSet::from_vectors(std::move(built.data), built.n_mels, built.n_frames,
+                                  std::vector<int>(header.class_ids.begin(), header.class_ids.end()),
+                                  dataset.class_names, header.file_names);
+}
+
 }  // namespace
 
 fs::path FeatureCache::path_for(const Dataset& dataset, const FeaturesConfig& config, const CacheOptions& options) {
@@ -283,7 +356,6 @@ FeatureSet FeatureCache::load_or_build(const Dataset& dataset, const FeaturesCon
     return set;
   };
 
-  // Reuse a valid cache.
   std::string problem;
   if (auto cached = read_cache_file(report.cache_file, &problem)) {
     if (cached->header.key != key) {
@@ -297,58 +369,7 @@ FeatureSet FeatureCache::load_or_build(const Dataset& dataset, const FeaturesCon
   }
   report.rebuilt = true;
   report.rebuild_reason = problem;
-
-  // Pass 1: find every bad file before computing anything.
-  const std::vector<FileInfo> info = check_files(dataset, options);
-  std::vector<std::size_t> good;
-  std::vector<std::string> bad;
-  CacheHeader header;
-  for (std::size_t i = 0; i < dataset.clips.size(); ++i) {
-    if (info[i].error.empty()) {
-      good.push_back(i);
-      continue;
-    }
-    bad.push_back(info[i].error);
-    // decode_audio says "PATH: reason"; the report keeps path and reason apart.
-    const std::string prefix = dataset.clips[i].path.string() + ": ";
-    const std::string reason = info[i].error.starts_with(prefix) ? info[i].error.substr(prefix.size()) : info[i].error;
-    report.skipped.push_back({dataset.clips[i].path, reason});
-    header.skipped_names.push_back(dataset.clips[i].name);
-    header.skipped_reasons.push_back(reason);
-  }
-  if (!bad.empty() && !options.skip_bad)
-    throw Error(std::to_string(bad.size()) + " of " + std::to_string(dataset.clips.size()) +
-                " audio file(s) cannot be used; nothing was computed or written (--skip-bad skips them):" +
-                bullet_list(bad));
-  if (good.empty()) throw file_error(dataset.root, "no usable audio files");
-  require_uniform(dataset, good, info, config);
-
-  // Pass 2: features of the good clips.
-  const int sample_rate = config.sample_rate > 0 ? config.sample_rate : info[good[0]].sample_rate;
-  Built built = compute_features(dataset, good, config, sample_rate, options);
-  header.key = key;
-  header.dtype = config.storage == "float16" ? CacheDtype::float16 : CacheDtype::float32;
-  // What a later run will read back, so first and later runs see identical values.
-  if (header.dtype == CacheDtype::float16)
-    for (float& v : built.data) v = half_to_float(float_to_half(v));
-  header.n_clips = good.size();
-  header.n_mels = built.n_mels;
-  header.n_frames = built.n_frames;
-  header.features_toml = features_text(config);
-  header.class_names = dataset.class_names;
-  std::vector<int> labels;
-  std::vector<std::string> names;
-  for (std::size_t i : good) {
-    header.file_names.push_back(dataset.clips[i].name);
-    header.class_ids.push_back(dataset.clips[i].class_id);
-    labels.push_back(dataset.clips[i].class_id);
-    names.push_back(dataset.clips[i].name);
-  }
-
-  remove_abandoned_temp_files(report.cache_file);
-  write_cache_file(report.cache_file, header, built.data.data());
-  return finish(FeatureSet::from_vectors(std::move(built.data), built.n_mels, built.n_frames, std::move(labels),
-                                         dataset.class_names, std::move(names)));
+  return finish(build(dataset, config, options, key, report));
 }
 
 }  // namespace oneshot

@@ -352,6 +352,24 @@ TEST_F(FeatureCacheTest, BadAudioNeverDestroysAnExistingCache) {
   EXPECT_EQ(read_file(old.report.cache_file), old_bytes);
 }
 
+TEST_F(FeatureCacheTest, CacheDirectoryBelowAFileFailsBeforeAnyWork) {
+  CacheOptions o = quiet();
+  o.cache_dir = ds_.clips[0].path / "cache";  // below a regular file
+  std::string message = build_error(ds_, features_, o);
+  EXPECT_NE(message.find("choose another with --cache"), std::string::npos) << message;
+  EXPECT_NE(message.find(ds_.clips[0].path.string()), std::string::npos) << message;
+}
+
+TEST_F(FeatureCacheTest, ReadOnlyCacheDirectoryFailsBeforeAnyWork) {
+  TempDir locked;
+  fs::permissions(locked.path(), fs::perms::owner_read | fs::perms::owner_exec);
+  if (::access(locked.path().c_str(), W_OK) == 0) GTEST_SKIP() << "running as root: permissions are not enforced";
+  CacheOptions o = quiet();
+  o.cache_dir = locked / "cache";
+  const std::string message = build_error(ds_, features_, o);
+  EXPECT_NE(message.find("not a writable directory"), std::string::npos) << message;
+}
+
 TEST_F(FeatureCacheTest, NativeRateNeedsOneRateAndLength) {
   FeaturesConfig native = features_;
   native.sample_rate = 0;
