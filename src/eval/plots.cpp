@@ -400,7 +400,8 @@ Projection2D pca_2d(const torch::Tensor& x) {
 }
 
 PlotFiles plot_embeddings_pca(const fs::path& stem, const torch::Tensor& embeddings, const std::vector<int>& labels,
-                              const std::vector<std::string>& class_names, PlotSize size) {
+                              const std::vector<std::string>& class_names, const std::string& title,
+                              PlotSize size) {
   if (embeddings.dim() != 2 || static_cast<std::size_t>(embeddings.size(0)) != labels.size())
     throw Error("PCA plot: " + std::to_string(labels.size()) + " labels for embeddings of shape " +
                 std::to_string(embeddings.size(0)) + " rows");
@@ -435,7 +436,7 @@ PlotFiles plot_embeddings_pca(const fs::path& stem, const torch::Tensor& embeddi
     pls.col0(kBlack);
     pls.lab(("PC1 (" + format("%.1f", 100 * projection.explained[0]) + "% of variance)").c_str(),
             ("PC2 (" + format("%.1f", 100 * projection.explained[1]) + "% of variance)").c_str(),
-            "Embeddings of the test clips (PCA)");
+            title.c_str());
     draw_legend(pls, legend_text, legend_colours, false, true);
   });
 }

@@ -56,6 +56,6 @@ Projection2D pca_2d(const torch::Tensor& x);
 // labels[i] indexes class_names.
 PlotFiles plot_embeddings_pca(const std::filesystem::path& stem, const torch::Tensor& embeddings,
                               const std::vector<int>& labels, const std::vector<std::string>& class_names,
-                              PlotSize size = {800, 650});
+                              const std::string& title = "Embeddings (PCA)", PlotSize size = {800, 650});
 
 }  // namespace oneshot
