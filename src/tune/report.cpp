@@ -34,7 +34,7 @@ std::string format_report(Study& study) {
   }
   out += "\n";
   char line[256];
-  std::snprintf(line, sizeof line, "%6s  %-8s  %10s  %10s  %6s  %8s  %-20s  %s\n", "trial", "state", "value", "best so far",
+  std::snprintf(line, sizeof line, "%6s  %-8s  %10s  %11s  %6s  %8s  %-20s  %s\n", "trial", "state", "value", "best so far",
                 "epochs", "seconds", "worker", "parameters");
   out += line;
   double best_so_far = std::numeric_limits<double>::infinity();
@@ -45,7 +45,7 @@ std::string format_report(Study& study) {
     const std::string seconds = t.finished ? fmt("%.1f", *t.finished - t.started) : "-";
     std::string params;
     for (const auto& [k, v] : t.params) params += (params.empty() ? "" : " ") + k.substr(k.find('.') + 1) + "=" + v.dump();
-    std::snprintf(line, sizeof line, "%6d  %-8s  %10s  %10s  %6zu  %8s  %-20s  ", t.number, state_name(t.state),
+    std::snprintf(line, sizeof line, "%6d  %-8s  %10s  %11s  %6zu  %8s  %-20s  ", t.number, state_name(t.state),
                   value.c_str(), so_far.c_str(), t.epoch_values.size(), seconds.c_str(), t.worker.substr(0, 20).c_str());
     out += line + params + "\n";
     if (!t.reason.empty()) out += "        " + t.reason + "\n";

@@ -1,0 +1,146 @@
+// `tune`: run N more trials of a study with one or more worker processes.
+// `tune-report`: the study's best parameters and a table of its trials.
+#include <atomic>
+#include <cstdio>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "core/error.h"
+#include "tune/objectives.h"
+#include "tune/report.h"
+#include "tune/study.h"
+#include "tune/worker.h"
+
+namespace oneshot::cli {
+namespace {
+
+struct TuneOptions {
+  ConfigOptions config;
+  std::string data, study, study_name = "default", space, objective = "train", best;
+  int trials = 0, workers = 1;
+};
+
+// best.toml beside a SQLite study, else in the current directory.
+std::filesystem::path default_best_path(const std::string& url) {
+  const std::string file = tune::sqlite_path(url);
+  if (file.empty()) return "best.toml";
+  return std::filesystem::path(file).parent_path() / "best.toml";
+}
+
+// One worker: builds the objective in this process, then claims trials.
+int run_one_worker(const TuneOptions& o, const tune::ObjectiveInfo& info, const Config& config,
+                   std::atomic<int>* budget) {
+  const tune::ObjectiveContext context{config, o.data};
+  const tune::Objective objective = info.make(context);
+  tune::Study study(o.study, o.study_name, nullptr);
+  tune::WorkerOptions options;
+  options.best_config = o.best.empty() ? default_best_path(o.study) : std::filesystem::path(o.best);
+  options.base_config = info.config_keys ? &config : nullptr;
+  options.shared_budget = budget;
+  const auto s = tune::run_worker(study, config.tune, objective, o.trials, options);
+  std::fprintf(stderr, "[%s] done: %d trials (%d complete, %d pruned, %d failed, %d re-runs, %d taken over)\n",
+               tune::default_worker_name().c_str(), s.claimed, s.complete, s.pruned, s.failed, s.reruns, s.lost);
+  return 0;
+}
+
+// M processes sharing one budget of trials through shared memory. Each
+// builds its own objective and database connections after the fork.
+int run_worker_processes(const TuneOptions& o, const tune::ObjectiveInfo& info, const Config& config) {
+  void* shared = mmap(nullptr, sizeof(std::atomic<int>), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (shared == MAP_FAILED) throw Error("tune: cannot share the trial budget between workers");
+  auto* budget = new (shared) std::atomic<int>(o.trials);
+  std::vector<pid_t> children;
+  for (int w = 0; w < o.workers; ++w) {
+    std::fflush(nullptr);
+    const pid_t pid = fork();
+    if (pid < 0) throw Error("tune: cannot start worker process " + std::to_string(w + 1));
+    if (pid == 0) {
+      int code = 0;
+      try {
+        code = run_one_worker(o, info, config, budget);
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "error: worker %d: %s\n", w + 1, e.what());
+        code = 1;
+      }
+      std::fflush(nullptr);
+      _exit(code);
+    }
+    children.push_back(pid);
+  }
+  int failed = 0;
+  for (pid_t pid : children) {
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) ++failed;
+  }
+  munmap(shared, sizeof(std::atomic<int>));
+  if (failed) throw Error("tune: " + std::to_string(failed) + " of " + std::to_string(o.workers) + " workers failed");
+  return 0;
+}
+
+void run_tune(const TuneOptions& o) {
+  tune::register_builtin_objectives();
+  const tune::ObjectiveInfo* info = tune::find_objective(o.objective);
+  if (!info) {
+    std::string names;
+    for (const auto& n : tune::objective_names()) names += (names.empty() ? "" : ", ") + n;
+    throw Error("tune: no objective \"" + o.objective + "\" in this build (available: " + names + ")");
+  }
+  if (info->needs_data && o.data.empty()) throw Error("tune: --data DIR is required by the \"" + o.objective + "\" objective");
+  const Config config = o.config.load();
+
+  // The space: --space, else the stored one of an existing study, else the objective's default.
+  const bool given = !o.space.empty();
+  const tune::SearchSpace space =
+      given ? tune::SearchSpace::load(o.space)
+            : tune::SearchSpace::parse_toml(info->default_space_toml.empty() ? tune::original_space_toml() : info->default_space_toml,
+                                            "the default search space");
+  {
+    tune::Study study(o.study, o.study_name, &space, /*adopt_stored_space=*/!given);
+    if (info->config_keys) study.space().check_against_config(given ? o.space : "the search space");
+    std::fprintf(stderr, "tune: study \"%s\" at %s, %zu trials so far; running %d more with %d worker%s\n",
+                 o.study_name.c_str(), study.database().describe().c_str(), study.trials().size(), o.trials, o.workers,
+                 o.workers == 1 ? "" : "s");
+  }
+  if (o.workers == 1) run_one_worker(o, *info, config, nullptr);
+  else run_worker_processes(o, *info, config);
+
+  tune::Study study(o.study, o.study_name, nullptr);
+  if (const auto best = study.best()) {
+    std::printf("best: trial %d, value %.6g\n", best->number, *best->value);
+    for (const auto& a : best->params.assignments()) std::printf("  %s\n", a.c_str());
+    std::printf("written to %s\n", (o.best.empty() ? default_best_path(o.study) : std::filesystem::path(o.best)).string().c_str());
+  } else {
+    std::printf("no complete trial yet\n");
+  }
+}
+
+}  // namespace
+
+void add_tune_commands(CLI::App& app) {
+  auto o = std::make_shared<TuneOptions>();
+  auto* tune = app.add_subcommand("tune", "Tune hyperparameters with TPE; resumable, shared by any number of workers");
+  tune->add_option("--data", o->data, "Dataset directory (the training objective's data)");
+  tune->add_option("--study", o->study, "Study database: FILE, sqlite:///FILE or postgresql://USER@HOST/DB")->required();
+  tune->add_option("--study-name", o->study_name, "Study name within the database")->capture_default_str();
+  tune->add_option("--trials", o->trials, "Number of trials to run now (added to the study's)")->required()->check(CLI::PositiveNumber);
+  tune->add_option("--space", o->space, "Search space TOML (default: the study's, else configs/original-space.toml)")->check(CLI::ExistingFile);
+  tune->add_option("--workers", o->workers, "Worker processes on this machine")->capture_default_str()->check(CLI::Range(1, 256));
+  tune->add_option("--objective", o->objective, "Objective: train, or branin (a cheap test function)")->capture_default_str();
+  tune->add_option("--best", o->best, "Where to write the best configuration (default: best.toml beside a SQLite study)");
+  o->config.add_to(*tune);
+  tune->callback([o] { run_tune(*o); });
+
+  auto r = std::make_shared<std::pair<std::string, std::string>>("", "default");
+  auto* report = app.add_subcommand("tune-report", "Show a study: best parameters and every trial");
+  report->add_option("--study", r->first, "Study database: FILE, sqlite:///FILE or postgresql://USER@HOST/DB")->required();
+  report->add_option("--study-name", r->second, "Study name within the database")->capture_default_str();
+  report->callback([r] {
+    tune::Study study(r->first, r->second, nullptr);
+    std::fputs(tune::format_report(study).c_str(), stdout);
+  });
+}
+
+}  // namespace oneshot::cli
