@@ -70,7 +70,6 @@ class StudyReporter final : public EpochReporter {
       return true;
     }
     best_ = std::min(best_, value);
-    last_epoch_ = epoch;
     if (config_.pruner == "median" && !pruned_) {
       const MedianPruner pruner{config_.pruner_warmup_epochs, config_.pruner_startup_trials};
       const auto others = study_.values_at_epoch(epoch, claim_.number);
@@ -98,7 +97,6 @@ class StudyReporter final : public EpochReporter {
   std::atomic<bool>& lost_;
   bool pruned_ = false;
   double best_ = std::numeric_limits<double>::infinity();
-  int last_epoch_ = 0;
   std::string prune_reason_;
 };
 
