@@ -128,32 +128,81 @@ torch::Tensor EncoderImpl::prepare_input(torch::Tensor x) const {
   return x;
 }
 
-torch::Tensor EncoderImpl::normalise_input(torch::Tensor x) {
-  x = input_norm_->forward(prepare_input(std::move(x)));
+bool EncoderImpl::channels_last() const {
+  if (conv_->is_empty()) return false;
+  const auto& weight = conv_->ptr(0)->as<torch::nn::Conv2dImpl>()->weight;
+  return weight.suggest_memory_format() == at::MemoryFormat::ChannelsLast;
+}
+
+// The input BatchNorm's normalisation without its affine part, updating the
+// running statistics exactly as torch::nn::BatchNorm2d does.
+torch::Tensor EncoderImpl::standardise_input(const torch::Tensor& x) {
+  auto& bn = *input_norm_;
+  if (is_training()) bn.num_batches_tracked += 1;
+  auto xhat = torch::batch_norm(x, /*weight=*/{}, /*bias=*/{}, bn.running_mean, bn.running_var, is_training(),
+                                *bn.options.momentum(), bn.options.eps(), /*cudnn_enabled=*/false);
   // A channels-last network needs a truly channels-last input: with one
-  // channel, .contiguous(ChannelsLast) would keep the NCHW strides, and
-  // BatchNorm returns NCHW strides for a one-channel input.
-  if (!conv_->is_empty()) {
-    const auto& weight = conv_->ptr(0)->as<torch::nn::Conv2dImpl>()->weight;
-    if (weight.suggest_memory_format() == at::MemoryFormat::ChannelsLast) x = as_channels_last(x);
-  }
-  return x;
+  // channel, .contiguous(ChannelsLast) would keep the NCHW strides.
+  return channels_last() ? as_channels_last(xhat) : xhat;
+}
+
+// BatchNorm(x) = gamma * xhat + beta feeds a valid convolution, which is
+// linear, so conv(BatchNorm(x), W, b) = conv(xhat, gamma * W, b + beta * sum(W)).
+// Computing it that way gives the same values and gradients for all four
+// parameters, but the convolution's input no longer needs a gradient: the
+// backward pass skips the data-gradient convolution of the first layer
+// (whose 1-channel output is slow in oneDNN), and one activation-sized
+// BatchNorm pass each way is saved.
+torch::Tensor EncoderImpl::stem(torch::Tensor x) {
+  x = prepare_input(std::move(x));
+  if (conv_->is_empty()) return input_norm_->forward(x);
+  const torch::Tensor xhat = standardise_input(x);
+  auto& conv = *conv_->ptr(0)->as<torch::nn::Conv2dImpl>();
+  const auto& gamma = input_norm_->weight;
+  const auto& beta = input_norm_->bias;
+  torch::Tensor weight = conv.weight * gamma;
+  if (channels_last()) weight = as_channels_last(weight);
+  const torch::Tensor bias = conv.bias + beta * conv.weight.sum({1, 2, 3});
+  return torch::conv2d(xhat, weight, bias);
 }
 
 torch::Tensor EncoderImpl::forward(torch::Tensor x) {
-  return dense_->forward(conv_->forward(normalise_input(std::move(x))));
+  x = stem(std::move(x));
+  if (conv_->is_empty()) return dense_->forward(x);
+  for (auto layer = conv_->begin() + 1; layer < conv_->end(); ++layer) x = layer->forward(x);  // after the stem's conv
+  return dense_->forward(x);
 }
 
 torch::Tensor EncoderImpl::forward_traced(torch::Tensor x, std::vector<torch::Tensor>* activations) {
-  x = normalise_input(std::move(x));
-  if (activations) activations->push_back(x);
+  if (activations && !conv_->is_empty()) {
+    // The stem never materialises the input BatchNorm's output; record it.
+    torch::NoGradGuard no_grad;
+    auto& bn = *input_norm_;
+    auto input = prepare_input(x);
+    auto normed = torch::batch_norm(input, bn.weight, bn.bias, bn.running_mean.clone(), bn.running_var.clone(),
+                                    is_training(), *bn.options.momentum(), bn.options.eps(), false);
+    activations->push_back(channels_last() ? as_channels_last(normed) : normed);
+  }
+  x = stem(std::move(x));
+  if (activations && conv_->is_empty()) activations->push_back(x);
+  size_t index = 0;
   for (auto* sequence : {&conv_, &dense_}) {
     for (auto& layer : **sequence) {
+      if (sequence == &conv_ && index++ == 0) {  // the first convolution ran in the stem
+        if (activations) activations->push_back(x);
+        continue;
+      }
       x = layer.forward(x);
       if (activations) activations->push_back(x);
     }
   }
   return x;
+}
+
+torch::Tensor EncoderImpl::forward_unfolded(torch::Tensor x) {
+  x = input_norm_->forward(prepare_input(std::move(x)));
+  if (channels_last()) x = as_channels_last(x);
+  return dense_->forward(conv_->forward(x));
 }
 
 SiameseImpl::SiameseImpl(const ModelConfig& config, int64_t n_mels, int64_t n_frames) : dist_(config.dist) {

@@ -49,7 +49,8 @@ void keras_initialize(torch::nn::Module& module, c10::optional<at::Generator> ge
 // BatchNorm(input) -> n_conv_layers x [Conv2d 5x5 valid -> BatchNorm -> ReLU
 // -> MaxPool 2x2 -> Dropout] -> Flatten -> n_dense_layers x [Linear -> BatchNorm
 // -> Sigmoid -> Dropout]. Keras semantics: BatchNorm momentum 0.99 (torch 0.01),
-// epsilon 1e-3.
+// epsilon 1e-3. forward() folds the input BatchNorm's scale and shift into the
+// first convolution (same values and gradients, less work; see stem()).
 class EncoderImpl : public torch::nn::Module {
  public:
   // Throws oneshot::Error when (n_mels, n_frames) is too small for the layers.
@@ -61,13 +62,19 @@ class EncoderImpl : public torch::nn::Module {
   // The same pass, also returning the output of every layer in order (tests,
   // profiling): input norm, then each conv-block and dense-block layer.
   torch::Tensor forward_traced(torch::Tensor x, std::vector<torch::Tensor>* activations);
+  // The layers applied one after the other, without folding the input
+  // BatchNorm into the first convolution (see stem()): the reference that
+  // tests compare forward() with.
+  torch::Tensor forward_unfolded(torch::Tensor x);
   int64_t embedding_dim() const { return embedding_dim_; }
   int64_t n_mels() const { return n_mels_; }
   int64_t n_frames() const { return n_frames_; }
 
  private:
   torch::Tensor prepare_input(torch::Tensor x) const;  // shape check, (B, M, T) -> (B, 1, M, T)
-  torch::Tensor normalise_input(torch::Tensor x);     // input BatchNorm, then the conv layout
+  bool channels_last() const;                          // the convolutions' weights are channels-last
+  torch::Tensor standardise_input(const torch::Tensor& x);
+  torch::Tensor stem(torch::Tensor x);                 // input BatchNorm folded into the first conv
 
   int64_t embedding_dim_ = 0;
   int64_t n_mels_ = 0, n_frames_ = 0;

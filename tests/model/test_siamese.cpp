@@ -240,3 +240,53 @@ TEST(Siamese, SeededConstructionIsReproducible) {
 
 }  // namespace
 }  // namespace oneshot
+
+namespace oneshot {
+namespace {
+
+// forward() folds the input BatchNorm into the first convolution; it must
+// give the layer-by-layer network's values, gradients and running statistics.
+TEST(Siamese, FoldedInputNormMatchesTheLayerByLayerNetwork) {
+  auto config = test::tiny_config();
+  config.dropout_conv = config.dropout_dense = 0;
+  torch::manual_seed(4);
+  Encoder folded(config, test::kMels, test::kFrames);
+  torch::manual_seed(4);
+  Encoder plain(config, test::kMels, test::kFrames);
+  {
+    torch::NoGradGuard no_grad;  // non-trivial input BatchNorm affine parameters
+    for (auto* e : {&folded, &plain}) {
+      (*e)->named_parameters()["input_norm.weight"].fill_(1.7);
+      (*e)->named_parameters()["input_norm.bias"].fill_(-0.3);
+    }
+  }
+  const auto x = test::random_clips(5, 3) * 2 + 1;
+  for (bool training : {true, false}) {
+    folded->train(training);
+    plain->train(training);
+    folded->zero_grad();
+    plain->zero_grad();
+    const auto a = folded->forward(x), b = plain->forward_unfolded(x);
+    EXPECT_TRUE(torch::allclose(a, b, 1e-4, 1e-5)) << (a - b).abs().max();
+    (a * torch::arange(a.numel()).view_as(a)).sum().backward();
+    (b * torch::arange(b.numel()).view_as(b)).sum().backward();
+    auto pa = folded->named_parameters(), pb = plain->named_parameters();
+    // Parameters followed by a BatchNorm in training (conv biases, the input
+    // scale) have gradients that vanish up to rounding: compare every gradient
+    // on the scale of the largest one.
+    double largest = 0;
+    for (const auto& p : pb) largest = std::max(largest, p.value().grad().abs().max().item<double>());
+    ASSERT_GT(largest, 0);
+    for (const auto& p : pa) {
+      ASSERT_TRUE(p.value().grad().defined()) << p.key();
+      const auto& expected = pb[p.key()].grad();
+      EXPECT_TRUE(torch::allclose(p.value().grad(), expected, 1e-3, 1e-5 * largest))
+          << p.key() << " training " << training << ": " << (p.value().grad() - expected).abs().max();
+    }
+    for (const auto& buf : folded->named_buffers())
+      EXPECT_TRUE(torch::allclose(buf.value(), plain->named_buffers()[buf.key()])) << buf.key();
+  }
+}
+
+}  // namespace
+}  // namespace oneshot
