@@ -19,6 +19,7 @@ struct ConfigOptions {
 
 void add_logmel_command(CLI::App& app);
 void add_features_command(CLI::App& app);
+void add_evaluate_command(CLI::App& app);
 void add_tune_commands(CLI::App& app);  // tune, tune-report
 
 }  // namespace oneshot::cli

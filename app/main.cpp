@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "oneshot-audio 0.1.0");
   oneshot::cli::add_logmel_command(app);
   oneshot::cli::add_features_command(app);
+  oneshot::cli::add_evaluate_command(app);
   oneshot::cli::add_tune_commands(app);
   try {
     app.parse(argc, argv);

@@ -1,0 +1,129 @@
+// oneshot-audio evaluate: the one-shot test of a trained run on its unseen
+// classes, from the run directory alone (it records its data, cache, config,
+// split and weights), into RUN/results/ and RUN/report.html.
+#include <filesystem>
+#include <iostream>
+
+#include "commands.h"
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "data/dataset.h"
+#include "data/feature_cache.h"
+#include "eval/evaluate_run.h"
+#include "eval/report.h"
+#include "model/runtime.h"
+#include "train/checkpoint.h"
+#include "train/run_dir.h"
+#include "train/split.h"
+
+namespace oneshot::cli {
+namespace fs = std::filesystem;
+
+namespace {
+
+struct EvaluateArgs {
+  ConfigOptions config;
+  std::string run, split = "test", protocol, aggregate, weights = "best", device;
+  int ways = 0, shots = 0, queries = 0, episodes = 0, threads = -1;
+  std::int64_t seed = -1;
+  bool no_plots = false, quiet = false;
+};
+
+// Command-line flags win over --set and the run's config.toml.
+void apply_flags(const EvaluateArgs& args, Config& config) {
+  if (!args.protocol.empty()) config.eval.protocol = args.protocol;
+  if (!args.aggregate.empty()) config.eval.aggregate = args.aggregate;
+  if (args.ways > 0) config.eval.ways = args.ways;
+  if (args.shots > 0) config.eval.shots = args.shots;
+  if (args.queries > 0) config.eval.queries = args.queries;
+  if (args.episodes > 0) config.eval.episodes = args.episodes;
+  if (args.seed >= 0) config.eval.seed = args.seed;
+  if (args.threads >= 0) config.train.threads = args.threads;
+  if (!args.device.empty()) config.train.device = args.device;
+  config.validate();
+}
+
+FeatureSet load_run_features(const RunInfo& info, const Config& config, bool quiet) {
+  DatasetOptions dataset_options;
+  dataset_options.layout = info.layout.empty() ? "auto" : info.layout;
+  dataset_options.esc10 = info.esc10;
+  const Dataset dataset = load_dataset(info.data_dir, dataset_options);
+  CacheOptions cache_options;
+  cache_options.cache_dir = info.cache_dir;
+  cache_options.jobs = config.train.threads;
+  cache_options.progress = !quiet;
+  FeatureSet features = FeatureCache::load_or_build(dataset, config.features, cache_options);
+  if (static_cast<std::int64_t>(features.n_clips()) != info.n_clips && info.n_clips > 0)
+    std::cerr << "note: the dataset now has " << features.n_clips() << " clips, the run was trained on "
+              << info.n_clips << "\n";
+  return features;
+}
+
+int run_evaluate(const EvaluateArgs& args) {
+  const RunPaths paths{args.run};
+  if (!fs::exists(paths.config())) throw file_error(paths.config(), "missing: is this a run directory (train --run)?");
+  Config config = load_resumed_config(paths.config(), args.config.file, args.config.overrides);
+  apply_flags(args, config);
+
+  const RunInfo info = RunInfo::load(paths.info());
+  const FeatureSet features = load_run_features(info, config, args.quiet);
+  const ClassSplit split =
+      ClassSplit::from_json(read_file(paths.split()), features.class_names(), paths.split().string());
+  const std::vector<int>& classes = args.split == "val" ? split.val : split.test;
+  if (classes.empty()) throw file_error(paths.split(), "the " + args.split + " split has no classes");
+
+  configure_runtime(config.train.threads);
+  if (const std::string warning = blas_warning(blas_in_use()); !warning.empty()) std::cerr << warning << "\n";
+  const torch::Device device = parse_device(config.train.device);
+  Siamese model(config.model, static_cast<int64_t>(features.n_mels()), static_cast<int64_t>(features.n_frames()));
+  const fs::path weights = args.weights == "last" ? paths.last() : paths.best();
+  if (!fs::exists(weights)) throw file_error(weights, "missing: train the run first");
+  load_best_weights(weights, model);
+  model->to(device);
+  if (device.is_cpu()) convert_to_channels_last(*model);  // about twice the CPU inference speed
+
+  SplitEvaluationOptions options;
+  options.split = args.split;
+  options.config = config.eval;
+  options.device = device;
+  options.progress = !args.quiet;
+  options.plots = !args.no_plots;
+  const SplitEvaluation evaluation = evaluate_split(model, features, classes, args.run, options);
+  std::cout << format_result_table(evaluation.result, evaluation.context);
+  const fs::path report = write_report(args.run);
+  std::cout << "results: " << evaluation.files.json.string() << "\nreport: " << report.string() << std::endl;
+  return 0;
+}
+
+}  // namespace
+
+void add_evaluate_command(CLI::App& app) {
+  auto args = std::make_shared<EvaluateArgs>();
+  auto* cmd = app.add_subcommand("evaluate", "One-shot test of a trained run on its unseen classes");
+  cmd->add_option("--run", args->run, "Run directory written by train")->required()->check(CLI::ExistingDirectory);
+  cmd->add_option("--split", args->split, "Classes to test: test or val")->check(CLI::IsMember({"test", "val"}));
+  cmd->add_option("--protocol", args->protocol, "grid (the original test) or episodes (sets eval.protocol)")
+      ->check(CLI::IsMember({"grid", "episodes"}));
+  cmd->add_option("--ways", args->ways, "Classes per episode (eval.ways)")->check(CLI::PositiveNumber);
+  cmd->add_option("--shots", args->shots, "Support clips per class (eval.shots)")->check(CLI::PositiveNumber);
+  cmd->add_option("--queries", args->queries, "Queries per class and episode (eval.queries)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--episodes", args->episodes, "Number of episodes (eval.episodes)")->check(CLI::PositiveNumber);
+  cmd->add_option("--aggregate", args->aggregate, "K > 1: mean, max or prototype (eval.aggregate)")
+      ->check(CLI::IsMember({"mean", "max", "prototype"}));
+  cmd->add_option("--seed", args->seed, "Seed of the shuffles and episodes (eval.seed)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--weights", args->weights, "best (best.pt) or last (last.pt)")
+      ->check(CLI::IsMember({"best", "last"}));
+  args->config.add_to(*cmd);
+  cmd->add_option("--threads", args->threads, "CPU threads (0 = all cores; sets train.threads)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--device", args->device, "cpu or cuda (sets train.device)");
+  cmd->add_flag("--no-plots", args->no_plots, "Write the JSON and CSV results only");
+  cmd->add_flag("--quiet", args->quiet, "No progress bars");
+  cmd->callback([args] {
+    if (int code = run_evaluate(*args); code != 0) throw CLI::RuntimeError(code);
+  });
+}
+
+}  // namespace oneshot::cli
