@@ -21,5 +21,6 @@ void add_logmel_command(CLI::App& app);
 void add_features_command(CLI::App& app);
 void add_evaluate_command(CLI::App& app);
 void add_tune_commands(CLI::App& app);  // tune, tune-report
+void add_train_command(CLI::App& app);
 
 }  // namespace oneshot::cli
