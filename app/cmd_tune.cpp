@@ -1,7 +1,9 @@
 // `tune`: run N more trials of a study with one or more worker processes.
-// `tune-report`: the study's best parameters and a table of its trials.
+// `tune-report`: the study's best parameters, a table of its trials, and figures.
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <thread>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -10,8 +12,10 @@
 #include "core/error.h"
 #include "tune/objectives.h"
 #include "tune/report.h"
+#include "tune/report_plots.h"
 #include "tune/study.h"
 #include "tune/worker.h"
+#include "tune_objective.h"
 
 namespace oneshot::cli {
 namespace {
@@ -82,6 +86,7 @@ int run_worker_processes(const TuneOptions& o, const tune::ObjectiveInfo& info, 
 
 void run_tune(const TuneOptions& o) {
   tune::register_builtin_objectives();
+  register_train_objective();
   const tune::ObjectiveInfo* info = tune::find_objective(o.objective);
   if (!info) {
     std::string names;
@@ -89,7 +94,10 @@ void run_tune(const TuneOptions& o) {
     throw Error("tune: no objective \"" + o.objective + "\" in this build (available: " + names + ")");
   }
   if (info->needs_data && o.data.empty()) throw Error("tune: --data DIR is required by the \"" + o.objective + "\" objective");
-  const Config config = o.config.load();
+  Config config = o.config.load();
+  // Workers on one machine share its cores rather than each taking all of them.
+  if (o.workers > 1 && config.train.threads == 0)
+    config.train.threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / o.workers);
 
   // The space: --space, else the stored one of an existing study, else the objective's default.
   const bool given = !o.space.empty();
@@ -104,6 +112,7 @@ void run_tune(const TuneOptions& o) {
                  o.study_name.c_str(), study.database().describe().c_str(), study.trials().size(), o.trials, o.workers,
                  o.workers == 1 ? "" : "s");
   }
+  if (info->prepare) info->prepare(tune::ObjectiveContext{config, o.data});
   if (o.workers == 1) run_one_worker(o, *info, config, nullptr);
   else run_worker_processes(o, *info, config);
 
@@ -115,6 +124,27 @@ void run_tune(const TuneOptions& o) {
   } else {
     std::printf("no complete trial yet\n");
   }
+}
+
+struct ReportOptions {
+  std::string study, study_name = "default", out;
+  bool no_plots = false;
+};
+
+// Figures beside a SQLite study (in DIR/tune-report), else in ./tune-report.
+std::filesystem::path default_report_dir(const std::string& url) {
+  const std::string file = tune::sqlite_path(url);
+  return (file.empty() ? std::filesystem::path() : std::filesystem::path(file).parent_path()) / "tune-report";
+}
+
+void run_tune_report(const ReportOptions& r) {
+  tune::Study study(r.study, r.study_name, nullptr);
+  std::fputs(tune::format_report(study).c_str(), stdout);
+  if (r.no_plots) return;
+  const std::filesystem::path dir = r.out.empty() ? default_report_dir(r.study) : std::filesystem::path(r.out);
+  const auto figures = tune::write_report_plots(study.space(), study.trials(), dir);
+  std::printf("\nFigures (%zu, PNG and SVG) in %s:\n", figures.size(), dir.string().c_str());
+  for (const auto& f : figures) std::printf("  %s\n", f.png.filename().string().c_str());
 }
 
 }  // namespace
@@ -133,14 +163,13 @@ void add_tune_commands(CLI::App& app) {
   o->config.add_to(*tune);
   tune->callback([o] { run_tune(*o); });
 
-  auto r = std::make_shared<std::pair<std::string, std::string>>("", "default");
-  auto* report = app.add_subcommand("tune-report", "Show a study: best parameters and every trial");
-  report->add_option("--study", r->first, "Study database: FILE, sqlite:///FILE or postgresql://USER@HOST/DB")->required();
-  report->add_option("--study-name", r->second, "Study name within the database")->capture_default_str();
-  report->callback([r] {
-    tune::Study study(r->first, r->second, nullptr);
-    std::fputs(tune::format_report(study).c_str(), stdout);
-  });
+  auto r = std::make_shared<ReportOptions>();
+  auto* report = app.add_subcommand("tune-report", "Show a study: best parameters, every trial, and figures");
+  report->add_option("--study", r->study, "Study database: FILE, sqlite:///FILE or postgresql://USER@HOST/DB")->required();
+  report->add_option("--study-name", r->study_name, "Study name within the database")->capture_default_str();
+  report->add_option("--out", r->out, "Directory for the figures (default: tune-report beside a SQLite study)");
+  report->add_flag("--no-plots", r->no_plots, "Only the text report");
+  report->callback([r] { run_tune_report(*r); });
 }
 
 }  // namespace oneshot::cli

@@ -26,6 +26,9 @@ struct ObjectiveInfo {
   // Called once per worker process, after it has started (so a worker that
   // loads data or LibTorch does so in its own process).
   std::function<Objective(const ObjectiveContext&)> make;
+  // Optional: called once before any worker starts, in the launching process
+  // (e.g. to build a feature cache the workers then share).
+  std::function<void(const ObjectiveContext&)> prepare;
   std::string default_space_toml;  // empty: the original project's space
   bool config_keys = true;         // parameters are run-config keys: checked, best.toml is a full config
   bool needs_data = true;
