@@ -21,13 +21,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct EvaluateArgs {
-  ConfigOptions config;
-  std::string run, split = "test", protocol, aggregate, weights = "best", device;
-  int ways = 0, shots = 0, queries = 0, episodes = 0, threads = -1;
-  std::int64_t seed = -1;
-  bool no_plots = false, quiet = false;
-};
 
 // Command-line flags win over --set and the run's config.toml.
 void apply_flags(const EvaluateArgs& args, Config& config) {
@@ -58,6 +51,8 @@ FeatureSet load_run_features(const RunInfo& info, const Config& config, bool qui
               << info.n_clips << "\n";
   return features;
 }
+
+}  // namespace
 
 int run_evaluate(const EvaluateArgs& args) {
   const RunPaths paths{args.run};
@@ -94,8 +89,6 @@ int run_evaluate(const EvaluateArgs& args) {
   std::cout << "results: " << evaluation.files.json.string() << "\nreport: " << report.string() << std::endl;
   return 0;
 }
-
-}  // namespace
 
 void add_evaluate_command(CLI::App& app) {
   auto args = std::make_shared<EvaluateArgs>();

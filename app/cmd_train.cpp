@@ -14,16 +14,6 @@
 namespace oneshot::cli {
 namespace fs = std::filesystem;
 
-namespace {
-
-struct TrainArgs {
-  ConfigOptions config;
-  std::string data, run, layout, cache;
-  bool esc10 = false, quiet = false;
-  int threads = -1;
-  std::string device;
-};
-
 int run_train(const TrainArgs& args) {
   const RunPaths paths{args.run};
   const bool resuming = fs::exists(paths.config());
@@ -86,8 +76,6 @@ int run_train(const TrainArgs& args) {
       return 0;
   }
 }
-
-}  // namespace
 
 void add_train_command(CLI::App& app) {
   auto args = std::make_shared<TrainArgs>();

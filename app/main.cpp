@@ -25,6 +25,8 @@ int main(int argc, char** argv) {
   oneshot::cli::add_evaluate_command(app);
   oneshot::cli::add_tune_commands(app);
   oneshot::cli::add_train_command(app);
+  oneshot::cli::add_run_command(app);
+  oneshot::cli::add_demo_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
