@@ -23,7 +23,7 @@ namespace {
 // Short clips and small spectrograms keep the cache build and training fast.
 const std::vector<std::string> kSmallRun = {
     "features.sample_rate=22050", "features.duration=1.0", "features.n_fft=1024", "features.n_mels=32",
-    "model.n_filters=4",          "model.n_dense=16",      "model.n_conv_layers=2", "train.threads=2",
+    "model.n_filters=4",          "model.n_dense=16",      "model.n_conv_layers=2", "train.threads=1",
     "model.dropout_conv=0.05",    "model.dropout_dense=0.05", "train.learning_rate=0.005",
     "train.val_episodes=300",     "train.bn_recalibration=64"};
 
@@ -111,7 +111,7 @@ TEST(TrainPipeline, SigkillLosesAtMostTheEpochInProgress) {
   const std::string cli = oneshot::test::cli_path().string();
   const std::string common = " train --quiet --data " + synthetic_root().string() + " --cache " +
                              (tmp / "cache").string() +
-                             set_flags({"split.n_val=4", "split.n_test=2", "train.epochs=5", "train.threads=1"});
+                             set_flags({"split.n_val=4", "split.n_test=2", "train.epochs=5"});
   std::string out;
   ASSERT_EQ(oneshot::test::run_command(cli + common + " --run " + (tmp / "reference").string(), &out), 0) << out;
   // Kill -9 once the first epoch is recorded, then continue.
@@ -146,7 +146,7 @@ TEST(TrainPipeline, Esc50MiniTrainsTwoEpochs) {
           (tmp / "run").string() + " --cache " + (tmp / "cache").string() +
           " --set model.n_filters=4 --set model.n_dense=16 --set model.n_conv_layers=2 --set split.n_val=2"
           " --set model.dropout_conv=0.05 --set model.dropout_dense=0.05"
-          " --set split.n_test=1 --set train.epochs=2 --set train.val_episodes=100 --threads 2",
+          " --set split.n_test=1 --set train.epochs=2 --set train.val_episodes=100 --threads 1",
       &out);
   ASSERT_EQ(rc, 0) << out;
   const auto rows = read_metrics_csv(tmp / "run" / "metrics.csv");
