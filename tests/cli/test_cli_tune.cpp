@@ -6,7 +6,7 @@
 #include <fstream>
 #include <regex>
 #include <set>
-#include <toml++/toml.hpp>
+#include <sstream>
 
 #include "core/atomic_file.h"
 #include "core/config.h"
@@ -71,9 +71,9 @@ TEST(CliTune, BraninStudyResumesWithTwoWorkersAndWritesBestToml) {
   for (const auto& r : rows) lowest = std::min(lowest, std::stod(r.value));
   EXPECT_NEAR(std::stod(m[2]), lowest, 1e-5 * std::abs(lowest) + 1e-9);
   ASSERT_TRUE(fs::exists(dir / "best.toml"));
-  const auto best = toml::parse(read_file(dir / "best.toml"));
-  ASSERT_TRUE(best["branin"]["x1"].is_number()) << read_file(dir / "best.toml");
-  ASSERT_TRUE(best["branin"]["x2"].is_number());
+  // Branin's keys are not run-config keys: best.toml holds the [branin] overrides only.
+  const std::string best = read_file(dir / "best.toml");
+  EXPECT_TRUE(std::regex_search(best, std::regex(R"(\[branin\]\s*\nx1 = -?[0-9.eE+-]+\s*\nx2 = [0-9.eE+-]+)"))) << best;
   EXPECT_NE(read_file(dir / "best.toml").find("trial " + std::string(m[1])), std::string::npos);
 
   // Figures beside the study by default, or in --out.
