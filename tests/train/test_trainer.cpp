@@ -75,7 +75,11 @@ TEST(Trainer, LearnsSeparableClassesWellAboveChance) {
   // 5-way 1-shot on 5 classes never trained on: chance is 0.2.
   EXPECT_GT(r.best_accuracy, 0.5);
   EXPECT_LT(r.history.back().train_loss, r.history.front().train_loss);
-  EXPECT_GT(r.history.back().val_ci95, 0.0);
+  // The spread is reported with the accuracy: zero only when every episode scored the same,
+  // which on these separable classes happens when all of them are right.
+  const EpochMetrics& last = r.history.back();
+  if (last.val_accuracy < 1.0) EXPECT_GT(last.val_ci95, 0.0) << "accuracy " << last.val_accuracy;
+  else EXPECT_EQ(last.val_ci95, 0.0);
   EXPECT_EQ(r.split.val.size(), 5u);
 }
 
