@@ -44,7 +44,6 @@ void recalibrate_batchnorm(Siamese& model, const FeatureSet& features, const std
   std::vector<c10::optional<double>> momenta;
   for_each_batchnorm(*model, [&](auto& bn) {
     momenta.push_back(bn.options.momentum());
-    bn.options.momentum(c10::nullopt);  // cumulative average over the batches below
     bn.reset_running_stats();
   });
   model->train();
@@ -57,6 +56,11 @@ void recalibrate_batchnorm(Siamese& model, const FeatureSet& features, const std
       std::vector<std::size_t> batch(clips.begin() + static_cast<std::ptrdiff_t>(begin),
                                      clips.begin() + static_cast<std::ptrdiff_t>(std::min(begin + b, clips.size())));
       if (batch.size() < 2) break;  // BatchNorm needs two samples for a variance
+      // Momentum 1 / (k + 1) at batch k makes the running statistics the plain
+      // average over the batches (what torch's momentum = None does, spelled
+      // out so that layers reading the momentum themselves agree).
+      const double momentum = 1.0 / static_cast<double>(begin / b + 1);
+      for_each_batchnorm(*model, [&](auto& bn) { bn.options.momentum(momentum); });
       model->embed(clips_tensor(features, batch, device));
     }
   }

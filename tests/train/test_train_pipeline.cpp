@@ -24,7 +24,7 @@ namespace {
 const std::vector<std::string> kSmallRun = {
     "features.sample_rate=22050", "features.duration=1.0", "features.n_fft=1024", "features.n_mels=32",
     "model.n_filters=4",          "model.n_dense=16",      "model.n_conv_layers=2", "train.threads=1",
-    "model.dropout_conv=0.05",    "model.dropout_dense=0.05", "train.learning_rate=0.005",
+    "model.dropout_conv=0.05",    "model.dropout_dense=0.05", "train.learning_rate=0.005", "train.pairs=anchors",
     "train.val_episodes=300",     "train.bn_recalibration=64"};
 
 Config small_config(const std::vector<std::string>& extra) {

@@ -59,6 +59,7 @@ inline Config tiny_config() {
   c.train.learning_rate = 0.005;
   c.split.n_val = 5;
   c.split.n_test = 3;
+  c.train.pairs = "anchors";  // the original's generator; batch mode is tested on its own
   c.train.epochs = 4;
   c.train.threads = 1;
   c.train.val_episodes = 200;
