@@ -1,8 +1,5 @@
 #include "eval/plots.h"
 
-#include <plplot/plstream.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -23,9 +20,9 @@ namespace fs = std::filesystem;
 namespace {
 
 // cmap0 entries: background, foreground, grid, then one colour per class.
-enum Colour : PLINT { kWhite = 0, kBlack = 1, kGrey = 2, kFirstClass = 3 };
+enum Colour : PLINT { kWhite = kPlotWhite, kBlack = kPlotBlack, kGrey = kPlotGrey, kFirstClass = kPlotFirstColour };
 // Matplotlib's "tab10", so the figures look like the original's.
-constexpr std::array<std::array<PLINT, 3>, 10> kClassColours{{{31, 119, 180},
+constexpr std::array<Rgb, 10> kClassColours{{{31, 119, 180},
                                                              {255, 127, 14},
                                                              {44, 160, 44},
                                                              {214, 39, 40},
@@ -41,75 +38,16 @@ constexpr const char* kMarker = "#[0x25cf]";
 
 PLINT class_colour(std::size_t i) { return kFirstClass + static_cast<PLINT>(i % kClassColours.size()); }
 
-// PLplot's own exit path would end the program; turn its errors into exceptions.
-int throw_plplot_error(const char* message) { throw Error(std::string("PLplot: ") + message); }
+std::vector<Rgb> class_palette() { return {kClassColours.begin(), kClassColours.end()}; }
 
-void require_driver(plstream& pls, const std::string& name) {
-  // PLplot fills caller-owned arrays; *n is their capacity on input.
-  std::vector<const char*> menu(256), names(256);
-  const char** menu_ptr = menu.data();
-  const char** names_ptr = names.data();
-  int n = static_cast<int>(names.size());
-  pls.gFileDevs(&menu_ptr, &names_ptr, &n);
-  for (int i = 0; i < n; ++i)
-    if (name == names[i]) return;
-  throw Error("PLplot has no '" + name + "' output driver (Debian: install plplot-driver-cairo)");
-}
-
-void set_palette(plstream& pls) {
-  std::vector<PLINT> r{255, 0, 200}, g{255, 0, 200}, b{255, 0, 200};
-  for (const auto& c : kClassColours) {
-    r.push_back(c[0]);
-    g.push_back(c[1]);
-    b.push_back(c[2]);
-  }
-  pls.scmap0(r.data(), g.data(), b.data(), static_cast<PLINT>(r.size()));
-  // cmap1: white to matplotlib's dark "Blues" end, for the heat map.
+// cmap1: white to matplotlib's dark "Blues" end, for the heat map.
+void set_heat_map(plstream& pls) {
   PLFLT pos[2] = {0, 1}, cr[2] = {1, 8 / 255.0}, cg[2] = {1, 48 / 255.0}, cb[2] = {1, 107 / 255.0};
   pls.scmap1l(true, 2, pos, cr, cg, cb, nullptr);
 }
 
-// Draws one figure with `draw` into STEM.png and STEM.svg. PLplot writes the
-// file itself, so it writes a temporary file that is then moved into place atomically.
 PlotFiles render(const fs::path& stem, PlotSize size, const std::function<void(plstream&)>& draw) {
-  if (size.width < 64 || size.height < 64) throw Error("plot size must be at least 64 x 64");
-  if (!stem.parent_path().empty()) {
-    std::error_code ec;
-    fs::create_directories(stem.parent_path(), ec);
-    if (ec) throw file_error(stem.parent_path(), "cannot create directory: " + ec.message());
-  }
-  PlotFiles files{fs::path(stem.string() + ".png"), fs::path(stem.string() + ".svg")};
-  for (const auto& [driver, target] : {std::pair<std::string, fs::path>{"pngcairo", files.png},
-                                       std::pair<std::string, fs::path>{"svg", files.svg}}) {
-    const fs::path temp =
-        target.parent_path() / ("." + target.filename().string() + ".plot-" + std::to_string(::getpid()));
-    {
-      plstream pls;
-      pls.sexit(throw_plplot_error);
-      // The svg driver ships with libplplot itself (and gFileDevs does not list
-      // it); pngcairo comes with a separate package that may be missing.
-      if (driver == "pngcairo") require_driver(pls, driver);
-      pls.sdev(driver.c_str());
-      pls.sfnam(temp.c_str());
-      pls.spage(0, 0, size.width, size.height, 0, 0);
-      set_palette(pls);
-      pls.init();
-      pls.adv(0);
-      pls.col0(kBlack);
-      draw(pls);
-    }  // the stream's destructor finishes and closes the file
-    std::string bytes;
-    try {
-      bytes = read_file(temp);
-    } catch (...) {
-      fs::remove(temp);
-      throw;
-    }
-    fs::remove(temp);
-    if (bytes.empty()) throw file_error(target, "PLplot wrote an empty file");
-    write_file_atomic(target, bytes);
-  }
-  return files;
+  return render_plot(stem, size, class_palette(), draw, set_heat_map);
 }
 
 std::string format(const char* fmt, double x) {

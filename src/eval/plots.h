@@ -7,17 +7,10 @@
 #include <string>
 #include <vector>
 
+#include "plot/render.h"
+
 namespace oneshot {
 
-struct PlotFiles {
-  std::filesystem::path png, svg;
-};
-
-// Page size in pixels (PNG) and points (SVG).
-struct PlotSize {
-  int width = 800;
-  int height = 600;
-};
 
 // Bars of per-class accuracy (0..1; NaN: no bar) titled "Mean accuracy: 0.xxx"
 // as in the original, with "± ci95" when ci95 > 0.

@@ -45,7 +45,8 @@ struct EvalResult {
   double std = 0;                       // std of episode accuracies (episodes)
   std::vector<std::vector<int64_t>> confusion;  // [true][predicted], table order
   int64_t decisions = 0;
-  double seconds = 0;
+  double seconds = 0;            // wall time of the whole test, embeddings included where the caller adds them
+  double embedding_seconds = 0;  // of which computing the embeddings (set by evaluate_split)
 };
 
 // --- grid: the original test -------------------------------------------------

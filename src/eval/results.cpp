@@ -86,7 +86,8 @@ json result_to_json(const EvalResult& result, const ResultContext& context) {
               {"std", result.std},
               {"ci95", result.ci95},
               {"confusion", result.confusion},
-              {"seconds", result.seconds}};
+              {"seconds", result.seconds},
+              {"embedding_seconds", result.embedding_seconds}};
 }
 
 ResultFiles write_result(const fs::path& dir, const std::string& name, const EvalResult& result,
@@ -145,7 +146,11 @@ std::string format_result_table(const EvalResult& result, const ResultContext& c
   if (result.protocol == "episodes") mean += " ± " + format_number(result.ci95, "%.3f") + " (95% CI)";
   std::snprintf(line, sizeof line, "%-*s  %8s\n", static_cast<int>(width), "mean", mean.c_str());
   out << line;
-  std::snprintf(line, sizeof line, "(%.2f s)\n", result.seconds);
+  if (result.embedding_seconds > 0)
+    std::snprintf(line, sizeof line, "(%.2f s, of which %.2f s computing embeddings)\n", result.seconds,
+                  result.embedding_seconds);
+  else
+    std::snprintf(line, sizeof line, "(%.2f s)\n", result.seconds);
   out << line;
   return out.str();
 }

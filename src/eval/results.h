@@ -23,7 +23,7 @@ struct ResultContext {
 std::string result_name(const std::string& split, const EvalConfig& config);
 
 // protocol, split, parameters, classes, per-class accuracy (null when a class
-// was never queried), decisions, mean, std, ci95, confusion, seconds.
+// was never queried), decisions, mean, std, ci95, confusion, seconds (embeddings included), embedding_seconds.
 nlohmann::json result_to_json(const EvalResult& result, const ResultContext& context);
 
 struct ResultFiles {

@@ -1,8 +1,5 @@
 #include "tune/report_plots.h"
 
-#include <plplot/plstream.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cmath>
 #include <functional>
@@ -17,57 +14,14 @@ namespace fs = std::filesystem;
 
 namespace {
 
-enum Colour : PLINT { kWhite = 0, kBlack = 1, kGrey = 2, kBlue = 3, kOrange = 4, kRed = 5 };
+enum Colour : PLINT { kWhite = kPlotWhite, kBlack = kPlotBlack, kGrey = kPlotGrey, kBlue = kPlotFirstColour, kOrange, kRed };
 constexpr const char* kFilled = "#[0x25cf]";  // complete trials
 constexpr const char* kOpen = "#[0x25cb]";    // pruned trials: their best reported value
 constexpr int kWidth = 800, kHeight = 600;
 
-int throw_plplot_error(const char* message) { throw Error(std::string("PLplot: ") + message); }
-
-void require_driver(plstream& pls, const std::string& name) {
-  std::vector<const char*> menu(256), names(256);  // PLplot fills caller-owned arrays
-  const char** menu_ptr = menu.data();
-  const char** names_ptr = names.data();
-  int n = static_cast<int>(names.size());
-  pls.gFileDevs(&menu_ptr, &names_ptr, &n);
-  for (int i = 0; i < n; ++i)
-    if (name == names[i]) return;
-  throw Error("PLplot has no '" + name + "' output driver (Debian: install plplot-driver-cairo)");
-}
-
-// Draws one figure into STEM.png and STEM.svg. PLplot writes the file itself,
-// so it writes a temporary file that is then moved into place atomically.
+// Draws one 800 x 600 figure into STEM.png and STEM.svg.
 ReportFigure render(const fs::path& stem, const std::function<void(plstream&)>& draw) {
-  ReportFigure files{fs::path(stem.string() + ".png"), fs::path(stem.string() + ".svg")};
-  for (const auto& [driver, target] : {std::pair<std::string, fs::path>{"pngcairo", files.png},
-                                       std::pair<std::string, fs::path>{"svg", files.svg}}) {
-    const fs::path temp = target.parent_path() / ("." + target.filename().string() + ".plot-" + std::to_string(::getpid()));
-    {
-      plstream pls;
-      pls.sexit(throw_plplot_error);
-      if (driver == "pngcairo") require_driver(pls, driver);  // svg is built into libplplot
-      pls.sdev(driver.c_str());
-      pls.sfnam(temp.c_str());
-      pls.spage(0, 0, kWidth, kHeight, 0, 0);
-      PLINT r[] = {255, 0, 200, 31, 255, 214}, g[] = {255, 0, 200, 119, 127, 39}, b[] = {255, 0, 200, 180, 14, 40};
-      pls.scmap0(r, g, b, 6);
-      pls.init();
-      pls.adv(0);
-      pls.col0(kBlack);
-      draw(pls);
-    }  // the stream's destructor finishes and closes the file
-    std::string bytes;
-    try {
-      bytes = read_file(temp);
-    } catch (...) {
-      fs::remove(temp);
-      throw;
-    }
-    fs::remove(temp);
-    if (bytes.empty()) throw file_error(target, "PLplot wrote an empty file");
-    write_file_atomic(target, bytes);
-  }
-  return files;
+  return render_plot(stem, {kWidth, kHeight}, {{31, 119, 180}, {255, 127, 14}, {214, 39, 40}}, draw);
 }
 
 // A trial with a value to plot.

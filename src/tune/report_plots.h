@@ -9,13 +9,12 @@
 #include <filesystem>
 #include <vector>
 
+#include "plot/render.h"
 #include "tune/study.h"
 
 namespace oneshot::tune {
 
-struct ReportFigure {
-  std::filesystem::path png, svg;
-};
+using ReportFigure = PlotFiles;
 
 // Writes every figure into `dir` (created as needed); returns them, the
 // history first, then one per parameter in the space's order.
