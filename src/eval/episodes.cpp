@@ -15,13 +15,28 @@ namespace oneshot {
 namespace {
 
 constexpr std::size_t kPairsPerBlock = 1 << 15;  // bounds the memory of one batch of episodes
+constexpr std::size_t kMaxTableRows = 8192;       // an all-pairs table of at most 512 MiB
 
 double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 
+// The head's logit for every ordered pair of rows, row-major: worth it when
+// the episodes compare more pairs than there are (10,000 5-way 1-shot
+// episodes on 200 clips: 3.75 million comparisons of 40,000 distinct pairs).
+std::vector<double> all_pair_logits(Siamese& model, const torch::Tensor& embeddings) {
+  const auto n = embeddings.size(0);
+  std::vector<int64_t> a, b;
+  a.reserve(static_cast<std::size_t>(n * n));
+  b.reserve(static_cast<std::size_t>(n * n));
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < n; ++j) a.push_back(i), b.push_back(j);
+  return detail::head_logits(model, embeddings, a, embeddings, b);
+}
+
 // One block of episodes scored together; returns per query its predicted way.
+// `pair_logits` (all_pair_logits) replaces the head when given.
 std::vector<int> classify_block(Siamese& model, const torch::Tensor& embeddings,
                                 const std::vector<Episode>& episodes, std::size_t first, std::size_t last,
-                                const EvalConfig& config) {
+                                const EvalConfig& config, const std::vector<double>* pair_logits) {
   const std::size_t ways = static_cast<std::size_t>(config.ways);
   const std::size_t shots = static_cast<std::size_t>(config.shots);
   const bool prototype = config.aggregate == "prototype" && shots > 1;
@@ -49,7 +64,15 @@ std::vector<int> classify_block(Siamese& model, const torch::Tensor& embeddings,
         }
     proto_base += ways;
   }
-  const auto logits = detail::head_logits(model, embeddings, a, right, b);
+  std::vector<double> logits;
+  if (pair_logits) {
+    const auto n = static_cast<std::size_t>(embeddings.size(0));
+    logits.reserve(a.size());
+    for (std::size_t i = 0; i < a.size(); ++i)
+      logits.push_back((*pair_logits)[static_cast<std::size_t>(a[i]) * n + static_cast<std::size_t>(b[i])]);
+  } else {
+    logits = detail::head_logits(model, embeddings, a, right, b);
+  }
 
   std::vector<int> predicted;
   std::vector<double> way_score(ways);
@@ -127,6 +150,14 @@ EvalResult evaluate_episodes(Siamese& model, const torch::Tensor& embeddings, co
 
   const std::size_t pairs_per_query =
       static_cast<std::size_t>(config.ways) * (config.aggregate == "prototype" ? 1 : config.shots);
+  std::size_t total_pairs = 0;
+  for (const auto& ep : episodes) total_pairs += ep.queries.size() * pairs_per_query;
+  const auto n_rows = static_cast<std::size_t>(embeddings.size(0));
+  std::vector<double> pair_logits;
+  const bool use_table = config.aggregate != "prototype" || config.shots == 1;
+  if (use_table && n_rows * n_rows < total_pairs && n_rows <= kMaxTableRows)
+    pair_logits = all_pair_logits(model, embeddings);
+
   std::vector<double> accuracy;  // per episode
   accuracy.reserve(episodes.size());
   for (std::size_t first = 0; first < episodes.size();) {
@@ -134,7 +165,8 @@ EvalResult evaluate_episodes(Siamese& model, const torch::Tensor& embeddings, co
     while (last < episodes.size() && (last == first || pairs + episodes[last].queries.size() * pairs_per_query <=
                                                            kPairsPerBlock))
       pairs += episodes[last++].queries.size() * pairs_per_query;
-    const auto predicted = classify_block(model, embeddings, episodes, first, last, config);
+    const auto predicted = classify_block(model, embeddings, episodes, first, last, config,
+                                          pair_logits.empty() ? nullptr : &pair_logits);
     std::size_t k = 0;
     for (std::size_t e = first; e < last; ++e) {
       const Episode& ep = episodes[e];

@@ -43,7 +43,7 @@ void render_one(const std::string& driver, const fs::path& target, PlotSize size
                 const std::function<void(plstream&)>& draw, const std::function<void(plstream&)>& prepare) {
   const fs::path temp =
       target.parent_path() / ("." + target.filename().string() + ".plot-" + std::to_string(::getpid()));
-  {
+  try {
     plstream pls;
     pls.sexit(throw_plplot_error);
     // The svg driver ships with libplplot itself (and gFileDevs does not list
@@ -58,7 +58,11 @@ void render_one(const std::string& driver, const fs::path& target, PlotSize size
     pls.adv(0);
     pls.col0(kPlotBlack);
     draw(pls);
-  }  // the stream's destructor finishes and closes the file
+  } catch (...) {  // the stream's destructor has written what it had: drop it
+    std::error_code ignored;
+    fs::remove(temp, ignored);
+    throw;
+  }  // on success the destructor finishes and closes the file
   std::string bytes;
   try {
     bytes = read_file(temp);

@@ -54,23 +54,28 @@ TEST(RenderPlot, WritesPngAndSvgOfThePageSizeInANewDirectory) {
 TEST(RenderPlot, PrepareRunsBeforeDrawing) {
   TempDir tmp;
   bool prepared = false, prepared_first = false;
-  render_plot(tmp / "p", {100, 100}, {}, [&](plstream&) { prepared_first = prepared; },
+  render_plot(tmp / "p", {100, 100}, {{0, 0, 255}}, [&](plstream&) { prepared_first = prepared; },
               [&](plstream&) { prepared = true; });
   EXPECT_TRUE(prepared_first);
 }
 
 TEST(RenderPlot, ADrawingErrorLeavesNoFileBehindAndKeepsTheOldFigure) {
   TempDir tmp;
-  const PlotFiles old = render_plot(tmp / "fig", {100, 100}, {}, draw_box);
+  const PlotFiles old = render_plot(tmp / "fig", {100, 100}, {{0, 0, 255}}, draw_box);
   const std::string old_png = read_file(old.png);
-  EXPECT_THROW(render_plot(tmp / "fig", {100, 100}, {}, [](plstream&) { throw Error("boom"); }), Error);
+  EXPECT_THROW(render_plot(tmp / "fig", {100, 100}, {{0, 0, 255}},
+                           [](plstream& pls) {
+                             draw_box(pls);
+                             throw Error("boom");
+                           }),
+               Error);
   EXPECT_EQ(read_file(old.png), old_png);
   EXPECT_EQ(entries(tmp.path()).size(), 2u);
 }
 
 TEST(RenderPlot, RejectsATinyPage) {
   TempDir tmp;
-  EXPECT_THROW(render_plot(tmp / "t", {10, 10}, {}, draw_box), Error);
+  EXPECT_THROW(render_plot(tmp / "t", {10, 10}, {{0, 0, 255}}, draw_box), Error);
 }
 
 }  // namespace
