@@ -11,7 +11,7 @@
 #include <sstream>
 
 #include "core/atomic_file.h"
-#include "data/synthetic.h"
+#include "support/synthetic_dataset.h"
 #include "support/test_support.h"
 
 namespace oneshot {
@@ -28,19 +28,7 @@ const char* const kSmallRun =
     " --set features.n_fft=1024 --set features.n_mels=32 --set model.n_filters=8 --set model.n_dense=32"
     " --set model.n_conv_layers=2 --set train.val_episodes=200 --set train.patience=2";
 
-const fs::path& synthetic_root() {
-  static TempDir dir;
-  static const fs::path root = [] {
-    SyntheticOptions o;
-    o.n_classes = 12;
-    o.clips_per_class = 8;
-    o.sample_rate = 22050;
-    o.duration = 1.0;
-    write_synthetic_dataset(dir / "synth", o);
-    return dir / "synth";
-  }();
-  return root;
-}
+const fs::path& synthetic_root() { return test::shared_small_dataset(12, 8, 22050, 1.0); }
 
 json read_json(const fs::path& path) { return json::parse(read_file(path)); }
 

@@ -10,7 +10,7 @@
 
 #include "core/atomic_file.h"
 #include "core/config.h"
-#include "data/synthetic.h"
+#include "support/synthetic_dataset.h"
 #include "support/test_support.h"
 
 namespace oneshot {
@@ -109,15 +109,7 @@ const std::string kTinyRun =
     " --set train.bn_recalibration=0"
     " --set split.n_test=2 --set split.n_val=0 --set tune.n_val=2 --set tune.max_epochs=1";
 
-fs::path make_dataset(const TempDir& dir) {
-  SyntheticOptions o;
-  o.n_classes = 8;
-  o.clips_per_class = 6;
-  o.sample_rate = 8000;
-  o.duration = 0.5;
-  write_synthetic_dataset(dir / "data", o);
-  return dir / "data";
-}
+fs::path make_dataset(const TempDir& dir) { return test::write_small_dataset(dir.path(), 8, 6, 8000, 0.5); }
 
 TEST(CliTune, TrainObjectiveRunsTrialsOnValidationClassesCarvedFromTraining) {
   TempDir dir;

@@ -9,7 +9,7 @@
 #include "core/atomic_file.h"
 #include "data/dataset.h"
 #include "data/feature_cache.h"
-#include "data/synthetic.h"
+#include "support/synthetic_dataset.h"
 #include "support/test_support.h"
 #include "train/checkpoint.h"
 #include "train/trainer.h"
@@ -42,19 +42,7 @@ std::string set_flags(const std::vector<std::string>& extra) {
   return flags;
 }
 
-const fs::path& synthetic_root() {
-  static TempDir dir;
-  static const fs::path root = [] {
-    SyntheticOptions o;
-    o.n_classes = 16;
-    o.clips_per_class = 8;
-    o.sample_rate = 22050;
-    o.duration = 1.0;
-    write_synthetic_dataset(dir / "synth", o);
-    return dir / "synth";
-  }();
-  return root;
-}
+const fs::path& synthetic_root() { return oneshot::test::shared_small_dataset(16, 8, 22050, 1.0); }
 
 bool cli_built() { return fs::exists(oneshot::test::cli_path()); }
 
