@@ -203,7 +203,9 @@ PlotFiles plot_confusion(const fs::path& stem, const std::vector<std::string>& c
       pls.mtex("lv", 0.7, 1.0 - (i + 0.5) / n, 1.0, classes[i].c_str());
     }
     pls.schr(0, 1.0);
-    pls.mtex("t", 1.2, 0.5, 0.5, "Predictions (rows: true label, columns: predicted label)");
+    // Centred on the page, not on the viewport that the row names push right.
+    const PLFLT page_centre = (0.5 - left) / (0.95 - left);
+    pls.mtex("t", 1.2, page_centre, 0.5, "Confusion matrix (rows: true class, columns: predicted)");
   });
 }
 
