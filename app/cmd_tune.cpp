@@ -22,9 +22,18 @@ namespace {
 
 struct TuneOptions {
   ConfigOptions config;
-  std::string data, study, study_name = "default", space, objective = "train", best;
+  std::string data, study, study_name = "default", space, objective = "train", best, layout = "auto", cache;
+  bool esc10 = false;
   int trials = 0, workers = 1;
 };
+
+tune::ObjectiveContext objective_context(const TuneOptions& o, const Config& config) {
+  tune::ObjectiveContext context{config, o.data};
+  context.layout = o.layout;
+  context.esc10 = o.esc10;
+  context.cache = o.cache;
+  return context;
+}
 
 // best.toml beside a SQLite study, else in the current directory.
 std::filesystem::path default_best_path(const std::string& url) {
@@ -36,8 +45,7 @@ std::filesystem::path default_best_path(const std::string& url) {
 // One worker: builds the objective in this process, then claims trials.
 int run_one_worker(const TuneOptions& o, const tune::ObjectiveInfo& info, const Config& config,
                    std::atomic<int>* budget) {
-  const tune::ObjectiveContext context{config, o.data};
-  const tune::Objective objective = info.make(context);
+  const tune::Objective objective = info.make(objective_context(o, config));
   tune::Study study(o.study, o.study_name, nullptr);
   tune::WorkerOptions options;
   options.best_config = o.best.empty() ? default_best_path(o.study) : std::filesystem::path(o.best);
@@ -112,7 +120,7 @@ void run_tune(const TuneOptions& o) {
                  o.study_name.c_str(), study.database().describe().c_str(), study.trials().size(), o.trials, o.workers,
                  o.workers == 1 ? "" : "s");
   }
-  if (info->prepare) info->prepare(tune::ObjectiveContext{config, o.data});
+  if (info->prepare) info->prepare(objective_context(o, config));
   if (o.workers == 1) run_one_worker(o, *info, config, nullptr);
   else run_worker_processes(o, *info, config);
 
@@ -153,6 +161,10 @@ void add_tune_commands(CLI::App& app) {
   auto o = std::make_shared<TuneOptions>();
   auto* tune = app.add_subcommand("tune", "Tune hyperparameters with TPE; resumable, shared by any number of workers");
   tune->add_option("--data", o->data, "Dataset directory (the training objective's data)");
+  tune->add_option("--layout", o->layout, "Dataset layout: auto, esc50 or folders")
+      ->check(CLI::IsMember({"auto", "esc50", "folders"}));
+  tune->add_flag("--esc10", o->esc10, "ESC-50 layout: use the ESC-10 subset");
+  tune->add_option("--cache", o->cache, "Feature cache directory (default: DATA/.oneshot-cache)");
   tune->add_option("--study", o->study, "Study database: FILE, sqlite:///FILE or postgresql://USER@HOST/DB")->required();
   tune->add_option("--study-name", o->study_name, "Study name within the database")->capture_default_str();
   tune->add_option("--trials", o->trials, "Number of trials to run now (added to the study's)")->required()->check(CLI::PositiveNumber);

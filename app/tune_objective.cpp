@@ -22,12 +22,16 @@ std::size_t count_of(double n, std::size_t available) {
 }
 
 // The dataset's features, from the cache (built when absent or stale).
-FeatureSet load_features(const Config& config, const std::filesystem::path& data, bool progress) {
-  const Dataset dataset = load_dataset(data);
+FeatureSet load_features(const tune::ObjectiveContext& context, bool progress) {
+  DatasetOptions dataset_options;
+  dataset_options.layout = context.layout;
+  dataset_options.esc10 = context.esc10;
+  const Dataset dataset = load_dataset(context.data, dataset_options);
   CacheOptions cache;
-  cache.jobs = config.train.threads;
+  cache.cache_dir = context.cache;
+  cache.jobs = context.config.train.threads;
   cache.progress = progress;
-  return FeatureCache::load_or_build(dataset, config.features, cache);
+  return FeatureCache::load_or_build(dataset, context.config.features, cache);
 }
 
 std::string format_value(double v) {
@@ -39,7 +43,7 @@ std::string format_value(double v) {
 // Built once per worker process: the features and the split stay loaded and
 // every trial trains on them with its own config.
 tune::Objective make_train_objective(const tune::ObjectiveContext& context) {
-  auto features = std::make_shared<const FeatureSet>(load_features(context.config, context.data, false));
+  auto features = std::make_shared<const FeatureSet>(load_features(context, false));
   auto split = std::make_shared<const ClassSplit>(tuning_split(*features, context.config));
   const Config base = context.config;
   return [features, split, base](const tune::Overrides& params, tune::EpochReporter& reporter) {
@@ -93,7 +97,7 @@ void register_train_objective() {
   info.make = make_train_objective;
   // Built once before the workers start, so they share one cache file instead of each building it.
   info.prepare = [](const tune::ObjectiveContext& context) {
-    const FeatureSet features = load_features(context.config, context.data, true);
+    const FeatureSet features = load_features(context, true);
     (void)tuning_split(features, context.config);  // a bad split fails here, not in every trial
   };
   tune::register_objective("train", std::move(info));

@@ -19,6 +19,9 @@ namespace oneshot::tune {
 struct ObjectiveContext {
   const Config& config;         // the run config (--config, --set) every trial starts from
   std::filesystem::path data;   // --data DIR; empty when not given
+  std::string layout = "auto";  // --layout: auto, esc50 or folders
+  bool esc10 = false;           // --esc10: the ESC-10 subset of an ESC-50 layout
+  std::filesystem::path cache;  // --cache DIR; empty: DATA/.oneshot-cache
 };
 
 struct ObjectiveInfo {

@@ -118,11 +118,15 @@ TEST(CliTune, TrainObjectiveRunsTrialsOnValidationClassesCarvedFromTraining) {
                     "[train]\nlearning_rate = { loguniform = [5e-4, 1e-2] }\n[model]\ndist = { choice = [\"l1\", \"l2\"] }\n");
   const fs::path db = dir / "study.db";
   std::string out;
-  ASSERT_EQ(test::run_command(cli() + " tune --data '" + data.string() + "' --study '" + db.string() +
-                                  "' --trials 2 --space '" + (dir / "space.toml").string() + "'" + kTinyRun,
+  ASSERT_EQ(test::run_command(cli() + " tune --data '" + data.string() + "' --layout esc50 --cache '" +
+                                  (dir / "cache").string() + "' --study '" + db.string() + "' --trials 2 --space '" +
+                                  (dir / "space.toml").string() + "'" + kTinyRun,
                               &out),
             0)
       << out;
+  // The features went to --cache, not beside the data.
+  EXPECT_FALSE(fs::is_empty(dir / "cache"));
+  EXPECT_FALSE(fs::exists(data / ".oneshot-cache"));
   const std::string report = report_of(db);
   const auto rows = trial_rows(report);
   ASSERT_EQ(rows.size(), 2u) << report;
