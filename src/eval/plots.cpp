@@ -360,7 +360,9 @@ PlotFiles plot_embeddings_pca(const fs::path& stem, const torch::Tensor& embeddi
   const auto [y0, y1] = finite_range({&ys});
   return render(stem, size, [&](plstream& pls) {
     pls.vpor(0.12, 0.95, 0.1, 0.9);
-    pls.wind(x0, x1, y0, y1 + 0.25 * (y1 - y0));  // head room for the legend
+    // Head room for the legend (about 6 % of the height an entry) above the points.
+    const double legend = std::min(0.05 + 0.06 * static_cast<double>(present.size()), 0.6);
+    pls.wind(x0, x1, y0, y1 + legend / (1.0 - legend) * (y1 - y0));
     pls.box("bcnst", 0, 0, "bcnstv", 0, 0);
     std::vector<std::string> legend_text;
     std::vector<PLINT> legend_colours;
