@@ -15,7 +15,7 @@ namespace oneshot {
 namespace {
 
 constexpr std::size_t kPairsPerBlock = 1 << 15;  // bounds the memory of one batch of episodes
-constexpr std::size_t kMaxTableRows = 8192;       // an all-pairs table of at most 512 MiB
+constexpr std::size_t kMaxTableRows = 8192;       // an all-pairs table of at most 512 MiB of doubles
 
 double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 
@@ -24,12 +24,17 @@ double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 // episodes on 200 clips: 3.75 million comparisons of 40,000 distinct pairs).
 std::vector<double> all_pair_logits(Siamese& model, const torch::Tensor& embeddings) {
   const auto n = embeddings.size(0);
-  std::vector<int64_t> a, b;
-  a.reserve(static_cast<std::size_t>(n * n));
-  b.reserve(static_cast<std::size_t>(n * n));
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t j = 0; j < n; ++j) a.push_back(i), b.push_back(j);
-  return detail::head_logits(model, embeddings, a, embeddings, b);
+  const int64_t rows_per_block = std::max<int64_t>(1, static_cast<int64_t>(kPairsPerBlock) / n);
+  std::vector<double> table;
+  table.reserve(static_cast<std::size_t>(n * n));
+  for (int64_t first = 0; first < n; first += rows_per_block) {  // index vectors of one block at a time
+    std::vector<int64_t> a, b;
+    for (int64_t i = first; i < std::min(n, first + rows_per_block); ++i)
+      for (int64_t j = 0; j < n; ++j) a.push_back(i), b.push_back(j);
+    const auto block = detail::head_logits(model, embeddings, a, embeddings, b);
+    table.insert(table.end(), block.begin(), block.end());
+  }
+  return table;
 }
 
 // One block of episodes scored together; returns per query its predicted way.
