@@ -1,7 +1,7 @@
 // oneshot-audio demo: the quick start without ESC-50. Generates a small
 // synthetic dataset in the ESC-50 layout (tones, chirps, noise bands, clicks:
 // clearly separable classes) and runs the whole pipeline on it with a small
-// model, in about a minute on 2 CPU cores.
+// model, in about half a minute on 2 CPU cores.
 #include <filesystem>
 #include <iostream>
 
