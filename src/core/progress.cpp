@@ -4,6 +4,8 @@
 
 #include <cstdio>
 
+#include "core/clock.h"
+
 namespace oneshot {
 
 Progress::Progress(std::string label, std::size_t total, bool enabled)
@@ -15,7 +17,7 @@ Progress::~Progress() {
 }
 
 double Progress::seconds() const {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  return seconds_since(start_);
 }
 
 void Progress::advance(std::size_t n, const std::string& extra) {

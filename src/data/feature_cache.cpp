@@ -12,6 +12,7 @@
 #include <map>
 #include <sstream>
 
+#include "core/clock.h"
 #include "audio/decode.h"
 #include "audio/logmel.h"
 #include "core/error.h"
@@ -351,7 +352,7 @@ FeatureSet FeatureCache::load_or_build(const Dataset& dataset, const FeaturesCon
   report.cache_file = path_for(dataset, config, options);
   const std::uint64_t key = content_key(dataset, config);
   auto finish = [&](FeatureSet set) {
-    report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    report.seconds = seconds_since(start);
     if (report_out) *report_out = std::move(report);
     return set;
   };

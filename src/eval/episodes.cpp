@@ -7,6 +7,7 @@
 #include <random>
 
 #include "core/error.h"
+#include "core/clock.h"
 #include "eval/protocols.h"
 #include "eval/sampling.h"
 #include "eval/scoring.h"
@@ -193,7 +194,7 @@ EvalResult evaluate_episodes(Siamese& model, const torch::Tensor& embeddings, co
   for (double a : accuracy) ss += (a - result.mean_accuracy) * (a - result.mean_accuracy);
   result.std = accuracy.size() > 1 ? std::sqrt(ss / (n - 1)) : 0.0;  // sample standard deviation
   result.ci95 = 1.96 * result.std / std::sqrt(n);
-  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  result.seconds = seconds_since(start);
   return result;
 }
 

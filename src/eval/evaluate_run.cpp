@@ -3,17 +3,12 @@
 #include <chrono>
 #include <memory>
 
+#include "core/clock.h"
 #include "core/error.h"
 #include "core/progress.h"
 
 namespace oneshot {
 namespace fs = std::filesystem;
-
-namespace {
-double seconds_since(std::chrono::steady_clock::time_point t) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-}
-}  // namespace
 
 std::optional<PlotFiles> plot_run_training_curves(const fs::path& run_dir) {
   const fs::path metrics = run_dir / "metrics.csv";
@@ -27,7 +22,7 @@ SplitEvaluation evaluate_split(Siamese& model, const FeatureSet& features, const
   const EvalSubset subset = subset_of_classes(features, classes);
   if (subset.clips.empty()) throw Error("evaluate: the " + options.split + " split has no clips");
 
-  const auto start = std::chrono::steady_clock::now();
+  const auto start = SteadyClock::now();
   torch::Tensor embeddings;
   {
     Progress progress("embedding " + options.split + " clips", subset.clips.size(), options.progress);

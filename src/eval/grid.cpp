@@ -8,6 +8,7 @@
 #include <random>
 
 #include "core/error.h"
+#include "core/clock.h"
 #include "eval/protocols.h"
 #include "eval/sampling.h"
 #include "eval/scoring.h"
@@ -76,7 +77,7 @@ EvalResult evaluate_grid(Siamese& model, const torch::Tensor& embeddings, const 
   detail::summarise_confusion(result);
   result.mean_accuracy =
       std::accumulate(result.class_accuracy.begin(), result.class_accuracy.end(), 0.0) / n_classes;
-  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  result.seconds = seconds_since(start);
   return result;
 }
 

@@ -8,6 +8,7 @@
 #include <ostream>
 #include <sstream>
 
+#include "core/clock.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/parallel.h"
@@ -26,9 +27,6 @@ double decayed_learning_rate(double learning_rate, double decay, std::int64_t it
 }
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 std::string format(const char* fmt, double v) {
   char buf[64];
@@ -133,7 +131,7 @@ void Trainer::save_last(const EpochSums* partial) {
 }
 
 bool Trainer::train_steps(EpochSums& sums, int epoch) {
-  const auto start = Clock::now();
+  const auto start = SteadyClock::now();
   const double seconds_before = sums.seconds;
   Progress bar("epoch " + std::to_string(epoch) + "/" + std::to_string(config_.train.epochs),
                static_cast<std::size_t>(sums.total_steps), options_.progress);

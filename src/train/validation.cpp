@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "core/clock.h"
 #include "core/error.h"
 #include "eval/protocols.h"
 #include "model/dropout.h"
@@ -105,7 +106,7 @@ ValidationResult validate(Siamese& model, const FeatureSet& features, const Vali
   v.std = r.std;
   v.ways = plan.episodes.ways;
   v.episodes = plan.episodes.episodes;
-  v.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  v.seconds = seconds_since(start);
   return v;
 }
 
