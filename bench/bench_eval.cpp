@@ -38,7 +38,7 @@ const FeatureSet& features() {
 
 Siamese default_model() {
   torch::manual_seed(1);
-  Siamese model(ModelConfig{}, kMels, kFrames);
+  Siamese model(original_model(), kMels, kFrames);
   model->eval();
   convert_to_channels_last(*model);  // as `evaluate` runs it on a CPU
   return model;

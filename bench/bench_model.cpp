@@ -56,7 +56,7 @@ bool skip_bf16(benchmark::State& state, const Variant& v) {
 Siamese make_model(const Variant& v) {
   configure_runtime(v.threads);
   torch::manual_seed(1);
-  Siamese model(ModelConfig{}, kMels, kFrames);
+  Siamese model(original_model(), kMels, kFrames);
   if (v.channels_last) convert_to_channels_last(*model);
   return model;
 }
@@ -92,7 +92,7 @@ void BM_TrainAnchors(benchmark::State& state) {
   anchors_step(model, adam, x1, x2, target, v.bf16);  // warm-up: oneDNN primitives, allocator
   for (auto _ : state) anchors_step(model, adam, x1, x2, target, v.bf16);
   const double clips = 2.0 * batch * state.iterations();
-  set_counters(state, clips, clips / 2, 3 * encoder_forward_flops(ModelConfig{}, kMels, kFrames));
+  set_counters(state, clips, clips / 2, 3 * encoder_forward_flops(original_model(), kMels, kFrames));
 }
 
 void in_batch_step(Siamese& model, torch::optim::Adam& adam, const torch::Tensor& x, const torch::Tensor& i,
@@ -127,7 +127,7 @@ void BM_TrainInBatch(benchmark::State& state) {
   in_batch_step(model, adam, x, i, j, target, v.bf16);  // warm-up
   for (auto _ : state) in_batch_step(model, adam, x, i, j, target, v.bf16);
   set_counters(state, double(batch) * state.iterations(), double(is.size()) * state.iterations(),
-               3 * encoder_forward_flops(ModelConfig{}, kMels, kFrames));
+               3 * encoder_forward_flops(original_model(), kMels, kFrames));
 }
 
 void BM_Embed(benchmark::State& state) {
@@ -145,7 +145,7 @@ void BM_Embed(benchmark::State& state) {
   embed();  // warm-up
   for (auto _ : state) embed();
   const double clips = double(batch) * state.iterations();
-  set_counters(state, clips, 0, encoder_forward_flops(ModelConfig{}, kMels, kFrames));
+  set_counters(state, clips, 0, encoder_forward_flops(original_model(), kMels, kFrames));
   state.counters.erase("pairs/s");
 }
 

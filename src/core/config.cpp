@@ -129,6 +129,23 @@ void ModelConfig::validate() const {
   require_one_of(dist, {"l1", "l2"}, "model.dist");
   require(dropout_conv >= 0 && dropout_conv < 1, "model.dropout_conv", "must be in [0, 1)");
   require(dropout_dense >= 0 && dropout_dense < 1, "model.dropout_dense", "must be in [0, 1)");
+  require_one_of(arch, {"compact", "original"}, "model.arch");
+  require(width >= 1 && width <= 1024, "model.width", "must be in [1, 1024]");
+  require(embedding_dim >= 1, "model.embedding_dim", "must be >= 1");
+  require_one_of(head, {"distance", "monotone", "linear"}, "model.head");
+  require_one_of(input_norm, {"bands", "none"}, "model.input_norm");
+  require_one_of(clip_norm, {"mean", "none"}, "model.clip_norm");
+  require_one_of(embedding_norm, {"none", "l2", "centered_l2"}, "model.embedding_norm");
+}
+
+void AugmentConfig::validate() const {
+  require(time_shift >= 0 && time_shift <= 1, "augment.time_shift", "must be in [0, 1]");
+  require(time_masks >= 0, "augment.time_masks", "must be >= 0");
+  require(time_mask_width >= 0 && time_mask_width < 1, "augment.time_mask_width", "must be in [0, 1)");
+  require(freq_masks >= 0, "augment.freq_masks", "must be >= 0");
+  require(freq_mask_width >= 0 && freq_mask_width < 1, "augment.freq_mask_width", "must be in [0, 1)");
+  require(gain_db >= 0 && std::isfinite(gain_db), "augment.gain_db", "must be >= 0");
+  require(mixup >= 0 && std::isfinite(mixup), "augment.mixup", "must be >= 0 (0 = off)");
 }
 
 void TrainConfig::validate() const {
@@ -150,6 +167,20 @@ void TrainConfig::validate() const {
   require(val_episodes >= 1, "train.val_episodes", "must be >= 1");
   require_one_of(batch_negatives, {"sampled", "weighted"}, "train.batch_negatives");
   require(bn_recalibration >= 0, "train.bn_recalibration", "must be >= 0 (0 = off)");
+  require_one_of(objective, {"prototypical", "pairs"}, "train.objective");
+  require(support_shots >= 1, "train.support_shots", "must be >= 1");
+  require(objective != "prototypical" || clips_per_class > support_shots, "train.clips_per_class",
+          "must exceed train.support_shots with the prototypical objective (a class needs a query)");
+  require(objective != "prototypical" || pairs == "batch", "train.pairs",
+          "must be \"batch\" with the prototypical objective (its episodes are in-batch)");
+  require(val_queries >= 1, "train.val_queries", "must be >= 1");
+  require(val_smoothing >= 0 && val_smoothing < 1, "train.val_smoothing", "must be in [0, 1)");
+  require_one_of(lr_schedule, {"keras", "plateau", "cosine"}, "train.lr_schedule");
+  require(lr_schedule != "cosine" || steps_per_epoch > 0, "train.steps_per_epoch",
+          "must be > 0 with lr_schedule = \"cosine\" (the schedule's length is epochs x steps_per_epoch)");
+  require(lr_patience >= 1, "train.lr_patience", "must be >= 1");
+  require(lr_factor > 0 && lr_factor < 1, "train.lr_factor", "must be in (0, 1)");
+  require(weight_decay >= 0, "train.weight_decay", "must be >= 0");
 }
 
 void EvalConfig::validate() const {
@@ -177,11 +208,40 @@ void TuneConfig::validate() const {
   require(n_val >= 1, "tune.n_val", "must be >= 1");
 }
 
+ModelConfig original_model(ModelConfig base) {
+  base.arch = "original";
+  base.head = "linear";
+  base.input_norm = "none";
+  base.clip_norm = "none";
+  base.embedding_norm = "none";
+  return base;
+}
+
+TrainConfig original_train(TrainConfig base) {
+  base.objective = "pairs";
+  base.lr_schedule = "keras";
+  base.val_queries = 15;
+  base.val_smoothing = 0;
+  base.weight_decay = 0;
+  return base;
+}
+
+AugmentConfig no_augmentation() {
+  AugmentConfig a;
+  a.time_shift = 0;
+  a.time_masks = 0;
+  a.freq_masks = 0;
+  a.gain_db = 0;
+  a.mixup = 0;
+  return a;
+}
+
 void Config::validate() const {
   features.validate();
   split.validate();
   model.validate();
   train.validate();
+  augment.validate();
   eval.validate();
   tune.validate();
 }

@@ -47,6 +47,20 @@ struct SplitConfig {
 };
 
 struct ModelConfig {
+  // "compact" (3x3 conv blocks + global pooling, the default) or "original"
+  // (the thesis's 5x5 conv + dense encoder; n_filters, n_dense, n_conv_layers,
+  // n_dense_layers and the dropouts describe it).
+  std::string arch = "compact";
+  int width = 32;              // compact: channels of the first block (blocks: w, 2w, 4w, 4w)
+  int embedding_dim = 128;     // compact: size of the embedding
+  // The pair score, higher = more similar: "linear" (the original's learned
+  // Linear on the merged difference; can rise with distance), "monotone"
+  // (non-negative learned weights: cannot rise with distance) or "distance"
+  // (bias - scale * distance, two learned scalars).
+  std::string head = "distance";
+  std::string input_norm = "bands";    // "bands": per-mel-band mean/std of the training clips; "none"
+  std::string clip_norm = "mean";      // "mean": subtract each clip's mean log-mel (a gain normalisation); "none"
+  std::string embedding_norm = "none"; // "none", "l2" or "centered_l2" (SimpleShot)
   int n_filters = 64;
   int n_dense = 500;
   int n_conv_layers = 3;
@@ -58,12 +72,19 @@ struct ModelConfig {
   template <class V> void visit(V&& v) {
     v("n_filters", n_filters); v("n_dense", n_dense); v("n_conv_layers", n_conv_layers);
     v("n_dense_layers", n_dense_layers); v("dist", dist); v("dropout_conv", dropout_conv);
-    v("dropout_dense", dropout_dense);
+    v("dropout_dense", dropout_dense); v("arch", arch); v("width", width);
+    v("embedding_dim", embedding_dim); v("head", head); v("input_norm", input_norm);
+    v("clip_norm", clip_norm); v("embedding_norm", embedding_norm);
   }
   void validate() const;
 };
 
 struct TrainConfig {
+  // "prototypical" (in-batch episodes, softmax over the head's scores against
+  // class prototypes; Snell et al. 2017) or "pairs" (the original's siamese
+  // loss on pairs; train.loss applies).
+  std::string objective = "prototypical";
+  int support_shots = 1;      // prototypical: support clips per class of a step; the rest are queries
   std::string loss = "bce";  // "bce" or "mse"
   double learning_rate = 1e-3;
   double decay = 1e-6;       // Keras-style: lr / (1 + decay * iterations)
@@ -83,6 +104,15 @@ struct TrainConfig {
   int val_episodes = 1000;         // one-shot validation episodes per epoch
   std::string batch_negatives = "sampled";  // "batch" mode: "sampled" at neg_pair_ratio, or "weighted" (all)
   int bn_recalibration = 512;      // training clips that re-estimate BatchNorm statistics before validation (0 = off)
+  int val_queries = 5;             // queries per class of a validation episode (fewer where a class has fewer clips)
+  double val_smoothing = 0.5;      // weight of the previous smoothed validation accuracy (EMA; 0 = raw, the original)
+  // "keras" (lr / (1 + decay * step), the original), "plateau" (x lr_factor
+  // after lr_patience intervals without a better smoothed validation accuracy)
+  // or "cosine" (from learning_rate to 0 over epochs x steps_per_epoch steps).
+  std::string lr_schedule = "plateau";
+  int lr_patience = 3;
+  double lr_factor = 0.5;
+  double weight_decay = 0.0;       // Adam's L2 penalty on every weight
 
   template <class V> void visit(V&& v) {
     v("loss", loss); v("learning_rate", learning_rate); v("decay", decay);
@@ -92,8 +122,35 @@ struct TrainConfig {
     v("epochs", epochs); v("patience", patience); v("seed", seed); v("threads", threads);
     v("precision", precision); v("device", device); v("val_episodes", val_episodes);
     v("batch_negatives", batch_negatives); v("bn_recalibration", bn_recalibration);
+    v("objective", objective); v("support_shots", support_shots); v("val_queries", val_queries);
+    v("val_smoothing", val_smoothing); v("lr_schedule", lr_schedule); v("lr_patience", lr_patience);
+    v("lr_factor", lr_factor); v("weight_decay", weight_decay);
   }
   void validate() const;
+};
+
+// On-the-fly augmentation of the cached log-mel spectrograms in training
+// (seeded by train.seed and the step, so a resumed run draws the same). Each
+// is off at 0.
+struct AugmentConfig {
+  double time_shift = 0.5;       // circular shift by up to this fraction of the frames, either way
+  int time_masks = 2;            // SpecAugment time masks per clip
+  double time_mask_width = 0.1;  // each up to this fraction of the frames
+  int freq_masks = 2;            // SpecAugment frequency masks per clip
+  double freq_mask_width = 0.1;  // each up to this fraction of the mel bands
+  double gain_db = 0.0;          // a random gain in [-g, g] dB: a constant added in the log domain (a no-op under model.clip_norm = "mean")
+  double mixup = 0.0;            // Beta(a, a) mixup of clips in a step (0 = off); targets mixed alike
+
+  template <class V> void visit(V&& v) {
+    v("time_shift", time_shift); v("time_masks", time_masks); v("time_mask_width", time_mask_width);
+    v("freq_masks", freq_masks); v("freq_mask_width", freq_mask_width); v("gain_db", gain_db);
+    v("mixup", mixup);
+  }
+  void validate() const;
+  bool any() const {
+    return time_shift > 0 || (time_masks > 0 && time_mask_width > 0) || (freq_masks > 0 && freq_mask_width > 0) ||
+           gain_db > 0 || mixup > 0;
+  }
 };
 
 struct EvalConfig {
@@ -138,17 +195,26 @@ struct TuneConfig {
   void validate() const;
 };
 
+// The original's behaviour for the keys added after it (configs/original.toml
+// pins the same values): the thesis's encoder with a learned linear head and
+// no extra normalisation; the pairs objective with Keras decay, 15-query raw
+// validation; no augmentation. Other fields keep their defaults.
+ModelConfig original_model(ModelConfig base = {});
+TrainConfig original_train(TrainConfig base = {});
+AugmentConfig no_augmentation();
+
 struct Config {
   FeaturesConfig features;
   SplitConfig split;
   ModelConfig model;
   TrainConfig train;
+  AugmentConfig augment;
   EvalConfig eval;
   TuneConfig tune;
 
   template <class V> void visit_sections(V&& v) {
     v("features", features); v("split", split); v("model", model);
-    v("train", train); v("eval", eval); v("tune", tune);
+    v("train", train); v("augment", augment); v("eval", eval); v("tune", tune);
   }
 
   // Reads a TOML file over the current values; an unknown section or key,

@@ -1,8 +1,19 @@
 #pragma once
-// The siamese network: one encoder applied to both inputs (shared weights),
-// an L1 or L2 merge of the two embeddings, then Linear(1): the logit of
-// "both clips are of the same class". The sigmoid is left to the loss
-// (BCE-with-logits) or the caller (torch::sigmoid) for numerical stability.
+// The siamese network: one encoder applied to every clip (shared weights),
+// wrapped in its input and embedding normalisation, and a pair score on two
+// embeddings. One score convention for the whole project: head() returns a
+// logit, higher = more similar; sigmoid(logit) is the probability of "same
+// class" for the pairs objective, and the prototypical objective takes a
+// softmax over the logits of a query against each class prototype.
+//
+// Heads (model.head), on the merged difference m = |a - b| (l1) or (a - b)^2 (l2):
+//  "linear"   — Linear(m) (the original): its weights may be negative, so the
+//               score can rise with distance (the cause of the below-chance
+//               start: see README, "Accuracy on real sounds").
+//  "monotone" — bias - sum_i |w_i| m_i: learned per-dimension weights that
+//               cannot be negative, so the score never rises with distance.
+//  "distance" — bias - |s| sum_i m_i: minus a scaled L1 or squared L2
+//               distance (ProtoNets' score with a learned temperature).
 #include <torch/torch.h>
 
 #include <cstdint>
@@ -10,98 +21,47 @@
 #include <vector>
 
 #include "core/config.h"
+#include "model/compact_encoder.h"
+#include "model/normalisation.h"
+#include "model/original_encoder.h"
 
 namespace oneshot {
 
-// Keras semantics where torch's defaults differ.
-// Keras BatchNormalization: moving = 0.99 * moving + 0.01 * batch; torch's
-// momentum is the weight of the new batch, so Keras 0.99 == torch 0.01.
-inline constexpr double kBatchNormMomentum = 0.01;
-// Keras BatchNormalization epsilon (torch's default is 1e-5).
-inline constexpr double kBatchNormEps = 1e-3;
-inline constexpr int64_t kConvKernel = 5;  // Conv2D(n_filters, (5, 5), padding='valid')
-inline constexpr int64_t kPool = 2;        // MaxPooling2D((2, 2), padding='valid')
-
-// The activation shape after each encoder stage, for one clip (no batch dim).
-struct StageShape {
-  std::string name;                 // "input", "conv1", ..., "flatten", "dense1", ...
-  std::vector<int64_t> shape;       // (C, H, W) or (D)
-  double forward_flops = 0;         // multiply-adds x 2 of the stage's conv/linear, per clip
-};
-
-// The stages of the encoder for an (n_mels, n_frames) input. Throws
-// oneshot::Error naming the input shape and the layer count when the input
-// is too small for the convolution and pooling layers.
-std::vector<StageShape> encoder_stages(const ModelConfig& config, int64_t n_mels, int64_t n_frames);
-// FLOPs of one encoder forward pass per clip (convolutions and dense layers:
-// conv = 2 * Cin * Cout * 25 * Hout * Wout, dense = 2 * in * out). Batch
-// normalisation, activations, pooling and dropout are elementwise and left out.
-double encoder_forward_flops(const ModelConfig& config, int64_t n_mels, int64_t n_frames);
-
-// Keras-like initialisation: glorot_uniform weights (limit sqrt(6 / (fan_in +
-// fan_out)), with the 5x5 receptive field in both fans for convolutions) and
-// zero biases for every Conv2d and Linear in `module`; BatchNorm keeps gamma 1,
-// beta 0. Draws from `generator` (the global torch generator when undefined),
-// so torch::manual_seed(seed) before construction, or an explicit generator,
-// makes the weights reproducible.
-void keras_initialize(torch::nn::Module& module, c10::optional<at::Generator> generator = c10::nullopt);
-
-// BatchNorm(input) -> n_conv_layers x [Conv2d 5x5 valid -> BatchNorm -> ReLU
-// -> MaxPool 2x2 -> Dropout] -> Flatten -> n_dense_layers x [Linear -> BatchNorm
-// -> Sigmoid -> Dropout]. Keras semantics: BatchNorm momentum 0.99 (torch 0.01),
-// epsilon 1e-3. forward() folds the input BatchNorm's scale and shift into the
-// first convolution (same values and gradients, less work; see stem()).
-class EncoderImpl : public torch::nn::Module {
- public:
-  // Throws oneshot::Error when (n_mels, n_frames) is too small for the layers.
-  EncoderImpl(const ModelConfig& config, int64_t n_mels, int64_t n_frames);
-  // x: (B, 1, n_mels, n_frames) or (B, n_mels, n_frames) -> (B, embedding_dim).
-  // When the convolution weights are channels-last (convert_to_channels_last),
-  // the input is converted too, so that every activation stays channels-last.
-  torch::Tensor forward(torch::Tensor x);
-  // The same pass, also returning the output of every layer in order (tests,
-  // profiling): input norm, then each conv-block and dense-block layer.
-  torch::Tensor forward_traced(torch::Tensor x, std::vector<torch::Tensor>* activations);
-  // The layers applied one after the other, without folding the input
-  // BatchNorm into the first convolution (see stem()): the reference that
-  // tests compare forward() with.
-  torch::Tensor forward_unfolded(torch::Tensor x);
-  int64_t embedding_dim() const { return embedding_dim_; }
-  int64_t n_mels() const { return n_mels_; }
-  int64_t n_frames() const { return n_frames_; }
-
- private:
-  torch::Tensor prepare_input(torch::Tensor x) const;  // shape check, (B, M, T) -> (B, 1, M, T)
-  bool channels_last() const;                          // the convolutions' weights are channels-last
-  torch::Tensor standardise_input(const torch::Tensor& x);
-  torch::Tensor stem(torch::Tensor x);                 // input BatchNorm folded into the first conv
-
-  int64_t embedding_dim_ = 0;
-  int64_t n_mels_ = 0, n_frames_ = 0;
-  torch::nn::BatchNorm2d input_norm_{nullptr};
-  torch::nn::Sequential conv_{nullptr};
-  torch::nn::Sequential dense_{nullptr};
-};
-TORCH_MODULE(Encoder);
+// The stages and FLOPs per clip of the configured encoder (model.arch).
+std::vector<StageShape> model_stages(const ModelConfig& config, int64_t n_mels, int64_t n_frames);
+double model_forward_flops(const ModelConfig& config, int64_t n_mels, int64_t n_frames);
 
 class SiameseImpl : public torch::nn::Module {
  public:
+  // Throws oneshot::Error for a bad model config or a too small input shape.
   SiameseImpl(const ModelConfig& config, int64_t n_mels, int64_t n_frames);
-  // Embeddings of a batch of clips, (B, 1, M, T) -> (B, D).
-  torch::Tensor embed(torch::Tensor x) { return encoder->forward(x); }
-  // Merge + output layer on embeddings: (B, D), (B, D) -> logits (B).
+  // Embeddings of a batch of clips: (B, 1, M, T) -> (B, D), normalised as configured.
+  torch::Tensor embed(torch::Tensor x);
+  // The pair score on embeddings: (B, D), (B, D) -> logits (B), higher = more similar.
   torch::Tensor head(const torch::Tensor& a, const torch::Tensor& b);
+  // The score of every row of `queries` (Q, D) against every row of
+  // `references` (R, D): (Q, R) logits, the same values as head() on each pair.
+  torch::Tensor score_matrix(const torch::Tensor& queries, const torch::Tensor& references);
   // The whole network on pairs of clips -> logits (B). As in the original
   // (one Keras model called on each input), each branch is encoded as its own
   // batch, so BatchNorm statistics are per branch in training.
   torch::Tensor forward(torch::Tensor x1, torch::Tensor x2);
   const std::string& dist() const { return dist_; }
+  const std::string& head_kind() const { return head_kind_; }
+  int64_t embedding_dim() const { return embedding_dim_; }
 
-  Encoder encoder{nullptr};
+  InputNorm input_norm{nullptr};      // null when model.input_norm and clip_norm are "none"
+  Encoder encoder{nullptr};           // model.arch = "original" (else null)
+  CompactEncoder compact{nullptr};    // model.arch = "compact" (else null)
+  EmbeddingNorm embedding_norm{nullptr};  // null when model.embedding_norm = "none"
+  // "linear": Linear(D, 1); "monotone": Linear(D, 1) used as bias - m |W|;
+  // "distance": Linear(1, 1) used as bias - |W| sum(m).
   torch::nn::Linear output{nullptr};
 
  private:
-  std::string dist_;
+  torch::Tensor merge(const torch::Tensor& diff) const;
+  std::string dist_, head_kind_;
+  int64_t embedding_dim_ = 0;
 };
 TORCH_MODULE(Siamese);
 

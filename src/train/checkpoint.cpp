@@ -35,7 +35,8 @@ nlohmann::json metrics_json(const EpochMetrics& m) {
           {"learning_rate", m.learning_rate},
           {"steps", m.steps},
           {"pairs_seen", m.pairs_seen},
-          {"clips_encoded", m.clips_encoded}};
+          {"clips_encoded", m.clips_encoded},
+          {"val_smoothed", number(m.val_smoothed)}};
 }
 
 EpochMetrics metrics_of(const nlohmann::json& j) {
@@ -52,6 +53,7 @@ EpochMetrics metrics_of(const nlohmann::json& j) {
   m.steps = j.at("steps").get<std::int64_t>();
   m.pairs_seen = j.at("pairs_seen").get<std::int64_t>();
   m.clips_encoded = j.at("clips_encoded").get<std::int64_t>();
+  m.val_smoothed = j.contains("val_smoothed") ? number_of(j, "val_smoothed") : m.val_accuracy;
   return m;
 }
 
@@ -85,6 +87,9 @@ nlohmann::json TrainState::to_json() const {
                       {"best_accuracy", best_accuracy},
                       {"best_epoch", best_epoch},
                       {"epochs_since_best", epochs_since_best},
+                      {"smoothed_accuracy", smoothed_accuracy},
+                      {"lr_scale", lr_scale},
+                      {"intervals_since_lr_drop", intervals_since_lr_drop},
                       {"finished", finished},
                       {"pairs", pairs},
                       {"partial", nullptr}};
@@ -107,6 +112,10 @@ TrainState TrainState::from_json(const nlohmann::json& j) {
   s.best_accuracy = j.at("best_accuracy").get<double>();
   s.best_epoch = j.at("best_epoch").get<int>();
   s.epochs_since_best = j.at("epochs_since_best").get<int>();
+  // Checkpoints from before smoothing and the plateau schedule lack these.
+  s.smoothed_accuracy = j.value("smoothed_accuracy", s.best_accuracy);
+  s.lr_scale = j.value("lr_scale", 1.0);
+  s.intervals_since_lr_drop = j.value("intervals_since_lr_drop", 0);
   s.finished = j.at("finished").get<std::string>();
   s.pairs = j.at("pairs");
   if (const auto& p = j.at("partial"); !p.is_null()) {
@@ -201,13 +210,13 @@ nlohmann::json load_best_weights(const fs::path& path, Siamese& model) {
 void write_metrics_csv(const fs::path& path, const std::vector<EpochMetrics>& history) {
   std::ostringstream out;
   out << "epoch,train_loss,train_accuracy,val_accuracy,val_ci95,val_std,seconds,elapsed_seconds,"
-         "learning_rate,steps,pairs_seen,clips_encoded\n";
+         "learning_rate,steps,pairs_seen,clips_encoded,val_smoothed\n";
   out << std::setprecision(9);
   for (const auto& m : history)
     out << m.epoch << ',' << m.train_loss << ',' << m.train_accuracy << ',' << m.val_accuracy << ','
         << m.val_ci95 << ',' << m.val_std << ',' << std::setprecision(4) << std::fixed << m.seconds << ','
         << m.elapsed_seconds << std::defaultfloat << std::setprecision(9) << ',' << m.learning_rate << ','
-        << m.steps << ',' << m.pairs_seen << ',' << m.clips_encoded << '\n';
+        << m.steps << ',' << m.pairs_seen << ',' << m.clips_encoded << ',' << m.val_smoothed << '\n';
   write_file_atomic(path, out.str());
 }
 
@@ -221,7 +230,9 @@ std::vector<EpochMetrics> read_metrics_csv(const fs::path& path) {
     std::vector<std::string> f;
     std::stringstream ss(line);
     for (std::string cell; std::getline(ss, cell, ',');) f.push_back(cell);
-    if (f.size() != 12) throw file_error(path, "line " + std::to_string(lineno) + ": expected 12 columns");
+    // 12 columns: written before val_smoothed existed.
+    if (f.size() != 12 && f.size() != 13)
+      throw file_error(path, "line " + std::to_string(lineno) + ": expected 13 columns");
     EpochMetrics m;
     try {
       m.epoch = std::stoi(f[0]);
@@ -236,6 +247,7 @@ std::vector<EpochMetrics> read_metrics_csv(const fs::path& path) {
       m.steps = std::stoll(f[9]);
       m.pairs_seen = std::stoll(f[10]);
       m.clips_encoded = std::stoll(f[11]);
+      m.val_smoothed = f.size() > 12 ? std::stod(f[12]) : m.val_accuracy;
     } catch (const std::exception&) {
       throw file_error(path, "line " + std::to_string(lineno) + ": not a number");
     }

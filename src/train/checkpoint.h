@@ -32,6 +32,9 @@ struct EpochMetrics {
   std::int64_t steps = 0;          // optimizer steps so far
   std::int64_t pairs_seen = 0;     // pairs scored so far
   std::int64_t clips_encoded = 0;  // encoder passes (clips) so far
+  // Exponential moving average of val_accuracy (train.val_smoothing): what
+  // best.pt, early stopping and the plateau schedule go by.
+  double val_smoothed = 0;
 };
 
 // The epoch in progress when a checkpoint is written mid-epoch (Ctrl-C).
@@ -46,8 +49,13 @@ struct TrainState {
   std::int64_t iterations = 0;    // optimizer steps (Keras decay counts these)
   std::int64_t pairs_seen = 0, clips_encoded = 0;
   double elapsed_seconds = 0;
-  // Early stopping as the original: stop when epochs_since_best > patience.
+  // Early stopping as the original: stop when epochs_since_best > patience,
+  // counted on the smoothed validation accuracy (the raw one when
+  // train.val_smoothing = 0).
   double best_accuracy = -1;
+  double smoothed_accuracy = -1;   // -1: no validation yet
+  double lr_scale = 1;             // "plateau" schedule: product of the drops so far
+  int intervals_since_lr_drop = 0; // "plateau": intervals without improvement since the last drop or best
   int best_epoch = 0;
   int epochs_since_best = 0;
   std::string finished;           // why training ended ("" while it may continue)

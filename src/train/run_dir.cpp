@@ -96,6 +96,16 @@ Config load_resumed_config(const fs::path& run_config, const fs::path& config_fi
                            const std::vector<std::string>& overrides) {
   Config c;
   c.merge_toml(read_file(run_config), run_config.string());
+  // A run written before model.arch existed trained the original recipe:
+  // read its config with the original's values for the keys added since.
+  if (!c.was_set("model.arch")) {
+    Config legacy;
+    legacy.model = original_model();
+    legacy.train = original_train();
+    legacy.augment = no_augmentation();
+    legacy.merge_toml(read_file(run_config), run_config.string());
+    c = legacy;
+  }
   if (!config_file.empty()) c.merge_file(config_file);
   for (const auto& o : overrides) c.set(o);
   c.validate();

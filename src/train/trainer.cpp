@@ -14,7 +14,9 @@
 #include "core/parallel.h"
 #include "core/progress.h"
 #include "model/runtime.h"
+#include "train/augment.h"
 #include "train/interrupt.h"
+#include "train/objectives.h"
 #include "train/pairs.h"
 #include "train/validation.h"
 
@@ -24,6 +26,16 @@ namespace fs = std::filesystem;
 
 double decayed_learning_rate(double learning_rate, double decay, std::int64_t iteration) {
   return learning_rate / (1.0 + decay * static_cast<double>(iteration));
+}
+
+double scheduled_learning_rate(const TrainConfig& config, std::int64_t iteration, double lr_scale) {
+  if (config.lr_schedule == "keras") return decayed_learning_rate(config.learning_rate, config.decay, iteration);
+  if (config.lr_schedule == "cosine") {
+    const double total = static_cast<double>(config.epochs) * std::max(config.steps_per_epoch, 1);
+    const double t = std::min(static_cast<double>(iteration) / total, 1.0);
+    return config.learning_rate * 0.5 * (1.0 + std::cos(M_PI * t));
+  }
+  return config.learning_rate * lr_scale;  // "plateau"
 }
 
 namespace {
@@ -60,6 +72,11 @@ class Trainer {
   void finish_epoch(const EpochSums& sums, int epoch);
   void save_last(const EpochSums* partial);
   std::int64_t steps_in_epoch();
+  void fit_input_norm();
+  std::vector<torch::Tensor> step_inputs(const TrainStep& step, const std::vector<int>& labels, MixPlan& mix);
+  double learning_rate() const {
+    return scheduled_learning_rate(config_.train, state_.iterations, state_.lr_scale);
+  }
 
   const Config& config_;
   const FeatureSet& features_;
@@ -81,8 +98,7 @@ void Trainer::prepare_run_dir() {
   if (!has_config && fs::exists(paths_.dir) && !fs::is_empty(paths_.dir))
     throw file_error(paths_.dir, "exists and is not a run directory (no config.toml); choose a new --run directory");
   if (has_config) {
-    Config saved;
-    saved.merge_toml(read_file(paths_.config()), paths_.config().string());
+    const Config saved = load_resumed_config(paths_.config(), {}, {});
     check_resume_compatible(saved, config_, paths_.config());
   }
   if (fs::exists(paths_.split())) {
@@ -102,11 +118,14 @@ void Trainer::build() {
   torch::manual_seed(static_cast<std::uint64_t>(config_.train.seed));
   model_ = Siamese(config_.model, static_cast<std::int64_t>(features_.n_mels()),
                    static_cast<std::int64_t>(features_.n_frames()));
+  fit_input_norm();
   model_->to(device_);
   if (device_.is_cpu()) convert_to_channels_last(*model_);  // before the optimizer: it keeps the same tensors
   model_->train();
   optimizer_ = std::make_unique<torch::optim::Adam>(
-      model_->parameters(), torch::optim::AdamOptions(config_.train.learning_rate).eps(1e-7));  // Keras epsilon
+      model_->parameters(), torch::optim::AdamOptions(config_.train.learning_rate)
+                                .eps(1e-7)  // Keras epsilon
+                                .weight_decay(config_.train.weight_decay));
   pairs_ = make_pair_source(config_.train, features_.labels(), split_.train);
   // BatchNorm statistics for validation come from batches shaped like training's encoder calls.
   const std::int64_t bn_batch = config_.train.pairs == "anchors"
@@ -114,6 +133,53 @@ void Trainer::build() {
                                     : static_cast<std::int64_t>(config_.train.classes_per_batch) *
                                           config_.train.clips_per_class;
   validation_ = plan_validation(config_, features_, split_.train, split_.val, bn_batch);
+}
+
+// The per-band statistics come from every training clip (a resumed run loads
+// the same values from last.pt).
+void Trainer::fit_input_norm() {
+  if (!model_->input_norm || !model_->input_norm->uses_bands()) return;
+  const auto clips = clips_of_classes(features_.labels(), split_.train);
+  constexpr std::size_t kBatch = 64;
+  for (std::size_t begin = 0; begin < clips.size(); begin += kBatch) {
+    const std::vector<std::size_t> batch(clips.begin() + static_cast<std::ptrdiff_t>(begin),
+                                         clips.begin() + static_cast<std::ptrdiff_t>(std::min(begin + kBatch, clips.size())));
+    model_->input_norm->accumulate(clips_tensor(features_, batch));
+  }
+  model_->input_norm->finish_fit();
+}
+
+// The clips of a step as the encoder calls see them: augmented and, with
+// mixup, mixed (the plan says how, for the targets). One seed per step.
+std::vector<torch::Tensor> Trainer::step_inputs(const TrainStep& step, const std::vector<int>& labels, MixPlan& mix) {
+  Rng rng(augment_seed(config_.train.seed, state_.iterations));
+  const AugmentConfig& aug = config_.augment;
+  std::vector<torch::Tensor> inputs;
+  std::int64_t offset = 0;
+  std::vector<std::int64_t> mix_rows;  // global rows that may be mixed
+  if (aug.mixup > 0 && config_.train.objective == "prototypical") mix_rows = episode_roles(labels, config_.train.support_shots).queries;
+  for (const auto& clips : step.inputs) {
+    torch::Tensor x = clips_tensor(features_, clips);
+    if (aug.any()) x = augment_clips(x, aug, rng);
+    if (aug.mixup > 0) {
+      const auto n = static_cast<std::int64_t>(clips.size());
+      std::vector<std::int64_t> rows, partners;
+      for (std::int64_t r = 0; r < n; ++r) {
+        partners.push_back(r);
+        const bool mixable = config_.train.objective == "pairs" ||
+                             std::find(mix_rows.begin(), mix_rows.end(), r + offset) != mix_rows.end();
+        if (mixable) rows.push_back(r);
+      }
+      const MixPlan part = mixup_clips(x, rows, partners, aug, rng);
+      for (std::int64_t r = 0; r < n; ++r) {
+        mix.partner.push_back(part.empty() ? r + offset : part.partner[static_cast<std::size_t>(r)] + offset);
+        mix.weight.push_back(part.empty() ? 1.0f : part.weight[static_cast<std::size_t>(r)]);
+      }
+    }
+    offset += static_cast<std::int64_t>(clips.size());
+    inputs.push_back(device_.is_cpu() ? x : x.to(device_));
+  }
+  return inputs;
 }
 
 std::int64_t Trainer::steps_in_epoch() {
@@ -140,26 +206,25 @@ bool Trainer::train_steps(EpochSums& sums, int epoch) {
   const bool bf16 = precision_uses_autocast(config_.train.precision);
   while (sums.steps_done < sums.total_steps) {
     const TrainStep step = pairs_->next();
-    const double lr = decayed_learning_rate(config_.train.learning_rate, config_.train.decay, state_.iterations);
+    const double lr = learning_rate();
     for (auto& group : optimizer_->param_groups()) static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
 
-    torch::Tensor per_pair, logits;
-    const auto target = torch::tensor(step.target).to(device_);
-    const auto weight = torch::tensor(step.weight).to(device_);
+    std::vector<int> labels;  // class of every embedding row
+    for (const auto& clips : step.inputs)
+      for (std::size_t clip : clips) labels.push_back(features_.labels()[clip]);
+    MixPlan mix;
+    const auto inputs = step_inputs(step, labels, mix);
+    StepLoss result;
     {
       CpuAutocast autocast(bf16 && device_.is_cpu());
       std::vector<torch::Tensor> parts;
-      for (const auto& clips : step.inputs) parts.push_back(model_->embed(clips_tensor(features_, clips, device_)));
-      const auto embeddings = parts.size() == 1 ? parts[0] : torch::cat(parts);
-      const auto left = torch::tensor(step.left, torch::kLong).to(device_);
-      const auto right = torch::tensor(step.right, torch::kLong).to(device_);
-      logits = model_->head(embeddings.index_select(0, left), embeddings.index_select(0, right)).to(torch::kFloat32);
+      for (const auto& x : inputs) parts.push_back(model_->embed(x));
+      const auto embeddings = (parts.size() == 1 ? parts[0] : torch::cat(parts)).to(torch::kFloat32);
+      result = config_.train.objective == "prototypical"
+                   ? prototypical_loss(model_, embeddings, labels, config_.train.support_shots, mix)
+                   : pairs_loss(model_, embeddings, step, config_.train.loss, labels, mix);
     }
-    if (config_.train.loss == "bce")
-      per_pair = torch::binary_cross_entropy_with_logits(logits, target, {}, {}, at::Reduction::None);
-    else
-      per_pair = (torch::sigmoid(logits) - target).pow(2);
-    const auto loss = (per_pair * weight).sum() / weight.sum();
+    const auto& loss = result.loss;
     const double loss_value = loss.item<double>();
     if (!std::isfinite(loss_value)) {
       result_.status = TrainStatus::NonFiniteLoss;
@@ -177,11 +242,9 @@ bool Trainer::train_steps(EpochSums& sums, int epoch) {
     optimizer_->step();
     ++state_.iterations;
 
-    const double w = weight.sum().item<double>();
-    const auto correct = ((logits > 0).to(torch::kFloat32) == target).to(torch::kFloat32);
-    sums.loss_sum += loss_value * w;
-    sums.correct_sum += (correct * weight).sum().item<double>();
-    sums.weight_sum += w;
+    sums.loss_sum += loss_value * result.weight;
+    sums.correct_sum += result.correct;
+    sums.weight_sum += result.weight;
     ++sums.steps_done;
     state_.pairs_seen += static_cast<std::int64_t>(step.n_pairs());
     state_.clips_encoded += static_cast<std::int64_t>(step.n_clips());
@@ -216,25 +279,37 @@ void Trainer::finish_epoch(const EpochSums& sums, int epoch) {
   m.val_ci95 = v.ci95;
   m.val_std = v.std;
   m.seconds = sums.seconds + v.seconds;
-  m.learning_rate = decayed_learning_rate(config_.train.learning_rate, config_.train.decay, state_.iterations);
+  m.learning_rate = learning_rate();
   m.steps = state_.iterations;
   m.pairs_seen = state_.pairs_seen;
   m.clips_encoded = state_.clips_encoded;
   state_.elapsed_seconds += m.seconds;
   m.elapsed_seconds = state_.elapsed_seconds;
 
+  // One validation is noisy (a few hundred queries of a few classes): best
+  // weights, early stopping and the plateau schedule go by an exponential
+  // moving average. With val_smoothing = 0 this is the original's rule.
+  const double a = config_.train.val_smoothing;
+  state_.smoothed_accuracy = state_.smoothed_accuracy < 0 ? v.accuracy : a * state_.smoothed_accuracy + (1 - a) * v.accuracy;
+  m.val_smoothed = state_.smoothed_accuracy;
   // The original's early stopping: a strictly better score resets the count.
-  const bool improved = v.accuracy > state_.best_accuracy;
+  const bool improved = state_.smoothed_accuracy > state_.best_accuracy;
   if (improved) {
-    state_.best_accuracy = v.accuracy;
+    state_.best_accuracy = state_.smoothed_accuracy;
     state_.best_epoch = epoch;
     state_.epochs_since_best = 0;
+    state_.intervals_since_lr_drop = 0;
     if (writes_files())
       save_best_weights(paths_.best(), model_,
-                        {{"epoch", epoch}, {"val_accuracy", v.accuracy}, {"val_ci95", v.ci95}},
+                        {{"epoch", epoch}, {"val_accuracy", v.accuracy}, {"val_ci95", v.ci95},
+                         {"val_smoothed", state_.smoothed_accuracy}},
                         options_.before_commit);
   } else {
     ++state_.epochs_since_best;
+    if (config_.train.lr_schedule == "plateau" && ++state_.intervals_since_lr_drop >= config_.train.lr_patience) {
+      state_.lr_scale *= config_.train.lr_factor;
+      state_.intervals_since_lr_drop = 0;
+    }
   }
   state_.epoch = epoch;
   state_.history.push_back(m);
@@ -244,7 +319,8 @@ void Trainer::finish_epoch(const EpochSums& sums, int epoch) {
 
   note("epoch " + std::to_string(epoch) + "/" + std::to_string(config_.train.epochs) + "  loss " +
        format("%.4f", m.train_loss) + "  acc " + format("%.3f", m.train_accuracy) + "  val " +
-       format("%.3f", v.accuracy) + " ± " + format("%.3f", v.ci95) + " (" + std::to_string(v.ways) + "-way 1-shot, " +
+       format("%.3f", v.accuracy) + " ± " + format("%.3f", v.ci95) + " smoothed " +
+       format("%.3f", state_.smoothed_accuracy) + " (" + std::to_string(v.ways) + "-way 1-shot, " +
        std::to_string(v.episodes) + " episodes, std " + format("%.3f", v.std) + ")  lr " +
        format("%.3g", m.learning_rate) + "  pairs " + std::to_string(m.pairs_seen) + "  " +
        format("%.1f", m.seconds) + " s" + (improved ? "  best" : ""));

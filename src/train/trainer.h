@@ -63,5 +63,9 @@ TrainResult train(const Config& config, const FeatureSet& features, const TrainO
 
 // The learning rate of optimizer step `iteration` (0-based), Keras-style.
 double decayed_learning_rate(double learning_rate, double decay, std::int64_t iteration);
+// The learning rate of step `iteration` under train.lr_schedule: "keras" as
+// above; "cosine" lr (1 + cos(pi t / (epochs x steps_per_epoch))) / 2;
+// "plateau" lr x lr_scale (the product of the drops so far).
+double scheduled_learning_rate(const TrainConfig& config, std::int64_t iteration, double lr_scale);
 
 }  // namespace oneshot

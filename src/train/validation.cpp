@@ -47,6 +47,7 @@ void recalibrate_batchnorm(Siamese& model, const FeatureSet& features, const std
     momenta.push_back(bn.options.momentum());
     bn.reset_running_stats();
   });
+  const double embedding_momentum = model->embedding_norm ? model->embedding_norm->momentum : 0;
   model->train();
   for (auto& m : model->modules(true))
     if (is_dropout(*m)) m->eval();
@@ -62,11 +63,13 @@ void recalibrate_batchnorm(Siamese& model, const FeatureSet& features, const std
       // out so that layers reading the momentum themselves agree).
       const double momentum = 1.0 / static_cast<double>(begin / b + 1);
       for_each_batchnorm(*model, [&](auto& bn) { bn.options.momentum(momentum); });
+      if (model->embedding_norm) model->embedding_norm->momentum = momentum;
       model->embed(clips_tensor(features, batch, device));
     }
   }
   std::size_t i = 0;
   for_each_batchnorm(*model, [&](auto& bn) { bn.options.momentum(momenta[i++]); });
+  if (model->embedding_norm) model->embedding_norm->momentum = embedding_momentum;
   model->train(was_training);
 }
 
@@ -86,7 +89,7 @@ ValidationPlan plan_validation(const Config& config, const FeatureSet& features,
   plan.episodes.protocol = "episodes";
   plan.episodes.ways = std::min<int>(5, static_cast<int>(val_classes.size()));
   plan.episodes.shots = 1;
-  plan.episodes.queries = 15;  // fewer where a class has fewer clips
+  plan.episodes.queries = config.train.val_queries;  // fewer where a class has fewer clips
   plan.episodes.episodes = config.train.val_episodes;
   plan.episodes.aggregate = "mean";
   plan.episodes.seed = config.train.seed;

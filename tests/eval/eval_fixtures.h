@@ -37,7 +37,7 @@ inline FeatureSet synthetic_features(const std::vector<int>& clips, std::uint64_
 }
 
 inline ModelConfig tiny_model_config() {
-  ModelConfig config;
+  ModelConfig config = original_model();
   config.n_filters = 4;
   config.n_dense = 8;
   config.n_conv_layers = 1;

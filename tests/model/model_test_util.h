@@ -10,7 +10,7 @@ inline constexpr int64_t kMels = 32;
 inline constexpr int64_t kFrames = 40;
 
 inline ModelConfig tiny_config(const std::string& dist = "l2") {
-  ModelConfig config;
+  ModelConfig config = original_model();  // these tests are of the original encoder and head
   config.n_filters = 4;
   config.n_dense = 8;
   config.n_conv_layers = 2;

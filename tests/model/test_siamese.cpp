@@ -165,7 +165,7 @@ TEST(Siamese, StageShapesMatchTheActualActivations) {
 
 TEST(Siamese, DefaultModelFlopsAtFullInput) {
   // The figures: 3.2 GFLOP per forward at 128x431, conv2 alone 2.5.
-  ModelConfig config;
+  ModelConfig config = original_model();
   const auto stages = encoder_stages(config, 128, 431);
   ASSERT_EQ(stages.size(), 6u);
   EXPECT_EQ(stages[1].shape, (std::vector<int64_t>{64, 62, 213}));

@@ -49,6 +49,11 @@ inline FeatureSet separable_features(int n_classes, int clips_per_class) {
 // A tiny model and a short, quiet training run for 24 x 32 inputs.
 inline Config tiny_config() {
   Config c;
+  // The original recipe (its tests predate the compact encoder and the
+  // prototypical objective, which have tests of their own).
+  c.model = original_model();
+  c.train = original_train();
+  c.augment = no_augmentation();
   c.model.n_filters = 4;
   c.model.n_dense = 16;
   c.model.n_conv_layers = 2;

@@ -1,0 +1,73 @@
+#include "model/compact_encoder.h"
+
+#include <sstream>
+
+#include "core/error.h"
+
+namespace oneshot {
+namespace {
+
+constexpr int64_t kKernel = 3;
+constexpr int64_t kMinSize = 32;                 // 4 x 2 x 2 x 2 of pooling
+constexpr int64_t kPools[4] = {4, 2, 2, 1};      // max pooling after each block
+constexpr int64_t kWidths[4] = {1, 2, 4, 4};     // multiples of model.width
+
+}  // namespace
+
+std::vector<StageShape> compact_stages(const ModelConfig& config, int64_t n_mels, int64_t n_frames) {
+  if (n_mels < kMinSize || n_frames < kMinSize) {
+    std::ostringstream msg;
+    msg << "model input shape " << n_mels << "x" << n_frames << " (n_mels x n_frames) is too small for the compact "
+        << "encoder, which needs at least " << kMinSize << "x" << kMinSize;
+    throw Error(msg.str());
+  }
+  std::vector<StageShape> stages{{"input", {1, n_mels, n_frames}, 0}};
+  int64_t c = 1, h = n_mels, w = n_frames;
+  for (int b = 0; b < 4; ++b) {
+    const int64_t out = kWidths[b] * config.width;
+    const double flops = 2.0 * c * out * kKernel * kKernel * h * w;
+    c = out, h /= kPools[b], w /= kPools[b];
+    stages.push_back({"block" + std::to_string(b + 1), {c, h, w}, flops});
+  }
+  stages.push_back({"pool", {2 * c}, 0});
+  stages.push_back({"embedding", {config.embedding_dim}, 2.0 * 2 * c * config.embedding_dim});
+  return stages;
+}
+
+CompactEncoderImpl::CompactEncoderImpl(const ModelConfig& config, int64_t n_mels, int64_t n_frames)
+    : n_mels_(n_mels), embedding_dim_(config.embedding_dim) {
+  compact_stages(config, n_mels, n_frames);  // throws on a too small input
+  blocks_ = torch::nn::Sequential();
+  int64_t channels = 1;
+  for (int b = 0; b < 4; ++b) {
+    const int64_t out = kWidths[b] * config.width;
+    blocks_->push_back(
+        torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, out, kKernel).padding(kKernel / 2).bias(false)));
+    blocks_->push_back(torch::nn::BatchNorm2d(out));
+    blocks_->push_back(torch::nn::ReLU(torch::nn::ReLUOptions().inplace(true)));
+    if (kPools[b] > 1) blocks_->push_back(torch::nn::MaxPool2d(torch::nn::MaxPool2dOptions(kPools[b])));
+    channels = out;
+  }
+  register_module("blocks", blocks_);
+  project_ = register_module("project", torch::nn::Linear(2 * channels, config.embedding_dim));
+  // He initialisation for ReLU networks (torch's default for Conv2d is a
+  // scaled-down kaiming_uniform that suits its own defaults less well here).
+  for (auto& m : blocks_->modules(false))
+    if (auto* conv = m->as<torch::nn::Conv2d>()) torch::nn::init::kaiming_normal_(conv->weight, 0, torch::kFanOut);
+}
+
+torch::Tensor CompactEncoderImpl::forward(torch::Tensor x) {
+  if (x.dim() == 3) x = x.unsqueeze(1);
+  if (x.dim() != 4 || x.size(1) != 1 || x.size(2) != n_mels_ || x.size(3) < kMinSize) {
+    std::ostringstream msg;
+    msg << "compact encoder input has shape " << x.sizes() << ", expected (batch, 1, " << n_mels_ << ", >= "
+        << kMinSize << ")";
+    throw Error(msg.str());
+  }
+  x = blocks_->forward(x);                             // (B, C, H, W)
+  x = x.mean(2);                                       // over frequency: (B, C, W)
+  x = torch::cat({x.mean(2), std::get<0>(x.max(2))}, 1);  // mean and max over time: (B, 2C)
+  return project_->forward(x);
+}
+
+}  // namespace oneshot

@@ -1,0 +1,84 @@
+#include "model/normalisation.h"
+
+#include "core/error.h"
+
+namespace oneshot {
+
+InputNormImpl::InputNormImpl(const ModelConfig& config, int64_t n_mels)
+    : clip_mean_(config.clip_norm == "mean"), bands_(config.input_norm == "bands"), n_mels_(n_mels) {
+  band_mean_ = register_buffer("band_mean", torch::zeros({n_mels}));
+  band_std_ = register_buffer("band_std", torch::ones({n_mels}));
+  fitted_ = register_buffer("fitted", torch::zeros({}, torch::kBool));
+}
+
+torch::Tensor InputNormImpl::clip_normalise(torch::Tensor x) const {
+  if (!clip_mean_) return x;
+  return x - x.mean({-2, -1}, /*keepdim=*/true);
+}
+
+torch::Tensor InputNormImpl::forward(torch::Tensor x) {
+  x = clip_normalise(std::move(x));
+  if (!bands_) return x;
+  // (M) -> (1, 1, M, 1) broadcasts over batch, channel and time.
+  const auto mean = band_mean_.to(x.dtype()).view({1, 1, n_mels_, 1});
+  const auto std = band_std_.to(x.dtype()).view({1, 1, n_mels_, 1});
+  return (x - mean) / std;
+}
+
+void InputNormImpl::accumulate(const torch::Tensor& clips) {
+  if (!bands_) return;
+  torch::NoGradGuard no_grad;
+  auto x = clips.dim() == 3 ? clips.unsqueeze(1) : clips;
+  if (x.dim() != 4 || x.size(2) != n_mels_) throw Error("input normalisation: clips of the wrong shape");
+  x = clip_normalise(x.to(torch::kCPU, torch::kDouble));
+  if (!sum_.defined()) sum_ = torch::zeros({n_mels_}, torch::kDouble), sum_sq_ = torch::zeros({n_mels_}, torch::kDouble);
+  sum_ += x.sum({0, 1, 3});
+  sum_sq_ += x.square().sum({0, 1, 3});
+  count_ += static_cast<double>(x.size(0) * x.size(1) * x.size(3));
+}
+
+void InputNormImpl::finish_fit() {
+  if (!bands_) return;
+  if (count_ < 2) throw Error("input normalisation: fewer than 2 frames to estimate band statistics from");
+  torch::NoGradGuard no_grad;
+  const auto mean = sum_ / count_;
+  const auto var = (sum_sq_ / count_ - mean.square()).clamp_min(0);
+  // A constant band (digital silence) keeps unit scale instead of dividing by ~0.
+  const auto std = var.sqrt().clamp_min(1e-3);
+  band_mean_.copy_(mean.to(torch::kFloat));
+  band_std_.copy_(std.to(torch::kFloat));
+  fitted_.fill_(true);
+  sum_ = torch::Tensor();
+  sum_sq_ = torch::Tensor();
+  count_ = 0;
+}
+
+void InputNormImpl::fit(const torch::Tensor& clips) {
+  accumulate(clips);
+  finish_fit();
+}
+
+EmbeddingNormImpl::EmbeddingNormImpl(const std::string& mode, int64_t dim) : mode_(mode) {
+  if (mode != "none" && mode != "l2" && mode != "centered_l2")
+    throw Error("model.embedding_norm = \"" + mode + "\" is not one of \"none\", \"l2\", \"centered_l2\"");
+  running_mean_ = register_buffer("running_mean", torch::zeros({dim}));
+}
+
+torch::Tensor EmbeddingNormImpl::forward(torch::Tensor x) {
+  if (mode_ == "none") return x;
+  if (mode_ == "centered_l2") {
+    if (is_training() && x.size(0) > 1) {
+      const auto batch_mean = x.mean(0);
+      {
+        torch::NoGradGuard no_grad;
+        running_mean_.mul_(1.0 - momentum).add_(batch_mean.detach().to(running_mean_.dtype()), momentum);
+      }
+      x = x - batch_mean;
+    } else {
+      x = x - running_mean_.to(x.dtype());
+    }
+  }
+  return torch::nn::functional::normalize(x, torch::nn::functional::NormalizeFuncOptions().p(2).dim(1).eps(1e-8));
+}
+
+}  // namespace oneshot

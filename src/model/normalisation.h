@@ -1,0 +1,64 @@
+#pragma once
+// Normalisation around the encoder, stored with the model so that training,
+// validation, tests and later commands treat inputs alike.
+//  - InputNorm (before the encoder): model.clip_norm = "mean" subtracts each
+//    clip's mean log-mel value (a constant in the log domain: the same as
+//    normalising the waveform's gain); model.input_norm = "bands" then
+//    standardises each mel band with the mean and standard deviation of the
+//    training clips (MetaAudio's "global" normalisation), fitted once before
+//    training (fit()).
+//  - EmbeddingNorm (after it): "l2" divides by the L2 norm; "centered_l2"
+//    first subtracts the mean embedding of the training clips (SimpleShot,
+//    Wang et al. 2019), tracked like a BatchNorm running mean (batch mean in
+//    training mode, running mean in eval mode).
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <string>
+
+#include "core/config.h"
+
+namespace oneshot {
+
+class InputNormImpl : public torch::nn::Module {
+ public:
+  InputNormImpl(const ModelConfig& config, int64_t n_mels);
+  // (B, 1, M, T) -> same shape. Identity when both norms are off.
+  torch::Tensor forward(torch::Tensor x);
+  // Sets the band statistics from clips (N, 1, M, T) or (N, M, T), after the
+  // clip norm, accumulated in float64. No effect when input_norm = "none".
+  void fit(const torch::Tensor& clips);
+  // Accumulates one batch; finish_fit() then sets the statistics (for data
+  // that does not fit in memory at once).
+  void accumulate(const torch::Tensor& clips);
+  void finish_fit();
+  bool fitted() const { return fitted_.item<bool>(); }
+  bool uses_bands() const { return bands_; }
+
+ private:
+  torch::Tensor clip_normalise(torch::Tensor x) const;
+  bool clip_mean_ = false, bands_ = false;
+  int64_t n_mels_ = 0;
+  torch::Tensor band_mean_, band_std_, fitted_;  // buffers: (M), (M), ()
+  torch::Tensor sum_, sum_sq_;                   // fit accumulators (float64, not saved)
+  double count_ = 0;
+};
+TORCH_MODULE(InputNorm);
+
+class EmbeddingNormImpl : public torch::nn::Module {
+ public:
+  EmbeddingNormImpl(const std::string& mode, int64_t dim);
+  // (B, D) -> (B, D).
+  torch::Tensor forward(torch::Tensor x);
+  const std::string& mode() const { return mode_; }
+  // Momentum of the running mean in training mode (BatchNorm's convention:
+  // the weight of the new batch); recalibration sets it to 1 / (k + 1).
+  double momentum = 0.1;
+
+ private:
+  std::string mode_;
+  torch::Tensor running_mean_;  // buffer (D)
+};
+TORCH_MODULE(EmbeddingNorm);
+
+}  // namespace oneshot

@@ -1,0 +1,95 @@
+#include "train/augment.h"
+
+#include <cmath>
+
+#include "core/error.h"
+
+namespace oneshot {
+namespace {
+
+double uniform01(Rng& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
+
+// An integer in [0, n].
+int64_t uniform_upto(Rng& rng, int64_t n) { return n <= 0 ? 0 : static_cast<int64_t>(uniform_index(rng, n + 1)); }
+
+// Sets `count` random spans of up to max_width positions along `dim` (of a
+// (M, T) clip) to `value`.
+void mask_spans(torch::Tensor& clip, int dim, int count, double max_fraction, float value, Rng& rng) {
+  const int64_t size = clip.size(dim);
+  const auto max_width = static_cast<int64_t>(std::floor(max_fraction * static_cast<double>(size)));
+  for (int i = 0; i < count; ++i) {
+    const int64_t width = uniform_upto(rng, max_width);
+    const int64_t start = uniform_upto(rng, size - width);
+    if (width > 0) clip.narrow(dim, start, width).fill_(value);
+  }
+}
+
+}  // namespace
+
+double beta_sample(Rng& rng, double a, double b) {
+  if (!(a > 0) || !(b > 0)) throw Error("beta_sample: parameters must be > 0");
+  for (int tries = 0; tries < 100000; ++tries) {
+    const double x = std::pow(uniform01(rng), 1.0 / a), y = std::pow(uniform01(rng), 1.0 / b);
+    if (x + y <= 1.0 && x + y > 0) return x / (x + y);
+  }
+  return a / (a + b);  // not reached for the parameters mixup uses
+}
+
+std::uint64_t augment_seed(std::int64_t seed, std::int64_t iteration) {
+  // splitmix64 of the pair: neighbouring steps get unrelated streams.
+  std::uint64_t z = static_cast<std::uint64_t>(seed) * 0x9E3779B97F4A7C15ull + static_cast<std::uint64_t>(iteration) +
+                    0x6a09e667f3bcc909ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+torch::Tensor augment_clips(const torch::Tensor& clips, const AugmentConfig& config, Rng& rng) {
+  if (clips.dim() < 3) throw Error("augmentation: clips must be (B, 1, M, T) or (B, M, T)");
+  torch::NoGradGuard no_grad;
+  torch::Tensor out = clips.clone();
+  const int64_t b = out.size(0), frames = out.size(-1);
+  const auto max_shift = static_cast<int64_t>(std::floor(config.time_shift * static_cast<double>(frames)));
+  for (int64_t i = 0; i < b; ++i) {
+    torch::Tensor clip = out[i].view({out.size(-2), frames});  // (M, T), a view into out
+    if (config.gain_db > 0) {
+      const double db = (2 * uniform01(rng) - 1) * config.gain_db;
+      clip.add_(db * std::log(10.0) / 10.0);
+    }
+    if (max_shift > 0) {
+      const int64_t shift = uniform_upto(rng, 2 * max_shift) - max_shift;
+      if (shift != 0) clip.copy_(torch::roll(clip, {shift}, {1}));
+    }
+    if ((config.time_masks > 0 && config.time_mask_width > 0) || (config.freq_masks > 0 && config.freq_mask_width > 0)) {
+      const float mean = clip.mean().item<float>();
+      if (config.time_mask_width > 0) mask_spans(clip, 1, config.time_masks, config.time_mask_width, mean, rng);
+      if (config.freq_mask_width > 0) mask_spans(clip, 0, config.freq_masks, config.freq_mask_width, mean, rng);
+    }
+  }
+  return out;
+}
+
+MixPlan mixup_clips(torch::Tensor& clips, const std::vector<int64_t>& rows, const std::vector<int64_t>& partners,
+                    const AugmentConfig& config, Rng& rng) {
+  MixPlan plan;
+  if (config.mixup <= 0 || rows.empty() || partners.empty()) return plan;
+  torch::NoGradGuard no_grad;
+  const int64_t b = clips.size(0);
+  plan.partner.resize(static_cast<std::size_t>(b));
+  for (int64_t i = 0; i < b; ++i) plan.partner[static_cast<std::size_t>(i)] = i;
+  plan.weight.assign(static_cast<std::size_t>(b), 1.0f);
+  const torch::Tensor original = clips.clone();  // partners are mixed from unmixed clips
+  for (int64_t row : rows) {
+    int64_t partner = partners[uniform_index(rng, partners.size())];
+    if (partner == row && partners.size() > 1)  // draw once more among the others
+      while (partner == row) partner = partners[uniform_index(rng, partners.size())];
+    double l = beta_sample(rng, config.mixup, config.mixup);
+    l = std::max(l, 1.0 - l);
+    clips[row].copy_(original[row] * l + original[partner] * (1.0 - l));
+    plan.partner[static_cast<std::size_t>(row)] = partner;
+    plan.weight[static_cast<std::size_t>(row)] = static_cast<float>(l);
+  }
+  return plan;
+}
+
+}  // namespace oneshot
