@@ -44,14 +44,12 @@ n_test = 5
 n_val = 5
 
 [model]
-n_filters = 16
-n_dense = 64
-n_conv_layers = 2
+width = 16
+embedding_dim = 64
 
 # An epoch of 30 steps: one pass over 200 clips would be 6 steps, too few
 # between validations for a steady signal.
 [train]
-pairs = "batch"
 steps_per_epoch = 30
 epochs = 15
 patience = 5

@@ -111,7 +111,9 @@ void run_tune(const TuneOptions& o) {
   const bool given = !o.space.empty();
   const tune::SearchSpace space =
       given ? tune::SearchSpace::load(o.space)
-            : tune::SearchSpace::parse_toml(info->default_space_toml.empty() ? tune::original_space_toml() : info->default_space_toml,
+            : tune::SearchSpace::parse_toml(!info->default_space_toml.empty() ? info->default_space_toml
+                                            : config.model.arch == "original" ? tune::original_space_toml()
+                                                                              : tune::default_space_toml(),
                                             "the default search space");
   {
     tune::Study study(o.study, o.study_name, &space, /*adopt_stored_space=*/!given);
@@ -168,7 +170,8 @@ void add_tune_commands(CLI::App& app) {
   tune->add_option("--study", o->study, "Study database: FILE, sqlite:///FILE or postgresql://USER@HOST/DB")->required();
   tune->add_option("--study-name", o->study_name, "Study name within the database")->capture_default_str();
   tune->add_option("--trials", o->trials, "Number of trials to run now (added to the study's)")->required()->check(CLI::PositiveNumber);
-  tune->add_option("--space", o->space, "Search space TOML (default: the study's, else configs/original-space.toml)")->check(CLI::ExistingFile);
+  tune->add_option("--space", o->space, "Search space TOML (default: the study's, else configs/original-space.toml for model.arch = original, "
+                  "else configs/default-space.toml)")->check(CLI::ExistingFile);
   tune->add_option("--workers", o->workers, "Worker processes on this machine")->capture_default_str()->check(CLI::Range(1, 256));
   tune->add_option("--objective", o->objective, "Objective: train, or branin (a cheap test function)")->capture_default_str();
   tune->add_option("--best", o->best, "Where to write the best configuration (default: best.toml beside a SQLite study)");

@@ -220,6 +220,8 @@ ModelConfig original_model(ModelConfig base) {
 TrainConfig original_train(TrainConfig base) {
   base.objective = "pairs";
   base.lr_schedule = "keras";
+  base.steps_per_epoch = 0;
+  base.epochs = 20;
   base.val_queries = 15;
   base.val_smoothing = 0;
   base.weight_decay = 0;

@@ -94,8 +94,10 @@ struct TrainConfig {
   double neg_pair_ratio = 1.0;
   int classes_per_batch = 8;  // P in "batch" mode
   int clips_per_class = 4;    // K in "batch" mode
-  int steps_per_epoch = 0;    // 0 = one pass over the training clips
-  int epochs = 20;
+  // A validation interval ("epoch") of this many steps; 0 = one pass over the
+  // training clips (the original). Patience and the plateau schedule count intervals.
+  int steps_per_epoch = 25;
+  int epochs = 100;           // at most this many intervals (the plateau usually stops training first)
   int patience = 10;
   std::int64_t seed = 1;
   int threads = 0;            // 0 = all cores

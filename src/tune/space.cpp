@@ -374,4 +374,33 @@ learning_rate = { loguniform = [5e-4, 1e-2] }
   return text;
 }
 
+const std::string& default_space_toml() {
+  // Keep in step with configs/default-space.toml (a test compares them).
+  static const std::string text = R"(# A search space for the default recipe's keys (compact encoder, prototypical
+# objective, augmentation), for `oneshot-audio tune --space configs/default-space.toml`.
+# Format as configs/original-space.toml.
+
+[model]
+width = { choice = [16, 24, 32, 48] }
+embedding_dim = { choice = [64, 128, 256] }
+dist = { choice = ["l2", "l1"] }
+embedding_norm = { choice = ["none", "l2", "centered_l2"] }
+
+[train]
+learning_rate = { loguniform = [2e-4, 5e-3] }
+weight_decay = { choice = [0.0, 1e-5, 1e-4] }
+classes_per_batch = { choice = [5, 8, 12, 16] }
+clips_per_class = { choice = [2, 3, 4, 6] }
+
+[augment]
+time_shift = { uniform = [0.0, 0.5] }
+time_masks = { int = [0, 3] }
+time_mask_width = { uniform = [0.0, 0.2] }
+freq_masks = { int = [0, 3] }
+freq_mask_width = { uniform = [0.0, 0.2] }
+mixup = { choice = [0.0, 0.2, 0.4] }
+)";
+  return text;
+}
+
 }  // namespace oneshot::tune

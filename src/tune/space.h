@@ -95,5 +95,8 @@ class SearchSpace {
 // The original project's space (configs/original-space.toml), built in so
 // that `tune` works from any directory.
 const std::string& original_space_toml();
+// The space of the default recipe's keys (configs/default-space.toml): what
+// `tune` searches when no --space is given and model.arch is not "original".
+const std::string& default_space_toml();
 
 }  // namespace oneshot::tune

@@ -7,16 +7,51 @@
 
 using namespace oneshot;
 
-TEST(Config, DefaultsAreTheOriginalTunedValues) {
+TEST(Config, DefaultsAreTheOriginalFeaturesAndTheMeasuredRecipe) {
   Config c;
   EXPECT_EQ(c.features.n_fft, 2048);
   EXPECT_EQ(c.features.hop_length, 512);
   EXPECT_EQ(c.features.n_mels, 128);
-  EXPECT_EQ(c.model.n_filters, 64);
+  EXPECT_EQ(c.model.n_filters, 64);  // the original encoder's, used with model.arch = "original"
   EXPECT_EQ(c.model.dist, "l2");
-  EXPECT_EQ(c.train.epochs, 20);
+  EXPECT_EQ(c.model.arch, "compact");
+  EXPECT_EQ(c.train.objective, "prototypical");
   EXPECT_EQ(c.train.patience, 10);
   EXPECT_NO_THROW(c.validate());
+}
+
+TEST(Config, OriginalHelpersPinTheOriginalBehaviour) {
+  const ModelConfig m = original_model();
+  EXPECT_EQ(m.arch, "original");
+  EXPECT_EQ(m.head, "linear");
+  EXPECT_EQ(m.input_norm, "none");
+  EXPECT_EQ(m.clip_norm, "none");
+  EXPECT_EQ(m.embedding_norm, "none");
+  const TrainConfig t = original_train();
+  EXPECT_EQ(t.objective, "pairs");
+  EXPECT_EQ(t.lr_schedule, "keras");
+  EXPECT_EQ(t.steps_per_epoch, 0);
+  EXPECT_EQ(t.epochs, 20);
+  EXPECT_EQ(t.val_queries, 15);
+  EXPECT_FALSE(no_augmentation().any());
+}
+
+TEST(Config, CrossKeyRulesAreErrorsNamingTheKey) {
+  Config c;
+  c.train.pairs = "anchors";  // the prototypical objective needs in-batch episodes
+  EXPECT_THROW(c.validate(), Error);
+  c = Config();
+  c.train.clips_per_class = 1;
+  EXPECT_THROW(c.validate(), Error);
+  c = Config();
+  c.train.lr_schedule = "cosine";
+  c.train.steps_per_epoch = 0;
+  try {
+    c.validate();
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("train.steps_per_epoch"), std::string::npos) << e.what();
+  }
 }
 
 TEST(Config, SetParsesTypedValuesAndBareWords) {
@@ -75,13 +110,13 @@ TEST(Config, FileRoundTripsThroughToml) {
 
 TEST(Config, FileErrorsNameTheFile) {
   test::TempDir dir;
-  write_file_atomic(dir / "bad.toml", "[model]\nwidth = 3\n");
+  write_file_atomic(dir / "bad.toml", "[model]\nwidthh = 3\n");
   try {
     Config::load(dir / "bad.toml", {});
     FAIL();
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("bad.toml"), std::string::npos) << e.what();
-    EXPECT_NE(std::string(e.what()).find("model.width"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("model.widthh"), std::string::npos) << e.what();
   }
   write_file_atomic(dir / "syntax.toml", "[model\n");
   EXPECT_THROW(Config::load(dir / "syntax.toml", {}), Error);

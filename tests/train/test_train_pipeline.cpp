@@ -25,7 +25,11 @@ const std::vector<std::string> kSmallRun = {
     "features.sample_rate=22050", "features.duration=1.0", "features.n_fft=1024", "features.n_mels=32",
     "model.n_filters=4",          "model.n_dense=16",      "model.n_conv_layers=2", "train.threads=1",
     "model.dropout_conv=0.05",    "model.dropout_dense=0.05", "train.learning_rate=0.005", "train.pairs=anchors",
-    "train.val_episodes=300",     "train.bn_recalibration=64"};
+    "train.val_episodes=300",     "train.bn_recalibration=64",
+    // The original recipe, which these end-to-end tests were written for.
+    "model.arch=original", "model.head=linear", "model.input_norm=none", "model.clip_norm=none",
+    "train.objective=pairs", "train.lr_schedule=keras", "train.steps_per_epoch=0", "augment.time_shift=0",
+    "augment.time_masks=0", "augment.freq_masks=0"};
 
 Config small_config(const std::vector<std::string>& extra) {
   Config c;

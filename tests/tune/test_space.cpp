@@ -68,6 +68,12 @@ TEST(SearchSpace, OriginalSpaceFileMatchesTheBuiltInOne) {
   EXPECT_NO_THROW(file.check_against_config("original-space.toml"));
 }
 
+TEST(SearchSpace, DefaultSpaceFileMatchesTheBuiltInOneAndFitsTheConfig) {
+  const auto file = SearchSpace::load(configs_dir() / "default-space.toml");
+  EXPECT_EQ(file, SearchSpace::parse_toml(default_space_toml(), "built-in"));
+  EXPECT_NO_THROW(file.check_against_config("default-space.toml"));
+}
+
 TEST(SearchSpace, CheckAgainstConfigRejectsUnknownKeysAndBadValues) {
   EXPECT_THROW(SearchSpace::parse_toml("[model]\nn_filterz = { choice = [1] }\n", "s").check_against_config("s"), Error);
   EXPECT_THROW(SearchSpace::parse_toml("[model]\ndist = { choice = [\"l3\"] }\n", "s").check_against_config("s"), Error);
