@@ -12,6 +12,11 @@
 // GFLOP/s counts convolutions and dense layers analytically
 // (encoder_forward_flops), forward+backward = 3x forward.
 //   BM_DropoutMask    torch's Bernoulli mask vs ours on a conv1-sized tensor.
+//   BM_CompactTrain   the default recipe's step: the compact encoder on 32
+//                     clips (8 classes x 4), prototypical loss (1 support, 3
+//                     queries a class), backward, Adam; fp32 vs bf16 autocast.
+//   BM_CompactEmbed   the compact encoder's inference, batches of 32.
+// At start-up it prints both encoders' FLOPs per clip and parameter counts.
 //
 // Run: build/bench_model --benchmark_counters_tabular=true
 #include <benchmark/benchmark.h>
@@ -21,6 +26,7 @@
 #include <cstdlib>
 
 #include "model/dropout.h"
+#include "train/objectives.h"
 #include "model/runtime.h"
 #include "model/siamese.h"
 
@@ -166,6 +172,57 @@ void BM_DropoutMask(benchmark::State& state) {
                                                  benchmark::Counter::kIsRate);
 }
 
+Siamese make_compact(const Variant& v) {
+  configure_runtime(v.threads);
+  torch::manual_seed(1);
+  Siamese model(ModelConfig{}, kMels, kFrames);
+  if (v.channels_last) convert_to_channels_last(*model);
+  return model;
+}
+
+void BM_CompactTrain(benchmark::State& state) {
+  const Variant v = variant_of(state);
+  if (skip_bf16(state, v)) return;
+  auto model = make_compact(v);
+  model->train();
+  torch::optim::Adam adam(model->parameters(), torch::optim::AdamOptions(1e-3).eps(1e-7));
+  const int64_t classes = 8, per_class = 4, batch = classes * per_class;
+  const auto x = torch::randn({batch, 1, kMels, kFrames});
+  std::vector<int> labels;
+  for (int64_t c = 0; c < classes; ++c) labels.insert(labels.end(), per_class, static_cast<int>(c));
+  auto step = [&] {
+    adam.zero_grad();
+    StepLoss loss;
+    {
+      CpuAutocast autocast(v.bf16);
+      loss = prototypical_loss(model, model->embed(x).to(torch::kFloat), labels, 1);
+    }
+    loss.loss.backward();
+    adam.step();
+  };
+  step();  // warm-up
+  for (auto _ : state) step();
+  set_counters(state, double(batch) * state.iterations(), 0, 3 * model_forward_flops(ModelConfig{}, kMels, kFrames));
+  state.counters.erase("pairs/s");
+}
+
+void BM_CompactEmbed(benchmark::State& state) {
+  const Variant v = variant_of(state);
+  if (skip_bf16(state, v)) return;
+  auto model = make_compact(v);
+  model->eval();
+  const auto x = torch::randn({32, 1, kMels, kFrames});
+  auto embed = [&] {
+    torch::InferenceMode inference;
+    CpuAutocast autocast(v.bf16);
+    benchmark::DoNotOptimize(model->embed(x));
+  };
+  embed();
+  for (auto _ : state) embed();
+  set_counters(state, 32.0 * state.iterations(), 0, model_forward_flops(ModelConfig{}, kMels, kFrames));
+  state.counters.erase("pairs/s");
+}
+
 void model_variants(benchmark::internal::Benchmark* b) {
   b->ArgNames({"threads", "channels_last", "bf16"});
   for (int threads : {1, 2})
@@ -177,6 +234,8 @@ void model_variants(benchmark::internal::Benchmark* b) {
 BENCHMARK(BM_TrainAnchors)->Apply(model_variants);
 BENCHMARK(BM_TrainInBatch)->Apply(model_variants);
 BENCHMARK(BM_Embed)->Apply(model_variants);
+BENCHMARK(BM_CompactTrain)->Apply(model_variants);
+BENCHMARK(BM_CompactEmbed)->Apply(model_variants);
 BENCHMARK(BM_DropoutMask)
     ->ArgNames({"threads", "ours"})
     ->ArgsProduct({{1, 2}, {0, 1}})
@@ -192,6 +251,14 @@ int main(int argc, char** argv) {
                blas.library.c_str(), blas.detail.empty() ? "" : (" " + blas.detail).c_str(),
                cpu_features().c_str());
   if (const auto warning = blas_warning(blas); !warning.empty()) std::fprintf(stderr, "%s\n", warning.c_str());
+  for (const auto& [name, config] : {std::pair{"original", original_model()}, std::pair{"compact", ModelConfig{}}}) {
+    Siamese model(config, kMels, kFrames);
+    std::int64_t params = 0;
+    for (const auto& p : model->parameters()) params += p.numel();
+    std::fprintf(stderr, "%s encoder at %lldx%lld: %.3f GFLOP per clip forward, %.3f M parameters\n", name,
+                 static_cast<long long>(kMels), static_cast<long long>(kFrames),
+                 model_forward_flops(config, kMels, kFrames) / 1e9, static_cast<double>(params) / 1e6);
+  }
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
 }

@@ -60,7 +60,7 @@ struct ModelConfig {
   std::string head = "distance";
   std::string input_norm = "bands";    // "bands": per-mel-band mean/std of the training clips; "none"
   std::string clip_norm = "mean";      // "mean": subtract each clip's mean log-mel (a gain normalisation); "none"
-  std::string embedding_norm = "none"; // "none", "l2" or "centered_l2" (SimpleShot)
+  std::string embedding_norm = "centered_l2"; // "none", "l2" or "centered_l2" (SimpleShot)
   int n_filters = 64;
   int n_dense = 500;
   int n_conv_layers = 3;
@@ -141,7 +141,7 @@ struct AugmentConfig {
   int freq_masks = 2;            // SpecAugment frequency masks per clip
   double freq_mask_width = 0.1;  // each up to this fraction of the mel bands
   double gain_db = 0.0;          // a random gain in [-g, g] dB: a constant added in the log domain (a no-op under model.clip_norm = "mean")
-  double mixup = 0.0;            // Beta(a, a) mixup of clips in a step (0 = off); targets mixed alike
+  double mixup = 0.4;            // Beta(a, a) mixup of clips in a step (0 = off); targets mixed alike
 
   template <class V> void visit(V&& v) {
     v("time_shift", time_shift); v("time_masks", time_masks); v("time_mask_width", time_mask_width);

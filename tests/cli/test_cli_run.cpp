@@ -97,6 +97,22 @@ void expect_run_outputs(const fs::path& run, std::size_t n_test_classes) {
   EXPECT_EQ(report.find("src=\"results/"), std::string::npos) << "the report must embed its images";
 }
 
+// val_accuracy of the first row of RUN/metrics.csv.
+double first_validation_accuracy(const fs::path& run) {
+  std::istringstream csv(read_file(run / "metrics.csv"));
+  std::string header, row, cell;
+  std::getline(csv, header);
+  std::getline(csv, row);
+  std::istringstream h(header), r(row);
+  while (std::getline(h, cell, ',')) {
+    std::string value;
+    std::getline(r, value, ',');
+    if (cell == "val_accuracy") return std::stod(value);
+  }
+  ADD_FAILURE() << "no val_accuracy column in " << header;
+  return 0;
+}
+
 std::size_t metrics_rows(const fs::path& run) {
   const std::string csv = read_file(run / "metrics.csv");
   return static_cast<std::size_t>(std::count(csv.begin(), csv.end(), '\n')) - 1;  // less the header
@@ -175,6 +191,25 @@ TEST(CliRun, DemoScoresWellAboveChanceOnUnseenClasses) {
   const json grid = read_json(run / "results" / "test_grid.json");
   EXPECT_GT(grid.at("mean_accuracy").get<double>(), 0.5) << grid.dump(1);
   EXPECT_NE(out.find("report.html"), std::string::npos) << out;
+  // No below-chance start (5-way: chance 0.2), from the very first validation.
+  EXPECT_GT(first_validation_accuracy(run), 0.3);
+}
+
+// The below-chance start on real sounds: the default recipe's first
+// validation (after one 25-step interval) on 10 unseen esc50-dev classes.
+TEST(CliRun, Esc50DevFirstValidationIsAboveChance) {
+  const fs::path dev = test::esc50_dev();
+  if (dev.empty()) GTEST_SKIP() << "../shared/data/esc50-dev is absent";
+  TempDir tmp;
+  std::string out;
+  ASSERT_EQ(test::run_command(cli() + " train --quiet --threads 2 --data " + dev.string() + " --run " +
+                                  (tmp / "run").string() + " --cache " + (tmp / "cache").string() +
+                                  " --set train.epochs=1 --set split.n_val=10 --set split.n_test=0"
+                                  " --set train.val_queries=5 --set train.val_episodes=2000",
+                              &out),
+            0)
+      << out;
+  EXPECT_GT(first_validation_accuracy(tmp / "run"), 0.3) << read_file(tmp / "run" / "metrics.csv");
 }
 
 }  // namespace

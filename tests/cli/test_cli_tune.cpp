@@ -100,8 +100,11 @@ TEST(CliTune, UnknownObjectiveAndMissingDataAreClearErrors) {
   EXPECT_NE(out.find("--data"), std::string::npos) << out;
 }
 
-// A dataset and network small enough that a trial takes about a second.
+// A dataset and network small enough that a trial takes about a second: the
+// original recipe (these tests are of the tuning machinery) made tiny.
 const std::string kTinyRun =
+    " --config '" + (fs::path(ONESHOT_FIXTURES) / "../../configs/original.toml").string() + "'"
+    " --set features.log=floor --set train.pairs=batch"
     " --set features.sample_rate=8000 --set features.duration=0.5 --set features.n_fft=256"
     " --set features.hop_length=128 --set features.n_mels=16"
     " --set model.n_filters=4 --set model.n_dense=8 --set model.n_conv_layers=1"

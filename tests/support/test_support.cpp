@@ -30,6 +30,12 @@ fs::path esc50_mini() {
   return fs::exists(p / "meta" / "esc50.csv") ? p : fs::path();
 }
 
+fs::path esc50_dev() {
+  fs::path p = fs::path(ONESHOT_SHARED) / "data" / "esc50-dev";
+  if (const char* env = std::getenv("ONESHOT_ESC50_DEV")) p = env;
+  return fs::exists(p / "meta" / "esc50.csv") ? p : fs::path();
+}
+
 fs::path cli_path() { return fs::path(ONESHOT_CLI); }
 
 int run_command(const std::string& command, std::string* output) {

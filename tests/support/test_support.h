@@ -22,6 +22,8 @@ class TempDir {
 std::filesystem::path fixture(const std::string& name);
 // ../shared/data/esc50-mini, or an empty path when it is absent (tests skip).
 std::filesystem::path esc50_mini();
+// ../shared/data/esc50-dev (331 real clips of 40 classes), or an empty path when absent.
+std::filesystem::path esc50_dev();
 // The built oneshot-audio program.
 std::filesystem::path cli_path();
 // Runs a shell command, returns its exit status; output goes to `output` (stdout+stderr).

@@ -17,6 +17,7 @@ Siamese distance_model(int64_t dim) {
   c.width = 2;
   c.head = "distance";
   c.dist = "l2";
+  c.embedding_norm = "none";  // the head's scale starts at 1 (10 for unit-length embeddings)
   return Siamese(c, 32, 32);
 }
 
