@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "support/test_support.h"
+#include "eval/protocols.h"
 #include "train/checkpoint.h"
 #include "train/train_fixtures.h"
 #include "train/trainer.h"
@@ -163,4 +164,45 @@ TEST(Recipe, OriginalPresetStillGivesTheOriginalModelPairsAndFeatures) {
   // Every parameter is the original's: the encoder's and the Linear head's, nothing else.
   for (const auto& p : model->named_parameters())
     EXPECT_TRUE(p.key().rfind("encoder.", 0) == 0 || p.key().rfind("output.", 0) == 0) << p.key();
+}
+
+// One score convention for every objective and head: both evaluation
+// protocols (grid; episodes 1-shot and 3-shot with each aggregate) work on
+// what each objective trained, and score unseen classes well above chance.
+TEST(Recipe, EveryObjectiveWorksWithBothProtocols) {
+  struct Case {
+    const char* objective;
+    const char* head;
+  };
+  for (const Case& k : {Case{"prototypical", "distance"}, Case{"pairs", "monotone"}, Case{"pairs", "distance"},
+                        Case{"pairs", "linear"}}) {
+    Config c = recipe_config();
+    c.train.objective = k.objective;
+    c.model.head = k.head;
+    if (std::string(k.head) != "distance") c.model.embedding_norm = "none";
+    c.train.epochs = 3;
+    TempDir dir;
+    const TrainResult r = train(c, data(), quiet(dir / "run"));
+    ASSERT_NE(r.status, TrainStatus::NonFiniteLoss) << r.message;
+    Siamese model(c.model, 32, 40);
+    load_best_weights(dir / "run" / "best.pt", model);
+    const EvalSubset subset = subset_of_classes(data(), r.split.test);
+    const torch::Tensor embeddings = embed_subset(model, data(), subset);
+    EvalConfig grid;
+    grid.protocol = "grid";
+    const EvalResult g = evaluate(model, embeddings, subset, grid);
+    EXPECT_GT(g.mean_accuracy, 0.5) << k.objective << "/" << k.head << " grid (3 classes: chance 0.33)";
+    for (const char* aggregate : {"mean", "max", "prototype"})
+      for (int shots : {1, 3}) {
+        EvalConfig e;
+        e.protocol = "episodes";
+        e.ways = 3;
+        e.shots = shots;
+        e.queries = 3;
+        e.episodes = 300;
+        e.aggregate = aggregate;
+        const EvalResult ep = evaluate(model, embeddings, subset, e);
+        EXPECT_GT(ep.mean_accuracy, 0.5) << k.objective << "/" << k.head << " " << shots << "-shot " << aggregate;
+      }
+  }
 }
