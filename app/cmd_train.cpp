@@ -16,8 +16,10 @@ namespace fs = std::filesystem;
 
 int run_train(const TrainArgs& args) {
   const RunPaths paths{args.run};
-  const bool resuming = fs::exists(paths.config());
-  // A run directory remembers its configuration and data; flags given again override them.
+  // A run directory remembers its configuration and data; flags given again
+  // override them. Without a checkpoint (a first start that failed) there is
+  // nothing to continue: the flags given now decide, as for a new run.
+  const bool resuming = fs::exists(paths.config()) && fs::exists(paths.last());
   Config config = resuming ? load_resumed_config(paths.config(), args.config.file, args.config.overrides)
                            : args.config.load();
   if (args.threads >= 0) config.train.threads = args.threads;
@@ -25,7 +27,7 @@ int run_train(const TrainArgs& args) {
   config.validate();
 
   RunInfo previous;
-  if (resuming && fs::exists(paths.info())) previous = RunInfo::load(paths.info());
+  if (fs::exists(paths.info())) previous = RunInfo::load(paths.info());
   RunInfo info;
   info.data_dir = !args.data.empty() ? fs::absolute(args.data).lexically_normal().string() : previous.data_dir;
   if (info.data_dir.empty()) throw Error("train: --data DIR is required for a new run");

@@ -131,7 +131,7 @@ void ModelConfig::validate() const {
   require(dropout_dense >= 0 && dropout_dense < 1, "model.dropout_dense", "must be in [0, 1)");
   require_one_of(arch, {"compact", "original"}, "model.arch");
   require(width >= 1 && width <= 1024, "model.width", "must be in [1, 1024]");
-  require(embedding_dim >= 1, "model.embedding_dim", "must be >= 1");
+  require(embedding_dim >= 1 && embedding_dim <= 65536, "model.embedding_dim", "must be in [1, 65536]");
   require_one_of(head, {"distance", "monotone", "linear"}, "model.head");
   require_one_of(input_norm, {"bands", "none"}, "model.input_norm");
   require_one_of(clip_norm, {"mean", "none"}, "model.clip_norm");
@@ -205,7 +205,7 @@ void TuneConfig::validate() const {
   require(pruner_startup_trials >= 1, "tune.pruner_startup_trials", "must be >= 1");
   require(heartbeat_seconds > 0, "tune.heartbeat_seconds", "must be > 0");
   require(max_attempts >= 1, "tune.max_attempts", "must be >= 1");
-  require(n_val >= 1, "tune.n_val", "must be >= 1");
+  require(n_val >= 2, "tune.n_val", "must be >= 2 (one-shot validation needs two classes)");
 }
 
 ModelConfig original_model(ModelConfig base) {

@@ -80,6 +80,13 @@ bool key_may_change_on_resume(const std::string& key) {
 }
 
 void check_resume_compatible(const Config& saved, const Config& now, const fs::path& saved_file) {
+  // The cosine schedule's length is epochs x steps_per_epoch: a longer run
+  // would restart the decay part-way, matching neither length.
+  if (saved.train.lr_schedule == "cosine" && saved.train.epochs != now.train.epochs)
+    throw file_error(saved_file, "train.epochs is " + std::to_string(saved.train.epochs) + " in this run, " +
+                                     std::to_string(now.train.epochs) +
+                                     " now: with train.lr_schedule = \"cosine\" the schedule's length cannot change "
+                                     "on resume (use a new --run directory)");
   const auto a = checkpoint_keys(saved), b = checkpoint_keys(now);
   for (const auto& [key, value] : a) {
     if (key_may_change_on_resume(key)) continue;

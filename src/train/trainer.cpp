@@ -97,7 +97,12 @@ void Trainer::prepare_run_dir() {
   const bool has_config = fs::exists(paths_.config());
   if (!has_config && fs::exists(paths_.dir) && !fs::is_empty(paths_.dir))
     throw file_error(paths_.dir, "exists and is not a run directory (no config.toml); choose a new --run directory");
-  if (has_config) {
+  // A first start that failed before any checkpoint (a bad setting, too small
+  // an input, a non-finite loss) leaves nothing to continue: start afresh
+  // with the new settings rather than holding the directory to the old ones.
+  if (has_config && !fs::exists(paths_.last())) {
+    fs::remove(paths_.split());
+  } else if (has_config) {
     const Config saved = load_resumed_config(paths_.config(), {}, {});
     check_resume_compatible(saved, config_, paths_.config());
   }
@@ -344,7 +349,12 @@ TrainResult Trainer::run() {
   }
   // Rows of an epoch that last.pt does not hold (killed in between) are dropped.
   if (writes_files()) write_metrics_csv(paths_.metrics(), state_.history);
-  note(pairs_->describe());
+  if (config_.train.objective == "prototypical")
+    note("prototypical episodes: " + std::to_string(config_.train.classes_per_batch) + " classes x " +
+         std::to_string(config_.train.clips_per_class) + " clips a step (" +
+         std::to_string(config_.train.support_shots) + " support, the rest queries; fewer where the data has fewer)");
+  else
+    note(pairs_->describe());
 
   std::optional<InterruptGuard> guard;
   if (options_.handle_sigint) guard.emplace();

@@ -5,6 +5,8 @@
 
 #include <cmath>
 
+#include "core/atomic_file.h"
+#include "core/error.h"
 #include "support/test_support.h"
 #include "eval/protocols.h"
 #include "train/checkpoint.h"
@@ -204,5 +206,38 @@ TEST(Recipe, EveryObjectiveWorksWithBothProtocols) {
         const EvalResult ep = evaluate(model, embeddings, subset, e);
         EXPECT_GT(ep.mean_accuracy, 0.5) << k.objective << "/" << k.head << " " << shots << "-shot " << aggregate;
       }
+  }
+}
+
+// A first start that fails before any checkpoint does not hold the run
+// directory to its settings: the next start with other settings begins afresh.
+TEST(Recipe, FailedFirstStartDoesNotLockTheRunDirectory) {
+  TempDir dir;
+  Config bad = recipe_config();
+  bad.model.arch = "original";
+  bad.model.n_conv_layers = 8;  // too deep for 32 x 40: fails after config.toml is written
+  bad.train.learning_rate = 0.5;
+  EXPECT_THROW(train(bad, data(), quiet(dir / "run")), Error);
+  ASSERT_TRUE(std::filesystem::exists(dir / "run" / "config.toml"));
+  ASSERT_FALSE(std::filesystem::exists(dir / "run" / "last.pt"));
+  Config good = recipe_config();
+  good.train.epochs = 1;
+  const TrainResult r = train(good, data(), quiet(dir / "run"));
+  EXPECT_EQ(r.status, TrainStatus::Finished) << r.message;
+  EXPECT_NE(read_file(dir / "run" / "config.toml").find("learning_rate = 0.001"), std::string::npos);
+}
+
+TEST(Recipe, CosineRunCannotChangeItsLengthOnResume) {
+  TempDir dir;
+  Config c = recipe_config();
+  c.train.lr_schedule = "cosine";
+  c.train.epochs = 1;
+  train(c, data(), quiet(dir / "run"));
+  c.train.epochs = 2;
+  try {
+    train(c, data(), quiet(dir / "run"));
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("train.epochs"), std::string::npos) << e.what();
   }
 }
