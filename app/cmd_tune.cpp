@@ -117,7 +117,7 @@ void run_tune(const TuneOptions& o) {
                                             "the default search space");
   {
     tune::Study study(o.study, o.study_name, &space, /*adopt_stored_space=*/!given);
-    if (info->config_keys) study.space().check_against_config(given ? o.space : "the search space");
+    if (info->config_keys) study.space().check_against_config(given ? o.space : "the search space", config);
     std::fprintf(stderr, "tune: study \"%s\" at %s, %zu trials so far; running %d more with %d worker%s\n",
                  o.study_name.c_str(), study.database().describe().c_str(), study.trials().size(), o.trials, o.workers,
                  o.workers == 1 ? "" : "s");

@@ -327,7 +327,9 @@ void Trainer::finish_epoch(const EpochSums& sums, int epoch) {
        format("%.3f", v.accuracy) + " ± " + format("%.3f", v.ci95) + " smoothed " +
        format("%.3f", state_.smoothed_accuracy) + " (" + std::to_string(v.ways) + "-way 1-shot, " +
        std::to_string(v.episodes) + " episodes, std " + format("%.3f", v.std) + ")  lr " +
-       format("%.3g", m.learning_rate) + "  pairs " + std::to_string(m.pairs_seen) + "  " +
+       format("%.3g", m.learning_rate) +
+       (config_.train.objective == "pairs" ? "  pairs " + std::to_string(m.pairs_seen)
+                                           : "  clips " + std::to_string(m.clips_encoded)) + "  " +
        format("%.1f", m.seconds) + " s" + (improved ? "  best" : ""));
 }
 

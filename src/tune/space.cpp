@@ -337,14 +337,14 @@ Overrides SearchSpace::sample_prior(Rng& rng) const {
   return o;
 }
 
-void SearchSpace::check_against_config(const std::string& origin) const {
+void SearchSpace::check_against_config(const std::string& origin, const Config& base) const {
   for (const auto& p : params_) {
     std::vector<json> values = p.choices;
     if (p.kind == ParamKind::integer) values = {json(static_cast<std::int64_t>(p.low)), json(static_cast<std::int64_t>(p.high))};
     else if (p.kind != ParamKind::choice) values = {json(p.low), json(p.high)};
     for (const auto& v : values) {
       try {
-        Config c;
+        Config c = base;
         c.set(p.name + "=" + toml_value(v));
         c.validate();
       } catch (const Error& e) {

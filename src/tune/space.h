@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/config.h"
 #include "tune/rng.h"
 
 namespace oneshot {
@@ -83,9 +84,10 @@ class SearchSpace {
   const std::vector<Param>& params() const { return params_; }
   bool empty() const { return params_.empty(); }
   Overrides sample_prior(Rng& rng) const;
-  // Every parameter must be a key of the run config and each of its values
-  // must be accepted there (type and range), else an Error naming both.
-  void check_against_config(const std::string& origin) const;
+  // Every parameter must be a key of the run config, and each bound or choice of every parameter, set alone on `base` (the
+  // study's base config), must pass Config::validate; else an Error naming
+  // `origin`, the parameter and the value.
+  void check_against_config(const std::string& origin, const Config& base = {}) const;
   bool operator==(const SearchSpace&) const = default;
 
  private:
