@@ -97,7 +97,7 @@ struct TrainConfig {
   // A validation interval ("epoch") of this many steps; 0 = one pass over the
   // training clips (the original). Patience and the plateau schedule count intervals.
   int steps_per_epoch = 25;
-  int epochs = 100;           // at most this many intervals (the plateau usually stops training first)
+  int epochs = 75;            // at most this many intervals (the plateau usually stops training first)
   int patience = 10;
   std::int64_t seed = 1;
   int threads = 0;            // 0 = all cores
