@@ -101,17 +101,17 @@ void check_resume_compatible(const Config& saved, const Config& now, const fs::p
 
 Config load_resumed_config(const fs::path& run_config, const fs::path& config_file,
                            const std::vector<std::string>& overrides) {
+  const std::string text = read_file(run_config);
   Config c;
-  c.merge_toml(read_file(run_config), run_config.string());
+  c.merge_toml(text, run_config.string());
   // A run written before model.arch existed trained the original recipe:
   // read its config with the original's values for the keys added since.
   if (!c.was_set("model.arch")) {
-    Config legacy;
-    legacy.model = original_model();
-    legacy.train = original_train();
-    legacy.augment = no_augmentation();
-    legacy.merge_toml(read_file(run_config), run_config.string());
-    c = legacy;
+    c = Config();
+    c.model = original_model();
+    c.train = original_train();
+    c.augment = no_augmentation();
+    c.merge_toml(text, run_config.string());
   }
   if (!config_file.empty()) c.merge_file(config_file);
   for (const auto& o : overrides) c.set(o);

@@ -11,6 +11,7 @@
 #include "eval/protocols.h"
 #include "train/checkpoint.h"
 #include "train/train_fixtures.h"
+#include "train/run_dir.h"
 #include "train/trainer.h"
 
 using namespace oneshot;
@@ -240,4 +241,15 @@ TEST(Recipe, CosineRunCannotChangeItsLengthOnResume) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("train.epochs"), std::string::npos) << e.what();
   }
+}
+
+TEST(Recipe, RunConfigWrittenBeforeTheRecipeReadsAsTheOriginal) {
+  TempDir dir;
+  write_file_atomic(dir / "config.toml", "[model]\nn_filters = 4\n");  // no model.arch: an older run
+  const Config c = load_resumed_config(dir / "config.toml", {}, {});
+  EXPECT_EQ(c.model.arch, "original");
+  EXPECT_EQ(c.model.head, "linear");
+  EXPECT_EQ(c.model.n_filters, 4);
+  EXPECT_EQ(c.train.objective, "pairs");
+  EXPECT_FALSE(c.augment.any());
 }
