@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <vector>
@@ -89,6 +90,85 @@ std::optional<std::string> container_truncation(const fs::path& path) {
   if (!in.read(magic, 12)) return std::nullopt;
   if (std::memcmp(magic, "OggS", 4) == 0) return ogg_truncation(in, file_size);
   return iff_truncation(in, file_size, magic);
+}
+
+namespace {
+
+// The first `n` bytes of the file (fewer when it is shorter).
+std::vector<unsigned char> head(const fs::path& path, std::size_t n) {
+  std::vector<unsigned char> bytes(n);
+  std::ifstream in(path, std::ios::binary);
+  in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(n));
+  bytes.resize(static_cast<std::size_t>(std::max<std::streamsize>(in.gcount(), 0)));
+  return bytes;
+}
+
+// Offset after an ID3v2 tag at the start (its size is "syncsafe": 7 bits a byte), else 0.
+std::uint64_t id3v2_size(const fs::path& path) {
+  const auto h = head(path, 10);
+  if (h.size() < 10 || std::memcmp(h.data(), "ID3", 3) != 0) return 0;
+  const std::uint64_t size = (std::uint64_t(h[6] & 0x7f) << 21) | (std::uint64_t(h[7] & 0x7f) << 14) |
+                             (std::uint64_t(h[8] & 0x7f) << 7) | (h[9] & 0x7f);
+  return 10 + size + ((h[5] & 0x10) ? 10 : 0);  // footer flag
+}
+
+std::vector<unsigned char> bytes_at(const fs::path& path, std::uint64_t offset, std::size_t n) {
+  std::vector<unsigned char> bytes(n);
+  std::ifstream in(path, std::ios::binary);
+  in.seekg(static_cast<std::streamoff>(offset));
+  in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(n));
+  bytes.resize(static_cast<std::size_t>(std::max<std::streamsize>(in.gcount(), 0)));
+  return bytes;
+}
+
+std::uint32_t be32(const unsigned char* p) { return read_u32(p, true); }
+
+}  // namespace
+
+std::optional<DeclaredLength> flac_declared_length(const fs::path& path) {
+  // "fLaC", block header (4), STREAMINFO: min/max block (2+2), min/max frame
+  // (3+3), then 20 bits rate, 3 channels-1, 5 bits-1, 36 bits total samples.
+  const auto b = bytes_at(path, id3v2_size(path), 4 + 4 + 18);
+  if (b.size() < 26 || std::memcmp(b.data(), "fLaC", 4) != 0 || (b[4] & 0x7f) != 0) return std::nullopt;
+  const unsigned char* info = b.data() + 8;
+  const std::uint64_t max_block = std::uint64_t(info[2]) << 8 | info[3];
+  const std::uint64_t total = (std::uint64_t(info[13] & 0x0f) << 32) | be32(info + 14);
+  if (total == 0) return std::nullopt;
+  return DeclaredLength{total, std::max<std::uint64_t>(max_block, 1)};
+}
+
+std::optional<DeclaredLength> mp3_declared_length(const fs::path& path) {
+  const auto b = bytes_at(path, id3v2_size(path), 4 + 32 + 120 + 24);
+  if (b.size() < 4 + 32 + 16 || b[0] != 0xff || (b[1] & 0xe0) != 0xe0) return std::nullopt;
+  const int version = (b[1] >> 3) & 3;  // 0: MPEG 2.5, 2: MPEG 2, 3: MPEG 1
+  const int layer = (b[1] >> 1) & 3;    // 1: III, 2: II, 3: I
+  if (version == 1 || layer == 0) return std::nullopt;
+  const bool mono = (b[3] >> 6) == 3;
+  const std::uint64_t spf = layer == 3 ? 384 : (layer == 2 || version == 3) ? 1152 : 576;
+  const std::size_t side_info = layer != 1 ? 0 : version == 3 ? (mono ? 17 : 32) : (mono ? 9 : 17);
+  std::size_t x = 4 + side_info;
+  if (x + 16 <= b.size() && (std::memcmp(&b[x], "Xing", 4) == 0 || std::memcmp(&b[x], "Info", 4) == 0)) {
+    const std::uint32_t flags = be32(&b[x + 4]);
+    if (!(flags & 1)) return std::nullopt;
+    const std::uint64_t frames = be32(&b[x + 8]);
+    // The LAME tag follows the Xing fields present: frames, bytes, TOC, quality.
+    std::size_t lame = x + 8 + 4 + ((flags & 2) ? 4 : 0) + ((flags & 4) ? 100 : 0) + ((flags & 8) ? 4 : 0);
+    std::uint64_t delay = 0, padding = 0;
+    if (lame + 24 <= b.size() && (std::memcmp(&b[lame], "LAME", 4) == 0 || std::memcmp(&b[lame], "Lavc", 4) == 0 ||
+                                  std::memcmp(&b[lame], "Lavf", 4) == 0 || std::memcmp(&b[lame], "L3.9", 4) == 0)) {
+      delay = std::uint64_t(b[lame + 21]) << 4 | b[lame + 22] >> 4;
+      padding = std::uint64_t(b[lame + 22] & 0x0f) << 8 | b[lame + 23];
+    }
+    const std::uint64_t total = frames * spf;
+    if (frames == 0 || delay + padding >= total) return std::nullopt;
+    return DeclaredLength{total - delay - padding, spf};
+  }
+  x = 4 + 32;  // Fraunhofer's VBRI header sits 32 bytes after the frame header
+  if (x + 18 <= b.size() && std::memcmp(&b[x], "VBRI", 4) == 0) {
+    const std::uint64_t frames = be32(&b[x + 14]);
+    if (frames > 0) return DeclaredLength{frames * spf, spf};
+  }
+  return std::nullopt;
 }
 
 std::optional<std::string> wav_format_tag(const fs::path& path) {

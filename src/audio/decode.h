@@ -1,7 +1,8 @@
 #pragma once
-// Audio decoding: any format libsndfile reads, to mono float in [-1, 1),
-// resampled with libsoxr (very high quality) when asked, cropped or
-// zero-padded to a fixed duration when asked.
+// Whole-file decoding on top of AudioReader (audio/audio_reader.h): any
+// format it reads, to mono float in [-1, 1), resampled with libsoxr (very
+// high quality) when asked, cropped or zero-padded to a fixed duration when
+// asked.
 #include <cstddef>
 #include <filesystem>
 #include <vector>
@@ -22,7 +23,8 @@ struct AudioClip {
 };
 
 // Throws oneshot::Error "PATH: reason" for a missing, empty, truncated or
-// non-audio file, zero channels, an unsupported format or non-finite samples.
+// non-audio file, zero channels, an unsupported format or non-finite samples
+// (the reasons AudioReader gives). Memory grows with the decoded frames only.
 AudioClip decode_audio(const std::filesystem::path& path, const DecodeOptions& options = {});
 
 // Crops or zero-pads to exactly n samples (handles decoders that return a few
