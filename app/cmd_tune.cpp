@@ -1,5 +1,5 @@
 // `tune`: run N more trials of a study with one or more worker processes.
-// `tune-report`: the study's best parameters, a table of its trials, and figures.
+// (`tune-report` is in cmd_tune_report.cpp: it needs no model.)
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
@@ -11,8 +11,6 @@
 #include "commands.h"
 #include "core/error.h"
 #include "tune/objectives.h"
-#include "tune/report.h"
-#include "tune/report_plots.h"
 #include "tune/study.h"
 #include "tune/worker.h"
 #include "tune_objective.h"
@@ -136,30 +134,9 @@ void run_tune(const TuneOptions& o) {
   }
 }
 
-struct ReportOptions {
-  std::string study, study_name = "default", out;
-  bool no_plots = false;
-};
-
-// Figures beside a SQLite study (in DIR/tune-report), else in ./tune-report.
-std::filesystem::path default_report_dir(const std::string& url) {
-  const std::string file = tune::sqlite_path(url);
-  return (file.empty() ? std::filesystem::path() : std::filesystem::path(file).parent_path()) / "tune-report";
-}
-
-void run_tune_report(const ReportOptions& r) {
-  tune::Study study(r.study, r.study_name, nullptr);
-  std::fputs(tune::format_report(study).c_str(), stdout);
-  if (r.no_plots) return;
-  const std::filesystem::path dir = r.out.empty() ? default_report_dir(r.study) : std::filesystem::path(r.out);
-  const auto figures = tune::write_report_plots(study.space(), study.trials(), dir);
-  std::printf("\nFigures (%zu, PNG and SVG) in %s:\n", figures.size(), dir.string().c_str());
-  for (const auto& f : figures) std::printf("  %s\n", f.png.filename().string().c_str());
-}
-
 }  // namespace
 
-void add_tune_commands(CLI::App& app) {
+void add_tune_command(CLI::App& app) {
   auto o = std::make_shared<TuneOptions>();
   auto* tune = app.add_subcommand("tune", "Tune hyperparameters with TPE; resumable, shared by any number of workers");
   tune->add_option("--data", o->data, "Dataset directory (the training objective's data)");
@@ -177,14 +154,6 @@ void add_tune_commands(CLI::App& app) {
   tune->add_option("--best", o->best, "Where to write the best configuration (default: best.toml beside a SQLite study)");
   o->config.add_to(*tune);
   tune->callback([o] { run_tune(*o); });
-
-  auto r = std::make_shared<ReportOptions>();
-  auto* report = app.add_subcommand("tune-report", "Show a study: best parameters, every trial, and figures");
-  report->add_option("--study", r->study, "Study database: FILE, sqlite:///FILE or postgresql://USER@HOST/DB")->required();
-  report->add_option("--study-name", r->study_name, "Study name within the database")->capture_default_str();
-  report->add_option("--out", r->out, "Directory for the figures (default: tune-report beside a SQLite study)");
-  report->add_flag("--no-plots", r->no_plots, "Only the text report");
-  report->callback([r] { run_tune_report(*r); });
 }
 
 }  // namespace oneshot::cli

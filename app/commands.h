@@ -1,6 +1,12 @@
 #pragma once
 // Each subcommand lives in its own cmd_*.cpp and registers itself here.
 // The CLI is a thin layer: parse flags, build a Config, call the library.
+//
+// Two executables (see /README.md "Start-up" and CMakeLists.txt): oneshot-audio-model
+// has every command (main.cpp); oneshot-audio (frontend.cpp) is linked without
+// LibTorch, runs the model-free commands (the files in ONESHOT_FRONTEND_APP) and
+// execs oneshot-audio-model for every other one. ONESHOT_FRONTEND is 1 when a
+// file is compiled for the front end, 0 for oneshot-audio-model.
 #include <CLI/CLI.hpp>
 #include <cstdint>
 #include <string>
@@ -11,6 +17,10 @@
 namespace oneshot::cli {
 
 // --config FILE and --set section.key=value, shared by every command.
+#ifndef ONESHOT_FRONTEND
+#define ONESHOT_FRONTEND 0
+#endif
+
 struct ConfigOptions {
   std::string file;
   std::vector<std::string> overrides;
@@ -46,10 +56,24 @@ struct RunArgs {
 };
 int run_pipeline(const RunArgs& args);
 
+// Both executables: name, description, version flag; then parse and run,
+// turning errors into "error: ..." on stderr and exit code 1 (oneshot::Error)
+// or 2 (anything else).
+void set_up_app(CLI::App& app);
+int run_app(CLI::App& app, int argc, char** argv);
+
+// In the front end: replaces this process with oneshot-audio-model (found
+// next to /proc/self/exe) on the same arguments; throws oneshot::Error naming
+// the path if it cannot. For a model-free command's flag that needs the model
+// (inside `#if ONESHOT_FRONTEND`). In oneshot-audio-model it throws: there is
+// nothing to hand over to.
+[[noreturn]] void hand_over_to_model();
+
 void add_logmel_command(CLI::App& app);
 void add_features_command(CLI::App& app);
 void add_evaluate_command(CLI::App& app);
-void add_tune_commands(CLI::App& app);  // tune, tune-report
+void add_tune_command(CLI::App& app);
+void add_tune_report_command(CLI::App& app);
 void add_train_command(CLI::App& app);
 void add_run_command(CLI::App& app);
 void add_demo_command(CLI::App& app);

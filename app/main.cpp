@@ -1,42 +1,26 @@
-// oneshot-audio: one-shot environmental sound classification with siamese networks.
-#include <cstdio>
-#include <exception>
-
+// oneshot-audio-model: every command, LibTorch linked. Users run oneshot-audio
+// (frontend.cpp), which execs this for the commands that need the model.
 #include "commands.h"
 #include "core/error.h"
 
 namespace oneshot::cli {
 
-void ConfigOptions::add_to(CLI::App& cmd) {
-  cmd.add_option("--config", file, "TOML configuration file")->check(CLI::ExistingFile);
-  cmd.add_option("--set", overrides, "Override a configuration key: section.key=value (repeatable)");
+[[noreturn]] void hand_over_to_model() {
+  throw Error("internal: a command handed over to the model executable from the model executable");
 }
-
-Config ConfigOptions::load() const { return Config::load(file, overrides); }
 
 }  // namespace oneshot::cli
 
 int main(int argc, char** argv) {
-  CLI::App app{"oneshot-audio: learn to recognise environmental sounds from a single example"};
-  app.require_subcommand(1);
-  app.set_version_flag("--version", "oneshot-audio 0.1.0");
+  CLI::App app;
+  oneshot::cli::set_up_app(app);
   oneshot::cli::add_logmel_command(app);
   oneshot::cli::add_features_command(app);
   oneshot::cli::add_evaluate_command(app);
-  oneshot::cli::add_tune_commands(app);
+  oneshot::cli::add_tune_command(app);
+  oneshot::cli::add_tune_report_command(app);
   oneshot::cli::add_train_command(app);
   oneshot::cli::add_run_command(app);
   oneshot::cli::add_demo_command(app);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  } catch (const oneshot::Error& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 2;
-  }
-  return 0;
+  return oneshot::cli::run_app(app, argc, argv);
 }

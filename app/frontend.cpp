@@ -1,0 +1,89 @@
+// oneshot-audio: the front end users run. Linked without LibTorch, whose
+// start-up alone takes about half a second, so that the commands that use no
+// model (logmel, features, tune-report, --help, --version, ...) start in a few
+// milliseconds. Every other command is handed over with execv, on the same
+// arguments, to oneshot-audio-model next to this executable, which has every
+// command. The rule for which app/*.cpp go where is in commands.h and
+// CMakeLists.txt (ONESHOT_FRONTEND_APP).
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <unistd.h>
+
+#include "commands.h"
+#include "core/error.h"
+
+namespace oneshot::cli {
+namespace {
+
+char** saved_argv = nullptr;
+
+// The commands that need the model, with the descriptions their files give
+// them, so that `oneshot-audio --help` lists every command without loading
+// LibTorch (Cli.FrontEndHelpListsEveryCommand compares the two lists).
+struct ModelCommand {
+  const char* name;
+  const char* description;
+};
+constexpr ModelCommand kModelCommands[] = {
+    {"evaluate", "One-shot test of a trained run on its unseen classes"},
+    {"tune", "Tune hyperparameters with TPE; resumable, shared by any number of workers"},
+    {"train", "Train the siamese network into a run directory, or continue one"},
+    {"run", "Features, training, one-shot test, plots and report in one command (again on OUT: resume)"},
+    {"demo", "Generate a small synthetic dataset and run the whole pipeline on it"},
+};
+
+// The first argument that is not an option: the subcommand (the top level
+// has only flags, --help and --version).
+const char* subcommand_of(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i)
+    if (argv[i][0] != '-') return argv[i];
+  return nullptr;
+}
+
+}  // namespace
+
+[[noreturn]] void hand_over_to_model() {
+  std::error_code ec;
+  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) throw Error("cannot find this executable's directory (/proc/self/exe): " + ec.message());
+  const std::filesystem::path model = self.parent_path() / "oneshot-audio-model";
+  // argv unchanged: argv[0] stays the name the user typed, so usage and
+  // errors read the same from either executable.
+  execv(model.c_str(), saved_argv);
+  throw Error(model.string() + ": cannot start the executable that runs the model commands (" +
+              std::strerror(errno) + "); build it with `cmake --build build --target oneshot-audio-model`");
+}
+
+}  // namespace oneshot::cli
+
+int main(int argc, char** argv) {
+  namespace cli = oneshot::cli;
+  cli::saved_argv = argv;
+  CLI::App app;
+  cli::set_up_app(app);
+  cli::add_logmel_command(app);
+  cli::add_features_command(app);
+  cli::add_tune_report_command(app);
+
+  // Anything this executable does not run itself goes to the full one, which
+  // also gives the error for a command that does not exist.
+  const char* sub = cli::subcommand_of(argc, argv);
+  if (sub) {
+    bool here = false;
+    for (const CLI::App* cmd : app.get_subcommands({}))
+      if (cmd->check_name(sub)) here = true;
+    if (!here) {
+      try {
+        cli::hand_over_to_model();
+      } catch (const oneshot::Error& e) {
+        std::fprintf(stderr, "error: %s\n", e.what());
+        return 1;
+      }
+    }
+  }
+  // Listed for --help only: the hand-over above runs them.
+  for (const auto& c : cli::kModelCommands) app.add_subcommand(c.name, c.description);
+  return cli::run_app(app, argc, argv);
+}
