@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the Debian packages oneshot-audio needs and builds it in Release.
+# Installs the Debian packages oneshot-audio needs and builds its CLI in Release.
 # Usage: scripts/setup.sh [BUILD_DIR]   (default: build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,4 +24,6 @@ if ((${#missing[@]})); then
 fi
 
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release
-cmake --build "$BUILD_DIR" -j "$(nproc)"
+# Only the CLI (the front end and the model executable it hands over to);
+# scripts/test.sh builds the tests and benchmarks.
+cmake --build "$BUILD_DIR" -j "$(nproc)" --target oneshot-audio oneshot-audio-model

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${1:-build}
 [ -f "$BUILD_DIR/build.ninja" ] || scripts/setup.sh "$BUILD_DIR"
-cmake --build "$BUILD_DIR" -j "$(nproc)"
+cmake --build "$BUILD_DIR" -j "$(nproc)"  # everything: the tests and benchmarks too (setup.sh builds only the CLI)
 
 if [ -z "${ONESHOT_TEST_POSTGRES:-}" ] && [ -z "${ONESHOT_SKIP_POSTGRES:-}" ]; then
   export ONESHOT_PG_DIR=${ONESHOT_PG_DIR:-/tmp/oneshot-postgres-$$}
