@@ -1,0 +1,89 @@
+#include "enroll/decision.h"
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <limits>
+
+#include "core/error.h"
+
+namespace oneshot {
+
+Calibration calibrate_threshold(const std::vector<double>& same_class, const std::vector<double>& different_class,
+                                double far) {
+  if (!(far >= 0 && far < 1)) throw Error("false-accept rate must be in [0, 1), got " + std::to_string(far));
+  if (same_class.empty() || different_class.empty())
+    throw Error("calibration needs same-class and different-class scores");
+  std::vector<double> d = different_class;
+  std::sort(d.begin(), d.end(), std::greater<>());
+  const auto k = static_cast<std::size_t>(std::floor(far * static_cast<double>(d.size())));
+  Calibration c;
+  c.far = far;
+  c.threshold = d[std::min(k, d.size() - 1)];
+  c.frr = static_cast<double>(std::count_if(same_class.begin(), same_class.end(),
+                                            [&](double s) { return s <= c.threshold; })) /
+          static_cast<double>(same_class.size());
+  c.floor = d[d.size() / 2];
+  c.same_pairs = static_cast<std::int64_t>(same_class.size());
+  c.different_pairs = static_cast<std::int64_t>(different_class.size());
+  return c;
+}
+
+double tighten_with_negatives(double threshold, const std::vector<double>& negative_scores) {
+  for (double s : negative_scores) threshold = std::max(threshold, s);
+  return threshold;
+}
+
+std::vector<double> aggregate_examples(const std::vector<double>& scores, std::size_t n_windows,
+                                       const std::vector<std::size_t>& example_class, std::size_t n_classes,
+                                       const std::string& how) {
+  if (how != "mean" && how != "max") throw Error("example aggregate must be mean, max or prototype, got " + how);
+  const std::size_t n_examples = example_class.size();
+  if (scores.size() != n_windows * n_examples) throw Error("aggregate_examples: score table has the wrong size");
+  const bool max = how == "max";
+  std::vector<double> out(n_windows * n_classes, max ? -std::numeric_limits<double>::infinity() : 0.0);
+  std::vector<std::size_t> count(n_classes, 0);
+  for (std::size_t e = 0; e < n_examples; ++e) ++count.at(example_class[e]);
+  for (std::size_t w = 0; w < n_windows; ++w) {
+    double* row = out.data() + w * n_classes;
+    for (std::size_t e = 0; e < n_examples; ++e) {
+      const double s = scores[w * n_examples + e];
+      double& v = row[example_class[e]];
+      v = max ? std::max(v, s) : v + s / static_cast<double>(count[example_class[e]]);
+    }
+  }
+  return out;
+}
+
+std::vector<ClassDecision> rank_classes(const std::vector<double>& window_scores, std::size_t n_windows,
+                                        std::size_t n_classes, const std::vector<bool>& eligible,
+                                        const std::string& how) {
+  if (how != "mean" && how != "max" && how != "vote")
+    throw Error("window aggregate must be mean, max or vote, got " + how);
+  if (window_scores.size() != n_windows * n_classes || eligible.size() != n_classes || n_windows == 0)
+    throw Error("rank_classes: score table has the wrong size");
+  std::vector<ClassDecision> out;
+  for (std::size_t c = 0; c < n_classes; ++c) {
+    if (!eligible[c]) continue;
+    ClassDecision d{c, how == "max" ? -std::numeric_limits<double>::infinity() : 0.0, 0};
+    for (std::size_t w = 0; w < n_windows; ++w) {
+      const double s = window_scores[w * n_classes + c];
+      d.score = how == "max" ? std::max(d.score, s) : d.score + s / static_cast<double>(n_windows);
+    }
+    out.push_back(d);
+  }
+  for (std::size_t w = 0; w < n_windows; ++w) {
+    const double* row = window_scores.data() + w * n_classes;
+    ClassDecision* best = nullptr;
+    for (auto& d : out)
+      if (!best || row[d.cls] > row[best->cls]) best = &d;
+    if (best) ++best->votes;
+  }
+  std::stable_sort(out.begin(), out.end(), [&](const ClassDecision& a, const ClassDecision& b) {
+    if (how == "vote" && a.votes != b.votes) return a.votes > b.votes;
+    return a.score > b.score;
+  });
+  return out;
+}
+
+}  // namespace oneshot

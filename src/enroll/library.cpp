@@ -1,0 +1,418 @@
+#include "enroll/library.h"
+
+#include <sqlite3.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <ctime>
+#include <functional>
+#include <map>
+#include <variant>
+
+#include "core/error.h"
+
+namespace oneshot {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr int kSchemaVersion = 1;
+
+using Value = std::variant<std::monostate, std::int64_t, double, std::string, std::vector<float>>;
+
+// A row's columns as read: NULL, integer, real, text or blob.
+struct Row {
+  std::vector<Value> cols;
+  bool null(std::size_t i) const { return std::holds_alternative<std::monostate>(cols[i]); }
+  std::int64_t i64(std::size_t i) const {
+    if (auto* v = std::get_if<std::int64_t>(&cols[i])) return *v;
+    if (auto* d = std::get_if<double>(&cols[i])) return static_cast<std::int64_t>(*d);
+    return 0;
+  }
+  double f64(std::size_t i) const {
+    if (auto* d = std::get_if<double>(&cols[i])) return *d;
+    if (auto* v = std::get_if<std::int64_t>(&cols[i])) return static_cast<double>(*v);
+    return std::nan("");
+  }
+  std::string text(std::size_t i) const {
+    if (auto* s = std::get_if<std::string>(&cols[i])) return *s;
+    if (auto* v = std::get_if<std::int64_t>(&cols[i])) return std::to_string(*v);
+    return {};
+  }
+  const std::vector<float>* blob(std::size_t i) const { return std::get_if<std::vector<float>>(&cols[i]); }
+};
+
+}  // namespace
+
+struct ClassLibrary::Impl {
+  fs::path path;
+  sqlite3* db = nullptr;
+
+  ~Impl() {
+    if (db) sqlite3_close(db);
+  }
+
+  [[noreturn]] void fail(const std::string& what) const {
+    throw file_error(path, "class library: " + what + ": " + (db ? sqlite3_errmsg(db) : "cannot open"));
+  }
+
+  std::vector<Row> query(const std::string& sql, const std::vector<Value>& params = {}) const {
+    sqlite3_stmt* stmt = nullptr;
+    if (sqlite3_prepare_v2(db, sql.c_str(), static_cast<int>(sql.size()), &stmt, nullptr) != SQLITE_OK)
+      fail("cannot run \"" + sql.substr(0, 60) + "\"");
+    struct Finalize {
+      sqlite3_stmt* s;
+      ~Finalize() { sqlite3_finalize(s); }
+    } finalize{stmt};
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      const int idx = static_cast<int>(i + 1);
+      const Value& p = params[i];
+      int rc = SQLITE_OK;
+      if (std::holds_alternative<std::monostate>(p)) rc = sqlite3_bind_null(stmt, idx);
+      else if (auto* v = std::get_if<std::int64_t>(&p)) rc = sqlite3_bind_int64(stmt, idx, *v);
+      else if (auto* d = std::get_if<double>(&p)) rc = sqlite3_bind_double(stmt, idx, *d);
+      else if (auto* s = std::get_if<std::string>(&p))
+        rc = sqlite3_bind_text(stmt, idx, s->data(), static_cast<int>(s->size()), SQLITE_TRANSIENT);
+      else if (auto* b = std::get_if<std::vector<float>>(&p))
+        rc = sqlite3_bind_blob(stmt, idx, b->data(), static_cast<int>(b->size() * sizeof(float)), SQLITE_TRANSIENT);
+      if (rc != SQLITE_OK) fail("cannot bind a value");
+    }
+    std::vector<Row> rows;
+    for (;;) {
+      const int rc = sqlite3_step(stmt);
+      if (rc == SQLITE_DONE) break;
+      if (rc != SQLITE_ROW) fail("\"" + sql.substr(0, 60) + "\" failed");
+      Row row;
+      const int n = sqlite3_column_count(stmt);
+      for (int c = 0; c < n; ++c) {
+        switch (sqlite3_column_type(stmt, c)) {
+          case SQLITE_NULL: row.cols.emplace_back(std::monostate{}); break;
+          case SQLITE_INTEGER: row.cols.emplace_back(static_cast<std::int64_t>(sqlite3_column_int64(stmt, c))); break;
+          case SQLITE_FLOAT: row.cols.emplace_back(sqlite3_column_double(stmt, c)); break;
+          case SQLITE_BLOB: {
+            const auto bytes = static_cast<std::size_t>(sqlite3_column_bytes(stmt, c));
+            std::vector<float> v(bytes / sizeof(float));
+            if (bytes) std::memcpy(v.data(), sqlite3_column_blob(stmt, c), v.size() * sizeof(float));
+            row.cols.emplace_back(std::move(v));
+            break;
+          }
+          default: {
+            const auto* t = reinterpret_cast<const char*>(sqlite3_column_text(stmt, c));
+            row.cols.emplace_back(std::string(t ? t : "", static_cast<std::size_t>(sqlite3_column_bytes(stmt, c))));
+          }
+        }
+      }
+      rows.push_back(std::move(row));
+    }
+    return rows;
+  }
+
+  void exec(const std::string& sql, const std::vector<Value>& params = {}) const { query(sql, params); }
+
+  // Runs `body` in one IMMEDIATE transaction: the write lock is taken at the
+  // start, so two enrolling processes queue instead of failing half-way.
+  void transaction(const std::function<void()>& body) const {
+    exec("BEGIN IMMEDIATE");
+    try {
+      body();
+      exec("COMMIT");
+    } catch (...) {
+      sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+      throw;
+    }
+  }
+
+  std::map<std::string, std::string> meta() const {
+    std::map<std::string, std::string> m;
+    for (const Row& r : query("SELECT key, value FROM meta")) m[r.text(0)] = r.text(1);
+    return m;
+  }
+  void set_meta(const std::string& key, const std::string& value) const {
+    exec("INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+         {key, value});
+  }
+
+  std::optional<std::int64_t> class_id(const std::string& name, bool* negative = nullptr) const {
+    const auto rows = query("SELECT id, negative FROM classes WHERE name = ?", {name});
+    if (rows.empty()) return std::nullopt;
+    if (negative) *negative = rows[0].i64(1) != 0;
+    return rows[0].i64(0);
+  }
+};
+
+namespace {
+
+std::unique_ptr<ClassLibrary::Impl> connect(const fs::path& path, bool create) {
+  auto impl = std::make_unique<ClassLibrary::Impl>();
+  impl->path = path;
+  if (!create) {
+    std::error_code ec;
+    if (!fs::exists(path, ec)) throw file_error(path, "no such class library (create it with enroll)");
+    if (fs::is_directory(path, ec)) throw file_error(path, "is a directory, not a class library");
+  }
+  const int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX;
+  if (sqlite3_open_v2(path.c_str(), &impl->db, flags, nullptr) != SQLITE_OK) impl->fail("cannot open");
+  sqlite3_busy_timeout(impl->db, 120000);
+  sqlite3_extended_result_codes(impl->db, 1);
+  // A non-SQLite file fails here with "file is not a database".
+  char* err = nullptr;
+  if (sqlite3_exec(impl->db, "PRAGMA foreign_keys = ON; PRAGMA journal_mode = DELETE;", nullptr, nullptr, &err) !=
+      SQLITE_OK) {
+    const std::string why = err ? err : "unknown error";
+    sqlite3_free(err);
+    throw file_error(path, "not a class library: " + why);
+  }
+  return impl;
+}
+
+bool has_schema(const ClassLibrary::Impl& impl) {
+  return !impl.query("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'meta'").empty();
+}
+
+void check_schema(const ClassLibrary::Impl& impl) {
+  if (!has_schema(impl)) throw file_error(impl.path, "not a class library (no meta table)");
+  const auto meta = impl.meta();
+  const auto it = meta.find("schema_version");
+  if (it == meta.end()) throw file_error(impl.path, "not a class library (no schema_version)");
+  if (std::stoi(it->second) > kSchemaVersion)
+    throw file_error(impl.path, "class library schema " + it->second + " is newer than this program's (" +
+                                    std::to_string(kSchemaVersion) + ")");
+}
+
+std::string format_double(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+double parse_double(const std::map<std::string, std::string>& m, const std::string& key, double fallback = 0) {
+  const auto it = m.find(key);
+  if (it == m.end() || it->second.empty()) return fallback;
+  return std::strtod(it->second.c_str(), nullptr);
+}
+
+void check_embedding(const ClassLibrary::Impl& impl, const LibraryExample& e, std::int64_t dim) {
+  if (static_cast<std::int64_t>(e.embedding.size()) != dim)
+    throw file_error(impl.path, "embedding of " + e.source + " has " + std::to_string(e.embedding.size()) +
+                                    " values, the library's model has " + std::to_string(dim));
+  for (float v : e.embedding)
+    if (!std::isfinite(v)) throw file_error(impl.path, "embedding of " + e.source + " is not finite");
+}
+
+}  // namespace
+
+std::string utc_now_iso8601() {
+  const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+ClassLibrary::ClassLibrary(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ClassLibrary::ClassLibrary(ClassLibrary&&) noexcept = default;
+ClassLibrary& ClassLibrary::operator=(ClassLibrary&&) noexcept = default;
+ClassLibrary::~ClassLibrary() = default;
+
+ClassLibrary ClassLibrary::open(const fs::path& path) {
+  auto impl = connect(path, false);
+  check_schema(*impl);
+  return ClassLibrary(std::move(impl));
+}
+
+ClassLibrary ClassLibrary::open_or_create(const fs::path& path, const LibraryModel& model) {
+  if (!path.parent_path().empty()) {
+    std::error_code ec;
+    fs::create_directories(path.parent_path(), ec);
+  }
+  auto impl = connect(path, true);
+  Impl& db = *impl;
+  // Creation is one transaction, so a second process creating the same
+  // library at the same moment waits and then finds it made.
+  db.transaction([&] {
+    if (has_schema(db)) return;
+    if (!db.query("SELECT name FROM sqlite_master").empty())
+      throw file_error(path, "is a SQLite database but not a class library");
+    db.exec("CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)");
+    db.exec(
+        "CREATE TABLE classes(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, negative INTEGER NOT NULL, "
+        "threshold REAL, threshold_source TEXT NOT NULL DEFAULT '', added TEXT NOT NULL)");
+    db.exec(
+        "CREATE TABLE examples(id INTEGER PRIMARY KEY, class_id INTEGER NOT NULL REFERENCES classes(id) ON DELETE "
+        "CASCADE, source TEXT NOT NULL, segment_start REAL, segment_end REAL, window_start REAL NOT NULL, "
+        "embedding BLOB NOT NULL, added TEXT NOT NULL)");
+    db.exec("CREATE INDEX examples_class ON examples(class_id)");
+    db.set_meta("schema_version", std::to_string(kSchemaVersion));
+    db.set_meta("created", utc_now_iso8601());
+    db.set_meta("run", model.run);
+    db.set_meta("fingerprint", model.fingerprint);
+    db.set_meta("embedding_dim", std::to_string(model.embedding_dim));
+    db.set_meta("window_s", format_double(model.window_s));
+    db.set_meta("sample_rate", std::to_string(model.sample_rate));
+  });
+  check_schema(db);
+  ClassLibrary library(std::move(impl));
+  const LibraryModel stored = library.model();
+  if (stored.fingerprint != model.fingerprint)
+    throw file_error(path, "the library was embedded with model " + stored.fingerprint + " (run " + stored.run +
+                               "), not with " + model.fingerprint + " (run " + model.run +
+                               "); use `library --reembed --run` to move it to the new model");
+  return library;
+}
+
+const fs::path& ClassLibrary::path() const { return impl_->path; }
+
+LibraryModel ClassLibrary::model() const {
+  const auto m = impl_->meta();
+  LibraryModel model;
+  model.run = m.count("run") ? m.at("run") : "";
+  model.fingerprint = m.count("fingerprint") ? m.at("fingerprint") : "";
+  model.embedding_dim = static_cast<std::int64_t>(parse_double(m, "embedding_dim"));
+  model.window_s = parse_double(m, "window_s");
+  model.sample_rate = static_cast<int>(parse_double(m, "sample_rate"));
+  return model;
+}
+
+std::optional<Calibration> ClassLibrary::calibration() const {
+  const auto m = impl_->meta();
+  if (!m.count("calibration_threshold")) return std::nullopt;
+  Calibration c;
+  c.far = parse_double(m, "calibration_far");
+  c.threshold = parse_double(m, "calibration_threshold");
+  c.frr = parse_double(m, "calibration_frr");
+  c.floor = parse_double(m, "calibration_floor");
+  c.same_pairs = static_cast<std::int64_t>(parse_double(m, "calibration_same_pairs"));
+  c.different_pairs = static_cast<std::int64_t>(parse_double(m, "calibration_different_pairs"));
+  c.classes = static_cast<std::int64_t>(parse_double(m, "calibration_classes"));
+  return c;
+}
+
+void ClassLibrary::set_calibration(const Calibration& c) {
+  impl_->transaction([&] {
+    impl_->set_meta("calibration_far", format_double(c.far));
+    impl_->set_meta("calibration_threshold", format_double(c.threshold));
+    impl_->set_meta("calibration_frr", format_double(c.frr));
+    impl_->set_meta("calibration_floor", format_double(c.floor));
+    impl_->set_meta("calibration_same_pairs", std::to_string(c.same_pairs));
+    impl_->set_meta("calibration_different_pairs", std::to_string(c.different_pairs));
+    impl_->set_meta("calibration_classes", std::to_string(c.classes));
+  });
+}
+
+std::vector<LibraryClass> ClassLibrary::classes() const {
+  std::vector<LibraryClass> out;
+  for (const Row& r : impl_->query(
+           "SELECT c.id, c.name, c.negative, c.threshold, c.threshold_source, c.added, COUNT(e.id), "
+           "COUNT(DISTINCT e.source) FROM classes c LEFT JOIN examples e ON e.class_id = c.id GROUP BY c.id "
+           "ORDER BY c.negative, c.name")) {
+    LibraryClass c;
+    c.id = r.i64(0);
+    c.name = r.text(1);
+    c.negative = r.i64(2) != 0;
+    if (!r.null(3)) c.threshold = r.f64(3);
+    c.threshold_source = r.text(4);
+    c.added = r.text(5);
+    c.examples = r.i64(6);
+    c.sources = r.i64(7);
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+std::vector<LibraryExample> ClassLibrary::examples(const std::string& class_name) const {
+  const std::string sql =
+      "SELECT e.id, c.name, c.negative, e.source, e.segment_start, e.segment_end, e.window_start, e.embedding, "
+      "e.added FROM examples e JOIN classes c ON c.id = e.class_id" +
+      std::string(class_name.empty() ? "" : " WHERE c.name = ?") + " ORDER BY c.negative, c.name, e.id";
+  std::vector<Value> params;
+  if (!class_name.empty()) params.emplace_back(class_name);
+  std::vector<LibraryExample> out;
+  for (const Row& r : impl_->query(sql, params)) {
+    LibraryExample e;
+    e.id = r.i64(0);
+    e.class_name = r.text(1);
+    e.negative = r.i64(2) != 0;
+    e.source = r.text(3);
+    if (!r.null(4)) e.segment_start = r.f64(4);
+    if (!r.null(5)) e.segment_end = r.f64(5);
+    e.window_start = r.f64(6);
+    if (const auto* b = r.blob(7)) e.embedding = *b;
+    e.added = r.text(8);
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+void ClassLibrary::add_examples(const std::string& class_name, bool negative,
+                                const std::vector<LibraryExample>& examples) {
+  if (class_name.empty()) throw file_error(impl_->path, "a class needs a name");
+  const std::int64_t dim = model().embedding_dim;
+  for (const auto& e : examples) check_embedding(*impl_, e, dim);
+  const std::string now = utc_now_iso8601();
+  impl_->transaction([&] {
+    bool was_negative = false;
+    std::optional<std::int64_t> id = impl_->class_id(class_name, &was_negative);
+    if (id && was_negative != negative)
+      throw file_error(impl_->path, "class \"" + class_name + "\" holds " +
+                                        (was_negative ? "negative" : "positive") + " examples; cannot add " +
+                                        (negative ? "negative" : "positive") + " ones to it");
+    if (!id) {
+      impl_->exec("INSERT INTO classes(name, negative, added) VALUES(?, ?, ?)",
+                  {class_name, std::int64_t{negative ? 1 : 0}, now});
+      id = sqlite3_last_insert_rowid(impl_->db);
+    }
+    for (const auto& e : examples) {
+      impl_->exec(
+          "INSERT INTO examples(class_id, source, segment_start, segment_end, window_start, embedding, added) "
+          "VALUES(?, ?, ?, ?, ?, ?, ?)",
+          {*id, e.source, e.segment_start ? Value{*e.segment_start} : Value{},
+           e.segment_end ? Value{*e.segment_end} : Value{}, e.window_start, e.embedding, now});
+    }
+  });
+}
+
+void ClassLibrary::remove_class(const std::string& class_name) {
+  impl_->transaction([&] {
+    if (!impl_->class_id(class_name)) throw file_error(impl_->path, "no class \"" + class_name + "\"");
+    impl_->exec("DELETE FROM classes WHERE name = ?", {class_name});
+  });
+}
+
+void ClassLibrary::set_threshold(const std::string& class_name, std::optional<double> threshold,
+                                 const std::string& source) {
+  impl_->transaction([&] {
+    if (!impl_->class_id(class_name)) throw file_error(impl_->path, "no class \"" + class_name + "\"");
+    impl_->exec("UPDATE classes SET threshold = ?, threshold_source = ? WHERE name = ?",
+                {threshold ? Value{*threshold} : Value{}, source, class_name});
+  });
+}
+
+void ClassLibrary::replace_examples(const LibraryModel& model, const std::vector<LibraryExample>& examples) {
+  for (const auto& e : examples) check_embedding(*impl_, e, model.embedding_dim);
+  const std::string now = utc_now_iso8601();
+  impl_->transaction([&] {
+    impl_->exec("DELETE FROM examples");
+    for (const auto& e : examples) {
+      const auto id = impl_->class_id(e.class_name);
+      if (!id) throw file_error(impl_->path, "no class \"" + e.class_name + "\"");
+      impl_->exec(
+          "INSERT INTO examples(class_id, source, segment_start, segment_end, window_start, embedding, added) "
+          "VALUES(?, ?, ?, ?, ?, ?, ?)",
+          {*id, e.source, e.segment_start ? Value{*e.segment_start} : Value{},
+           e.segment_end ? Value{*e.segment_end} : Value{}, e.window_start, e.embedding,
+           e.added.empty() ? now : e.added});
+    }
+    impl_->set_meta("run", model.run);
+    impl_->set_meta("fingerprint", model.fingerprint);
+    impl_->set_meta("embedding_dim", std::to_string(model.embedding_dim));
+    impl_->set_meta("window_s", format_double(model.window_s));
+    impl_->set_meta("sample_rate", std::to_string(model.sample_rate));
+    // The old calibration and thresholds belong to the old model.
+    impl_->exec("DELETE FROM meta WHERE key LIKE 'calibration_%'");
+    impl_->exec("UPDATE classes SET threshold = NULL, threshold_source = '' WHERE threshold_source != 'user'");
+  });
+}
+
+}  // namespace oneshot

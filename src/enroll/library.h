@@ -1,0 +1,124 @@
+#pragma once
+// A class library: the classes a user taught from their own recordings, as one
+// SQLite database (transactional, safe to copy when no process writes it,
+// readable by any SQLite tool). It stores the run it was embedded with (path
+// and fingerprint), each class, each enrolled window's embedding with its
+// source file and segment, the calibration from the run's validation classes,
+// and each class's decision threshold. Model-free: the embeddings come from
+// src/inference, which also checks the fingerprint.
+//
+// Schema (version 1):
+//   meta(key TEXT PRIMARY KEY, value TEXT)  run, fingerprint, embedding_dim,
+//       window_s, sample_rate, created, calibration_* (see Calibration)
+//   classes(id, name UNIQUE, negative 0/1, threshold REAL NULL,
+//       threshold_source TEXT, added TEXT)
+//   examples(id, class_id -> classes.id ON DELETE CASCADE, source TEXT,
+//       segment_start REAL, segment_end REAL (NULL: the whole file),
+//       window_start REAL (s from the start of the source), embedding BLOB
+//       (embedding_dim little-endian float32), added TEXT)
+//
+// Concurrency: every change is one IMMEDIATE transaction in rollback-journal
+// mode with a long busy timeout, so two processes enrolling at once are
+// serialised and a process killed mid-enrolment leaves the library as it was
+// before that enrolment (SQLite rolls the journal back on the next open).
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace oneshot {
+
+// Where the library's embeddings came from. `fingerprint` is the hex hash of
+// the run's weights and feature settings (src/inference/run_model.h).
+struct LibraryModel {
+  std::string run;          // the run directory, absolute
+  std::string fingerprint;
+  std::int64_t embedding_dim = 0;
+  double window_s = 0;      // the model's input length, seconds
+  int sample_rate = 0;      // Hz, the model's feature rate
+};
+
+// The global decision threshold calibrated on the run's validation classes:
+// `threshold` is the score that `far` of the different-class pair scores
+// exceed (the false-accept rate); `frr` is the fraction of same-class pair
+// scores below it (the false-reject rate at that threshold).
+struct Calibration {
+  double far = 0.05;
+  double threshold = 0;
+  double frr = 0;
+  double floor = 0;  // median different-class score: a window without the sound (detect's hysteresis)
+  std::int64_t same_pairs = 0, different_pairs = 0;
+  std::int64_t classes = 0;  // validation classes used
+};
+
+struct LibraryClass {
+  std::int64_t id = 0;
+  std::string name;
+  bool negative = false;              // background / negative examples
+  std::optional<double> threshold;    // none: use the calibration's
+  std::string threshold_source;       // "calibration", "negatives", "user"
+  std::int64_t examples = 0;          // enrolled windows
+  std::int64_t sources = 0;           // distinct source files
+  std::string added;                  // ISO 8601 UTC
+};
+
+struct LibraryExample {
+  std::int64_t id = 0;
+  std::string class_name;
+  bool negative = false;
+  std::string source;                  // the file as given (absolute)
+  std::optional<double> segment_start, segment_end;  // --segment, seconds
+  double window_start = 0;             // seconds from the start of the source
+  std::vector<float> embedding;        // embedding_dim values
+  std::string added;
+};
+
+class ClassLibrary {
+ public:
+  // Opens an existing library; Error "PATH: ..." when it is missing, not a
+  // SQLite database or not a class library.
+  static ClassLibrary open(const std::filesystem::path& path);
+  // Opens the library, creating it for `model` when it does not exist. An
+  // existing library embedded with another fingerprint is an Error naming both.
+  static ClassLibrary open_or_create(const std::filesystem::path& path, const LibraryModel& model);
+
+  ClassLibrary(ClassLibrary&&) noexcept;
+  ClassLibrary& operator=(ClassLibrary&&) noexcept;
+  ~ClassLibrary();
+
+  const std::filesystem::path& path() const;
+  LibraryModel model() const;
+  std::optional<Calibration> calibration() const;
+  void set_calibration(const Calibration& calibration);
+
+  std::vector<LibraryClass> classes() const;
+  // Every example, or only those of `class_name`; ordered by class then id.
+  std::vector<LibraryExample> examples(const std::string& class_name = {}) const;
+
+  // Adds `examples` (their class_name/negative fields are ignored) to class
+  // `class_name`, creating it, in one transaction. Adding negatives to a
+  // positive class (or the reverse) is an Error.
+  void add_examples(const std::string& class_name, bool negative, const std::vector<LibraryExample>& examples);
+  // Removes a class and its examples; Error when there is no such class.
+  void remove_class(const std::string& class_name);
+  // Sets (or with nullopt clears) a class's threshold.
+  void set_threshold(const std::string& class_name, std::optional<double> threshold, const std::string& source);
+  // Replaces every example (each names an existing class in class_name) and
+  // the model record in one transaction, and drops the calibration and the
+  // thresholds not set by the user: --reembed with a newer run, whose window
+  // may differ, so the windows are chosen again.
+  void replace_examples(const LibraryModel& model, const std::vector<LibraryExample>& examples);
+
+ struct Impl;  // opaque: the SQLite connection
+
+ private:
+  explicit ClassLibrary(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// "2026-11-30T12:00:00Z"
+std::string utc_now_iso8601();
+
+}  // namespace oneshot

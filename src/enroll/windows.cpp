@@ -1,0 +1,74 @@
+#include "enroll/windows.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+
+#include "core/error.h"
+
+namespace oneshot {
+
+WindowPlan plan_windows(std::size_t n_samples, std::size_t window, std::size_t hop) {
+  if (window == 0 || hop == 0) throw Error("window and hop must be positive");
+  WindowPlan plan{window, hop, {}};
+  plan.starts.push_back(0);
+  // Until a window reaches the end: the last one may be padded.
+  while (plan.starts.back() + window < n_samples) plan.starts.push_back(plan.starts.back() + hop);
+  return plan;
+}
+
+void copy_window(const std::vector<float>& samples, std::size_t start, std::size_t window, float* out) {
+  const std::size_t n = start < samples.size() ? std::min(window, samples.size() - start) : 0;
+  if (n) std::copy_n(samples.data() + start, n, out);
+  std::fill(out + n, out + window, 0.0f);
+}
+
+double window_level_dbfs(const std::vector<float>& samples, std::size_t start, std::size_t window) {
+  const std::size_t end = std::min(samples.size(), start + window);
+  if (start >= end) return -std::numeric_limits<double>::infinity();
+  double sum = 0;
+  for (std::size_t i = start; i < end; ++i) sum += static_cast<double>(samples[i]) * samples[i];
+  const double rms = std::sqrt(sum / static_cast<double>(end - start));
+  return rms > 0 ? 20.0 * std::log10(rms) : -std::numeric_limits<double>::infinity();
+}
+
+std::vector<std::size_t> sounding_windows(const std::vector<float>& samples, const WindowPlan& plan,
+                                          const SoundingRule& rule, const std::string& name) {
+  std::vector<double> level(plan.starts.size());
+  for (std::size_t i = 0; i < level.size(); ++i) level[i] = window_level_dbfs(samples, plan.starts[i], plan.window);
+  const double loudest = level.empty() ? -std::numeric_limits<double>::infinity()
+                                       : *std::max_element(level.begin(), level.end());
+  if (!(loudest >= rule.silence_dbfs)) {
+    char buf[160];
+    if (std::isfinite(loudest))
+      std::snprintf(buf, sizeof buf, "is silence (loudest window %.1f dBFS, below %.0f dBFS)", loudest,
+                    rule.silence_dbfs);
+    else
+      std::snprintf(buf, sizeof buf, "is silence (every sample is zero)");
+    throw Error(name + ": " + buf);
+  }
+  std::vector<std::size_t> keep;
+  for (std::size_t i = 0; i < level.size(); ++i)
+    if (level[i] >= loudest - rule.keep_db) keep.push_back(i);
+  return keep;
+}
+
+Segment parse_segment(const std::string& text) {
+  const auto colon = text.find(':');
+  auto bad = [&](const std::string& why) { return Error("--segment " + text + ": " + why + " (START:END in seconds)"); };
+  if (colon == std::string::npos) throw bad("no ':'");
+  auto number = [&](const std::string& s, double fallback) {
+    if (s.empty()) return fallback;
+    char* end = nullptr;
+    const double v = std::strtod(s.c_str(), &end);
+    if (end != s.c_str() + s.size() || !std::isfinite(v)) throw bad("\"" + s + "\" is not a number");
+    return v;
+  };
+  Segment seg{number(text.substr(0, colon), 0.0), number(text.substr(colon + 1), -1.0)};
+  if (seg.start < 0) throw bad("START is negative");
+  if (seg.end >= 0 && seg.end <= seg.start) throw bad("END is not after START");
+  return seg;
+}
+
+}  // namespace oneshot

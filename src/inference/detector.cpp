@@ -1,0 +1,125 @@
+#include "inference/detector.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "core/error.h"
+
+namespace oneshot {
+
+Detector::Detector(RunModel& run, LibraryScorer& scorer, const DetectOptions& options, std::string filename)
+    : run_(run), scorer_(scorer), options_(options), filename_(std::move(filename)), sample_rate_(run.sample_rate()) {
+  input_ = run.window_samples();
+  if (options.window_s < 0 || options.hop_s < 0) throw Error("--window and --hop must not be negative");
+  window_ = options.window_s > 0 ? static_cast<std::size_t>(std::llround(options.window_s * sample_rate_)) : input_;
+  if (window_ == 0) throw Error("--window is shorter than one sample");
+  if (window_ > input_) {
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "--window %.3f s is longer than the model's input (%.3f s)", options.window_s,
+                  run.window_seconds());
+    throw Error(buf);
+  }
+  const double window_s = static_cast<double>(window_) / sample_rate_;
+  const double hop_s = options.hop_s > 0 ? options.hop_s : std::min(0.5, window_s / 4);
+  hop_ = std::max<std::size_t>(1, static_cast<std::size_t>(std::llround(hop_s * sample_rate_)));
+  if (options_.batch == 0) options_.batch = 1;
+  for (std::size_t c = 0; c < scorer.n_classes(); ++c) {
+    EventRules rules;
+    if (!scorer.negative()[c]) {
+      rules.on_threshold = scorer.threshold(c);
+      rules.floor = scorer.floor();
+      if (std::isfinite(options.off_threshold_drop)) rules.off_threshold = rules.on_threshold - options.off_threshold_drop;
+    } else {
+      rules.on_threshold = std::numeric_limits<double>::max();  // negatives never make events
+    }
+    rules.min_duration = options.min_duration;
+    rules.merge_gap = options.merge_gap;
+    rules.validate();
+    rules_.push_back(rules);
+    trackers_.emplace_back(scorer.names()[c], rules, filename_);
+  }
+}
+
+double Detector::window_seconds() const { return static_cast<double>(window_) / sample_rate_; }
+double Detector::hop_seconds() const { return static_cast<double>(hop_) / sample_rate_; }
+
+std::vector<Event> Detector::push(const float* samples, std::size_t n) {
+  std::vector<Event> out;
+  buffer_.insert(buffer_.end(), samples, samples + n);
+  total_ += n;
+  while (!reached_end_ && next_start_ + window_ <= total_) {
+    const std::size_t offset = next_start_ - buffer_start_;
+    pending_.resize(pending_.size() + input_, 0.0f);
+    std::copy_n(buffer_.data() + offset, window_, pending_.end() - static_cast<std::ptrdiff_t>(input_));
+    pending_starts_.push_back(next_start_);
+    last_end_ = next_start_ + window_;
+    next_start_ += hop_;
+    if (pending_starts_.size() >= options_.batch) {
+      auto events = score_pending(false);
+      out.insert(out.end(), events.begin(), events.end());
+    }
+  }
+  // Keep only what later windows need.
+  const std::size_t keep_from = std::min(next_start_, total_);
+  if (keep_from > buffer_start_) {
+    buffer_.erase(buffer_.begin(), buffer_.begin() + static_cast<std::ptrdiff_t>(keep_from - buffer_start_));
+    buffer_start_ = keep_from;
+  }
+  return out;
+}
+
+std::vector<Event> Detector::finish() {
+  // The last window, zero-padded, when the audio after the last full window
+  // would otherwise go unscored (or when the recording is shorter than one window).
+  if (!reached_end_ && (last_end_ < total_ || (centres_.empty() && pending_starts_.empty()))) {
+    const std::size_t offset = next_start_ - buffer_start_;
+    const std::size_t have = std::min(window_, buffer_.size() - std::min(buffer_.size(), offset));
+    pending_.resize(pending_.size() + input_, 0.0f);
+    float* dst = pending_.data() + pending_.size() - input_;
+    if (have) std::copy_n(buffer_.data() + offset, have, dst);
+    pending_starts_.push_back(next_start_);
+  }
+  reached_end_ = true;
+  std::vector<Event> out = score_pending(true);
+  for (auto& tracker : trackers_) {
+    auto events = tracker.finish();
+    out.insert(out.end(), events.begin(), events.end());
+  }
+  std::sort(out.begin(), out.end(), [](const Event& a, const Event& b) { return a.onset < b.onset; });
+  return out;
+}
+
+std::vector<Event> Detector::score_pending(bool final_batch) {
+  std::vector<Event> out;
+  if (pending_starts_.empty()) return out;
+  const torch::Tensor embeddings = run_.embed_packed(pending_.data(), pending_starts_.size());
+  const std::vector<double> scores = scorer_.window_scores(embeddings);
+  const std::size_t n_classes = scorer_.n_classes();
+  const double duration = static_cast<double>(total_) / sample_rate_;
+  for (std::size_t w = 0; w < pending_starts_.size(); ++w) {
+    const double* row = scores.data() + w * n_classes;
+    const double start = static_cast<double>(pending_starts_[w]) / sample_rate_;
+    // The window's span, clamped to the recording (a padded last window).
+    const double end = std::min(start + window_seconds(), final_batch ? duration : start + window_seconds());
+    std::size_t best = n_classes;
+    double best_negative = -std::numeric_limits<double>::infinity();
+    for (std::size_t c = 0; c < n_classes; ++c) {
+      if (scorer_.negative()[c]) best_negative = std::max(best_negative, row[c]);
+      else if (best == n_classes || row[c] > row[best]) best = c;
+    }
+    centres_.push_back((start + end) / 2);
+    scores_.insert(scores_.end(), row, row + n_classes);
+    for (std::size_t c = 0; c < n_classes; ++c) {
+      const bool eligible = c == best && row[c] > best_negative;
+      const double s = eligible ? row[c] : std::numeric_limits<double>::lowest();
+      auto events = trackers_[c].push(start, end, s);
+      out.insert(out.end(), events.begin(), events.end());
+    }
+  }
+  pending_.clear();
+  pending_starts_.clear();
+  return out;
+}
+
+}  // namespace oneshot

@@ -1,0 +1,71 @@
+#pragma once
+// Detection in long recordings, streaming: samples go in as they are read
+// (from a file or a pipe), the window slides by `hop`, every window is scored
+// against every class of the library, and each class's score curve becomes
+// events (events/event_tracker.h). Memory holds one window of audio and one
+// score row per window (an hour at a 0.5 s hop: 7,200 rows), never the recording.
+//
+// Per window, only the best-scoring positive class is eligible, and only when
+// it scores above every negative class: a window holds at most one enrolled
+// sound, and enrolled background suppresses it. The other classes' trackers see
+// the lowest score for that window.
+#include <cstddef>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "events/event.h"
+#include "events/event_tracker.h"
+#include "inference/library_scoring.h"
+#include "inference/run_model.h"
+
+namespace oneshot {
+
+struct DetectOptions {
+  double window_s = 0;      // 0: the model's input length; shorter windows are zero-padded to it
+  double hop_s = 0;         // 0: the default, min(0.5 s, window / 4)
+  double min_duration = 0;  // seconds (EventRules)
+  double merge_gap = 0;     // seconds (EventRules)
+  double off_threshold_drop = std::numeric_limits<double>::quiet_NaN();  // on - off; NaN: EventRules' default
+  std::size_t batch = 16;   // windows embedded together (1 for a live pipe: lower latency)
+};
+
+class Detector {
+ public:
+  Detector(RunModel& run, LibraryScorer& scorer, const DetectOptions& options, std::string filename);
+
+  double window_seconds() const;
+  double hop_seconds() const;
+  // Feeds samples at the model's rate; returns the events that have ended.
+  std::vector<Event> push(const float* samples, std::size_t n);
+  // End of the recording: the last (padded) window, then every open event.
+  std::vector<Event> finish();
+
+  // The score curve so far: window centres (s) and per window n_classes scores.
+  const std::vector<double>& centres() const { return centres_; }
+  const std::vector<double>& scores() const { return scores_; }
+  const EventRules& rules(std::size_t c) const { return rules_[c]; }
+  double duration() const { return static_cast<double>(total_) / sample_rate_; }
+
+ private:
+  std::vector<Event> score_pending(bool final_batch);
+  RunModel& run_;
+  LibraryScorer& scorer_;
+  DetectOptions options_;
+  std::string filename_;
+  int sample_rate_;
+  std::size_t window_, hop_, input_;
+  std::vector<float> buffer_;       // samples from buffer_start_ on
+  std::size_t buffer_start_ = 0;    // absolute sample index of buffer_[0]
+  std::size_t next_start_ = 0;      // absolute start of the next window
+  std::size_t total_ = 0;           // samples pushed
+  std::size_t last_end_ = 0;        // absolute end of the last window queued
+  bool reached_end_ = false;        // a window reached the end of the recording
+  std::vector<float> pending_;      // packed model inputs waiting to be embedded
+  std::vector<std::size_t> pending_starts_;
+  std::vector<EventRules> rules_;
+  std::vector<EventTracker> trackers_;
+  std::vector<double> centres_, scores_;
+};
+
+}  // namespace oneshot

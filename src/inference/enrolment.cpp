@@ -1,0 +1,78 @@
+#include "inference/enrolment.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+
+#include "core/error.h"
+
+namespace oneshot {
+namespace fs = std::filesystem;
+
+std::size_t hop_samples(const RunModel& run, const WindowingOptions& options) {
+  if (options.hop_s < 0) throw Error("--hop must not be negative");
+  const double hop = options.hop_s > 0 ? options.hop_s : run.window_seconds() / 2;
+  return std::max<std::size_t>(1, static_cast<std::size_t>(std::llround(hop * run.sample_rate())));
+}
+
+std::vector<LibraryExample> embed_example(RunModel& run, const std::string& path, const WindowingOptions& options,
+                                          const std::optional<Segment>& segment) {
+  const std::vector<float> samples = run.read_audio(path, segment.value_or(Segment{}));
+  const WindowPlan plan = plan_windows(samples.size(), run.window_samples(), hop_samples(run, options));
+  std::string name = path;
+  if (segment) {
+    char buf[96];
+    std::snprintf(buf, sizeof buf, " (segment %.3f:%s)", segment->start,
+                  segment->end < 0 ? "" : std::to_string(segment->end).c_str());
+    name += buf;
+  }
+  const std::vector<std::size_t> keep = sounding_windows(samples, plan, options.rule, name);
+  std::vector<std::size_t> starts;
+  for (std::size_t i : keep) starts.push_back(plan.starts[i]);
+  const torch::Tensor embeddings = run.embed_windows(samples, starts);
+  const std::string source = path == "-" ? path : fs::absolute(path).lexically_normal().string();
+  const auto dim = static_cast<std::size_t>(embeddings.size(1));
+  std::vector<LibraryExample> out;
+  for (std::size_t i = 0; i < starts.size(); ++i) {
+    LibraryExample e;
+    e.source = source;
+    if (segment) {
+      e.segment_start = segment->start;
+      if (segment->end >= 0) e.segment_end = segment->end;
+    }
+    e.window_start = static_cast<double>(starts[i]) / run.sample_rate() + (segment ? segment->start : 0.0);
+    e.embedding.resize(dim);
+    std::memcpy(e.embedding.data(), embeddings[static_cast<int64_t>(i)].data_ptr<float>(), dim * sizeof(float));
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+std::vector<std::string> expand_inputs(const std::vector<std::string>& paths) {
+  std::vector<std::string> out;
+  for (const std::string& p : paths) {
+    std::error_code ec;
+    if (p != "-" && fs::is_directory(p, ec)) {
+      std::vector<std::string> found;
+      for (auto it = fs::recursive_directory_iterator(p, fs::directory_options::follow_directory_symlink, ec);
+           !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+        const std::string name = it->path().filename().string();
+        if (!name.empty() && name[0] == '.') {
+          if (it->is_directory()) it.disable_recursion_pending();
+          continue;
+        }
+        if (it->is_regular_file()) found.push_back(it->path().string());
+      }
+      if (ec) throw file_error(p, "cannot list: " + ec.message());
+      if (found.empty()) throw file_error(p, "directory holds no files");
+      std::sort(found.begin(), found.end());
+      out.insert(out.end(), found.begin(), found.end());
+    } else {
+      out.push_back(p);
+    }
+  }
+  return out;
+}
+
+}  // namespace oneshot

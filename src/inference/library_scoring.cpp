@@ -1,0 +1,117 @@
+#include "inference/library_scoring.h"
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <map>
+
+#include "core/error.h"
+#include "enroll/decision.h"
+
+namespace oneshot {
+
+LibraryScorer::LibraryScorer(const ClassLibrary& library, RunModel& run, const ScoringOptions& options)
+    : run_(run), options_(options), floor_(std::numeric_limits<double>::quiet_NaN()) {
+  const LibraryModel stored = library.model();
+  if (stored.fingerprint != run.fingerprint())
+    throw file_error(library.path(), "the library was embedded with model " + stored.fingerprint + " (run " +
+                                         stored.run + "), but the run " + run.run_dir().string() + " has model " +
+                                         run.fingerprint() + "; re-embed it with `library --reembed --run RUN`");
+  if (options.aggregate != "mean" && options.aggregate != "max" && options.aggregate != "prototype")
+    throw Error("--aggregate must be mean, max or prototype, got " + options.aggregate);
+  calibration_ = library.calibration();
+  if (calibration_) floor_ = calibration_->floor;
+
+  const auto classes = library.classes();
+  std::map<std::string, std::size_t> index;
+  for (const auto& c : classes) {
+    if (c.examples == 0) continue;
+    index[c.name] = names_.size();
+    names_.push_back(c.name);
+    negative_.push_back(c.negative);
+    stored_threshold_.push_back(c.threshold);
+    stored_source_.push_back(c.threshold_source);
+  }
+  bool any_positive = false;
+  for (bool n : negative_) any_positive |= !n;
+  if (!any_positive) throw file_error(library.path(), "the library has no class yet: enroll one first");
+
+  const auto examples = library.examples();
+  const int64_t dim = run.embedding_dim();
+  examples_ = torch::empty({static_cast<int64_t>(examples.size()), dim}, torch::kFloat);
+  for (std::size_t e = 0; e < examples.size(); ++e) {
+    std::memcpy(examples_[static_cast<int64_t>(e)].data_ptr<float>(), examples[e].embedding.data(),
+                static_cast<std::size_t>(dim) * sizeof(float));
+    example_class_.push_back(index.at(examples[e].class_name));
+  }
+  prototypes_ = torch::zeros({static_cast<int64_t>(names_.size()), dim}, torch::kFloat);
+  std::vector<double> count(names_.size(), 0);
+  for (std::size_t e = 0; e < examples.size(); ++e) {
+    prototypes_[static_cast<int64_t>(example_class_[e])] += examples_[static_cast<int64_t>(e)];
+    ++count[example_class_[e]];
+  }
+  for (std::size_t c = 0; c < names_.size(); ++c) prototypes_[static_cast<int64_t>(c)] /= count[c];
+
+  // Each class's highest score against a negative example: its threshold is
+  // raised to it, so that no enrolled background would be accepted as the class.
+  negative_max_.assign(names_.size(), -std::numeric_limits<double>::infinity());
+  std::vector<int64_t> negative_rows;
+  for (std::size_t e = 0; e < examples.size(); ++e)
+    if (negative_[example_class_[e]]) negative_rows.push_back(static_cast<int64_t>(e));
+  if (!negative_rows.empty()) {
+    const auto scores = window_scores(examples_.index_select(0, torch::tensor(negative_rows, torch::kLong)));
+    for (std::size_t r = 0; r < negative_rows.size(); ++r)
+      for (std::size_t c = 0; c < names_.size(); ++c)
+        negative_max_[c] = std::max(negative_max_[c], scores[r * names_.size() + c]);
+  }
+}
+
+std::vector<bool> LibraryScorer::positive() const {
+  std::vector<bool> p(negative_.size());
+  for (std::size_t c = 0; c < p.size(); ++c) p[c] = !negative_[c];
+  return p;
+}
+
+double LibraryScorer::threshold(std::size_t c) const {
+  if (options_.threshold) return *options_.threshold;
+  if (stored_threshold_[c] && stored_source_[c] == "user") return *stored_threshold_[c];
+  if (!calibration_)
+    throw Error("class \"" + names_[c] +
+                "\" has no threshold: the library has no calibration (enroll with a run that has validation "
+                "classes, or give --threshold)");
+  return tighten_with_negatives(calibration_->threshold, {negative_max_[c]});
+}
+
+std::string LibraryScorer::threshold_source(std::size_t c) const {
+  if (options_.threshold) return "--threshold";
+  if (stored_threshold_[c] && stored_source_[c] == "user") return "user";
+  if (!calibration_) return "none";
+  return negative_max_[c] > calibration_->threshold ? "negatives" : "calibration";
+}
+
+std::vector<double> LibraryScorer::window_scores(const torch::Tensor& window_embeddings) {
+  const auto n_windows = static_cast<std::size_t>(window_embeddings.size(0));
+  if (n_windows == 0) return {};
+  if (options_.aggregate == "prototype") {
+    const torch::Tensor s = run_.score(window_embeddings, prototypes_);
+    return std::vector<double>(s.data_ptr<double>(), s.data_ptr<double>() + s.numel());
+  }
+  const torch::Tensor s = run_.score(window_embeddings, examples_);
+  const std::vector<double> table(s.data_ptr<double>(), s.data_ptr<double>() + s.numel());
+  return aggregate_examples(table, n_windows, example_class_, names_.size(), options_.aggregate);
+}
+
+void update_thresholds(ClassLibrary& library, RunModel& run, const std::string& aggregate) {
+  if (!library.calibration()) return;
+  ScoringOptions options;
+  options.aggregate = aggregate;
+  LibraryScorer scorer(library, run, options);
+  for (std::size_t c = 0; c < scorer.n_classes(); ++c) {
+    if (scorer.negative()[c]) continue;
+    const std::string source = scorer.threshold_source(c);
+    if (source == "user") continue;
+    library.set_threshold(scorer.names()[c], scorer.threshold(c), source);
+  }
+}
+
+}  // namespace oneshot

@@ -1,0 +1,65 @@
+#pragma once
+// A class library loaded against its run's model for scoring: the enrolled
+// embeddings, each class's prototype and effective threshold, and the scores
+// of recording windows against every class.
+#include <torch/torch.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "enroll/library.h"
+#include "inference/run_model.h"
+
+namespace oneshot {
+
+struct ScoringOptions {
+  std::string aggregate = "mean";    // over a class's examples: mean, max or prototype
+  std::optional<double> threshold;   // overrides every class's threshold (--threshold)
+};
+
+class LibraryScorer {
+ public:
+  // Checks the library's fingerprint against the run's (Error naming both);
+  // Error when the library has no positive class.
+  LibraryScorer(const ClassLibrary& library, RunModel& run, const ScoringOptions& options);
+
+  std::size_t n_classes() const { return names_.size(); }  // positive and negative
+  const std::vector<std::string>& names() const { return names_; }
+  const std::vector<bool>& negative() const { return negative_; }
+  std::vector<bool> positive() const;
+  // The effective decision threshold of class c (accept when score > it):
+  // --threshold, else the class's stored threshold, else the calibration's,
+  // each raised by the class's negatives (enroll/decision.h). Error asking for
+  // --threshold when there is none.
+  double threshold(std::size_t c) const;
+  std::string threshold_source(std::size_t c) const;
+  // Median different-class calibration score (detect's hysteresis floor); NaN without a calibration.
+  double floor() const { return floor_; }
+  const std::string& aggregate() const { return options_.aggregate; }
+
+  // Scores (W, n_classes) of window embeddings (W, D) against every class,
+  // row-major doubles.
+  std::vector<double> window_scores(const torch::Tensor& window_embeddings);
+
+ private:
+  RunModel& run_;
+  ScoringOptions options_;
+  std::vector<std::string> names_;
+  std::vector<bool> negative_;
+  std::vector<std::optional<double>> stored_threshold_;
+  std::vector<std::string> stored_source_;
+  std::vector<double> negative_max_;  // per class: the highest score of a negative example against it
+  std::optional<Calibration> calibration_;
+  double floor_;
+  torch::Tensor examples_;            // (E, D)
+  std::vector<std::size_t> example_class_;
+  torch::Tensor prototypes_;          // (C, D)
+};
+
+// Recomputes and stores every positive class's threshold from the library's
+// calibration and negatives (source "calibration" or "negatives"), leaving
+// thresholds set by the user alone.
+void update_thresholds(ClassLibrary& library, RunModel& run, const std::string& aggregate);
+
+}  // namespace oneshot

@@ -1,0 +1,203 @@
+#include "inference/run_model.h"
+
+#include <xxhash.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "audio/audio_reader.h"
+#include "audio/decode.h"
+#include "core/error.h"
+#include "core/atomic_file.h"
+#include "core/progress.h"
+#include "data/dataset.h"
+#include "data/feature_cache.h"
+#include "enroll/decision.h"
+#include "eval/protocols.h"
+#include "model/runtime.h"
+#include "train/checkpoint.h"
+#include "train/run_dir.h"
+#include "train/split.h"
+
+namespace oneshot {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr std::size_t kEmbedBatch = 32;
+
+std::string features_text(const FeaturesConfig& features) {
+  std::ostringstream out;
+  FeaturesConfig copy = features;
+  copy.visit([&](const char* key, const auto& value) { out << key << '=' << value << ';'; });
+  return out.str();
+}
+
+std::string fingerprint_of(const fs::path& weights, const FeaturesConfig& features) {
+  std::ifstream in(weights, std::ios::binary);
+  if (!in) throw file_error(weights, "cannot read");
+  XXH3_state_t* state = XXH3_createState();
+  std::unique_ptr<XXH3_state_t, decltype(&XXH3_freeState)> owner(state, XXH3_freeState);
+  XXH3_128bits_reset(state);
+  std::vector<char> buffer(1 << 20);
+  while (in) {
+    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+    if (in.gcount() > 0) XXH3_128bits_update(state, buffer.data(), static_cast<std::size_t>(in.gcount()));
+  }
+  const std::string text = features_text(features);
+  XXH3_128bits_update(state, text.data(), text.size());
+  const XXH128_hash_t h = XXH3_128bits_digest(state);
+  char hex[33];
+  std::snprintf(hex, sizeof hex, "%016llx%016llx", static_cast<unsigned long long>(h.high64),
+                static_cast<unsigned long long>(h.low64));
+  return hex;
+}
+
+}  // namespace
+
+RunModel::RunModel(const fs::path& run_dir, Config config, int64_t n_mels, int64_t n_frames)
+    : run_dir_(run_dir), config_(std::move(config)), n_mels_(n_mels), n_frames_(n_frames) {}
+
+std::unique_ptr<RunModel> RunModel::load(const fs::path& run_dir_in, int threads, const std::string& weights) {
+  const fs::path run_dir = fs::absolute(run_dir_in).lexically_normal();
+  const RunPaths paths{run_dir};
+  if (!fs::is_directory(run_dir)) throw file_error(run_dir, "not a directory: give a run directory (train --run)");
+  if (!fs::exists(paths.config())) throw file_error(paths.config(), "missing: is this a run directory (train --run)?");
+  const fs::path weights_file = weights == "last" ? paths.last() : paths.best();
+  if (!fs::exists(weights_file)) throw file_error(weights_file, "missing: train the run first");
+  Config config = load_resumed_config(paths.config(), {}, {});
+
+  const FeaturesConfig& f = config.features;
+  if (f.sample_rate <= 0 || f.duration <= 0)
+    throw file_error(paths.config(), "the run keeps each file's rate or length (features.sample_rate or "
+                                     "features.duration is 0): it has no fixed input window to apply to recordings");
+  const std::size_t window = duration_samples(f.duration, f.sample_rate);
+  auto extractor = std::make_unique<LogMelExtractor>(f, f.sample_rate);
+  const auto n_mels = static_cast<int64_t>(extractor->n_mels());
+  const auto n_frames = static_cast<int64_t>(extractor->n_frames(window));
+
+  std::unique_ptr<RunModel> run(new RunModel(run_dir, std::move(config), n_mels, n_frames));
+  run->extractor_ = std::move(extractor);
+  run->sample_rate_ = f.sample_rate;
+  run->window_samples_ = window;
+  configure_runtime(threads);
+  run->model_ = Siamese(run->config_.model, n_mels, n_frames);
+  load_best_weights(weights_file, run->model_);
+  run->model_->eval();
+  convert_to_channels_last(*run->model_);
+  run->fingerprint_ = fingerprint_of(weights_file, f);
+  return run;
+}
+
+LibraryModel RunModel::library_model() const {
+  LibraryModel m;
+  m.run = run_dir_.string();
+  m.fingerprint = fingerprint_;
+  m.embedding_dim = model_->embedding_dim();
+  m.window_s = window_seconds();
+  m.sample_rate = sample_rate_;
+  return m;
+}
+
+std::vector<float> RunModel::read_audio(const std::string& path, const Segment& segment) const {
+  ReaderOptions options;
+  options.sample_rate = sample_rate_;
+  AudioReader reader(path, options);
+  std::vector<float> samples;
+  std::vector<float> block(1 << 16);
+  const std::size_t first = static_cast<std::size_t>(std::llround(segment.start * sample_rate_));
+  const std::size_t last = segment.end < 0 ? SIZE_MAX : static_cast<std::size_t>(std::llround(segment.end * sample_rate_));
+  std::size_t position = 0;
+  while (std::size_t n = reader.read(block.data(), block.size())) {
+    const std::size_t begin = std::max(position, first), end = std::min(position + n, last);
+    if (begin < end) samples.insert(samples.end(), block.begin() + static_cast<std::ptrdiff_t>(begin - position),
+                                    block.begin() + static_cast<std::ptrdiff_t>(end - position));
+    position += n;
+    if (position >= last) break;
+  }
+  if (first > 0 && first >= position) {
+    char buf[128];
+    std::snprintf(buf, sizeof buf, "segment starts at %.3f s, after the end of the recording (%.3f s)", segment.start,
+                  static_cast<double>(position) / sample_rate_);
+    throw Error(path + ": " + buf);
+  }
+  return samples;
+}
+
+torch::Tensor RunModel::embed_packed(const float* windows, std::size_t count) {
+  torch::NoGradGuard no_grad;
+  const std::size_t clip = static_cast<std::size_t>(n_mels_ * n_frames_);
+  std::vector<torch::Tensor> parts;
+  for (std::size_t first = 0; first < count; first += kEmbedBatch) {
+    const std::size_t n = std::min(kEmbedBatch, count - first);
+    auto batch = torch::empty({static_cast<int64_t>(n), 1, n_mels_, n_frames_}, torch::kFloat);
+    float* dst = batch.data_ptr<float>();
+    for (std::size_t i = 0; i < n; ++i)
+      extractor_->log_mel(windows + (first + i) * window_samples_, window_samples_, dst + i * clip);
+    parts.push_back(model_->embed(as_channels_last(batch)).to(torch::kFloat).contiguous());
+  }
+  if (parts.empty()) return torch::empty({0, model_->embedding_dim()});
+  return torch::cat(parts, 0);
+}
+
+torch::Tensor RunModel::embed_windows(const std::vector<float>& samples, const std::vector<std::size_t>& starts,
+                                      std::size_t window) {
+  if (window == 0 || window > window_samples_) window = window_samples_;
+  std::vector<float> packed(starts.size() * window_samples_, 0.0f);
+  for (std::size_t i = 0; i < starts.size(); ++i) {
+    float* dst = packed.data() + i * window_samples_;
+    copy_window(samples, starts[i], window, dst);  // the rest of the input stays zero: padded as in training
+  }
+  return embed_packed(packed.data(), starts.size());
+}
+
+torch::Tensor RunModel::score(const torch::Tensor& queries, const torch::Tensor& references) {
+  torch::NoGradGuard no_grad;
+  return model_->score_matrix(queries, references).to(torch::kDouble).contiguous();
+}
+
+Calibration calibrate_on_validation(RunModel& run, double far, bool progress) {
+  const RunPaths paths{run.run_dir()};
+  const std::string ask = "; give a threshold with --threshold";
+  if (!fs::exists(paths.info()) || !fs::exists(paths.split()))
+    throw file_error(run.run_dir(), "the run records no dataset or split to calibrate a threshold on" + ask);
+  const RunInfo info = RunInfo::load(paths.info());
+  FeatureSet features = [&] {
+    try {
+      DatasetOptions dataset_options;
+      dataset_options.layout = info.layout.empty() ? "auto" : info.layout;
+      dataset_options.esc10 = info.esc10;
+      const Dataset dataset = load_dataset(info.data_dir, dataset_options);
+      CacheOptions cache_options;
+      cache_options.cache_dir = info.cache_dir;
+      cache_options.progress = progress;
+      return FeatureCache::load_or_build(dataset, run.config().features, cache_options);
+    } catch (const Error& e) {
+      throw Error(std::string(e.what()) + "\n(the run's validation classes calibrate the threshold)" + ask);
+    }
+  }();
+  const ClassSplit split =
+      ClassSplit::from_json(read_file(paths.split()), features.class_names(), paths.split().string());
+  if (split.val.size() < 2)
+    throw file_error(paths.split(), "the run has " + std::to_string(split.val.size()) +
+                                        " validation classes; calibration needs at least 2" + ask);
+  const EvalSubset subset = subset_of_classes(features, split.val);
+  const torch::Tensor embeddings = embed_subset(run.model(), features, subset, torch::kCPU, 64, {});
+  const torch::Tensor scores = run.score(embeddings, embeddings);
+  const auto n = static_cast<std::size_t>(scores.size(0));
+  const double* s = scores.data_ptr<double>();
+  std::vector<double> same, different;
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t j = i + 1; j < n; ++j)
+      (subset.labels[i] == subset.labels[j] ? same : different).push_back(s[i * n + j]);
+  if (same.empty()) throw file_error(paths.split(), "the validation classes have one clip each" + ask);
+  Calibration c = calibrate_threshold(same, different, far);
+  c.classes = static_cast<std::int64_t>(split.val.size());
+  return c;
+}
+
+}  // namespace oneshot

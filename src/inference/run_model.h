@@ -1,0 +1,79 @@
+#pragma once
+// A trained run, loaded for use on a user's recordings: its configuration,
+// its best weights in eval mode, its feature extractor and its fingerprint.
+// Turns audio into the model's input windows and windows into embeddings.
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "audio/logmel.h"
+#include "core/config.h"
+#include "enroll/library.h"
+#include "enroll/windows.h"
+#include "model/siamese.h"
+
+namespace oneshot {
+
+class RunModel {
+ public:
+  // Loads RUN/config.toml and RUN/best.pt (or last.pt with weights = "last").
+  // threads: CPU threads (0 = all cores). Throws oneshot::Error "RUN/...: why"
+  // for a directory that is not a trained run.
+  static std::unique_ptr<RunModel> load(const std::filesystem::path& run_dir, int threads = 0,
+                                        const std::string& weights = "best");
+
+  const std::filesystem::path& run_dir() const { return run_dir_; }
+  const Config& config() const { return config_; }
+  Siamese& model() { return model_; }
+  // Hex XXH3-128 of the weights file's bytes and the feature settings: equal
+  // fingerprints give equal embeddings for equal audio.
+  const std::string& fingerprint() const { return fingerprint_; }
+  LibraryModel library_model() const;
+
+  int sample_rate() const { return sample_rate_; }
+  std::size_t window_samples() const { return window_samples_; }  // the model's input length
+  double window_seconds() const { return static_cast<double>(window_samples_) / sample_rate_; }
+  int64_t embedding_dim() const { return model_->embedding_dim(); }
+
+  // The whole recording (or `segment` of it) as mono samples at the model's
+  // rate, through the streaming reader (audio/audio_reader.h). Errors name the file.
+  std::vector<float> read_audio(const std::string& path, const Segment& segment = {}) const;
+
+  // Embeddings (W, D) of the windows starting at `starts` in `samples`, each
+  // `window` samples long (<= the model's input length) and zero-padded to the
+  // input length as training pads short clips. Batched; no grad.
+  torch::Tensor embed_windows(const std::vector<float>& samples, const std::vector<std::size_t>& starts,
+                              std::size_t window = 0);
+  // Embeddings (B, D) of B windows already laid out back to back in `windows`
+  // (B * window_samples() samples).
+  torch::Tensor embed_packed(const float* windows, std::size_t count);
+
+  // Scores (Q, R) of query embeddings against reference embeddings: the
+  // model's head, higher = more similar.
+  torch::Tensor score(const torch::Tensor& queries, const torch::Tensor& references);
+
+ private:
+  RunModel(const std::filesystem::path& run_dir, Config config, int64_t n_mels, int64_t n_frames);
+  std::filesystem::path run_dir_;
+  Config config_;
+  Siamese model_{nullptr};
+  std::unique_ptr<LogMelExtractor> extractor_;
+  std::string fingerprint_;
+  int sample_rate_ = 0;
+  std::size_t window_samples_ = 0;
+  int64_t n_mels_ = 0, n_frames_ = 0;
+};
+
+// The calibration of the run's decision threshold on its validation classes
+// (RUN/split.json "val", features from the run's dataset and cache): every
+// same-class and different-class pair of validation clips scored by the
+// model's head, threshold at false-accept rate `far` (enroll/decision.h).
+// Throws oneshot::Error asking for --threshold when the run has no validation
+// classes or its dataset cannot be read.
+Calibration calibrate_on_validation(RunModel& run, double far, bool progress = false);
+
+}  // namespace oneshot
