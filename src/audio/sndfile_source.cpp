@@ -48,7 +48,9 @@ class SndfileSource final : public AudioSource {
       if (on_disk)
         if (auto d = flac_declared_length(path_)) info_.declared_frames = d->frames, info_.codec_frame = d->codec_frame;
     } else if (major == SF_FORMAT_MPEG) {
-      // libsndfile's count for MP3 is an estimate; only a Xing/Info/VBRI header states one.
+      // libsndfile's count for MP3 is an estimate from the file size unless
+      // a Xing/Info/VBRI header states one (libsndfile, through mpg123, then
+      // trims the LAME tag's delay and padding as we subtract them).
       if (on_disk)
         if (auto d = mp3_declared_length(path_)) info_.declared_frames = d->frames, info_.codec_frame = d->codec_frame;
     } else if (major != SF_FORMAT_OGG) {
