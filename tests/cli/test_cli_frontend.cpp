@@ -1,0 +1,94 @@
+// The front end (build/oneshot-audio) runs the model-free commands without
+// loading LibTorch and hands every other command to oneshot-audio-model.
+// Which shared objects a run loads is read from the dynamic linker's own
+// trace (LD_DEBUG=libs, glibc), which also covers the executable it execs.
+#include <gtest/gtest.h>
+
+#include <regex>
+#include <set>
+#include <sstream>
+#include <vector>
+
+#include "support/test_support.h"
+
+namespace oneshot {
+namespace {
+namespace fs = std::filesystem;
+using test::TempDir;
+
+std::string quoted(const fs::path& p) { return "'" + p.string() + "'"; }
+
+// Runs `cli ARGS` with the loader's trace on; returns the exit status.
+int traced(const fs::path& cli, const std::string& args, std::string* out) {
+  return test::run_command("LD_DEBUG=libs " + quoted(cli) + " " + args, out);
+}
+
+// Whether the trace shows a library being loaded (glibc prints
+// "calling init: /path/libname.so..." for every object it initialises).
+bool loaded(const std::string& trace, const std::string& name) {
+  return trace.find("calling init: ") != std::string::npos &&
+         std::regex_search(trace, std::regex("calling init: [^\n]*/" + name + "[^/\n]*\n"));
+}
+
+TEST(CliFrontEnd, ModelFreeCommandsDoNotLoadLibTorch) {
+  TempDir dir;
+  const std::vector<std::string> commands = {
+      "--version", "--help", "features --help", "logmel --help", "tune-report --help",
+      "logmel " + quoted(test::fixture("librosa/tones_22k.wav")) + " " + quoted(dir / "tones.npy")};
+  for (const std::string& args : commands) {
+    std::string out;
+    ASSERT_EQ(traced(test::cli_path(), args, &out), 0) << args << "\n" << out;
+    // The trace is on: the C library itself shows up (else the check below would pass vacuously).
+    ASSERT_TRUE(loaded(out, "libc.so")) << args << "\n" << out.substr(0, 2000);
+    EXPECT_FALSE(loaded(out, "libtorch_cpu.so")) << args;
+    EXPECT_FALSE(loaded(out, "libc10.so")) << args;
+  }
+  EXPECT_TRUE(fs::exists(dir / "tones.npy"));
+}
+
+TEST(CliFrontEnd, ModelCommandsAreHandedOverToTheModelExecutable) {
+  std::string out;
+  ASSERT_EQ(traced(test::cli_path(), "train --help", &out), 0) << out;
+  EXPECT_TRUE(loaded(out, "libtorch_cpu.so"));
+  EXPECT_NE(out.find("--run"), std::string::npos);  // train's own help, from the model executable
+  // Errors of a model command come back unchanged (exit code and message).
+  const int status = test::run_command(quoted(test::cli_path()) + " evaluate --run " + quoted("/nonexistent/run"), &out);
+  EXPECT_NE(status, 0) << out;
+  EXPECT_NE(out.find("/nonexistent/run"), std::string::npos) << out;
+}
+
+// The subcommand lines of top-level --help: "  name   description".
+std::set<std::string> listed_commands(const fs::path& cli) {
+  std::string out;
+  EXPECT_EQ(test::run_command(quoted(cli) + " --help", &out), 0) << out;
+  std::set<std::string> lines;
+  std::istringstream in(out.substr(out.find("Subcommands:") == std::string::npos ? out.size() : out.find("Subcommands:")));
+  std::string line;
+  std::getline(in, line);
+  while (std::getline(in, line))
+    if (line.size() > 2 && line.rfind("  ", 0) == 0) lines.insert(std::regex_replace(line, std::regex("\\s+"), " "));
+  return lines;
+}
+
+TEST(CliFrontEnd, HelpListsEveryCommandOfTheModelExecutable) {
+  const fs::path model = test::cli_path().parent_path() / "oneshot-audio-model";
+  const auto front = listed_commands(test::cli_path());
+  const auto full = listed_commands(model);
+  EXPECT_GE(full.size(), 8u);
+  // Same names and descriptions: a model command missing from the front end's
+  // table (app/frontend.cpp) would still run, but --help would not list it.
+  EXPECT_EQ(front, full);
+}
+
+TEST(CliFrontEnd, MissingModelExecutableIsAClearError) {
+  TempDir dir;
+  fs::copy_file(test::cli_path(), dir / "oneshot-audio");
+  std::string out;
+  EXPECT_EQ(test::run_command(quoted(dir / "oneshot-audio") + " --version", &out), 0) << out;  // runs alone
+  EXPECT_EQ(test::run_command(quoted(dir / "oneshot-audio") + " train --help", &out), 1) << out;
+  EXPECT_NE(out.find((dir / "oneshot-audio-model").string()), std::string::npos) << out;
+  EXPECT_NE(out.find("cannot start"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace oneshot
