@@ -31,36 +31,18 @@ std::string bullet_list(const std::vector<std::string>& items) {
   return out;
 }
 
-// ---- Path containment ------------------------------------------------------
+// ---- Names from metadata --------------------------------------------------------
 
-bool is_within(const fs::path& canonical_root, const fs::path& resolved) {
-  fs::path rel = resolved.lexically_relative(canonical_root);
-  return !rel.empty() && *rel.begin() != "..";
-}
-
-// Where `path` really points: links followed, including a dangling last link.
-fs::path resolve(const fs::path& path) {
-  std::error_code ec;
-  if (fs::is_symlink(fs::symlink_status(path, ec)) && !fs::exists(path, ec)) {
-    fs::path target = fs::read_symlink(path, ec);
-    if (target.is_relative()) target = path.parent_path() / target;
-    return fs::weakly_canonical(target, ec);
-  }
-  fs::path out = fs::weakly_canonical(path, ec);
-  return ec ? path.lexically_normal() : out;
-}
-
-// Empty when `relative` is a plain relative path staying inside the root,
-// otherwise the reason it escapes.
-std::string escape_reason(const fs::path& canonical_root, const fs::path& base, const std::string& relative) {
+// Empty when `relative` (a name from the metadata) is a plain relative path
+// with no ".." part, otherwise why it is refused. Symbolic links are followed
+// wherever they point: datasets on another disk, DVC's symlink cache and
+// git-annex lay out every file that way. Only the names are checked.
+std::string escape_reason(const std::string& relative) {
   fs::path rel(relative);
   if (rel.is_absolute() || rel.has_root_name() || rel.has_root_directory())
     return "absolute path \"" + relative + "\" is not allowed (paths are relative to the dataset)";
   for (const auto& part : rel)
     if (part == "..") return "path \"" + relative + "\" escapes the dataset root (\"..\")";
-  fs::path real = resolve(base / rel);
-  if (!is_within(canonical_root, real))
-    return "\"" + relative + "\" resolves outside the dataset root (to " + real.string() + ")";
   return {};
 }
 
@@ -203,11 +185,19 @@ void sort_clips(Dataset& ds) {
   std::sort(ds.clips.begin(), ds.clips.end(), [](const ClipEntry& a, const ClipEntry& b) { return a.name < b.name; });
 }
 
-Dataset load_esc50(const fs::path& root, const fs::path& canonical_root, const DatasetOptions& options) {
+// A file that cannot be used: skipped (skip_bad), kept for the feature step
+// to list with the files it cannot decode (collect_problems), or listed here.
+void note_problem(Dataset& ds, const DatasetOptions& options, std::vector<std::string>& listed, BadFile bad) {
+  listed.push_back(bad.path.string() + ": " + bad.reason);
+  if (options.skip_bad)
+    ds.skipped.push_back(std::move(bad));
+  else if (options.collect_problems)
+    ds.problems.push_back(std::move(bad));
+}
+
+Dataset load_esc50(const fs::path& root, const DatasetOptions& options) {
   const fs::path csv = root / "meta" / "esc50.csv";
   if (!fs::exists(csv)) throw file_error(csv, "not found (the ESC-50 layout needs meta/esc50.csv)");
-  if (!is_within(canonical_root, resolve(csv)))
-    throw file_error(csv, "resolves outside the dataset root (to " + resolve(csv).string() + ")");
   std::vector<CsvRow> rows = read_esc50_csv(csv);
   if (options.esc10)
     std::erase_if(rows, [](const CsvRow& r) { return !r.esc10; });
@@ -230,7 +220,7 @@ Dataset load_esc50(const fs::path& root, const fs::path& canonical_root, const D
   std::vector<std::string> escapes, missing;
   for (const auto& r : rows) {
     const std::string where = csv.string() + ":" + std::to_string(r.line) + ": ";
-    if (std::string why = escape_reason(canonical_root, audio_dir, r.filename); !why.empty()) {
+    if (std::string why = escape_reason(r.filename); !why.empty()) {
       escapes.push_back(where + why);
       continue;
     }
@@ -241,10 +231,11 @@ Dataset load_esc50(const fs::path& root, const fs::path& canonical_root, const D
     clip.fold = r.fold;
     std::error_code ec;
     if (!fs::is_regular_file(clip.path, ec)) {
-      std::string reason = fs::exists(clip.path, ec) ? "not a regular file" : "file not found";
+      std::string reason = fs::exists(clip.path, ec)                ? "not a regular file"
+                           : fs::is_symlink(fs::symlink_status(clip.path, ec)) ? "broken link"
+                                                                                : "file not found";
       reason += " (listed on line " + std::to_string(r.line) + " of meta/esc50.csv)";
-      missing.push_back(clip.path.string() + ": " + reason);
-      if (options.skip_bad) ds.skipped.push_back({clip.path, reason});
+      note_problem(ds, options, missing, {clip.path, reason});
       continue;
     }
     ds.clips.push_back(std::move(clip));
@@ -252,7 +243,7 @@ Dataset load_esc50(const fs::path& root, const fs::path& canonical_root, const D
   if (!escapes.empty())
     throw Error("rejected " + std::to_string(escapes.size()) + " path(s) outside " + root.string() + ":" +
                 bullet_list(escapes));
-  if (!missing.empty() && !options.skip_bad)
+  if (!missing.empty() && !options.skip_bad && !options.collect_problems)
     throw Error(csv.string() + ": " + std::to_string(missing.size()) +
                 " listed audio file(s) missing (--skip-bad skips them):" + bullet_list(missing));
   if (ds.clips.empty()) throw file_error(csv, "none of the listed audio files exist");
@@ -272,48 +263,55 @@ std::vector<fs::directory_entry> sorted_entries(const fs::path& dir) {
 
 bool hidden(const fs::path& p) { return p.filename().string().starts_with("."); }
 
-Dataset load_folders(const fs::path& root, const fs::path& canonical_root, const DatasetOptions& options) {
+Dataset load_folders(const fs::path& root, const DatasetOptions& options) {
   Dataset ds;
   ds.root = root;
   ds.layout = "folders";
-  std::vector<std::string> escapes, missing;
+  std::vector<std::string> problems;
   for (const auto& class_entry : sorted_entries(root)) {
     std::error_code ec;
     if (hidden(class_entry.path()) || !fs::is_directory(class_entry.path(), ec)) continue;
     const std::string class_name = class_entry.path().filename().string();
-    if (std::string why = escape_reason(canonical_root, root, class_name); !why.empty()) {
-      escapes.push_back(class_entry.path().string() + ": " + why);
-      continue;
-    }
     const int class_id = static_cast<int>(ds.class_names.size());
-    bool has_audio = false;
+    std::size_t n_files = 0, n_audio = 0;
+    std::map<std::string, std::size_t> other_extensions;
     for (const auto& file : sorted_entries(class_entry.path())) {
-      if (hidden(file.path()) || !is_audio_file_name(file.path())) continue;
-      const std::string name = class_name + "/" + file.path().filename().string();
-      if (std::string why = escape_reason(canonical_root, root, name); !why.empty()) {
-        escapes.push_back(file.path().string() + ": " + why);
+      ++n_files;
+      const fs::path& path = file.path();
+      std::string ignored_why;
+      if (hidden(path)) ignored_why = "hidden file";
+      else if (fs::is_directory(path, ec)) ignored_why = "a folder inside a class folder (not searched)";
+      else if (!is_audio_file_name(path)) {
+        ignored_why = "not an audio file name";
+        ++other_extensions[path.extension().empty() ? "no extension" : lower(path.extension().string())];
+      }
+      if (!ignored_why.empty()) {
+        ds.ignored.push_back({path, ignored_why});
         continue;
       }
-      if (fs::is_directory(file.path(), ec)) continue;
-      has_audio = true;
-      if (!fs::is_regular_file(file.path(), ec)) {  // a dangling link or a device
-        std::string reason = fs::exists(file.path(), ec) ? "not a regular file" : "broken link";
-        missing.push_back(file.path().string() + ": " + reason);
-        if (options.skip_bad) ds.skipped.push_back({file.path(), reason});
+      ++n_audio;
+      if (!fs::is_regular_file(path, ec)) {  // a dangling link or a device
+        note_problem(ds, options, problems,
+                     {path, fs::exists(path, ec) ? "not a regular file" : "broken link"});
         continue;
       }
-      ds.clips.push_back({file.path(), name, class_id, 0});
+      ds.clips.push_back({path, class_name + "/" + path.filename().string(), class_id, 0});
     }
-    if (has_audio) ds.class_names.push_back(class_name);
+    if (n_audio > 0) {
+      ds.class_names.push_back(class_name);
+    } else if (n_files > 0) {
+      std::string kinds;
+      for (const auto& [ext, count] : other_extensions) kinds += (kinds.empty() ? "" : ", ") + ext + " " + std::to_string(count);
+      note_problem(ds, options, problems,
+                   {class_entry.path(), "class folder with no audio file (" + std::to_string(n_files) +
+                                            " other file(s)" + (kinds.empty() ? "" : ": " + kinds) + ")"});
+    }
   }
-  if (!escapes.empty())
-    throw Error("rejected " + std::to_string(escapes.size()) + " path(s) outside " + root.string() + ":" +
-                bullet_list(escapes));
-  if (!missing.empty() && !options.skip_bad)
-    throw Error(root.string() + ": " + std::to_string(missing.size()) +
-                " unreadable audio file(s) (--skip-bad skips them):" + bullet_list(missing));
+  if (!problems.empty() && !options.skip_bad && !options.collect_problems)
+    throw Error(root.string() + ": " + std::to_string(problems.size()) +
+                " unusable audio file(s) or class folder(s) (--skip-bad skips them):" + bullet_list(problems));
   if (ds.class_names.empty())
-    throw file_error(root, "no class folders with audio files (expected DIR/<class>/*.wav|flac|ogg, "
+    throw file_error(root, "no class folders with audio files (expected DIR/<class>/*.wav|flac|mp3|m4a|..., "
                            "or DIR/audio + DIR/meta/esc50.csv for the ESC-50 layout)");
   sort_clips(ds);
   return ds;
@@ -322,8 +320,12 @@ Dataset load_folders(const fs::path& root, const fs::path& canonical_root, const
 }  // namespace
 
 bool is_audio_file_name(const fs::path& path) {
-  const std::string ext = lower(path.extension().string());
-  return ext == ".wav" || ext == ".flac" || ext == ".ogg";
+  static const std::set<std::string> extensions = {
+      ".wav", ".wave", ".bwf", ".rf64", ".w64", ".aif", ".aiff", ".aifc", ".au", ".snd", ".caf",  // PCM containers
+      ".flac", ".ogg", ".oga", ".opus", ".mp3", ".mp2",                                          // libsndfile
+      ".m4a", ".m4b", ".mp4", ".aac", ".mov", ".webm", ".weba", ".mka", ".mkv", ".3gp", ".3g2",   // FFmpeg
+      ".amr", ".wma", ".wv"};
+  return extensions.count(lower(path.extension().string())) > 0;
 }
 
 Dataset load_dataset(const fs::path& root_in, const DatasetOptions& options) {
@@ -332,14 +334,12 @@ Dataset load_dataset(const fs::path& root_in, const DatasetOptions& options) {
   const fs::path root = fs::absolute(root_in, ec).lexically_normal();
   if (!fs::exists(root, ec)) throw file_error(root_in, "dataset directory not found");
   if (!fs::is_directory(root, ec)) throw file_error(root_in, "not a directory");
-  const fs::path canonical_root = fs::canonical(root, ec);
-  if (ec) throw file_error(root_in, "cannot resolve: " + ec.message());
 
   std::string layout = options.layout;
   if (layout == "auto") layout = fs::exists(root / "meta" / "esc50.csv", ec) ? "esc50" : "folders";
-  if (layout == "esc50") return load_esc50(root, canonical_root, options);
+  if (layout == "esc50") return load_esc50(root, options);
   if (options.esc10) throw Error("--esc10 needs the ESC-50 layout (meta/esc50.csv), not \"" + layout + "\"");
-  if (layout == "folders") return load_folders(root, canonical_root, options);
+  if (layout == "folders") return load_folders(root, options);
   throw Error("unknown dataset layout \"" + options.layout + "\" (expected auto, esc50 or folders)");
 }
 
