@@ -77,5 +77,6 @@ void add_tune_report_command(CLI::App& app);
 void add_train_command(CLI::App& app);
 void add_run_command(CLI::App& app);
 void add_demo_command(CLI::App& app);
+void add_score_events_command(CLI::App& app);  // model-free
 
 }  // namespace oneshot::cli

@@ -66,6 +66,7 @@ int main(int argc, char** argv) {
   cli::add_logmel_command(app);
   cli::add_features_command(app);
   cli::add_tune_report_command(app);
+  cli::add_score_events_command(app);
 
   // Anything this executable does not run itself goes to the full one, which
   // also gives the error for a command that does not exist.

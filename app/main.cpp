@@ -22,5 +22,6 @@ int main(int argc, char** argv) {
   oneshot::cli::add_train_command(app);
   oneshot::cli::add_run_command(app);
   oneshot::cli::add_demo_command(app);
+  oneshot::cli::add_score_events_command(app);
   return oneshot::cli::run_app(app, argc, argv);
 }
