@@ -178,6 +178,86 @@ void write_cache_file(const fs::path& path, const CacheHeader& header, const flo
   out.commit();
 }
 
+// ---- Writing while computing -------------------------------------------------------
+
+struct CacheFileWriter::Impl {
+  CacheHeader header;
+  std::string header_bytes;
+  std::uint64_t payload_offset = 0, clip_bytes = 0, payload_end = 0;
+  std::unique_ptr<AtomicWriter> atomic;  // owns the temporary file: removal, fsync, rename
+  int fd = -1;                           // a second descriptor on it, for writes at offsets
+
+  void pwrite_all(const void* data, std::size_t size, std::uint64_t offset) {
+    const char* p = static_cast<const char*>(data);
+    while (size > 0) {
+      const ssize_t n = ::pwrite(fd, p, size, static_cast<off_t>(offset));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        throw file_error(atomic->temp_path(), "write failed: " + std::string(std::strerror(errno)));
+      }
+      p += n;
+      size -= static_cast<std::size_t>(n);
+      offset += static_cast<std::uint64_t>(n);
+    }
+  }
+};
+
+CacheFileWriter::CacheFileWriter(const fs::path& path, CacheHeader header) : impl_(std::make_unique<Impl>()) {
+  Impl& m = *impl_;
+  m.header = std::move(header);
+  m.header_bytes = serialize_header(m.header);
+  m.payload_offset = align_up(kPrefixBytes + m.header_bytes.size());
+  m.clip_bytes = m.header.n_mels * m.header.n_frames * element_size(m.header.dtype);
+  m.payload_end = m.payload_offset + m.header.n_clips * m.clip_bytes;
+  m.atomic = std::make_unique<AtomicWriter>(path);
+  m.fd = ::open(m.atomic->temp_path().c_str(), O_RDWR | O_CLOEXEC);
+  if (m.fd < 0) throw file_error(m.atomic->temp_path(), "cannot open: " + std::string(std::strerror(errno)));
+}
+
+CacheFileWriter::~CacheFileWriter() {
+  if (impl_ && impl_->fd >= 0) ::close(impl_->fd);
+}
+
+void CacheFileWriter::write_clip(std::size_t i, const float* values) {
+  Impl& m = *impl_;
+  if (i >= m.header.n_clips) throw Error("CacheFileWriter: clip " + std::to_string(i) + " of " + std::to_string(m.header.n_clips));
+  const std::uint64_t offset = m.payload_offset + i * m.clip_bytes;
+  const std::size_t n = m.header.n_mels * m.header.n_frames;
+  if (m.header.dtype == CacheDtype::float32) {
+    m.pwrite_all(values, n * sizeof(float), offset);
+  } else {
+    std::vector<std::uint16_t> halves(n);
+    for (std::size_t k = 0; k < n; ++k) halves[k] = float_to_half(values[k]);
+    m.pwrite_all(halves.data(), n * sizeof(std::uint16_t), offset);
+  }
+  // Start writeback now, so that commit's fsync finds little left to do.
+  ::sync_file_range(m.fd, static_cast<off_t>(offset), static_cast<off_t>(m.clip_bytes), SYNC_FILE_RANGE_WRITE);
+}
+
+void CacheFileWriter::commit() {
+  Impl& m = *impl_;
+  ByteWriter prefix;
+  prefix.put_raw(kCacheMagic, sizeof kCacheMagic);
+  prefix.put(kCacheVersion);
+  prefix.put<std::uint32_t>(0);
+  prefix.put<std::uint64_t>(m.header_bytes.size());
+  std::string head = prefix.bytes() + m.header_bytes;
+  head.resize(m.payload_offset, '\0');
+  m.pwrite_all(head.data(), head.size(), 0);
+  // The checksum covers the bytes as they are in the file (page cache: fast).
+  std::uint64_t checksum = 0;
+  if (m.payload_end > 0) {
+    void* map = ::mmap(nullptr, m.payload_end, PROT_READ, MAP_SHARED, m.fd, 0);
+    if (map == MAP_FAILED) throw file_error(m.atomic->temp_path(), "cannot map: " + std::string(std::strerror(errno)));
+    checksum = XXH3_64bits(map, m.payload_end);
+    ::munmap(map, m.payload_end);
+  }
+  m.pwrite_all(&checksum, sizeof checksum, m.payload_end);
+  ::close(m.fd);
+  m.fd = -1;
+  m.atomic->commit();  // fsync (the file's data, whichever descriptor wrote it), rename, fsync the directory
+}
+
 std::optional<CacheContents> read_cache_file(const fs::path& path, std::string* problem) {
   auto fail = [&](std::string why) -> std::optional<CacheContents> {
     if (problem) *problem = std::move(why);

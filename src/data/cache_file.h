@@ -51,6 +51,30 @@ struct CacheContents {
 // converted when header.dtype is float16) atomically to `path`.
 void write_cache_file(const std::filesystem::path& path, const CacheHeader& header, const float* data);
 
+// Writes a cache file while its payload is computed, so that the durable
+// write overlaps the work instead of following it: write_clip() from any
+// thread, in any order, puts each clip's bytes at their place in a temporary
+// file beside `path` and asks the kernel to start writing them back;
+// commit() adds the header and checksum, fsyncs and renames (AtomicWriter).
+// The header must be final (its size fixes every clip's offset). Destroyed
+// without commit(), the temporary file is removed.
+class CacheFileWriter {
+ public:
+  CacheFileWriter(const std::filesystem::path& path, CacheHeader header);
+  ~CacheFileWriter();
+  CacheFileWriter(const CacheFileWriter&) = delete;
+  CacheFileWriter& operator=(const CacheFileWriter&) = delete;
+  // Clip i's n_mels x n_frames float32 values (stored as header.dtype).
+  // Throws Error "TEMP: write failed: ..." (a full disk, a size limit).
+  void write_clip(std::size_t i, const float* values);
+  // Every clip must have been written.
+  void commit();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
 // Maps and verifies `path`. On failure returns nullopt and sets `problem`:
 // "absent", "corrupt: ..." or "stale: ..." (an older or newer format version).
 std::optional<CacheContents> read_cache_file(const std::filesystem::path& path, std::string* problem);

@@ -10,9 +10,13 @@
 #include <chrono>
 #include <cerrno>
 #include <map>
+#include <mutex>
+#include <new>
+#include <optional>
 #include <sstream>
 
 #include "core/clock.h"
+#include "audio/audio_reader.h"
 #include "audio/decode.h"
 #include "audio/logmel.h"
 #include "core/error.h"
@@ -178,91 +182,6 @@ void ensure_writable_directory(const fs::path& dir) {
 
 // ---- Building ----------------------------------------------------------------------
 
-struct FileInfo {
-  int sample_rate = 0;
-  std::size_t frames = 0;
-  std::string error;  // "PATH: reason" when the file cannot be used
-};
-
-// Pass 1: every clip decoded once at its own rate, so that every bad file is
-// known before any feature is computed.
-std::vector<FileInfo> check_files(const Dataset& dataset, const CacheOptions& options) {
-  const std::size_t n = dataset.clips.size();
-  std::vector<FileInfo> info(n);
-  Progress progress("checking audio", n, options.progress);
-  parallel_for(n, options.jobs, [&](std::size_t i, int) {
-    try {
-      AudioClip clip = decode_audio(dataset.clips[i].path);
-      info[i].sample_rate = clip.file_sample_rate;
-      info[i].frames = clip.file_frames;
-    } catch (const std::exception& e) {
-      info[i].error = e.what();
-      if (info[i].error.empty()) info[i].error = dataset.clips[i].path.string() + ": cannot decode";
-    }
-    progress.advance();
-  });
-  progress.finish();
-  return info;
-}
-
-// With features.sample_rate = 0 all clips must share one rate (the most
-// common one); with duration 0 too, one length. Lists the odd files.
-void require_uniform(const Dataset& dataset, const std::vector<std::size_t>& good, const std::vector<FileInfo>& info,
-                     const FeaturesConfig& config) {
-  auto check = [&](auto field, const char* what, const char* fix) {
-    std::map<std::uint64_t, std::size_t> counts;
-    for (std::size_t i : good) ++counts[field(info[i])];
-    if (counts.size() <= 1) return;
-    const auto common = std::max_element(counts.begin(), counts.end(), [](auto& a, auto& b) { return a.second < b.second; });
-    std::vector<std::string> odd;
-    for (std::size_t i : good)
-      if (field(info[i]) != common->first)
-        odd.push_back(dataset.clips[i].path.string() + ": " + what + " " + std::to_string(field(info[i])) +
-                      " (most clips: " + std::to_string(common->first) + ")");
-    throw Error(std::to_string(odd.size()) + " clip(s) differ in " + what + "; " + fix + ":" + bullet_list(odd));
-  };
-  if (config.sample_rate == 0)
-    check([](const FileInfo& f) -> std::uint64_t { return static_cast<std::uint64_t>(f.sample_rate); },
-          "sample rate", "set features.sample_rate to resample them all");
-  if (config.sample_rate == 0 && config.duration == 0)
-    check([](const FileInfo& f) -> std::uint64_t { return f.frames; }, "length in samples",
-          "set features.duration to crop or pad them all");
-}
-
-struct Built {
-  std::vector<float> data;
-  std::size_t n_mels = 0, n_frames = 0;
-};
-
-// Pass 2: decode (resampled, cropped/padded) + log-mel of the good clips,
-// one shared extractor, clips spread over the thread pool.
-Built compute_features(const Dataset& dataset, const std::vector<std::size_t>& good, const FeaturesConfig& config,
-                       int sample_rate, const CacheOptions& options) {
-  const DecodeOptions decode{config.sample_rate, config.duration};
-  AudioClip first = decode_audio(dataset.clips[good[0]].path, decode);
-  const std::size_t n_samples = first.samples.size();
-  if (n_samples == 0) throw file_error(dataset.clips[good[0]].path, "decodes to no samples");
-  const LogMelExtractor extractor(config, sample_rate);
-  Built out;
-  out.n_mels = static_cast<std::size_t>(extractor.n_mels());
-  out.n_frames = extractor.n_frames(n_samples);
-  const std::size_t clip_size = out.n_mels * out.n_frames;
-  out.data.resize(good.size() * clip_size);
-
-  Progress progress("log-mel", good.size(), options.progress);
-  parallel_for(good.size(), options.jobs, [&](std::size_t j, int) {
-    const ClipEntry& entry = dataset.clips[good[j]];
-    AudioClip clip = j == 0 ? std::move(first) : decode_audio(entry.path, decode);
-    if (clip.samples.size() != n_samples)
-      throw file_error(entry.path, "decodes to " + std::to_string(clip.samples.size()) + " samples, the first clip to " +
-                                       std::to_string(n_samples) + " (set features.duration to make them equal)");
-    extractor.log_mel(clip.samples.data(), n_samples, out.data.data() + j * clip_size);
-    progress.advance();
-  });
-  progress.finish();
-  return out;
-}
-
 FeatureSet to_feature_set(const CacheContents& c) {
   const CacheHeader& h = c.header;
   return FeatureSet::from_storage(c.storage, c.data, h.n_mels, h.n_frames,
@@ -277,61 +196,208 @@ std::vector<BadFile> skipped_of(const CacheHeader& h, const fs::path& root) {
   return out;
 }
 
-// Pass 1 result: the usable clips; the others listed in the report and
-// header (skip_bad) or thrown as one error naming them all.
-std::vector<std::size_t> usable_clips(const Dataset& dataset, const std::vector<FileInfo>& info,
-                                      const CacheOptions& options, CacheReport& report, CacheHeader& header) {
-  std::vector<std::size_t> good;
-  std::vector<std::string> bad;
-  for (std::size_t i = 0; i < dataset.clips.size(); ++i) {
-    if (info[i].error.empty()) {
-      good.push_back(i);
-      continue;
-    }
-    bad.push_back(info[i].error);
-    // decode_audio says "PATH: reason"; the report keeps path and reason apart.
-    const std::string prefix = dataset.clips[i].path.string() + ": ";
-    const std::string reason = info[i].error.starts_with(prefix) ? info[i].error.substr(prefix.size()) : info[i].error;
-    report.skipped.push_back({dataset.clips[i].path, reason});
-    header.skipped_names.push_back(dataset.clips[i].name);
-    header.skipped_reasons.push_back(reason);
-  }
-  if (!bad.empty() && !options.skip_bad)
-    throw Error(std::to_string(bad.size()) + " of " + std::to_string(dataset.clips.size()) +
-                " audio file(s) cannot be used; nothing was computed or written (--skip-bad skips them):" +
-                bullet_list(bad));
-  if (good.empty()) throw file_error(dataset.root, "no usable audio files");
-  return good;
+// "PATH: reason" from any exception raised while reading `path`.
+std::string named_error(const fs::path& path, const std::exception& e) {
+  std::string what = e.what();
+  if (dynamic_cast<const std::bad_alloc*>(&e)) what = "out of memory";
+  if (what.empty()) what = "cannot decode";
+  return what.starts_with(path.string() + ": ") ? what : path.string() + ": " + what;
 }
 
-// Checks every file, computes the features, writes the cache atomically.
+// The most common value among the clips not yet refused.
+template <class T>
+T most_common(const std::vector<T>& values, const std::vector<std::string>& errors) {
+  std::map<T, std::size_t> counts;
+  for (std::size_t i = 0; i < values.size(); ++i)
+    if (errors[i].empty()) ++counts[values[i]];
+  return std::max_element(counts.begin(), counts.end(), [](auto& a, auto& b) { return a.second < b.second; })->first;
+}
+
+// With features.sample_rate = 0 every clip must have the most common rate:
+// read from the headers only (one open each), before any decoding.
+int native_rate(const Dataset& dataset, const CacheOptions& options, std::vector<std::string>& errors) {
+  const std::size_t n = dataset.clips.size();
+  std::vector<int> rates(n, 0);
+  parallel_for(n, options.jobs, [&](std::size_t i, int) {
+    try {
+      rates[i] = AudioReader(dataset.clips[i].path).info().file_sample_rate;
+    } catch (const std::exception& e) {
+      errors[i] = named_error(dataset.clips[i].path, e);
+    }
+  });
+  if (std::all_of(errors.begin(), errors.end(), [](const std::string& e) { return !e.empty(); })) return 0;
+  const int common = most_common(rates, errors);
+  for (std::size_t i = 0; i < n; ++i)
+    if (errors[i].empty() && rates[i] != common)
+      errors[i] = dataset.clips[i].path.string() + ": sample rate " + std::to_string(rates[i]) + " (most clips: " +
+                  std::to_string(common) + "); set features.sample_rate to resample them all";
+  return common;
+}
+
+// Each clip decoded once, its log-mel computed and handed to the cache file
+// at once (clip i at slot i). Clips that cannot be used get errors[i].
+struct Computed {
+  std::vector<float> data;  // n_clips x n_mels x n_frames; bad clips' slots unused
+  std::size_t n_mels = 0, n_frames = 0;
+};
+
 FeatureSet build(const Dataset& dataset, const FeaturesConfig& config, const CacheOptions& options,
                  std::uint64_t key, CacheReport& report) {
-  ensure_writable_directory(report.cache_file.parent_path());
-  CacheHeader header;
-  const std::vector<FileInfo> info = check_files(dataset, options);
-  const std::vector<std::size_t> good = usable_clips(dataset, info, options, report, header);
-  require_uniform(dataset, good, info, config);
+  const fs::path cache_dir = report.cache_file.parent_path();
+  ensure_writable_directory(cache_dir);
+  std::error_code ec;
+  const bool cache_dir_existed = fs::exists(cache_dir, ec);
+  const std::size_t n = dataset.clips.size();
+  std::vector<std::string> errors(n);
 
-  const int sample_rate = config.sample_rate > 0 ? config.sample_rate : info[good[0]].sample_rate;
-  Built built = compute_features(dataset, good, config, sample_rate, options);
+  const int rate = config.sample_rate > 0 ? config.sample_rate : native_rate(dataset, options, errors);
+  const DecodeOptions decode{rate, config.duration};
+  // The clip length: fixed by features.duration, else the first usable clip's.
+  std::size_t n_samples = config.duration > 0 ? duration_samples(config.duration, rate) : 0;
+  std::size_t first = n;
+  AudioClip first_clip;
+  if (n_samples == 0 && rate > 0)
+    for (std::size_t i = 0; i < n && first == n; ++i) {
+      if (!errors[i].empty()) continue;
+      try {
+        first_clip = decode_audio(dataset.clips[i].path, decode);
+        n_samples = first_clip.samples.size();
+        first = i;
+      } catch (const std::exception& e) {
+        errors[i] = named_error(dataset.clips[i].path, e);
+      }
+    }
+
+  Computed out;
+  std::unique_ptr<CacheFileWriter> writer;
+  CacheHeader header;
   header.key = key;
   header.dtype = config.storage == "float16" ? CacheDtype::float16 : CacheDtype::float32;
-  // What a later run will read back, so first and later runs see identical values.
-  if (header.dtype == CacheDtype::float16)
-    for (float& v : built.data) v = half_to_float(float_to_half(v));
-  header.n_clips = good.size();
-  header.n_mels = built.n_mels;
-  header.n_frames = built.n_frames;
   header.features_toml = features_text(config);
   header.class_names = dataset.class_names;
+  std::optional<LogMelExtractor> extractor;
+  if (n_samples > 0) {
+    extractor.emplace(config, rate);
+    out.n_mels = static_cast<std::size_t>(extractor->n_mels());
+    out.n_frames = extractor->n_frames(n_samples);
+    out.data.resize(n * out.n_mels * out.n_frames);
+    // Written while computing when every clip can be used, the usual case; a
+    // run that skips clips writes the compacted set at the end instead.
+    if (dataset.problems.empty() && std::all_of(errors.begin(), errors.end(), [](auto& e) { return e.empty(); })) {
+      header.n_clips = n;
+      header.n_mels = out.n_mels;
+      header.n_frames = out.n_frames;
+      for (const auto& clip : dataset.clips) {
+        header.file_names.push_back(clip.name);
+        header.class_ids.push_back(clip.class_id);
+      }
+      remove_abandoned_temp_files(report.cache_file);
+      writer = std::make_unique<CacheFileWriter>(report.cache_file, header);
+    }
+  }
+  const std::size_t clip_size = out.n_mels * out.n_frames;
+  bool write_failed = false;
+  std::string write_error;
+  std::mutex write_mutex;
+
+  Progress progress("decoding + log-mel", n, options.progress);
+  if (n_samples > 0)
+    parallel_for(n, options.jobs, [&](std::size_t i, int) {
+      const ClipEntry& entry = dataset.clips[i];
+      if (errors[i].empty()) try {
+          AudioClip clip = i == first ? std::move(first_clip) : decode_audio(entry.path, decode);
+          if (clip.samples.size() != n_samples) {
+            errors[i] = entry.path.string() + ": " +
+                        (config.sample_rate == 0 ? "length in samples " : "decodes to samples ") +
+                        std::to_string(clip.samples.size()) + " (the first clip: " + std::to_string(n_samples) +
+                        "); set features.duration to crop or pad them all";
+          } else {
+            float* values = out.data.data() + i * clip_size;
+            extractor->log_mel(clip.samples.data(), n_samples, values);
+            // What a later run reads back, so first and later runs see identical values.
+            if (header.dtype == CacheDtype::float16)
+              for (std::size_t k = 0; k < clip_size; ++k) values[k] = half_to_float(float_to_half(values[k]));
+            if (writer) {
+              try {
+                writer->write_clip(i, values);
+              } catch (const Error& e) {
+                std::lock_guard lock(write_mutex);
+                if (!write_failed) write_failed = true, write_error = e.what();
+              }
+            }
+          }
+        } catch (const std::exception& e) {
+          errors[i] = named_error(entry.path, e);
+        }
+      progress.advance();
+    });
+  progress.finish();
+  if (write_failed) throw Error(write_error);
+
+  // Every problem of the run in one list: the dataset's, then the files'.
+  std::vector<std::size_t> good;
+  std::vector<std::string> listed;
+  std::vector<std::size_t> good_per_class(dataset.class_names.size(), 0), all_per_class(dataset.class_names.size(), 0);
+  for (const auto& p : dataset.problems) listed.push_back(p.path.string() + ": " + p.reason);
+  for (std::size_t i = 0; i < n; ++i) {
+    ++all_per_class[static_cast<std::size_t>(dataset.clips[i].class_id)];
+    if (errors[i].empty()) {
+      good.push_back(i);
+      ++good_per_class[static_cast<std::size_t>(dataset.clips[i].class_id)];
+      continue;
+    }
+    listed.push_back(errors[i]);
+    const std::string prefix = dataset.clips[i].path.string() + ": ";
+    const std::string reason = errors[i].starts_with(prefix) ? errors[i].substr(prefix.size()) : errors[i];
+    report.skipped.push_back({dataset.clips[i].path, reason});
+  }
+  for (std::size_t c = 0; c < dataset.class_names.size(); ++c)
+    if (good_per_class[c] == 0 && all_per_class[c] > 0) {
+      report.empty_classes.push_back(dataset.class_names[c]);
+      listed.push_back("class \"" + dataset.class_names[c] + "\": none of its " + std::to_string(all_per_class[c]) +
+                       " file(s) can be used");
+    }
+  const std::size_t n_bad = n - good.size();
+  if ((!listed.empty() && !options.skip_bad) || good.empty()) {
+    writer.reset();  // removes the temporary file
+    if (!cache_dir_existed) fs::remove(cache_dir, ec);  // only if empty: nothing of ours is left
+    if (good.empty() && listed.empty()) throw file_error(dataset.root, "no usable audio files");
+    std::string what = std::to_string(n_bad) + " of " + std::to_string(n) + " audio file(s) cannot be used";
+    if (!dataset.problems.empty())
+      what += " and " + std::to_string(dataset.problems.size()) + " listed file(s) or folder(s) are unusable";
+    throw Error(what + "; nothing was written" + (options.skip_bad ? "" : " (--skip-bad skips them)") + ":" +
+                bullet_list(listed));
+  }
+
+  if (writer && n_bad == 0) {
+    writer->commit();
+    return FeatureSet::from_vectors(std::move(out.data), out.n_mels, out.n_frames,
+                                    std::vector<int>(header.class_ids.begin(), header.class_ids.end()),
+                                    dataset.class_names, header.file_names);
+  }
+  // Clips were skipped: compact the good ones and write the whole file.
+  writer.reset();
+  for (std::size_t j = 0; j < good.size(); ++j)
+    if (good[j] != j)
+      std::copy_n(out.data.data() + good[j] * clip_size, clip_size, out.data.data() + j * clip_size);
+  out.data.resize(good.size() * clip_size);
+  header.n_clips = good.size();
+  header.n_mels = out.n_mels;
+  header.n_frames = out.n_frames;
+  header.file_names.clear();
+  header.class_ids.clear();
   for (std::size_t i : good) {
     header.file_names.push_back(dataset.clips[i].name);
     header.class_ids.push_back(dataset.clips[i].class_id);
   }
+  for (std::size_t i = 0, k = 0; i < n; ++i)
+    if (!errors[i].empty()) {
+      header.skipped_names.push_back(dataset.clips[i].name);
+      header.skipped_reasons.push_back(report.skipped[k++].reason);
+    }
   remove_abandoned_temp_files(report.cache_file);
-  write_cache_file(report.cache_file, header, built.data.data());
-  return FeatureSet::from_vectors(std::move(built.data), built.n_mels, built.n_frames,
+  write_cache_file(report.cache_file, header, out.data.data());
+  return FeatureSet::from_vectors(std::move(out.data), out.n_mels, out.n_frames,
                                   std::vector<int>(header.class_ids.begin(), header.class_ids.end()),
                                   dataset.class_names, header.file_names);
 }
@@ -357,7 +423,13 @@ FeatureSet FeatureCache::load_or_build(const Dataset& dataset, const FeaturesCon
     return set;
   };
 
-  std::string problem;
+  std::string problem = "the dataset has unusable files";
+  // Problems the dataset left for this step are listed by build, never hidden by a cache.
+  if (!dataset.problems.empty() && !options.skip_bad) {
+    report.rebuilt = true;
+    report.rebuild_reason = problem;
+    return finish(build(dataset, config, options, key, report));
+  }
   if (auto cached = read_cache_file(report.cache_file, &problem)) {
     if (cached->header.key != key) {
       problem = "stale: dataset files or feature parameters changed";

@@ -56,12 +56,17 @@ struct CacheReport {
   bool rebuilt = false;
   std::string rebuild_reason;  // why the cache was (re)built: "absent", "stale", "corrupt: ..."
   std::vector<BadFile> skipped;
+  std::vector<std::string> empty_classes;  // classes left with no usable clip (skip_bad)
   double seconds = 0;
 };
 
 class FeatureCache {
  public:
-  // Loads the valid cache for (dataset, config) or builds it atomically.
+  // Loads the valid cache for (dataset, config) or builds it atomically:
+  // every clip decoded once, its log-mel written to the cache file while the
+  // others are computed. Without skip_bad, throws one Error listing every
+  // problem (dataset.problems, files that cannot be decoded, classes left
+  // without a usable clip) and writes nothing.
   static FeatureSet load_or_build(const Dataset& dataset, const FeaturesConfig& config,
                                   const CacheOptions& options, CacheReport* report = nullptr);
   // The cache file path for (dataset, config).

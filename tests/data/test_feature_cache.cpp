@@ -2,6 +2,7 @@
 // writes, float16 storage, bad audio files, and the real ESC-50 clips.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sndfile.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -342,6 +343,63 @@ TEST_F(FeatureCacheTest, BadAudioIsListedAndNothingIsWritten) {
   EXPECT_EQ(reused.report.skipped[1].path, ds_.clips[7].path);
   EXPECT_EQ(reused.report.skipped[1].reason, b.report.skipped[1].reason);
   EXPECT_NE(build_error(ds_, features_).find(ds_.clips[7].path.string()), std::string::npos);
+}
+
+// Issue 10, item 6: a missing row and three bad files were reported in two
+// runs (the missing row first, the bad files after it was fixed).
+TEST_F(FeatureCacheTest, EveryProblemIsListedInOneRun) {
+  fs::remove(ds_.clips[1].path);
+  std::ofstream(ds_.clips[4].path, std::ios::binary | std::ios::trunc) << "not audio";
+  std::ofstream(ds_.clips[8].path, std::ios::binary | std::ios::trunc);
+  fs::resize_file(ds_.clips[10].path, fs::file_size(ds_.clips[10].path) / 2);
+  DatasetOptions collect;
+  collect.collect_problems = true;
+  const Dataset ds = load_dataset(dir_.path(), collect);
+  const std::string message = build_error(ds, features_);
+  for (std::size_t i : {1, 4, 8, 10}) EXPECT_NE(message.find(ds_.clips[i].path.string()), std::string::npos) << i << ": " << message;
+  EXPECT_NE(message.find("file not found (listed on line"), std::string::npos) << message;
+  EXPECT_NE(message.find("3 of 11 audio file(s) cannot be used and 1 listed file(s)"), std::string::npos) << message;
+  EXPECT_FALSE(fs::exists(dir_ / ".oneshot-cache")) << "nothing written";
+}
+
+// Issue 10, item 1: in a dataset the file was listed only as "std::bad_alloc".
+TEST_F(FeatureCacheTest, AFileWhoseHeaderLiesIsNamed) {
+  const fs::path path = ds_.clips[5].path;
+  const AudioClip clip = decode_audio(path);
+  SF_INFO info{};
+  info.samplerate = kRate;
+  info.channels = 1;
+  info.format = SF_FORMAT_FLAC | SF_FORMAT_PCM_16;  // contents decide, not the .wav name
+  SNDFILE* file = sf_open(path.c_str(), SFM_WRITE, &info);
+  ASSERT_NE(file, nullptr);
+  sf_writef_float(file, clip.samples.data(), static_cast<sf_count_t>(clip.samples.size()));
+  sf_close(file);
+  // STREAMINFO's 36-bit total samples (bytes 21-25) set to 2^36 - 1.
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  char b21 = 0;
+  f.seekg(21);
+  f.get(b21);
+  f.seekp(21);
+  const char total[5] = {static_cast<char>(b21 | 0x0f), '\xff', '\xff', '\xff', '\xff'};
+  f.write(total, 5);
+  f.close();
+  const std::string message = build_error(ds_, features_);
+  EXPECT_NE(message.find(path.string() + ": truncated: decoded 8000 of 68719476735"), std::string::npos) << message;
+  EXPECT_EQ(message.find("bad_alloc"), std::string::npos) << message;
+}
+
+TEST_F(FeatureCacheTest, AClassLeftWithoutAUsableFileIsNamed) {
+  std::vector<std::size_t> of_class;
+  for (std::size_t i = 0; i < ds_.clips.size(); ++i)
+    if (ds_.clips[i].class_id == 2) of_class.push_back(i);
+  for (std::size_t i : of_class) std::ofstream(ds_.clips[i].path, std::ios::binary | std::ios::trunc) << "x";
+  const std::string name = ds_.class_names[2];
+  EXPECT_NE(build_error(ds_, features_).find("class \"" + name + "\": none of its 3 file(s) can be used"), std::string::npos);
+  CacheOptions skip = quiet();
+  skip.skip_bad = true;
+  Built b = build(ds_, features_, skip);
+  EXPECT_EQ(b.report.empty_classes, std::vector<std::string>{name});
+  EXPECT_EQ(b.set.n_clips(), ds_.clips.size() - 3);
 }
 
 TEST_F(FeatureCacheTest, BadAudioNeverDestroysAnExistingCache) {
