@@ -7,11 +7,22 @@
 
 #include "commands.h"
 #include "core/error.h"
+#include "train/distributed.h"
+#include "train/launcher.h"
 
 namespace oneshot::cli {
 namespace fs = std::filesystem;
 
 int run_pipeline(const RunArgs& args) {
+  // --nproc: the ranks each run this whole command; rank 0 alone evaluates.
+  if (args.nproc > 1 && !started_by_launcher()) {
+    if (LaunchEnv::from_environment().present)
+      throw Error("--nproc starts its own ranks: with RANK / WORLD_SIZE set, start one process per rank "
+                  "without --nproc");
+    LaunchOptions launch;
+    launch.nproc = args.nproc;
+    return launch_local_ranks(launch, std::cerr);
+  }
   TrainArgs train;
   train.config = args.config;
   train.data = args.data;
@@ -21,7 +32,9 @@ int run_pipeline(const RunArgs& args) {
   train.esc10 = args.esc10;
   train.threads = args.threads;
   train.quiet = args.quiet;
+  train.nproc = args.nproc;
   if (int code = run_train(train); code != 0) return code;
+  if (LaunchEnv::from_environment().rank != 0) return 0;
 
   // evaluate reads everything else from the run directory; --set overrides
   // of [eval] apply to the test as they would to evaluate.
@@ -48,6 +61,9 @@ void add_run_command(CLI::App& app) {
   cmd->add_flag("--esc10", args->esc10, "ESC-50 layout: use the ESC-10 subset");
   cmd->add_option("--cache", args->cache, "Feature cache directory (default: DATA/.oneshot-cache)");
   cmd->add_flag("--quiet", args->quiet, "No progress bars");
+  cmd->add_option("--nproc", args->nproc,
+                  "Data-parallel training: start N local processes (as train --nproc); rank 0 evaluates")
+      ->check(CLI::Range(1, 1024));
   cmd->callback([args] {
     if (int code = run_pipeline(*args); code != 0) throw CLI::RuntimeError(code);
   });

@@ -36,6 +36,7 @@ struct TrainArgs {
   bool esc10 = false, quiet = false;
   int threads = -1;
   std::string device;
+  int nproc = 1;  // > 1: start that many local ranks (data-parallel)
 };
 int run_train(const TrainArgs& args);
 
@@ -53,6 +54,7 @@ struct RunArgs {
   std::string data, out, layout, cache;
   bool esc10 = false, quiet = false;
   int threads = -1;
+  int nproc = 1;
 };
 int run_pipeline(const RunArgs& args);
 

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <unistd.h>
 #include <memory>
 #include <optional>
 #include <ostream>
@@ -56,15 +57,21 @@ class Trainer {
  public:
   Trainer(const Config& config, const FeatureSet& features, const TrainOptions& options)
       : config_(config), features_(features), options_(options), paths_{options.run_dir},
-        device_(parse_device(config.train.device)) {}
+        device_(parse_device(config.train.device)), dist_(options.distributed),
+        rank_(dist_ ? dist_->rank() : 0), world_(dist_ ? dist_->world_size() : 1) {}
 
   TrainResult run();
 
  private:
-  bool writes_files() const { return !options_.run_dir.empty(); }
+  bool main() const { return rank_ == 0; }
+  bool writes_files() const { return !options_.run_dir.empty() && main(); }
   void note(const std::string& line) const {
-    if (options_.log) *options_.log << line << std::endl;
+    if (options_.log && main()) *options_.log << line << std::endl;
   }
+  bool distributed() const { return world_ > 1; }
+  void share_split();
+  void share_start();
+  void share_epoch_state();
   void prepare_run_dir();
   void build();
   // One epoch's steps; false when it stopped early (result_ then says why).
@@ -91,6 +98,8 @@ class Trainer {
   TrainState state_;
   TrainResult result_;
   bool stop_requested_ = false;
+  Distributed* dist_;
+  int rank_, world_;
 };
 
 void Trainer::prepare_run_dir() {
@@ -157,7 +166,8 @@ void Trainer::fit_input_norm() {
 // The clips of a step as the encoder calls see them: augmented and, with
 // mixup, mixed (the plan says how, for the targets). One seed per step.
 std::vector<torch::Tensor> Trainer::step_inputs(const TrainStep& step, const std::vector<int>& labels, MixPlan& mix) {
-  Rng rng(augment_seed(config_.train.seed, state_.iterations));
+  // Rank r of N draws the stream's (iterations x N + r)-th seed: one process is rank 0 of 1.
+  Rng rng(augment_seed(config_.train.seed, state_.iterations * world_ + rank_));
   const AugmentConfig& aug = config_.augment;
   std::vector<torch::Tensor> inputs;
   std::int64_t offset = 0;
@@ -189,7 +199,9 @@ std::vector<torch::Tensor> Trainer::step_inputs(const TrainStep& step, const std
 
 std::int64_t Trainer::steps_in_epoch() {
   if (config_.train.steps_per_epoch > 0) return config_.train.steps_per_epoch;
-  return static_cast<std::int64_t>(pairs_->steps_left_in_pass());
+  // A pass over N ranks: N stream steps a global step (the last may reach into the next pass).
+  return static_cast<std::int64_t>((pairs_->steps_left_in_pass() + static_cast<std::size_t>(world_) - 1) /
+                                   static_cast<std::size_t>(world_));
 }
 
 void Trainer::save_last(const EpochSums* partial) {
@@ -198,6 +210,7 @@ void Trainer::save_last(const EpochSums* partial) {
   state_.partial.reset();
   if (partial) state_.partial = PartialEpoch{partial->steps_done, partial->total_steps, partial->loss_sum,
                                              partial->correct_sum, partial->weight_sum, partial->seconds};
+  const Distributed::CheckpointGuard writing(dist_);
   save_last_checkpoint(paths_.last(), model_, *optimizer_, state_, options_.before_commit);
 }
 
@@ -205,12 +218,17 @@ bool Trainer::train_steps(EpochSums& sums, int epoch) {
   const auto start = SteadyClock::now();
   const double seconds_before = sums.seconds;
   Progress bar("epoch " + std::to_string(epoch) + "/" + std::to_string(config_.train.epochs),
-               static_cast<std::size_t>(sums.total_steps), options_.progress);
+               static_cast<std::size_t>(sums.total_steps), options_.progress && main());
   if (sums.steps_done > 0) bar.advance(static_cast<std::size_t>(sums.steps_done));
   std::int64_t pairs_now = 0;
   const bool bf16 = precision_uses_autocast(config_.train.precision);
   while (sums.steps_done < sums.total_steps) {
-    const TrainStep step = pairs_->next();
+    // Every rank walks the whole stream and keeps its own of each N steps.
+    TrainStep step;
+    for (int r = 0; r < world_; ++r) {
+      TrainStep next = pairs_->next();
+      if (r == rank_) step = std::move(next);
+    }
     const double lr = learning_rate();
     for (auto& group : optimizer_->param_groups()) static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
 
@@ -230,11 +248,21 @@ bool Trainer::train_steps(EpochSums& sums, int epoch) {
                    : pairs_loss(model_, embeddings, step, config_.train.loss, labels, mix);
     }
     const auto& loss = result.loss;
-    const double loss_value = loss.item<double>();
-    if (!std::isfinite(loss_value)) {
+    double loss_value = loss.item<double>();
+    // This step over all ranks: weighted loss, right decisions, weight, non-finite losses, pairs, clips.
+    std::vector<double> totals{std::isfinite(loss_value) ? loss_value * result.weight : 0.0, result.correct,
+                               result.weight, std::isfinite(loss_value) ? 0.0 : 1.0,
+                               static_cast<double>(step.n_pairs()), static_cast<double>(step.n_clips())};
+    if (distributed()) {
+      totals = dist_->sum_values(totals);
+      if (totals[3] > 0 && std::isfinite(loss_value)) loss_value = std::nan("");
+    }
+    if (totals[3] > 0) {
       result_.status = TrainStatus::NonFiniteLoss;
       std::ostringstream msg;
       msg << "training loss is " << loss_value << " at epoch " << epoch << ", step " << sums.steps_done + 1
+          << (distributed() ? " on " + std::to_string(static_cast<int>(totals[3])) + " of " +
+                                  std::to_string(world_) + " ranks" : std::string())
           << ": stopped (the learning rate may be too high, or the features hold non-finite values)";
       if (writes_files())
         msg << "; " << (state_.epoch > 0 ? paths_.last().string() + " keeps epoch " + std::to_string(state_.epoch)
@@ -244,23 +272,26 @@ bool Trainer::train_steps(EpochSums& sums, int epoch) {
     }
     optimizer_->zero_grad();
     loss.backward();
+    if (distributed()) dist_->average_gradients(model_->parameters());
     optimizer_->step();
     ++state_.iterations;
 
-    sums.loss_sum += loss_value * result.weight;
-    sums.correct_sum += result.correct;
-    sums.weight_sum += result.weight;
+    sums.loss_sum += totals[0];
+    sums.correct_sum += totals[1];
+    sums.weight_sum += totals[2];
     ++sums.steps_done;
-    state_.pairs_seen += static_cast<std::int64_t>(step.n_pairs());
-    state_.clips_encoded += static_cast<std::int64_t>(step.n_clips());
-    pairs_now += static_cast<std::int64_t>(step.n_pairs());
+    state_.pairs_seen += static_cast<std::int64_t>(totals[4]);
+    state_.clips_encoded += static_cast<std::int64_t>(totals[5]);
+    pairs_now += static_cast<std::int64_t>(totals[4]);
     sums.seconds = seconds_before + seconds_since(start);
     bar.advance(1, "loss " + format("%.4f", sums.loss_sum / sums.weight_sum) + "  " +
                        format("%.1f", static_cast<double>(pairs_now) / std::max(seconds_since(start), 1e-9)) +
                        " pairs/s");
 
-    const bool hook_stop = options_.after_step && !options_.after_step(epoch, sums.steps_done);
-    if ((hook_stop || (options_.handle_sigint && InterruptGuard::requested())) && sums.steps_done < sums.total_steps) {
+    bool stop = (options_.after_step && !options_.after_step(epoch, sums.steps_done)) ||
+                (options_.handle_sigint && InterruptGuard::requested());
+    if (distributed()) stop = dist_->sum_values({stop ? 1.0 : 0.0})[0] > 0;  // one rank's Ctrl-C stops all
+    if (stop && sums.steps_done < sums.total_steps) {
       save_last(&sums);
       result_.status = TrainStatus::Interrupted;
       result_.message = "interrupted at epoch " + std::to_string(epoch) + ", step " +
@@ -268,13 +299,19 @@ bool Trainer::train_steps(EpochSums& sums, int epoch) {
       if (writes_files()) result_.message += ": " + paths_.last().string() + " written; run the same command to continue";
       return false;
     }
-    if (hook_stop || (options_.handle_sigint && InterruptGuard::requested())) stop_requested_ = true;
+    if (stop) stop_requested_ = true;
   }
   bar.finish("loss " + format("%.4f", sums.loss_sum / std::max(sums.weight_sum, 1e-12)));
   return true;
 }
 
 void Trainer::finish_epoch(const EpochSums& sums, int epoch) {
+  if (!main()) {
+    // Rank 0 validates; the others take its decisions (early stopping, the plateau schedule).
+    share_epoch_state();
+    state_.epoch = epoch;
+    return;
+  }
   const ValidationResult v = validate(model_, features_, validation_, device_);
   EpochMetrics m;
   m.epoch = epoch;
@@ -304,6 +341,7 @@ void Trainer::finish_epoch(const EpochSums& sums, int epoch) {
     state_.best_epoch = epoch;
     state_.epochs_since_best = 0;
     state_.intervals_since_lr_drop = 0;
+    const Distributed::CheckpointGuard writing(dist_);
     if (writes_files())
       save_best_weights(paths_.best(), model_,
                         {{"epoch", epoch}, {"val_accuracy", v.accuracy}, {"val_ci95", v.ci95},
@@ -318,6 +356,7 @@ void Trainer::finish_epoch(const EpochSums& sums, int epoch) {
   }
   state_.epoch = epoch;
   state_.history.push_back(m);
+  share_epoch_state();
   // last.pt holds the history, so metrics.csv can always be rebuilt from it.
   save_last(nullptr);
   if (writes_files()) write_metrics_csv(paths_.metrics(), state_.history);
@@ -333,19 +372,78 @@ void Trainer::finish_epoch(const EpochSums& sums, int epoch) {
        format("%.1f", m.seconds) + " s" + (improved ? "  best" : ""));
 }
 
+// Rank 0's split (from the run directory or drawn) in every rank.
+void Trainer::share_split() {
+  std::string text = main() ? split_.to_json(features_.class_names()) : std::string();
+  dist_->broadcast_string(text);
+  if (!main()) split_ = ClassSplit::from_json(text, features_.class_names(), "the split of rank 0");
+}
+
+// Rank 0's starting point in every rank: its last.pt when it continues a run
+// (sent as bytes: other hosts need not see the run directory), its initial
+// parameters and buffers otherwise. Dropout then draws a stream per rank.
+void Trainer::share_start() {
+  std::string checkpoint;
+  if (main() && result_.resumed) checkpoint = read_file(paths_.last());
+  dist_->broadcast_string(checkpoint);
+  if (!main() && !checkpoint.empty()) {
+    const fs::path temp = fs::temp_directory_path() /
+                          ("oneshot-rank" + std::to_string(rank_) + "-" + std::to_string(::getpid()) + ".pt");
+    write_file_atomic(temp, checkpoint);
+    try {
+      state_ = load_last_checkpoint(temp, model_, *optimizer_);
+    } catch (...) {
+      fs::remove(temp);
+      throw;
+    }
+    fs::remove(temp);
+    if (device_.is_cpu()) convert_to_channels_last(*model_);
+    pairs_->restore(state_.pairs);
+    result_.resumed = true;
+  }
+  checkpoint.clear();
+  checkpoint.shrink_to_fit();
+  std::vector<torch::Tensor> tensors = model_->parameters();
+  for (const auto& b : model_->buffers()) tensors.push_back(b);
+  dist_->broadcast_tensors(tensors);
+  if (!main()) torch::manual_seed(static_cast<std::uint64_t>(config_.train.seed) * 1000003u +
+                                  static_cast<std::uint64_t>(rank_) * 7919u +
+                                  static_cast<std::uint64_t>(state_.iterations));
+}
+
+// After rank 0's validation: its early-stopping and schedule state in every rank.
+void Trainer::share_epoch_state() {
+  if (!distributed()) return;
+  std::vector<double> v{state_.best_accuracy, state_.smoothed_accuracy, state_.lr_scale,
+                        static_cast<double>(state_.intervals_since_lr_drop), static_cast<double>(state_.best_epoch),
+                        static_cast<double>(state_.epochs_since_best), state_.elapsed_seconds};
+  dist_->broadcast_values(v);
+  state_.best_accuracy = v[0];
+  state_.smoothed_accuracy = v[1];
+  state_.lr_scale = v[2];
+  state_.intervals_since_lr_drop = static_cast<int>(v[3]);
+  state_.best_epoch = static_cast<int>(v[4]);
+  state_.epochs_since_best = static_cast<int>(v[5]);
+  state_.elapsed_seconds = v[6];
+}
+
 TrainResult Trainer::run() {
   if (writes_files()) {
     prepare_run_dir();
-  } else {
+  } else if (main()) {
     split_ = options_.split ? *options_.split
                             : split_classes(features_.class_names(), features_.labels(), config_.split);
   }
+  if (distributed()) share_split();
   build();
   if (writes_files() && fs::exists(paths_.last())) {
     state_ = load_last_checkpoint(paths_.last(), model_, *optimizer_);
     if (device_.is_cpu()) convert_to_channels_last(*model_);  // loading takes the saved tensors' layout
     pairs_->restore(state_.pairs);
     result_.resumed = true;
+  }
+  if (distributed()) share_start();
+  if (result_.resumed) {
     note("continuing " + paths_.dir.string() + " after epoch " + std::to_string(state_.epoch) +
          (state_.partial ? " (step " + std::to_string(state_.partial->steps_done) + " of the next)" : ""));
   }
@@ -357,6 +455,9 @@ TrainResult Trainer::run() {
          std::to_string(config_.train.support_shots) + " support, the rest queries; fewer where the data has fewer)");
   else
     note(pairs_->describe());
+  if (distributed())
+    note("data-parallel over " + std::to_string(world_) + " processes: a step takes " + std::to_string(world_) +
+         " of the steps above, one a rank, and averages their gradients (rank 0 validates and writes)");
 
   std::optional<InterruptGuard> guard;
   if (options_.handle_sigint) guard.emplace();
@@ -389,7 +490,13 @@ TrainResult Trainer::run() {
     }
     if (!train_steps(sums, epoch)) break;
     finish_epoch(sums, epoch);
-    if (options_.on_epoch && !options_.on_epoch(state_.history.back())) {
+    bool caller_stops = main() && options_.on_epoch && !options_.on_epoch(state_.history.back());
+    if (distributed()) {
+      std::vector<double> v{caller_stops ? 1.0 : 0.0};
+      dist_->broadcast_values(v);
+      caller_stops = v[0] > 0;
+    }
+    if (caller_stops) {
       result_.status = TrainStatus::Stopped;
       result_.message = "stopped by the caller after epoch " + std::to_string(epoch);
       break;

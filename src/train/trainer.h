@@ -12,6 +12,7 @@
 #include "core/config.h"
 #include "data/feature_cache.h"
 #include "train/checkpoint.h"
+#include "train/distributed.h"
 #include "train/run_dir.h"
 #include "train/split.h"
 
@@ -34,6 +35,16 @@ struct TrainOptions {
   // The split to use instead of split_classes(config.split) (tuning carves
   // validation classes its own way). Ignored when the run has split.json.
   const ClassSplit* split = nullptr;
+  // Data-parallel training (train/distributed.h); null = one process. Every
+  // rank calls train() with the same config and features. Each global step
+  // takes world_size consecutive steps of the one seeded pair stream, rank r
+  // the r-th (so the global batch is world_size x the configured batch);
+  // gradients are averaged over the ranks; BatchNorm statistics stay local
+  // to each rank's sub-batch (DDP's default). Rank 0 alone reads and writes
+  // run_dir, validates, logs and shows progress; its split, checkpoint and
+  // early-stopping decisions are broadcast. Ctrl-C or after_step on any rank
+  // stops every rank after the same step.
+  Distributed* distributed = nullptr;
 };
 
 enum class TrainStatus {
