@@ -8,6 +8,9 @@
 #include "commands.h"
 #include "core/atomic_file.h"
 #include "data/synthetic.h"
+#include "events/event.h"
+#include <nlohmann/json.hpp>
+#include <algorithm>
 
 namespace oneshot::cli {
 namespace fs = std::filesystem;
@@ -59,6 +62,55 @@ val_episodes = 500
 protocol = "grid"
 )";
 
+// After training: one example clip per class to enrol (three of the unseen
+// test classes), and a minute-long recording with events of those three and of
+// the two other test classes (never enrolled: the detector should ignore
+// them), with the reference event list of the enrolled ones.
+void write_enrolment_material(const fs::path& out, const SyntheticOptions& dataset) {
+  const fs::path split_file = out / "run" / "split.json";
+  if (!fs::exists(split_file)) return;
+  const auto split = nlohmann::json::parse(read_file(split_file));
+  const std::vector<std::string> test = split.at("test").get<std::vector<std::string>>();
+  if (test.size() < 4) return;
+  const std::vector<std::string> names = synthetic_class_names(dataset.n_classes, dataset.sample_rate);
+  auto index_of = [&](const std::string& name) {
+    return static_cast<int>(std::find(names.begin(), names.end(), name) - names.begin());
+  };
+  const std::size_t n_enrolled = 3;
+  for (std::size_t i = 0; i < n_enrolled; ++i)  // a new variant: not a clip of the dataset
+    write_wav16(out / "examples" / (test[i] + ".wav"), synthesize_clip(index_of(test[i]), 1000, dataset),
+                dataset.sample_rate);
+  RecordingOptions recording;
+  recording.duration = 60;
+  recording.n_events = 10;
+  recording.seed = dataset.seed + 1;
+  for (const auto& name : test) recording.classes.push_back(index_of(name));
+  const SyntheticRecording long_take = synthesize_recording(dataset, recording);
+  write_wav16(out / "long" / "recording.wav", long_take.samples, dataset.sample_rate);
+  std::vector<Event> reference;
+  for (const auto& e : long_take.events) {
+    const std::string& name = names[static_cast<std::size_t>(e.class_index)];
+    if (std::find(test.begin(), test.begin() + n_enrolled, name) == test.begin() + n_enrolled) continue;
+    Event event;
+    event.filename = "recording.wav";
+    event.onset = e.onset;
+    event.offset = e.offset;
+    event.label = name;
+    reference.push_back(event);
+  }
+  write_event_list(out / "long" / "reference.tsv", reference);
+  std::cout << "demo: next, teach it three unseen sounds from one example each, classify, detect and score:\n";
+  const std::string o = out.string();
+  for (std::size_t i = 0; i < n_enrolled; ++i)
+    std::cout << "  oneshot-audio enroll --run " << o << "/run --library " << o << "/sounds.db --class " << test[i]
+              << " " << o << "/examples/" << test[i] << ".wav\n";
+  std::cout << "  oneshot-audio classify --library " << o << "/sounds.db " << o << "/data/audio\n"
+            << "  oneshot-audio detect --library " << o << "/sounds.db --out " << o << "/detections " << o
+            << "/long/recording.wav\n"
+            << "  oneshot-audio score-events --reference " << o << "/long/reference.tsv --estimate " << o
+            << "/detections/events.tsv\n";
+}
+
 int run_demo(const DemoArgs& args) {
   const fs::path out = fs::absolute(args.out);
   const fs::path data = out / "data";
@@ -77,7 +129,10 @@ int run_demo(const DemoArgs& args) {
   run.threads = args.threads;
   run.quiet = args.quiet;
   const int code = run_pipeline(run);
-  if (code == 0) std::cout << "demo: open " << (out / "run" / "report.html").string() << std::endl;
+  if (code == 0) {
+    std::cout << "demo: open " << (out / "run" / "report.html").string() << std::endl;
+    write_enrolment_material(out, demo_dataset());
+  }
   return code;
 }
 

@@ -79,6 +79,12 @@ void add_tune_report_command(CLI::App& app);
 void add_train_command(CLI::App& app);
 void add_run_command(CLI::App& app);
 void add_demo_command(CLI::App& app);
+void add_enroll_command(CLI::App& app);
+void add_classify_command(CLI::App& app);
+void add_detect_command(CLI::App& app);
+void add_library_command(CLI::App& app);
 void add_score_events_command(CLI::App& app);  // model-free
+// library --reembed: the model part of the model-free library command.
+int run_library_reembed(const std::string& library, const std::string& run, int threads);
 
 }  // namespace oneshot::cli

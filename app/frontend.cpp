@@ -32,6 +32,9 @@ constexpr ModelCommand kModelCommands[] = {
     {"train", "Train the siamese network into a run directory, or continue one"},
     {"run", "Features, training, one-shot test, plots and report in one command (again on OUT: resume)"},
     {"demo", "Generate a small synthetic dataset and run the whole pipeline on it"},
+    {"enroll", "Add examples of a class to a class library (one recording is enough)"},
+    {"classify", "Classify recordings against a class library (or \"unknown\")"},
+    {"detect", "Detect enrolled sounds in long recordings (events with onset and offset)"},
 };
 
 // The first argument that is not an option: the subcommand (the top level
@@ -66,6 +69,7 @@ int main(int argc, char** argv) {
   cli::add_logmel_command(app);
   cli::add_features_command(app);
   cli::add_tune_report_command(app);
+  cli::add_library_command(app);
   cli::add_score_events_command(app);
 
   // Anything this executable does not run itself goes to the full one, which

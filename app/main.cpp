@@ -22,6 +22,10 @@ int main(int argc, char** argv) {
   oneshot::cli::add_train_command(app);
   oneshot::cli::add_run_command(app);
   oneshot::cli::add_demo_command(app);
+  oneshot::cli::add_enroll_command(app);
+  oneshot::cli::add_classify_command(app);
+  oneshot::cli::add_detect_command(app);
+  oneshot::cli::add_library_command(app);
   oneshot::cli::add_score_events_command(app);
   return oneshot::cli::run_app(app, argc, argv);
 }

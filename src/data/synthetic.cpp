@@ -230,6 +230,47 @@ std::vector<float> synthesize_clip(int class_index, int variant, const Synthetic
   return clip;
 }
 
+SyntheticRecording synthesize_recording(const SyntheticOptions& o, const RecordingOptions& r) {
+  if (r.classes.empty() || r.n_events < 1) throw Error("synthetic recording: needs classes and events");
+  if (!(r.min_event > 0 && r.max_event >= r.min_event && r.min_gap >= 0 && r.duration > 0))
+    throw Error("synthetic recording: bad event lengths, gap or duration");
+  const int sr = o.sample_rate;
+  Rng rng(clip_seed(r.seed, 9973, r.n_events));
+  std::vector<double> lengths(static_cast<std::size_t>(r.n_events));
+  double total = 0;
+  for (double& l : lengths) total += (l = rng.uniform(r.min_event, r.max_event));
+  const double free = r.duration - total - r.min_gap * (r.n_events + 1);
+  if (free < 0) throw Error("synthetic recording: the events do not fit in the duration");
+  // The free time split at n sorted uniform points: n + 1 random extra gaps.
+  std::vector<double> cuts(lengths.size());
+  for (double& c : cuts) c = rng.uniform(0.0, free);
+  std::sort(cuts.begin(), cuts.end());
+
+  SyntheticRecording out;
+  const std::size_t n = static_cast<std::size_t>(std::llround(r.duration * sr));
+  std::vector<double> mix(n);
+  const double noise = o.noise_level;
+  for (double& v : mix) v = noise * rng.normal();
+  double t = 0, previous_cut = 0;
+  for (std::size_t e = 0; e < lengths.size(); ++e) {
+    t += r.min_gap + (cuts[e] - previous_cut);
+    previous_cut = cuts[e];
+    const int k = r.classes[e % r.classes.size()];
+    const double pitch = 1.0 + rng.uniform(-o.pitch_jitter, o.pitch_jitter);
+    const double f = base_frequency(k, o.n_classes, sr) * pitch;
+    const auto first = static_cast<std::size_t>(std::llround(t * sr));
+    const std::size_t length = std::min(n - first, static_cast<std::size_t>(std::llround(lengths[e] * sr)));
+    const double gain = rng.uniform(0.3, 0.7);
+    const std::vector<double> event = render_event(k % kFamilies, f, rhythm_hz(k), length, sr, rng);
+    for (std::size_t i = 0; i < length; ++i) mix[first + i] += gain * event[i];
+    out.events.push_back({k, static_cast<double>(first) / sr, static_cast<double>(first + length) / sr});
+    t += lengths[e];
+  }
+  out.samples.resize(n);
+  for (std::size_t i = 0; i < n; ++i) out.samples[i] = static_cast<float>(std::clamp(mix[i], -1.0, 32767.0 / 32768.0));
+  return out;
+}
+
 void write_wav16(const fs::path& path, const std::vector<float>& samples, int sample_rate) {
   SF_VIRTUAL_IO io{mem_length, mem_seek, mem_read, mem_write, mem_tell};
   MemoryFile memory;

@@ -35,6 +35,29 @@ std::vector<std::string> synthetic_class_names(int n_classes, int sample_rate);
 // its random variation.
 std::vector<float> synthesize_clip(int class_index, int variant, const SyntheticOptions& options);
 
+// A long recording for detection: background noise (options.noise_level)
+// with events of `classes` (1..5 s, each class's sound as synthesize_clip
+// makes it, at a random gain) at random non-overlapping times, at least
+// `min_gap` seconds apart. Deterministic from `seed`.
+struct RecordingOptions {
+  double duration = 60.0;       // seconds
+  std::vector<int> classes;     // class indices, events drawn in turn from this list
+  int n_events = 10;
+  double min_event = 1.0, max_event = 5.0;  // seconds
+  double min_gap = 1.0;         // seconds between events and from the ends
+  std::uint64_t seed = 1;
+};
+struct SyntheticEvent {
+  int class_index = 0;
+  double onset = 0, offset = 0;  // seconds
+};
+struct SyntheticRecording {
+  std::vector<float> samples;
+  std::vector<SyntheticEvent> events;  // in time order
+};
+// Throws oneshot::Error when the events cannot fit in the duration.
+SyntheticRecording synthesize_recording(const SyntheticOptions& dataset, const RecordingOptions& options);
+
 // Writes root/audio/*.wav (16-bit PCM, libsndfile) and root/meta/esc50.csv
 // (folds 1..5 in turn, esc10 = True for even targets), each file atomically.
 SyntheticDataset write_synthetic_dataset(const std::filesystem::path& root, const SyntheticOptions& options);

@@ -1,0 +1,105 @@
+// oneshot-audio classify: which enrolled class each recording holds, or
+// "unknown" below the class's threshold (open-set rejection).
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "core/error.h"
+#include "inference/classify.h"
+#include "inference/run_model.h"
+
+namespace oneshot::cli {
+namespace {
+
+struct ClassifyArgs {
+  std::string library, format = "table", aggregate = "mean", window_aggregate = "mean";
+  std::vector<std::string> files;
+  std::size_t top = 3;
+  double threshold = std::nan(""), hop = 0;
+  int threads = 0;
+};
+
+std::string csv_quote(const std::string& s) {
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+int run_classify(const ClassifyArgs& a) {
+  const ClassLibrary library = ClassLibrary::open(a.library);
+  auto run = RunModel::load(library.model().run, a.threads);
+  ScoringOptions scoring;
+  scoring.aggregate = a.aggregate;
+  if (!std::isnan(a.threshold)) scoring.threshold = a.threshold;
+  LibraryScorer scorer(library, *run, scoring);
+  ClassifyOptions options;
+  options.windowing.hop_s = a.hop;
+  options.window_aggregate = a.window_aggregate;
+
+  const std::vector<std::string> files = expand_inputs(a.files);
+  nlohmann::json json = nlohmann::json::array();
+  if (a.format == "csv") std::printf("path,decision,rank,class,score,threshold,votes,windows\n");
+  std::size_t failed = 0;
+  for (const std::string& file : files) {
+    Classification c;
+    try {
+      c = classify_recording(*run, scorer, file, options);
+    } catch (const Error& e) {
+      ++failed;
+      std::cerr << "error: " << e.what() << "\n";
+      if (a.format == "json") json.push_back({{"path", file}, {"error", e.what()}});
+      continue;
+    }
+    const std::size_t top = std::min(a.top, c.ranking.size());
+    if (a.format == "json") {
+      nlohmann::json ranked = nlohmann::json::array();
+      for (std::size_t i = 0; i < top; ++i)
+        ranked.push_back({{"class", c.ranking[i].name}, {"score", c.ranking[i].score},
+                          {"threshold", c.ranking[i].threshold}, {"votes", c.ranking[i].votes}});
+      json.push_back({{"path", c.path}, {"decision", c.decision}, {"reason", c.reason}, {"windows", c.windows},
+                      {"duration_s", c.duration}, {"ranking", ranked}});
+    } else if (a.format == "csv") {
+      for (std::size_t i = 0; i < top; ++i)
+        std::printf("%s,%s,%zu,%s,%.6g,%.6g,%zu,%zu\n", csv_quote(c.path).c_str(), csv_quote(c.decision).c_str(), i + 1,
+                    csv_quote(c.ranking[i].name).c_str(), c.ranking[i].score, c.ranking[i].threshold,
+                    c.ranking[i].votes, c.windows);
+    } else {
+      std::printf("%s: %s%s%s\n", c.path.c_str(), c.decision.c_str(), c.reason.empty() ? "" : " (",
+                  c.reason.empty() ? "" : (c.reason + ")").c_str());
+      for (std::size_t i = 0; i < top; ++i)
+        std::printf("  %zu. %-24s score %8.4f  threshold %8.4f%s\n", i + 1, c.ranking[i].name.c_str(),
+                    c.ranking[i].score, c.ranking[i].threshold,
+                    a.window_aggregate == "vote" ? (" votes " + std::to_string(c.ranking[i].votes)).c_str() : "");
+    }
+  }
+  if (a.format == "json") std::printf("%s\n", json.dump(2).c_str());
+  if (failed) throw Error(std::to_string(failed) + " of " + std::to_string(files.size()) + " files could not be classified");
+  return 0;
+}
+
+}  // namespace
+
+void add_classify_command(CLI::App& app) {
+  auto a = std::make_shared<ClassifyArgs>();
+  auto* cmd = app.add_subcommand("classify", "Classify recordings against a class library (or \"unknown\")");
+  cmd->add_option("--library", a->library, "Class library written by enroll")->required();
+  cmd->add_option("FILE", a->files, "Audio files or directories of them")->required();
+  cmd->add_option("--top", a->top, "Classes listed per file (default 3)")->check(CLI::PositiveNumber);
+  cmd->add_option("--threshold", a->threshold, "Decision threshold for every class, instead of the stored ones");
+  cmd->add_option("--format", a->format, "table, json or csv")->check(CLI::IsMember({"table", "json", "csv"}));
+  cmd->add_option("--aggregate", a->aggregate, "A class's examples: mean, max or prototype (default mean)")
+      ->check(CLI::IsMember({"mean", "max", "prototype"}));
+  cmd->add_option("--window-aggregate", a->window_aggregate, "A long file's windows: mean, max or vote (default mean)")
+      ->check(CLI::IsMember({"mean", "max", "vote"}));
+  cmd->add_option("--hop", a->hop, "Seconds between windows of a long file (default: half the model's input)");
+  cmd->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->check(CLI::NonNegativeNumber);
+  cmd->callback([a] {
+    if (int code = run_classify(*a); code != 0) throw CLI::RuntimeError(code);
+  });
+}
+
+}  // namespace oneshot::cli

@@ -1,0 +1,120 @@
+// oneshot-audio library: list a class library's classes, examples and
+// sources; remove a class; re-embed it with a newer run. Model-free except
+// --reembed, which hands over to the model executable.
+#include <cstdio>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "core/error.h"
+#include "enroll/library.h"
+
+namespace oneshot::cli {
+namespace {
+
+struct LibraryArgs {
+  std::string library, remove, run, format = "table";
+  bool examples = false, reembed = false;
+  int threads = 0;
+};
+
+std::string optional_number(const std::optional<double>& v) {
+  if (!v) return "";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3f", *v);
+  return buf;
+}
+
+int list_library(const LibraryArgs& a) {
+  const ClassLibrary library = ClassLibrary::open(a.library);
+  const LibraryModel model = library.model();
+  const auto calibration = library.calibration();
+  const auto classes = library.classes();
+  if (a.format == "json") {
+    nlohmann::json j;
+    j["library"] = a.library;
+    j["model"] = {{"run", model.run}, {"fingerprint", model.fingerprint}, {"embedding_dim", model.embedding_dim},
+                  {"window_s", model.window_s}, {"sample_rate", model.sample_rate}};
+    if (calibration)
+      j["calibration"] = {{"far", calibration->far}, {"threshold", calibration->threshold}, {"frr", calibration->frr},
+                          {"floor", calibration->floor}, {"classes", calibration->classes}};
+    j["classes"] = nlohmann::json::array();
+    for (const auto& c : classes) {
+      nlohmann::json jc = {{"name", c.name}, {"negative", c.negative}, {"examples", c.examples},
+                           {"sources", c.sources}, {"added", c.added}, {"threshold_source", c.threshold_source}};
+      jc["threshold"] = c.threshold ? nlohmann::json(*c.threshold) : nlohmann::json(nullptr);
+      if (a.examples) {
+        jc["windows"] = nlohmann::json::array();
+        for (const auto& e : library.examples(c.name))
+          jc["windows"].push_back({{"source", e.source}, {"window_start_s", e.window_start}, {"added", e.added},
+                                   {"segment", e.segment_start ? optional_number(e.segment_start) + ":" +
+                                                                     optional_number(e.segment_end)
+                                                               : ""}});
+      }
+      j["classes"].push_back(jc);
+    }
+    std::printf("%s\n", j.dump(2).c_str());
+    return 0;
+  }
+  std::printf("library %s\n  model: run %s, fingerprint %s\n  input window %.3f s at %d Hz, %lld-dimensional embeddings\n",
+              a.library.c_str(), model.run.c_str(), model.fingerprint.c_str(), model.window_s, model.sample_rate,
+              static_cast<long long>(model.embedding_dim));
+  if (calibration)
+    std::printf("  calibration: threshold %.4g at false-accept rate %.1f %% (false rejects %.1f %%, %lld validation classes)\n",
+                calibration->threshold, 100 * calibration->far, 100 * calibration->frr,
+                static_cast<long long>(calibration->classes));
+  else
+    std::printf("  calibration: none (thresholds must be given)\n");
+  std::printf("%-24s %-8s %8s %8s %10s %-12s %s\n", "class", "kind", "windows", "sources", "threshold", "from", "added");
+  for (const auto& c : classes) {
+    std::printf("%-24s %-8s %8lld %8lld %10s %-12s %s\n", c.name.c_str(), c.negative ? "negative" : "class",
+                static_cast<long long>(c.examples), static_cast<long long>(c.sources),
+                optional_number(c.threshold).c_str(), c.threshold_source.c_str(), c.added.c_str());
+    if (a.examples)
+      for (const auto& e : library.examples(c.name))
+        std::printf("    %s @ %.3f s%s\n", e.source.c_str(), e.window_start,
+                    e.segment_start ? (" (segment " + optional_number(e.segment_start) + ":" +
+                                       optional_number(e.segment_end) + ")")
+                                          .c_str()
+                                    : "");
+  }
+  if (classes.empty()) std::printf("(no classes: enroll some)\n");
+  return 0;
+}
+
+int run_library(const LibraryArgs& a) {
+  if (a.reembed) {
+    if (a.run.empty()) throw Error("library --reembed needs --run RUN (the newer model)");
+#if ONESHOT_FRONTEND
+    hand_over_to_model();
+#else
+    return run_library_reembed(a.library, a.run, a.threads);
+#endif
+  }
+  if (!a.remove.empty()) {
+    ClassLibrary library = ClassLibrary::open(a.library);
+    library.remove_class(a.remove);
+    std::printf("removed class \"%s\" from %s\n", a.remove.c_str(), a.library.c_str());
+    return 0;
+  }
+  return list_library(a);
+}
+
+}  // namespace
+
+void add_library_command(CLI::App& app) {
+  auto a = std::make_shared<LibraryArgs>();
+  auto* cmd = app.add_subcommand("library", "List, edit or re-embed a class library");
+  cmd->add_option("LIBRARY", a->library, "Class library (SQLite file written by enroll)")->required();
+  cmd->add_flag("--examples", a->examples, "List every enrolled window with its source");
+  cmd->add_option("--format", a->format, "table or json")->check(CLI::IsMember({"table", "json"}));
+  cmd->add_option("--remove", a->remove, "Remove a class and its examples");
+  cmd->add_flag("--reembed", a->reembed, "Recompute every embedding from the stored sources with --run");
+  cmd->add_option("--run", a->run, "The run to re-embed with (--reembed)");
+  cmd->add_option("--threads", a->threads, "CPU threads for --reembed (0 = all cores)")->check(CLI::NonNegativeNumber);
+  cmd->callback([a] {
+    if (int code = run_library(*a); code != 0) throw CLI::RuntimeError(code);
+  });
+}
+
+}  // namespace oneshot::cli

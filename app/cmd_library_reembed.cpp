@@ -1,0 +1,72 @@
+// library --reembed (model executable only): every example's source is read
+// again and its windows chosen and embedded by the new run; the library moves
+// to the new model in one transaction, or not at all.
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <optional>
+
+#include "commands.h"
+#include "core/error.h"
+#include "inference/enrolment.h"
+#include "inference/library_scoring.h"
+#include "inference/run_model.h"
+
+namespace oneshot::cli {
+
+int run_library_reembed(const std::string& library_path, const std::string& run_dir, int threads) {
+  ClassLibrary library = ClassLibrary::open(library_path);
+  auto run = RunModel::load(run_dir, threads);
+  const LibraryModel before = library.model();
+
+  // One entry per (class, source, segment): the windows are chosen again, the
+  // new model's input length may differ.
+  struct Source {
+    std::string class_name, path;
+    std::optional<Segment> segment;
+    std::string added;
+  };
+  std::vector<Source> sources;
+  std::map<std::string, bool> seen;
+  for (const auto& e : library.examples()) {
+    const std::string key = e.class_name + '\n' + e.source + '\n' + std::to_string(e.segment_start.value_or(-1)) + '\n' +
+                            std::to_string(e.segment_end.value_or(-1));
+    if (seen[key]) continue;
+    seen[key] = true;
+    std::optional<Segment> segment;
+    if (e.segment_start) segment = Segment{*e.segment_start, e.segment_end.value_or(-1.0)};
+    sources.push_back({e.class_name, e.source, segment, e.added});
+  }
+  WindowingOptions windowing;
+  std::vector<LibraryExample> rows;
+  std::vector<std::string> problems;
+  for (const Source& s : sources) {
+    try {
+      for (auto& e : embed_example(*run, s.path, windowing, s.segment)) {
+        e.class_name = s.class_name;
+        e.added = s.added;
+        rows.push_back(std::move(e));
+      }
+    } catch (const Error& e) {
+      problems.push_back(e.what());
+    }
+  }
+  if (!problems.empty()) {
+    std::string message = std::to_string(problems.size()) + " of " + std::to_string(sources.size()) +
+                          " sources cannot be re-embedded (the library is unchanged):";
+    for (const auto& p : problems) message += "\n  " + p;
+    throw Error(message);
+  }
+  library.replace_examples(run->library_model(), rows);
+  try {
+    library.set_calibration(calibrate_on_validation(*run, 0.05));
+    update_thresholds(library, *run, "mean");
+  } catch (const Error& e) {
+    std::cerr << "note: no calibration with the new run (" << e.what() << ")\n";
+  }
+  std::printf("re-embedded %zu windows from %zu sources: model %s -> %s\n", rows.size(), sources.size(),
+              before.fingerprint.c_str(), run->fingerprint().c_str());
+  return 0;
+}
+
+}  // namespace oneshot::cli
