@@ -74,7 +74,10 @@ def timed(cmd, env=None, cwd=ROOT):
     """Runs cmd; returns (wall s, user+sys CPU s, exit status, output)."""
     with tempfile.TemporaryFile() as out:
         start = time.perf_counter()
-        p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+        try:
+            p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+        except OSError as e:  # not built, or being relinked right now
+            return 0.0, 0.0, 127, f"{cmd[0]}: {e}"
         _, status, usage = os.wait4(p.pid, 0)
         wall = time.perf_counter() - start
         out.seek(0)
@@ -235,7 +238,7 @@ def section_logmel(a):
     log("\n== Log-mel per clip: CPU ms on one core, the same real clips decoded beforehand (float32)")
     exe = os.path.join(a.build, "bench_logmel")
     ours = None
-    ours_cmd = [exe, "--benchmark_filter=^BM_LogMelPerClip_Esc50Mini$", "--benchmark_format=json"]
+    ours_cmd = [exe, "--benchmark_filter=^BM_LogMelPerClip_Esc50Mini(/|$)", "--benchmark_format=json"]
     ours_env = dict(os.environ, ONESHOT_ESC50_MINI=data)
     if os.path.exists(exe):
         d, text = benchmark_json(ours_cmd, ours_env)
