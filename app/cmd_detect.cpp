@@ -12,6 +12,7 @@
 #include "commands.h"
 #include "core/error.h"
 #include "events/event.h"
+#include "events/score_plot.h"
 #include "inference/detector.h"
 #include "inference/enrolment.h"
 #include "inference/run_model.h"
@@ -43,6 +44,7 @@ int run_detect(const DetectArgs& a) {
   options.off_threshold_drop = a.off_drop;
 
   const std::vector<std::string> files = expand_inputs(a.files);
+  fs::create_directories(a.out);
   std::vector<Event> all;
   std::size_t failed = 0;
   for (const std::string& file : files) {
@@ -71,6 +73,26 @@ int run_detect(const DetectArgs& a) {
       };
       while (std::size_t n = reader.read(block.data(), block.size())) emit(detector.push(block.data(), n));
       emit(detector.finish());
+      if (!a.no_plots) {
+        std::vector<ClassScoreCurve> curves;
+        const std::size_t n_classes = scorer.n_classes();
+        for (std::size_t c = 0; c < n_classes; ++c) {
+          if (scorer.negative()[c]) continue;
+          ClassScoreCurve curve;
+          curve.label = scorer.names()[c];
+          curve.on_threshold = detector.rules(c).on_threshold;
+          curve.off_threshold = detector.rules(c).resolved_off_threshold();
+          for (std::size_t w = 0; w < detector.windows().size(); ++w)
+            curve.windows.push_back(
+                {detector.windows()[w].first, detector.windows()[w].second, detector.scores()[w * n_classes + c]});
+          curves.push_back(std::move(curve));
+        }
+        std::vector<Event> mine;
+        for (const Event& e : all)
+          if (e.filename == name) mine.push_back(e);
+        const fs::path stem = fs::path(a.out) / (fs::path(name).stem().string() + "_scores");
+        plot_event_scores(stem, name, curves, mine, {}, detector.duration());
+      }
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       if (!a.quiet)
         std::fprintf(stderr, "%s: %.1f s of audio in %.2f s (%.0fx real time)\n", name.c_str(), detector.duration(),
@@ -80,7 +102,6 @@ int run_detect(const DetectArgs& a) {
       std::cerr << "error: " << e.what() << "\n";
     }
   }
-  fs::create_directories(a.out);
   const fs::path tsv = fs::path(a.out) / "events.tsv";
   write_event_list(tsv, all);
   if (!a.quiet) std::fprintf(stderr, "events: %s (%zu)\n", tsv.c_str(), all.size());

@@ -72,7 +72,7 @@ std::vector<Event> Detector::push(const float* samples, std::size_t n) {
 std::vector<Event> Detector::finish() {
   // The last window, zero-padded, when the audio after the last full window
   // would otherwise go unscored (or when the recording is shorter than one window).
-  if (!reached_end_ && (last_end_ < total_ || (centres_.empty() && pending_starts_.empty()))) {
+  if (!reached_end_ && (last_end_ < total_ || (windows_.empty() && pending_starts_.empty()))) {
     const std::size_t offset = next_start_ - buffer_start_;
     const std::size_t have = std::min(window_, buffer_.size() - std::min(buffer_.size(), offset));
     pending_.resize(pending_.size() + input_, 0.0f);
@@ -108,7 +108,7 @@ std::vector<Event> Detector::score_pending(bool final_batch) {
       if (scorer_.negative()[c]) best_negative = std::max(best_negative, row[c]);
       else if (best == n_classes || row[c] > row[best]) best = c;
     }
-    centres_.push_back((start + end) / 2);
+    windows_.emplace_back(start, end);
     scores_.insert(scores_.end(), row, row + n_classes);
     for (std::size_t c = 0; c < n_classes; ++c) {
       const bool eligible = c == best && row[c] > best_negative;

@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "events/event.h"
@@ -41,8 +42,8 @@ class Detector {
   // End of the recording: the last (padded) window, then every open event.
   std::vector<Event> finish();
 
-  // The score curve so far: window centres (s) and per window n_classes scores.
-  const std::vector<double>& centres() const { return centres_; }
+  // The score curve so far: each window's span (s) and per window n_classes scores.
+  const std::vector<std::pair<double, double>>& windows() const { return windows_; }
   const std::vector<double>& scores() const { return scores_; }
   const EventRules& rules(std::size_t c) const { return rules_[c]; }
   double duration() const { return static_cast<double>(total_) / sample_rate_; }
@@ -65,7 +66,8 @@ class Detector {
   std::vector<std::size_t> pending_starts_;
   std::vector<EventRules> rules_;
   std::vector<EventTracker> trackers_;
-  std::vector<double> centres_, scores_;
+  std::vector<std::pair<double, double>> windows_;
+  std::vector<double> scores_;
 };
 
 }  // namespace oneshot
