@@ -4,11 +4,13 @@
 #include <gtest/gtest.h>
 #include <sndfile.h>
 #include <sys/resource.h>
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <fstream>
 #include <numbers>
 #include <string>
@@ -258,6 +260,130 @@ TEST(AudioReader, ErrorsNameTheFileForBothDecoders) {
   std::ofstream(dir / "e.webm").close();
   expect_named_error(dir / "e.webm", "empty file");
   expect_named_error(dir / "missing.mp3", "file not found");
+}
+
+// ---- 4. formats people have: each equals its source within a stated
+// tolerance: after the codec's delay (|lag| <= 3000 frames) and the least-
+// squares gain (within 11 %, about 1 dB), at least 30 dB signal to error ----
+
+struct FormatCase {
+  const char* file;
+  const char* codec;   // ffmpeg's encoder options
+  const char* decoder;  // which of ours reads it
+  double min_snr_db;
+};
+
+class FormatsPeopleHave : public ::testing::TestWithParam<FormatCase> {};
+
+// A 2 s chirp (unambiguous alignment, unlike a steady tone) at 44.1 kHz.
+std::vector<float> chirp_source(const fs::path& wav) {
+  EXPECT_EQ(test::ffmpeg("-f lavfi -i \"aevalsrc='0.4*sin(2*PI*(200*t+800*t*t))':s=44100:d=2\" -c:a pcm_s16le " +
+                         wav.string()),
+            0);
+  return decode_audio(wav).samples;
+}
+
+TEST_P(FormatsPeopleHave, DecodesCloseToTheSource) {
+  ONESHOT_REQUIRE_PROGRAM("ffmpeg");
+  const FormatCase& c = GetParam();
+  test::TempDir dir;
+  const std::vector<float> source = chirp_source(dir / "source.wav");
+  ASSERT_EQ(source.size(), 88200u);
+  const fs::path file = dir / c.file;
+  ASSERT_EQ(test::ffmpeg("-i " + (dir / "source.wav").string() + " " + c.codec + " " + file.string()), 0);
+  AudioReader reader(file, {44100});  // Opus always decodes at 48 kHz
+  EXPECT_EQ(reader.info().decoder, c.decoder) << reader.info().format;
+  EXPECT_EQ(reader.info().sample_rate, 44100);
+  EXPECT_EQ(reader.info().file_sample_rate, std::string(c.codec).find("opus") != std::string::npos ? 48000 : 44100);
+  const std::vector<float> got = read_all(reader, 1000);
+  EXPECT_GE(got.size(), 88200u - 1024) << reader.info().format;
+  EXPECT_LE(got.size(), 88200u + 3000) << reader.info().format;
+  const Closeness close = closeness(source, got, 4000, 80000, 3000);
+  EXPECT_GT(close.snr_db, c.min_snr_db) << reader.info().format << " lag " << close.lag;
+  EXPECT_NEAR(close.gain, 1.0, 0.11) << reader.info().format;
+  // The whole-file decode resamples it like any other file.
+  EXPECT_EQ(decode_audio(file, {22050, 1.0}).samples.size(), 22050u);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Formats, FormatsPeopleHave,
+    ::testing::Values(FormatCase{"a.flac", "-c:a flac", "libsndfile", 200},
+                      FormatCase{"a.mp3", "-c:a libmp3lame -b:a 128k", "libsndfile", 30},
+                      FormatCase{"a.ogg", "-c:a libvorbis -q:a 4", "libsndfile", 30},
+                      FormatCase{"a.opus", "-c:a libopus -b:a 64k", "libsndfile", 30},
+                      FormatCase{"a.m4a", "-c:a aac -b:a 128k", "FFmpeg", 30},
+                      FormatCase{"a.webm", "-c:a libopus -b:a 64k", "FFmpeg", 30},
+                      FormatCase{"a.mp4", "-f lavfi -i testsrc=size=64x48:rate=10:duration=2 -map 1:v -map 0:a "
+                                          "-c:v mpeg4 -c:a aac -b:a 128k -shortest",
+                                 "FFmpeg", 30},
+                      FormatCase{"a.mov", "-c:a aac -b:a 128k", "FFmpeg", 30},
+                      FormatCase{"a.3gp", "-c:a aac -b:a 96k", "FFmpeg", 30}),
+    [](const auto& info) {
+      std::string name = info.param.file;
+      return name.substr(name.find('.') + 1);
+    });
+
+TEST(AudioReaderFfmpeg, TruncatedM4aIsNamedAsSuch) {
+  ONESHOT_REQUIRE_PROGRAM("ffmpeg");
+  test::TempDir dir;
+  // moov first (faststart), so the cut loses audio, not the index.
+  ASSERT_EQ(test::ffmpeg(test::sine_source(440, 3, 44100) + " -c:a aac -movflags +faststart " + (dir / "cut.m4a").string()), 0);
+  const std::size_t whole = decode_audio(dir / "cut.m4a").samples.size();
+  EXPECT_GE(whole, 132300u - 1024) << "about 3 s";
+  EXPECT_LE(whole, 132300u + 2048) << "about 3 s";
+  fs::resize_file(dir / "cut.m4a", fs::file_size(dir / "cut.m4a") / 2);
+  expect_named_error(dir / "cut.m4a", "truncated");
+  // moov last (ffmpeg's default): the cut loses the index.
+  ASSERT_EQ(test::ffmpeg(test::sine_source(440, 3, 44100) + " -c:a aac " + (dir / "end.m4a").string()), 0);
+  fs::resize_file(dir / "end.m4a", fs::file_size(dir / "end.m4a") - 200);
+  expect_named_error(dir / "end.m4a", "corrupt or truncated MP4/M4A/MOV file");
+}
+
+TEST(AudioReaderFfmpeg, AVideoWithoutSoundIsNamedAsSuch) {
+  ONESHOT_REQUIRE_PROGRAM("ffmpeg");
+  test::TempDir dir;
+  ASSERT_EQ(test::ffmpeg("-f lavfi -i testsrc=size=64x48:rate=10:duration=1 -c:v mpeg4 " + (dir / "v.mp4").string()), 0);
+  expect_named_error(dir / "v.mp4", "no audio track");
+}
+
+TEST(AudioReaderFfmpeg, ReadsWavAndM4aFromStandardInput) {
+  ONESHOT_REQUIRE_PROGRAM("ffmpeg");
+  test::TempDir dir;
+  const std::vector<float> source = chirp_source(dir / "source.wav");
+  ASSERT_EQ(test::ffmpeg("-i " + (dir / "source.wav").string() + " -c:a aac -f adts " + (dir / "a.aac").string()), 0);
+  for (const char* name : {"source.wav", "a.aac"}) {
+    // In a child whose standard input is the file, as `... | oneshot-audio`.
+    int pipe_fds[2];
+    ASSERT_EQ(::pipe(pipe_fds), 0);
+    const pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      ::close(pipe_fds[0]);
+      const int fd = ::open((dir / name).c_str(), O_RDONLY);
+      ::dup2(fd, STDIN_FILENO);
+      std::string result = "error";
+      try {
+        AudioReader reader("-", {22050});
+        const std::vector<float> got = read_all(reader, 4096);
+        result = std::to_string(got.size()) + " " + reader.info().decoder;
+      } catch (const std::exception& e) {
+        result = e.what();
+      }
+      (void)!::write(pipe_fds[1], result.data(), result.size());
+      _exit(0);
+    }
+    ::close(pipe_fds[1]);
+    char buf[512] = {};
+    const ssize_t n = ::read(pipe_fds[0], buf, sizeof buf - 1);
+    ::close(pipe_fds[0]);
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    const std::string result(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
+    unsigned long frames = 0;
+    std::sscanf(result.c_str(), "%lu", &frames);
+    EXPECT_NE(result.find("FFmpeg"), std::string::npos) << name << ": " << result;
+    EXPECT_NEAR(static_cast<double>(frames), 44100.0, std::string(name) == "a.aac" ? 1600.0 : 0.0) << name << ": " << result;
+  }
 }
 
 }  // namespace
