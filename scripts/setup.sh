@@ -9,6 +9,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libtorch-dev libopenblas-openmp-dev libgoogle-perftools-dev
   libsndfile1-dev libsoxr-dev libfftw3-dev libxxhash-dev
+  libavformat-dev libavcodec-dev libswresample-dev libavutil-dev
   libcli11-dev libtomlplusplus-dev nlohmann-json3-dev
   libsqlite3-dev libpqxx-dev libplplot-dev plplot-driver-cairo
   libgtest-dev libgmock-dev libbenchmark-dev

@@ -6,6 +6,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${1:-build}
 [ -f "$BUILD_DIR/build.ninja" ] || scripts/setup.sh "$BUILD_DIR"
+# Test-only tools: the audio tests make their fixtures (MP3, M4A, Opus, WebM,
+# ...) with the ffmpeg and sox programs.
+TEST_PACKAGES=(ffmpeg sox libsox-fmt-all)
+missing=()
+for p in "${TEST_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
 cmake --build "$BUILD_DIR" -j "$(nproc)"  # everything: the tests and benchmarks too (setup.sh builds only the CLI)
 
 if [ -z "${ONESHOT_TEST_POSTGRES:-}" ] && [ -z "${ONESHOT_SKIP_POSTGRES:-}" ]; then
