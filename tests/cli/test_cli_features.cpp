@@ -1,10 +1,12 @@
 // `oneshot-audio features`: builds the cache, reuses it, reports bad files.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <regex>
 
 #include "data/synthetic.h"
+#include "support/audio_tools.h"
 #include "support/test_support.h"
 
 namespace oneshot {
@@ -96,6 +98,66 @@ TEST(CliFeatures, CorruptWavFailsNamingTheFileUnlessSkipped) {
   EXPECT_EQ(field(out, "clips"), "11") << out;
   EXPECT_EQ(field(out, "skipped"), "1") << out;
   EXPECT_NE(out.find("warning: skipped " + bad.string()), std::string::npos) << out;
+}
+
+// Issue 10's acceptance check: a folder-per-class dataset of the formats
+// people have builds with every file used.
+TEST(CliFeatures, MixedFormatsFolderUsesEveryFile) {
+  ONESHOT_REQUIRE_PROGRAM("ffmpeg");
+  TempDir dir;
+  const std::vector<std::pair<std::string, std::string>> formats = {
+      {"wav", "-c:a pcm_s16le"},       {"flac", "-c:a flac"},          {"mp3", "-c:a libmp3lame -b:a 128k"},
+      {"ogg", "-c:a libvorbis"},       {"opus", "-c:a libopus"},       {"m4a", "-c:a aac -b:a 96k"}};
+  int k = 0;
+  for (const char* cls : {"bird", "dog", "rain"}) {
+    fs::create_directories(dir / cls);
+    for (const auto& [ext, codec] : formats) {
+      const double hz = 300 + 150 * k++;
+      ASSERT_EQ(test::ffmpeg(test::sine_source(hz, 0.7, 44100) + " " + codec + " " +
+                             (dir / cls / ("clip" + std::to_string(k) + "." + ext)).string()),
+                0);
+    }
+  }
+  std::ofstream(dir / "dog" / "README.txt") << "recorded in the garden";
+  std::string out;
+  ASSERT_EQ(test::run_command(features_command(dir.path()), &out), 0) << out;
+  EXPECT_EQ(field(out, "clips"), "18") << out;
+  EXPECT_EQ(field(out, "classes"), "3") << out;
+  EXPECT_EQ(field(out, "skipped"), "0") << out;
+  EXPECT_EQ(field(out, "not audio"), "1") << out;
+  EXPECT_NE(out.find("1 not an audio file name"), std::string::npos) << "reported, with why: " << out;
+}
+
+// Issue 10, item 3: a class of MP3 files was dropped without a word.
+TEST(CliFeatures, AClassOfMp3FilesIsUsed) {
+  ONESHOT_REQUIRE_PROGRAM("ffmpeg");
+  TempDir dir;
+  for (const char* cls : {"a", "b"})
+    for (int i = 0; i < 2; ++i) {
+      fs::create_directories(dir / cls);
+      const std::string ext = std::string(cls) == "a" ? ".wav" : ".mp3";
+      ASSERT_EQ(test::ffmpeg(test::sine_source(400 + 200 * i, 0.6, 16000) + " " + (dir / cls / (std::to_string(i) + ext)).string()), 0);
+    }
+  std::string out;
+  ASSERT_EQ(test::run_command(features_command(dir.path()), &out), 0) << out;
+  EXPECT_EQ(field(out, "classes"), "2") << out;
+  EXPECT_EQ(field(out, "clips"), "4") << out;
+}
+
+// Issue 10, item 6: a missing row and three bad files, all in one run.
+TEST(CliFeatures, EveryProblemInOneRun) {
+  TempDir dir;
+  make_dataset(dir.path());
+  std::vector<fs::path> clips;
+  for (const auto& e : fs::directory_iterator(dir / "audio")) clips.push_back(e.path());
+  std::sort(clips.begin(), clips.end());
+  fs::remove(clips[0]);
+  std::ofstream(clips[3], std::ios::binary | std::ios::trunc) << "text";
+  std::ofstream(clips[5], std::ios::binary | std::ios::trunc);
+  fs::resize_file(clips[7], 100);
+  std::string err;
+  EXPECT_NE(test::run_command("{ " + features_command(dir.path()) + " >/dev/null; }", &err), 0);
+  for (std::size_t i : {0, 3, 5, 7}) EXPECT_NE(err.find(clips[i].string()), std::string::npos) << i << ": " << err;
 }
 
 TEST(CliFeatures, UsageErrorsExitNonZero) {
