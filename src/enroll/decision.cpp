@@ -43,7 +43,12 @@ std::vector<double> aggregate_examples(const std::vector<double>& scores, std::s
   const bool max = how == "max";
   std::vector<double> out(n_windows * n_classes, max ? -std::numeric_limits<double>::infinity() : 0.0);
   std::vector<std::size_t> count(n_classes, 0);
-  for (std::size_t e = 0; e < n_examples; ++e) ++count.at(example_class[e]);
+  for (std::size_t e = 0; e < n_examples; ++e) {
+    if (example_class[e] >= n_classes)
+      throw Error("aggregate_examples: example " + std::to_string(e) + " has class " +
+                  std::to_string(example_class[e]) + " of " + std::to_string(n_classes));
+    ++count[example_class[e]];
+  }
   for (std::size_t w = 0; w < n_windows; ++w) {
     double* row = out.data() + w * n_classes;
     for (std::size_t e = 0; e < n_examples; ++e) {

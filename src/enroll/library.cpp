@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <functional>
@@ -175,7 +176,11 @@ void check_schema(const ClassLibrary::Impl& impl) {
   const auto meta = impl.meta();
   const auto it = meta.find("schema_version");
   if (it == meta.end()) throw file_error(impl.path, "not a class library (no schema_version)");
-  if (std::stoi(it->second) > kSchemaVersion)
+  char* end = nullptr;
+  const long version = std::strtol(it->second.c_str(), &end, 10);
+  if (it->second.empty() || *end != '\0' || version < 1)
+    throw file_error(impl.path, "not a class library (schema_version \"" + it->second + "\")");
+  if (version > kSchemaVersion)
     throw file_error(impl.path, "class library schema " + it->second + " is newer than this program's (" +
                                     std::to_string(kSchemaVersion) + ")");
 }

@@ -67,7 +67,8 @@ Segment parse_segment(const std::string& text) {
   };
   Segment seg{number(text.substr(0, colon), 0.0), number(text.substr(colon + 1), -1.0)};
   if (seg.start < 0) throw bad("START is negative");
-  if (seg.end >= 0 && seg.end <= seg.start) throw bad("END is not after START");
+  // A given END must be after START (a negative one too: -1 is only the "to the end" of an empty END).
+  if (colon + 1 < text.size() && seg.end <= seg.start) throw bad("END is not after START");
   return seg;
 }
 
