@@ -209,8 +209,12 @@ def section_features(a):
                     log("  peer failed:\n" + text[-2000:])
                     runs = []
                     break
-                runs.append(wall)
-            peer_wall = statistics.median(runs) if runs else None
+                m = re.search(r"seconds after imports: ([0-9.]+)", text)
+                runs.append((wall, float(m.group(1)) if m else None))
+            peer_wall = statistics.median(r[0] for r in runs) if runs else None
+            if runs and all(r[1] is not None for r in runs):
+                log(f"      the original's step after Python's start-up and imports: "
+                    f"{statistics.median(r[1] for r in runs):.3f} s (median)")
         else:
             log("  peer cannot run: librosa 0.6.3 or its Debian dependencies are missing (see bench/peers/run.py)")
         row("features", f"feature step, wall s ({a.threads} threads vs the original's one process)", ours_wall,
