@@ -7,7 +7,7 @@ BUILD_DIR=${1:-build}
 
 PACKAGES=(
   build-essential cmake ninja-build pkg-config
-  libtorch-dev libopenblas-openmp-dev libgoogle-perftools-dev
+  libtorch-dev libgloo-dev libopenblas-openmp-dev libgoogle-perftools-dev
   libsndfile1-dev libsoxr-dev libfftw3-dev libxxhash-dev
   libavformat-dev libavcodec-dev libswresample-dev libavutil-dev
   libcli11-dev libtomlplusplus-dev nlohmann-json3-dev
