@@ -1,0 +1,269 @@
+// enroll, classify, detect, library and score-events end to end on the demo:
+// a small model trained on the demo's synthetic sounds enrols three unseen
+// classes from one example each, classifies clips of them (and of a class
+// never enrolled), and detects them in a minute of background noise where
+// never-enrolled sounds also occur.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <sstream>
+
+#include "data/synthetic.h"
+#include "support/test_support.h"
+
+namespace oneshot {
+namespace {
+namespace fs = std::filesystem;
+
+std::string cli() { return test::cli_path().string(); }
+
+std::vector<std::string> read_lines(const fs::path& path) {
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+std::vector<std::string> split_tabs(const std::string& line) {
+  std::vector<std::string> out;
+  std::stringstream s(line);
+  for (std::string field; std::getline(s, field, '\t');) out.push_back(field);
+  return out;
+}
+
+class EnrollCli : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    tmp_ = new test::TempDir();
+    demo_ = tmp_->path() / "demo";
+    std::string out;
+    ASSERT_EQ(test::run_command(cli() + " demo --quiet --out " + demo_.string(), &out), 0) << out;
+    const auto split = nlohmann::json::parse(std::ifstream(demo_ / "run" / "split.json"));
+    test_classes_ = split.at("test").get<std::vector<std::string>>();
+    ASSERT_GE(test_classes_.size(), 5u);
+    library_ = demo_ / "sounds.db";
+    for (int i = 0; i < 3; ++i) {
+      const std::string& c = test_classes_[static_cast<std::size_t>(i)];
+      ASSERT_EQ(test::run_command(cli() + " enroll --quiet --run " + (demo_ / "run").string() + " --library " +
+                                      library_.string() + " --class " + c + " " +
+                                      (demo_ / "examples" / (c + ".wav")).string(),
+                                  &out),
+                0)
+          << out;
+    }
+  }
+  static void TearDownTestSuite() {
+    delete tmp_;
+    tmp_ = nullptr;
+  }
+
+  // The dataset's clips of class `name` (ESC-50 layout of the demo).
+  static std::vector<fs::path> clips_of(const std::string& name) {
+    std::vector<fs::path> out;
+    for (const std::string& line : read_lines(demo_ / "data" / "meta" / "esc50.csv")) {
+      std::stringstream s(line);
+      std::vector<std::string> cols;
+      for (std::string f; std::getline(s, f, ',');) cols.push_back(f);
+      if (cols.size() > 3 && cols[3] == name) out.push_back(demo_ / "data" / "audio" / cols[0]);
+    }
+    return out;
+  }
+
+  static nlohmann::json classify_json(const std::vector<fs::path>& files) {
+    std::string command = cli() + " classify --format json --library " + library_.string();
+    for (const auto& f : files) command += " " + f.string();
+    std::string out;
+    EXPECT_EQ(test::run_command(command + " 2>/dev/null", &out), 0) << out;
+    return nlohmann::json::parse(out);
+  }
+
+  static nlohmann::json score_json(const fs::path& reference, const fs::path& estimate) {
+    std::string out;
+    EXPECT_EQ(test::run_command(cli() + " score-events --format json --reference " + reference.string() +
+                                    " --estimate " + estimate.string() + " 2>/dev/null",
+                                &out),
+              0)
+        << out;
+    return nlohmann::json::parse(out);
+  }
+
+  static test::TempDir* tmp_;
+  static fs::path demo_, library_;
+  static std::vector<std::string> test_classes_;
+};
+
+test::TempDir* EnrollCli::tmp_ = nullptr;
+fs::path EnrollCli::demo_, EnrollCli::library_;
+std::vector<std::string> EnrollCli::test_classes_;
+
+TEST_F(EnrollCli, LibraryListsTheEnrolledClassesWithCalibratedThresholds) {
+  std::string out;
+  ASSERT_EQ(test::run_command(cli() + " library --format json " + library_.string(), &out), 0) << out;
+  const auto j = nlohmann::json::parse(out);
+  ASSERT_EQ(j["classes"].size(), 3u);
+  ASSERT_TRUE(j.contains("calibration"));
+  const double threshold = j["calibration"]["threshold"];
+  EXPECT_NEAR(j["calibration"]["far"].get<double>(), 0.05, 1e-12);
+  for (const auto& c : j["classes"]) {
+    EXPECT_EQ(c["examples"], 1) << c.dump();  // a 1 s example is one window of the 1 s model
+    EXPECT_EQ(c["threshold_source"], "calibration");
+    EXPECT_DOUBLE_EQ(c["threshold"].get<double>(), threshold);
+  }
+  EXPECT_EQ(j["model"]["fingerprint"].get<std::string>().size(), 32u);
+}
+
+TEST_F(EnrollCli, ClassifiesEnrolledSoundsAndRejectsANeverEnrolledOne) {
+  std::size_t right = 0, total = 0;
+  for (int i = 0; i < 3; ++i) {
+    const std::string& c = test_classes_[static_cast<std::size_t>(i)];
+    auto clips = clips_of(c);
+    ASSERT_GE(clips.size(), 5u);
+    clips.resize(5);
+    for (const auto& r : classify_json(clips)) {
+      ++total;
+      right += r["decision"] == c;
+    }
+  }
+  EXPECT_GE(right, total - 2) << right << " of " << total << " enrolled-class clips classified right";
+
+  // Clips of the two test classes never enrolled: at the calibrated
+  // threshold (5 % false accepts per pair) most must come out "unknown".
+  std::vector<fs::path> others;
+  for (int i = 3; i < 5; ++i) {
+    auto clips = clips_of(test_classes_[static_cast<std::size_t>(i)]);
+    clips.resize(5);
+    others.insert(others.end(), clips.begin(), clips.end());
+  }
+  std::size_t unknown = 0;
+  for (const auto& r : classify_json(others)) unknown += r["decision"] == "unknown";
+  EXPECT_GE(unknown, 7u) << unknown << " of 10 never-enrolled clips rejected";
+}
+
+TEST_F(EnrollCli, DetectFindsTheEnrolledEventsFarBetterThanChance) {
+  const fs::path out = tmp_->path() / "detections";
+  std::string log;
+  ASSERT_EQ(test::run_command(cli() + " detect --quiet --library " + library_.string() + " --out " + out.string() +
+                                  " " + (demo_ / "long" / "recording.wav").string(),
+                              &log),
+            0)
+      << log;
+  EXPECT_TRUE(fs::exists(out / "recording_scores.png"));
+  EXPECT_TRUE(fs::exists(out / "recording_scores.svg"));
+  const fs::path reference = demo_ / "long" / "reference.tsv";
+  const auto detected = score_json(reference, out / "events.tsv");
+  const double f = detected["macro"]["f_measure"];
+  EXPECT_GE(f, 0.6) << detected.dump();
+
+  // Randomly placed events of the same count, lengths and labels.
+  const auto ref_lines = read_lines(reference);
+  std::mt19937 rng(3);
+  std::ostringstream random_list;
+  random_list << "filename\tonset\toffset\tevent_label\n";
+  for (std::size_t i = 1; i < ref_lines.size(); ++i) {
+    const auto cols = split_tabs(ref_lines[i]);
+    const double length = std::stod(cols[2]) - std::stod(cols[1]);
+    const double onset = std::uniform_real_distribution<double>(0, 60 - length)(rng);
+    random_list << cols[0] << '\t' << onset << '\t' << onset + length << '\t' << cols[3] << '\n';
+  }
+  const fs::path random_file = tmp_->path() / "random.tsv";
+  std::ofstream(random_file) << random_list.str();
+  const double f_random = score_json(reference, random_file)["macro"]["f_measure"];
+  EXPECT_LE(f_random, 0.2);
+  EXPECT_GT(f, f_random + 0.4);
+}
+
+TEST_F(EnrollCli, DetectReadsAWavStreamFromStandardInputAndPrintsEventsAsTheyEnd) {
+  std::string from_file, from_pipe;
+  const std::string recording = (demo_ / "long" / "recording.wav").string();
+  ASSERT_EQ(test::run_command(cli() + " detect --quiet --no-plots --library " + library_.string() + " --out " +
+                                  (tmp_->path() / "d1").string() + " " + recording + " 2>/dev/null",
+                              &from_file),
+            0);
+  ASSERT_EQ(test::run_command("cat " + recording + " | " + cli() + " detect --quiet --no-plots --library " +
+                                  library_.string() + " --out " + (tmp_->path() / "d2").string() + " - 2>/dev/null",
+                              &from_pipe),
+            0);
+  std::stringstream a(from_file), b(from_pipe);
+  std::vector<std::vector<std::string>> ea, eb;
+  for (std::string l; std::getline(a, l);) ea.push_back(split_tabs(l));
+  for (std::string l; std::getline(b, l);) eb.push_back(split_tabs(l));
+  ASSERT_FALSE(ea.empty());
+  ASSERT_EQ(ea.size(), eb.size()) << from_file << "\n---\n" << from_pipe;
+  for (std::size_t i = 0; i < ea.size(); ++i) {
+    EXPECT_EQ(eb[i][0], "stdin");
+    EXPECT_EQ(ea[i][3], eb[i][3]);
+    EXPECT_NEAR(std::stod(ea[i][1]), std::stod(eb[i][1]), 1e-6);
+  }
+}
+
+TEST_F(EnrollCli, AnotherModelIsRefusedNamingBothFingerprintsUntilReembedded) {
+  // A copy of the run with other feature settings has another fingerprint.
+  const fs::path run2 = tmp_->path() / "run2";
+  fs::copy(demo_ / "run", run2, fs::copy_options::recursive);
+  {
+    std::ifstream in(run2 / "config.toml");
+    std::stringstream text;
+    text << in.rdbuf();
+    std::string s = text.str();
+    const auto pos = s.find("log_floor");
+    ASSERT_NE(pos, std::string::npos);
+    const auto eol = s.find('\n', pos);
+    s.replace(pos, eol - pos, "log_floor = 1e-09");
+    std::ofstream(run2 / "config.toml") << s;
+  }
+  const fs::path copy = tmp_->path() / "copy.db";
+  fs::copy_file(library_, copy);
+  std::string out;
+  EXPECT_NE(test::run_command(cli() + " enroll --quiet --run " + run2.string() + " --library " + copy.string() +
+                                  " --class x " + (demo_ / "examples" / (test_classes_[0] + ".wav")).string(),
+                              &out),
+            0);
+  std::string listing;
+  ASSERT_EQ(test::run_command(cli() + " library --format json " + copy.string(), &listing), 0);
+  const std::string old_fp = nlohmann::json::parse(listing)["model"]["fingerprint"];
+  EXPECT_NE(out.find(old_fp), std::string::npos) << out;
+  EXPECT_NE(out.find("fingerprint") == std::string::npos ? out.find("model") : out.find("fingerprint"),
+            std::string::npos);
+
+  ASSERT_EQ(test::run_command(cli() + " library --reembed --run " + run2.string() + " " + copy.string(), &out), 0)
+      << out;
+  ASSERT_EQ(test::run_command(cli() + " library --format json " + copy.string(), &listing), 0);
+  const auto j = nlohmann::json::parse(listing);
+  EXPECT_NE(j["model"]["fingerprint"], old_fp);
+  EXPECT_EQ(j["model"]["run"], fs::absolute(run2).lexically_normal().string());
+  EXPECT_EQ(j["classes"].size(), 3u);
+  EXPECT_TRUE(j.contains("calibration"));
+}
+
+TEST_F(EnrollCli, SilenceAndBadFilesAreRefusedNamingTheFileAndNothingIsAdded) {
+  const fs::path silent = tmp_->path() / "silent.wav";
+  write_wav16(silent, std::vector<float>(22050, 0.0f), 22050);
+  const fs::path junk = tmp_->path() / "junk.wav";
+  std::ofstream(junk) << "not audio at all";
+  const fs::path copy = tmp_->path() / "bad.db";
+  fs::copy_file(library_, copy);
+  std::string out;
+  EXPECT_NE(test::run_command(cli() + " enroll --quiet --run " + (demo_ / "run").string() + " --library " +
+                                  copy.string() + " --class quiet " + silent.string() + " " + junk.string() + " " +
+                                  (demo_ / "examples" / (test_classes_[0] + ".wav")).string(),
+                              &out),
+            0);
+  EXPECT_NE(out.find(silent.string() + ": is silence"), std::string::npos) << out;
+  EXPECT_NE(out.find(junk.string()), std::string::npos) << out;
+  std::string listing;
+  ASSERT_EQ(test::run_command(cli() + " library --format json " + copy.string(), &listing), 0);
+  EXPECT_EQ(nlohmann::json::parse(listing)["classes"].size(), 3u);  // nothing added
+
+  EXPECT_NE(test::run_command(cli() + " classify --library " + (tmp_->path() / "missing.db").string() + " " +
+                                  silent.string(),
+                              &out),
+            0);
+  EXPECT_NE(out.find("missing.db"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace oneshot
