@@ -148,9 +148,19 @@ double truncated_draw(const Mixture& m, double low, double high, Rng& rng) {
 
 }  // namespace
 
+QGrid q_grid(double low, double high, double q) {
+  const double slack = 1e-9;
+  return {std::ceil(low / q - slack) * q, std::floor(high / q + slack) * q};
+}
+
+double quantize_within(double x, double low, double high, double q) {
+  const QGrid grid = q_grid(low, high, q);
+  return std::clamp(std::nearbyint(x / q) * q, grid.first, grid.last);
+}
+
 double sample_gmm(const Mixture& m, double low, double high, double q, Rng& rng) {
   const double x = truncated_draw(m, low, high, rng);
-  return q > 0 ? std::nearbyint(x / q) * q : x;
+  return q > 0 ? quantize_within(x, low, high, q) : x;
 }
 
 double gmm_log_pdf(double x, const Mixture& m, double low, double high, double q) {
@@ -165,8 +175,9 @@ double gmm_log_pdf(double x, const Mixture& m, double low, double high, double q
     }
     return log_sum_exp(terms);
   }
-  const double ub = std::min(x + q / 2.0, high);
-  const double lb = std::max(x - q / 2.0, low);
+  const QGrid grid = q_grid(low, high, q);
+  const double ub = x >= grid.last - q / 2.0 ? high : std::min(x + q / 2.0, high);
+  const double lb = x <= grid.first + q / 2.0 ? low : std::max(x - q / 2.0, low);
   double prob = 0;
   for (std::size_t i = 0; i < n; ++i) {
     double inc = m.weights[i] * normal_cdf(ub, m.mus[i], m.sigmas[i]);

@@ -49,12 +49,25 @@ std::vector<double> categorical_posterior(std::span<const std::size_t> observed,
 
 double normal_cdf(double x, double mu, double sigma);
 
+// The q-grid points inside [low, high]: multiples k*q, k from ceil(low/q) to
+// floor(high/q) (a relative 1e-9 of slack for values like 0.3 / 0.1).
+struct QGrid {
+  double first = 0, last = 0;
+  bool empty() const { return first > last; }
+};
+QGrid q_grid(double low, double high, double q);
+// x rounded to a multiple of q (half to even, as numpy) and then kept on the
+// grid inside [low, high]. hyperopt's round(x / q) * q can leave the range
+// (quniform(1, 10, 4) gives 0); ours never does (the README notes it).
+double quantize_within(double x, double low, double high, double q);
+
 // GMM1: a draw from the mixture truncated to [low, high), rounded to a
-// multiple of q when q > 0 (round half to even, as numpy).
+// multiple of q when q > 0 and kept on the q-grid inside [low, high].
 double sample_gmm(const Mixture& m, double low, double high, double q, Rng& rng);
 // GMM1_lpdf: log-density (q == 0) or log-probability of the quantisation
-// bin [x - q/2, x + q/2] clipped to [low, high] (q > 0), renormalised by the
-// mixture's mass inside [low, high].
+// bin [x - q/2, x + q/2] clipped to [low, high] (q > 0), the end points'
+// bins reaching to low and high (the values quantize_within moves onto
+// them), renormalised by the mixture's mass inside [low, high].
 double gmm_log_pdf(double x, const Mixture& m, double low, double high, double q);
 
 // LGMM1 (log-space mixture): exp of a draw truncated to [log_low, log_high).

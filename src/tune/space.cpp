@@ -3,12 +3,14 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <sstream>
 #include <toml++/toml.h>
 
 #include "core/atomic_file.h"
 #include "core/config.h"
 #include "core/error.h"
+#include "tune/parzen.h"
 
 namespace oneshot::tune {
 namespace {
@@ -111,6 +113,14 @@ Param parse_param(const std::string& name, const toml::node& node, const std::st
     p.kind = ParamKind::quniform;
     bounds(3);
     if (!(p.q > 0)) throw Error(where + ": quniform step q must be > 0");
+    if (q_grid(p.low, p.high, p.q).empty()) {
+      char bounds_text[96];
+      std::snprintf(bounds_text, sizeof bounds_text, ": quniform [%g, %g, %g]", p.low, p.high, p.q);
+      std::string message = where;
+      message += bounds_text;
+      message += " has no multiple of q inside [low, high]";
+      throw Error(message);
+    }
   } else if (kind == "int") {
     p.kind = ParamKind::integer;
     bounds(2);
@@ -140,7 +150,7 @@ json Param::sample_prior(Rng& rng) const {
     case ParamKind::choice: return choices[static_cast<std::size_t>(rng.integer(0, static_cast<std::int64_t>(choices.size())))];
     case ParamKind::uniform: return rng.uniform(low, high);
     case ParamKind::loguniform: return std::exp(rng.uniform(std::log(low), std::log(high)));
-    case ParamKind::quniform: return std::nearbyint(rng.uniform(low, high) / q) * q;
+    case ParamKind::quniform: return quantize_within(rng.uniform(low, high), low, high, q);
     case ParamKind::integer: return static_cast<std::int64_t>(std::nearbyint(rng.uniform(low, high)));
   }
   return {};

@@ -7,6 +7,7 @@
 #include "core/config.h"
 #include "core/error.h"
 #include "support/test_support.h"
+#include "tune/parzen.h"
 #include "tune/space.h"
 
 namespace oneshot::tune {
@@ -58,6 +59,39 @@ TEST(SearchSpace, BadDeclarationsNameFileLineAndParameter) {
   EXPECT_NE(message("[a]\nx = 3\n").find("expected one of"), std::string::npos);
   EXPECT_NE(message("x = 3\n").find("must be a table"), std::string::npos);
   EXPECT_NE(message("[a\n").find("s.toml:1"), std::string::npos);
+}
+
+// Issue 10, item 7: quniform(1, 10, 4) drew 0 (round(U(1, 10) / 4) * 4),
+// outside its range, and TPE then concentrated on it.
+TEST(SearchSpace, QuniformStaysOnTheGridInsideItsRange) {
+  const auto space = SearchSpace::parse_toml("[train]\nbatch_size = { quniform = [1, 10, 4] }\n", "s");
+  const Param& p = space.params().at(0);
+  Rng rng(3);
+  std::map<double, int> seen;
+  for (int i = 0; i < 2000; ++i) ++seen[p.sample_prior(rng).get<double>()];
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen.begin()->first, 4.0);
+  EXPECT_EQ(seen.rbegin()->first, 8.0);
+  // TPE's own rounding: a mixture centred below the range still gives 4.
+  const Mixture below{{1.0}, {0.5}, {3.0}};
+  for (int i = 0; i < 500; ++i) {
+    const double x = sample_gmm(below, 1, 10, 4, rng);
+    ASSERT_TRUE(x == 4.0 || x == 8.0) << x;
+  }
+  // The end bins reach the bounds, so the two points' probabilities add to 1.
+  const Mixture wide{{1.0}, {5.5}, {4.0}};
+  EXPECT_NEAR(std::exp(gmm_log_pdf(4, wide, 1, 10, 4)) + std::exp(gmm_log_pdf(8, wide, 1, 10, 4)), 1.0, 1e-9);
+}
+
+TEST(SearchSpace, QuniformWithoutAGridPointInsideIsRefused) {
+  try {
+    SearchSpace::parse_toml("[train]\nbatch_size = { quniform = [5, 7, 4] }\n", "s.toml");
+    ADD_FAILURE() << "accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("no multiple of q inside [low, high]"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("train.batch_size"), std::string::npos) << e.what();
+  }
+  EXPECT_NO_THROW(SearchSpace::parse_toml("[train]\nbatch_size = { quniform = [0.1, 0.3, 0.1] }\n", "s"));
 }
 
 TEST(SearchSpace, OriginalSpaceFileMatchesTheBuiltInOne) {
