@@ -94,6 +94,19 @@ TEST(SearchSpace, QuniformWithoutAGridPointInsideIsRefused) {
   EXPECT_NO_THROW(SearchSpace::parse_toml("[train]\nbatch_size = { quniform = [0.1, 0.3, 0.1] }\n", "s"));
 }
 
+// Issue 10, item 7: tune.n_val = 1 was accepted, then every trial failed
+// naming split.n_val; the configuration is refused first, naming tune.n_val.
+TEST(TuneConfig, ImpossibleValidationCountIsRefusedNamingItsKey) {
+  Config config;
+  try {
+    config.set("tune.n_val=1");
+    config.validate();
+    ADD_FAILURE() << "accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("tune.n_val"), std::string::npos) << e.what();
+  }
+}
+
 TEST(SearchSpace, OriginalSpaceFileMatchesTheBuiltInOne) {
   const auto file = SearchSpace::load(configs_dir() / "original-space.toml");
   const auto builtin = SearchSpace::parse_toml(original_space_toml(), "built-in");
