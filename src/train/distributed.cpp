@@ -227,11 +227,14 @@ class GlooProcesses final : public Distributed {
   explicit GlooProcesses(const GlooOptions& o) : env_(o.env) {
     const std::string where = env_.master_addr + ":" + std::to_string(env_.master_port);
     try {
+      // Under torchrun its agent already serves the store at MASTER_PORT.
+      const char* agent = std::getenv("TORCHELASTIC_USE_AGENT_STORE");
+      const bool agent_store = agent && std::string(agent) == "True";
       c10d::TCPStoreOptions so;
       so.port = static_cast<std::uint16_t>(env_.master_port);
-      so.isServer = env_.rank == 0;
+      so.isServer = env_.rank == 0 && !agent_store;
       so.numWorkers = static_cast<std::size_t>(env_.world_size);
-      so.waitWorkers = true;
+      so.waitWorkers = !agent_store;  // Gloo's own rendezvous waits for every rank
       so.timeout = o.rendezvous_timeout;
       store_ = c10::make_intrusive<c10d::TCPStore>(env_.master_addr, so);
     } catch (const std::exception& e) {
