@@ -33,7 +33,8 @@ bool loaded(const std::string& trace, const std::string& name) {
 TEST(CliFrontEnd, ModelFreeCommandsDoNotLoadLibTorch) {
   TempDir dir;
   const std::vector<std::string> commands = {
-      "--version", "--help", "features --help", "logmel --help", "tune-report --help",
+      "--version", "--help", "features --help", "logmel --help", "tune-report --help", "library --help",
+      "score-events --help",
       "logmel " + quoted(test::fixture("librosa/tones_22k.wav")) + " " + quoted(dir / "tones.npy")};
   for (const std::string& args : commands) {
     std::string out;
@@ -55,6 +56,14 @@ TEST(CliFrontEnd, ModelCommandsAreHandedOverToTheModelExecutable) {
   const int status = test::run_command(quoted(test::cli_path()) + " evaluate --run " + quoted("/nonexistent/run"), &out);
   EXPECT_NE(status, 0) << out;
   EXPECT_NE(out.find("/nonexistent/run"), std::string::npos) << out;
+  // A model-free command's flag that needs the model hands over too (library --reembed).
+  TempDir dir;
+  const std::string library = quoted(dir / "none.db");
+  EXPECT_NE(traced(test::cli_path(), "library " + library + " --reembed --run " + quoted(dir / "run"), &out), 0);
+  EXPECT_TRUE(loaded(out, "libtorch_cpu.so"));
+  EXPECT_NE(traced(test::cli_path(), "library " + library, &out), 0);  // the listing: no library there
+  EXPECT_FALSE(loaded(out, "libtorch_cpu.so"));
+  EXPECT_NE(out.find("none.db"), std::string::npos);
 }
 
 // The subcommand lines of top-level --help: "  name   description".
