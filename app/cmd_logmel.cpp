@@ -49,7 +49,7 @@ void run_logmel(const LogmelOptions& o) {
 void add_logmel_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("logmel", "Write one clip's log-mel spectrogram as a NumPy .npy file");
   auto o = std::make_shared<LogmelOptions>();
-  cmd->add_option("IN", o->input, "Audio file (any format libsndfile reads)")->required();
+  cmd->add_option("IN", o->input, "Audio file (WAV, FLAC, MP3, Ogg, Opus, M4A, WebM, ...; - reads standard input)")->required();
   cmd->add_option("OUT", o->output, "Output .npy file (float32, n_mels x frames)")->required();
   cmd->add_flag("--power", o->power, "Write the mel power spectrogram, before the log");
   o->config.add_to(*cmd);
