@@ -26,6 +26,7 @@ FeatureSet load_features(const tune::ObjectiveContext& context, bool progress) {
   DatasetOptions dataset_options;
   dataset_options.layout = context.layout;
   dataset_options.esc10 = context.esc10;
+  dataset_options.collect_problems = true;  // listed by the feature step with the files it cannot decode
   const Dataset dataset = load_dataset(context.data, dataset_options);
   CacheOptions cache;
   cache.cache_dir = context.cache;
