@@ -15,6 +15,8 @@
 //
 // Run under the CPU lock: flock /tmp/oneshot-cpu.lock build/bench_distributed
 //   [--steps 8] [--threads 1] [--procs 1,2] [--archs original,compact] [--no-peer]
+// --bn TRIALS: instead, the effect of per-rank BatchNorm statistics on the
+// gradient (batchnorm_effect below).
 #include <torch/torch.h>
 #include <torch/version.h>
 
@@ -115,6 +117,59 @@ int run_rank(const std::string& arch, int steps, int threads, const fs::path& ou
   return 0;
 }
 
+// BatchNorm with each rank's statistics (ours, DDP's default) against
+// statistics over the global batch (SyncBatchNorm): the gradient of two
+// ranks' mean loss either way, each rank's loss on its own 32 clips. Inputs:
+// 8 classes, each a fixed random spectrogram plus noise (scale 0.5), so the
+// classes differ as sounds do, not only by noise. Prints the cosine between
+// the two gradients and their relative difference, over `trials` batches.
+void batchnorm_effect(const std::string& arch, int trials, int threads) {
+  configure_runtime(threads);
+  torch::manual_seed(1);
+  Siamese model(arch == "original" ? original_model() : ModelConfig{}, kMels, kFrames);
+  model->train();
+  std::vector<int> labels;
+  for (std::int64_t c = 0; c < kClasses; ++c) labels.insert(labels.end(), kPerClass, static_cast<int>(c));
+  const auto prototypes = torch::randn({kClasses, 1, kMels, kFrames});
+  const auto label_index = torch::arange(kClasses).repeat_interleave(kPerClass);
+  auto loss_of = [&](const torch::Tensor& e) {
+    if (arch == "original") {
+      std::vector<std::int64_t> is, js;
+      std::vector<float> same;
+      for (std::int64_t a = 0; a < kBatch; ++a)
+        for (std::int64_t b = a + 1; b < kBatch; ++b) {
+          is.push_back(a), js.push_back(b);
+          same.push_back(a / kPerClass == b / kPerClass ? 1.f : 0.f);
+        }
+      return torch::binary_cross_entropy_with_logits(
+          model->head(e.index_select(0, torch::tensor(is)), e.index_select(0, torch::tensor(js))), torch::tensor(same));
+    }
+    return prototypical_loss(model, e, labels, 1).loss;
+  };
+  auto gradient = [&] {
+    std::vector<torch::Tensor> parts;
+    for (const auto& p : model->parameters())
+      if (p.grad().defined()) parts.push_back(p.grad().reshape({-1}).clone());
+    model->zero_grad();
+    return torch::cat(parts);
+  };
+  double cos_sum = 0, rel_sum = 0;
+  for (int t = 0; t < trials; ++t) {
+    const auto x0 = prototypes.index_select(0, label_index) + 0.5 * torch::randn({kBatch, 1, kMels, kFrames});
+    const auto x1 = prototypes.index_select(0, label_index) + 0.5 * torch::randn({kBatch, 1, kMels, kFrames});
+    model->zero_grad();
+    ((loss_of(model->embed(x0)) + loss_of(model->embed(x1))) / 2).backward();  // local statistics
+    const auto local = gradient();
+    const auto e = model->embed(torch::cat({x0, x1}));  // one batch: global statistics
+    ((loss_of(e.narrow(0, 0, kBatch)) + loss_of(e.narrow(0, kBatch, kBatch))) / 2).backward();
+    const auto global = gradient();
+    cos_sum += torch::cosine_similarity(local, global, 0).item<double>();
+    rel_sum += ((local - global).norm() / global.norm()).item<double>();
+  }
+  std::printf("%-9s  cosine %.4f  relative difference %.4f  (mean of %d batches of 2 x 32 clips)\n", arch.c_str(),
+              cos_sum / trials, rel_sum / trials, trials);
+}
+
 std::string cpu_model() {
   std::ifstream in("/proc/cpuinfo");
   std::string line;
@@ -158,6 +213,7 @@ int main(int argc, char** argv) {
   int steps = 8, threads = 1;
   std::string procs = "1,2", archs = "original,compact";
   bool peer = true;
+  int bn_trials = 0;
   for (int a = 1; a < argc; ++a) {
     const std::string arg = argv[a];
     if (arg == "--steps" && a + 1 < argc) steps = std::atoi(argv[++a]);
@@ -165,9 +221,10 @@ int main(int argc, char** argv) {
     else if (arg == "--procs" && a + 1 < argc) procs = argv[++a];
     else if (arg == "--archs" && a + 1 < argc) archs = argv[++a];
     else if (arg == "--no-peer") peer = false;
+    else if (arg == "--bn" && a + 1 < argc) bn_trials = std::atoi(argv[++a]);
     else {
       std::fprintf(stderr, "usage: bench_distributed [--steps N] [--threads T] [--procs 1,2] "
-                           "[--archs original,compact] [--no-peer]\n");
+                           "[--archs original,compact] [--no-peer] [--bn TRIALS]\n");
       return 2;
     }
   }
@@ -176,6 +233,11 @@ int main(int argc, char** argv) {
   const fs::path out = fs::temp_directory_path() / ("bench_distributed_" + std::to_string(::getpid()) + ".json");
   std::printf("CPU: %s (%u hardware threads); LibTorch %s; %d thread(s) a process; %d timed steps\n",
               cpu_model().c_str(), std::thread::hardware_concurrency(), TORCH_VERSION, threads, steps);
+  if (bn_trials > 0) {
+    std::printf("BatchNorm: gradient with each rank's statistics vs with the global batch's (2 ranks):\n");
+    for (const auto& arch : split(archs)) batchnorm_effect(arch, bn_trials, threads);
+    return 0;
+  }
   std::printf("%-9s %5s  %10s %12s %10s  %10s %12s %10s  %9s\n", "encoder", "procs", "ours st/s", "ours ar s/st",
               "grad MB", "DDP st/s", "DDP ar s/st", "DDP nosync", "ours/DDP");
   json results = json::array();
