@@ -80,6 +80,7 @@ int train_rank(const TrainArgs& args, Distributed* dist) {
   DatasetOptions dataset_options;
   dataset_options.layout = info.layout;
   dataset_options.esc10 = info.esc10;
+  dataset_options.collect_problems = true;  // listed at once with the files the feature step cannot decode
   const Dataset dataset = load_dataset(info.data_dir, dataset_options);
   info.layout = dataset.layout;
 

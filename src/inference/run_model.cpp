@@ -171,6 +171,7 @@ Calibration calibrate_on_validation(RunModel& run, double far, bool progress) {
       DatasetOptions dataset_options;
       dataset_options.layout = info.layout.empty() ? "auto" : info.layout;
       dataset_options.esc10 = info.esc10;
+      dataset_options.collect_problems = true;  // listed at once with the files the feature step cannot decode
       const Dataset dataset = load_dataset(info.data_dir, dataset_options);
       CacheOptions cache_options;
       cache_options.cache_dir = info.cache_dir;

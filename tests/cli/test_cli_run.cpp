@@ -212,5 +212,28 @@ TEST(CliRun, Esc50DevFirstValidationIsAboveChance) {
   EXPECT_GT(first_validation_accuracy(tmp / "run"), 0.3) << read_file(tmp / "run" / "metrics.csv");
 }
 
+// train checks the whole dataset in one pass, as features does: a CSV row
+// whose file is missing and two undecodable files are listed in one error,
+// and nothing is trained.
+TEST(CliRun, TrainListsEveryDatasetProblemAtOnce) {
+  test::TempDir tmp;
+  const fs::path data = test::write_small_dataset(tmp.path(), 4, 4, 8000, 0.5);
+  std::vector<fs::path> audio;
+  for (const auto& entry : fs::directory_iterator(data / "audio")) audio.push_back(entry.path());
+  std::sort(audio.begin(), audio.end());
+  ASSERT_GE(audio.size(), 3u);
+  fs::remove(audio[0]);                                   // a row without its file
+  std::ofstream(audio[1], std::ios::trunc) << "not audio";  // undecodable
+  std::ofstream(audio[2], std::ios::trunc);                 // empty
+  std::string out;
+  EXPECT_NE(test::run_command(cli() + " train --quiet --data " + data.string() + " --run " +
+                                  (tmp.path() / "run").string() + " --cache " + (tmp.path() / "cache").string(),
+                              &out),
+            0);
+  for (int i = 0; i < 3; ++i) EXPECT_NE(out.find(audio[static_cast<std::size_t>(i)].filename().string()), std::string::npos) << out;
+  EXPECT_FALSE(fs::exists(tmp.path() / "run" / "best.pt"));
+}
+
 }  // namespace
 }  // namespace oneshot
+
