@@ -1,5 +1,7 @@
 // What both executables share: the --config/--set options and the parse-run-report loop.
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 
 #include "commands.h"
@@ -13,6 +15,26 @@ void ConfigOptions::add_to(CLI::App& cmd) {
 }
 
 Config ConfigOptions::load() const { return Config::load(file, overrides); }
+
+namespace {
+// A validator of numbers that must be finite and, unless `min` is -inf, at
+// least `min` (or above it when `strict`).
+CLI::Validator finite_number(double min, bool strict, const char* what) {
+  return CLI::Validator(
+      [min, strict, what](std::string& text) -> std::string {
+        char* end = nullptr;
+        const double v = std::strtod(text.c_str(), &end);
+        if (end == text.c_str() || *end != '\0' || !std::isfinite(v) || v < min || (strict && v == min))
+          return std::string("must be ") + what + ", got " + text;
+        return {};
+      },
+      "");
+}
+}  // namespace
+
+const CLI::Validator FiniteNumber = finite_number(-HUGE_VAL, false, "a finite number");
+const CLI::Validator FinitePositive = finite_number(0, true, "a finite number > 0");
+const CLI::Validator FiniteNonNegative = finite_number(0, false, "a finite number >= 0");
 
 void set_up_app(CLI::App& app) {
   app.description("oneshot-audio: learn to recognise environmental sounds from a single example");

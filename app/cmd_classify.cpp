@@ -23,7 +23,7 @@ struct ClassifyArgs {
 };
 
 std::string csv_quote(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
   std::string out = "\"";
   for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
   return out + "\"";
@@ -31,7 +31,7 @@ std::string csv_quote(const std::string& s) {
 
 int run_classify(const ClassifyArgs& a) {
   const ClassLibrary library = ClassLibrary::open(a.library);
-  auto run = RunModel::load(library.model().run, a.threads);
+  auto run = RunModel::load(library.run_directory(), a.threads);
   ScoringOptions scoring;
   scoring.aggregate = a.aggregate;
   if (!std::isnan(a.threshold)) scoring.threshold = a.threshold;
@@ -89,13 +89,15 @@ void add_classify_command(CLI::App& app) {
   cmd->add_option("--library", a->library, "Class library written by enroll")->required();
   cmd->add_option("FILE", a->files, "Audio files or directories of them")->required();
   cmd->add_option("--top", a->top, "Classes listed per file (default 3)")->check(CLI::PositiveNumber);
-  cmd->add_option("--threshold", a->threshold, "Decision threshold for every class, instead of the stored ones");
+  cmd->add_option("--threshold", a->threshold, "Decision threshold for every class, instead of the stored ones")
+      ->check(FiniteNumber);
   cmd->add_option("--format", a->format, "table, json or csv")->check(CLI::IsMember({"table", "json", "csv"}));
   cmd->add_option("--aggregate", a->aggregate, "A class's examples: mean, max or prototype (default mean)")
       ->check(CLI::IsMember({"mean", "max", "prototype"}));
   cmd->add_option("--window-aggregate", a->window_aggregate, "A long file's windows: mean, max or vote (default mean)")
       ->check(CLI::IsMember({"mean", "max", "vote"}));
-  cmd->add_option("--hop", a->hop, "Seconds between windows of a long file (default: half the model's input)");
+  cmd->add_option("--hop", a->hop, "Seconds between windows of a long file (default: half the model's input)")
+      ->check(FinitePositive);
   cmd->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->check(CLI::NonNegativeNumber);
   cmd->callback([a] {
     if (int code = run_classify(*a); code != 0) throw CLI::RuntimeError(code);

@@ -31,7 +31,7 @@ struct DetectArgs {
 
 int run_detect(const DetectArgs& a) {
   const ClassLibrary library = ClassLibrary::open(a.library);
-  auto run = RunModel::load(library.model().run, a.threads);
+  auto run = RunModel::load(library.run_directory(), a.threads);
   ScoringOptions scoring;
   scoring.aggregate = a.aggregate;
   if (!std::isnan(a.threshold)) scoring.threshold = a.threshold;
@@ -42,6 +42,10 @@ int run_detect(const DetectArgs& a) {
   options.min_duration = a.min_duration;
   options.merge_gap = a.merge_gap;
   options.off_threshold_drop = a.off_drop;
+
+  // The options once, before any recording: a bad one is named as such, not
+  // reported per recording as one that "could not be read".
+  Detector(*run, scorer, options, "options");
 
   const std::vector<std::string> files = expand_inputs(a.files);
   fs::create_directories(a.out);
@@ -118,14 +122,20 @@ void add_detect_command(CLI::App& app) {
   cmd->add_option("FILE", a->files, "Recordings, directories of them, or - for a WAV stream on standard input")
       ->required();
   cmd->add_option("--out", a->out, "Output directory: events.tsv and per-file score plots (default: detections)");
-  cmd->add_option("--hop", a->hop, "Seconds between windows (default: min(0.5, window / 4))");
-  cmd->add_option("--window", a->window, "Window length in seconds, <= the model's input (zero-padded to it)");
-  cmd->add_option("--threshold", a->threshold, "On threshold for every class, instead of the stored ones");
+  cmd->add_option("--hop", a->hop, "Seconds between windows (default: min(0.5, window / 4))")
+      ->check(FinitePositive);
+  cmd->add_option("--window", a->window, "Window length in seconds, <= the model's input (zero-padded to it)")
+      ->check(FinitePositive);
+  cmd->add_option("--threshold", a->threshold, "On threshold for every class, instead of the stored ones")
+      ->check(FiniteNumber);
   cmd->add_option("--off-drop", a->off_drop,
                   "Off threshold = on - this (default: half way from the on threshold to the calibration's median "
-                  "different-class score)");
-  cmd->add_option("--min-duration", a->min_duration, "Drop events shorter than this (seconds)");
-  cmd->add_option("--merge-gap", a->merge_gap, "Merge events of a class closer than this (seconds)");
+                  "different-class score)")
+      ->check(FiniteNonNegative);
+  cmd->add_option("--min-duration", a->min_duration, "Drop events shorter than this (seconds)")
+      ->check(FiniteNonNegative);
+  cmd->add_option("--merge-gap", a->merge_gap, "Merge events of a class closer than this (seconds)")
+      ->check(FiniteNonNegative);
   cmd->add_option("--aggregate", a->aggregate, "A class's examples: mean, max or prototype (default mean)")
       ->check(CLI::IsMember({"mean", "max", "prototype"}));
   cmd->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->check(CLI::NonNegativeNumber);

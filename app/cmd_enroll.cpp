@@ -33,7 +33,15 @@ void print_calibration(const Calibration& c) {
 int run_enroll(const EnrollArgs& a) {
   if (a.class_name.empty() && !a.negative) throw Error("enroll: give the class name with --class");
   const std::string class_name = a.class_name.empty() ? "background" : a.class_name;
+  check_class_name(class_name);  // before the model loads: a bad name costs no start-up
+  if (a.negative && !std::isnan(a.threshold))
+    throw Error("enroll: --threshold sets a class's decision threshold; a negative class has none (its examples "
+                "raise the other classes' thresholds)");
   const std::vector<std::string> files = expand_inputs(a.files);
+  for (const std::string& file : files)
+    if (file == "-")
+      throw Error("enroll: cannot enrol standard input (-): the library keeps each example's source file to "
+                  "re-embed it (library --reembed); save the recording to a file and enrol that");
   std::optional<Segment> segment;
   if (!a.segment.empty()) {
     if (files.size() != 1) throw Error("enroll: --segment needs exactly one FILE, got " + std::to_string(files.size()));
@@ -110,10 +118,12 @@ void add_enroll_command(CLI::App& app) {
   cmd->add_option("FILE", a->files, "Audio files or directories of them")->required();
   cmd->add_flag("--negative", a->negative, "Enrol background / negative examples: they tighten every class's threshold");
   cmd->add_option("--segment", a->segment, "START:END in seconds of the single FILE");
-  cmd->add_option("--hop", a->hop, "Seconds between windows of a long example (default: half the model's input)");
+  cmd->add_option("--hop", a->hop, "Seconds between windows of a long example (default: half the model's input)")
+      ->check(FinitePositive);
   cmd->add_option("--far", a->far, "Target false-accept rate of the calibrated threshold (default 0.05)")
       ->check(CLI::Range(0.0, 0.999));
-  cmd->add_option("--threshold", a->threshold, "This class's decision threshold (a score), instead of the calibration's");
+  cmd->add_option("--threshold", a->threshold, "This class's decision threshold (a score), instead of the calibration's")
+      ->check(FiniteNumber);
   cmd->add_option("--aggregate", a->aggregate, "Scoring of a class's examples for the stored thresholds: mean, max or prototype")
       ->check(CLI::IsMember({"mean", "max", "prototype"}));
   cmd->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->check(CLI::NonNegativeNumber);

@@ -61,6 +61,11 @@ int run_pipeline(const RunArgs& args);
 // Both executables: name, description, version flag; then parse and run,
 // turning errors into "error: ..." on stderr and exit code 1 (oneshot::Error)
 // or 2 (anything else).
+// Finite numbers (and > 0, >= 0): CLI11's number checks (Range,
+// NonNegativeNumber) let "nan" and "inf" through, which options in seconds or
+// scores must refuse.
+extern const CLI::Validator FiniteNumber, FinitePositive, FiniteNonNegative;
+
 void set_up_app(CLI::App& app);
 int run_app(CLI::App& app, int argc, char** argv);
 

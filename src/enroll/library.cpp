@@ -197,6 +197,20 @@ double parse_double(const std::map<std::string, std::string>& m, const std::stri
   return std::strtod(it->second.c_str(), nullptr);
 }
 
+// A model number from meta, strictly: a damaged value must not become 0 (an
+// embedding_dim of 0 made the scorer read past every embedding).
+double parse_model_number(const ClassLibrary::Impl& impl, const std::map<std::string, std::string>& m,
+                          const std::string& key) {
+  const auto it = m.find(key);
+  if (it == m.end()) throw file_error(impl.path, "class library has no " + key + " (the library is damaged)");
+  char* end = nullptr;
+  const double v = std::strtod(it->second.c_str(), &end);
+  if (it->second.empty() || *end != '\0' || !std::isfinite(v) || v <= 0)
+    throw file_error(impl.path, "class library's " + key + " \"" + it->second +
+                                    "\" is not a positive number (the library is damaged)");
+  return v;
+}
+
 void check_embedding(const ClassLibrary::Impl& impl, const LibraryExample& e, std::int64_t dim) {
   if (static_cast<std::int64_t>(e.embedding.size()) != dim)
     throw file_error(impl.path, "embedding of " + e.source + " has " + std::to_string(e.embedding.size()) +
@@ -206,6 +220,16 @@ void check_embedding(const ClassLibrary::Impl& impl, const LibraryExample& e, st
 }
 
 }  // namespace
+
+void check_class_name(const std::string& name) {
+  auto bad = [&](const std::string& why) { return Error("class name \"" + name + "\": " + why); };
+  if (name.empty()) throw Error("a class needs a name (--class)");
+  for (unsigned char c : name)
+    if (c < 0x20 || c == 0x7f)
+      throw bad("holds a tab, line break or other control character (it would break the TSV, CSV and table output)");
+  if (name.front() == ' ' || name.back() == ' ') throw bad("starts or ends with a space");
+  if (name == "unknown") throw bad("is reserved: classify answers \"unknown\" when no class is accepted");
+}
 
 std::string utc_now_iso8601() {
   const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
@@ -264,6 +288,8 @@ ClassLibrary ClassLibrary::open_or_create(const fs::path& path, const LibraryMod
     throw file_error(path, "the library was embedded with model " + stored.fingerprint + " (run " + stored.run +
                                "), not with " + model.fingerprint + " (run " + model.run +
                                "); use `library --reembed --run` to move it to the new model");
+  // The same model at a new place (a moved or copied run): classify and detect load it from there.
+  if (stored.run != model.run) library.impl_->transaction([&] { library.impl_->set_meta("run", model.run); });
   return library;
 }
 
@@ -274,10 +300,21 @@ LibraryModel ClassLibrary::model() const {
   LibraryModel model;
   model.run = m.count("run") ? m.at("run") : "";
   model.fingerprint = m.count("fingerprint") ? m.at("fingerprint") : "";
-  model.embedding_dim = static_cast<std::int64_t>(parse_double(m, "embedding_dim"));
-  model.window_s = parse_double(m, "window_s");
-  model.sample_rate = static_cast<int>(parse_double(m, "sample_rate"));
+  model.embedding_dim = static_cast<std::int64_t>(parse_model_number(*impl_, m, "embedding_dim"));
+  model.window_s = parse_model_number(*impl_, m, "window_s");
+  model.sample_rate = static_cast<int>(parse_model_number(*impl_, m, "sample_rate"));
   return model;
+}
+
+fs::path ClassLibrary::run_directory() const {
+  const std::string run = model().run;
+  std::error_code ec;
+  if (run.empty() || !fs::is_directory(run, ec))
+    throw file_error(impl_->path, "the library's run " + run +
+                                      " is gone (moved or deleted?): enroll any file with --run at its new place "
+                                      "(same model) to record it, or move the library to another run with "
+                                      "`library --reembed --run RUN`");
+  return run;
 }
 
 std::optional<Calibration> ClassLibrary::calibration() const {
@@ -334,6 +371,7 @@ std::vector<LibraryExample> ClassLibrary::examples(const std::string& class_name
   std::vector<Value> params;
   if (!class_name.empty()) params.emplace_back(class_name);
   std::vector<LibraryExample> out;
+  const std::int64_t dim = model().embedding_dim;
   for (const Row& r : impl_->query(sql, params)) {
     LibraryExample e;
     e.id = r.i64(0);
@@ -345,6 +383,7 @@ std::vector<LibraryExample> ClassLibrary::examples(const std::string& class_name
     e.window_start = r.f64(6);
     if (const auto* b = r.blob(7)) e.embedding = *b;
     e.added = r.text(8);
+    check_embedding(*impl_, e, dim);
     out.push_back(std::move(e));
   }
   return out;
@@ -352,7 +391,7 @@ std::vector<LibraryExample> ClassLibrary::examples(const std::string& class_name
 
 void ClassLibrary::add_examples(const std::string& class_name, bool negative,
                                 const std::vector<LibraryExample>& examples) {
-  if (class_name.empty()) throw file_error(impl_->path, "a class needs a name");
+  check_class_name(class_name);
   const std::int64_t dim = model().embedding_dim;
   for (const auto& e : examples) check_embedding(*impl_, e, dim);
   const std::string now = utc_now_iso8601();

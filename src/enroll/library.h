@@ -89,16 +89,24 @@ class ClassLibrary {
   ~ClassLibrary();
 
   const std::filesystem::path& path() const;
+  // Error "PATH: ... (the library is damaged)" when a stored number is not one.
   LibraryModel model() const;
+  // The run directory the library was embedded with; an Error naming the
+  // library, the run and the ways out when it no longer exists (moved or
+  // deleted). open_or_create with the same model at a new path records the
+  // new path, so enrolling with the moved run repairs the library.
+  std::filesystem::path run_directory() const;
   std::optional<Calibration> calibration() const;
   void set_calibration(const Calibration& calibration);
 
   std::vector<LibraryClass> classes() const;
   // Every example, or only those of `class_name`; ordered by class then id.
+  // Error naming the library when an embedding does not have the model's
+  // embedding_dim finite values (a library damaged by another tool).
   std::vector<LibraryExample> examples(const std::string& class_name = {}) const;
 
   // Adds `examples` (their class_name/negative fields are ignored) to class
-  // `class_name`, creating it, in one transaction. Adding negatives to a
+  // `class_name` (check_class_name), creating it, in one transaction. Adding negatives to a
   // positive class (or the reverse) is an Error.
   void add_examples(const std::string& class_name, bool negative, const std::vector<LibraryExample>& examples);
   // Removes a class and its examples; Error when there is no such class.
@@ -117,6 +125,12 @@ class ClassLibrary {
   explicit ClassLibrary(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// A class name is an event label and a cell of every output format (table,
+// JSON, CSV, event-list TSV): it must not be empty, hold a tab, line break or
+// other control character, start or end with a space, or be "unknown"
+// (classify's answer when no class is accepted). Error naming it and why.
+void check_class_name(const std::string& name);
 
 // "2026-11-30T12:00:00Z"
 std::string utc_now_iso8601();

@@ -95,7 +95,8 @@ std::vector<Event> parse_event_list(const std::string& text, const std::string& 
   };
 
   bool seen_content = false;
-  std::size_t line_no = 0, begin = 0;
+  // A UTF-8 byte-order mark (spreadsheets on Windows write one) is not part of the first column.
+  std::size_t line_no = 0, begin = text.rfind("\xEF\xBB\xBF", 0) == 0 ? 3 : 0;
   while (begin < text.size()) {
     std::size_t end = text.find('\n', begin);
     if (end == std::string::npos) end = text.size();
@@ -123,6 +124,7 @@ std::vector<Event> parse_event_list(const std::string& text, const std::string& 
     std::string why;
     if (!parse_number(f[1], e.onset, why, "onset") || !parse_number(f[2], e.offset, why, "offset") ||
         (f.size() == 5 && !f[4].empty() && !parse_number(f[4], e.score, why, "score"))) {
+      if (first) why += " (a header line must read: filename onset offset event_label [score])";
       problem(line_no, why);
       continue;
     }

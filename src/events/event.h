@@ -35,7 +35,8 @@ struct Event {
 //  - an optional header as the first non-blank line: `filename onset offset
 //    event_label [score]` (sed_eval's and dcase_util's spellings `event_onset`,
 //    `event_offset` and `label` are accepted too, in any letter case);
-//  - blank lines and lines starting with '#' (skipped); a trailing '\r' (CRLF files).
+//  - blank lines and lines starting with '#' (skipped); a trailing '\r' (CRLF files);
+//    a UTF-8 byte-order mark at the start.
 // Each event must have a non-empty filename and label, finite onset and offset
 // with 0 <= onset <= offset, and a finite score when one is given.
 // Errors: oneshot::Error "PATH: ..." when the file cannot be read, and one

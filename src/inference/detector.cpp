@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 
 #include "core/error.h"
@@ -11,7 +12,15 @@ namespace oneshot {
 Detector::Detector(RunModel& run, LibraryScorer& scorer, const DetectOptions& options, std::string filename)
     : run_(run), scorer_(scorer), options_(options), filename_(std::move(filename)), sample_rate_(run.sample_rate()) {
   input_ = run.window_samples();
+  if (!std::isfinite(options.window_s) || !std::isfinite(options.hop_s))
+    throw Error("--window and --hop must be finite numbers of seconds");
   if (options.window_s < 0 || options.hop_s < 0) throw Error("--window and --hop must not be negative");
+  // Beyond this a sample count overflows; no recording is that long anyway.
+  if (options.hop_s * sample_rate_ > 1e15) {
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "--hop %g s is too long", options.hop_s);
+    throw Error(buf);
+  }
   window_ = options.window_s > 0 ? static_cast<std::size_t>(std::llround(options.window_s * sample_rate_)) : input_;
   if (window_ == 0) throw Error("--window is shorter than one sample");
   if (window_ > input_) {

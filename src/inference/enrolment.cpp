@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <set>
 
 #include "core/error.h"
 
@@ -55,14 +56,31 @@ std::vector<std::string> expand_inputs(const std::vector<std::string>& paths) {
     std::error_code ec;
     if (p != "-" && fs::is_directory(p, ec)) {
       std::vector<std::string> found;
+      // Directories already entered, by canonical path: a symbolic link to a
+      // parent (a loop) or a second way to one folder is listed once.
+      std::set<fs::path> entered{fs::weakly_canonical(p, ec)};
       for (auto it = fs::recursive_directory_iterator(p, fs::directory_options::follow_directory_symlink, ec);
            !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
         const std::string name = it->path().filename().string();
+        std::error_code status_ec;
+        const fs::file_status status = it->status(status_ec);  // follows links
+        const bool directory = !status_ec && fs::is_directory(status);
         if (!name.empty() && name[0] == '.') {
-          if (it->is_directory()) it.disable_recursion_pending();
+          if (directory) it.disable_recursion_pending();
           continue;
         }
-        if (it->is_regular_file()) found.push_back(it->path().string());
+        if (directory) {
+          std::error_code canonical_ec;
+          const fs::path canonical = fs::canonical(it->path(), canonical_ec);
+          if (canonical_ec || !entered.insert(canonical).second) it.disable_recursion_pending();
+          continue;
+        }
+        // Regular files, and links that lead nowhere: the reader names those ("file not found").
+        if (status_ec || fs::is_regular_file(status) || !fs::exists(status)) {
+          found.push_back(it->path().string());
+          continue;
+        }
+        throw file_error(it->path(), "is not a regular file (a FIFO, socket or device): move it out of " + p);
       }
       if (ec) throw file_error(p, "cannot list: " + ec.message());
       if (found.empty()) throw file_error(p, "directory holds no files");

@@ -27,7 +27,10 @@ std::vector<LibraryExample> embed_example(RunModel& run, const std::string& path
                                           const std::optional<Segment>& segment = std::nullopt);
 
 // Audio files under `path` (itself when a file; a directory's regular files,
-// recursively, sorted, hidden ones skipped).
+// recursively, sorted, hidden ones skipped). Symbolic links are followed; a
+// directory reached twice (a link loop) is listed once, and a link that leads
+// nowhere is kept, so that reading it names it. Error naming a FIFO, socket or
+// device in a directory (reading one could block for ever).
 std::vector<std::string> expand_inputs(const std::vector<std::string>& paths);
 
 }  // namespace oneshot

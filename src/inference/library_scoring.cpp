@@ -40,6 +40,11 @@ LibraryScorer::LibraryScorer(const ClassLibrary& library, RunModel& run, const S
   const int64_t dim = run.embedding_dim();
   examples_ = torch::empty({static_cast<int64_t>(examples.size()), dim}, torch::kFloat);
   for (std::size_t e = 0; e < examples.size(); ++e) {
+    // examples() checks the library's own embedding_dim; the run's must agree too (a short copy would read past the end).
+    if (static_cast<int64_t>(examples[e].embedding.size()) != dim)
+      throw file_error(library.path(), "embedding of " + examples[e].source + " has " +
+                                           std::to_string(examples[e].embedding.size()) + " values, the run's model has " +
+                                           std::to_string(dim));
     std::memcpy(examples_[static_cast<int64_t>(e)].data_ptr<float>(), examples[e].embedding.data(),
                 static_cast<std::size_t>(dim) * sizeof(float));
     example_class_.push_back(index.at(examples[e].class_name));

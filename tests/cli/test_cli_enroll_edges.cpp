@@ -1,0 +1,138 @@
+// enroll, detect and score-events given what a new user gives them: a class
+// name with a tab, standard input as an example, a threshold for a negative
+// class, "nan" and "inf" as seconds, a folder holding a symbolic-link loop or
+// a FIFO, an event list saved with a byte-order mark. Each must be an error
+// naming the option or file and the reason (or just work), before any model
+// is loaded where the model is not needed to tell.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "support/test_support.h"
+
+namespace oneshot {
+namespace {
+namespace fs = std::filesystem;
+
+std::string cli() { return test::cli_path().string(); }
+
+struct Result {
+  int rc;
+  std::string out;
+};
+
+Result run(const std::string& args) {
+  Result r;
+  r.rc = test::run_command(cli() + " " + args + " 2>&1", &r.out);
+  return r;
+}
+
+std::string quote(const fs::path& p) { return "'" + p.string() + "'"; }
+
+// A tiny WAV (0.1 s of a square wave): the errors under test come before decoding.
+fs::path write_wav(const fs::path& path) {
+  const std::uint32_t rate = 22050, n = 2205;
+  std::ofstream f(path, std::ios::binary);
+  auto u32 = [&](std::uint32_t v) { f.write(reinterpret_cast<const char*>(&v), 4); };
+  auto u16 = [&](std::uint16_t v) { f.write(reinterpret_cast<const char*>(&v), 2); };
+  f.write("RIFF", 4), u32(36 + n * 2), f.write("WAVEfmt ", 8), u32(16), u16(1), u16(1), u32(rate), u32(rate * 2),
+      u16(2), u16(16), f.write("data", 4), u32(n * 2);
+  for (std::uint32_t i = 0; i < n; ++i) u16(static_cast<std::uint16_t>((i / 20) % 2 ? 8000 : -8000));
+  return path;
+}
+
+TEST(EnrollEdges, AClassNameThatWouldBreakTheOutputIsRefusedBeforeTheModelLoads) {
+  test::TempDir dir;
+  const fs::path wav = write_wav(dir.path() / "bell.wav");
+  for (const std::string name : {"tab\there", "unknown", " bell"}) {
+    // The run does not exist: the name is checked first, so its error is the one shown.
+    const Result r = run("enroll --run " + quote(dir.path() / "no-run") + " --library " + quote(dir.path() / "l.db") +
+                         " --class '" + name + "' " + quote(wav));
+    EXPECT_NE(r.rc, 0);
+    EXPECT_NE(r.out.find("class name \"" + name + "\""), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("no-run"), std::string::npos) << r.out;
+  }
+  EXPECT_FALSE(fs::exists(dir.path() / "l.db"));
+}
+
+TEST(EnrollEdges, StandardInputCannotBeEnrolledBecauseItCannotBeReembedded) {
+  test::TempDir dir;
+  const Result r = run("enroll --run " + quote(dir.path() / "no-run") + " --library " + quote(dir.path() / "l.db") +
+                       " --class bell - < /dev/null");
+  EXPECT_NE(r.rc, 0);
+  EXPECT_NE(r.out.find("cannot enrol standard input (-)"), std::string::npos) << r.out;
+}
+
+TEST(EnrollEdges, AThresholdForANegativeClassIsAnErrorNotIgnored) {
+  test::TempDir dir;
+  const fs::path wav = write_wav(dir.path() / "hum.wav");
+  const Result r = run("enroll --negative --threshold 3 --run " + quote(dir.path() / "no-run") + " --library " +
+                       quote(dir.path() / "l.db") + " " + quote(wav));
+  EXPECT_NE(r.rc, 0);
+  EXPECT_NE(r.out.find("a negative class has none"), std::string::npos) << r.out;
+}
+
+TEST(EnrollEdges, NanAndInfAreRefusedAsSecondsAndScoresNamingTheOption) {
+  test::TempDir dir;
+  const fs::path wav = write_wav(dir.path() / "rec.wav");
+  const std::string tail = " --library " + quote(dir.path() / "l.db") + " " + quote(wav);
+  for (const std::string& opt : {"--window nan", "--hop inf", "--window 0", "--threshold nan", "--merge-gap -1",
+                                 "--min-duration inf", "--off-drop nan"}) {
+    const Result r = run("detect " + opt + tail);
+    EXPECT_NE(r.rc, 0) << opt;
+    EXPECT_NE(r.out.find(opt.substr(0, opt.find(' ')) + ": must be a finite number"), std::string::npos)
+        << opt << ": " << r.out;
+  }
+  for (const std::string& opt : {"--hop nan", "--threshold inf"}) {
+    const Result c = run("classify " + opt + tail);
+    EXPECT_NE(c.out.find(opt.substr(0, opt.find(' ')) + ": must be a finite number"), std::string::npos) << c.out;
+    const Result e = run("enroll --class a --run " + quote(dir.path()) + " " + opt + tail);
+    EXPECT_NE(e.out.find(opt.substr(0, opt.find(' ')) + ": must be a finite number"), std::string::npos) << e.out;
+  }
+}
+
+TEST(EnrollEdges, AFolderWithALinkLoopIsListedOnceAndAFifoInItIsNamed) {
+  test::TempDir dir;
+  const fs::path folder = dir.path() / "sounds";
+  fs::create_directories(folder / "sub");
+  write_wav(folder / "a.wav");
+  fs::create_directory_symlink("..", folder / "sub" / "loop");  // sounds/sub/loop -> sounds
+  fs::create_symlink(dir.path() / "nowhere.wav", folder / "dangling.wav");
+  const std::string args = "enroll --class bell --run " + quote(dir.path() / "no-run") + " --library " +
+                           quote(dir.path() / "l.db") + " " + quote(folder);
+  // The listing succeeds (the loop entered once, the dangling link left for the reader to name): the error is the run's.
+  Result r = run(args);
+  EXPECT_NE(r.rc, 0);
+  EXPECT_EQ(r.out.find("filesystem error"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("no-run"), std::string::npos) << r.out;
+
+  ASSERT_EQ(mkfifo((folder / "pipe.wav").c_str(), 0600), 0);
+  r = run(args);
+  EXPECT_NE(r.rc, 0);
+  EXPECT_NE(r.out.find((folder / "pipe.wav").string() + ": is not a regular file"), std::string::npos) << r.out;
+}
+
+TEST(ScoreEventsEdges, AnEventListWithAByteOrderMarkIsRead) {
+  test::TempDir dir;
+  std::ofstream(dir.path() / "ref.tsv") << "\xEF\xBB\xBF" "filename\tonset\toffset\tevent_label\na.wav\t1\t2\tdog\n";
+  std::ofstream(dir.path() / "est.tsv") << "\xEF\xBB\xBF" "a.wav\t1.1\t2\tdog\n";
+  const Result r = run("score-events --format csv --reference " + quote(dir.path() / "ref.tsv") + " --estimate " +
+                       quote(dir.path() / "est.tsv"));
+  EXPECT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("micro,,1,1,1,0,0,1.000000,1.000000,1.000000"), std::string::npos) << r.out;
+}
+
+TEST(ScoreEventsEdges, AHeaderThatIsNotOursSaysWhatAHeaderMustBe) {
+  test::TempDir dir;
+  std::ofstream(dir.path() / "ref.tsv") << "Audiofilename\tStarttime\tEndtime\tClass\na.wav\t1\t2\tdog\n";
+  const Result r = run("score-events --reference " + quote(dir.path() / "ref.tsv") + " --estimate " +
+                       quote(dir.path() / "ref.tsv"));
+  EXPECT_NE(r.rc, 0);
+  EXPECT_NE(r.out.find("line 1: onset 'Starttime' is not a number (a header line must read"), std::string::npos)
+      << r.out;
+}
+
+}  // namespace
+}  // namespace oneshot
