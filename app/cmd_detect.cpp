@@ -124,7 +124,7 @@ void add_detect_command(CLI::App& app) {
   cmd->add_option("--out", a->out, "Output directory: events.tsv and per-file score plots (default: detections)");
   cmd->add_option("--hop", a->hop, "Seconds between windows (default: min(0.5, window / 4))")
       ->check(FinitePositive);
-  cmd->add_option("--window", a->window, "Window length in seconds, <= the model's input (zero-padded to it)")
+  cmd->add_option("--window", a->window, "Window length in seconds, <= the model's input (zero-padded to it, as training pads short clips: works for models trained on clips shorter than their input)")
       ->check(FinitePositive);
   cmd->add_option("--threshold", a->threshold, "On threshold for every class, instead of the stored ones")
       ->check(FiniteNumber);

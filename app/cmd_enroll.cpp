@@ -87,6 +87,14 @@ int run_enroll(const EnrollArgs& a) {
     for (const auto& p : problems) message += "\n  " + p;
     throw Error(message);
   }
+  // The same source (and segment) enrolled twice would weigh twice in mean
+  // and prototype scores: refused, naming it.
+  for (const auto& existing : library.examples(class_name))
+    for (const auto& row : rows)
+      if (existing.source == row.source && existing.segment_start == row.segment_start &&
+          existing.segment_end == row.segment_end)
+        throw Error(row.source + ": already enrolled in class \"" + class_name + "\" (" + existing.added +
+                    "); `library --remove` the class to enrol it afresh");
   library.add_examples(class_name, a.negative, rows);
   if (!std::isnan(a.threshold) && !a.negative) library.set_threshold(class_name, a.threshold, "user");
   update_thresholds(library, *run, a.aggregate);
@@ -120,7 +128,7 @@ void add_enroll_command(CLI::App& app) {
   cmd->add_option("--segment", a->segment, "START:END in seconds of the single FILE");
   cmd->add_option("--hop", a->hop, "Seconds between windows of a long example (default: half the model's input)")
       ->check(FinitePositive);
-  cmd->add_option("--far", a->far, "Target false-accept rate of the calibrated threshold (default 0.05)")
+  cmd->add_option("--far", a->far, "Target false-accept rate of the calibrated threshold (default 0.05); a new rate re-calibrates the whole library (every class not given --threshold)")
       ->check(CLI::Range(0.0, 0.999));
   cmd->add_option("--threshold", a->threshold, "This class's decision threshold (a score), instead of the calibration's")
       ->check(FiniteNumber);

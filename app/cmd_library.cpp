@@ -83,6 +83,7 @@ int list_library(const LibraryArgs& a) {
 }
 
 int run_library(const LibraryArgs& a) {
+  if (!a.run.empty() && !a.reembed) throw Error("library: --run is only used with --reembed");
   if (a.reembed) {
     if (a.run.empty()) throw Error("library --reembed needs --run RUN (the newer model)");
 #if ONESHOT_FRONTEND

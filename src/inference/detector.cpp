@@ -32,6 +32,17 @@ Detector::Detector(RunModel& run, LibraryScorer& scorer, const DetectOptions& op
   const double window_s = static_cast<double>(window_) / sample_rate_;
   const double hop_s = options.hop_s > 0 ? options.hop_s : std::min(0.5, window_s / 4);
   hop_ = std::max<std::size_t>(1, static_cast<std::size_t>(std::llround(hop_s * sample_rate_)));
+  // Below one STFT frame a window or hop adds no information, only time (a
+  // 2.5 ms hop embeds 24,000 windows a minute).
+  const auto frame = static_cast<std::size_t>(run.config().features.hop_length);
+  if (window_ < static_cast<std::size_t>(run.config().features.n_fft) || hop_ < frame) {
+    char buf[200];
+    std::snprintf(buf, sizeof buf,
+                  "--window must be at least one FFT window (%.4f s) and --hop at least one frame hop (%.4f s)",
+                  static_cast<double>(run.config().features.n_fft) / sample_rate_,
+                  static_cast<double>(frame) / sample_rate_);
+    throw Error(buf);
+  }
   if (options_.batch == 0) options_.batch = 1;
   for (std::size_t c = 0; c < scorer.n_classes(); ++c) {
     EventRules rules;

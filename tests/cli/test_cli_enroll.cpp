@@ -99,6 +99,7 @@ class EnrollCli : public ::testing::Test {
   void DetectReadsAWavStreamFromStandardInputAndPrintsEventsAsTheyEnd();
   void AnotherModelIsRefusedNamingBothFingerprintsUntilReembedded();
   void SilenceAndBadFilesAreRefusedNamingTheFileAndNothingIsAdded();
+  void RepeatsAndUselessOptionsAreRefused();
 
   static test::TempDir* tmp_;
   static fs::path demo_, library_;
@@ -274,6 +275,30 @@ void EnrollCli::SilenceAndBadFilesAreRefusedNamingTheFileAndNothingIsAdded() {
   EXPECT_NE(out.find("missing.db"), std::string::npos) << out;
 }
 
+void EnrollCli::RepeatsAndUselessOptionsAreRefused() {
+  const fs::path copy = tmp_->path() / "again.db";
+  fs::copy_file(library_, copy);
+  const std::string example = (demo_ / "examples" / (test_classes_[0] + ".wav")).string();
+  std::string out;
+  EXPECT_NE(test::run_command(cli() + " enroll --quiet --run " + (demo_ / "run").string() + " --library " +
+                                  copy.string() + " --class " + test_classes_[0] + " " + example,
+                              &out),
+            0);
+  EXPECT_NE(out.find("already enrolled"), std::string::npos) << out;
+  std::string listing;
+  ASSERT_EQ(test::run_command(cli() + " library --format json " + copy.string(), &listing), 0);
+  for (const auto& c : nlohmann::json::parse(listing)["classes"]) EXPECT_EQ(c["examples"], 1) << c.dump();
+
+  EXPECT_NE(test::run_command(cli() + " library --run " + (demo_ / "run").string() + " " + copy.string(), &out), 0);
+  EXPECT_NE(out.find("--reembed"), std::string::npos) << out;
+  EXPECT_NE(test::run_command(cli() + " detect --quiet --hop 0.001 --library " + copy.string() + " --out " +
+                                  (tmp_->path() / "d3").string() + " " +
+                                  (demo_ / "long" / "recording.wav").string(),
+                              &out),
+            0);
+  EXPECT_NE(out.find("frame hop"), std::string::npos) << out;
+}
+
 TEST_F(EnrollCli, DemoModelEnrolsClassifiesAndDetectsUnseenSounds) {
   {
     SCOPED_TRACE("LibraryListsTheEnrolledClassesWithCalibratedThresholds");
@@ -298,6 +323,10 @@ TEST_F(EnrollCli, DemoModelEnrolsClassifiesAndDetectsUnseenSounds) {
   {
     SCOPED_TRACE("SilenceAndBadFilesAreRefusedNamingTheFileAndNothingIsAdded");
     SilenceAndBadFilesAreRefusedNamingTheFileAndNothingIsAdded();
+  }
+  {
+    SCOPED_TRACE("RepeatsAndUselessOptionsAreRefused");
+    RepeatsAndUselessOptionsAreRefused();
   }
 }
 
