@@ -37,16 +37,7 @@ void apply_flags(const EvaluateArgs& args, Config& config) {
 }
 
 FeatureSet load_run_features(const RunInfo& info, const Config& config, bool quiet) {
-  DatasetOptions dataset_options;
-  dataset_options.layout = info.layout.empty() ? "auto" : info.layout;
-  dataset_options.esc10 = info.esc10;
-  dataset_options.collect_problems = true;  // listed at once with the files the feature step cannot decode
-  const Dataset dataset = load_dataset(info.data_dir, dataset_options);
-  CacheOptions cache_options;
-  cache_options.cache_dir = info.cache_dir;
-  cache_options.jobs = config.train.threads;
-  cache_options.progress = !quiet;
-  FeatureSet features = FeatureCache::load_or_build(dataset, config.features, cache_options);
+  FeatureSet features = load_run_features(info, config.features, config.train.threads, !quiet);
   if (static_cast<std::int64_t>(features.n_clips()) != info.n_clips && info.n_clips > 0)
     std::cerr << "note: the dataset now has " << features.n_clips() << " clips, the run was trained on "
               << info.n_clips << "\n";

@@ -168,15 +168,7 @@ Calibration calibrate_on_validation(RunModel& run, double far, bool progress) {
   const RunInfo info = RunInfo::load(paths.info());
   FeatureSet features = [&] {
     try {
-      DatasetOptions dataset_options;
-      dataset_options.layout = info.layout.empty() ? "auto" : info.layout;
-      dataset_options.esc10 = info.esc10;
-      dataset_options.collect_problems = true;  // listed at once with the files the feature step cannot decode
-      const Dataset dataset = load_dataset(info.data_dir, dataset_options);
-      CacheOptions cache_options;
-      cache_options.cache_dir = info.cache_dir;
-      cache_options.progress = progress;
-      return FeatureCache::load_or_build(dataset, run.config().features, cache_options);
+      return load_run_features(info, run.config().features, 0, progress);
     } catch (const Error& e) {
       throw Error(std::string(e.what()) + "\n(the run's validation classes calibrate the threshold)" + ask);
     }

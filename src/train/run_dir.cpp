@@ -5,6 +5,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "data/dataset.h"
 
 namespace oneshot {
 namespace fs = std::filesystem;
@@ -117,6 +118,19 @@ Config load_resumed_config(const fs::path& run_config, const fs::path& config_fi
   for (const auto& o : overrides) c.set(o);
   c.validate();
   return c;
+}
+
+FeatureSet load_run_features(const RunInfo& info, const FeaturesConfig& features, int jobs, bool progress) {
+  DatasetOptions dataset_options;
+  dataset_options.layout = info.layout.empty() ? "auto" : info.layout;
+  dataset_options.esc10 = info.esc10;
+  dataset_options.collect_problems = true;
+  const Dataset dataset = load_dataset(info.data_dir, dataset_options);
+  CacheOptions cache_options;
+  cache_options.cache_dir = info.cache_dir;
+  cache_options.jobs = jobs;
+  cache_options.progress = progress;
+  return FeatureCache::load_or_build(dataset, features, cache_options);
 }
 
 }  // namespace oneshot

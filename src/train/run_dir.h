@@ -11,6 +11,7 @@
 #include <string>
 
 #include "core/config.h"
+#include "data/feature_cache.h"
 
 namespace oneshot {
 
@@ -39,6 +40,10 @@ struct RunInfo {
   static RunInfo load(const std::filesystem::path& run_json);
   void save(const std::filesystem::path& run_json) const;
 };
+
+// The run's features from the dataset and cache it records: every dataset
+// problem listed at once with the files the feature step cannot decode.
+FeatureSet load_run_features(const RunInfo& info, const FeaturesConfig& features, int jobs, bool progress);
 
 // Config keys that may change when a run continues: how long and where it
 // runs. Every other key of [features], [split], [model] and [train] shapes
