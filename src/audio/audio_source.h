@@ -36,7 +36,8 @@ class AudioSource {
 // Error texts both decoders use, so a user sees one wording whichever read the file.
 inline constexpr const char* kNotAudio = "not an audio file, or a format no decoder here reads";
 
-// libsndfile; nullptr when libsndfile does not recognise the format (the
+// libsndfile; nullptr when libsndfile does not recognise the format, or for
+// an MP3 without a stated length (libsndfile would stop at its estimate; the
 // caller then tries FFmpeg). Throws for files it recognises but cannot read.
 std::unique_ptr<AudioSource> open_sndfile_source(const std::filesystem::path& path);
 

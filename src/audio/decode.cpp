@@ -50,6 +50,24 @@ AudioClip decode_audio(const fs::path& path, const DecodeOptions& options) {
   const std::size_t wanted = options.duration > 0 ? duration_samples(options.duration, clip.sample_rate) : 0;
   std::size_t size = 0;
   clip.samples.resize(std::max<std::size_t>(wanted, 1 << 16));
+  if (wanted > 0) {
+    // Only the first `wanted` samples are kept: the rest of a long recording
+    // is still decoded (its truncation and non-finite checks still apply)
+    // into a small scratch block, so memory stays that of the clip.
+    std::vector<float> rest(1 << 16);
+    for (;;) {
+      const bool filling = size < wanted;
+      float* dst = filling ? clip.samples.data() + size : rest.data();
+      const std::size_t room = filling ? wanted - size : rest.size();
+      const std::size_t got = reader.read(dst, room);
+      if (got == 0) break;
+      if (filling) size += got;
+    }
+    clip.samples.resize(size);
+    clip.file_frames = static_cast<std::size_t>(reader.file_frames_read());
+    fit_length(clip.samples, wanted);
+    return clip;
+  }
   for (;;) {
     if (clip.samples.size() - size < 4096) clip.samples.resize(clip.samples.size() * 2);
     const std::size_t got = reader.read(clip.samples.data() + size, clip.samples.size() - size);
@@ -58,7 +76,6 @@ AudioClip decode_audio(const fs::path& path, const DecodeOptions& options) {
   }
   clip.samples.resize(size);
   clip.file_frames = static_cast<std::size_t>(reader.file_frames_read());
-  if (options.duration > 0) fit_length(clip.samples, wanted);
   return clip;
 }
 

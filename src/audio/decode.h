@@ -24,7 +24,9 @@ struct AudioClip {
 
 // Throws oneshot::Error "PATH: reason" for a missing, empty, truncated or
 // non-audio file, zero channels, an unsupported format or non-finite samples
-// (the reasons AudioReader gives). Memory grows with the decoded frames only.
+// (the reasons AudioReader gives). Memory grows with the decoded frames only;
+// with a duration, only that many are kept (a long recording is still read
+// to its end, for the end-of-stream checks).
 AudioClip decode_audio(const std::filesystem::path& path, const DecodeOptions& options = {});
 
 // Crops or zero-pads to exactly n samples (handles decoders that return a few

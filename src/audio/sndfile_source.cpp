@@ -18,9 +18,9 @@ namespace {
 std::string format_name(int format, int which) {
   SF_FORMAT_INFO info{};
   info.format = format & which;
-  if (sf_command(nullptr, which == SF_FORMAT_TYPEMASK ? SFC_GET_FORMAT_MAJOR : SFC_GET_FORMAT_SUBTYPE, &info,
-                 sizeof info) != 0 ||
-      !info.name)
+  // SFC_GET_FORMAT_INFO looks a format up by its value (SFC_GET_FORMAT_MAJOR
+  // and _SUBTYPE take an index into libsndfile's list instead).
+  if (sf_command(nullptr, SFC_GET_FORMAT_INFO, &info, sizeof info) != 0 || !info.name)
     return {};
   return info.name;
 }
@@ -101,6 +101,13 @@ std::unique_ptr<AudioSource> open_sndfile_source(const fs::path& path) {
   if (info.samplerate <= 0) {
     sf_close(file);
     throw file_error(path, "invalid sample rate " + std::to_string(info.samplerate));
+  }
+  // libsndfile stops an MP3 at its frame count, which without a Xing/Info/
+  // VBRI header is an estimate from the first frame's bit rate: a VBR file
+  // would end early without a word. FFmpeg decodes such a stream to its end.
+  if ((info.format & SF_FORMAT_TYPEMASK) == SF_FORMAT_MPEG && path != "-" && !mp3_declared_length(path)) {
+    sf_close(file);
+    return nullptr;
   }
   return std::make_unique<SndfileSource>(path, file, info);
 }

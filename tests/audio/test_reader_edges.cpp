@@ -1,0 +1,94 @@
+// Edge cases of the reader found by trying it as a new user would: files
+// whose lengths libsndfile only estimates, long recordings cropped to a
+// clip, the format names the reader reports.
+#include <gtest/gtest.h>
+#include <sndfile.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <fstream>
+#include <numbers>
+#include <string>
+#include <vector>
+
+#include "audio/audio_reader.h"
+#include "audio/decode.h"
+#include "core/error.h"
+#include "support/audio_tools.h"
+#include "support/test_support.h"
+
+namespace oneshot {
+namespace {
+namespace fs = std::filesystem;
+
+// A variable-bit-rate MP3 without a Xing/Info header (LAME's -write_xing 0,
+// as some streaming encoders write): libsndfile estimates its length from the
+// first frame's bit rate and stopped there, at 16450 of ~89000 frames, with
+// no error. FFmpeg reads such a stream to its end.
+TEST(ReaderEdges, VariableBitRateMp3WithoutXingHeaderIsReadToItsEnd) {
+  ONESHOT_REQUIRE_PROGRAM("ffmpeg");
+  test::TempDir dir;
+  const fs::path mp3 = dir / "vbr.mp3";
+  ASSERT_EQ(test::ffmpeg(test::sine_source(440, 2, 44100) + " -c:a libmp3lame -q:a 4 -write_xing 0 " + mp3.string()),
+            0);
+  const AudioClip clip = decode_audio(mp3);
+  EXPECT_GE(clip.samples.size(), 88200u);
+  EXPECT_LE(clip.samples.size(), 88200u + 2 * 1152);
+  // The tone lasts to the end: the last half second is not silence.
+  double energy = 0;
+  for (std::size_t i = clip.samples.size() - 22050; i < clip.samples.size() - 2000; ++i)
+    energy += clip.samples[i] * clip.samples[i];
+  EXPECT_GT(energy / 20050, 0.125 * 0.125 / 2 * 0.5);
+  EXPECT_FALSE(AudioReader(mp3).info().declared_frames.has_value());
+}
+
+// A long recording in a dataset of 5 s clips: the whole hour was held in
+// memory (1.4 GB peak for one hour at 44.1 kHz) only to keep 5 s of it.
+TEST(ReaderEdges, CroppingALongRecordingKeepsOnlyTheClipInMemory) {
+  ONESHOT_REQUIRE_PROGRAM("ffmpeg");
+  test::TempDir dir;
+  const fs::path flac = dir / "long.flac";  // 20 min of silence: a small file, 52.9 M frames
+  ASSERT_EQ(test::ffmpeg("-f lavfi -i anullsrc=r=44100:cl=mono -t 1200 -c:a flac " + flac.string()), 0);
+  std::ifstream statm("/proc/self/statm");
+  long pages = 0, resident = 0;
+  statm >> pages >> resident;
+  const long rss_before_kb = resident * (sysconf(_SC_PAGESIZE) / 1024);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    try {
+      const AudioClip clip = decode_audio(flac, {44100, 5.0});
+      _exit(clip.samples.size() == 220500 && clip.file_frames == 52920000 ? 0 : 2);
+    } catch (...) {
+      _exit(3);
+    }
+  }
+  int status = 0;
+  struct rusage usage {};
+  ASSERT_EQ(wait4(child, &status, 0, &usage), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "2: wrong length or frame count, 3: an error";
+  // The whole stream as float32 would be 207 MiB.
+  EXPECT_LT(usage.ru_maxrss - rss_before_kb, 50 * 1024)
+      << "the child's peak memory rose by " << usage.ru_maxrss - rss_before_kb << " KiB";
+}
+
+TEST(ReaderEdges, TheReportedFormatIsTheFilesOwn) {
+  test::TempDir dir;
+  SF_INFO info{};
+  info.samplerate = 16000;
+  info.channels = 1;
+  info.format = SF_FORMAT_WAV | SF_FORMAT_PCM_16;
+  SNDFILE* file = sf_open((dir / "a.wav").c_str(), SFM_WRITE, &info);
+  ASSERT_NE(file, nullptr);
+  std::vector<float> x(1600, 0.25f);
+  sf_writef_float(file, x.data(), static_cast<sf_count_t>(x.size()));
+  sf_close(file);
+  // Was ", Signed 24 bit PCM": libsndfile's list looked up by index, not by format.
+  EXPECT_EQ(AudioReader(dir / "a.wav").info().format, "WAV (Microsoft), Signed 16 bit PCM");
+}
+
+}  // namespace
+}  // namespace oneshot
