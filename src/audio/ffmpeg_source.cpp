@@ -162,9 +162,15 @@ class FfmpegSource final : public AudioSource {
     // A length the container states (MP4's track duration, Matroska's
     // segment duration), never one estimated from the bit rate; less the
     // samples the codec's priming hides.
-    if (st->duration > 0 && st->duration != AV_NOPTS_VALUE &&
-        format_->duration_estimation_method != AVFMT_DURATION_FROM_BITRATE) {
-      const std::int64_t frames = av_rescale_q(st->duration, st->time_base, AVRational{1, codec_->sample_rate});
+    // Matroska states the segment's duration only (in ms), not the track's:
+    // the audio's length only where the audio is the segment's one track.
+    std::int64_t frames = 0;
+    if (st->duration > 0 && st->duration != AV_NOPTS_VALUE)
+      frames = av_rescale_q(st->duration, st->time_base, AVRational{1, codec_->sample_rate});
+    else if (container_name(format_->iformat) == "WebM/Matroska" && format_->nb_streams == 1 &&
+             format_->duration > 0 && format_->duration != AV_NOPTS_VALUE)
+      frames = av_rescale_q(format_->duration, AVRational{1, AV_TIME_BASE}, AVRational{1, codec_->sample_rate});
+    if (frames > 0 && format_->duration_estimation_method != AVFMT_DURATION_FROM_BITRATE) {
       const std::int64_t priming = std::max(par->initial_padding, 0);
       if (frames > priming) info_.declared_frames = static_cast<std::uint64_t>(frames - priming);
       info_.codec_frame = static_cast<std::uint64_t>(par->frame_size > 0 ? par->frame_size : 4096) +

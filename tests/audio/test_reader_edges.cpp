@@ -75,6 +75,32 @@ TEST(ReaderEdges, CroppingALongRecordingKeepsOnlyTheClipInMemory) {
       << "the child's peak memory rose by " << usage.ru_maxrss - rss_before_kb << " KiB";
 }
 
+// Matroska states a segment duration, not a track's: a WebM/MKA cut in half
+// was read as a shorter, whole file (6408 of 96000 frames, no error).
+TEST(ReaderEdges, WebmCutShortOfItsSegmentDurationIsTruncated) {
+  ONESHOT_REQUIRE_PROGRAM("ffmpeg");
+  test::TempDir dir;
+  for (const char* codec : {"libopus", "libvorbis"}) {
+    SCOPED_TRACE(codec);
+    const fs::path whole = dir / "whole.webm", cut = dir / "cut.webm";
+    ASSERT_EQ(test::ffmpeg(test::sine_source(440, 2, 48000) + " -c:a " + codec + " " + whole.string()), 0);
+    const AudioClip clip = decode_audio(whole);  // the whole file is not called truncated
+    EXPECT_GE(clip.samples.size(), 96000u - 1024);
+    ASSERT_TRUE(AudioReader(whole).info().declared_frames.has_value());
+    fs::copy_file(whole, cut, fs::copy_options::overwrite_existing);
+    fs::resize_file(cut, fs::file_size(whole) / 2);
+    const std::string what = [&] {
+      try {
+        decode_audio(cut);
+      } catch (const Error& e) {
+        return std::string(e.what());
+      }
+      return std::string("no error");
+    }();
+    EXPECT_EQ(what.rfind(cut.string() + ": truncated: decoded ", 0), 0u) << what;
+  }
+}
+
 TEST(ReaderEdges, TheReportedFormatIsTheFilesOwn) {
   test::TempDir dir;
   SF_INFO info{};
