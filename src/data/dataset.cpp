@@ -97,8 +97,10 @@ struct CsvRow {
   bool esc10 = false;
 };
 
-// Parses meta/esc50.csv by column name; every malformed line is listed in one error.
-std::vector<CsvRow> read_esc50_csv(const fs::path& csv) {
+// Parses meta/esc50.csv by column name. Every malformed line goes to
+// `problems` (the caller lists them with the other problems of the dataset);
+// a file without a usable header line throws.
+std::vector<CsvRow> read_esc50_csv(const fs::path& csv, std::vector<std::string>& problems) {
   std::ifstream in(csv, std::ios::binary);
   if (!in) throw file_error(csv, "cannot open");
   std::string line;
@@ -122,7 +124,6 @@ std::vector<CsvRow> read_esc50_csv(const fs::path& csv) {
   const std::size_t n_columns = header->size();
 
   std::vector<CsvRow> rows;
-  std::vector<std::string> problems;
   std::map<std::string, int> first_line_of;  // filename -> line
   std::map<int, std::pair<std::string, int>> category_of;  // target -> (category, line)
   for (int number = 2; std::getline(in, line); ++number) {
@@ -173,9 +174,6 @@ std::vector<CsvRow> read_esc50_csv(const fs::path& csv) {
     }
     rows.push_back(std::move(row));
   }
-  if (!problems.empty())
-    throw Error("malformed " + csv.string() + " (" + std::to_string(problems.size()) + " bad line(s)):" +
-                bullet_list(problems));
   return rows;
 }
 
@@ -198,10 +196,11 @@ void note_problem(Dataset& ds, const DatasetOptions& options, std::vector<std::s
 Dataset load_esc50(const fs::path& root, const DatasetOptions& options) {
   const fs::path csv = root / "meta" / "esc50.csv";
   if (!fs::exists(csv)) throw file_error(csv, "not found (the ESC-50 layout needs meta/esc50.csv)");
-  std::vector<CsvRow> rows = read_esc50_csv(csv);
+  std::vector<std::string> malformed;
+  std::vector<CsvRow> rows = read_esc50_csv(csv, malformed);
   if (options.esc10)
     std::erase_if(rows, [](const CsvRow& r) { return !r.esc10; });
-  if (rows.empty())
+  if (rows.empty() && malformed.empty())
     throw file_error(csv, options.esc10 ? "no rows with esc10 = True" : "no rows after the header");
 
   Dataset ds;
@@ -240,12 +239,29 @@ Dataset load_esc50(const fs::path& root, const DatasetOptions& options) {
     }
     ds.clips.push_back(std::move(clip));
   }
+  // Malformed lines and names leaving the root are errors even with
+  // skip_bad; all of them are listed at once, with the missing files, and
+  // (collect_problems) with the files the feature step cannot decode.
+  std::string what;
+  if (!malformed.empty())
+    what += "malformed " + csv.string() + " (" + std::to_string(malformed.size()) + " bad line(s)):" +
+            bullet_list(malformed);
   if (!escapes.empty())
-    throw Error("rejected " + std::to_string(escapes.size()) + " path(s) outside " + root.string() + ":" +
-                bullet_list(escapes));
+    what += std::string(what.empty() ? "" : "\n") + "rejected " + std::to_string(escapes.size()) +
+            " path(s) outside " + root.string() + ":" + bullet_list(escapes);
+  const bool fatal = !what.empty();
   if (!missing.empty() && !options.skip_bad && !options.collect_problems)
-    throw Error(csv.string() + ": " + std::to_string(missing.size()) +
-                " listed audio file(s) missing (--skip-bad skips them):" + bullet_list(missing));
+    what += std::string(what.empty() ? "" : "\n") + csv.string() + ": " + std::to_string(missing.size()) +
+            " listed audio file(s) missing (--skip-bad skips them):" + bullet_list(missing);
+  if (fatal && options.collect_problems && !options.skip_bad && !ds.clips.empty()) {
+    // The feature step lists these first and then refuses, whatever else it finds.
+    std::vector<BadFile> first;
+    for (const auto& line : malformed) first.push_back({line.substr(0, line.find(": ")), line.substr(line.find(": ") + 2)});
+    for (const auto& line : escapes) first.push_back({line.substr(0, line.find(": ")), line.substr(line.find(": ") + 2)});
+    ds.problems.insert(ds.problems.begin(), first.begin(), first.end());
+  } else if (!what.empty()) {
+    throw Error(what);
+  }
   if (ds.clips.empty()) throw file_error(csv, "none of the listed audio files exist");
   sort_clips(ds);
   return ds;

@@ -50,7 +50,9 @@ struct DatasetOptions {
 // are skipped and reported in Dataset::skipped instead when options.skip_bad
 // (or kept in Dataset::problems when options.collect_problems); a malformed
 // CSV (naming file and line) and a name in it that leaves the root (a ".."
-// part or an absolute path) are errors even then. Symbolic links are
+// part or an absolute path) are errors even then, listed in the same error as
+// the missing files (with collect_problems, left first in Dataset::problems,
+// which the feature step always refuses). Symbolic links are
 // followed wherever they point (data on another disk, DVC, git-annex).
 Dataset load_dataset(const std::filesystem::path& root, const DatasetOptions& options = {});
 

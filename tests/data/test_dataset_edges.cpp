@@ -1,0 +1,101 @@
+// Edge cases of datasets found by trying them as a new user would.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+#include "core/error.h"
+#include "data/dataset.h"
+#include "data/feature_cache.h"
+#include "data/synthetic.h"
+#include "support/test_support.h"
+
+namespace oneshot {
+namespace {
+namespace fs = std::filesystem;
+using test::TempDir;
+
+void write_text(const fs::path& path, const std::string& text) {
+  fs::create_directories(path.parent_path());
+  std::ofstream(path, std::ios::binary) << text;
+}
+
+void write_clip(const fs::path& path) {
+  fs::create_directories(path.parent_path());
+  write_wav16(path, std::vector<float>(4000, 0.25f), 8000);
+}
+
+// An ESC-50 dataset with one problem of every kind: a malformed CSV line, a
+// name leaving the root, a missing row and a file that is not audio. They
+// took three runs to see (the CSV's lines, then the names, then the files).
+struct EveryProblem {
+  TempDir dir;
+  EveryProblem() {
+    write_clip(dir / "audio" / "a.wav");
+    write_clip(dir / "audio" / "b.wav");
+    write_text(dir / "audio" / "junk.wav", "not audio");
+    write_text(dir / "meta" / "esc50.csv",
+               "filename,fold,target,category,esc10,src_file,take\n"
+               "a.wav,1,0,dog,True,1,A\n"
+               "b.wav,1,1,cat,True,1,A\n"
+               "junk.wav,1,1,cat,True,1,A\n"
+               "gone.wav,1,0,dog,True,1,A\n"
+               "short,1\n"
+               "../escape.wav,1,0,dog,True,1,A\n");
+  }
+  static void expect_all(const std::string& message, bool with_decoding) {
+    EXPECT_NE(message.find("esc50.csv:6: expected 7 fields"), std::string::npos) << message;
+    EXPECT_NE(message.find("esc50.csv:7: path \"../escape.wav\" escapes"), std::string::npos) << message;
+    EXPECT_NE(message.find("gone.wav: file not found"), std::string::npos) << message;
+    if (with_decoding) EXPECT_NE(message.find("junk.wav: not an audio file"), std::string::npos) << message;
+  }
+};
+
+TEST(DatasetEdges, LoadingListsMalformedLinesEscapesAndMissingFilesAtOnce) {
+  EveryProblem d;
+  try {
+    load_dataset(d.dir.path());
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EveryProblem::expect_all(e.what(), false);
+  }
+  DatasetOptions skip;
+  skip.skip_bad = true;  // malformed lines and escapes are never skipped
+  try {
+    load_dataset(d.dir.path(), skip);
+    ADD_FAILURE() << "no error with skip_bad";
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("esc50.csv:6: expected 7 fields"), std::string::npos) << message;
+    EXPECT_NE(message.find("esc50.csv:7: path \"../escape.wav\" escapes"), std::string::npos) << message;
+  }
+}
+
+TEST(DatasetEdges, TheFeatureStepListsEveryProblemOfTheDatasetInOneRun) {
+  EveryProblem d;
+  DatasetOptions options;
+  options.collect_problems = true;  // as features, train and tune load it
+  const Dataset dataset = load_dataset(d.dir.path(), options);
+  FeaturesConfig features;
+  features.sample_rate = 8000;
+  features.duration = 0.5;
+  features.n_fft = 256;
+  features.hop_length = 128;
+  features.n_mels = 20;
+  CacheOptions cache;
+  cache.cache_dir = d.dir / "cache";
+  cache.jobs = 1;
+  cache.progress = false;
+  try {
+    FeatureCache::load_or_build(dataset, features, cache);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EveryProblem::expect_all(e.what(), true);
+  }
+  EXPECT_FALSE(fs::exists(d.dir / "cache")) << "nothing is written";
+}
+
+}  // namespace
+}  // namespace oneshot
