@@ -31,8 +31,11 @@ void check_file_exists(const fs::path& path) {
 
 // libsndfile first (it reads what it recognises exactly as before), FFmpeg
 // for the rest. A WAV codec libsndfile refuses may still be one FFmpeg knows.
-std::unique_ptr<AudioSource> open_source(const fs::path& path) {
-  if (path == "-") return open_ffmpeg_source(path);  // a pipe cannot be probed twice
+// Standard input, a named pipe or a shell's <(...) cannot be probed twice
+// (each probe consumed bytes, and opening a pipe whose writer has gone
+// waits forever): FFmpeg alone reads them, once.
+std::unique_ptr<AudioSource> open_source(const fs::path& path, bool regular_file) {
+  if (!regular_file) return open_ffmpeg_source(path);
   try {
     if (auto source = open_sndfile_source(path)) return source;
   } catch (const Error& sndfile_error) {
@@ -165,11 +168,15 @@ AudioReader::AudioReader(const fs::path& path, const ReaderOptions& options) : i
   Impl& m = *impl_;
   m.path = path;
   try {
+    bool regular_file = false;
     if (path != "-") {
       check_file_exists(path);
-      if (auto reason = container_truncation(path)) throw file_error(path, *reason);
+      std::error_code ec;
+      regular_file = fs::is_regular_file(path, ec);
+      if (regular_file)
+        if (auto reason = container_truncation(path)) throw file_error(path, *reason);
     }
-    m.source = open_source(path);
+    m.source = open_source(path, regular_file);
   } catch (const Error&) {
     throw;
   } catch (const std::bad_alloc&) {

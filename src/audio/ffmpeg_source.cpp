@@ -123,9 +123,13 @@ class FfmpegSource final : public AudioSource {
       format_->pb = io_;
       format_->flags |= AVFMT_FLAG_CUSTOM_IO;
     }
-    if (int err = avformat_open_input(&format_, from_stdin ? "pipe:" : path.c_str(), nullptr, nullptr); err < 0) {
+    // "file:" always: a name such as "12:30.m4a" (or "http://...") would
+    // otherwise be taken for a protocol.
+    const std::string url = from_stdin ? std::string("pipe:") : "file:" + path.string();
+    if (int err = avformat_open_input(&format_, url.c_str(), nullptr, nullptr); err < 0) {
       format_ = nullptr;  // freed by avformat_open_input
-      if (!from_stdin)
+      std::error_code ec;
+      if (fs::is_regular_file(path, ec))  // a pipe cannot be read again
         if (const AVInputFormat* known = sniff(path))
           throw file_error(path_, "corrupt or truncated " + container_name(known) + " file (FFmpeg: " + av_error(err) + ")");
       throw file_error(path_, kNotAudio);
@@ -170,7 +174,10 @@ class FfmpegSource final : public AudioSource {
     else if (container_name(format_->iformat) == "WebM/Matroska" && format_->nb_streams == 1 &&
              format_->duration > 0 && format_->duration != AV_NOPTS_VALUE)
       frames = av_rescale_q(format_->duration, AVRational{1, AV_TIME_BASE}, AVRational{1, codec_->sample_rate});
-    if (frames > 0 && format_->duration_estimation_method != AVFMT_DURATION_FROM_BITRATE) {
+    // FFmpeg's MP3 duration is the Xing frame count before it trims the LAME
+    // delay and padding (a whole MP3 from a pipe read "decoded 88200 of 89856").
+    const bool mp3 = container_name(format_->iformat) == "MP3";
+    if (frames > 0 && !mp3 && format_->duration_estimation_method != AVFMT_DURATION_FROM_BITRATE) {
       const std::int64_t priming = std::max(par->initial_padding, 0);
       if (frames > priming) info_.declared_frames = static_cast<std::uint64_t>(frames - priming);
       info_.codec_frame = static_cast<std::uint64_t>(par->frame_size > 0 ? par->frame_size : 4096) +

@@ -4,9 +4,11 @@
 #include <gtest/gtest.h>
 #include <sndfile.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cmath>
 #include <fstream>
 #include <numbers>
@@ -99,6 +101,91 @@ TEST(ReaderEdges, WebmCutShortOfItsSegmentDurationIsTruncated) {
     }();
     EXPECT_EQ(what.rfind(cut.string() + ": truncated: decoded ", 0), 0u) << what;
   }
+}
+
+// Decodes `path` in a child given 20 s (a hang fails instead of hanging the
+// suite); the child's exit status: 0 when it decoded `min`..`max` samples.
+int decode_in_child(const fs::path& path, std::size_t min, std::size_t max, std::string* what) {
+  int pipe_fds[2];
+  if (::pipe(pipe_fds) != 0) return -1;
+  const pid_t child = fork();
+  if (child == 0) {
+    ::close(pipe_fds[0]);
+    alarm(20);
+    std::string message;
+    int code = 0;
+    try {
+      const std::size_t n = decode_audio(path).samples.size();
+      message = std::to_string(n) + " samples";
+      code = n >= min && n <= max ? 0 : 2;
+    } catch (const std::exception& e) {
+      message = e.what();
+      code = 3;
+    }
+    [[maybe_unused]] auto written = ::write(pipe_fds[1], message.data(), message.size());
+    _exit(code);
+  }
+  ::close(pipe_fds[1]);
+  char buffer[512];
+  ssize_t n = 0;
+  while ((n = ::read(pipe_fds[0], buffer, sizeof buffer)) > 0) what->append(buffer, static_cast<std::size_t>(n));
+  ::close(pipe_fds[0]);
+  int status = 0;
+  waitpid(child, &status, 0);
+  if (WIFSIGNALED(status)) *what += "killed by signal " + std::to_string(WTERMSIG(status)) + " (hung)";
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 100 + WTERMSIG(status);
+}
+
+// A named pipe or a shell's <(...): each probe (the container check, then
+// libsndfile, then FFmpeg) opened it again and consumed bytes; FFmpeg's open
+// then waited forever for a writer that had gone (MP3, M4A), or FLAC "lost
+// sync". An MP3 read whole through a pipe was also called truncated (FFmpeg's
+// duration counts the LAME delay and padding it trims).
+TEST(ReaderEdges, NamedPipesAreReadOnceWhateverTheFormat) {
+  ONESHOT_REQUIRE_PROGRAM("ffmpeg");
+  test::TempDir dir;
+  const fs::path fifo = dir / "pipe.audio";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  for (const std::string ext : {"mp3", "m4a", "flac"}) {
+    SCOPED_TRACE(ext);
+    const fs::path file = dir / ("a." + ext);
+    // 10 s: more than a pipe's 64 KiB buffer, so the writer is still writing when a probe closes the pipe.
+    // An MP4 with its index (moov) after the data cannot be read from a pipe by anyone; phones
+    // and browsers write it first, as +faststart does.
+    ASSERT_EQ(test::ffmpeg(test::sine_source(440, 10, 44100) + (ext == "m4a" ? " -movflags +faststart " : " ") +
+                           file.string()),
+              0);
+    // The writer in its own process; killed if the reader never opens the pipe.
+    const pid_t writer = fork();
+    ASSERT_GE(writer, 0);
+    if (writer == 0) {
+      execlp("sh", "sh", "-c", ("cat '" + file.string() + "' > '" + fifo.string() + "'").c_str(), nullptr);
+      _exit(127);
+    }
+    std::string what;
+    EXPECT_EQ(decode_in_child(fifo, 441000 - 1024, 441000 + 2048, &what), 0) << what;
+    ::kill(writer, SIGKILL);
+    waitpid(writer, nullptr, 0);
+  }
+}
+
+// FFmpeg took "12:30.m4a" (a phone's time stamp in a name) for a URL with
+// protocol "12": "Protocol not found".
+TEST(ReaderEdges, FileNamesWithAColonAreFilesNotProtocols) {
+  ONESHOT_REQUIRE_PROGRAM("ffmpeg");
+  test::TempDir dir;
+  ASSERT_EQ(test::ffmpeg(test::sine_source(440, 1, 44100) + " -c:a aac " + (dir / "a.m4a").string()), 0);
+  const fs::path cwd = fs::current_path();
+  fs::current_path(dir.path());
+  fs::rename("a.m4a", "rec12:30.m4a");
+  std::string what;
+  try {
+    what = std::to_string(decode_audio("rec12:30.m4a").samples.size());
+  } catch (const std::exception& e) {
+    what = e.what();
+  }
+  fs::current_path(cwd);
+  EXPECT_EQ(what.find_first_not_of("0123456789"), std::string::npos) << what;
 }
 
 TEST(ReaderEdges, TheReportedFormatIsTheFilesOwn) {
