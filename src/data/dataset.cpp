@@ -179,6 +179,15 @@ std::vector<CsvRow> read_esc50_csv(const fs::path& csv, std::vector<std::string>
 
 // ---- Layouts -----------------------------------------------------------------
 
+// Why `path`, which is not a regular file, cannot be used.
+std::string not_regular_reason(const fs::path& path) {
+  std::error_code ec;
+  const fs::file_status status = fs::status(path, ec);
+  if (ec == std::errc::too_many_symbolic_link_levels) return "symbolic link loop";
+  if (fs::exists(status)) return "not a regular file";
+  return fs::is_symlink(fs::symlink_status(path, ec)) ? "broken link" : "file not found";
+}
+
 void sort_clips(Dataset& ds) {
   std::sort(ds.clips.begin(), ds.clips.end(), [](const ClipEntry& a, const ClipEntry& b) { return a.name < b.name; });
 }
@@ -230,9 +239,7 @@ Dataset load_esc50(const fs::path& root, const DatasetOptions& options) {
     clip.fold = r.fold;
     std::error_code ec;
     if (!fs::is_regular_file(clip.path, ec)) {
-      std::string reason = fs::exists(clip.path, ec)                ? "not a regular file"
-                           : fs::is_symlink(fs::symlink_status(clip.path, ec)) ? "broken link"
-                                                                                : "file not found";
+      std::string reason = not_regular_reason(clip.path);
       reason += " (listed on line " + std::to_string(r.line) + " of meta/esc50.csv)";
       note_problem(ds, options, missing, {clip.path, reason});
       continue;
@@ -308,7 +315,7 @@ Dataset load_folders(const fs::path& root, const DatasetOptions& options) {
       ++n_audio;
       if (!fs::is_regular_file(path, ec)) {  // a dangling link or a device
         note_problem(ds, options, problems,
-                     {path, fs::exists(path, ec) ? "not a regular file" : "broken link"});
+                     {path, not_regular_reason(path)});
         continue;
       }
       ds.clips.push_back({path, class_name + "/" + path.filename().string(), class_id, 0});

@@ -97,5 +97,36 @@ TEST(DatasetEdges, TheFeatureStepListsEveryProblemOfTheDatasetInOneRun) {
   EXPECT_FALSE(fs::exists(d.dir / "cache")) << "nothing is written";
 }
 
+// Links that point at each other were reported as "broken link", which sent
+// people looking for a missing target.
+TEST(DatasetEdges, ASymbolicLinkLoopIsNamedAsOne) {
+  TempDir dir;
+  write_clip(dir / "dog" / "a.wav");
+  fs::create_symlink("loop2.wav", dir / "dog" / "loop1.wav");
+  fs::create_symlink("loop1.wav", dir / "dog" / "loop2.wav");
+  fs::create_symlink("nowhere.wav", dir / "dog" / "dangling.wav");
+  try {
+    load_dataset(dir.path());
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("loop1.wav: symbolic link loop"), std::string::npos) << message;
+    EXPECT_NE(message.find("loop2.wav: symbolic link loop"), std::string::npos) << message;
+    EXPECT_NE(message.find("dangling.wav: broken link"), std::string::npos) << message;
+  }
+  TempDir esc;
+  write_clip(esc / "audio" / "a.wav");
+  fs::create_symlink("b.wav", esc / "audio" / "b.wav");  // a link to itself
+  write_text(esc / "meta" / "esc50.csv",
+             "filename,fold,target,category,esc10,src_file,take\na.wav,1,0,dog,True,1,A\nb.wav,1,0,dog,True,1,A\n");
+  try {
+    load_dataset(esc.path());
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("b.wav: symbolic link loop (listed on line 3"), std::string::npos) << message;
+  }
+}
+
 }  // namespace
 }  // namespace oneshot
