@@ -234,15 +234,18 @@ class GlooProcesses final : public Distributed {
       so.port = static_cast<std::uint16_t>(env_.master_port);
       so.isServer = env_.rank == 0 && !agent_store;
       so.numWorkers = static_cast<std::size_t>(env_.world_size);
-      so.waitWorkers = !agent_store;  // Gloo's own rendezvous waits for every rank
+      // join() below waits for every rank, names the missing ones and checks
+      // that RANK and WORLD_SIZE agree (TCPStore's own wait does neither).
+      so.waitWorkers = false;
       so.timeout = o.rendezvous_timeout;
       store_ = c10::make_intrusive<c10d::TCPStore>(env_.master_addr, so);
     } catch (const std::exception& e) {
       throw Error("rendezvous of " + std::to_string(env_.world_size) + " ranks at " + where + " (rank " +
-                  std::to_string(env_.rank) + ") failed within " + std::to_string(o.rendezvous_timeout.count()) +
-                  " s: " + first_line(e.what()) +
+                  std::to_string(env_.rank) + ", waiting at most " + std::to_string(o.rendezvous_timeout.count()) +
+                  " s) failed: " + first_line(e.what()) +
                   (env_.rank == 0 ? " (is MASTER_PORT in use, or a rank not started?)" : " (is rank 0 running?)"));
     }
+    join(o.rendezvous_timeout, where);
     try {
       auto options = GlooGroup::Options::create(std::chrono::milliseconds(o.collective_timeout));
       if (const char* ifname = std::getenv("GLOO_SOCKET_IFNAME"); ifname && *ifname)
@@ -316,6 +319,100 @@ class GlooProcesses final : public Distributed {
  private:
   static std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
 
+  // Before Gloo's rendezvous (which waits out its whole timeout, silently, on
+  // a RANK given twice or a WORLD_SIZE that differs between ranks): every
+  // rank announces itself in the store and waits until WORLD_SIZE processes
+  // have; then each RANK must have been claimed once and every WORLD_SIZE
+  // must be rank 0's. Any rank that finds a problem posts it, so every rank
+  // ends with the same error. Waiting is reported every 10 s, naming the
+  // ranks not yet started.
+  void join(std::chrono::seconds timeout, const std::string& where) {
+    // torchrun's agent store outlives a restart of the workers: keys per attempt.
+    const char* attempt = std::getenv("TORCHELASTIC_RESTART_COUNT");
+    const std::string prefix = std::string("oneshot/join/") + (attempt ? attempt : "0") + "/";
+    const std::string error_key = prefix + "error", count_key = prefix + "count", ok_key = prefix + "ok";
+    const std::string me = "rank " + std::to_string(env_.rank) + " of " + std::to_string(env_.world_size);
+    auto fail = [&](const std::string& why) {
+      try {
+        if (!store_->check({error_key})) store_->set(error_key, std::vector<std::uint8_t>(why.begin(), why.end()));
+        // Rank 0 serves the store: a moment for the others to read why.
+        if (env_.rank == 0) std::this_thread::sleep_for(std::chrono::seconds(1));
+      } catch (const std::exception&) {
+      }
+      throw Error("rendezvous at " + where + " (" + me + "): " + why);
+    };
+    auto posted = [&]() -> std::optional<std::string> {
+      if (!store_->check({error_key})) return std::nullopt;
+      const auto b = store_->get(error_key);
+      return std::string(b.begin(), b.end());
+    };
+    auto value = [&](const std::string& key) -> std::int64_t { return store_->add(key, 0); };
+    bool world_checked = env_.rank == 0;
+    auto check_world = [&] {  // rank 0's WORLD_SIZE, once it has set it
+      if (world_checked || !store_->check({prefix + "world_size"})) return;
+      const auto b = store_->get(prefix + "world_size");
+      const std::string theirs(b.begin(), b.end());
+      if (theirs != std::to_string(env_.world_size))
+        fail("WORLD_SIZE differs between ranks: " + std::to_string(env_.world_size) + " on rank " +
+             std::to_string(env_.rank) + ", " + theirs + " on rank 0");
+      world_checked = true;
+    };
+    auto wait_for = [&](const std::string& key, const char* what) {
+      const auto start = SteadyClock::now();
+      double reported = 0;
+      while (true) {
+        if (auto why = posted()) fail(*why);
+        check_world();
+        const std::int64_t n = value(key);
+        if (n >= env_.world_size) return n;
+        const double waited = seconds_since(start);
+        if (waited > static_cast<double>(timeout.count())) {
+          std::string missing;
+          for (int r = 0; r < env_.world_size; ++r)
+            if (value(prefix + "rank/" + std::to_string(r)) == 0) missing += (missing.empty() ? "" : ", ") + std::to_string(r);
+          fail(std::to_string(n) + " of " + std::to_string(env_.world_size) + " processes " + what + " within " +
+               std::to_string(timeout.count()) + " s" + (missing.empty() ? "" : "; not started: rank(s) " + missing));
+        }
+        if (waited - reported >= 10) {
+          reported = waited;
+          std::fprintf(stderr, "note: %s: waiting for the other ranks at %s (%d of %d here, %d s of %lld)\n", me.c_str(),
+                       where.c_str(), static_cast<int>(n), env_.world_size, static_cast<int>(waited),
+                       static_cast<long long>(timeout.count()));
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+    };
+    try {
+      if (env_.rank == 0) {
+        const std::string ws = std::to_string(env_.world_size);
+        store_->set(prefix + "world_size", std::vector<std::uint8_t>(ws.begin(), ws.end()));
+      }
+      store_->add(prefix + "rank/" + std::to_string(env_.rank), 1);
+      store_->add(count_key, 1);
+      const std::int64_t joined = wait_for(count_key, "joined");
+      std::string twice, none;
+      for (int r = 0; r < env_.world_size; ++r) {
+        const std::int64_t c = value(prefix + "rank/" + std::to_string(r));
+        if (c > 1) twice += (twice.empty() ? "" : ", ") + std::to_string(r) + " (" + std::to_string(c) + " processes)";
+        if (c == 0) none += (none.empty() ? "" : ", ") + std::to_string(r);
+      }
+      if (!twice.empty())
+        fail("the same RANK was given to more than one process: RANK " + twice +
+             (none.empty() ? "" : "; no process has RANK " + none) + " (WORLD_SIZE=" +
+             std::to_string(env_.world_size) + ")");
+      if (joined > env_.world_size)
+        fail(std::to_string(joined) + " processes joined, more than WORLD_SIZE=" + std::to_string(env_.world_size) +
+             " (a RANK or WORLD_SIZE differs between them?)");
+      check_world();  // set by now: rank 0 sets it before it claims its rank
+      store_->add(ok_key, 1);
+      wait_for(ok_key, "checked their RANK and WORLD_SIZE");
+    } catch (const Error&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw Error("rendezvous at " + where + " (" + me + "): rank 0's store stopped answering: " + first_line(e.what()));
+    }
+  }
+
   template <class F>
   void run(const char* what, F&& f) {
     if (failure_) throw Error("distributed training: " + *failure_);
@@ -345,6 +442,13 @@ LaunchEnv LaunchEnv::from_environment() {
   LaunchEnv e;
   e.present = std::getenv("RANK") || std::getenv("WORLD_SIZE");
   if (!e.present) return e;
+  // One without the other would make a process rank 0 (or of a world of one)
+  // by default: two hosts would both serve the store, or wait in silence.
+  for (const char* name : {"RANK", "WORLD_SIZE"})
+    if (const char* v = std::getenv(name); !v || !*v)
+      throw Error(std::string("environment: ") + (std::string(name) == "RANK" ? "WORLD_SIZE" : "RANK") +
+                  " is set but " + name + " is not: a rank started by hand needs both (and MASTER_ADDR, "
+                  "MASTER_PORT), as torchrun sets them");
   e.world_size = env_int("WORLD_SIZE", 1, 1);
   e.rank = env_int("RANK", 0, 0);
   if (e.rank >= e.world_size)

@@ -32,8 +32,8 @@
 
 namespace oneshot {
 
-// torchrun's environment variables. present: RANK or WORLD_SIZE is set.
-// LOCAL_RANK defaults to RANK and LOCAL_WORLD_SIZE to WORLD_SIZE (one host),
+// torchrun's environment variables. present: RANK or WORLD_SIZE is set (then
+// both must be, else an Error naming the missing one). LOCAL_RANK defaults to RANK and LOCAL_WORLD_SIZE to WORLD_SIZE (one host),
 // MASTER_ADDR to 127.0.0.1 and MASTER_PORT to 29500. A malformed or
 // inconsistent value (RANK >= WORLD_SIZE, ...) is an Error naming the variable.
 struct LaunchEnv {
@@ -125,8 +125,12 @@ struct GlooOptions {
 // Joins the process group described by options.env (blocks until every rank
 // has joined). The Gloo transport binds to GLOO_SOCKET_IFNAME's interface
 // when set (torch's variable), to 127.0.0.1 when MASTER_ADDR is a loopback
-// address, else to the address this host's name resolves to. Errors: the
-// rendezvous timing out or MASTER_PORT in use, naming MASTER_ADDR:MASTER_PORT.
+// address, else to the address this host's name resolves to. Before Gloo's
+// rendezvous every rank checks, through the store, that each RANK is held by
+// one process and that WORLD_SIZE is rank 0's (on every rank the same error,
+// at once); waiting longer than 10 s is noted on stderr. Errors: the
+// rendezvous timing out (naming the ranks not started), MASTER_PORT in use, a
+// RANK given twice or WORLD_SIZE differing, naming MASTER_ADDR:MASTER_PORT.
 std::unique_ptr<Distributed> connect_gloo(const GlooOptions& options);
 
 // XXH3-64 of a feature set's values, labels and class names: equal on two

@@ -1,0 +1,107 @@
+// Hand-started ranks that disagree: a RANK given to two processes or a
+// WORLD_SIZE that differs between ranks ends every rank at once with an
+// error naming it (Gloo's own rendezvous waited out its timeout in silence),
+// and RANK or WORLD_SIZE alone is refused. The ranks are threads of this
+// process, each with its own store connection, as separate processes have.
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/error.h"
+#include "train/distributed.h"
+
+using namespace oneshot;
+
+namespace {
+
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// Each (rank, world size) joins in a thread; their errors ("" if connected).
+std::vector<std::string> join_all(const std::vector<std::pair<int, int>>& ranks) {
+  const int port = free_port();
+  std::vector<std::string> errors(ranks.size());
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < ranks.size(); ++i) {
+    threads.emplace_back([&, i] {
+      GlooOptions o;
+      o.env.present = true;
+      o.env.rank = ranks[i].first;
+      o.env.world_size = ranks[i].second;
+      o.env.local_rank = ranks[i].first;
+      o.env.local_world_size = ranks[i].second;
+      o.env.master_port = port;
+      o.rendezvous_timeout = std::chrono::seconds(30);
+      try {
+        auto dist = connect_gloo(o);
+      } catch (const Error& e) {
+        errors[i] = e.what();
+      } catch (const std::exception& e) {
+        errors[i] = std::string("not an oneshot::Error: ") + e.what();
+      }
+    });
+    // Rank 0 serves the store; the others retry until it does.
+    if (i == 0) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  for (auto& t : threads) t.join();
+  return errors;
+}
+
+}  // namespace
+
+TEST(DistributedEdges, SameRankTwiceEndsEveryRankNamingIt) {
+  const auto start = std::chrono::steady_clock::now();
+  const auto errors = join_all({{0, 3}, {1, 3}, {1, 3}});
+  for (const auto& e : errors) {
+    EXPECT_NE(e.find("the same RANK was given to more than one process: RANK 1 (2 processes)"), std::string::npos) << e;
+    EXPECT_NE(e.find("no process has RANK 2"), std::string::npos) << e;
+  }
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 20.0);
+}
+
+TEST(DistributedEdges, WorldSizeDifferingEndsEveryRankNamingIt) {
+  for (const auto& sizes : {std::pair{2, 3}, std::pair{3, 2}}) {
+    const auto errors = join_all({{0, sizes.first}, {1, sizes.second}});
+    const std::string expected = "WORLD_SIZE differs between ranks: " + std::to_string(sizes.second) + " on rank 1, " +
+                                 std::to_string(sizes.first) + " on rank 0";
+    for (const auto& e : errors) EXPECT_NE(e.find(expected), std::string::npos) << e;
+  }
+}
+
+TEST(DistributedEdges, RankOrWorldSizeAloneIsRefused) {
+  ::unsetenv("RANK");
+  ::setenv("WORLD_SIZE", "2", 1);
+  try {
+    LaunchEnv::from_environment();
+    ADD_FAILURE() << "WORLD_SIZE without RANK accepted (as rank 0)";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("RANK is not"), std::string::npos) << e.what();
+  }
+  ::unsetenv("WORLD_SIZE");
+  ::setenv("RANK", "1", 1);
+  try {
+    LaunchEnv::from_environment();
+    ADD_FAILURE() << "RANK without WORLD_SIZE accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("WORLD_SIZE is not"), std::string::npos) << e.what();
+  }
+  ::unsetenv("RANK");
+}
