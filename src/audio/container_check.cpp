@@ -76,6 +76,17 @@ std::optional<std::string> ogg_truncation(std::ifstream& in, std::uint64_t file_
     if (tail[p + 5] & 0x04) return std::nullopt;
     return std::string("truncated: the Ogg stream ends without its end-of-stream page");
   }
+  // Bytes after a complete end-of-stream page (an ID3v1 tag some taggers
+  // append, other trailing data) are not a truncation: the decoders stop at
+  // that page.
+  for (std::size_t p = tail_size >= 27 ? tail_size - 27 + 1 : 0; p-- > 0;) {
+    if (std::memcmp(&tail[p], "OggS", 4) != 0 || tail[p + 4] != 0 || !(tail[p + 5] & 0x04)) continue;
+    const std::size_t n_segments = tail[p + 26];
+    if (p + 27 + n_segments > tail_size) continue;
+    std::size_t page_size = 27 + n_segments;
+    for (std::size_t s = 0; s < n_segments; ++s) page_size += tail[p + 27 + s];
+    if (p + page_size <= tail_size) return std::nullopt;
+  }
   return std::string("truncated: the file ends in the middle of an Ogg page");
 }
 

@@ -188,6 +188,33 @@ TEST(ReaderEdges, FileNamesWithAColonAreFilesNotProtocols) {
   EXPECT_EQ(what.find_first_not_of("0123456789"), std::string::npos) << what;
 }
 
+// Some taggers append an ID3v1 tag (128 bytes, "TAG...") to Ogg files too;
+// the decoders stop at the end-of-stream page, but the container check
+// called the file "truncated: the file ends in the middle of an Ogg page".
+TEST(ReaderEdges, BytesAfterTheOggEndOfStreamPageAreNotATruncation) {
+  ONESHOT_REQUIRE_PROGRAM("ffmpeg");
+  test::TempDir dir;
+  for (const std::string codec : {"libvorbis", "libopus"}) {
+    SCOPED_TRACE(codec);
+    const fs::path ogg = dir / "tagged.ogg";
+    ASSERT_EQ(test::ffmpeg(test::sine_source(440, 1, 48000) + " -c:a " + codec + " " + ogg.string()), 0);
+    {
+      std::ofstream out(ogg, std::ios::binary | std::ios::app);
+      out << "TAG" << std::string(125, '\0');
+    }
+    EXPECT_NEAR(static_cast<double>(decode_audio(ogg).samples.size()), 48000.0, 1024.0);
+    // Cut inside its last page, it is still truncated.
+    fs::resize_file(ogg, fs::file_size(ogg) - 128 - 10);
+    bool truncated = false;
+    try {
+      decode_audio(ogg);
+    } catch (const Error& e) {
+      truncated = std::string(e.what()).find("truncated") != std::string::npos;
+    }
+    EXPECT_TRUE(truncated);
+  }
+}
+
 TEST(ReaderEdges, TheReportedFormatIsTheFilesOwn) {
   test::TempDir dir;
   SF_INFO info{};
