@@ -89,6 +89,10 @@ std::unique_ptr<AudioSource> open_sndfile_source(const fs::path& path) {
     const std::string why = sf_strerror(nullptr);
     if (why.find("Channel count is zero") != std::string::npos) throw file_error(path, "zero channels");
     if (why.find("not recognised") != std::string::npos) return nullptr;  // FFmpeg may know it
+    // What libsndfile says of a few bytes of text ("No Error.") or of a
+    // damaged MP3 ("File does not exist or is not a regular file (possibly a
+    // pipe?)") is not about the file, which exists: FFmpeg gives the reason.
+    if (why.find("No Error") != std::string::npos || why.find("does not exist") != std::string::npos) return nullptr;
     if (path != "-")
       if (auto tag = wav_format_tag(path); tag && why.find("'fmt '") != std::string::npos)
         throw file_error(path, "unsupported audio format: " + *tag + " (libsndfile: " + why + ")");

@@ -215,6 +215,24 @@ TEST(ReaderEdges, BytesAfterTheOggEndOfStreamPageAreNotATruncation) {
   }
 }
 
+// libsndfile's words for a two-byte text file ("No Error.") and for a text
+// file named .mp3 ("File does not exist or is not a regular file") were
+// passed on as the reason.
+TEST(ReaderEdges, ATinyTextFileIsNotAudioWhateverItsName) {
+  test::TempDir dir;
+  for (const char* name : {"x.wav", "y.mp3"}) {
+    SCOPED_TRACE(name);
+    std::ofstream(dir / name, std::ios::binary) << "x\n";
+    std::string what;
+    try {
+      decode_audio(dir / name);
+    } catch (const Error& e) {
+      what = e.what();
+    }
+    EXPECT_EQ(what, (dir / name).string() + ": not an audio file, or a format no decoder here reads");
+  }
+}
+
 TEST(ReaderEdges, TheReportedFormatIsTheFilesOwn) {
   test::TempDir dir;
   SF_INFO info{};
