@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <string>
 
 #include "commands.h"
 #include "core/error.h"
@@ -43,6 +44,21 @@ void set_up_app(CLI::App& app) {
 }
 
 int run_app(CLI::App& app, int argc, char** argv) {
+  // CLI11 answers a mistyped command with "A subcommand is required", which
+  // does not say which word it did not know.
+  for (int i = 1; i < argc; ++i) {
+    if (argv[i][0] == '-') continue;  // the top level has flags only
+    bool known = false;
+    std::string names;
+    for (const CLI::App* cmd : app.get_subcommands({})) {
+      known = known || cmd->check_name(argv[i]);
+      names += (names.empty() ? "" : ", ") + cmd->get_name();
+    }
+    if (known) break;
+    std::fprintf(stderr, "error: unknown command '%s' (commands: %s)\nRun with --help for more information.\n",
+                 argv[i], names.c_str());
+    return static_cast<int>(CLI::ExitCodes::ExtrasError);
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <memory>
+#include <sstream>
 #include <thread>
 
 #include "commands.h"
@@ -44,6 +46,40 @@ void resolve_run(const TrainArgs& args, Config& config, RunInfo& info) {
   info.cache_dir = !args.cache.empty() ? fs::absolute(args.cache).lexically_normal().string() : previous.cache_dir;
 }
 
+// A rank other than 0 trains with rank 0's configuration; the --config and
+// --set it was given itself must agree with it (else they would be ignored
+// without a word). Threads and device are each rank's own.
+void check_settings_agree(const TrainArgs& args, const Config& config, int rank) {
+  if (args.config.file.empty() && args.config.overrides.empty()) return;
+  Config mine = config;
+  if (!args.config.file.empty()) mine.merge_file(args.config.file);
+  for (const auto& o : args.config.overrides) mine.set(o);
+  mine.train.threads = config.train.threads;
+  mine.train.device = config.train.device;
+  // section.key -> value, from to_toml's "[section]" / "key = value" lines.
+  auto entries = [](const std::string& toml) {
+    std::map<std::string, std::string> m;
+    std::istringstream lines(toml);
+    std::string line, section;
+    while (std::getline(lines, line)) {
+      if (!line.empty() && line[0] == '[') section = line.substr(1, line.find(']') - 1);
+      else if (const auto eq = line.find(" = "); eq != std::string::npos)
+        m[section + "." + line.substr(0, eq)] = line.substr(eq + 3);
+    }
+    return m;
+  };
+  const auto theirs = entries(config.to_toml());
+  std::string differ;
+  for (const auto& [key, value] : entries(mine.to_toml()))
+    if (auto it = theirs.find(key); it == theirs.end() || it->second != value)
+      differ += (differ.empty() ? "" : ", ") + key + " = " + value + " here, " +
+                (it == theirs.end() ? std::string("unset") : it->second) + " on rank 0";
+  if (differ.empty() && mine.to_toml() != config.to_toml()) differ = "see its config.toml";
+  if (!differ.empty())
+    throw Error("rank " + std::to_string(rank) + ": its --config / --set differ from rank 0's configuration (" + differ +
+                "); the ranks train with rank 0's: give every rank the same settings, or none to ranks other than 0");
+}
+
 // One rank's training (dist null: one process).
 int train_rank(const TrainArgs& args, Distributed* dist) {
   const RunPaths paths{args.run};
@@ -60,6 +96,7 @@ int train_rank(const TrainArgs& args, Distributed* dist) {
     dist->broadcast_string(info_json);
     if (!main) {
       config.merge_toml(toml, "the configuration of rank 0");
+      check_settings_agree(args, config, dist->rank());
       info = RunInfo::from_json(nlohmann::json::parse(info_json), "the run.json of rank 0");
       if (!args.data.empty()) info.data_dir = fs::absolute(args.data).lexically_normal().string();
       if (!args.cache.empty()) info.cache_dir = fs::absolute(args.cache).lexically_normal().string();

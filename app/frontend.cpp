@@ -72,14 +72,14 @@ int main(int argc, char** argv) {
   cli::add_library_command(app);
   cli::add_score_events_command(app);
 
-  // Anything this executable does not run itself goes to the full one, which
-  // also gives the error for a command that does not exist.
+  // The model commands go to the full executable; a word that is no command
+  // is answered here (run_app names it) without LibTorch's start-up.
   const char* sub = cli::subcommand_of(argc, argv);
   if (sub) {
-    bool here = false;
-    for (const CLI::App* cmd : app.get_subcommands({}))
-      if (cmd->check_name(sub)) here = true;
-    if (!here) {
+    bool model = false;
+    for (const auto& c : cli::kModelCommands)
+      if (std::string(sub) == c.name) model = true;
+    if (model) {
       try {
         cli::hand_over_to_model();
       } catch (const oneshot::Error& e) {
