@@ -341,12 +341,6 @@ void Trainer::finish_epoch(const EpochSums& sums, int epoch) {
     state_.best_epoch = epoch;
     state_.epochs_since_best = 0;
     state_.intervals_since_lr_drop = 0;
-    const Distributed::CheckpointGuard writing(dist_);
-    if (writes_files())
-      save_best_weights(paths_.best(), model_,
-                        {{"epoch", epoch}, {"val_accuracy", v.accuracy}, {"val_ci95", v.ci95},
-                         {"val_smoothed", state_.smoothed_accuracy}},
-                        options_.before_commit);
   } else {
     ++state_.epochs_since_best;
     if (config_.train.lr_schedule == "plateau" && ++state_.intervals_since_lr_drop >= config_.train.lr_patience) {
@@ -357,8 +351,18 @@ void Trainer::finish_epoch(const EpochSums& sums, int epoch) {
   state_.epoch = epoch;
   state_.history.push_back(m);
   share_epoch_state();
-  // last.pt holds the history, so metrics.csv can always be rebuilt from it.
-  save_last(nullptr);
+  {
+    // best.pt and last.pt together, after the epoch's last collective: a rank
+    // lost in between cannot leave a best.pt newer than last.pt's record of it.
+    const Distributed::CheckpointGuard writing(dist_);
+    if (improved && writes_files())
+      save_best_weights(paths_.best(), model_,
+                        {{"epoch", epoch}, {"val_accuracy", v.accuracy}, {"val_ci95", v.ci95},
+                         {"val_smoothed", state_.smoothed_accuracy}},
+                        options_.before_commit);
+    // last.pt holds the history, so metrics.csv can always be rebuilt from it.
+    save_last(nullptr);
+  }
   if (writes_files()) write_metrics_csv(paths_.metrics(), state_.history);
 
   note("epoch " + std::to_string(epoch) + "/" + std::to_string(config_.train.epochs) + "  loss " +

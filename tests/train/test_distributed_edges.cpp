@@ -3,6 +3,8 @@
 // error naming it (Gloo's own rendezvous waited out its timeout in silence),
 // and RANK or WORLD_SIZE alone is refused. The ranks are threads of this
 // process, each with its own store connection, as separate processes have.
+// And a rank lost after rank 0's validation never leaves a best.pt that
+// last.pt does not record.
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
@@ -17,9 +19,13 @@
 #include <vector>
 
 #include "core/error.h"
+#include "support/test_support.h"
 #include "train/distributed.h"
+#include "train/trainer.h"
+#include "train_fixtures.h"
 
 using namespace oneshot;
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -104,4 +110,49 @@ TEST(DistributedEdges, RankOrWorldSizeAloneIsRefused) {
     EXPECT_NE(std::string(e.what()).find("WORLD_SIZE is not"), std::string::npos) << e.what();
   }
   ::unsetenv("RANK");
+}
+
+namespace {
+
+// Rank 0 of two identical ranks (a sum over ranks is twice the value), whose
+// peer is lost when rank 0 shares its end-of-epoch decisions (the broadcast
+// of Trainer::share_epoch_state: 7 float64 values).
+class PeerLostAtEpochEnd final : public Distributed {
+ public:
+  int rank() const override { return 0; }
+  int world_size() const override { return 2; }
+  int local_rank() const override { return 0; }
+  int local_world_size() const override { return 1; }
+  void broadcast(std::vector<torch::Tensor>& tensors, int) override {
+    for (const auto& t : tensors)
+      if (t.scalar_type() == torch::kFloat64 && t.numel() == 7) {
+        fired = true;
+        throw Error("distributed training: rank 1 of 2 is lost (test)");
+      }
+  }
+  void all_reduce_sum(std::vector<torch::Tensor>& tensors) override {
+    for (auto& t : tensors) t.mul_(2);
+  }
+  void barrier() override {}
+  bool fired = false;
+};
+
+}  // namespace
+
+TEST(DistributedEdges, RankLostAtEpochEndLeavesNoBestWithoutLast) {
+  test::TempDir dir;
+  Config c = test::tiny_config();
+  c.train.epochs = 1;
+  c.train.steps_per_epoch = 2;
+  c.train.val_episodes = 20;
+  PeerLostAtEpochEnd dist;
+  TrainOptions o;
+  o.run_dir = dir / "run";
+  o.progress = false;
+  o.distributed = &dist;
+  EXPECT_THROW(train(c, test::separable_features(12, 8), o), Error);
+  ASSERT_TRUE(dist.fired) << "the epoch-end broadcast was not where this test expects it";
+  // The first epoch improves on nothing, so best.pt would be written: only with last.pt beside it.
+  EXPECT_EQ(fs::exists(dir / "run" / "best.pt"), fs::exists(dir / "run" / "last.pt"))
+      << "best.pt without the last.pt that records its epoch";
 }
