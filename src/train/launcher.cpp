@@ -135,10 +135,12 @@ int launch_local_ranks(const LaunchOptions& options, std::ostream& err) {
   std::optional<int> failed;  // the first rank that failed
   std::optional<SteadyClock::time_point> failed_at;
   bool terminated = false;
+  bool passed_on[2] = {false, false};  // SIGINT, SIGTERM sent to the ranks
   while (running > 0) {
     for (int s = 0; s < 2; ++s) {
       while (g_signals[s] > 0) {
         g_signals[s] = g_signals[s] - 1;
+        passed_on[s] = true;
         for (std::size_t r = 0; r < pids.size(); ++r)
           if (!status[r]) ::kill(pids[r], s == 0 ? SIGINT : SIGTERM);
       }
@@ -150,7 +152,11 @@ int launch_local_ranks(const LaunchOptions& options, std::ostream& err) {
         if (pids[r] != pid) continue;
         status[r] = st;
         --running;
-        const bool bad = WIFSIGNALED(st) || (WEXITSTATUS(st) != 0 && WEXITSTATUS(st) != 130);
+        // A rank ended by the signal the user sent (Ctrl-C before its own
+        // handler was installed, at start-up) did not fail.
+        const bool asked = WIFSIGNALED(st) && ((WTERMSIG(st) == SIGINT && passed_on[0]) ||
+                                               (WTERMSIG(st) == SIGTERM && passed_on[1] && !terminated));
+        const bool bad = !asked && (WIFSIGNALED(st) || (WEXITSTATUS(st) != 0 && WEXITSTATUS(st) != 130));
         if (bad && !failed) {
           failed = static_cast<int>(r);
           failed_at = SteadyClock::now();

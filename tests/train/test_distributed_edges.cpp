@@ -13,7 +13,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdlib>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -21,6 +23,7 @@
 #include "core/error.h"
 #include "support/test_support.h"
 #include "train/distributed.h"
+#include "train/launcher.h"
 #include "train/trainer.h"
 #include "train_fixtures.h"
 
@@ -155,4 +158,24 @@ TEST(DistributedEdges, RankLostAtEpochEndLeavesNoBestWithoutLast) {
   // The first epoch improves on nothing, so best.pt would be written: only with last.pt beside it.
   EXPECT_EQ(fs::exists(dir / "run" / "best.pt"), fs::exists(dir / "run" / "last.pt"))
       << "best.pt without the last.pt that records its epoch";
+}
+
+// Ctrl-C at start-up, before a rank has its own handler, ends the ranks by
+// SIGINT: the launcher passed it on, so that is the user's interrupt (status
+// 130), not "rank 0 of 2 was killed by signal 2" as an error.
+TEST(DistributedEdges, LauncherCtrlCAtStartUpIsAnInterruptNotAFailure) {
+  LaunchOptions o;
+  o.nproc = 2;
+  o.argv = {"/bin/sleep", "30"};
+  std::thread ctrl_c([] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    ::kill(::getpid(), SIGINT);  // the launcher's handler passes it on
+  });
+  std::ostringstream err;
+  const auto start = std::chrono::steady_clock::now();
+  const int code = launch_local_ranks(o, err);
+  ctrl_c.join();
+  EXPECT_EQ(code, 130);
+  EXPECT_EQ(err.str(), "") << "an interrupt reported as a failure";
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 10.0);
 }
