@@ -238,7 +238,26 @@ class GlooProcesses final : public Distributed {
       // that RANK and WORLD_SIZE agree (TCPStore's own wait does neither).
       so.waitWorkers = false;
       so.timeout = o.rendezvous_timeout;
-      store_ = c10::make_intrusive<c10d::TCPStore>(env_.master_addr, so);
+      if (so.isServer) {
+        store_ = c10::make_intrusive<c10d::TCPStore>(env_.master_addr, so);
+      } else {
+        // TCPStore's client retries in silence until its timeout: try 10 s at
+        // a time and say what this rank waits for.
+        const auto start = SteadyClock::now();
+        while (!store_) {
+          const double left = static_cast<double>(o.rendezvous_timeout.count()) - seconds_since(start);
+          so.timeout = std::chrono::seconds(std::max<long long>(1, std::min<long long>(10, static_cast<long long>(left))));
+          try {
+            store_ = c10::make_intrusive<c10d::TCPStore>(env_.master_addr, so);
+          } catch (const std::exception&) {
+            if (seconds_since(start) + 0.5 >= static_cast<double>(o.rendezvous_timeout.count())) throw;
+            std::fprintf(stderr, "note: rank %d of %d: waiting for rank 0's store at %s (%d s of %lld)\n", env_.rank,
+                         env_.world_size, where.c_str(), static_cast<int>(seconds_since(start)),
+                         static_cast<long long>(o.rendezvous_timeout.count()));
+          }
+        }
+        store_->setTimeout(o.rendezvous_timeout);
+      }
     } catch (const std::exception& e) {
       throw Error("rendezvous of " + std::to_string(env_.world_size) + " ranks at " + where + " (rank " +
                   std::to_string(env_.rank) + ", waiting at most " + std::to_string(o.rendezvous_timeout.count()) +
