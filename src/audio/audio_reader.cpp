@@ -192,6 +192,13 @@ AudioReader::AudioReader(const fs::path& path, const ReaderOptions& options) : i
   m.info.declared_frames = s.declared_frames;
   m.info.format = s.format;
   m.info.decoder = s.decoder;
+  // A rate in the header decides how much the resampler makes of each
+  // decoded frame: a 6 KB WAV claiming 1 Hz, read at 22,050 Hz, took 1.5 GB.
+  // No real recording needs more than 256x upsampling (8 kHz -> 192 kHz is 24x).
+  if (m.info.sample_rate > 256.0 * m.info.file_sample_rate)
+    throw file_error(path, "implausible sample rate " + std::to_string(m.info.file_sample_rate) +
+                               " Hz in the header: resampling it to " + std::to_string(m.info.sample_rate) +
+                               " Hz would multiply the audio by more than 256");
   if (m.info.sample_rate != m.info.file_sample_rate) {
     const soxr_io_spec_t io = soxr_io_spec(SOXR_FLOAT32_I, SOXR_FLOAT32_I);
     const soxr_quality_spec_t quality = soxr_quality_spec(SOXR_VHQ, 0);

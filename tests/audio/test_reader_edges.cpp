@@ -248,5 +248,32 @@ TEST(ReaderEdges, TheReportedFormatIsTheFilesOwn) {
   EXPECT_EQ(AudioReader(dir / "a.wav").info().format, "WAV (Microsoft), Signed 16 bit PCM");
 }
 
+// A sample rate in the header decides how much the resampler makes of each
+// frame: 3,000 samples claiming 1 Hz, read at 22,050 Hz, would be 66 million
+// samples (the issue-10 breaker saw 1.5 GB). Refused before any decoding.
+TEST(ReaderEdges, AnImplausiblyLowSampleRateIsRefusedBeforeResampling) {
+  test::TempDir dir;
+  SF_INFO info{};
+  info.samplerate = 1;
+  info.channels = 1;
+  info.format = SF_FORMAT_WAV | SF_FORMAT_PCM_16;
+  SNDFILE* file = sf_open((dir / "slow.wav").c_str(), SFM_WRITE, &info);
+  ASSERT_NE(file, nullptr);
+  std::vector<float> x(3000, 0.25f);
+  sf_writef_float(file, x.data(), static_cast<sf_count_t>(x.size()));
+  sf_close(file);
+  ReaderOptions options;
+  options.sample_rate = 22050;
+  try {
+    AudioReader reader(dir / "slow.wav", options);
+    FAIL() << "a 1 Hz file was opened for resampling to 22050 Hz";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find((dir / "slow.wav").string() + ": implausible sample rate 1 Hz"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_NO_THROW(AudioReader(dir / "slow.wav"));  // at its own rate it is just numbers
+}
+
 }  // namespace
 }  // namespace oneshot
