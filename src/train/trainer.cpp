@@ -110,6 +110,12 @@ void Trainer::prepare_run_dir() {
   // an input, a non-finite loss) leaves nothing to continue: start afresh
   // with the new settings rather than holding the directory to the old ones.
   if (has_config && !fs::exists(paths_.last())) {
+    // Said aloud: a user re-running with fewer flags would otherwise train
+    // another recipe than the one the directory's config.toml names.
+    if (load_resumed_config(paths_.config(), {}, {}).to_toml() != config_.to_toml())
+      std::cerr << "note: " << paths_.dir.string()
+                << " has no last.pt (its first start ended before a checkpoint): starting afresh with the "
+                   "settings given now, not those in its config.toml\n";
     fs::remove(paths_.split());
   } else if (has_config) {
     const Config saved = load_resumed_config(paths_.config(), {}, {});

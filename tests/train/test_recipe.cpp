@@ -223,8 +223,12 @@ TEST(Recipe, FailedFirstStartDoesNotLockTheRunDirectory) {
   ASSERT_FALSE(std::filesystem::exists(dir / "run" / "last.pt"));
   Config good = recipe_config();
   good.train.epochs = 1;
+  testing::internal::CaptureStderr();
   const TrainResult r = train(good, data(), quiet(dir / "run"));
+  const std::string said = testing::internal::GetCapturedStderr();
   EXPECT_EQ(r.status, TrainStatus::Finished) << r.message;
+  // Other settings than the directory's config.toml: said, not silent.
+  EXPECT_NE(said.find("starting afresh with the settings given now"), std::string::npos) << said;
   EXPECT_NE(read_file(dir / "run" / "config.toml").find("learning_rate = 0.001"), std::string::npos);
 }
 
