@@ -109,6 +109,12 @@ int train_rank(const TrainArgs& args, Distributed* dist) {
       config.train.threads =
           std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / dist->local_world_size());
     }
+    // Oversubscribed cores make every rank wait for the slowest: said once, by local rank 0.
+    const int cores = static_cast<int>(std::thread::hardware_concurrency());
+    const int per_rank = config.train.threads > 0 ? config.train.threads : cores;
+    if (dist->local_rank() == 0 && cores > 0 && per_rank * dist->local_world_size() > cores)
+      std::cerr << "note: " << dist->local_world_size() << " processes x " << per_rank << " threads on " << cores
+                << " cores of this host: the ranks will contend (lower --threads or --nproc)\n";
     config.validate();
   }
 

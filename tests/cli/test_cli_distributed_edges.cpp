@@ -65,5 +65,23 @@ TEST(CliDistributedEdges, AnotherRanksDifferentSetIsRefusedOnBothRanks) {
   EXPECT_NE(read_file(out0).find(expected), std::string::npos) << read_file(out0);
 }
 
+// More threads than the host has cores, over all ranks: said once (by local
+// rank 0), not silently slow.
+TEST(CliDistributedEdges, OversubscribedCoresAreSaidOnce) {
+  TempDir tmp;
+  const fs::path data = test::shared_small_dataset(12, 8, 22050, 1.0);
+  const long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  std::string out;
+  ASSERT_EQ(test::run_command("timeout 120 " + cli() + " train --quiet --nproc 2 --threads " + std::to_string(cores) +
+                                  " --data '" + data.string() + "' --run '" + (tmp / "run").string() + "' --cache '" +
+                                  (tmp / "cache").string() + "' --set train.steps_per_epoch=2 --set train.epochs=1",
+                              &out),
+            0)
+      << out;
+  const auto first = out.find("the ranks will contend");
+  ASSERT_NE(first, std::string::npos) << out;
+  EXPECT_EQ(out.find("the ranks will contend", first + 1), std::string::npos) << out;
+}
+
 }  // namespace
 }  // namespace oneshot
