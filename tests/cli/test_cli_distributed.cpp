@@ -30,18 +30,6 @@ const char* const kSmall =
 
 const fs::path& data() { return test::shared_small_dataset(12, 8, 22050, 1.0); }
 
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
 // "RANK=r WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=p timeout 300 oneshot-audio ARGS"
 std::string rank_command(int rank, int port, const std::string& args) {
   return "RANK=" + std::to_string(rank) + " WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(port) +
@@ -78,7 +66,7 @@ TEST(CliDistributed, NprocAndHandStartedRanksTrainOneRunDirectoryAndResume) {
   EXPECT_EQ(steps_column(run), (std::vector<long>{4, 8}));
 
   // Two ranks by hand, as on two hosts: the run continues.
-  const int port = free_port();
+  const int port = test::free_port();
   const std::string more = " --set train.epochs=3 > " + (tmp / "rank").string();
   const std::string both = "(" + rank_command(0, port, args + more + "0.log 2>&1") + "; echo $? > " +
                            (tmp / "rc0").string() + ") & (" + rank_command(1, port, args + more + "1.log 2>&1") +
@@ -119,7 +107,7 @@ std::string kill_rank_one(const TempDir& tmp, bool nproc, int* status) {
               "for p in $(kids $L); do tr '\\0' '\\n' < /proc/$p/environ | grep -qx RANK=1 && kill -9 $p; done\n"
              "wait $T; echo $? > " + (tmp / "rc").string() + "\n";
   } else {
-    const int port = free_port();
+    const int port = test::free_port();
     script += rank_command(0, port, args) + " > " + (tmp / "out").string() + " 2>&1 & P0=$!\n" +
              rank_command(1, port, args) + " > /dev/null 2>&1 & P1=$!\n" + wait_row +
              "kill -9 $(kids $P1) $P1\nwait $P0; echo $? > " + (tmp / "rc").string() + "\n";

@@ -18,18 +18,6 @@ using test::TempDir;
 
 std::string cli() { return "'" + test::cli_path().string() + "'"; }
 
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
 TEST(CliFrontEndEdges, UnknownCommandIsNamedWithoutLoadingLibTorch) {
   std::string out;
   const int status = test::run_command("LD_DEBUG=libs " + cli() + " trian --run x", &out);
@@ -46,7 +34,7 @@ TEST(CliFrontEndEdges, UnknownCommandIsNamedWithoutLoadingLibTorch) {
 TEST(CliDistributedEdges, AnotherRanksDifferentSetIsRefusedOnBothRanks) {
   TempDir tmp;
   const fs::path data = test::shared_small_dataset(12, 8, 22050, 1.0);
-  const int port = free_port();
+  const int port = test::free_port();
   const std::string args = " train --quiet --threads 1 --data '" + data.string() + "' --run '" + (tmp / "run").string() +
                            "' --cache '" + (tmp / "cache").string() + "' --set train.steps_per_epoch=2 --set train.epochs=1";
   auto rank = [&](int r) {

@@ -26,6 +26,8 @@ std::filesystem::path esc50_mini();
 std::filesystem::path esc50_dev();
 // The built oneshot-audio program.
 std::filesystem::path cli_path();
+// A TCP port on 127.0.0.1 that was free a moment ago (for a test's rendezvous store).
+int free_port();
 // Runs a shell command, returns its exit status; output goes to `output` (stdout+stderr).
 int run_command(const std::string& command, std::string* output = nullptr);
 

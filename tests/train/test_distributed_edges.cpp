@@ -32,21 +32,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
 // Each (rank, world size) joins in a thread; their errors ("" if connected).
 std::vector<std::string> join_all(const std::vector<std::pair<int, int>>& ranks) {
-  const int port = free_port();
+  const int port = test::free_port();
   std::vector<std::string> errors(ranks.size());
   std::vector<std::thread> threads;
   for (std::size_t i = 0; i < ranks.size(); ++i) {
