@@ -41,7 +41,9 @@ inline constexpr const char* kNotAudio = "not an audio file, or a format no deco
 // caller then tries FFmpeg). Throws for files it recognises but cannot read.
 std::unique_ptr<AudioSource> open_sndfile_source(const std::filesystem::path& path);
 
-// FFmpeg (libavformat/libavcodec/libswresample); "-" reads standard input.
+// FFmpeg (libavformat/libavcodec/libswresample); "-" reads standard input,
+// where a WAV/AIFF header's stated length (iff_stream_declared_length on the
+// first bytes that pass through) becomes declared_frames.
 // Throws Error "PATH: reason" for anything it cannot read.
 std::unique_ptr<AudioSource> open_ffmpeg_source(const std::filesystem::path& path);
 

@@ -182,6 +182,55 @@ std::optional<DeclaredLength> mp3_declared_length(const fs::path& path) {
   return std::nullopt;
 }
 
+StreamHeaderLength iff_stream_declared_length(const std::vector<unsigned char>& head) {
+  StreamHeaderLength result;
+  if (head.size() < 12) return result;
+  const unsigned char* b = head.data();
+  const bool wave = std::memcmp(b + 8, "WAVE", 4) == 0;
+  const bool riff = wave && std::memcmp(b, "RIFF", 4) == 0;
+  const bool rifx = wave && std::memcmp(b, "RIFX", 4) == 0;
+  const bool rf64 = wave && (std::memcmp(b, "RF64", 4) == 0 || std::memcmp(b, "BW64", 4) == 0);
+  const bool aiff = std::memcmp(b, "FORM", 4) == 0 && (std::memcmp(b + 8, "AIFF", 4) == 0 || std::memcmp(b + 8, "AIFC", 4) == 0);
+  if (!riff && !rifx && !rf64 && !aiff) return result;
+  result.iff = true;
+  const bool big_endian = rifx || aiff;
+  auto u16 = [&](std::size_t at) {
+    return big_endian ? std::uint32_t(b[at]) << 8 | b[at + 1] : std::uint32_t(b[at + 1]) << 8 | b[at];
+  };
+  auto u64le = [&](std::size_t at) { return std::uint64_t(read_u32(b + at + 4, false)) << 32 | read_u32(b + at, false); };
+  std::optional<std::uint64_t> ds64_data_size, aiff_frames;
+  std::uint32_t format_tag = 0, block_align = 0;
+  std::uint64_t offset = 12;
+  for (int count = 0; count < 256 && offset + 8 <= head.size(); ++count) {
+    const std::string id(reinterpret_cast<const char*>(b + offset), 4);
+    const std::uint32_t size = read_u32(b + offset + 4, big_endian);
+    const std::uint64_t payload = offset + 8;
+    const bool whole = payload + size <= head.size();
+    if (rf64 && id == "ds64" && size >= 16 && whole) ds64_data_size = u64le(payload + 8);
+    if (!aiff && id == "fmt " && size >= 14 && whole) format_tag = u16(payload), block_align = u16(payload + 12);
+    if (aiff && id == "COMM" && size >= 6 && whole) aiff_frames = read_u32(b + payload + 2, true);
+    if (id == (aiff ? "SSND" : "data")) {
+      // 0 and 0xFFFFFFFF: written to a pipe, the length unknown; 0x7F000008: SoX's AIFF to a pipe.
+      // (RF64's 0xFFFFFFFF points to ds64 instead.)
+      if (size == 0 || (size == 0xFFFFFFFFu && !rf64) || (aiff && size == 0x7F000008u)) return result;
+      if (aiff) {
+        if (aiff_frames) result.declared = DeclaredLength{*aiff_frames, 1};
+        return result;
+      }
+      std::uint64_t bytes = size;
+      if (rf64 && size == 0xFFFFFFFFu) {
+        if (!ds64_data_size || *ds64_data_size == 0 || *ds64_data_size == ~std::uint64_t(0)) return result;
+        bytes = *ds64_data_size;
+      }
+      const bool pcm_like = format_tag == 1 || format_tag == 3 || format_tag == 6 || format_tag == 7 || format_tag == 0xFFFE;
+      if (pcm_like && block_align > 0) result.declared = DeclaredLength{bytes / block_align, 1};
+      return result;
+    }
+    offset = payload + std::uint64_t(size) + (size & 1u);  // chunks are padded to even sizes
+  }
+  return result;
+}
+
 std::optional<std::string> wav_format_tag(const fs::path& path) {
   std::error_code ec;
   const std::uint64_t file_size = fs::file_size(path, ec);

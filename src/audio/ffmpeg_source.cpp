@@ -19,6 +19,7 @@ extern "C" {
 #include <vector>
 
 #include "audio/audio_source.h"
+#include "audio/container_check.h"
 #include "core/error.h"
 
 namespace oneshot {
@@ -74,10 +75,25 @@ const AVInputFormat* sniff(const fs::path& path) {
   return score >= AVPROBE_SCORE_MAX / 4 ? format : nullptr;
 }
 
-int read_stdin(void*, std::uint8_t* buffer, int size) {
+// The first bytes read from standard input, kept until open() has read the
+// WAV/AIFF header in them: a pipe cannot be rewound to look again, and
+// FFmpeg's WAV demuxer states no length from a pipe (a cut WAV passed).
+struct StdinHead {
+  static constexpr std::size_t kBytes = 1 << 16;  // headers beyond this state no length we check
+  std::vector<unsigned char> bytes;
+  bool recording = true;
+};
+
+int read_stdin(void* opaque, std::uint8_t* buffer, int size) {
+  auto* head = static_cast<StdinHead*>(opaque);
   for (;;) {
     const ssize_t n = ::read(STDIN_FILENO, buffer, static_cast<std::size_t>(size));
-    if (n > 0) return static_cast<int>(n);
+    if (n > 0) {
+      if (head->recording && head->bytes.size() < StdinHead::kBytes)
+        head->bytes.insert(head->bytes.end(), buffer,
+                           buffer + std::min<std::size_t>(static_cast<std::size_t>(n), StdinHead::kBytes - head->bytes.size()));
+      return static_cast<int>(n);
+    }
     if (n == 0) return AVERROR_EOF;
     if (errno != EINTR) return AVERROR(errno);
   }
@@ -118,7 +134,7 @@ class FfmpegSource final : public AudioSource {
     if (from_stdin) {
       constexpr int kBuffer = 1 << 16;
       auto* buffer = static_cast<std::uint8_t*>(av_malloc(kBuffer));
-      io_ = avio_alloc_context(buffer, kBuffer, 0, nullptr, read_stdin, nullptr, nullptr);
+      io_ = avio_alloc_context(buffer, kBuffer, 0, &stdin_head_, read_stdin, nullptr, nullptr);
       if (!io_) throw file_error(path_, "out of memory");
       format_->pb = io_;
       format_->flags |= AVFMT_FLAG_CUSTOM_IO;
@@ -183,6 +199,22 @@ class FfmpegSource final : public AudioSource {
       info_.codec_frame = static_cast<std::uint64_t>(par->frame_size > 0 ? par->frame_size : 4096) +
                           static_cast<std::uint64_t>(priming);
     }
+    // From a pipe the WAV/AIFF header's own length decides, as
+    // container_truncation's does for files (AudioReader checks it at the end).
+    if (from_stdin) {
+      const StreamHeaderLength header = iff_stream_declared_length(stdin_head_.bytes);
+      if (header.iff) {
+        info_.declared_frames.reset();
+        info_.codec_frame = 1;
+        if (header.declared) {
+          info_.declared_frames = header.declared->frames;
+          info_.codec_frame = header.declared->codec_frame;
+          iff_length_stated_ = true;
+        }
+      }
+      stdin_head_.recording = false;
+      std::vector<unsigned char>().swap(stdin_head_.bytes);
+    }
   }
 
   void release() {
@@ -231,6 +263,11 @@ class FfmpegSource final : public AudioSource {
   }
 
   Error corrupt(int code) const {
+    // A PCM stream cut mid-frame ends in a packet the decoder calls invalid:
+    // the same truncation as a cut on a frame boundary, so the same words.
+    if (iff_length_stated_ && decoded_ + info_.codec_frame < *info_.declared_frames)
+      return file_error(path_, "truncated: decoded " + std::to_string(decoded_) + " of " +
+                                   std::to_string(*info_.declared_frames) + " frames the header declares");
     return file_error(path_, "corrupt or truncated after " + std::to_string(decoded_) + " frames (FFmpeg: " +
                                  av_error(code) + ")");
   }
@@ -262,6 +299,7 @@ class FfmpegSource final : public AudioSource {
   }
 
   fs::path path_;
+  StdinHead stdin_head_;
   AVFormatContext* format_ = nullptr;
   AVIOContext* io_ = nullptr;
   AVCodecContext* codec_ = nullptr;
@@ -270,6 +308,7 @@ class FfmpegSource final : public AudioSource {
   SwrContext* swr_ = nullptr;
   int stream_ = -1;
   bool draining_ = false;
+  bool iff_length_stated_ = false;  // standard input's WAV/AIFF header stated the length
   std::vector<float> converted_;  // one decoded frame, interleaved float
   std::size_t pos_ = 0;           // frames of it already returned
   std::uint64_t decoded_ = 0;

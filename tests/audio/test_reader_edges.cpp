@@ -10,6 +10,8 @@
 
 #include <csignal>
 #include <cmath>
+#include <cstdint>
+#include <cstdio>
 #include <fstream>
 #include <numbers>
 #include <string>
@@ -273,6 +275,94 @@ TEST(ReaderEdges, AnImplausiblyLowSampleRateIsRefusedBeforeResampling) {
         << e.what();
   }
   EXPECT_NO_THROW(AudioReader(dir / "slow.wav"));  // at its own rate it is just numbers
+}
+
+// Reads standard input ("-") fed by `shell` (a pipe, as a user's
+// `cmd | oneshot-audio logmel -`) to its end in a child given 20 s: the
+// frames read, or the error's text in `what`.
+int read_stdin_in_child(const std::string& shell, std::string* what) {
+  int pipe_fds[2];
+  if (::pipe(pipe_fds) != 0) return -1;
+  const pid_t child = fork();
+  if (child == 0) {
+    ::close(pipe_fds[0]);
+    alarm(20);
+    std::string message;
+    int code = 0;
+    FILE* writer = ::popen(shell.c_str(), "r");
+    if (!writer || ::dup2(::fileno(writer), STDIN_FILENO) < 0) _exit(4);
+    try {
+      AudioReader reader("-");
+      std::vector<float> block(4096);
+      std::uint64_t frames = 0;
+      while (const std::size_t n = reader.read(block.data(), block.size())) frames += n;
+      message = std::to_string(frames);
+    } catch (const std::exception& e) {
+      message = e.what();
+      code = 3;
+    }
+    [[maybe_unused]] auto written = ::write(pipe_fds[1], message.data(), message.size());
+    _exit(code);
+  }
+  ::close(pipe_fds[1]);
+  char buffer[512];
+  ssize_t n = 0;
+  while ((n = ::read(pipe_fds[0], buffer, sizeof buffer)) > 0) what->append(buffer, static_cast<std::size_t>(n));
+  ::close(pipe_fds[0]);
+  int status = 0;
+  waitpid(child, &status, 0);
+  if (WIFSIGNALED(status)) *what += "killed by signal " + std::to_string(WTERMSIG(status)) + " (hung)";
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 100 + WTERMSIG(status);
+}
+
+// A 5 s, 22,050 Hz mono 16-bit WAV (110,250 frames) and the same as AIFF and RF64.
+void make_stdin_fixtures(const fs::path& dir) {
+  ASSERT_EQ(test::ffmpeg(test::sine_source(440, 5, 22050) + " " + (dir / "a.wav").string()), 0);
+  ASSERT_EQ(test::run_command("sox " + (dir / "a.wav").string() + " " + (dir / "a.aiff").string()), 0);
+  ASSERT_EQ(test::ffmpeg("-i " + (dir / "a.wav").string() + " -rf64 always " + (dir / "rf64.wav").string()), 0);
+}
+
+// From a pipe no container check ran: `head -c 50000 a.wav | oneshot-audio
+// logmel -` read 1.13 s of a 5 s WAV without a word. The header's data size
+// is now checked at the end of the stream, in the words used for files,
+// whether the cut falls on a frame boundary or inside a sample.
+TEST(ReaderEdges, AWavOrAiffCutShortOnStandardInputIsTruncated) {
+  ONESHOT_REQUIRE_PROGRAM("ffmpeg");
+  ONESHOT_REQUIRE_PROGRAM("sox");
+  test::TempDir dir;
+  make_stdin_fixtures(dir.path());
+  for (const std::string cut : {"head -c 50000 a.wav", "head -c 50001 a.wav", "head -c 50000 a.aiff",
+                                "head -c 50000 rf64.wav"}) {
+    SCOPED_TRACE(cut);
+    std::string what;
+    EXPECT_EQ(read_stdin_in_child("cd '" + dir.path().string() + "' && " + cut, &what), 3) << what;
+    EXPECT_EQ(what.rfind("-: truncated: decoded ", 0), 0u) << what;
+    EXPECT_NE(what.find(" of 110250 frames the header declares"), std::string::npos) << what;
+  }
+}
+
+// Whole streams still pass, including those whose writer could not seek back
+// to fill in the size: `ffmpeg -f wav -` to a pipe writes 0xFFFFFFFF, SoX's
+// AIFF to a pipe its placeholder 0x7F000008. Neither states a length.
+TEST(ReaderEdges, WholeAndStreamingWavOrAiffOnStandardInputAreRead) {
+  ONESHOT_REQUIRE_PROGRAM("ffmpeg");
+  ONESHOT_REQUIRE_PROGRAM("sox");
+  test::TempDir dir;
+  make_stdin_fixtures(dir.path());
+  ASSERT_EQ(test::run_command("cd '" + dir.path().string() +
+                              "' && ffmpeg -hide_banner -loglevel error -nostdin -i a.wav -f wav - | cat > stream.wav"),
+            0);
+  std::ifstream stream(dir / "stream.wav", std::ios::binary);
+  char riff[8] = {};
+  stream.read(riff, 8);
+  ASSERT_EQ(std::string(riff + 4, 4), std::string(4, '\xff')) << "ffmpeg wrote a RIFF size to a pipe";
+  for (const std::string whole : {"cat a.wav", "cat a.aiff", "cat rf64.wav", "cat stream.wav",
+                                  "sox a.wav -t aiff -", "sox a.wav -t wav -"}) {
+    SCOPED_TRACE(whole);
+    std::string what;
+    EXPECT_EQ(read_stdin_in_child("cd '" + dir.path().string() + "' && " + whole, &what), 0) << what;
+    EXPECT_EQ(what, "110250");
+  }
 }
 
 }  // namespace
