@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <numbers>
 #include <string>
 #include <vector>
@@ -105,9 +106,10 @@ TEST(ReaderEdges, WebmCutShortOfItsSegmentDurationIsTruncated) {
   }
 }
 
-// Decodes `path` in a child given 20 s (a hang fails instead of hanging the
-// suite); the child's exit status: 0 when it decoded `min`..`max` samples.
-int decode_in_child(const fs::path& path, std::size_t min, std::size_t max, std::string* what) {
+// Runs `body` in a child given 20 s (a hang fails instead of hanging the
+// suite): its exit status is body's return value, or 3 when it throws;
+// `what` gets body's message or the error's text.
+int run_in_child(const std::function<int(std::string&)>& body, std::string* what) {
   int pipe_fds[2];
   if (::pipe(pipe_fds) != 0) return -1;
   const pid_t child = fork();
@@ -117,9 +119,7 @@ int decode_in_child(const fs::path& path, std::size_t min, std::size_t max, std:
     std::string message;
     int code = 0;
     try {
-      const std::size_t n = decode_audio(path).samples.size();
-      message = std::to_string(n) + " samples";
-      code = n >= min && n <= max ? 0 : 2;
+      code = body(message);
     } catch (const std::exception& e) {
       message = e.what();
       code = 3;
@@ -136,6 +136,17 @@ int decode_in_child(const fs::path& path, std::size_t min, std::size_t max, std:
   waitpid(child, &status, 0);
   if (WIFSIGNALED(status)) *what += "killed by signal " + std::to_string(WTERMSIG(status)) + " (hung)";
   return WIFEXITED(status) ? WEXITSTATUS(status) : 100 + WTERMSIG(status);
+}
+
+// Decodes `path` in a child: 0 when it decoded `min`..`max` samples.
+int decode_in_child(const fs::path& path, std::size_t min, std::size_t max, std::string* what) {
+  return run_in_child(
+      [&](std::string& message) {
+        const std::size_t n = decode_audio(path).samples.size();
+        message = std::to_string(n) + " samples";
+        return n >= min && n <= max ? 0 : 2;
+      },
+      what);
 }
 
 // A named pipe or a shell's <(...): each probe (the container check, then
@@ -281,38 +292,18 @@ TEST(ReaderEdges, AnImplausiblyLowSampleRateIsRefusedBeforeResampling) {
 // `cmd | oneshot-audio logmel -`) to its end in a child given 20 s: the
 // frames read, or the error's text in `what`.
 int read_stdin_in_child(const std::string& shell, std::string* what) {
-  int pipe_fds[2];
-  if (::pipe(pipe_fds) != 0) return -1;
-  const pid_t child = fork();
-  if (child == 0) {
-    ::close(pipe_fds[0]);
-    alarm(20);
-    std::string message;
-    int code = 0;
-    FILE* writer = ::popen(shell.c_str(), "r");
-    if (!writer || ::dup2(::fileno(writer), STDIN_FILENO) < 0) _exit(4);
-    try {
-      AudioReader reader("-");
-      std::vector<float> block(4096);
-      std::uint64_t frames = 0;
-      while (const std::size_t n = reader.read(block.data(), block.size())) frames += n;
-      message = std::to_string(frames);
-    } catch (const std::exception& e) {
-      message = e.what();
-      code = 3;
-    }
-    [[maybe_unused]] auto written = ::write(pipe_fds[1], message.data(), message.size());
-    _exit(code);
-  }
-  ::close(pipe_fds[1]);
-  char buffer[512];
-  ssize_t n = 0;
-  while ((n = ::read(pipe_fds[0], buffer, sizeof buffer)) > 0) what->append(buffer, static_cast<std::size_t>(n));
-  ::close(pipe_fds[0]);
-  int status = 0;
-  waitpid(child, &status, 0);
-  if (WIFSIGNALED(status)) *what += "killed by signal " + std::to_string(WTERMSIG(status)) + " (hung)";
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 100 + WTERMSIG(status);
+  return run_in_child(
+      [&](std::string& message) {
+        FILE* writer = ::popen(shell.c_str(), "r");
+        if (!writer || ::dup2(::fileno(writer), STDIN_FILENO) < 0) _exit(4);
+        AudioReader reader("-");
+        std::vector<float> block(4096);
+        std::uint64_t frames = 0;
+        while (const std::size_t n = reader.read(block.data(), block.size())) frames += n;
+        message = std::to_string(frames);
+        return 0;
+      },
+      what);
 }
 
 // A 5 s, 22,050 Hz mono 16-bit WAV (110,250 frames) and the same as AIFF and RF64.
