@@ -14,11 +14,7 @@ namespace oneshot {
 namespace {
 namespace fs = std::filesystem;
 using test::TempDir;
-
-void write_text(const fs::path& path, const std::string& text) {
-  fs::create_directories(path.parent_path());
-  std::ofstream(path, std::ios::binary) << text;
-}
+using test::write_text;
 
 // A tiny but real WAV, so the files are what they claim to be.
 void write_clip(const fs::path& path) {

@@ -28,15 +28,8 @@ namespace oneshot {
 namespace {
 namespace fs = std::filesystem;
 using test::TempDir;
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using test::write_text;
+using test::error_of;
 
 LibraryModel model(const std::string& fingerprint, std::int64_t dim = 6) {
   LibraryModel m;
@@ -120,8 +113,6 @@ std::string integrity(const fs::path& path) {
   for (const auto& r : rows) all += r + "\n";
   return all;
 }
-
-void write_text(const fs::path& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
 
 TEST(ClassLibrary, RoundTripReadsEverythingBackExactly) {
   TempDir dir;

@@ -15,15 +15,7 @@ namespace oneshot {
 namespace {
 namespace fs = std::filesystem;
 using test::TempDir;
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using test::error_of;
 
 LibraryModel model(const fs::path& run, std::int64_t dim = 4) {
   LibraryModel m;

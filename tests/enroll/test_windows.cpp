@@ -10,20 +10,13 @@
 
 #include "core/error.h"
 #include "enroll/windows.h"
+#include "support/test_support.h"
 
 namespace oneshot {
 namespace {
 
 using Starts = std::vector<std::size_t>;
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using test::error_of;
 
 // Gaussian noise of RMS level `dbfs`.
 std::vector<float> noise(std::size_t n, double dbfs, unsigned seed) {

@@ -1,5 +1,6 @@
 #pragma once
 #include <filesystem>
+#include <functional>
 #include <string>
 
 namespace oneshot::test {
@@ -26,6 +27,10 @@ std::filesystem::path esc50_mini();
 std::filesystem::path esc50_dev();
 // The built oneshot-audio program.
 std::filesystem::path cli_path();
+// Writes `text` to `path` (binary), creating its directory.
+void write_text(const std::filesystem::path& path, const std::string& text);
+// The text of the oneshot::Error that `f` throws, or "" when it throws none.
+std::string error_of(const std::function<void()>& f);
 // A TCP port on 127.0.0.1 that was free a moment ago (for a test's rendezvous store).
 int free_port();
 // Runs a shell command, returns its exit status; output goes to `output` (stdout+stderr).
