@@ -136,6 +136,7 @@ void ModelConfig::validate() const {
   require_one_of(input_norm, {"bands", "none"}, "model.input_norm");
   require_one_of(clip_norm, {"mean", "none"}, "model.clip_norm");
   require_one_of(embedding_norm, {"none", "l2", "centered_l2"}, "model.embedding_norm");
+  require_one_of(pooling, {"meanmax", "attention"}, "model.pooling");
 }
 
 void AugmentConfig::validate() const {

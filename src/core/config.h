@@ -53,6 +53,10 @@ struct ModelConfig {
   std::string arch = "compact";
   int width = 32;              // compact: channels of the first block (blocks: w, 2w, 4w, 4w)
   int embedding_dim = 128;     // compact: size of the embedding
+  // compact: the summary over time after the frequency mean: "meanmax" (mean
+  // and max over time) or "attention" (attentive statistics pooling: an
+  // attention-weighted mean and standard deviation; Okabe et al. 2018).
+  std::string pooling = "meanmax";
   // The pair score, higher = more similar: "linear" (the original's learned
   // Linear on the merged difference; can rise with distance), "monotone"
   // (non-negative learned weights: cannot rise with distance) or "distance"
@@ -74,7 +78,7 @@ struct ModelConfig {
     v("n_dense_layers", n_dense_layers); v("dist", dist); v("dropout_conv", dropout_conv);
     v("dropout_dense", dropout_dense); v("arch", arch); v("width", width);
     v("embedding_dim", embedding_dim); v("head", head); v("input_norm", input_norm);
-    v("clip_norm", clip_norm); v("embedding_norm", embedding_norm);
+    v("clip_norm", clip_norm); v("embedding_norm", embedding_norm); v("pooling", pooling);
   }
   void validate() const;
 };

@@ -11,6 +11,7 @@ constexpr int64_t kKernel = 3;
 constexpr int64_t kMinSize = 32;                 // 4 x 2 x 2 x 2 of pooling
 constexpr int64_t kPools[4] = {4, 2, 2, 1};      // max pooling after each block
 constexpr int64_t kWidths[4] = {1, 2, 4, 4};     // multiples of model.width
+constexpr int64_t kAttentionUnits = 64;          // "attention" pooling's hidden units
 
 }  // namespace
 
@@ -30,8 +31,16 @@ std::vector<StageShape> compact_stages(const ModelConfig& config, int64_t n_mels
     stages.push_back({"block" + std::to_string(b + 1), {c, h, w}, flops});
   }
   stages.push_back({"pool", {2 * c}, 0});
+  if (config.pooling == "attention") stages.back().forward_flops = 2.0 * w * (c * kAttentionUnits + kAttentionUnits);
   stages.push_back({"embedding", {config.embedding_dim}, 2.0 * 2 * c * config.embedding_dim});
   return stages;
+}
+
+torch::Tensor attentive_statistics(const torch::Tensor& x, const torch::Tensor& logits) {
+  const auto a = torch::softmax(logits.reshape({x.size(0), 1, x.size(2)}), 2);  // (B, 1, W)
+  const auto mean = (a * x).sum(2);                                              // (B, C)
+  const auto var = (a * x * x).sum(2) - mean * mean;
+  return torch::cat({mean, var.clamp_min(1e-5).sqrt()}, 1);
 }
 
 CompactEncoderImpl::CompactEncoderImpl(const ModelConfig& config, int64_t n_mels, int64_t n_frames)
@@ -50,6 +59,10 @@ CompactEncoderImpl::CompactEncoderImpl(const ModelConfig& config, int64_t n_mels
   }
   register_module("blocks", blocks_);
   project_ = register_module("project", torch::nn::Linear(2 * channels, config.embedding_dim));
+  if (config.pooling == "attention") {
+    attention_hidden_ = register_module("attention_hidden", torch::nn::Linear(channels, kAttentionUnits));
+    attention_score_ = register_module("attention_score", torch::nn::Linear(kAttentionUnits, 1));
+  }
   // He initialisation for ReLU networks (torch's default for Conv2d is a
   // scaled-down kaiming_uniform that suits its own defaults less well here).
   for (auto& m : blocks_->modules(false))
@@ -66,6 +79,11 @@ torch::Tensor CompactEncoderImpl::forward(torch::Tensor x) {
   }
   x = blocks_->forward(x);                             // (B, C, H, W)
   x = x.mean(2);                                       // over frequency: (B, C, W)
+  if (attention_hidden_) {
+    // Scores v . tanh(W h_t + b) + c of every time step h_t.
+    const auto logits = attention_score_->forward(torch::tanh(attention_hidden_->forward(x.transpose(1, 2))));
+    return project_->forward(attentive_statistics(x, logits));
+  }
   x = torch::cat({x.mean(2), std::get<0>(x.max(2))}, 1);  // mean and max over time: (B, 2C)
   return project_->forward(x);
 }

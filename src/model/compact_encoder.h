@@ -2,8 +2,11 @@
 // The compact encoder (model.arch = "compact"): four 3x3 convolution blocks
 // (Conv 3x3 'same' -> BatchNorm -> ReLU -> MaxPool) of widths w, 2w, 4w, 4w,
 // pooling 4x4 after the first block and 2x2 after the next two, then the mean
-// over frequency, mean + max over time, and a Linear layer into
-// model.embedding_dim. Global pooling makes it accept any clip length (>= 32
+// over frequency, mean + max over time (model.pooling = "meanmax"; or
+// "attention": attentive statistics pooling, Okabe et al. 2018, an
+// attention-weighted mean and standard deviation over time with a one-layer
+// tanh scorer of 64 units, as ECAPA-TDNN's without context), and a Linear layer
+// into model.embedding_dim. Global pooling makes it accept any clip length (>= 32
 // frames, >= 32 mel bands). With w = 32 on a 128 x 431 clip: about 0.34 GFLOP
 // and 0.29 M weights, a ninth of the original encoder's 3.2 GFLOP.
 // The pattern is the 4-block CNN of prototypical networks (Snell et al. 2017)
@@ -23,6 +26,12 @@ namespace oneshot {
 // oneshot::Error naming the shape when it is smaller than 32 x 32.
 std::vector<StageShape> compact_stages(const ModelConfig& config, int64_t n_mels, int64_t n_frames);
 
+// Attentive statistics pooling over time (Okabe et al. 2018): x (B, C, W)
+// features, logits (B, W) or (B, W, 1) attention scores -> (B, 2C): the
+// softmax_t(logits)-weighted mean and standard deviation of each channel
+// (the variance clamped at 1e-5 before the root, for a finite gradient).
+torch::Tensor attentive_statistics(const torch::Tensor& x, const torch::Tensor& logits);
+
 class CompactEncoderImpl : public torch::nn::Module {
  public:
   CompactEncoderImpl(const ModelConfig& config, int64_t n_mels, int64_t n_frames);
@@ -34,6 +43,7 @@ class CompactEncoderImpl : public torch::nn::Module {
   int64_t n_mels_ = 0, embedding_dim_ = 0;
   torch::nn::Sequential blocks_{nullptr};
   torch::nn::Linear project_{nullptr};
+  torch::nn::Linear attention_hidden_{nullptr}, attention_score_{nullptr};  // "attention" pooling only
 };
 TORCH_MODULE(CompactEncoder);
 

@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cmath>
+
 #include "core/error.h"
 #include "model/siamese.h"
 
@@ -40,6 +42,42 @@ TEST(CompactEncoder, ShapesAndFlopsAtTheDefaultSize) {
   EXPECT_EQ(model->embed(torch::randn({2, 1, 128, 431})).sizes(), (std::vector<int64_t>{2, 128}));
   // Global pooling: any clip length from 32 frames.
   EXPECT_EQ(model->embed(torch::randn({3, 1, 128, 40})).sizes(), (std::vector<int64_t>{3, 128}));
+}
+
+TEST(CompactEncoder, AttentiveStatisticsAgainstHandComputedValues) {
+  // One clip, one channel, two time steps holding 1 and 3.
+  const auto x = torch::tensor({1.0f, 3.0f}).view({1, 1, 2});
+  // Equal scores: weights 1/2 each, mean 2, E[x^2] = 5, std sqrt(5 - 4) = 1.
+  auto out = attentive_statistics(x, torch::zeros({1, 2}));
+  EXPECT_NEAR(out[0][0].item<float>(), 2.0f, 1e-6);
+  EXPECT_NEAR(out[0][1].item<float>(), 1.0f, 1e-6);
+  // Scores 0 and ln 3: weights 1/4, 3/4; mean 2.5, E[x^2] = 1/4 + 27/4 = 7, std sqrt(0.75).
+  out = attentive_statistics(x, torch::tensor({0.0f, std::log(3.0f)}).view({1, 2, 1}));
+  EXPECT_NEAR(out[0][0].item<float>(), 2.5f, 1e-6);
+  EXPECT_NEAR(out[0][1].item<float>(), std::sqrt(0.75f), 1e-6);
+  // A constant channel: the variance is clamped, so the root stays finite with a finite gradient.
+  const auto flat = torch::ones({1, 1, 4}).requires_grad_(true);
+  out = attentive_statistics(flat, torch::zeros({1, 4}));
+  EXPECT_NEAR(out[0][1].item<float>(), std::sqrt(1e-5f), 1e-7);
+  out.sum().backward();
+  EXPECT_TRUE(torch::isfinite(flat.grad()).all().item<bool>());
+}
+
+TEST(CompactEncoder, AttentionPoolingEmbedsAnyLengthAndCountsItsFlops) {
+  ModelConfig c = compact();
+  c.pooling = "attention";
+  const double plain = model_forward_flops(compact(), 64, 100);
+  EXPECT_GT(model_forward_flops(c, 64, 100), plain);
+  torch::manual_seed(2);
+  Siamese model(c, 64, 100);
+  model->eval();
+  torch::NoGradGuard no_grad;
+  EXPECT_EQ(model->embed(torch::randn({2, 1, 64, 100})).sizes(), (std::vector<int64_t>{2, 16}));
+  EXPECT_EQ(model->embed(torch::randn({1, 1, 64, 37})).sizes(), (std::vector<int64_t>{1, 16}));
+  // The attention's parameters are the model's (saved with it, trained by it).
+  bool found = false;
+  for (const auto& p : model->named_parameters()) found |= p.key().find("attention_hidden") != std::string::npos;
+  EXPECT_TRUE(found);
 }
 
 TEST(CompactEncoder, TooSmallInputIsAnErrorNamingTheShape) {
