@@ -5,7 +5,7 @@
 //
 //   bench_recipes --data DIR [--cache DIR] [--config FILE] [--set K=V]...
 //                 [--split-seed S] [--n-val 10] [--budget CPU_SECONDS]
-//                 [--threads T] [--csv FILE]
+//                 [--threads T] [--csv FILE] [--run DIR] [--own-schedule]
 //
 // Split: --n-val validation classes drawn with split.seed = S, no test
 // classes (the dev protocol: 30 training / 10 validation classes of
@@ -15,10 +15,20 @@
 // threads), validation included; training stops at the first step or
 // validation past it. Score: the best smoothed validation accuracy (EMA with
 // train.val_smoothing, 0.5 when the recipe has 0) reached within the budget.
+//
+// --run DIR keeps the run directory (config.toml, split.json with the dev
+// classes as validation classes, best.pt, last.pt), so that `evaluate --run
+// DIR --split val` measures the model the recipe yields (bench/recipes.sh).
+// Training then stops at the first validation past the budget (an interval
+// boundary: last.pt holds validation's re-estimated BatchNorm statistics).
+// --own-schedule keeps the recipe's own train.epochs and train.patience (it
+// stops as a user's run would, or at the budget); without it both are lifted
+// and the budget alone ends training (the earlier protocol).
 #include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <string>
@@ -29,6 +39,7 @@
 #include "data/feature_cache.h"
 #include "model/runtime.h"
 #include "model/siamese.h"
+#include "train/run_dir.h"
 #include "train/trainer.h"
 
 using namespace oneshot;
@@ -51,6 +62,8 @@ int main(int argc, char** argv) {
   std::int64_t split_seed = 1;
   int n_val = 10, threads = 1;
   double budget = 900, score_smoothing = 0.5;
+  std::string run_dir;
+  bool own_schedule = false;
   app.add_option("--data", data, "dataset directory")->required();
   app.add_option("--cache", cache, "feature cache directory");
   app.add_option("--config", config_file, "recipe config (TOML)");
@@ -60,6 +73,8 @@ int main(int argc, char** argv) {
   app.add_option("--budget", budget, "CPU seconds (user + system, all threads)");
   app.add_option("--threads", threads, "train.threads");
   app.add_option("--csv", csv, "per-validation rows: cpu_seconds,val_accuracy,val_smoothed");
+  app.add_option("--run", run_dir, "keep the run directory here (a new directory)");
+  app.add_flag("--own-schedule", own_schedule, "keep the recipe's train.epochs and train.patience");
   app.add_option("--score-smoothing", score_smoothing, "EMA weight for the score when the recipe has none");
   CLI11_PARSE(app, argc, argv);
 
@@ -73,8 +88,10 @@ int main(int argc, char** argv) {
     config.split.test_classes.clear();
     config.split.seed = split_seed;
     config.train.threads = threads;
-    config.train.epochs = 100000;     // the budget ends training
-    config.train.patience = 100000;
+    if (!own_schedule) {
+      config.train.epochs = 100000;     // the budget ends training
+      config.train.patience = 100000;
+    }
     config.validate();
 
     DatasetOptions dataset_options;
@@ -83,7 +100,8 @@ int main(int argc, char** argv) {
     cache_options.cache_dir = cache;
     cache_options.jobs = threads;
     cache_options.progress = false;
-    const FeatureSet features = FeatureCache::load_or_build(dataset, config.features, cache_options);
+    CacheReport report;
+    const FeatureSet features = FeatureCache::load_or_build(dataset, config.features, cache_options, &report);
 
     const double start = cpu_seconds();
     const double a = config.train.val_smoothing > 0 ? config.train.val_smoothing : score_smoothing;
@@ -91,7 +109,21 @@ int main(int argc, char** argv) {
     std::vector<std::string> rows;
     TrainOptions options;
     options.progress = false;
-    options.after_step = [&](int, std::int64_t) { return cpu_seconds() - start < budget; };
+    if (!run_dir.empty()) {
+      options.run_dir = run_dir;
+      options.info.data_dir = std::filesystem::absolute(data).lexically_normal().string();
+      options.info.layout = dataset.layout;
+      options.info.cache_dir = cache.empty() ? std::string() : std::filesystem::absolute(cache).lexically_normal().string();
+      options.info.cache_file = report.cache_file.string();
+      options.info.n_clips = static_cast<std::int64_t>(features.n_clips());
+      options.info.n_mels = static_cast<std::int64_t>(features.n_mels());
+      options.info.n_frames = static_cast<std::int64_t>(features.n_frames());
+      options.info.n_classes = static_cast<std::int64_t>(dataset.class_names.size());
+      // A hard cap only: the budget normally ends training at a validation.
+      options.after_step = [&](int, std::int64_t) { return cpu_seconds() - start < 2 * budget; };
+    } else {
+      options.after_step = [&](int, std::int64_t) { return cpu_seconds() - start < budget; };
+    }
     options.on_epoch = [&](const EpochMetrics& m) {
       const double t = cpu_seconds() - start;
       smoothed = smoothed < 0 ? m.val_accuracy : a * smoothed + (1 - a) * m.val_accuracy;
