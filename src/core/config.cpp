@@ -168,12 +168,24 @@ void TrainConfig::validate() const {
   require(val_episodes >= 1, "train.val_episodes", "must be >= 1");
   require_one_of(batch_negatives, {"sampled", "weighted"}, "train.batch_negatives");
   require(bn_recalibration >= 0, "train.bn_recalibration", "must be >= 0 (0 = off)");
-  require_one_of(objective, {"prototypical", "pairs"}, "train.objective");
+  require_one_of(objective, {"prototypical", "pairs", "aam", "aam+prototypical", "supcon", "meta-baseline"},
+                 "train.objective");
   require(support_shots >= 1, "train.support_shots", "must be >= 1");
-  require(objective != "prototypical" || clips_per_class > support_shots, "train.clips_per_class",
-          "must exceed train.support_shots with the prototypical objective (a class needs a query)");
-  require(objective != "prototypical" || pairs == "batch", "train.pairs",
-          "must be \"batch\" with the prototypical objective (its episodes are in-batch)");
+  require(!episodic() || clips_per_class > support_shots, "train.clips_per_class",
+          "must exceed train.support_shots with the " + objective + " objective (a class needs a query)");
+  require(objective == "pairs" || pairs == "batch", "train.pairs",
+          "must be \"batch\" with the " + objective + " objective (its steps are P classes x K clips)");
+  require(aam_margin >= 0 && aam_margin < M_PI / 2, "train.aam_margin", "must be in [0, pi/2) radians");
+  require(aam_scale > 0 && std::isfinite(aam_scale), "train.aam_scale", "must be > 0");
+  require(aam_subcentres >= 1 && aam_subcentres <= 64, "train.aam_subcentres", "must be in [1, 64]");
+  require(aam_weight >= 0 && std::isfinite(aam_weight), "train.aam_weight", "must be >= 0");
+  require(supcon_temperature > 0 && std::isfinite(supcon_temperature), "train.supcon_temperature", "must be > 0");
+  require(pretrain_epochs >= 0, "train.pretrain_epochs", "must be >= 0");
+  require(min_epochs >= 0, "train.min_epochs", "must be >= 0 (0 = patience counts from the first interval)");
+  require_one_of(checkpoint, {"best", "last"}, "train.checkpoint");
+  require(average_last >= 0, "train.average_last", "must be >= 0 (0 = off)");
+  require(average_last == 0 || checkpoint == "last", "train.average_last",
+          "needs train.checkpoint = \"last\" (the average is of the last intervals, not of the best)");
   require(val_queries >= 1, "train.val_queries", "must be >= 1");
   require(val_smoothing >= 0 && val_smoothing < 1, "train.val_smoothing", "must be in [0, 1)");
   require_one_of(lr_schedule, {"keras", "plateau", "cosine"}, "train.lr_schedule");
@@ -226,6 +238,9 @@ TrainConfig original_train(TrainConfig base) {
   base.val_queries = 15;
   base.val_smoothing = 0;
   base.weight_decay = 0;
+  base.min_epochs = 0;
+  base.checkpoint = "best";
+  base.average_last = 0;
   return base;
 }
 

@@ -85,8 +85,13 @@ struct ModelConfig {
 
 struct TrainConfig {
   // "prototypical" (in-batch episodes, softmax over the head's scores against
-  // class prototypes; Snell et al. 2017) or "pairs" (the original's siamese
-  // loss on pairs; train.loss applies).
+  // class prototypes; Snell et al. 2017), "pairs" (the original's siamese
+  // loss on pairs; train.loss applies), "aam" (additive angular margin
+  // softmax over all training classes, ArcFace), "aam+prototypical" (both,
+  // AAM weighted by aam_weight), "supcon" (supervised contrastive, Khosla et
+  // al. 2020) or "meta-baseline" (cosine-softmax classification over all
+  // training classes for pretrain_epochs intervals, then prototypical
+  // episodes; Chen et al. 2021). See train/objectives.h.
   std::string objective = "prototypical";
   int support_shots = 1;      // prototypical: support clips per class of a step; the rest are queries
   std::string loss = "bce";  // "bce" or "mse"
@@ -119,6 +124,20 @@ struct TrainConfig {
   int lr_patience = 3;
   double lr_factor = 0.5;
   double weight_decay = 0.0;       // Adam's L2 penalty on every weight
+  double aam_margin = 0.2;         // AAM: additive angular margin m (radians), in [0, pi/2)
+  double aam_scale = 30.0;         // AAM and meta-baseline's classification: logit scale s
+  int aam_subcentres = 1;          // AAM: sub-centres per class (cosine = the max over them)
+  double aam_weight = 1.0;         // "aam+prototypical": weight of the AAM term
+  double supcon_temperature = 0.1; // "supcon": temperature of the cosine similarities
+  int pretrain_epochs = 10;        // "meta-baseline": intervals of classification before the episodes
+  // Intervals before patience and the plateau schedule count (0: from the first).
+  int min_epochs = 0;
+  // What best.pt holds: "best" (the weights of the best smoothed validation)
+  // or "last" (the weights after every interval: the run yields its final model).
+  std::string checkpoint = "best";
+  // > 0: at the end, best.pt holds the mean of the weights of the last K
+  // intervals (BatchNorm statistics re-estimated); needs checkpoint = "last".
+  int average_last = 0;
 
   template <class V> void visit(V&& v) {
     v("loss", loss); v("learning_rate", learning_rate); v("decay", decay);
@@ -130,7 +149,18 @@ struct TrainConfig {
     v("batch_negatives", batch_negatives); v("bn_recalibration", bn_recalibration);
     v("objective", objective); v("support_shots", support_shots); v("val_queries", val_queries);
     v("val_smoothing", val_smoothing); v("lr_schedule", lr_schedule); v("lr_patience", lr_patience);
-    v("lr_factor", lr_factor); v("weight_decay", weight_decay);
+    v("lr_factor", lr_factor); v("weight_decay", weight_decay); v("aam_margin", aam_margin);
+    v("aam_scale", aam_scale); v("aam_subcentres", aam_subcentres); v("aam_weight", aam_weight);
+    v("supcon_temperature", supcon_temperature); v("pretrain_epochs", pretrain_epochs);
+    v("min_epochs", min_epochs); v("checkpoint", checkpoint); v("average_last", average_last);
+  }
+  // Whether the objective uses P classes x K clips episodes with support and queries.
+  bool episodic() const {
+    return objective == "prototypical" || objective == "aam+prototypical" || objective == "meta-baseline";
+  }
+  // Whether the objective keeps a class-weight matrix over the training classes.
+  bool class_weights() const {
+    return objective == "aam" || objective == "aam+prototypical" || objective == "meta-baseline";
   }
   void validate() const;
 };

@@ -133,7 +133,7 @@ TrainState TrainState::from_json(const nlohmann::json& j) {
 }
 
 void save_last_checkpoint(const fs::path& path, Siamese& model, torch::optim::Optimizer& optimizer,
-                          const TrainState& state, const BeforeCommit& before_commit) {
+                          const TrainState& state, const BeforeCommit& before_commit, torch::nn::Module* objective) {
   torch::serialize::OutputArchive archive;
   archive.write("format", c10::IValue(std::string(kFormat)));
   archive.write("state", c10::IValue(state.to_json().dump()));
@@ -142,6 +142,11 @@ void save_last_checkpoint(const fs::path& path, Siamese& model, torch::optim::Op
   optimizer.save(optimizer_archive);
   archive.write("model", model_archive);
   archive.write("optimizer", optimizer_archive);
+  if (objective) {
+    torch::serialize::OutputArchive objective_archive;
+    objective->save(objective_archive);
+    archive.write("objective", objective_archive);
+  }
   {
     auto gen = at::detail::getDefaultCPUGenerator();
     std::lock_guard<std::mutex> lock(gen.mutex());
@@ -150,7 +155,8 @@ void save_last_checkpoint(const fs::path& path, Siamese& model, torch::optim::Op
   write_archive(path, archive, before_commit);
 }
 
-TrainState load_last_checkpoint(const fs::path& path, Siamese& model, torch::optim::Optimizer& optimizer) {
+TrainState load_last_checkpoint(const fs::path& path, Siamese& model, torch::optim::Optimizer& optimizer,
+                                torch::nn::Module* objective) {
   torch::serialize::InputArchive archive;
   read_archive(path, archive);
   try {
@@ -163,6 +169,12 @@ TrainState load_last_checkpoint(const fs::path& path, Siamese& model, torch::opt
     archive.read("model", model_archive);
     archive.read("optimizer", optimizer_archive);
     model->load(model_archive);
+    if (objective) {
+      torch::serialize::InputArchive objective_archive;
+      if (!archive.try_read("objective", objective_archive))
+        throw file_error(path, "checkpoint holds no class weights for this objective (train.objective)");
+      objective->load(objective_archive);
+    }
     optimizer.load(optimizer_archive);
     torch::Tensor rng;
     archive.read("torch_rng", rng);

@@ -71,12 +71,17 @@ struct TrainState {
 // file (tests inject a failure there: an interrupted write).
 using BeforeCommit = std::function<void(const std::filesystem::path& target)>;
 
+// `objective`: the objective's own trained module (the class weights of
+// train.objective "aam", ...), saved as "objective" beside the model; null
+// when the objective has none.
 void save_last_checkpoint(const std::filesystem::path& path, Siamese& model, torch::optim::Optimizer& optimizer,
-                          const TrainState& state, const BeforeCommit& before_commit = {});
-// Restores model, optimizer and torch's random state; returns the training
-// state. A missing, truncated or foreign file is an Error naming it.
+                          const TrainState& state, const BeforeCommit& before_commit = {},
+                          torch::nn::Module* objective = nullptr);
+// Restores model, optimizer, the objective's module (when given; a
+// checkpoint without one is an Error) and torch's random state; returns the
+// training state. A missing, truncated or foreign file is an Error naming it.
 TrainState load_last_checkpoint(const std::filesystem::path& path, Siamese& model,
-                                torch::optim::Optimizer& optimizer);
+                                torch::optim::Optimizer& optimizer, torch::nn::Module* objective = nullptr);
 
 void save_best_weights(const std::filesystem::path& path, Siamese& model, const nlohmann::json& meta,
                        const BeforeCommit& before_commit = {});

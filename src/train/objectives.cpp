@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
+#include <limits>
 #include <map>
 
 #include "core/error.h"
@@ -72,6 +74,126 @@ StepLoss prototypical_loss(Siamese& model, const torch::Tensor& embeddings, cons
   const auto truth = torch::tensor(roles.query_class, torch::kLong);
   out.correct = (predicted == truth).sum().item<double>();
   out.weight = static_cast<double>(q);
+  return out;
+}
+
+std::vector<int64_t> mixup_rows(const std::string& objective, const std::vector<int>& labels, int shots) {
+  if (objective == "pairs" || objective == "aam" || objective == "classification") {
+    std::vector<int64_t> all(labels.size());
+    for (std::size_t r = 0; r < labels.size(); ++r) all[r] = static_cast<int64_t>(r);
+    return all;
+  }
+  if (objective == "prototypical" || objective == "aam+prototypical") return episode_roles(labels, shots).queries;
+  return {};  // supcon
+}
+
+std::string step_objective(const std::string& objective, int pretrain_epochs, int epoch) {
+  if (objective != "meta-baseline") return objective;
+  return epoch <= pretrain_epochs ? "classification" : "prototypical";
+}
+
+ClassWeightsImpl::ClassWeightsImpl(int64_t classes, int64_t subcentres, int64_t dim)
+    : classes_(classes), subcentres_(subcentres) {
+  if (classes < 2 || subcentres < 1 || dim < 1)
+    throw Error("class weights: need at least 2 classes, 1 sub-centre and 1 dimension (got " +
+                std::to_string(classes) + ", " + std::to_string(subcentres) + ", " + std::to_string(dim) + ")");
+  weight = register_parameter("weight", torch::empty({classes * subcentres, dim}));
+  torch::nn::init::xavier_uniform_(weight);
+}
+
+torch::Tensor ClassWeightsImpl::cosine(const torch::Tensor& embeddings) const {
+  namespace F = torch::nn::functional;
+  const auto e = F::normalize(embeddings.to(torch::kFloat32), F::NormalizeFuncOptions().dim(1));
+  const auto w = F::normalize(weight, F::NormalizeFuncOptions().dim(1));
+  const auto all = torch::matmul(e, w.t());  // (B, C x K)
+  if (subcentres_ == 1) return all;
+  return std::get<0>(all.view({all.size(0), classes_, subcentres_}).max(2));
+}
+
+std::vector<int64_t> class_indices(const std::vector<int>& labels, const std::vector<int>& classes) {
+  std::map<int, int64_t> index;
+  for (std::size_t c = 0; c < classes.size(); ++c) index.emplace(classes[c], static_cast<int64_t>(c));
+  std::vector<int64_t> out;
+  out.reserve(labels.size());
+  for (int label : labels) {
+    const auto it = index.find(label);
+    if (it == index.end())
+      throw Error("class-weight objective: label " + std::to_string(label) + " is not one of the " +
+                  std::to_string(classes.size()) + " training classes");
+    out.push_back(it->second);
+  }
+  return out;
+}
+
+torch::Tensor aam_logits(const torch::Tensor& cosine, const std::vector<int64_t>& targets, double margin,
+                         double scale) {
+  if (cosine.dim() != 2 || cosine.size(0) != static_cast<int64_t>(targets.size()))
+    throw Error("aam: " + std::to_string(targets.size()) + " targets for cosines of shape " +
+                std::to_string(cosine.dim() == 2 ? cosine.size(0) : -1) + " rows");
+  const auto device = cosine.device();
+  const auto index = torch::tensor(targets, torch::kLong).to(device).unsqueeze(1);
+  const auto cos_y = cosine.gather(1, index);  // (B, 1)
+  // sin(theta) >= 1e-6: sqrt's gradient stays finite at cos = +-1.
+  const auto sin_y = torch::sqrt((1.0 - cos_y * cos_y).clamp(1e-12, 1.0));
+  const auto phi = cos_y * std::cos(margin) - sin_y * std::sin(margin);  // cos(theta + m)
+  const double th = std::cos(M_PI - margin), mm = std::sin(M_PI - margin) * margin;
+  const auto target = torch::where(cos_y > th, phi, cos_y - mm);
+  return cosine.scatter(1, index, target) * scale;
+}
+
+StepLoss aam_loss(const ClassWeights& weights, const torch::Tensor& embeddings, const std::vector<int64_t>& targets,
+                  double margin, double scale, const MixPlan& mix) {
+  if (static_cast<int64_t>(targets.size()) != embeddings.size(0))
+    throw Error("aam loss: " + std::to_string(targets.size()) + " targets for " +
+                std::to_string(embeddings.size(0)) + " embeddings");
+  const auto device = embeddings.device();
+  const torch::Tensor cosine = weights->cosine(embeddings);
+  const torch::Tensor logits = aam_logits(cosine, targets, margin, scale);
+  const int64_t b = logits.size(0), c = logits.size(1);
+  std::vector<float> target(static_cast<std::size_t>(b * c), 0.0f);
+  for (int64_t i = 0; i < b; ++i) {
+    const auto row = static_cast<std::size_t>(i);
+    float own = 1.0f;
+    if (!mix.empty() && mix.partner[row] != i) {
+      own = mix.weight[row];
+      target[static_cast<std::size_t>(i * c + targets[static_cast<std::size_t>(mix.partner[row])])] += 1.0f - own;
+    }
+    target[static_cast<std::size_t>(i * c + targets[row])] += own;
+  }
+  const auto target_t = torch::from_blob(target.data(), {b, c}, torch::kFloat32).clone().to(device);
+  StepLoss out;
+  out.loss = -(target_t * torch::log_softmax(logits, 1)).sum(1).mean();
+  const auto predicted = cosine.argmax(1).to(torch::kCPU);
+  out.correct = (predicted == torch::tensor(targets, torch::kLong)).sum().item<double>();
+  out.weight = static_cast<double>(b);
+  return out;
+}
+
+StepLoss supcon_loss(const torch::Tensor& embeddings, const std::vector<int>& labels, double temperature) {
+  namespace F = torch::nn::functional;
+  const int64_t b = embeddings.size(0);
+  if (static_cast<int64_t>(labels.size()) != b)
+    throw Error("supcon loss: " + std::to_string(labels.size()) + " labels for " + std::to_string(b) + " embeddings");
+  const auto device = embeddings.device();
+  const auto z = F::normalize(embeddings.to(torch::kFloat32), F::NormalizeFuncOptions().dim(1));
+  const auto self = torch::eye(b, torch::TensorOptions().dtype(torch::kBool).device(device));
+  const auto label_t = torch::tensor(std::vector<int64_t>(labels.begin(), labels.end()), torch::kLong).to(device);
+  const auto positive = label_t.unsqueeze(0).eq(label_t.unsqueeze(1)).logical_and(self.logical_not());
+  // Self-similarity out of the denominator: -inf before the log-sum-exp.
+  const auto sim = (torch::matmul(z, z.t()) / temperature).masked_fill(self, -std::numeric_limits<float>::infinity());
+  const auto log_prob = sim - torch::logsumexp(sim, 1, /*keepdim=*/true);
+  const auto pos_f = positive.to(torch::kFloat32);
+  const auto n_pos = pos_f.sum(1);
+  const auto has_pos = n_pos > 0;
+  if (!has_pos.any().item<bool>()) throw Error("supcon loss: no row of the step has another row of its class");
+  // masked_fill: -inf x 0 on the diagonal must not give NaN.
+  const auto per_row = -(log_prob.masked_fill(self, 0.0) * pos_f).sum(1) / n_pos.clamp_min(1.0);
+  StepLoss out;
+  out.loss = per_row.masked_select(has_pos).mean();
+  const auto nearest = sim.argmax(1);
+  const auto right = positive.gather(1, nearest.unsqueeze(1)).squeeze(1).logical_and(has_pos);
+  out.correct = right.sum().item<double>();
+  out.weight = has_pos.sum().item<double>();
   return out;
 }
 

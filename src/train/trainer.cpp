@@ -81,6 +81,20 @@ class Trainer {
   std::int64_t steps_in_epoch();
   void fit_input_norm();
   std::vector<torch::Tensor> step_inputs(const TrainStep& step, const std::vector<int>& labels, MixPlan& mix);
+  StepLoss step_loss(const torch::Tensor& embeddings, const TrainStep& step, const std::vector<int>& labels,
+                     const MixPlan& mix);
+  // The objective of this step (meta-baseline: its phase).
+  std::string step_objective() const {
+    return oneshot::step_objective(config_.train.objective, config_.train.pretrain_epochs, state_.epoch + 1);
+  }
+  torch::nn::Module* objective_module() { return class_weights_ ? class_weights_.get() : nullptr; }
+  // The model's parameters and the class weights: what the optimizer steps.
+  std::vector<torch::Tensor> trained_parameters() const {
+    std::vector<torch::Tensor> p = model_->parameters();
+    if (class_weights_)
+      for (const auto& w : class_weights_->parameters()) p.push_back(w);
+    return p;
+  }
   double learning_rate() const {
     return scheduled_learning_rate(config_.train, state_.iterations, state_.lr_scale);
   }
@@ -92,6 +106,9 @@ class Trainer {
   torch::Device device_;
   ClassSplit split_;
   Siamese model_{nullptr};
+  // The objectives over all training classes (train.objective "aam", ...):
+  // training state, in the optimizer and last.pt, never in best.pt.
+  ClassWeights class_weights_{nullptr};
   std::unique_ptr<torch::optim::Adam> optimizer_;
   std::unique_ptr<PairSource> pairs_;
   ValidationPlan validation_;
@@ -142,8 +159,13 @@ void Trainer::build() {
   model_->to(device_);
   if (device_.is_cpu()) convert_to_channels_last(*model_);  // before the optimizer: it keeps the same tensors
   model_->train();
+  if (config_.train.class_weights()) {
+    class_weights_ = ClassWeights(static_cast<std::int64_t>(split_.train.size()), config_.train.aam_subcentres,
+                                  model_->embedding_dim());
+    class_weights_->to(device_);
+  }
   optimizer_ = std::make_unique<torch::optim::Adam>(
-      model_->parameters(), torch::optim::AdamOptions(config_.train.learning_rate)
+      trained_parameters(), torch::optim::AdamOptions(config_.train.learning_rate)
                                 .eps(1e-7)  // Keras epsilon
                                 .weight_decay(config_.train.weight_decay));
   pairs_ = make_pair_source(config_.train, features_.labels(), split_.train);
@@ -178,7 +200,7 @@ std::vector<torch::Tensor> Trainer::step_inputs(const TrainStep& step, const std
   std::vector<torch::Tensor> inputs;
   std::int64_t offset = 0;
   std::vector<std::int64_t> mix_rows;  // global rows that may be mixed
-  if (aug.mixup > 0 && config_.train.objective == "prototypical") mix_rows = episode_roles(labels, config_.train.support_shots).queries;
+  if (aug.mixup > 0) mix_rows = mixup_rows(step_objective(), labels, config_.train.support_shots);
   for (const auto& clips : step.inputs) {
     torch::Tensor x = clips_tensor(features_, clips);
     if (aug.any()) x = augment_clips(x, aug, rng);
@@ -187,8 +209,7 @@ std::vector<torch::Tensor> Trainer::step_inputs(const TrainStep& step, const std
       std::vector<std::int64_t> rows, partners;
       for (std::int64_t r = 0; r < n; ++r) {
         partners.push_back(r);
-        const bool mixable = config_.train.objective == "pairs" ||
-                             std::find(mix_rows.begin(), mix_rows.end(), r + offset) != mix_rows.end();
+        const bool mixable = std::find(mix_rows.begin(), mix_rows.end(), r + offset) != mix_rows.end();
         if (mixable) rows.push_back(r);
       }
       const MixPlan part = mixup_clips(x, rows, partners, aug, rng);
@@ -217,7 +238,25 @@ void Trainer::save_last(const EpochSums* partial) {
   if (partial) state_.partial = PartialEpoch{partial->steps_done, partial->total_steps, partial->loss_sum,
                                              partial->correct_sum, partial->weight_sum, partial->seconds};
   const Distributed::CheckpointGuard writing(dist_);
-  save_last_checkpoint(paths_.last(), model_, *optimizer_, state_, options_.before_commit);
+  save_last_checkpoint(paths_.last(), model_, *optimizer_, state_, options_.before_commit, objective_module());
+}
+
+StepLoss Trainer::step_loss(const torch::Tensor& embeddings, const TrainStep& step, const std::vector<int>& labels,
+                            const MixPlan& mix) {
+  const TrainConfig& t = config_.train;
+  const std::string objective = step_objective();
+  auto targets = [&] { return class_indices(labels, split_.train); };
+  if (objective == "prototypical") return prototypical_loss(model_, embeddings, labels, t.support_shots, mix);
+  if (objective == "pairs") return pairs_loss(model_, embeddings, step, t.loss, labels, mix);
+  if (objective == "supcon") return supcon_loss(embeddings, labels, t.supcon_temperature);
+  if (objective == "classification")  // meta-baseline's first phase: cosine softmax, no margin
+    return aam_loss(class_weights_, embeddings, targets(), 0.0, t.aam_scale, mix);
+  if (objective == "aam") return aam_loss(class_weights_, embeddings, targets(), t.aam_margin, t.aam_scale, mix);
+  // "aam+prototypical": the episodes' accuracy is the one reported.
+  StepLoss out = prototypical_loss(model_, embeddings, labels, t.support_shots, mix);
+  const StepLoss aam = aam_loss(class_weights_, embeddings, targets(), t.aam_margin, t.aam_scale, mix);
+  out.loss = out.loss + t.aam_weight * aam.loss;
+  return out;
 }
 
 bool Trainer::train_steps(EpochSums& sums, int epoch) {
@@ -249,9 +288,7 @@ bool Trainer::train_steps(EpochSums& sums, int epoch) {
       std::vector<torch::Tensor> parts;
       for (const auto& x : inputs) parts.push_back(model_->embed(x));
       const auto embeddings = (parts.size() == 1 ? parts[0] : torch::cat(parts)).to(torch::kFloat32);
-      result = config_.train.objective == "prototypical"
-                   ? prototypical_loss(model_, embeddings, labels, config_.train.support_shots, mix)
-                   : pairs_loss(model_, embeddings, step, config_.train.loss, labels, mix);
+      result = step_loss(embeddings, step, labels, mix);
     }
     const auto& loss = result.loss;
     double loss_value = loss.item<double>();
@@ -278,7 +315,7 @@ bool Trainer::train_steps(EpochSums& sums, int epoch) {
     }
     optimizer_->zero_grad();
     loss.backward();
-    if (distributed()) dist_->average_gradients(model_->parameters());
+    if (distributed()) dist_->average_gradients(trained_parameters());
     optimizer_->step();
     ++state_.iterations;
 
@@ -342,12 +379,16 @@ void Trainer::finish_epoch(const EpochSums& sums, int epoch) {
   m.val_smoothed = state_.smoothed_accuracy;
   // The original's early stopping: a strictly better score resets the count.
   const bool improved = state_.smoothed_accuracy > state_.best_accuracy;
+  // Before train.min_epochs intervals, patience and the plateau schedule do not count.
+  const bool counting = epoch > config_.train.min_epochs;
+  // train.checkpoint = "last": best.pt takes every interval's weights (validation still picks best_epoch).
+  const bool keep_last = config_.train.checkpoint == "last";
   if (improved) {
     state_.best_accuracy = state_.smoothed_accuracy;
     state_.best_epoch = epoch;
     state_.epochs_since_best = 0;
     state_.intervals_since_lr_drop = 0;
-  } else {
+  } else if (counting) {
     ++state_.epochs_since_best;
     if (config_.train.lr_schedule == "plateau" && ++state_.intervals_since_lr_drop >= config_.train.lr_patience) {
       state_.lr_scale *= config_.train.lr_factor;
@@ -361,11 +402,12 @@ void Trainer::finish_epoch(const EpochSums& sums, int epoch) {
     // best.pt and last.pt together, after the epoch's last collective: a rank
     // lost in between cannot leave a best.pt newer than last.pt's record of it.
     const Distributed::CheckpointGuard writing(dist_);
-    if (improved && writes_files())
-      save_best_weights(paths_.best(), model_,
-                        {{"epoch", epoch}, {"val_accuracy", v.accuracy}, {"val_ci95", v.ci95},
-                         {"val_smoothed", state_.smoothed_accuracy}},
-                        options_.before_commit);
+    if ((improved || keep_last) && writes_files()) {
+      nlohmann::json meta = {{"epoch", epoch}, {"val_accuracy", v.accuracy}, {"val_ci95", v.ci95},
+                             {"val_smoothed", state_.smoothed_accuracy}};
+      if (keep_last) meta["checkpoint"] = "last";
+      save_best_weights(paths_.best(), model_, meta, options_.before_commit);
+    }
     // last.pt holds the history, so metrics.csv can always be rebuilt from it.
     save_last(nullptr);
   }
@@ -379,7 +421,7 @@ void Trainer::finish_epoch(const EpochSums& sums, int epoch) {
        format("%.3g", m.learning_rate) +
        (config_.train.objective == "pairs" ? "  pairs " + std::to_string(m.pairs_seen)
                                            : "  clips " + std::to_string(m.clips_encoded)) + "  " +
-       format("%.1f", m.seconds) + " s" + (improved ? "  best" : ""));
+       format("%.1f", m.seconds) + " s" + (improved ? "  best" : "") + (keep_last ? "  (best.pt: this interval)" : ""));
 }
 
 // Rank 0's split (from the run directory or drawn) in every rank.
@@ -401,7 +443,7 @@ void Trainer::share_start() {
                           ("oneshot-rank" + std::to_string(rank_) + "-" + std::to_string(::getpid()) + ".pt");
     write_file_atomic(temp, checkpoint);
     try {
-      state_ = load_last_checkpoint(temp, model_, *optimizer_);
+      state_ = load_last_checkpoint(temp, model_, *optimizer_, objective_module());
     } catch (...) {
       fs::remove(temp);
       throw;
@@ -413,7 +455,7 @@ void Trainer::share_start() {
   }
   checkpoint.clear();
   checkpoint.shrink_to_fit();
-  std::vector<torch::Tensor> tensors = model_->parameters();
+  std::vector<torch::Tensor> tensors = trained_parameters();
   for (const auto& b : model_->buffers()) tensors.push_back(b);
   dist_->broadcast_tensors(tensors);
   if (!main()) torch::manual_seed(static_cast<std::uint64_t>(config_.train.seed) * 1000003u +
@@ -447,7 +489,7 @@ TrainResult Trainer::run() {
   if (distributed()) share_split();
   build();
   if (writes_files() && fs::exists(paths_.last())) {
-    state_ = load_last_checkpoint(paths_.last(), model_, *optimizer_);
+    state_ = load_last_checkpoint(paths_.last(), model_, *optimizer_, objective_module());
     if (device_.is_cpu()) convert_to_channels_last(*model_);  // loading takes the saved tensors' layout
     pairs_->restore(state_.pairs);
     result_.resumed = true;
@@ -459,12 +501,32 @@ TrainResult Trainer::run() {
   }
   // Rows of an epoch that last.pt does not hold (killed in between) are dropped.
   if (writes_files()) write_metrics_csv(paths_.metrics(), state_.history);
-  if (config_.train.objective == "prototypical")
-    note("prototypical episodes: " + std::to_string(config_.train.classes_per_batch) + " classes x " +
-         std::to_string(config_.train.clips_per_class) + " clips a step (" +
-         std::to_string(config_.train.support_shots) + " support, the rest queries; fewer where the data has fewer)");
-  else
+  const TrainConfig& t = config_.train;
+  if (t.objective == "prototypical")
+    note("prototypical episodes: " + std::to_string(t.classes_per_batch) + " classes x " +
+         std::to_string(t.clips_per_class) + " clips a step (" +
+         std::to_string(t.support_shots) + " support, the rest queries; fewer where the data has fewer)");
+  else if (t.objective == "pairs")
     note(pairs_->describe());
+  else
+    note(t.objective + ": " + std::to_string(t.classes_per_batch) + " classes x " + std::to_string(t.clips_per_class) +
+         " clips a step" +
+         (t.class_weights() ? "; class weights over the " + std::to_string(split_.train.size()) +
+                                  " training classes (x" + std::to_string(t.aam_subcentres) + " sub-centres), scale " +
+                                  format("%g", t.aam_scale) +
+                                  (t.objective == "meta-baseline" ? std::string(", no margin")
+                                                                  : ", margin " + format("%g", t.aam_margin))
+                            : std::string()) +
+         (t.objective == "aam+prototypical" ? ", AAM weight " + format("%g", t.aam_weight) : std::string()) +
+         (t.objective == "supcon" ? ", temperature " + format("%g", t.supcon_temperature) : std::string()) +
+         (t.objective == "meta-baseline"
+              ? "; classification for " + std::to_string(t.pretrain_epochs) + " intervals, then prototypical episodes (" +
+                    std::to_string(t.support_shots) + " support)"
+              : std::string()));
+  if (t.min_epochs > 0)
+    note("patience and the plateau schedule count after " + std::to_string(t.min_epochs) + " intervals (train.min_epochs)");
+  if (t.checkpoint == "last")
+    note("best.pt holds the weights after every interval (train.checkpoint = \"last\"): the run yields its final model");
   if (distributed())
     note("data-parallel over " + std::to_string(world_) + " processes: a step takes " + std::to_string(world_) +
          " of the steps above, one a rank, and averages their gradients (rank 0 validates and writes)");
@@ -517,8 +579,10 @@ TrainResult Trainer::run() {
     save_last(nullptr);
   }
   result_.epochs_done = state_.epoch;
-  result_.best_epoch = state_.best_epoch;
-  result_.best_accuracy = state_.best_accuracy;
+  // best_epoch: the interval best.pt holds.
+  const bool keep_last = config_.train.checkpoint == "last";
+  result_.best_epoch = keep_last ? state_.epoch : state_.best_epoch;
+  result_.best_accuracy = keep_last ? state_.smoothed_accuracy : state_.best_accuracy;
   result_.split = split_;
   result_.history = state_.history;
   return result_;

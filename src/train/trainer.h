@@ -60,8 +60,8 @@ struct TrainResult {
   std::string message;          // one line: why training ended
   bool resumed = false;
   int epochs_done = 0;
-  int best_epoch = 0;
-  double best_accuracy = 0;     // validation accuracy of best_epoch
+  int best_epoch = 0;            // the interval best.pt holds (train.checkpoint = "last": the last one)
+  double best_accuracy = 0;     // smoothed validation accuracy of best_epoch
   ClassSplit split;
   std::vector<EpochMetrics> history;
 };
