@@ -52,6 +52,17 @@ Config dist_config() {
 
 FeatureSet dist_features() { return test::separable_features(12, 8); }
 
+// The AAM objective: its class weights are averaged and broadcast with the model's parameters.
+Config aam_config() {
+  Config c = dist_config();
+  c.train.objective = "aam";
+  c.train.pairs = "batch";
+  c.train.classes_per_batch = 4;
+  c.train.clips_per_class = 3;
+  c.train.aam_subcentres = 2;
+  return c;
+}
+
 // A rank: trains dist_config() into DIR/run; writes DIR/rank<R>.txt with
 // its status and epochs; returns the exit status.
 int run_rank(const fs::path& dir, const std::string& mode) {
@@ -60,7 +71,7 @@ int run_rank(const fs::path& dir, const std::string& mode) {
     o.env = LaunchEnv::from_environment();
     o.rendezvous_timeout = std::chrono::seconds(60);
     auto dist = connect_gloo(o);
-    Config config = dist_config();
+    Config config = mode == "aam" ? aam_config() : dist_config();
     if (mode == "stop") config.train.epochs = 2;
     const FeatureSet features = dist_features();
     TrainOptions options;
@@ -162,6 +173,41 @@ Siamese reference(int ranks, int used) {
   return model;
 }
 
+// reference(2, 2) for aam_config(): the class weights made after the model,
+// as Trainer::build does, in the optimizer after the model's parameters.
+std::pair<Siamese, ClassWeights> aam_reference(int used) {
+  const Config config = aam_config();
+  const FeatureSet features = dist_features();
+  const ClassSplit split = split_classes(features.class_names(), features.labels(), config.split);
+  Siamese model = initial_model(config, features);
+  ClassWeights weights(static_cast<std::int64_t>(split.train.size()), config.train.aam_subcentres,
+                       model->embedding_dim());
+  std::vector<torch::Tensor> params = model->parameters();
+  params.push_back(weights->weight);
+  torch::optim::Adam adam(params, torch::optim::AdamOptions(config.train.learning_rate).eps(1e-7));
+  auto pairs = make_pair_source(config.train, features.labels(), split.train);
+  for (int it = 0; it < kSteps; ++it) {
+    for (auto& group : adam.param_groups())
+      static_cast<torch::optim::AdamOptions&>(group.options()).lr(scheduled_learning_rate(config.train, it, 1.0));
+    adam.zero_grad();
+    for (int r = 0; r < 2; ++r) {
+      const TrainStep step = pairs->next();
+      if (r >= used) continue;
+      std::vector<int> labels;
+      std::vector<torch::Tensor> parts;
+      for (const auto& clips : step.inputs) {
+        for (std::size_t c : clips) labels.push_back(features.labels()[c]);
+        parts.push_back(model->embed(clips_tensor(features, clips)));
+      }
+      const StepLoss loss = aam_loss(weights, torch::cat(parts), class_indices(labels, split.train),
+                                     config.train.aam_margin, config.train.aam_scale);
+      (loss.loss / used).backward();
+    }
+    adam.step();
+  }
+  return {model, weights};
+}
+
 double max_difference(Siamese& a, Siamese& b) {
   const auto pa = a->named_parameters(), pb = b->named_parameters();
   double worst = 0;
@@ -198,6 +244,30 @@ TEST(Distributed, TwoRanksMatchOneProcessAveragingTheirLosses) {
   // And one sub-batch a step (the stream taken one step at a time) too.
   Siamese single = reference(1, 1);
   EXPECT_GT(max_difference(trained, single), 1e-3);
+}
+
+TEST(Distributed, TwoRanksAverageTheClassWeightsOfTheAamObjective) {
+  test::TempDir dir;
+  ASSERT_EQ(launch_two_ranks(dir.path(), "aam"), 0);
+  EXPECT_EQ(rank_report(dir.path(), 0), "0 1\n");
+  EXPECT_EQ(rank_report(dir.path(), 1), "0 1\n");
+  const Config config = aam_config();
+  const FeatureSet features = dist_features();
+  Siamese trained = initial_model(config, features);
+  const ClassSplit split = split_classes(features.class_names(), features.labels(), config.split);
+  ClassWeights trained_weights(static_cast<std::int64_t>(split.train.size()), config.train.aam_subcentres,
+                               trained->embedding_dim());
+  std::vector<torch::Tensor> params = trained->parameters();
+  params.push_back(trained_weights->weight);
+  torch::optim::Adam adam(params);
+  load_last_checkpoint(dir / "run" / "last.pt", trained, adam, trained_weights.get());
+
+  auto [both, both_weights] = aam_reference(2);
+  EXPECT_LT(max_difference(trained, both), 1e-6);
+  EXPECT_LT((trained_weights->weight - both_weights->weight).abs().max().item<double>(), 1e-6);
+  // The control: rank 0's sub-batches alone give other class weights.
+  auto [rank0, rank0_weights] = aam_reference(1);
+  EXPECT_GT((trained_weights->weight - rank0_weights->weight).abs().max().item<double>(), 1e-4);
 }
 
 TEST(Distributed, OneRankStopsBothAndOneProcessContinuesExactly) {
