@@ -18,7 +18,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
 
 using Value = std::variant<std::monostate, std::int64_t, double, std::string, std::vector<float>>;
 
@@ -167,6 +167,19 @@ std::unique_ptr<ClassLibrary::Impl> connect(const fs::path& path, bool create) {
   return impl;
 }
 
+bool has_table(const ClassLibrary::Impl& impl, const std::string& table) {
+  return !impl.query("SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?", {table}).empty();
+}
+
+// Version 1 -> 2: the cohort table. Inside a transaction.
+void upgrade_schema(const ClassLibrary::Impl& impl) {
+  if (!has_table(impl, "cohort"))
+    impl.exec(
+        "CREATE TABLE cohort(id INTEGER PRIMARY KEY, source TEXT NOT NULL, class_name TEXT NOT NULL, "
+        "embedding BLOB NOT NULL)");
+  impl.set_meta("schema_version", std::to_string(kSchemaVersion));
+}
+
 bool has_schema(const ClassLibrary::Impl& impl) {
   return !impl.query("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'meta'").empty();
 }
@@ -261,7 +274,12 @@ ClassLibrary ClassLibrary::open_or_create(const fs::path& path, const LibraryMod
   // Creation is one transaction, so a second process creating the same
   // library at the same moment waits and then finds it made.
   db.transaction([&] {
-    if (has_schema(db)) return;
+    if (has_schema(db)) {
+      const auto meta = db.meta();
+      const auto it = meta.find("schema_version");
+      if (it != meta.end() && it->second == "1") upgrade_schema(db);  // newer or damaged: check_schema says so
+      return;
+    }
     if (!db.query("SELECT name FROM sqlite_master").empty())
       throw file_error(path, "is a SQLite database but not a class library");
     db.exec("CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)");
@@ -273,13 +291,17 @@ ClassLibrary ClassLibrary::open_or_create(const fs::path& path, const LibraryMod
         "CASCADE, source TEXT NOT NULL, segment_start REAL, segment_end REAL, window_start REAL NOT NULL, "
         "embedding BLOB NOT NULL, added TEXT NOT NULL)");
     db.exec("CREATE INDEX examples_class ON examples(class_id)");
-    db.set_meta("schema_version", std::to_string(kSchemaVersion));
+    upgrade_schema(db);
     db.set_meta("created", utc_now_iso8601());
     db.set_meta("run", model.run);
     db.set_meta("fingerprint", model.fingerprint);
     db.set_meta("embedding_dim", std::to_string(model.embedding_dim));
     db.set_meta("window_s", format_double(model.window_s));
     db.set_meta("sample_rate", std::to_string(model.sample_rate));
+    const LibrarySettings settings;  // recorded, so that a later default does not change this library
+    db.set_meta("score_norm", settings.score_norm);
+    db.set_meta("cohort_top_k", std::to_string(settings.cohort_top_k));
+    db.set_meta("enrol_views", std::to_string(settings.enrol_views));
   });
   check_schema(db);
   ClassLibrary library(std::move(impl));
@@ -328,6 +350,10 @@ std::optional<Calibration> ClassLibrary::calibration() const {
   c.same_pairs = static_cast<std::int64_t>(parse_double(m, "calibration_same_pairs"));
   c.different_pairs = static_cast<std::int64_t>(parse_double(m, "calibration_different_pairs"));
   c.classes = static_cast<std::int64_t>(parse_double(m, "calibration_classes"));
+  c.method = m.count("calibration_method") ? m.at("calibration_method") : "pairs";
+  c.normalised = parse_double(m, "calibration_normalised") != 0;
+  if (m.count("calibration_logistic_a") && m.count("calibration_logistic_b"))
+    c.logistic = LogisticCalibration{parse_double(m, "calibration_logistic_a"), parse_double(m, "calibration_logistic_b")};
   return c;
 }
 
@@ -340,6 +366,74 @@ void ClassLibrary::set_calibration(const Calibration& c) {
     impl_->set_meta("calibration_same_pairs", std::to_string(c.same_pairs));
     impl_->set_meta("calibration_different_pairs", std::to_string(c.different_pairs));
     impl_->set_meta("calibration_classes", std::to_string(c.classes));
+    impl_->set_meta("calibration_method", c.method);
+    impl_->set_meta("calibration_normalised", c.normalised ? "1" : "0");
+    if (c.logistic) {
+      impl_->set_meta("calibration_logistic_a", format_double(c.logistic->a));
+      impl_->set_meta("calibration_logistic_b", format_double(c.logistic->b));
+    } else {
+      impl_->exec("DELETE FROM meta WHERE key IN ('calibration_logistic_a', 'calibration_logistic_b')");
+    }
+  });
+}
+
+LibrarySettings ClassLibrary::settings() const {
+  const auto m = impl_->meta();
+  LibrarySettings s;
+  if (m.count("score_norm")) s.score_norm = m.at("score_norm");
+  s.cohort_top_k = static_cast<std::int64_t>(parse_double(m, "cohort_top_k", static_cast<double>(s.cohort_top_k)));
+  s.enrol_views = static_cast<std::int64_t>(parse_double(m, "enrol_views", static_cast<double>(s.enrol_views)));
+  if ((s.score_norm != "as-norm" && s.score_norm != "none") || s.cohort_top_k < 1 || s.enrol_views < 1)
+    throw file_error(impl_->path, "class library settings score_norm \"" + s.score_norm + "\", cohort_top_k " +
+                                      std::to_string(s.cohort_top_k) + ", enrol_views " +
+                                      std::to_string(s.enrol_views) + " are not valid (the library is damaged)");
+  return s;
+}
+
+void ClassLibrary::set_settings(const LibrarySettings& s) {
+  if (s.score_norm != "as-norm" && s.score_norm != "none")
+    throw Error("score normalisation must be as-norm or none, got \"" + s.score_norm + "\"");
+  if (s.cohort_top_k < 1) throw Error("cohort top-K must be at least 1, got " + std::to_string(s.cohort_top_k));
+  if (s.enrol_views < 1) throw Error("enrolment views must be at least 1, got " + std::to_string(s.enrol_views));
+  impl_->transaction([&] {
+    impl_->set_meta("score_norm", s.score_norm);
+    impl_->set_meta("cohort_top_k", std::to_string(s.cohort_top_k));
+    impl_->set_meta("enrol_views", std::to_string(s.enrol_views));
+  });
+}
+
+std::vector<CohortMember> ClassLibrary::cohort() const {
+  std::vector<CohortMember> out;
+  if (!has_table(*impl_, "cohort")) return out;
+  const std::int64_t dim = model().embedding_dim;
+  for (const Row& r : impl_->query("SELECT source, class_name, embedding FROM cohort ORDER BY id")) {
+    CohortMember c;
+    c.source = r.text(0);
+    c.class_name = r.text(1);
+    if (const auto* b = r.blob(2)) c.embedding = *b;
+    LibraryExample e;
+    e.source = "cohort member " + c.source;
+    e.embedding = c.embedding;
+    check_embedding(*impl_, e, dim);
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+void ClassLibrary::set_cohort(const std::vector<CohortMember>& cohort) {
+  const std::int64_t dim = model().embedding_dim;
+  for (const auto& c : cohort) {
+    LibraryExample e;
+    e.source = "cohort member " + c.source;
+    e.embedding = c.embedding;
+    check_embedding(*impl_, e, dim);
+  }
+  impl_->transaction([&] {
+    upgrade_schema(*impl_);
+    impl_->exec("DELETE FROM cohort");
+    for (const auto& c : cohort)
+      impl_->exec("INSERT INTO cohort(source, class_name, embedding) VALUES(?, ?, ?)",
+                  {c.source, c.class_name, c.embedding});
   });
 }
 
@@ -437,6 +531,8 @@ void ClassLibrary::replace_examples(const LibraryModel& model, const std::vector
   for (const auto& e : examples) check_embedding(*impl_, e, model.embedding_dim);
   const std::string now = utc_now_iso8601();
   impl_->transaction([&] {
+    upgrade_schema(*impl_);
+    impl_->exec("DELETE FROM cohort");  // the old model's embeddings
     impl_->exec("DELETE FROM examples");
     for (const auto& e : examples) {
       const auto id = impl_->class_id(e.class_name);

@@ -7,15 +7,23 @@
 // and each class's decision threshold. Model-free: the embeddings come from
 // src/inference, which also checks the fingerprint.
 //
-// Schema (version 1):
+// Schema (version 2):
 //   meta(key TEXT PRIMARY KEY, value TEXT)  run, fingerprint, embedding_dim,
-//       window_s, sample_rate, created, calibration_* (see Calibration)
+//       window_s, sample_rate, created, calibration_* (see Calibration),
+//       score_norm, cohort_top_k, enrol_views (see LibrarySettings)
 //   classes(id, name UNIQUE, negative 0/1, threshold REAL NULL,
 //       threshold_source TEXT, added TEXT)
 //   examples(id, class_id -> classes.id ON DELETE CASCADE, source TEXT,
 //       segment_start REAL, segment_end REAL (NULL: the whole file),
 //       window_start REAL (s from the start of the source), embedding BLOB
 //       (embedding_dim little-endian float32), added TEXT)
+//   cohort(id, source TEXT, class_name TEXT, embedding BLOB): the score
+//       normalisation cohort (version 2), one embedding per training-class
+//       clip of the run, stored at the first enrolment so that classify and
+//       detect need no dataset.
+// A version-1 library (no cohort table, a per-pair calibration) still opens
+// and scores as before; open_or_create (enroll) and replace_examples
+// (library --reembed) upgrade it to version 2, and enroll then adds a cohort.
 //
 // Concurrency: every change is one IMMEDIATE transaction in rollback-journal
 // mode with a long busy timeout, so two processes enrolling at once are
@@ -27,6 +35,8 @@
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "enroll/score_norm.h"
 
 namespace oneshot {
 
@@ -41,16 +51,39 @@ struct LibraryModel {
 };
 
 // The global decision threshold calibrated on the run's validation classes:
-// `threshold` is the score that `far` of the different-class pair scores
-// exceed (the false-accept rate); `frr` is the fraction of same-class pair
-// scores below it (the false-reject rate at that threshold).
+// `threshold` is the score that `far` of the different-class scores exceed
+// (the false-accept rate); `frr` is the fraction of same-class scores below it
+// (the false-reject rate at that threshold). method "simulated" (version 2):
+// the scores are FILE scores of simulated enrolments (simulated_enrolment.h),
+// normalised when `normalised`, and `logistic` turns a score into a confidence;
+// method "pairs" (version 1): the scores of single clip pairs, raw.
 struct Calibration {
   double far = 0.05;
   double threshold = 0;
   double frr = 0;
-  double floor = 0;  // median different-class score: a window without the sound (detect's hysteresis)
-  std::int64_t same_pairs = 0, different_pairs = 0;
+  double floor = 0;  // median different-class window score: a window without the sound (detect's hysteresis)
+  std::int64_t same_pairs = 0, different_pairs = 0;  // target / non-target scores
   std::int64_t classes = 0;  // validation classes used
+  std::string method = "pairs";
+  bool normalised = false;                     // thresholds are on AS-norm scores
+  std::optional<LogisticCalibration> logistic;  // score -> confidence in [0, 1]
+};
+
+// How the library scores, set at its creation and changed by enroll's flags:
+// score_norm "as-norm" (score_norm.h, against the stored cohort) or "none";
+// cohort_top_k: K of AS-norm; enrol_views: views of each example
+// (src/inference/enrolment.h).
+struct LibrarySettings {
+  std::string score_norm = "as-norm";
+  std::int64_t cohort_top_k = 100;
+  std::int64_t enrol_views = 4;
+};
+
+// One member of the score-normalisation cohort: a training-class clip's embedding.
+struct CohortMember {
+  std::string source;      // the clip, relative to the run's dataset
+  std::string class_name;  // its (training) class
+  std::vector<float> embedding;
 };
 
 struct LibraryClass {
@@ -99,6 +132,17 @@ class ClassLibrary {
   std::optional<Calibration> calibration() const;
   void set_calibration(const Calibration& calibration);
 
+  // The library's settings; the defaults for those not stored (version 1).
+  // AS-norm needs a cohort: without one, scores stay raw (LibraryScorer).
+  LibrarySettings settings() const;
+  // Error naming the setting for an unknown score_norm or a top-K or views below 1.
+  void set_settings(const LibrarySettings& settings);
+  // The score-normalisation cohort; empty when there is none (version 1, or
+  // before the first enrolment). Error naming the library for a damaged embedding.
+  std::vector<CohortMember> cohort() const;
+  // Replaces the cohort in one transaction (embeddings of the model's embedding_dim).
+  void set_cohort(const std::vector<CohortMember>& cohort);
+
   std::vector<LibraryClass> classes() const;
   // Every example, or only those of `class_name`; ordered by class then id.
   // Error naming the library when an embedding does not have the model's
@@ -114,8 +158,8 @@ class ClassLibrary {
   // Sets (or with nullopt clears) a class's threshold.
   void set_threshold(const std::string& class_name, std::optional<double> threshold, const std::string& source);
   // Replaces every example (each names an existing class in class_name) and
-  // the model record in one transaction, and drops the calibration and the
-  // thresholds not set by the user: --reembed with a newer run, whose window
+  // the model record in one transaction, and drops the calibration, the cohort
+  // and the thresholds not set by the user: --reembed with a newer run, whose window
   // may differ, so the windows are chosen again.
   void replace_examples(const LibraryModel& model, const std::vector<LibraryExample>& examples);
 

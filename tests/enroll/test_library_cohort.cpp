@@ -1,0 +1,201 @@
+// Schema version 2 of class libraries: the score-normalisation cohort, the
+// settings, the calibration's method / normalisation / logistic fields read
+// back exactly; a version-1 library (written here by hand with the version-1
+// schema) still opens and scores as before, and enroll's open_or_create
+// upgrades it in place, keeping its classes.
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <cstring>
+
+#include "core/error.h"
+#include "enroll/library.h"
+#include "support/test_support.h"
+
+namespace oneshot {
+namespace {
+namespace fs = std::filesystem;
+using test::TempDir;
+
+LibraryModel model(const std::string& fingerprint = "f1", std::int64_t dim = 3) {
+  LibraryModel m;
+  m.run = "/runs/" + fingerprint;
+  m.fingerprint = fingerprint;
+  m.embedding_dim = dim;
+  m.window_s = 5;
+  m.sample_rate = 22050;
+  return m;
+}
+
+void sql(const fs::path& path, const std::string& statements) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  char* err = nullptr;
+  const int rc = sqlite3_exec(db, statements.c_str(), nullptr, nullptr, &err);
+  const std::string why = err ? err : "";
+  sqlite3_free(err);
+  sqlite3_close(db);
+  ASSERT_EQ(rc, SQLITE_OK) << why;
+}
+
+std::string meta_value(const fs::path& path, const std::string& key) {
+  sqlite3* db = nullptr;
+  sqlite3_open(path.c_str(), &db);
+  sqlite3_stmt* stmt = nullptr;
+  sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = ?", -1, &stmt, nullptr);
+  sqlite3_bind_text(stmt, 1, key.c_str(), -1, SQLITE_TRANSIENT);
+  std::string out = "(none)";
+  if (sqlite3_step(stmt) == SQLITE_ROW) out = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  return out;
+}
+
+// A version-1 library as the previous release wrote it: one class, one
+// example (embedding 1, 2, 3), a per-pair calibration.
+void write_version_1(const fs::path& path) {
+  const float emb[3] = {1, 2, 3};
+  std::string hex;
+  const auto* bytes = reinterpret_cast<const unsigned char*>(emb);
+  for (std::size_t i = 0; i < sizeof emb; ++i) {
+    char b[3];
+    std::snprintf(b, sizeof b, "%02X", bytes[i]);
+    hex += b;
+  }
+  sql(path,
+      "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+      "CREATE TABLE classes(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, negative INTEGER NOT NULL, "
+      "threshold REAL, threshold_source TEXT NOT NULL DEFAULT '', added TEXT NOT NULL);"
+      "CREATE TABLE examples(id INTEGER PRIMARY KEY, class_id INTEGER NOT NULL REFERENCES classes(id) ON DELETE "
+      "CASCADE, source TEXT NOT NULL, segment_start REAL, segment_end REAL, window_start REAL NOT NULL, "
+      "embedding BLOB NOT NULL, added TEXT NOT NULL);"
+      "INSERT INTO meta VALUES('schema_version', '1'), ('created', '2026-01-01T00:00:00Z'), ('run', '/runs/f1'), "
+      "('fingerprint', 'f1'), ('embedding_dim', '3'), ('window_s', '5'), ('sample_rate', '22050'), "
+      "('calibration_far', '0.05'), ('calibration_threshold', '-6.13'), ('calibration_frr', '0.3'), "
+      "('calibration_floor', '-12'), ('calibration_same_pairs', '10'), ('calibration_different_pairs', '90'), "
+      "('calibration_classes', '5');"
+      "INSERT INTO classes VALUES(1, 'dog', 0, -6.13, 'calibration', '2026-01-01T00:00:00Z');"
+      "INSERT INTO examples VALUES(1, 1, '/a/dog.wav', NULL, NULL, 0, X'" +
+          hex + "', '2026-01-01T00:00:00Z');");
+}
+
+TEST(LibraryCohort, CohortSettingsAndCalibrationReadBackExactly) {
+  TempDir dir;
+  const fs::path path = dir.path() / "lib.db";
+  ClassLibrary lib = ClassLibrary::open_or_create(path, model());
+  EXPECT_TRUE(lib.cohort().empty());
+  // A new library records the defaults.
+  const LibrarySettings defaults = lib.settings();
+  EXPECT_EQ(defaults.score_norm, "as-norm");
+  EXPECT_EQ(defaults.cohort_top_k, 100);
+  EXPECT_EQ(meta_value(path, "score_norm"), "as-norm");
+  EXPECT_EQ(meta_value(path, "schema_version"), "2");
+
+  const std::vector<CohortMember> cohort{{"audio/a.wav", "cat", {0.5f, -0.0f, 1e-42f}},
+                                         {"audio/b.wav", "cow", {1, 2, 3}}};
+  lib.set_cohort(cohort);
+  const auto back = ClassLibrary::open(path).cohort();
+  ASSERT_EQ(back.size(), 2u);
+  for (std::size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(back[i].source, cohort[i].source);
+    EXPECT_EQ(back[i].class_name, cohort[i].class_name);
+    EXPECT_EQ(std::memcmp(back[i].embedding.data(), cohort[i].embedding.data(), 3 * sizeof(float)), 0);
+  }
+  lib.set_cohort({cohort[1]});  // replaces
+  EXPECT_EQ(lib.cohort().size(), 1u);
+  EXPECT_THROW(lib.set_cohort({{"x", "y", {1, 2}}}), Error);  // wrong dimension
+  EXPECT_EQ(lib.cohort().size(), 1u);
+
+  lib.set_settings({"none", 7, 3});
+  EXPECT_EQ(lib.settings().score_norm, "none");
+  EXPECT_EQ(lib.settings().cohort_top_k, 7);
+  EXPECT_EQ(lib.settings().enrol_views, 3);
+  EXPECT_THROW(lib.set_settings({"z-norm", 7, 3}), Error);
+  EXPECT_THROW(lib.set_settings({"none", 0, 3}), Error);
+  EXPECT_THROW(lib.set_settings({"none", 7, 0}), Error);
+
+  Calibration c;
+  c.far = 0.1;
+  c.threshold = 1.0 / 3;
+  c.method = "simulated";
+  c.normalised = true;
+  c.logistic = LogisticCalibration{2.0 / 7, -1.0 / 9};
+  lib.set_calibration(c);
+  auto got = ClassLibrary::open(path).calibration();
+  ASSERT_TRUE(got && got->logistic);
+  EXPECT_EQ(got->threshold, c.threshold);
+  EXPECT_EQ(got->method, "simulated");
+  EXPECT_TRUE(got->normalised);
+  EXPECT_EQ(got->logistic->a, c.logistic->a);
+  EXPECT_EQ(got->logistic->b, c.logistic->b);
+  c.logistic.reset();
+  c.normalised = false;
+  lib.set_calibration(c);
+  got = lib.calibration();
+  EXPECT_FALSE(got->logistic);
+  EXPECT_FALSE(got->normalised);
+}
+
+TEST(LibraryCohort, AVersion1LibraryOpensAndEnrollUpgradesIt) {
+  TempDir dir;
+  const fs::path path = dir.path() / "v1.db";
+  write_version_1(path);
+  {
+    const ClassLibrary lib = ClassLibrary::open(path);  // read only: not upgraded
+    EXPECT_TRUE(lib.cohort().empty());
+    EXPECT_EQ(lib.settings().score_norm, "as-norm");  // the default, but without a cohort scores stay raw
+    const auto c = lib.calibration();
+    ASSERT_TRUE(c);
+    EXPECT_EQ(c->method, "pairs");
+    EXPECT_FALSE(c->normalised);
+    EXPECT_FALSE(c->logistic);
+    EXPECT_EQ(c->threshold, -6.13);
+    ASSERT_EQ(lib.examples().size(), 1u);
+  }
+  EXPECT_EQ(meta_value(path, "schema_version"), "1");
+  ClassLibrary lib = ClassLibrary::open_or_create(path, model());
+  EXPECT_EQ(meta_value(path, "schema_version"), "2");
+  ASSERT_EQ(lib.examples().size(), 1u);
+  EXPECT_EQ(lib.examples()[0].embedding, (std::vector<float>{1, 2, 3}));
+  EXPECT_EQ(lib.classes()[0].threshold, -6.13);
+  lib.set_cohort({{"audio/a.wav", "cat", {1, 1, 1}}});
+  EXPECT_EQ(ClassLibrary::open(path).cohort().size(), 1u);
+}
+
+TEST(LibraryCohort, SetCohortUpgradesAVersion1LibraryOpenedForReading) {
+  TempDir dir;
+  const fs::path path = dir.path() / "v1.db";
+  write_version_1(path);
+  ClassLibrary lib = ClassLibrary::open(path);
+  lib.set_cohort({{"audio/a.wav", "cat", {1, 1, 1}}});
+  EXPECT_EQ(meta_value(path, "schema_version"), "2");
+  EXPECT_EQ(lib.cohort().size(), 1u);
+}
+
+TEST(LibraryCohort, ReembeddingDropsTheOldModelsCohort) {
+  TempDir dir;
+  const fs::path path = dir.path() / "lib.db";
+  ClassLibrary lib = ClassLibrary::open_or_create(path, model());
+  LibraryExample e;
+  e.source = "/a/dog.wav";
+  e.embedding = {1, 2, 3};
+  lib.add_examples("dog", false, {e});
+  lib.set_cohort({{"audio/a.wav", "cat", {1, 1, 1}}});
+  e.class_name = "dog";
+  e.embedding = {4, 5, 6, 7};
+  lib.replace_examples(model("f2", 4), {e});
+  EXPECT_TRUE(lib.cohort().empty());
+}
+
+TEST(LibraryCohort, ANewerSchemaIsStillRefused) {
+  TempDir dir;
+  const fs::path path = dir.path() / "v3.db";
+  write_version_1(path);
+  sql(path, "UPDATE meta SET value = '3' WHERE key = 'schema_version'");
+  EXPECT_THROW(ClassLibrary::open(path), Error);
+  EXPECT_THROW(ClassLibrary::open_or_create(path, model()), Error);
+  EXPECT_EQ(meta_value(path, "schema_version"), "3");
+}
+
+}  // namespace
+}  // namespace oneshot
