@@ -22,7 +22,7 @@ namespace fs = std::filesystem;
 namespace {
 
 struct DetectArgs {
-  std::string library, out = "detections", aggregate = "mean";
+  std::string library, out = "detections", aggregate = "mean", short_windows = "pad";
   std::vector<std::string> files;
   double hop = 0, window = 0, threshold = std::nan(""), min_duration = 0, merge_gap = 0, off_drop = std::nan("");
   bool no_plots = false, quiet = false;
@@ -32,6 +32,7 @@ struct DetectArgs {
 int run_detect(const DetectArgs& a) {
   const ClassLibrary library = ClassLibrary::open(a.library);
   auto run = RunModel::load(library.run_directory(), a.threads);
+  run->set_short_windows(a.short_windows == "own" ? RunModel::ShortWindows::own : RunModel::ShortWindows::pad);
   ScoringOptions scoring;
   scoring.aggregate = a.aggregate;
   if (!std::isnan(a.threshold)) scoring.threshold = a.threshold;
@@ -124,8 +125,12 @@ void add_detect_command(CLI::App& app) {
   cmd->add_option("--out", a->out, "Output directory: events.tsv and per-file score plots (default: detections)");
   cmd->add_option("--hop", a->hop, "Seconds between windows (default: min(0.5, window / 4))")
       ->check(FinitePositive);
-  cmd->add_option("--window", a->window, "Window length in seconds, <= the model's input (zero-padded to it, as training pads short clips: works for models trained on clips shorter than their input)")
+  cmd->add_option("--window", a->window, "Window length in seconds, <= the model's input (see --short-windows)")
       ->check(FinitePositive);
+  cmd->add_option("--short-windows", a->short_windows,
+                  "A --window shorter than the model's input: pad (zero-padded to the input, as training pads short "
+                  "clips) or own (embedded at its own length: the compact encoder pools over time)")
+      ->check(CLI::IsMember({"pad", "own"}));
   cmd->add_option("--threshold", a->threshold, "On threshold for every class, instead of the stored ones")
       ->check(FiniteNumber);
   cmd->add_option("--off-drop", a->off_drop,

@@ -70,8 +70,8 @@ std::vector<Event> Detector::push(const float* samples, std::size_t n) {
   total_ += n;
   while (!reached_end_ && next_start_ + window_ <= total_) {
     const std::size_t offset = next_start_ - buffer_start_;
-    pending_.resize(pending_.size() + input_, 0.0f);
-    std::copy_n(buffer_.data() + offset, window_, pending_.end() - static_cast<std::ptrdiff_t>(input_));
+    pending_.resize(pending_.size() + window_, 0.0f);
+    std::copy_n(buffer_.data() + offset, window_, pending_.end() - static_cast<std::ptrdiff_t>(window_));
     pending_starts_.push_back(next_start_);
     last_end_ = next_start_ + window_;
     next_start_ += hop_;
@@ -95,8 +95,8 @@ std::vector<Event> Detector::finish() {
   if (!reached_end_ && (last_end_ < total_ || (windows_.empty() && pending_starts_.empty()))) {
     const std::size_t offset = next_start_ - buffer_start_;
     const std::size_t have = std::min(window_, buffer_.size() - std::min(buffer_.size(), offset));
-    pending_.resize(pending_.size() + input_, 0.0f);
-    float* dst = pending_.data() + pending_.size() - input_;
+    pending_.resize(pending_.size() + window_, 0.0f);
+    float* dst = pending_.data() + pending_.size() - window_;
     if (have) std::copy_n(buffer_.data() + offset, have, dst);
     pending_starts_.push_back(next_start_);
   }
@@ -113,7 +113,9 @@ std::vector<Event> Detector::finish() {
 std::vector<Event> Detector::score_pending(bool final_batch) {
   std::vector<Event> out;
   if (pending_starts_.empty()) return out;
-  const torch::Tensor embeddings = run_.embed_packed(pending_.data(), pending_starts_.size());
+  // Windows of window_ samples; shorter than the model's input, RunModel pads
+  // them or embeds them at their own length (RunModel::short_windows()).
+  const torch::Tensor embeddings = run_.embed_packed(pending_.data(), pending_starts_.size(), window_);
   const std::vector<double> scores = scorer_.window_scores(embeddings);
   const std::size_t n_classes = scorer_.n_classes();
   const double duration = static_cast<double>(total_) / sample_rate_;

@@ -23,7 +23,7 @@
 namespace oneshot {
 
 struct DetectOptions {
-  double window_s = 0;      // 0: the model's input length; shorter windows are zero-padded to it
+  double window_s = 0;      // 0: the model's input length; shorter windows as RunModel::short_windows() says
   double hop_s = 0;         // 0: the default, min(0.5 s, window / 4)
   double min_duration = 0;  // seconds (EventRules)
   double merge_gap = 0;     // seconds (EventRules)
@@ -62,7 +62,7 @@ class Detector {
   std::size_t total_ = 0;           // samples pushed
   std::size_t last_end_ = 0;        // absolute end of the last window queued
   bool reached_end_ = false;        // a window reached the end of the recording
-  std::vector<float> pending_;      // packed model inputs waiting to be embedded
+  std::vector<float> pending_;      // packed windows (window_ samples each) waiting to be embedded
   std::vector<std::size_t> pending_starts_;
   std::vector<EventRules> rules_;
   std::vector<EventTracker> trackers_;

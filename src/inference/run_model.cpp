@@ -7,6 +7,7 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <sstream>
 
 #include "audio/audio_reader.h"
@@ -90,8 +91,18 @@ std::unique_ptr<RunModel> RunModel::load(const fs::path& run_dir_in, int threads
   run->model_->eval();
   convert_to_channels_last(*run->model_);
   run->fingerprint_ = fingerprint_of(weights_file, f);
+  // The fewest samples the compact encoder takes: 32 frames (compact_stages).
+  std::size_t lo = 1, hi = window;
+  while (lo < hi) {
+    const std::size_t mid = lo + (hi - lo) / 2;
+    if (run->extractor_->n_frames(mid) >= 32) hi = mid;
+    else lo = mid + 1;
+  }
+  run->min_window_samples_ = lo;
   return run;
 }
+
+bool RunModel::pools_time() const { return config_.model.arch == "compact"; }
 
 LibraryModel RunModel::library_model() const {
   LibraryModel m;
@@ -128,7 +139,15 @@ std::vector<float> RunModel::read_audio(const std::string& path, const Segment& 
   return samples;
 }
 
-torch::Tensor RunModel::embed_packed(const float* windows, std::size_t count) {
+torch::Tensor RunModel::embed_packed(const float* windows, std::size_t count, std::size_t window) {
+  if (window == 0 || window >= window_samples_) window = window_samples_;
+  if (window < window_samples_) {
+    if (short_windows_ == ShortWindows::own && pools_time()) return embed_own_length(windows, count, window);
+    std::vector<float> padded(count * window_samples_, 0.0f);  // zero-padded as training pads short clips
+    for (std::size_t i = 0; i < count; ++i)
+      std::copy_n(windows + i * window, window, padded.data() + i * window_samples_);
+    return embed_packed(padded.data(), count);
+  }
   torch::NoGradGuard no_grad;
   const std::size_t clip = static_cast<std::size_t>(n_mels_ * n_frames_);
   std::vector<torch::Tensor> parts;
@@ -144,9 +163,46 @@ torch::Tensor RunModel::embed_packed(const float* windows, std::size_t count) {
   return torch::cat(parts, 0);
 }
 
+torch::Tensor RunModel::embed_own_length(const float* windows, std::size_t count, std::size_t length) {
+  torch::NoGradGuard no_grad;
+  const std::size_t padded = std::max(length, min_window_samples_);  // at least the encoder's 32 frames
+  const auto frames = static_cast<int64_t>(extractor_->n_frames(padded));
+  const std::size_t clip = static_cast<std::size_t>(n_mels_ * frames);
+  std::vector<float> one(padded, 0.0f);
+  std::vector<torch::Tensor> parts;
+  for (std::size_t first = 0; first < count; first += kEmbedBatch) {
+    const std::size_t n = std::min(kEmbedBatch, count - first);
+    auto batch = torch::empty({static_cast<int64_t>(n), 1, n_mels_, frames}, torch::kFloat);
+    float* dst = batch.data_ptr<float>();
+    for (std::size_t i = 0; i < n; ++i) {
+      std::copy_n(windows + (first + i) * length, length, one.data());
+      extractor_->log_mel(one.data(), padded, dst + i * clip);
+    }
+    parts.push_back(model_->embed(as_channels_last(batch)).to(torch::kFloat).contiguous());
+  }
+  if (parts.empty()) return torch::empty({0, model_->embedding_dim()});
+  return torch::cat(parts, 0);
+}
+
 torch::Tensor RunModel::embed_windows(const std::vector<float>& samples, const std::vector<std::size_t>& starts,
                                       std::size_t window) {
   if (window == 0 || window > window_samples_) window = window_samples_;
+  if (short_windows_ == ShortWindows::own && pools_time()) {
+    // Each window at the length of what it holds: windows of equal length embedded together.
+    std::map<std::size_t, std::vector<int64_t>> by_length;
+    for (std::size_t i = 0; i < starts.size(); ++i) {
+      const std::size_t held = starts[i] < samples.size() ? std::min(window, samples.size() - starts[i]) : 0;
+      by_length[std::max<std::size_t>(held, 1)].push_back(static_cast<int64_t>(i));
+    }
+    torch::Tensor out = torch::empty({static_cast<int64_t>(starts.size()), model_->embedding_dim()}, torch::kFloat);
+    for (const auto& [length, rows] : by_length) {
+      std::vector<float> packed(rows.size() * length, 0.0f);
+      for (std::size_t r = 0; r < rows.size(); ++r)
+        copy_window(samples, starts[static_cast<std::size_t>(rows[r])], length, packed.data() + r * length);
+      out.index_copy_(0, torch::tensor(rows, torch::kLong), embed_packed(packed.data(), rows.size(), length));
+    }
+    return out;
+  }
   std::vector<float> packed(starts.size() * window_samples_, 0.0f);
   for (std::size_t i = 0; i < starts.size(); ++i) {
     float* dst = packed.data() + i * window_samples_;

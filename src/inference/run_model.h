@@ -43,14 +43,31 @@ class RunModel {
   // rate, through the streaming reader (audio/audio_reader.h). Errors name the file.
   std::vector<float> read_audio(const std::string& path, const Segment& segment = {}) const;
 
+  // How a window holding fewer samples than the model's input is embedded:
+  //  - pad (the default): zero-padded to the input length, as training pads
+  //    short clips;
+  //  - own: at its own length, when the encoder pools over time
+  //    (pools_time(): the compact encoder's time pooling takes any number of
+  //    frames): the log-mel of the window's samples alone, so the embedding
+  //    comes from its own frames, not from padding. A window shorter than
+  //    min_window_samples() (the encoder's 32 frames) is zero-padded to that.
+  //    Without time pooling, own behaves as pad.
+  enum class ShortWindows { pad, own };
+  void set_short_windows(ShortWindows mode) { short_windows_ = mode; }
+  ShortWindows short_windows() const { return short_windows_; }
+  bool pools_time() const;
+  std::size_t min_window_samples() const { return min_window_samples_; }
+
   // Embeddings (W, D) of the windows starting at `starts` in `samples`, each
-  // `window` samples long (<= the model's input length) and zero-padded to the
-  // input length as training pads short clips. Batched; no grad.
+  // `window` samples long (<= the model's input length; 0: the input length);
+  // a window that runs past the end of `samples` holds only what is left.
+  // Short ones are embedded as short_windows() says. Batched; no grad.
   torch::Tensor embed_windows(const std::vector<float>& samples, const std::vector<std::size_t>& starts,
                               std::size_t window = 0);
-  // Embeddings (B, D) of B windows already laid out back to back in `windows`
-  // (B * window_samples() samples).
-  torch::Tensor embed_packed(const float* windows, std::size_t count);
+  // Embeddings (B, D) of B windows already laid out back to back in `windows`,
+  // `window` samples each (0: the model's input length; shorter ones as
+  // short_windows() says).
+  torch::Tensor embed_packed(const float* windows, std::size_t count, std::size_t window = 0);
 
   // Scores (Q, R) of query embeddings against reference embeddings: the
   // model's head, higher = more similar.
@@ -66,6 +83,10 @@ class RunModel {
   int sample_rate_ = 0;
   std::size_t window_samples_ = 0;
   int64_t n_mels_ = 0, n_frames_ = 0;
+  ShortWindows short_windows_ = ShortWindows::pad;
+  std::size_t min_window_samples_ = 0;
+  // Embeddings (count, D) of `count` windows of `length` samples each at their own length (own mode).
+  torch::Tensor embed_own_length(const float* windows, std::size_t count, std::size_t length);
 };
 
 // The calibration of the run's decision threshold on its validation classes

@@ -1,0 +1,619 @@
+// The dev benchmark of the whole user path (issue 18, item 1): enrol real
+// classes the model never trained on, classify recordings of them, and detect
+// them in long recordings, with the same in-process functions the enroll,
+// classify and detect commands call (src/inference), so that a change there
+// shows here.
+//
+// Input: run directories trained with the dev protocol (e.g. 30 esc50-dev
+// classes trained, 10 validation classes, no test classes):
+//   train --data ../shared/data/esc50-dev --run R --set split.n_val=10 --set split.n_test=0
+// For each run, its validation classes are split at random into a calibration
+// half and a test half, used both ways round (--splits partitions). The
+// library's calibration sees only the calibration half: the bench gives the
+// model a copy of the run directory (links to its files) whose split.json
+// lists the calibration half as "val" and the test half as "test", so the
+// calibration is whatever enroll's calibration does with a run's validation
+// classes. Then, --draws times per half (seeded):
+//  a) classification: --enrolled N of the test classes are enrolled from
+//     k = 1, 3, 5 (--examples) random clips each into a fresh library, as
+//     enroll does (the calibration, embed_example, add_examples,
+//     update_thresholds); every other clip of the test classes is classified
+//     as classify does (classify_recording). Figures: clips of enrolled
+//     classes accepted as their class, top-1 among the enrolled (threshold
+//     ignored), clips of never-enrolled classes rejected (unknown), and the
+//     AUROC of target (a clip against its own class) vs non-target (against
+//     any other enrolled class) file scores.
+//  b) detection, with the k = --detect-examples library of the same draw:
+//     recording "enrolled": every test-class clip not enrolled (of enrolled
+//     and never-enrolled classes), shuffled, end to end; recording "none":
+//     clips of the never-enrolled test classes and of the calibration classes,
+//     shuffled, end to end, up to --minutes. Both mixed over a background of
+//     training-class clips (each trimmed to its sounding part, end to end) at
+//     each --snrs value. SNR: per foreground clip, 10 log10 of the mean square
+//     of the clip over its sounding part (events/sounding.h) over the mean
+//     square of the background under the clip; the background's gain is set
+//     per clip (20 ms linear ramps between clips); "clean" = no background.
+//     References: each enrolled-class clip's sounding spans (rule:
+//     --ref-db, --ref-gap). The detector runs as detect does (Detector,
+//     blocks of 65,536 samples). Figures: event F (DCASE rule, IoU > 0.3,
+//     micro over labels) on "enrolled", false alarms per hour (events of any
+//     class) on "none".
+// Tables: mean and spread (min-max) over partitions, directions and draws.
+//
+// Usage: build/bench_user_path RUN [RUN...] [--far F] [--threshold T]
+//   [--examples 1,3,5] [--enrolled 3] [--detect-examples 1] [--splits 1]
+//   [--draws 3] [--seed 1] [--snrs clean,20,10,0] [--minutes 3]
+//   [--window S] [--hop S] [--short-windows pad|own] [--off-drop D]
+//   [--min-duration S] [--merge-gap S] [--aggregate mean|max|prototype]
+//   [--window-aggregate mean|max|vote] [--classify-hop S] [--ref-db 20]
+//   [--ref-gap 0.5] [--no-classify] [--no-detect] [--threads T] [--json FILE]
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <numeric>
+#include <optional>
+#include <random>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "data/dataset.h"
+#include "enroll/library.h"
+#include "events/event_metrics.h"
+#include "events/sounding.h"
+#include "inference/classify.h"
+#include "inference/detector.h"
+#include "inference/enrolment.h"
+#include "inference/library_scoring.h"
+#include "inference/run_model.h"
+#include "train/run_dir.h"
+#include "train/split.h"
+
+namespace fs = std::filesystem;
+using namespace oneshot;
+
+namespace {
+
+struct Options {
+  std::vector<fs::path> runs;
+  double far = 0.05;  // enroll's default --far
+  std::optional<double> threshold;
+  std::vector<int> examples{1, 3, 5};
+  int enrolled = 3, detect_examples = 1, splits = 1, draws = 3, threads = 0;
+  std::uint64_t seed = 1;
+  std::vector<std::string> snrs{"clean", "20", "10", "0"};
+  double minutes = 3;
+  double window = 0, hop = 0, off_drop = std::nan(""), min_duration = 0, merge_gap = 0, classify_hop = 0;
+  std::string short_windows = "pad", aggregate = "mean", window_aggregate = "mean";
+  SoundingSpanRule reference;
+  bool classify = true, detect = true;
+  std::string json;
+};
+
+double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream in(text);
+  for (std::string item; std::getline(in, item, ',');)
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+double number(const std::string& flag, const std::string& text) {
+  try {
+    std::size_t used = 0;
+    const double v = std::stod(text, &used);
+    if (used == text.size() && std::isfinite(v)) return v;
+  } catch (const std::exception&) {
+  }
+  throw Error(flag + ": not a number: \"" + text + "\"");
+}
+
+Options parse(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string flag = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) throw Error(flag + " needs a value");
+      return argv[++i];
+    };
+    if (flag.rfind("--", 0) != 0) o.runs.emplace_back(flag);
+    else if (flag == "--far") o.far = number(flag, value());
+    else if (flag == "--threshold") o.threshold = number(flag, value());
+    else if (flag == "--examples") {
+      o.examples.clear();
+      for (const auto& s : split_list(value())) o.examples.push_back(static_cast<int>(number(flag, s)));
+    } else if (flag == "--enrolled") o.enrolled = static_cast<int>(number(flag, value()));
+    else if (flag == "--detect-examples") o.detect_examples = static_cast<int>(number(flag, value()));
+    else if (flag == "--splits") o.splits = static_cast<int>(number(flag, value()));
+    else if (flag == "--draws") o.draws = static_cast<int>(number(flag, value()));
+    else if (flag == "--seed") o.seed = static_cast<std::uint64_t>(number(flag, value()));
+    else if (flag == "--snrs") o.snrs = split_list(value());
+    else if (flag == "--minutes") o.minutes = number(flag, value());
+    else if (flag == "--window") o.window = number(flag, value());
+    else if (flag == "--hop") o.hop = number(flag, value());
+    else if (flag == "--classify-hop") o.classify_hop = number(flag, value());
+    else if (flag == "--off-drop") o.off_drop = number(flag, value());
+    else if (flag == "--min-duration") o.min_duration = number(flag, value());
+    else if (flag == "--merge-gap") o.merge_gap = number(flag, value());
+    else if (flag == "--short-windows") o.short_windows = value();
+    else if (flag == "--aggregate") o.aggregate = value();
+    else if (flag == "--window-aggregate") o.window_aggregate = value();
+    else if (flag == "--ref-db") o.reference.within_db = number(flag, value());
+    else if (flag == "--ref-gap") o.reference.merge_gap_s = number(flag, value());
+    else if (flag == "--threads") o.threads = static_cast<int>(number(flag, value()));
+    else if (flag == "--json") o.json = value();
+    else if (flag == "--no-classify") o.classify = false;
+    else if (flag == "--no-detect") o.detect = false;
+    else throw Error("unknown option " + flag);
+  }
+  if (o.runs.empty()) throw Error("give one or more run directories (dev protocol: validation classes, no test classes)");
+  if (o.examples.empty() || *std::min_element(o.examples.begin(), o.examples.end()) < 1)
+    throw Error("--examples: counts of at least 1");
+  if (o.enrolled < 1) throw Error("--enrolled must be at least 1");
+  if (o.splits < 1 || o.draws < 1) throw Error("--splits and --draws must be at least 1");
+  if (o.short_windows != "pad" && o.short_windows != "own") throw Error("--short-windows: pad or own");
+  for (const auto& s : o.snrs)
+    if (s != "clean") number("--snrs", s);
+  o.reference.validate();
+  return o;
+}
+
+// Mean and spread of a figure over splits and draws.
+struct Spread {
+  std::vector<double> values;
+  void add(double v) {
+    if (std::isfinite(v)) values.push_back(v);
+  }
+  double mean() const {
+    return values.empty() ? std::nan("") : std::accumulate(values.begin(), values.end(), 0.0) / values.size();
+  }
+  double min() const { return values.empty() ? std::nan("") : *std::min_element(values.begin(), values.end()); }
+  double max() const { return values.empty() ? std::nan("") : *std::max_element(values.begin(), values.end()); }
+  std::string text(int digits = 3) const {
+    if (values.empty()) return "n/a";
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "%.*f (%.*f–%.*f)", digits, mean(), digits, min(), digits, max());
+    return buf;
+  }
+  nlohmann::json json() const {
+    if (values.empty()) return nullptr;
+    return {{"mean", mean()}, {"min", min()}, {"max", max()}, {"n", values.size()}};
+  }
+};
+
+// AUROC by the Mann-Whitney statistic: P(target > non-target) + P(equal) / 2.
+double auroc(const std::vector<double>& target, const std::vector<double>& nontarget) {
+  if (target.empty() || nontarget.empty()) return std::nan("");
+  double wins = 0;
+  for (double t : target)
+    for (double n : nontarget) wins += t > n ? 1.0 : t == n ? 0.5 : 0.0;
+  return wins / (static_cast<double>(target.size()) * static_cast<double>(nontarget.size()));
+}
+
+struct Clip {
+  std::string path;
+  int class_id = 0;
+};
+
+// A copy of the run directory whose split lists `val` as validation and
+// `test` as test classes: links to every other file of the run.
+fs::path run_view(const fs::path& run, const fs::path& dir, const ClassSplit& split,
+                  const std::vector<std::string>& class_names) {
+  fs::create_directories(dir);
+  for (const auto& entry : fs::directory_iterator(run)) {
+    const std::string name = entry.path().filename().string();
+    if (name == "split.json") continue;
+    fs::create_symlink(fs::absolute(entry.path()), dir / name);
+  }
+  write_file_atomic(dir / "split.json", split.to_json(class_names));
+  return dir;
+}
+
+struct Recording {
+  std::vector<float> samples;
+  std::vector<Event> reference;
+  std::vector<std::pair<std::size_t, std::size_t>> clips;  // foreground clips' [start, end) samples
+  std::vector<double> clip_power;                          // each clip's sounding-part mean square
+};
+
+class Bench {
+ public:
+  Bench(Options options) : o_(std::move(options)) {
+    dir_ = fs::temp_directory_path() / ("oneshot-bench-user-path-" + std::to_string(getpid()));
+    fs::create_directories(dir_);
+  }
+  ~Bench() {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+  nlohmann::json run_all();
+
+ private:
+  void bench_run(const fs::path& run_dir, std::size_t run_index);
+  void bench_half(RunModel& run, const std::vector<int>& calibration, const std::vector<int>& test, std::mt19937_64& rng,
+                  const std::string& tag);
+  const std::vector<float>& audio(RunModel& run, const std::string& path);
+  std::vector<float> background(RunModel& run, std::size_t length, std::mt19937_64& rng);
+  Recording build(RunModel& run, const std::vector<Clip>& clips, const std::set<int>& reference_classes,
+                  const std::string& name);
+  std::vector<float> mix(const Recording& r, const std::vector<float>& bg, double snr_db, int sample_rate) const;
+  std::vector<Event> detect(RunModel& run, LibraryScorer& scorer, const std::vector<float>& samples,
+                            const std::string& name);
+
+  Options o_;
+  fs::path dir_;
+  std::vector<std::string> class_names_;
+  std::map<int, std::vector<std::string>> clips_of_;  // class id -> clip paths (sorted)
+  std::vector<int> train_classes_;
+  std::map<std::string, std::vector<float>> audio_cache_;
+  int library_counter_ = 0;
+  // Figures, keyed for the tables.
+  std::map<int, Spread> accepted_, top1_, rejected_, auroc_;
+  std::map<std::string, Spread> event_f_, precision_, recall_, false_alarms_;
+  Spread calibration_threshold_;
+  nlohmann::json draws_ = nlohmann::json::array();
+  std::string run_tag_;
+};
+
+const std::vector<float>& Bench::audio(RunModel& run, const std::string& path) {
+  auto it = audio_cache_.find(path);
+  if (it == audio_cache_.end()) it = audio_cache_.emplace(path, run.read_audio(path)).first;
+  return it->second;
+}
+
+// Training-class clips trimmed to their sounding part (first onset to last
+// offset), end to end, to `length` samples.
+std::vector<float> Bench::background(RunModel& run, std::size_t length, std::mt19937_64& rng) {
+  std::vector<float> out;
+  out.reserve(length);
+  std::vector<std::string> pool;
+  for (int c : train_classes_)
+    for (const auto& p : clips_of_[c]) pool.push_back(p);
+  if (pool.empty()) throw Error("the run has no training classes to make a background from");
+  while (out.size() < length) {
+    const std::string& path = pool[std::uniform_int_distribution<std::size_t>(0, pool.size() - 1)(rng)];
+    const std::vector<float>& x = audio(run, path);
+    const auto spans = sounding_spans(x, run.sample_rate(), o_.reference);
+    if (spans.empty()) continue;
+    const auto lo = static_cast<std::size_t>(spans.front().onset * run.sample_rate());
+    const auto hi = std::min(x.size(), static_cast<std::size_t>(spans.back().offset * run.sample_rate()));
+    for (std::size_t i = lo; i < hi && out.size() < length; ++i) out.push_back(x[i]);
+  }
+  return out;
+}
+
+Recording Bench::build(RunModel& run, const std::vector<Clip>& clips, const std::set<int>& reference_classes,
+                       const std::string& name) {
+  Recording r;
+  const int sr = run.sample_rate();
+  for (const Clip& clip : clips) {
+    const std::vector<float>& x = audio(run, clip.path);
+    const std::size_t start = r.samples.size();
+    r.samples.insert(r.samples.end(), x.begin(), x.end());
+    const auto spans = sounding_spans(x, sr, o_.reference);
+    r.clips.emplace_back(start, r.samples.size());
+    r.clip_power.push_back(sounding_power(x.data(), x.size(), sr, spans));
+    if (reference_classes.count(clip.class_id))
+      for (const auto& s : spans)
+        r.reference.push_back({name, static_cast<double>(start) / sr + s.onset, static_cast<double>(start) / sr + s.offset,
+                               class_names_[static_cast<std::size_t>(clip.class_id)]});
+  }
+  return r;
+}
+
+std::vector<float> Bench::mix(const Recording& r, const std::vector<float>& bg, double snr_db, int sample_rate) const {
+  std::vector<float> out = r.samples;
+  if (!std::isfinite(snr_db)) return out;  // clean
+  // Per clip: the background's gain that puts it snr_db below the clip's sounding part.
+  std::vector<double> gain(r.clips.size(), 0.0);
+  for (std::size_t i = 0; i < r.clips.size(); ++i) {
+    double sum = 0;
+    for (std::size_t t = r.clips[i].first; t < r.clips[i].second; ++t) sum += static_cast<double>(bg[t]) * bg[t];
+    const double bg_power = sum / std::max<std::size_t>(1, r.clips[i].second - r.clips[i].first);
+    if (bg_power > 0 && r.clip_power[i] > 0) gain[i] = std::sqrt(r.clip_power[i] / (bg_power * std::pow(10.0, snr_db / 10)));
+    else if (i > 0) gain[i] = gain[i - 1];
+  }
+  const auto ramp = static_cast<std::size_t>(0.02 * sample_rate);
+  for (std::size_t i = 0; i < r.clips.size(); ++i) {
+    for (std::size_t t = r.clips[i].first; t < r.clips[i].second; ++t) {
+      double g = gain[i];
+      // A linear ramp over the first `ramp` samples from the previous clip's gain.
+      if (i > 0 && t - r.clips[i].first < ramp) {
+        const double a = static_cast<double>(t - r.clips[i].first) / ramp;
+        g = (1 - a) * gain[i - 1] + a * gain[i];
+      }
+      out[t] += static_cast<float>(g * bg[t]);
+    }
+  }
+  return out;
+}
+
+std::vector<Event> Bench::detect(RunModel& run, LibraryScorer& scorer, const std::vector<float>& samples,
+                                 const std::string& name) {
+  DetectOptions options;
+  options.window_s = o_.window;
+  options.hop_s = o_.hop;
+  options.min_duration = o_.min_duration;
+  options.merge_gap = o_.merge_gap;
+  options.off_threshold_drop = o_.off_drop;
+  Detector detector(run, scorer, options, name);
+  std::vector<Event> events;
+  const std::size_t block = 1u << 16;  // detect's block from a file
+  for (std::size_t at = 0; at < samples.size(); at += block) {
+    auto e = detector.push(samples.data() + at, std::min(block, samples.size() - at));
+    events.insert(events.end(), e.begin(), e.end());
+  }
+  auto e = detector.finish();
+  events.insert(events.end(), e.begin(), e.end());
+  return events;
+}
+
+void Bench::bench_half(RunModel& run, const std::vector<int>& calibration_classes, const std::vector<int>& test,
+                       std::mt19937_64& rng, const std::string& tag) {
+  // The calibration, once per half: enroll computes it at a library's first
+  // enrolment from the run's validation classes (here the calibration half).
+  const Calibration calibration = calibrate_on_validation(run, o_.far, false);
+  calibration_threshold_.add(calibration.threshold);
+  ScoringOptions scoring;
+  scoring.aggregate = o_.aggregate;
+  scoring.threshold = o_.threshold;
+  WindowingOptions windowing;
+  windowing.hop_s = o_.classify_hop;
+  ClassifyOptions classify_options;
+  classify_options.windowing = windowing;
+  classify_options.window_aggregate = o_.window_aggregate;
+  const int n_enrolled = std::min<int>(o_.enrolled, static_cast<int>(test.size()) - 1);
+  if (n_enrolled < 1) throw Error("the test half needs at least 2 classes");
+
+  for (int draw = 0; draw < o_.draws; ++draw) {
+    std::vector<int> classes = test;
+    std::shuffle(classes.begin(), classes.end(), rng);
+    const std::vector<int> enrolled(classes.begin(), classes.begin() + n_enrolled);
+    const std::vector<int> never(classes.begin() + n_enrolled, classes.end());
+    std::map<int, std::vector<std::string>> order;  // each enrolled class's clips in enrolment order
+    for (int c : enrolled) {
+      order[c] = clips_of_[c];
+      std::shuffle(order[c].begin(), order[c].end(), rng);
+    }
+    nlohmann::json record = {{"run", run_tag_}, {"half", tag}, {"draw", draw}, {"calibration_threshold", calibration.threshold}};
+    for (int c : enrolled) record["enrolled"].push_back(class_names_[static_cast<std::size_t>(c)]);
+    for (int c : never) record["never_enrolled"].push_back(class_names_[static_cast<std::size_t>(c)]);
+
+    std::vector<int> ks = o_.examples;
+    if (o_.detect && std::find(ks.begin(), ks.end(), o_.detect_examples) == ks.end()) ks.push_back(o_.detect_examples);
+    for (int k : ks) {
+      // A fresh library, as enroll makes it.
+      const fs::path lib_path = dir_ / ("library-" + std::to_string(library_counter_++) + ".db");
+      ClassLibrary library = ClassLibrary::open_or_create(lib_path, run.library_model());
+      library.set_calibration(calibration);
+      std::set<std::string> used;
+      for (int c : enrolled) {
+        std::vector<LibraryExample> rows;
+        const auto& files = order[c];
+        for (int i = 0; i < std::min<int>(k, static_cast<int>(files.size()) - 1); ++i) {
+          auto e = embed_example(run, files[static_cast<std::size_t>(i)], windowing);
+          rows.insert(rows.end(), e.begin(), e.end());
+          used.insert(files[static_cast<std::size_t>(i)]);
+        }
+        library.add_examples(class_names_[static_cast<std::size_t>(c)], false, rows);
+      }
+      update_thresholds(library, run, o_.aggregate);
+      LibraryScorer scorer(library, run, scoring);
+
+      const bool in_table = std::find(o_.examples.begin(), o_.examples.end(), k) != o_.examples.end();
+      if (o_.classify && in_table) {
+        std::size_t n_target = 0, accepted = 0, top1 = 0, n_never = 0, rejected = 0;
+        std::vector<double> target, nontarget;
+        for (int c : test) {
+          const std::string truth = class_names_[static_cast<std::size_t>(c)];
+          const bool is_enrolled = std::find(enrolled.begin(), enrolled.end(), c) != enrolled.end();
+          for (const std::string& path : clips_of_[c]) {
+            if (used.count(path)) continue;
+            const Classification result = classify_recording(run, scorer, path, classify_options);
+            for (const RankedClass& r : result.ranking) (r.name == truth ? target : nontarget).push_back(r.score);
+            if (is_enrolled) {
+              ++n_target;
+              accepted += result.decision == truth;
+              top1 += !result.ranking.empty() && result.ranking.front().name == truth;
+            } else {
+              ++n_never;
+              rejected += result.decision == "unknown";
+            }
+          }
+        }
+        const double a = static_cast<double>(accepted) / std::max<std::size_t>(1, n_target);
+        const double t1 = static_cast<double>(top1) / std::max<std::size_t>(1, n_target);
+        const double rj = static_cast<double>(rejected) / std::max<std::size_t>(1, n_never);
+        const double au = auroc(target, nontarget);
+        accepted_[k].add(a);
+        top1_[k].add(t1);
+        rejected_[k].add(rj);
+        auroc_[k].add(au);
+        record["classify"][std::to_string(k)] = {{"accepted", a},     {"top1", t1},          {"rejected", rj},
+                                                 {"auroc", au},       {"target_clips", n_target},
+                                                 {"never_enrolled_clips", n_never}};
+      }
+
+      if (o_.detect && k == o_.detect_examples) {
+        // "enrolled": every test-class clip not enrolled; "none": never-enrolled and calibration clips.
+        std::vector<Clip> with, without;
+        for (int c : test)
+          for (const auto& p : clips_of_[c])
+            if (!used.count(p)) with.push_back({p, c});
+        for (int c : never)
+          for (const auto& p : clips_of_[c]) without.push_back({p, c});
+        for (int c : calibration_classes)
+          for (const auto& p : clips_of_[c]) without.push_back({p, c});
+        std::shuffle(with.begin(), with.end(), rng);
+        std::shuffle(without.begin(), without.end(), rng);
+        const std::set<int> reference_classes(enrolled.begin(), enrolled.end());
+        const Recording rec_with = build(run, with, reference_classes, "enrolled");
+        Recording rec_without = build(run, without, {}, "none");
+        const auto cap = static_cast<std::size_t>(o_.minutes * 60 * run.sample_rate());
+        while (rec_without.clips.size() > 1 && rec_without.clips.back().second > cap) {
+          rec_without.samples.resize(rec_without.clips.back().first);
+          rec_without.clips.pop_back();
+          rec_without.clip_power.pop_back();
+        }
+        const std::vector<float> bg_with = background(run, rec_with.samples.size(), rng);
+        const std::vector<float> bg_without = background(run, rec_without.samples.size(), rng);
+        const double hours = static_cast<double>(rec_without.samples.size()) / run.sample_rate() / 3600;
+        for (const std::string& snr : o_.snrs) {
+          const double snr_db = snr == "clean" ? std::numeric_limits<double>::infinity() : std::stod(snr);
+          const auto events = detect(run, scorer, mix(rec_with, bg_with, snr_db, run.sample_rate()), "enrolled");
+          const EventScores s = score_events(rec_with.reference, events);
+          const auto alarms = detect(run, scorer, mix(rec_without, bg_without, snr_db, run.sample_rate()), "none");
+          const double fa = static_cast<double>(alarms.size()) / hours;
+          event_f_[snr].add(s.micro.f_measure());
+          precision_[snr].add(s.micro.precision());
+          recall_[snr].add(s.micro.recall());
+          false_alarms_[snr].add(fa);
+          record["detect"][snr] = {{"event_f", s.micro.f_measure()},
+                                   {"precision", s.micro.precision()},
+                                   {"recall", s.micro.recall()},
+                                   {"macro_f", s.macro_f},
+                                   {"references", s.micro.reference},
+                                   {"estimates", s.micro.estimate},
+                                   {"tp", s.micro.tp},
+                                   {"false_alarms", alarms.size()},
+                                   {"false_alarms_per_hour", fa},
+                                   {"seconds_enrolled", static_cast<double>(rec_with.samples.size()) / run.sample_rate()},
+                                   {"seconds_none", hours * 3600}};
+        }
+      }
+    }
+    draws_.push_back(record);
+    std::fprintf(stderr, ".");
+  }
+}
+
+void Bench::bench_run(const fs::path& run_dir, std::size_t run_index) {
+  const RunPaths paths{fs::absolute(run_dir)};
+  const RunInfo info = RunInfo::load(paths.info());
+  DatasetOptions dataset_options;
+  dataset_options.layout = info.layout;
+  dataset_options.esc10 = info.esc10;
+  const Dataset dataset = load_dataset(info.data_dir, dataset_options);
+  class_names_ = dataset.class_names;
+  clips_of_.clear();
+  for (const ClipEntry& clip : dataset.clips) clips_of_[clip.class_id].push_back(fs::absolute(clip.path).string());
+  const ClassSplit split = ClassSplit::from_json(read_file(paths.split()), class_names_, paths.split().string());
+  if (split.val.size() < 4)
+    throw file_error(paths.split(), "the run has " + std::to_string(split.val.size()) +
+                                        " validation classes; the bench needs at least 4 (two halves of 2)");
+  train_classes_ = split.train;
+  run_tag_ = paths.dir.string();
+
+  for (int s = 0; s < o_.splits; ++s) {
+    std::mt19937_64 rng(o_.seed * 1000003 + run_index * 1009 + static_cast<std::uint64_t>(s));
+    std::vector<int> val = split.val;
+    std::shuffle(val.begin(), val.end(), rng);
+    const std::size_t half = val.size() / 2;
+    const std::vector<int> a(val.begin(), val.begin() + static_cast<std::ptrdiff_t>(half));
+    const std::vector<int> b(val.begin() + static_cast<std::ptrdiff_t>(half), val.end());
+    for (int direction = 0; direction < 2; ++direction) {
+      const std::vector<int>& calibration = direction == 0 ? a : b;
+      const std::vector<int>& test = direction == 0 ? b : a;
+      ClassSplit view;
+      view.train = split.train;
+      view.val = calibration;
+      view.test = test;
+      std::sort(view.val.begin(), view.val.end());
+      std::sort(view.test.begin(), view.test.end());
+      const std::string tag = "split" + std::to_string(s) + (direction == 0 ? "a" : "b");
+      const fs::path view_dir = run_view(paths.dir, dir_ / ("run-" + std::to_string(run_index) + "-" + tag), view, class_names_);
+      auto run = RunModel::load(view_dir, o_.threads);
+      run->set_short_windows(o_.short_windows == "own" ? RunModel::ShortWindows::own : RunModel::ShortWindows::pad);
+      std::mt19937_64 draw_rng(rng());
+      bench_half(*run, calibration, test, draw_rng, tag);
+    }
+  }
+}
+
+nlohmann::json Bench::run_all() {
+  const double start = now();
+  for (std::size_t r = 0; r < o_.runs.size(); ++r) bench_run(o_.runs[r], r);
+  std::fprintf(stderr, "\n");
+  const double seconds = now() - start;
+
+  std::printf("bench_user_path: %zu run(s), %d partition(s) x 2 directions x %d draws; --far %g%s; %d of the test "
+              "classes enrolled; %s; wall %.0f s\n",
+              o_.runs.size(), o_.splits, o_.draws, o_.far,
+              o_.threshold ? (" --threshold " + std::to_string(*o_.threshold)).c_str() : "", o_.enrolled,
+              o_.short_windows == "own" ? "short windows at their own length" : "short windows padded", seconds);
+  std::printf("calibrated threshold: %s\n", calibration_threshold_.text(3).c_str());
+  nlohmann::json out;
+  if (o_.classify) {
+    std::printf("\n| examples per class | enrolled clips accepted as their class | top-1 among the enrolled | "
+                "never-enrolled clips rejected | AUROC |\n|---|---|---|---|---|\n");
+    for (int k : o_.examples) {
+      std::printf("| %d | %s | %s | %s | %s |\n", k, accepted_[k].text().c_str(), top1_[k].text().c_str(),
+                  rejected_[k].text().c_str(), auroc_[k].text().c_str());
+      out["classify"][std::to_string(k)] = {{"accepted", accepted_[k].json()},
+                                            {"top1", top1_[k].json()},
+                                            {"rejected", rejected_[k].json()},
+                                            {"auroc", auroc_[k].json()}};
+    }
+  }
+  if (o_.detect) {
+    std::printf("\n| SNR (dB) | event F | precision | recall | false alarms per hour |\n|---|---|---|---|---|\n");
+    for (const std::string& snr : o_.snrs) {
+      std::printf("| %s | %s | %s | %s | %s |\n", snr.c_str(), event_f_[snr].text().c_str(),
+                  precision_[snr].text().c_str(), recall_[snr].text().c_str(), false_alarms_[snr].text(1).c_str());
+      out["detect"][snr] = {{"event_f", event_f_[snr].json()},
+                            {"precision", precision_[snr].json()},
+                            {"recall", recall_[snr].json()},
+                            {"false_alarms_per_hour", false_alarms_[snr].json()}};
+    }
+  }
+  out["calibration_threshold"] = calibration_threshold_.json();
+  out["draws"] = draws_;
+  out["seconds"] = seconds;
+  out["options"] = {{"far", o_.far},
+                    {"threshold", o_.threshold ? nlohmann::json(*o_.threshold) : nlohmann::json(nullptr)},
+                    {"examples", o_.examples},
+                    {"enrolled", o_.enrolled},
+                    {"detect_examples", o_.detect_examples},
+                    {"splits", o_.splits},
+                    {"draws", o_.draws},
+                    {"seed", o_.seed},
+                    {"snrs", o_.snrs},
+                    {"minutes", o_.minutes},
+                    {"window", o_.window},
+                    {"hop", o_.hop},
+                    {"short_windows", o_.short_windows},
+                    {"off_drop", std::isnan(o_.off_drop) ? nlohmann::json(nullptr) : nlohmann::json(o_.off_drop)},
+                    {"min_duration", o_.min_duration},
+                    {"merge_gap", o_.merge_gap},
+                    {"aggregate", o_.aggregate},
+                    {"window_aggregate", o_.window_aggregate},
+                    {"ref_db", o_.reference.within_db},
+                    {"ref_gap", o_.reference.merge_gap_s}};
+  for (const auto& r : o_.runs) out["runs"].push_back(fs::absolute(r).string());
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    const Options options = parse(argc, argv);
+    Bench bench(options);
+    const nlohmann::json out = bench.run_all();
+    if (!options.json.empty()) write_file_atomic(options.json, out.dump(2) + "\n");
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_user_path: %s\n", e.what());
+    return 1;
+  }
+}
