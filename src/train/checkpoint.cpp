@@ -133,7 +133,8 @@ TrainState TrainState::from_json(const nlohmann::json& j) {
 }
 
 void save_last_checkpoint(const fs::path& path, Siamese& model, torch::optim::Optimizer& optimizer,
-                          const TrainState& state, const BeforeCommit& before_commit, torch::nn::Module* objective) {
+                          const TrainState& state, const BeforeCommit& before_commit, torch::nn::Module* objective,
+                          const WeightSnapshots* snapshots) {
   torch::serialize::OutputArchive archive;
   archive.write("format", c10::IValue(std::string(kFormat)));
   archive.write("state", c10::IValue(state.to_json().dump()));
@@ -147,6 +148,15 @@ void save_last_checkpoint(const fs::path& path, Siamese& model, torch::optim::Op
     objective->save(objective_archive);
     archive.write("objective", objective_archive);
   }
+  if (snapshots) {
+    torch::serialize::OutputArchive average;
+    average.write("epochs", torch::tensor(std::vector<int64_t>(snapshots->epochs.begin(), snapshots->epochs.end()),
+                                          torch::kLong));
+    for (std::size_t i = 0; i < snapshots->parameters.size(); ++i)
+      for (std::size_t j = 0; j < snapshots->parameters[i].size(); ++j)
+        average.write("w" + std::to_string(i) + "_" + std::to_string(j), snapshots->parameters[i][j]);
+    archive.write("average", average);
+  }
   {
     auto gen = at::detail::getDefaultCPUGenerator();
     std::lock_guard<std::mutex> lock(gen.mutex());
@@ -156,7 +166,7 @@ void save_last_checkpoint(const fs::path& path, Siamese& model, torch::optim::Op
 }
 
 TrainState load_last_checkpoint(const fs::path& path, Siamese& model, torch::optim::Optimizer& optimizer,
-                                torch::nn::Module* objective) {
+                                torch::nn::Module* objective, WeightSnapshots* snapshots) {
   torch::serialize::InputArchive archive;
   read_archive(path, archive);
   try {
@@ -174,6 +184,25 @@ TrainState load_last_checkpoint(const fs::path& path, Siamese& model, torch::opt
       if (!archive.try_read("objective", objective_archive))
         throw file_error(path, "checkpoint holds no class weights for this objective (train.objective)");
       objective->load(objective_archive);
+    }
+    if (snapshots) {
+      torch::serialize::InputArchive average;
+      if (!archive.try_read("average", average))
+        throw file_error(path, "checkpoint holds no weight snapshots for train.average_last");
+      torch::Tensor epochs;
+      average.read("epochs", epochs);
+      *snapshots = {};
+      const std::size_t n_params = model->parameters().size();
+      for (int64_t i = 0; i < epochs.numel(); ++i) {
+        snapshots->epochs.push_back(static_cast<int>(epochs[i].item<int64_t>()));
+        std::vector<torch::Tensor> params;
+        for (std::size_t j = 0; j < n_params; ++j) {
+          torch::Tensor t;
+          average.read("w" + std::to_string(i) + "_" + std::to_string(j), t);
+          params.push_back(t);
+        }
+        snapshots->parameters.push_back(std::move(params));
+      }
     }
     optimizer.load(optimizer_archive);
     torch::Tensor rng;

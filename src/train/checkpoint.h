@@ -67,21 +67,31 @@ struct TrainState {
   static TrainState from_json(const nlohmann::json& j);
 };
 
+// train.average_last: the model's parameters (model->parameters() order, CPU)
+// after each of the last K intervals, oldest first.
+struct WeightSnapshots {
+  std::vector<int> epochs;
+  std::vector<std::vector<torch::Tensor>> parameters;  // [snapshot][parameter]
+};
+
 // Called after the checkpoint bytes are written and before they replace the
 // file (tests inject a failure there: an interrupted write).
 using BeforeCommit = std::function<void(const std::filesystem::path& target)>;
 
 // `objective`: the objective's own trained module (the class weights of
 // train.objective "aam", ...), saved as "objective" beside the model; null
-// when the objective has none.
+// when the objective has none. `snapshots` (train.average_last), saved as
+// "average" when given.
 void save_last_checkpoint(const std::filesystem::path& path, Siamese& model, torch::optim::Optimizer& optimizer,
                           const TrainState& state, const BeforeCommit& before_commit = {},
-                          torch::nn::Module* objective = nullptr);
-// Restores model, optimizer, the objective's module (when given; a
-// checkpoint without one is an Error) and torch's random state; returns the
-// training state. A missing, truncated or foreign file is an Error naming it.
+                          torch::nn::Module* objective = nullptr, const WeightSnapshots* snapshots = nullptr);
+// Restores model, optimizer, the objective's module and the snapshots (each
+// when given; a checkpoint without them is an Error) and torch's random
+// state; returns the training state. A missing, truncated or foreign file is
+// an Error naming it.
 TrainState load_last_checkpoint(const std::filesystem::path& path, Siamese& model,
-                                torch::optim::Optimizer& optimizer, torch::nn::Module* objective = nullptr);
+                                torch::optim::Optimizer& optimizer, torch::nn::Module* objective = nullptr,
+                                WeightSnapshots* snapshots = nullptr);
 
 void save_best_weights(const std::filesystem::path& path, Siamese& model, const nlohmann::json& meta,
                        const BeforeCommit& before_commit = {});

@@ -78,6 +78,10 @@ class Trainer {
   bool train_steps(EpochSums& sums, int epoch);
   void finish_epoch(const EpochSums& sums, int epoch);
   void save_last(const EpochSums* partial);
+  // train.average_last: keep this interval's weights; at the end, best.pt = their mean.
+  void take_snapshot(int epoch);
+  void write_average();
+  WeightSnapshots* snapshots() { return config_.train.average_last > 0 ? &snapshots_ : nullptr; }
   std::int64_t steps_in_epoch();
   void fit_input_norm();
   std::vector<torch::Tensor> step_inputs(const TrainStep& step, const std::vector<int>& labels, MixPlan& mix);
@@ -112,6 +116,7 @@ class Trainer {
   std::unique_ptr<torch::optim::Adam> optimizer_;
   std::unique_ptr<PairSource> pairs_;
   ValidationPlan validation_;
+  WeightSnapshots snapshots_;  // rank 0's, with train.average_last
   TrainState state_;
   TrainResult result_;
   bool stop_requested_ = false;
@@ -238,7 +243,8 @@ void Trainer::save_last(const EpochSums* partial) {
   if (partial) state_.partial = PartialEpoch{partial->steps_done, partial->total_steps, partial->loss_sum,
                                              partial->correct_sum, partial->weight_sum, partial->seconds};
   const Distributed::CheckpointGuard writing(dist_);
-  save_last_checkpoint(paths_.last(), model_, *optimizer_, state_, options_.before_commit, objective_module());
+  save_last_checkpoint(paths_.last(), model_, *optimizer_, state_, options_.before_commit, objective_module(),
+                       snapshots());
 }
 
 StepLoss Trainer::step_loss(const torch::Tensor& embeddings, const TrainStep& step, const std::vector<int>& labels,
@@ -397,6 +403,7 @@ void Trainer::finish_epoch(const EpochSums& sums, int epoch) {
   }
   state_.epoch = epoch;
   state_.history.push_back(m);
+  take_snapshot(epoch);
   share_epoch_state();
   {
     // best.pt and last.pt together, after the epoch's last collective: a rank
@@ -422,6 +429,46 @@ void Trainer::finish_epoch(const EpochSums& sums, int epoch) {
        (config_.train.objective == "pairs" ? "  pairs " + std::to_string(m.pairs_seen)
                                            : "  clips " + std::to_string(m.clips_encoded)) + "  " +
        format("%.1f", m.seconds) + " s" + (improved ? "  best" : "") + (keep_last ? "  (best.pt: this interval)" : ""));
+}
+
+void Trainer::take_snapshot(int epoch) {
+  const auto k = static_cast<std::size_t>(config_.train.average_last);
+  if (k == 0) return;
+  std::vector<torch::Tensor> params;
+  for (const auto& p : model_->parameters()) params.push_back(p.detach().to(torch::kCPU).contiguous().clone());
+  snapshots_.epochs.push_back(epoch);
+  snapshots_.parameters.push_back(std::move(params));
+  while (snapshots_.epochs.size() > k) {
+    snapshots_.epochs.erase(snapshots_.epochs.begin());
+    snapshots_.parameters.erase(snapshots_.parameters.begin());
+  }
+}
+
+// best.pt = the mean of the snapshots' parameters (SWA-style; Izmailov et al.
+// 2018), BatchNorm statistics re-estimated for the mean weights by the
+// validation's recalibration (kept from the last interval when
+// train.bn_recalibration = 0). last.pt keeps the last weights.
+void Trainer::write_average() {
+  if (config_.train.average_last <= 0 || !writes_files() || snapshots_.epochs.empty()) return;
+  {
+    torch::NoGradGuard no_grad;
+    auto params = model_->parameters();
+    for (std::size_t j = 0; j < params.size(); ++j) {
+      std::vector<torch::Tensor> values;
+      for (const auto& snapshot : snapshots_.parameters) values.push_back(snapshot[j]);
+      params[j].copy_(torch::stack(values).mean(0));
+    }
+  }
+  const ValidationResult v = validate(model_, features_, validation_, device_);
+  const Distributed::CheckpointGuard writing(dist_);
+  save_best_weights(paths_.best(), model_,
+                    {{"epoch", state_.epoch}, {"val_accuracy", v.accuracy}, {"val_ci95", v.ci95},
+                     {"checkpoint", "last"}, {"averaged_epochs", snapshots_.epochs}},
+                    options_.before_commit);
+  note("best.pt: the mean of the weights of intervals " + std::to_string(snapshots_.epochs.front()) + " to " +
+       std::to_string(snapshots_.epochs.back()) + " (train.average_last), val " + format("%.3f", v.accuracy) +
+       " ± " + format("%.3f", v.ci95) + " (last interval's weights: " +
+       format("%.3f", state_.history.empty() ? 0.0 : state_.history.back().val_accuracy) + ")");
 }
 
 // Rank 0's split (from the run directory or drawn) in every rank.
@@ -489,7 +536,7 @@ TrainResult Trainer::run() {
   if (distributed()) share_split();
   build();
   if (writes_files() && fs::exists(paths_.last())) {
-    state_ = load_last_checkpoint(paths_.last(), model_, *optimizer_, objective_module());
+    state_ = load_last_checkpoint(paths_.last(), model_, *optimizer_, objective_module(), snapshots());
     if (device_.is_cpu()) convert_to_channels_last(*model_);  // loading takes the saved tensors' layout
     pairs_->restore(state_.pairs);
     result_.resumed = true;
@@ -577,6 +624,7 @@ TrainResult Trainer::run() {
   if (writes_files() && result_.status != TrainStatus::NonFiniteLoss && result_.status != TrainStatus::Interrupted) {
     state_.finished = result_.message;
     save_last(nullptr);
+    write_average();
   }
   result_.epochs_done = state_.epoch;
   // best_epoch: the interval best.pt holds.

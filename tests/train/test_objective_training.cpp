@@ -7,6 +7,7 @@
 #include <cmath>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <string>
 
 #include "core/error.h"
@@ -269,4 +270,69 @@ TEST(ObjectiveTraining, OriginalPresetPinsTheTrainingLengthKeys) {
   EXPECT_EQ(c.train.average_last, 0);
   EXPECT_TRUE(c.was_set("train.checkpoint"));
   EXPECT_EQ(original_train().checkpoint, "best");
+}
+
+namespace {
+
+// The named parameters of a checkpoint's model (best.pt or last.pt).
+std::map<std::string, torch::Tensor> parameters_of(const Config& c, const fs::path& file) {
+  Siamese model(c.model, 32, 40);
+  load_best_weights(file, model);
+  std::map<std::string, torch::Tensor> out;
+  for (const auto& p : model->named_parameters()) out[p.key()] = p.value().detach().clone();
+  return out;
+}
+
+Config averaging_config() {
+  Config c = small_config("aam");
+  c.train.epochs = 3;
+  c.train.steps_per_epoch = 4;
+  c.train.checkpoint = "last";
+  c.train.average_last = 2;
+  return c;
+}
+
+}  // namespace
+
+TEST(ObjectiveTraining, AverageLastPutsTheMeanOfTheLastIntervalsWeightsInBestPt) {
+  TempDir dir;
+  const Config c = averaging_config();
+  std::vector<std::map<std::string, torch::Tensor>> after;  // each interval's weights, from last.pt
+  TrainOptions o = quiet(dir / "run");
+  o.on_epoch = [&](const EpochMetrics&) {
+    after.push_back(parameters_of(c, dir / "run" / "last.pt"));
+    return true;
+  };
+  const TrainResult r = train(c, data(), o);
+  ASSERT_EQ(r.status, TrainStatus::Finished) << r.message;
+  ASSERT_EQ(after.size(), 3u);
+  EXPECT_EQ(r.best_epoch, 3);
+  Siamese model(c.model, 32, 40);
+  const auto meta = load_best_weights(dir / "run" / "best.pt", model);
+  EXPECT_EQ(meta.at("averaged_epochs"), nlohmann::json({2, 3}));
+  const auto best = parameters_of(c, dir / "run" / "best.pt");
+  for (const auto& [name, value] : best) {
+    // (interval 2 + interval 3) / 2; interval 1 left out.
+    const torch::Tensor mean = (after[1].at(name) + after[2].at(name)) / 2;
+    EXPECT_TRUE(torch::allclose(value, mean, 1e-5, 1e-6)) << name;
+  }
+  // The control: the mean is not the last weights (they moved between the intervals).
+  double moved = 0;
+  for (const auto& [name, value] : best) moved = std::max(moved, (value - after[2].at(name)).abs().max().item<double>());
+  EXPECT_GT(moved, 1e-5);
+  // last.pt keeps the last interval's weights.
+  for (const auto& [name, value] : parameters_of(c, dir / "run" / "last.pt"))
+    EXPECT_TRUE(torch::equal(value, after[2].at(name))) << name;
+}
+
+TEST(ObjectiveTraining, AverageLastSurvivesAResume) {
+  const Config c = averaging_config();
+  TempDir whole, resumed;
+  train(c, data(), quiet(whole / "run"));
+  TrainOptions o = quiet(resumed / "run");
+  o.after_step = [](int epoch, std::int64_t step) { return !(epoch == 3 && step == 2); };  // after snapshot 2
+  ASSERT_EQ(train(c, data(), o).status, TrainStatus::Interrupted);
+  ASSERT_EQ(train(c, data(), quiet(resumed / "run")).status, TrainStatus::Finished);
+  const auto a = parameters_of(c, whole / "run" / "best.pt"), b = parameters_of(c, resumed / "run" / "best.pt");
+  for (const auto& [name, value] : a) EXPECT_TRUE(torch::equal(value, b.at(name))) << name;
 }
