@@ -24,7 +24,8 @@ namespace {
 
 // Command-line flags win over --set and the run's config.toml.
 void apply_flags(const EvaluateArgs& args, Config& config) {
-  if (!args.protocol.empty()) config.eval.protocol = args.protocol;
+  // "verification" is a protocol of this command only (not an eval.protocol value).
+  if (!args.protocol.empty() && args.protocol != "verification") config.eval.protocol = args.protocol;
   if (!args.aggregate.empty()) config.eval.aggregate = args.aggregate;
   if (args.ways > 0) config.eval.ways = args.ways;
   if (args.shots > 0) config.eval.shots = args.shots;
@@ -75,6 +76,21 @@ int run_evaluate(const EvaluateArgs& args) {
   options.device = device;
   options.progress = !args.quiet;
   options.plots = !args.no_plots;
+  options.checkpoint = args.weights;
+  if (args.protocol == "verification") {
+    VerificationOptions verification;
+    verification.far = args.far;
+    verification.enrolled_classes = args.enrol_classes;
+    verification.draws = args.draws;
+    verification.seed = config.eval.seed;
+    const auto evaluation = evaluate_verification_split(
+        model, features, classes, split.train,
+        args.has_threshold ? std::optional<double>(args.threshold) : std::nullopt, args.run, options, verification);
+    std::cout << format_verification_table(evaluation.result, evaluation.context, verification);
+    const fs::path report = write_report(args.run);
+    std::cout << "results: " << evaluation.files.json.string() << "\nreport: " << report.string() << std::endl;
+    return 0;
+  }
   const SplitEvaluation evaluation = evaluate_split(model, features, classes, args.run, options);
   std::cout << format_result_table(evaluation.result, evaluation.context);
   const fs::path report = write_report(args.run);
@@ -87,8 +103,10 @@ void add_evaluate_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("evaluate", "One-shot test of a trained run on its unseen classes");
   cmd->add_option("--run", args->run, "Run directory written by train")->required()->check(CLI::ExistingDirectory);
   cmd->add_option("--split", args->split, "Classes to test: test or val")->check(CLI::IsMember({"test", "val"}));
-  cmd->add_option("--protocol", args->protocol, "grid (the original test) or episodes (sets eval.protocol)")
-      ->check(CLI::IsMember({"grid", "episodes"}));
+  cmd->add_option("--protocol", args->protocol,
+                  "grid (the original test) or episodes (set eval.protocol), or verification (every pair of "
+                  "clips: EER, false rejects at --far, AUROC, and the enrol-one-clip task)")
+      ->check(CLI::IsMember({"grid", "episodes", "verification"}));
   cmd->add_option("--ways", args->ways, "Classes per episode (eval.ways)")->check(CLI::PositiveNumber);
   cmd->add_option("--shots", args->shots, "Support clips per class (eval.shots)")->check(CLI::PositiveNumber);
   cmd->add_option("--queries", args->queries, "Queries per class and episode (eval.queries)")
@@ -98,15 +116,37 @@ void add_evaluate_command(CLI::App& app) {
       ->check(CLI::IsMember({"mean", "max", "prototype"}));
   cmd->add_option("--seed", args->seed, "Seed of the shuffles and episodes (eval.seed)")
       ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--weights", args->weights, "best (best.pt) or last (last.pt)")
+  cmd->add_option("--checkpoint,--weights", args->weights,
+                  "best (best.pt) or last (last.pt's model); last adds _last to the result names")
       ->check(CLI::IsMember({"best", "last"}));
+  cmd->add_option("--far", args->far,
+                  "verification: false-accept rate of the reported false rejects and of the enrolment threshold "
+                  "(default 0.05)")
+      ->check(FiniteNonNegative & CLI::Range(0.0, 0.999999));
+  cmd->add_option("--enrol-classes", args->enrol_classes,
+                  "verification: classes enrolled from one clip each per draw (default half, at least 2)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--draws", args->draws, "verification: enrol-one-clip draws (default 1000; seeded by eval.seed)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option_function<double>(
+         "--threshold",
+         [args](double t) {
+           args->threshold = t;
+           args->has_threshold = true;
+         },
+         "verification: the enrol-one-clip threshold (default: fixed at --far on the run's training classes)")
+      ->check(FiniteNumber);
   args->config.add_to(*cmd);
   cmd->add_option("--threads", args->threads, "CPU threads (0 = all cores; sets train.threads)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--device", args->device, "cpu or cuda (sets train.device)");
   cmd->add_flag("--no-plots", args->no_plots, "Write the JSON and CSV results only");
   cmd->add_flag("--quiet", args->quiet, "No progress bars");
-  cmd->callback([args] {
+  cmd->callback([args, cmd] {
+    if (args->protocol != "verification")
+      for (const char* flag : {"--far", "--enrol-classes", "--draws", "--threshold"})
+        if (cmd->count(flag) > 0)
+          throw CLI::ValidationError(std::string(flag) + " applies to --protocol verification only");
     if (int code = run_evaluate(*args); code != 0) throw CLI::RuntimeError(code);
   });
 }

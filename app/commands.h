@@ -46,6 +46,11 @@ struct EvaluateArgs {
   int ways = 0, shots = 0, queries = 0, episodes = 0, threads = -1;
   std::int64_t seed = -1;
   bool no_plots = false, quiet = false;
+  // --protocol verification
+  double far = 0.05;
+  int enrol_classes = 0, draws = 1000;
+  double threshold = 0;
+  bool has_threshold = false;
 };
 int run_evaluate(const EvaluateArgs& args);
 

@@ -1,6 +1,8 @@
 #include "eval/evaluate_run.h"
 
 #include <chrono>
+#include <cmath>
+#include <cstdio>
 #include <memory>
 
 #include "core/clock.h"
@@ -14,6 +16,75 @@ std::optional<PlotFiles> plot_run_training_curves(const fs::path& run_dir) {
   const fs::path metrics = run_dir / "metrics.csv";
   if (!fs::exists(metrics)) return std::nullopt;
   return plot_training_curves(run_dir / "results" / "training_curves", read_training_curves(metrics));
+}
+
+namespace {
+
+torch::Tensor embed_with_progress(Siamese& model, const FeatureSet& features, const EvalSubset& subset,
+                                  const std::string& what, const SplitEvaluationOptions& options) {
+  Progress progress("embedding " + what, subset.clips.size(), options.progress);
+  std::size_t reported = 0;
+  auto embeddings = embed_subset(model, features, subset, options.device, options.batch_size,
+                                 [&](std::size_t done, std::size_t) {
+                                   progress.advance(done - reported);
+                                   reported = done;
+                                 });
+  progress.finish();
+  return embeddings;
+}
+
+}  // namespace
+
+VerificationEvaluation evaluate_verification_split(Siamese& model, const FeatureSet& features,
+                                                   const std::vector<int>& classes,
+                                                   const std::vector<int>& calibration_classes,
+                                                   std::optional<double> threshold, const fs::path& run_dir,
+                                                   const SplitEvaluationOptions& options,
+                                                   const VerificationOptions& verification) {
+  const EvalSubset subset = subset_of_classes(features, classes);
+  if (subset.clips.empty()) throw Error("evaluate: the " + options.split + " split has no clips");
+  const auto start = SteadyClock::now();
+  ThresholdCalibration calibration;
+  double embedding_seconds = 0;
+  if (threshold) {
+    calibration.source = "given";
+    calibration.far = verification.far;
+    calibration.threshold = *threshold;
+    calibration.frr = std::nan("");
+  } else {
+    if (calibration_classes.size() < 2)
+      throw Error("evaluate: the enrol-one-clip threshold is fixed on the run's training classes, and it has " +
+                  std::to_string(calibration_classes.size()) + "; give one with --threshold");
+    const EvalSubset training = subset_of_classes(features, calibration_classes);
+    const auto t0 = SteadyClock::now();
+    const torch::Tensor train_embeddings = embed_with_progress(model, features, training, "training clips", options);
+    embedding_seconds += seconds_since(t0);
+    calibration = calibrate_on_pairs(model, train_embeddings, training, verification.far);
+  }
+  const auto t1 = SteadyClock::now();
+  const torch::Tensor embeddings = embed_with_progress(model, features, subset, options.split + " clips", options);
+  embedding_seconds += seconds_since(t1);
+
+  VerificationEvaluation out;
+  out.result = evaluate_verification(model, embeddings, subset, calibration, verification);
+  out.result.embedding_seconds = embedding_seconds;
+  out.result.seconds = seconds_since(start);
+  out.context = ResultContext{options.split, options.config, features.class_names(), options.checkpoint};
+  out.name = verification_result_name(options.split, options.checkpoint);
+  const fs::path results_dir = run_dir / "results";
+  out.files = write_verification_result(results_dir, out.name, out.result, out.context, verification);
+  if (!options.plots) return out;
+  const auto& m = out.result.metrics;
+  out.plots.push_back(plot_det_curve(results_dir / (out.name + "_det"), m.curve, m.eer, m.at_far, m.auroc));
+  char far_buf[32];
+  std::snprintf(far_buf, sizeof far_buf, "%g", 100 * verification.far);
+  const std::string far = far_buf;
+  std::vector<std::pair<std::string, double>> lines{{"threshold at " + far + "% FAR", m.at_far.threshold}};
+  lines.emplace_back(calibration.source == "given" ? "enrolment threshold (given)"
+                                                   : "enrolment threshold (" + far + "% FAR on training classes)",
+                     calibration.threshold);
+  out.plots.push_back(plot_score_histogram(results_dir / (out.name + "_histogram"), m.histogram, lines));
+  return out;
 }
 
 SplitEvaluation evaluate_split(Siamese& model, const FeatureSet& features, const std::vector<int>& classes,
@@ -41,8 +112,8 @@ SplitEvaluation evaluate_split(Siamese& model, const FeatureSet& features, const
   // The test's time is the user's wait: the encoder passes and the protocol.
   out.result.embedding_seconds = embedding_seconds;
   out.result.seconds = seconds_since(start);
-  out.context = ResultContext{options.split, options.config, features.class_names()};
-  out.name = result_name(options.split, options.config);
+  out.context = ResultContext{options.split, options.config, features.class_names(), options.checkpoint};
+  out.name = result_name(options.split, options.config, options.checkpoint);
   const fs::path results_dir = run_dir / "results";
   out.files = write_result(results_dir, out.name, out.result, out.context);
   if (!options.plots) return out;

@@ -26,6 +26,7 @@ struct SplitEvaluationOptions {
   int64_t batch_size = 64;     // clips per encoder call
   bool progress = true;        // embedding progress on stderr
   bool plots = true;
+  std::string checkpoint = "best";  // the weights evaluated: "best" or "last" (the "_last" suffix of the names)
 };
 
 struct SplitEvaluation {
@@ -42,6 +43,29 @@ struct SplitEvaluation {
 // exists, training_curves, each as .png and .svg.
 SplitEvaluation evaluate_split(Siamese& model, const FeatureSet& features, const std::vector<int>& classes,
                                const std::filesystem::path& run_dir, const SplitEvaluationOptions& options);
+
+struct VerificationEvaluation {
+  std::string name;  // e.g. "test_verification"
+  VerificationResult result;
+  ResultContext context;
+  VerificationFiles files;
+  std::vector<PlotFiles> plots;
+};
+
+// The verification protocol on `classes`: embeds their clips once and scores
+// every pair (eval/protocols.h evaluate_verification). The enrol-one-clip
+// task's threshold is `threshold` when given, else fixed at verification.far
+// on every pair of the `calibration_classes`' clips (the run's training
+// classes; embedded too). Writes RUN/results/NAME.json, NAME_histogram.csv,
+// NAME_det.csv and (with plots) NAME_det and NAME_histogram as .png and .svg.
+// Throws oneshot::Error when neither a threshold nor 2 calibration classes
+// are given.
+VerificationEvaluation evaluate_verification_split(Siamese& model, const FeatureSet& features,
+                                                   const std::vector<int>& classes,
+                                                   const std::vector<int>& calibration_classes,
+                                                   std::optional<double> threshold, const std::filesystem::path& run_dir,
+                                                   const SplitEvaluationOptions& options,
+                                                   const VerificationOptions& verification);
 
 // RUN/results/training_curves.{png,svg} from RUN/metrics.csv; nothing when the
 // run has no metrics.csv yet.

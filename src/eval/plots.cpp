@@ -383,4 +383,135 @@ PlotFiles plot_embeddings_pca(const fs::path& stem, const torch::Tensor& embeddi
   });
 }
 
+namespace {
+
+// The DET plot's axis limits and ticks (percentages).
+constexpr double kDetLow = 0.001, kDetHigh = 0.99;
+constexpr double kDetTicks[] = {0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 0.9, 0.95, 0.99};
+// The labelled ones: the probit axis crowds the small percentages.
+constexpr double kDetLabels[] = {0.001, 0.005, 0.02, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 0.9, 0.95, 0.99};
+
+std::string percent_label(double p) { return format(p < 0.01 ? "%.1f" : "%.0f", 100 * p); }
+
+}  // namespace
+
+PlotFiles plot_det_curve(const fs::path& stem, const std::vector<OperatingPoint>& curve, double eer,
+                         const RatesAtFar& at_far, double auroc, PlotSize size) {
+  if (curve.empty()) throw Error("DET plot: no operating points");
+  const double lo = probit(kDetLow), hi = probit(kDetHigh);
+  auto axis = [&](double p) { return std::clamp(probit(p), lo, hi); };
+  std::vector<double> xs, ys;
+  for (const auto& p : curve) xs.push_back(axis(p.far)), ys.push_back(axis(p.frr));
+  const std::string title = "EER " + format("%.1f", 100 * eer) + "%, false rejects " +
+                            format("%.1f", 100 * at_far.frr) + "% at " + format("%g", 100 * at_far.target_far) +
+                            "% false accepts, AUROC " + format("%.3f", auroc);
+  return render(stem, size, [&](plstream& pls) {
+    pls.vpor(0.12, 0.95, 0.12, 0.9);
+    pls.wind(lo, hi, lo, hi);
+    // Grid and tick labels at the probit positions of round percentages.
+    pls.col0(kGrey);
+    for (double t : kDetTicks) {
+      const double v = probit(t);
+      PLFLT gx[2] = {v, v}, gy[2] = {lo, hi};
+      pls.line(2, gx, gy);
+      pls.line(2, gy, gx);
+    }
+    pls.col0(kBlack);
+    pls.box("bc", 0, 0, "bc", 0, 0);
+    for (double t : kDetLabels) {
+      const double pos = (probit(t) - lo) / (hi - lo);
+      pls.mtex("b", 1.5, pos, 0.5, percent_label(t).c_str());
+      pls.mtex("lv", 0.7, pos, 1.0, percent_label(t).c_str());
+    }
+    // FAR = FRR, and the EER on it.
+    PLFLT dx[2] = {lo, hi};
+    pls.col0(kGrey);
+    pls.lsty(2);
+    pls.line(2, dx, dx);
+    pls.lsty(1);
+    draw_series(pls, xs, ys, kFirstClass, false);
+    PLFLT ex[1] = {axis(eer)}, fx[1] = {axis(at_far.far)}, fy[1] = {axis(at_far.frr)};
+    pls.col0(kFirstClass + 3);
+    pls.string(1, ex, ex, kMarker);
+    pls.col0(kFirstClass + 2);
+    pls.string(1, fx, fy, kMarker);
+    pls.col0(kBlack);
+    pls.lab("False accepts (%)", "False rejects (%)", "");
+    pls.mtex("t", 1.5, 0.5, 0.5, title.c_str());
+    draw_legend(pls,
+                {"DET curve", "EER " + format("%.1f", 100 * eer) + "%",
+                 format("%g", 100 * at_far.target_far) + "% false accepts"},
+                {kFirstClass, kFirstClass + 3, kFirstClass + 2}, true, true);
+  });
+}
+
+PlotFiles plot_score_histogram(const fs::path& stem, const ScoreHistogram& histogram,
+                               const std::vector<std::pair<std::string, double>>& thresholds, PlotSize size) {
+  const std::size_t bins = histogram.target.size();
+  if (bins == 0 || histogram.nontarget.size() != bins || histogram.edges.size() != bins + 1)
+    throw Error("score histogram plot: " + std::to_string(histogram.edges.size()) + " edges for " +
+                std::to_string(bins) + " bins");
+  auto fractions = [](const std::vector<std::int64_t>& counts) {
+    double total = 0;
+    for (auto c : counts) total += static_cast<double>(c);
+    std::vector<double> f;
+    for (auto c : counts) f.push_back(total > 0 ? static_cast<double>(c) / total : 0.0);
+    return f;
+  };
+  const auto target = fractions(histogram.target), nontarget = fractions(histogram.nontarget);
+  // Step outlines: each bin's top edge, joined by verticals.
+  auto steps = [&](const std::vector<double>& f, std::vector<double>& x, std::vector<double>& y) {
+    x.push_back(histogram.edges[0]);
+    y.push_back(0);
+    for (std::size_t i = 0; i < bins; ++i) {
+      x.push_back(histogram.edges[i]), y.push_back(f[i]);
+      x.push_back(histogram.edges[i + 1]), y.push_back(f[i]);
+    }
+    x.push_back(histogram.edges[bins]);
+    y.push_back(0);
+  };
+  std::vector<double> tx, ty, nx, ny;
+  steps(target, tx, ty);
+  steps(nontarget, nx, ny);
+  double top = 0;
+  for (double v : target) top = std::max(top, v);
+  for (double v : nontarget) top = std::max(top, v);
+  top = top > 0 ? top * (1.3 + 0.1 * static_cast<double>(thresholds.size())) : 1.0;  // head room for the legend
+  double x0 = histogram.edges.front(), x1 = histogram.edges.back();
+  for (const auto& [name, t] : thresholds)
+    if (std::isfinite(t)) x0 = std::min(x0, t), x1 = std::max(x1, t);
+  std::int64_t n_target = 0, n_nontarget = 0;
+  for (auto c : histogram.target) n_target += c;
+  for (auto c : histogram.nontarget) n_nontarget += c;
+  return render(stem, size, [&](plstream& pls) {
+    pls.vpor(0.1, 0.95, 0.12, 0.9);
+    pls.wind(x0, x1, 0.0, top);
+    pls.col0(kBlack);
+    pls.box("bcnst", 0, 0, "bcnstv", 0, 0);
+    draw_series(pls, nx, ny, kFirstClass + 3, false);
+    draw_series(pls, tx, ty, kFirstClass + 2, false);
+    std::vector<std::string> legend{"same class (" + std::to_string(n_target) + " pairs)",
+                                    "different class (" + std::to_string(n_nontarget) + " pairs)"};
+    std::vector<PLINT> colours{kFirstClass + 2, kFirstClass + 3};
+    PLINT colour = kFirstClass;
+    for (const auto& [name, t] : thresholds) {
+      if (!std::isfinite(t)) continue;
+      PLFLT lx[2] = {t, t}, ly[2] = {0, top};
+      pls.col0(colour);
+      pls.lsty(2);
+      pls.width(2);
+      pls.line(2, lx, ly);
+      pls.width(1);
+      pls.lsty(1);
+      legend.push_back(name + " " + format("%.3g", t));
+      colours.push_back(colour);
+      colour = colour == kFirstClass ? kFirstClass + 4 : colour + 1;
+    }
+    pls.col0(kBlack);
+    pls.lab("Pair score (logit; higher = more similar)", "Fraction of the pairs",
+            "Scores of every pair of clips, one clip against one clip");
+    draw_legend(pls, legend, colours, true, false);
+  });
+}
+
 }  // namespace oneshot

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "eval/verification.h"
 #include "plot/render.h"
 
 namespace oneshot {
@@ -50,5 +51,21 @@ Projection2D pca_2d(const torch::Tensor& x);
 PlotFiles plot_embeddings_pca(const std::filesystem::path& stem, const torch::Tensor& embeddings,
                               const std::vector<int>& labels, const std::vector<std::string>& class_names,
                               const std::string& title = "Embeddings (PCA)", PlotSize size = {800, 650});
+
+// The DET curve (Martin et al., "The DET curve in assessment of detection
+// task performance", Eurospeech 1997): FRR against FAR, both on normal-deviate
+// (probit) axes from 0.1 % to 99 % (points beyond drawn on the edge), the
+// FAR = FRR diagonal and the EER point on it, and the operating point at
+// at_far.target_far. Title: EER, FRR at the FAR, AUROC.
+PlotFiles plot_det_curve(const std::filesystem::path& stem, const std::vector<OperatingPoint>& curve, double eer,
+                         const RatesAtFar& at_far, double auroc, PlotSize size = {700, 650});
+
+// Same-class and different-class score histograms on common bins, each as the
+// fraction of its pairs per bin (so that the far more numerous different-class
+// pairs do not hide the same-class ones), with a dashed vertical line per
+// named threshold.
+PlotFiles plot_score_histogram(const std::filesystem::path& stem, const ScoreHistogram& histogram,
+                               const std::vector<std::pair<std::string, double>>& thresholds,
+                               PlotSize size = {800, 500});
 
 }  // namespace oneshot

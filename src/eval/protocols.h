@@ -12,6 +12,7 @@
 
 #include "core/config.h"
 #include "data/feature_cache.h"
+#include "eval/verification.h"
 #include "model/siamese.h"
 
 namespace oneshot {
@@ -90,6 +91,52 @@ std::vector<Episode> sample_episodes(const EvalSubset& subset, const EvalConfig&
 // the mean support embedding).
 EvalResult evaluate_episodes(Siamese& model, const torch::Tensor& embeddings, const EvalSubset& subset,
                              const EvalConfig& config);
+
+// --- verification: every pair of clips, one clip against one clip ----------
+// The model's head score (logit) of every ordered pair of rows of
+// `embeddings` (N, D), as model->score_matrix computes it (the score the
+// class library calibrates with): row-major N x N doubles, in blocks of rows
+// so that memory stays bounded for any D.
+std::vector<double> pair_score_matrix(Siamese& model, const torch::Tensor& embeddings);
+
+struct VerificationOptions {
+  double far = 0.05;         // the false-accept rate of frr_at_far and of the enrolment threshold
+  int bins = 40;             // score histogram bins
+  int enrolled_classes = 0;  // enrol-one-clip task: classes enrolled per draw (0: half, at least 2)
+  int draws = 1000;          // enrol-one-clip task: draws (seeded with seed)
+  std::int64_t seed = 1;     // eval.seed
+};
+
+// The enrolment threshold fixed on other classes (the run's training
+// classes): threshold_at_far of every different-class pair of their clips,
+// streamed (FarThresholdTracker), and the FRR of their same-class pairs at it.
+struct ThresholdCalibration {
+  std::string source;  // "training classes" or "given"
+  double far = 0.05;
+  double threshold = 0;
+  double frr = 0;      // NaN: no same-class pair, or the threshold was given
+  std::int64_t classes = 0, clips = 0, target_pairs = 0, nontarget_pairs = 0;
+};
+// Throws oneshot::Error when the subset has fewer than 2 classes.
+ThresholdCalibration calibrate_on_pairs(Siamese& model, const torch::Tensor& embeddings, const EvalSubset& subset,
+                                        double far);
+
+struct VerificationResult {
+  std::vector<int> classes;  // FeatureSet ids, ascending
+  std::int64_t clips = 0;
+  VerificationMetrics metrics;       // every pair (i < j) of the subset's clips
+  ThresholdCalibration calibration;  // the enrolment task's threshold
+  EnrolmentResult enrolment;
+  double seconds = 0, embedding_seconds = 0;  // set by the caller, as EvalResult's
+};
+
+// Scores every same-class and different-class pair of the subset's clips
+// (the head on two clips' embeddings: one clip against one clip, as
+// enrolment is), and the enrol-one-clip task at `calibration.threshold`.
+// Throws oneshot::Error for fewer than 2 classes, no same-class pair (every
+// class has one clip), or embeddings that do not match the subset.
+VerificationResult evaluate_verification(Siamese& model, const torch::Tensor& embeddings, const EvalSubset& subset,
+                                         const ThresholdCalibration& calibration, const VerificationOptions& options);
 
 // Dispatches on config.protocol.
 EvalResult evaluate(Siamese& model, const torch::Tensor& embeddings, const EvalSubset& subset,

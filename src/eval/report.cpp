@@ -124,7 +124,22 @@ std::string csv_table(const std::string& text) {
   return out.str();
 }
 
+double number_or_nan(const json& r, const char* key) {
+  return r.contains(key) && r[key].is_number() ? r[key].get<double>() : std::nan("");
+}
+
+std::string far_percent(const json& r) {
+  double far = 0.05;
+  if (r.contains("parameters") && r["parameters"].contains("far") && r["parameters"]["far"].is_number())
+    far = r["parameters"]["far"].get<double>();
+  return format_number(100 * far, "%g") + "%";
+}
+
 std::string result_summary_line(const json& r) {
+  if (r.value("protocol", "") == "verification")
+    return "EER " + format_number(number_or_nan(r, "eer")) + ", false rejects " +
+           format_number(number_or_nan(r, "frr_at_far")) + " at " + far_percent(r) + " false accepts, AUROC " +
+           format_number(number_or_nan(r, "auroc"));
   std::string line = format_number(r.value("mean_accuracy", json(nullptr)).is_number()
                                        ? r["mean_accuracy"].get<double>()
                                        : std::nan(""));
@@ -139,7 +154,53 @@ std::string describe_parameters(const json& r) {
   return out;
 }
 
+std::string verification_section(const std::string& name, const json& r, const fs::path& results_dir) {
+  std::ostringstream out;
+  auto row = [&](const std::string& label, const std::string& value) {
+    out << "<tr><td>" << html_escape(label) << "</td><td>" << html_escape(value) << "</td></tr>\n";
+  };
+  out << "<h3>" << html_escape(name) << "</h3>\n<p class=\"mean\">" << html_escape(result_summary_line(r))
+      << "</p>\n<p class=\"note\">Every same-class and different-class pair of the " << html_escape(r.value("split", "?"))
+      << " clips, one clip against one clip (as enrolling a sound from one recording), scored by the model's head ("
+      << html_escape(r.value("checkpoint", "best")) << ".pt); a pair is accepted when its score exceeds the "
+      << "threshold. EER by the ROC convex hull; in " << format_number(r.value("seconds", 0.0), "%.2f") << " s</p>\n";
+  out << "<table><tr><th>pairs of clips</th><th></th></tr>\n";
+  row("classes / clips", cell(json(r.value("classes", json::array()).size())) + " / " + cell(r.value("clips", json(0))));
+  row("same-class pairs", cell(r.value("target_pairs", json(0))));
+  row("different-class pairs", cell(r.value("nontarget_pairs", json(0))));
+  row("EER", format_number(number_or_nan(r, "eer")));
+  row("false rejects at " + far_percent(r) + " false accepts", format_number(number_or_nan(r, "frr_at_far")));
+  row("threshold there (false accepts reached)", format_number(number_or_nan(r, "threshold_at_far"), "%.4g") + " (" +
+                                                    format_number(number_or_nan(r, "far_reached")) + ")");
+  row("AUROC", format_number(number_or_nan(r, "auroc")));
+  row("mean score, same class / different class", format_number(number_or_nan(r, "target_mean")) + " / " +
+                                                      format_number(number_or_nan(r, "nontarget_mean")));
+  out << "</table>\n";
+  if (r.contains("enrolment") && r["enrolment"].is_object()) {
+    const json& e = r["enrolment"];
+    const json c = r.value("calibration", json::object());
+    std::string source = c.value("source", "");
+    source = source == "given" ? "given" : far_percent(r) + " false accepts on every pair of the " +
+                                               cell(c.value("clips", json(0))) + " clips of " +
+                                               cell(c.value("classes", json(0))) + " " + source;
+    out << "<table><tr><th>enrol one clip</th><th></th></tr>\n";
+    row("enrolled classes per draw", cell(e.value("enrolled_classes", json(0))) + " of " + cell(e.value("classes", json(0))));
+    row("draws", cell(e.value("draws", json(0))));
+    row("threshold", cell(e.value("threshold", json(nullptr))) + " (" + source + ")");
+    row("top-1 among the enrolled (threshold ignored)", cell(e.value("top1", json(nullptr))));
+    row("accepted as their class", cell(e.value("accepted", json(nullptr))));
+    row("never-enrolled clips rejected as unknown", cell(e.value("rejected", json(nullptr))));
+    out << "</table>\n";
+  }
+  for (const char* figure : {"_det.png", "_histogram.png"}) {
+    const fs::path png = results_dir / (name + figure);
+    if (fs::exists(png)) out << image(png, name + figure);
+  }
+  return out.str();
+}
+
 std::string result_section(const std::string& name, const json& r, const fs::path& results_dir) {
+  if (r.value("protocol", "") == "verification") return verification_section(name, r, results_dir);
   std::ostringstream out;
   out << "<h3>" << html_escape(name) << "</h3>\n<p class=\"mean\">Mean accuracy: " << html_escape(result_summary_line(r))
       << "</p>\n<p class=\"note\">" << html_escape(r.value("protocol", "?")) << " protocol on the "
@@ -197,12 +258,15 @@ fs::path write_report(const fs::path& run_dir) {
   std::vector<std::pair<std::string, json>> results;
   for (const auto& f : result_files) results.emplace_back(f.stem().string(), read_json(f));
   if (!results.empty()) {
-    html << "<h2>Summary</h2>\n<table><tr><th>result</th><th>protocol</th><th>split</th><th>mean accuracy</th>"
-            "<th>decisions</th></tr>\n";
+    html << "<h2>Summary</h2>\n<table><tr><th>result</th><th>protocol</th><th>split</th><th>mean accuracy (verification: EER, FRR, AUROC)</th>"
+            "<th>decisions (pairs)</th></tr>\n";
     for (const auto& [name, r] : results)
       html << "<tr><td>" << html_escape(name) << "</td><td>" << html_escape(r.value("protocol", "?")) << "</td><td>"
            << html_escape(r.value("split", "?")) << "</td><td>" << html_escape(result_summary_line(r)) << "</td><td>"
-           << html_escape(cell(r.value("decisions", json(0)))) << "</td></tr>\n";
+           << html_escape(cell(r.value("protocol", "") == "verification"
+                                   ? json(r.value("target_pairs", 0) + r.value("nontarget_pairs", 0))
+                                   : r.value("decisions", json(0))))
+           << "</td></tr>\n";
     html << "</table>\n";
   }
   if (fs::exists(run_dir / "run.json")) {
@@ -237,6 +301,8 @@ fs::path write_report(const fs::path& run_dir) {
       html << result_section(name, r, results_dir);
       shown.insert(results_dir / (name + "_accuracy.png"));
       shown.insert(results_dir / (name + "_confusion.png"));
+      shown.insert(results_dir / (name + "_det.png"));
+      shown.insert(results_dir / (name + "_histogram.png"));
     }
   }
   std::ostringstream other;

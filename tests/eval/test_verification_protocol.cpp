@@ -1,0 +1,167 @@
+// The verification protocol on a tiny model: every pair scored by the head,
+// counts that follow from the class sizes, metrics and the enrol-one-clip task
+// equal to the model-free functions on the same scores, the threshold fixed
+// on other classes, and the files, figures and report section.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "eval/evaluate_run.h"
+#include "eval/report.h"
+#include "eval_fixtures.h"
+#include "support/test_support.h"
+
+namespace oneshot {
+namespace {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+TEST(VerificationProtocol, PairScoresAreTheHeadOnEachPair) {
+  auto features = test::synthetic_features({4, 3, 5});
+  auto model = test::tiny_model(features);
+  const auto subset = subset_of_classes(features, {0, 1, 2});
+  const auto embeddings = embed_subset(model, features, subset);
+  const auto scores = pair_score_matrix(model, embeddings);
+  const std::size_t n = subset.clips.size();
+  ASSERT_EQ(scores.size(), n * n);
+  model->eval();
+  torch::NoGradGuard no_grad;
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t j = 0; j < n; ++j) {
+      const double head = model->head(embeddings[i].unsqueeze(0), embeddings[j].unsqueeze(0)).item<double>();
+      EXPECT_NEAR(scores[i * n + j], head, 1e-5 * std::max(1.0, std::abs(head))) << i << "," << j;
+    }
+}
+
+TEST(VerificationProtocol, CountsMetricsAndEnrolmentFollowFromThePairScores) {
+  auto features = test::synthetic_features({6, 5, 4, 3, 6, 5});
+  auto model = test::tiny_model(features);
+  const auto subset = subset_of_classes(features, {0, 1, 2, 3});
+  const auto embeddings = embed_subset(model, features, subset);
+
+  // The threshold on the other classes (4 and 5): every different-class pair of their clips.
+  const auto training = subset_of_classes(features, {4, 5});
+  const auto train_embeddings = embed_subset(model, features, training);
+  const auto calibration = calibrate_on_pairs(model, train_embeddings, training, 0.05);
+  EXPECT_EQ(calibration.classes, 2);
+  EXPECT_EQ(calibration.clips, 11);
+  EXPECT_EQ(calibration.target_pairs, 15 + 10);
+  EXPECT_EQ(calibration.nontarget_pairs, 6 * 5);
+  std::vector<double> train_t, train_n;
+  split_pair_scores(pair_score_matrix(model, train_embeddings), training.labels, train_t, train_n);
+  EXPECT_EQ(calibration.threshold, threshold_at_far(train_n, 0.05));
+  EXPECT_DOUBLE_EQ(calibration.frr, frr_at_far(train_t, train_n, 0.05).frr);
+
+  VerificationOptions options;
+  options.draws = 200;
+  options.seed = 4;
+  const auto result = evaluate_verification(model, embeddings, subset, calibration, options);
+  // Same-class pairs: C(6,2) + C(5,2) + C(4,2) + C(3,2); all pairs C(18,2).
+  EXPECT_EQ(result.metrics.target_pairs, 15 + 10 + 6 + 3);
+  EXPECT_EQ(result.metrics.nontarget_pairs, 153 - 34);
+  EXPECT_EQ(result.clips, 18);
+  EXPECT_EQ(result.classes, (std::vector<int>{0, 1, 2, 3}));
+  const auto scores = pair_score_matrix(model, embeddings);
+  std::vector<double> t, n;
+  split_pair_scores(scores, subset.labels, t, n);
+  EXPECT_EQ(result.metrics.eer, equal_error_rate(t, n));
+  EXPECT_EQ(result.metrics.auroc, auroc(t, n));
+  EXPECT_EQ(result.metrics.at_far.frr, frr_at_far(t, n, 0.05).frr);
+  std::int64_t histogram_pairs = 0;
+  for (auto c : result.metrics.histogram.target) histogram_pairs += c;
+  EXPECT_EQ(histogram_pairs, 34);
+  EnrolmentOptions enrol;
+  enrol.draws = 200;
+  enrol.seed = 4;
+  enrol.threshold = calibration.threshold;
+  const auto expected = enrol_one_clip(scores, subset.labels, enrol);
+  EXPECT_EQ(result.enrolment.enrolled_classes, 2);  // half of 4
+  EXPECT_EQ(result.enrolment.top1, expected.top1);
+  EXPECT_EQ(result.enrolment.accepted, expected.accepted);
+  EXPECT_EQ(result.enrolment.rejected, expected.rejected);
+  EXPECT_GT(result.enrolment.top1, 0.5);  // the synthetic classes are separable: 2-way, chance 0.5
+
+  // A split of one clip per class has no same-class pair.
+  auto singles = test::synthetic_features({1, 1, 1});
+  auto single_model = test::tiny_model(singles);
+  const auto single_subset = subset_of_classes(singles, {0, 1, 2});
+  EXPECT_THROW(evaluate_verification(single_model, embed_subset(single_model, singles, single_subset), single_subset,
+                                     calibration, options),
+               Error);
+}
+
+TEST(VerificationProtocol, WritesResultsFiguresAndTheReportSection) {
+  test::TempDir tmp;
+  const fs::path run = tmp / "run";
+  fs::create_directories(run);
+  auto features = test::synthetic_features({6, 6, 6, 6, 6, 6});
+  auto model = test::tiny_model(features);
+  SplitEvaluationOptions options;
+  options.progress = false;
+  options.split = "val";
+  options.checkpoint = "last";
+  VerificationOptions verification;
+  verification.draws = 50;
+  verification.bins = 12;
+  const auto eval = evaluate_verification_split(model, features, {0, 1, 2}, {3, 4, 5}, std::nullopt, run, options,
+                                                verification);
+  EXPECT_EQ(eval.name, "val_verification_last");
+  const fs::path results = run / "results";
+  const json j = json::parse(read_file(results / "val_verification_last.json"));
+  EXPECT_EQ(j.at("protocol"), "verification");
+  EXPECT_EQ(j.at("checkpoint"), "last");
+  EXPECT_EQ(j.at("target_pairs"), 3 * 15);
+  EXPECT_EQ(j.at("nontarget_pairs"), 153 - 45);
+  EXPECT_EQ(j.at("eer").get<double>(), eval.result.metrics.eer);
+  EXPECT_EQ(j.at("calibration").at("source"), "training classes");
+  EXPECT_EQ(j.at("calibration").at("clips"), 18);
+  EXPECT_EQ(j.at("enrolment").at("threshold").get<double>(), eval.result.calibration.threshold);
+  EXPECT_EQ(j.at("histogram").at("edges").size(), 13u);
+  EXPECT_GE(eval.result.embedding_seconds, 0.0);
+  // Histogram CSV: a header and one row per bin, counts summing to the pairs.
+  std::istringstream csv(read_file(results / "val_verification_last_histogram.csv"));
+  std::string line;
+  std::getline(csv, line);
+  EXPECT_EQ(line, "bin_low,bin_high,same_class,different_class");
+  std::int64_t same = 0, different = 0, rows = 0;
+  while (std::getline(csv, line)) {
+    std::istringstream cells(line);
+    std::string lo, hi, s, d;
+    std::getline(cells, lo, ',');
+    std::getline(cells, hi, ',');
+    std::getline(cells, s, ',');
+    std::getline(cells, d, ',');
+    same += std::stoll(s), different += std::stoll(d), ++rows;
+  }
+  EXPECT_EQ(rows, 12);
+  EXPECT_EQ(same, 45);
+  EXPECT_EQ(different, 108);
+  const std::string det = read_file(results / "val_verification_last_det.csv");
+  EXPECT_EQ(det.rfind("threshold,far,frr\n-inf,1,0\n", 0), 0u) << det.substr(0, 80);
+  for (const char* stem : {"val_verification_last_det", "val_verification_last_histogram"}) {
+    EXPECT_TRUE(fs::exists(results / (std::string(stem) + ".png"))) << stem;
+    EXPECT_TRUE(fs::exists(results / (std::string(stem) + ".svg"))) << stem;
+  }
+  const std::string report = read_file(write_report(run));
+  EXPECT_NE(report.find("enrol one clip"), std::string::npos);
+  EXPECT_NE(report.find("val_verification_last_det.png"), std::string::npos);  // the figure's alt text
+  EXPECT_NE(report.find("false rejects"), std::string::npos);
+  EXPECT_EQ(report.find("<h2>Figures</h2>"), std::string::npos) << "the figures belong to their section";
+
+  // A given threshold skips the training classes; none and no classes is an error.
+  options.checkpoint = "best";
+  const auto given = evaluate_verification_split(model, features, {0, 1, 2}, {}, 1.5, run, options, verification);
+  EXPECT_EQ(given.name, "val_verification");
+  EXPECT_EQ(given.result.calibration.source, "given");
+  EXPECT_EQ(given.result.enrolment.threshold, 1.5);
+  EXPECT_THROW(evaluate_verification_split(model, features, {0, 1, 2}, {3}, std::nullopt, run, options, verification),
+               Error);
+}
+
+}  // namespace
+}  // namespace oneshot
