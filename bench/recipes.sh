@@ -12,6 +12,16 @@
 # 900 CPU-s also gives its score at 300: every schedule counts intervals, not
 # time). Jobs run in parallel, one thread each; the budget is CPU time, so
 # parallel jobs do not change it. Runs already done in OUT are not rerun.
+#
+# Each job keeps its run directory (OUT/RECIPE.splitS.run: best.pt, last.pt,
+# split.json with the 10 dev classes as validation classes), and both
+# checkpoints are then measured on those classes with `oneshot-audio
+# evaluate --split val`: 2000 5-way 1-shot episodes (5 queries a class) and
+# the verification protocol (every pair of clips, one against one: EER, false
+# rejects at 5 % false accepts, AUROC; the enrol-one-clip task with its
+# threshold at 5 % false accepts on the training classes). A second table
+# prints their mean and spread over the splits, with the rule's score
+# mean(5-way, 1 - EER); OUT/summary.csv holds every split's values.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUDGET=900; SPLITS="1 2 3"; JOBS=2; OUT=recipes-out; REPORT=""
@@ -55,16 +65,38 @@ for spec in "$@"; do
 done
 
 jobs_file=$OUT/jobs.txt; : > "$jobs_file"
-names=()
+names=(); budgets=()
 for spec in "$@"; do
   r=${spec%@*}; b=$BUDGET; [[ $spec == *@* ]] && b=${spec#*@}
-  names+=("$r")
+  names+=("$r"); budgets+=("$b")
   for s in $SPLITS; do
     [ -s "$OUT/$r.split$s.txt" ] && continue
-    echo "$BUILD/bench_recipes --data $DATA --cache $CACHE $(recipe_args "$r") $PROTOCOL --split-seed $s --budget $b --threads 1 --csv $OUT/$r.split$s.csv > $OUT/$r.split$s.txt 2> $OUT/$r.split$s.log" >> "$jobs_file"
+    rm -rf "$OUT/$r.split$s.run"  # a run left by an unfinished job: bench_recipes wants a new directory
+    echo "$BUILD/bench_recipes --data $DATA --cache $CACHE $(recipe_args "$r") $PROTOCOL --split-seed $s --budget $b --threads 1 --csv $OUT/$r.split$s.csv --run $OUT/$r.split$s.run > $OUT/$r.split$s.txt 2> $OUT/$r.split$s.log" >> "$jobs_file"
   done
 done
 xargs -P "$JOBS" -I{} bash -c {} < "$jobs_file"
+
+# Both checkpoints of every kept run on its validation (dev) classes.
+eval_file=$OUT/evaluate.txt; : > "$eval_file"
+EVALUATE="$BUILD/oneshot-audio evaluate --quiet --threads 1 --split val"
+for r in "${names[@]}"; do
+  for s in $SPLITS; do
+    run=$OUT/$r.split$s.run
+    for c in best last; do
+      [ -s "$run/$c.pt" ] || continue
+      sfx=""; [ $c = last ] && sfx=_last
+      [ -s "$run/results/val_episodes_5way_1shot$sfx.json" ] ||
+        echo "$EVALUATE --run $run --checkpoint $c --protocol episodes --ways 5 --shots 1 --queries 5 --episodes 2000 > $run/evaluate_episodes$sfx.log 2>&1" >> "$eval_file"
+      [ -s "$run/results/val_verification$sfx.json" ] ||
+        echo "$EVALUATE --run $run --checkpoint $c --protocol verification > $run/evaluate_verification$sfx.log 2>&1" >> "$eval_file"
+    done
+  done
+done
+# One job per run (its evaluations in turn): each evaluation rewrites the run's report.html.
+sort "$eval_file" | awk '{ for (i = 1; i <= NF; i++) if ($i == "--run") key = $(i + 1); jobs[key] = jobs[key] (jobs[key] == "" ? "" : "; ") $0 }
+  END { for (k in jobs) print jobs[k] }' > "$eval_file.jobs"
+xargs -P "$JOBS" -I{} bash -c {} < "$eval_file.jobs" || echo "note: some evaluations failed; see OUT/*.run/evaluate_*.log" >&2
 
 python3 - "$OUT" "$SPLITS" "${REPORT:-$BUDGET}" "${names[@]}" <<'PY'
 import csv, sys
@@ -82,4 +114,73 @@ for r in names:
         m = sum(scores) / len(scores)
         print(f"{r:<18} {b:7.0f}  {m:.3f} ({min(scores):.3f}-{max(scores):.3f})   {sum(at)/len(at):11.0f}  " +
               " ".join(f"{x:.3f}" for x in scores))
+PY
+
+# The measured table: both checkpoints on the dev classes (standard library only).
+python3 - "$OUT" "$SPLITS" "${#names[@]}" "${names[@]}" "${budgets[@]}" <<'PY'
+import csv, json, os, sys
+out, splits, k = sys.argv[1], sys.argv[2].split(), int(sys.argv[3])
+names, budgets = sys.argv[4:4 + k], sys.argv[4 + k:4 + 2 * k]
+
+def load(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+def spread(xs):
+    xs = [x for x in xs if x is not None]
+    if not xs:
+        return "-"
+    return f"{sum(xs) / len(xs):.3f} ({min(xs):.3f}-{max(xs):.3f})"
+
+def mean(xs):
+    xs = [x for x in xs if x is not None]
+    return f"{sum(xs) / len(xs):.3f}" if xs else "-"
+
+fields = ["recipe", "budget", "split", "checkpoint", "fiveway", "fiveway_ci95", "eer", "frr_at_5far", "auroc",
+          "enrol_top1", "enrol_accepted", "enrol_rejected", "rule_score"]
+rows = []
+for r, b in zip(names, budgets):
+    for s in splits:
+        for c in ("best", "last"):
+            sfx = "_last" if c == "last" else ""
+            res = f"{out}/{r}.split{s}.run/results"
+            e, v = load(f"{res}/val_episodes_5way_1shot{sfx}.json"), load(f"{res}/val_verification{sfx}.json")
+            if e is None and v is None:
+                continue
+            row = {"recipe": r, "budget": b, "split": s, "checkpoint": c}
+            row["fiveway"] = e.get("mean_accuracy") if e else None
+            row["fiveway_ci95"] = e.get("ci95") if e else None
+            if v:
+                en = v.get("enrolment", {})
+                row.update(eer=v.get("eer"), frr_at_5far=v.get("frr_at_far"), auroc=v.get("auroc"),
+                           enrol_top1=en.get("top1"), enrol_accepted=en.get("accepted"),
+                           enrol_rejected=en.get("rejected"))
+            f, er = row.get("fiveway"), row.get("eer")
+            row["rule_score"] = (f + 1 - er) / 2 if f is not None and er is not None else None
+            rows.append(row)
+with open(f"{out}/summary.csv", "w", newline="") as f:
+    w = csv.DictWriter(f, fieldnames=fields)
+    w.writeheader()
+    for row in rows:
+        w.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in fields})
+
+print()
+print("On the dev classes (evaluate --split val; mean (min-max) over splits; FRR at 5% FAR, one clip against one clip;")
+print("enrol one clip: top-1 among the enrolled / accepted as their class / never-enrolled rejected; rule = mean(5-way, 1 - EER))")
+print(f"{'recipe':<18} {'budget':>6} {'ckpt':<4}  {'5-way':<21} {'EER':<21} {'FRR@5%':>6} {'AUROC':>6}  "
+      f"{'enrol top1/acc/rej':<18}  {'rule':<21} splits")
+for r, b in zip(names, budgets):
+    for c in ("best", "last"):
+        sel = [x for x in rows if x["recipe"] == r and x["checkpoint"] == c]
+        if not sel:
+            continue
+        col = lambda key: [x.get(key) for x in sel]
+        enrol = "/".join(mean(col(key)) for key in ("enrol_top1", "enrol_accepted", "enrol_rejected"))
+        print(f"{r:<18} {float(b):6.0f} {c:<4}  {spread(col('fiveway')):<21} {spread(col('eer')):<21} "
+              f"{mean(col('frr_at_5far')):>6} {mean(col('auroc')):>6}  {enrol:<18}  {spread(col('rule_score')):<21} "
+              f"{len(sel)}")
+print(f"(every split's values: {out}/summary.csv)")
 PY
