@@ -21,6 +21,9 @@
 // DIR --split val` measures the model the recipe yields (bench/recipes.sh).
 // Training then stops at the first validation past the budget (an interval
 // boundary: last.pt holds validation's re-estimated BatchNorm statistics).
+// --n-test N holds N more classes out of training and validation (the
+// held-out variant: a recipe validates and stops on its own small validation
+// classes and `evaluate --split test` measures it on classes it never saw).
 // --own-schedule keeps the recipe's own train.epochs and train.patience (it
 // stops as a user's run would, or at the budget); without it both are lifted
 // and the budget alone ends training (the earlier protocol).
@@ -60,7 +63,7 @@ int main(int argc, char** argv) {
   std::string data, cache, config_file, csv;
   std::vector<std::string> overrides;
   std::int64_t split_seed = 1;
-  int n_val = 10, threads = 1;
+  int n_val = 10, n_test = 0, threads = 1;
   double budget = 900, score_smoothing = 0.5;
   std::string run_dir;
   bool own_schedule = false;
@@ -70,6 +73,7 @@ int main(int argc, char** argv) {
   app.add_option("--set", overrides, "section.key=value (repeatable)");
   app.add_option("--split-seed", split_seed, "split.seed of the class split");
   app.add_option("--n-val", n_val, "validation classes");
+  app.add_option("--n-test", n_test, "test classes (held out from training and validation; 0 in the dev protocol)");
   app.add_option("--budget", budget, "CPU seconds (user + system, all threads)");
   app.add_option("--threads", threads, "train.threads");
   app.add_option("--csv", csv, "per-validation rows: cpu_seconds,val_accuracy,val_smoothed");
@@ -83,7 +87,7 @@ int main(int argc, char** argv) {
     if (!config_file.empty()) config.merge_file(config_file);
     for (const auto& o : overrides) config.set(o);
     config.split.n_val = n_val;
-    config.split.n_test = 0;
+    config.split.n_test = n_test;
     config.split.val_classes.clear();
     config.split.test_classes.clear();
     config.split.seed = split_seed;
