@@ -147,6 +147,7 @@ void AugmentConfig::validate() const {
   require(freq_mask_width >= 0 && freq_mask_width < 1, "augment.freq_mask_width", "must be in [0, 1)");
   require(gain_db >= 0 && std::isfinite(gain_db), "augment.gain_db", "must be >= 0");
   require(mixup >= 0 && std::isfinite(mixup), "augment.mixup", "must be >= 0 (0 = off)");
+  require(crop == 0 || (crop > 0 && crop <= 1), "augment.crop", "must be 0 (off) or in (0, 1]");
 }
 
 void TrainConfig::validate() const {
@@ -262,6 +263,9 @@ void Config::validate() const {
   augment.validate();
   eval.validate();
   tune.validate();
+  require(augment.crop == 0 || model.arch == "compact", "augment.crop",
+          "needs model.arch = \"compact\" (its time pooling takes clips of any length; \"" + model.arch +
+              "\" takes only the full clip)");
 }
 
 void Config::merge_toml(const std::string& text, const std::string& origin) {

@@ -176,11 +176,16 @@ struct AugmentConfig {
   double freq_mask_width = 0.1;  // each up to this fraction of the mel bands
   double gain_db = 0.0;          // a random gain in [-g, g] dB: a constant added in the log domain (a no-op under model.clip_norm = "mean")
   double mixup = 0.4;            // Beta(a, a) mixup of clips in a step (0 = off); targets mixed alike
+  // Random crops of variable length (0 = off; else in (0, 1]): each step's
+  // clips cropped to one length drawn between crop x the clip's frames (at
+  // least 32) and all of them, each at its own random start (train/augment.h);
+  // needs model.arch = "compact", whose time pooling takes any length.
+  double crop = 0.0;
 
   template <class V> void visit(V&& v) {
     v("time_shift", time_shift); v("time_masks", time_masks); v("time_mask_width", time_mask_width);
     v("freq_masks", freq_masks); v("freq_mask_width", freq_mask_width); v("gain_db", gain_db);
-    v("mixup", mixup);
+    v("mixup", mixup); v("crop", crop);
   }
   void validate() const;
   bool any() const {

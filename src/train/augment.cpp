@@ -1,6 +1,8 @@
 #include "train/augment.h"
 
+#include <algorithm>
 #include <cmath>
+#include <string>
 
 #include "core/error.h"
 
@@ -66,6 +68,25 @@ torch::Tensor augment_clips(const torch::Tensor& clips, const AugmentConfig& con
       if (config.freq_mask_width > 0) mask_spans(clip, 0, config.freq_masks, config.freq_mask_width, mean, rng);
     }
   }
+  return out;
+}
+
+int64_t crop_length(int64_t frames, double crop, int64_t min_frames, Rng& rng) {
+  if (!(crop > 0 && crop <= 1)) throw Error("augment.crop must be in (0, 1] to crop");
+  const int64_t lo = std::min(frames, std::max(min_frames, static_cast<int64_t>(std::ceil(crop * static_cast<double>(frames)))));
+  return lo + uniform_upto(rng, frames - lo);
+}
+
+torch::Tensor crop_clips(const torch::Tensor& clips, int64_t length, Rng& rng) {
+  if (clips.dim() < 3) throw Error("crop: clips must be (B, 1, M, T) or (B, M, T)");
+  const int64_t frames = clips.size(-1);
+  if (length < 1 || length > frames)
+    throw Error("crop: length " + std::to_string(length) + " frames is outside [1, " + std::to_string(frames) + "]");
+  if (length == frames) return clips;
+  std::vector<int64_t> shape(clips.sizes().begin(), clips.sizes().end());
+  shape.back() = length;
+  torch::Tensor out = torch::empty(shape, clips.options());
+  for (int64_t i = 0; i < clips.size(0); ++i) out[i].copy_(clips[i].narrow(-1, uniform_upto(rng, frames - length), length));
   return out;
 }
 

@@ -10,6 +10,13 @@
 //  time masks  — SpecAugment (Park et al. 2019): time_masks spans of up to
 //                time_mask_width x T frames set to the clip's mean value.
 //  freq masks  — the same over up to freq_mask_width x M mel bands.
+//  crop        — random crops of variable length (augment.crop = c > 0): one
+//                length L per step, uniform over the integers in
+//                [max(ceil(c T), 32), T] frames (the compact encoder takes at
+//                least 32), and each clip cropped to L frames at its own
+//                uniform start in [0, T - L]; one L for the whole step keeps
+//                the batch rectangular. Trains the time pooling on windows
+//                shorter than the model's input (detect --window).
 //  mixup       — (Zhang et al. 2018) x_i <- l x_i + (1 - l) x_p(i), with l the
 //                larger of a Beta(a, a) draw and its complement, so a clip
 //                keeps its own class as the main one; the objectives mix their
@@ -36,6 +43,16 @@ struct MixPlan {
 // clips; returns a new tensor of the same shape. Deterministic for a given
 // rng state; identity when those keys are all 0.
 torch::Tensor augment_clips(const torch::Tensor& clips, const AugmentConfig& config, Rng& rng);
+
+// The crop length of a step for clips of `frames` frames: uniform over
+// [max(ceil(crop x frames), min_frames), frames] (all of them when that is
+// empty). Throws oneshot::Error for crop outside (0, 1].
+int64_t crop_length(int64_t frames, double crop, int64_t min_frames, Rng& rng);
+
+// Each clip of (B, 1, M, T) or (B, M, T) cropped to `length` frames at its own
+// uniform start in [0, T - length]: a new tensor (B, ..., length). Throws
+// oneshot::Error for length outside [1, T].
+torch::Tensor crop_clips(const torch::Tensor& clips, int64_t length, Rng& rng);
 
 // Mixes each row listed in `rows` with a partner drawn uniformly from
 // `partners` (another row where possible), in place on `clips` (B, ...).

@@ -206,8 +206,12 @@ std::vector<torch::Tensor> Trainer::step_inputs(const TrainStep& step, const std
   std::int64_t offset = 0;
   std::vector<std::int64_t> mix_rows;  // global rows that may be mixed
   if (aug.mixup > 0) mix_rows = mixup_rows(step_objective(), labels, config_.train.support_shots);
+  // One crop length for the whole step (augment.crop), so that the batch stays rectangular.
+  const std::int64_t crop =
+      aug.crop > 0 ? crop_length(static_cast<std::int64_t>(features_.n_frames()), aug.crop, 32, rng) : 0;
   for (const auto& clips : step.inputs) {
     torch::Tensor x = clips_tensor(features_, clips);
+    if (crop > 0) x = crop_clips(x, crop, rng);
     if (aug.any()) x = augment_clips(x, aug, rng);
     if (aug.mixup > 0) {
       const auto n = static_cast<std::int64_t>(clips.size());
