@@ -36,13 +36,22 @@ int run_classify(const ClassifyArgs& a) {
   scoring.aggregate = a.aggregate;
   if (!std::isnan(a.threshold)) scoring.threshold = a.threshold;
   LibraryScorer scorer(library, *run, scoring);
+  if (!scorer.note().empty()) std::cerr << "note: " << scorer.note() << "\n";
   ClassifyOptions options;
   options.windowing.hop_s = a.hop;
   options.window_aggregate = a.window_aggregate;
 
   const std::vector<std::string> files = expand_inputs(a.files);
   nlohmann::json json = nlohmann::json::array();
-  if (a.format == "csv") std::printf("path,decision,rank,class,score,threshold,votes,windows\n");
+  if (a.format == "csv") std::printf("path,decision,rank,class,score,threshold,votes,windows,confidence\n");
+  // The confidence in [0, 1] (JSON null, CSV empty, table "-" without a logistic calibration).
+  auto json_confidence = [](double c) { return std::isnan(c) ? nlohmann::json(nullptr) : nlohmann::json(c); };
+  auto text_confidence = [](double c, const char* none) {
+    if (std::isnan(c)) return std::string(none);
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.3f", c);
+    return std::string(buf);
+  };
   std::size_t failed = 0;
   for (const std::string& file : files) {
     Classification c;
@@ -59,20 +68,22 @@ int run_classify(const ClassifyArgs& a) {
       nlohmann::json ranked = nlohmann::json::array();
       for (std::size_t i = 0; i < top; ++i)
         ranked.push_back({{"class", c.ranking[i].name}, {"score", c.ranking[i].score},
-                          {"threshold", c.ranking[i].threshold}, {"votes", c.ranking[i].votes}});
+                          {"threshold", c.ranking[i].threshold}, {"votes", c.ranking[i].votes},
+                          {"confidence", json_confidence(c.ranking[i].confidence)}});
       json.push_back({{"path", c.path}, {"decision", c.decision}, {"reason", c.reason}, {"windows", c.windows},
-                      {"duration_s", c.duration}, {"ranking", ranked}});
+                      {"duration_s", c.duration}, {"confidence", json_confidence(c.ranking.front().confidence)},
+                      {"ranking", ranked}});
     } else if (a.format == "csv") {
       for (std::size_t i = 0; i < top; ++i)
-        std::printf("%s,%s,%zu,%s,%.6g,%.6g,%zu,%zu\n", csv_quote(c.path).c_str(), csv_quote(c.decision).c_str(), i + 1,
-                    csv_quote(c.ranking[i].name).c_str(), c.ranking[i].score, c.ranking[i].threshold,
-                    c.ranking[i].votes, c.windows);
+        std::printf("%s,%s,%zu,%s,%.6g,%.6g,%zu,%zu,%s\n", csv_quote(c.path).c_str(), csv_quote(c.decision).c_str(),
+                    i + 1, csv_quote(c.ranking[i].name).c_str(), c.ranking[i].score, c.ranking[i].threshold,
+                    c.ranking[i].votes, c.windows, text_confidence(c.ranking[i].confidence, "").c_str());
     } else {
       std::printf("%s: %s%s%s\n", c.path.c_str(), c.decision.c_str(), c.reason.empty() ? "" : " (",
                   c.reason.empty() ? "" : (c.reason + ")").c_str());
       for (std::size_t i = 0; i < top; ++i)
-        std::printf("  %zu. %-24s score %8.4f  threshold %8.4f%s\n", i + 1, c.ranking[i].name.c_str(),
-                    c.ranking[i].score, c.ranking[i].threshold,
+        std::printf("  %zu. %-24s score %8.4f  threshold %8.4f  confidence %5s%s\n", i + 1, c.ranking[i].name.c_str(),
+                    c.ranking[i].score, c.ranking[i].threshold, text_confidence(c.ranking[i].confidence, "-").c_str(),
                     a.window_aggregate == "vote" ? (" votes " + std::to_string(c.ranking[i].votes)).c_str() : "");
     }
   }

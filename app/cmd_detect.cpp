@@ -37,6 +37,7 @@ int run_detect(const DetectArgs& a) {
   scoring.aggregate = a.aggregate;
   if (!std::isnan(a.threshold)) scoring.threshold = a.threshold;
   LibraryScorer scorer(library, *run, scoring);
+  if (!scorer.note().empty() && !a.quiet) std::cerr << "note: " << scorer.note() << "\n";
   DetectOptions options;
   options.window_s = a.window;
   options.hop_s = a.hop;
@@ -148,6 +149,8 @@ void add_detect_command(CLI::App& app) {
   cmd->add_flag("--quiet", a->quiet, "Events only");
   cmd->footer(
       "Events go to standard output as TSV lines (filename onset offset event_label score) as soon as they end:\n"
+      "score is the calibrated confidence in [0, 1] of the event's best window (its raw score for a library\n"
+      "made by an older version).\n"
       "about window/2 + hop/2 after the offset (plus --merge-gap), and to OUT/events.tsv at the end.\n"
       "The filename column holds each file's base name (DCASE's convention); standard input is \"stdin\".");
   cmd->callback([a] {

@@ -8,6 +8,7 @@
 
 #include "commands.h"
 #include "core/error.h"
+#include "inference/calibration.h"
 #include "inference/enrolment.h"
 #include "inference/library_scoring.h"
 #include "inference/run_model.h"
@@ -16,14 +17,25 @@ namespace oneshot::cli {
 namespace {
 
 struct EnrollArgs {
-  std::string run, library, class_name, segment, aggregate = "mean";
+  std::string run, library, class_name, segment, aggregate = "mean", score_norm;
   std::vector<std::string> files;
   bool negative = false, quiet = false;
   double hop = 0, far = -1, threshold = std::nan("");
-  int threads = 0;
+  int threads = 0, views = 0, top_k = 0;
 };
 
 void print_calibration(const Calibration& c) {
+  if (c.method == "simulated") {
+    std::printf("calibration: threshold %.4g (%s) at a false-accept rate of %.1f %% of files (false rejects %.1f %%; "
+                "%lld same-class and %lld different-class simulated enrolments of %lld validation classes)\n",
+                c.threshold, c.normalised ? "AS-norm score" : "raw score", 100 * c.far, 100 * c.frr,
+                static_cast<long long>(c.same_pairs), static_cast<long long>(c.different_pairs),
+                static_cast<long long>(c.classes));
+    if (c.logistic)
+      std::printf("confidence: sigmoid(%.4g x score %+.4g); %.2f at the threshold\n", c.logistic->a, c.logistic->b,
+                  c.logistic->confidence(c.threshold));
+    return;
+  }
   std::printf("calibration: threshold %.4g at a false-accept rate of %.1f %% (false rejects %.1f %%; %lld same-class "
               "and %lld different-class pairs of %lld validation classes)\n",
               c.threshold, 100 * c.far, 100 * c.frr, static_cast<long long>(c.same_pairs),
@@ -50,21 +62,28 @@ int run_enroll(const EnrollArgs& a) {
   auto run = RunModel::load(a.run, a.threads);
   ClassLibrary library = ClassLibrary::open_or_create(a.library, run->library_model());
 
-  // The calibration comes from the run's validation classes, once per library
-  // (or again for a new --far).
-  const auto stored = library.calibration();
-  if (!stored || (a.far >= 0 && a.far != stored->far)) {
-    try {
-      const Calibration c = calibrate_on_validation(*run, a.far >= 0 ? a.far : 0.05, !a.quiet);
-      library.set_calibration(c);
-      print_calibration(c);
-    } catch (const Error& e) {
-      if (std::isnan(a.threshold)) throw;
-      std::cerr << "note: no calibration (" << e.what() << "); class \"" << class_name << "\" uses --threshold "
-                << a.threshold << "\n";
-    }
-  } else {
-    print_calibration(*stored);
+  // The library's settings: given ones are stored and re-calibrate it.
+  LibrarySettings settings = library.settings();
+  const LibrarySettings before = settings;
+  if (!a.score_norm.empty()) settings.score_norm = a.score_norm;
+  if (a.views > 0) settings.enrol_views = a.views;
+  if (a.top_k > 0) settings.cohort_top_k = a.top_k;
+  const bool changed = settings.score_norm != before.score_norm || settings.enrol_views != before.enrol_views ||
+                       settings.cohort_top_k != before.cohort_top_k;
+  if (changed) library.set_settings(settings);
+
+  // The cohort (the run's training-class clips) and the calibration on
+  // simulated enrolments of its validation classes, once per library (or
+  // again for a new --far or setting).
+  try {
+    const auto made = ensure_calibration(library, *run, a.far >= 0 ? std::optional<double>(a.far) : std::nullopt,
+                                         changed, !a.quiet);
+    if (made) print_calibration(*made);
+    else if (const auto stored = library.calibration()) print_calibration(*stored);
+  } catch (const Error& e) {
+    if (std::isnan(a.threshold)) throw;
+    std::cerr << "note: no calibration (" << e.what() << "); class \"" << class_name << "\" uses --threshold "
+              << a.threshold << "\n";
   }
 
   // Every file first, then one transaction: a bad file enrols nothing.
@@ -74,8 +93,8 @@ int run_enroll(const EnrollArgs& a) {
   std::vector<std::string> problems;
   for (const std::string& file : files) {
     try {
-      auto examples = embed_example(*run, file, windowing, segment);
-      if (!a.quiet) std::printf("%s: %zu window%s\n", file.c_str(), examples.size(), examples.size() == 1 ? "" : "s");
+      auto examples = embed_example(*run, file, windowing, segment, static_cast<int>(settings.enrol_views));
+      if (!a.quiet) std::printf("%s: %zu view%s\n", file.c_str(), examples.size(), examples.size() == 1 ? "" : "s");
       rows.insert(rows.end(), examples.begin(), examples.end());
     } catch (const Error& e) {
       problems.push_back(e.what());
@@ -128,17 +147,30 @@ void add_enroll_command(CLI::App& app) {
   cmd->add_option("--segment", a->segment, "START:END in seconds of the single FILE");
   cmd->add_option("--hop", a->hop, "Seconds between windows of a long example (default: half the model's input)")
       ->check(FinitePositive);
-  cmd->add_option("--far", a->far, "Target false-accept rate of the calibrated threshold (default 0.05); a new rate re-calibrates the whole library (every class not given --threshold)")
+  cmd->add_option("--far", a->far, "Target false-accept rate of a file against one class, calibrated on simulated enrolments of the run's validation classes (default 0.05); a new rate re-calibrates the whole library (every class not given --threshold)")
       ->check(CLI::Range(0.0, 0.999));
   cmd->add_option("--threshold", a->threshold, "This class's decision threshold (a score), instead of the calibration's")
       ->check(FiniteNumber);
   cmd->add_option("--aggregate", a->aggregate, "Scoring of a class's examples for the stored thresholds: mean, max or prototype")
       ->check(CLI::IsMember({"mean", "max", "prototype"}));
+  cmd->add_option("--views", a->views,
+                  "Views of each example pooled into its class (a hop this many times finer than classify's; a "
+                  "one-window example circularly shifted): stored in the library (default 4)")
+      ->check(CLI::Range(1, 64));
+  cmd->add_option("--score-norm", a->score_norm,
+                  "as-norm (scores normalised against the run's training-class clips) or none: stored in the library "
+                  "(default as-norm)")
+      ->check(CLI::IsMember({"as-norm", "none"}));
+  cmd->add_option("--cohort-top-k", a->top_k, "K of AS-norm: the top-K cohort scores of each side (default 100)")
+      ->check(CLI::Range(1, 100000));
   cmd->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->check(CLI::NonNegativeNumber);
   cmd->add_flag("--quiet", a->quiet, "Print the summary only");
   cmd->footer(
       "An example longer than the model's input is cut into windows; the windows within 6 dB of the loudest\n"
-      "one are enrolled (they hold the sound). Shorter examples are zero-padded as in training. Silence is refused.");
+      "one are enrolled (they hold the sound), at --views offsets per classify window. Shorter examples are\n"
+      "zero-padded as in training and enrolled circularly shifted. Silence is refused.\n"
+      "The first enrolment stores the score-normalisation cohort (the run's training-class clips) and the\n"
+      "calibration (the run's validation classes): classify and detect then need no dataset.");
   cmd->callback([a] {
     if (int code = run_enroll(*a); code != 0) throw CLI::RuntimeError(code);
   });

@@ -30,14 +30,23 @@ int list_library(const LibraryArgs& a) {
   const LibraryModel model = library.model();
   const auto calibration = library.calibration();
   const auto classes = library.classes();
+  const LibrarySettings settings = library.settings();
+  const std::size_t cohort = library.cohort().size();
   if (a.format == "json") {
     nlohmann::json j;
     j["library"] = a.library;
     j["model"] = {{"run", model.run}, {"fingerprint", model.fingerprint}, {"embedding_dim", model.embedding_dim},
                   {"window_s", model.window_s}, {"sample_rate", model.sample_rate}};
-    if (calibration)
+    j["settings"] = {{"score_norm", settings.score_norm}, {"cohort_top_k", settings.cohort_top_k},
+                     {"enrol_views", settings.enrol_views}};
+    j["cohort"] = cohort;
+    if (calibration) {
       j["calibration"] = {{"far", calibration->far}, {"threshold", calibration->threshold}, {"frr", calibration->frr},
-                          {"floor", calibration->floor}, {"classes", calibration->classes}};
+                          {"floor", calibration->floor}, {"classes", calibration->classes},
+                          {"method", calibration->method}, {"normalised", calibration->normalised}};
+      if (calibration->logistic)
+        j["calibration"]["logistic"] = {{"a", calibration->logistic->a}, {"b", calibration->logistic->b}};
+    }
     j["classes"] = nlohmann::json::array();
     for (const auto& c : classes) {
       nlohmann::json jc = {{"name", c.name}, {"negative", c.negative}, {"examples", c.examples},
@@ -59,12 +68,22 @@ int list_library(const LibraryArgs& a) {
   std::printf("library %s\n  model: run %s, fingerprint %s\n  input window %.3f s at %d Hz, %lld-dimensional embeddings\n",
               a.library.c_str(), model.run.c_str(), model.fingerprint.c_str(), model.window_s, model.sample_rate,
               static_cast<long long>(model.embedding_dim));
-  if (calibration)
-    std::printf("  calibration: threshold %.4g at false-accept rate %.1f %% (false rejects %.1f %%, %lld validation classes)\n",
-                calibration->threshold, 100 * calibration->far, 100 * calibration->frr,
-                static_cast<long long>(calibration->classes));
-  else
+  std::printf("  scores: %s", settings.score_norm == "as-norm" ? "AS-norm" : "raw");
+  if (settings.score_norm == "as-norm") {
+    if (cohort) std::printf(" against %zu training-class clips (top %lld)", cohort, static_cast<long long>(settings.cohort_top_k));
+    else std::printf(" (no cohort yet: the next enroll, or `library --reembed --run RUN`, adds one)");
+  }
+  std::printf("; %lld views per example\n", static_cast<long long>(settings.enrol_views));
+  if (calibration) {
+    std::printf("  calibration: threshold %.4g at false-accept rate %.1f %% %s (false rejects %.1f %%, %lld validation classes)\n",
+                calibration->threshold, 100 * calibration->far,
+                calibration->method == "simulated" ? "of files (simulated enrolments)" : "of clip pairs",
+                100 * calibration->frr, static_cast<long long>(calibration->classes));
+    if (calibration->logistic)
+      std::printf("  confidence: sigmoid(%.4g x score %+.4g)\n", calibration->logistic->a, calibration->logistic->b);
+  } else {
     std::printf("  calibration: none (thresholds must be given)\n");
+  }
   std::printf("%-24s %-8s %8s %8s %10s %-12s %s\n", "class", "kind", "windows", "sources", "threshold", "from", "added");
   for (const auto& c : classes) {
     std::printf("%-24s %-8s %8lld %8lld %10s %-12s %s\n", c.name.c_str(), c.negative ? "negative" : "class",

@@ -8,6 +8,7 @@
 
 #include "commands.h"
 #include "core/error.h"
+#include "inference/calibration.h"
 #include "inference/enrolment.h"
 #include "inference/library_scoring.h"
 #include "inference/run_model.h"
@@ -18,6 +19,8 @@ int run_library_reembed(const std::string& library_path, const std::string& run_
   ClassLibrary library = ClassLibrary::open(library_path);
   auto run = RunModel::load(run_dir, threads);
   const LibraryModel before = library.model();
+  const LibrarySettings settings = library.settings();
+  const auto old_calibration = library.calibration();
 
   // One entry per (class, source, segment): the windows are chosen again, the
   // new model's input length may differ.
@@ -42,7 +45,7 @@ int run_library_reembed(const std::string& library_path, const std::string& run_
   std::vector<std::string> problems;
   for (const Source& s : sources) {
     try {
-      for (auto& e : embed_example(*run, s.path, windowing, s.segment)) {
+      for (auto& e : embed_example(*run, s.path, windowing, s.segment, static_cast<int>(settings.enrol_views))) {
         e.class_name = s.class_name;
         e.added = s.added;
         rows.push_back(std::move(e));
@@ -57,9 +60,10 @@ int run_library_reembed(const std::string& library_path, const std::string& run_
     for (const auto& p : problems) message += "\n  " + p;
     throw Error(message);
   }
-  library.replace_examples(run->library_model(), rows);
+  library.replace_examples(run->library_model(), rows);  // drops the old cohort and calibration
   try {
-    library.set_calibration(calibrate_on_validation(*run, 0.05));
+    // A new cohort and a calibration on simulated enrolments, at the old far.
+    ensure_calibration(library, *run, old_calibration ? old_calibration->far : 0.05, true);
     update_thresholds(library, *run, "mean");
   } catch (const Error& e) {
     std::cerr << "note: no calibration with the new run (" << e.what() << ")\n";

@@ -10,7 +10,7 @@ enrolled) is classified. Prints, per draw and as mean (min-max):
   accepted   enrolled-class clips given their right class (threshold applied)
   rejected   never-enrolled clips answered "unknown" (1 - false-accept rate)
 Usage: bench/enroll_accuracy.py RUN [--cli build/oneshot-audio] [--enrolled 3]
-       [--draws 5] [--far 0.05]
+       [--draws 5] [--far 0.05] [--enroll-args "--views 4 --score-norm none"]
 The dataset, its layout and the split come from RUN (run.json, split.json).
 """
 import argparse, csv, json, os, random, subprocess, sys, tempfile
@@ -41,6 +41,7 @@ def main():
     p.add_argument("--enrolled", type=int, default=3)
     p.add_argument("--draws", type=int, default=5)
     p.add_argument("--far", type=float, default=0.05)
+    p.add_argument("--enroll-args", default="", help="extra enroll flags, e.g. \"--views 1 --score-norm none\"")
     a = p.parse_args()
     test = json.load(open(os.path.join(a.run, "split.json")))["test"]
     clips = clips_by_class(a.run)
@@ -56,7 +57,8 @@ def main():
             for c in enrolled:
                 example = rng.choice(clips[c])
                 subprocess.run([a.cli, "enroll", "--quiet", "--run", a.run, "--library", lib, "--class", c,
-                                "--far", str(a.far), example], check=True, stdout=subprocess.DEVNULL)
+                                "--far", str(a.far)] + a.enroll_args.split() + [example],
+                               check=True, stdout=subprocess.DEVNULL)
                 for q in clips[c]:
                     if q != example:
                         queries.append(q)

@@ -9,19 +9,21 @@ namespace oneshot {
 
 Classification classify_recording(RunModel& run, LibraryScorer& scorer, const std::string& path,
                                   const ClassifyOptions& options) {
+  return classify_samples(run, scorer, run.read_audio(path), path, options);
+}
+
+Classification classify_samples(RunModel& run, LibraryScorer& scorer, const std::vector<float>& samples,
+                                const std::string& path, const ClassifyOptions& options) {
   Classification out;
   out.path = path;
-  const std::vector<float> samples = run.read_audio(path);
   out.duration = static_cast<double>(samples.size()) / run.sample_rate();
-  const WindowPlan plan = plan_windows(samples.size(), run.window_samples(), hop_samples(run, options.windowing));
-  std::vector<std::size_t> starts;
-  for (std::size_t i : sounding_windows(samples, plan, options.windowing.rule, path)) starts.push_back(plan.starts[i]);
+  const std::vector<std::size_t> starts = classify_window_starts(run, samples, options.windowing, path);
   out.windows = starts.size();
   const std::vector<double> scores = scorer.window_scores(run.embed_windows(samples, starts));
   const std::size_t n_classes = scorer.n_classes();
 
   for (const ClassDecision& d : rank_classes(scores, starts.size(), n_classes, scorer.positive(), options.window_aggregate))
-    out.ranking.push_back({scorer.names()[d.cls], d.score, d.votes, scorer.threshold(d.cls)});
+    out.ranking.push_back({scorer.names()[d.cls], d.score, d.votes, scorer.threshold(d.cls), scorer.confidence(d.score)});
   // The best negative class, aggregated the same way.
   std::vector<bool> negative = scorer.negative();
   double best_negative = -std::numeric_limits<double>::infinity();

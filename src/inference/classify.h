@@ -4,6 +4,9 @@
 // (LibraryScorer), the window scores aggregated (mean, max or majority vote,
 // as MetaAudio does for long clips), the classes ranked, and the best one
 // accepted when its score is above its threshold, else "unknown" (open set).
+// With an AS-norm library every window score is normalised before the
+// window aggregate; each ranked class carries the calibrated confidence of
+// its score (LibraryScorer::confidence; NaN without a logistic calibration).
 #include <string>
 #include <vector>
 
@@ -22,6 +25,7 @@ struct RankedClass {
   double score = 0;
   std::size_t votes = 0;
   double threshold = 0;
+  double confidence = 0;  // in [0, 1]; NaN when the library has no logistic calibration
 };
 
 struct Classification {
@@ -33,7 +37,12 @@ struct Classification {
   double duration = 0;              // seconds
 };
 
+// Reads `path` (Error naming it when unreadable or silent) and classifies it.
 Classification classify_recording(RunModel& run, LibraryScorer& scorer, const std::string& path,
                                   const ClassifyOptions& options);
+// The same on samples already at the model's rate (`name` names them in errors
+// and in Classification::path): in-process callers such as benchmarks.
+Classification classify_samples(RunModel& run, LibraryScorer& scorer, const std::vector<float>& samples,
+                                const std::string& name, const ClassifyOptions& options);
 
 }  // namespace oneshot

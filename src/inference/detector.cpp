@@ -9,6 +9,19 @@
 
 namespace oneshot {
 
+namespace {
+
+// An event's score column: the calibrated confidence in [0, 1] of its best
+// window's score when the library has a logistic calibration (sigmoid is
+// increasing, so it is also the best window's confidence), else that score.
+std::vector<Event> with_confidence(std::vector<Event> events, const LibraryScorer& scorer) {
+  if (scorer.has_confidence())
+    for (Event& e : events) e.score = scorer.confidence(e.score);
+  return events;
+}
+
+}  // namespace
+
 Detector::Detector(RunModel& run, LibraryScorer& scorer, const DetectOptions& options, std::string filename)
     : run_(run), scorer_(scorer), options_(options), filename_(std::move(filename)), sample_rate_(run.sample_rate()) {
   input_ = run.window_samples();
@@ -86,7 +99,7 @@ std::vector<Event> Detector::push(const float* samples, std::size_t n) {
     buffer_.erase(buffer_.begin(), buffer_.begin() + static_cast<std::ptrdiff_t>(keep_from - buffer_start_));
     buffer_start_ = keep_from;
   }
-  return out;
+  return with_confidence(std::move(out), scorer_);
 }
 
 std::vector<Event> Detector::finish() {
@@ -107,7 +120,7 @@ std::vector<Event> Detector::finish() {
     out.insert(out.end(), events.begin(), events.end());
   }
   std::sort(out.begin(), out.end(), [](const Event& a, const Event& b) { return a.onset < b.onset; });
-  return out;
+  return with_confidence(std::move(out), scorer_);
 }
 
 std::vector<Event> Detector::score_pending(bool final_batch) {

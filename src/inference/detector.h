@@ -9,6 +9,12 @@
 // it scores above every negative class: a window holds at most one enrolled
 // sound, and enrolled background suppresses it. The other classes' trackers see
 // the lowest score for that window.
+//
+// Scores are the library's (AS-normalised for a version-2 library: each
+// window's embedding is scored against the cohort once, one score matrix per
+// batch). An event's score (the event list's 5th column) is the calibrated
+// confidence in [0, 1] of its best window when the library has a logistic
+// calibration, else that window's score.
 #include <cstddef>
 #include <limits>
 #include <string>

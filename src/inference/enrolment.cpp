@@ -17,10 +17,48 @@ std::size_t hop_samples(const RunModel& run, const WindowingOptions& options) {
   return std::max<std::size_t>(1, static_cast<std::size_t>(std::llround(hop * run.sample_rate())));
 }
 
-std::vector<LibraryExample> embed_example(RunModel& run, const std::string& path, const WindowingOptions& options,
-                                          const std::optional<Segment>& segment) {
-  const std::vector<float> samples = run.read_audio(path, segment.value_or(Segment{}));
+std::vector<std::size_t> classify_window_starts(const RunModel& run, const std::vector<float>& samples,
+                                                const WindowingOptions& options, const std::string& name) {
   const WindowPlan plan = plan_windows(samples.size(), run.window_samples(), hop_samples(run, options));
+  std::vector<std::size_t> starts;
+  for (std::size_t i : sounding_windows(samples, plan, options.rule, name)) starts.push_back(plan.starts[i]);
+  return starts;
+}
+
+EnrolmentViews enrolment_views(const RunModel& run, const std::vector<float>& samples, const WindowingOptions& options,
+                               int views, const std::string& name) {
+  if (views < 1) throw Error("enrolment views must be at least 1, got " + std::to_string(views));
+  const std::size_t window = run.window_samples();
+  const std::size_t hop = std::max<std::size_t>(1, hop_samples(run, options) / static_cast<std::size_t>(views));
+  const WindowPlan plan = plan_windows(samples.size(), window, hop);
+  const std::vector<std::size_t> keep = sounding_windows(samples, plan, options.rule, name);
+  EnrolmentViews out;
+  const bool shifted = plan.starts.size() == 1 && views > 1;
+  const std::size_t count = shifted ? static_cast<std::size_t>(views) : keep.size();
+  out.packed.assign(count * window, 0.0f);
+  if (shifted) {
+    std::vector<float> base(window, 0.0f);
+    copy_window(samples, plan.starts[0], window, base.data());
+    for (std::size_t k = 0; k < count; ++k) {
+      const std::size_t shift = (k * window) / count;
+      float* dst = out.packed.data() + k * window;
+      // Circular shift right by `shift` samples.
+      std::copy(base.end() - static_cast<std::ptrdiff_t>(shift), base.end(), dst);
+      std::copy(base.begin(), base.end() - static_cast<std::ptrdiff_t>(shift), dst + shift);
+      out.start_s.push_back(static_cast<double>(plan.starts[0]) / run.sample_rate());
+    }
+  } else {
+    for (std::size_t i = 0; i < keep.size(); ++i) {
+      copy_window(samples, plan.starts[keep[i]], window, out.packed.data() + i * window);
+      out.start_s.push_back(static_cast<double>(plan.starts[keep[i]]) / run.sample_rate());
+    }
+  }
+  return out;
+}
+
+std::vector<LibraryExample> embed_example(RunModel& run, const std::string& path, const WindowingOptions& options,
+                                          const std::optional<Segment>& segment, int views) {
+  const std::vector<float> samples = run.read_audio(path, segment.value_or(Segment{}));
   std::string name = path;
   if (segment) {
     char buf[96];
@@ -28,21 +66,19 @@ std::vector<LibraryExample> embed_example(RunModel& run, const std::string& path
                   segment->end < 0 ? "" : std::to_string(segment->end).c_str());
     name += buf;
   }
-  const std::vector<std::size_t> keep = sounding_windows(samples, plan, options.rule, name);
-  std::vector<std::size_t> starts;
-  for (std::size_t i : keep) starts.push_back(plan.starts[i]);
-  const torch::Tensor embeddings = run.embed_windows(samples, starts);
+  const EnrolmentViews v = enrolment_views(run, samples, options, views, name);
+  const torch::Tensor embeddings = run.embed_packed(v.packed.data(), v.count());
   const std::string source = path == "-" ? path : fs::absolute(path).lexically_normal().string();
   const auto dim = static_cast<std::size_t>(embeddings.size(1));
   std::vector<LibraryExample> out;
-  for (std::size_t i = 0; i < starts.size(); ++i) {
+  for (std::size_t i = 0; i < v.count(); ++i) {
     LibraryExample e;
     e.source = source;
     if (segment) {
       e.segment_start = segment->start;
       if (segment->end >= 0) e.segment_end = segment->end;
     }
-    e.window_start = static_cast<double>(starts[i]) / run.sample_rate() + (segment ? segment->start : 0.0);
+    e.window_start = v.start_s[i] + (segment ? segment->start : 0.0);
     e.embedding.resize(dim);
     std::memcpy(e.embedding.data(), embeddings[static_cast<int64_t>(i)].data_ptr<float>(), dim * sizeof(float));
     out.push_back(std::move(e));

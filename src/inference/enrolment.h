@@ -3,6 +3,15 @@
 // input windows (hop configurable), the windows that hold the sound chosen by
 // enroll/windows.h's rule (within 6 dB of the loudest; silence refused), each
 // embedded. A recording shorter than the window is one zero-padded window.
+//
+// Views (enrolment that uses the whole example): with V views, the windows
+// are cut at a hop V times finer than classify's (hop / V), so a long example
+// is seen at V offsets for each of classify's; an example that gives a single
+// window (no longer than the model's input plus that hop) is seen as that
+// window circularly shifted by k / V of its length, k = 0 .. V-1 (training's
+// time-shift augmentation, in the audio domain). Each view is one library row
+// (a shifted view keeps its window's start); V = 1 is the enrolment of
+// classify's windows.
 #include <optional>
 #include <string>
 #include <vector>
@@ -21,10 +30,26 @@ struct WindowingOptions {
 // Samples between window starts for `options` (at least 1).
 std::size_t hop_samples(const RunModel& run, const WindowingOptions& options);
 
-// The rows for `path` (its `segment`, when given): source = the absolute path.
-// Throws oneshot::Error "PATH: reason" for unreadable audio or silence.
+// The windows classify scores in `samples`: the sounding windows at
+// options' hop. Throws "NAME: is silence ..." (enroll/windows.h).
+std::vector<std::size_t> classify_window_starts(const RunModel& run, const std::vector<float>& samples,
+                                                const WindowingOptions& options, const std::string& name);
+
+// The enrolment views of `samples` (see above), packed back to back, each
+// run.window_samples() long, ready for RunModel::embed_packed; start_s[i] is
+// view i's window start in seconds. Error for silence (naming `name`) or views < 1.
+struct EnrolmentViews {
+  std::vector<float> packed;
+  std::vector<double> start_s;
+  std::size_t count() const { return start_s.size(); }
+};
+EnrolmentViews enrolment_views(const RunModel& run, const std::vector<float>& samples, const WindowingOptions& options,
+                               int views, const std::string& name);
+
+// The rows for `path` (its `segment`, when given): source = the absolute path,
+// one row per view. Throws oneshot::Error "PATH: reason" for unreadable audio or silence.
 std::vector<LibraryExample> embed_example(RunModel& run, const std::string& path, const WindowingOptions& options,
-                                          const std::optional<Segment>& segment = std::nullopt);
+                                          const std::optional<Segment>& segment = std::nullopt, int views = 1);
 
 // Audio files under `path` (itself when a file; a directory's regular files,
 // recursively, sorted, hidden ones skipped). Symbolic links are followed; a

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "enroll/decision.h"
+#include "enroll/score_norm.h"
 
 namespace oneshot {
 
@@ -57,6 +58,32 @@ LibraryScorer::LibraryScorer(const ClassLibrary& library, RunModel& run, const S
   }
   for (std::size_t c = 0; c < names_.size(); ++c) prototypes_[static_cast<int64_t>(c)] /= count[c];
 
+  // AS-norm: the cohort and each class's statistics against it.
+  const LibrarySettings settings = library.settings();
+  const auto cohort = library.cohort();
+  top_k_ = static_cast<std::size_t>(settings.cohort_top_k);
+  cohort_ = torch::empty({static_cast<int64_t>(cohort.size()), dim}, torch::kFloat);
+  for (std::size_t i = 0; i < cohort.size(); ++i)
+    std::memcpy(cohort_[static_cast<int64_t>(i)].data_ptr<float>(), cohort[i].embedding.data(),
+                static_cast<std::size_t>(dim) * sizeof(float));
+  if (calibration_) {
+    normalised_ = calibration_->normalised;
+    if (normalised_ && cohort.empty())
+      throw file_error(library.path(), "the calibration is on normalised scores but the library has no cohort (the "
+                                       "library is damaged); `library --reembed --run RUN` makes both again");
+  } else {
+    normalised_ = settings.score_norm == "as-norm" && !cohort.empty();
+  }
+  if (cohort.empty() && settings.score_norm == "as-norm")
+    note_ = library.path().string() +
+            ": no score-normalisation cohort (a library made by an older version): scores are raw and the "
+            "threshold is calibrated per clip pair; `library --reembed --run " + stored.run +
+            "` (the same run) adds a cohort and calibrates on simulated enrolments";
+  if (normalised_) {
+    const std::vector<double> cohort_scores = raw_window_scores(cohort_);
+    class_stats_ = top_k_stats_columns(cohort_scores, cohort.size(), names_.size(), top_k_);
+  }
+
   // Each class's highest score against a negative example: its threshold is
   // raised to it, so that no enrolled background would be accepted as the class.
   negative_max_.assign(names_.size(), -std::numeric_limits<double>::infinity());
@@ -94,7 +121,22 @@ std::string LibraryScorer::threshold_source(std::size_t c) const {
   return negative_max_[c] > calibration_->threshold ? "negatives" : "calibration";
 }
 
+double LibraryScorer::confidence(double score) const {
+  if (!has_confidence()) return std::numeric_limits<double>::quiet_NaN();
+  return calibration_->logistic->confidence(score);
+}
+
 std::vector<double> LibraryScorer::window_scores(const torch::Tensor& window_embeddings) {
+  std::vector<double> scores = raw_window_scores(window_embeddings);
+  if (!normalised_ || scores.empty()) return scores;
+  const auto n_windows = static_cast<std::size_t>(window_embeddings.size(0));
+  const torch::Tensor c = run_.score(window_embeddings, cohort_);  // (W, N)
+  const std::vector<double> table(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
+  as_norm_table(scores, n_windows, class_stats_, top_k_stats_rows(table, n_windows, cohort_size(), top_k_));
+  return scores;
+}
+
+std::vector<double> LibraryScorer::raw_window_scores(const torch::Tensor& window_embeddings) {
   const auto n_windows = static_cast<std::size_t>(window_embeddings.size(0));
   if (n_windows == 0) return {};
   if (options_.aggregate == "prototype") {

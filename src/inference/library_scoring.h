@@ -2,6 +2,15 @@
 // A class library loaded against its run's model for scoring: the enrolled
 // embeddings, each class's prototype and effective threshold, and the scores
 // of recording windows against every class.
+//
+// Score normalisation: when the library's calibration was made on AS-norm
+// scores (or, without a calibration, when its setting is "as-norm" and it has
+// a cohort), every window score is AS-normalised (enroll/score_norm.h): the
+// class side's top-K statistics are its class scores of the cohort members
+// (computed once, here), the window side's those of the window against the
+// cohort (one score matrix of the window batch against the cohort, then a
+// top-K per row). A version-1 library (no cohort, per-pair calibration) scores
+// raw, as before; note() says how to upgrade it.
 #include <torch/torch.h>
 
 #include <optional>
@@ -37,10 +46,23 @@ class LibraryScorer {
   // Median different-class calibration score (detect's hysteresis floor); NaN without a calibration.
   double floor() const { return floor_; }
   const std::string& aggregate() const { return options_.aggregate; }
+  // Whether scores (and thresholds) are AS-normalised.
+  bool normalised() const { return normalised_; }
+  std::size_t cohort_size() const { return static_cast<std::size_t>(cohort_.size(0)); }
+  // The calibrated confidence in [0, 1] of a (normalised) score:
+  // sigmoid(a s + b) of the library's logistic calibration; NaN when the
+  // library has none (a version-1 library, or no calibration).
+  double confidence(double score) const;
+  bool has_confidence() const { return calibration_ && calibration_->logistic.has_value(); }
+  // A note for the user about this library (empty when none): a version-1
+  // library without a cohort, and how to add one.
+  const std::string& note() const { return note_; }
 
   // Scores (W, n_classes) of window embeddings (W, D) against every class,
-  // row-major doubles.
+  // row-major doubles; AS-normalised when normalised().
   std::vector<double> window_scores(const torch::Tensor& window_embeddings);
+  // The same before normalisation.
+  std::vector<double> raw_window_scores(const torch::Tensor& window_embeddings);
 
  private:
   RunModel& run_;
@@ -55,6 +77,11 @@ class LibraryScorer {
   torch::Tensor examples_;            // (E, D)
   std::vector<std::size_t> example_class_;
   torch::Tensor prototypes_;          // (C, D)
+  bool normalised_ = false;
+  std::size_t top_k_ = 100;
+  torch::Tensor cohort_;              // (N, D); (0, D) without one
+  std::vector<CohortStats> class_stats_;
+  std::string note_;
 };
 
 // Recomputes and stores every positive class's threshold from the library's

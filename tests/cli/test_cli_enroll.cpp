@@ -118,8 +118,18 @@ void EnrollCli::LibraryListsTheEnrolledClassesWithCalibratedThresholds() {
   ASSERT_TRUE(j.contains("calibration"));
   const double threshold = j["calibration"]["threshold"];
   EXPECT_NEAR(j["calibration"]["far"].get<double>(), 0.05, 1e-12);
+  // Calibrated on simulated enrolments, on AS-norm scores against the run's
+  // training-class clips stored in the library, with a logistic confidence.
+  EXPECT_EQ(j["calibration"]["method"], "simulated");
+  EXPECT_EQ(j["calibration"]["normalised"], true);
+  EXPECT_GT(j["calibration"]["logistic"]["a"].get<double>(), 0);
+  EXPECT_EQ(j["settings"]["score_norm"], "as-norm");
+  EXPECT_GE(j["cohort"].get<int>(), 10);
+  const int views = j["settings"]["enrol_views"];
+  EXPECT_GE(views, 1);
   for (const auto& c : j["classes"]) {
-    EXPECT_EQ(c["examples"], 1) << c.dump();  // a 1 s example is one window of the 1 s model
+    // A 1 s example is one window of the 1 s model, enrolled as `views` circularly shifted views.
+    EXPECT_EQ(c["examples"], views) << c.dump();
     EXPECT_EQ(c["threshold_source"], "calibration");
     EXPECT_DOUBLE_EQ(c["threshold"].get<double>(), threshold);
   }
@@ -127,7 +137,8 @@ void EnrollCli::LibraryListsTheEnrolledClassesWithCalibratedThresholds() {
 }
 
 void EnrollCli::ClassifiesEnrolledSoundsAndRejectsANeverEnrolledOne() {
-  std::size_t right = 0, total = 0;
+  std::size_t right = 0, top1 = 0, total = 0;
+  double confidence_enrolled = 0;
   for (int i = 0; i < 3; ++i) {
     const std::string& c = test_classes_[static_cast<std::size_t>(i)];
     auto clips = clips_of(c);
@@ -136,12 +147,31 @@ void EnrollCli::ClassifiesEnrolledSoundsAndRejectsANeverEnrolledOne() {
     for (const auto& r : classify_json(clips)) {
       ++total;
       right += r["decision"] == c;
+      // Every ranked class has a confidence in [0, 1], higher for a higher score.
+      const auto& ranking = r["ranking"];
+      ASSERT_FALSE(ranking.empty());
+      top1 += ranking[0]["class"] == c;
+      EXPECT_EQ(r["confidence"], ranking[0]["confidence"]);
+      for (std::size_t k = 0; k < ranking.size(); ++k) {
+        const double p = ranking[k]["confidence"];
+        EXPECT_GE(p, 0.0);
+        EXPECT_LE(p, 1.0);
+        if (k > 0) EXPECT_LE(p, ranking[k - 1]["confidence"].get<double>());
+      }
+      confidence_enrolled += ranking[0]["confidence"].get<double>() / 15;
+      // Accepted: its score is above its threshold.
+      if (r["decision"] == c) EXPECT_GT(ranking[0]["score"].get<double>(), ranking[0]["threshold"].get<double>());
     }
   }
-  EXPECT_GE(right, total - 2) << right << " of " << total << " enrolled-class clips classified right";
+  // The right class ranks first for nearly all; at the threshold for 5 % false
+  // accepts of a FILE (simulated enrolments) at least half are accepted as it
+  // (the demo model gave 9 of 15, top-1 15 of 15). The per-pair threshold
+  // before accepted more here (at least 13 of 15) but 0.41 of real clips.
+  EXPECT_GE(top1, total - 2) << top1 << " of " << total << " enrolled-class clips ranked right";
+  EXPECT_GE(right, 8u) << right << " of " << total << " enrolled-class clips classified right";
 
   // Clips of the two test classes never enrolled: at the calibrated
-  // threshold (5 % false accepts per pair) most must come out "unknown".
+  // threshold most must come out "unknown", with a lower confidence.
   std::vector<fs::path> others;
   for (int i = 3; i < 5; ++i) {
     auto clips = clips_of(test_classes_[static_cast<std::size_t>(i)]);
@@ -149,8 +179,13 @@ void EnrollCli::ClassifiesEnrolledSoundsAndRejectsANeverEnrolledOne() {
     others.insert(others.end(), clips.begin(), clips.end());
   }
   std::size_t unknown = 0;
-  for (const auto& r : classify_json(others)) unknown += r["decision"] == "unknown";
+  double confidence_others = 0;
+  for (const auto& r : classify_json(others)) {
+    unknown += r["decision"] == "unknown";
+    confidence_others += r["confidence"].get<double>() / 10;
+  }
   EXPECT_GE(unknown, 7u) << unknown << " of 10 never-enrolled clips rejected";
+  EXPECT_GT(confidence_enrolled, confidence_others + 0.2);
 }
 
 void EnrollCli::DetectFindsTheEnrolledEventsFarBetterThanChance() {
@@ -163,6 +198,15 @@ void EnrollCli::DetectFindsTheEnrolledEventsFarBetterThanChance() {
       << log;
   EXPECT_TRUE(fs::exists(out / "recording_scores.png"));
   EXPECT_TRUE(fs::exists(out / "recording_scores.svg"));
+  // The score column of every event is its confidence in [0, 1].
+  const auto lines = read_lines(out / "events.tsv");
+  ASSERT_GT(lines.size(), 1u);
+  for (std::size_t i = 1; i < lines.size(); ++i) {
+    const auto cols = split_tabs(lines[i]);
+    ASSERT_EQ(cols.size(), 5u) << lines[i];
+    EXPECT_GE(std::stod(cols[4]), 0.0) << lines[i];
+    EXPECT_LE(std::stod(cols[4]), 1.0) << lines[i];
+  }
   const fs::path reference = demo_ / "long" / "reference.tsv";
   const auto detected = score_json(reference, out / "events.tsv");
   const double f = detected["macro"]["f_measure"];
@@ -247,6 +291,9 @@ void EnrollCli::AnotherModelIsRefusedNamingBothFingerprintsUntilReembedded() {
   EXPECT_EQ(j["model"]["run"], fs::absolute(run2).lexically_normal().string());
   EXPECT_EQ(j["classes"].size(), 3u);
   EXPECT_TRUE(j.contains("calibration"));
+  // A new cohort from the new run, and a calibration on simulated enrolments again.
+  EXPECT_GE(j["cohort"].get<int>(), 10);
+  EXPECT_EQ(j["calibration"]["method"], "simulated");
 }
 
 void EnrollCli::SilenceAndBadFilesAreRefusedNamingTheFileAndNothingIsAdded() {
@@ -287,7 +334,8 @@ void EnrollCli::RepeatsAndUselessOptionsAreRefused() {
   EXPECT_NE(out.find("already enrolled"), std::string::npos) << out;
   std::string listing;
   ASSERT_EQ(test::run_command(cli() + " library --format json " + copy.string(), &listing), 0);
-  for (const auto& c : nlohmann::json::parse(listing)["classes"]) EXPECT_EQ(c["examples"], 1) << c.dump();
+  const auto lib = nlohmann::json::parse(listing);
+  for (const auto& c : lib["classes"]) EXPECT_EQ(c["examples"], lib["settings"]["enrol_views"]) << c.dump();
 
   EXPECT_NE(test::run_command(cli() + " library --run " + (demo_ / "run").string() + " " + copy.string(), &out), 0);
   EXPECT_NE(out.find("--reembed"), std::string::npos) << out;

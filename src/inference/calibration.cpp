@@ -1,0 +1,225 @@
+#include "inference/calibration.h"
+
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "enroll/decision.h"
+#include "enroll/score_norm.h"
+#include "enroll/simulated_enrolment.h"
+#include "eval/protocols.h"
+#include "train/run_dir.h"
+#include "train/split.h"
+
+namespace oneshot {
+namespace fs = std::filesystem;
+
+namespace {
+
+const char* const kAskThreshold = "; give a threshold with --threshold";
+
+struct RunData {
+  RunInfo info;
+  FeatureSet features;
+  ClassSplit split;
+};
+
+RunData load_run_data(RunModel& run, bool progress, const std::string& why) {
+  const RunPaths paths{run.run_dir()};
+  if (!fs::exists(paths.info()) || !fs::exists(paths.split()))
+    throw file_error(run.run_dir(), "the run records no dataset or split (" + why + ")");
+  RunInfo info = RunInfo::load(paths.info());
+  FeatureSet features = [&] {
+    try {
+      return load_run_features(info, run.config().features, 0, progress);
+    } catch (const Error& e) {
+      throw Error(std::string(e.what()) + "\n(" + why + ")");
+    }
+  }();
+  ClassSplit split = ClassSplit::from_json(read_file(paths.split()), features.class_names(), paths.split().string());
+  return {std::move(info), std::move(features), std::move(split)};
+}
+
+// Every `stride`-th entry so that at most `limit` remain (all when fewer).
+template <class T>
+void stride_to(std::vector<T>& v, std::size_t limit) {
+  if (v.size() <= limit || limit == 0) return;
+  std::vector<T> out;
+  for (std::size_t i = 0; i < limit; ++i) out.push_back(v[i * v.size() / limit]);
+  v = std::move(out);
+}
+
+std::vector<double> to_vector(const torch::Tensor& t) {
+  const torch::Tensor c = t.to(torch::kDouble).contiguous();
+  return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
+}
+
+}  // namespace
+
+std::vector<CohortMember> embed_cohort(RunModel& run, bool progress, std::size_t max_members) {
+  const RunData data = load_run_data(run, progress, "the training classes are the score-normalisation cohort; "
+                                                    "without them use --score-norm none");
+  if (data.split.train.empty())
+    throw file_error(RunPaths{run.run_dir()}.split(), "the run has no training classes for the score-normalisation "
+                                                      "cohort; use --score-norm none");
+  EvalSubset subset = subset_of_classes(data.features, data.split.train);
+  std::vector<std::size_t> order(subset.clips.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  stride_to(order, max_members);
+  EvalSubset chosen;
+  for (std::size_t i : order) {
+    chosen.clips.push_back(subset.clips[i]);
+    chosen.labels.push_back(subset.labels[i]);
+  }
+  if (progress) std::fprintf(stderr, "score-normalisation cohort: %zu training-class clips\n", chosen.clips.size());
+  const torch::Tensor embeddings =
+      embed_subset(run.model(), data.features, chosen, torch::kCPU, 64, {}).to(torch::kFloat).contiguous();
+  const auto dim = static_cast<std::size_t>(embeddings.size(1));
+  std::vector<CohortMember> out;
+  for (std::size_t i = 0; i < chosen.clips.size(); ++i) {
+    CohortMember m;
+    m.source = data.features.file_names().empty() ? std::to_string(chosen.clips[i])
+                                                  : data.features.file_names()[chosen.clips[i]];
+    m.class_name = data.features.class_names()[static_cast<std::size_t>(chosen.labels[i])];
+    m.embedding.resize(dim);
+    std::memcpy(m.embedding.data(), embeddings[static_cast<int64_t>(i)].data_ptr<float>(), dim * sizeof(float));
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+Calibration calibrate_on_simulated_enrolments(RunModel& run, const std::vector<CohortMember>& cohort,
+                                              const SimulationOptions& options, bool progress) {
+  if (options.aggregate != "mean" && options.aggregate != "max" && options.aggregate != "prototype")
+    throw Error("--aggregate must be mean, max or prototype, got " + options.aggregate);
+  const RunData data =
+      load_run_data(run, progress, std::string("the run's validation classes calibrate the threshold") + kAskThreshold);
+  const fs::path split_file = RunPaths{run.run_dir()}.split();
+  if (data.split.val.size() < 2)
+    throw file_error(split_file, "the run has " + std::to_string(data.split.val.size()) +
+                                     " validation classes; calibration needs at least 2" + kAskThreshold);
+  if (data.features.file_names().empty())
+    throw file_error(run.run_dir(), "the run's feature cache names no files to read the validation clips from" +
+                                        std::string(kAskThreshold));
+  EvalSubset subset = subset_of_classes(data.features, data.split.val);
+  std::vector<std::size_t> order(subset.clips.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  stride_to(order, options.max_clips);
+
+  // Each clip's enrolment views and classify windows, embedded; the audio is
+  // not kept.
+  const auto dim = run.embedding_dim();
+  std::vector<torch::Tensor> example_parts, window_parts;
+  std::vector<std::size_t> example_clip, window_clip;
+  std::vector<int> labels;
+  if (progress)
+    std::fprintf(stderr, "calibrating on simulated enrolments of %zu validation clips of %zu classes\n", order.size(),
+                 data.split.val.size());
+  for (std::size_t k = 0; k < order.size(); ++k) {
+    const std::size_t clip = subset.clips[order[k]];
+    const fs::path path = fs::path(data.info.data_dir) / data.features.file_names()[clip];
+    std::vector<float> samples;
+    try {
+      samples = run.read_audio(path.string());
+    } catch (const Error& e) {
+      throw Error(std::string(e.what()) + "\n(a validation clip of the run, read to calibrate the threshold)" +
+                  kAskThreshold);
+    }
+    std::vector<std::size_t> starts;
+    EnrolmentViews views;
+    try {
+      starts = classify_window_starts(run, samples, options.windowing, path.string());
+      views = enrolment_views(run, samples, options.windowing, options.views, path.string());
+    } catch (const Error&) {
+      continue;  // a silent validation clip: neither enrol nor classify would take it
+    }
+    const std::size_t index = labels.size();
+    labels.push_back(subset.labels[order[k]]);
+    example_parts.push_back(run.embed_packed(views.packed.data(), views.count()));
+    example_clip.insert(example_clip.end(), views.count(), index);
+    window_parts.push_back(run.embed_windows(samples, starts));
+    window_clip.insert(window_clip.end(), starts.size(), index);
+  }
+  if (labels.size() < 2) throw file_error(split_file, "fewer than 2 validation clips hold sound" + std::string(kAskThreshold));
+  const torch::Tensor examples = torch::cat(example_parts, 0), windows = torch::cat(window_parts, 0);
+  const std::size_t n_clips = labels.size(), n_windows = window_clip.size();
+
+  // Class scores (windows x clips) of every window against every clip's enrolment.
+  torch::Tensor prototypes;
+  if (options.aggregate == "prototype") {
+    prototypes = torch::zeros({static_cast<int64_t>(n_clips), dim}, torch::kFloat);
+    std::vector<double> count(n_clips, 0);
+    for (std::size_t e = 0; e < example_clip.size(); ++e) {
+      prototypes[static_cast<int64_t>(example_clip[e])] += examples[static_cast<int64_t>(e)];
+      ++count[example_clip[e]];
+    }
+    for (std::size_t i = 0; i < n_clips; ++i) prototypes[static_cast<int64_t>(i)] /= count[i];
+  }
+  auto class_scores = [&](const torch::Tensor& queries) {
+    if (options.aggregate == "prototype") return to_vector(run.score(queries, prototypes));
+    return aggregate_examples(to_vector(run.score(queries, examples)), static_cast<std::size_t>(queries.size(0)),
+                              example_clip, n_clips, options.aggregate);
+  };
+  std::vector<double> table = class_scores(windows);
+  const bool normalise = !cohort.empty();
+  if (normalise) {
+    torch::Tensor c = torch::empty({static_cast<int64_t>(cohort.size()), dim}, torch::kFloat);
+    for (std::size_t i = 0; i < cohort.size(); ++i) {
+      if (static_cast<int64_t>(cohort[i].embedding.size()) != dim)
+        throw Error("the score-normalisation cohort's embeddings have " + std::to_string(cohort[i].embedding.size()) +
+                    " values, the run's model " + std::to_string(dim));
+      std::memcpy(c[static_cast<int64_t>(i)].data_ptr<float>(), cohort[i].embedding.data(),
+                  static_cast<std::size_t>(dim) * sizeof(float));
+    }
+    const auto class_stats = top_k_stats_columns(class_scores(c), cohort.size(), n_clips, options.top_k);
+    const auto window_stats = top_k_stats_rows(to_vector(run.score(windows, c)), n_windows, cohort.size(), options.top_k);
+    as_norm_table(table, n_windows, class_stats, window_stats);
+  }
+  const SimulatedScores scores = simulated_file_scores(table, window_clip, labels, options.window_aggregate);
+  Calibration calibration = [&] {
+    try {
+      return calibrate_simulated(scores, options.far, normalise);
+    } catch (const Error& e) {
+      throw file_error(split_file, std::string(e.what()) + kAskThreshold);
+    }
+  }();
+  calibration.classes = static_cast<std::int64_t>(data.split.val.size());
+  return calibration;
+}
+
+SimulationOptions simulation_options(const LibrarySettings& settings, double far) {
+  SimulationOptions o;
+  o.far = far;
+  o.views = static_cast<int>(settings.enrol_views);
+  o.top_k = static_cast<std::size_t>(settings.cohort_top_k);
+  return o;
+}
+
+std::optional<Calibration> ensure_calibration(ClassLibrary& library, RunModel& run, std::optional<double> far,
+                                              bool force, bool progress) {
+  const LibrarySettings settings = library.settings();
+  const bool normalise = settings.score_norm == "as-norm";
+  std::vector<CohortMember> cohort;
+  if (normalise) {
+    cohort = library.cohort();
+    if (cohort.empty()) {
+      cohort = embed_cohort(run, progress);
+      library.set_cohort(cohort);
+      force = true;
+    }
+  }
+  const auto stored = library.calibration();
+  const bool needed = force || !stored || stored->method != "simulated" || stored->normalised != normalise ||
+                      (far && *far != stored->far);
+  if (!needed) return std::nullopt;
+  const double rate = far ? *far : stored ? stored->far : 0.05;
+  const Calibration c =
+      calibrate_on_simulated_enrolments(run, normalise ? cohort : std::vector<CohortMember>{},
+                                        simulation_options(settings, rate), progress);
+  library.set_calibration(c);
+  return c;
+}
+
+}  // namespace oneshot

@@ -1,0 +1,63 @@
+#pragma once
+// What a class library needs from its run besides the model, made once at its
+// first enrolment so that classify and detect need no dataset:
+//  - the score-normalisation cohort: the run's training-class clips embedded
+//    (enroll/score_norm.h, AS-norm);
+//  - the calibration on simulated enrolments of the run's validation classes
+//    (enroll/simulated_enrolment.h): each validation clip enrolled as
+//    `enroll` would (its sounding windows, the library's views), every other
+//    validation clip classified as `classify` does (sounding windows at
+//    classify's hop, the example aggregate, AS-norm, the window aggregate),
+//    so that --far is the false-accept rate of a FILE against one enrolled
+//    class; plus the logistic calibration that gives each score a confidence.
+// These are the functions enroll, library --reembed and benchmarks call.
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "enroll/library.h"
+#include "inference/enrolment.h"
+#include "inference/run_model.h"
+
+namespace oneshot {
+
+// One embedding per training-class clip of the run (RUN/split.json "train",
+// features from the run's dataset and cache): the clip's model input as
+// training saw it (its first features.duration seconds, zero-padded), so the
+// cohort costs no decoding. At most `max_members`, evenly strided over the
+// clips. Error (naming the run, and suggesting --score-norm none) when the run
+// records no dataset or split, or has no training classes.
+std::vector<CohortMember> embed_cohort(RunModel& run, bool progress = false, std::size_t max_members = 2000);
+
+struct SimulationOptions {
+  double far = 0.05;
+  WindowingOptions windowing;             // classify's windows (its hop)
+  int views = 4;                          // enrolment views (enrolment.h)
+  std::string aggregate = "mean";         // a class's examples: mean, max or prototype
+  std::string window_aggregate = "mean";  // a file's windows: mean, max or vote
+  std::size_t top_k = 100;                // AS-norm's K
+  std::size_t max_clips = 400;            // validation clips used at most (evenly strided)
+};
+
+// The calibration on simulated enrolments of the run's validation classes;
+// AS-norm against `cohort` when it is not empty, raw scores otherwise. Reads
+// each validation clip from the run's dataset (RUN/run.json data_dir).
+// Error asking for --threshold when the run has no validation data, fewer
+// than 2 validation classes, or no class with 2 clips.
+Calibration calibrate_on_simulated_enrolments(RunModel& run, const std::vector<CohortMember>& cohort,
+                                              const SimulationOptions& options, bool progress = false);
+
+// The library's settings as simulation options (views, top-K), with `far`.
+SimulationOptions simulation_options(const LibrarySettings& settings, double far);
+
+// Makes what `library` lacks for its settings: a cohort when its score_norm
+// is "as-norm" and it has none (stored), and the calibration when it has none,
+// one of another kind (per pair, version 1), on other scores (normalised or
+// not), at another `far` (when given), or when `force` (a setting changed).
+// Returns the new calibration, or nullopt when the stored one stands. A new
+// calibration keeps the stored far unless `far` is given (default 0.05).
+std::optional<Calibration> ensure_calibration(ClassLibrary& library, RunModel& run, std::optional<double> far,
+                                              bool force, bool progress = false);
+
+}  // namespace oneshot
