@@ -17,7 +17,8 @@
 //  a) classification: --enrolled N of the test classes are enrolled from
 //     k = 1, 3, 5 (--examples) random clips each into a fresh library, as
 //     enroll does (the calibration, embed_example, add_examples,
-//     update_thresholds); every other clip of the test classes is classified
+//     update_thresholds, with ensure_calibration's cohort and calibration
+//     and the library's enrolment views); every other clip of the test classes is classified
 //     as classify does (classify_recording). Figures: clips of enrolled
 //     classes accepted as their class, top-1 among the enrolled (threshold
 //     ignored), clips of never-enrolled classes rejected (unknown), and the
@@ -45,6 +46,7 @@
 //   [--draws 3] [--seed 1] [--snrs clean,20,10,0] [--minutes 3]
 //   [--window S] [--hop S] [--short-windows pad|own] [--off-drop D]
 //   [--min-duration S] [--merge-gap S] [--aggregate mean|max|prototype]
+//   [--score-norm as-norm|none] [--views V]
 //   [--window-aggregate mean|max|vote] [--classify-hop S] [--ref-db 20]
 //   [--ref-gap 0.5] [--no-classify] [--no-detect] [--threads T] [--json FILE]
 #include <unistd.h>
@@ -69,6 +71,7 @@
 #include "enroll/library.h"
 #include "events/event_metrics.h"
 #include "events/sounding.h"
+#include "inference/calibration.h"
 #include "inference/classify.h"
 #include "inference/detector.h"
 #include "inference/enrolment.h"
@@ -93,6 +96,8 @@ struct Options {
   double minutes = 3;
   double window = 0, hop = 0, off_drop = std::nan(""), min_duration = 0, merge_gap = 0, classify_hop = 0;
   std::string short_windows = "pad", aggregate = "mean", window_aggregate = "mean";
+  std::string score_norm;  // empty: the library's default (enroll --score-norm)
+  int views = 0;           // 0: the library's default (enroll --views)
   SoundingSpanRule reference;
   bool classify = true, detect = true;
   std::string json;
@@ -147,6 +152,8 @@ Options parse(int argc, char** argv) {
     else if (flag == "--merge-gap") o.merge_gap = number(flag, value());
     else if (flag == "--short-windows") o.short_windows = value();
     else if (flag == "--aggregate") o.aggregate = value();
+    else if (flag == "--score-norm") o.score_norm = value();
+    else if (flag == "--views") o.views = static_cast<int>(number(flag, value()));
     else if (flag == "--window-aggregate") o.window_aggregate = value();
     else if (flag == "--ref-db") o.reference.within_db = number(flag, value());
     else if (flag == "--ref-gap") o.reference.merge_gap_s = number(flag, value());
@@ -360,9 +367,21 @@ std::vector<Event> Bench::detect(RunModel& run, LibraryScorer& scorer, const std
 
 void Bench::bench_half(RunModel& run, const std::vector<int>& calibration_classes, const std::vector<int>& test,
                        std::mt19937_64& rng, const std::string& tag) {
-  // The calibration, once per half: enroll computes it at a library's first
-  // enrolment from the run's validation classes (here the calibration half).
-  const Calibration calibration = calibrate_on_validation(run, o_.far, false);
+  // The library as enroll's first enrolment leaves it (its settings, the
+  // score-normalisation cohort and the calibration on the run's validation
+  // classes, here the calibration half: ensure_calibration), made once per
+  // half and copied for every library of the half.
+  const fs::path template_path = dir_ / ("template-" + std::to_string(library_counter_++) + ".db");
+  LibrarySettings settings;
+  {
+    ClassLibrary templ = ClassLibrary::open_or_create(template_path, run.library_model());
+    settings = templ.settings();
+    if (!o_.score_norm.empty()) settings.score_norm = o_.score_norm;
+    if (o_.views > 0) settings.enrol_views = o_.views;
+    templ.set_settings(settings);
+    ensure_calibration(templ, run, o_.far, true, false);
+  }
+  const Calibration calibration = *ClassLibrary::open(template_path).calibration();
   calibration_threshold_.add(calibration.threshold);
   ScoringOptions scoring;
   scoring.aggregate = o_.aggregate;
@@ -394,14 +413,15 @@ void Bench::bench_half(RunModel& run, const std::vector<int>& calibration_classe
     for (int k : ks) {
       // A fresh library, as enroll makes it.
       const fs::path lib_path = dir_ / ("library-" + std::to_string(library_counter_++) + ".db");
-      ClassLibrary library = ClassLibrary::open_or_create(lib_path, run.library_model());
-      library.set_calibration(calibration);
+      fs::copy_file(template_path, lib_path);
+      ClassLibrary library = ClassLibrary::open(lib_path);
       std::set<std::string> used;
       for (int c : enrolled) {
         std::vector<LibraryExample> rows;
         const auto& files = order[c];
         for (int i = 0; i < std::min<int>(k, static_cast<int>(files.size()) - 1); ++i) {
-          auto e = embed_example(run, files[static_cast<std::size_t>(i)], windowing);
+          auto e = embed_example(run, files[static_cast<std::size_t>(i)], windowing, std::nullopt,
+                                 static_cast<int>(settings.enrol_views));
           rows.insert(rows.end(), e.begin(), e.end());
           used.insert(files[static_cast<std::size_t>(i)]);
         }
@@ -596,6 +616,8 @@ nlohmann::json Bench::run_all() {
                     {"min_duration", o_.min_duration},
                     {"merge_gap", o_.merge_gap},
                     {"aggregate", o_.aggregate},
+                    {"score_norm", o_.score_norm.empty() ? "default" : o_.score_norm},
+                    {"views", o_.views},
                     {"window_aggregate", o_.window_aggregate},
                     {"ref_db", o_.reference.within_db},
                     {"ref_gap", o_.reference.merge_gap_s}};
