@@ -18,7 +18,7 @@ struct ClassifyArgs {
   std::string library, format = "table", aggregate = "mean", window_aggregate = "mean";
   std::vector<std::string> files;
   std::size_t top = 3;
-  double threshold = std::nan(""), hop = 0;
+  double threshold = std::nan(""), hop = 0, far = std::nan("");
   int threads = 0;
 };
 
@@ -35,6 +35,7 @@ int run_classify(const ClassifyArgs& a) {
   ScoringOptions scoring;
   scoring.aggregate = a.aggregate;
   if (!std::isnan(a.threshold)) scoring.threshold = a.threshold;
+  if (!std::isnan(a.far)) scoring.far = a.far;
   LibraryScorer scorer(library, *run, scoring);
   if (!scorer.note().empty()) std::cerr << "note: " << scorer.note() << "\n";
   ClassifyOptions options;
@@ -100,6 +101,10 @@ void add_classify_command(CLI::App& app) {
   cmd->add_option("--library", a->library, "Class library written by enroll")->required();
   cmd->add_option("FILE", a->files, "Audio files or directories of them")->required();
   cmd->add_option("--top", a->top, "Classes listed per file (default 3)")->check(CLI::PositiveNumber);
+  cmd->add_option("--far", a->far,
+                  "False-accept rate of the library for this run: the fraction of files of never-enrolled sounds "
+                  "accepted as one of its classes (default: the library's, set by enroll --far)")
+      ->check(CLI::Range(0.0, 0.999999));
   cmd->add_option("--threshold", a->threshold, "Decision threshold for every class, instead of the stored ones")
       ->check(FiniteNumber);
   cmd->add_option("--format", a->format, "table, json or csv")->check(CLI::IsMember({"table", "json", "csv"}));

@@ -24,7 +24,7 @@ namespace {
 struct DetectArgs {
   std::string library, out = "detections", aggregate = "mean", short_windows = "pad";
   std::vector<std::string> files;
-  double hop = 0, window = 0, threshold = std::nan(""), min_duration = 0, merge_gap = 0, off_drop = std::nan("");
+  double hop = 0, window = 0, threshold = std::nan(""), min_duration = 0, merge_gap = 0, off_drop = std::nan(""), far = std::nan("");
   bool no_plots = false, quiet = false;
   int threads = 0;
 };
@@ -36,6 +36,7 @@ int run_detect(const DetectArgs& a) {
   ScoringOptions scoring;
   scoring.aggregate = a.aggregate;
   if (!std::isnan(a.threshold)) scoring.threshold = a.threshold;
+  if (!std::isnan(a.far)) scoring.far = a.far;
   LibraryScorer scorer(library, *run, scoring);
   if (!scorer.note().empty() && !a.quiet) std::cerr << "note: " << scorer.note() << "\n";
   DetectOptions options;
@@ -132,6 +133,10 @@ void add_detect_command(CLI::App& app) {
                   "A --window shorter than the model's input: pad (zero-padded to the input, as training pads short "
                   "clips) or own (embedded at its own length: the compact encoder pools over time)")
       ->check(CLI::IsMember({"pad", "own"}));
+  cmd->add_option("--far", a->far,
+                  "False-accept rate of the library that sets the on threshold: a window of a never-enrolled sound "
+                  "scores above it against some class at about this rate (default: the library's, enroll --far)")
+      ->check(CLI::Range(0.0, 0.999999));
   cmd->add_option("--threshold", a->threshold, "On threshold for every class, instead of the stored ones")
       ->check(FiniteNumber);
   cmd->add_option("--off-drop", a->off_drop,

@@ -1,5 +1,6 @@
 // oneshot-audio enroll: teach a class library new sounds from one or a few
 // recordings, embedded with a trained run (src/inference, src/enroll).
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
@@ -8,6 +9,7 @@
 
 #include "commands.h"
 #include "core/error.h"
+#include "enroll/decision.h"
 #include "inference/calibration.h"
 #include "inference/enrolment.h"
 #include "inference/library_scoring.h"
@@ -26,9 +28,10 @@ struct EnrollArgs {
 
 void print_calibration(const Calibration& c) {
   if (c.method == "simulated") {
-    std::printf("calibration: threshold %.4g (%s) at a false-accept rate of %.1f %% of files (false rejects %.1f %%; "
-                "%lld same-class and %lld different-class simulated enrolments of %lld validation classes)\n",
-                c.threshold, c.normalised ? "AS-norm score" : "raw score", 100 * c.far, 100 * c.frr,
+    std::printf("calibration: the library's false-accept rate %.1f %% of files; one class alone: threshold %.4g (%s), "
+                "false rejects %.1f %% (%lld same-class and %lld different-class simulated enrolments of %lld "
+                "validation classes)\n",
+                100 * c.far, c.threshold, c.normalised ? "AS-norm score" : "raw score", 100 * c.frr,
                 static_cast<long long>(c.same_pairs), static_cast<long long>(c.different_pairs),
                 static_cast<long long>(c.classes));
     if (c.logistic)
@@ -121,7 +124,17 @@ int run_enroll(const EnrollArgs& a) {
   std::printf("enrolled %zu window%s from %zu file%s into %sclass \"%s\" of %s\n", rows.size(),
               rows.size() == 1 ? "" : "s", files.size(), files.size() == 1 ? "" : "s",
               a.negative ? "negative " : "", class_name.c_str(), a.library.c_str());
-  for (const auto& c : library.classes()) {
+  const auto classes = library.classes();
+  const auto calibration = library.calibration();
+  const auto n_positive = static_cast<std::size_t>(
+      std::count_if(classes.begin(), classes.end(), [](const LibraryClass& c) { return !c.negative && c.examples > 0; }));
+  if (calibration && !calibration->far_curve.empty() && n_positive > 0) {
+    const FarPoint p = library_threshold(*calibration, calibration->far, n_positive);
+    std::printf("%zu class%s: a file of a never-enrolled sound is accepted at most %.1f %% of the time (per class "
+                "%.2f %%: threshold %.4g, false rejects %.1f %% of a class's files)\n",
+                n_positive, n_positive == 1 ? "" : "es", 100 * calibration->far, 100 * p.far, p.threshold, 100 * p.frr);
+  }
+  for (const auto& c : classes) {
     if (c.negative) {
       std::printf("  %-24s negative, %lld windows\n", c.name.c_str(), static_cast<long long>(c.examples));
       continue;
@@ -147,7 +160,7 @@ void add_enroll_command(CLI::App& app) {
   cmd->add_option("--segment", a->segment, "START:END in seconds of the single FILE");
   cmd->add_option("--hop", a->hop, "Seconds between windows of a long example (default: half the model's input)")
       ->check(FinitePositive);
-  cmd->add_option("--far", a->far, "Target false-accept rate of a file against one class, calibrated on simulated enrolments of the run's validation classes (default 0.05); a new rate re-calibrates the whole library (every class not given --threshold)")
+  cmd->add_option("--far", a->far, "False-accept rate of the library: the fraction of files of never-enrolled sounds accepted as one of its classes (default " + std::to_string(kDefaultLibraryFar).substr(0, 4) + "), calibrated on simulated enrolments of the run's validation classes and shared out over the classes; a new rate applies to every class not given --threshold")
       ->check(CLI::Range(0.0, 0.999));
   cmd->add_option("--threshold", a->threshold, "This class's decision threshold (a score), instead of the calibration's")
       ->check(FiniteNumber);

@@ -1,16 +1,25 @@
 // oneshot-audio library: list a class library's classes, examples and
 // sources; remove a class; re-embed it with a newer run. Model-free except
 // --reembed, which hands over to the model executable.
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
 #include "core/error.h"
+#include "enroll/decision.h"
 #include "enroll/library.h"
 
 namespace oneshot::cli {
 namespace {
+
+// Classes with examples that are not negative: what the false-accept rate is shared over.
+std::size_t positive_classes(const std::vector<LibraryClass>& classes) {
+  return static_cast<std::size_t>(
+      std::count_if(classes.begin(), classes.end(), [](const LibraryClass& c) { return !c.negative && c.examples > 0; }));
+}
+
 
 struct LibraryArgs {
   std::string library, remove, run, format = "table";
@@ -46,6 +55,11 @@ int list_library(const LibraryArgs& a) {
                           {"method", calibration->method}, {"normalised", calibration->normalised}};
       if (calibration->logistic)
         j["calibration"]["logistic"] = {{"a", calibration->logistic->a}, {"b", calibration->logistic->b}};
+      if (const std::size_t n = positive_classes(classes); n > 0 && !calibration->far_curve.empty()) {
+        const FarPoint p = library_threshold(*calibration, calibration->far, n);
+        j["calibration"]["library"] = {{"classes", n}, {"far_per_class", p.far}, {"threshold", p.threshold},
+                                       {"frr", p.frr}};
+      }
     }
     j["classes"] = nlohmann::json::array();
     for (const auto& c : classes) {
@@ -77,8 +91,14 @@ int list_library(const LibraryArgs& a) {
   if (calibration) {
     std::printf("  calibration: threshold %.4g at false-accept rate %.1f %% %s (false rejects %.1f %%, %lld validation classes)\n",
                 calibration->threshold, 100 * calibration->far,
-                calibration->method == "simulated" ? "of files (simulated enrolments)" : "of clip pairs",
+                calibration->method == "simulated" ? "of files against one class (simulated enrolments)"
+                                                   : "of clip pairs",
                 100 * calibration->frr, static_cast<long long>(calibration->classes));
+    if (const std::size_t n = positive_classes(classes); n > 0 && !calibration->far_curve.empty()) {
+      const FarPoint p = library_threshold(*calibration, calibration->far, n);
+      std::printf("  with %zu class%s: %.1f %% of the library (per class %.2f %%): threshold %.4g, false rejects %.1f %%\n",
+                  n, n == 1 ? "" : "es", 100 * calibration->far, 100 * p.far, p.threshold, 100 * p.frr);
+    }
     if (calibration->logistic)
       std::printf("  confidence: sigmoid(%.4g x score %+.4g)\n", calibration->logistic->a, calibration->logistic->b);
   } else {

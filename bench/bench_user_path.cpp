@@ -87,7 +87,7 @@ namespace {
 
 struct Options {
   std::vector<fs::path> runs;
-  double far = 0.05;  // enroll's default --far
+  double far = kDefaultLibraryFar;  // enroll's default --far (the library's rate)
   std::optional<double> threshold;
   std::vector<int> examples{1, 3, 5};
   int enrolled = 3, detect_examples = 1, splits = 1, draws = 3, threads = 0;

@@ -29,6 +29,52 @@ Calibration calibrate_threshold(const std::vector<double>& same_class, const std
   return c;
 }
 
+double per_class_far(double far, std::size_t n_classes) {
+  if (!(far >= 0 && far < 1)) throw Error("false-accept rate must be in [0, 1), got " + std::to_string(far));
+  if (n_classes == 0) throw Error("per_class_far: a library of no classes");
+  if (n_classes == 1) return far;  // exactly: 1 - (1 - far) rounds
+  return 1 - std::pow(1 - far, 1 / static_cast<double>(n_classes));
+}
+
+std::vector<double> default_far_grid() {
+  std::vector<double> grid;
+  for (int i = 0; i < 8 * 4; ++i) {  // 1e-4 .. 10^(-1/8): 8 a decade over four decades
+    const double f = std::pow(10.0, -4.0 + i / 8.0);
+    if (f < 0.5) grid.push_back(f);
+  }
+  grid.push_back(0.5);
+  return grid;
+}
+
+std::vector<FarPoint> far_curve(const std::vector<double>& same_class, const std::vector<double>& different_class,
+                                const std::vector<double>& grid) {
+  std::vector<FarPoint> curve;
+  curve.reserve(grid.size());
+  for (double f : grid) {
+    const Calibration c = calibrate_threshold(same_class, different_class, f);
+    if (!curve.empty() && !(f > curve.back().far)) throw Error("far_curve: the grid must ascend");
+    curve.push_back({f, c.threshold, c.frr});
+  }
+  return curve;
+}
+
+FarPoint far_point_at(const std::vector<FarPoint>& curve, double f) {
+  if (curve.empty()) throw Error("far_point_at: an empty curve");
+  if (!(std::isfinite(f) && f >= 0)) throw Error("far_point_at: the rate must be finite and >= 0");
+  if (f <= curve.front().far) return curve.front();
+  if (f >= curve.back().far) return curve.back();
+  const auto hi = std::lower_bound(curve.begin(), curve.end(), f, [](const FarPoint& p, double x) { return p.far < x; });
+  if (hi->far == f) return *hi;
+  const auto lo = hi - 1;
+  const double w = std::log(f / lo->far) / std::log(hi->far / lo->far);
+  return {f, lo->threshold + w * (hi->threshold - lo->threshold), lo->frr + w * (hi->frr - lo->frr)};
+}
+
+FarPoint library_threshold(const Calibration& calibration, double far, std::size_t n_classes) {
+  if (calibration.far_curve.empty()) return {calibration.far, calibration.threshold, calibration.frr};
+  return far_point_at(calibration.far_curve, per_class_far(far, n_classes));
+}
+
 double tighten_with_negatives(double threshold, const std::vector<double>& negative_scores) {
   for (double s : negative_scores) threshold = std::max(threshold, s);
   return threshold;

@@ -20,6 +20,38 @@ namespace oneshot {
 Calibration calibrate_threshold(const std::vector<double>& same_class, const std::vector<double>& different_class,
                                 double far);
 
+// The false-accept rate of a library, not of one class. A file of a sound
+// that was never enrolled is accepted when it scores above the threshold
+// against any of the library's n classes; with independent scores, a
+// per-class rate f makes that 1 - (1 - f)^n. per_class_far is the f that
+// gives a library-wide rate `far`: 1 - (1 - far)^(1/n) (about far / n).
+// Scores of one file against several classes are positively correlated (a
+// loud broadband file scores high against every class, which AS-norm
+// reduces), which only lowers the library's rate below `far`. Throws
+// oneshot::Error for far outside [0, 1) or n = 0.
+double per_class_far(double far, std::size_t n_classes);
+
+// Per-class rates 1e-4 .. 0.5, 8 a decade, log-spaced, and 0.5 itself.
+std::vector<double> default_far_grid();
+
+// calibrate_threshold's threshold and false-reject rate at each rate of
+// `grid` (ascending, each in [0, 1)). Throws as calibrate_threshold does.
+std::vector<FarPoint> far_curve(const std::vector<double>& same_class, const std::vector<double>& different_class,
+                                const std::vector<double>& grid);
+
+// The curve at per-class rate f: its points at the grid's rates, linear in
+// log(f) between two neighbours (threshold and frr alike), the first or last
+// point outside the grid (a rate below the grid's first takes its threshold,
+// the highest). Throws oneshot::Error for an empty curve or a rate that is not
+// finite and >= 0.
+FarPoint far_point_at(const std::vector<FarPoint>& curve, double f);
+
+// The threshold (and its per-class rate and false-reject rate) for a library
+// of n positive classes at library-wide rate `far`: the curve at
+// per_class_far(far, n). Without a curve (a per-pair calibration of version 1)
+// the stored threshold, whose `far` is per class, whatever n and far.
+FarPoint library_threshold(const Calibration& calibration, double far, std::size_t n_classes);
+
 // A class's threshold raised so that none of the given negative-window scores
 // against that class would be accepted: max(threshold, max(negative_scores)).
 double tighten_with_negatives(double threshold, const std::vector<double>& negative_scores);

@@ -2,8 +2,10 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
@@ -339,6 +341,40 @@ fs::path ClassLibrary::run_directory() const {
   return run;
 }
 
+namespace {
+
+// The false-accept curve as meta text: "far threshold frr" triples, ';'-separated.
+std::string format_far_curve(const std::vector<FarPoint>& curve) {
+  std::string out;
+  for (const FarPoint& p : curve)
+    out += (out.empty() ? "" : ";") + format_double(p.far) + " " + format_double(p.threshold) + " " + format_double(p.frr);
+  return out;
+}
+
+// Strictly: each point three finite numbers, rates ascending in [0, 1) and
+// frr in [0, 1]; anything else names the library as damaged.
+std::vector<FarPoint> parse_far_curve(const ClassLibrary::Impl& impl, const std::string& text) {
+  std::vector<FarPoint> curve;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    const std::size_t end = std::min(text.find(';', start), text.size());
+    const std::string item = text.substr(start, end - start);
+    FarPoint p;
+    char tail = 0;
+    if (std::sscanf(item.c_str(), "%lf %lf %lf %c", &p.far, &p.threshold, &p.frr, &tail) != 3 ||
+        !std::isfinite(p.far) || !std::isfinite(p.threshold) || !std::isfinite(p.frr) || p.far < 0 || p.far >= 1 ||
+        p.frr < 0 || p.frr > 1 || (!curve.empty() && !(p.far > curve.back().far)))
+      throw file_error(impl.path, "class library's calibration_far_curve point " + std::to_string(curve.size() + 1) +
+                                      " \"" + item + "\" is not a rate, a threshold and a false-reject rate in "
+                                      "ascending order (the library is damaged)");
+    curve.push_back(p);
+    start = end + 1;
+  }
+  return curve;
+}
+
+}  // namespace
+
 std::optional<Calibration> ClassLibrary::calibration() const {
   const auto m = impl_->meta();
   if (!m.count("calibration_threshold")) return std::nullopt;
@@ -354,6 +390,7 @@ std::optional<Calibration> ClassLibrary::calibration() const {
   c.normalised = parse_double(m, "calibration_normalised") != 0;
   if (m.count("calibration_logistic_a") && m.count("calibration_logistic_b"))
     c.logistic = LogisticCalibration{parse_double(m, "calibration_logistic_a"), parse_double(m, "calibration_logistic_b")};
+  if (m.count("calibration_far_curve")) c.far_curve = parse_far_curve(*impl_, m.at("calibration_far_curve"));
   return c;
 }
 
@@ -374,6 +411,8 @@ void ClassLibrary::set_calibration(const Calibration& c) {
     } else {
       impl_->exec("DELETE FROM meta WHERE key IN ('calibration_logistic_a', 'calibration_logistic_b')");
     }
+    if (!c.far_curve.empty()) impl_->set_meta("calibration_far_curve", format_far_curve(c.far_curve));
+    else impl_->exec("DELETE FROM meta WHERE key = 'calibration_far_curve'");
   });
 }
 

@@ -50,15 +50,31 @@ struct LibraryModel {
   int sample_rate = 0;      // Hz, the model's feature rate
 };
 
+// One point of a calibration's false-accept curve: at a per-class
+// false-accept rate `far`, the threshold and the false-reject rate there.
+struct FarPoint {
+  double far = 0;
+  double threshold = 0;
+  double frr = 0;
+};
+
+// The library's default false-accept rate (enroll --far): the fraction of
+// files of never-enrolled sounds accepted as one of the library's classes.
+// Chosen on the user-path benchmark (bench/bench_user_path.cpp; README).
+inline constexpr double kDefaultLibraryFar = 0.03;
+
 // The global decision threshold calibrated on the run's validation classes:
 // `threshold` is the score that `far` of the different-class scores exceed
-// (the false-accept rate); `frr` is the fraction of same-class scores below it
-// (the false-reject rate at that threshold). method "simulated" (version 2):
-// the scores are FILE scores of simulated enrolments (simulated_enrolment.h),
-// normalised when `normalised`, and `logistic` turns a score into a confidence;
-// method "pairs" (version 1): the scores of single clip pairs, raw.
+// (the false-accept rate against one class); `frr` is the fraction of
+// same-class scores below it (the false-reject rate at that threshold).
+// method "simulated" (version 2): the scores are FILE scores of simulated
+// enrolments (simulated_enrolment.h), normalised when `normalised`, `logistic`
+// turns a score into a confidence, and `far_curve` holds the threshold at a
+// grid of per-class rates, so that `far` can be the rate of the whole library
+// (enroll/decision.h: per_class_far, library_threshold); method "pairs"
+// (version 1): the scores of single clip pairs, raw, `far` per class.
 struct Calibration {
-  double far = 0.05;
+  double far = kDefaultLibraryFar;
   double threshold = 0;
   double frr = 0;
   double floor = 0;  // median different-class window score: a window without the sound (detect's hysteresis)
@@ -67,6 +83,7 @@ struct Calibration {
   std::string method = "pairs";
   bool normalised = false;                     // thresholds are on AS-norm scores
   std::optional<LogisticCalibration> logistic;  // score -> confidence in [0, 1]
+  std::vector<FarPoint> far_curve;             // ascending far; empty before version 3 of the calibration
 };
 
 // How the library scores, set at its creation and changed by enroll's flags:

@@ -60,6 +60,7 @@ Calibration calibrate_simulated(const SimulatedScores& scores, double far, bool 
   c.method = "simulated";
   c.normalised = normalised;
   c.logistic = fit_logistic_calibration(scores.targets, scores.non_targets);
+  c.far_curve = far_curve(scores.targets, scores.non_targets, default_far_grid());
   return c;
 }
 

@@ -39,9 +39,11 @@ SimulatedScores simulated_file_scores(const std::vector<double>& window_scores,
 // The calibration from simulated enrolments: threshold at `far` of the
 // non-target FILE scores (calibrate_threshold: accept when score > threshold),
 // frr of the target file scores at it, floor = the median non-target WINDOW
-// score (a window without the sound, for detect's hysteresis), and the
-// logistic calibration of the file scores (score_norm.h). method =
-// "simulated", normalised as given. Error when there are no targets or no
+// score (a window without the sound, for detect's hysteresis), the logistic
+// calibration of the file scores (score_norm.h), and the false-accept curve
+// on default_far_grid() (decision.h), with which `far` is the rate of a whole
+// library of n classes (library_threshold). method = "simulated", normalised
+// as given. Error when there are no targets or no
 // non-targets (fewer than 2 clips of a class, or one class).
 Calibration calibrate_simulated(const SimulatedScores& scores, double far, bool normalised);
 

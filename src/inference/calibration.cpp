@@ -211,10 +211,21 @@ std::optional<Calibration> ensure_calibration(ClassLibrary& library, RunModel& r
     }
   }
   const auto stored = library.calibration();
+  // A new rate needs no new simulation where the stored calibration has its
+  // false-accept curve (the rate is the library's, applied at use time).
   const bool needed = force || !stored || stored->method != "simulated" || stored->normalised != normalise ||
-                      (far && *far != stored->far);
-  if (!needed) return std::nullopt;
-  const double rate = far ? *far : stored ? stored->far : 0.05;
+                      (far && *far != stored->far && stored->far_curve.empty());
+  if (!needed) {
+    if (!far || *far == stored->far) return std::nullopt;
+    Calibration c = *stored;
+    c.far = *far;
+    const FarPoint one = far_point_at(c.far_curve, c.far);
+    c.threshold = one.threshold;
+    c.frr = one.frr;
+    library.set_calibration(c);
+    return c;
+  }
+  const double rate = far ? *far : stored ? stored->far : kDefaultLibraryFar;
   const Calibration c =
       calibrate_on_simulated_enrolments(run, normalise ? cohort : std::vector<CohortMember>{},
                                         simulation_options(settings, rate), progress);

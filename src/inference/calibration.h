@@ -31,7 +31,7 @@ namespace oneshot {
 std::vector<CohortMember> embed_cohort(RunModel& run, bool progress = false, std::size_t max_members = 2000);
 
 struct SimulationOptions {
-  double far = 0.05;
+  double far = kDefaultLibraryFar;
   WindowingOptions windowing;             // classify's windows (its hop)
   int views = 4;                          // enrolment views (enrolment.h)
   std::string aggregate = "mean";         // a class's examples: mean, max or prototype
@@ -54,9 +54,12 @@ SimulationOptions simulation_options(const LibrarySettings& settings, double far
 // Makes what `library` lacks for its settings: a cohort when its score_norm
 // is "as-norm" and it has none (stored), and the calibration when it has none,
 // one of another kind (per pair, version 1), on other scores (normalised or
-// not), at another `far` (when given), or when `force` (a setting changed).
-// Returns the new calibration, or nullopt when the stored one stands. A new
-// calibration keeps the stored far unless `far` is given (default 0.05).
+// not), or when `force` (a setting changed). Another `far` (when given) is
+// stored (with the threshold of one class at it, read off the stored
+// false-accept curve; a calibration without a curve is made again). Returns
+// the new or changed calibration, or nullopt when the stored one stands. A
+// new calibration keeps the stored far unless `far` is given (default
+// kDefaultLibraryFar).
 std::optional<Calibration> ensure_calibration(ClassLibrary& library, RunModel& run, std::optional<double> far,
                                               bool force, bool progress = false);
 

@@ -1,5 +1,6 @@
 #include "inference/library_scoring.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -12,7 +13,10 @@
 namespace oneshot {
 
 LibraryScorer::LibraryScorer(const ClassLibrary& library, RunModel& run, const ScoringOptions& options)
-    : run_(run), options_(options), floor_(std::numeric_limits<double>::quiet_NaN()) {
+    : run_(run),
+      options_(options),
+      far_(std::numeric_limits<double>::quiet_NaN()),
+      floor_(std::numeric_limits<double>::quiet_NaN()) {
   const LibraryModel stored = library.model();
   if (stored.fingerprint != run.fingerprint())
     throw file_error(library.path(), "the library was embedded with model " + stored.fingerprint + " (run " +
@@ -33,9 +37,18 @@ LibraryScorer::LibraryScorer(const ClassLibrary& library, RunModel& run, const S
     stored_threshold_.push_back(c.threshold);
     stored_source_.push_back(c.threshold_source);
   }
-  bool any_positive = false;
-  for (bool n : negative_) any_positive |= !n;
-  if (!any_positive) throw file_error(library.path(), "the library has no class yet: enroll one first");
+  const auto n_positive = static_cast<std::size_t>(std::count(negative_.begin(), negative_.end(), false));
+  if (n_positive == 0) throw file_error(library.path(), "the library has no class yet: enroll one first");
+  if (options.far && !(*options.far >= 0 && *options.far < 1))
+    throw Error("--far must be in [0, 1), got " + std::to_string(*options.far));
+  if (calibration_) {
+    if (options.far && calibration_->far_curve.empty())
+      throw file_error(library.path(), "the library's calibration (per clip pair, an older version) has one "
+                                       "threshold and no false-accept curve, so --far cannot change it here; "
+                                       "`enroll --far F` or `library --reembed --run RUN` calibrates it again");
+    far_ = options.far.value_or(calibration_->far);
+    calibrated_ = library_threshold(*calibration_, far_, n_positive);
+  }
 
   const auto examples = library.examples();
   const int64_t dim = run.embedding_dim();
@@ -111,14 +124,14 @@ double LibraryScorer::threshold(std::size_t c) const {
     throw Error("class \"" + names_[c] +
                 "\" has no threshold: the library has no calibration (enroll with a run that has validation "
                 "classes, or give --threshold)");
-  return tighten_with_negatives(calibration_->threshold, {negative_max_[c]});
+  return tighten_with_negatives(calibrated_->threshold, {negative_max_[c]});
 }
 
 std::string LibraryScorer::threshold_source(std::size_t c) const {
   if (options_.threshold) return "--threshold";
   if (stored_threshold_[c] && stored_source_[c] == "user") return "user";
   if (!calibration_) return "none";
-  return negative_max_[c] > calibration_->threshold ? "negatives" : "calibration";
+  return negative_max_[c] > calibrated_->threshold ? "negatives" : "calibration";
 }
 
 double LibraryScorer::confidence(double score) const {

@@ -25,6 +25,7 @@ namespace oneshot {
 struct ScoringOptions {
   std::string aggregate = "mean";    // over a class's examples: mean, max or prototype
   std::optional<double> threshold;   // overrides every class's threshold (--threshold)
+  std::optional<double> far;         // overrides the library's false-accept rate (--far), in [0, 1)
 };
 
 class LibraryScorer {
@@ -38,11 +39,19 @@ class LibraryScorer {
   const std::vector<bool>& negative() const { return negative_; }
   std::vector<bool> positive() const;
   // The effective decision threshold of class c (accept when score > it):
-  // --threshold, else the class's stored threshold, else the calibration's,
-  // each raised by the class's negatives (enroll/decision.h). Error asking for
-  // --threshold when there is none.
+  // --threshold, else the class's stored threshold, else the calibration's
+  // for this library (calibrated(): its false-accept rate over the library's
+  // positive classes, enroll/decision.h library_threshold), each raised by
+  // the class's negatives. Error asking for --threshold when there is none.
   double threshold(std::size_t c) const;
   std::string threshold_source(std::size_t c) const;
+  // The calibration's threshold for this library: the library-wide
+  // false-accept rate (--far, else the stored one) split over its positive
+  // classes, the threshold there and the false-reject rate of one class at it.
+  // nullopt without a calibration.
+  std::optional<FarPoint> calibrated() const { return calibrated_; }
+  // The library-wide false-accept rate in use (NaN without a calibration).
+  double far() const { return far_; }
   // Median different-class calibration score (detect's hysteresis floor); NaN without a calibration.
   double floor() const { return floor_; }
   const std::string& aggregate() const { return options_.aggregate; }
@@ -73,6 +82,8 @@ class LibraryScorer {
   std::vector<std::string> stored_source_;
   std::vector<double> negative_max_;  // per class: the highest score of a negative example against it
   std::optional<Calibration> calibration_;
+  std::optional<FarPoint> calibrated_;
+  double far_;
   double floor_;
   torch::Tensor examples_;            // (E, D)
   std::vector<std::size_t> example_class_;

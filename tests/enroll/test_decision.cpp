@@ -193,5 +193,95 @@ TEST(RankClasses, BadInputIsAnError) {
   EXPECT_THROW(rank_classes({}, 0, 4, kEligible, "mean"), Error);
 }
 
+TEST(PerClassFar, InvertsTheUnionOfIndependentClasses) {
+  // One class: the library's rate is the class's.
+  EXPECT_DOUBLE_EQ(per_class_far(0.05, 1), 0.05);
+  // n classes at rate f each accept 1 - (1 - f)^n of never-enrolled files.
+  for (std::size_t n : {2u, 3u, 10u, 100u}) {
+    const double f = per_class_far(0.05, n);
+    EXPECT_NEAR(1 - std::pow(1 - f, static_cast<double>(n)), 0.05, 1e-12) << n;
+    EXPECT_LT(f, 0.05 / n * 1.05);  // about far / n, a little above it
+    EXPECT_GT(f, 0.05 / n);
+  }
+  EXPECT_EQ(per_class_far(0, 7), 0);
+  EXPECT_THROW(per_class_far(1, 3), Error);
+  EXPECT_THROW(per_class_far(-0.1, 3), Error);
+  EXPECT_THROW(per_class_far(std::nan(""), 3), Error);
+  EXPECT_THROW(per_class_far(0.05, 0), Error);
+}
+
+TEST(FarCurve, EachPointIsCalibrateThresholdAtItsRate) {
+  std::mt19937 rng(5);
+  std::normal_distribution<double> same_d(1.0, 1.0), diff_d(-1.0, 1.0);
+  std::vector<double> same(300), different(4000);
+  for (double& v : same) v = same_d(rng);
+  for (double& v : different) v = diff_d(rng);
+  const auto grid = default_far_grid();
+  ASSERT_GE(grid.size(), 30u);
+  EXPECT_NEAR(grid.front(), 1e-4, 1e-18);
+  EXPECT_EQ(grid.back(), 0.5);
+  for (std::size_t i = 1; i < grid.size(); ++i) EXPECT_GT(grid[i], grid[i - 1]);
+  const auto curve = far_curve(same, different, grid);
+  ASSERT_EQ(curve.size(), grid.size());
+  for (std::size_t i = 0; i < grid.size(); ++i) {
+    const Calibration c = calibrate_threshold(same, different, grid[i]);
+    EXPECT_EQ(curve[i].far, grid[i]);
+    EXPECT_EQ(curve[i].threshold, c.threshold);
+    EXPECT_EQ(curve[i].frr, c.frr);
+    if (i > 0) {  // a higher rate: a threshold no higher, false rejects no more
+      EXPECT_LE(curve[i].threshold, curve[i - 1].threshold);
+      EXPECT_LE(curve[i].frr, curve[i - 1].frr);
+    }
+  }
+  EXPECT_THROW(far_curve(same, different, {0.1, 0.05}), Error);
+}
+
+TEST(FarPointAt, LogLinearBetweenPointsAndClampedOutside) {
+  const std::vector<FarPoint> curve{{0.01, 3.0, 0.6}, {0.1, 1.0, 0.2}, {0.5, 0.0, 0.1}};
+  // At a grid rate: that point exactly.
+  EXPECT_EQ(far_point_at(curve, 0.1).threshold, 1.0);
+  EXPECT_EQ(far_point_at(curve, 0.1).frr, 0.2);
+  // sqrt(0.01 x 0.1) is halfway in log(f): halfway in threshold and frr.
+  const FarPoint mid = far_point_at(curve, std::sqrt(0.01 * 0.1));
+  EXPECT_NEAR(mid.threshold, 2.0, 1e-12);
+  EXPECT_NEAR(mid.frr, 0.4, 1e-12);
+  EXPECT_NEAR(mid.far, std::sqrt(0.01 * 0.1), 1e-15);
+  // Outside: the end points (below the grid: the highest threshold).
+  EXPECT_EQ(far_point_at(curve, 0.001).threshold, 3.0);
+  EXPECT_EQ(far_point_at(curve, 0).threshold, 3.0);
+  EXPECT_EQ(far_point_at(curve, 0.9).threshold, 0.0);
+  EXPECT_THROW(far_point_at({}, 0.1), Error);
+  EXPECT_THROW(far_point_at(curve, -0.1), Error);
+  EXPECT_THROW(far_point_at(curve, std::numeric_limits<double>::infinity()), Error);
+}
+
+TEST(LibraryThreshold, MoreClassesNeedAHigherThresholdAndAV1CalibrationKeepsItsOwn) {
+  Calibration c;
+  c.far_curve = {{0.001, 5.0, 0.9}, {0.01, 3.0, 0.6}, {0.1, 1.0, 0.2}, {0.5, 0.0, 0.1}};
+  // One class: the curve at the library's rate itself.
+  const FarPoint one = library_threshold(c, 0.1, 1);
+  EXPECT_EQ(one.threshold, 1.0);
+  EXPECT_EQ(one.far, 0.1);
+  // Ten classes at a library-wide 0.1: per class 1 - 0.9^(1/10) = 0.01048.
+  const FarPoint ten = library_threshold(c, 0.1, 10);
+  EXPECT_NEAR(ten.far, 1 - std::pow(0.9, 0.1), 1e-15);
+  EXPECT_GT(ten.threshold, one.threshold);
+  EXPECT_LT(ten.threshold, 3.0);  // just above the 0.01 point's rate
+  EXPECT_GT(ten.frr, one.frr);
+  // No curve (a version-1 calibration): the stored per-class threshold.
+  Calibration v1;
+  v1.far = 0.05;
+  v1.threshold = -6.13;
+  v1.frr = 0.646;
+  for (std::size_t n : {1u, 10u}) {
+    const FarPoint p = library_threshold(v1, 0.2, n);
+    EXPECT_EQ(p.threshold, -6.13);
+    EXPECT_EQ(p.far, 0.05);
+    EXPECT_EQ(p.frr, 0.646);
+  }
+  EXPECT_THROW(library_threshold(c, 1.0, 3), Error);
+  EXPECT_THROW(library_threshold(c, 0.1, 0), Error);
+}
+
 }  // namespace
 }  // namespace oneshot

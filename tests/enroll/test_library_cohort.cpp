@@ -197,5 +197,43 @@ TEST(LibraryCohort, ANewerSchemaIsStillRefused) {
   EXPECT_EQ(meta_value(path, "schema_version"), "3");
 }
 
+TEST(LibraryCohort, TheFalseAcceptCurveReadsBackExactlyAndADamagedOneIsNamed) {
+  TempDir dir;
+  const fs::path path = dir.path() / "lib.db";
+  auto lib = ClassLibrary::open_or_create(path, model());
+  Calibration c;
+  c.method = "simulated";
+  c.far = 0.05;
+  c.threshold = 0.7;
+  c.far_curve = {{1e-4, 2.0 / 3, 0.9}, {0.01, 0.1 / 3, 1.0 / 7}, {0.5, -1.0 / 9, 0}};
+  lib.set_calibration(c);
+  auto got = ClassLibrary::open(path).calibration();
+  ASSERT_TRUE(got);
+  ASSERT_EQ(got->far_curve.size(), 3u);
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(got->far_curve[i].far, c.far_curve[i].far);
+    EXPECT_EQ(got->far_curve[i].threshold, c.far_curve[i].threshold);
+    EXPECT_EQ(got->far_curve[i].frr, c.far_curve[i].frr);
+  }
+  // Rewritten without a curve: the old curve is gone, not kept.
+  c.far_curve.clear();
+  lib.set_calibration(c);
+  EXPECT_TRUE(ClassLibrary::open(path).calibration()->far_curve.empty());
+
+  for (const std::string bad : {"0.1 1", "0.1 1 0.5 7", "0.2 1 0.5;0.1 2 0.6", "0.1 1 1.5", "1.2 1 0.5", "0.1 nan 0.5",
+                                "0.1 1 0.5;", "x", ""}) {
+    sql(path, "INSERT OR REPLACE INTO meta VALUES('calibration_far_curve', '" + bad + "');");
+    try {
+      (void)ClassLibrary::open(path).calibration();
+      ADD_FAILURE() << "accepted \"" << bad << "\"";
+    } catch (const Error& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find(path.string()), std::string::npos) << what;
+      EXPECT_NE(what.find("calibration_far_curve"), std::string::npos) << what;
+      EXPECT_NE(what.find("damaged"), std::string::npos) << what;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace oneshot

@@ -5,8 +5,10 @@
 // tolerance of --far.
 #include <gtest/gtest.h>
 
+
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <random>
 
 #include "core/error.h"
@@ -118,7 +120,7 @@ double score(const std::vector<double>& a, const std::vector<double>& b) {
 // each clip enrolled with all its windows (mean over examples), each window of
 // every clip scored against every enrolment, AS-norm against the cohort.
 SimulatedScores simulate(const std::vector<Synthetic::Clip>& clips, const std::vector<std::vector<double>>& cohort,
-                         std::size_t top_k) {
+                         std::size_t top_k, std::vector<double>* file_table = nullptr) {
   const std::size_t n = clips.size(), m = cohort.size();
   std::vector<std::vector<double>> windows;
   std::vector<std::size_t> window_clip, example_clip;
@@ -144,8 +146,36 @@ SimulatedScores simulate(const std::vector<Synthetic::Clip>& clips, const std::v
   const std::vector<double> cohort_class = aggregate_examples(cohort_raw, m, example_clip, n, "mean");
   as_norm_table(table, nw, top_k_stats_columns(cohort_class, m, n, top_k),
                 top_k_stats_rows(window_cohort, nw, m, top_k));
+  if (file_table) {  // file x enrolment: the mean over the file's windows
+    file_table->assign(n * n, 0.0);
+    std::vector<double> count(n, 0.0);
+    for (std::size_t q = 0; q < nw; ++q) {
+      count[window_clip[q]] += 1;
+      for (std::size_t e = 0; e < n; ++e) (*file_table)[window_clip[q] * n + e] += table[q * n + e];
+    }
+    for (std::size_t i = 0; i < n; ++i)
+      for (std::size_t e = 0; e < n; ++e) (*file_table)[i * n + e] /= count[i];
+  }
   return simulated_file_scores(table, window_clip, labels, "mean");
 }
+
+// 40 calibration and 40 held-out synthetic classes of 6 clips each, a cohort
+// of 30 others; simulated enrolments of both sets (and the held-out set's
+// file x enrolment table).
+struct CalibrationAndHeldOut {
+  explicit CalibrationAndHeldOut(unsigned seed) {
+    Synthetic gen(seed);
+    std::vector<std::vector<double>> cohort;
+    for (const auto& c : gen.classes(30, 6, 100)) cohort.push_back(c.windows[0]);
+    const auto calibration_clips = gen.classes(40, 6, 0);
+    held_out_clips = gen.classes(40, 6, 40);
+    calibration = simulate(calibration_clips, cohort, 50);
+    held_out = simulate(held_out_clips, cohort, 50, &held_out_files);
+  }
+  std::vector<Synthetic::Clip> held_out_clips;
+  SimulatedScores calibration, held_out;
+  std::vector<double> held_out_files;
+};
 
 TEST(SimulatedEnrolment, HeldOutFalseAcceptRateIsWithinToleranceOfFar) {
   // Tolerance: |held-out FAR - far| <= 0.35 far + 0.01. Calibration and
@@ -154,13 +184,9 @@ TEST(SimulatedEnrolment, HeldOutFalseAcceptRateIsWithinToleranceOfFar) {
   // lie close together. Over seeds 1-8 the held-out FAR ran 0.034-0.063 at
   // far 0.05 and 0.160-0.235 at 0.2. With 10 calibration classes it ran
   // 0.022-0.076 at 0.05: few validation classes calibrate loosely.
-  Synthetic gen(1);
-  std::vector<std::vector<double>> cohort;
-  for (const auto& c : gen.classes(30, 6, 100)) cohort.push_back(c.windows[0]);
-  const auto calibration_clips = gen.classes(40, 6, 0);
-  const auto held_out_clips = gen.classes(40, 6, 40);
-  const SimulatedScores cal = simulate(calibration_clips, cohort, 50);
-  const SimulatedScores held = simulate(held_out_clips, cohort, 50);
+  const CalibrationAndHeldOut data(1);
+  const SimulatedScores& cal = data.calibration;
+  const SimulatedScores& held = data.held_out;
   for (double far : {0.05, 0.1, 0.2}) {
     SCOPED_TRACE("far " + std::to_string(far));
     const Calibration c = calibrate_simulated(cal, far, true);
@@ -175,6 +201,52 @@ TEST(SimulatedEnrolment, HeldOutFalseAcceptRateIsWithinToleranceOfFar) {
                                           [&](double s) { return s <= c.threshold; })) /
         static_cast<double>(held.targets.size());
     EXPECT_LT(rejected, 0.5);
+  }
+}
+
+TEST(SimulatedEnrolment, ALibraryOfSeveralClassesAcceptsAboutItsLibraryWideRate) {
+  // enroll --far is the rate at which files of never-enrolled sounds are
+  // accepted as ANY of the library's n classes: the threshold is the curve's
+  // at per_class_far(far, n). Held out: libraries of n clips of n distinct
+  // classes (random, seeded), every clip of the other classes scored against
+  // each; accepted when its best score is above the threshold. The per-class
+  // threshold at `far` itself would accept about 1 - (1 - far)^n.
+  const CalibrationAndHeldOut data(2);
+  const auto& held_out_clips = data.held_out_clips;
+  const std::vector<double>& files = data.held_out_files;
+  const std::size_t n = held_out_clips.size();
+  const Calibration c = calibrate_simulated(data.calibration, 0.05, true);
+  ASSERT_FALSE(c.far_curve.empty());
+  std::mt19937 rng(3);
+  std::uniform_int_distribution<std::size_t> pick(0, n - 1);
+  for (std::size_t classes : {1u, 3u, 10u}) {
+    SCOPED_TRACE(std::to_string(classes) + " classes");
+    const double far = 0.05;
+    const double library = library_threshold(c, far, classes).threshold;
+    const double per_class = library_threshold(c, far, 1).threshold;
+    std::size_t trials = 0, accepted = 0, accepted_per_class = 0;
+    for (int draw = 0; draw < 400; ++draw) {
+      std::vector<std::size_t> enrolled;
+      std::vector<int> labels;
+      while (enrolled.size() < classes) {
+        const std::size_t e = pick(rng);
+        if (std::find(labels.begin(), labels.end(), held_out_clips[e].label) != labels.end()) continue;
+        enrolled.push_back(e);
+        labels.push_back(held_out_clips[e].label);
+      }
+      for (std::size_t i = 0; i < n; ++i) {
+        if (std::find(labels.begin(), labels.end(), held_out_clips[i].label) != labels.end()) continue;
+        double best = -std::numeric_limits<double>::infinity();
+        for (std::size_t e : enrolled) best = std::max(best, files[i * n + e]);
+        ++trials;
+        accepted += best > library;
+        accepted_per_class += best > per_class;
+      }
+    }
+    const double rate = static_cast<double>(accepted) / static_cast<double>(trials);
+    const double rate_per_class = static_cast<double>(accepted_per_class) / static_cast<double>(trials);
+    EXPECT_NEAR(rate, far, 0.35 * far + 0.01) << "per-class threshold: " << rate_per_class;
+    if (classes >= 3) EXPECT_GT(rate_per_class, 2 * far);  // what the per-class threshold would have done
   }
 }
 
