@@ -177,8 +177,12 @@ int train_rank(const TrainArgs& args, Distributed* dist) {
       return 130;  // the shell's code for Ctrl-C: scripts stop here
     default:
       if (main)
-        std::cout << result.message << "; best validation accuracy " << result.best_accuracy << " at epoch "
-                  << result.best_epoch << " (" << paths.best().string() << ")" << std::endl;
+        // checkpoint = "last": best.pt holds the final weights, whose (smoothed) validation is reported.
+        std::cout << result.message
+                  << (config.train.checkpoint == "last" ? "; final validation accuracy (smoothed) "
+                                                        : "; best validation accuracy ")
+                  << result.best_accuracy << " at epoch " << result.best_epoch << " (" << paths.best().string() << ")"
+                  << std::endl;
       return 0;
   }
 }

@@ -86,6 +86,9 @@ Config trial_config(const Config& base, const std::vector<std::string>& assignme
   for (const auto& a : assignments) config.set(a);
   config.train.epochs = config.tune.max_epochs;
   config.train.patience = config.tune.patience;
+  // A trial is short (tune.max_epochs) and pruned on its curve: tune.patience
+  // counts from its first interval unless train.min_epochs was set.
+  if (!config.was_set("train.min_epochs")) config.train.min_epochs = 0;
   config.validate();
   return config;
 }

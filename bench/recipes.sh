@@ -53,9 +53,10 @@ recipe_args() {
     default) echo "";;
     original) echo "--config configs/original.toml";;
     # the default before the verification issue: plateau schedule, early stopping, best validation
-    previous-default) echo "--set train.lr_schedule=plateau --set train.epochs=75 --set train.patience=10 --set train.checkpoint=best --set train.objective=prototypical";;
+    previous-default) echo "--set train.lr_schedule=plateau --set train.epochs=75 --set train.patience=10 --set train.min_epochs=0 --set train.checkpoint=best --set train.objective=prototypical";;
     # recipes measured for the verification issue (each spelled out, so that they do not follow the default)
-    cosine-last) echo "--set train.lr_schedule=cosine --set train.epochs=32 --set train.checkpoint=last --set train.objective=prototypical";;
+    # the default since the verification issue, spelled out
+    cosine-last) echo "--set train.lr_schedule=cosine --set train.epochs=32 --set train.min_epochs=16 --set train.checkpoint=last --set train.objective=prototypical";;
     aam-proto) echo "--set train.lr_schedule=cosine --set train.epochs=32 --set train.checkpoint=last --set train.objective=aam+prototypical";;
     aam) echo "--set train.lr_schedule=cosine --set train.epochs=32 --set train.checkpoint=last --set train.objective=aam";;
     supcon) echo "--set train.lr_schedule=cosine --set train.epochs=32 --set train.checkpoint=last --set train.objective=supcon";;

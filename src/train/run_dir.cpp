@@ -77,7 +77,8 @@ RunInfo RunInfo::load(const fs::path& run_json) {
 void RunInfo::save(const fs::path& run_json) const { write_file_atomic(run_json, to_json().dump(2) + "\n"); }
 
 bool key_may_change_on_resume(const std::string& key) {
-  return key == "train.epochs" || key == "train.patience" || key == "train.threads" || key == "train.device";
+  return key == "train.epochs" || key == "train.patience" || key == "train.min_epochs" || key == "train.threads" ||
+         key == "train.device";
 }
 
 void check_resume_compatible(const Config& saved, const Config& now, const fs::path& saved_file) {
@@ -95,7 +96,7 @@ void check_resume_compatible(const Config& saved, const Config& now, const fs::p
     if (it != b.end() && it->second != value)
       throw file_error(saved_file, key + " is " + value + " in this run, " + it->second +
                                        " now: the checkpoint cannot continue with it (only train.epochs, "
-                                       "train.patience, train.threads and train.device may change; use a new "
+                                       "train.patience, train.min_epochs, train.threads and train.device may change; use a new "
                                        "--run directory for another configuration)");
   }
 }
