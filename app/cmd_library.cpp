@@ -20,7 +20,6 @@ std::size_t positive_classes(const std::vector<LibraryClass>& classes) {
       std::count_if(classes.begin(), classes.end(), [](const LibraryClass& c) { return !c.negative && c.examples > 0; }));
 }
 
-
 struct LibraryArgs {
   std::string library, remove, run, format = "table";
   bool examples = false, reembed = false;

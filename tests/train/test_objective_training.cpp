@@ -164,6 +164,7 @@ TEST(ObjectiveTraining, EarlyStoppingCannotHappenBeforeMinEpochs) {
   c.train.learning_rate = 1e-9;  // nothing learns: validation stays flat after the first interval
   c.train.epochs = 20;
   c.train.patience = 0;
+  c.train.min_epochs = 0;  // the control: patience counts from the first interval
   c.train.steps_per_epoch = 2;
   const TrainResult without = train(c, data(), quiet());
   ASSERT_EQ(without.status, TrainStatus::EarlyStopped) << without.message;
@@ -179,6 +180,7 @@ TEST(ObjectiveTraining, PlateauScheduleWaitsForMinEpochs) {
   Config c = small_config("prototypical");
   c.augment = no_augmentation();
   c.train.learning_rate = 1e-9;
+  c.train.lr_schedule = "plateau";
   c.train.epochs = 8;
   c.train.patience = 100;
   c.train.lr_patience = 1;
@@ -243,7 +245,7 @@ TEST(ObjectiveTraining, ConfigErrorsNameTheKey) {
       {"train.min_epochs", [](TrainConfig& t) { t.min_epochs = -2; }},
       {"train.checkpoint", [](TrainConfig& t) { t.checkpoint = "final"; }},
       {"train.average_last", [](TrainConfig& t) { t.average_last = -1; }},
-      {"train.average_last", [](TrainConfig& t) { t.average_last = 3; }},  // with checkpoint = "best"
+      {"train.average_last", [](TrainConfig& t) { t.checkpoint = "best"; t.average_last = 3; }},
       {"train.pairs", [](TrainConfig& t) { t.objective = "aam"; t.pairs = "anchors"; }},
       {"train.clips_per_class", [](TrainConfig& t) { t.objective = "meta-baseline"; t.clips_per_class = 2; t.support_shots = 2; }},
   };
