@@ -105,9 +105,13 @@ int list_library(const LibraryArgs& a) {
   }
   std::printf("%-24s %-8s %8s %8s %10s %-12s %s\n", "class", "kind", "windows", "sources", "threshold", "from", "added");
   for (const auto& c : classes) {
+    // A threshold cleared by `library --remove` is recomputed by classify and
+    // detect: the library's, raised by any negative's score.
+    const bool recomputed = !c.negative && !c.threshold && calibration;
     std::printf("%-24s %-8s %8lld %8lld %10s %-12s %s\n", c.name.c_str(), c.negative ? "negative" : "class",
                 static_cast<long long>(c.examples), static_cast<long long>(c.sources),
-                optional_number(c.threshold).c_str(), c.threshold_source.c_str(), c.added.c_str());
+                recomputed ? "library" : optional_number(c.threshold).c_str(),
+                recomputed ? "at scoring" : c.threshold_source.c_str(), c.added.c_str());
     if (a.examples)
       for (const auto& e : library.examples(c.name))
         std::printf("    %s @ %.3f s%s\n", e.source.c_str(), e.window_start,

@@ -554,6 +554,10 @@ void ClassLibrary::remove_class(const std::string& class_name) {
   impl_->transaction([&] {
     if (!impl_->class_id(class_name)) throw file_error(impl_->path, "no class \"" + class_name + "\"");
     impl_->exec("DELETE FROM classes WHERE name = ?", {class_name});
+    // The other classes' calibrated thresholds were shared out over the old
+    // number of classes (and raised by its negatives): no longer this
+    // library's. Scoring recomputes them; the next enrol stores them again.
+    impl_->exec("UPDATE classes SET threshold = NULL, threshold_source = '' WHERE threshold_source != 'user'");
   });
 }
 

@@ -170,7 +170,9 @@ class ClassLibrary {
   // `class_name` (check_class_name), creating it, in one transaction. Adding negatives to a
   // positive class (or the reverse) is an Error.
   void add_examples(const std::string& class_name, bool negative, const std::vector<LibraryExample>& examples);
-  // Removes a class and its examples; Error when there is no such class.
+  // Removes a class and its examples; Error when there is no such class. The
+  // other classes' stored thresholds, except those the user set, are cleared:
+  // they were shared out over the old library (scoring recomputes them).
   void remove_class(const std::string& class_name);
   // Sets (or with nullopt clears) a class's threshold.
   void set_threshold(const std::string& class_name, std::optional<double> threshold, const std::string& source);

@@ -146,6 +146,21 @@ void EnrollCli::LibraryListsTheEnrolledClassesWithCalibratedThresholds() {
     EXPECT_DOUBLE_EQ(c["threshold"].get<double>(), threshold);
   }
   EXPECT_EQ(j["model"]["fingerprint"].get<std::string>().size(), 32u);
+
+  // Removing a class shares the rate out over 2 classes: a lower threshold for
+  // the library, and the stored 3-class thresholds are no longer listed.
+  const fs::path copy = tmp_->path() / "removed.db";
+  fs::copy_file(library_, copy, fs::copy_options::overwrite_existing);
+  ASSERT_EQ(test::run_command(cli() + " library --remove " + test_classes_[0] + " " + copy.string(), &out), 0) << out;
+  ASSERT_EQ(test::run_command(cli() + " library --format json " + copy.string(), &out), 0) << out;
+  const auto r = nlohmann::json::parse(out);
+  ASSERT_EQ(r["classes"].size(), 2u);
+  EXPECT_EQ(r["calibration"]["library"]["classes"], 2);
+  EXPECT_LT(r["calibration"]["library"]["threshold"].get<double>(), threshold);
+  for (const auto& c : r["classes"]) EXPECT_TRUE(c["threshold"].is_null()) << c.dump();
+  ASSERT_EQ(test::run_command(cli() + " library " + copy.string(), &out), 0) << out;
+  EXPECT_NE(out.find("at scoring"), std::string::npos) << out;
+  EXPECT_NE(out.find("with 2 classes"), std::string::npos) << out;
 }
 
 void EnrollCli::ClassifiesEnrolledSoundsAndRejectsANeverEnrolledOne() {

@@ -404,19 +404,29 @@ TEST(ClassLibrary, RemoveClassDropsItAndItsExamplesOnly) {
   lib.add_examples("dog", false, {example("/d1.wav", 0, embedding(6, 1)), example("/d2.wav", 0, embedding(6, 2))});
   lib.add_examples("cat", false, {example("/c1.wav", 0, embedding(6, 3))});
   lib.add_examples("street", true, {example("/s.wav", 0, embedding(6, 4))});
+  lib.add_examples("bird", false, {example("/b1.wav", 0, embedding(6, 6))});
+  lib.set_threshold("cat", 1.5, "calibration");
+  lib.set_threshold("bird", 2.5, "user");
   const auto cats = lib.examples("cat");
   const auto street = lib.examples("street");
 
   lib.remove_class("dog");
   const auto classes = lib.classes();
-  ASSERT_EQ(classes.size(), 2u);
-  EXPECT_EQ(classes[0].name, "cat");
-  EXPECT_EQ(classes[1].name, "street");
+  ASSERT_EQ(classes.size(), 3u);
+  EXPECT_EQ(classes[0].name, "bird");
+  EXPECT_EQ(classes[1].name, "cat");
+  EXPECT_EQ(classes[2].name, "street");
+  // cat's threshold was shared out over three positive classes: cleared; the user's stays.
+  EXPECT_FALSE(classes[1].threshold.has_value());
+  EXPECT_EQ(classes[1].threshold_source, "");
+  ASSERT_TRUE(classes[0].threshold.has_value());
+  EXPECT_EQ(*classes[0].threshold, 2.5);
+  EXPECT_EQ(classes[0].threshold_source, "user");
   EXPECT_TRUE(lib.examples("dog").empty());
   expect_same_examples(lib.examples("cat"), cats);
   expect_same_examples(lib.examples("street"), street);
   // No orphan rows: the examples went with their class.
-  EXPECT_EQ(sql(path, "SELECT COUNT(*) FROM examples"), std::vector<std::string>{"2"});
+  EXPECT_EQ(sql(path, "SELECT COUNT(*) FROM examples"), std::vector<std::string>{"3"});
 
   const std::string e = error_of([&] { lib.remove_class("dog"); });
   EXPECT_NE(e.find("dog"), std::string::npos) << e;
