@@ -10,7 +10,9 @@
 
 #include "audio/audio_reader.h"
 #include "commands.h"
+#include "core/atomic_file.h"
 #include "core/error.h"
+#include "events/annotation_tables.h"
 #include "events/event.h"
 #include "events/score_plot.h"
 #include "inference/detector.h"
@@ -23,11 +25,25 @@ namespace {
 
 struct DetectArgs {
   std::string library, out = "detections", aggregate = "mean", short_windows = "pad";
-  std::vector<std::string> files;
+  std::vector<std::string> files, formats{"tsv"};
   double hop = 0, window = 0, threshold = std::nan(""), min_duration = 0, merge_gap = 0, off_drop = std::nan(""), far = std::nan("");
   bool no_plots = false, quiet = false;
   int threads = 0;
 };
+
+// One table per recording beside events.tsv, named as Raven and Audacity
+// look for them next to the recording (events/annotation_tables.h).
+void write_annotation_tables(const DetectArgs& a, const std::string& name, const std::vector<Event>& events,
+                             int sample_rate) {
+  const std::string stem = fs::path(name).stem().string();
+  for (const std::string& f : a.formats) {
+    if (f == "raven")
+      write_file_atomic(fs::path(a.out) / (stem + ".Table.1.selections.txt"),
+                        format_raven_table(events, sample_rate / 2.0));
+    else if (f == "audacity")
+      write_file_atomic(fs::path(a.out) / (stem + ".labels.txt"), format_audacity_labels(events));
+  }
+}
 
 int run_detect(const DetectArgs& a) {
   const ClassLibrary library = ClassLibrary::open(a.library);
@@ -80,6 +96,10 @@ int run_detect(const DetectArgs& a) {
       };
       while (std::size_t n = reader.read(block.data(), block.size())) emit(detector.push(block.data(), n));
       emit(detector.finish());
+      std::vector<Event> mine;
+      for (const Event& e : all)
+        if (e.filename == name) mine.push_back(e);
+      write_annotation_tables(a, name, mine, run->sample_rate());
       if (!a.no_plots) {
         std::vector<ClassScoreCurve> curves;
         const std::size_t n_classes = scorer.n_classes();
@@ -94,9 +114,6 @@ int run_detect(const DetectArgs& a) {
                 {detector.windows()[w].first, detector.windows()[w].second, detector.scores()[w * n_classes + c]});
           curves.push_back(std::move(curve));
         }
-        std::vector<Event> mine;
-        for (const Event& e : all)
-          if (e.filename == name) mine.push_back(e);
         const fs::path stem = fs::path(a.out) / (fs::path(name).stem().string() + "_scores");
         plot_event_scores(stem, name, curves, mine, {}, detector.duration());
       }
@@ -150,6 +167,11 @@ void add_detect_command(CLI::App& app) {
   cmd->add_option("--aggregate", a->aggregate, "A class's examples: mean, max or prototype (default mean)")
       ->check(CLI::IsMember({"mean", "max", "prototype"}));
   cmd->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--format", a->formats,
+                  "Event tables in --out: tsv (events.tsv, always), raven (NAME.Table.1.selections.txt a "
+                  "recording), audacity (NAME.labels.txt a recording); comma-separated")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"tsv", "raven", "audacity"}));
   cmd->add_flag("--no-plots", a->no_plots, "No score plots");
   cmd->add_flag("--quiet", a->quiet, "Events only");
   cmd->footer(

@@ -6,10 +6,13 @@
 #include <cstdio>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <map>
 #include <set>
 #include <string>
 
 #include "commands.h"
+#include "core/error.h"
+#include "events/annotation_tables.h"
 #include "events/event.h"
 #include "events/event_metrics.h"
 
@@ -96,8 +99,27 @@ void print_json(const ScoreEventsArgs& a, const EventScores& s) {
 }
 
 void run_score_events(const ScoreEventsArgs& a) {
-  const std::vector<Event> reference = read_event_list(a.reference);
-  const std::vector<Event> estimate = read_event_list(a.estimate);
+  Annotations ref = read_annotations(a.reference), est = read_annotations(a.estimate);
+  // sed_eval lists are matched on their filenames as written; a Raven or
+  // Audacity table names its recording by base name or by its own name, so
+  // then both lists are matched on the recordings' stems.
+  if (ref.names_are_stems || est.names_are_stems) {
+    for (auto* list : {&ref, &est}) {
+      std::map<std::string, std::string> seen;  // stem -> the filename that gave it
+      const std::string& path = list == &ref ? a.reference : a.estimate;
+      for (Event& e : list->events) {
+        const std::string stem = filename_stem(e.filename);
+        const auto [it, fresh] = seen.emplace(stem, e.filename);
+        if (!fresh && it->second != e.filename)
+          throw file_error(path, "'" + it->second + "' and '" + e.filename + "' have the same name without folder "
+                                 "and extension, which is how they are matched against a " +
+                                 annotation_format_name((list == &ref ? est : ref).format) + " table");
+        e.filename = stem;
+      }
+    }
+  }
+  const std::vector<Event>& reference = ref.events;
+  const std::vector<Event>& estimate = est.events;
   const EventScores scores = score_events(reference, estimate, a.iou);
 
   // Filenames are compared literally; lists written with different path
@@ -124,9 +146,12 @@ void run_score_events(const ScoreEventsArgs& a) {
 void add_score_events_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("score-events", "Event-based precision, recall and F-measure of detected events");
   auto a = std::make_shared<ScoreEventsArgs>();
-  cmd->add_option("--reference", a->reference, "Reference event list (TSV: filename onset offset event_label)")
+  cmd->add_option("--reference", a->reference,
+                  "Reference events: a sed_eval list (filename onset offset event_label), a Raven selection table "
+                  "or an Audacity label track")
       ->required();
-  cmd->add_option("--estimate", a->estimate, "Estimated event list (TSV, as detect writes it; a score column is ignored)")
+  cmd->add_option("--estimate", a->estimate,
+                  "Estimated events, in any of the same formats (as detect writes them; scores are ignored)")
       ->required();
   cmd->add_option("--iou", a->iou, "A match needs an IoU strictly greater than this")
       ->capture_default_str()
@@ -139,8 +164,11 @@ void add_score_events_command(CLI::App& app) {
       "their time intervals exceeds --iou (0.3: the DCASE 2021/2022 few-shot bioacoustic rule);\n"
       "each event matches at most once (maximum bipartite matching). TP = matches, FP = estimates\n"
       "- TP, FN = references - TP. Macro: the mean over the labels of the reference and those only\n"
-      "the estimate has; micro: from the counts summed over labels. Lists are sed_eval event lists:\n"
-      "tab-separated, an optional header line `filename onset offset event_label [score]`.");
+      "the estimate has; micro: from the counts summed over labels. Lists are sed_eval event lists\n"
+      "(tab-separated, an optional header line `filename onset offset event_label [score]`), Raven\n"
+      "selection tables or Audacity label tracks, recognised from their contents; a Raven or Audacity\n"
+      "table of one recording is named after it (rec.Table.1.selections.txt, rec.labels.txt: \"rec\"),\n"
+      "and lists of different formats are matched on the recordings' names without folder and extension.");
   cmd->callback([a] { run_score_events(*a); });
 }
 

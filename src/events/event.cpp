@@ -7,37 +7,15 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "events/table_text.h"
 
 namespace oneshot {
 namespace {
 
-// Bad lines listed in one error; the rest are counted (a binary file given by
-// mistake would otherwise make a message as long as the file).
-constexpr std::size_t kMaxListedProblems = 50;
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\r')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\r')) s.remove_suffix(1);
-  return s;
-}
-
-std::vector<std::string_view> split_tabs(std::string_view line) {
-  std::vector<std::string_view> fields;
-  std::size_t begin = 0;
-  for (;;) {
-    const std::size_t tab = line.find('\t', begin);
-    fields.push_back(trim(line.substr(begin, tab == std::string_view::npos ? std::string_view::npos : tab - begin)));
-    if (tab == std::string_view::npos) break;
-    begin = tab + 1;
-  }
-  return fields;
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
-  return out;
-}
+using table_text::lower;
+using table_text::number;
+using table_text::parse_number;
+using table_text::split_tabs;
 
 bool is_header(const std::vector<std::string_view>& f) {
   if (f.size() != 4 && f.size() != 5) return false;
@@ -45,26 +23,6 @@ bool is_header(const std::vector<std::string_view>& f) {
   return lower(f[0]) == "filename" && (onset == "onset" || onset == "event_onset") &&
          (offset == "offset" || offset == "event_offset") && (label == "event_label" || label == "label") &&
          (f.size() == 4 || lower(f[4]) == "score");
-}
-
-// A number, or the reason it is not one.
-bool parse_number(std::string_view text, double& value, std::string& why, const char* what) {
-  if (text.empty()) {
-    why = std::string(what) + " is empty";
-    return false;
-  }
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size()) {
-    why = std::string(what) + " '" + std::string(text) + "' is not a number";
-    return false;
-  }
-  return true;
-}
-
-std::string number(double v) {
-  char buf[64];
-  const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);  // shortest text that reads back as v
-  return std::string(buf, ec == std::errc() ? end : buf);
 }
 
 bool has_control(const std::string& s) {
@@ -89,21 +47,12 @@ std::string event_problem(const Event& e) {
 std::vector<Event> parse_event_list(const std::string& text, const std::string& source) {
   std::vector<Event> events;
   std::vector<std::string> problems;
-  std::size_t n_problems = 0;
   auto problem = [&](std::size_t line_no, const std::string& why) {
-    if (++n_problems <= kMaxListedProblems) problems.push_back(source + " line " + std::to_string(line_no) + ": " + why);
+    problems.push_back(source + " line " + std::to_string(line_no) + ": " + why);
   };
 
   bool seen_content = false;
-  // A UTF-8 byte-order mark (spreadsheets on Windows write one) is not part of the first column.
-  std::size_t line_no = 0, begin = text.rfind("\xEF\xBB\xBF", 0) == 0 ? 3 : 0;
-  while (begin < text.size()) {
-    std::size_t end = text.find('\n', begin);
-    if (end == std::string::npos) end = text.size();
-    const std::string_view raw = std::string_view(text).substr(begin, end - begin);
-    begin = end + 1;
-    ++line_no;
-    const std::string_view line = trim(raw);
+  for (const auto& [line_no, line] : table_text::lines(text)) {
     if (line.empty() || line.front() == '#') continue;
 
     const std::vector<std::string_view> f = split_tabs(line);
@@ -138,14 +87,7 @@ std::vector<Event> parse_event_list(const std::string& text, const std::string& 
     }
     events.push_back(std::move(e));
   }
-  if (n_problems > 0) {
-    std::string message = std::to_string(n_problems) + " bad line" + (n_problems == 1 ? "" : "s") + " in event list " +
-                          source + ":";
-    for (const std::string& p : problems) message += "\n  " + p;
-    if (n_problems > problems.size())
-      message += "\n  ... and " + std::to_string(n_problems - problems.size()) + " more";
-    throw Error(message);
-  }
+  table_text::throw_problems(problems, "event list", source);
   return events;
 }
 

@@ -218,12 +218,20 @@ void EnrollCli::ClassifiesEnrolledSoundsAndRejectsANeverEnrolledOne() {
 void EnrollCli::DetectFindsTheEnrolledEventsFarBetterThanChance() {
   const fs::path out = tmp_->path() / "detections";
   std::string log;
-  ASSERT_EQ(test::run_command(cli() + " detect --quiet --library " + library_.string() + " --out " + out.string() +
-                                  " " + (demo_ / "long" / "recording.wav").string(),
+  ASSERT_EQ(test::run_command(cli() + " detect --quiet --format tsv,raven,audacity --library " + library_.string() +
+                                  " --out " + out.string() + " " + (demo_ / "long" / "recording.wav").string(),
                               &log),
             0)
       << log;
   EXPECT_TRUE(fs::exists(out / "recording_scores.png"));
+  // The Raven and Audacity tables hold the same events as events.tsv (scored alike against the reference below).
+  for (const char* table : {"recording.Table.1.selections.txt", "recording.labels.txt"}) {
+    ASSERT_TRUE(fs::exists(out / table)) << table;
+    const auto a = score_json(demo_ / "long" / "reference.tsv", out / table);
+    const auto b = score_json(demo_ / "long" / "reference.tsv", out / "events.tsv");
+    EXPECT_EQ(a["micro"]["estimate"], b["micro"]["estimate"]) << table;
+    EXPECT_EQ(a["micro"]["tp"], b["micro"]["tp"]) << table;
+  }
   EXPECT_TRUE(fs::exists(out / "recording_scores.svg"));
   // The score column of every event is its confidence in [0, 1].
   const auto lines = read_lines(out / "events.tsv");

@@ -112,5 +112,60 @@ TEST(CliScoreEvents, WarnsWhenNoFilenameIsShared) {
   EXPECT_NE(out.find("warning: no filename appears in both lists"), std::string::npos) << out;
 }
 
+// The same references as a Raven table per recording and the same estimates
+// as an Audacity label track per recording score exactly as the TSV lists do,
+// matched on the recordings' names.
+TEST(CliScoreEvents, RavenAndAudacityTablesScoreAsTheTsvLists) {
+  TempDir dir;
+  write_lists(dir);
+  std::ofstream(dir / "ref.txt") <<  // a.wav and b.wav, Raven's columns, two views of selection 1
+      "Selection\tView\tChannel\tBegin File\tBegin Time (s)\tEnd Time (s)\tAnnotation\n"
+      "1\tWaveform 1\t1\ta.wav\t1\t2\tdog\n"
+      "1\tSpectrogram 1\t1\ta.wav\t1\t2\tdog\n"
+      "2\tSpectrogram 1\t1\ta.wav\t5\t6\tdog\n"
+      "3\tSpectrogram 1\t1\tb.wav\t0\t1\tdog\n"
+      "4\tSpectrogram 1\t1\ta.wav\t10\t20\tcat\n";
+  std::ofstream(dir / "a.labels.txt") << "1.100000\t2.100000\tdog\n5.500000\t7.000000\tdog\n"
+                                         "10.000000\t13.000000\tcat\n0.000000\t1.000000\tbird\n";
+  std::string tsv, tables, mixed;
+  ASSERT_EQ(test::run_command(command(dir, " --format json") + " 2>/dev/null", &tsv), 0) << tsv;
+  const std::string base = test::cli_path().string() + " score-events --format json --reference '";
+  ASSERT_EQ(test::run_command(base + (dir / "ref.txt").string() + "' --estimate '" + (dir / "a.labels.txt").string() +
+                                  "' 2>/dev/null",
+                              &tables),
+            0)
+      << tables;
+  const auto t = nlohmann::json::parse(tsv), r = nlohmann::json::parse(tables);
+  // The TSV estimate's c.wav event is not in the Audacity track (a.wav only): one estimate fewer, the same matches.
+  EXPECT_EQ(r["micro"]["tp"], t["micro"]["tp"]);
+  EXPECT_EQ(r["micro"]["reference"], t["micro"]["reference"]);
+  EXPECT_EQ(r["micro"]["estimate"].get<int>(), t["micro"]["estimate"].get<int>() - 1);
+  // A TSV reference against the Audacity track: matched on "a", the stem of a.wav.
+  ASSERT_EQ(test::run_command(base + (dir / "ref.tsv").string() + "' --estimate '" + (dir / "a.labels.txt").string() +
+                                  "' 2>/dev/null",
+                              &mixed),
+            0)
+      << mixed;
+  EXPECT_EQ(nlohmann::json::parse(mixed)["micro"]["tp"], t["micro"]["tp"]);
+
+  // Two recordings that differ only in folder cannot be told apart by stem: an error naming both.
+  std::ofstream(dir / "two.tsv") << "x/a.wav\t1\t2\tdog\ny/a.wav\t1\t2\tdog\n";
+  std::string out;
+  EXPECT_EQ(test::run_command(base + (dir / "two.tsv").string() + "' --estimate '" + (dir / "a.labels.txt").string() +
+                                  "'",
+                              &out),
+            1)
+      << out;
+  EXPECT_NE(out.find("'x/a.wav' and 'y/a.wav'"), std::string::npos) << out;
+  // A bad Audacity line is named with its file and line.
+  std::ofstream(dir / "bad.labels.txt") << "1\t2\tdog\n3\t2\tdog\n";
+  EXPECT_EQ(test::run_command(base + (dir / "ref.tsv").string() + "' --estimate '" + (dir / "bad.labels.txt").string() +
+                                  "'",
+                              &out),
+            1)
+      << out;
+  EXPECT_NE(out.find("bad.labels.txt line 2: onset 3 is after offset 2"), std::string::npos) << out;
+}
+
 }  // namespace
 }  // namespace oneshot
