@@ -4,12 +4,15 @@
 #include <cmath>
 #include <cstdio>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <optional>
+#include <set>
 
 #include "commands.h"
 #include "core/error.h"
 #include "enroll/decision.h"
+#include "events/annotation_tables.h"
 #include "inference/calibration.h"
 #include "inference/enrolment.h"
 #include "inference/library_scoring.h"
@@ -19,7 +22,7 @@ namespace oneshot::cli {
 namespace {
 
 struct EnrollArgs {
-  std::string run, library, class_name, segment, aggregate = "mean", score_norm;
+  std::string run, library, class_name, segment, aggregate = "mean", score_norm, annotations, label;
   std::vector<std::string> files;
   bool negative = false, quiet = false;
   double hop = 0, far = -1, threshold = std::nan("");
@@ -45,6 +48,69 @@ void print_calibration(const Calibration& c) {
               static_cast<long long>(c.different_pairs), static_cast<long long>(c.classes));
 }
 
+// One example to embed: a file, or a part of it.
+struct Source {
+  std::string file;
+  std::optional<Segment> segment;
+};
+
+std::string format_segment(const Segment& s) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.3f:%.3f", s.start, s.end);
+  return buf;
+}
+
+std::vector<Source> plain_sources(const EnrollArgs& a, const std::vector<std::string>& files) {
+  std::optional<Segment> segment;
+  if (!a.segment.empty()) {
+    if (files.size() != 1) throw Error("enroll: --segment needs exactly one FILE, got " + std::to_string(files.size()));
+    segment = parse_segment(a.segment);
+  }
+  std::vector<Source> sources;
+  for (const auto& f : files) sources.push_back({f, segment});
+  return sources;
+}
+
+// Every selection labelled --label (default: the class name) of the
+// recordings given, from a sed_eval list, Raven table or Audacity track
+// (events/annotation_tables.h), matched to the recordings by stem. A
+// recording without one, or a label the table does not hold, is an error.
+std::vector<Source> annotated_sources(const EnrollArgs& a, const std::vector<std::string>& files,
+                                      const std::string& class_name) {
+  if (!a.segment.empty()) throw Error("enroll: --segment and --annotations exclude each other");
+  const Annotations table = read_annotations(a.annotations);
+  const std::string label = a.label.empty() ? class_name : a.label;
+  std::map<std::string, std::string> recording;  // stem -> file
+  for (const auto& f : files) {
+    const auto [it, fresh] = recording.emplace(filename_stem(f), f);
+    if (!fresh)
+      throw Error("enroll: " + it->second + " and " + f + " have the same name without folder and extension, which "
+                  "is how recordings are matched to the selections of " + a.annotations);
+  }
+  std::vector<Source> sources;
+  std::set<std::string> labels, used;
+  for (const Event& e : table.events) {
+    labels.insert(e.label);
+    if (e.label != label) continue;
+    const auto it = recording.find(filename_stem(e.filename));
+    if (it == recording.end()) continue;
+    sources.push_back({it->second, Segment{e.onset, e.offset}});
+    used.insert(it->first);
+  }
+  if (!labels.count(label)) {
+    std::string known;
+    for (const auto& l : labels) known += (known.empty() ? "" : ", ") + l;
+    throw file_error(a.annotations, "no selection labelled \"" + label + "\" (labels: " +
+                                        (known.empty() ? "none" : known) + "); --label names the one to enrol");
+  }
+  for (const auto& [stem, file] : recording)
+    if (!used.count(stem))
+      throw file_error(a.annotations, "no selection labelled \"" + label + "\" for " + file +
+                                          " (recordings are matched by name without folder and extension: \"" + stem +
+                                          "\")");
+  return sources;
+}
+
 int run_enroll(const EnrollArgs& a) {
   if (a.class_name.empty() && !a.negative) throw Error("enroll: give the class name with --class");
   const std::string class_name = a.class_name.empty() ? "background" : a.class_name;
@@ -57,11 +123,9 @@ int run_enroll(const EnrollArgs& a) {
     if (file == "-")
       throw Error("enroll: cannot enrol standard input (-): the library keeps each example's source file to "
                   "re-embed it (library --reembed); save the recording to a file and enrol that");
-  std::optional<Segment> segment;
-  if (!a.segment.empty()) {
-    if (files.size() != 1) throw Error("enroll: --segment needs exactly one FILE, got " + std::to_string(files.size()));
-    segment = parse_segment(a.segment);
-  }
+  if (!a.label.empty() && a.annotations.empty()) throw Error("enroll: --label is only used with --annotations");
+  const std::vector<Source> sources =
+      !a.annotations.empty() ? annotated_sources(a, files, class_name) : plain_sources(a, files);
   auto run = RunModel::load(a.run, a.threads);
   ClassLibrary library = ClassLibrary::open_or_create(a.library, run->library_model());
 
@@ -94,18 +158,21 @@ int run_enroll(const EnrollArgs& a) {
   windowing.hop_s = a.hop;
   std::vector<LibraryExample> rows;
   std::vector<std::string> problems;
-  for (const std::string& file : files) {
+  for (const auto& [file, segment] : sources) {
     try {
       auto examples = embed_example(*run, file, windowing, segment, static_cast<int>(settings.enrol_views));
-      if (!a.quiet) std::printf("%s: %zu view%s\n", file.c_str(), examples.size(), examples.size() == 1 ? "" : "s");
+      if (!a.quiet)
+        std::printf("%s%s: %zu view%s\n", file.c_str(),
+                    segment ? (" " + format_segment(*segment)).c_str() : "", examples.size(),
+                    examples.size() == 1 ? "" : "s");
       rows.insert(rows.end(), examples.begin(), examples.end());
     } catch (const Error& e) {
       problems.push_back(e.what());
     }
   }
   if (!problems.empty()) {
-    std::string message = std::to_string(problems.size()) + " of " + std::to_string(files.size()) +
-                          " files cannot be enrolled (nothing was added):";
+    std::string message = std::to_string(problems.size()) + " of " + std::to_string(sources.size()) +
+                          (a.annotations.empty() ? " files" : " selections") + " cannot be enrolled (nothing was added):";
     for (const auto& p : problems) message += "\n  " + p;
     throw Error(message);
   }
@@ -158,6 +225,10 @@ void add_enroll_command(CLI::App& app) {
   cmd->add_option("FILE", a->files, "Audio files or directories of them")->required();
   cmd->add_flag("--negative", a->negative, "Enrol background / negative examples: they tighten every class's threshold");
   cmd->add_option("--segment", a->segment, "START:END in seconds of the single FILE");
+  cmd->add_option("--annotations", a->annotations,
+                  "Enrol the selections of the FILEs labelled --label (default: the class name) from this "
+                  "sed_eval list, Raven selection table or Audacity label track, each one example");
+  cmd->add_option("--label", a->label, "The label of the --annotations selections to enrol");
   cmd->add_option("--hop", a->hop, "Seconds between windows of a long example (default: half the model's input)")
       ->check(FinitePositive);
   cmd->add_option("--far", a->far, "False-accept rate of the library: the fraction of files of never-enrolled sounds accepted as one of its classes (default " + std::to_string(kDefaultLibraryFar).substr(0, 4) + "), calibrated on simulated enrolments of the run's validation classes and shared out over the classes; a new rate applies to every class not given --threshold")

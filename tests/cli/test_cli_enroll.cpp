@@ -9,6 +9,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
@@ -101,6 +102,7 @@ class EnrollCli : public ::testing::Test {
   void AnotherModelIsRefusedNamingBothFingerprintsUntilReembedded();
   void SilenceAndBadFilesAreRefusedNamingTheFileAndNothingIsAdded();
   void RepeatsAndUselessOptionsAreRefused();
+  void AnnotatedSelectionsEnrolAsTheirSegmentsOneByOne();
 
   static test::TempDir* tmp_;
   static fs::path demo_, library_;
@@ -382,6 +384,68 @@ void EnrollCli::RepeatsAndUselessOptionsAreRefused() {
   EXPECT_NE(out.find("frame hop"), std::string::npos) << out;
 }
 
+// Enrolling the selections of a Raven table of the long recording gives the
+// library that enrolling each selection's segment by hand gives.
+void EnrollCli::AnnotatedSelectionsEnrolAsTheirSegmentsOneByOne() {
+  const std::string label = test_classes_[0];
+  const fs::path recording = demo_ / "long" / "recording.wav";
+  std::string table = "Selection\tView\tChannel\tBegin Time (s)\tEnd Time (s)\tAnnotation\n";
+  std::vector<std::string> segments;
+  for (const auto& line : read_lines(demo_ / "long" / "reference.tsv")) {
+    const auto cols = split_tabs(line);
+    if (cols.size() < 4 || cols[3] != label) continue;
+    segments.push_back(cols[1] + ":" + cols[2]);
+    table += std::to_string(segments.size()) + "\tSpectrogram 1\t1\t" + cols[1] + "\t" + cols[2] + "\t" + label + "\n";
+  }
+  ASSERT_GE(segments.size(), 2u) << "the demo's recording holds each enrolled class at least twice";
+  const fs::path raven = tmp_->path() / "recording.Table.1.selections.txt";
+  std::ofstream(raven) << table;
+  const std::string enroll = cli() + " enroll --quiet --run " + (demo_ / "run").string() + " --class " + label;
+  const fs::path annotated = tmp_->path() / "annotated.db", by_hand = tmp_->path() / "by_hand.db";
+  std::string out;
+  ASSERT_EQ(test::run_command(enroll + " --library " + annotated.string() + " --annotations " + raven.string() + " " +
+                                  recording.string(),
+                              &out),
+            0)
+      << out;
+  for (const auto& segment : segments)
+    ASSERT_EQ(test::run_command(enroll + " --library " + by_hand.string() + " --segment " + segment + " " +
+                                    recording.string(),
+                                &out),
+              0)
+        << out;
+  auto windows = [&](const fs::path& library) {
+    std::string listing;
+    EXPECT_EQ(test::run_command(cli() + " library --format json --examples " + library.string(), &listing), 0);
+    return nlohmann::json::parse(listing)["classes"][0]["windows"];
+  };
+  const auto a = windows(annotated), b = windows(by_hand);
+  ASSERT_EQ(a.size(), b.size());
+  EXPECT_GE(a.size(), segments.size());
+  std::multiset<std::string> wa, wb;
+  for (const auto& w : a) wa.insert(w["source"].get<std::string>() + " " + w["segment"].get<std::string>() + " " +
+                                    std::to_string(w["window_start_s"].get<double>()));
+  for (const auto& w : b) wb.insert(w["source"].get<std::string>() + " " + w["segment"].get<std::string>() + " " +
+                                    std::to_string(w["window_start_s"].get<double>()));
+  EXPECT_EQ(wa, wb);
+  // The same embeddings: the same scores for a clip.
+  auto score = [&](const fs::path& library) {
+    std::string json;
+    EXPECT_EQ(test::run_command(cli() + " classify --format json --library " + library.string() + " " +
+                                    clips_of(label).front().string() + " 2>/dev/null",
+                                &json),
+              0);
+    return nlohmann::json::parse(json)[0]["ranking"][0]["score"].get<double>();
+  };
+  EXPECT_DOUBLE_EQ(score(annotated), score(by_hand));
+  // A label the table does not hold is named with the labels it does.
+  EXPECT_NE(test::run_command(enroll + " --library " + annotated.string() + " --label nope --annotations " +
+                                  raven.string() + " " + recording.string(),
+                              &out),
+            0);
+  EXPECT_NE(out.find("no selection labelled \"nope\" (labels: " + label + ")"), std::string::npos) << out;
+}
+
 TEST_F(EnrollCli, DemoModelEnrolsClassifiesAndDetectsUnseenSounds) {
   {
     SCOPED_TRACE("LibraryListsTheEnrolledClassesWithCalibratedThresholds");
@@ -394,6 +458,10 @@ TEST_F(EnrollCli, DemoModelEnrolsClassifiesAndDetectsUnseenSounds) {
   {
     SCOPED_TRACE("DetectFindsTheEnrolledEventsFarBetterThanChance");
     DetectFindsTheEnrolledEventsFarBetterThanChance();
+  }
+  {
+    SCOPED_TRACE("AnnotatedSelectionsEnrolAsTheirSegmentsOneByOne");
+    AnnotatedSelectionsEnrolAsTheirSegmentsOneByOne();
   }
   {
     SCOPED_TRACE("DetectReadsAWavStreamFromStandardInputAndPrintsEventsAsTheyEnd");
