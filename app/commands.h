@@ -92,6 +92,7 @@ void add_demo_command(CLI::App& app);
 void add_enroll_command(CLI::App& app);
 void add_classify_command(CLI::App& app);
 void add_detect_command(CLI::App& app);
+void add_embed_command(CLI::App& app);
 void add_library_command(CLI::App& app);
 void add_score_events_command(CLI::App& app);  // model-free
 // library --reembed: the model part of the model-free library command.

@@ -35,6 +35,7 @@ constexpr ModelCommand kModelCommands[] = {
     {"enroll", "Add examples of a class to a class library (one recording is enough)"},
     {"classify", "Classify recordings against a class library (or \"unknown\")"},
     {"detect", "Detect enrolled sounds in long recordings (events with onset and offset)"},
+    {"embed", "Per-window embeddings of recordings as NumPy arrays with an index"},
 };
 
 // The first argument that is not an option: the subcommand (the top level

@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   oneshot::cli::add_enroll_command(app);
   oneshot::cli::add_classify_command(app);
   oneshot::cli::add_detect_command(app);
+  oneshot::cli::add_embed_command(app);
   oneshot::cli::add_library_command(app);
   oneshot::cli::add_score_events_command(app);
   return oneshot::cli::run_app(app, argc, argv);

@@ -61,6 +61,23 @@ void AtomicWriter::write(const void* data, std::size_t size) {
   }
 }
 
+void AtomicWriter::write_at(std::size_t offset, const void* data, std::size_t size) {
+  if (offset > written_ || size > written_ - offset)
+    throw file_error(temp_, "write_at past the bytes written (" + std::to_string(offset) + " + " +
+                                std::to_string(size) + " > " + std::to_string(written_) + ")");
+  const char* p = static_cast<const char*>(data);
+  while (size > 0) {
+    ssize_t n = ::pwrite(fd_, p, size, static_cast<off_t>(offset));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw file_error(temp_, "write failed: " + errno_text());
+    }
+    p += n;
+    offset += static_cast<std::size_t>(n);
+    size -= static_cast<std::size_t>(n);
+  }
+}
+
 void AtomicWriter::commit() {
   if (::fsync(fd_) != 0) throw file_error(temp_, "fsync failed: " + errno_text());
   if (::close(fd_) != 0) {

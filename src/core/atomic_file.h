@@ -18,6 +18,9 @@ class AtomicWriter {
 
   void write(const void* data, std::size_t size);
   void write(std::string_view text) { write(text.data(), text.size()); }
+  // Overwrites bytes already written at OFFSET (a header known only at the
+  // end); Error when they were not written yet.
+  void write_at(std::size_t offset, const void* data, std::size_t size);
   std::size_t bytes_written() const { return written_; }
   // fsync, rename over the target, fsync the directory.
   void commit();

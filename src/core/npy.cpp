@@ -56,15 +56,25 @@ NpyArray read_npy(const fs::path& path) {
     throw file_error(path, "no shape in .npy header");
   NpyArray array;
   array.shape = parse_shape(m[1]);
-  const std::size_t n = product(array.shape);
   const char* payload = bytes.data() + offset + header_len;
   const std::size_t available = bytes.size() - offset - header_len;
-  array.data.resize(n);
+  // The shape is not trusted: its product must not overflow before it is compared with the file's size.
+  std::size_t n = 1;
+  for (std::size_t d : array.shape) {
+    if (d != 0 && n > available / d) {
+      n = available + 1;  // more elements than bytes: truncated whatever the dtype
+      break;
+    }
+    n *= d;
+  }
+  if (n > available) throw file_error(path, "truncated .npy data (the header's shape needs more than the file holds)");
   if (descr == "<f4") {
-    if (available < n * 4) throw file_error(path, "truncated .npy data");
+    if (available / 4 < n) throw file_error(path, "truncated .npy data");
+    array.data.resize(n);
     std::memcpy(array.data.data(), payload, n * 4);
   } else if (descr == "<f8") {
-    if (available < n * 8) throw file_error(path, "truncated .npy data");
+    if (available / 8 < n) throw file_error(path, "truncated .npy data");
+    array.data.resize(n);
     for (std::size_t i = 0; i < n; ++i) {
       double v;
       std::memcpy(&v, payload + i * 8, 8);
@@ -76,9 +86,17 @@ NpyArray read_npy(const fs::path& path) {
   return array;
 }
 
-void write_npy(const fs::path& path, const float* data, const std::vector<std::size_t>& shape) {
+namespace {
+
+// The magic, version, length and header of a format 1.0 '<f4' file; the
+// shape's text is padded to WIDTH (a header rewritten later keeps its length).
+std::string npy_prefix(const std::vector<std::size_t>& shape, std::size_t width = 0) {
   std::string dims;
-  for (std::size_t i = 0; i < shape.size(); ++i) dims += (i ? ", " : "") + std::to_string(shape[i]);
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    std::string d = std::to_string(shape[i]);
+    if (i == 0 && d.size() < width) d.insert(0, width - d.size(), ' ');
+    dims += (i ? ", " : "") + d;
+  }
   if (shape.size() == 1) dims += ",";  // a 1-tuple needs its comma
   std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + dims + "), }";
   // Pad so that magic + len + header + '\n' is a multiple of 64.
@@ -90,11 +108,33 @@ void write_npy(const fs::path& path, const float* data, const std::vector<std::s
   prefix.push_back('\x00');
   prefix.push_back(static_cast<char>(header.size() & 0xff));
   prefix.push_back(static_cast<char>(header.size() >> 8));
+  return prefix + header;
+}
+
+constexpr std::size_t kRowDigits = 20;  // any std::size_t
+
+}  // namespace
+
+void write_npy(const fs::path& path, const float* data, const std::vector<std::size_t>& shape) {
   AtomicWriter out(path);
-  out.write(prefix);
-  out.write(header);
+  out.write(npy_prefix(shape));
   out.write(data, product(shape) * sizeof(float));
   out.commit();
+}
+
+NpyRowWriter::NpyRowWriter(fs::path path, std::size_t cols) : out_(std::make_unique<AtomicWriter>(std::move(path))), cols_(cols) {
+  out_->write(npy_prefix({0, cols_}, kRowDigits));
+}
+
+void NpyRowWriter::append(const float* rows, std::size_t n_rows) {
+  out_->write(rows, n_rows * cols_ * sizeof(float));
+  rows_ += n_rows;
+}
+
+void NpyRowWriter::commit() {
+  const std::string prefix = npy_prefix({rows_, cols_}, kRowDigits);
+  out_->write_at(0, prefix.data(), prefix.size());
+  out_->commit();
 }
 
 }  // namespace oneshot

@@ -57,6 +57,7 @@ Detector::Detector(RunModel& run, LibraryScorer& scorer, const DetectOptions& op
     throw Error(buf);
   }
   if (options_.batch == 0) options_.batch = 1;
+  stream_ = std::make_unique<WindowStream>(window_, hop_);
   for (std::size_t c = 0; c < scorer.n_classes(); ++c) {
     EventRules rules;
     if (!scorer.negative()[c]) {
@@ -79,25 +80,13 @@ double Detector::hop_seconds() const { return static_cast<double>(hop_) / sample
 
 std::vector<Event> Detector::push(const float* samples, std::size_t n) {
   std::vector<Event> out;
-  buffer_.insert(buffer_.end(), samples, samples + n);
-  total_ += n;
-  while (!reached_end_ && next_start_ + window_ <= total_) {
-    const std::size_t offset = next_start_ - buffer_start_;
-    pending_.resize(pending_.size() + window_, 0.0f);
-    std::copy_n(buffer_.data() + offset, window_, pending_.end() - static_cast<std::ptrdiff_t>(window_));
-    pending_starts_.push_back(next_start_);
-    last_end_ = next_start_ + window_;
-    next_start_ += hop_;
+  stream_->push(samples, n);
+  while (const auto start = stream_->pop(pending_)) {
+    pending_starts_.push_back(*start);
     if (pending_starts_.size() >= options_.batch) {
       auto events = score_pending(false);
       out.insert(out.end(), events.begin(), events.end());
     }
-  }
-  // Keep only what later windows need.
-  const std::size_t keep_from = std::min(next_start_, total_);
-  if (keep_from > buffer_start_) {
-    buffer_.erase(buffer_.begin(), buffer_.begin() + static_cast<std::ptrdiff_t>(keep_from - buffer_start_));
-    buffer_start_ = keep_from;
   }
   return with_confidence(std::move(out), scorer_);
 }
@@ -105,15 +94,7 @@ std::vector<Event> Detector::push(const float* samples, std::size_t n) {
 std::vector<Event> Detector::finish() {
   // The last window, zero-padded, when the audio after the last full window
   // would otherwise go unscored (or when the recording is shorter than one window).
-  if (!reached_end_ && (last_end_ < total_ || (windows_.empty() && pending_starts_.empty()))) {
-    const std::size_t offset = next_start_ - buffer_start_;
-    const std::size_t have = std::min(window_, buffer_.size() - std::min(buffer_.size(), offset));
-    pending_.resize(pending_.size() + window_, 0.0f);
-    float* dst = pending_.data() + pending_.size() - window_;
-    if (have) std::copy_n(buffer_.data() + offset, have, dst);
-    pending_starts_.push_back(next_start_);
-  }
-  reached_end_ = true;
+  if (const auto start = stream_->pop_last(pending_)) pending_starts_.push_back(*start);
   std::vector<Event> out = score_pending(true);
   for (auto& tracker : trackers_) {
     auto events = tracker.finish();
@@ -131,7 +112,7 @@ std::vector<Event> Detector::score_pending(bool final_batch) {
   const torch::Tensor embeddings = run_.embed_packed(pending_.data(), pending_starts_.size(), window_);
   const std::vector<double> scores = scorer_.window_scores(embeddings);
   const std::size_t n_classes = scorer_.n_classes();
-  const double duration = static_cast<double>(total_) / sample_rate_;
+  const double duration = static_cast<double>(stream_->total()) / sample_rate_;
   for (std::size_t w = 0; w < pending_starts_.size(); ++w) {
     const double* row = scores.data() + w * n_classes;
     const double start = static_cast<double>(pending_starts_[w]) / sample_rate_;

@@ -17,6 +17,7 @@
 // calibration, else that window's score.
 #include <cstddef>
 #include <limits>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -25,6 +26,7 @@
 #include "events/event_tracker.h"
 #include "inference/library_scoring.h"
 #include "inference/run_model.h"
+#include "inference/window_stream.h"
 
 namespace oneshot {
 
@@ -52,7 +54,7 @@ class Detector {
   const std::vector<std::pair<double, double>>& windows() const { return windows_; }
   const std::vector<double>& scores() const { return scores_; }
   const EventRules& rules(std::size_t c) const { return rules_[c]; }
-  double duration() const { return static_cast<double>(total_) / sample_rate_; }
+  double duration() const { return static_cast<double>(stream_->total()) / sample_rate_; }
 
  private:
   std::vector<Event> score_pending(bool final_batch);
@@ -62,12 +64,7 @@ class Detector {
   std::string filename_;
   int sample_rate_;
   std::size_t window_, hop_, input_;
-  std::vector<float> buffer_;       // samples from buffer_start_ on
-  std::size_t buffer_start_ = 0;    // absolute sample index of buffer_[0]
-  std::size_t next_start_ = 0;      // absolute start of the next window
-  std::size_t total_ = 0;           // samples pushed
-  std::size_t last_end_ = 0;        // absolute end of the last window queued
-  bool reached_end_ = false;        // a window reached the end of the recording
+  std::unique_ptr<WindowStream> stream_;
   std::vector<float> pending_;      // packed windows (window_ samples each) waiting to be embedded
   std::vector<std::size_t> pending_starts_;
   std::vector<EventRules> rules_;

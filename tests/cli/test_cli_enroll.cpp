@@ -14,6 +14,7 @@
 #include <random>
 #include <sstream>
 
+#include "core/npy.h"
 #include "data/synthetic.h"
 #include "support/test_support.h"
 
@@ -103,6 +104,7 @@ class EnrollCli : public ::testing::Test {
   void SilenceAndBadFilesAreRefusedNamingTheFileAndNothingIsAdded();
   void RepeatsAndUselessOptionsAreRefused();
   void AnnotatedSelectionsEnrolAsTheirSegmentsOneByOne();
+  void EmbedWritesEveryWindowWithItsIndex();
 
   static test::TempDir* tmp_;
   static fs::path demo_, library_;
@@ -446,6 +448,70 @@ void EnrollCli::AnnotatedSelectionsEnrolAsTheirSegmentsOneByOne() {
   EXPECT_NE(out.find("no selection labelled \"nope\" (labels: " + label + ")"), std::string::npos) << out;
 }
 
+// embed: one row per planned window of each recording, index row i = array
+// row i, the same recording twice gives the same rows, a bad file writes nothing.
+void EnrollCli::EmbedWritesEveryWindowWithItsIndex() {
+  const fs::path out = tmp_->path() / "embedded";
+  const fs::path recording = demo_ / "long" / "recording.wav";
+  const fs::path clip = demo_ / "examples" / (test_classes_[0] + ".wav");
+  fs::create_directories(tmp_->path() / "again");
+  const fs::path copy = tmp_->path() / "again" / "recording.wav";
+  fs::copy_file(recording, copy, fs::copy_options::overwrite_existing);
+  std::string log;
+  ASSERT_EQ(test::run_command(cli() + " embed --quiet --run " + (demo_ / "run").string() + " --out " + out.string() +
+                                  " --hop 0.25 " + recording.string() + " " + clip.string() + " " + copy.string(),
+                              &log),
+            0)
+      << log;
+  const auto card = nlohmann::json::parse(std::ifstream(out / "embeddings.json"));
+  const NpyArray e = read_npy(out / "embeddings.npy");
+  const auto index = read_lines(out / "index.csv");
+  ASSERT_EQ(e.shape.size(), 2u);
+  EXPECT_EQ(e.shape[1], card["embedding_dim"].get<std::size_t>());
+  EXPECT_EQ(index.front(), "row,file,start_s,end_s");
+  ASSERT_EQ(index.size(), e.shape[0] + 1);
+  const double hop = card["hop_s"];  // 0.25 s in whole samples
+  EXPECT_NEAR(hop, 0.25, 1.0 / card["sample_rate"].get<double>());
+  const double window = card["window_s"];
+  // The recording's windows: every hop until one reaches its end (60 s), the last one clipped to the end.
+  std::size_t n_recording = 0;
+  double last_end = 0;
+  for (std::size_t i = 1; i < index.size(); ++i) {
+    std::stringstream row(index[i]);
+    std::vector<std::string> cols;
+    for (std::string f; std::getline(row, f, ',');) cols.push_back(f);
+    ASSERT_EQ(cols.size(), 4u) << index[i];
+    EXPECT_EQ(std::stoul(cols[0]), i - 1);
+    if (cols[1] != recording.string()) continue;
+    EXPECT_NEAR(std::stod(cols[2]), hop * static_cast<double>(n_recording), 1e-6) << index[i];
+    last_end = std::stod(cols[3]);
+    ++n_recording;
+  }
+  const double duration = 60.0;
+  EXPECT_EQ(n_recording, static_cast<std::size_t>(std::ceil((duration - window) / hop)) + 1);
+  EXPECT_NEAR(last_end, duration, 1e-3);
+  // The copy's rows are the recording's, row by row; the clip's rows lie between.
+  const std::size_t d = e.shape[1], rows = e.shape[0];
+  const std::size_t n_clip = rows - 2 * n_recording;
+  EXPECT_GE(n_clip, 1u);
+  for (std::size_t r = 0; r < n_recording; ++r)
+    for (std::size_t k = 0; k < d; ++k)
+      ASSERT_EQ(e.data[r * d + k], e.data[(n_recording + n_clip + r) * d + k]) << "row " << r;
+  for (float v : e.data) ASSERT_TRUE(std::isfinite(v));
+
+  // A file that cannot be read: named, and no array or index is written.
+  const fs::path bad = tmp_->path() / "bad.wav";
+  std::ofstream(bad) << "not audio";
+  const fs::path out2 = tmp_->path() / "embedded2";
+  EXPECT_NE(test::run_command(cli() + " embed --quiet --run " + (demo_ / "run").string() + " --out " + out2.string() +
+                                  " " + clip.string() + " " + bad.string(),
+                              &log),
+            0);
+  EXPECT_NE(log.find(bad.string()), std::string::npos) << log;
+  EXPECT_FALSE(fs::exists(out2 / "embeddings.npy"));
+  EXPECT_FALSE(fs::exists(out2 / "index.csv"));
+}
+
 TEST_F(EnrollCli, DemoModelEnrolsClassifiesAndDetectsUnseenSounds) {
   {
     SCOPED_TRACE("LibraryListsTheEnrolledClassesWithCalibratedThresholds");
@@ -458,6 +524,10 @@ TEST_F(EnrollCli, DemoModelEnrolsClassifiesAndDetectsUnseenSounds) {
   {
     SCOPED_TRACE("DetectFindsTheEnrolledEventsFarBetterThanChance");
     DetectFindsTheEnrolledEventsFarBetterThanChance();
+  }
+  {
+    SCOPED_TRACE("EmbedWritesEveryWindowWithItsIndex");
+    EmbedWritesEveryWindowWithItsIndex();
   }
   {
     SCOPED_TRACE("AnnotatedSelectionsEnrolAsTheirSegmentsOneByOne");

@@ -33,3 +33,46 @@ TEST(Npy, RejectsGarbageAndTruncation) {
   write_file_atomic(dir / "t.npy", bytes.substr(0, bytes.size() - 10));
   EXPECT_THROW(read_npy(dir / "t.npy"), Error);
 }
+
+TEST(Npy, RowWriterStreamsRowsAndWritesTheCountAtCommit) {
+  test::TempDir dir;
+  const std::vector<float> a{1, 2, 3, 4, 5, 6}, b{7, 8, 9};
+  {
+    NpyRowWriter w(dir / "rows.npy", 3);
+    w.append(a.data(), 2);
+    w.append(b.data(), 1);
+    EXPECT_FALSE(std::filesystem::exists(dir / "rows.npy")) << "nothing before commit";
+    w.commit();
+  }
+  const NpyArray back = read_npy(dir / "rows.npy");
+  EXPECT_EQ(back.shape, (std::vector<std::size_t>{3, 3}));
+  EXPECT_EQ(back.data, (std::vector<float>{1, 2, 3, 4, 5, 6, 7, 8, 9}));
+  // The header is a multiple of 64 bytes long, as the format asks.
+  const std::string bytes = read_file(dir / "rows.npy");
+  const std::size_t header = 10 + static_cast<unsigned char>(bytes[8]) + (static_cast<unsigned char>(bytes[9]) << 8);
+  EXPECT_EQ(header % 64, 0u);
+  EXPECT_EQ(bytes.size(), header + 9 * sizeof(float));
+  {
+    NpyRowWriter abandoned(dir / "gone.npy", 3);
+    abandoned.append(a.data(), 2);
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir / "gone.npy")) << "a writer destroyed without commit leaves no file";
+}
+
+TEST(Npy, AShapeLargerThanTheFileIsTruncationNotAHugeAllocation) {
+  test::TempDir dir;
+  const std::vector<float> data(6, 1.f);
+  write_npy(dir / "x.npy", data.data(), {2, 3});
+  std::string bytes = read_file(dir / "x.npy");
+  const std::string shape = "(2, 3)";
+  const std::size_t at = bytes.find(shape);
+  ASSERT_NE(at, std::string::npos);
+  // 2^32 x 2^32 overflows a 64-bit product to 0 when multiplied unchecked.
+  std::string huge = "(4294967296, 4294967296)";
+  bytes.replace(at, shape.size(), huge);
+  bytes.erase(bytes.find('\n') - (huge.size() - shape.size()), huge.size() - shape.size());  // keep the header length
+  write_file_atomic(dir / "x.npy", bytes);
+  const std::string e = test::error_of([&] { read_npy(dir / "x.npy"); });
+  EXPECT_NE(e.find("truncated"), std::string::npos) << e;
+  EXPECT_NE(e.find("x.npy"), std::string::npos) << e;
+}
