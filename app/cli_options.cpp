@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <filesystem>
 #include <string>
 
 #include "commands.h"
@@ -36,6 +37,21 @@ CLI::Validator finite_number(double min, bool strict, const char* what) {
 const CLI::Validator FiniteNumber = finite_number(-HUGE_VAL, false, "a finite number");
 const CLI::Validator FinitePositive = finite_number(0, true, "a finite number > 0");
 const CLI::Validator FiniteNonNegative = finite_number(0, false, "a finite number >= 0");
+
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+void create_output_directory(const std::string& dir) {
+  if (dir.empty()) throw Error("--out is empty: give an output directory");
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw file_error(dir, "cannot create the output directory: " + ec.message());
+  if (!std::filesystem::is_directory(dir, ec)) throw file_error(dir, "is not a directory (--out needs one)");
+}
 
 void set_up_app(CLI::App& app) {
   app.description("oneshot-audio: learn to recognise environmental sounds from a single example");

@@ -22,13 +22,6 @@ struct ClassifyArgs {
   int threads = 0;
 };
 
-std::string csv_quote(const std::string& s) {
-  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
-}
-
 int run_classify(const ClassifyArgs& a) {
   const ClassLibrary library = ClassLibrary::open(a.library);
   auto run = RunModel::load(library.run_directory(), a.threads);
@@ -76,8 +69,8 @@ int run_classify(const ClassifyArgs& a) {
                       {"ranking", ranked}});
     } else if (a.format == "csv") {
       for (std::size_t i = 0; i < top; ++i)
-        std::printf("%s,%s,%zu,%s,%.6g,%.6g,%zu,%zu,%s\n", csv_quote(c.path).c_str(), csv_quote(c.decision).c_str(),
-                    i + 1, csv_quote(c.ranking[i].name).c_str(), c.ranking[i].score, c.ranking[i].threshold,
+        std::printf("%s,%s,%zu,%s,%.6g,%.6g,%zu,%zu,%s\n", csv_field(c.path).c_str(), csv_field(c.decision).c_str(),
+                    i + 1, csv_field(c.ranking[i].name).c_str(), c.ranking[i].score, c.ranking[i].threshold,
                     c.ranking[i].votes, c.windows, text_confidence(c.ranking[i].confidence, "").c_str());
     } else {
       std::printf("%s: %s%s%s\n", c.path.c_str(), c.decision.c_str(), c.reason.empty() ? "" : " (",

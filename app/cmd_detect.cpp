@@ -6,7 +6,9 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <memory>
+#include <sstream>
 
 #include "audio/audio_reader.h"
 #include "commands.h"
@@ -25,7 +27,8 @@ namespace {
 
 struct DetectArgs {
   std::string library, out = "detections", aggregate = "mean", short_windows = "pad";
-  std::vector<std::string> files, formats{"tsv"};
+  std::vector<std::string> files;
+  std::string format_list = "tsv";
   double hop = 0, window = 0, threshold = std::nan(""), min_duration = 0, merge_gap = 0, off_drop = std::nan(""), far = std::nan("");
   bool no_plots = false, quiet = false;
   int threads = 0;
@@ -36,7 +39,8 @@ struct DetectArgs {
 void write_annotation_tables(const DetectArgs& a, const std::string& name, const std::vector<Event>& events,
                              int sample_rate) {
   const std::string stem = fs::path(name).stem().string();
-  for (const std::string& f : a.formats) {
+  std::stringstream list(a.format_list);
+  for (std::string f; std::getline(list, f, ',');) {
     if (f == "raven")
       write_file_atomic(fs::path(a.out) / (stem + ".Table.1.selections.txt"),
                         format_raven_table(events, sample_rate / 2.0));
@@ -67,7 +71,16 @@ int run_detect(const DetectArgs& a) {
   Detector(*run, scorer, options, "options");
 
   const std::vector<std::string> files = expand_inputs(a.files);
-  fs::create_directories(a.out);
+  // Events and tables name a recording by its base name (as DCASE's lists
+  // do): two recordings that share one could not be told apart.
+  std::map<std::string, std::string> names;
+  for (const std::string& file : files) {
+    const std::string name = file == "-" ? "stdin" : fs::path(file).filename().string();
+    if (const auto [it, fresh] = names.emplace(name, file); !fresh)
+      throw Error("detect: " + it->second + " and " + file + " have the same file name, which events.tsv and the "
+                  "tables name each recording by; detect them into separate --out directories");
+  }
+  create_output_directory(a.out);
   std::vector<Event> all;
   std::size_t failed = 0;
   for (const std::string& file : files) {
@@ -167,11 +180,17 @@ void add_detect_command(CLI::App& app) {
   cmd->add_option("--aggregate", a->aggregate, "A class's examples: mean, max or prototype (default mean)")
       ->check(CLI::IsMember({"mean", "max", "prototype"}));
   cmd->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--format", a->formats,
+  // One string, split here: a vector option would also take the recordings that follow it.
+  cmd->add_option("--format", a->format_list,
                   "Event tables in --out: tsv (events.tsv, always), raven (NAME.Table.1.selections.txt a "
                   "recording), audacity (NAME.labels.txt a recording); comma-separated")
-      ->delimiter(',')
-      ->check(CLI::IsMember({"tsv", "raven", "audacity"}));
+      ->check([](const std::string& list) {
+        std::stringstream in(list);
+        for (std::string f; std::getline(in, f, ',');)
+          if (f != "tsv" && f != "raven" && f != "audacity")
+            return "'" + f + "' is not a table format (tsv, raven, audacity)";
+        return std::string();
+      });
   cmd->add_flag("--no-plots", a->no_plots, "No score plots");
   cmd->add_flag("--quiet", a->quiet, "Events only");
   cmd->footer(

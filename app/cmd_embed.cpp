@@ -31,13 +31,6 @@ struct EmbedArgs {
   bool quiet = false;
 };
 
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
-}
-
 int run_embed(const EmbedArgs& a) {
   if (!std::isfinite(a.hop) || a.hop < 0) throw Error("--hop must be a finite number of seconds >= 0");
   const std::vector<std::string> files = expand_inputs(a.files);
@@ -50,7 +43,17 @@ int run_embed(const EmbedArgs& a) {
   const std::size_t hop = a.hop > 0 ? std::max<std::size_t>(1, static_cast<std::size_t>(std::llround(a.hop * rate)))
                                     : hop_samples(*run, WindowingOptions{});
   if (static_cast<double>(hop) > 1e15) throw Error("--hop is too long");
-  fs::create_directories(a.out);
+  // Below one STFT frame hop a window adds no information, only time and rows (as detect).
+  const auto frame = static_cast<std::size_t>(run->config().features.hop_length);
+  if (hop < frame) {
+    char buf[128];
+    std::snprintf(buf, sizeof buf, "--hop must be at least one frame hop (%.4f s)", static_cast<double>(frame) / rate);
+    throw Error(buf);
+  }
+  create_output_directory(a.out);
+  for (const char* name : {"embeddings.npy", "index.csv", "embeddings.json"})
+    if (fs::is_directory(fs::path(a.out) / name))
+      throw file_error(fs::path(a.out) / name, "is a directory: embed writes a file there");
   const auto dim = static_cast<std::size_t>(run->embedding_dim());
   NpyRowWriter npy(fs::path(a.out) / "embeddings.npy", dim);
   std::string index = "row,file,start_s,end_s\n";
@@ -116,9 +119,10 @@ int run_embed(const EmbedArgs& a) {
                          {"windows", npy.rows()},
                          {"files", files.size()},
                          {"array", "embeddings.npy: float32 (windows, embedding_dim), row i = index.csv row i"}};
+  // The array first (the large write, the likeliest to fail), then its index and card.
+  npy.commit();
   write_file_atomic(fs::path(a.out) / "index.csv", index);
   write_file_atomic(fs::path(a.out) / "embeddings.json", card.dump(2) + "\n");
-  npy.commit();  // last: a complete embeddings.npy always comes with its index
   std::printf("%zu windows of %zu recordings: %s/embeddings.npy (%zu x %zu), index.csv, embeddings.json\n", npy.rows(),
               files.size(), a.out.c_str(), npy.rows(), dim);
   return 0;
@@ -132,7 +136,8 @@ void add_embed_command(CLI::App& app) {
   cmd->add_option("--run", a->run, "Trained run directory")->required();
   cmd->add_option("FILE", a->files, "Recordings or directories of them")->required();
   cmd->add_option("--out", a->out, "Output directory: embeddings.npy, index.csv, embeddings.json (default: embeddings)");
-  cmd->add_option("--hop", a->hop, "Seconds between windows (default: half the model's input)");
+  cmd->add_option("--hop", a->hop, "Seconds between windows, at least one frame hop (0 or absent: half the model's input)")
+      ->check(FiniteNonNegative);
   cmd->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->check(CLI::NonNegativeNumber);
   cmd->add_flag("--quiet", a->quiet, "Print the summary only");
   cmd->footer(

@@ -92,7 +92,7 @@ std::vector<Source> annotated_sources(const EnrollArgs& a, const std::vector<std
   for (const Event& e : table.events) {
     labels.insert(e.label);
     if (e.label != label) continue;
-    const auto it = recording.find(filename_stem(e.filename));
+    const auto it = recording.find(table.recording_key(e));
     if (it == recording.end()) continue;
     sources.push_back({it->second, Segment{e.onset, e.offset}});
     used.insert(it->first);

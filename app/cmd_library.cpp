@@ -40,6 +40,12 @@ int list_library(const LibraryArgs& a) {
   const auto classes = library.classes();
   const LibrarySettings settings = library.settings();
   const std::size_t cohort = library.cohort().size();
+  // The threshold classify uses for a class whose stored one was cleared
+  // (library --remove): the library's, when no negative class can raise it.
+  std::optional<double> library_threshold_now;
+  const bool any_negative = std::any_of(classes.begin(), classes.end(), [](const LibraryClass& c) { return c.negative; });
+  if (const std::size_t n = positive_classes(classes); calibration && !calibration->far_curve.empty() && n > 0 && !any_negative)
+    library_threshold_now = library_threshold(*calibration, calibration->far, n).threshold;
   if (a.format == "json") {
     nlohmann::json j;
     j["library"] = a.library;
@@ -65,6 +71,10 @@ int list_library(const LibraryArgs& a) {
       nlohmann::json jc = {{"name", c.name}, {"negative", c.negative}, {"examples", c.examples},
                            {"sources", c.sources}, {"added", c.added}, {"threshold_source", c.threshold_source}};
       jc["threshold"] = c.threshold ? nlohmann::json(*c.threshold) : nlohmann::json(nullptr);
+      if (!c.negative && !c.threshold && library_threshold_now) {
+        jc["threshold"] = *library_threshold_now;  // recomputed for this library (no negatives to raise it)
+        jc["threshold_source"] = "calibration";
+      }
       if (a.examples) {
         jc["windows"] = nlohmann::json::array();
         for (const auto& e : library.examples(c.name))
@@ -108,10 +118,15 @@ int list_library(const LibraryArgs& a) {
     // A threshold cleared by `library --remove` is recomputed by classify and
     // detect: the library's, raised by any negative's score.
     const bool recomputed = !c.negative && !c.threshold && calibration;
+    std::string threshold = optional_number(c.threshold), source = c.threshold_source;
+    if (recomputed) {
+      // Without negatives the library's threshold is the class's; with them it may be raised at scoring.
+      threshold = library_threshold_now ? optional_number(library_threshold_now) : "library";
+      source = library_threshold_now ? "calibration" : "at scoring";
+    }
     std::printf("%-24s %-8s %8lld %8lld %10s %-12s %s\n", c.name.c_str(), c.negative ? "negative" : "class",
-                static_cast<long long>(c.examples), static_cast<long long>(c.sources),
-                recomputed ? "library" : optional_number(c.threshold).c_str(),
-                recomputed ? "at scoring" : c.threshold_source.c_str(), c.added.c_str());
+                static_cast<long long>(c.examples), static_cast<long long>(c.sources), threshold.c_str(),
+                source.c_str(), c.added.c_str());
     if (a.examples)
       for (const auto& e : library.examples(c.name))
         std::printf("    %s @ %.3f s%s\n", e.source.c_str(), e.window_start,

@@ -24,13 +24,6 @@ struct ScoreEventsArgs {
   double iou = kDcaseIouThreshold;
 };
 
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
-}
-
 nlohmann::json counts_json(const EventCounts& c) {
   return {{"reference", c.reference}, {"estimate", c.estimate}, {"tp", c.tp},
           {"fp", c.fp()},             {"fn", c.fn()},           {"precision", c.precision()},
@@ -103,18 +96,18 @@ void run_score_events(const ScoreEventsArgs& a) {
   // sed_eval lists are matched on their filenames as written; a Raven or
   // Audacity table names its recording by base name or by its own name, so
   // then both lists are matched on the recordings' stems.
-  if (ref.names_are_stems || est.names_are_stems) {
+  if (ref.names != Annotations::Names::Path || est.names != Annotations::Names::Path) {
     for (auto* list : {&ref, &est}) {
-      std::map<std::string, std::string> seen;  // stem -> the filename that gave it
+      std::map<std::string, std::string> seen;  // key -> the filename that gave it
       const std::string& path = list == &ref ? a.reference : a.estimate;
       for (Event& e : list->events) {
-        const std::string stem = filename_stem(e.filename);
-        const auto [it, fresh] = seen.emplace(stem, e.filename);
+        const std::string key = list->recording_key(e);
+        const auto [it, fresh] = seen.emplace(key, e.filename);
         if (!fresh && it->second != e.filename)
           throw file_error(path, "'" + it->second + "' and '" + e.filename + "' have the same name without folder "
                                  "and extension, which is how they are matched against a " +
                                  annotation_format_name((list == &ref ? est : ref).format) + " table");
-        e.filename = stem;
+        e.filename = key;
       }
     }
   }

@@ -71,6 +71,12 @@ int run_pipeline(const RunArgs& args);
 // scores must refuse.
 extern const CLI::Validator FiniteNumber, FinitePositive, FiniteNonNegative;
 
+// S as one CSV field (RFC 4180): quoted, with its quotes doubled, when it holds a comma, quote or line break.
+std::string csv_field(const std::string& s);
+
+// Creates DIR (an --out) and its parents; Error naming it and why when it cannot (a file there, no permission).
+void create_output_directory(const std::string& dir);
+
 void set_up_app(CLI::App& app);
 int run_app(CLI::App& app, int argc, char** argv);
 

@@ -34,6 +34,12 @@ std::string base_name(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
+std::string header_name(const std::map<std::string, std::size_t>& column, std::size_t index) {
+  for (const auto& [name, i] : column)
+    if (i == index) return name == "begin path" ? "Begin Path" : "Begin File";
+  return "file column";
+}
+
 void check_writable(const Event& e) {
   if (std::string p = event_problem(e); !p.empty())
     throw Error("cannot write event " + e.filename + " " + number(e.onset) + "-" + number(e.offset) + " " + e.label +
@@ -84,7 +90,7 @@ std::string recording_of_table(const std::filesystem::path& path) {
 }
 
 std::vector<Event> parse_raven_table(const std::string& text, const std::string& source,
-                                     const std::string& recording) {
+                                     const std::string& recording, bool* file_column) {
   std::vector<Event> events;
   std::vector<std::string> problems;
   auto problem = [&](std::size_t line_no, const std::string& why) {
@@ -111,6 +117,7 @@ std::vector<Event> parse_raven_table(const std::string& text, const std::string&
       file = find({"begin file", "begin path"});
       file_offset = find({"file offset (s)"});
       score = find({"score", "confidence"});
+      if (file_column) *file_column = file.has_value();
       for (const char* n : kRavenLabelColumns)
         if (!label) label = find({n});
       if (!begin || !end || !label) {
@@ -137,7 +144,11 @@ std::vector<Event> parse_raven_table(const std::string& text, const std::string&
     }
     Event e;
     e.label = std::string(field(label));
-    e.filename = file && !field(file).empty() ? base_name(std::string(field(file))) : recording;
+    if (file && field(file).empty()) {
+      problem(line_no, "empty " + std::string(header_name(column, *file)));
+      continue;
+    }
+    e.filename = file ? base_name(std::string(field(file))) : recording;
     std::string why;
     double b = 0, en = 0;
     if (!parse_number(field(begin), b, why, "Begin Time (s)") || !parse_number(field(end), en, why, "End Time (s)")) {
@@ -212,13 +223,16 @@ Annotations read_annotations(const std::filesystem::path& path) {
   Annotations a;
   a.format = annotation_format(text);
   switch (a.format) {
-    case AnnotationFormat::Raven:
-      a.events = parse_raven_table(text, path.string(), recording_of_table(path));
-      a.names_are_stems = true;
+    case AnnotationFormat::Raven: {
+      // A table with a file column names every row's file (an empty cell is an error).
+      bool file_column = false;
+      a.events = parse_raven_table(text, path.string(), recording_of_table(path), &file_column);
+      a.names = file_column ? Annotations::Names::BaseName : Annotations::Names::Recording;
       break;
+    }
     case AnnotationFormat::Audacity:
       a.events = parse_audacity_labels(text, path.string(), recording_of_table(path));
-      a.names_are_stems = true;
+      a.names = Annotations::Names::Recording;
       break;
     case AnnotationFormat::SedEval:
       a.events = parse_event_list(text, path.string());

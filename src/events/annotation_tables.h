@@ -45,27 +45,36 @@ AnnotationFormat annotation_format(const std::string& text);
 // suffixes above ("rec.Table.1.selections.txt" -> "rec").
 std::string recording_of_table(const std::filesystem::path& path);
 
+// FILE_COLUMN (when given) is set to whether the table has a Begin File or
+// Begin Path column; without one every event's filename is RECORDING.
 std::vector<Event> parse_raven_table(const std::string& text, const std::string& source,
-                                     const std::string& recording);
+                                     const std::string& recording, bool* file_column = nullptr);
 std::vector<Event> parse_audacity_labels(const std::string& text, const std::string& source,
                                          const std::string& recording);
+
+// A filename's base name without its extension ("a/b/rec.wav" -> "rec"):
+// the key on which lists of different formats are matched.
+std::string filename_stem(const std::string& filename);
 
 struct Annotations {
   std::vector<Event> events;
   AnnotationFormat format = AnnotationFormat::SedEval;
-  // True when the filenames came from the table's own name (Audacity, or Raven
-  // without a file column) or are base names (Raven's Begin File / Path):
-  // compare them with another list's by stem (filename_stem).
-  bool names_are_stems = false;
+  // What an event's filename is: a path as written (sed_eval), a base name
+  // (Raven's Begin File / Path) or the recording's name without extension,
+  // from the table's own name (Audacity, Raven without a file column).
+  enum class Names { Path, BaseName, Recording };
+  Names names = Names::Path;
+  // The key on which the event is matched with a list of another kind, or
+  // with a recording: the recording's name without folder and extension.
+  std::string recording_key(const Event& e) const {
+    return names == Names::Recording ? e.filename : filename_stem(e.filename);
+  }
 };
 
 // Reads a sed_eval event list, a Raven selection table or an Audacity label
 // track, whichever PATH holds. Error "PATH: ..." when it cannot be read.
 Annotations read_annotations(const std::filesystem::path& path);
 
-// A filename's base name without its extension ("a/b/rec.wav" -> "rec"):
-// the key on which lists of different formats are matched.
-std::string filename_stem(const std::string& filename);
 
 // A Raven selection table of EVENTS (all of one recording: Begin Time is the
 // time in that file), one "Spectrogram 1" row per event, selections numbered

@@ -161,9 +161,22 @@ void EnrollCli::LibraryListsTheEnrolledClassesWithCalibratedThresholds() {
   ASSERT_EQ(r["classes"].size(), 2u);
   EXPECT_EQ(r["calibration"]["library"]["classes"], 2);
   EXPECT_LT(r["calibration"]["library"]["threshold"].get<double>(), threshold);
-  for (const auto& c : r["classes"]) EXPECT_TRUE(c["threshold"].is_null()) << c.dump();
+  // No negatives: each class's threshold is the library's for 2 classes, as classify uses it.
+  for (const auto& c : r["classes"]) {
+    EXPECT_DOUBLE_EQ(c["threshold"].get<double>(), r["calibration"]["library"]["threshold"].get<double>()) << c.dump();
+    EXPECT_EQ(c["threshold_source"], "calibration");
+  }
+  const auto decided = nlohmann::json::parse([&] {
+    std::string json;
+    EXPECT_EQ(test::run_command(cli() + " classify --format json --library " + copy.string() + " " +
+                                    clips_of(test_classes_[1]).front().string() + " 2>/dev/null",
+                                &json),
+              0);
+    return json;
+  }());
+  EXPECT_DOUBLE_EQ(decided[0]["ranking"][0]["threshold"].get<double>(),
+                   r["calibration"]["library"]["threshold"].get<double>());
   ASSERT_EQ(test::run_command(cli() + " library " + copy.string(), &out), 0) << out;
-  EXPECT_NE(out.find("at scoring"), std::string::npos) << out;
   EXPECT_NE(out.find("with 2 classes"), std::string::npos) << out;
 }
 
@@ -246,6 +259,26 @@ void EnrollCli::DetectFindsTheEnrolledEventsFarBetterThanChance() {
     EXPECT_GE(std::stod(cols[4]), 0.0) << lines[i];
     EXPECT_LE(std::stod(cols[4]), 1.0) << lines[i];
   }
+  // --format before the recordings takes one value: both files are detected. Two files of one name are refused.
+  const fs::path out2 = tmp_->path() / "detections2";
+  const std::string clip = (demo_ / "examples" / (test_classes_[0] + ".wav")).string();
+  ASSERT_EQ(test::run_command(cli() + " detect --quiet --no-plots --library " + library_.string() + " --out " +
+                                  out2.string() + " --format raven,audacity " + clip + " " +
+                                  (demo_ / "long" / "recording.wav").string(),
+                              &log),
+            0)
+      << log;
+  EXPECT_TRUE(fs::exists(out2 / (test_classes_[0] + ".labels.txt")));
+  EXPECT_TRUE(fs::exists(out2 / "recording.labels.txt"));
+  fs::create_directories(tmp_->path() / "other");
+  fs::copy_file(clip, tmp_->path() / "other" / "recording.wav", fs::copy_options::overwrite_existing);
+  EXPECT_NE(test::run_command(cli() + " detect --quiet --no-plots --library " + library_.string() + " --out " +
+                                  out2.string() + " " + (demo_ / "long" / "recording.wav").string() + " " +
+                                  (tmp_->path() / "other" / "recording.wav").string(),
+                              &log),
+            0);
+  EXPECT_NE(log.find("have the same file name"), std::string::npos) << log;
+
   const fs::path reference = demo_ / "long" / "reference.tsv";
   const auto detected = score_json(reference, out / "events.tsv");
   const double f = detected["macro"]["f_measure"];
@@ -510,6 +543,13 @@ void EnrollCli::EmbedWritesEveryWindowWithItsIndex() {
   EXPECT_NE(log.find(bad.string()), std::string::npos) << log;
   EXPECT_FALSE(fs::exists(out2 / "embeddings.npy"));
   EXPECT_FALSE(fs::exists(out2 / "index.csv"));
+  // --out that is a file, and a hop below one frame: named, not a library exception or hours of rows.
+  const std::string embed = cli() + " embed --quiet --run " + (demo_ / "run").string();
+  EXPECT_NE(test::run_command(embed + " --out " + bad.string() + " " + clip.string(), &log), 0);
+  EXPECT_NE(log.find(bad.string()), std::string::npos) << log;
+  EXPECT_EQ(log.find("filesystem error"), std::string::npos) << log;
+  EXPECT_NE(test::run_command(embed + " --out " + out2.string() + " --hop 1e-9 " + clip.string(), &log), 0);
+  EXPECT_NE(log.find("--hop must be at least one frame hop"), std::string::npos) << log;
 }
 
 TEST_F(EnrollCli, DemoModelEnrolsClassifiesAndDetectsUnseenSounds) {

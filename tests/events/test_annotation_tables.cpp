@@ -114,7 +114,8 @@ TEST(AnnotationTables, WrittenTablesReadBackAsTheSameEvents) {
   const Annotations r = read_annotations(raven), a = read_annotations(audacity);
   EXPECT_EQ(r.format, AnnotationFormat::Raven);
   EXPECT_EQ(a.format, AnnotationFormat::Audacity);
-  EXPECT_TRUE(r.names_are_stems);
+  EXPECT_EQ(r.names, Annotations::Names::BaseName);
+  EXPECT_EQ(a.names, Annotations::Names::Recording);
   ASSERT_EQ(r.events.size(), 2u);
   ASSERT_EQ(a.events.size(), 2u);
   for (std::size_t i = 0; i < 2; ++i) {
@@ -132,13 +133,35 @@ TEST(AnnotationTables, WrittenTablesReadBackAsTheSameEvents) {
   write_file_atomic(dir / "e.tsv", format_event_list(events));
   const Annotations s = read_annotations(dir / "e.tsv");
   EXPECT_EQ(s.format, AnnotationFormat::SedEval);
-  EXPECT_FALSE(s.names_are_stems);
+  EXPECT_EQ(s.names, Annotations::Names::Path);
   EXPECT_EQ(s.events.size(), 2u);
   // An event no reader would accept is not written.
   EXPECT_THROW(format_raven_table({{"r.wav", 2, 1, "x"}}, 8000), Error);
   EXPECT_THROW(format_audacity_labels({{"r.wav", 0, 1, "a\tb"}}), Error);
   const std::string missing = test::error_of([&] { read_annotations(dir / "none.txt"); });
   EXPECT_NE(missing.find("none.txt"), std::string::npos) << missing;
+}
+
+// Dated recordings hold dots: a table's recording name is matched as it is,
+// a file name less its last extension only.
+TEST(AnnotationTables, DottedRecordingNamesMatchTheirFiles) {
+  TempDir dir;
+  const fs::path track = dir / "site.2024.05.01.labels.txt";
+  write_file_atomic(track, "1.000000\t2.000000\tcrow\n");
+  const Annotations a = read_annotations(track);
+  ASSERT_EQ(a.events.size(), 1u);
+  EXPECT_EQ(a.recording_key(a.events[0]), "site.2024.05.01");
+  const Event file{"/x/site.2024.05.01.wav", 1, 2, "crow"};
+  EXPECT_EQ(Annotations{}.recording_key(file), "site.2024.05.01");
+  // A Raven table without a file column is the recording's too; an empty Begin File cell is an error.
+  const fs::path raven = dir / "site.2024.05.01.Table.1.selections.txt";
+  write_file_atomic(raven, "Selection\tBegin Time (s)\tEnd Time (s)\tAnnotation\n1\t1\t2\tcrow\n");
+  const Annotations r = read_annotations(raven);
+  EXPECT_EQ(r.recording_key(r.events.at(0)), "site.2024.05.01");
+  const std::string e = test::error_of([] {
+    parse_raven_table("Selection\tBegin File\tBegin Time (s)\tEnd Time (s)\tAnnotation\n1\t\t1\t2\tcrow\n", "t.txt", "r");
+  });
+  EXPECT_NE(e.find("t.txt line 2: empty Begin File"), std::string::npos) << e;
 }
 
 }  // namespace
