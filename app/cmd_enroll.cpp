@@ -94,6 +94,9 @@ std::vector<Source> annotated_sources(const EnrollArgs& a, const std::vector<std
     if (e.label != label) continue;
     const auto it = recording.find(table.recording_key(e));
     if (it == recording.end()) continue;
+    if (!(e.offset > e.onset))
+      throw file_error(a.annotations, "the selection \"" + label + "\" at " + std::to_string(e.onset) + " s of " +
+                                          it->second + " is empty (its end is its start): a point label holds no sound");
     sources.push_back({it->second, Segment{e.onset, e.offset}});
     used.insert(it->first);
   }

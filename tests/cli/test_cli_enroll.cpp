@@ -479,6 +479,14 @@ void EnrollCli::AnnotatedSelectionsEnrolAsTheirSegmentsOneByOne() {
                               &out),
             0);
   EXPECT_NE(out.find("no selection labelled \"nope\" (labels: " + label + ")"), std::string::npos) << out;
+  // A point label (Audacity's start == end) is named as empty, not enrolled as silence.
+  const fs::path point = tmp_->path() / "recording.labels.txt";
+  std::ofstream(point) << "5.000000\t5.000000\t" << label << "\n";
+  EXPECT_NE(test::run_command(enroll + " --library " + annotated.string() + " --annotations " + point.string() + " " +
+                                  recording.string(),
+                              &out),
+            0);
+  EXPECT_NE(out.find("is empty (its end is its start)"), std::string::npos) << out;
 }
 
 // embed: one row per planned window of each recording, index row i = array
