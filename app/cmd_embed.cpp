@@ -68,7 +68,7 @@ int run_embed(const EmbedArgs& a) {
       std::vector<float> block(1u << 16), packed;
       std::vector<std::size_t> starts;
       std::string rows;  // this file's index rows: added only when the whole file was read
-      auto flush = [&](bool last) {
+      auto flush = [&] {
         if (starts.empty()) return;
         const torch::Tensor e = run->embed_packed(packed.data(), starts.size()).contiguous();
         npy.append(e.data_ptr<float>(), starts.size());
@@ -76,8 +76,8 @@ int run_embed(const EmbedArgs& a) {
         const std::size_t first_row = npy.rows() - starts.size();
         for (std::size_t i = 0; i < starts.size(); ++i) {
           const double s = static_cast<double>(starts[i]) / rate;
-          const double end = last ? std::min(s + static_cast<double>(window) / rate, duration)
-                                  : s + static_cast<double>(window) / rate;
+          // Clamped to the samples read: only the last, padded window runs past them.
+          const double end = std::min(s + static_cast<double>(window) / rate, duration);
           char buf[64];
           std::snprintf(buf, sizeof buf, ",%.6f,%.6f\n", s, end);
           rows += std::to_string(first_row + i) + "," + csv_field(file) + buf;
@@ -89,11 +89,11 @@ int run_embed(const EmbedArgs& a) {
         stream.push(block.data(), n);
         while (const auto start = stream.pop(packed)) {
           starts.push_back(*start);
-          if (starts.size() == kBatch) flush(false);
+          if (starts.size() == kBatch) flush();
         }
       }
       if (const auto start = stream.pop_last(packed)) starts.push_back(*start);
-      flush(true);
+      flush();
       index += rows;
       if (!a.quiet)
         std::fprintf(stderr, "%s: %.1f s, %zu windows so far\n", file.c_str(), static_cast<double>(stream.total()) / rate,

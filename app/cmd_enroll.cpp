@@ -196,8 +196,7 @@ int run_enroll(const EnrollArgs& a) {
               a.negative ? "negative " : "", class_name.c_str(), a.library.c_str());
   const auto classes = library.classes();
   const auto calibration = library.calibration();
-  const auto n_positive = static_cast<std::size_t>(
-      std::count_if(classes.begin(), classes.end(), [](const LibraryClass& c) { return !c.negative && c.examples > 0; }));
+  const std::size_t n_positive = positive_classes(classes);
   if (calibration && !calibration->far_curve.empty() && n_positive > 0) {
     const FarPoint p = library_threshold(*calibration, calibration->far, n_positive);
     std::printf("%zu class%s: a file of a never-enrolled sound is accepted at most %.1f %% of the time (per class "

@@ -14,12 +14,6 @@
 namespace oneshot::cli {
 namespace {
 
-// Classes with examples that are not negative: what the false-accept rate is shared over.
-std::size_t positive_classes(const std::vector<LibraryClass>& classes) {
-  return static_cast<std::size_t>(
-      std::count_if(classes.begin(), classes.end(), [](const LibraryClass& c) { return !c.negative && c.examples > 0; }));
-}
-
 struct LibraryArgs {
   std::string library, remove, run, format = "table";
   bool examples = false, reembed = false;
@@ -40,12 +34,16 @@ int list_library(const LibraryArgs& a) {
   const auto classes = library.classes();
   const LibrarySettings settings = library.settings();
   const std::size_t cohort = library.cohort().size();
+  // The calibration's rate shared out over this library's positive classes.
+  const std::size_t n_positive = positive_classes(classes);
+  std::optional<FarPoint> shared;
+  if (calibration && !calibration->far_curve.empty() && n_positive > 0)
+    shared = library_threshold(*calibration, calibration->far, n_positive);
   // The threshold classify uses for a class whose stored one was cleared
   // (library --remove): the library's, when no negative class can raise it.
   std::optional<double> library_threshold_now;
   const bool any_negative = std::any_of(classes.begin(), classes.end(), [](const LibraryClass& c) { return c.negative; });
-  if (const std::size_t n = positive_classes(classes); calibration && !calibration->far_curve.empty() && n > 0 && !any_negative)
-    library_threshold_now = library_threshold(*calibration, calibration->far, n).threshold;
+  if (shared && !any_negative) library_threshold_now = shared->threshold;
   if (a.format == "json") {
     nlohmann::json j;
     j["library"] = a.library;
@@ -60,11 +58,9 @@ int list_library(const LibraryArgs& a) {
                           {"method", calibration->method}, {"normalised", calibration->normalised}};
       if (calibration->logistic)
         j["calibration"]["logistic"] = {{"a", calibration->logistic->a}, {"b", calibration->logistic->b}};
-      if (const std::size_t n = positive_classes(classes); n > 0 && !calibration->far_curve.empty()) {
-        const FarPoint p = library_threshold(*calibration, calibration->far, n);
-        j["calibration"]["library"] = {{"classes", n}, {"far_per_class", p.far}, {"threshold", p.threshold},
-                                       {"frr", p.frr}};
-      }
+      if (shared)
+        j["calibration"]["library"] = {{"classes", n_positive}, {"far_per_class", shared->far},
+                                       {"threshold", shared->threshold}, {"frr", shared->frr}};
     }
     j["classes"] = nlohmann::json::array();
     for (const auto& c : classes) {
@@ -103,11 +99,10 @@ int list_library(const LibraryArgs& a) {
                 calibration->method == "simulated" ? "of files against one class (simulated enrolments)"
                                                    : "of clip pairs",
                 100 * calibration->frr, static_cast<long long>(calibration->classes));
-    if (const std::size_t n = positive_classes(classes); n > 0 && !calibration->far_curve.empty()) {
-      const FarPoint p = library_threshold(*calibration, calibration->far, n);
+    if (shared)
       std::printf("  with %zu class%s: %.1f %% of the library (per class %.2f %%): threshold %.4g, false rejects %.1f %%\n",
-                  n, n == 1 ? "" : "es", 100 * calibration->far, 100 * p.far, p.threshold, 100 * p.frr);
-    }
+                  n_positive, n_positive == 1 ? "" : "es", 100 * calibration->far, 100 * shared->far, shared->threshold,
+                  100 * shared->frr);
     if (calibration->logistic)
       std::printf("  confidence: sigmoid(%.4g x score %+.4g)\n", calibration->logistic->a, calibration->logistic->b);
   } else {

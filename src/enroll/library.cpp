@@ -550,6 +550,11 @@ void ClassLibrary::add_examples(const std::string& class_name, bool negative,
   });
 }
 
+std::size_t positive_classes(const std::vector<LibraryClass>& classes) {
+  return static_cast<std::size_t>(
+      std::count_if(classes.begin(), classes.end(), [](const LibraryClass& c) { return !c.negative && c.examples > 0; }));
+}
+
 void ClassLibrary::remove_class(const std::string& class_name) {
   impl_->transaction([&] {
     if (!impl_->class_id(class_name)) throw file_error(impl_->path, "no class \"" + class_name + "\"");

@@ -114,6 +114,10 @@ struct LibraryClass {
   std::string added;                  // ISO 8601 UTC
 };
 
+// The classes a decision can name: not negative, with at least one example
+// (what the library's false-accept rate is shared over, enroll/decision.h).
+std::size_t positive_classes(const std::vector<LibraryClass>& classes);
+
 struct LibraryExample {
   std::int64_t id = 0;
   std::string class_name;

@@ -34,18 +34,6 @@ std::string base_name(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
-std::string header_name(const std::map<std::string, std::size_t>& column, std::size_t index) {
-  for (const auto& [name, i] : column)
-    if (i == index) return name == "begin path" ? "Begin Path" : "Begin File";
-  return "file column";
-}
-
-void check_writable(const Event& e) {
-  if (std::string p = event_problem(e); !p.empty())
-    throw Error("cannot write event " + e.filename + " " + number(e.onset) + "-" + number(e.offset) + " " + e.label +
-                ": " + p);
-}
-
 std::string fixed6(double v) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.6f", v);
@@ -92,12 +80,11 @@ std::string recording_of_table(const std::filesystem::path& path) {
 std::vector<Event> parse_raven_table(const std::string& text, const std::string& source,
                                      const std::string& recording, bool* file_column) {
   std::vector<Event> events;
-  std::vector<std::string> problems;
-  auto problem = [&](std::size_t line_no, const std::string& why) {
-    problems.push_back(source + " line " + std::to_string(line_no) + ": " + why);
-  };
+  table_text::LineProblems problems("Raven selection table", source);
+  auto problem = [&](std::size_t line_no, const std::string& why) { problems.add(line_no, why); };
   std::map<std::string, std::size_t> column;  // lower-case name -> index
   std::optional<std::size_t> begin, end, selection, label, file, file_offset, score;
+  std::string file_name;  // the file column's name, for messages
   std::map<std::string, bool> seen_selection;
   bool header = false;
   for (const auto& [line_no, line] : table_text::lines(text)) {
@@ -114,7 +101,12 @@ std::vector<Event> parse_raven_table(const std::string& text, const std::string&
       begin = find({"begin time (s)"});
       end = find({"end time (s)"});
       selection = find({"selection"});
-      file = find({"begin file", "begin path"});
+      file = find({"begin file"});
+      file_name = "Begin File";
+      if (!file) {
+        file = find({"begin path"});
+        file_name = "Begin Path";
+      }
       file_offset = find({"file offset (s)"});
       score = find({"score", "confidence"});
       if (file_column) *file_column = file.has_value();
@@ -145,7 +137,7 @@ std::vector<Event> parse_raven_table(const std::string& text, const std::string&
     Event e;
     e.label = std::string(field(label));
     if (file && field(file).empty()) {
-      problem(line_no, "empty " + std::string(header_name(column, *file)));
+      problem(line_no, "empty " + file_name);
       continue;
     }
     e.filename = file ? base_name(std::string(field(file))) : recording;
@@ -180,19 +172,17 @@ std::vector<Event> parse_raven_table(const std::string& text, const std::string&
     events.push_back(std::move(e));
   }
   if (!header) throw file_error(source, "empty Raven selection table (no header row)");
-  table_text::throw_problems(problems, "Raven selection table", source);
+  problems.throw_if_any();
   return events;
 }
 
 std::vector<Event> parse_audacity_labels(const std::string& text, const std::string& source,
                                          const std::string& recording) {
   std::vector<Event> events;
-  std::vector<std::string> problems;
+  table_text::LineProblems problems("Audacity label track", source);
   for (const auto& [line_no, line] : table_text::lines(text)) {
     if (line.empty() || line.front() == '\\') continue;  // '\' rows: the previous label's frequency range
-    auto problem = [&, n = line_no](const std::string& why) {
-      problems.push_back(source + " line " + std::to_string(n) + ": " + why);
-    };
+    auto problem = [&, n = line_no](const std::string& why) { problems.add(n, why); };
     const auto f = split_tabs(line);
     if (f.size() != 3) {
       problem("expected 3 tab-separated columns (start end label), found " + std::to_string(f.size()));
@@ -212,7 +202,7 @@ std::vector<Event> parse_audacity_labels(const std::string& text, const std::str
     }
     events.push_back(std::move(e));
   }
-  table_text::throw_problems(problems, "Audacity label track", source);
+  problems.throw_if_any();
   return events;
 }
 
@@ -254,7 +244,7 @@ std::string format_raven_table(const std::vector<Event>& events, double high_fre
   out += scores ? "\tScore\n" : "\n";
   std::size_t n = 0;
   for (const Event& e : events) {
-    check_writable(e);
+    require_writable(e);
     out += std::to_string(++n) + "\tSpectrogram 1\t1\t" + number(e.onset) + '\t' + number(e.offset) + "\t0\t" +
            number(high_freq_hz) + '\t' + base_name(e.filename) + '\t' + e.label;
     if (scores) out += '\t' + (e.has_score() ? number(e.score) : std::string());
@@ -266,7 +256,7 @@ std::string format_raven_table(const std::vector<Event>& events, double high_fre
 std::string format_audacity_labels(const std::vector<Event>& events) {
   std::string out;
   for (const Event& e : events) {
-    check_writable(e);
+    require_writable(e);
     out += fixed6(e.onset) + '\t' + fixed6(e.offset) + '\t' + e.label + '\n';
   }
   return out;

@@ -44,12 +44,16 @@ std::string event_problem(const Event& e) {
   return {};
 }
 
+void require_writable(const Event& e) {
+  if (std::string p = event_problem(e); !p.empty())
+    throw Error("cannot write event " + e.filename + " " + number(e.onset) + "-" + number(e.offset) + " " + e.label +
+                ": " + p);
+}
+
 std::vector<Event> parse_event_list(const std::string& text, const std::string& source) {
   std::vector<Event> events;
-  std::vector<std::string> problems;
-  auto problem = [&](std::size_t line_no, const std::string& why) {
-    problems.push_back(source + " line " + std::to_string(line_no) + ": " + why);
-  };
+  table_text::LineProblems problems("event list", source);
+  auto problem = [&](std::size_t line_no, const std::string& why) { problems.add(line_no, why); };
 
   bool seen_content = false;
   for (const auto& [line_no, line] : table_text::lines(text)) {
@@ -87,7 +91,7 @@ std::vector<Event> parse_event_list(const std::string& text, const std::string& 
     }
     events.push_back(std::move(e));
   }
-  table_text::throw_problems(problems, "event list", source);
+  problems.throw_if_any();
   return events;
 }
 
@@ -107,9 +111,7 @@ std::string format_event_list(const std::vector<Event>& events) {
   const bool scores = std::any_of(events.begin(), events.end(), [](const Event& e) { return e.has_score(); });
   std::string out = scores ? "filename\tonset\toffset\tevent_label\tscore\n" : "filename\tonset\toffset\tevent_label\n";
   for (const Event& e : events) {
-    if (std::string p = event_problem(e); !p.empty())
-      throw Error("cannot write event " + e.filename + " " + number(e.onset) + "-" + number(e.offset) + " " +
-                  e.label + ": " + p);
+    require_writable(e);
     out += format_event_line(e);
     if (scores && !e.has_score()) out += '\t';  // an empty score column
     out += '\n';

@@ -60,5 +60,8 @@ std::string format_event_line(const Event& event);
 
 // The reason EVENT is invalid ("onset -1 is negative", ...), or "" when valid.
 std::string event_problem(const Event& event);
+// Error "cannot write event FILE ONSET-OFFSET LABEL: reason" for an event
+// read_event_list (or any annotation reader) would refuse: every writer's check.
+void require_writable(const Event& event);
 
 }  // namespace oneshot

@@ -68,11 +68,15 @@ std::vector<Line> lines(const std::string& text) {
   return out;
 }
 
-void throw_problems(const std::vector<std::string>& problems, const std::string& what, const std::string& source) {
-  if (problems.empty()) return;
-  const std::size_t n = problems.size();
-  std::string message = std::to_string(n) + " bad line" + (n == 1 ? "" : "s") + " in " + what + " " + source + ":";
-  for (std::size_t i = 0; i < std::min(n, kMaxListedProblems); ++i) message += "\n  " + problems[i];
+void LineProblems::add(std::size_t line, const std::string& why) {
+  problems_.push_back(source_ + " line " + std::to_string(line) + ": " + why);
+}
+
+void LineProblems::throw_if_any() const {
+  if (problems_.empty()) return;
+  const std::size_t n = problems_.size();
+  std::string message = std::to_string(n) + " bad line" + (n == 1 ? "" : "s") + " in " + what_ + " " + source_ + ":";
+  for (std::size_t i = 0; i < std::min(n, kMaxListedProblems); ++i) message += "\n  " + problems_[i];
   if (n > kMaxListedProblems) message += "\n  ... and " + std::to_string(n - kMaxListedProblems) + " more";
   throw Error(message);
 }

@@ -3,6 +3,7 @@
 // writers (events/event.cpp, events/annotation_tables.cpp).
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace oneshot::table_text {
@@ -23,8 +24,18 @@ struct Line {
   std::string_view text;  // trimmed
 };
 std::vector<Line> lines(const std::string& text);
-// One Error listing PROBLEMS ("SOURCE line N: why", at most 50, then a count)
-// under "N bad line(s) in WHAT SOURCE:"; nothing when there are none.
-void throw_problems(const std::vector<std::string>& problems, const std::string& what, const std::string& source);
+// The bad lines of one file, reported together: add() each as it is found,
+// then throw_if_any() throws one Error "N bad line(s) in WHAT SOURCE:" listing
+// "SOURCE line N: why" (at most 50, then a count); nothing when there are none.
+class LineProblems {
+ public:
+  LineProblems(std::string what, std::string source) : what_(std::move(what)), source_(std::move(source)) {}
+  void add(std::size_t line, const std::string& why);
+  void throw_if_any() const;
+
+ private:
+  std::string what_, source_;
+  std::vector<std::string> problems_;
+};
 
 }  // namespace oneshot::table_text

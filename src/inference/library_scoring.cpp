@@ -37,7 +37,7 @@ LibraryScorer::LibraryScorer(const ClassLibrary& library, RunModel& run, const S
     stored_threshold_.push_back(c.threshold);
     stored_source_.push_back(c.threshold_source);
   }
-  const auto n_positive = static_cast<std::size_t>(std::count(negative_.begin(), negative_.end(), false));
+  const std::size_t n_positive = positive_classes(classes);
   if (n_positive == 0) throw file_error(library.path(), "the library has no class yet: enroll one first");
   if (options.far && !(*options.far >= 0 && *options.far < 1))
     throw Error("--far must be in [0, 1), got " + std::to_string(*options.far));
