@@ -68,14 +68,22 @@ class ByteReader {
     p_ += n;
     return true;
   }
+  // A count is trusted only as far as the bytes left can hold it: each string
+  // needs at least its 8-byte length, so a damaged count fails here instead of
+  // sizing a vector (bad_alloc, or minutes of constructing empty strings).
   bool get_strings(std::vector<std::string>& v) {
     std::uint64_t n = 0;
-    if (!get(n) || n > kMaxCount) return false;
-    v.resize(n);
-    for (auto& s : v)
+    if (!get(n) || n > kMaxCount || n > remaining() / sizeof(std::uint64_t)) return false;
+    v.clear();
+    v.reserve(n);
+    for (std::uint64_t i = 0; i < n; ++i) {
+      std::string s;
       if (!get_string(s)) return false;
+      v.push_back(std::move(s));
+    }
     return true;
   }
+  std::size_t remaining() const { return static_cast<std::size_t>(end_ - p_); }
   bool at_end() const { return p_ == end_; }
 
  private:
@@ -100,9 +108,10 @@ std::string serialize_header(const CacheHeader& h) {
   return w.bytes();
 }
 
-// Empty on success, else what is wrong with the header.
-std::string parse_header(const char* data, std::size_t size, CacheHeader& h) {
-  ByteReader r(data, size);
+// The header's fixed-size fields (key, dtype, shape), which fix the file's
+// size: read before the checksum is verified, and allocate nothing.
+// Empty on success, else what is wrong with them.
+std::string parse_fixed_fields(ByteReader& r, CacheHeader& h) {
   std::uint32_t dtype = 0, reserved = 0;
   if (!r.get(h.key) || !r.get(dtype) || !r.get(reserved) || !r.get(h.n_clips) || !r.get(h.n_mels) ||
       !r.get(h.n_frames))
@@ -110,9 +119,19 @@ std::string parse_header(const char* data, std::size_t size, CacheHeader& h) {
   if (dtype > 1) return "unknown dtype " + std::to_string(dtype);
   h.dtype = static_cast<CacheDtype>(dtype);
   if (h.n_clips > kMaxCount || h.n_mels > (1u << 24) || h.n_frames > (1u << 24)) return "implausible shape";
+  return {};
+}
+
+// The whole header. Called once the file's checksum is verified, and still
+// bounds every count by the bytes that remain.
+// Empty on success, else what is wrong with the header.
+std::string parse_header(const char* data, std::size_t size, CacheHeader& h) {
+  ByteReader r(data, size);
+  if (std::string why = parse_fixed_fields(r, h); !why.empty()) return why;
   if (!r.get_string(h.features_toml) || !r.get_strings(h.class_names) || !r.get_strings(h.file_names))
     return "header fields truncated";
   if (h.file_names.size() != h.n_clips) return "file name count differs from the clip count";
+  if (h.n_clips > r.remaining() / sizeof(std::int32_t)) return "class ids truncated";
   h.class_ids.resize(h.n_clips);
   for (auto& id : h.class_ids)
     if (!r.get(id)) return "class ids truncated";
@@ -188,17 +207,7 @@ struct CacheFileWriter::Impl {
   int fd = -1;                           // a second descriptor on it, for writes at offsets
 
   void pwrite_all(const void* data, std::size_t size, std::uint64_t offset) {
-    const char* p = static_cast<const char*>(data);
-    while (size > 0) {
-      const ssize_t n = ::pwrite(fd, p, size, static_cast<off_t>(offset));
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        throw file_error(atomic->temp_path(), "write failed: " + std::string(std::strerror(errno)));
-      }
-      p += n;
-      size -= static_cast<std::size_t>(n);
-      offset += static_cast<std::uint64_t>(n);
-    }
+    atomic->pwrite(offset, data, size);  // a full disk: an Error naming the cache file
   }
 };
 
@@ -209,7 +218,7 @@ CacheFileWriter::CacheFileWriter(const fs::path& path, CacheHeader header) : imp
   m.payload_offset = align_up(kPrefixBytes + m.header_bytes.size());
   m.clip_bytes = m.header.n_mels * m.header.n_frames * element_size(m.header.dtype);
   m.payload_end = m.payload_offset + m.header.n_clips * m.clip_bytes;
-  m.atomic = std::make_unique<AtomicWriter>(path);
+  m.atomic = std::make_unique<AtomicWriter>(path, OutputRules{.streaming = false});  // written at offsets, mapped
   m.fd = ::open(m.atomic->temp_path().c_str(), O_RDWR | O_CLOEXEC);
   if (m.fd < 0) throw file_error(m.atomic->temp_path(), "cannot open: " + std::string(std::strerror(errno)));
 }
@@ -292,10 +301,15 @@ std::optional<CacheContents> read_cache_file(const fs::path& path, std::string* 
                 std::to_string(kCacheVersion));
   if (header_size > size - kPrefixBytes) return fail("corrupt: truncated header");
 
+  // Nothing the file says sizes an allocation before its checksum is verified:
+  // the fixed fields give the size the file must have, the checksum proves the
+  // bytes, and only then are the header's counts and strings read.
   CacheContents contents;
   CacheHeader& h = contents.header;
-  if (std::string why = parse_header(bytes + kPrefixBytes, header_size, h); !why.empty())
-    return fail("corrupt: " + why);
+  {
+    ByteReader fixed(bytes + kPrefixBytes, header_size);
+    if (std::string why = parse_fixed_fields(fixed, h); !why.empty()) return fail("corrupt: " + why);
+  }
   const std::uint64_t payload_offset = align_up(kPrefixBytes + header_size);
   std::uint64_t n_values = 0, payload_bytes = 0, expected = 0;
   if (__builtin_mul_overflow(h.n_clips, h.n_mels * h.n_frames, &n_values) ||
@@ -309,6 +323,8 @@ std::optional<CacheContents> read_cache_file(const fs::path& path, std::string* 
   std::uint64_t stored = 0;
   std::memcpy(&stored, bytes + size - sizeof stored, sizeof stored);
   if (XXH3_64bits(bytes, size - sizeof stored) != stored) return fail("corrupt: checksum mismatch");
+  if (std::string why = parse_header(bytes + kPrefixBytes, header_size, h); !why.empty())
+    return fail("corrupt: " + why);
 
   const char* payload = bytes + payload_offset;
   if (h.dtype == CacheDtype::float32) {

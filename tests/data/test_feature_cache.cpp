@@ -7,13 +7,18 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <xxhash.h>
+
 #include <cmath>
+#include <cstring>
+#include <random>
 #include <fstream>
 
 #include "audio/decode.h"
 #include "audio/logmel.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "data/cache_file.h"
 #include "data/feature_cache.h"
 #include "data/synthetic.h"
 #include "support/test_support.h"
@@ -214,6 +219,77 @@ TEST_F(FeatureCacheTest, CorruptCacheIsDetectedAndRebuilt) {
     EXPECT_EQ(values(rebuilt.set), values(good.set)) << c.what;
     EXPECT_EQ(read_file(file), pristine) << c.what << ": the rebuilt file is identical";
   }
+}
+
+// Random bytes over the header (a bad sector, a copy cut short, another
+// program's write) are a damaged cache like any other: rebuilt, never a
+// bad_alloc or minutes spent sizing vectors from counts the damage made up.
+TEST_F(FeatureCacheTest, DamagedHeaderIsRebuiltNeverTrusted) {
+  const Built good = build(ds_, features_);
+  const fs::path file = good.report.cache_file;
+  const std::string pristine = read_file(file);
+  std::uint64_t header_size = 0;
+  std::memcpy(&header_size, pristine.data() + 16, sizeof header_size);
+  ASSERT_GT(header_size, 200u);
+  std::mt19937 rng(22);
+  std::uniform_int_distribution<int> byte(0, 255);
+  // The shape fields, the feature TOML's length, the class and file name
+  // lists and the class ids, and the tail of the header.
+  for (std::size_t offset : {std::size_t{24}, std::size_t{40}, std::size_t{64}, std::size_t{200},
+                             static_cast<std::size_t>(24 + header_size / 2),
+                             static_cast<std::size_t>(24 + header_size - 64)}) {
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      std::string damaged = pristine;
+      for (std::size_t i = offset; i < offset + 64; ++i) damaged[i] = static_cast<char>(byte(rng));
+      {
+        std::ofstream(file, std::ios::binary | std::ios::trunc) << damaged;
+      }
+      Built rebuilt;
+      try {
+        rebuilt = build(ds_, features_);
+      } catch (const std::bad_alloc&) {
+        FAIL() << "offset " << offset << ": bad_alloc from a damaged header";
+      }
+      EXPECT_TRUE(rebuilt.report.rebuilt) << offset;
+      EXPECT_EQ(rebuilt.report.rebuild_reason.rfind("corrupt:", 0), 0u)
+          << offset << ": " << rebuilt.report.rebuild_reason;
+      EXPECT_EQ(values(rebuilt.set), values(good.set)) << offset;
+      EXPECT_EQ(read_file(file), pristine) << offset;
+    }
+  }
+}
+
+// Even a header whose checksum matches (written so by a bug, or forged) is
+// not believed beyond its bytes: a list count of 2^32 strings in a header of
+// a few hundred bytes is corrupt, read without allocating for it.
+TEST_F(FeatureCacheTest, HeaderCountsAreBoundedByTheBytesThatRemain) {
+  const Built good = build(ds_, features_);
+  const fs::path file = good.report.cache_file;
+  std::string bytes = read_file(file);
+  std::uint64_t toml_size = 0;
+  std::memcpy(&toml_size, bytes.data() + 24 + 40, sizeof toml_size);
+  const std::size_t class_count_at = 24 + 40 + 8 + toml_size;
+  for (std::uint64_t count : {std::uint64_t{1} << 32, std::uint64_t{1} << 28, std::uint64_t{100000}}) {
+    std::memcpy(bytes.data() + class_count_at, &count, sizeof count);
+    const std::uint64_t checksum = XXH3_64bits(bytes.data(), bytes.size() - 8);
+    std::memcpy(bytes.data() + bytes.size() - 8, &checksum, sizeof checksum);
+    {
+      std::ofstream(file, std::ios::binary | std::ios::trunc) << bytes;
+    }
+    std::string problem;
+    std::optional<CacheContents> read;
+    try {
+      read = read_cache_file(file, &problem);
+    } catch (const std::bad_alloc&) {
+      FAIL() << count << " class names: bad_alloc";
+    }
+    EXPECT_FALSE(read.has_value()) << count;
+    EXPECT_EQ(problem, "corrupt: header fields truncated") << count;
+  }
+  Built rebuilt = build(ds_, features_);
+  EXPECT_TRUE(rebuilt.report.rebuilt);
+  EXPECT_EQ(rebuilt.report.rebuild_reason, "corrupt: header fields truncated");
+  EXPECT_EQ(values(rebuilt.set), values(good.set));
 }
 
 // A writer killed mid-write (SIGXFSZ once the file passes half the cache's
