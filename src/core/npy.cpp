@@ -122,7 +122,10 @@ void write_npy(const fs::path& path, const float* data, const std::vector<std::s
   out.commit();
 }
 
-NpyRowWriter::NpyRowWriter(fs::path path, std::size_t cols) : out_(std::make_unique<AtomicWriter>(std::move(path))), cols_(cols) {
+// The row count is patched into the header at commit(): a pipe or device cannot
+// take that, and is refused here, before any row is computed.
+NpyRowWriter::NpyRowWriter(fs::path path, std::size_t cols)
+    : out_(std::make_unique<AtomicWriter>(std::move(path), OutputRules{.streaming = false})), cols_(cols) {
   out_->write(npy_prefix({0, cols_}, kRowDigits));
 }
 
