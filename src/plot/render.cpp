@@ -1,6 +1,9 @@
 #include "plot/render.h"
 
+#include <sys/statvfs.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 #include <string>
 #include <utility>
@@ -38,11 +41,32 @@ void set_cmap0(plstream& pls, const std::vector<Rgb>& colours) {
   pls.scmap0(r.data(), g.data(), b.data(), static_cast<PLINT>(r.size()));
 }
 
-// PLplot writes the file itself: into a temporary name, then moved into place atomically.
+// Whether BYTES are a whole file of DRIVER's format: PLplot ignores a failed
+// write (a full disk), and a file cut short must not replace a good one.
+bool complete_output(const std::string& driver, const std::string& bytes) {
+  if (bytes.empty()) return false;
+  if (driver == "pngcairo") {
+    static const std::string iend("IEND\xae\x42\x60\x82", 8);
+    return bytes.size() >= 8 && bytes.compare(bytes.size() - iend.size(), iend.size(), iend) == 0;
+  }
+  const auto end = bytes.find_last_not_of(" \t\r\n");
+  return end != std::string::npos && end >= 5 && bytes.compare(end - 5, 6, "</svg>") == 0;
+}
+
+// PLplot writes the file itself, by name: into the AtomicWriter's temporary
+// beside the target (renamed over it on commit), or, for a target that is a
+// stream (a pipe, a device), into a file of its own in the temporary directory,
+// whose bytes are then written through.
 void render_one(const std::string& driver, const fs::path& target, PlotSize size, const std::vector<Rgb>& colours,
                 const std::function<void(plstream&)>& draw, const std::function<void(plstream&)>& prepare) {
-  const fs::path temp =
-      target.parent_path() / ("." + target.filename().string() + ".plot-" + std::to_string(::getpid()));
+  AtomicWriter out(target);
+  const fs::path temp = out.streaming() ? fs::temp_directory_path() / ("oneshot-plot-" + std::to_string(::getpid()) +
+                                                                       "-" + target.filename().string())
+                                        : out.temp_path();
+  auto drop_own_temp = [&] {
+    std::error_code ignored;
+    if (out.streaming()) fs::remove(temp, ignored);
+  };
   try {
     plstream pls;
     pls.sexit(throw_plplot_error);
@@ -58,21 +82,26 @@ void render_one(const std::string& driver, const fs::path& target, PlotSize size
     pls.adv(0);
     pls.col0(kPlotBlack);
     draw(pls);
-  } catch (...) {  // the stream's destructor has written what it had: drop it
-    std::error_code ignored;
-    fs::remove(temp, ignored);
+  } catch (...) {  // the stream's destructor has written what it had: dropped with the writer
+    drop_own_temp();
     throw;
   }  // on success the destructor finishes and closes the file
   std::string bytes;
   try {
     bytes = read_file(temp);
   } catch (...) {
-    fs::remove(temp);
+    drop_own_temp();
     throw;
   }
-  fs::remove(temp);
-  if (bytes.empty()) throw file_error(target, "PLplot wrote an empty file");
-  write_file_atomic(target, bytes);
+  drop_own_temp();
+  if (!complete_output(driver, bytes)) {
+    struct statvfs vfs {};
+    const fs::path dir = temp.parent_path().empty() ? fs::path(".") : temp.parent_path();
+    if (::statvfs(dir.c_str(), &vfs) == 0 && vfs.f_bavail == 0) throw write_error(target, ENOSPC);
+    throw file_error(target, bytes.empty() ? "PLplot wrote an empty file" : "PLplot wrote an incomplete file");
+  }
+  if (out.streaming()) out.write(bytes);
+  out.commit();
 }
 
 }  // namespace
@@ -80,11 +109,6 @@ void render_one(const std::string& driver, const fs::path& target, PlotSize size
 PlotFiles render_plot(const fs::path& stem, PlotSize size, const std::vector<Rgb>& colours,
                       const std::function<void(plstream&)>& draw, const std::function<void(plstream&)>& prepare) {
   if (size.width < 64 || size.height < 64) throw Error("plot size must be at least 64 x 64");
-  if (!stem.parent_path().empty()) {
-    std::error_code ec;
-    fs::create_directories(stem.parent_path(), ec);
-    if (ec) throw file_error(stem.parent_path(), "cannot create directory: " + ec.message());
-  }
   PlotFiles files{fs::path(stem.string() + ".png"), fs::path(stem.string() + ".svg")};
   render_one("pngcairo", files.png, size, colours, draw, prepare);
   render_one("svg", files.svg, size, colours, draw, prepare);
