@@ -1,9 +1,9 @@
 #include "core/npy.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <numeric>
-#include <regex>
 #include <string>
 
 #include "core/atomic_file.h"
@@ -17,12 +17,62 @@ std::size_t product(const std::vector<std::size_t>& shape) {
   return std::accumulate(shape.begin(), shape.end(), std::size_t{1}, std::multiplies<>());
 }
 
-std::vector<std::size_t> parse_shape(const std::string& text) {
-  std::vector<std::size_t> shape;
-  std::regex number("[0-9]+");
-  for (auto it = std::sregex_iterator(text.begin(), text.end(), number); it != std::sregex_iterator(); ++it)
-    shape.push_back(std::stoull(it->str()));
-  return shape;
+// The header is a Python dict literal, read strictly and without regular
+// expressions (libstdc++'s recurse once per character: a long header would
+// overflow the stack). Each function returns an empty string or what is wrong.
+std::size_t skip_spaces(const std::string& h, std::size_t at) {
+  while (at < h.size() && (h[at] == ' ' || h[at] == '\t' || h[at] == '\n')) ++at;
+  return at;
+}
+
+// The position just after "'KEY':" and the spaces after it, or npos.
+std::size_t value_of(const std::string& header, const std::string& key) {
+  const std::size_t k = header.find("'" + key + "'");
+  if (k == std::string::npos) return std::string::npos;
+  std::size_t at = skip_spaces(header, k + key.size() + 2);
+  if (at >= header.size() || header[at] != ':') return std::string::npos;
+  return skip_spaces(header, at + 1);
+}
+
+std::string parse_descr(const std::string& header, std::string& descr) {
+  std::size_t at = value_of(header, "descr");
+  if (at == std::string::npos || at >= header.size() || header[at] != '\'') return "no dtype in .npy header";
+  const std::size_t end = header.find('\'', at + 1);
+  if (end == std::string::npos) return "unterminated dtype in .npy header";
+  descr = header.substr(at + 1, end - at - 1);
+  return {};
+}
+
+std::string parse_fortran_order(const std::string& header, bool& fortran) {
+  const std::size_t at = value_of(header, "fortran_order");
+  if (at == std::string::npos) return "no fortran_order in .npy header";
+  if (header.compare(at, 4, "True") == 0) fortran = true;
+  else if (header.compare(at, 5, "False") == 0) fortran = false;
+  else return "fortran_order in .npy header is neither True nor False";
+  return {};
+}
+
+// "(d0, d1, ...)" with an optional trailing comma; each dimension a whole number.
+std::string parse_shape(const std::string& header, std::vector<std::size_t>& shape) {
+  std::size_t at = value_of(header, "shape");
+  if (at == std::string::npos || at >= header.size() || header[at] != '(') return "no shape in .npy header";
+  at = skip_spaces(header, at + 1);
+  while (at < header.size() && header[at] != ')') {
+    if (header[at] < '0' || header[at] > '9') return "bad shape in .npy header (a dimension is not a whole number)";
+    std::size_t d = 0;
+    while (at < header.size() && header[at] >= '0' && header[at] <= '9') {
+      if (__builtin_mul_overflow(d, std::size_t{10}, &d) ||
+          __builtin_add_overflow(d, static_cast<std::size_t>(header[at] - '0'), &d))
+        return "bad shape in .npy header (a dimension is too large)";
+      ++at;
+    }
+    shape.push_back(d);
+    at = skip_spaces(header, at);
+    if (at < header.size() && header[at] == ',') at = skip_spaces(header, at + 1);
+    else if (at < header.size() && header[at] != ')') return "bad shape in .npy header (dimensions must be separated by commas)";
+  }
+  if (at >= header.size()) return "unterminated shape in .npy header";
+  return {};
 }
 }  // namespace
 
@@ -46,22 +96,21 @@ NpyArray read_npy(const fs::path& path) {
   }
   if (bytes.size() < offset + header_len) throw file_error(path, "truncated .npy header");
   const std::string header = bytes.substr(offset, header_len);
-  std::smatch m;
-  if (!std::regex_search(header, m, std::regex("'descr':\\s*'([^']+)'")))
-    throw file_error(path, "no dtype in .npy header");
-  const std::string descr = m[1];
-  if (header.find("'fortran_order': True") != std::string::npos)
-    throw file_error(path, "Fortran-order arrays are not supported");
-  if (!std::regex_search(header, m, std::regex("'shape':\\s*\\(([^)]*)\\)")))
-    throw file_error(path, "no shape in .npy header");
+  std::string descr;
+  bool fortran = false;
   NpyArray array;
-  array.shape = parse_shape(m[1]);
+  for (const std::string& why :
+       {parse_descr(header, descr), parse_fortran_order(header, fortran), parse_shape(header, array.shape)})
+    if (!why.empty()) throw file_error(path, why);
+  if (fortran) throw file_error(path, "Fortran-order arrays are not supported");
   const char* payload = bytes.data() + offset + header_len;
   const std::size_t available = bytes.size() - offset - header_len;
   // The shape is not trusted: its product must not overflow before it is compared with the file's size.
-  std::size_t n = 1;
+  // An empty array (a dimension of 0) is empty whatever the other dimensions.
+  std::size_t n = std::find(array.shape.begin(), array.shape.end(), 0) == array.shape.end() ? 1 : 0;
   for (std::size_t d : array.shape) {
-    if (d != 0 && n > available / d) {
+    if (n == 0) break;
+    if (n > available / d) {
       n = available + 1;  // more elements than bytes: truncated whatever the dtype
       break;
     }
@@ -71,7 +120,7 @@ NpyArray read_npy(const fs::path& path) {
   if (descr == "<f4") {
     if (available / 4 < n) throw file_error(path, "truncated .npy data");
     array.data.resize(n);
-    std::memcpy(array.data.data(), payload, n * 4);
+    if (n > 0) std::memcpy(array.data.data(), payload, n * 4);
   } else if (descr == "<f8") {
     if (available / 8 < n) throw file_error(path, "truncated .npy data");
     array.data.resize(n);

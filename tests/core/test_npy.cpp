@@ -76,3 +76,61 @@ TEST(Npy, AShapeLargerThanTheFileIsTruncationNotAHugeAllocation) {
   EXPECT_NE(e.find("truncated"), std::string::npos) << e;
   EXPECT_NE(e.find("x.npy"), std::string::npos) << e;
 }
+
+namespace {
+// A format 1.0 file with HEADER (a dict literal) and PAYLOAD as given.
+std::string npy_bytes(const std::string& header, const std::string& payload = std::string(24, '\0')) {
+  std::string out = "\x93NUMPY";
+  out += '\x01';
+  out += '\x00';
+  out += static_cast<char>(header.size() & 0xff);
+  out += static_cast<char>((header.size() >> 8) & 0xff);
+  return out + header + payload;
+}
+}  // namespace
+
+// Found by fuzzing (fuzz/fuzz_npy): the header was read with regular
+// expressions and std::stoull, so a dimension too long for 64 bits escaped
+// as a bare std::out_of_range, junk between dimensions was skipped, and an
+// empty array memcpy'd from a null pointer. Every damaged header is now an
+// Error naming the file and what is wrong.
+TEST(Npy, DamagedHeadersAreErrorsNamingTheFile) {
+  test::TempDir dir;
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': (123456789012345678901234567890, 3), }",
+       "a dimension is too large"},
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': (2;3), }", "separated by commas"},
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': (2, x3), }", "not a whole number"},
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3, }", "bad shape"},
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3", "unterminated shape"},
+      {"{'descr': '<f4', 'shape': (2, 3), }", "no fortran_order"},
+      {"{'descr': '<f4', 'fortran_order': Maybe, 'shape': (2, 3), }", "neither True nor False"},
+      {"{'descr': '<f4, 'fortran_order': False, 'shape': (2, 3), }", "unsupported .npy dtype"},
+      {"{'fortran_order': False, 'shape': (2, 3), }", "no dtype"},
+      {"{'descr': '<" + std::string(60000, 'f') + "', 'fortran_order': False, 'shape': (2, 3), }",
+       "unsupported .npy dtype"},
+  };
+  for (const auto& [header, why] : cases) {
+    write_file_atomic(dir / "h.npy", npy_bytes(header));
+    std::string e;
+    try {
+      e = test::error_of([&] { read_npy(dir / "h.npy"); });
+    } catch (const std::exception& other) {
+      ADD_FAILURE() << header.substr(0, 80) << ": escaped as " << other.what();
+      continue;
+    }
+    EXPECT_NE(e.find(why), std::string::npos) << header.substr(0, 80) << ": " << e;
+    EXPECT_NE(e.find("h.npy"), std::string::npos) << e;
+  }
+}
+
+TEST(Npy, AnEmptyArrayReadsAsEmpty) {
+  test::TempDir dir;
+  for (const char* shape : {"(0, 3)", "(0,)", "(4294967296, 0)"}) {
+    write_file_atomic(dir / "e.npy",
+                      npy_bytes(std::string("{'descr': '<f4', 'fortran_order': False, 'shape': ") + shape + ", }", ""));
+    const NpyArray a = read_npy(dir / "e.npy");
+    EXPECT_TRUE(a.data.empty()) << shape;
+    EXPECT_EQ(a.shape.back() == 0 || a.shape.front() == 0, true) << shape;
+  }
+}
