@@ -11,7 +11,7 @@ PACKAGES=(
   libsndfile1-dev libsoxr-dev libfftw3-dev libxxhash-dev
   libavformat-dev libavcodec-dev libswresample-dev libavutil-dev
   libcli11-dev libtomlplusplus-dev nlohmann-json3-dev
-  libsqlite3-dev libpqxx-dev libplplot-dev plplot-driver-cairo
+  libsqlite3-dev libpqxx-dev libplplot-dev plplot-driver-cairo zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
 )
 missing=()

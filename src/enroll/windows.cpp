@@ -24,13 +24,28 @@ void copy_window(const std::vector<float>& samples, std::size_t start, std::size
   std::fill(out + n, out + window, 0.0f);
 }
 
+double level_dbfs(const float* samples, std::size_t n) {
+  if (n == 0) return -std::numeric_limits<double>::infinity();
+  double sum = 0;
+  for (std::size_t i = 0; i < n; ++i) sum += static_cast<double>(samples[i]) * samples[i];
+  const double rms = std::sqrt(sum / static_cast<double>(n));
+  return rms > 0 ? 20.0 * std::log10(rms) : -std::numeric_limits<double>::infinity();
+}
+
 double window_level_dbfs(const std::vector<float>& samples, std::size_t start, std::size_t window) {
   const std::size_t end = std::min(samples.size(), start + window);
-  if (start >= end) return -std::numeric_limits<double>::infinity();
-  double sum = 0;
-  for (std::size_t i = start; i < end; ++i) sum += static_cast<double>(samples[i]) * samples[i];
-  const double rms = std::sqrt(sum / static_cast<double>(end - start));
-  return rms > 0 ? 20.0 * std::log10(rms) : -std::numeric_limits<double>::infinity();
+  return start >= end ? -std::numeric_limits<double>::infinity() : level_dbfs(samples.data() + start, end - start);
+}
+
+void require_sound(double loudest, const SoundingRule& rule, const std::string& name) {
+  if (loudest >= rule.silence_dbfs) return;
+  char buf[160];
+  if (std::isfinite(loudest))
+    std::snprintf(buf, sizeof buf, "is silence (loudest window %.1f dBFS, below %.0f dBFS)", loudest,
+                  rule.silence_dbfs);
+  else
+    std::snprintf(buf, sizeof buf, "is silence (every sample is zero)");
+  throw Error(name + ": " + buf);
 }
 
 std::vector<std::size_t> sounding_windows(const std::vector<float>& samples, const WindowPlan& plan,
@@ -39,15 +54,7 @@ std::vector<std::size_t> sounding_windows(const std::vector<float>& samples, con
   for (std::size_t i = 0; i < level.size(); ++i) level[i] = window_level_dbfs(samples, plan.starts[i], plan.window);
   const double loudest = level.empty() ? -std::numeric_limits<double>::infinity()
                                        : *std::max_element(level.begin(), level.end());
-  if (!(loudest >= rule.silence_dbfs)) {
-    char buf[160];
-    if (std::isfinite(loudest))
-      std::snprintf(buf, sizeof buf, "is silence (loudest window %.1f dBFS, below %.0f dBFS)", loudest,
-                    rule.silence_dbfs);
-    else
-      std::snprintf(buf, sizeof buf, "is silence (every sample is zero)");
-    throw Error(name + ": " + buf);
-  }
+  require_sound(loudest, rule, name);
   std::vector<std::size_t> keep;
   for (std::size_t i = 0; i < level.size(); ++i)
     if (level[i] >= loudest - rule.keep_db) keep.push_back(i);

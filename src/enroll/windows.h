@@ -40,6 +40,13 @@ struct SoundingRule {
   double keep_db = 6.0;
 };
 
+// RMS level in dB re full scale of n samples at `samples`; -inf for digital silence or n = 0.
+double level_dbfs(const float* samples, std::size_t n);
+
+// The silence half of the rule: Error "NAME: is silence (...)" when the
+// loudest window's level is below rule.silence_dbfs (or there is none).
+void require_sound(double loudest_dbfs, const SoundingRule& rule, const std::string& name);
+
 // Indices into plan.starts of the windows that hold the sound. Throws
 // oneshot::Error "NAME: is silence (loudest window -72.3 dBFS, below -60 dBFS)".
 std::vector<std::size_t> sounding_windows(const std::vector<float>& samples, const WindowPlan& plan,

@@ -37,7 +37,9 @@ struct Classification {
   double duration = 0;              // seconds
 };
 
-// Reads `path` (Error naming it when unreadable or silent) and classifies it.
+// Reads `path` (Error naming it when unreadable or silent) and classifies it,
+// streaming (inference/recording_windows.h): memory does not grow with the
+// recording's length.
 Classification classify_recording(RunModel& run, LibraryScorer& scorer, const std::string& path,
                                   const ClassifyOptions& options);
 // The same on samples already at the model's rate (`name` names them in errors

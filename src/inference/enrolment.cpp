@@ -7,14 +7,26 @@
 #include <set>
 
 #include "core/error.h"
+#include "inference/recording_windows.h"
 
 namespace oneshot {
 namespace fs = std::filesystem;
 
 std::size_t hop_samples(const RunModel& run, const WindowingOptions& options) {
-  if (options.hop_s < 0) throw Error("--hop must not be negative");
+  if (options.hop_s < 0 || !std::isfinite(options.hop_s)) throw Error("--hop must be a positive number of seconds");
   const double hop = options.hop_s > 0 ? options.hop_s : run.window_seconds() / 2;
-  return std::max<std::size_t>(1, static_cast<std::size_t>(std::llround(hop * run.sample_rate())));
+  // Below one frame hop, neighbouring windows differ by less than one frame of
+  // the model's input: no new information, and work without bound (1e-5 s on
+  // an 8 s file is 800,000 windows).
+  const auto frame_hop = static_cast<std::size_t>(std::max(1, run.config().features.hop_length));
+  const double hop_samples_exact = std::round(hop * run.sample_rate());
+  if (hop_samples_exact < static_cast<double>(frame_hop)) {
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "--hop %g s is below one frame hop of the model's input (%g s, %zu samples at %d Hz)",
+                  hop, static_cast<double>(frame_hop) / run.sample_rate(), frame_hop, run.sample_rate());
+    throw Error(buf);
+  }
+  return static_cast<std::size_t>(hop_samples_exact);
 }
 
 std::vector<std::size_t> classify_window_starts(const RunModel& run, const std::vector<float>& samples,
@@ -24,6 +36,23 @@ std::vector<std::size_t> classify_window_starts(const RunModel& run, const std::
   for (std::size_t i : sounding_windows(samples, plan, options.rule, name)) starts.push_back(plan.starts[i]);
   return starts;
 }
+
+namespace {
+
+// `count` copies of `base` (one window), copy k circularly shifted right by k / count of its length.
+std::vector<float> shifted_views(const std::vector<float>& base, std::size_t count) {
+  const std::size_t window = base.size();
+  std::vector<float> packed(count * window);
+  for (std::size_t k = 0; k < count; ++k) {
+    const std::size_t shift = (k * window) / count;
+    float* dst = packed.data() + k * window;
+    std::copy(base.end() - static_cast<std::ptrdiff_t>(shift), base.end(), dst);
+    std::copy(base.begin(), base.end() - static_cast<std::ptrdiff_t>(shift), dst + shift);
+  }
+  return packed;
+}
+
+}  // namespace
 
 EnrolmentViews enrolment_views(const RunModel& run, const std::vector<float>& samples, const WindowingOptions& options,
                                int views, const std::string& name) {
@@ -35,19 +64,13 @@ EnrolmentViews enrolment_views(const RunModel& run, const std::vector<float>& sa
   EnrolmentViews out;
   const bool shifted = plan.starts.size() == 1 && views > 1;
   const std::size_t count = shifted ? static_cast<std::size_t>(views) : keep.size();
-  out.packed.assign(count * window, 0.0f);
   if (shifted) {
     std::vector<float> base(window, 0.0f);
     copy_window(samples, plan.starts[0], window, base.data());
-    for (std::size_t k = 0; k < count; ++k) {
-      const std::size_t shift = (k * window) / count;
-      float* dst = out.packed.data() + k * window;
-      // Circular shift right by `shift` samples.
-      std::copy(base.end() - static_cast<std::ptrdiff_t>(shift), base.end(), dst);
-      std::copy(base.begin(), base.end() - static_cast<std::ptrdiff_t>(shift), dst + shift);
-      out.start_s.push_back(static_cast<double>(plan.starts[0]) / run.sample_rate());
-    }
+    out.packed = shifted_views(base, count);
+    out.start_s.assign(count, static_cast<double>(plan.starts[0]) / run.sample_rate());
   } else {
+    out.packed.assign(count * window, 0.0f);
     for (std::size_t i = 0; i < keep.size(); ++i) {
       copy_window(samples, plan.starts[keep[i]], window, out.packed.data() + i * window);
       out.start_s.push_back(static_cast<double>(plan.starts[keep[i]]) / run.sample_rate());
@@ -58,7 +81,7 @@ EnrolmentViews enrolment_views(const RunModel& run, const std::vector<float>& sa
 
 std::vector<LibraryExample> embed_example(RunModel& run, const std::string& path, const WindowingOptions& options,
                                           const std::optional<Segment>& segment, int views) {
-  const std::vector<float> samples = run.read_audio(path, segment.value_or(Segment{}));
+  if (views < 1) throw Error("enrolment views must be at least 1, got " + std::to_string(views));
   std::string name = path;
   if (segment) {
     char buf[96];
@@ -66,21 +89,48 @@ std::vector<LibraryExample> embed_example(RunModel& run, const std::string& path
                   segment->end < 0 ? "" : std::to_string(segment->end).c_str());
     name += buf;
   }
-  const EnrolmentViews v = enrolment_views(run, samples, options, views, name);
-  const torch::Tensor embeddings = run.embed_packed(v.packed.data(), v.count());
+  // Streamed (inference/recording_windows.h): the sounding windows' embeddings
+  // are kept as they come, the audio is not, so a long example is enrolled in
+  // the memory of a short one. The windows and embeddings are enrolment_views'.
+  const std::size_t window = run.window_samples();
+  const std::size_t hop = std::max<std::size_t>(1, hop_samples(run, options) / static_cast<std::size_t>(views));
+  struct View {
+    double start_s;
+    std::vector<float> embedding;
+  };
+  SoundingWindows<View> sounding(options.rule);
+  std::vector<float> first_window;  // for the shifted views of an example of one window
+  embed_recording(run, run.open_audio(path, segment.value_or(Segment{})), hop, [&](const WindowBatch& b) {
+    const auto dim = static_cast<std::size_t>(b.embeddings.size(1));
+    const float* e = b.embeddings.contiguous().data_ptr<float>();
+    if (sounding.seen() == 0) first_window.assign(b.packed, b.packed + window);
+    for (std::size_t i = 0; i < b.count(); ++i)
+      sounding.add(b.levels_dbfs[i], {static_cast<double>(b.starts[i]) / run.sample_rate(),
+                                      std::vector<float>(e + i * dim, e + (i + 1) * dim)});
+  });
+  const bool shifted = sounding.seen() == 1 && views > 1;
+  std::vector<View> kept = sounding.finish(name);
+  if (shifted) {
+    // One window: seen circularly shifted by k / V of its length (enrolment_views).
+    const std::vector<float> packed = shifted_views(first_window, static_cast<std::size_t>(views));
+    const torch::Tensor embeddings = run.embed_packed(packed.data(), static_cast<std::size_t>(views)).contiguous();
+    const auto dim = static_cast<std::size_t>(embeddings.size(1));
+    kept.clear();
+    for (std::size_t i = 0; i < static_cast<std::size_t>(views); ++i)
+      kept.push_back({0.0, std::vector<float>(embeddings.data_ptr<float>() + i * dim,
+                                              embeddings.data_ptr<float>() + (i + 1) * dim)});
+  }
   const std::string source = path == "-" ? path : fs::absolute(path).lexically_normal().string();
-  const auto dim = static_cast<std::size_t>(embeddings.size(1));
   std::vector<LibraryExample> out;
-  for (std::size_t i = 0; i < v.count(); ++i) {
+  for (View& view : kept) {
     LibraryExample e;
     e.source = source;
     if (segment) {
       e.segment_start = segment->start;
       if (segment->end >= 0) e.segment_end = segment->end;
     }
-    e.window_start = v.start_s[i] + (segment ? segment->start : 0.0);
-    e.embedding.resize(dim);
-    std::memcpy(e.embedding.data(), embeddings[static_cast<int64_t>(i)].data_ptr<float>(), dim * sizeof(float));
+    e.window_start = view.start_s + (segment ? segment->start : 0.0);
+    e.embedding = std::move(view.embedding);
     out.push_back(std::move(e));
   }
   return out;

@@ -114,28 +114,40 @@ LibraryModel RunModel::library_model() const {
   return m;
 }
 
-std::vector<float> RunModel::read_audio(const std::string& path, const Segment& segment) const {
+RunModel::SampleSource RunModel::open_audio(const std::string& path, const Segment& segment) const {
   ReaderOptions options;
   options.sample_rate = sample_rate_;
-  AudioReader reader(path, options);
-  std::vector<float> samples;
-  std::vector<float> block(1 << 16);
+  auto reader = std::make_shared<AudioReader>(path, options);
   const std::size_t first = static_cast<std::size_t>(std::llround(segment.start * sample_rate_));
-  const std::size_t last = segment.end < 0 ? SIZE_MAX : static_cast<std::size_t>(std::llround(segment.end * sample_rate_));
-  std::size_t position = 0;
-  while (std::size_t n = reader.read(block.data(), block.size())) {
-    const std::size_t begin = std::max(position, first), end = std::min(position + n, last);
-    if (begin < end) samples.insert(samples.end(), block.begin() + static_cast<std::ptrdiff_t>(begin - position),
-                                    block.begin() + static_cast<std::ptrdiff_t>(end - position));
-    position += n;
-    if (position >= last) break;
-  }
-  if (first > 0 && first >= position) {
-    char buf[128];
-    std::snprintf(buf, sizeof buf, "segment starts at %.3f s, after the end of the recording (%.3f s)", segment.start,
-                  static_cast<double>(position) / sample_rate_);
-    throw Error(path + ": " + buf);
-  }
+  const std::size_t last =
+      segment.end < 0 ? SIZE_MAX : static_cast<std::size_t>(std::llround(segment.end * sample_rate_));
+  const double rate = sample_rate_, start_s = segment.start;
+  // position: samples decoded so far; the segment is [first, last) of them.
+  return [reader, first, last, rate, start_s, path, position = std::size_t{0}](float* out, std::size_t n) mutable {
+    while (position < last) {
+      const std::size_t got = reader->read(out, n);
+      if (got == 0) break;
+      const std::size_t begin = std::max(position, first), end = std::min(position + got, last);
+      const std::size_t from = position;
+      position += got;
+      if (begin >= end) continue;  // before the segment
+      if (begin > from) std::copy(out + (begin - from), out + (end - from), out);
+      return end - begin;
+    }
+    if (first > 0 && first >= position) {
+      char buf[128];
+      std::snprintf(buf, sizeof buf, "segment starts at %.3f s, after the end of the recording (%.3f s)", start_s,
+                    static_cast<double>(position) / rate);
+      throw Error(path + ": " + buf);
+    }
+    return std::size_t{0};
+  };
+}
+
+std::vector<float> RunModel::read_audio(const std::string& path, const Segment& segment) const {
+  SampleSource source = open_audio(path, segment);
+  std::vector<float> samples, block(1 << 16);
+  while (const std::size_t n = source(block.data(), block.size())) samples.insert(samples.end(), block.data(), block.data() + n);
   return samples;
 }
 

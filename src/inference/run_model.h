@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -42,6 +43,11 @@ class RunModel {
   // The whole recording (or `segment` of it) as mono samples at the model's
   // rate, through the streaming reader (audio/audio_reader.h). Errors name the file.
   std::vector<float> read_audio(const std::string& path, const Segment& segment = {}) const;
+  // The same samples, pulled a block at a time: each call fills `out` with
+  // up to `n` samples and returns how many (0 at the end). Memory holds one
+  // decoder block, whatever the recording's length. Errors name the file.
+  using SampleSource = std::function<std::size_t(float* out, std::size_t n)>;
+  SampleSource open_audio(const std::string& path, const Segment& segment = {}) const;
 
   // How a window holding fewer samples than the model's input is embedded:
   //  - pad (the default): zero-padded to the input length, as training pads

@@ -20,6 +20,10 @@ double model_forward_flops(const ModelConfig& config, int64_t n_mels, int64_t n_
 SiameseImpl::SiameseImpl(const ModelConfig& config, int64_t n_mels, int64_t n_frames)
     : dist_(config.dist), head_kind_(config.head) {
   config.validate();
+  configuration_ = nlohmann::json::object();
+  ModelConfig copy = config;
+  copy.visit([&](const char* key, const auto& value) { configuration_[std::string("model.") + key] = value; });
+  configuration_["features.n_mels"] = n_mels;
   // The normalisation modules exist only when used, so that the original's
   // checkpoints hold exactly the original's parameters.
   if (config.input_norm != "none" || config.clip_norm != "none")

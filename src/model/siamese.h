@@ -17,6 +17,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,12 @@ class SiameseImpl : public torch::nn::Module {
   const std::string& dist() const { return dist_; }
   const std::string& head_kind() const { return head_kind_; }
   int64_t embedding_dim() const { return embedding_dim_; }
+  // What the model was built from: every model.* key of the configuration and
+  // the number of mel bands, as a JSON object ({"model.width": 32, ...,
+  // "features.n_mels": 128}). Checkpoints store it and loading compares it
+  // (train/checkpoint.h), so weights of another configuration are refused
+  // even when every tensor shape happens to fit.
+  const nlohmann::json& configuration() const { return configuration_; }
 
   InputNorm input_norm{nullptr};      // null when model.input_norm and clip_norm are "none"
   Encoder encoder{nullptr};           // model.arch = "original" (else null)
@@ -62,6 +69,7 @@ class SiameseImpl : public torch::nn::Module {
   torch::Tensor merge(const torch::Tensor& diff) const;
   std::string dist_, head_kind_;
   int64_t embedding_dim_ = 0;
+  nlohmann::json configuration_;
 };
 TORCH_MODULE(Siamese);
 

@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <string>
+#include <string_view>
 
 namespace oneshot {
 
@@ -29,7 +30,18 @@ void load_module_state(torch::nn::Module& module, const std::filesystem::path& p
 // An archive serialised to bytes / parsed from bytes (for atomic writes of
 // archives that hold more than one module, e.g. last.pt).
 std::string archive_to_bytes(torch::serialize::OutputArchive& archive);
+// Checks `bytes` before parsing: verify_archive_checksums, then LibTorch's
+// reader. Every problem is an oneshot::Error naming `origin`.
 void archive_from_bytes(torch::serialize::InputArchive& archive, const std::string& bytes,
                         const std::filesystem::path& origin);
+
+// LibTorch writes checkpoints as ZIP archives whose entries carry a CRC-32,
+// but its reader does not check them (a damaged tensor loads as wrong
+// numbers). This walks the archive's central directory (PKWARE APPNOTE 6.3,
+// 4.3.12-4.3.16; ZIP64 when the sizes need it) and checks the CRC-32 of
+// every stored entry; every size and offset is checked against the file's
+// length first. Error naming `origin` and the entry when one does not match
+// or the directory is damaged.
+void verify_archive_checksums(std::string_view bytes, const std::filesystem::path& origin);
 
 }  // namespace oneshot

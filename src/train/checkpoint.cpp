@@ -8,6 +8,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "model/state_io.h"
 
 namespace oneshot {
 namespace fs = std::filesystem;
@@ -69,11 +70,45 @@ void write_archive(const fs::path& path, torch::serialize::OutputArchive& archiv
 
 void read_archive(const fs::path& path, torch::serialize::InputArchive& archive) {
   if (!fs::exists(path)) throw file_error(path, "no such checkpoint");
+  const std::string bytes = read_file(path);
+  verify_archive_checksums(bytes, path);
   try {
-    archive.load_from(path.string());
-  } catch (const c10::Error& e) {
+    std::istringstream stream(bytes);
+    archive.load_from(stream);
+  } catch (const c10::Error&) {
     throw file_error(path, "not a readable checkpoint (truncated or not written by oneshot-audio)");
+  } catch (const std::exception& e) {  // TorchScript's own parser errors are not c10::Errors
+    throw file_error(path, std::string("damaged checkpoint: ") + e.what());
   }
+}
+
+// The model configuration a checkpoint was made with (SiameseImpl::configuration),
+// stored as "model_config" beside the weights.
+void write_model_config(torch::serialize::OutputArchive& archive, const Siamese& model) {
+  archive.write("model_config", c10::IValue(model->configuration().dump()));
+}
+
+// Compares the stored configuration with the model about to receive the
+// weights and names every key that differs. Checkpoints written before the
+// configuration was stored are checked by their tensor shapes only.
+void check_model_config(torch::serialize::InputArchive& archive, const Siamese& model, const fs::path& path) {
+  c10::IValue stored_value;
+  if (!archive.try_read("model_config", stored_value)) return;
+  nlohmann::json stored;
+  if (!stored_value.isString() || !(stored = nlohmann::json::parse(stored_value.toStringRef(), nullptr, false)).is_object())
+    throw file_error(path, "damaged checkpoint: its model configuration is unreadable");
+  const nlohmann::json& expected = model->configuration();
+  std::string differences;
+  for (const auto& [key, value] : expected.items()) {
+    const auto it = stored.find(key);
+    const std::string held = it == stored.end() ? "(absent)" : it->dump();
+    if (it != stored.end() && *it == value) continue;
+    differences += (differences.empty() ? "" : ", ") + key + " = " + held + " (the run's config.toml: " +
+                   value.dump() + ")";
+  }
+  if (!differences.empty())
+    throw file_error(path, "these weights were made with another model configuration: " + differences +
+                               "; use the config.toml the checkpoint was trained with, or train again");
 }
 
 }  // namespace
@@ -137,6 +172,7 @@ void save_last_checkpoint(const fs::path& path, Siamese& model, torch::optim::Op
                           const WeightSnapshots* snapshots) {
   torch::serialize::OutputArchive archive;
   archive.write("format", c10::IValue(std::string(kFormat)));
+  write_model_config(archive, model);
   archive.write("state", c10::IValue(state.to_json().dump()));
   torch::serialize::OutputArchive model_archive, optimizer_archive;
   model->save(model_archive);
@@ -173,6 +209,7 @@ TrainState load_last_checkpoint(const fs::path& path, Siamese& model, torch::opt
     c10::IValue format, state;
     if (!archive.try_read("format", format) || !format.isString() || format.toStringRef() != kFormat)
       throw file_error(path, "not a training checkpoint of this version (expected \"" + std::string(kFormat) + "\")");
+    check_model_config(archive, model, path);
     archive.read("state", state);
     TrainState s = TrainState::from_json(nlohmann::json::parse(state.toStringRef()));
     torch::serialize::InputArchive model_archive, optimizer_archive;
@@ -216,6 +253,10 @@ TrainState load_last_checkpoint(const fs::path& path, Siamese& model, torch::opt
                                e.what_without_backtrace());
   } catch (const nlohmann::json::exception& e) {
     throw file_error(path, std::string("checkpoint state is corrupt: ") + e.what());
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw file_error(path, std::string("damaged checkpoint: ") + e.what());
   }
 }
 
@@ -223,6 +264,7 @@ void save_best_weights(const fs::path& path, Siamese& model, const nlohmann::jso
                        const BeforeCommit& before_commit) {
   torch::serialize::OutputArchive archive;
   model->save(archive);
+  write_model_config(archive, model);
   archive.write("meta", c10::IValue(meta.dump()));
   write_archive(path, archive, before_commit);
 }
@@ -231,6 +273,7 @@ nlohmann::json load_best_weights(const fs::path& path, Siamese& model) {
   torch::serialize::InputArchive archive;
   read_archive(path, archive);
   try {
+    check_model_config(archive, model, path);
     torch::serialize::InputArchive nested;
     if (archive.try_read("model", nested)) {  // last.pt
       model->load(nested);
@@ -245,6 +288,12 @@ nlohmann::json load_best_weights(const fs::path& path, Siamese& model) {
     return nlohmann::json::object();
   } catch (const c10::Error& e) {
     throw file_error(path, std::string("weights do not fit this model: ") + e.what_without_backtrace());
+  } catch (const nlohmann::json::exception&) {
+    throw file_error(path, "damaged checkpoint: its \"meta\" entry is not JSON");
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw file_error(path, std::string("damaged checkpoint: ") + e.what());
   }
 }
 

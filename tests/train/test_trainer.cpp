@@ -239,6 +239,72 @@ TEST(Trainer, IncompatibleConfigIsAnErrorNamingTheKey) {
   EXPECT_EQ(train(longer, data(), quiet(dir / "run")).epochs_done, 2);
 }
 
+// A best.pt or last.pt copied from a run of another configuration whose
+// tensors have the same shapes (only the dropout differs) is refused, naming
+// the file and the key, by evaluate's loader and by a resumed train.
+TEST(Trainer, CheckpointOfAnotherModelConfigurationIsRefused) {
+  TempDir dir;
+  Config c = tiny_config();
+  c.train.epochs = 1;
+  train(c, data(), quiet(dir / "a"));
+  Config other = c;
+  other.model.dropout_conv = 0.2;
+  train(other, data(), quiet(dir / "b"));
+  fs::copy_file(dir / "b" / "best.pt", dir / "a" / "best.pt", fs::copy_options::overwrite_existing);
+  fs::copy_file(dir / "b" / "last.pt", dir / "a" / "last.pt", fs::copy_options::overwrite_existing);
+  Siamese model(c.model, 24, 32);
+  for (const char* name : {"best.pt", "last.pt"}) {
+    try {
+      load_best_weights(dir / "a" / name, model);
+      ADD_FAILURE() << name << " of another configuration loaded";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(name), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("model.dropout_conv"), std::string::npos) << e.what();
+    }
+  }
+  Config longer = c;
+  longer.train.epochs = 2;
+  try {
+    train(longer, data(), quiet(dir / "a"));
+    FAIL() << "train resumed another configuration's last.pt";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("last.pt"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("model.dropout_conv"), std::string::npos) << e.what();
+  }
+  // Its own checkpoints still load.
+  Siamese own(other.model, 24, 32);
+  EXPECT_NO_THROW(load_best_weights(dir / "b" / "best.pt", own));
+}
+
+// One damaged byte of the weights (a bad sector; LibTorch does not check
+// the archive's CRC-32) is an error naming the file, for best.pt and last.pt.
+TEST(Trainer, DamagedCheckpointIsRefusedNotLoaded) {
+  TempDir dir;
+  Config c = tiny_config();
+  c.train.epochs = 1;
+  train(c, data(), quiet(dir / "run"));
+  for (const char* name : {"best.pt", "last.pt"}) {
+    std::string bytes = read_file(dir / "run" / name);
+    // The weights are most of the file: damage a byte in each of 8 places
+    // through its middle, each one a damaged copy of its own.
+    int refused = 0;
+    for (int k = 1; k <= 8; ++k) {
+      std::string damaged = bytes;
+      damaged[damaged.size() * (k + 4) / 16] ^= 0x40;
+      write_file_atomic(dir / "run" / name, damaged);
+      Siamese model(c.model, 24, 32);
+      try {
+        load_best_weights(dir / "run" / name, model);
+      } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find(name), std::string::npos) << e.what();
+        ++refused;
+      }
+    }
+    EXPECT_GE(refused, 6) << name << ": damaged bytes that loaded silently";
+    write_file_atomic(dir / "run" / name, bytes);
+  }
+}
+
 TEST(Trainer, NonFiniteLossStopsAndKeepsTheLastGoodCheckpoint) {
   TempDir dir;
   Config c = tiny_config();

@@ -1,0 +1,109 @@
+// classify and enroll stream a recording through the model
+// (inference/recording_windows.h). The references are the whole-recording
+// paths they replaced: plan_windows + sounding_windows + embed_windows, and
+// enrolment_views + embed_packed, on the same samples in memory.
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "data/synthetic.h"
+#include "enroll/windows.h"
+#include "inference/enrolment.h"
+#include "inference/recording_windows.h"
+#include "tiny_run.h"
+
+namespace oneshot {
+namespace {
+
+// A source over samples in memory, handing out blocks of `block` samples.
+RunModel::SampleSource memory_source(const std::vector<float>& samples, std::size_t block) {
+  auto at = std::make_shared<std::size_t>(0);
+  return [&samples, block, at](float* out, std::size_t n) {
+    n = std::min({n, block, samples.size() - *at});
+    std::copy_n(samples.data() + *at, n, out);
+    *at += n;
+    return n;
+  };
+}
+
+// A chirp whose level steps down every second (0, -4, -8, ... dB): the
+// sounding rule keeps some windows and drops others.
+std::vector<float> stepped(std::size_t n) {
+  std::vector<float> x = test::noisy_chirp(n);
+  for (std::size_t i = 0; i < n; ++i) x[i] *= static_cast<float>(std::pow(10.0, -4.0 * (i / 16000) / 20.0));
+  return x;
+}
+
+TEST(RecordingWindows, StreamedWindowsAreThePlannedOnesWithTheirEmbeddingsAndLevels) {
+  test::TempDir dir;
+  auto run = test::tiny_run(dir);
+  const std::vector<float> samples = stepped(16000 * 7 + 1234);
+  const std::size_t hop = 12000;
+  const WindowPlan plan = plan_windows(samples.size(), run->window_samples(), hop);
+  const torch::Tensor reference = run->embed_windows(samples, plan.starts);
+  for (std::size_t block : {std::size_t{1000}, std::size_t{65536}}) {
+    std::vector<std::size_t> starts;
+    std::vector<double> levels;
+    std::vector<torch::Tensor> embeddings;
+    const std::size_t total = embed_recording(*run, memory_source(samples, block), hop, [&](const WindowBatch& b) {
+      starts.insert(starts.end(), b.starts.begin(), b.starts.end());
+      levels.insert(levels.end(), b.levels_dbfs.begin(), b.levels_dbfs.end());
+      embeddings.push_back(b.embeddings.clone());
+    }, 3);
+    EXPECT_EQ(total, samples.size());
+    EXPECT_EQ(starts, plan.starts) << "block " << block;
+    ASSERT_EQ(levels.size(), plan.starts.size());
+    for (std::size_t i = 0; i < levels.size(); ++i)
+      EXPECT_NEAR(levels[i], window_level_dbfs(samples, plan.starts[i], plan.window), 1e-9) << i;
+    EXPECT_TRUE(torch::allclose(torch::cat(embeddings), reference, 1e-5, 1e-5)) << "block " << block;
+  }
+}
+
+TEST(RecordingWindows, SoundingWindowsAsTheyArriveEqualTheWholeRecordingsRule) {
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<double> level(-80, 0);
+  for (int trial = 0; trial < 200; ++trial) {
+    // Levels as sounding_windows computes them: constant windows of one sample each.
+    std::vector<float> samples(1 + rng() % 40);
+    for (float& s : samples) s = static_cast<float>(std::pow(10.0, level(rng) / 20.0));
+    const WindowPlan plan = plan_windows(samples.size(), 1, 1);
+    SoundingWindows<std::size_t> streamed(SoundingRule{});
+    for (std::size_t i = 0; i < plan.starts.size(); ++i) streamed.add(window_level_dbfs(samples, i, 1), i);
+    try {
+      const auto expected = sounding_windows(samples, plan, SoundingRule{}, "x");
+      EXPECT_EQ(streamed.finish("x"), expected) << "trial " << trial;
+    } catch (const Error& e) {
+      EXPECT_THROW(streamed.finish("x"), Error) << "trial " << trial << ": " << e.what();
+    }
+  }
+  SoundingWindows<int> silent(SoundingRule{});
+  silent.add(-90, 1);
+  EXPECT_THROW(silent.finish("quiet.wav"), Error);
+}
+
+// embed_example streams the file; its rows are the in-memory enrolment's.
+TEST(RecordingWindows, EnrolmentOfAFileEqualsTheInMemoryViews) {
+  test::TempDir dir;
+  auto run = test::tiny_run(dir);
+  for (std::size_t n : {std::size_t{16000 * 7 + 77}, std::size_t{20000}}) {  // many windows; one window
+    const std::vector<float> samples = stepped(n);
+    write_wav16(dir / "example.wav", samples, 16000);
+    const std::vector<float> decoded = run->read_audio((dir / "example.wav").string());
+    for (int views : {1, 3}) {
+      WindowingOptions options;
+      const EnrolmentViews v = enrolment_views(*run, decoded, options, views, "example.wav");
+      const torch::Tensor reference = run->embed_packed(v.packed.data(), v.count());
+      const auto rows = embed_example(*run, (dir / "example.wav").string(), options, std::nullopt, views);
+      ASSERT_EQ(rows.size(), v.count()) << n << " samples, " << views << " views";
+      for (std::size_t i = 0; i < rows.size(); ++i) {
+        EXPECT_DOUBLE_EQ(rows[i].window_start, v.start_s[i]);
+        const torch::Tensor row = torch::from_blob(const_cast<float*>(rows[i].embedding.data()),
+                                                   {static_cast<int64_t>(rows[i].embedding.size())}, torch::kFloat);
+        EXPECT_TRUE(torch::allclose(row, reference[static_cast<int64_t>(i)], 1e-5, 1e-5)) << i;
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace oneshot
