@@ -23,7 +23,7 @@ struct ClassifyArgs {
 };
 
 int run_classify(const ClassifyArgs& a) {
-  const ClassLibrary library = ClassLibrary::open(a.library);
+  const ClassLibrary library = ClassLibrary::open_read_only(a.library);
   auto run = RunModel::load(library.run_directory(), a.threads);
   ScoringOptions scoring;
   scoring.aggregate = a.aggregate;

@@ -50,7 +50,9 @@ void write_annotation_tables(const DetectArgs& a, const std::string& name, const
 }
 
 int run_detect(const DetectArgs& a) {
-  const ClassLibrary library = ClassLibrary::open(a.library);
+  check_output_directory(a.out);  // before the library and the model are loaded
+  check_output_path(fs::path(a.out) / "events.tsv");
+  const ClassLibrary library = ClassLibrary::open_read_only(a.library);
   auto run = RunModel::load(library.run_directory(), a.threads);
   run->set_short_windows(a.short_windows == "own" ? RunModel::ShortWindows::own : RunModel::ShortWindows::pad);
   ScoringOptions scoring;
@@ -79,6 +81,16 @@ int run_detect(const DetectArgs& a) {
     if (const auto [it, fresh] = names.emplace(name, file); !fresh)
       throw Error("detect: " + it->second + " and " + file + " have the same file name, which events.tsv and the "
                   "tables name each recording by; detect them into separate --out directories");
+  }
+  // Every file this run writes, before any recording is read: a directory or a
+  // socket in its place is named now, not after the work.
+  for (const auto& [name, file] : names) {
+    const std::string stem = fs::path(name).stem().string();
+    if (!a.no_plots)
+      for (const char* ext : {".png", ".svg"}) check_output_path(fs::path(a.out) / (stem + "_scores" + ext));
+    if (a.format_list.find("raven") != std::string::npos)
+      check_output_path(fs::path(a.out) / (stem + ".Table.1.selections.txt"));
+    if (a.format_list.find("audacity") != std::string::npos) check_output_path(fs::path(a.out) / (stem + ".labels.txt"));
   }
   create_output_directory(a.out);
   std::vector<Event> all;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -114,6 +115,9 @@ std::vector<Source> annotated_sources(const EnrollArgs& a, const std::vector<std
   return sources;
 }
 
+int enroll_into(const EnrollArgs& a, const std::string& class_name, const std::vector<Source>& sources,
+                std::size_t n_files, RunModel& run);
+
 int run_enroll(const EnrollArgs& a) {
   if (a.class_name.empty() && !a.negative) throw Error("enroll: give the class name with --class");
   const std::string class_name = a.class_name.empty() ? "background" : a.class_name;
@@ -130,6 +134,28 @@ int run_enroll(const EnrollArgs& a) {
   const std::vector<Source> sources =
       !a.annotations.empty() ? annotated_sources(a, files, class_name) : plain_sources(a, files);
   auto run = RunModel::load(a.run, a.threads);
+  // A library this command creates is removed again when it fails: a failed
+  // enrol leaves nothing behind.
+  std::error_code ec;
+  const bool existed = std::filesystem::exists(a.library, ec);
+  try {
+    return enroll_into(a, class_name, sources, files.size(), *run);
+  } catch (...) {
+    if (!existed && std::filesystem::exists(a.library, ec)) {
+      bool empty = false;  // no class committed meanwhile by another process
+      try {
+        empty = ClassLibrary::open_read_only(a.library).classes().empty();
+      } catch (const Error&) {
+      }
+      if (empty) std::filesystem::remove(a.library, ec);
+    }
+    throw;
+  }
+}
+
+int enroll_into(const EnrollArgs& a, const std::string& class_name, const std::vector<Source>& sources,
+                std::size_t n_files, RunModel& run_model) {
+  RunModel* run = &run_model;
   ClassLibrary library = ClassLibrary::open_or_create(a.library, run->library_model());
 
   // The library's settings: given ones are stored and re-calibrate it.
@@ -140,23 +166,25 @@ int run_enroll(const EnrollArgs& a) {
   if (a.top_k > 0) settings.cohort_top_k = a.top_k;
   const bool changed = settings.score_norm != before.score_norm || settings.enrol_views != before.enrol_views ||
                        settings.cohort_top_k != before.cohort_top_k;
-  if (changed) library.set_settings(settings);
 
-  // The cohort (the run's training-class clips) and the calibration on
-  // simulated enrolments of its validation classes, once per library (or
-  // again for a new --far or setting).
-  try {
-    const auto made = ensure_calibration(library, *run, a.far >= 0 ? std::optional<double>(a.far) : std::nullopt,
-                                         changed, !a.quiet);
-    if (made) print_calibration(*made);
-    else if (const auto stored = library.calibration()) print_calibration(*stored);
-  } catch (const Error& e) {
-    if (std::isnan(a.threshold)) throw;
-    std::cerr << "note: no calibration (" << e.what() << "); class \"" << class_name << "\" uses --threshold "
+  // Everything is computed first and nothing written: the cohort (the run's
+  // training-class clips) and the calibration on simulated enrolments of its
+  // validation classes (once per library, or again for a new --far or
+  // setting), then every file's embeddings. Then one change stores it all:
+  // a bad file, an error or a kill at any step leaves the library as it was.
+  const CalibrationPlan plan =
+      plan_calibration(library, *run, settings, a.far >= 0 ? std::optional<double>(a.far) : std::nullopt, changed,
+                       !a.quiet);
+  if (!plan.error.empty()) {
+    if (std::isnan(a.threshold)) throw Error(plan.error);
+    std::cerr << "note: no calibration (" << plan.error << "); class \"" << class_name << "\" uses --threshold "
               << a.threshold << "\n";
+  } else if (plan.calibration) {
+    print_calibration(*plan.calibration);
+  } else if (const auto stored = library.calibration()) {
+    print_calibration(*stored);
   }
 
-  // Every file first, then one transaction: a bad file enrols nothing.
   WindowingOptions windowing;
   windowing.hop_s = a.hop;
   std::vector<LibraryExample> rows;
@@ -179,23 +207,31 @@ int run_enroll(const EnrollArgs& a) {
     for (const auto& p : problems) message += "\n  " + p;
     throw Error(message);
   }
-  // The same source (and segment) enrolled twice would weigh twice in mean
-  // and prototype scores: refused, naming it.
-  for (const auto& existing : library.examples(class_name))
-    for (const auto& row : rows)
-      if (existing.source == row.source && existing.segment_start == row.segment_start &&
-          existing.segment_end == row.segment_end)
-        throw Error(row.source + ": already enrolled in class \"" + class_name + "\" (" + existing.added +
-                    "); `library --remove` the class to enrol it afresh");
-  library.add_examples(class_name, a.negative, rows);
-  if (!std::isnan(a.threshold) && !a.negative) library.set_threshold(class_name, a.threshold, "user");
-  update_thresholds(library, *run, a.aggregate);
-
+  library.change([&] {
+    if (changed) library.set_settings(settings);
+    store_calibration(library, plan);
+    // The same source (and segment) enrolled twice would weigh twice in mean
+    // and prototype scores: refused, naming it.
+    for (const auto& existing : library.examples(class_name))
+      for (const auto& row : rows)
+        if (existing.source == row.source && existing.segment_start == row.segment_start &&
+            existing.segment_end == row.segment_end)
+          throw Error(row.source + ": already enrolled in class \"" + class_name + "\" (" + existing.added +
+                      "); `library --remove` the class to enrol it afresh");
+    library.add_examples(class_name, a.negative, rows);
+    if (!std::isnan(a.threshold) && !a.negative) library.set_threshold(class_name, a.threshold, "user");
+    update_thresholds(library, *run, a.aggregate);
+  });
+  const std::size_t n_sources = n_files;
   std::printf("enrolled %zu window%s from %zu file%s into %sclass \"%s\" of %s\n", rows.size(),
-              rows.size() == 1 ? "" : "s", files.size(), files.size() == 1 ? "" : "s",
+              rows.size() == 1 ? "" : "s", n_sources, n_sources == 1 ? "" : "s",
               a.negative ? "negative " : "", class_name.c_str(), a.library.c_str());
-  const auto classes = library.classes();
-  const auto calibration = library.calibration();
+  std::vector<LibraryClass> classes;
+  std::optional<Calibration> calibration;
+  library.read([&] {
+    classes = library.classes();
+    calibration = library.calibration();
+  });
   const std::size_t n_positive = positive_classes(classes);
   if (calibration && !calibration->far_curve.empty() && n_positive > 0) {
     const FarPoint p = library_threshold(*calibration, calibration->far, n_positive);

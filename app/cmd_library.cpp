@@ -27,8 +27,7 @@ std::string optional_number(const std::optional<double>& v) {
   return buf;
 }
 
-int list_library(const LibraryArgs& a) {
-  const ClassLibrary library = ClassLibrary::open(a.library);
+int list_snapshot(const LibraryArgs& a, const ClassLibrary& library) {
   const LibraryModel model = library.model();
   const auto calibration = library.calibration();
   const auto classes = library.classes();
@@ -132,6 +131,14 @@ int list_library(const LibraryArgs& a) {
   }
   if (classes.empty()) std::printf("(no classes: enroll some)\n");
   return 0;
+}
+
+// Read-only, and one snapshot: a change committed meanwhile is all in or all out.
+int list_library(const LibraryArgs& a) {
+  const ClassLibrary library = ClassLibrary::open_read_only(a.library);
+  int code = 0;
+  library.read([&] { code = list_snapshot(a, library); });
+  return code;
 }
 
 int run_library(const LibraryArgs& a) {

@@ -18,9 +18,16 @@ namespace oneshot::cli {
 int run_library_reembed(const std::string& library_path, const std::string& run_dir, int threads) {
   ClassLibrary library = ClassLibrary::open(library_path);
   auto run = RunModel::load(run_dir, threads);
-  const LibraryModel before = library.model();
-  const LibrarySettings settings = library.settings();
-  const auto old_calibration = library.calibration();
+  LibraryModel before;
+  LibrarySettings settings;
+  std::optional<Calibration> old_calibration;
+  std::vector<LibraryExample> examples;
+  library.read([&] {  // one snapshot
+    before = library.model();
+    settings = library.settings();
+    old_calibration = library.calibration();
+    examples = library.examples();
+  });
 
   // One entry per (class, source, segment): the windows are chosen again, the
   // new model's input length may differ.
@@ -31,7 +38,7 @@ int run_library_reembed(const std::string& library_path, const std::string& run_
   };
   std::vector<Source> sources;
   std::map<std::string, bool> seen;
-  for (const auto& e : library.examples()) {
+  for (const auto& e : examples) {
     const std::string key = e.class_name + '\n' + e.source + '\n' + std::to_string(e.segment_start.value_or(-1)) + '\n' +
                             std::to_string(e.segment_end.value_or(-1));
     if (seen[key]) continue;
@@ -60,14 +67,18 @@ int run_library_reembed(const std::string& library_path, const std::string& run_
     for (const auto& p : problems) message += "\n  " + p;
     throw Error(message);
   }
-  library.replace_examples(run->library_model(), rows);  // drops the old cohort and calibration
-  try {
-    // A new cohort and a calibration on simulated enrolments, at the old far.
-    ensure_calibration(library, *run, old_calibration ? old_calibration->far : 0.05, true);
-    update_thresholds(library, *run, "mean");
-  } catch (const Error& e) {
-    std::cerr << "note: no calibration with the new run (" << e.what() << ")\n";
-  }
+  // One change: the new examples, cohort, calibration and thresholds, or
+  // (an error, a kill) the library as it was.
+  library.change([&] {
+    library.replace_examples(run->library_model(), rows);  // drops the old cohort and calibration
+    try {
+      // A new cohort and a calibration on simulated enrolments, at the old far.
+      ensure_calibration(library, *run, old_calibration ? old_calibration->far : 0.05, true);
+      update_thresholds(library, *run, "mean");
+    } catch (const Error& e) {
+      std::cerr << "note: no calibration with the new run (" << e.what() << ")\n";
+    }
+  });
   std::printf("re-embedded %zu windows from %zu sources: model %s -> %s\n", rows.size(), sources.size(),
               before.fingerprint.c_str(), run->fingerprint().c_str());
   return 0;

@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -11,8 +12,12 @@
 #include <ctime>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <variant>
 
+#include <signal.h>
+
+#include "core/atomic_file.h"  // write_error: a full disk in words
 #include "core/error.h"
 
 namespace oneshot {
@@ -46,17 +51,56 @@ struct Row {
   const std::vector<float>* blob(std::size_t i) const { return std::get_if<std::vector<float>>(&cols[i]); }
 };
 
+std::function<void(const std::string&)>& statement_hook() {
+  static std::function<void(const std::string&)> hook;
+  return hook;
+}
+
+// A statement that changes the library (not a read, a transaction boundary or a pragma).
+bool writes(const std::string& sql) {
+  for (const char* head : {"SELECT", "BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "PRAGMA"})
+    if (sql.rfind(head, 0) == 0) return false;
+  return true;
+}
+
+// ONESHOT_TEST_LIBRARY_FAULT=N[:kill]: the N-th writing statement of this process fails (or kills it).
+void injected_fault(const std::string& sql) {
+  static const auto spec = [] {
+    std::pair<long, bool> s{0, false};
+    if (const char* v = std::getenv("ONESHOT_TEST_LIBRARY_FAULT"); v && *v) {
+      char* end = nullptr;
+      s.first = std::strtol(v, &end, 10);
+      s.second = end && std::strcmp(end, ":kill") == 0;
+    }
+    return s;
+  }();
+  static long count = 0;
+  if (spec.first <= 0 || !writes(sql)) return;
+  if (++count != spec.first) return;
+  if (spec.second) ::raise(SIGKILL);
+  throw Error("injected library fault at writing statement " + std::to_string(count) + " (ONESHOT_TEST_LIBRARY_FAULT)");
+}
+
 }  // namespace
+
+void set_library_statement_hook(std::function<void(const std::string& sql)> hook) {
+  statement_hook() = std::move(hook);
+}
 
 struct ClassLibrary::Impl {
   fs::path path;
   sqlite3* db = nullptr;
+  bool read_only = false;
+  mutable int depth = 0;      // open transactions: 0 none, 1 the outer one, more: savepoints within it
+  mutable bool writing = false;  // the outer transaction is a change (not a read)
 
   ~Impl() {
     if (db) sqlite3_close(db);
   }
 
   [[noreturn]] void fail(const std::string& what) const {
+    // A full disk in words, naming the library (the change is rolled back: the library is as it was).
+    if (db && (sqlite3_errcode(db) & 0xff) == SQLITE_FULL) throw write_error(path, ENOSPC);
     throw file_error(path, "class library: " + what + ": " + (db ? sqlite3_errmsg(db) : "cannot open"));
   }
 
@@ -96,7 +140,7 @@ struct ClassLibrary::Impl {
           case SQLITE_BLOB: {
             const auto bytes = static_cast<std::size_t>(sqlite3_column_bytes(stmt, c));
             std::vector<float> v(bytes / sizeof(float));
-            if (bytes) std::memcpy(v.data(), sqlite3_column_blob(stmt, c), v.size() * sizeof(float));
+            if (!v.empty()) std::memcpy(v.data(), sqlite3_column_blob(stmt, c), v.size() * sizeof(float));  // 1-3 bytes: none
             row.cols.emplace_back(std::move(v));
             break;
           }
@@ -108,6 +152,8 @@ struct ClassLibrary::Impl {
       }
       rows.push_back(std::move(row));
     }
+    injected_fault(sql);
+    if (statement_hook()) statement_hook()(sql);
     return rows;
   }
 
@@ -115,15 +161,62 @@ struct ClassLibrary::Impl {
 
   // Runs `body` in one IMMEDIATE transaction: the write lock is taken at the
   // start, so two enrolling processes queue instead of failing half-way.
+  // Inside another change it is a savepoint of that change: an exception
+  // undoes this part and propagates; the outer change decides.
   void transaction(const std::function<void()>& body) const {
+    if (read_only)
+      throw file_error(path, "class library opened read-only cannot be changed (a command that only reads it)");
+    if (depth > 0) {
+      if (!writing) throw file_error(path, "class library: a change inside a read (a bug)");
+      const std::string name = "s" + std::to_string(depth);
+      exec("SAVEPOINT " + name);
+      ++depth;
+      try {
+        body();
+      } catch (...) {
+        --depth;
+        sqlite3_exec(db, ("ROLLBACK TO " + name + "; RELEASE " + name).c_str(), nullptr, nullptr, nullptr);
+        throw;
+      }
+      --depth;
+      exec("RELEASE " + name);
+      return;
+    }
     exec("BEGIN IMMEDIATE");
+    depth = 1;
+    writing = true;
     try {
       body();
       exec("COMMIT");
     } catch (...) {
+      depth = 0;
+      writing = false;
       sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
       throw;
     }
+    depth = 0;
+    writing = false;
+  }
+
+  // Runs `body` in one read transaction (its snapshot taken by the first
+  // SELECT, held until the end); inside any other transaction, in that one.
+  void read(const std::function<void()>& body) const {
+    if (depth > 0) {
+      body();
+      return;
+    }
+    exec("BEGIN");
+    depth = 1;
+    try {
+      exec("SELECT COUNT(*) FROM sqlite_master");  // the shared lock: the snapshot starts here
+      body();
+      exec("COMMIT");
+    } catch (...) {
+      depth = 0;
+      sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+      throw;
+    }
+    depth = 0;
   }
 
   std::map<std::string, std::string> meta() const {
@@ -146,24 +239,45 @@ struct ClassLibrary::Impl {
 
 namespace {
 
-std::unique_ptr<ClassLibrary::Impl> connect(const fs::path& path, bool create) {
+std::unique_ptr<ClassLibrary::Impl> connect(const fs::path& path, bool create, bool read_only = false) {
   auto impl = std::make_unique<ClassLibrary::Impl>();
   impl->path = path;
+  impl->read_only = read_only;
   if (!create) {
     std::error_code ec;
-    if (!fs::exists(path, ec)) throw file_error(path, "no such class library (create it with enroll)");
+    if (!fs::exists(path, ec)) throw file_error(path, "no such file (a class library is created by enroll)");
     if (fs::is_directory(path, ec)) throw file_error(path, "is a directory, not a class library");
   }
-  const int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX;
-  if (sqlite3_open_v2(path.c_str(), &impl->db, flags, nullptr) != SQLITE_OK) impl->fail("cannot open");
-  sqlite3_busy_timeout(impl->db, 120000);
-  sqlite3_extended_result_codes(impl->db, 1);
+  auto open = [&](int flags) {
+    if (impl->db) sqlite3_close(impl->db);
+    impl->db = nullptr;
+    if (sqlite3_open_v2(path.c_str(), &impl->db, flags, nullptr) != SQLITE_OK) impl->fail("cannot open");
+    sqlite3_busy_timeout(impl->db, 120000);
+    sqlite3_extended_result_codes(impl->db, 1);
+  };
+  const int flags = (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0)) |
+                    SQLITE_OPEN_NOMUTEX;
+  open(flags);
   // A non-SQLite file fails here with "file is not a database".
+  const char* pragmas = read_only ? "PRAGMA foreign_keys = ON; SELECT COUNT(*) FROM sqlite_master;"
+                                  : "PRAGMA foreign_keys = ON; PRAGMA journal_mode = DELETE;";
   char* err = nullptr;
-  if (sqlite3_exec(impl->db, "PRAGMA foreign_keys = ON; PRAGMA journal_mode = DELETE;", nullptr, nullptr, &err) !=
-      SQLITE_OK) {
-    const std::string why = err ? err : "unknown error";
+  int rc = sqlite3_exec(impl->db, pragmas, nullptr, nullptr, &err);
+  if (read_only && (rc & 0xff) != SQLITE_OK && (rc & 0xff) != SQLITE_NOTADB) {
+    // A change killed before its commit left a hot journal, which a read-only
+    // connection cannot roll back: a read-write one (creating nothing) does,
+    // restoring the library as it was, and the read-only one opens again.
     sqlite3_free(err);
+    err = nullptr;
+    open(SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX);
+    sqlite3_exec(impl->db, "SELECT COUNT(*) FROM sqlite_master", nullptr, nullptr, nullptr);
+    open(flags);
+    rc = sqlite3_exec(impl->db, pragmas, nullptr, nullptr, &err);
+  }
+  if (rc != SQLITE_OK) {
+    const std::string why = err ? err : sqlite3_errmsg(impl->db);
+    sqlite3_free(err);
+    if ((rc & 0xff) == SQLITE_FULL) throw write_error(path, ENOSPC);
     throw file_error(path, "not a class library: " + why);
   }
   return impl;
@@ -262,9 +376,19 @@ ClassLibrary::~ClassLibrary() = default;
 
 ClassLibrary ClassLibrary::open(const fs::path& path) {
   auto impl = connect(path, false);
-  check_schema(*impl);
+  impl->read([&] { check_schema(*impl); });
   return ClassLibrary(std::move(impl));
 }
+
+ClassLibrary ClassLibrary::open_read_only(const fs::path& path) {
+  auto impl = connect(path, false, true);
+  impl->read([&] { check_schema(*impl); });
+  return ClassLibrary(std::move(impl));
+}
+
+void ClassLibrary::change(const std::function<void()>& body) { impl_->transaction(body); }
+
+void ClassLibrary::read(const std::function<void()>& body) const { impl_->read(body); }
 
 ClassLibrary ClassLibrary::open_or_create(const fs::path& path, const LibraryModel& model) {
   if (!path.parent_path().empty()) {
@@ -305,7 +429,7 @@ ClassLibrary ClassLibrary::open_or_create(const fs::path& path, const LibraryMod
     db.set_meta("cohort_top_k", std::to_string(settings.cohort_top_k));
     db.set_meta("enrol_views", std::to_string(settings.enrol_views));
   });
-  check_schema(db);
+  db.read([&] { check_schema(db); });
   ClassLibrary library(std::move(impl));
   const LibraryModel stored = library.model();
   if (stored.fingerprint != model.fingerprint)
@@ -443,31 +567,33 @@ void ClassLibrary::set_settings(const LibrarySettings& s) {
 
 std::vector<CohortMember> ClassLibrary::cohort() const {
   std::vector<CohortMember> out;
-  if (!has_table(*impl_, "cohort")) return out;
-  const std::int64_t dim = model().embedding_dim;
-  for (const Row& r : impl_->query("SELECT source, class_name, embedding FROM cohort ORDER BY id")) {
-    CohortMember c;
-    c.source = r.text(0);
-    c.class_name = r.text(1);
-    if (const auto* b = r.blob(2)) c.embedding = *b;
-    LibraryExample e;
-    e.source = "cohort member " + c.source;
-    e.embedding = c.embedding;
-    check_embedding(*impl_, e, dim);
-    out.push_back(std::move(c));
-  }
+  impl_->read([&] {
+    if (!has_table(*impl_, "cohort")) return;
+    const std::int64_t dim = model().embedding_dim;
+    for (const Row& r : impl_->query("SELECT source, class_name, embedding FROM cohort ORDER BY id")) {
+      CohortMember c;
+      c.source = r.text(0);
+      c.class_name = r.text(1);
+      if (const auto* b = r.blob(2)) c.embedding = *b;
+      LibraryExample e;
+      e.source = "cohort member " + c.source;
+      e.embedding = c.embedding;
+      check_embedding(*impl_, e, dim);
+      out.push_back(std::move(c));
+    }
+  });
   return out;
 }
 
 void ClassLibrary::set_cohort(const std::vector<CohortMember>& cohort) {
-  const std::int64_t dim = model().embedding_dim;
-  for (const auto& c : cohort) {
-    LibraryExample e;
-    e.source = "cohort member " + c.source;
-    e.embedding = c.embedding;
-    check_embedding(*impl_, e, dim);
-  }
   impl_->transaction([&] {
+    const std::int64_t dim = model().embedding_dim;
+    for (const auto& c : cohort) {
+      LibraryExample e;
+      e.source = "cohort member " + c.source;
+      e.embedding = c.embedding;
+      check_embedding(*impl_, e, dim);
+    }
     upgrade_schema(*impl_);
     impl_->exec("DELETE FROM cohort");
     for (const auto& c : cohort)
@@ -504,6 +630,7 @@ std::vector<LibraryExample> ClassLibrary::examples(const std::string& class_name
   std::vector<Value> params;
   if (!class_name.empty()) params.emplace_back(class_name);
   std::vector<LibraryExample> out;
+  impl_->read([&] {
   const std::int64_t dim = model().embedding_dim;
   for (const Row& r : impl_->query(sql, params)) {
     LibraryExample e;
@@ -519,16 +646,17 @@ std::vector<LibraryExample> ClassLibrary::examples(const std::string& class_name
     check_embedding(*impl_, e, dim);
     out.push_back(std::move(e));
   }
+  });
   return out;
 }
 
 void ClassLibrary::add_examples(const std::string& class_name, bool negative,
                                 const std::vector<LibraryExample>& examples) {
   check_class_name(class_name);
-  const std::int64_t dim = model().embedding_dim;
-  for (const auto& e : examples) check_embedding(*impl_, e, dim);
   const std::string now = utc_now_iso8601();
   impl_->transaction([&] {
+    const std::int64_t dim = model().embedding_dim;
+    for (const auto& e : examples) check_embedding(*impl_, e, dim);
     bool was_negative = false;
     std::optional<std::int64_t> id = impl_->class_id(class_name, &was_negative);
     if (id && was_negative != negative)

@@ -28,9 +28,15 @@
 // Concurrency: every change is one IMMEDIATE transaction in rollback-journal
 // mode with a long busy timeout, so two processes enrolling at once are
 // serialised and a process killed mid-enrolment leaves the library as it was
-// before that enrolment (SQLite rolls the journal back on the next open).
+// before that enrolment (SQLite rolls the journal back on the next open). A
+// command's whole change (enroll: settings, cohort, calibration, examples and
+// thresholds) is one transaction through change(); every reader reads one
+// snapshot through read() (each reading method alone is one too), so a change
+// committed by another process between two of its statements is never half seen.
+// Commands that only read open the library read-only (open_read_only).
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -131,9 +137,12 @@ struct LibraryExample {
 
 class ClassLibrary {
  public:
-  // Opens an existing library; Error "PATH: ..." when it is missing, not a
-  // SQLite database or not a class library.
+  // Opens an existing library to change it; Error "PATH: ..." when it is
+  // missing, not a SQLite database or not a class library. Nothing is created.
   static ClassLibrary open(const std::filesystem::path& path);
+  // The same, read-only (SQLITE_OPEN_READONLY): for commands that only read
+  // (library listing, classify, detect). A change through it is an Error.
+  static ClassLibrary open_read_only(const std::filesystem::path& path);
   // Opens the library, creating it for `model` when it does not exist. An
   // existing library embedded with another fingerprint is an Error naming both.
   static ClassLibrary open_or_create(const std::filesystem::path& path, const LibraryModel& model);
@@ -143,6 +152,15 @@ class ClassLibrary {
   ~ClassLibrary();
 
   const std::filesystem::path& path() const;
+
+  // Runs `body` as one change, in one IMMEDIATE transaction: every change
+  // method called inside it becomes part of it (a savepoint, so an Error
+  // caught inside `body` undoes that method's part alone), and an exception
+  // leaving `body` (or a kill) leaves the library as it was before.
+  void change(const std::function<void()>& body);
+  // Runs `body` in one read transaction: every reading method called inside
+  // sees the same snapshot, whatever other processes commit meanwhile.
+  void read(const std::function<void()>& body) const;
   // Error "PATH: ... (the library is damaged)" when a stored number is not one.
   LibraryModel model() const;
   // The run directory the library was embedded with; an Error naming the
@@ -201,5 +219,13 @@ void check_class_name(const std::string& name);
 
 // "2026-11-30T12:00:00Z"
 std::string utc_now_iso8601();
+
+// For tests: called after every statement a library runs, with its SQL (an
+// exception thrown by the hook fails that statement's change; a hook may also
+// commit a change through another connection to test snapshot reads). The
+// environment variable ONESHOT_TEST_LIBRARY_FAULT=N[:kill] does the same for
+// the programs: the N-th statement that writes (1-based, counted per process)
+// throws, or with ":kill" the process kills itself with SIGKILL.
+void set_library_statement_hook(std::function<void(const std::string& sql)> hook);
 
 }  // namespace oneshot

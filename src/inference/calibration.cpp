@@ -197,40 +197,58 @@ SimulationOptions simulation_options(const LibrarySettings& settings, double far
   return o;
 }
 
-std::optional<Calibration> ensure_calibration(ClassLibrary& library, RunModel& run, std::optional<double> far,
-                                              bool force, bool progress) {
-  const LibrarySettings settings = library.settings();
+CalibrationPlan plan_calibration(const ClassLibrary& library, RunModel& run, const LibrarySettings& settings,
+                                 std::optional<double> far, bool force, bool progress) {
+  CalibrationPlan plan;
   const bool normalise = settings.score_norm == "as-norm";
   std::vector<CohortMember> cohort;
-  if (normalise) {
-    cohort = library.cohort();
-    if (cohort.empty()) {
-      cohort = embed_cohort(run, progress);
-      library.set_cohort(cohort);
-      force = true;
-    }
+  std::optional<Calibration> stored;
+  library.read([&] {
+    if (normalise) cohort = library.cohort();
+    stored = library.calibration();
+  });
+  if (normalise && cohort.empty()) {
+    cohort = embed_cohort(run, progress);
+    plan.cohort = cohort;
+    force = true;
   }
-  const auto stored = library.calibration();
   // A new rate needs no new simulation where the stored calibration has its
   // false-accept curve (the rate is the library's, applied at use time).
   const bool needed = force || !stored || stored->method != "simulated" || stored->normalised != normalise ||
                       (far && *far != stored->far && stored->far_curve.empty());
   if (!needed) {
-    if (!far || *far == stored->far) return std::nullopt;
+    if (!far || *far == stored->far) return plan;
     Calibration c = *stored;
     c.far = *far;
     const FarPoint one = far_point_at(c.far_curve, c.far);
     c.threshold = one.threshold;
     c.frr = one.frr;
-    library.set_calibration(c);
-    return c;
+    plan.calibration = c;
+    return plan;
   }
   const double rate = far ? *far : stored ? stored->far : kDefaultLibraryFar;
-  const Calibration c =
-      calibrate_on_simulated_enrolments(run, normalise ? cohort : std::vector<CohortMember>{},
-                                        simulation_options(settings, rate), progress);
-  library.set_calibration(c);
-  return c;
+  try {
+    plan.calibration = calibrate_on_simulated_enrolments(run, normalise ? cohort : std::vector<CohortMember>{},
+                                                         simulation_options(settings, rate), progress);
+  } catch (const Error& e) {
+    plan.error = e.what();
+  }
+  return plan;
+}
+
+void store_calibration(ClassLibrary& library, const CalibrationPlan& plan) {
+  library.change([&] {
+    if (plan.cohort) library.set_cohort(*plan.cohort);
+    if (plan.calibration) library.set_calibration(*plan.calibration);
+  });
+}
+
+std::optional<Calibration> ensure_calibration(ClassLibrary& library, RunModel& run, std::optional<double> far,
+                                              bool force, bool progress) {
+  const CalibrationPlan plan = plan_calibration(library, run, library.settings(), far, force, progress);
+  store_calibration(library, plan);
+  if (!plan.error.empty()) throw Error(plan.error);
+  return plan.calibration;
 }
 
 }  // namespace oneshot

@@ -63,4 +63,19 @@ SimulationOptions simulation_options(const LibrarySettings& settings, double far
 std::optional<Calibration> ensure_calibration(ClassLibrary& library, RunModel& run, std::optional<double> far,
                                               bool force, bool progress = false);
 
+// ensure_calibration in two halves, so that a command computes (minutes: the
+// cohort's and the simulations' embeddings) before its one change and stores
+// within it: plan_calibration reads `library` only and takes the settings the
+// change will store (an Error of the calibration itself is kept in the plan's
+// `error`, as ensure_calibration stores the cohort before throwing it); store_calibration writes the plan (inside the caller's
+// ClassLibrary::change, or as one change of its own).
+struct CalibrationPlan {
+  std::optional<std::vector<CohortMember>> cohort;  // a new cohort to store
+  std::optional<Calibration> calibration;           // a new or changed calibration to store
+  std::string error;  // why a needed calibration cannot be made (the cohort is still stored)
+};
+CalibrationPlan plan_calibration(const ClassLibrary& library, RunModel& run, const LibrarySettings& settings,
+                                 std::optional<double> far, bool force, bool progress = false);
+void store_calibration(ClassLibrary& library, const CalibrationPlan& plan);
+
 }  // namespace oneshot

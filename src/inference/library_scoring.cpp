@@ -17,6 +17,15 @@ LibraryScorer::LibraryScorer(const ClassLibrary& library, RunModel& run, const S
       options_(options),
       far_(std::numeric_limits<double>::quiet_NaN()),
       floor_(std::numeric_limits<double>::quiet_NaN()) {
+  // One snapshot: a class removed or enrolled by another process between two
+  // of these reads would otherwise leave a class without examples (scored 0)
+  // or an example of a class not read.
+  library.read([&] { load(library); });
+}
+
+void LibraryScorer::load(const ClassLibrary& library) {
+  RunModel& run = run_;
+  const ScoringOptions& options = options_;
   const LibraryModel stored = library.model();
   if (stored.fingerprint != run.fingerprint())
     throw file_error(library.path(), "the library was embedded with model " + stored.fingerprint + " (run " +
@@ -61,8 +70,18 @@ LibraryScorer::LibraryScorer(const ClassLibrary& library, RunModel& run, const S
                                            std::to_string(dim));
     std::memcpy(examples_[static_cast<int64_t>(e)].data_ptr<float>(), examples[e].embedding.data(),
                 static_cast<std::size_t>(dim) * sizeof(float));
-    example_class_.push_back(index.at(examples[e].class_name));
+    const auto it = index.find(examples[e].class_name);
+    if (it == index.end())
+      throw file_error(library.path(), "example " + std::to_string(examples[e].id) + " (" + examples[e].source +
+                                           ") belongs to class \"" + examples[e].class_name +
+                                           "\", which the library's class list does not hold (the library is damaged)");
+    example_class_.push_back(it->second);
   }
+  // A class listed with examples that were not read (a damaged count) is never scored.
+  for (std::size_t c = 0; c < names_.size(); ++c)
+    if (std::find(example_class_.begin(), example_class_.end(), c) == example_class_.end())
+      throw file_error(library.path(), "class \"" + names_[c] + "\" has no examples to score with (the library is "
+                                       "damaged); `library --remove` it and enroll it again");
   prototypes_ = torch::zeros({static_cast<int64_t>(names_.size()), dim}, torch::kFloat);
   std::vector<double> count(names_.size(), 0);
   for (std::size_t e = 0; e < examples.size(); ++e) {
@@ -162,6 +181,7 @@ std::vector<double> LibraryScorer::raw_window_scores(const torch::Tensor& window
 }
 
 void update_thresholds(ClassLibrary& library, RunModel& run, const std::string& aggregate) {
+  library.change([&] {  // the scores read and the thresholds written: one snapshot, one change
   if (!library.calibration()) return;
   ScoringOptions options;
   options.aggregate = aggregate;
@@ -172,6 +192,7 @@ void update_thresholds(ClassLibrary& library, RunModel& run, const std::string& 
     if (source == "user") continue;
     library.set_threshold(scorer.names()[c], scorer.threshold(c), source);
   }
+  });
 }
 
 }  // namespace oneshot

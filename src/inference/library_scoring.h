@@ -74,6 +74,7 @@ class LibraryScorer {
   std::vector<double> raw_window_scores(const torch::Tensor& window_embeddings);
 
  private:
+  void load(const ClassLibrary& library);  // the constructor's reads, in one snapshot
   RunModel& run_;
   ScoringOptions options_;
   std::vector<std::string> names_;
