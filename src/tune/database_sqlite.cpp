@@ -2,6 +2,9 @@
 // a generous busy timeout so workers queue for the write lock instead of failing.
 #include <sqlite3.h>
 
+#include <cerrno>
+
+#include "core/atomic_file.h"  // write_error: a full disk in words
 #include "core/error.h"
 #include "tune/database.h"
 
@@ -16,6 +19,7 @@ class SqliteDatabase final : public Database {
       const std::string why = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
       sqlite3_close(db_);
       db_ = nullptr;
+      if ((rc & 0xff) == SQLITE_FULL) throw write_error(path, ENOSPC);
       throw file_error(path, "cannot open study database: " + why);
     }
     sqlite3_busy_timeout(db_, 600000);
@@ -43,6 +47,8 @@ class SqliteDatabase final : public Database {
 
  private:
   [[noreturn]] void fail(const std::string& sql) const {
+    // A full disk in words, naming the study (the transaction is rolled back).
+    if ((sqlite3_errcode(db_) & 0xff) == SQLITE_FULL) throw write_error(path_, ENOSPC);
     throw file_error(path_, std::string("database error: ") + sqlite3_errmsg(db_) + " (in: " + sql.substr(0, 80) + ")");
   }
 

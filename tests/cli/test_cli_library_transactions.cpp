@@ -1,0 +1,131 @@
+// Commands that change a class library change it whole or not at all, and
+// commands that only read it create nothing (issue 22), end to end on the
+// demo's model: `enroll --far 0.3` with a file that is not audio used to move
+// the library's calibration and then say "nothing was added"; an enrol or a
+// `library --remove` failed or killed (ONESHOT_TEST_LIBRARY_FAULT) at any of
+// its writing statements must leave the library byte for byte as it was; a
+// library that a failed first enrol would have created is not left behind;
+// `library` and `classify` on a misspelt path create no file.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <nlohmann/json.hpp>
+
+#include "support/test_support.h"
+
+namespace oneshot {
+namespace {
+namespace fs = std::filesystem;
+
+std::string cli() { return test::cli_path().string(); }
+std::string quote(const fs::path& p) { return "'" + p.string() + "'"; }
+
+std::string bytes(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+struct Result {
+  int rc;
+  std::string out;
+};
+
+Result run(const std::string& args, const std::string& env = "") {
+  Result r;
+  r.rc = test::run_command(env + (env.empty() ? "" : " ") + cli() + " " + args, &r.out);
+  return r;
+}
+
+TEST(LibraryChangesCli, FailedOrKilledChangesLeaveTheLibraryAsItWasAndReadersCreateNothing) {
+  test::TempDir tmp;
+  const fs::path demo = tmp.path() / "demo";
+  Result r = run("demo --quiet --out " + quote(demo));
+  ASSERT_EQ(r.rc, 0) << r.out;
+  const auto split = nlohmann::json::parse(std::ifstream(demo / "run" / "split.json"));
+  const auto classes = split.at("test").get<std::vector<std::string>>();
+  ASSERT_GE(classes.size(), 3u);
+  auto example = [&](int i) { return demo / "examples" / (classes[static_cast<std::size_t>(i)] + ".wav"); };
+  const std::string run_dir = quote(demo / "run");
+  const fs::path library = tmp.path() / "sounds.db";
+  const std::string lib = " --library " + quote(library);
+  r = run("enroll --quiet --run " + run_dir + lib + " --class " + classes[0] + " " + quote(example(0)));
+  ASSERT_EQ(r.rc, 0) << r.out;
+  const std::string before = bytes(library);
+  const Result listing = run("library --format json " + quote(library));
+  ASSERT_EQ(listing.rc, 0) << listing.out;
+  const double far_before = nlohmann::json::parse(listing.out)["calibration"]["far"];
+  ASSERT_NE(far_before, 0.3);
+  // The library as it was, read by a reader first (which rolls back a killed writer's journal).
+  auto expect_unchanged = [&](const std::string& what) {
+    const Result now = run("library --format json " + quote(library));
+    EXPECT_EQ(now.rc, 0) << what << ": " << now.out;
+    EXPECT_EQ(now.out, listing.out) << what;
+    EXPECT_TRUE(bytes(library) == before) << what << ": the library's bytes changed";
+  };
+
+  // The issue's case: a new rate and a file that is not audio.
+  const fs::path not_audio = tmp.path() / "notes.wav";
+  test::write_text(not_audio, "these are notes, not audio\n");
+  const std::string enrol_second = "enroll --quiet --far 0.3 --run " + run_dir + lib + " --class " + classes[1] + " ";
+  r = run(enrol_second + quote(example(1)) + " " + quote(not_audio));
+  EXPECT_NE(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("nothing was added"), std::string::npos) << r.out;
+  expect_unchanged("enroll --far 0.3 with a file that is not audio");
+
+  // A fault (an error, or SIGKILL) at each writing statement of the enrol.
+  int steps = 0;
+  for (int n = 1; n < 200; ++n) {
+    const std::string step = "writing statement " + std::to_string(n);
+    r = run(enrol_second + quote(example(1)), "ONESHOT_TEST_LIBRARY_FAULT=" + std::to_string(n) + ":kill");
+    if (r.rc == 0) break;  // n is past the last writing statement: the enrol is done
+    steps = n;
+    expect_unchanged("enroll killed at " + step);
+    if (n % 3 == 1) {
+      r = run(enrol_second + quote(example(1)), "ONESHOT_TEST_LIBRARY_FAULT=" + std::to_string(n));
+      EXPECT_NE(r.rc, 0) << r.out;
+      EXPECT_NE(r.out.find("injected library fault"), std::string::npos) << r.out;
+      expect_unchanged("enroll failed at " + step);
+    }
+  }
+  EXPECT_GE(steps, 5) << "the enrol's change has more steps than that: calibration, examples, thresholds";
+  const auto after = nlohmann::json::parse(run("library --format json " + quote(library)).out);
+  EXPECT_EQ(after["calibration"]["far"].get<double>(), 0.3);
+  EXPECT_EQ(after["classes"].size(), 2u);
+
+  // library --remove: killed or failed at each step, nothing; then removed.
+  const std::string changed = bytes(library);
+  const std::string listing_changed = run("library --format json " + quote(library)).out;
+  for (int n = 1;; ++n) {
+    r = run("library --remove " + classes[1] + " " + quote(library), "ONESHOT_TEST_LIBRARY_FAULT=" + std::to_string(n) + ":kill");
+    if (r.rc == 0) break;
+    ASSERT_LT(n, 20) << r.out;
+    EXPECT_EQ(run("library --format json " + quote(library)).out, listing_changed) << "remove killed at " << n;
+    EXPECT_TRUE(bytes(library) == changed) << "remove killed at " << n;
+  }
+  EXPECT_EQ(nlohmann::json::parse(run("library --format json " + quote(library)).out)["classes"].size(), 1u);
+
+  // A first enrol that fails leaves no library behind.
+  const fs::path fresh = tmp.path() / "fresh.db";
+  r = run("enroll --quiet --run " + run_dir + " --library " + quote(fresh) + " --class " + classes[2] + " " +
+          quote(not_audio));
+  EXPECT_NE(r.rc, 0) << r.out;
+  EXPECT_FALSE(fs::exists(fresh));
+
+  // Readers on a misspelt path: "no such file", and nothing created.
+  const fs::path typo = tmp.path() / "sound.db";
+  r = run("library " + quote(typo));
+  EXPECT_NE(r.rc, 0);
+  EXPECT_NE(r.out.find("no such file"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(typo.string()), std::string::npos) << r.out;
+  r = run("classify --library " + quote(typo) + " " + quote(example(0)));
+  EXPECT_NE(r.rc, 0);
+  EXPECT_NE(r.out.find("no such file"), std::string::npos) << r.out;
+  r = run("library --remove " + classes[0] + " " + quote(typo));
+  EXPECT_NE(r.rc, 0);
+  EXPECT_FALSE(fs::exists(typo));
+}
+
+}  // namespace
+}  // namespace oneshot
