@@ -47,10 +47,18 @@ std::string csv_field(const std::string& s) {
 
 void create_output_directory(const std::string& dir) {
   if (dir.empty()) throw Error("--out is empty: give an output directory");
+  check_output_directory(dir);  // not a directory, read-only: named before anything is created
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) throw file_error(dir, "cannot create the output directory: " + ec.message());
   if (!std::filesystem::is_directory(dir, ec)) throw file_error(dir, "is not a directory (--out needs one)");
+}
+
+void check_cache_option(const std::string& dir) {
+  if (dir.empty()) return;
+  std::error_code ec;
+  if (std::filesystem::is_directory(dir, ec)) return;
+  check_output_directory(dir);
 }
 
 void set_up_app(CLI::App& app) {

@@ -113,6 +113,7 @@ void write_enrolment_material(const fs::path& out, const SyntheticOptions& datas
 
 int run_demo(const DemoArgs& args) {
   const fs::path out = fs::absolute(args.out);
+  check_output_directory(out);
   const fs::path data = out / "data";
   if (!fs::exists(data / "meta" / "esc50.csv")) {
     std::cout << "demo: writing a synthetic dataset to " << data.string() << std::endl;

@@ -36,6 +36,13 @@ int run_embed(const EmbedArgs& a) {
   const std::vector<std::string> files = expand_inputs(a.files);
   for (const auto& f : files)
     if (f == "-") throw Error("embed: give files, not standard input (the index names each window's file)");
+  // The outputs before the model is loaded. embeddings.npy's row count is
+  // written into its header at the end, so it must be a regular file (or a
+  // link to one): a pipe or a device is refused here rather than buffered.
+  check_output_directory(a.out);
+  check_output_path(fs::path(a.out) / "embeddings.npy", OutputRules{.streaming = false});
+  check_output_path(fs::path(a.out) / "index.csv");
+  check_output_path(fs::path(a.out) / "embeddings.json");
   auto run = RunModel::load(a.run, a.threads);
   const std::size_t window = run->window_samples();
   const double rate = run->sample_rate();

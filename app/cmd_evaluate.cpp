@@ -49,6 +49,7 @@ FeatureSet load_run_features(const RunInfo& info, const Config& config, bool qui
 
 int run_evaluate(const EvaluateArgs& args) {
   const RunPaths paths{args.run};
+  check_output_directory(args.run);  // results, plots and the report are written into it
   if (!fs::exists(paths.config())) throw file_error(paths.config(), "missing: is this a run directory (train --run)?");
   Config config = load_resumed_config(paths.config(), args.config.file, args.config.overrides);
   apply_flags(args, config);

@@ -39,6 +39,7 @@ void report_ignored(const std::vector<BadFile>& ignored) {
 }
 
 void run_features(const FeaturesOptions& o) {
+  check_cache_option(o.cache);
   const Config config = o.config.load();
   DatasetOptions dataset_options;
   dataset_options.layout = o.layout;

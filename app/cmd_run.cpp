@@ -14,6 +14,8 @@ namespace oneshot::cli {
 namespace fs = std::filesystem;
 
 int run_pipeline(const RunArgs& args) {
+  check_output_directory(args.out);
+  check_cache_option(args.cache);
   // --nproc: the ranks each run this whole command; rank 0 alone evaluates.
   if (args.nproc > 1 && !started_by_launcher()) {
     if (LaunchEnv::from_environment().present)

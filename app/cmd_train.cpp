@@ -190,6 +190,8 @@ int train_rank(const TrainArgs& args, Distributed* dist) {
 }  // namespace
 
 int run_train(const TrainArgs& args) {
+  check_output_directory(args.run);
+  check_cache_option(args.cache);
   if (args.nproc > 1 && !started_by_launcher()) {
     if (LaunchEnv::from_environment().present)
       throw Error("--nproc starts its own ranks: with RANK / WORLD_SIZE set, start one process per rank "

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "tune/objectives.h"
 #include "tune/study.h"
@@ -91,6 +92,11 @@ int run_worker_processes(const TuneOptions& o, const tune::ObjectiveInfo& info, 
 }
 
 void run_tune(const TuneOptions& o) {
+  // best.toml before any trial: a link's target is replaced, a pipe or "-" written through (after
+  // every trial), a directory, a read-only file or a missing directory named now.
+  check_output_path(o.best.empty() ? default_best_path(o.study) : std::filesystem::path(o.best),
+                    OutputRules{.create_parents = o.best.empty()});
+  check_cache_option(o.cache);
   tune::register_builtin_objectives();
   register_train_objective();
   const tune::ObjectiveInfo* info = tune::find_objective(o.objective);

@@ -24,6 +24,7 @@ std::filesystem::path default_report_dir(const std::string& url) {
 }
 
 void run_tune_report(const ReportOptions& r) {
+  if (!r.no_plots) check_output_directory(r.out.empty() ? default_report_dir(r.study) : std::filesystem::path(r.out));
   tune::Study study(r.study, r.study_name, nullptr);
   std::fputs(tune::format_report(study).c_str(), stdout);
   if (r.no_plots) return;

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "core/atomic_file.h"  // check_output_path, check_output_directory: every output a user names
 #include "core/config.h"
 
 namespace oneshot::cli {
@@ -76,6 +77,10 @@ std::string csv_field(const std::string& s);
 
 // Creates DIR (an --out) and its parents; Error naming it and why when it cannot (a file there, no permission).
 void create_output_directory(const std::string& dir);
+// A --cache DIR before any work: an existing directory is taken as it is (a
+// valid cache is only read, on read-only media too); anything else must be a
+// directory that can be created (check_output_directory). Empty: the default.
+void check_cache_option(const std::string& dir);
 
 void set_up_app(CLI::App& app);
 int run_app(CLI::App& app, int argc, char** argv);

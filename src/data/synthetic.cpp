@@ -3,6 +3,7 @@
 #include <sndfile.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <fstream>
 #include <numbers>
@@ -193,9 +194,15 @@ void write_generated_file(const fs::path& path, const std::string& bytes) {
   fs::path temp = path;
   temp += ".partial";
   {
+    errno = 0;
     std::ofstream out(temp, std::ios::binary | std::ios::trunc);
     out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    if (!out.flush()) throw file_error(temp, "cannot write");
+    if (!out.flush()) {  // a full disk: said in words, and no partial file left
+      const int err = errno != 0 ? errno : EIO;
+      out.close();
+      fs::remove(temp, ec);
+      throw write_error(path, err);
+    }
   }
   fs::rename(temp, path, ec);
   if (ec) throw file_error(path, "cannot replace: " + ec.message());

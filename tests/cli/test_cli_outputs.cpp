@@ -1,0 +1,210 @@
+// Output paths of the commands (core/atomic_file.h): a symbolic link's target
+// is replaced, a named pipe, a character device or "-" is written through, and
+// a directory, a read-only place or a missing directory is named before any
+// work; a full disk or a kill while writing leaves the previous file.
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <future>
+
+#include <gtest/gtest.h>
+
+#include "core/atomic_file.h"
+#include "core/npy.h"
+#include "support/test_support.h"
+
+namespace oneshot {
+namespace {
+namespace fs = std::filesystem;
+using test::TempDir;
+
+std::string quoted(const fs::path& p) { return "'" + p.string() + "'"; }
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+fs::path wav() { return test::fixture("librosa/tones_22k.wav"); }
+
+std::string logmel(const fs::path& out, const std::string& env = "") {
+  return env + " " + test::cli_path().string() + " logmel " + quoted(wav()) + " " + quoted(out);
+}
+
+std::vector<std::string> names_in(const fs::path& dir) {
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+std::future<std::string> read_fifo(const fs::path& path) {
+  return std::async(std::launch::async, [path] {
+    std::string out;
+    const int fd = ::open(path.c_str(), O_RDONLY);
+    char buf[65536];
+    ssize_t n;
+    while (fd >= 0 && (n = ::read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<std::size_t>(n));
+    if (fd >= 0) ::close(fd);
+    return out;
+  });
+}
+
+NpyArray npy_of_bytes(const fs::path& dir, const std::string& bytes) {
+  write_file_atomic(dir / "copy.npy", bytes);
+  return read_npy(dir / "copy.npy");
+}
+
+TEST(CliOutputs, LogmelIntoASymbolicLinkReplacesItsTarget) {
+  TempDir dir;
+  fs::create_directories(dir / "store");
+  write_file_atomic(dir / "store" / "real.npy", "stale");
+  fs::create_symlink("store/real.npy", dir / "link.npy");
+  std::string out;
+  ASSERT_EQ(test::run_command(logmel(dir / "link.npy"), &out), 0) << out;
+  EXPECT_TRUE(fs::is_symlink(dir / "link.npy"));
+  EXPECT_EQ(read_npy(dir / "store" / "real.npy").shape.size(), 2u);
+  EXPECT_EQ(names_in(dir / "store"), std::vector<std::string>{"real.npy"});
+}
+
+TEST(CliOutputs, LogmelIntoANamedPipeStreams) {
+  TempDir dir;
+  ASSERT_EQ(::mkfifo((dir / "out.npy").c_str(), 0644), 0);
+  auto bytes = read_fifo(dir / "out.npy");
+  std::string out;
+  ASSERT_EQ(test::run_command(logmel(dir / "out.npy"), &out), 0) << out;
+  const NpyArray a = npy_of_bytes(dir.path(), bytes.get());
+  EXPECT_EQ(a.shape.size(), 2u);
+  struct stat st {};
+  ASSERT_EQ(::lstat((dir / "out.npy").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode)) << "the pipe became a file";
+}
+
+TEST(CliOutputs, LogmelToStandardOutputWithDash) {
+  TempDir dir;
+  const std::string command = "cd " + quoted(dir.path()) + " && (" + test::cli_path().string() + " logmel " +
+                              quoted(wav()) + " - 2>err.txt) > stdout.npy";
+  std::string out;
+  ASSERT_EQ(test::run_command(command, &out), 0) << out << read_file(dir / "err.txt");
+  EXPECT_EQ(read_npy(dir / "stdout.npy").shape.size(), 2u);  // the summary line went to stderr
+  EXPECT_TRUE(contains(read_file(dir / "err.txt"), "n_mels x frames"));
+  EXPECT_FALSE(fs::exists(dir / "-"));
+}
+
+TEST(CliOutputs, LogmelIntoACharacterDeviceWritesThrough) {
+  TempDir dir;
+  const fs::path node = dir / "null";
+  if (::mknod(node.c_str(), S_IFCHR | 0666, makedev(1, 3)) != 0) GTEST_SKIP() << "mknod not permitted";
+  std::string out;
+  ASSERT_EQ(test::run_command(logmel(node), &out), 0) << out;
+  struct stat st {};
+  ASSERT_EQ(::lstat(node.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISCHR(st.st_mode)) << "the device node was replaced by a file";
+  EXPECT_EQ(names_in(dir.path()), std::vector<std::string>{"null"});
+}
+
+TEST(CliOutputs, LogmelRefusesADirectoryAndAMissingDirectoryBeforeAnyWork) {
+  TempDir dir;
+  fs::create_directories(dir / "adir");
+  std::string out;
+  // The input is missing too: the output is named first, before any decoding.
+  const std::string missing_input = test::cli_path().string() + " logmel " + quoted(dir / "missing.wav") + " ";
+  EXPECT_EQ(test::run_command(missing_input + quoted(dir / "adir"), &out), 1);
+  EXPECT_TRUE(contains(out, (dir / "adir").string()) && contains(out, "is a directory")) << out;
+  EXPECT_EQ(test::run_command(missing_input + quoted(dir / "nope" / "x.npy"), &out), 1);
+  EXPECT_TRUE(contains(out, (dir / "nope").string()) && contains(out, "no such directory")) << out;
+  EXPECT_FALSE(fs::exists(dir / "nope"));
+  EXPECT_EQ(names_in(dir.path()), std::vector<std::string>{"adir"});
+}
+
+TEST(CliOutputs, LogmelOnAFullDiskKeepsThePreviousFileAndSaysSo) {
+  TempDir dir;
+  write_file_atomic(dir / "out.npy", "previous");
+  for (int step = 1; step <= 4; ++step) {  // the header's write, the data's, the fsync, the rename
+    std::string out;
+    EXPECT_EQ(test::run_command(logmel(dir / "out.npy", "ONESHOT_WRITE_FAULT=enospc@" + std::to_string(step)), &out), 1)
+        << out;
+    EXPECT_TRUE(contains(out, "disk is full") && contains(out, (dir / "out.npy").string())) << step << ": " << out;
+    EXPECT_EQ(read_file(dir / "out.npy"), "previous");
+    EXPECT_EQ(names_in(dir.path()), std::vector<std::string>{"out.npy"});
+  }
+}
+
+TEST(CliOutputs, LogmelKilledAtEachWriteStepLeavesOldOrNew) {
+  TempDir dir;
+  write_file_atomic(dir / "out.npy", "previous");
+  std::string out;
+  for (int step = 1; step <= 5; ++step) {  // the two writes, the fsync, the rename, just after it
+    test::run_command(logmel(dir / "out.npy", "ONESHOT_WRITE_FAULT=kill@" + std::to_string(step)), &out);
+    const std::string now = read_file(dir / "out.npy");
+    if (step <= 4)
+      EXPECT_EQ(now, "previous") << step;
+    else
+      EXPECT_EQ(read_npy(dir / "out.npy").shape.size(), 2u) << step;  // killed after the rename: the new file, whole
+    write_file_atomic(dir / "out.npy", "previous");  // and its commit removes the dead process's temporary
+    EXPECT_EQ(names_in(dir.path()), std::vector<std::string>{"out.npy"}) << step;
+  }
+}
+
+TEST(CliOutputs, LogmelIntoAReadOnlyFileSystemIsNamed) {
+  TempDir dir;
+  const fs::path mnt = dir / "ro";
+  fs::create_directories(mnt);
+  if (::mount("tmpfs", mnt.c_str(), "tmpfs", MS_RDONLY, "size=64k") != 0)
+    GTEST_SKIP() << "mount not permitted: " << std::strerror(errno);
+  std::string out;
+  const int code = test::run_command(logmel(mnt / "x.npy"), &out);
+  ::umount2(mnt.c_str(), MNT_DETACH);
+  EXPECT_EQ(code, 1);
+  EXPECT_TRUE(contains(out, "read-only file system") && contains(out, mnt.string())) << out;
+}
+
+// Model commands: the outputs are checked before the library or the run is
+// even opened (both are missing here, and are not what the error names).
+TEST(CliOutputs, DetectAndEmbedNameABadOutputBeforeLoadingAnything) {
+  TempDir dir;
+  write_file_atomic(dir / "afile", "x");
+  std::string out;
+  const std::string cli = test::cli_path().string();
+  EXPECT_EQ(test::run_command(cli + " detect --library " + quoted(dir / "none.db") + " --out " + quoted(dir / "afile") +
+                                  " " + quoted(wav()),
+                              &out),
+            1);
+  EXPECT_TRUE(contains(out, (dir / "afile").string()) && contains(out, "not a directory")) << out;
+
+  fs::create_directories(dir / "emb");
+  ASSERT_EQ(::mkfifo((dir / "emb" / "embeddings.npy").c_str(), 0644), 0);
+  EXPECT_EQ(test::run_command(cli + " embed --run " + quoted(dir / "norun") + " --out " + quoted(dir / "emb") + " " +
+                                  quoted(wav()),
+                              &out),
+            1);
+  EXPECT_TRUE(contains(out, "embeddings.npy") && contains(out, "named pipe") && contains(out, "regular file")) << out;
+
+  fs::create_directories(dir / "det" / "events.tsv");
+  EXPECT_EQ(test::run_command(cli + " detect --library " + quoted(dir / "none.db") + " --out " + quoted(dir / "det") +
+                                  " " + quoted(wav()),
+                              &out),
+            1);
+  EXPECT_TRUE(contains(out, (dir / "det" / "events.tsv").string()) && contains(out, "is a directory")) << out;
+}
+
+TEST(CliOutputs, FeaturesAndTuneNameABadOutputBeforeAnyWork) {
+  TempDir dir;
+  write_file_atomic(dir / "afile", "x");
+  std::string out;
+  const std::string cli = test::cli_path().string();
+  EXPECT_EQ(test::run_command(cli + " features --data " + quoted(dir / "nodata") + " --cache " + quoted(dir / "afile"), &out),
+            1);
+  EXPECT_TRUE(contains(out, (dir / "afile").string()) && contains(out, "not a directory")) << out;
+
+  EXPECT_EQ(test::run_command(cli + " tune --objective branin --study " + quoted(dir / "s.db") + " --trials 1 --best " +
+                                  quoted(dir / "nope" / "best.toml"),
+                              &out),
+            1);
+  EXPECT_TRUE(contains(out, (dir / "nope").string()) && contains(out, "no such directory")) << out;
+  EXPECT_FALSE(fs::exists(dir / "s.db")) << "the study was created before the check";
+}
+
+}  // namespace
+}  // namespace oneshot

@@ -1,0 +1,56 @@
+// A tuning study on a full disk: the write that does not fit is an error that
+// says the disk is full and names the study file, and the study keeps what was
+// committed before (a small tmpfs; skipped where mount is not permitted).
+#include <sys/mount.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <gtest/gtest.h>
+
+#include "core/error.h"
+#include "support/test_support.h"
+#include "tune/study.h"
+
+namespace oneshot::tune {
+namespace {
+namespace fs = std::filesystem;
+
+TEST(StudyFullDisk, AWriteThatDoesNotFitIsNamed) {
+  test::TempDir dir;
+  const fs::path mnt = dir / "small";
+  fs::create_directories(mnt);
+  if (::mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=256k") != 0)
+    GTEST_SKIP() << "mount not permitted: " << std::strerror(errno);
+  const fs::path path = mnt / "study.db";
+  std::string error;
+  std::size_t trials = 99;
+  try {
+    const SearchSpace space = SearchSpace::parse_toml("[train]\nlearning_rate = { loguniform = [1e-5, 1e-1] }\n", "space");
+    {
+      Study study(path.string(), "default", &space);
+      study.database().execute("CREATE TABLE filler(b BLOB)", {});
+      for (int i = 0; i < 200 && error.empty(); ++i) {
+        try {
+          study.database().execute("INSERT INTO filler VALUES (randomblob(8192))", {});
+        } catch (const Error& e) {
+          error = e.what();
+        }
+      }
+    }
+    Study again(path.string(), "default", nullptr);
+    trials = again.trials().size();
+  } catch (...) {
+    ::umount2(mnt.c_str(), MNT_DETACH);
+    throw;
+  }
+  ::umount2(mnt.c_str(), MNT_DETACH);
+  ASSERT_FALSE(error.empty()) << "the disk never filled";
+  EXPECT_NE(error.find("the disk is full"), std::string::npos) << error;
+  EXPECT_NE(error.find("free some space"), std::string::npos) << error;  // not SQLite's "database or disk is full"
+  EXPECT_NE(error.find(path.string()), std::string::npos) << error;
+  EXPECT_EQ(trials, 0u);
+}
+
+}  // namespace
+}  // namespace oneshot::tune
