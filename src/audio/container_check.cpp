@@ -217,6 +217,8 @@ StreamHeaderLength iff_stream_declared_length(const std::vector<unsigned char>& 
         if (aiff_frames) result.declared = DeclaredLength{*aiff_frames, 1};
         return result;
       }
+      // SoX's WAV to a pipe: 0x7FFFF000 rounded down to whole blocks.
+      if (!rf64 && block_align > 0 && size == 0x7FFFF000u - 0x7FFFF000u % block_align) return result;
       std::uint64_t bytes = size;
       if (rf64 && size == 0xFFFFFFFFu) {
         if (!ds64_data_size || *ds64_data_size == 0 || *ds64_data_size == ~std::uint64_t(0)) return result;

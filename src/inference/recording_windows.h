@@ -28,9 +28,13 @@ struct WindowBatch {
 };
 
 // Pulls `source` to its end, hands every batch (at most `batch` windows) to
-// `on_batch`; returns the number of samples read. Errors of the source pass through.
+// `on_batch`; returns the number of samples read. Errors of the source pass
+// through. The batch sets the peak memory (the encoder's activations: about
+// 7 MB a window for the default model's 5 s input), so it is small enough
+// that a one-minute recording already fills one: peak memory is then the
+// same for a minute and for twelve hours.
 std::size_t embed_recording(RunModel& run, const RunModel::SampleSource& source, std::size_t hop,
-                            const std::function<void(const WindowBatch&)>& on_batch, std::size_t batch = 32);
+                            const std::function<void(const WindowBatch&)>& on_batch, std::size_t batch = 16);
 
 // The sounding rule (enroll/windows.h) applied as windows arrive: a window
 // more than keep_db below the loudest so far can never be kept, so it is

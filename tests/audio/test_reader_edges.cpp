@@ -334,7 +334,8 @@ TEST(ReaderEdges, AWavOrAiffCutShortOnStandardInputIsTruncated) {
 
 // Whole streams still pass, including those whose writer could not seek back
 // to fill in the size: `ffmpeg -f wav -` to a pipe writes 0xFFFFFFFF, SoX's
-// AIFF to a pipe its placeholder 0x7F000008. Neither states a length.
+// AIFF to a pipe its placeholder 0x7F000008, SoX's WAV from a generator to a
+// pipe 0x7FFFF000 rounded down to whole blocks. None states a length.
 TEST(ReaderEdges, WholeAndStreamingWavOrAiffOnStandardInputAreRead) {
   ONESHOT_REQUIRE_PROGRAM("ffmpeg");
   ONESHOT_REQUIRE_PROGRAM("sox");
@@ -348,7 +349,9 @@ TEST(ReaderEdges, WholeAndStreamingWavOrAiffOnStandardInputAreRead) {
   stream.read(riff, 8);
   ASSERT_EQ(std::string(riff + 4, 4), std::string(4, '\xff')) << "ffmpeg wrote a RIFF size to a pipe";
   for (const std::string whole : {"cat a.wav", "cat a.aiff", "cat rf64.wav", "cat stream.wav",
-                                  "sox a.wav -t aiff -", "sox a.wav -t wav -"}) {
+                                  "sox a.wav -t aiff -", "sox a.wav -t wav -",
+                                  "sox -n -r 22050 -c 1 -b 16 -t wav - synth 5 sine 440 2>/dev/null",
+                                  "sox -n -r 22050 -c 2 -b 24 -t wav - synth 5 sine 440 2>/dev/null"}) {
     SCOPED_TRACE(whole);
     std::string what;
     EXPECT_EQ(read_stdin_in_child("cd '" + dir.path().string() + "' && " + whole, &what), 0) << what;
