@@ -94,6 +94,11 @@ struct AudioReader::Impl {
         float sum = 0.0f;
         for (std::size_t c = 0; c < channels; ++c) sum += frame[c];
         out[i] = sum * scale;
+        if (!std::isfinite(out[i])) {  // finite samples near the float range sum past it: their mean does not
+          double wide = 0.0;
+          for (std::size_t c = 0; c < channels; ++c) wide += frame[c];
+          out[i] = static_cast<float>(wide / static_cast<double>(channels));
+        }
       }
     }
     file_frames += got;
@@ -129,6 +134,12 @@ struct AudioReader::Impl {
                                           pending.data() + old, room, &odone))
         throw file_error(path, std::string("resampling failed (libsoxr: ") + err + ")");
       pending.resize(old + odone);
+      // Finite samples near the float range can filter past it.
+      for (std::size_t i = old; i < pending.size(); ++i)
+        if (!std::isfinite(pending[i]))
+          throw file_error(path, "sample values too large to resample (a non-finite value at output frame " +
+                                     std::to_string(out_frames + (i - pending_pos)) +
+                                     "; the file's samples reach the limits of floating point)");
       consumed += idone;
       if (in ? consumed >= n : odone == 0) break;
       if (in && idone == 0 && odone == 0) break;

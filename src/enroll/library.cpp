@@ -139,8 +139,11 @@ struct ClassLibrary::Impl {
           case SQLITE_FLOAT: row.cols.emplace_back(sqlite3_column_double(stmt, c)); break;
           case SQLITE_BLOB: {
             const auto bytes = static_cast<std::size_t>(sqlite3_column_bytes(stmt, c));
+            if (bytes % sizeof(float) != 0)
+              throw file_error(path, "class library: a stored embedding of " + std::to_string(bytes) +
+                                         " bytes is not a whole number of 4-byte values: the library is damaged");
             std::vector<float> v(bytes / sizeof(float));
-            if (!v.empty()) std::memcpy(v.data(), sqlite3_column_blob(stmt, c), v.size() * sizeof(float));  // 1-3 bytes: none
+            if (!v.empty()) std::memcpy(v.data(), sqlite3_column_blob(stmt, c), bytes);
             row.cols.emplace_back(std::move(v));
             break;
           }

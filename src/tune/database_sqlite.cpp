@@ -23,8 +23,14 @@ class SqliteDatabase final : public Database {
       throw file_error(path, "cannot open study database: " + why);
     }
     sqlite3_busy_timeout(db_, 600000);
-    execute("PRAGMA journal_mode=WAL", {});
-    execute("PRAGMA synchronous=NORMAL", {});
+    try {
+      execute("PRAGMA journal_mode=WAL", {});
+      execute("PRAGMA synchronous=NORMAL", {});
+    } catch (...) {  // a damaged file: the destructor does not run for a constructor that throws
+      sqlite3_close(db_);
+      db_ = nullptr;
+      throw;
+    }
   }
   ~SqliteDatabase() override { sqlite3_close(db_); }
 

@@ -43,11 +43,45 @@ const char* const kSchema[] = {
 const char* const kTrialColumns =
     "number, params, state, value, worker, heartbeat, attempts, started, finished, reason";
 
-TrialRecord trial_from_row(const SqlRow& r) {
+// A JSON column as stored. A damaged one (another program's write, a bad
+// sector) is an Error naming the study's database, the study and WHAT (the
+// trial and column), never the JSON library's bare message.
+json stored_json(const Database& db, const std::string& study, const std::string& what, const SqlValue& v) {
+  try {
+    return json::parse(as_string(v));
+  } catch (const json::exception& e) {
+    throw Error(db.describe() + ": study \"" + study + "\": " + what + " is not valid JSON (" + e.what() +
+                "): the study database is damaged");
+  }
+}
+
+// A trial's parameters as stored (column params of tune_trials).
+Overrides stored_params(const Database& db, const std::string& study, const SqlValue& number, const SqlValue& v) {
+  const std::string what = "the params of trial " + as_string(number);
+  try {
+    return Overrides::from_json(stored_json(db, study, what, v));
+  } catch (const json::exception& e) {
+    throw Error(db.describe() + ": study \"" + study + "\": " + what + " are malformed (" + e.what() + ")");
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    if (message.rfind(db.describe(), 0) == 0) throw;
+    throw Error(db.describe() + ": study \"" + study + "\": " + what + " are malformed (" + message + ")");
+  }
+}
+
+TrialState stored_state(const Database& db, const std::string& study, const SqlValue& number, const SqlValue& v) {
+  const std::string state = as_string(v);
+  for (TrialState t : {TrialState::running, TrialState::complete, TrialState::failed, TrialState::pruned})
+    if (state == state_name(t)) return t;
+  throw Error(db.describe() + ": study \"" + study + "\": trial " + as_string(number) + " has an unknown state \"" +
+              state + "\" (running, complete, failed or pruned): the study database is damaged");
+}
+
+TrialRecord trial_from_row(const Database& db, const std::string& study, const SqlRow& r) {
   TrialRecord t;
   t.number = static_cast<int>(as_int(r[0]));
-  t.params = Overrides::from_json(json::parse(as_string(r[1])));
-  t.state = parse_state(as_string(r[2]));
+  t.params = stored_params(db, study, r[0], r[1]);
+  t.state = stored_state(db, study, r[0], r[2]);
   if (!is_null(r[3])) t.value = as_double(r[3]);
   t.worker = as_string(r[4]);
   t.heartbeat = as_double(r[5]);
@@ -106,7 +140,13 @@ Study::Study(const std::string& url, const std::string& name, const SearchSpace*
                  {name_, space->to_json().dump()});
     space_ = *space;
   } else {
-    space_ = SearchSpace::from_json(json::parse(as_string(rows[0][0])));
+    try {
+      space_ = SearchSpace::from_json(stored_json(*db_, name_, "the stored search space", rows[0][0]));
+    } catch (const Error& e) {
+      const std::string message = e.what();
+      if (message.rfind(db_->describe(), 0) == 0) throw;
+      throw Error(db_->describe() + ": study \"" + name_ + "\": " + message);
+    }
     if (space && !adopt_stored_space && !(*space == space_))
       throw Error(db_->describe() + ": study \"" + name_ +
                   "\" was created with a different search space; use a new study name, or omit --space to use the stored one");
@@ -144,7 +184,7 @@ Claim Study::claim(const Sampler& sampler, const TuneConfig& config, const std::
       Claim c;
       c.number = static_cast<int>(number);
       c.attempt = static_cast<int>(attempts + 1);
-      c.params = in_space_order(Overrides::from_json(json::parse(as_string(expired[0][3]))), space_);
+      c.params = in_space_order(stored_params(*db_, name_, expired[0][0], expired[0][3]), space_);
       c.rerun = true;
       tx.commit();
       return c;
@@ -159,8 +199,8 @@ Claim Study::claim(const Sampler& sampler, const TuneConfig& config, const std::
   std::vector<Observation> history;
   for (const auto& r : rows) {
     Observation o;
-    o.params = Overrides::from_json(json::parse(as_string(r[1])));
-    const auto state = parse_state(as_string(r[2]));
+    o.params = stored_params(*db_, name_, r[0], r[1]);
+    const auto state = stored_state(*db_, name_, r[0], r[2]);
     if ((state == TrialState::complete || state == TrialState::pruned) && !is_null(r[3])) o.loss = as_double(r[3]);
     history.push_back(std::move(o));
   }
@@ -203,7 +243,7 @@ bool Study::finish(const Claim& c, const std::string& worker, TrialState state, 
 std::vector<TrialRecord> Study::trials() {
   std::vector<TrialRecord> out;
   for (const auto& r : db_->query(std::string("SELECT ") + kTrialColumns + " FROM tune_trials WHERE study = $1 ORDER BY number", {name_})) {
-    out.push_back(trial_from_row(r));
+    out.push_back(trial_from_row(*db_, name_, r));
     out.back().params = in_space_order(out.back().params, space_);
   }
   const auto values = db_->query("SELECT number, epoch, value FROM tune_trial_values WHERE study = $1 ORDER BY number, epoch", {name_});
@@ -228,7 +268,7 @@ std::optional<TrialRecord> Study::best() {
                                    "ORDER BY value, number LIMIT 1",
                                {name_});
   if (rows.empty()) return std::nullopt;
-  TrialRecord t = trial_from_row(rows[0]);
+  TrialRecord t = trial_from_row(*db_, name_, rows[0]);
   t.params = in_space_order(t.params, space_);
   return t;
 }

@@ -269,6 +269,32 @@ TEST(DecodeBadInput, InfSampleInStereoFloatWav) {
   expect_file_error(dir / "i.wav", "non-finite sample (Inf) at frame 500, channel 1");
 }
 
+// Found by fuzzing (fuzz/fuzz_audio): finite samples near the float range
+// summed to Inf in the stereo mixdown, and the reader returned it. Their
+// mean is finite and is what comes back; a resampler that would overflow on
+// them is an Error naming the file, never a non-finite sample.
+TEST(DecodeBadInput, HugeFiniteSamplesNeverComeBackNonFinite) {
+  test::TempDir dir;
+  std::vector<float> x(2000, 3.0e38f);
+  for (std::size_t i = 0; i < x.size(); i += 4) x[i] = x[i + 1] = -3.0e38f;
+  write_audio(dir / "big.wav", x, 2, 8000, SF_FORMAT_WAV | SF_FORMAT_FLOAT);
+  const AudioClip clip = decode_audio(dir / "big.wav");
+  ASSERT_EQ(clip.samples.size(), 1000u);
+  for (std::size_t i = 0; i < clip.samples.size(); ++i)
+    ASSERT_EQ(clip.samples[i], i % 2 == 0 ? -3.0e38f : 3.0e38f) << "frame " << i;
+
+  for (int rate : {16000, 22050}) {
+    try {
+      const AudioClip resampled = decode_audio(dir / "big.wav", {rate, 0.0});
+      for (std::size_t i = 0; i < resampled.samples.size(); ++i)
+        ASSERT_TRUE(std::isfinite(resampled.samples[i])) << rate << " Hz, frame " << i;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("big.wav: sample values too large to resample"), std::string::npos)
+          << e.what();
+    }
+  }
+}
+
 TEST(DecodeBadInput, HeaderOnlyWavHasNoFrames) {
   test::TempDir dir;
   write_bytes(dir / "h.wav", riff_wave(1, 1, 16, 0));
