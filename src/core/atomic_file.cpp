@@ -254,6 +254,8 @@ AtomicWriter::AtomicWriter(fs::path target, OutputRules rules) : path_(std::move
     fs::create_directories(dir, ec);
     if (ec) throw file_error(dir, "cannot create directory: " + ec.message());
   }
+  // Temporaries of killed writers go first: a cache's can be as large as the file being written.
+  remove_stale_temporaries(target_);
   std::random_device rd;
   temp_ = target_;
   temp_ += ".tmp-" + host_name() + "-" + std::to_string(::getpid()) + "-" + std::to_string(rd());

@@ -65,7 +65,7 @@ class CacheFileWriter {
   CacheFileWriter(const CacheFileWriter&) = delete;
   CacheFileWriter& operator=(const CacheFileWriter&) = delete;
   // Clip i's n_mels x n_frames float32 values (stored as header.dtype).
-  // Throws Error "TEMP: write failed: ..." (a full disk, a size limit).
+  // Throws Error naming the cache file ("the disk is full ..." for a full disk).
   void write_clip(std::size_t i, const float* values);
   // Every clip must have been written.
   void commit();
