@@ -1,10 +1,13 @@
 // What both executables share: the --config/--set options and the parse-run-report loop.
+#include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <filesystem>
 #include <string>
+#include <thread>
 
 #include "commands.h"
 #include "core/error.h"
@@ -36,6 +39,18 @@ CLI::Validator finite_number(double min, bool strict, const char* what) {
 
 const CLI::Validator FiniteNumber = finite_number(-HUGE_VAL, false, "a finite number");
 const CLI::Validator FinitePositive = finite_number(0, true, "a finite number > 0");
+const CLI::Validator ThreadCount(
+    [](std::string& text) -> std::string {
+      const long cores = std::max(1u, std::thread::hardware_concurrency());
+      char* end = nullptr;
+      errno = 0;
+      const long value = std::strtol(text.c_str(), &end, 10);
+      if (text.empty() || *end != '\0' || errno == ERANGE || value < 0 || value > 4 * cores)
+        return text + " is not a thread count from 0 (every core) to " + std::to_string(4 * cores) + " (4 x the " +
+               std::to_string(cores) + " cores of this machine; more threads only wait for each other)";
+      return "";
+    },
+    "THREADS");
 const CLI::Validator FiniteNonNegative = finite_number(0, false, "a finite number >= 0");
 
 std::string csv_field(const std::string& s) {

@@ -107,7 +107,7 @@ void add_classify_command(CLI::App& app) {
       ->check(CLI::IsMember({"mean", "max", "vote"}));
   cmd->add_option("--hop", a->hop, "Seconds between windows of a long file (default: half the model's input)")
       ->check(FinitePositive);
-  cmd->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->check(ThreadCount);
   cmd->callback([a] {
     if (int code = run_classify(*a); code != 0) throw CLI::RuntimeError(code);
   });

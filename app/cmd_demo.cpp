@@ -143,7 +143,7 @@ void add_demo_command(CLI::App& app) {
   auto args = std::make_shared<DemoArgs>();
   auto* cmd = app.add_subcommand("demo", "Generate a small synthetic dataset and run the whole pipeline on it");
   cmd->add_option("--out", args->out, "Output directory (default: demo-run)");
-  cmd->add_option("--threads", args->threads, "CPU threads (0 = all cores)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--threads", args->threads, "CPU threads (0 = all cores)")->check(ThreadCount);
   cmd->add_option("--set", args->overrides, "section.key=value on top of the demo's settings (repeatable)");
   cmd->add_flag("--quiet", args->quiet, "No progress bars");
   cmd->callback([args] {

@@ -191,7 +191,7 @@ void add_detect_command(CLI::App& app) {
       ->check(FiniteNonNegative);
   cmd->add_option("--aggregate", a->aggregate, "A class's examples: mean, max or prototype (default mean)")
       ->check(CLI::IsMember({"mean", "max", "prototype"}));
-  cmd->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->check(ThreadCount);
   // One string, split here: a vector option would also take the recordings that follow it.
   cmd->add_option("--format", a->format_list,
                   "Event tables in --out: tsv (events.tsv, always), raven (NAME.Table.1.selections.txt a "

@@ -145,7 +145,7 @@ void add_embed_command(CLI::App& app) {
   cmd->add_option("--out", a->out, "Output directory: embeddings.npy, index.csv, embeddings.json (default: embeddings)");
   cmd->add_option("--hop", a->hop, "Seconds between windows, at least one frame hop (0 or absent: half the model's input)")
       ->check(FiniteNonNegative);
-  cmd->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->check(ThreadCount);
   cmd->add_flag("--quiet", a->quiet, "Print the summary only");
   cmd->footer(
       "Windows of the model's input length start every --hop seconds until one reaches the end of the\n"

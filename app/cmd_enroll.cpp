@@ -285,7 +285,7 @@ void add_enroll_command(CLI::App& app) {
       ->check(CLI::IsMember({"as-norm", "none"}));
   cmd->add_option("--cohort-top-k", a->top_k, "K of AS-norm: the top-K cohort scores of each side (default 100)")
       ->check(CLI::Range(1, 100000));
-  cmd->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->check(ThreadCount);
   cmd->add_flag("--quiet", a->quiet, "Print the summary only");
   cmd->footer(
       "An example longer than the model's input is cut into windows; the windows within 6 dB of the loudest\n"

@@ -139,7 +139,7 @@ void add_evaluate_command(CLI::App& app) {
       ->check(FiniteNumber);
   args->config.add_to(*cmd);
   cmd->add_option("--threads", args->threads, "CPU threads (0 = all cores; sets train.threads)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(ThreadCount);
   cmd->add_option("--device", args->device, "cpu or cuda (sets train.device)");
   cmd->add_flag("--no-plots", args->no_plots, "Write the JSON and CSV results only");
   cmd->add_flag("--quiet", args->quiet, "No progress bars");

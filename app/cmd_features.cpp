@@ -89,7 +89,7 @@ void add_features_command(CLI::App& app) {
   cmd->add_flag("--esc10", o->esc10, "ESC-50 layout: only the ESC-10 subset");
   cmd->add_option("--cache", o->cache, "Cache directory (default: DATA/.oneshot-cache)");
   cmd->add_option("--jobs", o->jobs, "Worker threads (0 = all cores)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(ThreadCount)
       ->capture_default_str();
   cmd->add_flag("--skip-bad", o->skip_bad, "Skip (and report) missing or undecodable files instead of failing");
   o->config.add_to(*cmd);

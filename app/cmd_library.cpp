@@ -171,7 +171,7 @@ void add_library_command(CLI::App& app) {
   cmd->add_option("--remove", a->remove, "Remove a class and its examples");
   cmd->add_flag("--reembed", a->reembed, "Recompute every embedding from the stored sources with --run");
   cmd->add_option("--run", a->run, "The run to re-embed with (--reembed)");
-  cmd->add_option("--threads", a->threads, "CPU threads for --reembed (0 = all cores)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--threads", a->threads, "CPU threads for --reembed (0 = all cores)")->check(ThreadCount);
   cmd->callback([a] {
     if (int code = run_library(*a); code != 0) throw CLI::RuntimeError(code);
   });

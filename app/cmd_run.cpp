@@ -57,7 +57,7 @@ void add_run_command(CLI::App& app) {
       ->check(CLI::ExistingDirectory);
   cmd->add_option("--out", args->out, "Run directory: created, or continued")->required();
   args->config.add_to(*cmd);
-  cmd->add_option("--threads", args->threads, "CPU threads (0 = all cores)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--threads", args->threads, "CPU threads (0 = all cores)")->check(ThreadCount);
   cmd->add_option("--layout", args->layout, "Dataset layout: auto, esc50 or folders")
       ->check(CLI::IsMember({"auto", "esc50", "folders"}));
   cmd->add_flag("--esc10", args->esc10, "ESC-50 layout: use the ESC-10 subset");

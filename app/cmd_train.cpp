@@ -224,7 +224,7 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--run", args->run, "Run directory: created, or continued from its last.pt")->required();
   args->config.add_to(*cmd);
   cmd->add_option("--threads", args->threads, "CPU threads (0 = all cores; sets train.threads)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(ThreadCount);
   cmd->add_option("--device", args->device, "cpu or cuda (sets train.device)");
   cmd->add_option("--layout", args->layout, "Dataset layout: auto, esc50 or folders")
       ->check(CLI::IsMember({"auto", "esc50", "folders"}));

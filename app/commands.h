@@ -71,6 +71,8 @@ int run_pipeline(const RunArgs& args);
 // NonNegativeNumber) let "nan" and "inf" through, which options in seconds or
 // scores must refuse.
 extern const CLI::Validator FiniteNumber, FinitePositive, FiniteNonNegative;
+// --threads and --jobs: 0 (every core) up to 4 x this machine's cores (more only spin-wait).
+extern const CLI::Validator ThreadCount;
 
 // S as one CSV field (RFC 4180): quoted, with its quotes doubled, when it holds a comma, quote or line break.
 std::string csv_field(const std::string& s);

@@ -98,9 +98,16 @@ void require_one_of(const std::string& value, std::initializer_list<const char*>
 
 }  // namespace
 
+// The most CPU threads a setting may ask for: more threads than cores only
+// spin-wait (20,000 turned a 0.6 s classify into minutes). configure_runtime
+// (model/runtime.cpp) also refuses more than 4 x this machine's cores.
+constexpr int kMaxThreads = 1024;
+
 void FeaturesConfig::validate() const {
   require(sample_rate >= 0 && sample_rate <= 768000, "features.sample_rate", "must be 0 (keep) or a rate up to 768000");
-  require(duration >= 0 && std::isfinite(duration), "features.duration", "must be >= 0");
+  // The model's input: longer recordings are cut into windows of it, so no
+  // input needs more than minutes (1e9 s asked for gigabytes per clip).
+  require(duration >= 0 && duration <= 600, "features.duration", "must be in [0, 600] seconds (0 = each file's length)");
   require(n_fft >= 16 && n_fft <= 65536, "features.n_fft", "must be in [16, 65536]");
   require(hop_length >= 1, "features.hop_length", "must be >= 1");
   require(n_mels >= 1 && n_mels <= 1024, "features.n_mels", "must be in [1, 1024]");
@@ -122,10 +129,10 @@ void SplitConfig::validate() const {
 }
 
 void ModelConfig::validate() const {
-  require(n_filters >= 1, "model.n_filters", "must be >= 1");
-  require(n_dense >= 1, "model.n_dense", "must be >= 1");
-  require(n_conv_layers >= 0, "model.n_conv_layers", "must be >= 0");
-  require(n_dense_layers >= 0, "model.n_dense_layers", "must be >= 0");
+  require(n_filters >= 1 && n_filters <= 4096, "model.n_filters", "must be in [1, 4096]");
+  require(n_dense >= 1 && n_dense <= 65536, "model.n_dense", "must be in [1, 65536]");
+  require(n_conv_layers >= 0 && n_conv_layers <= 16, "model.n_conv_layers", "must be in [0, 16]");
+  require(n_dense_layers >= 0 && n_dense_layers <= 16, "model.n_dense_layers", "must be in [0, 16]");
   require_one_of(dist, {"l1", "l2"}, "model.dist");
   require(dropout_conv >= 0 && dropout_conv < 1, "model.dropout_conv", "must be in [0, 1)");
   require(dropout_dense >= 0 && dropout_dense < 1, "model.dropout_dense", "must be in [0, 1)");
@@ -154,24 +161,27 @@ void TrainConfig::validate() const {
   require_one_of(loss, {"bce", "mse"}, "train.loss");
   require(learning_rate > 0, "train.learning_rate", "must be > 0");
   require(decay >= 0, "train.decay", "must be >= 0");
-  require(batch_size >= 1, "train.batch_size", "must be >= 1");
+  require(batch_size >= 1 && batch_size <= 65536, "train.batch_size", "must be in [1, 65536]");
   require_one_of(pairs, {"anchors", "batch"}, "train.pairs");
   require(amount_of_pairs > 0 && amount_of_pairs <= 1, "train.amount_of_pairs", "must be in (0, 1]");
   require(neg_pair_ratio >= 0, "train.neg_pair_ratio", "must be >= 0");
-  require(classes_per_batch >= 2, "train.classes_per_batch", "must be >= 2");
-  require(clips_per_class >= 2, "train.clips_per_class", "must be >= 2");
-  require(steps_per_epoch >= 0, "train.steps_per_epoch", "must be >= 0");
-  require(epochs >= 1, "train.epochs", "must be >= 1");
+  require(classes_per_batch >= 2 && classes_per_batch <= 4096, "train.classes_per_batch", "must be in [2, 4096]");
+  require(clips_per_class >= 2 && clips_per_class <= 4096, "train.clips_per_class", "must be in [2, 4096]");
+  require(static_cast<long long>(classes_per_batch) * clips_per_class <= 65536, "train.classes_per_batch",
+          "x train.clips_per_class (clips a step) must be at most 65536");
+  require(steps_per_epoch >= 0 && steps_per_epoch <= 10000000, "train.steps_per_epoch", "must be in [0, 10^7]");
+  require(epochs >= 1 && epochs <= 1000000, "train.epochs", "must be in [1, 10^6]");
   require(patience >= 0, "train.patience", "must be >= 0");
-  require(threads >= 0, "train.threads", "must be >= 0 (0 = all cores)");
+  require(threads >= 0 && threads <= kMaxThreads, "train.threads",
+          "must be in [0, " + std::to_string(kMaxThreads) + "] (0 = all cores)");
   require_one_of(precision, {"fp32", "bf16"}, "train.precision");
   require_one_of(device, {"cpu", "cuda"}, "train.device");
-  require(val_episodes >= 1, "train.val_episodes", "must be >= 1");
+  require(val_episodes >= 1 && val_episodes <= 10000000, "train.val_episodes", "must be in [1, 10^7]");
   require_one_of(batch_negatives, {"sampled", "weighted"}, "train.batch_negatives");
-  require(bn_recalibration >= 0, "train.bn_recalibration", "must be >= 0 (0 = off)");
+  require(bn_recalibration >= 0 && bn_recalibration <= 1000000, "train.bn_recalibration", "must be in [0, 10^6] (0 = off)");
   require_one_of(objective, {"prototypical", "pairs", "aam", "aam+prototypical", "supcon", "meta-baseline"},
                  "train.objective");
-  require(support_shots >= 1, "train.support_shots", "must be >= 1");
+  require(support_shots >= 1 && support_shots <= 4095, "train.support_shots", "must be in [1, 4095]");
   require(!episodic() || clips_per_class > support_shots, "train.clips_per_class",
           "must exceed train.support_shots with the " + objective + " objective (a class needs a query)");
   require(objective == "pairs" || pairs == "batch", "train.pairs",
@@ -184,10 +194,10 @@ void TrainConfig::validate() const {
   require(pretrain_epochs >= 0, "train.pretrain_epochs", "must be >= 0");
   require(min_epochs >= 0, "train.min_epochs", "must be >= 0 (0 = patience counts from the first interval)");
   require_one_of(checkpoint, {"best", "last"}, "train.checkpoint");
-  require(average_last >= 0, "train.average_last", "must be >= 0 (0 = off)");
+  require(average_last >= 0 && average_last <= 1000, "train.average_last", "must be in [0, 1000] (0 = off)");
   require(average_last == 0 || checkpoint == "last", "train.average_last",
           "needs train.checkpoint = \"last\" (the average is of the last intervals, not of the best)");
-  require(val_queries >= 1, "train.val_queries", "must be >= 1");
+  require(val_queries >= 1 && val_queries <= 100000, "train.val_queries", "must be in [1, 10^5]");
   require(val_smoothing >= 0 && val_smoothing < 1, "train.val_smoothing", "must be in [0, 1)");
   require_one_of(lr_schedule, {"keras", "plateau", "cosine"}, "train.lr_schedule");
   require(lr_schedule != "cosine" || steps_per_epoch > 0, "train.steps_per_epoch",
@@ -199,20 +209,20 @@ void TrainConfig::validate() const {
 
 void EvalConfig::validate() const {
   require_one_of(protocol, {"grid", "episodes"}, "eval.protocol");
-  require(ways >= 2, "eval.ways", "must be >= 2");
-  require(shots >= 1, "eval.shots", "must be >= 1");
-  require(queries >= 1, "eval.queries", "must be >= 1");
-  require(episodes >= 1, "eval.episodes", "must be >= 1");
+  require(ways >= 2 && ways <= 100000, "eval.ways", "must be in [2, 10^5]");
+  require(shots >= 1 && shots <= 100000, "eval.shots", "must be in [1, 10^5]");
+  require(queries >= 1 && queries <= 100000, "eval.queries", "must be in [1, 10^5]");
+  require(episodes >= 1 && episodes <= 100000000, "eval.episodes", "must be in [1, 10^8]");
   require_one_of(aggregate, {"mean", "max", "prototype"}, "eval.aggregate");
 }
 
 void TuneConfig::validate() const {
   require_one_of(sampler, {"tpe", "random"}, "tune.sampler");
   require(n_startup_jobs >= 0, "tune.n_startup_jobs", "must be >= 0");
-  require(n_ei_candidates >= 1, "tune.n_ei_candidates", "must be >= 1");
+  require(n_ei_candidates >= 1 && n_ei_candidates <= 1000000, "tune.n_ei_candidates", "must be in [1, 10^6]");
   require(gamma > 0 && gamma < 1, "tune.gamma", "must be in (0, 1)");
   require(prior_weight > 0, "tune.prior_weight", "must be > 0");
-  require(max_epochs >= 1, "tune.max_epochs", "must be >= 1");
+  require(max_epochs >= 1 && max_epochs <= 1000000, "tune.max_epochs", "must be in [1, 10^6]");
   require(patience >= 0, "tune.patience", "must be >= 0");
   require_one_of(pruner, {"none", "median"}, "tune.pruner");
   require(pruner_warmup_epochs >= 1, "tune.pruner_warmup_epochs", "must be >= 1");

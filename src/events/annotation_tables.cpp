@@ -209,7 +209,7 @@ std::vector<Event> parse_audacity_labels(const std::string& text, const std::str
 Annotations read_annotations(const std::filesystem::path& path) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) throw file_error(path, "event list not found (or not a file)");
-  const std::string text = read_file(path);
+  const std::string text = table_text::read_text_file(path);
   Annotations a;
   a.format = annotation_format(text);
   switch (a.format) {

@@ -98,7 +98,7 @@ std::vector<Event> parse_event_list(const std::string& text, const std::string& 
 std::vector<Event> read_event_list(const std::filesystem::path& path) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) throw file_error(path, "event list not found (or not a file)");
-  return parse_event_list(read_file(path), path.string());
+  return parse_event_list(table_text::read_text_file(path), path.string());
 }
 
 std::string format_event_line(const Event& e) {

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <charconv>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 
 namespace oneshot::table_text {
@@ -54,6 +55,76 @@ std::string number(double v) {
   const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
   return std::string(buf, ec == std::errc() ? end : buf);
 }
+
+namespace {
+
+void append_utf8(std::string& out, char32_t c) {
+  if (c < 0x80) {
+    out += static_cast<char>(c);
+  } else if (c < 0x800) {
+    out += static_cast<char>(0xC0 | (c >> 6));
+    out += static_cast<char>(0x80 | (c & 0x3F));
+  } else if (c < 0x10000) {
+    out += static_cast<char>(0xE0 | (c >> 12));
+    out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (c & 0x3F));
+  } else {
+    out += static_cast<char>(0xF0 | (c >> 18));
+    out += static_cast<char>(0x80 | ((c >> 12) & 0x3F));
+    out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (c & 0x3F));
+  }
+}
+
+// UTF-16 (from byte `begin`, little- or big-endian) as UTF-8.
+std::string utf16_to_utf8(const std::string& text, std::size_t begin, bool little_endian, const std::string& source) {
+  if ((text.size() - begin) % 2)
+    throw Error(source + ": UTF-16 text with an odd number of bytes (cut short?)");
+  auto unit = [&](std::size_t at) {
+    const auto lo = static_cast<unsigned char>(text[at + (little_endian ? 0 : 1)]);
+    const auto hi = static_cast<unsigned char>(text[at + (little_endian ? 1 : 0)]);
+    return static_cast<char32_t>(hi << 8 | lo);
+  };
+  std::string out;
+  out.reserve((text.size() - begin) / 2);
+  for (std::size_t at = begin; at < text.size(); at += 2) {
+    char32_t c = unit(at);
+    if (c >= 0xD800 && c < 0xDC00) {  // a high surrogate: its low one follows
+      const char32_t low = at + 2 < text.size() ? unit(at + 2) : 0;
+      if (!(low >= 0xDC00 && low < 0xE000))
+        throw Error(source + ": damaged UTF-16 text (a lone surrogate at byte " + std::to_string(at) + ")");
+      c = 0x10000 + ((c - 0xD800) << 10) + (low - 0xDC00);
+      at += 2;
+    } else if (c >= 0xDC00 && c < 0xE000) {
+      throw Error(source + ": damaged UTF-16 text (a lone surrogate at byte " + std::to_string(at) + ")");
+    }
+    append_utf8(out, c);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string decode_text(std::string text, const std::string& source) {
+  if (text.rfind("\xFF\xFE", 0) == 0) return utf16_to_utf8(text, 2, true, source);
+  if (text.rfind("\xFE\xFF", 0) == 0) return utf16_to_utf8(text, 2, false, source);
+  const std::size_t nul = text.find('\0');
+  if (nul == std::string::npos) return text;
+  // No mark: UTF-16 when at least half the characters of the start have a NUL
+  // high byte (ASCII and Latin-1 text), always on the same side.
+  const std::size_t pairs = std::min<std::size_t>(text.size() / 2, 256);
+  std::size_t odd_nul = 0, even_nul = 0;
+  for (std::size_t i = 0; i < pairs; ++i) {
+    odd_nul += text[2 * i + 1] == '\0';
+    even_nul += text[2 * i] == '\0';
+  }
+  if (pairs > 0 && even_nul == 0 && 2 * odd_nul >= pairs) return utf16_to_utf8(text, 0, true, source);
+  if (pairs > 0 && odd_nul == 0 && 2 * even_nul >= pairs) return utf16_to_utf8(text, 0, false, source);
+  throw Error(source + ": not a text file (a NUL byte at byte " + std::to_string(nul) +
+              "); event lists and tables are tab-separated text, UTF-8 or UTF-16");
+}
+
+std::string read_text_file(const std::filesystem::path& path) { return decode_text(read_file(path), path.string()); }
 
 std::vector<Line> lines(const std::string& text) {
   std::vector<Line> out;

@@ -1,6 +1,7 @@
 #pragma once
 // Text helpers shared by the event-list and annotation-table readers and
 // writers (events/event.cpp, events/annotation_tables.cpp).
+#include <filesystem>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -18,6 +19,15 @@ std::string lower(std::string_view s);
 bool parse_number(std::string_view text, double& value, std::string& why, const char* what);
 // The shortest text that reads back as V.
 std::string number(double v);
+// The text of a table file as UTF-8. Spreadsheets save "Unicode Text" as
+// UTF-16 (Excel: little-endian with a byte-order mark): UTF-16 with a mark,
+// or without one but with a NUL in every other byte of its start, is
+// converted. Other text with NUL bytes is an Error naming the file and the
+// byte ("not a text file"), as is UTF-16 with a broken surrogate pair.
+std::string read_text_file(const std::filesystem::path& path);
+// TEXT (the bytes of `source`) as read_text_file decodes them.
+std::string decode_text(std::string text, const std::string& source);
+
 // The lines of TEXT after a UTF-8 byte-order mark, with their 1-based numbers.
 struct Line {
   std::size_t number;

@@ -93,6 +93,31 @@ TEST(EnrollEdges, NanAndInfAreRefusedAsSecondsAndScoresNamingTheOption) {
   }
 }
 
+// Options and settings that size work have limits, named in the error, before
+// anything is read: --threads 20000 spin-waited for minutes, a duration of
+// 1e9 s ended in std::bad_alloc.
+TEST(EnrollEdges, OptionsThatSizeWorkAreBoundedNamingTheLimit) {
+  test::TempDir dir;
+  const fs::path wav = write_wav(dir.path() / "rec.wav");
+  for (const std::string command : {"classify --library " + quote(dir.path() / "l.db"),
+                                    "detect --library " + quote(dir.path() / "l.db"),
+                                    "embed --run " + quote(dir.path()) + " --out " + quote(dir.path() / "e")}) {
+    const Result r = run(command + " --threads 20000 " + quote(wav));
+    EXPECT_NE(r.rc, 0) << command;
+    EXPECT_NE(r.out.find("--threads"), std::string::npos) << command << ": " << r.out;
+    EXPECT_NE(r.out.find("cores of this machine"), std::string::npos) << command << ": " << r.out;
+  }
+  const Result f = run("features --data " + quote(dir.path()) + " --set features.duration=1e9");
+  EXPECT_NE(f.rc, 0);
+  EXPECT_NE(f.out.find("features.duration"), std::string::npos) << f.out;
+  EXPECT_NE(f.out.find("600"), std::string::npos) << f.out;
+  EXPECT_EQ(f.out.find("bad_alloc"), std::string::npos) << f.out;
+  const Result t = run("train --run " + quote(dir.path() / "run") + " --data " + quote(dir.path()) +
+                       " --set train.batch_size=2000000000");
+  EXPECT_NE(t.rc, 0);
+  EXPECT_NE(t.out.find("train.batch_size"), std::string::npos) << t.out;
+}
+
 TEST(EnrollEdges, AFolderWithALinkLoopIsListedOnceAndAFifoInItIsNamed) {
   test::TempDir dir;
   const fs::path folder = dir.path() / "sounds";

@@ -105,5 +105,25 @@ TEST(RecordingWindows, EnrolmentOfAFileEqualsTheInMemoryViews) {
   }
 }
 
+// A hop below one frame of the model's input gives no new windows, only work
+// (1e-5 s on an 8 s file was 800,000 windows and std::bad_alloc).
+TEST(RecordingWindows, AHopBelowOneFrameIsRefusedNamingTheLimit) {
+  test::TempDir dir;
+  auto run = test::tiny_run(dir);
+  WindowingOptions options;
+  options.hop_s = 1e-5;
+  try {
+    hop_samples(*run, options);
+    FAIL() << "a hop of 1e-5 s was taken";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--hop"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("0.016 s"), std::string::npos) << "one frame hop, 256 / 16000: " << e.what();
+  }
+  options.hop_s = 256.0 / 16000;
+  EXPECT_EQ(hop_samples(*run, options), 256u);
+  options.hop_s = 0;
+  EXPECT_EQ(hop_samples(*run, options), run->window_samples() / 2);
+}
+
 }  // namespace
 }  // namespace oneshot
