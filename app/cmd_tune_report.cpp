@@ -25,11 +25,19 @@ std::filesystem::path default_report_dir(const std::string& url) {
 
 void run_tune_report(const ReportOptions& r) {
   if (!r.no_plots) check_output_directory(r.out.empty() ? default_report_dir(r.study) : std::filesystem::path(r.out));
-  tune::Study study(r.study, r.study_name, nullptr);
-  std::fputs(tune::format_report(study).c_str(), stdout);
+  // Read-only (a misspelt path creates nothing), and one snapshot: a trial
+  // finished by a worker meanwhile is in both the table and the figures, or in neither.
+  tune::Study study = tune::Study::open_read_only(r.study, r.study_name);
+  std::string report;
+  std::vector<tune::TrialRecord> trials;
+  study.read([&] {
+    report = tune::format_report(study);
+    if (!r.no_plots) trials = study.trials();
+  });
+  std::fputs(report.c_str(), stdout);
   if (r.no_plots) return;
   const std::filesystem::path dir = r.out.empty() ? default_report_dir(r.study) : std::filesystem::path(r.out);
-  const auto figures = tune::write_report_plots(study.space(), study.trials(), dir);
+  const auto figures = tune::write_report_plots(study.space(), trials, dir);
   std::printf("\nFigures (%zu, PNG and SVG) in %s:\n", figures.size(), dir.string().c_str());
   for (const auto& f : figures) std::printf("  %s\n", f.png.filename().string().c_str());
 }

@@ -58,12 +58,12 @@ std::string sqlite_path(const std::string& url) {
   return url;
 }
 
-std::unique_ptr<Database> open_database(const std::string& url) {
+std::unique_ptr<Database> open_database(const std::string& url, bool read_only) {
   if (url.empty()) throw Error("study: empty URL");
-  if (is_postgres_url(url)) return open_postgres(url);
+  if (is_postgres_url(url)) return open_postgres(url, read_only);
   const std::string path = sqlite_path(url);
   if (path.empty()) throw Error(url + ": no database file named");
-  return open_sqlite(path);
+  return open_sqlite(path, read_only);
 }
 
 }  // namespace oneshot::tune

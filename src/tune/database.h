@@ -28,8 +28,20 @@ class Database {
   // commit or rollback: SQLite's BEGIN IMMEDIATE (one writer per file),
   // PostgreSQL's transaction-scoped advisory lock on the name's hash.
   virtual void begin_exclusive(const std::string& lock_name) = 0;
+  // Opens a read-only transaction that sees one snapshot of the database
+  // until commit or rollback, whatever other connections commit meanwhile:
+  // SQLite's BEGIN and a first read (WAL: writers go on), PostgreSQL's
+  // REPEATABLE READ READ ONLY.
+  virtual void begin_read() = 0;
   virtual void commit() = 0;
   virtual void rollback() = 0;
+  // Whether the database holds table `name` (a read; creates nothing).
+  virtual bool has_table(const std::string& name) = 0;
+  // SQLite: Error naming the file when it is a non-empty database of another
+  // program (its application_id or its tables not a study's), so that a
+  // writer never adds its tables to it; marks a new file as a study's.
+  // PostgreSQL: nothing (a server database holds many things).
+  virtual void claim_for_studies() {}
   // An SQL expression for the database clock in seconds since 1970, so that
   // heartbeats written by different machines compare on one clock.
   virtual std::string now_sql() const = 0;
@@ -38,13 +50,19 @@ class Database {
 
 // "sqlite:///relative.db", "sqlite:////absolute.db" (as SQLAlchemy), a plain
 // file path, or "postgresql://USER@HOST[:PORT]/DB" ("postgres://" too).
-std::unique_ptr<Database> open_database(const std::string& url);
+// `read_only` (commands that only read, tune-report): a SQLite file is opened
+// with SQLITE_OPEN_READONLY and a missing one is "no such file", never
+// created; a PostgreSQL session is made read-only (no CREATE, no change).
+std::unique_ptr<Database> open_database(const std::string& url, bool read_only = false);
 bool is_postgres_url(const std::string& url);
 // The file of a SQLite URL or path; empty for PostgreSQL.
 std::string sqlite_path(const std::string& url);
 
-std::unique_ptr<Database> open_sqlite(const std::string& path);
-std::unique_ptr<Database> open_postgres(const std::string& url);
+std::unique_ptr<Database> open_sqlite(const std::string& path, bool read_only = false);
+std::unique_ptr<Database> open_postgres(const std::string& url, bool read_only = false);
+
+// The application_id a SQLite study file carries ("OSTU").
+inline constexpr std::int32_t kStudyApplicationId = 0x4F535455;
 
 // Commits on commit(), rolls back on destruction otherwise.
 class Transaction {

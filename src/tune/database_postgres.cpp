@@ -22,12 +22,14 @@ std::string redact(const std::string& url) {
 
 class PostgresDatabase final : public Database {
  public:
-  explicit PostgresDatabase(const std::string& url) : name_(redact(url)) {
+  PostgresDatabase(const std::string& url, bool read_only) : name_(redact(url)) {
     try {
       conn_ = std::make_unique<pqxx::connection>(url);
     } catch (const std::exception& e) {
       throw Error(name_ + ": cannot connect to the study database: " + trim(e.what()));
     }
+    // A reader's session: every transaction read-only (no CREATE, no change).
+    if (read_only) execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY", {});
   }
 
   std::vector<SqlRow> query(const std::string& sql, const std::vector<SqlValue>& params) override {
@@ -51,6 +53,10 @@ class PostgresDatabase final : public Database {
   void begin_exclusive(const std::string& lock_name) override {
     execute("BEGIN", {});
     execute("SELECT pg_advisory_xact_lock(hashtext($1))", {lock_name});
+  }
+  void begin_read() override { execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", {}); }
+  bool has_table(const std::string& name) override {
+    return !is_null(query("SELECT to_regclass($1)::text", {name})[0][0]);
   }
   void commit() override { execute("COMMIT", {}); }
   void rollback() override { execute("ROLLBACK", {}); }
@@ -109,6 +115,8 @@ class PostgresDatabase final : public Database {
 
 }  // namespace
 
-std::unique_ptr<Database> open_postgres(const std::string& url) { return std::make_unique<PostgresDatabase>(url); }
+std::unique_ptr<Database> open_postgres(const std::string& url, bool read_only) {
+  return std::make_unique<PostgresDatabase>(url, read_only);
+}
 
 }  // namespace oneshot::tune

@@ -3,6 +3,8 @@
 #include <sqlite3.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <filesystem>
 
 #include "core/atomic_file.h"  // write_error: a full disk in words
 #include "core/error.h"
@@ -13,8 +15,14 @@ namespace {
 
 class SqliteDatabase final : public Database {
  public:
-  explicit SqliteDatabase(const std::string& path) : path_(path) {
-    const int rc = sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  SqliteDatabase(const std::string& path, bool read_only) : path_(path), read_only_(read_only) {
+    if (read_only) {  // a reader creates nothing: a misspelt path is named, not made a study
+      std::error_code ec;
+      if (!std::filesystem::exists(path, ec)) throw file_error(path, "no such file (a study is created by tune)");
+      if (std::filesystem::is_directory(path, ec)) throw file_error(path, "is a directory, not a study database");
+    }
+    const int flags = (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) | SQLITE_OPEN_NOMUTEX;
+    const int rc = sqlite3_open_v2(path.c_str(), &db_, flags, nullptr);
     if (rc != SQLITE_OK) {
       const std::string why = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
       sqlite3_close(db_);
@@ -24,8 +32,13 @@ class SqliteDatabase final : public Database {
     }
     sqlite3_busy_timeout(db_, 600000);
     try {
-      execute("PRAGMA journal_mode=WAL", {});
-      execute("PRAGMA synchronous=NORMAL", {});
+      // Not a SQLite file, or one of another program: said now, before the
+      // journal mode (which a writer sets in the file's header) changes it.
+      check_ours();
+      if (!read_only) {
+        execute("PRAGMA journal_mode=WAL", {});
+        execute("PRAGMA synchronous=NORMAL", {});
+      }
     } catch (...) {  // a damaged file: the destructor does not run for a constructor that throws
       sqlite3_close(db_);
       db_ = nullptr;
@@ -45,7 +58,45 @@ class SqliteDatabase final : public Database {
     return sqlite3_changes(db_);
   }
 
-  void begin_exclusive(const std::string&) override { execute("BEGIN IMMEDIATE", {}); }
+  void begin_exclusive(const std::string&) override {
+    if (read_only_) throw file_error(path_, "study database opened read-only cannot be changed");
+    execute("BEGIN IMMEDIATE", {});
+  }
+  void begin_read() override {
+    execute("BEGIN", {});
+    query("SELECT COUNT(*) FROM sqlite_master", {});  // the snapshot starts at the first read
+  }
+  bool has_table(const std::string& name) override {
+    return !query("SELECT name FROM sqlite_master WHERE type = 'table' AND name = $1", {name}).empty();
+  }
+  void claim_for_studies() override {
+    check_ours();
+    if (!read_only_ && as_int(query("PRAGMA application_id", {})[0][0]) == 0)
+      execute("PRAGMA application_id = " + std::to_string(kStudyApplicationId), {});
+  }
+
+ private:
+  // Error naming the file when it is a SQLite database of another program:
+  // another application_id, or tables and none of a study's.
+  void check_ours() {
+    const std::int64_t id = as_int(query("PRAGMA application_id", {})[0][0]);
+    if (id == kStudyApplicationId) return;
+    if (id != 0) {
+      char hex[16];
+      std::snprintf(hex, sizeof hex, "%08x", static_cast<unsigned>(id));
+      throw file_error(path_, std::string("is a SQLite database of another program (application_id 0x") + hex +
+                                  "), not a tuning study; give --study a new file");
+    }
+    std::string tables;
+    for (const auto& r : query("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name", {}))
+      tables += (tables.empty() ? "" : ", ") + as_string(r[0]);
+    const bool ours = tables.empty() || has_table("tune_studies");
+    if (!ours)
+      throw file_error(path_, "is a SQLite database of another program (tables " + tables +
+                                  "), not a tuning study: its tables are left alone; give --study a new file");
+  }
+
+ public:
   void commit() override { execute("COMMIT", {}); }
   void rollback() override { execute("ROLLBACK", {}); }
   std::string now_sql() const override { return "((julianday('now') - 2440587.5) * 86400.0)"; }
@@ -103,11 +154,14 @@ class SqliteDatabase final : public Database {
   }
 
   std::string path_;
+  bool read_only_ = false;
   sqlite3* db_ = nullptr;
 };
 
 }  // namespace
 
-std::unique_ptr<Database> open_sqlite(const std::string& path) { return std::make_unique<SqliteDatabase>(path); }
+std::unique_ptr<Database> open_sqlite(const std::string& path, bool read_only) {
+  return std::make_unique<SqliteDatabase>(path, read_only);
+}
 
 }  // namespace oneshot::tune

@@ -128,6 +128,54 @@ std::string default_worker_name() {
   return std::string(host) + ":" + std::to_string(getpid());
 }
 
+Study Study::open_read_only(const std::string& url, const std::string& name) { return Study(url, name, ReadOnly{}); }
+
+Study::Study(const std::string& url, const std::string& name, ReadOnly) : url_(url), name_(name) {
+  if (name.empty()) throw Error(url + ": a study needs a name");
+  db_ = open_database(url, /*read_only=*/true);
+  read([&] {
+    db_->claim_for_studies();  // a SQLite file of another program: named (nothing is written)
+    if (!db_->has_table("tune_studies"))
+      throw Error(db_->describe() + ": not a tuning study (it holds no study tables; tune creates them)");
+    const auto rows = db_->query("SELECT space FROM tune_studies WHERE name = $1", {name_});
+    if (rows.empty()) {
+      std::string names;
+      for (const auto& r : db_->query("SELECT name FROM tune_studies ORDER BY name"))
+        names += (names.empty() ? "" : ", ") + as_string(r[0]);
+      throw Error(db_->describe() + ": no study named \"" + name_ + "\" (studies: " +
+                  (names.empty() ? "none" : names) + "; --study-name chooses one)");
+    }
+    try {
+      space_ = SearchSpace::from_json(stored_json(*db_, name_, "the stored search space", rows[0][0]));
+    } catch (const Error& e) {
+      const std::string message = e.what();
+      if (message.rfind(db_->describe(), 0) == 0) throw;
+      throw Error(db_->describe() + ": study \"" + name_ + "\": " + message);
+    }
+  });
+}
+
+void Study::read(const std::function<void()>& body) {
+  if (reading_) {
+    body();
+    return;
+  }
+  db_->begin_read();
+  reading_ = true;
+  try {
+    body();
+  } catch (...) {
+    reading_ = false;
+    try {
+      db_->rollback();
+    } catch (...) {
+    }
+    throw;
+  }
+  reading_ = false;
+  db_->commit();
+}
+
 Study::Study(const std::string& url, const std::string& name, const SearchSpace* space, bool adopt_stored_space)
     : url_(url), name_(name), db_(open_database(url)) {
   if (name.empty()) throw Error(url + ": a study needs a name");
@@ -156,6 +204,7 @@ Study::Study(const std::string& url, const std::string& name, const SearchSpace*
 
 void Study::create_schema() {
   Transaction tx(*db_, "oneshot-tune-schema");
+  db_->claim_for_studies();  // never a study's tables in another program's SQLite file
   for (const char* ddl : kSchema) db_->execute(ddl);
   tx.commit();
 }
@@ -222,10 +271,12 @@ bool Study::beat(const Claim& c, const std::string& worker) {
 }
 
 bool Study::report(const Claim& c, const std::string& worker, int epoch, double value) {
+  Transaction tx(*db_, lock_name(name_));  // the heartbeat and the value: both or neither
   if (!beat(c, worker)) return false;
   db_->execute("INSERT INTO tune_trial_values (study, number, epoch, value) VALUES ($1, $2, $3, $4) "
                "ON CONFLICT (study, number, epoch) DO UPDATE SET value = excluded.value",
                {name_, std::int64_t{c.number}, std::int64_t{epoch}, value});
+  tx.commit();
   return true;
 }
 
@@ -242,6 +293,7 @@ bool Study::finish(const Claim& c, const std::string& worker, TrialState state, 
 
 std::vector<TrialRecord> Study::trials() {
   std::vector<TrialRecord> out;
+  read([&] {  // the trials and their values: one snapshot
   for (const auto& r : db_->query(std::string("SELECT ") + kTrialColumns + " FROM tune_trials WHERE study = $1 ORDER BY number", {name_})) {
     out.push_back(trial_from_row(*db_, name_, r));
     out.back().params = in_space_order(out.back().params, space_);
@@ -259,6 +311,7 @@ std::vector<TrialRecord> Study::trials() {
     if (ev.size() < epoch) ev.resize(epoch, std::nan(""));
     ev[epoch - 1] = as_double(v[2]);
   }
+  });
   return out;
 }
 

@@ -2,8 +2,11 @@
 // A study: a search space and its trials, kept in a database (SQLite file or
 // PostgreSQL) that any number of workers on any number of machines share.
 // Every change is one statement or one write transaction, so a worker that
-// dies leaves the study consistent; its running trial's heartbeat expires
+// dies leaves the study consistent (creating the study, claiming a trial,
+// recording an epoch's value, finishing or pruning a trial); every multi-
+// statement read is one read transaction (read()); its running trial's heartbeat expires
 // and the next claim re-runs it (or, after tune.max_attempts, fails it).
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -54,6 +57,15 @@ class Study {
   // used: the space was a default, not the user's choice); with none
   // (nullptr), the study must exist.
   Study(const std::string& url, const std::string& name, const SearchSpace* space, bool adopt_stored_space = false);
+  // Opens an existing study to read it (tune-report): a SQLite file read-only
+  // (a missing one is "no such file", nothing is created; a SQLite file of
+  // another program or without a study's tables is named and left alone), a
+  // PostgreSQL session read-only. Every change through it is an Error.
+  static Study open_read_only(const std::string& url, const std::string& name);
+
+  // Runs `body` in one read transaction: trials(), best() and the rest called
+  // inside see one snapshot, whatever workers commit meanwhile.
+  void read(const std::function<void()>& body);
 
   const std::string& url() const { return url_; }
   const std::string& name() const { return name_; }
@@ -79,8 +91,11 @@ class Study {
   double now();
 
  private:
+  struct ReadOnly {};
+  Study(const std::string& url, const std::string& name, ReadOnly);
   void create_schema();
   std::string url_, name_;
+  bool reading_ = false;
   SearchSpace space_;
   std::unique_ptr<Database> db_;
 };

@@ -1,0 +1,178 @@
+// Studies read as one snapshot and opened read-only by readers (issue 22), on
+// SQLite and on PostgreSQL when ONESHOT_TEST_POSTGRES is set: a trial that a
+// worker finishes while a report reads is in every part of that report or in
+// none; a read-only study refuses every change; a reader creates no file, and
+// a SQLite file of another program is named and left alone by readers and
+// writers alike.
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <unistd.h>
+
+#include "core/config.h"
+#include "core/error.h"
+#include "support/test_support.h"
+#include "tune/sampler.h"
+#include "tune/study.h"
+
+namespace oneshot::tune {
+namespace {
+namespace fs = std::filesystem;
+using test::error_of;
+
+SearchSpace small_space() {
+  return SearchSpace::parse_toml("[model]\nn_filters = { choice = [16, 32, 64] }\n", "test-space");
+}
+
+TuneConfig random_config() {
+  TuneConfig c;
+  c.sampler = "random";
+  return c;
+}
+
+void run_trial(Study& study, double value) {
+  RandomSampler sampler;
+  const Claim c = study.claim(sampler, random_config(), "w");
+  ASSERT_TRUE(study.report(c, "w", 1, value + 1));
+  ASSERT_TRUE(study.finish(c, "w", TrialState::complete, value, ""));
+}
+
+std::string bytes(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+class StudySnapshot : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == "postgres") {
+      const char* url = std::getenv("ONESHOT_TEST_POSTGRES");
+      if (!url || !*url) GTEST_SKIP() << "set ONESHOT_TEST_POSTGRES to a PostgreSQL URL (scripts/postgres-test-server.sh)";
+      url_ = url;
+    } else {
+      url_ = "sqlite:///" + (dir_ / "study.db").string();
+    }
+    name_ = std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) + "-" +
+            std::to_string(getpid()) + "-" + std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
+    for (auto& c : name_)
+      if (c == '/') c = '_';
+  }
+  void TearDown() override {
+    if (GetParam() != "postgres" || url_.empty()) return;
+    try {
+      auto db = open_database(url_);
+      db->execute("DELETE FROM tune_trial_values WHERE study = $1", {name_});
+      db->execute("DELETE FROM tune_trials WHERE study = $1", {name_});
+      db->execute("DELETE FROM tune_studies WHERE name = $1", {name_});
+    } catch (const Error&) {
+    }
+  }
+
+  test::TempDir dir_;
+  std::string url_, name_;
+};
+
+INSTANTIATE_TEST_SUITE_P(Backends, StudySnapshot, ::testing::Values("sqlite", "postgres"),
+                         [](const auto& info) { return info.param; });
+
+TEST_P(StudySnapshot, ATrialFinishedDuringAReadIsInNoPartOfIt) {
+  const SearchSpace space = small_space();
+  Study writer(url_, name_, &space);
+  run_trial(writer, 5.0);
+  run_trial(writer, 4.0);
+  Study reader = Study::open_read_only(url_, name_);
+  std::size_t before = 0, after = 0;
+  std::optional<TrialRecord> best;
+  std::vector<TrialRecord> trials;
+  reader.read([&] {
+    before = reader.trials().size();
+    run_trial(writer, 1.0);  // committed by another connection, between two reads
+    trials = reader.trials();
+    after = trials.size();
+    best = reader.best();
+  });
+  EXPECT_EQ(before, 2u);
+  EXPECT_EQ(after, 2u);
+  ASSERT_TRUE(best);
+  EXPECT_EQ(*best->value, 4.0);  // the best of the snapshot, one of its trials
+  for (const auto& t : trials) EXPECT_EQ(t.epoch_values.size(), 1u) << "trial " << t.number;
+  // The next read sees it.
+  EXPECT_EQ(reader.trials().size(), 3u);
+  EXPECT_EQ(*reader.best()->value, 1.0);
+}
+
+TEST_P(StudySnapshot, AReadOnlyStudyRefusesEveryChange) {
+  const SearchSpace space = small_space();
+  {
+    Study writer(url_, name_, &space);
+    run_trial(writer, 2.0);
+  }
+  Study reader = Study::open_read_only(url_, name_);
+  EXPECT_EQ(reader.space(), space);
+  RandomSampler sampler;
+  EXPECT_FALSE(error_of([&] { reader.claim(sampler, random_config(), "r"); }).empty());
+  EXPECT_EQ(reader.trials().size(), 1u);
+  // A study name that is not there: named, with the studies that are, and not created.
+  const std::string e = error_of([&] { Study::open_read_only(url_, name_ + "-typo"); });
+  EXPECT_NE(e.find("no study named \"" + name_ + "-typo\""), std::string::npos) << e;
+  EXPECT_NE(e.find(name_), std::string::npos) << e;
+  EXPECT_FALSE(error_of([&] { Study(url_, name_ + "-typo", nullptr); }).empty());
+}
+
+TEST(StudyReadOnly, AMissingFileIsNamedAndNotCreated) {
+  test::TempDir dir;
+  const fs::path typo = dir / "studdy.db";
+  for (const std::string url : {typo.string(), "sqlite:///" + typo.string()}) {
+    const std::string e = error_of([&] { Study::open_read_only(url, "default"); });
+    EXPECT_NE(e.find(typo.string() + ": no such file"), std::string::npos) << e;
+    EXPECT_FALSE(fs::exists(typo));
+  }
+  // An empty file (a SQLite database of no tables): not a study, and left empty.
+  test::write_text(typo, "");
+  const std::string e = error_of([&] { Study::open_read_only(typo.string(), "default"); });
+  EXPECT_NE(e.find("not a tuning study"), std::string::npos) << e;
+  EXPECT_EQ(fs::file_size(typo), 0u);
+}
+
+void make_foreign(const fs::path& path, const char* sql) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, sql, nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+}
+
+TEST(StudyReadOnly, ASqliteFileOfAnotherProgramIsNamedAndLeftAlone) {
+  test::TempDir dir;
+  const SearchSpace space = small_space();
+  const fs::path notes = dir / "notes.sqlite";
+  make_foreign(notes, "CREATE TABLE notes(id INTEGER PRIMARY KEY, text TEXT); INSERT INTO notes(text) VALUES('hi');");
+  const fs::path app = dir / "app.sqlite";
+  make_foreign(app, "PRAGMA application_id = 1234; CREATE TABLE tune_studies(x);");
+  for (const fs::path& file : {notes, app}) {
+    SCOPED_TRACE(file.string());
+    const std::string before = bytes(file);
+    for (const std::string& e : {error_of([&] { Study::open_read_only(file.string(), "default"); }),
+                                 error_of([&] { Study(file.string(), "default", &space); })}) {
+      EXPECT_EQ(e.rfind(file.string() + ": is a SQLite database of another program", 0), 0u) << e;
+    }
+    EXPECT_EQ(bytes(file), before);
+  }
+  // A study file says what it is.
+  const fs::path study = dir / "study.db";
+  { Study s(study.string(), "default", &space); }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(study.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* stmt = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA application_id", -1, &stmt, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int(stmt, 0), kStudyApplicationId);
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+}
+
+}  // namespace
+}  // namespace oneshot::tune
