@@ -26,6 +26,7 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr int kSchemaVersion = 2;
+constexpr std::int64_t kLibraryApplicationId = 0x4F534C42;  // "OSLB": PRAGMA application_id of a class library
 
 using Value = std::variant<std::monostate, std::int64_t, double, std::string, std::vector<float>>;
 
@@ -49,6 +50,9 @@ struct Row {
     return {};
   }
   const std::vector<float>* blob(std::size_t i) const { return std::get_if<std::vector<float>>(&cols[i]); }
+  bool number(std::size_t i) const {
+    return std::holds_alternative<std::int64_t>(cols[i]) || std::holds_alternative<double>(cols[i]);
+  }
 };
 
 std::function<void(const std::string&)>& statement_hook() {
@@ -262,8 +266,7 @@ std::unique_ptr<ClassLibrary::Impl> connect(const fs::path& path, bool create, b
                     SQLITE_OPEN_NOMUTEX;
   open(flags);
   // A non-SQLite file fails here with "file is not a database".
-  const char* pragmas = read_only ? "PRAGMA foreign_keys = ON; SELECT COUNT(*) FROM sqlite_master;"
-                                  : "PRAGMA foreign_keys = ON; PRAGMA journal_mode = DELETE;";
+  const char* pragmas = "PRAGMA foreign_keys = ON; SELECT COUNT(*) FROM sqlite_master;";
   char* err = nullptr;
   int rc = sqlite3_exec(impl->db, pragmas, nullptr, nullptr, &err);
   if (read_only && (rc & 0xff) != SQLITE_OK && (rc & 0xff) != SQLITE_NOTADB) {
@@ -283,6 +286,27 @@ std::unique_ptr<ClassLibrary::Impl> connect(const fs::path& path, bool create, b
     if ((rc & 0xff) == SQLITE_FULL) throw write_error(path, ENOSPC);
     throw file_error(path, "not a class library: " + why);
   }
+  // Another program's SQLite file: named, and left exactly as it is (before
+  // any pragma that writes, a journal mode in its header included).
+  const std::int64_t app = impl->query("PRAGMA application_id")[0].i64(0);
+  if (app != 0 && app != kLibraryApplicationId) {
+    char hex[24];
+    std::snprintf(hex, sizeof hex, "%08llx", static_cast<unsigned long long>(app) & 0xffffffffULL);
+    throw file_error(path, std::string("is a SQLite database of another program (application_id 0x") + hex +
+                               "), not a class library");
+  }
+  std::string tables;
+  bool has_meta = false;
+  for (const Row& r : impl->query("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")) {
+    if (!tables.empty()) tables += ", ";
+    tables += r.text(0);
+    has_meta = has_meta || r.text(0) == "meta";
+  }
+  if (!tables.empty() && !has_meta)
+    throw file_error(path, "is a SQLite database of another program (tables " + tables +
+                               "), not a class library: it is left as it is");
+  if (!read_only && sqlite3_exec(impl->db, "PRAGMA journal_mode = DELETE", nullptr, nullptr, nullptr) != SQLITE_OK)
+    impl->fail("cannot set the journal mode");
   return impl;
 }
 
@@ -323,10 +347,20 @@ std::string format_double(double v) {
   return buf;
 }
 
-double parse_double(const std::map<std::string, std::string>& m, const std::string& key, double fallback = 0) {
+// A number from meta, strictly: a damaged value (another program's write, a
+// bad sector) is an Error naming the library, the key and the value, never a
+// silent 0 that moves every threshold.
+double parse_double(const ClassLibrary::Impl& impl, const std::map<std::string, std::string>& m, const std::string& key,
+                    double fallback = 0) {
   const auto it = m.find(key);
   if (it == m.end() || it->second.empty()) return fallback;
-  return std::strtod(it->second.c_str(), nullptr);
+  char* end = nullptr;
+  const double v = std::strtod(it->second.c_str(), &end);
+  if (*end != '\0' || !std::isfinite(v))
+    throw file_error(impl.path, "class library's " + key + " \"" + it->second +
+                                    "\" (table meta) is not a number: the library is damaged (`library --reembed "
+                                    "--run RUN` writes its model, calibration and thresholds again)");
+  return v;
 }
 
 // A model number from meta, strictly: a damaged value must not become 0 (an
@@ -411,6 +445,7 @@ ClassLibrary ClassLibrary::open_or_create(const fs::path& path, const LibraryMod
     }
     if (!db.query("SELECT name FROM sqlite_master").empty())
       throw file_error(path, "is a SQLite database but not a class library");
+    db.exec("PRAGMA application_id = " + std::to_string(kLibraryApplicationId));  // says what the file is
     db.exec("CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)");
     db.exec(
         "CREATE TABLE classes(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, negative INTEGER NOT NULL, "
@@ -506,17 +541,17 @@ std::optional<Calibration> ClassLibrary::calibration() const {
   const auto m = impl_->meta();
   if (!m.count("calibration_threshold")) return std::nullopt;
   Calibration c;
-  c.far = parse_double(m, "calibration_far");
-  c.threshold = parse_double(m, "calibration_threshold");
-  c.frr = parse_double(m, "calibration_frr");
-  c.floor = parse_double(m, "calibration_floor");
-  c.same_pairs = static_cast<std::int64_t>(parse_double(m, "calibration_same_pairs"));
-  c.different_pairs = static_cast<std::int64_t>(parse_double(m, "calibration_different_pairs"));
-  c.classes = static_cast<std::int64_t>(parse_double(m, "calibration_classes"));
+  c.far = parse_double(*impl_, m, "calibration_far");
+  c.threshold = parse_double(*impl_, m, "calibration_threshold");
+  c.frr = parse_double(*impl_, m, "calibration_frr");
+  c.floor = parse_double(*impl_, m, "calibration_floor");
+  c.same_pairs = static_cast<std::int64_t>(parse_double(*impl_, m, "calibration_same_pairs"));
+  c.different_pairs = static_cast<std::int64_t>(parse_double(*impl_, m, "calibration_different_pairs"));
+  c.classes = static_cast<std::int64_t>(parse_double(*impl_, m, "calibration_classes"));
   c.method = m.count("calibration_method") ? m.at("calibration_method") : "pairs";
-  c.normalised = parse_double(m, "calibration_normalised") != 0;
+  c.normalised = parse_double(*impl_, m, "calibration_normalised") != 0;
   if (m.count("calibration_logistic_a") && m.count("calibration_logistic_b"))
-    c.logistic = LogisticCalibration{parse_double(m, "calibration_logistic_a"), parse_double(m, "calibration_logistic_b")};
+    c.logistic = LogisticCalibration{parse_double(*impl_, m, "calibration_logistic_a"), parse_double(*impl_, m, "calibration_logistic_b")};
   if (m.count("calibration_far_curve")) c.far_curve = parse_far_curve(*impl_, m.at("calibration_far_curve"));
   return c;
 }
@@ -547,8 +582,8 @@ LibrarySettings ClassLibrary::settings() const {
   const auto m = impl_->meta();
   LibrarySettings s;
   if (m.count("score_norm")) s.score_norm = m.at("score_norm");
-  s.cohort_top_k = static_cast<std::int64_t>(parse_double(m, "cohort_top_k", static_cast<double>(s.cohort_top_k)));
-  s.enrol_views = static_cast<std::int64_t>(parse_double(m, "enrol_views", static_cast<double>(s.enrol_views)));
+  s.cohort_top_k = static_cast<std::int64_t>(parse_double(*impl_, m, "cohort_top_k", static_cast<double>(s.cohort_top_k)));
+  s.enrol_views = static_cast<std::int64_t>(parse_double(*impl_, m, "enrol_views", static_cast<double>(s.enrol_views)));
   if ((s.score_norm != "as-norm" && s.score_norm != "none") || s.cohort_top_k < 1 || s.enrol_views < 1)
     throw file_error(impl_->path, "class library settings score_norm \"" + s.score_norm + "\", cohort_top_k " +
                                       std::to_string(s.cohort_top_k) + ", enrol_views " +
@@ -615,7 +650,13 @@ std::vector<LibraryClass> ClassLibrary::classes() const {
     c.id = r.i64(0);
     c.name = r.text(1);
     c.negative = r.i64(2) != 0;
-    if (!r.null(3)) c.threshold = r.f64(3);
+    if (!r.null(3)) {
+      if (!r.number(3) || !std::isfinite(r.f64(3)))
+        throw file_error(impl_->path, "class \"" + c.name + "\": its threshold \"" + r.text(3) +
+                                          "\" (table classes, column threshold) is not a number: the library is "
+                                          "damaged (`enroll --threshold` sets it again)");
+      c.threshold = r.f64(3);
+    }
     c.threshold_source = r.text(4);
     c.added = r.text(5);
     c.examples = r.i64(6);
@@ -641,6 +682,12 @@ std::vector<LibraryExample> ClassLibrary::examples(const std::string& class_name
     e.class_name = r.text(1);
     e.negative = r.i64(2) != 0;
     e.source = r.text(3);
+    for (const auto& [col, name] : {std::pair{4, "segment_start"}, std::pair{5, "segment_end"}, std::pair{6, "window_start"}})
+      if ((col == 6 || !r.null(col)) && (!r.number(col) || !std::isfinite(r.f64(col))))
+        throw file_error(impl_->path, "example " + std::to_string(e.id) + " of class \"" + e.class_name + "\" (" +
+                                          e.source + "): its " + name + " \"" + r.text(col) +
+                                          "\" (table examples) is not a number: the library is damaged "
+                                          "(`library --remove` the class and enrol it again)");
     if (!r.null(4)) e.segment_start = r.f64(4);
     if (!r.null(5)) e.segment_end = r.f64(5);
     e.window_start = r.f64(6);

@@ -6,6 +6,7 @@
 // a writer was killed mid-change (its hot journal rolled back).
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -325,6 +326,82 @@ TEST(LibraryTransactions, AnEnrolCommittedDuringAReadIsNotHalfSeen) {
   expect_consistent(r);
   EXPECT_EQ(r.examples.size(), 4u);
   EXPECT_EQ(ClassLibrary::open_read_only(path).examples().size(), 5u);
+}
+
+// Runs SQL on the file with SQLite itself, as another program would.
+void damage(const fs::path& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  char* err = nullptr;
+  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
+  sqlite3_free(err);
+  sqlite3_close(db);
+}
+
+TEST(LibraryDamage, AStoredValueThatIsNotANumberIsNamedWithItsTableAndColumn) {
+  TempDir dir;
+  const fs::path path = dir / "lib.db";
+  make_library(path);
+  damage(path, "UPDATE meta SET value = '0.05abc' WHERE key = 'calibration_far'");
+  std::string e = error_of([&] { ClassLibrary::open_read_only(path).calibration(); });
+  EXPECT_EQ(e.rfind(path.string() + ": class library's calibration_far \"0.05abc\" (table meta) is not a number", 0), 0u)
+      << e;
+  EXPECT_NE(e.find("damaged"), std::string::npos) << e;
+  damage(path, "UPDATE meta SET value = '0.05' WHERE key = 'calibration_far'");
+  damage(path, "UPDATE meta SET value = 'four' WHERE key = 'enrol_views'");
+  e = error_of([&] { ClassLibrary::open_read_only(path).settings(); });
+  EXPECT_NE(e.find("enrol_views \"four\""), std::string::npos) << e;
+  damage(path, "UPDATE meta SET value = '4' WHERE key = 'enrol_views'");
+
+  damage(path, "UPDATE classes SET threshold = 'high' WHERE name = 'bell'");
+  e = error_of([&] { ClassLibrary::open_read_only(path).classes(); });
+  EXPECT_EQ(e.rfind(path.string() + ": class \"bell\": its threshold \"high\" (table classes, column threshold) is not a "
+                    "number", 0), 0u) << e;
+  damage(path, "UPDATE classes SET threshold = -4 WHERE name = 'bell'");
+
+  damage(path, "UPDATE examples SET window_start = 'soon' WHERE source = '/dog.wav'");
+  e = error_of([&] { ClassLibrary::open_read_only(path).examples(); });
+  EXPECT_NE(e.find(path.string() + ": example "), std::string::npos) << e;
+  EXPECT_NE(e.find("of class \"dog\" (/dog.wav): its window_start \"soon\" (table examples) is not a number"),
+            std::string::npos) << e;
+}
+
+std::int64_t application_id(const fs::path& path) {
+  sqlite3* db = nullptr;
+  std::int64_t id = -1;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+    sqlite3_stmt* stmt = nullptr;
+    if (sqlite3_prepare_v2(db, "PRAGMA application_id", -1, &stmt, nullptr) == SQLITE_OK && sqlite3_step(stmt) == SQLITE_ROW)
+      id = sqlite3_column_int64(stmt, 0);
+    sqlite3_finalize(stmt);
+  }
+  sqlite3_close(db);
+  return id;
+}
+
+TEST(LibraryDamage, AnotherProgramsSqliteFileIsNamedAndLeftByteForByte) {
+  TempDir dir;
+  // A WAL-mode database of another program: even its journal mode stays.
+  const fs::path songs = dir / "songs.db";
+  damage(songs, "PRAGMA journal_mode = WAL; CREATE TABLE songs(title TEXT); INSERT INTO songs VALUES('a')");
+  // Another application's file that happens to hold a meta table.
+  const fs::path app = dir / "app.db";
+  damage(app, "PRAGMA application_id = 42; CREATE TABLE meta(key TEXT, value TEXT)");
+  for (const fs::path& file : {songs, app}) {
+    SCOPED_TRACE(file.string());
+    const std::string before = bytes(file);
+    for (const std::string& e : {error_of([&] { ClassLibrary::open_read_only(file); }),
+                                 error_of([&] { ClassLibrary::open(file); }),
+                                 error_of([&] { ClassLibrary::open_or_create(file, model()); })}) {
+      EXPECT_EQ(e.rfind(file.string() + ": is a SQLite database of another program (", 0), 0u) << e;
+      EXPECT_NE(e.find("not a class library"), std::string::npos) << e;
+    }
+    EXPECT_TRUE(bytes(file) == before);
+  }
+  // A library says what it is.
+  const fs::path path = dir / "lib.db";
+  make_library(path);
+  EXPECT_EQ(application_id(path), 0x4F534C42);
 }
 
 }  // namespace
