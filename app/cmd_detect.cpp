@@ -76,11 +76,21 @@ int run_detect(const DetectArgs& a) {
   // Events and tables name a recording by its base name (as DCASE's lists
   // do): two recordings that share one could not be told apart.
   std::map<std::string, std::string> names;
+  std::vector<std::string> nameable;  // the files whose names events.tsv can hold
+  std::size_t failed = 0;
   for (const std::string& file : files) {
     const std::string name = file == "-" ? "stdin" : fs::path(file).filename().string();
+    if (name.find_first_of("\t\r\n") != std::string::npos) {
+      // It would break every line of the list: this file alone is left out, named now.
+      ++failed;
+      std::cerr << "error: " << file << ": its name holds a tab or line break, which events.tsv cannot hold "
+                << "(rename the file); skipped\n";
+      continue;
+    }
     if (const auto [it, fresh] = names.emplace(name, file); !fresh)
       throw Error("detect: " + it->second + " and " + file + " have the same file name, which events.tsv and the "
                   "tables name each recording by; detect them into separate --out directories");
+    nameable.push_back(file);
   }
   // Every file this run writes, before any recording is read: a directory or a
   // socket in its place is named now, not after the work.
@@ -93,14 +103,23 @@ int run_detect(const DetectArgs& a) {
     if (a.format_list.find("audacity") != std::string::npos) check_output_path(fs::path(a.out) / (stem + ".labels.txt"));
   }
   create_output_directory(a.out);
+  // An events.tsv of an earlier run is not left looking like this run's: it
+  // is rewritten after every recording (a kill keeps the recordings done), and
+  // each recording's tables and plots are removed before it is read (one that
+  // fails this time has none).
+  const fs::path tsv = fs::path(a.out) / "events.tsv";
   std::vector<Event> all;
-  std::size_t failed = 0;
-  for (const std::string& file : files) {
+  write_event_list(tsv, all);
+  for (const std::string& file : nameable) {
     const bool live = file == "-";
     // The event list names a file by its base name, as DCASE's lists do
     // (Audiofilename), so a reference written elsewhere matches.
     const std::string name = live ? "stdin" : fs::path(file).filename().string();
     options.batch = live ? 1 : 16;  // a pipe: each window scored as soon as it is complete
+    for (const std::string& output : {"_scores.png", "_scores.svg", ".Table.1.selections.txt", ".labels.txt"}) {
+      std::error_code ec;
+      fs::remove(fs::path(a.out) / (fs::path(name).stem().string() + output), ec);
+    }
     try {
       const auto start = std::chrono::steady_clock::now();
       ReaderOptions reader_options;
@@ -150,11 +169,10 @@ int run_detect(const DetectArgs& a) {
       ++failed;
       std::cerr << "error: " << e.what() << "\n";
     }
+    write_event_list(tsv, all);
   }
-  const fs::path tsv = fs::path(a.out) / "events.tsv";
-  write_event_list(tsv, all);
   if (!a.quiet) std::fprintf(stderr, "events: %s (%zu)\n", tsv.c_str(), all.size());
-  if (failed) throw Error(std::to_string(failed) + " of " + std::to_string(files.size()) + " recordings could not be read");
+  if (failed) throw Error(std::to_string(failed) + " of " + std::to_string(files.size()) + " recordings failed (each named above)");
   return 0;
 }
 

@@ -14,6 +14,7 @@
 #include <random>
 #include <sstream>
 
+#include "core/atomic_file.h"
 #include "core/npy.h"
 #include "data/synthetic.h"
 #include "support/test_support.h"
@@ -278,6 +279,23 @@ void EnrollCli::DetectFindsTheEnrolledEventsFarBetterThanChance() {
                               &log),
             0);
   EXPECT_NE(log.find("have the same file name"), std::string::npos) << log;
+  // A file whose name holds a tab (events.tsv cannot name it) costs that file
+  // alone, named before any work; the others' events are written, and an
+  // earlier run's events.tsv is not left behind looking current.
+  const fs::path batch = tmp_->path() / "batch", out3 = tmp_->path() / "detections3";
+  fs::create_directories(batch);
+  fs::create_directories(out3);
+  fs::copy_file(demo_ / "long" / "recording.wav", batch / "good.wav", fs::copy_options::overwrite_existing);
+  fs::copy_file(clip, batch / "tab\there.wav", fs::copy_options::overwrite_existing);
+  std::ofstream(out3 / "events.tsv") << "filename\tonset\toffset\tevent_label\nstale.wav\t0\t1\tstale\n";
+  EXPECT_NE(test::run_command(cli() + " detect --quiet --no-plots --library " + library_.string() + " --out " +
+                                  out3.string() + " " + batch.string(),
+                              &log),
+            0);
+  EXPECT_NE(log.find("holds a tab"), std::string::npos) << log;
+  const std::string kept = read_file(out3 / "events.tsv");
+  EXPECT_EQ(kept.find("stale"), std::string::npos) << kept;
+  EXPECT_NE(kept.find("good.wav\t"), std::string::npos) << kept;
 
   const fs::path reference = demo_ / "long" / "reference.tsv";
   const auto detected = score_json(reference, out / "events.tsv");
@@ -540,17 +558,22 @@ void EnrollCli::EmbedWritesEveryWindowWithItsIndex() {
       ASSERT_EQ(e.data[r * d + k], e.data[(n_recording + n_clip + r) * d + k]) << "row " << r;
   for (float v : e.data) ASSERT_TRUE(std::isfinite(v));
 
-  // A file that cannot be read: named, and no array or index is written.
+  // A file that cannot be read costs itself alone: named, the exit status
+  // says so, and the other file's windows are written with their index.
   const fs::path bad = tmp_->path() / "bad.wav";
   std::ofstream(bad) << "not audio";
   const fs::path out2 = tmp_->path() / "embedded2";
   EXPECT_NE(test::run_command(cli() + " embed --quiet --run " + (demo_ / "run").string() + " --out " + out2.string() +
-                                  " " + clip.string() + " " + bad.string(),
+                                  " " + bad.string() + " " + clip.string(),
                               &log),
             0);
   EXPECT_NE(log.find(bad.string()), std::string::npos) << log;
-  EXPECT_FALSE(fs::exists(out2 / "embeddings.npy"));
-  EXPECT_FALSE(fs::exists(out2 / "index.csv"));
+  const NpyArray kept = read_npy(out2 / "embeddings.npy");
+  EXPECT_EQ(kept.shape[0], n_clip);
+  const auto kept_index = read_lines(out2 / "index.csv");
+  ASSERT_EQ(kept_index.size(), n_clip + 1);
+  EXPECT_EQ(kept_index[1].rfind("0,", 0), 0u) << kept_index[1];
+  EXPECT_EQ(kept_index[1].find("bad.wav"), std::string::npos) << kept_index[1];
   // --out that is a file, and a hop below one frame: named, not a library exception or hours of rows.
   const std::string embed = cli() + " embed --quiet --run " + (demo_ / "run").string();
   EXPECT_NE(test::run_command(embed + " --out " + bad.string() + " " + clip.string(), &log), 0);
