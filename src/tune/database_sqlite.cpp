@@ -3,6 +3,8 @@
 #include <sqlite3.h>
 
 #include <cerrno>
+#include <csignal>
+#include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 
@@ -12,6 +14,29 @@
 
 namespace oneshot::tune {
 namespace {
+
+// For tests: ONESHOT_TEST_STUDY_FAULT=N[:kill] makes the N-th statement of
+// this process that writes to a study (counted from 1) fail after it ran, or
+// with ":kill" kills the process with SIGKILL there, so that a test can check
+// that every change is whole or absent at each of its steps.
+void injected_fault(const std::string& sql) {
+  const std::pair<long, bool> spec = [] {  // read each time: a forked test child sets it
+    std::pair<long, bool> s{0, false};
+    if (const char* v = std::getenv("ONESHOT_TEST_STUDY_FAULT"); v && *v) {
+      char* end = nullptr;
+      s.first = std::strtol(v, &end, 10);
+      s.second = end && std::string(end) == ":kill";
+    }
+    return s;
+  }();
+  static long count = 0;
+  if (spec.first <= 0) return;
+  for (const char* head : {"SELECT", "BEGIN", "COMMIT", "ROLLBACK", "PRAGMA"})
+    if (sql.rfind(head, 0) == 0) return;
+  if (++count != spec.first) return;
+  if (spec.second) ::raise(SIGKILL);
+  throw Error("injected study fault at writing statement " + std::to_string(count) + " (ONESHOT_TEST_STUDY_FAULT)");
+}
 
 class SqliteDatabase final : public Database {
  public:
@@ -133,7 +158,10 @@ class SqliteDatabase final : public Database {
     }
     for (;;) {
       const int rc = sqlite3_step(stmt);
-      if (rc == SQLITE_DONE) return;
+      if (rc == SQLITE_DONE) {
+        injected_fault(sql);
+        return;
+      }
       if (rc != SQLITE_ROW) fail(sql);
       if (!rows) continue;
       SqlRow row;

@@ -11,7 +11,11 @@
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
+#include <set>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <csignal>
 
 #include "core/config.h"
 #include "core/error.h"
@@ -172,6 +176,98 @@ TEST(StudyReadOnly, ASqliteFileOfAnotherProgramIsNamedAndLeftAlone) {
   EXPECT_EQ(sqlite3_column_int(stmt, 0), kStudyApplicationId);
   sqlite3_finalize(stmt);
   sqlite3_close(db);
+}
+
+// One worker's whole life in a study: create it, claim a trial, report two
+// epochs, finish it.
+void worker_life(const std::string& url) {
+  const SearchSpace space = small_space();
+  Study study(url, "k", &space);
+  RandomSampler sampler;
+  const Claim c = study.claim(sampler, random_config(), "w");
+  study.report(c, "w", 1, 3.0);
+  study.report(c, "w", 2, 2.0);
+  study.finish(c, "w", TrialState::complete, 2.0, "");
+}
+
+// The study as (exists, trials, state of trial 0, its epoch values).
+std::string state_of(const std::string& path) {
+  if (!fs::exists(path)) return "no file";
+  try {
+    Study s = Study::open_read_only(path, "k");
+    const auto trials = s.trials();
+    if (trials.empty()) return "study, no trial";
+    std::string out = std::to_string(trials.size()) + " trial " + state_name(trials[0].state) + ", values";
+    for (double v : trials[0].epoch_values) out += " " + std::to_string(static_cast<int>(v));
+    if (trials[0].value) out += ", value " + std::to_string(static_cast<int>(*trials[0].value));
+    return out;
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    if (what.find("no study named") != std::string::npos || what.find("not a tuning study") != std::string::npos)
+      return "no study";
+    return "error: " + what;
+  }
+}
+
+TEST(StudyKill, AWorkerKilledAtAnyWritingStatementLeavesTheStudyBeforeOrAfterThatChange) {
+  // Every state a kill may leave: each one a whole change of worker_life.
+  const std::set<std::string> whole = {"no file",
+                                       "no study",
+                                       "study, no trial",
+                                       "1 trial running, values",
+                                       "1 trial running, values 3",
+                                       "1 trial running, values 3 2",
+                                       "1 trial complete, values 3 2, value 2"};
+  int kills = 0;
+  for (int n = 1; n < 40; ++n) {
+    test::TempDir dir;
+    const std::string path = (dir / "study.db").string();
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      ::setenv("ONESHOT_TEST_STUDY_FAULT", (std::to_string(n) + ":kill").c_str(), 1);
+      try {
+        worker_life(path);
+      } catch (...) {
+        ::_exit(1);
+      }
+      ::_exit(0);
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    const std::string state = state_of(path);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {  // n is past the last writing statement
+      EXPECT_EQ(state, "1 trial complete, values 3 2, value 2");
+      break;
+    }
+    ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "statement " << n;
+    ++kills;
+    EXPECT_TRUE(whole.count(state)) << "killed at writing statement " << n << ": " << state;
+    // And the study goes on from there.
+    if (state != "no file") {
+      worker_life(path);
+      EXPECT_TRUE(Study::open_read_only(path, "k").best()) << "after a kill at writing statement " << n;
+    }
+  }
+  EXPECT_GE(kills, 8) << "schema, study, claim, two reports of two statements, finish";
+}
+
+TEST(StudyKill, AFailureInsideAReportLeavesNeitherItsHeartbeatNorItsValue) {
+  test::TempDir dir;
+  const std::string path = (dir / "study.db").string();
+  const SearchSpace space = small_space();
+  Study study(path, "k", &space);
+  RandomSampler sampler;
+  const Claim c = study.claim(sampler, random_config(), "w");
+  const double beat_before = study.trials()[0].heartbeat;
+  // The heartbeat's UPDATE runs, then the value's INSERT fails (a constraint): neither stays.
+  auto raw = open_sqlite(path);
+  raw->execute("CREATE TRIGGER no_values BEFORE INSERT ON tune_trial_values BEGIN SELECT RAISE(ABORT, 'no'); END");
+  ::usleep(20000);
+  EXPECT_THROW(study.report(c, "w", 1, 1.0), Error);
+  const auto t = study.trials()[0];
+  EXPECT_TRUE(t.epoch_values.empty());
+  EXPECT_EQ(t.heartbeat, beat_before) << "the report's heartbeat was kept without its value";
 }
 
 }  // namespace
