@@ -69,7 +69,7 @@ bool writes(const std::string& sql) {
 
 // ONESHOT_TEST_LIBRARY_FAULT=N[:kill]: the N-th writing statement of this process fails (or kills it).
 void injected_fault(const std::string& sql) {
-  static const auto spec = [] {
+  const auto spec = [] {  // read each time: a forked test child may set it
     std::pair<long, bool> s{0, false};
     if (const char* v = std::getenv("ONESHOT_TEST_LIBRARY_FAULT"); v && *v) {
       char* end = nullptr;
