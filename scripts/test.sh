@@ -7,8 +7,9 @@ cd "$(dirname "$0")/.."
 BUILD_DIR=${1:-build}
 [ -f "$BUILD_DIR/build.ninja" ] || scripts/setup.sh "$BUILD_DIR"
 # Test-only tools: the audio tests make their fixtures (MP3, M4A, Opus, WebM,
-# ...) with the ffmpeg and sox programs.
-TEST_PACKAGES=(ffmpeg sox libsox-fmt-all)
+# ...) with the ffmpeg and sox programs; the sanitizer stage (scripts/sanitize.sh)
+# builds with clang, its sanitizer runtimes and libFuzzer.
+TEST_PACKAGES=(ffmpeg sox libsox-fmt-all clang libfuzzer-14-dev libclang-rt-14-dev)
 missing=()
 for p in "${TEST_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -26,3 +27,10 @@ if [ -z "${ONESHOT_TEST_POSTGRES:-}" ] && [ -z "${ONESHOT_SKIP_POSTGRES:-}" ]; t
   trap 'scripts/postgres-test-server.sh stop' EXIT
 fi
 ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$(nproc)"
+
+# Then the model-free test programs under AddressSanitizer + UBSan and every
+# fuzz target for FUZZ_SECONDS (20) each, in build-asan (about 8 minutes on 2
+# cores from a clean build; ONESHOT_SKIP_SANITIZE=1 skips it).
+if [ -z "${ONESHOT_SKIP_SANITIZE:-}" ]; then
+  scripts/sanitize.sh
+fi
