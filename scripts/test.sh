@@ -29,7 +29,7 @@ fi
 ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$(nproc)"
 
 # Then the model-free test programs under AddressSanitizer + UBSan and every
-# fuzz target for FUZZ_SECONDS (20) each, in build-asan (about 8 minutes on 2
+# fuzz target for FUZZ_SECONDS (20) each, in build-asan (about 7 minutes on 2
 # cores from a clean build; ONESHOT_SKIP_SANITIZE=1 skips it).
 if [ -z "${ONESHOT_SKIP_SANITIZE:-}" ]; then
   scripts/sanitize.sh
