@@ -9,6 +9,8 @@
 #include <string>
 #include <thread>
 
+#include <gperftools/malloc_extension.h>
+
 #include "commands.h"
 #include "core/error.h"
 
@@ -39,6 +41,10 @@ CLI::Validator finite_number(double min, bool strict, const char* what) {
 
 const CLI::Validator FiniteNumber = finite_number(-HUGE_VAL, false, "a finite number");
 const CLI::Validator FinitePositive = finite_number(0, true, "a finite number > 0");
+void bound_allocator_caches() {
+  MallocExtension::instance()->SetNumericProperty("tcmalloc.max_total_thread_cache_bytes", 1u << 20);
+}
+
 const CLI::Validator ThreadCount(
     [](std::string& text) -> std::string {
       const long cores = std::max(1u, std::thread::hardware_concurrency());

@@ -50,6 +50,7 @@ void write_annotation_tables(const DetectArgs& a, const std::string& name, const
 }
 
 int run_detect(const DetectArgs& a) {
+  bound_allocator_caches();
   check_output_directory(a.out);  // before the library and the model are loaded
   check_output_path(fs::path(a.out) / "events.tsv");
   const ClassLibrary library = ClassLibrary::open_read_only(a.library);
@@ -108,8 +109,11 @@ int run_detect(const DetectArgs& a) {
   // each recording's tables and plots are removed before it is read (one that
   // fails this time has none).
   const fs::path tsv = fs::path(a.out) / "events.tsv";
+  std::error_code tsv_ec;
+  // A pipe or a device (or a link to one) is written once, at the end: a stream cannot be rewritten.
+  const bool tsv_is_stream = !fs::is_regular_file(fs::status(tsv, tsv_ec)) && fs::exists(fs::status(tsv, tsv_ec));
   std::vector<Event> all;
-  write_event_list(tsv, all);
+  if (!tsv_is_stream) write_event_list(tsv, all);
   for (const std::string& file : nameable) {
     const bool live = file == "-";
     // The event list names a file by its base name, as DCASE's lists do
@@ -117,8 +121,10 @@ int run_detect(const DetectArgs& a) {
     const std::string name = live ? "stdin" : fs::path(file).filename().string();
     options.batch = live ? 1 : 16;  // a pipe: each window scored as soon as it is complete
     for (const std::string& output : {"_scores.png", "_scores.svg", ".Table.1.selections.txt", ".labels.txt"}) {
+      // Regular files only: a link, a pipe or a device in its place is the user's, written through later.
       std::error_code ec;
-      fs::remove(fs::path(a.out) / (fs::path(name).stem().string() + output), ec);
+      const fs::path old = fs::path(a.out) / (fs::path(name).stem().string() + output);
+      if (fs::is_regular_file(fs::symlink_status(old, ec))) fs::remove(old, ec);
     }
     try {
       const auto start = std::chrono::steady_clock::now();
@@ -169,8 +175,9 @@ int run_detect(const DetectArgs& a) {
       ++failed;
       std::cerr << "error: " << e.what() << "\n";
     }
-    write_event_list(tsv, all);
+    if (!tsv_is_stream) write_event_list(tsv, all);
   }
+  if (tsv_is_stream) write_event_list(tsv, all);
   if (!a.quiet) std::fprintf(stderr, "events: %s (%zu)\n", tsv.c_str(), all.size());
   if (failed) throw Error(std::to_string(failed) + " of " + std::to_string(files.size()) + " recordings failed (each named above)");
   return 0;

@@ -5,6 +5,7 @@
 # 22: peak memory must not grow with the recording's length.
 #
 # Usage: bench/peak_memory.sh RUN EXAMPLE.wav [SECONDS...]   (default: 60 43200)
+#   COMMANDS="classify detect" limits the commands measured (default: classify enroll detect).
 #   RUN: a trained run directory; EXAMPLE: one clip, enrolled as the library's class.
 # Prints one line per command and length: seconds of audio, wall seconds, peak RSS.
 set -euo pipefail
@@ -26,11 +27,17 @@ measure() {  # NAME SECONDS COMMAND...
   read -r wall rss <"$WORK/time"
   printf '%-9s %12s %10s %14.0f\n' "$name" "$seconds" "$wall" "$(echo "$rss / 1024" | bc -l)"
 }
+COMMANDS=${COMMANDS:-classify enroll detect}
 for s in "${LENGTHS[@]}"; do
   sox -n -r 22050 -c 1 -b 16 "$WORK/noise.wav" synth "$s" pinknoise vol 0.3
-  measure classify "$s" "$BIN" classify --library "$WORK/lib.sqlite" "$WORK/noise.wav"
-  rm -f "$WORK/enrolled.sqlite"
-  measure enroll "$s" "$BIN" enroll --run "$RUN" --library "$WORK/enrolled.sqlite" --class long "$WORK/noise.wav"
-  measure detect "$s" "$BIN" detect --library "$WORK/lib.sqlite" --hop 2.5 --out "$WORK/detect" "$WORK/noise.wav"
+  for c in $COMMANDS; do
+    case $c in
+      classify) measure classify "$s" "$BIN" classify --library "$WORK/lib.sqlite" "$WORK/noise.wav" ;;
+      enroll)
+        rm -f "$WORK/enrolled.sqlite"
+        measure enroll "$s" "$BIN" enroll --run "$RUN" --library "$WORK/enrolled.sqlite" --class long "$WORK/noise.wav" ;;
+      detect) measure detect "$s" "$BIN" detect --library "$WORK/lib.sqlite" --hop 2.5 --out "$WORK/detect" "$WORK/noise.wav" ;;
+    esac
+  done
   rm -f "$WORK/noise.wav"
 done
