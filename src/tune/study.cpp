@@ -69,6 +69,17 @@ Overrides stored_params(const Database& db, const std::string& study, const SqlV
   }
 }
 
+// The study's search space as stored (column space of tune_studies).
+SearchSpace stored_space(const Database& db, const std::string& study, const SqlValue& v) {
+  try {
+    return SearchSpace::from_json(stored_json(db, study, "the stored search space", v));
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    if (message.rfind(db.describe(), 0) == 0) throw;
+    throw Error(db.describe() + ": study \"" + study + "\": " + message);
+  }
+}
+
 TrialState stored_state(const Database& db, const std::string& study, const SqlValue& number, const SqlValue& v) {
   const std::string state = as_string(v);
   for (TrialState t : {TrialState::running, TrialState::complete, TrialState::failed, TrialState::pruned})
@@ -145,13 +156,7 @@ Study::Study(const std::string& url, const std::string& name, ReadOnly) : url_(u
       throw Error(db_->describe() + ": no study named \"" + name_ + "\" (studies: " +
                   (names.empty() ? "none" : names) + "; --study-name chooses one)");
     }
-    try {
-      space_ = SearchSpace::from_json(stored_json(*db_, name_, "the stored search space", rows[0][0]));
-    } catch (const Error& e) {
-      const std::string message = e.what();
-      if (message.rfind(db_->describe(), 0) == 0) throw;
-      throw Error(db_->describe() + ": study \"" + name_ + "\": " + message);
-    }
+    space_ = stored_space(*db_, name_, rows[0][0]);
   });
 }
 
@@ -188,13 +193,7 @@ Study::Study(const std::string& url, const std::string& name, const SearchSpace*
                  {name_, space->to_json().dump()});
     space_ = *space;
   } else {
-    try {
-      space_ = SearchSpace::from_json(stored_json(*db_, name_, "the stored search space", rows[0][0]));
-    } catch (const Error& e) {
-      const std::string message = e.what();
-      if (message.rfind(db_->describe(), 0) == 0) throw;
-      throw Error(db_->describe() + ": study \"" + name_ + "\": " + message);
-    }
+    space_ = stored_space(*db_, name_, rows[0][0]);
     if (space && !adopt_stored_space && !(*space == space_))
       throw Error(db_->describe() + ": study \"" + name_ +
                   "\" was created with a different search space; use a new study name, or omit --space to use the stored one");
