@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "model/archive_checksums.h"
+
 namespace oneshot {
 
 // Writes every parameter and buffer of `module` into `archive`, as
@@ -35,13 +37,5 @@ std::string archive_to_bytes(torch::serialize::OutputArchive& archive);
 void archive_from_bytes(torch::serialize::InputArchive& archive, const std::string& bytes,
                         const std::filesystem::path& origin);
 
-// LibTorch writes checkpoints as ZIP archives whose entries carry a CRC-32,
-// but its reader does not check them (a damaged tensor loads as wrong
-// numbers). This walks the archive's central directory (PKWARE APPNOTE 6.3,
-// 4.3.12-4.3.16; ZIP64 when the sizes need it) and checks the CRC-32 of
-// every stored entry; every size and offset is checked against the file's
-// length first. Error naming `origin` and the entry when one does not match
-// or the directory is damaged.
-void verify_archive_checksums(std::string_view bytes, const std::filesystem::path& origin);
 
 }  // namespace oneshot
