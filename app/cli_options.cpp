@@ -1,6 +1,5 @@
 // What both executables share: the --config/--set options and the parse-run-report loop.
 #include <algorithm>
-#include <chrono>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -9,8 +8,6 @@
 #include <filesystem>
 #include <string>
 #include <thread>
-
-#include <gperftools/malloc_extension.h>
 
 #include "commands.h"
 #include "core/error.h"
@@ -42,19 +39,6 @@ CLI::Validator finite_number(double min, bool strict, const char* what) {
 
 const CLI::Validator FiniteNumber = finite_number(-HUGE_VAL, false, "a finite number");
 const CLI::Validator FinitePositive = finite_number(0, true, "a finite number > 0");
-void bound_allocator_caches() {
-  MallocExtension::instance()->SetNumericProperty("tcmalloc.max_total_thread_cache_bytes", 1u << 20);
-  // Freed spans of the page heap stay resident, and the model's batches leave
-  // them fragmented a little more each minute: give them back every 5 s (a
-  // few ms of page faults each time).
-  std::thread([] {
-    for (;;) {
-      std::this_thread::sleep_for(std::chrono::seconds(5));
-      MallocExtension::instance()->ReleaseFreeMemory();
-    }
-  }).detach();
-}
-
 const CLI::Validator ThreadCount(
     [](std::string& text) -> std::string {
       const long cores = std::max(1u, std::thread::hardware_concurrency());

@@ -23,7 +23,6 @@ struct ClassifyArgs {
 };
 
 int run_classify(const ClassifyArgs& a) {
-  bound_allocator_caches();
   const ClassLibrary library = ClassLibrary::open_read_only(a.library);
   auto run = RunModel::load(library.run_directory(), a.threads);
   ScoringOptions scoring;

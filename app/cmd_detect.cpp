@@ -50,7 +50,6 @@ void write_annotation_tables(const DetectArgs& a, const std::string& name, const
 }
 
 int run_detect(const DetectArgs& a) {
-  bound_allocator_caches();
   check_output_directory(a.out);  // before the library and the model are loaded
   check_output_path(fs::path(a.out) / "events.tsv");
   const ClassLibrary library = ClassLibrary::open_read_only(a.library);

@@ -32,7 +32,6 @@ struct EmbedArgs {
 };
 
 int run_embed(const EmbedArgs& a) {
-  bound_allocator_caches();
   if (!std::isfinite(a.hop) || a.hop < 0) throw Error("--hop must be a finite number of seconds >= 0");
   const std::vector<std::string> files = expand_inputs(a.files);
   for (const auto& f : files)

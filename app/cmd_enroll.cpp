@@ -119,7 +119,6 @@ int enroll_into(const EnrollArgs& a, const std::string& class_name, const std::v
                 std::size_t n_files, RunModel& run);
 
 int run_enroll(const EnrollArgs& a) {
-  bound_allocator_caches();
   if (a.class_name.empty() && !a.negative) throw Error("enroll: give the class name with --class");
   const std::string class_name = a.class_name.empty() ? "background" : a.class_name;
   check_class_name(class_name);  // before the model loads: a bad name costs no start-up

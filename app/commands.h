@@ -71,12 +71,6 @@ int run_pipeline(const RunArgs& args);
 // NonNegativeNumber) let "nan" and "inf" through, which options in seconds or
 // scores must refuse.
 extern const CLI::Validator FiniteNumber, FinitePositive, FiniteNonNegative;
-// For the commands that stream a recording (classify, enroll, detect,
-// embed): tcmalloc's per-thread caches hold up to 1 MB in all instead of 32,
-// and free pages go back to the system every 5 s. With the defaults, peak
-// memory climbed about 100 MB over a recording's first minutes
-// (bench/peak_memory.sh: 443 MB at 1 minute, 549 MB at 12 hours).
-void bound_allocator_caches();
 // --threads and --jobs: 0 (every core) up to 4 x this machine's cores (more only spin-wait).
 extern const CLI::Validator ThreadCount;
 
