@@ -105,7 +105,24 @@ std::string utf16_to_utf8(const std::string& text, std::size_t begin, bool littl
 
 }  // namespace
 
+// UTF-32 (from byte 4, after its mark) as UTF-8.
+std::string utf32_to_utf8(const std::string& text, bool little_endian, const std::string& source) {
+  if (text.size() % 4) throw Error(source + ": UTF-32 text with a length not a multiple of 4 bytes (cut short?)");
+  std::string out;
+  for (std::size_t at = 4; at < text.size(); at += 4) {
+    char32_t c = 0;
+    for (int k = 0; k < 4; ++k)
+      c = c << 8 | static_cast<unsigned char>(text[at + static_cast<std::size_t>(little_endian ? 3 - k : k)]);
+    if (c > 0x10FFFF || (c >= 0xD800 && c < 0xE000))
+      throw Error(source + ": damaged UTF-32 text (no character at byte " + std::to_string(at) + ")");
+    append_utf8(out, c);
+  }
+  return out;
+}
+
 std::string decode_text(std::string text, const std::string& source) {
+  if (text.rfind(std::string("\xFF\xFE\0\0", 4), 0) == 0) return utf32_to_utf8(text, true, source);
+  if (text.rfind(std::string("\0\0\xFE\xFF", 4), 0) == 0) return utf32_to_utf8(text, false, source);
   if (text.rfind("\xFF\xFE", 0) == 0) return utf16_to_utf8(text, 2, true, source);
   if (text.rfind("\xFE\xFF", 0) == 0) return utf16_to_utf8(text, 2, false, source);
   const std::size_t nul = text.find('\0');

@@ -20,6 +20,7 @@ std::size_t hop_samples(const RunModel& run, const WindowingOptions& options) {
   // an 8 s file is 800,000 windows).
   const auto frame_hop = static_cast<std::size_t>(std::max(1, run.config().features.hop_length));
   const double hop_samples_exact = std::round(hop * run.sample_rate());
+  if (hop > 86400) throw Error("--hop " + std::to_string(hop) + " s is longer than a day: at most 86400 s");
   if (hop_samples_exact < static_cast<double>(frame_hop)) {
     char buf[160];
     std::snprintf(buf, sizeof buf, "--hop %g s is below one frame hop of the model's input (%g s, %zu samples at %d Hz)",

@@ -4,6 +4,7 @@
 #include <fstream>
 #include <iomanip>
 #include <limits>
+#include <map>
 #include <sstream>
 
 #include "core/atomic_file.h"
@@ -111,6 +112,40 @@ void check_model_config(torch::serialize::InputArchive& archive, const Siamese& 
                                "; use the config.toml the checkpoint was trained with, or train again");
 }
 
+// LibTorch's Module::load replaces each tensor with the stored one, shape
+// and all: weights of another width loaded silently into a model configured
+// otherwise. The shapes the configuration gives are taken before loading and
+// compared after, naming the first tensor that differs.
+class ShapeGuard {
+ public:
+  explicit ShapeGuard(const torch::nn::Module& module) {
+    for (const auto& p : module.named_parameters(true)) shapes_.emplace_back(p.key(), p.value().sizes().vec());
+    for (const auto& b : module.named_buffers(true)) shapes_.emplace_back(b.key(), b.value().sizes().vec());
+  }
+  void check(const torch::nn::Module& module, const fs::path& path) const {
+    std::map<std::string, std::vector<int64_t>> now;
+    for (const auto& p : module.named_parameters(true)) now[p.key()] = p.value().sizes().vec();
+    for (const auto& b : module.named_buffers(true)) now[b.key()] = b.value().sizes().vec();
+    for (const auto& [name, expected] : shapes_) {
+      const auto it = now.find(name);
+      if (it == now.end() || it->second != expected)
+        throw file_error(path, "these weights were made with another model configuration: \"" + name + "\" has shape " +
+                                   (it == now.end() ? std::string("(absent)") : shape_text(it->second)) +
+                                   ", the run's config.toml gives " + shape_text(expected) +
+                                   " (model.width, model.embedding_dim, features.n_mels, ...); use the config.toml "
+                                   "the checkpoint was trained with, or train again");
+    }
+  }
+
+ private:
+  static std::string shape_text(const std::vector<int64_t>& v) {
+    std::string out = "[";
+    for (std::size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + std::to_string(v[i]);
+    return out + "]";
+  }
+  std::vector<std::pair<std::string, std::vector<int64_t>>> shapes_;
+};
+
 }  // namespace
 
 nlohmann::json TrainState::to_json() const {
@@ -215,7 +250,9 @@ TrainState load_last_checkpoint(const fs::path& path, Siamese& model, torch::opt
     torch::serialize::InputArchive model_archive, optimizer_archive;
     archive.read("model", model_archive);
     archive.read("optimizer", optimizer_archive);
+    const ShapeGuard shapes(*model);
     model->load(model_archive);
+    shapes.check(*model, path);
     if (objective) {
       torch::serialize::InputArchive objective_archive;
       if (!archive.try_read("objective", objective_archive))
@@ -275,14 +312,17 @@ nlohmann::json load_best_weights(const fs::path& path, Siamese& model) {
   try {
     check_model_config(archive, model, path);
     torch::serialize::InputArchive nested;
+    const ShapeGuard shapes(*model);
     if (archive.try_read("model", nested)) {  // last.pt
       model->load(nested);
+      shapes.check(*model, path);
       c10::IValue state;
       archive.read("state", state);
       auto s = nlohmann::json::parse(state.toStringRef());
       return {{"epoch", s.at("epoch")}, {"from", "last"}};
     }
     model->load(archive);
+    shapes.check(*model, path);
     c10::IValue meta;
     if (archive.try_read("meta", meta) && meta.isString()) return nlohmann::json::parse(meta.toStringRef());
     return nlohmann::json::object();

@@ -45,6 +45,22 @@ TEST(TableText, Utf16EventListsReadAsTheirUtf8Twins) {
     }
 }
 
+TEST(TableText, Utf32WithAMarkIsRead) {
+  test::TempDir dir;
+  for (bool little : {true, false}) {
+    std::string bytes;
+    for (char32_t c : std::u32string(U"\uFEFFclip.wav\t1\t2\tcaf\u00e9\n")) {
+      std::string unit(4, '\0');
+      for (int k = 0; k < 4; ++k) unit[static_cast<std::size_t>(little ? k : 3 - k)] = static_cast<char>((c >> (8 * k)) & 0xFF);
+      bytes += unit;
+    }
+    write_file_atomic(dir / "utf32.tsv", bytes);
+    const auto events = read_event_list(dir / "utf32.tsv");
+    ASSERT_EQ(events.size(), 1u) << (little ? "LE" : "BE");
+    EXPECT_EQ(events[0].label, "caf\xC3\xA9");
+  }
+}
+
 TEST(TableText, BinaryAndDamagedUtf16AreNamedErrors) {
   test::TempDir dir;
   write_file_atomic(dir / "binary.tsv", std::string("clip.wav\t1\t2\tdog\n\x01\x02\0\x03", 20));

@@ -276,6 +276,30 @@ TEST(Trainer, CheckpointOfAnotherModelConfigurationIsRefused) {
   EXPECT_NO_THROW(load_best_weights(dir / "b" / "best.pt", own));
 }
 
+// A checkpoint written before checkpoints stored their configuration (only
+// the weights): LibTorch's Module::load takes the stored shapes as they are,
+// so weights of another size loaded silently; the shapes the run's
+// configuration gives are checked instead, naming the file.
+TEST(Trainer, OldCheckpointOfAnotherSizeIsRefusedByItsShapes) {
+  TempDir dir;
+  Config bigger = tiny_config();
+  bigger.model.n_filters = 8;
+  Siamese written(bigger.model, 24, 32);
+  torch::serialize::OutputArchive archive;
+  written->save(archive);
+  archive.save_to((dir / "best.pt").string());
+  Siamese model(tiny_config().model, 24, 32);
+  try {
+    load_best_weights(dir / "best.pt", model);
+    FAIL() << "weights of 8 filters loaded into a model of 4";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("best.pt"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("has shape"), std::string::npos) << e.what();
+  }
+  Siamese same(bigger.model, 24, 32);
+  EXPECT_NO_THROW(load_best_weights(dir / "best.pt", same));
+}
+
 // One damaged byte of the weights (a bad sector; LibTorch does not check
 // the archive's CRC-32) is an error naming the file, for best.pt and last.pt.
 TEST(Trainer, DamagedCheckpointIsRefusedNotLoaded) {
