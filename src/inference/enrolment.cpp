@@ -103,7 +103,8 @@ std::vector<LibraryExample> embed_example(RunModel& run, const std::string& path
   std::vector<float> first_window;  // for the shifted views of an example of one window
   embed_recording(run, run.open_audio(path, segment.value_or(Segment{})), hop, [&](const WindowBatch& b) {
     const auto dim = static_cast<std::size_t>(b.embeddings.size(1));
-    const float* e = b.embeddings.contiguous().data_ptr<float>();
+    const torch::Tensor held = b.embeddings.contiguous();  // kept alive while its data is read
+    const float* e = held.data_ptr<float>();
     if (sounding.seen() == 0) first_window.assign(b.packed, b.packed + window);
     for (std::size_t i = 0; i < b.count(); ++i)
       sounding.add(b.levels_dbfs[i], {static_cast<double>(b.starts[i]) / run.sample_rate(),
