@@ -89,16 +89,25 @@ TrialState stored_state(const Database& db, const std::string& study, const SqlV
 }
 
 TrialRecord trial_from_row(const Database& db, const std::string& study, const SqlRow& r) {
+  // A number column that holds something else names the study, trial and column.
+  auto number = [&](const SqlValue& v, const char* column) {
+    try {
+      return as_double(v);
+    } catch (const Error& e) {
+      throw Error(db.describe() + ": study \"" + study + "\": trial " + as_string(r[0]) + ", column " + column +
+                  ": " + e.what() + ": the study database is damaged");
+    }
+  };
   TrialRecord t;
   t.number = static_cast<int>(as_int(r[0]));
   t.params = stored_params(db, study, r[0], r[1]);
   t.state = stored_state(db, study, r[0], r[2]);
-  if (!is_null(r[3])) t.value = as_double(r[3]);
+  if (!is_null(r[3])) t.value = number(r[3], "value");
   t.worker = as_string(r[4]);
-  t.heartbeat = as_double(r[5]);
-  t.attempts = static_cast<int>(as_int(r[6]));
-  t.started = as_double(r[7]);
-  if (!is_null(r[8])) t.finished = as_double(r[8]);
+  t.heartbeat = number(r[5], "heartbeat");
+  t.attempts = static_cast<int>(number(r[6], "attempts"));
+  t.started = number(r[7], "started");
+  if (!is_null(r[8])) t.finished = number(r[8], "finished");
   if (!is_null(r[9])) t.reason = as_string(r[9]);
   return t;
 }

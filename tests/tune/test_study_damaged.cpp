@@ -77,6 +77,17 @@ TEST_F(DamagedStudy, AnUnknownStateIsNamed) {
   EXPECT_EQ(e.rfind(path_ + ": study \"s\": trial 0 has an unknown state \"zombie\"", 0), 0u) << e;
 }
 
+TEST_F(DamagedStudy, ANumberColumnHoldingTextNamesTheTrialAndColumn) {
+  for (const std::string column : {"value", "heartbeat"}) {
+    damage("UPDATE tune_trials SET " + column + " = 'abc'");
+    Study study(path_, "s", nullptr);
+    const std::string e = error_of([&] { study.trials(); });
+    EXPECT_EQ(e.rfind(path_ + ": study \"s\": trial 0, column " + column, 0), 0u) << e;
+    EXPECT_NE(e.find("damaged"), std::string::npos) << e;
+    damage("UPDATE tune_trials SET " + column + " = 0.5");
+  }
+}
+
 TEST_F(DamagedStudy, ADamagedStoredSpaceNamesTheFile) {
   damage("UPDATE tune_studies SET space = '{\"params\": [' WHERE name = 's'");
   const std::string e = error_of([&] { Study(path_, "s", nullptr); });
