@@ -46,17 +46,8 @@ int run_embed(const EmbedArgs& a) {
   auto run = RunModel::load(a.run, a.threads);
   const std::size_t window = run->window_samples();
   const double rate = run->sample_rate();
-  // Default hop: half the window, as enrol and classify cut recordings.
-  const std::size_t hop = a.hop > 0 ? std::max<std::size_t>(1, static_cast<std::size_t>(std::llround(a.hop * rate)))
-                                    : hop_samples(*run, WindowingOptions{});
-  if (static_cast<double>(hop) > 1e15) throw Error("--hop is too long");
-  // Below one STFT frame hop a window adds no information, only time and rows (as detect).
-  const auto frame = static_cast<std::size_t>(run->config().features.hop_length);
-  if (hop < frame) {
-    char buf[128];
-    std::snprintf(buf, sizeof buf, "--hop must be at least one frame hop (%.4f s)", static_cast<double>(frame) / rate);
-    throw Error(buf);
-  }
+  // Half the window by default, at least one frame hop: as enrol and classify cut recordings.
+  const std::size_t hop = hop_samples(*run, WindowingOptions{a.hop, {}});
   create_output_directory(a.out);
   for (const char* name : {"embeddings.npy", "index.csv", "embeddings.json"})
     if (fs::is_directory(fs::path(a.out) / name))

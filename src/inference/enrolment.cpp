@@ -23,8 +23,9 @@ std::size_t hop_samples(const RunModel& run, const WindowingOptions& options) {
   if (hop > 86400) throw Error("--hop " + std::to_string(hop) + " s is longer than a day: at most 86400 s");
   if (hop_samples_exact < static_cast<double>(frame_hop)) {
     char buf[160];
-    std::snprintf(buf, sizeof buf, "--hop %g s is below one frame hop of the model's input (%g s, %zu samples at %d Hz)",
-                  hop, static_cast<double>(frame_hop) / run.sample_rate(), frame_hop, run.sample_rate());
+    std::snprintf(buf, sizeof buf,
+                  "--hop must be at least one frame hop of the model's input (%g s, %zu samples at %d Hz), not %g s",
+                  static_cast<double>(frame_hop) / run.sample_rate(), frame_hop, run.sample_rate(), hop);
     throw Error(buf);
   }
   return static_cast<std::size_t>(hop_samples_exact);

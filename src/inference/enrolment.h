@@ -27,7 +27,8 @@ struct WindowingOptions {
   SoundingRule rule;
 };
 
-// Samples between window starts for `options` (at least 1).
+// Samples between window starts for `options`: at least one frame hop of the
+// model's input and at most a day (Error naming --hop otherwise).
 std::size_t hop_samples(const RunModel& run, const WindowingOptions& options);
 
 // The windows classify scores in `samples`: the sounding windows at
