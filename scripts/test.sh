@@ -8,8 +8,9 @@ BUILD_DIR=${1:-build}
 [ -f "$BUILD_DIR/build.ninja" ] || scripts/setup.sh "$BUILD_DIR"
 # Test-only tools: the audio tests make their fixtures (MP3, M4A, Opus, WebM,
 # ...) with the ffmpeg and sox programs; the sanitizer stage (scripts/sanitize.sh)
-# builds with clang, its sanitizer runtimes and libFuzzer.
-TEST_PACKAGES=(ffmpeg sox libsox-fmt-all clang libfuzzer-14-dev libclang-rt-14-dev)
+# builds with clang, its sanitizer runtimes and libFuzzer; the TorchScript
+# export test opens the exported file in PyTorch (python3-torch, about 1 GB).
+TEST_PACKAGES=(ffmpeg sox libsox-fmt-all clang libfuzzer-14-dev libclang-rt-14-dev python3-torch)
 missing=()
 for p in "${TEST_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,0 +1,138 @@
+#include "model/export_torchscript.h"
+
+#include <torch/script.h>
+
+#include <cstdio>
+#include <sstream>
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+
+namespace oneshot {
+namespace {
+
+std::string number(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  std::string s = buf;
+  if (s.find_first_of(".eEn") == std::string::npos) s += ".0";  // a float literal in TorchScript
+  return s;
+}
+
+std::string ints(const std::vector<int64_t>& v) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
+  return s + "]";
+}
+
+// The attribute name of a layer's tensor: "encoder.blocks.0" + "weight" -> "encoder_blocks_0_weight".
+std::string attribute(const ExportLayer& layer, const std::string& tensor) {
+  std::string s = layer.name + "_" + tensor;
+  for (char& c : s)
+    if (c == '.') c = '_';
+  return s;
+}
+
+std::string self(const ExportLayer& layer, const std::string& tensor) { return "self." + attribute(layer, tensor); }
+
+void forward_line(std::ostringstream& out, const ExportLayer& l) {
+  const std::string in = "        ";
+  if (l.kind == "clip_mean") {
+    out << in << "x = x - x.mean([2, 3], True)\n";
+  } else if (l.kind == "band_norm") {
+    out << in << "x = (x - " << self(l, "mean") << ".view([1, 1, -1, 1])) / " << self(l, "std")
+        << ".view([1, 1, -1, 1])\n";
+  } else if (l.kind == "conv2d") {
+    out << in << "x = torch.conv2d(x, " << self(l, "weight") << ", "
+        << (l.tensors.count("bias") ? self(l, "bias") : "None") << ", " << ints(l.stride) << ", " << ints(l.padding)
+        << ")\n";
+  } else if (l.kind == "batch_norm") {
+    out << in << "x = torch.batch_norm(x, " << self(l, "weight") << ", " << self(l, "bias") << ", "
+        << self(l, "running_mean") << ", " << self(l, "running_var") << ", False, 0.0, " << number(l.eps)
+        << ", False)\n";
+  } else if (l.kind == "relu") {
+    out << in << "x = torch.relu(x)\n";
+  } else if (l.kind == "sigmoid") {
+    out << in << "x = torch.sigmoid(x)\n";
+  } else if (l.kind == "max_pool2d") {
+    out << in << "x = torch.max_pool2d(x, " << ints(l.kernel) << ", " << ints(l.stride) << ")\n";
+  } else if (l.kind == "flatten") {
+    out << in << "x = torch.flatten(x, 1)\n";
+  } else if (l.kind == "linear") {
+    out << in << "x = torch.linear(x, " << self(l, "weight") << ", " << self(l, "bias") << ")\n";
+  } else if (l.kind == "mean_frequency") {
+    out << in << "x = x.mean(2)\n";
+  } else if (l.kind == "mean_max_time") {
+    out << in << "x = torch.cat([x.mean(2), torch.amax(x, 2)], 1)\n";
+  } else if (l.kind == "attentive_statistics") {
+    out << in << "h = torch.tanh(torch.linear(x.transpose(1, 2), " << self(l, "hidden_weight") << ", "
+        << self(l, "hidden_bias") << "))\n"
+        << in << "a = torch.softmax(torch.linear(h, " << self(l, "score_weight") << ", " << self(l, "score_bias")
+        << ").reshape([x.size(0), 1, x.size(2)]), 2)\n"
+        << in << "m = (a * x).sum(2)\n"
+        << in << "v = (a * x * x).sum(2) - m * m\n"
+        << in << "x = torch.cat([m, v.clamp_min(1e-05).sqrt()], 1)\n";
+  } else if (l.kind == "center") {
+    out << in << "x = x - " << self(l, "mean") << "\n";
+  } else if (l.kind == "l2_normalise") {
+    out << in << "x = x / x.norm(2, [1], True).clamp_min(" << number(l.eps) << ")\n";
+  } else {
+    throw Error("TorchScript export: no translation of a \"" + l.kind + "\" layer (" + l.name + ")");
+  }
+}
+
+}  // namespace
+
+std::string torchscript_source(const ExportPlan& plan) {
+  std::ostringstream out;
+  out << "def forward(self, x):\n"
+      << "        # x: (B, 1, " << plan.n_mels << ", "
+      << (plan.any_frames() ? "T >= " + std::to_string(plan.min_frames) : std::to_string(plan.n_frames))
+      << ") log-mel -> (B, " << plan.embedding_dim << ") embeddings\n";
+  for (const auto& layer : plan.layers) forward_line(out, layer);
+  out << "        return x\n\n";
+  out << "def score(self, queries, references):\n"
+      << "        # (Q, D), (R, D) -> (Q, R) scores, higher = more similar\n"
+      << "        d = queries.unsqueeze(1) - references.unsqueeze(0)\n"
+      << "        m = " << (plan.dist == "l1" ? "d.abs()" : "d * d") << "\n";
+  if (plan.head == "linear")
+    out << "        return torch.linear(m, self.head_weight, self.head_bias).squeeze(2)\n";
+  else if (plan.head == "monotone")
+    out << "        return self.head_bias - torch.matmul(m, self.head_weight.abs().t()).squeeze(2)\n";
+  else
+    out << "        return self.head_bias - self.head_weight.abs().squeeze() * m.sum(2)\n";
+  return out.str();
+}
+
+torch::jit::Module torchscript_module(const ExportPlan& plan) {
+  torch::jit::Module module("OneshotAudioEncoder");
+  for (const auto& layer : plan.layers)
+    for (const auto& [name, tensor] : layer.tensors) {
+      // Learned weights are parameters (a PyTorch user can fine-tune them); statistics are buffers.
+      const bool statistic = name == "running_mean" || name == "running_var" || layer.kind == "band_norm" ||
+                             layer.kind == "center";
+      module.register_parameter(attribute(layer, name), tensor.clone(), statistic);
+    }
+  module.register_parameter("head_weight", plan.head_weight.clone(), false);
+  module.register_parameter("head_bias", plan.head_bias.clone(), false);
+  const std::string source = torchscript_source(plan);
+  try {
+    module.define(source);
+  } catch (const std::exception& e) {
+    throw Error(std::string("TorchScript export: the generated source does not compile (a bug): ") + e.what() +
+                "\n" + source);
+  }
+  module.eval();
+  return module;
+}
+
+void save_torchscript(const ExportPlan& plan, const std::filesystem::path& path, const std::string& card) {
+  torch::jit::Module module = torchscript_module(plan);
+  std::ostringstream bytes;
+  torch::jit::ExtraFilesMap extra;
+  if (!card.empty()) extra["model_card.json"] = card;
+  module.save(bytes, extra);
+  write_file_atomic(path, bytes.str());
+}
+
+}  // namespace oneshot
