@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/utf8.h"
 
 namespace oneshot {
 namespace fs = std::filesystem;
@@ -101,8 +102,14 @@ struct CsvRow {
 // `problems` (the caller lists them with the other problems of the dataset);
 // a file without a usable header line throws.
 std::vector<CsvRow> read_esc50_csv(const fs::path& csv, std::vector<std::string>& problems) {
-  std::ifstream in(csv, std::ios::binary);
-  if (!in) throw file_error(csv, "cannot open");
+  std::ifstream file(csv, std::ios::binary);
+  if (!file) throw file_error(csv, "cannot open");
+  // The whole file is checked to be UTF-8 first, as event lists and tables
+  // are (core/utf8.h): a Latin-1 class name would name a class no other file spells.
+  std::stringstream whole;
+  whole << file.rdbuf();
+  require_utf8(whole.str(), csv.string());
+  std::istringstream in(whole.str());
   std::string line;
   if (!std::getline(in, line)) throw file_error(csv, "empty file (expected a header line)");
   if (line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);  // UTF-8 BOM

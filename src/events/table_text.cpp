@@ -6,6 +6,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/utf8.h"
 
 namespace oneshot::table_text {
 
@@ -126,7 +127,12 @@ std::string decode_text(std::string text, const std::string& source) {
   if (text.rfind("\xFF\xFE", 0) == 0) return utf16_to_utf8(text, 2, true, source);
   if (text.rfind("\xFE\xFF", 0) == 0) return utf16_to_utf8(text, 2, false, source);
   const std::size_t nul = text.find('\0');
-  if (nul == std::string::npos) return text;
+  if (nul == std::string::npos) {
+    // 8-bit text in another encoding (Latin-1 from a spreadsheet) is named, not
+    // read: its labels would match no label spelt in UTF-8, silently.
+    require_utf8(text, source);
+    return text;
+  }
   // No mark: UTF-16 when at least half the characters of the start have a NUL
   // high byte (ASCII and Latin-1 text), always on the same side.
   const std::size_t pairs = std::min<std::size_t>(text.size() / 2, 256);

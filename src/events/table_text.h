@@ -23,7 +23,10 @@ std::string number(double v);
 // UTF-16 (Excel: little-endian with a byte-order mark): UTF-16 with a mark,
 // or without one but with a NUL in every other byte of its start, is
 // converted. Other text with NUL bytes is an Error naming the file and the
-// byte ("not a text file"), as is UTF-16 with a broken surrogate pair.
+// byte ("not a text file"), as is UTF-16 with a broken surrogate pair. Text
+// without a NUL must be UTF-8: Latin-1 or Windows-1252 text is an Error naming
+// the file, line and byte offset (core/utf8.h), never read with its
+// characters replaced.
 std::string read_text_file(const std::filesystem::path& path);
 // TEXT (the bytes of `source`) as read_text_file decodes them.
 std::string decode_text(std::string text, const std::string& source);

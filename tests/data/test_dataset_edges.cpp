@@ -124,5 +124,29 @@ TEST(DatasetEdges, ASymbolicLinkLoopIsNamedAsOne) {
   }
 }
 
+// meta/esc50.csv saved as Latin-1: its class names would not be the ones
+// other files spell in UTF-8 (and a results file could not hold them). Named
+// as event lists and tables are (core/utf8.h), before any clip is read.
+TEST(DatasetEdges, ALatin1MetadataFileIsNamedWithItsLineAndByte) {
+  TempDir dir;
+  write_clip(dir / "audio" / "a.wav");
+  write_clip(dir / "audio" / "b.wav");
+  const std::string csv = "filename,fold,target,category,esc10,src_file,take\n"
+                          "a.wav,1,0,dog,True,1,A\n"
+                          "b.wav,1,1,caf\xE9,True,1,A\n";
+  write_text(dir / "meta" / "esc50.csv", csv);
+  const std::string message = test::error_of([&] { load_dataset(dir.path()); });
+  EXPECT_NE(message.find("esc50.csv line 3: not UTF-8 text: byte 0xE9 at byte offset " +
+                         std::to_string(csv.find('\xE9'))),
+            std::string::npos)
+      << message;
+  EXPECT_NE(message.find("iconv -f latin1 -t utf-8"), std::string::npos) << message;
+  // In UTF-8 the same metadata loads, the class named as written.
+  write_text(dir / "meta" / "esc50.csv", "filename,fold,target,category,esc10,src_file,take\n"
+                                         "a.wav,1,0,dog,True,1,A\n"
+                                         "b.wav,1,1,caf\xC3\xA9,True,1,A\n");
+  EXPECT_EQ(load_dataset(dir.path()).class_names, (std::vector<std::string>{"dog", "caf\xC3\xA9"}));
+}
+
 }  // namespace
 }  // namespace oneshot

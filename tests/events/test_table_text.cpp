@@ -82,5 +82,27 @@ TEST(TableText, BinaryAndDamagedUtf16AreNamedErrors) {
   }
 }
 
+// A table saved as Latin-1 (Windows-1252 too: a spreadsheet's "Text"
+// export) used to be read with its labels garbled: "caf\xE9" matched no "café"
+// of a UTF-8 list, so score-events gave F = 0 and exit 0. It is named, with
+// the line and byte, and how to convert it.
+TEST(TableText, Latin1TextIsNamedWithItsLineAndByteNotReadGarbled) {
+  test::TempDir dir;
+  const std::string latin1 = "filename\tonset\toffset\tevent_label\nclip.wav\t1\t2\tdog\nclip.wav\t3\t4\tcaf\xE9\n";
+  write_file_atomic(dir / "latin1.tsv", latin1);
+  const std::string offset = std::to_string(latin1.find('\xE9'));
+  for (auto read : {+[](const std::filesystem::path& p) { read_event_list(p); },
+                    +[](const std::filesystem::path& p) { read_annotations(p); }}) {
+    const std::string message = test::error_of([&] { read(dir / "latin1.tsv"); });
+    EXPECT_NE(message.find((dir / "latin1.tsv").string() + " line 3: not UTF-8 text"), std::string::npos) << message;
+    EXPECT_NE(message.find("byte 0xE9 at byte offset " + offset), std::string::npos) << message;
+    EXPECT_NE(message.find("iconv -f latin1 -t utf-8"), std::string::npos) << message;
+  }
+  // The same table in UTF-8 reads, its label as written.
+  write_file_atomic(dir / "utf8.tsv", "clip.wav\t3\t4\tcaf\xC3\xA9\n");
+  ASSERT_EQ(read_event_list(dir / "utf8.tsv").size(), 1u);
+  EXPECT_EQ(read_event_list(dir / "utf8.tsv")[0].label, "caf\xC3\xA9");
+}
+
 }  // namespace
 }  // namespace oneshot

@@ -1,0 +1,45 @@
+// UTF-8 validation of the text files a user brings (core/utf8.h).
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "core/error.h"
+#include "core/utf8.h"
+#include "support/test_support.h"
+
+namespace oneshot {
+namespace {
+
+constexpr auto npos = std::string_view::npos;
+
+TEST(Utf8, WellFormedTextOfEveryLengthIsAccepted) {
+  EXPECT_EQ(invalid_utf8_offset(""), npos);
+  EXPECT_EQ(invalid_utf8_offset("dog\tbark\n"), npos);
+  // 2, 3 and 4 bytes: é, €, the last BMP character before the surrogates, U+10FFFF, 🐦.
+  EXPECT_EQ(invalid_utf8_offset("caf\xC3\xA9 \xE2\x82\xAC \xED\x9F\xBF \xF4\x8F\xBF\xBF \xF0\x9F\x90\xA6"), npos);
+  EXPECT_EQ(invalid_utf8_offset("\xEF\xBB\xBF" "a"), npos);  // a byte-order mark
+}
+
+TEST(Utf8, TheFirstByteThatIsNoCharacterIsFound) {
+  EXPECT_EQ(invalid_utf8_offset("caf\xE9\n"), 3u);                 // Latin-1 é
+  EXPECT_EQ(invalid_utf8_offset("ok \x93quoted\x94"), 3u);         // Windows-1252 quotes
+  EXPECT_EQ(invalid_utf8_offset("a\xC3"), 1u);                     // cut short at the end
+  EXPECT_EQ(invalid_utf8_offset("a\xE2\x82z"), 1u);                // cut short before an ASCII byte
+  EXPECT_EQ(invalid_utf8_offset("\xC0\xAF"), 0u);                  // an overlong "/"
+  EXPECT_EQ(invalid_utf8_offset("x\xE0\x80\xAF"), 1u);             // an overlong three-byte form
+  EXPECT_EQ(invalid_utf8_offset("xy\xED\xA0\x80"), 2u);            // a surrogate (U+D800)
+  EXPECT_EQ(invalid_utf8_offset("\xF4\x90\x80\x80"), 0u);          // past U+10FFFF
+  EXPECT_EQ(invalid_utf8_offset("\xF5\x80\x80\x80"), 0u);
+  EXPECT_EQ(invalid_utf8_offset("\x80"), 0u);                      // a continuation byte alone
+}
+
+TEST(Utf8, TheErrorNamesTheFileLineByteAndTheWayOut) {
+  const std::string text = "filename\tonset\noffice.wav\t1\ncaf\xE9.wav\t2\n";
+  const std::string message = test::error_of([&] { require_utf8(text, "ref.tsv"); });
+  EXPECT_EQ(message, "ref.tsv line 3: not UTF-8 text: byte 0xE9 at byte offset 31 is not part of a UTF-8 character "
+                     "(saved as Latin-1 or Windows-1252? convert it: iconv -f latin1 -t utf-8 ref.tsv > NEW_FILE)");
+  EXPECT_EQ(test::error_of([] { require_utf8("caf\xC3\xA9\n", "ok.tsv"); }), "");
+}
+
+}  // namespace
+}  // namespace oneshot
