@@ -36,6 +36,7 @@ constexpr ModelCommand kModelCommands[] = {
     {"classify", "Classify recordings against a class library (or \"unknown\")"},
     {"detect", "Detect enrolled sounds in long recordings (events with onset and offset)"},
     {"embed", "Per-window embeddings of recordings as NumPy arrays with an index"},
+    {"export", "Export a trained run's network as ONNX or TorchScript, with a model card"},
 };
 
 // The first argument that is not an option: the subcommand (the top level

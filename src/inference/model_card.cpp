@@ -1,0 +1,185 @@
+#include "inference/model_card.h"
+
+#include <cmath>
+#include <sstream>
+
+#include "core/error.h"
+#include "enroll/decision.h"
+#include "inference/library_scoring.h"
+
+namespace oneshot {
+namespace fs = std::filesystem;
+namespace {
+
+std::vector<double> values_of(const torch::Tensor& t) {
+  const auto c = t.to(torch::kDouble).contiguous();
+  return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
+}
+
+std::string short_number(double v) {
+  std::ostringstream out;
+  out << v;
+  return out.str();
+}
+
+const ExportLayer* find_layer(const ExportPlan& plan, const std::string& kind) {
+  for (const auto& l : plan.layers)
+    if (l.kind == kind) return &l;
+  return nullptr;
+}
+
+nlohmann::json head_card(const ExportPlan& plan) {
+  const std::string m = plan.dist == "l1" ? "|a - b|" : "(a - b)^2";
+  nlohmann::json head = {{"kind", plan.head}, {"dist", plan.dist}, {"merge", m + " elementwise"}};
+  const double bias = plan.head_bias.item<double>();
+  if (plan.head == "distance") {
+    head["bias"] = bias;
+    head["scale"] = std::abs(plan.head_weight.item<double>());
+    head["score"] = "bias - scale * sum(" + m + ")";
+  } else if (plan.head == "monotone") {
+    head["bias"] = bias;
+    head["weights"] = values_of(plan.head_weight.abs().flatten());
+    head["score"] = "bias - sum(weights * " + m + ")";
+  } else {
+    head["bias"] = bias;
+    head["weights"] = values_of(plan.head_weight.flatten());
+    head["score"] = "bias + sum(weights * " + m + ")";
+  }
+  head["meaning"] = "a logit, higher = more similar; sigmoid(score) is the probability of the same class";
+  return head;
+}
+
+nlohmann::json library_card(const ClassLibrary& library, RunModel& run) {
+  LibraryScorer scorer(library, run, ScoringOptions{});  // Error naming both fingerprints when they differ
+  nlohmann::json card = {{"path", fs::absolute(library.path()).lexically_normal().string()},
+                         {"aggregate", scorer.aggregate() + " over each class's examples"},
+                         {"score_norm", scorer.normalised() ? "as-norm" : "none"},
+                         {"cohort_size", scorer.cohort_size()}};
+  if (scorer.normalised())
+    card["note"] = "thresholds apply to AS-normalised scores (enroll/score_norm.h: each score standardised by the "
+                   "top-K statistics of both sides against the library's cohort, which is not exported); raw head "
+                   "scores are not comparable with them";
+  if (const auto cal = library.calibration()) {
+    nlohmann::json c = {{"method", cal->method},         {"far", cal->far},
+                        {"threshold", cal->threshold},   {"frr", cal->frr},
+                        {"floor", cal->floor},           {"classes", cal->classes},
+                        {"same_pairs", cal->same_pairs}, {"different_pairs", cal->different_pairs},
+                        {"normalised", cal->normalised}};
+    if (cal->logistic) c["logistic"] = {{"a", cal->logistic->a}, {"b", cal->logistic->b}, {"confidence", "sigmoid(a * score + b)"}};
+    nlohmann::json curve = nlohmann::json::array();
+    for (const auto& p : cal->far_curve) curve.push_back({{"far", p.far}, {"threshold", p.threshold}, {"frr", p.frr}});
+    c["far_curve"] = curve;
+    card["calibration"] = c;
+  }
+  if (const auto point = scorer.calibrated())
+    card["library_threshold"] = {{"library_far", scorer.far()}, {"per_class_far", point->far},
+                                 {"threshold", point->threshold}, {"frr", point->frr}};
+  nlohmann::json classes = nlohmann::json::array();
+  for (std::size_t c = 0; c < scorer.n_classes(); ++c) {
+    nlohmann::json entry = {{"name", scorer.names()[c]}, {"negative", static_cast<bool>(scorer.negative()[c])}};
+    if (!scorer.negative()[c]) {
+      try {
+        entry["threshold"] = scorer.threshold(c);
+        entry["threshold_source"] = scorer.threshold_source(c);
+      } catch (const Error& e) {
+        entry["threshold"] = nullptr;
+        entry["threshold_source"] = e.what();
+      }
+    }
+    classes.push_back(entry);
+  }
+  card["classes"] = classes;
+  card["decision"] = "a window or file is accepted as a class when its score against the class exceeds the class's "
+                     "threshold (strictly)";
+  return card;
+}
+
+}  // namespace
+
+fs::path model_card_path(const fs::path& exported) { return fs::path(exported.string() + ".json"); }
+
+nlohmann::json model_card(RunModel& run, const ExportPlan& plan, const std::string& format, const fs::path& exported,
+                          bool with_frontend, const ClassLibrary* library) {
+  const FeaturesConfig& f = run.config().features;
+  const double fmax = f.fmax > 0 ? f.fmax : f.sample_rate / 2.0;
+  nlohmann::json card;
+  card["card"] = "oneshot-audio model card, version 1";
+  card["format"] = format;
+  card["file"] = exported.filename().string();
+  card["run"] = fs::absolute(run.run_dir()).lexically_normal().string();
+  card["fingerprint"] = run.fingerprint();
+  card["sample_rate"] = run.sample_rate();
+  card["window_samples"] = run.window_samples();
+  card["window_s"] = run.window_seconds();
+  card["embedding_dim"] = plan.embedding_dim;
+  card["encoder"] = plan.arch;
+  card["model_config"] = run.model()->configuration();
+
+  const std::string log_formula = f.log == "nonzero" ? "ln(mel_power * 32768^2) where mel_power != 0, else 0"
+                                                     : "ln(max(mel_power, log_floor))";
+  card["log_mel"] = {{"n_fft", f.n_fft},
+                     {"hop_length", f.hop_length},
+                     {"win_length", f.n_fft},
+                     {"window", "hann, periodic (scipy.signal.get_window('hann', n_fft, fftbins=True))"},
+                     {"center", true},
+                     {"pad_mode", f.pad_mode},
+                     {"power", 2.0},
+                     {"n_mels", f.n_mels},
+                     {"fmin", f.fmin},
+                     {"fmax", fmax},
+                     {"mel_scale", f.mel_scale},
+                     {"mel_norm", "slaney (area)"},
+                     {"log", f.log},
+                     {"log_floor", f.log_floor},
+                     {"formula", log_formula},
+                     {"librosa", "librosa.feature.melspectrogram(y=y, sr=" + std::to_string(f.sample_rate) +
+                                     ", n_fft=" + std::to_string(f.n_fft) + ", hop_length=" +
+                                     std::to_string(f.hop_length) + ", n_mels=" + std::to_string(f.n_mels) +
+                                     ", fmin=" + short_number(f.fmin) + ", fmax=" + short_number(fmax) +
+                                     ", htk=" + (f.mel_scale == "htk" ? "True" : "False") + ", center=True, pad_mode='" +
+                                     f.pad_mode + "', power=2.0)"}};
+  card["audio"] = "mono float samples in [-1, 1] at sample_rate; a window of window_samples (shorter clips "
+                  "zero-padded at the end, as training pads them)";
+
+  nlohmann::json input;
+  if (with_frontend) {
+    input = {{"name", "waveform"},
+             {"shape", {"batch", run.window_samples()}},
+             {"dtype", "float32"},
+             {"units", "mono samples in [-1, 1] at sample_rate (the log-mel front end runs inside)"}};
+  } else {
+    const nlohmann::json frames = plan.any_frames() ? nlohmann::json("frames") : nlohmann::json(plan.n_frames);
+    input = {{"name", "log_mel"},
+             {"shape", {"batch", 1, plan.n_mels, frames}},
+             {"dtype", "float32"},
+             {"frames", plan.n_frames},
+             {"min_frames", plan.min_frames},
+             {"units", "the log-mel spectrogram as log_mel describes (natural log of mel power, mel bands x frames, "
+                       "frame t centred on sample t * hop_length), before any normalisation"}};
+    if (plan.any_frames())
+      input["note"] = "the encoder pools over time: any number of frames >= min_frames; frames is the run's window";
+  }
+  card["input"] = input;
+  card["output"] = {{"name", "embedding"}, {"shape", {"batch", plan.embedding_dim}}, {"dtype", "float32"}};
+
+  nlohmann::json norm = {{"applied", "inside the exported network; listed for reference"},
+                         {"clip_norm", card["model_config"].value("model.clip_norm", "none")},
+                         {"input_norm", card["model_config"].value("model.input_norm", "none")},
+                         {"embedding_norm", card["model_config"].value("model.embedding_norm", "none")}};
+  if (const auto* l = find_layer(plan, "band_norm")) {
+    norm["band_mean"] = values_of(l->tensors.at("mean"));
+    norm["band_std"] = values_of(l->tensors.at("std"));
+  }
+  if (const auto* l = find_layer(plan, "center")) norm["embedding_mean"] = values_of(l->tensors.at("mean"));
+  norm["order"] = "clip_norm (subtract the clip's mean log-mel), input_norm ((x - band_mean) / band_std per mel "
+                  "band), encoder, embedding_norm (subtract embedding_mean, divide by the L2 norm)";
+  card["normalisation"] = norm;
+  card["score_head"] = head_card(plan);
+  if (format == "torchscript")
+    card["methods"] = {{"forward", "forward(log_mel) -> embedding"},
+                       {"score", "score(queries (Q, D), references (R, D)) -> (Q, R) head scores"}};
+  if (library) card["library"] = library_card(*library, run);
+  return card;
+}
+
+}  // namespace oneshot

@@ -1,0 +1,101 @@
+// ONNX export: ONNX Runtime (onnxruntime-node, which scripts/test.sh installs
+// into BUILD_DIR/onnx-node) runs the exported file and gives our embeddings.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <sstream>
+
+#include "core/error.h"
+#include "export_test_util.h"
+#include "model/export_onnx.h"
+#include "model/export_plan.h"
+#include "support/test_support.h"
+
+namespace oneshot {
+namespace {
+
+namespace fs = std::filesystem;
+using test::kFrames;
+using test::kMels;
+
+// Float32 through another runtime's kernels (its convolution and reduction
+// orders differ from LibTorch's).
+constexpr double kEmbeddingTolerance = 1e-5;
+
+// The node_modules holding onnxruntime-node: $ONESHOT_ONNX_NODE, else
+// onnx-node/node_modules beside this test program (BUILD_DIR/onnx-node).
+fs::path onnx_node_modules() {
+  if (const char* dir = std::getenv("ONESHOT_ONNX_NODE")) return fs::path(dir) / "node_modules";
+  std::error_code ec;
+  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  return self.parent_path() / "onnx-node" / "node_modules";
+}
+
+// Why ONNX Runtime cannot run here, or "" when it can.
+std::string onnx_runtime_missing() {
+  if (test::run_command("node --version >/dev/null 2>&1") != 0) return "node is not installed";
+  if (!fs::exists(onnx_node_modules() / "onnxruntime-node"))
+    return onnx_node_modules().string() + "/onnxruntime-node is not installed (scripts/test.sh installs it: npm ci "
+                                          "--ignore-scripts in BUILD_DIR/onnx-node from tests/model/onnx-node)";
+  return "";
+}
+
+// Runs `model` in ONNX Runtime on `x` (input `input_name`); the embeddings, or an undefined tensor (see `log`).
+torch::Tensor run_in_onnx_runtime(const fs::path& model, const std::string& input_name, const torch::Tensor& x,
+                                  int64_t dim, const test::TempDir& tmp, std::string* log) {
+  test::write_floats(tmp / "input.f32", x);
+  std::ostringstream shape, cmd;
+  for (int64_t i = 0; i < x.dim(); ++i) shape << (i ? "," : "") << x.size(i);
+  cmd << "node " << (test::model_tests_dir() / "export" / "onnx_embed.js").string() << " "
+      << onnx_node_modules().string() << " " << model.string() << " " << input_name << " "
+      << (tmp / "input.f32").string() << " " << shape.str() << " " << (tmp / "output.f32").string();
+  fs::remove(tmp / "output.f32");
+  if (test::run_command(cmd.str(), log) != 0) return {};
+  return test::read_floats(tmp / "output.f32", {x.size(0), dim});
+}
+
+TEST(ExportOnnx, OnnxRuntimeGivesOurEmbeddingsForEveryEncoderAndNormalisation) {
+  if (const std::string why = onnx_runtime_missing(); !why.empty())
+    GTEST_SKIP() << "ONNX Runtime check of the ONNX export skipped: " << why;
+  test::TempDir tmp;
+  for (const auto& c : test::export_cases()) {
+    SCOPED_TRACE(c.name);
+    Siamese model = test::trained_like(c.config, 13);
+    const ExportPlan plan = export_plan(*model, kMels, kFrames, "ONNX");
+    const fs::path path = tmp / (c.name + ".onnx");
+    save_onnx(plan, path);
+    const auto x = test::random_log_mel(5, kFrames, 4);
+    std::string log;
+    const auto theirs = run_in_onnx_runtime(path, "log_mel", x, plan.embedding_dim, tmp, &log);
+    ASSERT_TRUE(theirs.defined()) << log;
+    EXPECT_NE(log.find("\"inputs\":[\"log_mel\"],\"outputs\":[\"embedding\"]"), std::string::npos) << log;
+    torch::NoGradGuard no_grad;
+    const auto ours = model->embed(x);
+    EXPECT_LT(test::max_abs_diff(theirs, ours), kEmbeddingTolerance);
+    EXPECT_GT(test::max_abs_diff(ours[0], ours[1]), 1e-3);  // a network that tells clips apart
+    if (plan.any_frames()) {  // one file, any clip length
+      for (int64_t frames : {32, 77}) {
+        const auto y = test::random_log_mel(2, frames, static_cast<uint64_t>(frames));
+        const auto e = run_in_onnx_runtime(path, "log_mel", y, plan.embedding_dim, tmp, &log);
+        ASSERT_TRUE(e.defined()) << log;
+        EXPECT_LT(test::max_abs_diff(e, model->embed(y)), kEmbeddingTolerance) << frames << " frames";
+      }
+    }
+  }
+}
+
+TEST(ExportOnnx, FileIsAnOpset17ModelWithTheTrainedWeightsAsInitializers) {
+  Siamese model = test::trained_like(test::export_cases()[0].config, 2);
+  const std::string bytes = onnx_model_bytes(export_plan(*model, kMels, kFrames, "ONNX"));
+  // The first conv's weights appear verbatim (raw little-endian float32).
+  const auto w = model->named_parameters()["encoder.blocks.0.weight"].contiguous();
+  const std::string raw(reinterpret_cast<const char*>(w.data_ptr<float>()), w.numel() * sizeof(float));
+  EXPECT_NE(bytes.find(raw), std::string::npos);
+  EXPECT_NE(bytes.find("BatchNormalization"), std::string::npos);
+  EXPECT_NE(bytes.find("log_mel"), std::string::npos);
+  EXPECT_NE(bytes.find("frames"), std::string::npos);  // the symbolic time axis of the compact encoder
+}
+
+}  // namespace
+}  // namespace oneshot
