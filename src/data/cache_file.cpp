@@ -272,12 +272,18 @@ std::optional<CacheContents> read_cache_file(const fs::path& path, std::string* 
     if (problem) *problem = std::move(why);
     return std::nullopt;
   };
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: a named pipe in the cache's place opens at once (and is
+  // refused below) instead of blocking until some program writes to it.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return fail(errno == ENOENT ? "absent" : "corrupt: cannot open (" + std::string(std::strerror(errno)) + ")");
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
     ::close(fd);
     return fail("corrupt: cannot stat");
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return fail("corrupt: not a regular file");
   }
   const std::size_t size = static_cast<std::size_t>(st.st_size);
   if (size < kPrefixBytes + sizeof(std::uint64_t)) {

@@ -167,6 +167,15 @@ void remove_abandoned_temp_files(const fs::path& cache_file) {
   }
 }
 
+// What a path that is not a regular file is, in words.
+std::string file_kind(mode_t mode) {
+  if (S_ISFIFO(mode)) return "a named pipe";
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISCHR(mode) || S_ISBLK(mode)) return "a device";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "not a regular file";
+}
+
 // Checked before any work, so a read-only dataset copy fails at once
 // (the directory itself is created only when the cache is written).
 void ensure_writable_directory(const fs::path& dir) {
@@ -423,6 +432,13 @@ FeatureSet FeatureCache::load_or_build(const Dataset& dataset, const FeaturesCon
     return set;
   };
 
+  // The cache is read and written by path: a named pipe there would block
+  // the read for ever (until some program writes to it), and a directory or a
+  // device cannot be one. Named now, before any work.
+  if (struct stat st {}; ::stat(report.cache_file.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+    throw file_error(report.cache_file, "is " + file_kind(st.st_mode) +
+                                            ", where the feature cache file goes: remove it (the cache is rebuilt), "
+                                            "or choose another cache directory with --cache DIR");
   std::string problem = "the dataset has unusable files";
   // Problems the dataset left for this step are listed by build, never hidden by a cache.
   if (!dataset.problems.empty() && !options.skip_bad) {

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sndfile.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -492,6 +493,53 @@ TEST_F(FeatureCacheTest, CacheDirectoryBelowAFileFailsBeforeAnyWork) {
   std::string message = build_error(ds_, features_, o);
   EXPECT_NE(message.find("choose another with --cache"), std::string::npos) << message;
   EXPECT_NE(message.find(ds_.clips[0].path.string()), std::string::npos) << message;
+}
+
+// A named pipe where the cache file goes used to hang `features` for ever:
+// the read opened it and waited for a writer. It is named before any work (a
+// child process, so that a hang is a failure, not a stuck test); so is a directory.
+TEST_F(FeatureCacheTest, APipeOrADirectoryInTheCachesPlaceIsNamedWithoutHanging) {
+  const fs::path file = FeatureCache::path_for(ds_, features_, quiet());
+  fs::create_directories(file.parent_path());
+  ASSERT_EQ(::mkfifo(file.c_str(), 0600), 0);
+  int out[2];
+  ASSERT_EQ(::pipe(out), 0);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::close(out[0]);
+    ::alarm(20);  // the old reader blocked in open(2) until SIGALRM
+    const std::string message = build_error(ds_, features_);
+    (void)!::write(out[1], message.data(), message.size());
+    ::_exit(0);
+  }
+  ::close(out[1]);
+  std::string message;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(out[0], buf, sizeof buf)) > 0;) message.append(buf, static_cast<std::size_t>(n));
+  ::close(out[0]);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status)) << "the cache's reader hung on the pipe (killed by signal "
+                                 << (WIFSIGNALED(status) ? WTERMSIG(status) : 0) << ")";
+  EXPECT_NE(message.find(file.string() + ": is a named pipe, where the feature cache file goes"), std::string::npos)
+      << message;
+  EXPECT_NE(message.find("--cache DIR"), std::string::npos) << message;
+  struct stat st {};
+  ASSERT_EQ(::lstat(file.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode)) << "the pipe is the user's: left as it is";
+
+  fs::remove(file);
+  fs::create_directories(file);
+  message = build_error(ds_, features_);
+  EXPECT_NE(message.find(file.string() + ": is a directory, where the feature cache file goes"), std::string::npos)
+      << message;
+  std::string problem;
+  EXPECT_FALSE(read_cache_file(file, &problem).has_value());  // the reader alone refuses it too
+  fs::remove(file);
+  ASSERT_EQ(::mkfifo(file.c_str(), 0600), 0);
+  EXPECT_FALSE(read_cache_file(file, &problem).has_value());  // at once: opened without blocking
+  EXPECT_EQ(problem, "corrupt: not a regular file");
 }
 
 TEST_F(FeatureCacheTest, ReadOnlyCacheDirectoryFailsBeforeAnyWork) {
