@@ -2,6 +2,7 @@
 // again and its windows chosen and embedded by the new run; the library moves
 // to the new model in one transaction, or not at all.
 #include <cstdio>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <optional>
@@ -18,15 +19,26 @@ namespace oneshot::cli {
 int run_library_reembed(const std::string& library_path, const std::string& run_dir, int threads) {
   ClassLibrary library = ClassLibrary::open(library_path);
   auto run = RunModel::load(run_dir, threads);
-  LibraryModel before;
+  std::string before_fingerprint = "(damaged)";
   LibrarySettings settings;
   std::optional<Calibration> old_calibration;
   std::vector<LibraryExample> examples;
+  // --reembed is the way out of a damaged library: what it makes anew (the
+  // model record, embeddings, settings, calibration) is read leniently, a
+  // damaged one replaced by the run's or the defaults with a note; only the
+  // sources it reads again must be sound.
+  auto lenient = [](const char* what, const std::function<void()>& read) {
+    try {
+      read();
+    } catch (const Error& e) {
+      std::cerr << "note: " << e.what() << "\n(--reembed writes the " << what << " anew)\n";
+    }
+  };
   library.read([&] {  // one snapshot
-    before = library.model();
-    settings = library.settings();
-    old_calibration = library.calibration();
-    examples = library.examples();
+    lenient("model record", [&] { before_fingerprint = library.model().fingerprint; });
+    lenient("settings with their defaults", [&] { settings = library.settings(); });
+    lenient("calibration", [&] { old_calibration = library.calibration(); });
+    examples = library.example_sources();
   });
 
   // One entry per (class, source, segment): the windows are chosen again, the
@@ -71,6 +83,7 @@ int run_library_reembed(const std::string& library_path, const std::string& run_
   // (an error, a kill) the library as it was.
   library.change([&] {
     library.replace_examples(run->library_model(), rows);  // drops the old cohort and calibration
+    library.set_settings(settings);  // a damaged setting is written anew (the default)
     try {
       // A new cohort and a calibration on simulated enrolments, at the old far.
       ensure_calibration(library, *run, old_calibration ? old_calibration->far : 0.05, true);
@@ -80,7 +93,7 @@ int run_library_reembed(const std::string& library_path, const std::string& run_
     }
   });
   std::printf("re-embedded %zu windows from %zu sources: model %s -> %s\n", rows.size(), sources.size(),
-              before.fingerprint.c_str(), run->fingerprint().c_str());
+              before_fingerprint.c_str(), run->fingerprint().c_str());
   return 0;
 }
 

@@ -347,6 +347,27 @@ std::string format_double(double v) {
   return buf;
 }
 
+// A value in a message: "1e+38", not the 17 digits that store it exactly.
+std::string short_number(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
+// The way out of damage to what embedding made: `library --reembed` reads
+// every example's source again and writes the model, settings, embeddings,
+// cohort and calibration anew. Names the library and the run it recorded.
+std::string reembed_hint(const ClassLibrary::Impl& impl) {
+  std::string run = "RUN";
+  try {
+    const auto rows = impl.query("SELECT value FROM meta WHERE key = 'run'");
+    if (!rows.empty() && !rows[0].text(0).empty()) run = rows[0].text(0);
+  } catch (const Error&) {
+  }
+  return "`oneshot-audio library " + impl.path.string() + " --reembed --run " + run +
+         "` embeds every example again from its source file";
+}
+
 // A number from meta, strictly: a damaged value (another program's write, a
 // bad sector) is an Error naming the library, the key and the value, never a
 // silent 0 that moves every threshold.
@@ -363,6 +384,22 @@ double parse_double(const ClassLibrary::Impl& impl, const std::map<std::string, 
   return v;
 }
 
+// A meta number that sizes work (windows, samples, top-K, views) or must be a
+// rate, bounded: a damaged value must not ask for gigabytes or make every
+// score NaN. Error naming the library, the key, the value and `range` (in
+// words), with the way out.
+void check_meta_range(const ClassLibrary::Impl& impl, const std::map<std::string, std::string>& m,
+                      const std::string& key, bool in_range, const std::string& range) {
+  if (in_range) return;
+  const auto it = m.find(key);
+  throw file_error(impl.path, "class library's " + key + " \"" + (it == m.end() ? "" : it->second) +
+                                  "\" (table meta) is out of range: it must be " + range +
+                                  ": the library is damaged; " + reembed_hint(impl) +
+                                  " and writes its model and settings again");
+}
+
+bool whole_in(double v, double lo, double hi) { return v >= lo && v <= hi && v == std::floor(v); }
+
 // A model number from meta, strictly: a damaged value must not become 0 (an
 // embedding_dim of 0 made the scorer read past every embedding).
 double parse_model_number(const ClassLibrary::Impl& impl, const std::map<std::string, std::string>& m,
@@ -377,12 +414,61 @@ double parse_model_number(const ClassLibrary::Impl& impl, const std::map<std::st
   return v;
 }
 
+// The bounds of the stored model and settings. embedding_dim: 64 MB an
+// embedding (a model's is at most tens of thousands); window_s and
+// sample_rate: those of features.duration and features.sample_rate; top-K and
+// views: those of enroll's --cohort-top-k and --views.
+constexpr double kMaxEmbeddingDim = 16777216;
+constexpr double kMaxWindowSeconds = 600;
+constexpr double kMaxSampleRate = 768000;
+constexpr double kMaxCohortTopK = 100000;
+constexpr double kMaxEnrolViews = 64;
+
+// The largest magnitude an embedding value may have. Trained encoders give
+// values of order 1 (the demo's stay below 0.4); scores sum squared
+// differences in float32, so a stored 1e38 made every score NaN. 1e9 squared,
+// summed over 65536 dimensions, stays far inside float32's range.
+constexpr float kMaxEmbeddingValue = 1e9f;
+
+// An embedding about to be written (from the model): `dim` finite values of sane size.
 void check_embedding(const ClassLibrary::Impl& impl, const LibraryExample& e, std::int64_t dim) {
   if (static_cast<std::int64_t>(e.embedding.size()) != dim)
     throw file_error(impl.path, "embedding of " + e.source + " has " + std::to_string(e.embedding.size()) +
                                     " values, the library's model has " + std::to_string(dim));
-  for (float v : e.embedding)
+  for (float v : e.embedding) {
     if (!std::isfinite(v)) throw file_error(impl.path, "embedding of " + e.source + " is not finite");
+    if (std::fabs(v) > kMaxEmbeddingValue)
+      throw file_error(impl.path, "embedding of " + e.source + " holds " + short_number(v) + ", beyond +-" +
+                                      short_number(kMaxEmbeddingValue) + " (no trained model's output)");
+  }
+}
+
+// A stored embedding, read strictly: a blob of `dim` finite values of sane
+// size. `what` names its row ("example 3 of class ..."); anything else is
+// damage, named with the table and the way out.
+std::vector<float> stored_embedding(const ClassLibrary::Impl& impl, const Row& row, std::size_t col,
+                                    const std::string& what, const std::string& table, std::int64_t dim) {
+  auto damaged = [&](const std::string& why) {
+    return file_error(impl.path, "class library: the embedding of " + what + " (table " + table +
+                                     ", column embedding) " + why + ": the library is damaged; " + reembed_hint(impl));
+  };
+  const std::vector<float>* blob = row.blob(col);
+  if (!blob) {
+    if (row.null(col)) throw damaged("is missing (NULL)");
+    if (row.number(col)) throw damaged("holds the number " + row.text(col) + ", not an embedding blob");
+    throw damaged("holds text, not an embedding blob");
+  }
+  if (static_cast<std::int64_t>(blob->size()) != dim)
+    throw damaged("has " + std::to_string(blob->size()) + " values, the library's embedding_dim is " +
+                  std::to_string(dim));
+  for (std::size_t i = 0; i < blob->size(); ++i) {
+    const float v = (*blob)[i];
+    if (!std::isfinite(v)) throw damaged("holds " + short_number(v) + " at value " + std::to_string(i + 1));
+    if (std::fabs(v) > kMaxEmbeddingValue)
+      throw damaged("holds " + short_number(v) + " at value " + std::to_string(i + 1) + ", beyond +-" +
+                    short_number(kMaxEmbeddingValue) + " (no trained model's output; scores would overflow)");
+  }
+  return *blob;
 }
 
 }  // namespace
@@ -486,9 +572,18 @@ LibraryModel ClassLibrary::model() const {
   LibraryModel model;
   model.run = m.count("run") ? m.at("run") : "";
   model.fingerprint = m.count("fingerprint") ? m.at("fingerprint") : "";
-  model.embedding_dim = static_cast<std::int64_t>(parse_model_number(*impl_, m, "embedding_dim"));
-  model.window_s = parse_model_number(*impl_, m, "window_s");
-  model.sample_rate = static_cast<int>(parse_model_number(*impl_, m, "sample_rate"));
+  const double dim = parse_model_number(*impl_, m, "embedding_dim");
+  const double window_s = parse_model_number(*impl_, m, "window_s");
+  const double rate = parse_model_number(*impl_, m, "sample_rate");
+  check_meta_range(*impl_, m, "embedding_dim", whole_in(dim, 1, kMaxEmbeddingDim),
+                   "a whole number in [1, " + format_double(kMaxEmbeddingDim) + "]");
+  check_meta_range(*impl_, m, "window_s", window_s <= kMaxWindowSeconds,
+                   "in (0, " + format_double(kMaxWindowSeconds) + "] seconds");
+  check_meta_range(*impl_, m, "sample_rate", whole_in(rate, 1, kMaxSampleRate),
+                   "a whole number in [1, " + format_double(kMaxSampleRate) + "] Hz");
+  model.embedding_dim = static_cast<std::int64_t>(dim);
+  model.window_s = window_s;
+  model.sample_rate = static_cast<int>(rate);
   return model;
 }
 
@@ -508,8 +603,15 @@ namespace {
 // The false-accept curve as meta text: "far threshold frr" triples, ';'-separated.
 std::string format_far_curve(const std::vector<FarPoint>& curve) {
   std::string out;
-  for (const FarPoint& p : curve)
-    out += (out.empty() ? "" : ";") + format_double(p.far) + " " + format_double(p.threshold) + " " + format_double(p.frr);
+  for (const FarPoint& p : curve) {
+    // Appended piece by piece: GCC 12's -Wrestrict misreads `(cond ? "" : ";") + string` as an overlapping copy.
+    if (!out.empty()) out += ';';
+    out += format_double(p.far);
+    out += ' ';
+    out += format_double(p.threshold);
+    out += ' ';
+    out += format_double(p.frr);
+  }
   return out;
 }
 
@@ -542,6 +644,7 @@ std::optional<Calibration> ClassLibrary::calibration() const {
   if (!m.count("calibration_threshold")) return std::nullopt;
   Calibration c;
   c.far = parse_double(*impl_, m, "calibration_far");
+  check_meta_range(*impl_, m, "calibration_far", c.far >= 0 && c.far < 1, "a rate in [0, 1)");
   c.threshold = parse_double(*impl_, m, "calibration_threshold");
   c.frr = parse_double(*impl_, m, "calibration_frr");
   c.floor = parse_double(*impl_, m, "calibration_floor");
@@ -582,20 +685,29 @@ LibrarySettings ClassLibrary::settings() const {
   const auto m = impl_->meta();
   LibrarySettings s;
   if (m.count("score_norm")) s.score_norm = m.at("score_norm");
-  s.cohort_top_k = static_cast<std::int64_t>(parse_double(*impl_, m, "cohort_top_k", static_cast<double>(s.cohort_top_k)));
-  s.enrol_views = static_cast<std::int64_t>(parse_double(*impl_, m, "enrol_views", static_cast<double>(s.enrol_views)));
-  if ((s.score_norm != "as-norm" && s.score_norm != "none") || s.cohort_top_k < 1 || s.enrol_views < 1)
-    throw file_error(impl_->path, "class library settings score_norm \"" + s.score_norm + "\", cohort_top_k " +
-                                      std::to_string(s.cohort_top_k) + ", enrol_views " +
-                                      std::to_string(s.enrol_views) + " are not valid (the library is damaged)");
+  const double top_k = parse_double(*impl_, m, "cohort_top_k", static_cast<double>(s.cohort_top_k));
+  const double views = parse_double(*impl_, m, "enrol_views", static_cast<double>(s.enrol_views));
+  check_meta_range(*impl_, m, "cohort_top_k", whole_in(top_k, 1, kMaxCohortTopK),
+                   "a whole number in [1, " + format_double(kMaxCohortTopK) + "]");
+  check_meta_range(*impl_, m, "enrol_views", whole_in(views, 1, kMaxEnrolViews),
+                   "a whole number in [1, " + format_double(kMaxEnrolViews) + "]");
+  s.cohort_top_k = static_cast<std::int64_t>(top_k);
+  s.enrol_views = static_cast<std::int64_t>(views);
+  if (s.score_norm != "as-norm" && s.score_norm != "none")
+    throw file_error(impl_->path, "class library's score_norm \"" + s.score_norm +
+                                      "\" (table meta) is not as-norm or none: the library is damaged; " +
+                                      reembed_hint(*impl_) + " and writes its model and settings again");
   return s;
 }
 
 void ClassLibrary::set_settings(const LibrarySettings& s) {
   if (s.score_norm != "as-norm" && s.score_norm != "none")
     throw Error("score normalisation must be as-norm or none, got \"" + s.score_norm + "\"");
-  if (s.cohort_top_k < 1) throw Error("cohort top-K must be at least 1, got " + std::to_string(s.cohort_top_k));
-  if (s.enrol_views < 1) throw Error("enrolment views must be at least 1, got " + std::to_string(s.enrol_views));
+  // The bounds settings() reads them back with: nothing is stored that would read as damage.
+  if (s.cohort_top_k < 1 || s.cohort_top_k > kMaxCohortTopK)
+    throw Error("cohort top-K must be in [1, " + format_double(kMaxCohortTopK) + "], got " + std::to_string(s.cohort_top_k));
+  if (s.enrol_views < 1 || s.enrol_views > kMaxEnrolViews)
+    throw Error("enrolment views must be in [1, " + format_double(kMaxEnrolViews) + "], got " + std::to_string(s.enrol_views));
   impl_->transaction([&] {
     impl_->set_meta("score_norm", s.score_norm);
     impl_->set_meta("cohort_top_k", std::to_string(s.cohort_top_k));
@@ -612,11 +724,7 @@ std::vector<CohortMember> ClassLibrary::cohort() const {
       CohortMember c;
       c.source = r.text(0);
       c.class_name = r.text(1);
-      if (const auto* b = r.blob(2)) c.embedding = *b;
-      LibraryExample e;
-      e.source = "cohort member " + c.source;
-      e.embedding = c.embedding;
-      check_embedding(*impl_, e, dim);
+      c.embedding = stored_embedding(*impl_, r, 2, "cohort member " + c.source, "cohort", dim);
       out.push_back(std::move(c));
     }
   });
@@ -666,17 +774,20 @@ std::vector<LibraryClass> ClassLibrary::classes() const {
   return out;
 }
 
-std::vector<LibraryExample> ClassLibrary::examples(const std::string& class_name) const {
+namespace {
+
+// The examples (of `class_name`, or all), each checked; their embeddings read
+// and checked against `dim` when given, left out (never read) otherwise.
+std::vector<LibraryExample> read_examples(const ClassLibrary::Impl& impl, const std::string& class_name,
+                                          std::optional<std::int64_t> dim) {
   const std::string sql =
-      "SELECT e.id, c.name, c.negative, e.source, e.segment_start, e.segment_end, e.window_start, e.embedding, "
-      "e.added FROM examples e JOIN classes c ON c.id = e.class_id" +
+      "SELECT e.id, c.name, c.negative, e.source, e.segment_start, e.segment_end, e.window_start, e.added" +
+      std::string(dim ? ", e.embedding" : "") + " FROM examples e JOIN classes c ON c.id = e.class_id" +
       std::string(class_name.empty() ? "" : " WHERE c.name = ?") + " ORDER BY c.negative, c.name, e.id";
   std::vector<Value> params;
   if (!class_name.empty()) params.emplace_back(class_name);
   std::vector<LibraryExample> out;
-  impl_->read([&] {
-  const std::int64_t dim = model().embedding_dim;
-  for (const Row& r : impl_->query(sql, params)) {
+  for (const Row& r : impl.query(sql, params)) {
     LibraryExample e;
     e.id = r.i64(0);
     e.class_name = r.text(1);
@@ -684,19 +795,35 @@ std::vector<LibraryExample> ClassLibrary::examples(const std::string& class_name
     e.source = r.text(3);
     for (const auto& [col, name] : {std::pair{4, "segment_start"}, std::pair{5, "segment_end"}, std::pair{6, "window_start"}})
       if ((col == 6 || !r.null(col)) && (!r.number(col) || !std::isfinite(r.f64(col))))
-        throw file_error(impl_->path, "example " + std::to_string(e.id) + " of class \"" + e.class_name + "\" (" +
-                                          e.source + "): its " + name + " \"" + r.text(col) +
-                                          "\" (table examples) is not a number: the library is damaged "
-                                          "(`library --remove` the class and enrol it again)");
+        throw file_error(impl.path, "example " + std::to_string(e.id) + " of class \"" + e.class_name + "\" (" +
+                                        e.source + "): its " + name + " \"" + r.text(col) +
+                                        "\" (table examples) is not a number: the library is damaged "
+                                        "(`library --remove` the class and enrol it again)");
     if (!r.null(4)) e.segment_start = r.f64(4);
     if (!r.null(5)) e.segment_end = r.f64(5);
     e.window_start = r.f64(6);
-    if (const auto* b = r.blob(7)) e.embedding = *b;
-    e.added = r.text(8);
-    check_embedding(*impl_, e, dim);
+    e.added = r.text(7);
+    if (dim)
+      e.embedding = stored_embedding(impl, r, 8,
+                                     "example " + std::to_string(e.id) + " of class \"" + e.class_name + "\" (" +
+                                         e.source + ")",
+                                     "examples", *dim);
     out.push_back(std::move(e));
   }
-  });
+  return out;
+}
+
+}  // namespace
+
+std::vector<LibraryExample> ClassLibrary::examples(const std::string& class_name) const {
+  std::vector<LibraryExample> out;
+  impl_->read([&] { out = read_examples(*impl_, class_name, model().embedding_dim); });
+  return out;
+}
+
+std::vector<LibraryExample> ClassLibrary::example_sources() const {
+  std::vector<LibraryExample> out;
+  impl_->read([&] { out = read_examples(*impl_, {}, std::nullopt); });
   return out;
 }
 

@@ -161,7 +161,10 @@ class ClassLibrary {
   // Runs `body` in one read transaction: every reading method called inside
   // sees the same snapshot, whatever other processes commit meanwhile.
   void read(const std::function<void()>& body) const;
-  // Error "PATH: ... (the library is damaged)" when a stored number is not one.
+  // Error "PATH: ... (the library is damaged)" when a stored number is not one
+  // or is out of its range (embedding_dim a whole number in [1, 2^24],
+  // window_s in (0, 600], sample_rate a whole number in [1, 768000]), naming
+  // the key, the value and the range.
   LibraryModel model() const;
   // The run directory the library was embedded with; an Error naming the
   // library, the run and the ways out when it no longer exists (moved or
@@ -173,8 +176,11 @@ class ClassLibrary {
 
   // The library's settings; the defaults for those not stored (version 1).
   // AS-norm needs a cohort: without one, scores stay raw (LibraryScorer).
+  // Error naming the library, the key, the value and the range for a damaged
+  // one (cohort_top_k in [1, 100000], enrol_views in [1, 64], whole).
   LibrarySettings settings() const;
-  // Error naming the setting for an unknown score_norm or a top-K or views below 1.
+  // Error naming the setting for an unknown score_norm or a top-K or views
+  // outside those ranges.
   void set_settings(const LibrarySettings& settings);
   // The score-normalisation cohort; empty when there is none (version 1, or
   // before the first enrolment). Error naming the library for a damaged embedding.
@@ -184,9 +190,14 @@ class ClassLibrary {
 
   std::vector<LibraryClass> classes() const;
   // Every example, or only those of `class_name`; ordered by class then id.
-  // Error naming the library when an embedding does not have the model's
-  // embedding_dim finite values (a library damaged by another tool).
+  // Error naming the library, the example and the way out (`library
+  // --reembed`) when a stored embedding is not a blob of the model's
+  // embedding_dim finite values within +-1e9 (a library damaged by another
+  // tool: a stored 1e38 made every score NaN).
   std::vector<LibraryExample> examples(const std::string& class_name = {}) const;
+  // Every example without its embedding (left empty, never read): what
+  // `library --reembed` needs from a library whose embeddings are damaged.
+  std::vector<LibraryExample> example_sources() const;
 
   // Adds `examples` (their class_name/negative fields are ignored) to class
   // `class_name` (check_class_name), creating it, in one transaction. Adding negatives to a

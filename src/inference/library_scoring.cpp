@@ -65,9 +65,14 @@ void LibraryScorer::load(const ClassLibrary& library) {
   for (std::size_t e = 0; e < examples.size(); ++e) {
     // examples() checks the library's own embedding_dim; the run's must agree too (a short copy would read past the end).
     if (static_cast<int64_t>(examples[e].embedding.size()) != dim)
-      throw file_error(library.path(), "embedding of " + examples[e].source + " has " +
-                                           std::to_string(examples[e].embedding.size()) + " values, the run's model has " +
-                                           std::to_string(dim));
+      throw file_error(library.path(), "example " + std::to_string(examples[e].id) + " of class \"" +
+                                           examples[e].class_name + "\" (" + examples[e].source + "): its stored "
+                                           "embedding has " + std::to_string(examples[e].embedding.size()) +
+                                           " values, the run " + run.run_dir().string() + " gives " +
+                                           std::to_string(dim) + ": the library's embedding_dim is damaged; "
+                                           "`oneshot-audio library " + library.path().string() +
+                                           " --reembed --run " + run.run_dir().string() +
+                                           "` embeds every example again from its source file");
     std::memcpy(examples_[static_cast<int64_t>(e)].data_ptr<float>(), examples[e].embedding.data(),
                 static_cast<std::size_t>(dim) * sizeof(float));
     const auto it = index.find(examples[e].class_name);

@@ -4,6 +4,7 @@
 // never enrolled), and detects them in a minute of background noise where
 // never-enrolled sounds also occur.
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <algorithm>
 #include <cmath>
@@ -106,6 +107,7 @@ class EnrollCli : public ::testing::Test {
   void RepeatsAndUselessOptionsAreRefused();
   void AnnotatedSelectionsEnrolAsTheirSegmentsOneByOne();
   void EmbedWritesEveryWindowWithItsIndex();
+  void ADamagedLibraryIsNamedAndReembedRepairsIt();
 
   static test::TempDir* tmp_;
   static fs::path demo_, library_;
@@ -583,7 +585,52 @@ void EnrollCli::EmbedWritesEveryWindowWithItsIndex() {
   EXPECT_NE(log.find("--hop must be at least one frame hop"), std::string::npos) << log;
 }
 
+// A stored embedding of finite but huge values (1e38: every score NaN,
+// classify exited 0) and a damaged setting are named with the library and the
+// way out, and that way out (`library --reembed`) repairs the library.
+void EnrollCli::ADamagedLibraryIsNamedAndReembedRepairsIt() {
+  const fs::path copy = tmp_->path() / "damaged.db";
+  fs::copy_file(library_, copy);
+  std::string out;
+  std::string listing;
+  ASSERT_EQ(test::run_command(cli() + " library --format json " + copy.string(), &listing), 0) << listing;
+  const int dim = nlohmann::json::parse(listing)["model"]["embedding_dim"];
+  std::string hex = "x'";
+  for (int i = 0; i < dim; ++i) hex += i == 1 ? "9976967e" : "00000000";  // value 2 is 1e38f (little-endian)
+  hex += "'";
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(copy.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         ("UPDATE examples SET embedding = " + hex + " WHERE id = (SELECT MIN(id) FROM examples); "
+                          "UPDATE meta SET value = '1e12' WHERE key = 'cohort_top_k'")
+                             .c_str(),
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  const fs::path clip = demo_ / "examples" / (test_classes_[0] + ".wav");
+  EXPECT_NE(test::run_command(cli() + " classify --library " + copy.string() + " " + clip.string(), &out), 0) << out;
+  EXPECT_NE(out.find(copy.string() + ": class library: the embedding of example 1 of class"), std::string::npos) << out;
+  EXPECT_NE(out.find("holds 1e+38 at value 2"), std::string::npos) << out;
+  const std::string way_out = "oneshot-audio library " + copy.string() + " --reembed --run ";
+  EXPECT_NE(out.find(way_out), std::string::npos) << out;
+  EXPECT_EQ(out.find("nan"), std::string::npos) << out;
+
+  ASSERT_EQ(test::run_command(cli() + " library --reembed --run " + (demo_ / "run").string() + " " + copy.string(), &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("cohort_top_k \"1e12\" (table meta) is out of range"), std::string::npos) << out;
+  EXPECT_EQ(test::run_command(cli() + " classify --format json --library " + copy.string() + " " + clip.string(), &out),
+            0)
+      << out;
+  EXPECT_EQ(test::run_command(cli() + " library --format json " + copy.string(), &listing), 0) << listing;
+  EXPECT_EQ(nlohmann::json::parse(listing)["settings"]["cohort_top_k"], 100);  // the default, written anew
+}
+
 TEST_F(EnrollCli, DemoModelEnrolsClassifiesAndDetectsUnseenSounds) {
+  {
+    SCOPED_TRACE("ADamagedLibraryIsNamedAndReembedRepairsIt");
+    ADamagedLibraryIsNamedAndReembedRepairsIt();
+  }
   {
     SCOPED_TRACE("LibraryListsTheEnrolledClassesWithCalibratedThresholds");
     LibraryListsTheEnrolledClassesWithCalibratedThresholds();

@@ -46,7 +46,8 @@ LibraryModel model(const std::string& fingerprint, std::int64_t dim = 6) {
 std::vector<float> embedding(std::int64_t dim, std::uint32_t seed) {
   std::vector<float> v(static_cast<std::size_t>(dim));
   for (std::size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(seed) / 7.0f + static_cast<float>(i) * 0.1f;
-  const float special[] = {-0.0f, 1e-42f, FLT_MAX, -FLT_MIN, std::nextafter(1.0f, 2.0f)};
+  // 1e9: the largest magnitude a library keeps (beyond it a value is damage: FLT_MAX made scores NaN).
+  const float special[] = {-0.0f, 1e-42f, -1e9f, -FLT_MIN, std::nextafter(1.0f, 2.0f)};
   for (std::size_t i = 0; i < 5 && i < v.size(); ++i)
     if ((seed + i) % 3 == 0) v[i] = special[(seed + i) % 5];
   return v;
@@ -390,6 +391,9 @@ TEST(ClassLibrary, BadEmbeddingsAreErrorsAndNothingIsWritten) {
   auto inf = embedding(6, 5);
   inf[0] = -std::numeric_limits<float>::infinity();
   bad("cat", inf, "finite");
+  auto huge = embedding(6, 5);
+  huge[1] = 1e38f;  // finite, but every score of it overflows to NaN
+  bad("dog", huge, "holds 1e+38, beyond +-1e+09");
 
   expect_same_examples(lib.examples(), before);
   ASSERT_EQ(lib.classes().size(), 1u);  // "cat" was not created
