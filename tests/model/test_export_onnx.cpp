@@ -22,9 +22,11 @@ namespace fs = std::filesystem;
 using test::kFrames;
 using test::kMels;
 
-// Float32 through another runtime's kernels (its convolution and reduction
-// orders differ from LibTorch's).
-constexpr double kEmbeddingTolerance = 1e-5;
+// Float32 through another runtime's kernels, which sum in their own order
+// (the same with ONNX Runtime's graph optimisations off). Measured: below
+// 1e-5 on these tiny networks, 5e-5 on real runs' unit-length embeddings
+// (README, "Export"); the bound leaves room for other CPUs' kernels.
+constexpr double kEmbeddingTolerance = 1e-4;
 
 // The node_modules holding onnxruntime-node: $ONESHOT_ONNX_NODE, else
 // onnx-node/node_modules beside this test program (BUILD_DIR/onnx-node).
