@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "core/error.h"
+#include "inference/enrolment.h"
 
 namespace oneshot {
 
@@ -25,37 +26,33 @@ std::vector<Event> with_confidence(std::vector<Event> events, const LibraryScore
 Detector::Detector(RunModel& run, LibraryScorer& scorer, const DetectOptions& options, std::string filename)
     : run_(run), scorer_(scorer), options_(options), filename_(std::move(filename)), sample_rate_(run.sample_rate()) {
   input_ = run.window_samples();
-  if (!std::isfinite(options.window_s) || !std::isfinite(options.hop_s))
-    throw Error("--window and --hop must be finite numbers of seconds");
-  if (options.window_s < 0 || options.hop_s < 0) throw Error("--window and --hop must not be negative");
-  // Beyond this a sample count overflows; no recording is that long anyway.
-  if (options.hop_s * sample_rate_ > 1e15) {
-    char buf[96];
-    std::snprintf(buf, sizeof buf, "--hop %g s is too long", options.hop_s);
-    throw Error(buf);
-  }
-  window_ = options.window_s > 0 ? static_cast<std::size_t>(std::llround(options.window_s * sample_rate_)) : input_;
-  if (window_ == 0) throw Error("--window is shorter than one sample");
-  if (window_ > input_) {
+  if (!std::isfinite(options.window_s) || options.window_s < 0)
+    throw Error("--window must be a positive number of seconds");
+  // Compared in seconds first: a huge --window would overflow the sample count.
+  if (options.window_s > 0 && options.window_s * sample_rate_ > static_cast<double>(input_) + 0.5) {
     char buf[160];
-    std::snprintf(buf, sizeof buf, "--window %.3f s is longer than the model's input (%.3f s)", options.window_s,
+    std::snprintf(buf, sizeof buf, "--window %g s is longer than the model's input (%g s)", options.window_s,
                   run.window_seconds());
     throw Error(buf);
   }
-  const double window_s = static_cast<double>(window_) / sample_rate_;
-  const double hop_s = options.hop_s > 0 ? options.hop_s : std::min(0.5, window_s / 4);
-  hop_ = std::max<std::size_t>(1, static_cast<std::size_t>(std::llround(hop_s * sample_rate_)));
-  // Below one STFT frame a window or hop adds no information, only time (a
-  // 2.5 ms hop embeds 24,000 windows a minute).
-  const auto frame = static_cast<std::size_t>(run.config().features.hop_length);
-  if (window_ < static_cast<std::size_t>(run.config().features.n_fft) || hop_ < frame) {
-    char buf[200];
-    std::snprintf(buf, sizeof buf,
-                  "--window must be at least one FFT window (%.4f s) and --hop at least one frame hop (%.4f s)",
-                  static_cast<double>(run.config().features.n_fft) / sample_rate_,
-                  static_cast<double>(frame) / sample_rate_);
+  window_ = options.window_s > 0 ? static_cast<std::size_t>(std::llround(options.window_s * sample_rate_)) : input_;
+  // A window shorter than the model's input is embedded padded or at its own
+  // length (RunModel::short_windows()); below one FFT window it holds no frame.
+  const auto n_fft = static_cast<std::size_t>(std::max(1, run.config().features.n_fft));
+  if (window_ < n_fft) {
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "--window %g s is shorter than one FFT window of the model's input (%g s)",
+                  options.window_s, static_cast<double>(n_fft) / sample_rate_);
     throw Error(buf);
   }
+  // The hop: classify's and enroll's rule (hop_samples: at least one frame hop,
+  // at most a day). The default, min(0.5 s, window / 4), is raised to one
+  // frame hop for a window of a few frames: a hop the user did not give is
+  // never the error.
+  const double window_s = static_cast<double>(window_) / sample_rate_;
+  const double frame_s = static_cast<double>(std::max(1, run.config().features.hop_length)) / sample_rate_;
+  const double hop_s = options.hop_s != 0 ? options.hop_s : std::max(frame_s, std::min(0.5, window_s / 4));
+  hop_ = hop_samples(run, WindowingOptions{hop_s, {}});
   if (options_.batch == 0) options_.batch = 1;
   stream_ = std::make_unique<WindowStream>(window_, hop_);
   for (std::size_t c = 0; c < scorer.n_classes(); ++c) {

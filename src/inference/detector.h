@@ -31,8 +31,11 @@
 namespace oneshot {
 
 struct DetectOptions {
-  double window_s = 0;      // 0: the model's input length; shorter windows as RunModel::short_windows() says
-  double hop_s = 0;         // 0: the default, min(0.5 s, window / 4)
+  // 0: the model's input length; shorter windows (down to one FFT window) as RunModel::short_windows() says
+  double window_s = 0;
+  // 0: the default, min(0.5 s, window / 4) but at least one frame hop; a given
+  // hop follows hop_samples (inference/enrolment.h): one frame hop to a day
+  double hop_s = 0;
   double min_duration = 0;  // seconds (EventRules)
   double merge_gap = 0;     // seconds (EventRules)
   double off_threshold_drop = std::numeric_limits<double>::quiet_NaN();  // on - off; NaN: EventRules' default
@@ -41,6 +44,7 @@ struct DetectOptions {
 
 class Detector {
  public:
+  // Throws oneshot::Error naming --window or --hop when options are out of range.
   Detector(RunModel& run, LibraryScorer& scorer, const DetectOptions& options, std::string filename);
 
   double window_seconds() const;

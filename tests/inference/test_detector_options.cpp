@@ -1,0 +1,85 @@
+// The detector's window and hop (issue 22): the hop follows classify's and
+// enroll's rule (hop_samples: one frame hop to a day, the same message), a
+// window shorter than the model's input down to one FFT window is taken (it
+// is padded or embedded at its own length, RunModel::short_windows()), and
+// the default hop of such a window is never the error.
+#include <gtest/gtest.h>
+
+#include "enroll/library.h"
+#include "inference/detector.h"
+#include "inference/enrolment.h"
+#include "tiny_run.h"
+
+namespace oneshot {
+namespace {
+
+struct Detecting {
+  test::TempDir dir;
+  std::unique_ptr<RunModel> run = test::tiny_run(dir);  // 16 kHz, 2 s input, n_fft 512, frame hop 256
+  std::unique_ptr<ClassLibrary> library;
+  std::unique_ptr<LibraryScorer> scorer;
+  Detecting() {
+    {
+      ClassLibrary lib = ClassLibrary::open_or_create(dir / "lib.db", run->library_model());
+      LibraryExample e;
+      e.source = "/bell.wav";
+      e.embedding.assign(static_cast<std::size_t>(run->embedding_dim()), 0.25f);
+      lib.add_examples("bell", false, {e});
+    }
+    library = std::make_unique<ClassLibrary>(ClassLibrary::open_read_only(dir / "lib.db"));
+    ScoringOptions scoring;
+    scoring.threshold = 0.5;
+    scorer = std::make_unique<LibraryScorer>(*library, *run, scoring);
+  }
+  std::string error(double window_s, double hop_s) {
+    DetectOptions o;
+    o.window_s = window_s;
+    o.hop_s = hop_s;
+    return test::error_of([&] { Detector(*run, *scorer, o, "options"); });
+  }
+};
+
+TEST(DetectorOptions, AWindowOfAFewFramesTakesItsDefaultHopOfAtLeastOneFrame) {
+  Detecting s;
+  // One FFT window (32 ms): the default hop, a quarter window (8 ms), is below
+  // one frame hop (16 ms). It was refused, blaming a --hop nobody gave.
+  for (double window : {0.032, 0.05}) {
+    DetectOptions o;
+    o.window_s = window;
+    const Detector d(*s.run, *s.scorer, o, "clip.wav");
+    EXPECT_NEAR(d.window_seconds(), window, 1.0 / 16000);
+    EXPECT_DOUBLE_EQ(d.hop_seconds(), 256.0 / 16000) << window;
+  }
+  DetectOptions o;  // the model's input: a quarter of it, at most half a second
+  const Detector d(*s.run, *s.scorer, o, "clip.wav");
+  EXPECT_DOUBLE_EQ(d.window_seconds(), 2.0);
+  EXPECT_DOUBLE_EQ(d.hop_seconds(), 0.5);
+}
+
+TEST(DetectorOptions, TheHopFollowsClassifysRuleAndMessage) {
+  Detecting s;
+  WindowingOptions w;
+  w.hop_s = 0.001;
+  const std::string expected = test::error_of([&] { hop_samples(*s.run, w); });
+  ASSERT_NE(expected, "");
+  EXPECT_EQ(s.error(0, 0.001), expected);
+  EXPECT_NE(s.error(0, 0.001).find("--hop must be at least one frame hop"), std::string::npos);
+  // Longer than a day: refused as classify refuses it (the detector took up to 1e15 samples).
+  EXPECT_NE(s.error(0, 1e6).find("longer than a day"), std::string::npos) << s.error(0, 1e6);
+  EXPECT_EQ(s.error(0, 86400), "");
+}
+
+TEST(DetectorOptions, AWindowIsBetweenOneFftWindowAndTheModelsInput) {
+  Detecting s;
+  EXPECT_NE(s.error(0.01, 0).find("--window 0.01 s is shorter than one FFT window of the model's input (0.032 s)"),
+            std::string::npos)
+      << s.error(0.01, 0);
+  EXPECT_NE(s.error(2.5, 0).find("--window 2.5 s is longer than the model's input (2 s)"), std::string::npos)
+      << s.error(2.5, 0);
+  // Far too long: named, not an overflowed sample count.
+  EXPECT_NE(s.error(1e300, 0).find("longer than the model's input"), std::string::npos) << s.error(1e300, 0);
+  EXPECT_EQ(s.error(1.0, 0), "");
+}
+
+}  // namespace
+}  // namespace oneshot
