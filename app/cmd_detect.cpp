@@ -50,6 +50,11 @@ void write_annotation_tables(const DetectArgs& a, const std::string& name, const
 }
 
 int run_detect(const DetectArgs& a) {
+  // "-" is not taken as a directory of that name: the events already stream to standard output.
+  if (a.out == "-")
+    throw Error("detect: --out - : --out is the directory detect writes events.tsv, score plots and tables into, not "
+                "a stream; the events already go to standard output as each one ends (with --quiet, nothing else "
+                "does): give a directory (./- for one named \"-\")");
   check_output_directory(a.out);  // before the library and the model are loaded
   check_output_path(fs::path(a.out) / "events.tsv");
   const ClassLibrary library = ClassLibrary::open_read_only(a.library);
@@ -77,7 +82,7 @@ int run_detect(const DetectArgs& a) {
   // do): two recordings that share one could not be told apart.
   std::map<std::string, std::string> names;
   std::vector<std::string> nameable;  // the files whose names events.tsv can hold
-  std::size_t failed = 0;
+  std::size_t failed = 0, unwritten = 0;  // recordings not detected; recordings detected whose tables or plot failed
   for (const std::string& file : files) {
     const std::string name = file == "-" ? "stdin" : fs::path(file).filename().string();
     if (name.find_first_of("\t\r\n") != std::string::npos) {
@@ -148,23 +153,33 @@ int run_detect(const DetectArgs& a) {
       std::vector<Event> mine;
       for (const Event& e : all)
         if (e.filename == name) mine.push_back(e);
-      write_annotation_tables(a, name, mine, run->sample_rate());
-      if (!a.no_plots) {
-        std::vector<ClassScoreCurve> curves;
-        const std::size_t n_classes = scorer.n_classes();
-        for (std::size_t c = 0; c < n_classes; ++c) {
-          if (scorer.negative()[c]) continue;
-          ClassScoreCurve curve;
-          curve.label = scorer.names()[c];
-          curve.on_threshold = detector.rules(c).on_threshold;
-          curve.off_threshold = detector.rules(c).resolved_off_threshold();
-          for (std::size_t w = 0; w < detector.windows().size(); ++w)
-            curve.windows.push_back(
-                {detector.windows()[w].first, detector.windows()[w].second, detector.scores()[w * n_classes + c]});
-          curves.push_back(std::move(curve));
+      // The recording was detected: its events are in events.tsv whatever
+      // happens to its tables and plot. One of those that cannot be written (a
+      // full disk) is named as what it is, and the exit status says so, but
+      // the recording is not called failed.
+      try {
+        write_annotation_tables(a, name, mine, run->sample_rate());
+        if (!a.no_plots) {
+          std::vector<ClassScoreCurve> curves;
+          const std::size_t n_classes = scorer.n_classes();
+          for (std::size_t c = 0; c < n_classes; ++c) {
+            if (scorer.negative()[c]) continue;
+            ClassScoreCurve curve;
+            curve.label = scorer.names()[c];
+            curve.on_threshold = detector.rules(c).on_threshold;
+            curve.off_threshold = detector.rules(c).resolved_off_threshold();
+            for (std::size_t w = 0; w < detector.windows().size(); ++w)
+              curve.windows.push_back(
+                  {detector.windows()[w].first, detector.windows()[w].second, detector.scores()[w * n_classes + c]});
+            curves.push_back(std::move(curve));
+          }
+          const fs::path stem = fs::path(a.out) / (fs::path(name).stem().string() + "_scores");
+          plot_event_scores(stem, name, curves, mine, {}, detector.duration());
         }
-        const fs::path stem = fs::path(a.out) / (fs::path(name).stem().string() + "_scores");
-        plot_event_scores(stem, name, curves, mine, {}, detector.duration());
+      } catch (const Error& e) {
+        ++unwritten;
+        std::cerr << "error: " << name << ": its events are in " << tsv.string()
+                  << ", but a table or plot could not be written: " << e.what() << "\n";
       }
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       if (!a.quiet)
@@ -178,7 +193,14 @@ int run_detect(const DetectArgs& a) {
   }
   if (tsv_is_stream) write_event_list(tsv, all);
   if (!a.quiet) std::fprintf(stderr, "events: %s (%zu)\n", tsv.c_str(), all.size());
-  if (failed) throw Error(std::to_string(failed) + " of " + std::to_string(files.size()) + " recordings failed (each named above)");
+  std::string summary;
+  if (failed)
+    summary = std::to_string(failed) + " of " + std::to_string(files.size()) + " recordings failed (each named above)";
+  if (unwritten)
+    summary += (summary.empty() ? "" : "; ") + std::to_string(unwritten) + " of " + std::to_string(files.size()) +
+               " recordings were detected (their events are in " + tsv.string() +
+               ") but a table or score plot of theirs could not be written (named above)";
+  if (!summary.empty()) throw Error(summary);
   return 0;
 }
 

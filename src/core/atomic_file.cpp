@@ -210,6 +210,10 @@ OutputTarget check_output_path(const fs::path& path, OutputRules rules) {
 
 void check_output_directory(const fs::path& dir) {
   if (dir.empty()) throw Error("an output directory is empty");
+  // Standard output for every other output path: never a directory named "-" by surprise.
+  if (dir == "-")
+    throw Error("-: an output directory is needed here (this command writes several files into it), not standard "
+                "output: give a directory (./- for one named \"-\")");
   std::error_code ec;
   const fs::path r = follow_links(dir);
   if (fs::exists(r, ec)) {

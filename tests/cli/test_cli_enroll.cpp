@@ -108,6 +108,7 @@ class EnrollCli : public ::testing::Test {
   void AnnotatedSelectionsEnrolAsTheirSegmentsOneByOne();
   void EmbedWritesEveryWindowWithItsIndex();
   void ADamagedLibraryIsNamedAndReembedRepairsIt();
+  void AScorePlotThatCannotBeWrittenKeepsTheRecordingsEvents();
 
   static test::TempDir* tmp_;
   static fs::path demo_, library_;
@@ -626,6 +627,39 @@ void EnrollCli::ADamagedLibraryIsNamedAndReembedRepairsIt() {
   EXPECT_EQ(nlohmann::json::parse(listing)["settings"]["cohort_top_k"], 100);  // the default, written anew
 }
 
+// A full disk while detect writes a recording's score plot: the recording
+// was detected, and its events are kept in events.tsv; it used to be counted
+// failed. The plot is named as what was not written, and the exit status is 1.
+void EnrollCli::AScorePlotThatCannotBeWrittenKeepsTheRecordingsEvents() {
+  const std::string recording = (demo_ / "long" / "recording.wav").string();
+  const std::string detect = cli() + " detect --quiet --library " + library_.string() + " --out ";
+  const fs::path plain = tmp_->path() / "plot_plain", faulty = tmp_->path() / "plot_faulty";
+  std::string out;
+  ASSERT_EQ(test::run_command(detect + plain.string() + " " + recording, &out), 0) << out;
+  const std::size_t events = read_lines(plain / "events.tsv").size();
+  ASSERT_GT(events, 1u);
+  bool hit = false;  // the write steps before the plot's: events.tsv's first write; then the plot's fsync
+  for (int step = 1; step <= 16 && !hit; ++step) {
+    std::error_code ec;
+    fs::remove_all(faulty, ec);
+    const int rc = test::run_command("ONESHOT_WRITE_FAULT=enospc@" + std::to_string(step) + " " + detect +
+                                         faulty.string() + " " + recording,
+                                     &out);
+    if (out.find("recording_scores.png: the disk is full") == std::string::npos) continue;
+    hit = true;
+    SCOPED_TRACE("write step " + std::to_string(step));
+    EXPECT_EQ(rc, 1);
+    EXPECT_NE(out.find("error: recording.wav: its events are in " + (faulty / "events.tsv").string()),
+              std::string::npos)
+        << out;
+    EXPECT_NE(out.find("1 of 1 recordings were detected"), std::string::npos) << out;
+    EXPECT_EQ(out.find("recordings failed"), std::string::npos) << out;
+    EXPECT_EQ(read_lines(faulty / "events.tsv").size(), events);
+    EXPECT_FALSE(fs::exists(faulty / "recording_scores.png"));
+  }
+  EXPECT_TRUE(hit) << "no write step of the score plot was reached";
+}
+
 TEST_F(EnrollCli, DemoModelEnrolsClassifiesAndDetectsUnseenSounds) {
   {
     SCOPED_TRACE("ADamagedLibraryIsNamedAndReembedRepairsIt");
@@ -666,6 +700,10 @@ TEST_F(EnrollCli, DemoModelEnrolsClassifiesAndDetectsUnseenSounds) {
   {
     SCOPED_TRACE("RepeatsAndUselessOptionsAreRefused");
     RepeatsAndUselessOptionsAreRefused();
+  }
+  {
+    SCOPED_TRACE("AScorePlotThatCannotBeWrittenKeepsTheRecordingsEvents");
+    AScorePlotThatCannotBeWrittenKeepsTheRecordingsEvents();
   }
 }
 

@@ -206,5 +206,22 @@ TEST(CliOutputs, FeaturesAndTuneNameABadOutputBeforeAnyWork) {
   EXPECT_FALSE(fs::exists(dir / "s.db")) << "the study was created before the check";
 }
 
+// "-" is standard output for a file, never a directory: `detect --out -` made
+// a directory named "-" (its events already go to standard output).
+TEST(CliOutputs, AnOutputDirectoryOfDashIsRefusedNotCreated) {
+  TempDir dir;
+  std::string out;
+  const std::string cli = "cd " + quoted(dir.path()) + " && " + test::cli_path().string();
+  EXPECT_EQ(test::run_command(cli + " detect --library " + quoted(dir / "none.db") + " --out - " + quoted(wav()), &out),
+            1);
+  EXPECT_TRUE(contains(out, "--out - :") && contains(out, "the events already go to standard output") &&
+              contains(out, "./-"))
+      << out;
+  EXPECT_FALSE(contains(out, "none.db")) << "refused before the library is opened: " << out;
+  EXPECT_EQ(test::run_command(cli + " embed --run " + quoted(dir / "norun") + " --out - " + quoted(wav()), &out), 1);
+  EXPECT_TRUE(contains(out, "-: an output directory is needed here") && !contains(out, "norun")) << out;
+  EXPECT_TRUE(names_in(dir.path()).empty()) << "a directory named \"-\" was created";
+}
+
 }  // namespace
 }  // namespace oneshot
