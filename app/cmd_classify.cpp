@@ -35,7 +35,9 @@ int run_classify(const ClassifyArgs& a) {
   options.windowing.hop_s = a.hop;
   options.window_aggregate = a.window_aggregate;
 
-  const std::vector<std::string> files = expand_inputs(a.files);
+  const InputFiles inputs = expand_inputs(a.files);
+  if (!inputs.not_audio.empty()) std::cerr << "note: " << inputs.skipped_note() << "\n";
+  const std::vector<std::string>& files = inputs.files;
   nlohmann::json json = nlohmann::json::array();
   if (a.format == "csv") std::printf("path,decision,rank,class,score,threshold,votes,windows,confidence\n");
   // The confidence in [0, 1] (JSON null, CSV empty, table "-" without a logistic calibration).

@@ -77,7 +77,9 @@ int run_detect(const DetectArgs& a) {
   // reported per recording as one that "could not be read".
   Detector(*run, scorer, options, "options");
 
-  const std::vector<std::string> files = expand_inputs(a.files);
+  const InputFiles inputs = expand_inputs(a.files);
+  if (!inputs.not_audio.empty()) std::cerr << "note: " << inputs.skipped_note() << "\n";
+  const std::vector<std::string>& files = inputs.files;
   // Events and tables name a recording by its base name (as DCASE's lists
   // do): two recordings that share one could not be told apart.
   std::map<std::string, std::string> names;

@@ -125,7 +125,9 @@ int run_enroll(const EnrollArgs& a) {
   if (a.negative && !std::isnan(a.threshold))
     throw Error("enroll: --threshold sets a class's decision threshold; a negative class has none (its examples "
                 "raise the other classes' thresholds)");
-  const std::vector<std::string> files = expand_inputs(a.files);
+  const InputFiles inputs = expand_inputs(a.files);
+  if (!inputs.not_audio.empty()) std::cerr << "note: " << inputs.skipped_note() << "\n";
+  const std::vector<std::string>& files = inputs.files;
   for (const std::string& file : files)
     if (file == "-")
       throw Error("enroll: cannot enrol standard input (-): the library keeps each example's source file to "

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "data/dataset.h"
 #include "inference/recording_windows.h"
 
 namespace oneshot {
@@ -139,12 +140,29 @@ std::vector<LibraryExample> embed_example(RunModel& run, const std::string& path
   return out;
 }
 
-std::vector<std::string> expand_inputs(const std::vector<std::string>& paths) {
-  std::vector<std::string> out;
+namespace {
+// "a, b, c and 2 more": the first few of NAMES.
+std::string some_of(const std::vector<std::string>& names) {
+  constexpr std::size_t kListed = 5;
+  std::string out;
+  for (std::size_t i = 0; i < names.size() && i < kListed; ++i) out += (i ? ", " : "") + names[i];
+  if (names.size() > kListed) out += " and " + std::to_string(names.size() - kListed) + " more";
+  return out;
+}
+}  // namespace
+
+std::string InputFiles::skipped_note() const {
+  if (not_audio.empty()) return {};
+  return "skipped " + std::to_string(not_audio.size()) + (not_audio.size() == 1 ? " file" : " files") +
+         " that " + (not_audio.size() == 1 ? "is" : "are") + " not audio (no audio extension): " + some_of(not_audio);
+}
+
+InputFiles expand_inputs(const std::vector<std::string>& paths) {
+  InputFiles out;
   for (const std::string& p : paths) {
     std::error_code ec;
     if (p != "-" && fs::is_directory(p, ec)) {
-      std::vector<std::string> found;
+      std::vector<std::string> found, other;
       // Directories already entered, by canonical path: a symbolic link to a
       // parent (a loop) or a second way to one folder is listed once.
       std::set<fs::path> entered{fs::weakly_canonical(p, ec)};
@@ -164,6 +182,12 @@ std::vector<std::string> expand_inputs(const std::vector<std::string>& paths) {
           if (canonical_ec || !entered.insert(canonical).second) it.disable_recursion_pending();
           continue;
         }
+        // Sidecar files (notes, metadata, a spreadsheet) live beside
+        // recordings: skipped by name, as a dataset's class folders skip them.
+        if (!is_audio_file_name(it->path())) {
+          other.push_back(it->path().string());
+          continue;
+        }
         // Regular files, and links that lead nowhere: the reader names those ("file not found").
         if (status_ec || fs::is_regular_file(status) || !fs::exists(status)) {
           found.push_back(it->path().string());
@@ -172,11 +196,17 @@ std::vector<std::string> expand_inputs(const std::vector<std::string>& paths) {
         throw file_error(it->path(), "is not a regular file (a FIFO, socket or device): move it out of " + p);
       }
       if (ec) throw file_error(p, "cannot list: " + ec.message());
-      if (found.empty()) throw file_error(p, "directory holds no files");
+      std::sort(other.begin(), other.end());
+      if (found.empty())
+        throw file_error(p, other.empty() ? "directory holds no files"
+                                          : "directory holds no audio files (" + std::to_string(other.size()) +
+                                                " other file" + (other.size() == 1 ? "" : "s") + ": " +
+                                                some_of(other) + ")");
       std::sort(found.begin(), found.end());
-      out.insert(out.end(), found.begin(), found.end());
+      out.files.insert(out.files.end(), found.begin(), found.end());
+      out.not_audio.insert(out.not_audio.end(), other.begin(), other.end());
     } else {
-      out.push_back(p);
+      out.files.push_back(p);
     }
   }
   return out;

@@ -108,6 +108,7 @@ class EnrollCli : public ::testing::Test {
   void AnnotatedSelectionsEnrolAsTheirSegmentsOneByOne();
   void EmbedWritesEveryWindowWithItsIndex();
   void ADamagedLibraryIsNamedAndReembedRepairsIt();
+  void NotesBesideTheRecordingsAreSkippedByEveryCommand();
   void AScorePlotThatCannotBeWrittenKeepsTheRecordingsEvents();
 
   static test::TempDir* tmp_;
@@ -660,6 +661,35 @@ void EnrollCli::AScorePlotThatCannotBeWrittenKeepsTheRecordingsEvents() {
   EXPECT_TRUE(hit) << "no write step of the score plot was reached";
 }
 
+// Notes and metadata beside the recordings in a folder are skipped by every
+// command that takes folders, and named in one note: classify and embed used
+// to exit 1 for them though every recording was processed.
+void EnrollCli::NotesBesideTheRecordingsAreSkippedByEveryCommand() {
+  const fs::path folder = tmp_->path() / "with_notes";
+  fs::create_directories(folder);
+  for (int i = 0; i < 2; ++i) {
+    const fs::path clip = clips_of(test_classes_[static_cast<std::size_t>(i)]).front();
+    fs::copy_file(clip, folder / clip.filename(), fs::copy_options::overwrite_existing);
+  }
+  std::ofstream(folder / "a.txt") << "recorded at the pond";
+  std::ofstream(folder / "meta.json") << "{}";
+  const std::string note = "note: skipped 2 files that are not audio (no audio extension): " +
+                           (folder / "a.txt").string() + ", " + (folder / "meta.json").string();
+  const fs::path copy = tmp_->path() / "notes.db";
+  fs::copy_file(library_, copy, fs::copy_options::overwrite_existing);
+  for (const std::string& command :
+       {" classify --library " + library_.string(),
+        " embed --quiet --run " + (demo_ / "run").string() + " --out " + (tmp_->path() / "notes_embedded").string(),
+        " detect --quiet --no-plots --library " + library_.string() + " --out " +
+            (tmp_->path() / "notes_detected").string(),
+        " enroll --quiet --run " + (demo_ / "run").string() + " --library " + copy.string() + " --class pond"}) {
+    std::string out;
+    EXPECT_EQ(test::run_command(cli() + command + " " + folder.string(), &out), 0) << command << ": " << out;
+    EXPECT_NE(out.find(note), std::string::npos) << command << ": " << out;
+  }
+  EXPECT_GT(read_lines(tmp_->path() / "notes_embedded" / "index.csv").size(), 1u);
+}
+
 TEST_F(EnrollCli, DemoModelEnrolsClassifiesAndDetectsUnseenSounds) {
   {
     SCOPED_TRACE("ADamagedLibraryIsNamedAndReembedRepairsIt");
@@ -700,6 +730,10 @@ TEST_F(EnrollCli, DemoModelEnrolsClassifiesAndDetectsUnseenSounds) {
   {
     SCOPED_TRACE("RepeatsAndUselessOptionsAreRefused");
     RepeatsAndUselessOptionsAreRefused();
+  }
+  {
+    SCOPED_TRACE("NotesBesideTheRecordingsAreSkippedByEveryCommand");
+    NotesBesideTheRecordingsAreSkippedByEveryCommand();
   }
   {
     SCOPED_TRACE("AScorePlotThatCannotBeWrittenKeepsTheRecordingsEvents");

@@ -139,6 +139,26 @@ TEST(EnrollEdges, AFolderWithALinkLoopIsListedOnceAndAFifoInItIsNamed) {
   EXPECT_NE(r.out.find((folder / "pipe.wav").string() + ": is not a regular file"), std::string::npos) << r.out;
 }
 
+// Notes and metadata beside the recordings are skipped (and counted), not
+// read as audio; a folder of nothing else is named with what it holds, before
+// the model loads. A file named on its own is read whatever its name.
+TEST(EnrollEdges, AFolderOfSidecarFilesIsNamedAndAFileNamedAloneIsRead) {
+  test::TempDir dir;
+  std::ofstream(dir.path() / "a.txt") << "notes";
+  std::ofstream(dir.path() / "meta.json") << "{}";
+  const std::string enroll = "enroll --class bell --run " + quote(dir.path() / "no-run") + " --library " +
+                             quote(dir.path() / "l.db") + " ";
+  Result r = run(enroll + quote(dir.path()));
+  EXPECT_NE(r.rc, 0);
+  EXPECT_NE(r.out.find(dir.path().string() + ": directory holds no audio files (2 other files: "), std::string::npos)
+      << r.out;
+  EXPECT_EQ(r.out.find("no-run"), std::string::npos) << r.out;
+  write_wav(dir.path() / "bell.wav");
+  r = run(enroll + quote(dir.path()));  // now the folder is fine: the error is the run's
+  EXPECT_NE(r.out.find("note: skipped 2 files that are not audio"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("no-run"), std::string::npos) << r.out;
+}
+
 TEST(ScoreEventsEdges, AnEventListWithAByteOrderMarkIsRead) {
   test::TempDir dir;
   std::ofstream(dir.path() / "ref.tsv") << "\xEF\xBB\xBF" "filename\tonset\toffset\tevent_label\na.wav\t1\t2\tdog\n";

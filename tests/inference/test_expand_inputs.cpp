@@ -1,0 +1,53 @@
+// The recordings a command is given (inference/enrolment.h expand_inputs):
+// in a folder, files that are not audio by name (notes, metadata, a
+// spreadsheet beside the recordings) are skipped and listed, as a dataset's
+// class folders skip them; they used to be read, fail, and make embed and
+// classify exit 1 though every recording was processed. A file named on its
+// own is taken whatever its name (the reader says what it is).
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include "core/atomic_file.h"
+#include "inference/enrolment.h"
+#include "support/test_support.h"
+
+namespace oneshot {
+namespace {
+namespace fs = std::filesystem;
+
+TEST(ExpandInputs, SidecarFilesInAFolderAreSkippedAndListed) {
+  test::TempDir dir;
+  const fs::path recs = dir / "recs";
+  for (const char* name : {"b.wav", "a.FLAC", "sub/c.mp3", "a.txt", "meta.json", "sub/notes", ".DS_Store"})
+    write_file_atomic(recs / name, "x");
+  ASSERT_EQ(::mkfifo((recs / "pipe").c_str(), 0600), 0);  // not audio by name: never opened
+  const InputFiles in = expand_inputs({recs.string(), (dir / "single.txt").string()});
+  EXPECT_EQ(in.files, (std::vector<std::string>{(recs / "a.FLAC").string(), (recs / "b.wav").string(),
+                                                (recs / "sub/c.mp3").string(), (dir / "single.txt").string()}));
+  EXPECT_EQ(in.not_audio, (std::vector<std::string>{(recs / "a.txt").string(), (recs / "meta.json").string(),
+                                                    (recs / "pipe").string(), (recs / "sub/notes").string()}));
+  EXPECT_EQ(in.skipped_note(), "skipped 4 files that are not audio (no audio extension): " + (recs / "a.txt").string() +
+                                   ", " + (recs / "meta.json").string() + ", " + (recs / "pipe").string() + ", " +
+                                   (recs / "sub/notes").string());
+}
+
+TEST(ExpandInputs, AFolderWithoutAudioIsNamedWithWhatItHolds) {
+  test::TempDir dir;
+  for (int i = 0; i < 7; ++i) write_file_atomic(dir / "notes" / ("n" + std::to_string(i) + ".txt"), "x");
+  const std::string message = test::error_of([&] { expand_inputs({(dir / "notes").string()}); });
+  EXPECT_NE(message.find((dir / "notes").string() + ": directory holds no audio files (7 other files: "),
+            std::string::npos)
+      << message;
+  EXPECT_NE(message.find("n4.txt and 2 more)"), std::string::npos) << message;
+  fs::create_directories(dir / "empty");
+  EXPECT_NE(test::error_of([&] { expand_inputs({(dir / "empty").string()}); }).find("directory holds no files"),
+            std::string::npos);
+  // A FIFO named as audio is still named: reading it could block for ever.
+  write_file_atomic(dir / "live" / "a.wav", "x");
+  ASSERT_EQ(::mkfifo((dir / "live" / "b.wav").c_str(), 0600), 0);
+  EXPECT_NE(test::error_of([&] { expand_inputs({(dir / "live").string()}); }).find("is not a regular file"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace oneshot
