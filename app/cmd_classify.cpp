@@ -34,6 +34,7 @@ int run_classify(const ClassifyArgs& a) {
   ClassifyOptions options;
   options.windowing.hop_s = a.hop;
   options.window_aggregate = a.window_aggregate;
+  hop_samples(*run, options.windowing);  // a bad --hop once, not once per file
 
   const InputFiles inputs = expand_inputs(a.files);
   if (!inputs.not_audio.empty()) std::cerr << "note: " << inputs.skipped_note() << "\n";

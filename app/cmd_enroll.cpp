@@ -10,6 +10,7 @@
 #include <optional>
 #include <set>
 
+#include "audio/audio_reader.h"
 #include "commands.h"
 #include "core/error.h"
 #include "enroll/decision.h"
@@ -54,12 +55,6 @@ struct Source {
   std::string file;
   std::optional<Segment> segment;
 };
-
-std::string format_segment(const Segment& s) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.3f:%.3f", s.start, s.end);
-  return buf;
-}
 
 std::vector<Source> plain_sources(const EnrollArgs& a, const std::vector<std::string>& files) {
   std::optional<Segment> segment;
@@ -118,6 +113,29 @@ std::vector<Source> annotated_sources(const EnrollArgs& a, const std::vector<std
 int enroll_into(const EnrollArgs& a, const std::string& class_name, const std::vector<Source>& sources,
                 std::size_t n_files, RunModel& run);
 
+// Segments that lie beyond the end of their recording, named before any work
+// where the file states its length (WAV, FLAC, ...); the reader checks the
+// others as it reaches their end (RunModel::open_audio). A file that cannot be
+// opened is left for the embedding to name with the others.
+void check_segments(const std::vector<Source>& sources) {
+  std::map<std::string, std::optional<double>> duration;  // file -> its stated length in seconds
+  for (const auto& [file, segment] : sources) {
+    if (!segment) continue;
+    auto it = duration.find(file);
+    if (it == duration.end()) {
+      std::optional<double> seconds;
+      try {
+        const AudioReader reader(file);
+        if (const auto frames = reader.info().declared_frames; frames && reader.info().file_sample_rate > 0)
+          seconds = static_cast<double>(*frames) / reader.info().file_sample_rate;
+      } catch (const Error&) {
+      }
+      it = duration.emplace(file, seconds).first;
+    }
+    if (it->second) check_segment_within(*segment, *it->second, file);
+  }
+}
+
 int run_enroll(const EnrollArgs& a) {
   if (a.class_name.empty() && !a.negative) throw Error("enroll: give the class name with --class");
   const std::string class_name = a.class_name.empty() ? "background" : a.class_name;
@@ -125,6 +143,10 @@ int run_enroll(const EnrollArgs& a) {
   if (a.negative && !std::isnan(a.threshold))
     throw Error("enroll: --threshold sets a class's decision threshold; a negative class has none (its examples "
                 "raise the other classes' thresholds)");
+  // The library is written in place by SQLite (a journal beside it): a
+  // missing or read-only directory, a read-only file or a pipe is named now,
+  // not after the model loaded and the calibration ran.
+  check_output_path(a.library, OutputRules{.streaming = false, .create_parents = false});
   const InputFiles inputs = expand_inputs(a.files);
   if (!inputs.not_audio.empty()) std::cerr << "note: " << inputs.skipped_note() << "\n";
   const std::vector<std::string>& files = inputs.files;
@@ -135,7 +157,10 @@ int run_enroll(const EnrollArgs& a) {
   if (!a.label.empty() && a.annotations.empty()) throw Error("enroll: --label is only used with --annotations");
   const std::vector<Source> sources =
       !a.annotations.empty() ? annotated_sources(a, files, class_name) : plain_sources(a, files);
+  check_segments(sources);
   auto run = RunModel::load(a.run, a.threads);
+  // Every option that sizes the work, before the calibration (tens of seconds) and any embedding.
+  hop_samples(*run, WindowingOptions{a.hop, {}});
   // A library this command creates is removed again when it fails: a failed
   // enrol leaves nothing behind.
   std::error_code ec;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <limits>
 
@@ -77,6 +78,31 @@ Segment parse_segment(const std::string& text) {
   // A given END must be after START (a negative one too: -1 is only the "to the end" of an empty END).
   if (colon + 1 < text.size() && seg.end <= seg.start) throw bad("END is not after START");
   return seg;
+}
+
+std::string format_segment(const Segment& segment) {
+  char buf[96];
+  if (segment.end < 0)
+    std::snprintf(buf, sizeof buf, "%.3f:", segment.start);
+  else
+    std::snprintf(buf, sizeof buf, "%.3f:%.3f", segment.start, segment.end);
+  return buf;
+}
+
+void check_segment_within(const Segment& segment, double duration_s, const std::string& name) {
+  char buf[256];
+  if (segment.start > 0 && segment.start >= duration_s) {
+    std::snprintf(buf, sizeof buf, "segment %s starts at %.3f s, after the end of the recording (%.3f s)",
+                  format_segment(segment).c_str(), segment.start, duration_s);
+    throw Error(name + ": " + buf);
+  }
+  constexpr double kTolerance = 0.001;
+  if (segment.end >= 0 && segment.end > duration_s + kTolerance) {
+    std::snprintf(buf, sizeof buf,
+                  "segment %s ends at %.3f s, after the end of the recording (%.3f s): give an END of at most %.3f",
+                  format_segment(segment).c_str(), segment.end, duration_s, duration_s);
+    throw Error(name + ": " + buf);
+  }
 }
 
 }  // namespace oneshot

@@ -60,4 +60,12 @@ struct Segment {
 };
 Segment parse_segment(const std::string& text);
 
+// "START:END" of `segment` in seconds, to the millisecond ("1.000:99.000"; "1.000:" to the end).
+std::string format_segment(const Segment& segment);
+// A segment must lie within the recording it is cut from: Error "NAME:
+// segment S:E starts/ends after the end of the recording (D s) ..." when it
+// starts at or after `duration_s`, or ends more than 1 ms after it (the
+// precision of the times printed; a table's end rounded up is not refused).
+void check_segment_within(const Segment& segment, double duration_s, const std::string& name);
+
 }  // namespace oneshot

@@ -121,9 +121,10 @@ RunModel::SampleSource RunModel::open_audio(const std::string& path, const Segme
   const std::size_t first = static_cast<std::size_t>(std::llround(segment.start * sample_rate_));
   const std::size_t last =
       segment.end < 0 ? SIZE_MAX : static_cast<std::size_t>(std::llround(segment.end * sample_rate_));
-  const double rate = sample_rate_, start_s = segment.start;
+  const double rate = sample_rate_;
+  const bool whole = segment.start == 0 && segment.end < 0;
   // position: samples decoded so far; the segment is [first, last) of them.
-  return [reader, first, last, rate, start_s, path, position = std::size_t{0}](float* out, std::size_t n) mutable {
+  return [reader, first, last, rate, segment, whole, path, position = std::size_t{0}](float* out, std::size_t n) mutable {
     while (position < last) {
       const std::size_t got = reader->read(out, n);
       if (got == 0) break;
@@ -134,12 +135,9 @@ RunModel::SampleSource RunModel::open_audio(const std::string& path, const Segme
       if (begin > from) std::copy(out + (begin - from), out + (end - from), out);
       return end - begin;
     }
-    if (first > 0 && first >= position) {
-      char buf[128];
-      std::snprintf(buf, sizeof buf, "segment starts at %.3f s, after the end of the recording (%.3f s)", start_s,
-                    static_cast<double>(position) / rate);
-      throw Error(path + ": " + buf);
-    }
+    // The end of the recording: a segment reaching past it is refused, not
+    // cut short (the user asked for sound that is not there).
+    if (!whole) check_segment_within(segment, static_cast<double>(position) / rate, path);
     return std::size_t{0};
   };
 }

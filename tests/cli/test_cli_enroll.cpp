@@ -108,6 +108,7 @@ class EnrollCli : public ::testing::Test {
   void AnnotatedSelectionsEnrolAsTheirSegmentsOneByOne();
   void EmbedWritesEveryWindowWithItsIndex();
   void ADamagedLibraryIsNamedAndReembedRepairsIt();
+  void OptionsAndSegmentsAreRefusedBeforeTheCalibration();
   void NotesBesideTheRecordingsAreSkippedByEveryCommand();
   void AScorePlotThatCannotBeWrittenKeepsTheRecordingsEvents();
 
@@ -690,6 +691,36 @@ void EnrollCli::NotesBesideTheRecordingsAreSkippedByEveryCommand() {
   EXPECT_GT(read_lines(tmp_->path() / "notes_embedded" / "index.csv").size(), 1u);
 }
 
+// What sizes enroll's work is checked before the calibration (tens of
+// seconds with real data): --hop 1e-5 was refused only after it, and a
+// --segment past the end of a 1 s example was cut short to its end, silently.
+void EnrollCli::OptionsAndSegmentsAreRefusedBeforeTheCalibration() {
+  const fs::path fresh = tmp_->path() / "fresh.db";
+  const std::string example = (demo_ / "examples" / (test_classes_[0] + ".wav")).string();
+  const std::string enroll = cli() + " enroll --run " + (demo_ / "run").string() + " --library " + fresh.string() +
+                             " --class " + test_classes_[0] + " ";
+  std::string out;
+  EXPECT_NE(test::run_command(enroll + "--hop 0.00001 " + example, &out), 0);
+  EXPECT_NE(out.find("--hop must be at least one frame hop"), std::string::npos) << out;
+  EXPECT_EQ(out.find("calibrat"), std::string::npos) << "refused after the calibration: " << out;
+  EXPECT_NE(test::run_command(enroll + "--segment 0.5:99 " + example, &out), 0);
+  EXPECT_NE(out.find(example + ": segment 0.500:99.000 ends at 99.000 s, after the end of the recording (1.000 s)"),
+            std::string::npos)
+      << out;
+  EXPECT_EQ(out.find("calibrat"), std::string::npos) << "refused after the calibration: " << out;
+  EXPECT_FALSE(fs::exists(fresh));
+  // classify names a bad --hop once, not once for each file.
+  const auto clips = clips_of(test_classes_[1]);
+  EXPECT_NE(test::run_command(cli() + " classify --hop 0.00001 --library " + library_.string() + " " +
+                                  clips[0].string() + " " + clips[1].string(),
+                              &out),
+            0);
+  std::size_t times = 0;
+  for (auto at = out.find("--hop must"); at != std::string::npos; at = out.find("--hop must", at + 1)) ++times;
+  EXPECT_EQ(times, 1u) << out;
+  EXPECT_EQ(out.find("could not be classified"), std::string::npos) << out;
+}
+
 TEST_F(EnrollCli, DemoModelEnrolsClassifiesAndDetectsUnseenSounds) {
   {
     SCOPED_TRACE("ADamagedLibraryIsNamedAndReembedRepairsIt");
@@ -730,6 +761,10 @@ TEST_F(EnrollCli, DemoModelEnrolsClassifiesAndDetectsUnseenSounds) {
   {
     SCOPED_TRACE("RepeatsAndUselessOptionsAreRefused");
     RepeatsAndUselessOptionsAreRefused();
+  }
+  {
+    SCOPED_TRACE("OptionsAndSegmentsAreRefusedBeforeTheCalibration");
+    OptionsAndSegmentsAreRefusedBeforeTheCalibration();
   }
   {
     SCOPED_TRACE("NotesBesideTheRecordingsAreSkippedByEveryCommand");

@@ -223,5 +223,40 @@ TEST(CliOutputs, AnOutputDirectoryOfDashIsRefusedNotCreated) {
   EXPECT_TRUE(names_in(dir.path()).empty()) << "a directory named \"-\" was created";
 }
 
+// A class library and a study are SQLite files written in place: a missing or
+// read-only directory is named before the model loads or any trial runs, not
+// as SQLite's "unable to open database file" (the study: after the search
+// space was read; the library: after the model loaded).
+TEST(CliOutputs, ALibraryOrStudyInAMissingOrReadOnlyDirectoryIsNamedBeforeAnyWork) {
+  TempDir dir;
+  std::string out;
+  const std::string cli = test::cli_path().string();
+  const std::string enroll = cli + " enroll --class bell --run " + quoted(dir / "norun") + " " + quoted(wav());
+  EXPECT_EQ(test::run_command(enroll + " --library " + quoted(dir / "nope" / "lib.db"), &out), 1);
+  EXPECT_TRUE(contains(out, (dir / "nope").string() + ": no such directory") && !contains(out, "norun")) << out;
+  const std::string tune = cli + " tune --objective branin --trials 1 --best " + quoted(dir / "best.toml");
+  EXPECT_EQ(test::run_command(tune + " --study " + quoted(dir / "nope" / "s.db"), &out), 1);
+  EXPECT_TRUE(contains(out, (dir / "nope").string() + ": no such directory")) << out;
+  EXPECT_EQ(test::run_command(tune + " --study sqlite:///" + (dir / "nope" / "s.db").string(), &out), 1);
+  EXPECT_TRUE(contains(out, (dir / "nope").string() + ": no such directory")) << out;
+  EXPECT_EQ(names_in(dir.path()), std::vector<std::string>{}) << "nothing created";
+
+  const fs::path mnt = dir / "ro";
+  fs::create_directories(mnt);
+  if (::mount("tmpfs", mnt.c_str(), "tmpfs", MS_RDONLY, "size=64k") != 0)
+    GTEST_SKIP() << "mount not permitted: " << std::strerror(errno);
+  const int enroll_code = test::run_command(enroll + " --library " + quoted(mnt / "lib.db"), &out);
+  const std::string enroll_out = out;
+  const int tune_code = test::run_command(tune + " --study " + quoted(mnt / "s.db"), &out);
+  ::umount2(mnt.c_str(), MNT_DETACH);
+  EXPECT_EQ(enroll_code, 1);
+  EXPECT_TRUE(contains(enroll_out, "read-only file system") && contains(enroll_out, mnt.string()) &&
+              !contains(enroll_out, "norun"))
+      << enroll_out;
+  EXPECT_EQ(tune_code, 1);
+  EXPECT_TRUE(contains(out, "read-only file system") && contains(out, mnt.string())) << out;
+  EXPECT_FALSE(fs::exists(dir / "best.toml"));
+}
+
 }  // namespace
 }  // namespace oneshot

@@ -125,5 +125,33 @@ TEST(RecordingWindows, AHopBelowOneFrameIsRefusedNamingTheLimit) {
   EXPECT_EQ(hop_samples(*run, options), run->window_samples() / 2);
 }
 
+// A segment that reaches past the end of its recording was cut short
+// silently (--segment 1:99 of a 5 s file enrolled 1 to 5 s): it is refused,
+// naming the file, its length and the segment, for files whose header states
+// no length too (the check is at the end of the stream). An end rounded up by
+// less than a millisecond is taken.
+TEST(RecordingWindows, ASegmentPastTheEndOfTheRecordingIsRefusedNotCutShort) {
+  test::TempDir dir;
+  auto run = test::tiny_run(dir);
+  const std::string wav = (dir / "five.wav").string();
+  write_wav16(wav, test::noisy_chirp(5 * 16000), 16000);
+  EXPECT_EQ(run->read_audio(wav, Segment{1, 5}).size(), 4u * 16000);
+  EXPECT_EQ(run->read_audio(wav, Segment{1, 5.0004}).size(), 4u * 16000);
+  EXPECT_EQ(run->read_audio(wav, Segment{1, -1}).size(), 4u * 16000);
+  const std::string past = test::error_of([&] { run->read_audio(wav, Segment{1, 99}); });
+  EXPECT_EQ(past, wav + ": segment 1.000:99.000 ends at 99.000 s, after the end of the recording (5.000 s): give an "
+                        "END of at most 5.000")
+      << past;
+  const std::string after = test::error_of([&] { run->read_audio(wav, Segment{7, 9}); });
+  EXPECT_NE(after.find(wav + ": segment 7.000:9.000 starts at 7.000 s, after the end of the recording (5.000 s)"),
+            std::string::npos)
+      << after;
+  // Enrolment names it the same way, and check_segment_within is the rule both use.
+  const std::string enrol = test::error_of([&] { embed_example(*run, wav, WindowingOptions{}, Segment{1, 99}); });
+  EXPECT_NE(enrol.find("ends at 99.000 s, after the end of the recording (5.000 s)"), std::string::npos) << enrol;
+  EXPECT_EQ(test::error_of([] { check_segment_within(Segment{1, 5.0009}, 5.0, "x"); }), "");
+  EXPECT_NE(test::error_of([] { check_segment_within(Segment{1, 5.002}, 5.0, "x"); }), "");
+}
+
 }  // namespace
 }  // namespace oneshot
