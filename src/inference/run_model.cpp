@@ -19,6 +19,7 @@
 #include "data/feature_cache.h"
 #include "enroll/decision.h"
 #include "eval/protocols.h"
+#include "model/reusing_allocator.h"
 #include "model/runtime.h"
 #include "train/checkpoint.h"
 #include "train/run_dir.h"
@@ -61,7 +62,11 @@ std::string fingerprint_of(const fs::path& weights, const FeaturesConfig& featur
 }  // namespace
 
 RunModel::RunModel(const fs::path& run_dir, Config config, int64_t n_mels, int64_t n_frames)
-    : run_dir_(run_dir), config_(std::move(config)), n_mels_(n_mels), n_frames_(n_frames) {}
+    : run_dir_(run_dir), config_(std::move(config)), n_mels_(n_mels), n_frames_(n_frames) {
+  // Batch after batch allocates the same activation buffers: reusing them
+  // keeps peak memory independent of the recording's length.
+  use_reusing_cpu_allocator();
+}
 
 std::unique_ptr<RunModel> RunModel::load(const fs::path& run_dir_in, int threads, const std::string& weights) {
   const fs::path run_dir = fs::absolute(run_dir_in).lexically_normal();
