@@ -11,7 +11,7 @@
 #include "tune/worker.h"
 
 namespace oneshot {
-class Config;
+struct Config;
 }
 
 namespace oneshot::tune {

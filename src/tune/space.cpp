@@ -132,6 +132,29 @@ Param parse_param(const std::string& name, const toml::node& node, const std::st
   return p;
 }
 
+// A parameter read back from a study: the rules parse_param applies to a
+// space file (a stored space with low > high made every draw fall outside it).
+void check_stored_param(const Param& p) {
+  const std::string where = "stored search space: parameter " + (p.name.empty() ? std::string("\"\"") : p.name);
+  if (p.name.empty() || p.name.find('.') == std::string::npos)
+    throw Error(where + ": a name must be section.key");
+  if (p.kind == ParamKind::choice) {
+    if (p.choices.empty()) throw Error(where + ": choice needs at least one value");
+    for (std::size_t i = 0; i < p.choices.size(); ++i)
+      if (std::find(p.choices.begin(), p.choices.begin() + static_cast<std::ptrdiff_t>(i), p.choices[i]) !=
+          p.choices.begin() + static_cast<std::ptrdiff_t>(i))
+        throw Error(where + ": choice " + p.choices[i].dump() + " is listed twice");
+    return;
+  }
+  if (!std::isfinite(p.low) || !std::isfinite(p.high) || !(p.low < p.high))
+    throw Error(where + ": low " + format_double(p.low) + " must be below high " + format_double(p.high));
+  if (p.kind == ParamKind::loguniform && !(p.low > 0)) throw Error(where + ": loguniform bounds must be > 0");
+  if (p.kind == ParamKind::integer && (p.low != std::floor(p.low) || p.high != std::floor(p.high)))
+    throw Error(where + ": int bounds must be whole numbers");
+  if (p.kind == ParamKind::quniform && (!std::isfinite(p.q) || !(p.q > 0) || q_grid(p.low, p.high, p.q).empty()))
+    throw Error(where + ": quniform step q " + format_double(p.q) + " must be > 0 with a multiple inside [low, high]");
+}
+
 }  // namespace
 
 const char* kind_name(ParamKind kind) {
@@ -245,7 +268,11 @@ std::string Overrides::to_toml() const {
   }
   std::string out;
   for (const auto& section : sections) {
-    out += (out.empty() ? "" : "\n") + ("[" + section + "]\n");
+    // Appended piece by piece: GCC 12's -Wrestrict misreads `"[" + string` as an overlapping copy.
+    if (!out.empty()) out += '\n';
+    out += '[';
+    out += section;
+    out += "]\n";
     for (const auto& [k, v] : items_)
       if (k.compare(0, section.size() + 1, section + ".") == 0)
         out += k.substr(section.size() + 1) + " = " + toml_value(v) + "\n";
@@ -333,6 +360,9 @@ SearchSpace SearchSpace::from_json(const json& j) {
         p.high = item.at("high").get<double>();
         if (p.kind == ParamKind::quniform) p.q = item.at("q").get<double>();
       }
+      check_stored_param(p);
+      if (std::any_of(params.begin(), params.end(), [&](const Param& o) { return o.name == p.name; }))
+        throw Error("stored search space: parameter " + p.name + " is listed twice");
       params.push_back(std::move(p));
     }
     return SearchSpace(std::move(params));

@@ -21,10 +21,6 @@
 #include "core/config.h"
 #include "tune/rng.h"
 
-namespace oneshot {
-class Config;
-}
-
 namespace oneshot::tune {
 
 enum class ParamKind { choice, uniform, loguniform, quniform, integer };

@@ -1,6 +1,8 @@
 #include "tune/study.h"
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <unistd.h>
 
 #include "core/config.h"
@@ -55,11 +57,26 @@ json stored_json(const Database& db, const std::string& study, const std::string
   }
 }
 
-// A trial's parameters as stored (column params of tune_trials).
-Overrides stored_params(const Database& db, const std::string& study, const SqlValue& number, const SqlValue& v) {
+// Whether `v` is a value parameter `p` can take: a number of its range's
+// kind (whole for int), or one of its choices. Not its bounds: a point the
+// sampler drew at a bound may round past it.
+bool fits(const Param& p, const json& v) {
+  switch (p.kind) {
+    case ParamKind::choice: return std::find(p.choices.begin(), p.choices.end(), v) != p.choices.end();
+    case ParamKind::integer: return v.is_number_integer() || (v.is_number_float() && std::isfinite(v.get<double>()) &&
+                                                               v.get<double>() == std::floor(v.get<double>()));
+    default: return v.is_number() && std::isfinite(v.get<double>());
+  }
+}
+
+// A trial's parameters as stored (column params of tune_trials), checked
+// against the study's space: each of its parameters present, of its type.
+Overrides stored_params(const Database& db, const std::string& study, const SearchSpace& space, const SqlValue& number,
+                        const SqlValue& v) {
   const std::string what = "the params of trial " + as_string(number);
+  Overrides o;
   try {
-    return Overrides::from_json(stored_json(db, study, what, v));
+    o = Overrides::from_json(stored_json(db, study, what, v));
   } catch (const json::exception& e) {
     throw Error(db.describe() + ": study \"" + study + "\": " + what + " are malformed (" + e.what() + ")");
   } catch (const Error& e) {
@@ -67,6 +84,42 @@ Overrides stored_params(const Database& db, const std::string& study, const SqlV
     if (message.rfind(db.describe(), 0) == 0) throw;
     throw Error(db.describe() + ": study \"" + study + "\": " + what + " are malformed (" + message + ")");
   }
+  const std::string damaged = " (column params): the study database is damaged";
+  for (const Param& p : space.params()) {
+    if (!o.contains(p.name))
+      throw Error(db.describe() + ": study \"" + study + "\": " + what + " lack " + p.name + damaged);
+    const json& value = o.at(p.name);
+    if (!fits(p, value))
+      throw Error(db.describe() + ": study \"" + study + "\": " + what + ": " + p.name + " = " + value.dump() +
+                  " is not " +
+                  (p.kind == ParamKind::choice ? std::string("one of its choices")
+                   : p.kind == ParamKind::integer ? std::string("a whole number")
+                                                  : std::string("a finite number")) +
+                  " (" + kind_name(p.kind) + ")" + damaged);
+  }
+  for (const auto& [key, value] : o)
+    if (std::none_of(space.params().begin(), space.params().end(), [&](const Param& p) { return p.name == key; }))
+      throw Error(db.describe() + ": study \"" + study + "\": " + what + " hold " + key +
+                  ", not a parameter of the study's search space" + damaged);
+  return o;
+}
+
+// The largest trial number a study holds: the next one (number + 1) must
+// still be an int, as every trial number in memory is.
+constexpr std::int64_t kMaxTrialNumber = std::numeric_limits<int>::max() - 1;
+
+// A trial's number as stored, bounded: 2^63 - 1 overflowed the next claim's.
+int stored_trial_number(const Database& db, const std::string& study, const SqlValue& v) {
+  std::int64_t n = -1;
+  try {
+    n = as_int(v);
+  } catch (const Error&) {
+  }
+  if (n < 0 || n > kMaxTrialNumber || (std::holds_alternative<double>(v) && std::get<double>(v) != static_cast<double>(n)))
+    throw Error(db.describe() + ": study \"" + study + "\": a trial number \"" + as_string(v) +
+                "\" (column number) is not a whole number in [0, " + std::to_string(kMaxTrialNumber) +
+                "]: the study database is damaged");
+  return static_cast<int>(n);
 }
 
 // The study's search space as stored (column space of tune_studies).
@@ -88,24 +141,39 @@ TrialState stored_state(const Database& db, const std::string& study, const SqlV
               state + "\" (running, complete, failed or pruned): the study database is damaged");
 }
 
-TrialRecord trial_from_row(const Database& db, const std::string& study, const SqlRow& r) {
-  // A number column that holds something else names the study, trial and column.
-  auto number = [&](const SqlValue& v, const char* column) {
-    try {
-      return as_double(v);
-    } catch (const Error& e) {
-      throw Error(db.describe() + ": study \"" + study + "\": trial " + as_string(r[0]) + ", column " + column +
-                  ": " + e.what() + ": the study database is damaged");
-    }
-  };
+// A number column of trial `number` as stored. Workers store finite values
+// only (a non-finite objective or epoch value fails the trial, with no value),
+// so text, infinity or NaN is damage, named with the study, trial and column:
+// a -inf value would otherwise win best-trial selection.
+double stored_number(const Database& db, const std::string& study, const SqlValue& number, const SqlValue& v,
+                     const std::string& column) {
+  double d = 0;
+  try {
+    d = as_double(v);
+  } catch (const Error& e) {
+    throw Error(db.describe() + ": study \"" + study + "\": trial " + as_string(number) + ", column " + column +
+                ": " + e.what() + ": the study database is damaged");
+  }
+  if (!std::isfinite(d))
+    throw Error(db.describe() + ": study \"" + study + "\": trial " + as_string(number) + ", column " + column +
+                ": " + as_string(v) + " is not a finite number (tune stores none): the study database is damaged");
+  return d;
+}
+
+TrialRecord trial_from_row(const Database& db, const std::string& study, const SearchSpace& space, const SqlRow& r) {
+  auto number = [&](const SqlValue& v, const char* column) { return stored_number(db, study, r[0], v, column); };
   TrialRecord t;
-  t.number = static_cast<int>(as_int(r[0]));
-  t.params = stored_params(db, study, r[0], r[1]);
+  t.number = stored_trial_number(db, study, r[0]);
+  t.params = stored_params(db, study, space, r[0], r[1]);
   t.state = stored_state(db, study, r[0], r[2]);
   if (!is_null(r[3])) t.value = number(r[3], "value");
   t.worker = as_string(r[4]);
   t.heartbeat = number(r[5], "heartbeat");
-  t.attempts = static_cast<int>(number(r[6], "attempts"));
+  const double attempts = number(r[6], "attempts");
+  if (attempts < 1 || attempts > std::numeric_limits<int>::max() || attempts != std::floor(attempts))
+    throw Error(db.describe() + ": study \"" + study + "\": trial " + as_string(r[0]) + ", column attempts: " +
+                as_string(r[6]) + " is not a whole number of runs: the study database is damaged");
+  t.attempts = static_cast<int>(attempts);
   t.started = number(r[7], "started");
   if (!is_null(r[8])) t.finished = number(r[8], "finished");
   if (!is_null(r[9])) t.reason = as_string(r[9]);
@@ -121,6 +189,10 @@ Overrides in_space_order(const Overrides& o, const SearchSpace& space) {
 }
 
 std::string lock_name(const std::string& study) { return "oneshot-tune:" + study; }
+const char* const kSchemaLock = "oneshot-tune-schema";
+
+// The most epochs a trial reports (tune.max_epochs' bound).
+constexpr std::int64_t kMaxEpoch = 1000000;
 
 }  // namespace
 
@@ -193,8 +265,12 @@ void Study::read(const std::function<void()>& body) {
 Study::Study(const std::string& url, const std::string& name, const SearchSpace* space, bool adopt_stored_space)
     : url_(url), name_(name), db_(open_database(url)) {
   if (name.empty()) throw Error(url + ": a study needs a name");
+  // The tables and the study in one transaction: a kill between them left
+  // empty study tables, read as "no study". The schema's lock serialises
+  // every opening process (PostgreSQL: two CREATE TABLE IF NOT EXISTS at once
+  // collide), so it also covers this study's row: claims never write it.
+  Transaction tx(*db_, kSchemaLock);
   create_schema();
-  Transaction tx(*db_, lock_name(name_));
   const auto rows = db_->query("SELECT space FROM tune_studies WHERE name = $1", {name_});
   if (rows.empty()) {
     if (!space) throw Error(db_->describe() + ": no study named \"" + name_ + "\" (give a search space to create it)");
@@ -210,11 +286,9 @@ Study::Study(const std::string& url, const std::string& name, const SearchSpace*
   tx.commit();
 }
 
-void Study::create_schema() {
-  Transaction tx(*db_, "oneshot-tune-schema");
+void Study::create_schema() {  // inside the constructor's transaction
   db_->claim_for_studies();  // never a study's tables in another program's SQLite file
   for (const char* ddl : kSchema) db_->execute(ddl);
-  tx.commit();
 }
 
 double Study::now() { return as_double(db_->query("SELECT " + db_->now_sql())[0][0]); }
@@ -241,7 +315,7 @@ Claim Study::claim(const Sampler& sampler, const TuneConfig& config, const std::
       Claim c;
       c.number = static_cast<int>(number);
       c.attempt = static_cast<int>(attempts + 1);
-      c.params = in_space_order(stored_params(*db_, name_, expired[0][0], expired[0][3]), space_);
+      c.params = in_space_order(stored_params(*db_, name_, space_, expired[0][0], expired[0][3]), space_);
       c.rerun = true;
       tx.commit();
       return c;
@@ -256,12 +330,14 @@ Claim Study::claim(const Sampler& sampler, const TuneConfig& config, const std::
   std::vector<Observation> history;
   for (const auto& r : rows) {
     Observation o;
-    o.params = stored_params(*db_, name_, r[0], r[1]);
+    stored_trial_number(*db_, name_, r[0]);
+    o.params = stored_params(*db_, name_, space_, r[0], r[1]);
     const auto state = stored_state(*db_, name_, r[0], r[2]);
-    if ((state == TrialState::complete || state == TrialState::pruned) && !is_null(r[3])) o.loss = as_double(r[3]);
+    if ((state == TrialState::complete || state == TrialState::pruned) && !is_null(r[3]))
+      o.loss = stored_number(*db_, name_, r[0], r[3], "value");
     history.push_back(std::move(o));
   }
-  const int number = rows.empty() ? 0 : static_cast<int>(as_int(rows.back()[0])) + 1;
+  const int number = rows.empty() ? 0 : stored_trial_number(*db_, name_, rows.back()[0]) + 1;
   Claim c;
   c.number = number;
   c.params = sampler.suggest(space_, history, mix_seed(static_cast<std::uint64_t>(config.seed), static_cast<std::uint64_t>(number)));
@@ -303,7 +379,7 @@ std::vector<TrialRecord> Study::trials() {
   std::vector<TrialRecord> out;
   read([&] {  // the trials and their values: one snapshot
   for (const auto& r : db_->query(std::string("SELECT ") + kTrialColumns + " FROM tune_trials WHERE study = $1 ORDER BY number", {name_})) {
-    out.push_back(trial_from_row(*db_, name_, r));
+    out.push_back(trial_from_row(*db_, name_, space_, r));
     out.back().params = in_space_order(out.back().params, space_);
   }
   const auto values = db_->query("SELECT number, epoch, value FROM tune_trial_values WHERE study = $1 ORDER BY number, epoch", {name_});
@@ -313,11 +389,20 @@ std::vector<TrialRecord> Study::trials() {
     while (t < out.size() && out[t].number < number) ++t;
     if (t == out.size()) break;
     if (out[t].number != number) continue;
-    const auto epoch = static_cast<std::size_t>(as_int(v[1]));
-    if (epoch < 1) continue;
+    // Epochs count from 1 up to tune.max_epochs' bound; a damaged one must not size the list.
+    std::int64_t epoch = 0;
+    try {
+      epoch = as_int(v[1]);
+    } catch (const Error&) {
+    }
+    if (epoch < 1 || epoch > kMaxEpoch)
+      throw Error(db_->describe() + ": study \"" + name_ + "\": trial " + as_string(v[0]) +
+                  ", tune_trial_values column epoch: \"" + as_string(v[1]) + "\" is not an epoch in [1, " +
+                  std::to_string(kMaxEpoch) + "]: the study database is damaged");
     auto& ev = out[t].epoch_values;
-    if (ev.size() < epoch) ev.resize(epoch, std::nan(""));
-    ev[epoch - 1] = as_double(v[2]);
+    if (ev.size() < static_cast<std::size_t>(epoch)) ev.resize(static_cast<std::size_t>(epoch), std::nan(""));
+    ev[static_cast<std::size_t>(epoch - 1)] =
+        stored_number(*db_, name_, v[0], v[2], "value of epoch " + std::to_string(epoch) + " (tune_trial_values)");
   }
   });
   return out;
@@ -329,18 +414,18 @@ std::optional<TrialRecord> Study::best() {
                                    "ORDER BY value, number LIMIT 1",
                                {name_});
   if (rows.empty()) return std::nullopt;
-  TrialRecord t = trial_from_row(*db_, name_, rows[0]);
+  TrialRecord t = trial_from_row(*db_, name_, space_, rows[0]);
   t.params = in_space_order(t.params, space_);
   return t;
 }
 
 std::vector<double> Study::values_at_epoch(int epoch, int exclude) {
   std::vector<double> out;
-  for (const auto& r : db_->query("SELECT v.value FROM tune_trial_values v JOIN tune_trials t "
+  for (const auto& r : db_->query("SELECT v.value, v.number, v.epoch FROM tune_trial_values v JOIN tune_trials t "
                                   "ON t.study = v.study AND t.number = v.number "
                                   "WHERE v.study = $1 AND v.epoch = $2 AND t.state = 'complete' AND t.number <> $3",
                                   {name_, std::int64_t{epoch}, std::int64_t{exclude}}))
-    out.push_back(as_double(r[0]));
+    out.push_back(stored_number(*db_, name_, r[1], r[0], "value of epoch " + as_string(r[2]) + " (tune_trial_values)"));
   return out;
 }
 

@@ -10,7 +10,7 @@
 #include "tune/study.h"
 
 namespace oneshot {
-class Config;
+struct Config;
 struct TuneConfig;
 }
 
