@@ -46,7 +46,12 @@ class SqliteDatabase final : public Database {
       if (!std::filesystem::exists(path, ec)) throw file_error(path, "no such file (a study is created by tune)");
       if (std::filesystem::is_directory(path, ec)) throw file_error(path, "is a directory, not a study database");
     }
-    const int flags = (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) | SQLITE_OPEN_NOMUTEX;
+    // A reader opens read-write (never creating) with query_only on: a
+    // SQLITE_OPEN_READONLY connection to a WAL study cannot checkpoint, so it
+    // left the -wal and -shm files it made beside the study; the last
+    // connection to close (a reader too) now removes them. A file the user
+    // cannot write is opened read-only by SQLite itself.
+    const int flags = SQLITE_OPEN_READWRITE | (read_only ? 0 : SQLITE_OPEN_CREATE) | SQLITE_OPEN_NOMUTEX;
     const int rc = sqlite3_open_v2(path.c_str(), &db_, flags, nullptr);
     if (rc != SQLITE_OK) {
       const std::string why = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
@@ -57,6 +62,7 @@ class SqliteDatabase final : public Database {
     }
     sqlite3_busy_timeout(db_, 600000);
     try {
+      if (read_only) execute("PRAGMA query_only = ON", {});  // no change through this connection, whatever runs
       // Not a SQLite file, or one of another program: said now, before the
       // journal mode (which a writer sets in the file's header) changes it.
       check_ours();
@@ -142,7 +148,8 @@ class SqliteDatabase final : public Database {
       ~Finalize() { sqlite3_finalize(s); }
     } finalize{stmt};
     for (std::size_t i = 0; i < params.size(); ++i) {
-      const std::string name = "$" + std::to_string(i + 1);
+      std::string name = std::to_string(i + 1);  // not "$" + ...: GCC 12's -Wrestrict misreads it
+      name.insert(0, 1, '$');
       const int idx = sqlite3_bind_parameter_index(stmt, name.c_str());
       if (idx == 0) continue;  // not used by this statement
       const SqlValue& p = params[i];

@@ -3,7 +3,8 @@
 // started an empty study); pointed at another program's SQLite file it added
 // its tables to it. Now a missing file is "no such file" and nothing is made,
 // another program's file is named and left byte for byte alone by tune-report
-// and by tune, and a report leaves the study's database file as it was.
+// and by tune, and a report leaves the study's database file as it was, with
+// no -wal or -shm file beside it.
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
@@ -62,6 +63,9 @@ TEST(CliTuneReadOnly, TuneReportCreatesNothingAndLeavesOtherProgramsFilesAlone) 
   ASSERT_EQ(test::run_command(cli() + " tune-report --no-plots --study " + quote(study), &out), 0) << out;
   EXPECT_NE(out.find("Best: trial"), std::string::npos) << out;
   EXPECT_TRUE(bytes(study) == study_before);
+  // Nor any file beside it (a read-only SQLite connection left the WAL's -wal and -shm).
+  EXPECT_FALSE(fs::exists(study.string() + "-wal"));
+  EXPECT_FALSE(fs::exists(study.string() + "-shm"));
   // A study name that is not there: said, with the ones that are.
   EXPECT_NE(test::run_command(cli() + " tune-report --no-plots --study-name typo --study " + quote(study), &out), 0);
   EXPECT_NE(out.find("no study named \"typo\" (studies: default"), std::string::npos) << out;
