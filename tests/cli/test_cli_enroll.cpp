@@ -108,6 +108,7 @@ class EnrollCli : public ::testing::Test {
   void AnnotatedSelectionsEnrolAsTheirSegmentsOneByOne();
   void EmbedWritesEveryWindowWithItsIndex();
   void ADamagedLibraryIsNamedAndReembedRepairsIt();
+  void ExportedOnnxEmbedsAsEmbedDoesWithTheLibrarysThresholdsInItsCard();
   void OptionsAndSegmentsAreRefusedBeforeTheCalibration();
   void NotesBesideTheRecordingsAreSkippedByEveryCommand();
   void AScorePlotThatCannotBeWrittenKeepsTheRecordingsEvents();
@@ -588,6 +589,73 @@ void EnrollCli::EmbedWritesEveryWindowWithItsIndex() {
   EXPECT_NE(log.find("--hop must be at least one frame hop"), std::string::npos) << log;
 }
 
+// export: both formats with the library's thresholds in the card, and the
+// ONNX file, run in ONNX Runtime for Node on `logmel`'s log-mel of an example,
+// gives `embed`'s embedding of it (skipped where onnxruntime-node is absent).
+void EnrollCli::ExportedOnnxEmbedsAsEmbedDoesWithTheLibrarysThresholdsInItsCard() {
+  const fs::path dir = tmp_->path() / "exported";
+  const std::string run = (demo_ / "run").string();
+  std::string out;
+  ASSERT_EQ(test::run_command(cli() + " export --run " + run + " --format onnx --out " + (dir / "m.onnx").string() +
+                                  " --library " + library_.string(),
+                              &out),
+            0)
+      << out;
+  ASSERT_EQ(test::run_command(cli() + " export --run " + run + " --format torchscript --out " + (dir / "m.pt").string(),
+                              &out),
+            0)
+      << out;
+  EXPECT_GT(fs::file_size(dir / "m.pt"), 10000u);
+  EXPECT_TRUE(fs::exists(dir / "m.pt.json"));
+  const auto card = nlohmann::json::parse(std::ifstream(dir / "m.onnx.json"));
+  std::string listing;
+  ASSERT_EQ(test::run_command(cli() + " library --format json " + library_.string(), &listing), 0) << listing;
+  EXPECT_EQ(card["fingerprint"], nlohmann::json::parse(listing)["model"]["fingerprint"]);
+  ASSERT_EQ(card["library"]["classes"].size(), 3u) << card.dump(2);
+  for (const auto& c : card["library"]["classes"]) EXPECT_TRUE(c["threshold"].is_number()) << c.dump();
+  // Refused before any work: an exported file needs a name for its card.
+  EXPECT_NE(test::run_command(cli() + " export --run " + run + " --format onnx --out -", &out), 0);
+  EXPECT_NE(out.find("--out must name a file"), std::string::npos) << out;
+
+  const fs::path node_modules = test::cli_path().parent_path() / "onnx-node" / "node_modules";
+  if (test::run_command("node --version >/dev/null 2>&1") != 0 || !fs::exists(node_modules / "onnxruntime-node")) {
+    std::printf("[ SKIPPED part ] ONNX Runtime check of export: node or %s/onnxruntime-node is missing\n",
+                node_modules.c_str());
+    return;
+  }
+  const fs::path clip = demo_ / "examples" / (test_classes_[0] + ".wav");
+  ASSERT_EQ(test::run_command(cli() + " embed --quiet --run " + run + " --out " + (dir / "embedded").string() + " " +
+                                  clip.string(),
+                              &out),
+            0)
+      << out;
+  ASSERT_EQ(test::run_command(cli() + " logmel --config " + run + "/config.toml " + clip.string() + " " +
+                                  (dir / "x.npy").string(),
+                              &out),
+            0)
+      << out;
+  const NpyArray ours = read_npy(dir / "embedded" / "embeddings.npy");
+  const NpyArray x = read_npy(dir / "x.npy");
+  ASSERT_EQ(x.shape.size(), 2u);
+  {
+    std::ofstream raw(dir / "x.f32", std::ios::binary);
+    raw.write(reinterpret_cast<const char*>(x.data.data()), static_cast<std::streamsize>(x.data.size() * 4));
+  }
+  const fs::path script = fs::path(ONESHOT_FIXTURES).parent_path() / "model" / "export" / "onnx_embed.js";
+  ASSERT_EQ(test::run_command("node " + script.string() + " " + node_modules.string() + " " + (dir / "m.onnx").string() +
+                                  " log_mel " + (dir / "x.f32").string() + " 1,1," + std::to_string(x.shape[0]) + "," +
+                                  std::to_string(x.shape[1]) + " " + (dir / "e.f32").string(),
+                              &out),
+            0)
+      << out;
+  std::vector<float> theirs(ours.shape[1]);
+  std::ifstream(dir / "e.f32", std::ios::binary)
+      .read(reinterpret_cast<char*>(theirs.data()), static_cast<std::streamsize>(theirs.size() * 4));
+  double max_diff = 0;
+  for (std::size_t i = 0; i < theirs.size(); ++i) max_diff = std::max(max_diff, std::abs(double(theirs[i]) - ours.data[i]));
+  EXPECT_LT(max_diff, 1e-4);  // the first window of embed is the clip from its start, as logmel's
+}
+
 // A stored embedding of finite but huge values (1e38: every score NaN,
 // classify exited 0) and a damaged setting are named with the library and the
 // way out, and that way out (`library --reembed`) repairs the library.
@@ -741,6 +809,10 @@ TEST_F(EnrollCli, DemoModelEnrolsClassifiesAndDetectsUnseenSounds) {
   {
     SCOPED_TRACE("EmbedWritesEveryWindowWithItsIndex");
     EmbedWritesEveryWindowWithItsIndex();
+  }
+  {
+    SCOPED_TRACE("ExportedOnnxEmbedsAsEmbedDoesWithTheLibrarysThresholdsInItsCard");
+    ExportedOnnxEmbedsAsEmbedDoesWithTheLibrarysThresholdsInItsCard();
   }
   {
     SCOPED_TRACE("AnnotatedSelectionsEnrolAsTheirSegmentsOneByOne");
