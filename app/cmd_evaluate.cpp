@@ -57,7 +57,7 @@ int run_evaluate(const EvaluateArgs& args) {
   const RunInfo info = RunInfo::load(paths.info());
   const FeatureSet features = load_run_features(info, config, args.quiet);
   const ClassSplit split =
-      ClassSplit::from_json(read_file(paths.split()), features.class_names(), paths.split().string());
+      ClassSplit::from_json(read_run_file(paths.split()), features.class_names(), paths.split().string());
   const std::vector<int>& classes = args.split == "val" ? split.val : split.test;
   if (classes.empty()) throw file_error(paths.split(), "the " + args.split + " split has no classes");
 

@@ -32,12 +32,23 @@ constexpr std::uint32_t kEndOfDirectory = 0x06054b50, kZip64Locator = 0x07064b50
 
 }  // namespace
 
+std::string damaged_checkpoint_way_out(const std::filesystem::path& path) {
+  const std::filesystem::path run = path.parent_path().empty() ? std::filesystem::path(".") : path.parent_path();
+  const std::string name = path.filename().string();
+  if (name == "best.pt")
+    return "restore it from a copy, or copy the run's last.pt (its latest weights) over it: `cp " +
+           (run / "last.pt").string() + " " + path.string() + "`; or train again";
+  if (name == "last.pt")
+    return "restore it from a copy, or train again in a new run directory (`train --run NEW`); " +
+           (run / "best.pt").string() + " still holds the run's weights for evaluate, enroll and classify";
+  return "restore it from a copy, or train again";
+}
+
 void verify_archive_checksums(std::string_view bytes, const std::filesystem::path& origin) {
   const ZipBytes z{bytes};
   auto damaged = [&](const std::string& what) {
-    return file_error(origin, "damaged checkpoint: " + what +
-                                  " (a damaged copy or disk; restore the file, or train again: "
-                                  "`train --run RUN` continues from last.pt)");
+    return file_error(origin, "damaged checkpoint: " + what + " (a damaged copy or disk): " +
+                                  damaged_checkpoint_way_out(origin));
   };
   if (bytes.size() < 22) throw damaged("too short to be a checkpoint archive");
   // The end-of-directory record is within the last 22 + 65535 bytes (its comment).
@@ -47,15 +58,21 @@ void verify_archive_checksums(std::string_view bytes, const std::filesystem::pat
     if (end == lowest) throw damaged("no ZIP directory at its end");
     --end;
   }
-  std::uint64_t entries = z.le(end + 10, 2), directory_size = z.le(end + 12, 4), directory = z.le(end + 16, 4);
+  std::uint64_t disk_entries = z.le(end + 8, 2), entries = z.le(end + 10, 2), directory_size = z.le(end + 12, 4),
+                directory = z.le(end + 16, 4);
   if ((entries == 0xFFFF || directory_size == 0xFFFFFFFF || directory == 0xFFFFFFFF) && end >= 20 &&
       z.le(end - 20, 4) == kZip64Locator) {
     const std::uint64_t record = z.le(end - 20 + 8, 8);
     if (!z.has(record, 56) || z.le(record, 4) != kZip64End) throw damaged("bad ZIP64 directory record");
+    disk_entries = z.le(record + 24, 8);
     entries = z.le(record + 32, 8);
     directory_size = z.le(record + 40, 8);
     directory = z.le(record + 48, 8);
   }
+  // One disk: both counts are the same (LibTorch writes one file).
+  if (disk_entries != entries)
+    throw damaged("the ZIP end record counts " + std::to_string(disk_entries) + " and " + std::to_string(entries) +
+                  " entries");
   if (!z.has(directory, directory_size) || entries > directory_size / 46)
     throw damaged("the ZIP directory points outside the file");
   std::uint64_t at = directory;
@@ -99,6 +116,12 @@ void verify_archive_checksums(std::string_view bytes, const std::filesystem::pat
     }
     at += 46 + name_length + extra_length + comment_length;
   }
+  // Entries the end record does not count were never checked: the directory
+  // must end where the record says (a damaged count let 78 of 79 entries by).
+  if (at != directory + directory_size)
+    throw damaged("the ZIP end record counts " + std::to_string(entries) + (entries == 1 ? " entry" : " entries") +
+                  " in " + std::to_string(directory_size) + " bytes of directory, but they take " +
+                  std::to_string(at - directory) + " bytes");
 }
 
 }  // namespace oneshot

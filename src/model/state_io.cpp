@@ -12,12 +12,6 @@ std::string key_of(const std::string& prefix, const std::string& name) {
   return prefix.empty() ? name : prefix + "/" + name;
 }
 
-std::string shape_text(c10::IntArrayRef sizes) {
-  std::ostringstream out;
-  out << sizes;
-  return out.str();
-}
-
 void read_into(torch::serialize::InputArchive& archive, const std::string& key, torch::Tensor& target,
                bool is_buffer, const std::filesystem::path& origin, const char* what) {
   torch::Tensor stored;
@@ -37,6 +31,12 @@ void read_into(torch::serialize::InputArchive& archive, const std::string& key, 
 }
 
 }  // namespace
+
+std::string shape_text(c10::IntArrayRef sizes) {
+  std::ostringstream out;
+  out << sizes;
+  return out.str();
+}
 
 void write_module_state(torch::serialize::OutputArchive& archive, const torch::nn::Module& module,
                         const std::string& prefix) {
@@ -68,9 +68,10 @@ void archive_from_bytes(torch::serialize::InputArchive& archive, const std::stri
     std::istringstream stream(bytes);
     archive.load_from(stream);
   } catch (const c10::Error& e) {
-    throw file_error(origin, std::string("not a readable checkpoint: ") + e.what_without_backtrace());
+    throw file_error(origin, std::string("not a readable checkpoint: ") + e.what_without_backtrace() + ": " +
+                                 damaged_checkpoint_way_out(origin));
   } catch (const std::exception& e) {  // TorchScript's own parser errors are not c10::Errors
-    throw file_error(origin, std::string("damaged checkpoint: ") + e.what());
+    throw file_error(origin, std::string("damaged checkpoint: ") + e.what() + ": " + damaged_checkpoint_way_out(origin));
   }
 }
 

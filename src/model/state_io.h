@@ -13,6 +13,9 @@
 
 namespace oneshot {
 
+// A tensor shape as the checkpoint messages write it: "[32, 1, 3, 3]".
+std::string shape_text(c10::IntArrayRef sizes);
+
 // Writes every parameter and buffer of `module` into `archive`, as
 // "<prefix>/<name>" (or "<name>" with an empty prefix), in NCHW layout on the CPU.
 void write_module_state(torch::serialize::OutputArchive& archive, const torch::nn::Module& module,

@@ -70,16 +70,21 @@ void write_archive(const fs::path& path, torch::serialize::OutputArchive& archiv
 }
 
 void read_archive(const fs::path& path, torch::serialize::InputArchive& archive) {
-  if (!fs::exists(path)) throw file_error(path, "no such checkpoint");
+  std::error_code ec;
+  const fs::file_status status = fs::status(path, ec);
+  if (!fs::exists(status)) throw file_error(path, "no such checkpoint");
+  // A directory read as no bytes: "too short to be a checkpoint archive" hid what it is.
+  if (fs::is_directory(status)) throw file_error(path, "is a directory, not a checkpoint file");
   const std::string bytes = read_file(path);
   verify_archive_checksums(bytes, path);
   try {
     std::istringstream stream(bytes);
     archive.load_from(stream);
   } catch (const c10::Error&) {
-    throw file_error(path, "not a readable checkpoint (truncated or not written by oneshot-audio)");
+    throw file_error(path, "not a readable checkpoint (truncated or not written by oneshot-audio): " +
+                               damaged_checkpoint_way_out(path));
   } catch (const std::exception& e) {  // TorchScript's own parser errors are not c10::Errors
-    throw file_error(path, std::string("damaged checkpoint: ") + e.what());
+    throw file_error(path, std::string("damaged checkpoint: ") + e.what() + ": " + damaged_checkpoint_way_out(path));
   }
 }
 
@@ -138,11 +143,6 @@ class ShapeGuard {
   }
 
  private:
-  static std::string shape_text(const std::vector<int64_t>& v) {
-    std::string out = "[";
-    for (std::size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + std::to_string(v[i]);
-    return out + "]";
-  }
   std::vector<std::pair<std::string, std::vector<int64_t>>> shapes_;
 };
 

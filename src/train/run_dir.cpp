@@ -64,10 +64,22 @@ RunInfo RunInfo::from_json(const nlohmann::json& j, const std::string& origin) {
   }
 }
 
+std::string read_run_file(const fs::path& file) {
+  std::error_code ec;
+  if (!fs::exists(file, ec)) {
+    const fs::path run = file.parent_path().empty() ? fs::path(".") : file.parent_path();
+    throw file_error(file, "no such file: the run directory " + run.string() + " has no " +
+                               file.filename().string() + " (`train --run " + run.string() +
+                               "` writes it when training starts; is this a run directory whose training started?)");
+  }
+  if (fs::is_directory(file, ec)) throw file_error(file, "is a directory, not the run's " + file.filename().string());
+  return read_file(file);
+}
+
 RunInfo RunInfo::load(const fs::path& run_json) {
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(read_file(run_json));
+    j = nlohmann::json::parse(read_run_file(run_json));
   } catch (const nlohmann::json::exception& e) {
     throw file_error(run_json, std::string("not valid JSON: ") + e.what());
   }

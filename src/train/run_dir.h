@@ -41,6 +41,11 @@ struct RunInfo {
   void save(const std::filesystem::path& run_json) const;
 };
 
+// The text of a file that training writes into the run directory when it
+// starts (run.json, split.json): a missing one is "no such file" naming the
+// run directory and what writes it, never a bare "cannot open".
+std::string read_run_file(const std::filesystem::path& file);
+
 // The run's features from the dataset and cache it records: every dataset
 // problem listed at once with the files the feature step cannot decode.
 FeatureSet load_run_features(const RunInfo& info, const FeaturesConfig& features, int jobs, bool progress);
