@@ -96,7 +96,7 @@ void check_segment_within(const Segment& segment, double duration_s, const std::
                   format_segment(segment).c_str(), segment.start, duration_s);
     throw Error(name + ": " + buf);
   }
-  constexpr double kTolerance = 0.001;
+  constexpr double kTolerance = 0.05;  // seconds
   if (segment.end >= 0 && segment.end > duration_s + kTolerance) {
     std::snprintf(buf, sizeof buf,
                   "segment %s ends at %.3f s, after the end of the recording (%.3f s): give an END of at most %.3f",

@@ -64,8 +64,9 @@ Segment parse_segment(const std::string& text);
 std::string format_segment(const Segment& segment);
 // A segment must lie within the recording it is cut from: Error "NAME:
 // segment S:E starts/ends after the end of the recording (D s) ..." when it
-// starts at or after `duration_s`, or ends more than 1 ms after it (the
-// precision of the times printed; a table's end rounded up is not refused).
+// starts at or after `duration_s`, or ends more than 50 ms after it (a
+// table's end rounded up, or the few milliseconds by which decoders of a
+// lossy format disagree on its length, are not refused).
 void check_segment_within(const Segment& segment, double duration_s, const std::string& name);
 
 }  // namespace oneshot
