@@ -97,10 +97,12 @@ Overrides stored_params(const Database& db, const std::string& study, const Sear
                                                   : std::string("a finite number")) +
                   " (" + kind_name(p.kind) + ")" + damaged);
   }
-  for (const auto& [key, value] : o)
+  for (const auto& item : o) {
+    const std::string& key = item.first;  // not a structured binding: clang 14 cannot capture one
     if (std::none_of(space.params().begin(), space.params().end(), [&](const Param& p) { return p.name == key; }))
       throw Error(db.describe() + ": study \"" + study + "\": " + what + " hold " + key +
                   ", not a parameter of the study's search space" + damaged);
+  }
   return o;
 }
 
