@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <optional>
@@ -223,7 +224,7 @@ int enroll_into(const EnrollArgs& a, const std::string& class_name, const std::v
         std::printf("%s%s: %zu view%s\n", file.c_str(),
                     segment ? (" " + format_segment(*segment)).c_str() : "", examples.size(),
                     examples.size() == 1 ? "" : "s");
-      rows.insert(rows.end(), examples.begin(), examples.end());
+      rows.insert(rows.end(), std::make_move_iterator(examples.begin()), std::make_move_iterator(examples.end()));
     } catch (const Error& e) {
       problems.push_back(e.what());
     }

@@ -180,9 +180,26 @@ std::vector<double> LibraryScorer::raw_window_scores(const torch::Tensor& window
     const torch::Tensor s = run_.score(window_embeddings, prototypes_);
     return std::vector<double>(s.data_ptr<double>(), s.data_ptr<double>() + s.numel());
   }
-  const torch::Tensor s = run_.score(window_embeddings, examples_);
-  const std::vector<double> table(s.data_ptr<double>(), s.data_ptr<double>() + s.numel());
-  return aggregate_examples(table, n_windows, example_class_, names_.size(), options_.aggregate);
+  // A few windows at a time: the table of each window against every example
+  // grows with the library (the cohort's 251 clips against the 69,120
+  // windows a 12-hour recording enrols: 139 MB of doubles, and as much again
+  // copied); each window's row is aggregated on its own, so chunks of rows
+  // give the same scores in a few MB.
+  constexpr std::size_t kMaxTableEntries = std::size_t{1} << 19;
+  const auto n_examples = static_cast<std::size_t>(examples_.size(0));
+  const std::size_t rows = std::max<std::size_t>(1, kMaxTableEntries / std::max<std::size_t>(n_examples, 1));
+  std::vector<double> out;
+  out.reserve(n_windows * names_.size());
+  for (std::size_t from = 0; from < n_windows; from += rows) {
+    const std::size_t n = std::min(rows, n_windows - from);
+    const torch::Tensor s =
+        run_.score(window_embeddings.narrow(0, static_cast<int64_t>(from), static_cast<int64_t>(n)), examples_)
+            .contiguous();
+    const std::vector<double> table(s.data_ptr<double>(), s.data_ptr<double>() + s.numel());
+    const auto part = aggregate_examples(table, n, example_class_, names_.size(), options_.aggregate);
+    out.insert(out.end(), part.begin(), part.end());
+  }
+  return out;
 }
 
 void update_thresholds(ClassLibrary& library, RunModel& run, const std::string& aggregate) {
