@@ -8,6 +8,7 @@ extern "C" {
 #include <libavutil/opt.h>
 #include <libswresample/swresample.h>
 }
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -77,21 +78,25 @@ const AVInputFormat* sniff(const fs::path& path) {
 
 // The first bytes read from standard input, kept until open() has read the
 // WAV/AIFF header in them: a pipe cannot be rewound to look again, and
-// FFmpeg's WAV demuxer states no length from a pipe (a cut WAV passed).
-struct StdinHead {
+// FFmpeg's WAV demuxer states no length from a pipe (a cut WAV passed):
+// a stream (standard input, a named pipe, bash's <(...)) is read through our
+// own reader, which keeps its first bytes for the WAV/AIFF header's length.
+struct StreamHead {
   static constexpr std::size_t kBytes = 1 << 16;  // headers beyond this state no length we check
+  int fd = STDIN_FILENO;
+  bool owned = false;  // opened here (a named pipe), closed here
   std::vector<unsigned char> bytes;
   bool recording = true;
 };
 
-int read_stdin(void* opaque, std::uint8_t* buffer, int size) {
-  auto* head = static_cast<StdinHead*>(opaque);
+int read_stream(void* opaque, std::uint8_t* buffer, int size) {
+  auto* head = static_cast<StreamHead*>(opaque);
   for (;;) {
-    const ssize_t n = ::read(STDIN_FILENO, buffer, static_cast<std::size_t>(size));
+    const ssize_t n = ::read(head->fd, buffer, static_cast<std::size_t>(size));
     if (n > 0) {
-      if (head->recording && head->bytes.size() < StdinHead::kBytes)
+      if (head->recording && head->bytes.size() < StreamHead::kBytes)
         head->bytes.insert(head->bytes.end(), buffer,
-                           buffer + std::min<std::size_t>(static_cast<std::size_t>(n), StdinHead::kBytes - head->bytes.size()));
+                           buffer + std::min<std::size_t>(static_cast<std::size_t>(n), StreamHead::kBytes - head->bytes.size()));
       return static_cast<int>(n);
     }
     if (n == 0) return AVERROR_EOF;
@@ -128,20 +133,26 @@ class FfmpegSource final : public AudioSource {
     const fs::path& path = path_;
     static std::once_flag quiet;
     std::call_once(quiet, [] { av_log_set_level(AV_LOG_QUIET); });  // we report errors ourselves
-    const bool from_stdin = path == "-";
+    std::error_code regular_ec;
+    const bool streamed = path == "-" || !fs::is_regular_file(path, regular_ec);
     format_ = avformat_alloc_context();
     if (!format_) throw file_error(path_, "out of memory");
-    if (from_stdin) {
+    if (streamed) {
+      if (path != "-") {
+        stream_head_.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        if (stream_head_.fd < 0) throw file_error(path_, std::string("cannot open: ") + std::strerror(errno));
+        stream_head_.owned = true;
+      }
       constexpr int kBuffer = 1 << 16;
       auto* buffer = static_cast<std::uint8_t*>(av_malloc(kBuffer));
-      io_ = avio_alloc_context(buffer, kBuffer, 0, &stdin_head_, read_stdin, nullptr, nullptr);
+      io_ = avio_alloc_context(buffer, kBuffer, 0, &stream_head_, read_stream, nullptr, nullptr);
       if (!io_) throw file_error(path_, "out of memory");
       format_->pb = io_;
       format_->flags |= AVFMT_FLAG_CUSTOM_IO;
     }
     // "file:" always: a name such as "12:30.m4a" (or "http://...") would
     // otherwise be taken for a protocol.
-    const std::string url = from_stdin ? std::string("pipe:") : "file:" + path.string();
+    const std::string url = streamed ? std::string("pipe:") : "file:" + path.string();
     if (int err = avformat_open_input(&format_, url.c_str(), nullptr, nullptr); err < 0) {
       format_ = nullptr;  // freed by avformat_open_input
       std::error_code ec;
@@ -201,8 +212,8 @@ class FfmpegSource final : public AudioSource {
     }
     // From a pipe the WAV/AIFF header's own length decides, as
     // container_truncation's does for files (AudioReader checks it at the end).
-    if (from_stdin) {
-      const StreamHeaderLength header = iff_stream_declared_length(stdin_head_.bytes);
+    if (streamed) {
+      const StreamHeaderLength header = iff_stream_declared_length(stream_head_.bytes);
       if (header.iff) {
         info_.declared_frames.reset();
         info_.codec_frame = 1;
@@ -212,8 +223,8 @@ class FfmpegSource final : public AudioSource {
           iff_length_stated_ = true;
         }
       }
-      stdin_head_.recording = false;
-      std::vector<unsigned char>().swap(stdin_head_.bytes);
+      stream_head_.recording = false;
+      std::vector<unsigned char>().swap(stream_head_.bytes);
     }
   }
 
@@ -228,6 +239,8 @@ class FfmpegSource final : public AudioSource {
       avio_context_free(&io_);
     }
     if (format_) avformat_free_context(format_);  // allocated but not opened
+    if (stream_head_.owned) ::close(stream_head_.fd);
+    stream_head_.owned = false;
     format_ = nullptr;
   }
 
@@ -299,7 +312,7 @@ class FfmpegSource final : public AudioSource {
   }
 
   fs::path path_;
-  StdinHead stdin_head_;
+  StreamHead stream_head_;
   AVFormatContext* format_ = nullptr;
   AVIOContext* io_ = nullptr;
   AVCodecContext* codec_ = nullptr;

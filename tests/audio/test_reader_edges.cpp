@@ -182,6 +182,51 @@ TEST(ReaderEdges, NamedPipesAreReadOnceWhateverTheFormat) {
   }
 }
 
+// A WAV cut short and read through a named pipe (or bash's <(...)) was
+// decoded as far as it went, exit 0, while the same bytes on standard input
+// were "truncated": FFmpeg's WAV demuxer states no length from a pipe, so a
+// named pipe is read through the same reader as standard input, which keeps
+// the header's length.
+TEST(ReaderEdges, AWavCutShortIsTruncatedThroughANamedPipeAsOnStandardInput) {
+  test::TempDir dir;
+  const fs::path fifo = dir / "pipe.wav";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const fs::path whole = dir / "whole.wav", cut = dir / "cut.wav";
+  std::vector<float> tone(3 * 22050);
+  for (std::size_t i = 0; i < tone.size(); ++i) tone[i] = 0.3f * static_cast<float>(std::sin(0.05 * i));
+  {
+    SF_INFO info{};
+    info.samplerate = 22050;
+    info.channels = 1;
+    info.format = SF_FORMAT_WAV | SF_FORMAT_PCM_16;
+    SNDFILE* file = sf_open(whole.c_str(), SFM_WRITE, &info);
+    ASSERT_NE(file, nullptr);
+    sf_writef_float(file, tone.data(), static_cast<sf_count_t>(tone.size()));
+    sf_close(file);
+  }
+  fs::copy_file(whole, cut);
+  fs::resize_file(cut, fs::file_size(whole) / 2);
+  for (const fs::path& file : {whole, cut}) {
+    SCOPED_TRACE(file.filename().string());
+    const pid_t writer = fork();
+    ASSERT_GE(writer, 0);
+    if (writer == 0) {
+      execlp("sh", "sh", "-c", ("cat '" + file.string() + "' > '" + fifo.string() + "'").c_str(), nullptr);
+      _exit(127);
+    }
+    std::string what;
+    const int code = decode_in_child(fifo, tone.size(), tone.size(), &what);
+    ::kill(writer, SIGKILL);
+    waitpid(writer, nullptr, 0);
+    if (file == whole) {
+      EXPECT_EQ(code, 0) << what;
+    } else {
+      EXPECT_EQ(code, 3) << what;
+      EXPECT_NE(what.find(fifo.string() + ": truncated: decoded "), std::string::npos) << what;
+    }
+  }
+}
+
 // FFmpeg took "12:30.m4a" (a phone's time stamp in a name) for a URL with
 // protocol "12": "Protocol not found".
 TEST(ReaderEdges, FileNamesWithAColonAreFilesNotProtocols) {
