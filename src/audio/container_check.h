@@ -11,7 +11,9 @@
 
 namespace oneshot {
 
-// A reason when the file's container says it is cut short, else nothing.
+// A reason when the file's container says it is cut short (or, for Ogg, that
+// a page is damaged: a page failing its CRC-32 or bytes that are not a page,
+// which the decoders skip silently), else nothing.
 // Files that are not RIFF/WAVE, AIFF or Ogg, or whose headers it cannot
 // follow, pass (libsndfile judges those).
 std::optional<std::string> container_truncation(const std::filesystem::path& path);
