@@ -34,7 +34,11 @@ std::string assign(std::int64_t& field, const toml::node& node) {
 }
 std::string assign(double& field, const toml::node& node) {
   if (!node.is_number()) return "expected a number";
-  field = *node.value<double>();
+  const double value = *node.value<double>();
+  // TOML's inf and nan: no setting means them (an infinite learning rate
+  // trained to NaN; an infinite log floor made every log-mel one constant).
+  if (!std::isfinite(value)) return "expected a finite number";
+  field = value;
   return {};
 }
 std::string assign(std::string& field, const toml::node& node) {
@@ -107,13 +111,17 @@ void FeaturesConfig::validate() const {
   require(sample_rate >= 0 && sample_rate <= 768000, "features.sample_rate", "must be 0 (keep) or a rate up to 768000");
   // The model's input: longer recordings are cut into windows of it, so no
   // input needs more than minutes (1e9 s asked for gigabytes per clip).
-  require(duration >= 0 && duration <= 600, "features.duration", "must be in [0, 600] seconds (0 = each file's length)");
+  require(duration == 0 || (duration >= 0.001 && duration <= 600), "features.duration",
+          "must be 0 (each file's length) or in [0.001, 600] seconds");
   require(n_fft >= 16 && n_fft <= 65536, "features.n_fft", "must be in [16, 65536]");
   require(hop_length >= 1, "features.hop_length", "must be >= 1");
   require(n_mels >= 1 && n_mels <= 1024, "features.n_mels", "must be in [1, 1024]");
   require(fmin >= 0, "features.fmin", "must be >= 0");
   require(fmax >= 0, "features.fmax", "must be >= 0 (0 = sample_rate / 2)");
   require(fmax == 0 || fmax > fmin, "features.fmax", "must exceed features.fmin");
+  // Above the Nyquist frequency every mel filter is empty and the log-mel one constant.
+  require(sample_rate == 0 || fmin < sample_rate / 2.0, "features.fmin",
+          "must be below half of features.sample_rate (every mel filter above it is empty)");
   require_one_of(pad_mode, {"reflect", "constant"}, "features.pad_mode");
   require_one_of(mel_scale, {"slaney", "htk"}, "features.mel_scale");
   require_one_of(log, {"floor", "nonzero"}, "features.log");
@@ -356,7 +364,12 @@ Config Config::load(const std::filesystem::path& file, const std::vector<std::st
   Config config;
   if (!file.empty()) config.merge_file(file);
   for (const auto& o : overrides) config.set(o);
-  config.validate();
+  try {
+    config.validate();
+  } catch (const Error& e) {
+    if (file.empty()) throw;
+    throw Error(file.string() + (overrides.empty() ? "" : " (with --set)") + ": " + e.what());
+  }
   return config;
 }
 

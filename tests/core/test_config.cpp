@@ -129,3 +129,30 @@ TEST(Config, ShippedPresetsLoad) {
     EXPECT_NO_THROW(Config::load(p, {})) << name;
   }
 }
+
+// Found by the new-user attack (issue 22): TOML's inf and nan passed every
+// "> 0" check (train.learning_rate = inf, features.log_floor = inf: a
+// constant log-mel); features.fmin above the Nyquist frequency left every
+// mel filter empty; a duration of 1e-300 s meant "each file's length"; and a
+// range error did not name the file it came from.
+TEST(Config, NonFiniteValuesEmptyFiltersAndTinyDurationsAreRefusedNamingTheFile) {
+  for (const std::string assignment :
+       {"train.learning_rate=inf", "features.log_floor=inf", "train.weight_decay=nan", "tune.prior_weight=-inf"}) {
+    Config c;
+    try {
+      c.set(assignment);
+      ADD_FAILURE() << assignment << " accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("expected a finite number"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(assignment.substr(0, assignment.find('='))), std::string::npos) << e.what();
+    }
+  }
+  test::TempDir dir;
+  write_file_atomic(dir / "c.toml", "[features]\nsample_rate = 44100\nfmin = 30000.0\n");
+  std::string e = test::error_of([&] { Config::load(dir / "c.toml", {}); });
+  EXPECT_NE(e.find((dir / "c.toml").string() + ": config: features.fmin must be below half"), std::string::npos) << e;
+  write_file_atomic(dir / "d.toml", "[features]\nduration = 1e-300\n");
+  e = test::error_of([&] { Config::load(dir / "d.toml", {}); });
+  EXPECT_NE(e.find("features.duration must be 0 (each file's length) or in [0.001, 600]"), std::string::npos) << e;
+  EXPECT_NO_THROW(Config::load(dir / "d.toml", {"features.duration=0"}));
+}
