@@ -7,6 +7,9 @@
 #include <cstdlib>
 #include <cstdio>
 #include <filesystem>
+#include <string>
+
+#include <unistd.h>
 
 #include "core/atomic_file.h"  // write_error: a full disk in words
 #include "core/error.h"
@@ -38,6 +41,21 @@ void injected_fault(const std::string& sql) {
   throw Error("injected study fault at writing statement " + std::to_string(count) + " (ONESHOT_TEST_STUDY_FAULT)");
 }
 
+// PATH as a file: URI's path (RFC 3986 escapes for the characters a URI gives meaning to).
+std::string uri_path(const std::string& path) {
+  std::string out;
+  for (unsigned char c : std::filesystem::absolute(path).string()) {
+    if (c == '%' || c == '?' || c == '#' || c <= ' ' || c >= 0x7f) {
+      char escaped[4];
+      std::snprintf(escaped, sizeof escaped, "%%%02X", c);
+      out += escaped;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
 class SqliteDatabase final : public Database {
  public:
   SqliteDatabase(const std::string& path, bool read_only) : path_(path), read_only_(read_only) {
@@ -51,8 +69,15 @@ class SqliteDatabase final : public Database {
     // left the -wal and -shm files it made beside the study; the last
     // connection to close (a reader too) now removes them. A file the user
     // cannot write is opened read-only by SQLite itself.
-    const int flags = SQLITE_OPEN_READWRITE | (read_only ? 0 : SQLITE_OPEN_CREATE) | SQLITE_OPEN_NOMUTEX;
-    const int rc = sqlite3_open_v2(path.c_str(), &db_, flags, nullptr);
+    // In a directory nobody can write (a read-only file system, a mounted
+    // archive), no writer can exist and SQLite could not make the -shm file a
+    // WAL study's reader needs ("unable to open database file"): the study is
+    // opened immutable, read as the file stands.
+    const bool immutable = read_only && ::access(std::filesystem::absolute(path).parent_path().c_str(), W_OK) != 0;
+    const std::string name = immutable ? "file:" + uri_path(path) + "?immutable=1" : path;
+    const int flags = immutable ? SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX
+                                : SQLITE_OPEN_READWRITE | (read_only ? 0 : SQLITE_OPEN_CREATE) | SQLITE_OPEN_NOMUTEX;
+    const int rc = sqlite3_open_v2(name.c_str(), &db_, flags, nullptr);
     if (rc != SQLITE_OK) {
       const std::string why = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
       sqlite3_close(db_);
@@ -136,7 +161,10 @@ class SqliteDatabase final : public Database {
  private:
   [[noreturn]] void fail(const std::string& sql) const {
     // A full disk in words, naming the study (the transaction is rolled back).
-    if ((sqlite3_errcode(db_) & 0xff) == SQLITE_FULL) throw write_error(path_, ENOSPC);
+    // SQLite calls a full disk met while growing its -shm or -wal file a
+    // "disk I/O error"; the operating system's errno says what it was.
+    if ((sqlite3_errcode(db_) & 0xff) == SQLITE_FULL || sqlite3_system_errno(db_) == ENOSPC)
+      throw write_error(path_, ENOSPC);
     throw file_error(path_, std::string("database error: ") + sqlite3_errmsg(db_) + " (in: " + sql.substr(0, 80) + ")");
   }
 

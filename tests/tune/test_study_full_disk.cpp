@@ -5,11 +5,14 @@
 
 #include <cerrno>
 #include <cstring>
+#include <stdexcept>
+#include <vector>
 
 #include <gtest/gtest.h>
 
 #include "core/error.h"
 #include "support/test_support.h"
+#include "tune/sampler.h"
 #include "tune/study.h"
 
 namespace oneshot::tune {
@@ -50,6 +53,53 @@ TEST(StudyFullDisk, AWriteThatDoesNotFitIsNamed) {
   EXPECT_NE(error.find("free some space"), std::string::npos) << error;  // not SQLite's "database or disk is full"
   EXPECT_NE(error.find(path.string()), std::string::npos) << error;
   EXPECT_EQ(trials, 0u);
+}
+
+}  // namespace
+}  // namespace oneshot::tune
+
+namespace oneshot::tune {
+namespace {
+
+// A study on a read-only file system (a mounted archive, a snapshot): SQLite
+// cannot make the -shm file a WAL study's reader needs, and tune-report said
+// "unable to open database file". Such a study is read as the file stands.
+TEST(StudyReadOnlyFileSystem, AStudyThereIsReadAsTheFileStands) {
+  test::TempDir dir;
+  const fs::path mnt = dir / "ro";
+  fs::create_directories(mnt);
+  if (::mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=4m") != 0)
+    GTEST_SKIP() << "mount not permitted: " << std::strerror(errno);
+  const fs::path path = mnt / "study 1%.db";  // characters a URI gives meaning to
+  std::string error;
+  std::size_t trials = 0;
+  std::vector<std::string> names;
+  try {
+    const SearchSpace space = SearchSpace::parse_toml("[train]\nlearning_rate = { loguniform = [1e-5, 1e-1] }\n", "space");
+    {
+      Study study(path.string(), "default", &space);
+      TuneConfig config;
+      config.seed = 11;
+      const Claim c = study.claim(*make_sampler(config), config, "w1");
+      ASSERT_TRUE(study.finish(c, "w1", TrialState::complete, 0.5, ""));
+    }
+    if (::mount(nullptr, mnt.c_str(), nullptr, MS_REMOUNT | MS_RDONLY, nullptr) != 0)
+      throw std::runtime_error(std::string("remount read-only: ") + std::strerror(errno));
+    try {
+      Study study = Study::open_read_only(path.string(), "default");
+      trials = study.trials().size();
+    } catch (const Error& e) {
+      error = e.what();
+    }
+    for (const auto& e : fs::directory_iterator(mnt)) names.push_back(e.path().filename().string());
+  } catch (...) {
+    ::umount2(mnt.c_str(), MNT_DETACH);
+    throw;
+  }
+  ::umount2(mnt.c_str(), MNT_DETACH);
+  EXPECT_EQ(error, "");
+  EXPECT_EQ(trials, 1u);
+  EXPECT_EQ(names, std::vector<std::string>{"study 1%.db"});
 }
 
 }  // namespace
