@@ -13,18 +13,14 @@
 #include "core/error.h"
 #include "support/test_support.h"
 #include "train/checkpoint.h"
+#include "train_fixtures.h"
 #include "train/run_dir.h"
 
 namespace oneshot {
 namespace {
 namespace fs = std::filesystem;
 
-Config small() {
-  Config c;
-  c.model.width = 4;
-  c.model.embedding_dim = 16;
-  return c;
-}
+Config small() { return test::small_model_config(); }
 
 // best.pt and last.pt of one small model in `dir`.
 void save_both(const fs::path& dir) {

@@ -11,17 +11,13 @@
 #include "core/error.h"
 #include "support/test_support.h"
 #include "train/checkpoint.h"
+#include "train_fixtures.h"
 
 namespace oneshot {
 namespace {
 namespace fs = std::filesystem;
 
-Config small() {
-  Config c;
-  c.model.width = 4;
-  c.model.embedding_dim = 16;
-  return c;
-}
+Config small() { return test::small_model_config(); }
 
 std::vector<std::string> names_in(const fs::path& dir) {
   std::vector<std::string> names;

@@ -15,17 +15,13 @@
 #include "core/error.h"
 #include "support/test_support.h"
 #include "train/checkpoint.h"
+#include "train_fixtures.h"
 
 namespace oneshot {
 namespace {
 namespace fs = std::filesystem;
 
-Config small() {
-  Config c;
-  c.model.width = 4;
-  c.model.embedding_dim = 16;
-  return c;
-}
+Config small() { return test::small_model_config(); }
 
 std::string damaged(std::string bytes, std::mt19937& rng) {
   std::uniform_int_distribution<int> kind(0, 4);

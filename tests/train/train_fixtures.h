@@ -12,6 +12,14 @@
 
 namespace oneshot::test {
 
+// A small compact model (width 4, 16-dim embeddings): the checkpoint tests'.
+inline Config small_model_config() {
+  Config c;
+  c.model.width = 4;
+  c.model.embedding_dim = 16;
+  return c;
+}
+
 // sizes[c] clips of class c (n_mels x n_frames each).
 inline FeatureSet separable_features(const std::vector<int>& sizes, std::size_t n_mels = 24, std::size_t n_frames = 32,
                                      std::uint64_t seed = 7) {
