@@ -8,6 +8,7 @@
 
 #include "commands.h"
 #include "core/error.h"
+#include "core/json_text.h"
 #include "inference/classify.h"
 #include "inference/run_model.h"
 
@@ -84,7 +85,7 @@ int run_classify(const ClassifyArgs& a) {
                     a.window_aggregate == "vote" ? (" votes " + std::to_string(c.ranking[i].votes)).c_str() : "");
     }
   }
-  if (a.format == "json") std::printf("%s\n", json.dump(2).c_str());
+  if (a.format == "json") std::printf("%s\n", json_text(json, 2).c_str());
   if (failed) throw Error(std::to_string(failed) + " of " + std::to_string(files.size()) + " files could not be classified");
   return 0;
 }

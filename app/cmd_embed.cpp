@@ -14,6 +14,7 @@
 #include "commands.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/json_text.h"
 #include "core/npy.h"
 #include "inference/enrolment.h"
 #include "inference/run_model.h"
@@ -126,7 +127,7 @@ int run_embed(const EmbedArgs& a) {
   // The array first (the large write, the likeliest to fail), then its index and card.
   npy.commit();
   write_file_atomic(fs::path(a.out) / "index.csv", index);
-  write_file_atomic(fs::path(a.out) / "embeddings.json", card.dump(2) + "\n");
+  write_file_atomic(fs::path(a.out) / "embeddings.json", json_text(card, 2) + "\n");
   std::printf("%zu windows of %zu recordings: %s/embeddings.npy (%zu x %zu), index.csv, embeddings.json\n", npy.rows(),
               files.size() - problems.size(), a.out.c_str(), npy.rows(), dim);
   if (!problems.empty()) {

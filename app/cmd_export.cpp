@@ -12,6 +12,7 @@
 #include "commands.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/json_text.h"
 #include "inference/model_card.h"
 #include "inference/run_model.h"
 #include "model/export_onnx.h"
@@ -52,7 +53,7 @@ int run_export(const ExportArgs& a) {
   const std::string format_name = a.format == "onnx" ? "ONNX" : "TorchScript";
   const ExportPlan plan = export_plan(*run->model(), n_mels, n_frames, format_name);
   const nlohmann::json card = model_card(*run, plan, a.format, out, a.with_frontend, library ? &*library : nullptr);
-  const std::string card_text = card.dump(2) + "\n";
+  const std::string card_text = json_text(card, 2) + "\n";
 
   if (a.format == "torchscript") {
     save_torchscript(plan, out, card_text);

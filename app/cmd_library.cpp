@@ -8,6 +8,7 @@
 
 #include "commands.h"
 #include "core/error.h"
+#include "core/json_text.h"
 #include "enroll/decision.h"
 #include "enroll/library.h"
 
@@ -80,7 +81,7 @@ int list_snapshot(const LibraryArgs& a, const ClassLibrary& library) {
       }
       j["classes"].push_back(jc);
     }
-    std::printf("%s\n", j.dump(2).c_str());
+    std::printf("%s\n", json_text(j, 2).c_str());
     return 0;
   }
   std::printf("library %s\n  model: run %s, fingerprint %s\n  input window %.3f s at %d Hz, %lld-dimensional embeddings\n",

@@ -12,6 +12,7 @@
 
 #include "commands.h"
 #include "core/error.h"
+#include "core/json_text.h"
 #include "events/annotation_tables.h"
 #include "events/event.h"
 #include "events/event_metrics.h"
@@ -88,7 +89,7 @@ void print_json(const ScoreEventsArgs& a, const EventScores& s) {
         {"f_measure", s.macro_f}}},
       {"micro", counts_json(s.micro)},
   };
-  std::printf("%s\n", out.dump(2).c_str());
+  std::printf("%s\n", json_text(out, 2).c_str());
 }
 
 void run_score_events(const ScoreEventsArgs& a) {

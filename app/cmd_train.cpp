@@ -10,6 +10,7 @@
 
 #include "commands.h"
 #include "core/error.h"
+#include "core/json_text.h"
 #include "data/dataset.h"
 #include "data/feature_cache.h"
 #include "model/runtime.h"
@@ -91,7 +92,7 @@ int train_rank(const TrainArgs& args, Distributed* dist) {
     // Rank 0 alone sees the run directory; the others take its settings
     // (their own --data / --cache where their host keeps them elsewhere).
     std::string toml = main ? config.to_toml() : std::string();
-    std::string info_json = main ? info.to_json().dump() : std::string();
+    std::string info_json = main ? json_text(info.to_json()) : std::string();
     dist->broadcast_string(toml);
     dist->broadcast_string(info_json);
     if (!main) {

@@ -19,6 +19,7 @@
 
 #include "core/atomic_file.h"  // write_error: a full disk in words
 #include "core/error.h"
+#include "core/utf8.h"
 
 namespace oneshot {
 namespace fs = std::filesystem;
@@ -476,6 +477,24 @@ std::vector<float> stored_embedding(const ClassLibrary::Impl& impl, const Row& r
 void check_class_name(const std::string& name) {
   auto bad = [&](const std::string& why) { return Error("class name \"" + name + "\": " + why); };
   if (name.empty()) throw Error("a class needs a name (--class)");
+  // Checked first, and the name shown with escapes: its bytes would otherwise
+  // reach the terminal as they are, and every JSON output as U+FFFD.
+  if (const std::size_t at = invalid_utf8_offset(name); at != std::string::npos) {
+    auto hex = [](unsigned char c) {
+      char text[8];
+      std::snprintf(text, sizeof text, "\\x%02X", c);
+      return std::string(text);
+    };
+    std::string shown;
+    std::string_view rest = name;
+    for (std::size_t i = at; i != std::string_view::npos; i = invalid_utf8_offset(rest)) {
+      shown += std::string(rest.substr(0, i)) + hex(static_cast<unsigned char>(rest[i]));
+      rest.remove_prefix(i + 1);
+    }
+    shown += rest;
+    throw Error("class name \"" + shown + "\": is not UTF-8 text (byte " + hex(static_cast<unsigned char>(name[at])) +
+                " at byte offset " + std::to_string(at) + "); give the name in UTF-8");
+  }
   for (unsigned char c : name)
     if (c < 0x20 || c == 0x7f)
       throw bad("holds a tab, line break or other control character (it would break the TSV, CSV and table output)");

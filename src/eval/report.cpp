@@ -10,6 +10,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/json_text.h"
 
 namespace oneshot {
 namespace fs = std::filesystem;
@@ -82,7 +83,7 @@ std::string cell(const json& v) {
   if (v.is_string()) return v.get<std::string>();
   if (v.is_number_float()) return format_number(v.get<double>(), "%.6g");
   if (v.is_null()) return "–";
-  return v.dump();
+  return json_text(v);
 }
 
 std::string image(const fs::path& png, const std::string& alt) {

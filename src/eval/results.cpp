@@ -6,6 +6,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/json_text.h"
 
 namespace oneshot {
 namespace fs = std::filesystem;
@@ -98,7 +99,7 @@ ResultFiles write_result(const fs::path& dir, const std::string& name, const Eva
   fs::create_directories(dir, ec);
   if (ec) throw file_error(dir, "cannot create the results directory: " + ec.message());
   ResultFiles files{dir / (name + ".json"), dir / (name + "_class_accuracy.csv"), dir / (name + "_confusion.csv")};
-  write_file_atomic(files.json, result_to_json(result, context).dump(2) + "\n");
+  write_file_atomic(files.json, json_text(result_to_json(result, context), 2) + "\n");
 
   const auto names = table_class_names(result, context.class_names);
   std::ostringstream acc;
@@ -198,7 +199,7 @@ VerificationFiles write_verification_result(const fs::path& dir, const std::stri
   fs::create_directories(dir, ec);
   if (ec) throw file_error(dir, "cannot create the results directory: " + ec.message());
   VerificationFiles files{dir / (name + ".json"), dir / (name + "_histogram.csv"), dir / (name + "_det.csv")};
-  write_file_atomic(files.json, verification_to_json(result, context, options).dump(2) + "\n");
+  write_file_atomic(files.json, json_text(verification_to_json(result, context, options), 2) + "\n");
   const ScoreHistogram& h = result.metrics.histogram;
   std::ostringstream hist;
   hist << "bin_low,bin_high,same_class,different_class\n";

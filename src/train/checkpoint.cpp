@@ -9,6 +9,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/json_text.h"
 #include "model/state_io.h"
 
 namespace oneshot {
@@ -91,7 +92,7 @@ void read_archive(const fs::path& path, torch::serialize::InputArchive& archive)
 // The model configuration a checkpoint was made with (SiameseImpl::configuration),
 // stored as "model_config" beside the weights.
 void write_model_config(torch::serialize::OutputArchive& archive, const Siamese& model) {
-  archive.write("model_config", c10::IValue(model->configuration().dump()));
+  archive.write("model_config", c10::IValue(json_text(model->configuration())));
 }
 
 // Compares the stored configuration with the model about to receive the
@@ -110,7 +111,7 @@ void check_model_config(torch::serialize::InputArchive& archive, const Siamese& 
     const std::string held = it == stored.end() ? "(absent)" : it->dump();
     if (it != stored.end() && *it == value) continue;
     differences += (differences.empty() ? "" : ", ") + key + " = " + held + " (the run's config.toml: " +
-                   value.dump() + ")";
+                   json_text(value) + ")";
   }
   if (!differences.empty())
     throw file_error(path, "these weights were made with another model configuration: " + differences +
@@ -208,7 +209,7 @@ void save_last_checkpoint(const fs::path& path, Siamese& model, torch::optim::Op
   torch::serialize::OutputArchive archive;
   archive.write("format", c10::IValue(std::string(kFormat)));
   write_model_config(archive, model);
-  archive.write("state", c10::IValue(state.to_json().dump()));
+  archive.write("state", c10::IValue(json_text(state.to_json())));
   torch::serialize::OutputArchive model_archive, optimizer_archive;
   model->save(model_archive);
   optimizer.save(optimizer_archive);
@@ -302,7 +303,7 @@ void save_best_weights(const fs::path& path, Siamese& model, const nlohmann::jso
   torch::serialize::OutputArchive archive;
   model->save(archive);
   write_model_config(archive, model);
-  archive.write("meta", c10::IValue(meta.dump()));
+  archive.write("meta", c10::IValue(json_text(meta)));
   write_archive(path, archive, before_commit);
 }
 

@@ -5,6 +5,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/json_text.h"
 #include "data/dataset.h"
 
 namespace oneshot {
@@ -86,7 +87,7 @@ RunInfo RunInfo::load(const fs::path& run_json) {
   return from_json(j, run_json.string());
 }
 
-void RunInfo::save(const fs::path& run_json) const { write_file_atomic(run_json, to_json().dump(2) + "\n"); }
+void RunInfo::save(const fs::path& run_json) const { write_file_atomic(run_json, json_text(to_json(), 2) + "\n"); }
 
 bool key_may_change_on_resume(const std::string& key) {
   return key == "train.epochs" || key == "train.patience" || key == "train.min_epochs" || key == "train.threads" ||

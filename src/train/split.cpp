@@ -6,6 +6,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/json_text.h"
 #include "train/rng.h"
 
 namespace oneshot {
@@ -113,7 +114,7 @@ std::string ClassSplit::to_json(const std::vector<std::string>& class_names) con
   j["train"] = names(train);
   j["val"] = names(val);
   j["test"] = names(test);
-  return j.dump(2) + "\n";
+  return json_text(j, 2) + "\n";
 }
 
 ClassSplit ClassSplit::from_json(const std::string& text, const std::vector<std::string>& class_names,

@@ -5,6 +5,8 @@
 #include <limits>
 #include <map>
 
+#include "core/json_text.h"
+
 namespace oneshot::tune {
 namespace {
 
@@ -44,7 +46,8 @@ std::string format_report(Study& study) {
     const std::string so_far = std::isfinite(best_so_far) ? fmt("%.6g", best_so_far) : "-";
     const std::string seconds = t.finished ? fmt("%.1f", *t.finished - t.started) : "-";
     std::string params;
-    for (const auto& [k, v] : t.params) params += (params.empty() ? "" : " ") + k.substr(k.find('.') + 1) + "=" + v.dump();
+    for (const auto& [k, v] : t.params)
+      params += (params.empty() ? "" : " ") + k.substr(k.find('.') + 1) + "=" + json_text(v);
     std::snprintf(line, sizeof line, "%6d  %-8s  %10s  %11s  %6zu  %8s  %-20s  ", t.number, state_name(t.state),
                   value.c_str(), so_far.c_str(), t.epoch_values.size(), seconds.c_str(), t.worker.substr(0, 20).c_str());
     out += line + params + "\n";

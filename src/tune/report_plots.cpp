@@ -8,6 +8,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/json_text.h"
 
 namespace oneshot::tune {
 namespace fs = std::filesystem;
@@ -140,7 +141,7 @@ ReportFigure plot_parameter(const fs::path& stem, const Param& param, const std:
       pls.box("bc", 0, 0, "bcnstv", 0, 0);
       for (std::size_t i = 0; i < param.choices.size(); ++i) {
         const nlohmann::json& c = param.choices[i];
-        const std::string label = c.is_string() ? c.get<std::string>() : c.dump();
+        const std::string label = c.is_string() ? c.get<std::string>() : json_text(c);
         const PLFLT pos = (static_cast<double>(i) - xlo) / (xhi - xlo);
         pls.mtex("b", 1.5, pos, 0.5, label.c_str());
       }

@@ -10,6 +10,7 @@
 #include "core/atomic_file.h"
 #include "core/config.h"
 #include "core/error.h"
+#include "core/json_text.h"
 #include "tune/parzen.h"
 
 namespace oneshot::tune {
@@ -98,7 +99,7 @@ Param parse_param(const std::string& name, const toml::node& node, const std::st
     for (const auto& item : *args) {
       json v = json_from_toml(item, where);
       if (std::find(p.choices.begin(), p.choices.end(), v) != p.choices.end())
-        throw Error(where + ": choice " + v.dump() + " is listed twice");
+        throw Error(where + ": choice " + json_text(v) + " is listed twice");
       p.choices.push_back(std::move(v));
     }
     if (p.choices.empty()) throw Error(where + ": choice needs at least one value");
@@ -143,7 +144,7 @@ void check_stored_param(const Param& p) {
     for (std::size_t i = 0; i < p.choices.size(); ++i)
       if (std::find(p.choices.begin(), p.choices.begin() + static_cast<std::ptrdiff_t>(i), p.choices[i]) !=
           p.choices.begin() + static_cast<std::ptrdiff_t>(i))
-        throw Error(where + ": choice " + p.choices[i].dump() + " is listed twice");
+        throw Error(where + ": choice " + json_text(p.choices[i]) + " is listed twice");
     return;
   }
   if (!std::isfinite(p.low) || !std::isfinite(p.high) || !(p.low < p.high))
@@ -182,10 +183,10 @@ json Param::sample_prior(Rng& rng) const {
 double Param::encode(const json& value) const {
   if (kind == ParamKind::choice) {
     auto it = std::find(choices.begin(), choices.end(), value);
-    if (it == choices.end()) throw Error("parameter " + name + ": " + value.dump() + " is not one of its choices");
+    if (it == choices.end()) throw Error("parameter " + name + ": " + json_text(value) + " is not one of its choices");
     return static_cast<double>(it - choices.begin());
   }
-  if (!value.is_number()) throw Error("parameter " + name + ": expected a number, got " + value.dump());
+  if (!value.is_number()) throw Error("parameter " + name + ": expected a number, got " + json_text(value));
   return value.get<double>();
 }
 
@@ -218,7 +219,7 @@ const json& Overrides::at(const std::string& key) const {
 
 double Overrides::number(const std::string& key) const {
   const json& v = at(key);
-  if (!v.is_number()) throw Error("overrides: parameter " + key + " is not a number: " + v.dump());
+  if (!v.is_number()) throw Error("overrides: parameter " + key + " is not a number: " + json_text(v));
   return v.get<double>();
 }
 
@@ -243,7 +244,7 @@ std::string toml_value(const json& value) {
       }
       return s + " }";
     }
-    default: throw Error("cannot write " + value.dump() + " as a TOML value");
+    default: throw Error("cannot write " + json_text(value) + " as a TOML value");
   }
 }
 
@@ -287,7 +288,7 @@ json Overrides::to_json() const {
 }
 
 Overrides Overrides::from_json(const json& object) {
-  if (!object.is_object()) throw Error("overrides: expected a JSON object, got " + object.dump());
+  if (!object.is_object()) throw Error("overrides: expected a JSON object, got " + json_text(object));
   Overrides o;
   for (const auto& [k, v] : object.items()) o.set(k, v);
   return o;
@@ -388,7 +389,7 @@ void SearchSpace::check_against_config(const std::string& origin, const Config& 
         c.set(p.name + "=" + toml_value(v));
         c.validate();
       } catch (const Error& e) {
-        throw Error(origin + ": parameter " + p.name + " = " + v.dump() + " is not a valid setting: " + e.what());
+        throw Error(origin + ": parameter " + p.name + " = " + json_text(v) + " is not a valid setting: " + e.what());
       }
     }
   }

@@ -7,6 +7,7 @@
 
 #include "core/config.h"
 #include "core/error.h"
+#include "core/json_text.h"
 
 namespace oneshot::tune {
 namespace {
@@ -90,7 +91,7 @@ Overrides stored_params(const Database& db, const std::string& study, const Sear
       throw Error(db.describe() + ": study \"" + study + "\": " + what + " lack " + p.name + damaged);
     const json& value = o.at(p.name);
     if (!fits(p, value))
-      throw Error(db.describe() + ": study \"" + study + "\": " + what + ": " + p.name + " = " + value.dump() +
+      throw Error(db.describe() + ": study \"" + study + "\": " + what + ": " + p.name + " = " + json_text(value) +
                   " is not " +
                   (p.kind == ParamKind::choice ? std::string("one of its choices")
                    : p.kind == ParamKind::integer ? std::string("a whole number")
@@ -277,7 +278,7 @@ Study::Study(const std::string& url, const std::string& name, const SearchSpace*
   if (rows.empty()) {
     if (!space) throw Error(db_->describe() + ": no study named \"" + name_ + "\" (give a search space to create it)");
     db_->execute("INSERT INTO tune_studies (name, space, created) VALUES ($1, $2, " + db_->now_sql() + ")",
-                 {name_, space->to_json().dump()});
+                 {name_, json_text(space->to_json())});
     space_ = *space;
   } else {
     space_ = stored_space(*db_, name_, rows[0][0]);
@@ -345,7 +346,7 @@ Claim Study::claim(const Sampler& sampler, const TuneConfig& config, const std::
   c.params = sampler.suggest(space_, history, mix_seed(static_cast<std::uint64_t>(config.seed), static_cast<std::uint64_t>(number)));
   db_->execute("INSERT INTO tune_trials (study, number, params, state, worker, heartbeat, heartbeat_seconds, attempts, started) "
                "VALUES ($1, $2, $3, 'running', $4, " + now + ", $5, 1, " + now + ")",
-               {name_, std::int64_t{number}, c.params.to_json().dump(), worker, config.heartbeat_seconds});
+               {name_, std::int64_t{number}, json_text(c.params.to_json()), worker, config.heartbeat_seconds});
   tx.commit();
   return c;
 }

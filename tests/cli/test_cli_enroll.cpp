@@ -112,6 +112,7 @@ class EnrollCli : public ::testing::Test {
   void OptionsAndSegmentsAreRefusedBeforeTheCalibration();
   void NotesBesideTheRecordingsAreSkippedByEveryCommand();
   void AScorePlotThatCannotBeWrittenKeepsTheRecordingsEvents();
+  void PathsThatAreNotUtf8AreWrittenToJsonAsReplacementCharacters();
 
   static test::TempDir* tmp_;
   static fs::path demo_, library_;
@@ -789,6 +790,45 @@ void EnrollCli::OptionsAndSegmentsAreRefusedBeforeTheCalibration() {
   EXPECT_EQ(out.find("could not be classified"), std::string::npos) << out;
 }
 
+// A file, library or run directory whose name is not UTF-8 (byte 0xFF: any
+// bytes make a Linux file name) ended classify --format json, library
+// --format json, embed and export in a bare json.exception.type_error.316,
+// exit 2, with nothing written: the JSON holds U+FFFD for such a byte.
+void EnrollCli::PathsThatAreNotUtf8AreWrittenToJsonAsReplacementCharacters() {
+  const fs::path dir = tmp_->path() / "not_utf8";
+  fs::create_directories(dir);
+  const fs::path clip = dir / "b\xFF.wav";
+  fs::copy_file(clips_of(test_classes_[0]).front(), clip, fs::copy_options::overwrite_existing);
+  const fs::path library = dir / "l\xFF.db";
+  fs::copy_file(library_, library, fs::copy_options::overwrite_existing);
+  const fs::path run = dir / "run\xFF";
+  fs::create_directory_symlink(demo_ / "run", run);
+  const std::string replaced = "\xEF\xBF\xBD";  // U+FFFD
+  std::string out;
+  ASSERT_EQ(test::run_command(cli() + " classify --format json --library '" + library.string() + "' '" +
+                                  clip.string() + "' 2>/dev/null",
+                              &out),
+            0)
+      << out;
+  EXPECT_NE(nlohmann::json::parse(out).dump().find("b" + replaced + ".wav"), std::string::npos) << out;
+  ASSERT_EQ(test::run_command(cli() + " library --format json '" + library.string() + "' 2>/dev/null", &out), 0)
+      << out;
+  EXPECT_EQ(nlohmann::json::parse(out)["classes"].size(), 3u);
+  ASSERT_EQ(test::run_command(cli() + " embed --quiet --run '" + run.string() + "' --out '" +
+                                  (dir / "embedded").string() + "' '" + clip.string() + "'",
+                                &out),
+            0)
+      << out;
+  EXPECT_NE(nlohmann::json::parse(std::ifstream(dir / "embedded" / "embeddings.json")).dump().find(replaced),
+            std::string::npos);
+  ASSERT_EQ(test::run_command(cli() + " export --run '" + run.string() + "' --format torchscript --out '" +
+                                  (dir / "m.pt").string() + "'",
+                              &out),
+            0)
+      << out;
+  EXPECT_NE(nlohmann::json::parse(std::ifstream(dir / "m.pt.json")).dump().find(replaced), std::string::npos);
+}
+
 TEST_F(EnrollCli, DemoModelEnrolsClassifiesAndDetectsUnseenSounds) {
   {
     SCOPED_TRACE("ADamagedLibraryIsNamedAndReembedRepairsIt");
@@ -845,6 +885,10 @@ TEST_F(EnrollCli, DemoModelEnrolsClassifiesAndDetectsUnseenSounds) {
   {
     SCOPED_TRACE("AScorePlotThatCannotBeWrittenKeepsTheRecordingsEvents");
     AScorePlotThatCannotBeWrittenKeepsTheRecordingsEvents();
+  }
+  {
+    SCOPED_TRACE("PathsThatAreNotUtf8AreWrittenToJsonAsReplacementCharacters");
+    PathsThatAreNotUtf8AreWrittenToJsonAsReplacementCharacters();
   }
 }
 

@@ -57,6 +57,21 @@ TEST(EnrollEdges, AClassNameThatWouldBreakTheOutputIsRefusedBeforeTheModelLoads)
   EXPECT_FALSE(fs::exists(dir.path() / "l.db"));
 }
 
+// A name that is not UTF-8 (Latin-1 from a script, a stray byte) was stored,
+// and every JSON output listing the library then ended in a bare
+// json.exception.type_error.316 with nothing written.
+TEST(EnrollEdges, AClassNameThatIsNotUtf8IsRefusedShownWithEscapes) {
+  test::TempDir dir;
+  const fs::path wav = write_wav(dir.path() / "bell.wav");
+  const Result r = run("enroll --run " + quote(dir.path() / "no-run") + " --library " + quote(dir.path() / "l.db") +
+                       " --class 'cl\xFE' " + quote(wav));
+  EXPECT_NE(r.rc, 0);
+  EXPECT_NE(r.out.find("class name \"cl\\xFE\": is not UTF-8 text (byte \\xFE at byte offset 2)"), std::string::npos)
+      << r.out;
+  EXPECT_EQ(r.out.find("no-run"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(dir.path() / "l.db"));
+}
+
 TEST(EnrollEdges, StandardInputCannotBeEnrolledBecauseItCannotBeReembedded) {
   test::TempDir dir;
   const Result r = run("enroll --run " + quote(dir.path() / "no-run") + " --library " + quote(dir.path() / "l.db") +

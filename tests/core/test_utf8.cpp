@@ -4,6 +4,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "core/json_text.h"
 #include "core/utf8.h"
 #include "support/test_support.h"
 
@@ -39,6 +40,15 @@ TEST(Utf8, TheErrorNamesTheFileLineByteAndTheWayOut) {
   EXPECT_EQ(message, "ref.tsv line 3: not UTF-8 text: byte 0xE9 at byte offset 31 is not part of a UTF-8 character "
                      "(saved as Latin-1 or Windows-1252? convert it: iconv -f latin1 -t utf-8 ref.tsv > NEW_FILE)");
   EXPECT_EQ(test::error_of([] { require_utf8("caf\xC3\xA9\n", "ok.tsv"); }), "");
+}
+
+// The program's JSON outputs hold paths, which may be any bytes: a file name
+// with byte 0xFF made nlohmann's dump throw type_error.316 and lose the output.
+TEST(Utf8, JsonTextWritesBytesThatAreNotUtf8AsReplacementCharacters) {
+  const nlohmann::json j = {{"file", "b\xFF.wav"}, {"class", "caf\xC3\xA9"}};
+  EXPECT_EQ(json_text(j), "{\"class\":\"caf\xC3\xA9\",\"file\":\"b\xEF\xBF\xBD.wav\"}");
+  EXPECT_EQ(nlohmann::json::parse(json_text(j, 2)).at("file"), "b\xEF\xBF\xBD.wav");
+  EXPECT_EQ(json_text(nlohmann::json{{"a", 1}}, 2), "{\n  \"a\": 1\n}");
 }
 
 }  // namespace
