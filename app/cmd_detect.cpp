@@ -57,26 +57,6 @@ int run_detect(const DetectArgs& a) {
                 "does): give a directory (./- for one named \"-\")");
   check_output_directory(a.out);  // before the library and the model are loaded
   check_output_path(fs::path(a.out) / "events.tsv");
-  const ClassLibrary library = ClassLibrary::open_read_only(a.library);
-  auto run = RunModel::load(library.run_directory(), a.threads);
-  run->set_short_windows(a.short_windows == "own" ? RunModel::ShortWindows::own : RunModel::ShortWindows::pad);
-  ScoringOptions scoring;
-  scoring.aggregate = a.aggregate;
-  if (!std::isnan(a.threshold)) scoring.threshold = a.threshold;
-  if (!std::isnan(a.far)) scoring.far = a.far;
-  LibraryScorer scorer(library, *run, scoring);
-  if (!scorer.note().empty() && !a.quiet) std::cerr << "note: " << scorer.note() << "\n";
-  DetectOptions options;
-  options.window_s = a.window;
-  options.hop_s = a.hop;
-  options.min_duration = a.min_duration;
-  options.merge_gap = a.merge_gap;
-  options.off_threshold_drop = a.off_drop;
-
-  // The options once, before any recording: a bad one is named as such, not
-  // reported per recording as one that "could not be read".
-  Detector(*run, scorer, options, "options");
-
   const InputFiles inputs = expand_inputs(a.files);
   if (!inputs.not_audio.empty()) std::cerr << "note: " << inputs.skipped_note() << "\n";
   const std::vector<std::string>& files = inputs.files;
@@ -99,7 +79,20 @@ int run_detect(const DetectArgs& a) {
                   "tables name each recording by; detect them into separate --out directories");
     nameable.push_back(file);
   }
-  // Every file this run writes, before any recording is read: a directory or a
+  // The tables and plots of a recording are named by its stem: x.wav and
+  // x.flac (the same name, another extension) would write one x_scores.png,
+  // the second over the first.
+  const bool per_recording = !a.no_plots || a.format_list.find("raven") != std::string::npos ||
+                             a.format_list.find("audacity") != std::string::npos;
+  std::map<std::string, std::string> stems;
+  for (const std::string& file : nameable)
+    if (const auto [it, fresh] = stems.emplace(fs::path(file == "-" ? "stdin" : file).stem().string(), file);
+        !fresh && per_recording)
+      throw Error("detect: " + it->second + " and " + file + " have the same name before the extension (\"" +
+                  it->first + "\"), which names each recording's score plot and tables in --out (" + it->first +
+                  "_scores.png, ...): the second would overwrite the first; detect them into separate --out "
+                  "directories (or give --no-plots without raven or audacity tables)");
+  // Every file this run writes, before the model loads or any recording is read: a directory or a
   // socket in its place is named now, not after the work.
   for (const auto& [name, file] : names) {
     const std::string stem = fs::path(name).stem().string();
@@ -109,6 +102,26 @@ int run_detect(const DetectArgs& a) {
       check_output_path(fs::path(a.out) / (stem + ".Table.1.selections.txt"));
     if (a.format_list.find("audacity") != std::string::npos) check_output_path(fs::path(a.out) / (stem + ".labels.txt"));
   }
+  const ClassLibrary library = ClassLibrary::open_read_only(a.library);
+  auto run = RunModel::load(library.run_directory(), a.threads);
+  run->set_short_windows(a.short_windows == "own" ? RunModel::ShortWindows::own : RunModel::ShortWindows::pad);
+  ScoringOptions scoring;
+  scoring.aggregate = a.aggregate;
+  if (!std::isnan(a.threshold)) scoring.threshold = a.threshold;
+  if (!std::isnan(a.far)) scoring.far = a.far;
+  LibraryScorer scorer(library, *run, scoring);
+  if (!scorer.note().empty() && !a.quiet) std::cerr << "note: " << scorer.note() << "\n";
+  DetectOptions options;
+  options.window_s = a.window;
+  options.hop_s = a.hop;
+  options.min_duration = a.min_duration;
+  options.merge_gap = a.merge_gap;
+  options.off_threshold_drop = a.off_drop;
+
+  // The options once, before any recording: a bad one is named as such, not
+  // reported per recording as one that "could not be read".
+  Detector(*run, scorer, options, "options");
+
   create_output_directory(a.out);
   // An events.tsv of an earlier run is not left looking like this run's: it
   // is rewritten after every recording (a kill keeps the recordings done), and

@@ -108,6 +108,31 @@ TEST(EnrollEdges, NanAndInfAreRefusedAsSecondsAndScoresNamingTheOption) {
   }
 }
 
+// x.wav and x.flac: detect wrote both recordings' plots and tables to x_scores.png
+// and x.labels.txt, the second over the first, and exited 0.
+TEST(EnrollEdges, DetectRefusesRecordingsWhoseTablesAndPlotsWouldShareANameBeforeTheModelLoads) {
+  test::TempDir dir;
+  fs::create_directories(dir.path() / "stem");
+  const fs::path wav = write_wav(dir.path() / "stem" / "x.wav");
+  fs::copy_file(wav, dir.path() / "stem" / "x.flac");
+  const std::string args = " --library " + quote(dir.path() / "none.db") + " --out " + quote(dir.path() / "out") +
+                           " " + quote(wav) + " " + quote(dir.path() / "stem" / "x.flac");
+  for (const std::string& options : {"", "--no-plots --format tsv,audacity"}) {
+    const Result r = run("detect " + options + args);
+    EXPECT_NE(r.rc, 0) << options;
+    EXPECT_NE(r.out.find("detect: " + wav.string() + " and " + (dir.path() / "stem" / "x.flac").string() +
+                         " have the same name before the extension (\"x\")"),
+              std::string::npos)
+        << options << ": " << r.out;
+    EXPECT_EQ(r.out.find("none.db"), std::string::npos) << options << ": " << r.out;
+  }
+  // Without plots or per-recording tables only events.tsv is written: the names are fine.
+  const Result r = run("detect --no-plots" + args);
+  EXPECT_EQ(r.out.find("same name"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("none.db"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(dir.path() / "out"));
+}
+
 // Options and settings that size work have limits, named in the error, before
 // anything is read: --threads 20000 spin-waited for minutes, a duration of
 // 1e9 s ended in std::bad_alloc.
