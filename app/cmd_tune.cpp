@@ -138,7 +138,17 @@ void run_tune(const TuneOptions& o) {
   if (const auto best = study.best()) {
     std::printf("best: trial %d, value %.6g\n", best->number, *best->value);
     for (const auto& a : best->params.assignments()) std::printf("  %s\n", a.c_str());
-    std::printf("written to %s\n", (o.best.empty() ? default_best_path(o.study) : std::filesystem::path(o.best)).string().c_str());
+    std::fflush(stdout);
+    // The workers' writes after each trial only log a failure (the trials go
+    // on): on a full disk stdout said "written to" and tune exited 0. A file
+    // is written once more here, and a failure is the command's (exit 1); a
+    // pipe or device was written through after every trial and is not again.
+    const std::filesystem::path path = o.best.empty() ? default_best_path(o.study) : std::filesystem::path(o.best);
+    std::error_code ec;
+    const auto status = std::filesystem::status(path, ec);
+    if (!std::filesystem::exists(status) || std::filesystem::is_regular_file(status))
+      tune::write_best_config(study, path, info->config_keys ? &config : nullptr);
+    std::printf("written to %s\n", path.string().c_str());
   } else {
     std::printf("no complete trial yet\n");
   }

@@ -160,6 +160,28 @@ TEST(CliOutputs, LogmelIntoAReadOnlyFileSystemIsNamed) {
   EXPECT_TRUE(contains(out, "read-only file system") && contains(out, mnt.string())) << out;
 }
 
+// best.toml on a full disk: the workers' writes after each trial only log the
+// error, and tune said "written to" and exited 0 with no file written.
+TEST(CliOutputs, TuneWhoseBestTomlCannotBeWrittenFailsAndDoesNotClaimIt) {
+  TempDir dir;
+  const fs::path full = dir / "full";
+  fs::create_directories(full);
+  if (::mount("tmpfs", full.c_str(), "tmpfs", 0, "size=16k") != 0)
+    GTEST_SKIP() << "mount not permitted: " << std::strerror(errno);
+  std::string out;
+  // Filled to the last block (dd stops at ENOSPC).
+  test::run_command("dd if=/dev/zero of=" + quoted(full / "filler") + " bs=4k 2>/dev/null", &out);
+  const int code = test::run_command(test::cli_path().string() + " tune --objective branin --study " +
+                                         quoted(dir / "s.db") + " --trials 1 --best " + quoted(full / "best.toml"),
+                                     &out);
+  const bool written = fs::exists(full / "best.toml");
+  ::umount2(full.c_str(), MNT_DETACH);
+  EXPECT_EQ(code, 1) << out;
+  EXPECT_FALSE(written);
+  EXPECT_TRUE(contains(out, "disk is full") && contains(out, (full / "best.toml").string())) << out;
+  EXPECT_FALSE(contains(out, "written to")) << out;
+}
+
 // Model commands: the outputs are checked before the library or the run is
 // even opened (both are missing here, and are not what the error names).
 TEST(CliOutputs, DetectAndEmbedNameABadOutputBeforeLoadingAnything) {
