@@ -101,7 +101,7 @@ void add_classify_command(CLI::App& app) {
   cmd->add_option("--far", a->far,
                   "False-accept rate of the library for this run: the fraction of files of never-enrolled sounds "
                   "accepted as one of its classes (default: the library's, set by enroll --far)")
-      ->check(CLI::Range(0.0, 0.999999));
+      ->check(FiniteNonNegative & CLI::Range(0.0, 0.999999));
   cmd->add_option("--threshold", a->threshold, "Decision threshold for every class, instead of the stored ones")
       ->check(FiniteNumber);
   cmd->add_option("--format", a->format, "table, json or csv")->check(CLI::IsMember({"table", "json", "csv"}));

@@ -239,7 +239,7 @@ void add_detect_command(CLI::App& app) {
   cmd->add_option("--far", a->far,
                   "False-accept rate of the library that sets the on threshold: a window of a never-enrolled sound "
                   "scores above it against some class at about this rate (default: the library's, enroll --far)")
-      ->check(CLI::Range(0.0, 0.999999));
+      ->check(FiniteNonNegative & CLI::Range(0.0, 0.999999));
   cmd->add_option("--threshold", a->threshold, "On threshold for every class, instead of the stored ones")
       ->check(FiniteNumber);
   cmd->add_option("--off-drop", a->off_drop,

@@ -133,6 +133,25 @@ TEST(EnrollEdges, DetectRefusesRecordingsWhoseTablesAndPlotsWouldShareANameBefor
   EXPECT_FALSE(fs::exists(dir.path() / "out"));
 }
 
+// CLI11's Range lets "nan" through (every comparison with it is false): --far nan
+// was accepted by classify, detect and enroll and the library's rate used.
+TEST(EnrollEdges, AFalseAcceptRateOfNanOrOutsideZeroToOneIsRefusedNamingTheOption) {
+  test::TempDir dir;
+  const fs::path wav = write_wav(dir.path() / "rec.wav");
+  const std::string tail = " --library " + quote(dir.path() / "l.db") + " " + quote(wav);
+  const std::string enroll = "enroll --class a --run " + quote(dir.path());
+  for (const std::string& command : {std::string("classify"), std::string("detect"), enroll}) {
+    for (const std::string far : {"nan", "1", "-0.1"}) {
+      const Result r = run(command + " --far " + far + tail);
+      EXPECT_NE(r.rc, 0) << command << " --far " << far;
+      EXPECT_EQ(r.out.rfind("--far: ", 0), 0u) << command << " --far " << far << ": " << r.out;
+    }
+    EXPECT_NE(run(command + " --far nan" + tail).out.find("--far: must be a finite number >= 0, got nan"),
+              std::string::npos)
+        << command;
+  }
+}
+
 // Options and settings that size work have limits, named in the error, before
 // anything is read: --threads 20000 spin-waited for minutes, a duration of
 // 1e9 s ended in std::bad_alloc.
