@@ -152,9 +152,31 @@ std::string some_of(const std::vector<std::string>& names) {
 }  // namespace
 
 std::string InputFiles::skipped_note() const {
-  if (not_audio.empty()) return {};
-  return "skipped " + std::to_string(not_audio.size()) + (not_audio.size() == 1 ? " file" : " files") +
-         " that " + (not_audio.size() == 1 ? "is" : "are") + " not audio (no audio extension): " + some_of(not_audio);
+  std::vector<std::string> by_name, hidden;
+  std::size_t hidden_folders = 0;
+  for (const std::string& p : not_audio) {
+    const fs::path path = p;
+    const bool folder = !p.empty() && p.back() == '/';
+    const std::string name = (folder ? path.parent_path() : path).filename().string();
+    const bool is_hidden = !name.empty() && name[0] == '.';
+    (is_hidden ? hidden : by_name).push_back(p);
+    if (folder && is_hidden) ++hidden_folders;
+  }
+  auto count = [](std::size_t n, const char* what) {
+    return std::to_string(n) + " " + what + (n == 1 ? "" : "s");
+  };
+  std::string note;
+  if (!by_name.empty())
+    note = "skipped " + count(by_name.size(), "file") + " that " + (by_name.size() == 1 ? "is" : "are") +
+           " not audio (no audio extension): " + some_of(by_name);
+  if (!hidden.empty()) {
+    const std::size_t files = hidden.size() - hidden_folders;
+    note += (note.empty() ? "skipped " : "; and ") +
+            (files ? count(files, "hidden file") + (hidden_folders ? " and " : "") : std::string()) +
+            (hidden_folders ? count(hidden_folders, "hidden folder") : std::string()) +
+            " (name starting with \".\"): " + some_of(hidden);
+  }
+  return note;
 }
 
 InputFiles expand_inputs(const std::vector<std::string>& paths) {
@@ -173,7 +195,9 @@ InputFiles expand_inputs(const std::vector<std::string>& paths) {
         const fs::file_status status = it->status(status_ec);  // follows links
         const bool directory = !status_ec && fs::is_directory(status);
         if (!name.empty() && name[0] == '.') {
+          // Named in the note (a recording saved as .take2.wav is not lost without a word).
           if (directory) it.disable_recursion_pending();
+          other.push_back(it->path().string() + (directory ? "/" : ""));
           continue;
         }
         if (directory) {

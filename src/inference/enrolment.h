@@ -55,18 +55,20 @@ std::vector<LibraryExample> embed_example(RunModel& run, const std::string& path
 // The recordings named on a command line: each file as given (whatever its
 // name: a file named explicitly that is not audio is the reader's error), and
 // each directory's audio files, recursively, sorted. In a directory, hidden
-// files are skipped, and so are files whose extension is no audio format's
-// (data/dataset.h is_audio_file_name: notes, metadata, a spreadsheet beside
-// the recordings), listed in not_audio. Symbolic links are followed; a
+// files and folders (name starting with ".") are skipped, and so are files
+// whose extension is no audio format's (data/dataset.h is_audio_file_name:
+// notes, metadata, a spreadsheet beside the recordings), all listed in
+// not_audio (a hidden folder with a trailing "/", not entered). Symbolic links are followed; a
 // directory reached twice (a link loop) is listed once, and a link that leads
 // nowhere is kept, so that reading it names it. Error naming a FIFO, socket or
 // device in a directory (reading one could block for ever), or a directory
 // with no audio file.
 struct InputFiles {
   std::vector<std::string> files;      // to read, in order
-  std::vector<std::string> not_audio;  // skipped in the directories: not audio by name
-  // "skipped 2 files that are not audio (no audio extension): DIR/a.txt, DIR/meta.json"
-  // (the first five, then a count); "" when none was skipped.
+  std::vector<std::string> not_audio;  // skipped in the directories: hidden, or not audio by name
+  // "skipped 2 files that are not audio (no audio extension): DIR/a.txt, DIR/meta.json;
+  // and 1 hidden file (name starting with "."): DIR/.b.wav" (the first five of
+  // each, then a count); "" when none was skipped.
   std::string skipped_note() const;
 };
 InputFiles expand_inputs(const std::vector<std::string>& paths);

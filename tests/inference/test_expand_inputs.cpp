@@ -24,11 +24,25 @@ TEST(ExpandInputs, SidecarFilesInAFolderAreSkippedAndListed) {
   const InputFiles in = expand_inputs({recs.string(), (dir / "single.txt").string()});
   EXPECT_EQ(in.files, (std::vector<std::string>{(recs / "a.FLAC").string(), (recs / "b.wav").string(),
                                                 (recs / "sub/c.mp3").string(), (dir / "single.txt").string()}));
-  EXPECT_EQ(in.not_audio, (std::vector<std::string>{(recs / "a.txt").string(), (recs / "meta.json").string(),
-                                                    (recs / "pipe").string(), (recs / "sub/notes").string()}));
+  EXPECT_EQ(in.not_audio, (std::vector<std::string>{(recs / ".DS_Store").string(), (recs / "a.txt").string(),
+                                                    (recs / "meta.json").string(), (recs / "pipe").string(),
+                                                    (recs / "sub/notes").string()}));
   EXPECT_EQ(in.skipped_note(), "skipped 4 files that are not audio (no audio extension): " + (recs / "a.txt").string() +
                                    ", " + (recs / "meta.json").string() + ", " + (recs / "pipe").string() + ", " +
-                                   (recs / "sub/notes").string());
+                                   (recs / "sub/notes").string() + "; and 1 hidden file (name starting with \".\"): " +
+                                   (recs / ".DS_Store").string());
+}
+
+// Hidden files and folders were skipped without a word, though the README says
+// they are named: a recording saved as .take2.wav was simply not processed.
+TEST(ExpandInputs, HiddenFilesAndFoldersAreSkippedAndNamed) {
+  test::TempDir dir;
+  const fs::path recs = dir / "recs";
+  for (const char* name : {"a.wav", ".hidden.wav", ".cache/b.wav"}) write_file_atomic(recs / name, "x");
+  const InputFiles in = expand_inputs({recs.string()});
+  EXPECT_EQ(in.files, std::vector<std::string>{(recs / "a.wav").string()});
+  EXPECT_EQ(in.skipped_note(), "skipped 1 hidden file and 1 hidden folder (name starting with \".\"): " +
+                                   (recs / ".cache").string() + "/, " + (recs / ".hidden.wav").string());
 }
 
 TEST(ExpandInputs, AFolderWithoutAudioIsNamedWithWhatItHolds) {
