@@ -37,6 +37,18 @@ int run_export(const ExportArgs& a) {
   if (a.out == "-") throw Error("--out must name a file: the model card is written beside it (FILE.json)");
   const fs::path out = a.out;
   const fs::path card_path = model_card_path(out);
+  // A device or a pipe (written through by other commands) is no place for a
+  // file with a card beside it: /dev/null made a regular file /dev/null.json.
+  std::error_code status_ec;
+  if (const fs::file_status status = fs::status(out, status_ec);
+      fs::exists(status) && !fs::is_regular_file(status) && !fs::is_directory(status))
+    throw file_error(out, std::string("is ") +
+                              (fs::is_fifo(status)              ? "a named pipe"
+                               : fs::is_character_file(status) ? "a character device"
+                               : fs::is_block_file(status)     ? "a block device"
+                                                               : "not a regular file") +
+                              ": --out must name a file: the export is a file with its model card written beside "
+                              "it (" + card_path.string() + ")");
   check_output_path(out);
   check_output_path(card_path);
   if (fs::is_directory(out)) throw file_error(out, "is a directory: give the exported file's name, e.g. model." +

@@ -228,6 +228,24 @@ TEST(CliOutputs, FeaturesAndTuneNameABadOutputBeforeAnyWork) {
   EXPECT_FALSE(fs::exists(dir / "s.db")) << "the study was created before the check";
 }
 
+// export writes a file and its model card beside it (FILE.json): --out /dev/null
+// made a regular file /dev/null.json, a FIFO a FIFO.json. Refused before the run loads.
+TEST(CliOutputs, ExportRefusesADeviceOrANamedPipeBeforeLoadingTheRun) {
+  TempDir dir;
+  ASSERT_EQ(::mkfifo((dir / "pipe.onnx").c_str(), 0644), 0);
+  const std::string cli = test::cli_path().string();
+  for (const auto& [out, what] : {std::pair<fs::path, std::string>{dir / "pipe.onnx", "is a named pipe"},
+                                  {"/dev/null", "is a character device"}}) {
+    std::string log;
+    EXPECT_EQ(test::run_command(cli + " export --run " + quoted(dir / "norun") + " --format onnx --out " + quoted(out),
+                                &log),
+              1);
+    EXPECT_TRUE(contains(log, out.string() + ": " + what) && contains(log, "model card")) << log;
+    EXPECT_FALSE(contains(log, "norun")) << log;
+  }
+  EXPECT_EQ(names_in(dir.path()), std::vector<std::string>{"pipe.onnx"});
+}
+
 // "-" is standard output for a file, never a directory: `detect --out -` made
 // a directory named "-" (its events already go to standard output).
 TEST(CliOutputs, AnOutputDirectoryOfDashIsRefusedNotCreated) {
