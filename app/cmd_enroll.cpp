@@ -162,29 +162,16 @@ int run_enroll(const EnrollArgs& a) {
   auto run = RunModel::load(a.run, a.threads);
   // Every option that sizes the work, before the calibration (tens of seconds) and any embedding.
   hop_samples(*run, WindowingOptions{a.hop, {}});
-  // A library this command creates is removed again when it fails: a failed
-  // enrol leaves nothing behind.
-  std::error_code ec;
-  const bool existed = std::filesystem::exists(a.library, ec);
-  try {
-    return enroll_into(a, class_name, sources, files.size(), *run);
-  } catch (...) {
-    if (!existed && std::filesystem::exists(a.library, ec)) {
-      bool empty = false;  // no class committed meanwhile by another process
-      try {
-        empty = ClassLibrary::open_read_only(a.library).classes().empty();
-      } catch (const Error&) {
-      }
-      if (empty) std::filesystem::remove(a.library, ec);
-    }
-    throw;
-  }
+  // A library this command creates comes into being only as its change
+  // commits (ClassLibrary::open_or_create_on_commit): a first enrol that
+  // fails, is interrupted or killed leaves no file behind.
+  return enroll_into(a, class_name, sources, files.size(), *run);
 }
 
 int enroll_into(const EnrollArgs& a, const std::string& class_name, const std::vector<Source>& sources,
                 std::size_t n_files, RunModel& run_model) {
   RunModel* run = &run_model;
-  ClassLibrary library = ClassLibrary::open_or_create(a.library, run->library_model());
+  ClassLibrary library = ClassLibrary::open_or_create_on_commit(a.library, run->library_model());
 
   // The library's settings: given ones are stored and re-calibrate it.
   LibrarySettings settings = library.settings();

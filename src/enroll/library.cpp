@@ -16,6 +16,7 @@
 #include <variant>
 
 #include <signal.h>
+#include <unistd.h>
 
 #include "core/atomic_file.h"  // write_error: a full disk in words
 #include "core/error.h"
@@ -98,9 +99,19 @@ struct ClassLibrary::Impl {
   bool read_only = false;
   mutable int depth = 0;      // open transactions: 0 none, 1 the outer one, more: savepoints within it
   mutable bool writing = false;  // the outer transaction is a change (not a read)
+  // open_or_create_on_commit of a missing library: the temporary file the
+  // connection holds (`path` names the library in messages) and the model to
+  // create it with, until the first change links it into place.
+  fs::path creating;
+  LibraryModel creating_model;
 
   ~Impl() {
     if (db) sqlite3_close(db);
+    if (!creating.empty()) {
+      std::error_code ec;
+      fs::remove(creating, ec);
+      fs::remove(creating.string() + "-journal", ec);
+    }
   }
 
   [[noreturn]] void fail(const std::string& what) const {
@@ -528,7 +539,35 @@ ClassLibrary ClassLibrary::open_read_only(const fs::path& path) {
   return ClassLibrary(std::move(impl));
 }
 
-void ClassLibrary::change(const std::function<void()>& body) { impl_->transaction(body); }
+void ClassLibrary::change(const std::function<void()>& body) {
+  if (impl_->creating.empty() || impl_->depth > 0) {
+    impl_->transaction(body);
+    return;
+  }
+  // A library made in its temporary file: the change commits there, and the
+  // file then takes the library's name, unless another process's library
+  // holds it by now (link, unlike rename, never replaces one).
+  impl_->transaction(body);
+  const fs::path path = impl_->path;
+  std::error_code ec;
+  if (::link(impl_->creating.c_str(), path.c_str()) == 0) {
+    impl_ = connect(path, false);  // the old connection's destructor removes the temporary name
+    return;
+  }
+  const int err = errno;
+  if (err != EEXIST && !fs::exists(path, ec)) {
+    // A file system without hard links: rename (the same directory, so atomic).
+    fs::rename(impl_->creating, path, ec);
+    if (ec) throw file_error(path, "cannot create the class library: " + ec.message());
+    impl_->creating.clear();
+    impl_ = connect(path, false);
+    return;
+  }
+  // Another enrolment created the library meanwhile: this change is made in it.
+  ClassLibrary existing = open_or_create(path, impl_->creating_model);
+  impl_ = std::move(existing.impl_);
+  impl_->transaction(body);
+}
 
 void ClassLibrary::read(const std::function<void()>& body) const { impl_->read(body); }
 
@@ -581,6 +620,39 @@ ClassLibrary ClassLibrary::open_or_create(const fs::path& path, const LibraryMod
                                "); use `library --reembed --run` to move it to the new model");
   // The same model at a new place (a moved or copied run): classify and detect load it from there.
   if (stored.run != model.run) library.impl_->transaction([&] { library.impl_->set_meta("run", model.run); });
+  return library;
+}
+
+ClassLibrary ClassLibrary::open_or_create_on_commit(const fs::path& path, const LibraryModel& model) {
+  std::error_code ec;
+  if (fs::exists(path, ec) || fs::is_symlink(path, ec)) return open_or_create(path, model);
+  const fs::path dir = path.parent_path().empty() ? fs::path(".") : path.parent_path();
+  if (!path.parent_path().empty()) fs::create_directories(path.parent_path(), ec);
+  const std::string prefix = "." + path.filename().string() + ".creating-";
+  // The temporary files of killed or interrupted first enrolments here (their process is gone).
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(prefix, 0) != 0) continue;
+    const long pid = std::strtol(name.c_str() + prefix.size(), nullptr, 10);
+    if (pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) fs::remove(entry.path(), ec);
+  }
+  static int made = 0;
+  const fs::path temporary =
+      dir / (prefix + std::to_string(::getpid()) + "-" + std::to_string(++made));
+  fs::remove(temporary, ec);
+  fs::remove(temporary.string() + "-journal", ec);
+  ClassLibrary library = [&] {
+    try {
+      return open_or_create(temporary, model);
+    } catch (...) {
+      fs::remove(temporary, ec);
+      fs::remove(temporary.string() + "-journal", ec);
+      throw;
+    }
+  }();
+  library.impl_->creating = temporary;
+  library.impl_->creating_model = model;
+  library.impl_->path = path;
   return library;
 }
 

@@ -146,6 +146,14 @@ class ClassLibrary {
   // Opens the library, creating it for `model` when it does not exist. An
   // existing library embedded with another fingerprint is an Error naming both.
   static ClassLibrary open_or_create(const std::filesystem::path& path, const LibraryModel& model);
+  // enroll's open: an existing library as open_or_create; a missing one is
+  // made in a temporary file beside it (".NAME.creating-PID-N") and linked
+  // into place by the first change() as it commits, so that a first enrolment
+  // that fails, is interrupted or is killed leaves no library at `path` (a
+  // killed one's temporary file is removed by the next enrolment there).
+  // Should another process create the library meanwhile, the change is made
+  // in that one instead (an Error when its model differs, as open_or_create).
+  static ClassLibrary open_or_create_on_commit(const std::filesystem::path& path, const LibraryModel& model);
 
   ClassLibrary(ClassLibrary&&) noexcept;
   ClassLibrary& operator=(ClassLibrary&&) noexcept;

@@ -127,5 +127,57 @@ TEST(LibraryChangesCli, FailedOrKilledChangesLeaveTheLibraryAsItWasAndReadersCre
   EXPECT_FALSE(fs::exists(typo));
 }
 
+// A first enrol killed at each of its writing statements, or stopped by
+// SIGTERM or SIGINT at any moment, leaves no library: it used to leave one
+// holding the run and fingerprint alone, which refused a retry with another
+// run ("embedded with model ...").
+TEST(LibraryChangesCli, AKilledOrInterruptedFirstEnrolLeavesNoLibrary) {
+  test::TempDir tmp;
+  const fs::path demo = tmp.path() / "demo";
+  Result r = run("demo --quiet --out " + quote(demo));
+  ASSERT_EQ(r.rc, 0) << r.out;
+  const auto split = nlohmann::json::parse(std::ifstream(demo / "run" / "split.json"));
+  const auto classes = split.at("test").get<std::vector<std::string>>();
+  ASSERT_GE(classes.size(), 1u);
+  const fs::path example = demo / "examples" / (classes[0] + ".wav");
+  const fs::path dir = tmp.path() / "libs";
+  fs::create_directories(dir);
+  const fs::path library = dir / "first.db";
+  const std::string enrol =
+      "enroll --quiet --run " + quote(demo / "run") + " --library " + quote(library) + " --class " + classes[0] + " " +
+      quote(example);
+  auto left = [&] {
+    std::string names;
+    for (const auto& e : fs::directory_iterator(dir)) names += e.path().filename().string() + " ";
+    return names;
+  };
+  // The schema, the settings, the cohort (hundreds of rows), the calibration, the examples.
+  int killed = 0;
+  for (int n : {1, 3, 8, 20, 60, 150, 400}) {
+    r = run(enrol, "ONESHOT_TEST_LIBRARY_FAULT=" + std::to_string(n) + ":kill");
+    if (r.rc == 0) break;
+    ++killed;
+    EXPECT_FALSE(fs::exists(library)) << "killed at writing statement " << n << ": " << left();
+  }
+  EXPECT_GE(killed, 5);
+  if (!fs::exists(library)) {
+    r = run(enrol);
+    ASSERT_EQ(r.rc, 0) << r.out;
+  }
+  ASSERT_TRUE(fs::exists(library));
+  // The successful enrol removed the dead ones' temporary files.
+  EXPECT_EQ(left(), "first.db ") << "temporary files left beside the library";
+  fs::remove(library);
+  for (const char* signal : {"TERM", "INT"})
+    for (const char* after : {"0.7", "2", "4"}) {
+      r = run("timeout -s " + std::string(signal) + " " + after + " " + cli() + " " + enrol);
+      if (r.rc == 0) {
+        fs::remove(library);
+        continue;  // the enrol finished first
+      }
+      EXPECT_FALSE(fs::exists(library)) << "SIG" << signal << " after " << after << " s: " << left();
+    }
+}
+
 }  // namespace
 }  // namespace oneshot
