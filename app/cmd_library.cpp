@@ -17,7 +17,7 @@ namespace {
 
 struct LibraryArgs {
   std::string library, remove, run, format = "table";
-  bool examples = false, reembed = false;
+  bool examples = false, reembed = false, remove_given = false;
   int threads = 0;
 };
 
@@ -144,6 +144,12 @@ int list_library(const LibraryArgs& a) {
 
 int run_library(const LibraryArgs& a) {
   if (!a.run.empty() && !a.reembed) throw Error("library: --run is only used with --reembed");
+  // One change a command: each is its own transaction, and one of two
+  // silently left undone (as --remove was beside --reembed) is worse than a refusal.
+  if (a.remove_given && a.reembed)
+    throw Error("library: --remove and --reembed are one change each: run `library " + a.library + " --remove " +
+                a.remove + "` first, then --reembed");
+  if (a.remove_given && a.remove.empty()) throw Error("library: --remove needs the name of the class to remove");
   if (a.reembed) {
     if (a.run.empty()) throw Error("library --reembed needs --run RUN (the newer model)");
 #if ONESHOT_FRONTEND
@@ -169,7 +175,8 @@ void add_library_command(CLI::App& app) {
   cmd->add_option("LIBRARY", a->library, "Class library (SQLite file written by enroll)")->required();
   cmd->add_flag("--examples", a->examples, "List every enrolled window with its source");
   cmd->add_option("--format", a->format, "table or json")->check(CLI::IsMember({"table", "json"}));
-  cmd->add_option("--remove", a->remove, "Remove a class and its examples");
+  cmd->add_option("--remove", a->remove, "Remove a class and its examples (not with --reembed: one change a command)")
+      ->each([a](const std::string&) { a->remove_given = true; });
   cmd->add_flag("--reembed", a->reembed, "Recompute every embedding from the stored sources with --run");
   cmd->add_option("--run", a->run, "The run to re-embed with (--reembed)");
   cmd->add_option("--threads", a->threads, "CPU threads for --reembed (0 = all cores)")->check(ThreadCount);

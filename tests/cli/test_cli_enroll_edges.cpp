@@ -238,5 +238,20 @@ TEST(ScoreEventsEdges, AHeaderThatIsNotOursSaysWhatAHeaderMustBe) {
       << r.out;
 }
 
+// `library --remove cat --reembed` exited 0 with cat still there, and
+// `library --remove ''` just listed the library: both are refused, before
+// the library is opened.
+TEST(EnrollEdges, LibraryRemoveWithReembedOrAnEmptyNameIsRefused) {
+  test::TempDir tmp;
+  const fs::path library = tmp.path() / "rm.db";
+  Result r = run("library " + quote(library) + " --remove cat --reembed --run " + quote(tmp.path() / "run"));
+  EXPECT_NE(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("--remove and --reembed"), std::string::npos) << r.out;
+  r = run("library " + quote(library) + " --remove ''");
+  EXPECT_NE(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("--remove needs the name"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(library));
+}
+
 }  // namespace
 }  // namespace oneshot
