@@ -7,6 +7,9 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <vector>
+
+#include <unistd.h>
 
 #include "audio/logmel.h"
 #include "commands.h"
@@ -49,8 +52,22 @@ int run_export(const ExportArgs& a) {
                                                                : "not a regular file") +
                               ": --out must name a file: the export is a file with its model card written beside "
                               "it (" + card_path.string() + ")");
-  check_output_path(out);
-  check_output_path(card_path);
+  // As for every file named on its own: a missing directory is named, not made.
+  check_output_path(out, OutputRules{.create_parents = false});
+  check_output_path(card_path, OutputRules{.create_parents = false});
+  // Never over the files it reads: --out R/best.pt replaced the trained
+  // weights with the export, --out LIB with --library LIB the library.
+  {
+    std::vector<fs::path> inputs;
+    for (const char* name : {"best.pt", "last.pt", "config.toml", "run.json", "split.json", "metrics.csv"})
+      inputs.push_back(fs::path(a.run) / name);
+    if (!a.library.empty()) inputs.push_back(a.library);
+    std::error_code ec;
+    for (const fs::path& target : {out, card_path})
+      for (const fs::path& input : inputs)
+        if (fs::weakly_canonical(target, ec) == fs::weakly_canonical(input, ec) && !ec)
+          throw file_error(target, "is " + input.string() + ", which export reads: give --out another file name");
+  }
   if (fs::is_directory(out)) throw file_error(out, "is a directory: give the exported file's name, e.g. model." +
                                                        std::string(a.format == "onnx" ? "onnx" : "pt"));
   // The library before the model: a wrong path fails at once.
@@ -67,14 +84,30 @@ int run_export(const ExportArgs& a) {
   const nlohmann::json card = model_card(*run, plan, a.format, out, a.with_frontend, library ? &*library : nullptr);
   const std::string card_text = json_text(card, 2) + "\n";
 
-  if (a.format == "torchscript") {
-    save_torchscript(plan, out, card_text);
-  } else {
-    OnnxOptions options;
-    if (a.with_frontend) options.frontend = OnnxFrontend::from(f, run->window_samples());
-    save_onnx(plan, out, options);
+  // The model and its card are one pair: the model is written under a
+  // temporary name, then the card, then the model renamed into place, so a
+  // failure (a full disk) leaves the previous pair, never a model of one run
+  // beside another's card.
+  const fs::path destination = fs::weakly_canonical(out);  // a symbolic link's target is replaced
+  const fs::path staged = destination.parent_path() /
+                          ("." + destination.filename().string() + ".export-" + std::to_string(::getpid()));
+  try {
+    if (a.format == "torchscript") {
+      save_torchscript(plan, staged, card_text);
+    } else {
+      OnnxOptions options;
+      if (a.with_frontend) options.frontend = OnnxFrontend::from(f, run->window_samples());
+      save_onnx(plan, staged, options);
+    }
+    write_file_atomic(card_path, card_text);
+    std::error_code ec;
+    fs::rename(staged, destination, ec);
+    if (ec) throw file_error(destination, "cannot be replaced (" + ec.message() + "); its card is already the new one");
+  } catch (...) {
+    std::error_code ec;
+    fs::remove(staged, ec);
+    throw;
   }
-  write_file_atomic(card_path, card_text);
   const std::string input = a.with_frontend ? "waveform (batch, " + std::to_string(run->window_samples()) + ")"
                                             : "log_mel (batch, 1, " + std::to_string(n_mels) + ", " +
                                                   (plan.any_frames() ? "frames >= " + std::to_string(plan.min_frames)

@@ -45,7 +45,12 @@ nlohmann::json head_card(const ExportPlan& plan) {
     head["weights"] = values_of(plan.head_weight.flatten());
     head["score"] = "bias + sum(weights * " + m + ")";
   }
-  head["meaning"] = "a logit, higher = more similar; sigmoid(score) is the probability of the same class";
+  // Training makes same-class scores rank above different-class ones, not
+  // sigmoid(score) a probability: a clip scores about `bias` against itself
+  // (-0.007 to 0 in the dev runs), so sigmoid never passed 0.5.
+  head["meaning"] = "an uncalibrated score, higher = more similar (sigmoid(score) is not a probability); "
+                    "decide with a calibrated threshold: export with --library for its thresholds and logistic "
+                    "confidence";
   return head;
 }
 

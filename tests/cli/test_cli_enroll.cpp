@@ -595,6 +595,7 @@ void EnrollCli::EmbedWritesEveryWindowWithItsIndex() {
 // gives `embed`'s embedding of it (skipped where onnxruntime-node is absent).
 void EnrollCli::ExportedOnnxEmbedsAsEmbedDoesWithTheLibrarysThresholdsInItsCard() {
   const fs::path dir = tmp_->path() / "exported";
+  fs::create_directories(dir);  // export, as every file named on its own, makes no directory
   const std::string run = (demo_ / "run").string();
   std::string out;
   ASSERT_EQ(test::run_command(cli() + " export --run " + run + " --format onnx --out " + (dir / "m.onnx").string() +
@@ -617,6 +618,44 @@ void EnrollCli::ExportedOnnxEmbedsAsEmbedDoesWithTheLibrarysThresholdsInItsCard(
   // Refused before any work: an exported file needs a name for its card.
   EXPECT_NE(test::run_command(cli() + " export --run " + run + " --format onnx --out -", &out), 0);
   EXPECT_NE(out.find("--out must name a file"), std::string::npos) << out;
+  // Never over a file it reads (--out RUN/best.pt replaced the trained weights;
+  // --out RUN/run made its card RUN/run.json), nor into a missing directory.
+  const std::string best = read_file(demo_ / "run" / "best.pt");
+  for (const std::string target : {run + "/best.pt", run + "/run", library_.string()}) {
+    EXPECT_EQ(test::run_command(cli() + " export --run " + run + " --format onnx --out " + target +
+                                    " --library " + library_.string(),
+                                &out),
+              1)
+        << target;
+    EXPECT_NE(out.find("which export reads"), std::string::npos) << out;
+  }
+  EXPECT_EQ(read_file(demo_ / "run" / "best.pt"), best);
+  EXPECT_EQ(test::run_command(cli() + " export --run " + run + " --format onnx --out " + (dir / "none" / "m.onnx").string(),
+                              &out),
+            1);
+  EXPECT_NE(out.find("no such directory"), std::string::npos) << out;
+  EXPECT_FALSE(fs::exists(dir / "none"));
+  // A full disk at any write step of another export leaves the previous model
+  // and card, a pair, and no staged file (the model was renamed into place
+  // before its card was written: a model of one export beside another's card).
+  const std::string model = read_file(dir / "m.onnx"), card_text = read_file(dir / "m.onnx.json");
+  for (int step = 1; step <= 12; ++step) {
+    const int code = test::run_command("ONESHOT_WRITE_FAULT=enospc@" + std::to_string(step) + " " + cli() +
+                                           " export --run " + run + " --format onnx --with-frontend --out " +
+                                           (dir / "m.onnx").string(),
+                                       &out);
+    if (code == 0) break;  // past the last write step
+    EXPECT_NE(out.find("the disk is full"), std::string::npos) << step << ": " << out;
+    EXPECT_EQ(read_file(dir / "m.onnx"), model) << "step " << step;
+    EXPECT_EQ(read_file(dir / "m.onnx.json"), card_text) << "step " << step;
+    for (const auto& e : fs::directory_iterator(dir))
+      EXPECT_EQ(e.path().filename().string().find(".m.onnx.export-"), std::string::npos) << "step " << step;
+  }
+  ASSERT_EQ(test::run_command(cli() + " export --run " + run + " --format onnx --out " + (dir / "m.onnx").string() +
+                                  " --library " + library_.string(),
+                              &out),
+            0)
+      << out;
 
   const fs::path node_modules = test::cli_path().parent_path() / "onnx-node" / "node_modules";
   if (test::run_command("node --version >/dev/null 2>&1") != 0 || !fs::exists(node_modules / "onnxruntime-node")) {
