@@ -11,6 +11,7 @@
 #include "data/feature_cache.h"
 #include "eval/evaluate_run.h"
 #include "eval/report.h"
+#include "eval/results.h"
 #include "model/runtime.h"
 #include "train/checkpoint.h"
 #include "train/run_dir.h"
@@ -45,6 +46,29 @@ FeatureSet load_run_features(const RunInfo& info, const Config& config, bool qui
   return features;
 }
 
+// Every file this evaluation writes, checked before any work: a read-only
+// report.html was found only after results/*.json had been overwritten.
+void check_outputs(const EvaluateArgs& args, const Config& config) {
+  const fs::path results = fs::path(args.run) / "results";
+  const bool verification = args.protocol == "verification";
+  const std::string name = verification ? verification_result_name(args.split, args.weights)
+                                        : result_name(args.split, config.eval, args.weights);
+  std::vector<fs::path> outputs{fs::path(args.run) / "report.html"};
+  const std::vector<std::string> tables = verification ? std::vector<std::string>{".json", "_histogram.csv", "_det.csv"}
+                                                       : std::vector<std::string>{".json", "_class_accuracy.csv",
+                                                                                  "_confusion.csv"};
+  for (const auto& t : tables) outputs.push_back(results / (name + t));
+  if (!args.no_plots) {
+    std::vector<std::string> plots =
+        verification ? std::vector<std::string>{name + "_det", name + "_histogram"}
+                     : std::vector<std::string>{name + "_accuracy", name + "_confusion", args.split + "_embeddings_pca",
+                                                "training_curves"};
+    for (const auto& p : plots)
+      for (const char* ext : {".png", ".svg"}) outputs.push_back(results / (p + ext));
+  }
+  for (const auto& path : outputs) check_output_path(path, OutputRules{.streaming = false});
+}
+
 }  // namespace
 
 int run_evaluate(const EvaluateArgs& args) {
@@ -53,6 +77,7 @@ int run_evaluate(const EvaluateArgs& args) {
   if (!fs::exists(paths.config())) throw file_error(paths.config(), "missing: is this a run directory (train --run)?");
   Config config = load_resumed_config(paths.config(), args.config.file, args.config.overrides);
   apply_flags(args, config);
+  check_outputs(args, config);
 
   const RunInfo info = RunInfo::load(paths.info());
   const FeatureSet features = load_run_features(info, config, args.quiet);

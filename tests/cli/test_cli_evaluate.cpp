@@ -37,6 +37,18 @@ TEST(CliEvaluate, VerificationProtocolOnBothCheckpoints) {
       << out;
 
   const std::string evaluate = cli() + " evaluate --quiet --no-plots --run " + run.string();
+  // A read-only report.html is refused before any work, results/ untouched
+  // (it used to be named only after results/*.json had been overwritten).
+  {
+    const fs::path report = run / "report.html";
+    test::write_text(report, "old report\n");
+    fs::permissions(report, fs::perms::owner_write | fs::perms::group_write | fs::perms::others_write,
+                    fs::perm_options::remove);
+    EXPECT_NE(test::run_command(evaluate + " --protocol verification --draws 100", &out), 0) << out;
+    EXPECT_NE(out.find("report.html"), std::string::npos) << out;
+    EXPECT_FALSE(fs::exists(run / "results" / "test_verification.json")) << "results written before the check";
+    fs::permissions(report, fs::perms::owner_write, fs::perm_options::add);
+  }
   ASSERT_EQ(test::run_command(evaluate + " --protocol verification --draws 100", &out), 0) << out;
   EXPECT_NE(out.find("EER"), std::string::npos) << out;
   EXPECT_NE(out.find("rejected as unknown"), std::string::npos) << out;
