@@ -39,7 +39,12 @@ void LibraryScorer::load(const ClassLibrary& library) {
   const auto classes = library.classes();
   std::map<std::string, std::size_t> index;
   for (const auto& c : classes) {
-    if (c.examples == 0) continue;
+    // enroll never stores a class without examples: one listed without any
+    // (deleted by another tool) is damage, named, not a class that silently
+    // never answers.
+    if (c.examples == 0)
+      throw file_error(library.path(), "class \"" + c.name + "\" has no examples to score with (the library is "
+                                       "damaged); `library --remove` it and enroll it again");
     index[c.name] = names_.size();
     names_.push_back(c.name);
     negative_.push_back(c.negative);

@@ -70,5 +70,29 @@ TEST(LibraryScorerChunks, ManyWindowsAgainstManyExamplesGiveTheWholeTablesScores
   }
 }
 
+// A class listed with no examples (all deleted by another tool) is damage,
+// named: it used to drop silently out of classify's answers.
+TEST(LibraryScorerChunks, AClassWithNoExamplesIsNamedAsDamage) {
+  test::TempDir dir;
+  auto run = test::tiny_run(dir);
+  {
+    ClassLibrary lib = ClassLibrary::open_or_create(dir / "lib.db", run->library_model());
+    LibraryExample e;
+    e.source = "/bell.wav";
+    e.embedding.assign(static_cast<std::size_t>(run->embedding_dim()), 0.1f);
+    lib.add_examples("bell", false, {e});
+    lib.add_examples("dog", false, {});  // listed, with no examples
+  }
+  const ClassLibrary library = ClassLibrary::open_read_only(dir / "lib.db");
+  try {
+    LibraryScorer scorer(library, *run, ScoringOptions{});
+    FAIL() << "a class with no examples was accepted";
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("\"dog\" has no examples"), std::string::npos) << what;
+    EXPECT_NE(what.find("lib.db"), std::string::npos) << what;
+  }
+}
+
 }  // namespace
 }  // namespace oneshot
