@@ -91,6 +91,12 @@ std::string kind_name(mode_t mode) {
 
 // Follows PATH's symbolic links to the final name (which need not exist).
 fs::path follow_links(const fs::path& path) {
+  // A link the kernel resolves to a pipe or device (/dev/stdout ->
+  // /proc/self/fd/1 -> "pipe:[N]", a name no directory holds) is written
+  // through by its own name: following its text led to a temporary file in
+  // /proc/self/fd ("cannot create").
+  struct stat target {};
+  if (::stat(path.c_str(), &target) == 0 && (S_ISCHR(target.st_mode) || S_ISFIFO(target.st_mode))) return path;
   fs::path p = path;
   for (int hops = 0;; ++hops) {
     struct stat st {};

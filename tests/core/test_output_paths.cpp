@@ -125,6 +125,22 @@ TEST(OutputPaths, SymbolicLinkToANamedPipeIsWrittenThrough) {
   EXPECT_TRUE(fs::is_symlink(dir / "link"));
 }
 
+// `logmel IN /dev/stdout | ...`: /dev/stdout -> /proc/self/fd/1 -> "pipe:[N]",
+// a name only the kernel follows; following its text made a temporary in
+// /proc/self/fd ("cannot create"). Here an anonymous pipe's /proc name.
+TEST(OutputPaths, AProcLinkToAnAnonymousPipeIsWrittenThrough) {
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  const fs::path link = "/proc/self/fd/" + std::to_string(fds[1]);
+  EXPECT_EQ(check_output_path(link).kind, OutputKind::stream);
+  write_file_atomic(link, "through the pipe");
+  ::close(fds[1]);
+  char buffer[64] = {};
+  const ssize_t n = ::read(fds[0], buffer, sizeof buffer - 1);
+  ::close(fds[0]);
+  EXPECT_EQ(std::string(buffer, n > 0 ? static_cast<std::size_t>(n) : 0), "through the pipe");
+}
+
 TEST(OutputPaths, CharacterDeviceIsWrittenThroughNotReplaced) {
   // A node of its own (the null device's numbers), so that the old behaviour
   // replaces this one rather than the machine's /dev/null.
