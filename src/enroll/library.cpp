@@ -154,6 +154,14 @@ struct ClassLibrary::Impl {
           case SQLITE_INTEGER: row.cols.emplace_back(static_cast<std::int64_t>(sqlite3_column_int64(stmt, c))); break;
           case SQLITE_FLOAT: row.cols.emplace_back(sqlite3_column_double(stmt, c)); break;
           case SQLITE_BLOB: {
+            // Only embeddings are blobs: one elsewhere (a source, a date, a
+            // name) was called "a stored embedding of N bytes", or read as
+            // empty text when its size was a multiple of 4.
+            if (const char* name = sqlite3_column_name(stmt, c); !name || std::string(name) != "embedding")
+              throw file_error(path, std::string("class library: column \"") + (name ? name : "?") +
+                                         "\" holds a blob where text or a number belongs (in \"" + sql.substr(0, 60) +
+                                         "\"): the library is damaged; restore it from a copy, or `library --remove` "
+                                         "the class the row belongs to and enroll it again");
             const auto bytes = static_cast<std::size_t>(sqlite3_column_bytes(stmt, c));
             if (bytes % sizeof(float) != 0)
               throw file_error(path, "class library: a stored embedding of " + std::to_string(bytes) +

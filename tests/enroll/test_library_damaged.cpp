@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstring>
 #include <limits>
+#include <tuple>
 
 #include "core/error.h"
 #include "enroll/library.h"
@@ -137,6 +138,29 @@ TEST(ClassLibraryDamaged, AnEmbeddingStoredAsTextOrANumberSaysSoNotZeroValues) {
     e = read_error(path, table);
     EXPECT_NE(e.find("holds the number 42, not an embedding blob"), std::string::npos) << e;
     set_embeddings(path, table, std::vector<float>(4, 0.5f));
+  }
+}
+
+// A blob in a text column (another tool's write, a damaged page) was called
+// "a stored embedding of N bytes is not a whole number of 4-byte values", or,
+// of 4n bytes, read as empty text: a source that counted as one more file.
+TEST(ClassLibraryDamaged, ABlobInATextColumnIsNamedAsSuch) {
+  test::TempDir dir;
+  const fs::path path = small_library(dir);
+  for (const auto& [table, column, blob] :
+       {std::tuple<std::string, std::string, std::string>{"examples", "source", "x'00ff'"},
+        {"examples", "added", "x'01020304'"},
+        {"cohort", "source", "x'0102'"}}) {
+    SCOPED_TRACE(table + "." + column);
+    const fs::path damaged = dir / "damaged.db";
+    fs::copy_file(path, damaged, fs::copy_options::overwrite_existing);
+    sql(damaged, "UPDATE " + table + " SET " + column + " = " + blob);
+    const std::string e = read_error(damaged, table);
+    EXPECT_NE(e.find(damaged.string() + ": class library: column \"" + column + "\" holds a blob where text or a number "
+                                                                             "belongs"),
+              std::string::npos)
+        << e;
+    EXPECT_EQ(e.find("stored embedding of"), std::string::npos) << e;
   }
 }
 
