@@ -1,0 +1,159 @@
+#pragma once
+// A sound archive (issue 19): every window of every indexed recording with its
+// embedding, so that a sound can be searched for by example without running
+// the model over the recordings again. Model-free: the embeddings come from
+// src/inference (app/cmd_index.cpp), which also checks the run's fingerprint.
+//
+// ArchiveStore is the storage interface (the idea of Perch's hoplite
+// "graph database" interface: one small interface, one implementation per
+// database), so that a second implementation (PostgreSQL, for workers on many
+// hosts; not written yet) can come beside the SQLite one (sqlite_archive.h).
+// What an archive holds:
+//  - the run its embeddings came from (path and fingerprint), the embedding
+//    size, window and hop, and the precision of the stored embeddings
+//    (float32, or float16: half the size; data/half.h);
+//  - each recording (FileRecord): absolute path, size, modification time and
+//    the XXH3-64 of its first MiB, which together say whether it changed
+//    since it was indexed, and its duration;
+//  - each window: its recording, its start in seconds and its embedding;
+//  - reviews: a verdict (yes / no / skip) on a window for a class, written by
+//    `review` (issue 19 item 4).
+//
+// A recording is stored with all its windows in one transaction
+// (FileWriter::commit): a killed or failed index never leaves part of a file
+// visible, and storing a path again replaces its record (never two).
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace oneshot::archive {
+
+// The model an archive's embeddings came from. `fingerprint` is the run's
+// (inference/run_model.h: hex XXH3-128 of its weights and feature settings).
+struct ArchiveModel {
+  std::string run;               // the run directory, absolute
+  std::string fingerprint;
+  std::int64_t embedding_dim = 0;
+  double window_s = 0;           // the model's input length, seconds
+  double hop_s = 0;              // seconds between window starts
+  int sample_rate = 0;           // Hz, the model's feature rate
+  bool half = false;             // embeddings stored as float16 (else float32)
+};
+
+// One indexed recording. size, mtime_ns and head_hash are its identity when it
+// was indexed (file_identity): equal on disk now means unchanged.
+struct FileRecord {
+  std::int64_t id = 0;
+  std::string path;              // absolute, lexically normal
+  std::int64_t size = 0;         // bytes
+  std::int64_t mtime_ns = 0;     // modification time, ns since the epoch
+  std::string head_hash;         // hex XXH3-64 of the first MiB (kHeadHashBytes)
+  double duration_s = 0;         // seconds of audio read
+  std::int64_t windows = 0;      // windows stored
+  std::string indexed;           // ISO 8601 UTC
+};
+
+inline constexpr std::size_t kHeadHashBytes = std::size_t{1} << 20;
+
+// The identity of the file at `path` now: absolute path, size, mtime, and the
+// XXH3-64 of its first MiB. Error naming the file when it cannot be read.
+FileRecord file_identity(const std::filesystem::path& path);
+// Whether `stored` and `now` are the same file content by size, mtime and hash.
+bool same_identity(const FileRecord& stored, const FileRecord& now);
+
+// A block of stored windows, in id order, embeddings converted to float32.
+struct WindowBlock {
+  std::vector<std::int64_t> ids, file_ids;
+  std::vector<double> starts_s;
+  std::vector<float> embeddings;  // count() x embedding_dim, row-major
+  std::size_t count() const { return ids.size(); }
+};
+
+// One stored window, found by id (for the review page and `review`).
+struct StoredWindow {
+  std::int64_t id = 0;
+  std::int64_t file_id = 0;
+  std::string file;              // its recording's path
+  double start_s = 0;
+  std::vector<float> embedding;  // embedding_dim values (float32)
+};
+
+// A verdict on a window for a class (`review`).
+struct Review {
+  std::int64_t window_id = 0;
+  std::string class_name;
+  std::string verdict;           // "yes", "no" or "skip"
+  std::string added;             // ISO 8601 UTC (set by add_reviews)
+};
+
+// The windows of one recording, stored when commit() runs. add() may be called
+// any number of times (memory holds what the implementation buffers, bounded
+// whatever the recording's length); nothing is visible to any reader before
+// commit(), and a writer destroyed without commit() (an error, a kill) leaves
+// the archive as it was.
+class FileWriter {
+ public:
+  virtual ~FileWriter() = default;
+  // `n` windows: starts in seconds, embeddings n x embedding_dim float32.
+  // Error naming the archive and the file for a non-finite or out-of-range
+  // value (nothing a model gives) or a start that is not finite and >= 0.
+  virtual void add(const double* starts_s, const float* embeddings, std::size_t n) = 0;
+  // Stores the recording (replacing a stored record of the same path and its
+  // windows and reviews) with every window added, in one transaction; returns
+  // the new record. `duration_s`: the seconds of audio read.
+  virtual FileRecord commit(double duration_s) = 0;
+};
+
+class ArchiveStore {
+ public:
+  virtual ~ArchiveStore() = default;
+  // The archive as the user named it (a path, or later a URL).
+  virtual const std::string& location() const = 0;
+  virtual ArchiveModel model() const = 0;
+
+  virtual std::vector<FileRecord> files() const = 0;
+  virtual std::optional<FileRecord> file(const std::string& path) const = 0;
+  virtual std::int64_t window_count() const = 0;
+
+  // Starts storing `file` (its path, size, mtime, hash). See FileWriter.
+  virtual std::unique_ptr<FileWriter> begin_file(const FileRecord& file) = 0;
+  // Drops recordings (by path) with their windows and reviews, in one transaction.
+  virtual void remove_files(const std::vector<std::string>& paths) = 0;
+
+  // Every stored window in id order, `block` windows at a time (the last block
+  // may be smaller), in one read snapshot: memory holds one block. Error
+  // naming the archive, the window and the way out for a damaged embedding
+  // (wrong blob size, a non-finite value).
+  virtual void scan(std::size_t block, const std::function<void(const WindowBlock&)>& on_block) const = 0;
+  // The windows of `ids` (in that order); Error naming an id not stored.
+  virtual std::vector<StoredWindow> windows(const std::vector<std::int64_t>& ids) const = 0;
+
+  // Adds or replaces (same window and class) verdicts, in one transaction.
+  // Error for a verdict other than yes/no/skip, an empty class or an unknown window.
+  virtual void add_reviews(const std::vector<Review>& reviews) = 0;
+  // The verdicts for `class_name` (every class when empty), by window id.
+  virtual std::vector<Review> reviews(const std::string& class_name = {}) const = 0;
+};
+
+// Opens the archive at `location` to read (search, review); Error when it does
+// not exist or is not an archive. A "postgresql://" URL is refused for now
+// (only SQLite archives are implemented).
+std::unique_ptr<ArchiveStore> open_archive(const std::string& location, bool read_only = true);
+// Opens the archive to index into, creating it for `model` when it does not
+// exist. An existing archive of another fingerprint is an Error naming both
+// (the class library's rule). model.hop_s 0 and `half` nullopt mean the
+// archive's own (a new archive needs a hop; its precision is then float32);
+// given ones that differ from an existing archive's are an Error naming both
+// and the option (--hop, --half): one archive holds one window grid. The same
+// model at a new run path records the new path (a moved run).
+std::unique_ptr<ArchiveStore> open_or_create_archive(const std::string& location, const ArchiveModel& model,
+                                                     std::optional<bool> half = std::nullopt);
+
+// The largest magnitude a stored embedding value may have (as the class library).
+inline constexpr float kMaxArchiveEmbeddingValue = 1e9f;
+
+}  // namespace oneshot::archive

@@ -1,0 +1,343 @@
+// The sound archive's SQLite store (src/archive/sqlite_archive.h): windows
+// round-trip in float32 and float16, another model's windows are refused
+// naming both fingerprints, a recording is stored in one transaction (a
+// failure or a SIGKILL during its insert leaves the archive as it was; a path
+// stored again replaces its record, never two), and damage is named with the
+// way out.
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+#include <random>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "archive/archive_store.h"
+#include "archive/sqlite_archive.h"
+#include "core/error.h"
+#include "data/half.h"
+#include "enroll/library.h"
+#include "support/test_support.h"
+
+namespace oneshot::archive {
+namespace {
+namespace fs = std::filesystem;
+
+void sql(const fs::path& db, const std::string& statement) {
+  sqlite3* h = nullptr;
+  ASSERT_EQ(sqlite3_open(db.c_str(), &h), SQLITE_OK);
+  char* err = nullptr;
+  const int rc = sqlite3_exec(h, statement.c_str(), nullptr, nullptr, &err);
+  const std::string why = err ? err : "";
+  sqlite3_free(err);
+  sqlite3_close(h);
+  ASSERT_EQ(rc, SQLITE_OK) << why;
+}
+
+ArchiveModel test_model(const std::string& fingerprint = "f00d") {
+  ArchiveModel m;
+  m.run = "/runs/a";
+  m.fingerprint = fingerprint;
+  m.embedding_dim = 8;
+  m.window_s = 1.0;
+  m.hop_s = 0.5;
+  m.sample_rate = 16000;
+  return m;
+}
+
+std::vector<float> random_embeddings(std::size_t n, std::size_t dim, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d(0.f, 0.3f);
+  std::vector<float> v(n * dim);
+  for (float& x : v) x = d(rng);
+  return v;
+}
+
+FileRecord record(const std::string& path, std::int64_t size = 100) {
+  FileRecord f;
+  f.path = path;
+  f.size = size;
+  f.mtime_ns = 123456789;
+  f.head_hash = "0123456789abcdef";
+  return f;
+}
+
+// Stores `n` windows of `path` (starts 0, 0.5, ...) with `embeddings`; the record.
+FileRecord store(ArchiveStore& a, const std::string& path, const std::vector<float>& embeddings, std::size_t n) {
+  auto w = a.begin_file(record(path));
+  std::vector<double> starts(n);
+  for (std::size_t i = 0; i < n; ++i) starts[i] = 0.5 * static_cast<double>(i);
+  // Added in two parts, as index adds batches.
+  const std::size_t first = n / 2;
+  const auto dim = static_cast<std::size_t>(a.model().embedding_dim);
+  w->add(starts.data(), embeddings.data(), first);
+  w->add(starts.data() + first, embeddings.data() + first * dim, n - first);
+  return w->commit(0.5 * static_cast<double>(n) + 0.5);
+}
+
+std::vector<WindowBlock> scan_all(const ArchiveStore& a, std::size_t block) {
+  std::vector<WindowBlock> out;
+  a.scan(block, [&](const WindowBlock& b) { out.push_back(b); });
+  return out;
+}
+
+TEST(ArchiveStore, WindowsRoundTripInFloat32ExactlyAndInFloat16WithinHalfPrecision) {
+  test::TempDir dir;
+  for (bool half : {false, true}) {
+    const fs::path path = dir / (half ? "half.db" : "full.db");
+    const auto e = random_embeddings(37, 8, 7);
+    {
+      auto a = open_or_create_archive(path.string(), test_model(), half ? std::optional<bool>(true) : std::nullopt);
+      EXPECT_EQ(a->model().half, half);
+      const FileRecord f = store(*a, "/rec/one.wav", e, 37);
+      EXPECT_EQ(f.windows, 37);
+      EXPECT_DOUBLE_EQ(f.duration_s, 19.0);
+    }
+    auto a = open_archive(path.string());
+    EXPECT_EQ(a->window_count(), 37);
+    const auto blocks = scan_all(*a, 10);
+    ASSERT_EQ(blocks.size(), 4u);  // 10 + 10 + 10 + 7
+    EXPECT_EQ(blocks.back().count(), 7u);
+    std::size_t row = 0;
+    for (const auto& b : blocks) {
+      for (std::size_t i = 0; i < b.count(); ++i, ++row) {
+        EXPECT_DOUBLE_EQ(b.starts_s[i], 0.5 * static_cast<double>(row));
+        for (std::size_t d = 0; d < 8; ++d) {
+          const float want = half ? half_to_float(float_to_half(e[row * 8 + d])) : e[row * 8 + d];
+          EXPECT_EQ(b.embeddings[i * 8 + d], want);
+          if (half) {
+            EXPECT_NEAR(b.embeddings[i * 8 + d], e[row * 8 + d], 1e-3);
+          }
+        }
+      }
+    }
+    // By id, with the file's path.
+    const auto w = a->windows({blocks[1].ids[2]});
+    ASSERT_EQ(w.size(), 1u);
+    EXPECT_EQ(w[0].file, "/rec/one.wav");
+    EXPECT_DOUBLE_EQ(w[0].start_s, 6.0);
+    EXPECT_EQ(w[0].embedding, std::vector<float>(blocks[1].embeddings.begin() + 16, blocks[1].embeddings.begin() + 24));
+    EXPECT_NE(test::error_of([&] { a->windows({999999}); }).find("has no window 999999"), std::string::npos);
+  }
+}
+
+TEST(ArchiveStore, AnotherModelsWindowsAreRefusedNamingBothAndAnotherGridToo) {
+  test::TempDir dir;
+  const fs::path path = dir / "a.db";
+  open_or_create_archive(path.string(), test_model("aaaa"));
+  auto other = test_model("bbbb");
+  other.run = "/runs/b";
+  const std::string e = test::error_of([&] { open_or_create_archive(path.string(), other); });
+  EXPECT_NE(e.find(path.string() + ": the archive was embedded with model aaaa (run /runs/a), not with bbbb (run "
+                                   "/runs/b)"),
+            std::string::npos)
+      << e;
+  auto hop = test_model("aaaa");
+  hop.hop_s = 0.25;
+  EXPECT_NE(test::error_of([&] { open_or_create_archive(path.string(), hop); }).find("not every 0.25 s (--hop)"),
+            std::string::npos);
+  EXPECT_NE(test::error_of([&] { open_or_create_archive(path.string(), test_model("aaaa"), true); }).find("(--half)"),
+            std::string::npos);
+  // The archive's own hop and precision when none is given; a moved run is recorded.
+  auto moved = test_model("aaaa");
+  moved.hop_s = 0;
+  moved.run = "/runs/moved";
+  auto a = open_or_create_archive(path.string(), moved);
+  EXPECT_DOUBLE_EQ(a->model().hop_s, 0.5);
+  EXPECT_EQ(a->model().run, "/runs/moved");
+}
+
+TEST(ArchiveStore, AFileStoredAgainReplacesItsRecordAndRemoveDropsItsWindowsAndReviews) {
+  test::TempDir dir;
+  auto a = open_or_create_archive((dir / "a.db").string(), test_model());
+  store(*a, "/rec/one.wav", random_embeddings(5, 8, 1), 5);
+  store(*a, "/rec/two.wav", random_embeddings(3, 8, 2), 3);
+  const auto before = scan_all(*a, 100);
+  a->add_reviews({{before[0].ids[0], "bell", "yes", ""}, {before[0].ids[6], "bell", "no", ""}});
+  store(*a, "/rec/one.wav", random_embeddings(4, 8, 3), 4);  // changed: re-embedded
+  ASSERT_EQ(a->files().size(), 2u);
+  EXPECT_EQ(a->file("/rec/one.wav")->windows, 4);
+  EXPECT_EQ(a->window_count(), 7);
+  const auto after = scan_all(*a, 100);
+  // Ids are never reused: the new windows come after every old one.
+  EXPECT_GT(after[0].ids.back(), before[0].ids.back());
+  // The old record's review went with it; two.wav's stays.
+  const auto reviews = a->reviews("bell");
+  ASSERT_EQ(reviews.size(), 1u);
+  EXPECT_EQ(reviews[0].window_id, before[0].ids[6]);
+  EXPECT_EQ(reviews[0].verdict, "no");
+  a->remove_files({"/rec/two.wav"});
+  EXPECT_EQ(a->window_count(), 4);
+  EXPECT_TRUE(a->reviews().empty());
+  EXPECT_FALSE(a->file("/rec/two.wav"));
+  EXPECT_NE(test::error_of([&] { a->add_reviews({{after[0].ids[0], "bell", "maybe", ""}}); }).find("not yes, no or skip"),
+            std::string::npos);
+}
+
+TEST(ArchiveStore, AFailureDuringAFilesInsertLeavesTheArchiveAsItWas) {
+  test::TempDir dir;
+  const fs::path path = dir / "a.db";
+  auto a = open_or_create_archive(path.string(), test_model());
+  store(*a, "/rec/one.wav", random_embeddings(5, 8, 1), 5);
+  for (int fail_at : {1, 2, 4, 300}) {
+    int count = 0;
+    set_archive_statement_hook([&] {
+      if (++count == fail_at) throw Error("injected");
+    });
+    // 600 windows: more than one spool batch.
+    const std::string e = test::error_of([&] { store(*a, "/rec/one.wav", random_embeddings(600, 8, 9), 600); });
+    set_archive_statement_hook(nullptr);
+    EXPECT_EQ(e, "injected");
+    EXPECT_EQ(a->files().size(), 1u);
+    EXPECT_EQ(a->file("/rec/one.wav")->windows, 5);
+    EXPECT_EQ(a->window_count(), 5);
+  }
+  // A writer dropped before commit stores nothing.
+  {
+    auto w = a->begin_file(record("/rec/three.wav"));
+    const auto e = random_embeddings(2, 8, 4);
+    const double starts[] = {0, 0.5};
+    w->add(starts, e.data(), 2);
+  }
+  EXPECT_FALSE(a->file("/rec/three.wav"));
+}
+
+TEST(ArchiveStore, AProcessKilledDuringAFilesInsertLeavesNoPartOfIt) {
+  test::TempDir dir;
+  const fs::path path = dir / "a.db";
+  open_or_create_archive(path.string(), test_model());
+  for (int kill_at : {3, 250, 599}) {
+    const pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      auto a = open_or_create_archive(path.string(), test_model());
+      int count = 0;
+      set_archive_statement_hook([&] {
+        if (++count == kill_at) ::raise(SIGKILL);
+      });
+      store(*a, "/rec/long.wav", random_embeddings(600, 8, 5), 600);
+      _exit(0);
+    }
+    int status = 0;
+    waitpid(child, &status, 0);
+    ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
+    auto a = open_archive(path.string());  // read-only: the hot journal is rolled back first
+    EXPECT_FALSE(a->file("/rec/long.wav")) << kill_at;
+    EXPECT_EQ(a->window_count(), 0);
+  }
+  // Then stored whole, once.
+  auto a = open_or_create_archive(path.string(), test_model());
+  store(*a, "/rec/long.wav", random_embeddings(600, 8, 5), 600);
+  EXPECT_EQ(a->window_count(), 600);
+}
+
+TEST(ArchiveStore, DamageIsNamedWithTheWayOut) {
+  test::TempDir dir;
+  const fs::path path = dir / "a.db";
+  {
+    auto a = open_or_create_archive(path.string(), test_model());
+    store(*a, "/rec/one.wav", random_embeddings(3, 8, 1), 3);
+  }
+  const std::string way_out = "the archive is damaged; restore it from a copy, or index the recordings again";
+  auto scan_error = [&] { return test::error_of([&] { scan_all(*open_archive(path.string()), 2); }); };
+  sql(path, "UPDATE windows SET embedding = x'0102' WHERE id = 2");
+  std::string e = scan_error();
+  EXPECT_NE(e.find(path.string() + ": sound archive: the embedding of window 2 (table windows, column embedding) has "
+                                   "2 bytes; the archive's 8 values of float32 take 32"),
+            std::string::npos)
+      << e;
+  EXPECT_NE(e.find(way_out), std::string::npos) << e;
+  // A NaN (float32 0x7fc00000) and a huge value.
+  sql(path, "UPDATE windows SET embedding = x'0000c07f00000000000000000000000000000000000000000000000000000000' WHERE id = 2");
+  e = scan_error();
+  EXPECT_NE(e.find("window 2 (table windows, column embedding) holds nan at value 1"), std::string::npos) << e;
+  sql(path, "UPDATE windows SET embedding = 'text' WHERE id = 2");
+  EXPECT_NE(scan_error().find("holds text, not an embedding blob"), std::string::npos);
+  sql(path, "UPDATE windows SET embedding = zeroblob(32), start_s = 'x' WHERE id = 2");
+  EXPECT_NE(scan_error().find("window 2: its start_s \"x\" (table windows) is not a number >= 0"), std::string::npos);
+  sql(path, "UPDATE windows SET start_s = 1 WHERE id = 2");
+  EXPECT_EQ(scan_error(), "");
+  for (const auto& [key, value, why] :
+       {std::tuple{"embedding_dim", "0", "its embedding_dim \"0\" (table meta) is not a whole number in [1, 1.67772e+07]"},
+        std::tuple{"precision", "float8", "its precision \"float8\" (table meta) is not float32 or float16"},
+        std::tuple{"hop_s", "nan", "its hop_s \"nan\" (table meta) is not a number"}}) {
+    sql(path, "CREATE TABLE IF NOT EXISTS saved AS SELECT * FROM meta");
+    sql(path, std::string("UPDATE meta SET value = '") + value + "' WHERE key = '" + key + "'");
+    e = test::error_of([&] { open_archive(path.string()); });
+    EXPECT_NE(e.find(why), std::string::npos) << e;
+    EXPECT_NE(e.find(way_out), std::string::npos) << e;
+    sql(path, "DELETE FROM meta; INSERT INTO meta SELECT * FROM saved; DROP TABLE saved");
+  }
+  EXPECT_EQ(test::error_of([&] { open_archive(path.string()); }), "");
+
+  // Other files: another program's SQLite database, a class library, text, nothing, an empty file.
+  sql(dir / "other.db", "CREATE TABLE t(x)");
+  e = test::error_of([&] { open_archive((dir / "other.db").string()); });
+  EXPECT_NE(e.find("is a SQLite database of another program (tables t), not a sound archive: it is left as it is"),
+            std::string::npos)
+      << e;
+  EXPECT_NE(test::error_of([&] { open_or_create_archive((dir / "other.db").string(), test_model()); })
+                .find("another program"),
+            std::string::npos);
+  ClassLibrary::open_or_create(dir / "lib.db", LibraryModel{"/runs/a", "f00d", 8, 1.0, 16000});
+  e = test::error_of([&] { open_archive((dir / "lib.db").string()); });
+  EXPECT_NE(e.find("application_id 0x4f534c42: a class library"), std::string::npos) << e;
+  test::write_text(dir / "notes.txt", "not a database at all, just some words in a file of text..................");
+  EXPECT_NE(test::error_of([&] { open_archive((dir / "notes.txt").string()); }).find("not a sound archive"),
+            std::string::npos);
+  EXPECT_NE(test::error_of([&] { open_archive((dir / "missing.db").string()); }).find("no such file"),
+            std::string::npos);
+  test::write_text(dir / "empty.db", "");
+  EXPECT_NE(test::error_of([&] { open_archive((dir / "empty.db").string()); }).find("empty SQLite file"),
+            std::string::npos);
+  EXPECT_NE(test::error_of([&] { open_archive("postgresql://user:secret@host/db"); }).find("not implemented yet"),
+            std::string::npos);
+  EXPECT_EQ(test::error_of([&] { open_archive("postgresql://user:secret@host/db"); }).find("secret"),
+            std::string::npos);
+}
+
+TEST(ArchiveStore, ValuesNoModelGivesAreRefusedBeforeTheyAreStored) {
+  test::TempDir dir;
+  auto a = open_or_create_archive((dir / "a.db").string(), test_model(), true);
+  auto w = a->begin_file(record("/rec/x.wav"));
+  std::vector<float> e(8, 0.1f);
+  const double start = 0;
+  e[3] = std::numeric_limits<float>::infinity();
+  EXPECT_NE(test::error_of([&] { w->add(&start, e.data(), 1); }).find("/rec/x.wav at 0 s is not finite (value 4)"),
+            std::string::npos);
+  e[3] = 70000.f;  // beyond float16
+  EXPECT_NE(test::error_of([&] { w->add(&start, e.data(), 1); }).find("float16's range: index without --half"),
+            std::string::npos);
+  e[3] = 0.f;
+  const double bad = -1;
+  EXPECT_NE(test::error_of([&] { w->add(&bad, e.data(), 1); }).find("is not a number >= 0"), std::string::npos);
+}
+
+TEST(ArchiveStore, FileIdentityChangesWithTheContentsAndMtime) {
+  test::TempDir dir;
+  test::write_text(dir / "a.wav", std::string(3000000, 'a'));
+  const FileRecord one = file_identity(dir / "a.wav");
+  EXPECT_EQ(one.size, 3000000);
+  EXPECT_EQ(one.path, (dir / "a.wav").string());
+  EXPECT_TRUE(same_identity(one, file_identity(dir / "a.wav")));
+  // A byte changed in the first MiB, size and mtime put back: the hash differs.
+  const auto mtime = fs::last_write_time(dir / "a.wav");
+  std::string text(3000000, 'a');
+  text[10] = 'b';
+  test::write_text(dir / "a.wav", text);
+  fs::last_write_time(dir / "a.wav", mtime);
+  const FileRecord two = file_identity(dir / "a.wav");
+  EXPECT_EQ(two.mtime_ns, one.mtime_ns);
+  EXPECT_EQ(two.size, one.size);
+  EXPECT_NE(two.head_hash, one.head_hash);
+  EXPECT_FALSE(same_identity(one, two));
+  EXPECT_NE(test::error_of([&] { file_identity(dir / "none.wav"); }).find("none.wav: cannot read"), std::string::npos);
+  EXPECT_NE(test::error_of([&] { file_identity(dir.path()); }).find("is not a regular file"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace oneshot::archive
