@@ -37,6 +37,8 @@ constexpr ModelCommand kModelCommands[] = {
     {"detect", "Detect enrolled sounds in long recordings (events with onset and offset)"},
     {"embed", "Per-window embeddings of recordings as NumPy arrays with an index"},
     {"export", "Export a trained run's network as ONNX or TorchScript, with a model card"},
+    {"index", "Embed every window of recordings once into a sound archive, for search"},
+    {"search", "Find the windows of a sound archive most like an example or a class"},
 };
 
 // The first argument that is not an option: the subcommand (the top level

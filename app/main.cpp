@@ -8,6 +8,8 @@ namespace oneshot::cli {
 // Declared here rather than in commands.h, which every command file includes
 // (a change there rebuilds them all); move it there with the next change to it.
 void add_export_command(CLI::App& app);
+void add_index_command(CLI::App& app);   // cmd_index.cpp (issue 19)
+void add_search_command(CLI::App& app);  // cmd_search.cpp (issue 19)
 
 [[noreturn]] void hand_over_to_model() {
   throw Error("internal: a command handed over to the model executable from the model executable");
@@ -31,6 +33,8 @@ int main(int argc, char** argv) {
   oneshot::cli::add_detect_command(app);
   oneshot::cli::add_embed_command(app);
   oneshot::cli::add_export_command(app);
+  oneshot::cli::add_index_command(app);
+  oneshot::cli::add_search_command(app);
   oneshot::cli::add_library_command(app);
   oneshot::cli::add_score_events_command(app);
   return oneshot::cli::run_app(app, argc, argv);

@@ -1,0 +1,220 @@
+// oneshot-audio index: embeds every window of recordings once into a sound
+// archive (src/archive/archive_store.h), so that `search` finds a sound by
+// example without running the model over them again (issue 19).
+//
+// Windows of the model's input length every --hop seconds (default half a
+// window), cut and embedded as the samples stream in (embed_recording: memory
+// holds one block of audio and one batch of windows, whatever the recording's
+// length), every window stored, sounding or not, as `embed` does. Each
+// recording is stored in one transaction with all its windows (spooled to a
+// temporary file meanwhile): a killed or interrupted index leaves no part of a
+// recording, and the next one continues with the recordings not yet stored.
+// A recording already stored with the same size, modification time and hash
+// of its first MiB is skipped; with --update, a changed one is embedded again
+// and the stored recordings that no longer exist are dropped.
+//
+// Bad recordings are named and skipped; the others are stored, and the exit
+// status is 1 when any failed (as `embed`; `features --skip-bad` skips with a
+// count too).
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <set>
+
+#include "archive/archive_store.h"
+#include "commands.h"
+#include "core/error.h"
+#include "core/progress.h"
+#include "inference/enrolment.h"
+#include "inference/recording_windows.h"
+#include "inference/run_model.h"
+
+namespace oneshot::cli {
+namespace fs = std::filesystem;
+namespace {
+
+struct IndexArgs {
+  std::string run, archive;
+  std::vector<std::string> files;
+  double hop = 0;
+  int threads = 0;
+  bool half = false, update = false, quiet = false;
+};
+
+std::string hours_text(double seconds) {
+  char buf[64];
+  if (seconds >= 3600) std::snprintf(buf, sizeof buf, "%.2f h", seconds / 3600);
+  else std::snprintf(buf, sizeof buf, "%.1f min", seconds / 60);
+  return buf;
+}
+
+int run_index(const IndexArgs& a) {
+  if (!std::isfinite(a.hop) || a.hop < 0) throw Error("--hop must be a finite number of seconds >= 0");
+  if (a.files.empty() && !a.update)
+    throw Error("index: give recordings or directories of them (or --update alone, which re-embeds the archive's "
+                "changed recordings and drops its deleted ones)");
+  // The archive: a database file (not written through a pipe); its directory must exist.
+  {
+    std::error_code ec;
+    if (fs::is_directory(a.archive, ec))
+      throw file_error(a.archive, "is a directory: --archive names the archive's file (e.g. sounds.archive)");
+    if (fs::exists(a.archive, ec) && !fs::is_regular_file(a.archive, ec))
+      throw file_error(a.archive, "is not a regular file (a pipe or a device cannot hold an archive)");
+    check_output_path(a.archive, OutputRules{.streaming = false, .create_parents = false});
+  }
+  InputFiles inputs;
+  if (!a.files.empty()) {
+    inputs = expand_inputs(a.files);
+    if (!inputs.not_audio.empty() && !a.quiet) std::fprintf(stderr, "note: %s\n", inputs.skipped_note().c_str());
+    for (const auto& f : inputs.files)
+      if (f == "-") throw Error("index: give files, not standard input (the archive names each window's file)");
+  }
+  auto run = RunModel::load(a.run, a.threads);
+  const double rate = run->sample_rate();
+
+  archive::ArchiveModel model;
+  model.run = fs::absolute(run->run_dir()).lexically_normal().string();
+  model.fingerprint = run->fingerprint();
+  model.embedding_dim = run->embedding_dim();
+  model.window_s = run->window_seconds();
+  model.sample_rate = run->sample_rate();
+  // --hop checked against the model (at least one frame hop); absent: the archive's, or half a window for a new one.
+  if (a.hop > 0) model.hop_s = static_cast<double>(hop_samples(*run, WindowingOptions{a.hop, {}})) / rate;
+  else if (!fs::exists(a.archive)) model.hop_s = static_cast<double>(hop_samples(*run, WindowingOptions{})) / rate;
+  auto store = archive::open_or_create_archive(a.archive, model, a.half ? std::optional<bool>(true) : std::nullopt);
+  const archive::ArchiveModel stored = store->model();
+  const auto hop = static_cast<std::size_t>(std::llround(stored.hop_s * rate));
+
+  // What to do with each recording.
+  std::vector<std::string> todo, dropped, changed_kept;
+  std::vector<std::string> problems;
+  std::size_t unchanged = 0;
+  std::set<std::string> seen;
+  std::vector<std::pair<std::string, archive::FileRecord>> work;  // path as given, identity now
+  auto consider = [&](const std::string& given, bool from_archive) {
+    const std::string key = fs::absolute(given).lexically_normal().string();
+    if (!seen.insert(key).second) return;
+    try {
+      const archive::FileRecord now = archive::file_identity(given);
+      const auto old = store->file(now.path);
+      if (old && archive::same_identity(*old, now)) {
+        ++unchanged;
+        return;
+      }
+      if (old && !a.update) {
+        changed_kept.push_back(given);
+        return;
+      }
+      work.emplace_back(given, now);
+    } catch (const Error& e) {
+      if (from_archive) throw;
+      problems.push_back(e.what());
+    }
+  };
+  for (const auto& f : inputs.files) consider(f, false);
+  if (a.update) {
+    for (const auto& f : store->files()) {
+      std::error_code ec;
+      if (!fs::exists(f.path, ec)) {
+        if (!seen.count(f.path)) dropped.push_back(f.path);
+        continue;
+      }
+      try {
+        consider(f.path, true);
+      } catch (const Error& e) {
+        problems.push_back(e.what());
+      }
+    }
+    if (!dropped.empty()) store->remove_files(dropped);
+  }
+
+  Progress progress("indexing", work.size(), !a.quiet && !work.empty());
+  std::int64_t windows = 0;
+  double audio_s = 0;
+  std::size_t stored_files = 0;
+  auto extra = [&](double more_s, std::int64_t more_windows) {
+    const double secs = std::max(progress.seconds(), 1e-9);
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "%.1f windows/s, %s of audio (%.0fx real time)",
+                  static_cast<double>(windows + more_windows) / secs, hours_text(audio_s + more_s).c_str(),
+                  (audio_s + more_s) / secs);
+    return std::string(buf);
+  };
+  for (const auto& [given, identity] : work) {
+    try {
+      auto writer = store->begin_file(identity);
+      std::int64_t file_windows = 0;
+      std::vector<double> starts;
+      const std::size_t total = embed_recording(*run, run->open_audio(given), hop, [&](const WindowBatch& b) {
+        const torch::Tensor e = b.embeddings.contiguous();
+        starts.clear();
+        for (std::size_t s : b.starts) starts.push_back(static_cast<double>(s) / rate);
+        writer->add(starts.data(), e.data_ptr<float>(), b.count());
+        file_windows += static_cast<std::int64_t>(b.count());
+        progress.advance(0, extra(static_cast<double>(b.starts.back()) / rate, file_windows));
+      });
+      // A recording changed while it was read is not stored under its old identity.
+      if (!archive::same_identity(identity, archive::file_identity(given)))
+        throw file_error(given, "changed while it was indexed (not stored; index it again)");
+      writer->commit(static_cast<double>(total) / rate);
+      windows += file_windows;
+      audio_s += static_cast<double>(total) / rate;
+      ++stored_files;
+    } catch (const Error& e) {
+      problems.push_back(e.what());
+    }
+    progress.advance(1, extra(0, 0));
+  }
+  progress.finish(extra(0, 0));
+
+  const double secs = std::max(progress.seconds(), 1e-9);
+  std::printf("%s: indexed %zu recordings (%lld windows, %s of audio) in %.1f s: %.1f windows/s, %.0fx real time\n",
+              a.archive.c_str(), stored_files, static_cast<long long>(windows), hours_text(audio_s).c_str(), secs,
+              static_cast<double>(windows) / secs, audio_s / secs);
+  if (unchanged) std::printf("  %zu already indexed and unchanged (skipped)\n", unchanged);
+  if (!dropped.empty()) std::printf("  %zu no longer on disk (dropped with their windows)\n", dropped.size());
+  if (!changed_kept.empty()) {
+    std::printf("  %zu changed since they were indexed, kept as indexed (`index --update` embeds them again):",
+                changed_kept.size());
+    for (std::size_t i = 0; i < changed_kept.size() && i < 5; ++i) std::printf(" %s", changed_kept[i].c_str());
+    std::printf(changed_kept.size() > 5 ? " ...\n" : "\n");
+  }
+  std::printf("  archive: %zu recordings, %lld windows\n", store->files().size(),
+              static_cast<long long>(store->window_count()));
+  if (!problems.empty()) {
+    std::string message = std::to_string(problems.size()) + " recording" + (problems.size() == 1 ? "" : "s") +
+                          " could not be indexed (skipped; the others are stored):";
+    for (const auto& p : problems) message += "\n  " + p;
+    throw Error(message);
+  }
+  return 0;
+}
+
+}  // namespace
+
+void add_index_command(CLI::App& app) {
+  auto a = std::make_shared<IndexArgs>();
+  auto* cmd = app.add_subcommand("index", "Embed every window of recordings once into a sound archive, for search");
+  cmd->add_option("--run", a->run, "Trained run directory")->required();
+  cmd->add_option("--archive", a->archive, "The archive's file (SQLite; made when missing)")->required();
+  cmd->add_option("FILE", a->files, "Recordings or directories of them");
+  cmd->add_option("--hop", a->hop,
+                  "Seconds between windows, at least one frame hop (absent: the archive's; half the model's input "
+                  "for a new archive)")
+      ->check(FiniteNonNegative);
+  cmd->add_flag("--half", a->half, "Store embeddings as float16 (half the size; a new archive only)");
+  cmd->add_flag("--update", a->update,
+                "Embed again the recordings changed since they were indexed and drop those no longer on disk");
+  cmd->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->check(ThreadCount);
+  cmd->add_flag("--quiet", a->quiet, "No progress bar");
+  cmd->footer(
+      "Every window is stored, sounding or not. A recording is stored whole or not at all: run the same\n"
+      "command again after an interruption and it continues with the recordings not yet stored.\n"
+      "Then: oneshot-audio search --archive ARCH --example CLIP.wav");
+  cmd->callback([a] {
+    if (int code = run_index(*a); code != 0) throw CLI::RuntimeError(code);
+  });
+}
+
+}  // namespace oneshot::cli

@@ -1,0 +1,177 @@
+// oneshot-audio search: the windows of a sound archive most like an example
+// recording (its sounding windows, as enroll picks them) or a library class's
+// examples, merged into spans per recording (issue 19). Exact: every archived
+// window is scored with the run's head (the score classify and detect use),
+// streamed a block at a time and scored on every core (src/archive/search.h).
+// With --library, the class is scored as LibraryScorer scores it (AS-norm
+// against the library's cohort when it has one) and the library's
+// calibration gives each hit a confidence.
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+
+#include "archive/archive_store.h"
+#include "archive/hit_tables.h"
+#include "archive/search.h"
+#include "commands.h"
+#include "core/error.h"
+#include "core/parallel.h"
+#include "enroll/library.h"
+#include "events/annotation_tables.h"
+#include "inference/enrolment.h"
+#include "inference/library_scoring.h"
+#include "inference/run_model.h"
+
+namespace oneshot::cli {
+namespace fs = std::filesystem;
+namespace {
+
+struct SearchArgs {
+  std::string archive, example, segment, library, class_name, run, format = "table", out;
+  int top = 10, threads = 0;
+  bool quiet = false;
+};
+
+int run_search(const SearchArgs& a) {
+  const archive::HitFormat format = archive::parse_hit_format(a.format);
+  if (a.example.empty() == a.library.empty())
+    throw Error("search: give either --example FILE or --library LIB --class NAME");
+  if (!a.library.empty() && a.class_name.empty()) throw Error("search: --library needs --class NAME");
+  if (a.library.empty() && !a.class_name.empty()) throw Error("search: --class needs --library LIB");
+  if (!a.segment.empty() && a.example.empty()) throw Error("search: --segment belongs to --example");
+  if (a.top < 1) throw Error("--top must be at least 1, got " + std::to_string(a.top));
+  if (a.example == "-") throw Error("search: give the example as a file, not standard input");
+  const std::optional<Segment> segment =
+      a.segment.empty() ? std::nullopt : std::optional<Segment>(parse_segment(a.segment));
+  if (!a.out.empty()) check_output_path(a.out);
+
+  auto store = archive::open_archive(a.archive);
+  const archive::ArchiveModel model = store->model();
+  std::string run_dir = a.run.empty() ? model.run : a.run;
+  {
+    std::error_code ec;
+    if (a.run.empty() && !fs::is_directory(run_dir, ec))
+      throw file_error(a.archive, "the archive's run " + run_dir +
+                                      " is gone (moved or deleted?): give it at its new place with --run RUN");
+  }
+  auto run = RunModel::load(run_dir, a.threads);
+  if (run->fingerprint() != model.fingerprint)
+    throw file_error(a.archive, "the archive was embedded with model " + model.fingerprint + " (run " + model.run +
+                                    "), but the run " + run->run_dir().string() + " has model " + run->fingerprint() +
+                                    "; search it with its own run, or index the recordings again with this one");
+  const auto dim = static_cast<std::size_t>(model.embedding_dim);
+  if (static_cast<std::size_t>(run->embedding_dim()) != dim)
+    throw file_error(a.archive, "the archive's embedding_dim " + std::to_string(dim) + " is not the run's " +
+                                    std::to_string(run->embedding_dim()) + " (the archive is damaged)");
+
+  archive::BlockScorer scorer;
+  std::function<double(double)> confidence;
+  std::unique_ptr<LibraryScorer> library_scorer;
+  std::string label;
+  std::size_t query_windows = 0;
+  if (!a.example.empty()) {
+    // The example's sounding windows (enroll's rule), each one query; a window's score is their mean.
+    const auto rows = embed_example(*run, a.example, WindowingOptions{}, segment, 1);
+    query_windows = rows.size();
+    torch::Tensor queries = torch::empty({static_cast<int64_t>(rows.size()), static_cast<int64_t>(dim)}, torch::kFloat);
+    for (std::size_t i = 0; i < rows.size(); ++i)
+      std::memcpy(queries[static_cast<int64_t>(i)].data_ptr<float>(), rows[i].embedding.data(), dim * sizeof(float));
+    label = filename_stem(a.example);
+    RunModel* r = run.get();
+    scorer = [r, queries, dim](const float* e, std::size_t n, double* out) {
+      const torch::Tensor refs =
+          torch::from_blob(const_cast<float*>(e), {static_cast<int64_t>(n), static_cast<int64_t>(dim)}, torch::kFloat);
+      const torch::Tensor s = r->score(queries, refs).mean(0).contiguous();  // (n) doubles
+      std::memcpy(out, s.data_ptr<double>(), n * sizeof(double));
+    };
+  } else {
+    ClassLibrary library = ClassLibrary::open_read_only(a.library);
+    library_scorer = std::make_unique<LibraryScorer>(library, *run, ScoringOptions{});
+    const auto& names = library_scorer->names();
+    std::size_t c = names.size();
+    for (std::size_t i = 0; i < names.size(); ++i)
+      if (names[i] == a.class_name) c = i;
+    if (c == names.size()) {
+      std::string list;
+      for (std::size_t i = 0; i < names.size(); ++i)
+        if (!library_scorer->negative()[i]) list += (list.empty() ? "" : ", ") + names[i];
+      throw file_error(a.library, "no class \"" + a.class_name + "\" (its classes: " + list + ")");
+    }
+    if (library_scorer->negative()[c])
+      throw file_error(a.library, "class \"" + a.class_name + "\" holds negative examples (sounds that are not "
+                                  "any class): search for a positive class");
+    query_windows = library.examples(a.class_name).size();
+    label = a.class_name;
+    LibraryScorer* ls = library_scorer.get();
+    const std::size_t classes = names.size();
+    scorer = [ls, c, classes, dim](const float* e, std::size_t n, double* out) {
+      const torch::Tensor refs =
+          torch::from_blob(const_cast<float*>(e), {static_cast<int64_t>(n), static_cast<int64_t>(dim)}, torch::kFloat);
+      const std::vector<double> s = ls->window_scores(refs);  // (n, classes)
+      for (std::size_t i = 0; i < n; ++i) out[i] = s[i * classes + c];
+    };
+    if (library_scorer->has_confidence()) confidence = [ls](double s) { return ls->confidence(s); };
+  }
+
+  // Every core scores its own chunks (core/parallel.h), each with one LibTorch thread.
+  const int threads = resolve_threads(a.threads);
+  torch::set_num_threads(1);
+  archive::SearchOptions options;
+  options.top_k = static_cast<std::size_t>(a.top);
+  options.dim = dim;
+  options.threads = threads;
+  archive::SearchStats stats;
+  const auto top = archive::exact_top_k(
+      [&](std::size_t block, const std::function<void(const archive::WindowBlock&)>& f) { store->scan(block, f); },
+      scorer, options, &stats);
+  const auto files = store->files();
+  const auto hits = archive::merge_hits(top, model.window_s, files, confidence);
+  const Config& config = run->config();
+  archive::HitContext context;
+  context.label = label;
+  context.low_freq_hz = config.features.fmin;
+  context.high_freq_hz = config.features.fmax > 0 ? config.features.fmax : run->sample_rate() / 2.0;
+  const std::string text = archive::format_hits(hits, format, context);
+  if (a.out.empty() || a.out == "-") {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fflush(stdout);
+  } else {
+    write_file_atomic(a.out, text);
+  }
+  if (!a.quiet)
+    std::fprintf(stderr, "searched %lld windows of %zu recordings with %zu query window%s in %.2f s (%.0f windows/s): "
+                         "%zu hit%s from the %d best windows%s\n",
+                 static_cast<long long>(stats.windows), files.size(), query_windows, query_windows == 1 ? "" : "s",
+                 stats.seconds, static_cast<double>(stats.windows) / std::max(stats.seconds, 1e-9), hits.size(),
+                 hits.size() == 1 ? "" : "s", a.top, a.out.empty() || a.out == "-" ? "" : (": " + a.out).c_str());
+  return 0;
+}
+
+}  // namespace
+
+void add_search_command(CLI::App& app) {
+  auto a = std::make_shared<SearchArgs>();
+  auto* cmd = app.add_subcommand("search", "Find the windows of a sound archive most like an example or a class");
+  cmd->add_option("--archive", a->archive, "The archive made by `index`")->required();
+  cmd->add_option("--example", a->example, "A recording of the sound to find (its sounding windows are the query)");
+  cmd->add_option("--segment", a->segment, "START:END seconds of the example to use");
+  cmd->add_option("--library", a->library, "A class library (with --class): search for one of its classes");
+  cmd->add_option("--class", a->class_name, "The library's class to search for");
+  cmd->add_option("--top", a->top, "Windows to keep (hits of one recording that overlap or touch merge into one span)");
+  cmd->add_option("--format", a->format, "table, json, csv, tsv (sed_eval event list) or raven (Raven Pro selection table)");
+  cmd->add_option("--out", a->out, "Write the answer to this file (atomically) instead of standard output");
+  cmd->add_option("--run", a->run, "The archive's run at a new place (default: the run the archive records)");
+  cmd->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->check(ThreadCount);
+  cmd->add_flag("--quiet", a->quiet, "No summary on standard error");
+  cmd->footer(
+      "Scores are the run's head (higher = more similar), the mean over the example's sounding windows;\n"
+      "with --library, the class's score as classify computes it, and a confidence in [0, 1] from the\n"
+      "library's calibration. --top K keeps the K best windows, so K windows give at most K hits.");
+  cmd->callback([a] {
+    if (int code = run_search(*a); code != 0) throw CLI::RuntimeError(code);
+  });
+}
+
+}  // namespace oneshot::cli
