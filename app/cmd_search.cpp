@@ -20,6 +20,7 @@
 #include "core/parallel.h"
 #include "enroll/library.h"
 #include "events/annotation_tables.h"
+#include "inference/archive_scoring.h"
 #include "inference/enrolment.h"
 #include "inference/library_scoring.h"
 #include "inference/run_model.h"
@@ -31,7 +32,7 @@ namespace {
 struct SearchArgs {
   std::string archive, example, segment, library, class_name, run, format = "table", out;
   int top = 10, threads = 0;
-  bool quiet = false;
+  bool quiet = false, no_merge = false;
 };
 
 int run_search(const SearchArgs& a) {
@@ -79,13 +80,7 @@ int run_search(const SearchArgs& a) {
     for (std::size_t i = 0; i < rows.size(); ++i)
       std::memcpy(queries[static_cast<int64_t>(i)].data_ptr<float>(), rows[i].embedding.data(), dim * sizeof(float));
     label = filename_stem(a.example);
-    RunModel* r = run.get();
-    scorer = [r, queries, dim](const float* e, std::size_t n, double* out) {
-      const torch::Tensor refs =
-          torch::from_blob(const_cast<float*>(e), {static_cast<int64_t>(n), static_cast<int64_t>(dim)}, torch::kFloat);
-      const torch::Tensor s = r->score(queries, refs).mean(0).contiguous();  // (n) doubles
-      std::memcpy(out, s.data_ptr<double>(), n * sizeof(double));
-    };
+    scorer = example_scorer(*run, queries);
   } else {
     ClassLibrary library = ClassLibrary::open_read_only(a.library);
     library_scorer = std::make_unique<LibraryScorer>(library, *run, ScoringOptions{});
@@ -104,15 +99,9 @@ int run_search(const SearchArgs& a) {
                                   "any class): search for a positive class");
     query_windows = library.examples(a.class_name).size();
     label = a.class_name;
+    scorer = class_scorer(*library_scorer, c, static_cast<int64_t>(dim));
     LibraryScorer* ls = library_scorer.get();
-    const std::size_t classes = names.size();
-    scorer = [ls, c, classes, dim](const float* e, std::size_t n, double* out) {
-      const torch::Tensor refs =
-          torch::from_blob(const_cast<float*>(e), {static_cast<int64_t>(n), static_cast<int64_t>(dim)}, torch::kFloat);
-      const std::vector<double> s = ls->window_scores(refs);  // (n, classes)
-      for (std::size_t i = 0; i < n; ++i) out[i] = s[i * classes + c];
-    };
-    if (library_scorer->has_confidence()) confidence = [ls](double s) { return ls->confidence(s); };
+    if (ls->has_confidence()) confidence = [ls](double s) { return ls->confidence(s); };
   }
 
   // Every core scores its own chunks (core/parallel.h), each with one LibTorch thread.
@@ -127,7 +116,7 @@ int run_search(const SearchArgs& a) {
       [&](std::size_t block, const std::function<void(const archive::WindowBlock&)>& f) { store->scan(block, f); },
       scorer, options, &stats);
   const auto files = store->files();
-  const auto hits = archive::merge_hits(top, model.window_s, files, confidence);
+  const auto hits = archive::merge_hits(top, model.window_s, files, confidence, !a.no_merge);
   const Config& config = run->config();
   archive::HitContext context;
   context.label = label;
@@ -162,6 +151,7 @@ void add_search_command(CLI::App& app) {
   cmd->add_option("--top", a->top, "Windows to keep (hits of one recording that overlap or touch merge into one span)");
   cmd->add_option("--format", a->format, "table, json, csv, tsv (sed_eval event list) or raven (Raven Pro selection table)");
   cmd->add_option("--out", a->out, "Write the answer to this file (atomically) instead of standard output");
+  cmd->add_flag("--no-merge", a->no_merge, "Every window its own hit (no spans): for evaluations and other tools");
   cmd->add_option("--run", a->run, "The archive's run at a new place (default: the run the archive records)");
   cmd->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->check(ThreadCount);
   cmd->add_flag("--quiet", a->quiet, "No summary on standard error");

@@ -80,7 +80,7 @@ std::vector<ScoredWindow> exact_top_k(const BlockSource& source, const BlockScor
 
 std::vector<SearchHit> merge_hits(const std::vector<ScoredWindow>& top, double window_s,
                                   const std::vector<FileRecord>& files,
-                                  const std::function<double(double)>& confidence) {
+                                  const std::function<double(double)>& confidence, bool merge) {
   std::map<std::int64_t, const FileRecord*> by_id;
   for (const auto& f : files) by_id[f.id] = &f;
   std::map<std::int64_t, std::vector<ScoredWindow>> per_file;
@@ -114,7 +114,7 @@ std::vector<SearchHit> merge_hits(const std::vector<ScoredWindow>& top, double w
       span.clear();
     };
     for (const auto& w : windows) {
-      if (!span.empty() && w.start_s > span_end + kTouch) close();
+      if (!span.empty() && (!merge || w.start_s > span_end + kTouch)) close();
       if (span.empty()) span_end = w.start_s + window_s;
       span_end = std::max(span_end, w.start_s + window_s);
       span.push_back(w);

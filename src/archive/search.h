@@ -78,8 +78,9 @@ std::vector<ScoredWindow> exact_top_k(const BlockSource& source, const BlockScor
 // (ties: file path, then onset). `files` gives each file id's path and
 // duration (a window of a file not listed, dropped since the scan by a
 // concurrent `index --update`, is left out); `confidence` turns a score into [0, 1] (NaN when there is none).
+// With merge false, every window is its own hit (search --no-merge).
 std::vector<SearchHit> merge_hits(const std::vector<ScoredWindow>& top, double window_s,
                                   const std::vector<FileRecord>& files,
-                                  const std::function<double(double)>& confidence);
+                                  const std::function<double(double)>& confidence, bool merge = true);
 
 }  // namespace oneshot::archive

@@ -179,6 +179,14 @@ TEST(ArchiveSearch, OverlappingAndTouchingHitWindowsOfOneFileMergeIntoOneSpan) {
   EXPECT_DOUBLE_EQ(hits[2].offset_s, 2.0);
   // Without a confidence function: NaN.
   EXPECT_TRUE(std::isnan(merge_hits(top, 2.0, two_files(), nullptr)[0].confidence));
+  // Unmerged: every window its own hit, clamped to its file, ranked.
+  const auto windows = merge_hits(top, 2.0, two_files(), nullptr, false);
+  ASSERT_EQ(windows.size(), top.size());
+  EXPECT_EQ(windows[0].best_window_id, 13);
+  EXPECT_DOUBLE_EQ(windows[0].offset_s, 8.0);
+  EXPECT_EQ(windows[5].best_window_id, 14);
+  EXPECT_DOUBLE_EQ(windows[5].offset_s, 9.0);
+  EXPECT_EQ(windows[5].window_ids, (std::vector<std::int64_t>{14}));
 }
 
 std::vector<std::string> split(const std::string& line, char sep) {
