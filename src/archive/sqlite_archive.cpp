@@ -185,6 +185,7 @@ class SqliteArchive final : public ArchiveStore {
   sqlite3* db = nullptr;
   bool read_only = false;
   mutable int depth = 0;
+  mutable bool writing = false;  // the outer transaction is a change (not a read)
 
   ~SqliteArchive() override {
     if (db) sqlite3_close(db);
@@ -215,21 +216,39 @@ class SqliteArchive final : public ArchiveStore {
   void transaction(const std::function<void()>& body) const {
     if (read_only) throw file_error(path, "sound archive opened read-only cannot be changed (a command that only reads it)");
     if (depth > 0) {
-      body();
+      // Inside a write_group: a savepoint, so that a failure undoes this part alone.
+      if (!writing) throw file_error(path, "sound archive: a change inside a read (a bug)");
+      const std::string name = "s" + std::to_string(depth);
+      exec("SAVEPOINT " + name, {}, false);
+      ++depth;
+      try {
+        body();
+      } catch (...) {
+        --depth;
+        sqlite3_exec(db, ("ROLLBACK TO " + name + "; RELEASE " + name).c_str(), nullptr, nullptr, nullptr);
+        throw;
+      }
+      --depth;
+      exec("RELEASE " + name, {}, false);
       return;
     }
     exec("BEGIN IMMEDIATE", {}, false);
+    writing = true;
     depth = 1;
     try {
       body();
       exec("COMMIT", {}, false);
     } catch (...) {
       depth = 0;
+      writing = false;
       sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
       throw;
     }
     depth = 0;
+    writing = false;
   }
+
+  void write_group(const std::function<void()>& body) override { transaction(body); }
 
   void read(const std::function<void()>& body) const {
     if (depth > 0) {

@@ -1,0 +1,210 @@
+// The review page (src/archive/review_page.h): every hit named, every excerpt
+// a WAV of the hit with its context, clamped at the recording's edges, each
+// spectrogram a PNG; an unreadable recording named on the page, not fatal; and
+// in a headless Chromium (skipped where it is not installed) the players
+// decode, clicked verdicts export a table that archive/verdicts.h reads.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <regex>
+
+#include <nlohmann/json.hpp>
+
+#include "archive/review_page.h"
+#include "archive/verdicts.h"
+#include "audio/audio_reader.h"
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "data/synthetic.h"
+#include "support/test_support.h"
+
+namespace oneshot::archive {
+namespace {
+namespace fs = std::filesystem;
+
+constexpr int kRate = 16000;
+
+// A recording whose sample i is a known function of i (a slow ramp plus a tone), so an excerpt's place shows.
+std::vector<float> recording(double seconds) {
+  std::vector<float> s(static_cast<std::size_t>(seconds * kRate));
+  for (std::size_t i = 0; i < s.size(); ++i)
+    s[i] = static_cast<float>(0.5 * std::fmod(static_cast<double>(i) / kRate, 1.0) - 0.25 +
+                              0.2 * std::sin(2 * M_PI * 440.0 * static_cast<double>(i) / kRate));
+  return s;
+}
+
+std::vector<float> read_all(const fs::path& p, int* rate) {
+  AudioReader r(p);
+  *rate = r.info().sample_rate;
+  std::vector<float> out(1 << 20), all;
+  while (std::size_t n = r.read(out.data(), out.size())) all.insert(all.end(), out.begin(), out.begin() + n);
+  return all;
+}
+
+SearchHit hit(int rank, const fs::path& file, double on, double off, double score, std::int64_t window) {
+  SearchHit h;
+  h.rank = rank;
+  h.file = file.string();
+  h.onset_s = on;
+  h.offset_s = off;
+  h.score = score;
+  h.best_window_id = window;
+  h.window_ids = {window};
+  return h;
+}
+
+ReviewPageOptions options() {
+  ReviewPageOptions o;
+  o.label = "dog <bark>";  // escaped in HTML
+  o.features.sample_rate = kRate;
+  o.features.n_fft = 512;
+  o.features.hop_length = 256;
+  o.features.n_mels = 64;
+  o.high_freq_hz = kRate / 2.0;
+  return o;
+}
+
+struct Page {
+  test::TempDir dir;
+  fs::path a, b;
+  std::vector<float> a_samples, b_samples;
+  std::vector<SearchHit> hits;
+  ReviewPageResult result;
+  Page() {
+    a = dir / "rec a.wav";  // a space in the name
+    b = dir / "sub" / "b.wav";
+    a_samples = recording(10);
+    b_samples = recording(3);
+    write_wav16(a, a_samples, kRate);
+    write_wav16(b, b_samples, kRate);
+    hits = {hit(1, a, 4, 6, 3.5, 11),       // excerpt 3-7 s
+            hit(2, b, 0.5, 2, 3.1, 21),     // 0-3 s: clamped at both ends (the file is 3 s)
+            hit(3, a, 8.5, 10, 2.9, 17),    // 7.5-10 s: clamped at the end
+            hit(4, dir / "gone.wav", 1, 2, 2.0, 30),  // deleted since indexing
+            hit(5, a, 0.2, 1.0, 1.5, 10)};  // 0-2 s: clamped at the start
+    result = write_review_page(hits, dir / "page", options());
+  }
+};
+
+TEST(ReviewPage, EveryHitIsNamedAndEveryExcerptIsTheHitWithItsContextClampedAtTheEdges) {
+  Page p;
+  const fs::path page = p.dir / "page" / "index.html";
+  EXPECT_EQ(p.result.page, page);
+  const std::string text = read_file(page);
+  for (const auto& h : p.hits) {
+    EXPECT_NE(text.find("id=\"hit-" + std::to_string(h.rank) + "\""), std::string::npos) << h.rank;
+    EXPECT_NE(text.find(h.file), std::string::npos) << h.file;
+  }
+  EXPECT_NE(text.find("<h1>Review: dog &lt;bark&gt;</h1>"), std::string::npos);  // escaped in HTML
+  EXPECT_EQ(text.find("http"), std::string::npos) << "nothing fetched from a network";
+  EXPECT_EQ(text.find("<script src"), std::string::npos);
+  EXPECT_EQ(text.find("<link"), std::string::npos);
+
+  // Clips: hit-0001 (rank 1) .. ; the missing file's hit has none and is named with its reason.
+  ASSERT_EQ(p.result.clips, 4u);
+  ASSERT_EQ(p.result.unreadable.size(), 1u);
+  EXPECT_NE(p.result.unreadable[0].find("gone.wav"), std::string::npos);
+  EXPECT_NE(text.find("no audio: "), std::string::npos);
+  EXPECT_FALSE(fs::exists(p.dir / "page" / "clips" / "hit-0004.wav"));
+  struct Want {
+    int n;
+    const std::vector<float>* source;
+    double start, end;
+  };
+  for (const Want& w : {Want{1, &p.a_samples, 3, 7}, Want{2, &p.b_samples, 0, 3}, Want{3, &p.a_samples, 7.5, 10},
+                        Want{5, &p.a_samples, 0, 2}}) {
+    char name[32];
+    std::snprintf(name, sizeof name, "hit-%04d", w.n);
+    const fs::path wav = p.dir / "page" / "clips" / (std::string(name) + ".wav");
+    EXPECT_NE(text.find("clips/" + std::string(name) + ".wav"), std::string::npos);
+    int rate = 0;
+    const auto got = read_all(wav, &rate);
+    EXPECT_EQ(rate, kRate);
+    const auto first = static_cast<std::size_t>(std::llround(w.start * kRate));
+    const auto frames = static_cast<std::size_t>(std::llround((w.end - w.start) * kRate));
+    ASSERT_EQ(got.size(), frames) << wav;
+    for (std::size_t i = 0; i < frames; i += 997)
+      ASSERT_NEAR(got[i], (*w.source)[first + i], 1.0 / 16384) << wav << " sample " << i;  // 16-bit PCM
+    // Its spectrogram: a PNG 64 bands x 3 pixels high.
+    const std::string png = read_file(p.dir / "page" / "spectrograms" / (std::string(name) + ".png"));
+    ASSERT_GT(png.size(), 33u);
+    EXPECT_EQ(png.substr(0, 8), std::string("\x89PNG\r\n\x1a\n", 8));
+    EXPECT_EQ(png.substr(12, 4), "IHDR");
+    const auto u32 = [&](std::size_t at) {
+      return (std::uint32_t(std::uint8_t(png[at])) << 24) | (std::uint32_t(std::uint8_t(png[at + 1])) << 16) |
+             (std::uint32_t(std::uint8_t(png[at + 2])) << 8) | std::uint32_t(std::uint8_t(png[at + 3]));
+    };
+    EXPECT_EQ(u32(16), 1 + frames / 256) << "one column a frame";
+    EXPECT_EQ(u32(20), 64u * 3);
+  }
+}
+
+TEST(ReviewPage, ARewrittenPageRemovesTheClipsItNoLongerNames) {
+  Page p;
+  ASSERT_TRUE(fs::exists(p.dir / "page" / "clips" / "hit-0005.wav"));
+  test::write_text(p.dir / "page" / "clips" / "mine.wav", "a user's file");
+  const auto r = write_review_page({p.hits[0]}, p.dir / "page", options());
+  EXPECT_EQ(r.clips, 1u);
+  EXPECT_TRUE(fs::exists(p.dir / "page" / "clips" / "hit-0001.wav"));
+  EXPECT_FALSE(fs::exists(p.dir / "page" / "clips" / "hit-0005.wav"));
+  EXPECT_FALSE(fs::exists(p.dir / "page" / "spectrograms" / "hit-0002.png"));
+  EXPECT_TRUE(fs::exists(p.dir / "page" / "clips" / "mine.wav"));  // not ours: kept
+  // A directory that cannot be made is named before any work.
+  test::write_text(p.dir / "file", "x");
+  EXPECT_NE(test::error_of([&] { write_review_page(p.hits, p.dir / "file" / "page", options()); }).find("file"),
+            std::string::npos);
+}
+
+// Headless Chromium: the page's own self-test (#selftest=...) clicks the verdicts and Export, then
+// reports the exported table and each player's decoded duration into the DOM that --dump-dom prints.
+TEST(ReviewPage, InAHeadlessBrowserThePlayersDecodeAndTheClickedVerdictsExportAReadableTable) {
+  std::string browser;
+  for (const char* b : {"chromium", "chromium-browser", "google-chrome"})
+    if (test::run_command(std::string("command -v ") + b + " >/dev/null 2>&1") == 0) {
+      browser = b;
+      break;
+    }
+  if (browser.empty()) GTEST_SKIP() << "no chromium installed (apt-get install -y chromium): the browser test is skipped";
+  Page p;
+  const fs::path page = p.dir / "page" / "index.html";
+  std::string out;
+  const int rc = test::run_command(
+      "timeout 120 " + browser + " --headless=new --no-sandbox --disable-gpu --no-first-run --autoplay-policy=no-user-gesture-required "
+      "--user-data-dir=" + (p.dir / "profile").string() + " --virtual-time-budget=15000 --dump-dom 'file://" +
+      page.string() + "#selftest=yes,no,skip,no' 2>/dev/null",
+      &out);
+  ASSERT_EQ(rc, 0) << out.substr(0, 2000);
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(out, m, std::regex(R"(<pre id="selftest-result"[^>]*>([^<]*)</pre>)")))
+      << "the page's self-test did not finish:\n" << out.substr(0, 3000);
+  std::string json = m[1];
+  for (auto [from, to] : {std::pair<const char*, const char*>{"&quot;", "\""}, {"&lt;", "<"}, {"&gt;", ">"}, {"&amp;", "&"}}) {
+    for (std::size_t at = 0; (at = json.find(from, at)) != std::string::npos; at += std::string(to).size())
+      json.replace(at, std::string(from).size(), to);
+  }
+  const auto result = nlohmann::json::parse(json);
+  // Every player answered with the excerpt's length.
+  ASSERT_EQ(result["players"].size(), 4u);
+  const double want[] = {4, 3, 2.5, 2};
+  for (std::size_t i = 0; i < 4; ++i) {
+    ASSERT_TRUE(result["players"][i].contains("duration")) << result["players"][i].dump();
+    EXPECT_NEAR(result["players"][i]["duration"].get<double>(), want[i], 0.01) << i;
+  }
+  // The export reads back: verdicts as clicked, the rest skip; the paths and spans of the hits.
+  const VerdictTable t = parse_verdict_table(result["tsv"].get<std::string>(), "exported verdicts.tsv");
+  ASSERT_EQ(t.rows.size(), 5u);
+  const Verdict v[] = {Verdict::yes, Verdict::no, Verdict::skip, Verdict::no, Verdict::skip};
+  for (std::size_t i = 0; i < 5; ++i) {
+    EXPECT_EQ(t.rows[i].verdict, v[i]) << i;
+    EXPECT_EQ(t.rows[i].file, p.hits[i].file);
+    EXPECT_DOUBLE_EQ(t.rows[i].onset_s, p.hits[i].onset_s);
+    EXPECT_DOUBLE_EQ(t.rows[i].offset_s, p.hits[i].offset_s);
+    EXPECT_EQ(t.rows[i].label, "dog <bark>");
+  }
+  EXPECT_EQ(t.verdict_column, "Verdict");
+  EXPECT_EQ(t.file_column, "Begin Path");
+}
+
+}  // namespace
+}  // namespace oneshot::archive
