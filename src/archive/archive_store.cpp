@@ -9,6 +9,7 @@
 
 #include <sys/stat.h>
 
+#include "archive/postgres_store.h"
 #include "archive/sqlite_archive.h"
 #include "core/error.h"
 
@@ -39,29 +40,21 @@ bool same_identity(const FileRecord& stored, const FileRecord& now) {
   return stored.size == now.size && stored.mtime_ns == now.mtime_ns && stored.head_hash == now.head_hash;
 }
 
-namespace {
-
-bool is_postgres(const std::string& location) {
-  return location.rfind("postgresql://", 0) == 0 || location.rfind("postgres://", 0) == 0;
-}
-
-[[noreturn]] void postgres_not_yet(const std::string& location) {
-  (void)location;  // not echoed: a URL may hold a password
-  throw Error("--archive postgresql://...: PostgreSQL archives (workers on many hosts) are not implemented yet; "
-              "give a file path for a SQLite archive");
-}
-
-}  // namespace
-
 std::unique_ptr<ArchiveStore> open_archive(const std::string& location, bool read_only) {
-  if (is_postgres(location)) postgres_not_yet(location);
+  if (is_postgres_archive(location)) return open_postgres_archive(location, read_only);
   return open_sqlite_archive(location, read_only);
 }
 
 std::unique_ptr<ArchiveStore> open_or_create_archive(const std::string& location, const ArchiveModel& model,
                                                      std::optional<bool> half) {
-  if (is_postgres(location)) postgres_not_yet(location);
+  if (is_postgres_archive(location)) return open_or_create_postgres_archive(location, model, half);
   return open_or_create_sqlite_archive(location, model, half);
+}
+
+bool archive_exists(const std::string& location) {
+  if (is_postgres_archive(location)) return postgres_archive_exists(location);
+  std::error_code ec;
+  return fs::exists(location, ec);
 }
 
 }  // namespace oneshot::archive

@@ -6,8 +6,8 @@
 //
 // ArchiveStore is the storage interface (the idea of Perch's hoplite
 // "graph database" interface: one small interface, one implementation per
-// database), so that a second implementation (PostgreSQL, for workers on many
-// hosts; not written yet) can come beside the SQLite one (sqlite_archive.h).
+// database): SQLite (sqlite_archive.h), and PostgreSQL for workers on many
+// hosts (postgres_store.h).
 // What an archive holds:
 //  - the run its embeddings came from (path and fingerprint), the embedding
 //    size, window and hop, and the precision of the stored embeddings
@@ -106,6 +106,10 @@ class FileWriter {
   // windows and reviews) with every window added, in one transaction; returns
   // the new record. `duration_s`: the seconds of audio read.
   virtual FileRecord commit(double duration_s) = 0;
+  // After commit(): true when nothing was stored because another worker had
+  // stored the recording with the same identity first (PostgreSQL: a claim
+  // taken over while this worker was slow); commit() then returned that record.
+  virtual bool stored_by_another() const { return false; }
 };
 
 class ArchiveStore {
@@ -121,6 +125,11 @@ class ArchiveStore {
 
   // Starts storing `file` (its path, size, mtime, hash). See FileWriter.
   virtual std::unique_ptr<FileWriter> begin_file(const FileRecord& file) = 0;
+  // As begin_file, for one of several workers indexing the same recordings
+  // (postgres_store.h: claims with heartbeats): nullptr when the recording is
+  // stored with `file`'s identity already or another live worker holds it
+  // (the caller tries again later, or counts it done). SQLite: begin_file.
+  virtual std::unique_ptr<FileWriter> try_begin_file(const FileRecord& file) { return begin_file(file); }
   // Drops recordings (by path) with their windows and reviews, in one transaction.
   virtual void remove_files(const std::vector<std::string>& paths) = 0;
   // Runs `body` as one transaction: the recordings committed inside it
@@ -147,9 +156,10 @@ class ArchiveStore {
   virtual std::vector<Review> reviews(const std::string& class_name = {}) const = 0;
 };
 
+// `location`: a file path (SQLite, sqlite_archive.h) or a "postgresql://" URL
+// (postgres_store.h: postgresql://USER@HOST[:PORT]/DB[?archive=NAME]).
 // Opens the archive at `location` to read (search, review); Error when it does
-// not exist or is not an archive. A "postgresql://" URL is refused for now
-// (only SQLite archives are implemented).
+// not exist or is not an archive.
 std::unique_ptr<ArchiveStore> open_archive(const std::string& location, bool read_only = true);
 // Opens the archive to index into, creating it for `model` when it does not
 // exist. An existing archive of another fingerprint is an Error naming both
@@ -160,6 +170,8 @@ std::unique_ptr<ArchiveStore> open_archive(const std::string& location, bool rea
 // model at a new run path records the new path (a moved run).
 std::unique_ptr<ArchiveStore> open_or_create_archive(const std::string& location, const ArchiveModel& model,
                                                      std::optional<bool> half = std::nullopt);
+// Whether an archive exists at `location` (a file; a URL's archive schema).
+bool archive_exists(const std::string& location);
 
 // The largest magnitude a stored embedding value may have (as the class library).
 inline constexpr float kMaxArchiveEmbeddingValue = 1e9f;

@@ -682,6 +682,7 @@ void check_schema(const SqliteArchive& a) {
 }  // namespace
 
 void set_archive_statement_hook(std::function<void()> hook) { statement_hook() = std::move(hook); }
+void archive_statement_written() { injected_fault(); }
 
 std::unique_ptr<ArchiveStore> open_sqlite_archive(const fs::path& path, bool read_only) {
   auto a = connect(path, false, read_only);

@@ -44,5 +44,8 @@ void set_archive_statement_hook(std::function<void()> hook);
 // the N-th statement that writes to an archive (1-based, counted per
 // process; each window's insert is one) throws, or with ":kill" the process
 // kills itself with SIGKILL.
+// Every store calls this after each statement that writes (the PostgreSQL
+// store's too: postgres_store.h), so that the hook and the variable count them.
+void archive_statement_written();
 
 }  // namespace oneshot::archive
