@@ -8,7 +8,8 @@
 // length), every window stored, sounding or not, as `embed` does. Each
 // recording is stored in one transaction with all its windows (spooled to a
 // temporary file meanwhile): a killed or interrupted index leaves no part of a
-// recording, and the next one continues with the recordings not yet stored.
+// recording, and the next one continues with the recordings not yet stored
+// (recordings are committed a few seconds' worth at a time, each whole).
 // A recording already stored with the same size, modification time and hash
 // of its first MiB is skipped; with --update, a changed one is embedded again
 // and the stored recordings that no longer exist are dropped.
@@ -16,13 +17,16 @@
 // Bad recordings are named and skipped; the others are stored, and the exit
 // status is 1 when any failed (as `embed`; `features --skip-bad` skips with a
 // count too).
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
 #include <set>
+#include <thread>
 
 #include "archive/archive_store.h"
+#include "archive/postgres_store.h"
 #include "commands.h"
 #include "core/error.h"
 #include "core/progress.h"
@@ -55,7 +59,8 @@ int run_index(const IndexArgs& a) {
     throw Error("index: give recordings or directories of them (or --update alone, which re-embeds the archive's "
                 "changed recordings and drops its deleted ones)");
   // The archive: a database file (not written through a pipe); its directory must exist.
-  {
+  // (Or a PostgreSQL URL: index runs on several hosts share its recordings, postgres_store.h.)
+  if (!archive::is_postgres_archive(a.archive)) {
     std::error_code ec;
     if (fs::is_directory(a.archive, ec))
       throw file_error(a.archive, "is a directory: --archive names the archive's file (e.g. sounds.archive)");
@@ -81,7 +86,7 @@ int run_index(const IndexArgs& a) {
   model.sample_rate = run->sample_rate();
   // --hop checked against the model (at least one frame hop); absent: the archive's, or half a window for a new one.
   if (a.hop > 0) model.hop_s = static_cast<double>(hop_samples(*run, WindowingOptions{a.hop, {}})) / rate;
-  else if (!fs::exists(a.archive)) model.hop_s = static_cast<double>(hop_samples(*run, WindowingOptions{})) / rate;
+  else if (!archive::archive_exists(a.archive)) model.hop_s = static_cast<double>(hop_samples(*run, WindowingOptions{})) / rate;
   auto store = archive::open_or_create_archive(a.archive, model, a.half ? std::optional<bool>(true) : std::nullopt);
   const archive::ArchiveModel stored = store->model();
   const auto hop = static_cast<std::size_t>(std::llround(stored.hop_s * rate));
@@ -141,9 +146,19 @@ int run_index(const IndexArgs& a) {
                   (audio_s + more_s) / secs);
     return std::string(buf);
   };
-  for (const auto& [given, identity] : work) {
+  // A few seconds (at most 16 recordings) a transaction (ArchiveStore::write_group):
+  // each recording stays whole, and a kill loses at most that group's work.
+  constexpr double kGroupSeconds = 2.0;
+  constexpr std::size_t kGroupRecordings = 16;
+  std::vector<std::pair<std::string, archive::FileRecord>> elsewhere;  // held by other index runs
+  std::size_t by_others = 0;
+  auto index_one = [&](const std::string& given, const archive::FileRecord& identity) {
     try {
-      auto writer = store->begin_file(identity);
+      auto writer = store->try_begin_file(identity);
+      if (!writer) {  // another index run's (a shared PostgreSQL archive): stored by it, or tried again below
+        elsewhere.emplace_back(given, identity);
+        return;
+      }
       std::int64_t file_windows = 0;
       std::vector<double> starts;
       const std::size_t total = embed_recording(*run, run->open_audio(given), hop, [&](const WindowBatch& b) {
@@ -158,6 +173,11 @@ int run_index(const IndexArgs& a) {
       if (!archive::same_identity(identity, archive::file_identity(given)))
         throw file_error(given, "changed while it was indexed (not stored; index it again)");
       writer->commit(static_cast<double>(total) / rate);
+      if (writer->stored_by_another()) {  // taken over while this run was slow; the other's is kept
+        ++by_others;
+        progress.advance(1, extra(0, 0));
+        return;
+      }
       windows += file_windows;
       audio_s += static_cast<double>(total) / rate;
       ++stored_files;
@@ -165,14 +185,46 @@ int run_index(const IndexArgs& a) {
       problems.push_back(e.what());
     }
     progress.advance(1, extra(0, 0));
+  };
+  for (std::size_t next = 0; next < work.size();) {
+    const double group_start = progress.seconds();
+    const std::size_t group_first = next;
+    store->write_group([&] {
+      while (next < work.size()) {
+        index_one(work[next].first, work[next].second);
+        ++next;
+        if (progress.seconds() - group_start >= kGroupSeconds || next - group_first >= kGroupRecordings) break;
+      }
+    });
+  }
+  // Recordings other index runs held (a PostgreSQL archive indexed from several hosts): wait until
+  // each is stored by its run, or that run's claim goes stale (a killed run) and this one takes it up.
+  while (!elsewhere.empty()) {
+    std::vector<std::pair<std::string, archive::FileRecord>> held;
+    for (auto& [given, identity] : elsewhere) {
+      const auto stored = store->file(identity.path);
+      if (stored && archive::same_identity(*stored, identity)) {
+        ++by_others;
+        progress.advance(1, extra(0, 0));
+      } else {
+        held.emplace_back(given, identity);
+      }
+    }
+    elsewhere.clear();
+    if (held.empty()) break;
+    progress.advance(0, extra(0, 0) + ", waiting for " + std::to_string(held.size()) +
+                            " recordings other index runs hold");
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    for (const auto& [given, identity] : held) store->write_group([&] { index_one(given, identity); });
   }
   progress.finish(extra(0, 0));
 
   const double secs = std::max(progress.seconds(), 1e-9);
   std::printf("%s: indexed %zu recordings (%lld windows, %s of audio) in %.1f s: %.1f windows/s, %.0fx real time\n",
-              a.archive.c_str(), stored_files, static_cast<long long>(windows), hours_text(audio_s).c_str(), secs,
+              store->location().c_str(), stored_files, static_cast<long long>(windows), hours_text(audio_s).c_str(), secs,
               static_cast<double>(windows) / secs, audio_s / secs);
   if (unchanged) std::printf("  %zu already indexed and unchanged (skipped)\n", unchanged);
+  if (by_others) std::printf("  %zu indexed by other index runs on the same archive\n", by_others);
   if (!dropped.empty()) std::printf("  %zu no longer on disk (dropped with their windows)\n", dropped.size());
   if (!changed_kept.empty()) {
     std::printf("  %zu changed since they were indexed, kept as indexed (`index --update` embeds them again):",
@@ -197,7 +249,8 @@ void add_index_command(CLI::App& app) {
   auto a = std::make_shared<IndexArgs>();
   auto* cmd = app.add_subcommand("index", "Embed every window of recordings once into a sound archive, for search");
   cmd->add_option("--run", a->run, "Trained run directory")->required();
-  cmd->add_option("--archive", a->archive, "The archive's file (SQLite; made when missing)")->required();
+  cmd->add_option("--archive", a->archive, "The archive's file (SQLite; made when missing), or postgresql://USER@HOST/DB[?archive=NAME] "
+                  "shared by index runs on several hosts")->required();
   cmd->add_option("FILE", a->files, "Recordings or directories of them");
   cmd->add_option("--hop", a->hop,
                   "Seconds between windows, at least one frame hop (absent: the archive's; half the model's input "

@@ -184,6 +184,8 @@ void ArchiveCli::AKilledIndexResumesAndStoresEveryWindowExactlyOnce() {
                          std::string("ONESHOT_TEST_ARCHIVE_FAULT=") + fault);
     ASSERT_NE(r.status, 0) << fault << ": " << r.out;
     // Only whole recordings are visible (a read-only reader rolls back the killed one's journal first).
+    // Recordings are committed 16 (or two seconds' worth) at a time: the minute and 15 clips
+    // are stored by the 182nd writing statement.
     const long stored_files = count(archive, "SELECT COUNT(*) FROM files");
     EXPECT_GT(stored_files, 0) << fault;
     EXPECT_LT(stored_files, 51) << fault;
