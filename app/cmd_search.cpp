@@ -7,6 +7,7 @@
 // against the library's cohort when it has one) and the library's
 // calibration gives each hit a confidence.
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -14,6 +15,8 @@
 
 #include "archive/archive_store.h"
 #include "archive/hit_tables.h"
+#include "archive/review_page.h"
+#include "archive/review_sample.h"
 #include "archive/search.h"
 #include "commands.h"
 #include "core/error.h"
@@ -30,9 +33,11 @@ namespace fs = std::filesystem;
 namespace {
 
 struct SearchArgs {
-  std::string archive, example, segment, library, class_name, run, format = "table", out;
+  std::string archive, example, segment, library, class_name, run, format = "table", out, page, sample = "top";
   int top = 10, threads = 0;
-  bool quiet = false, no_merge = false;
+  std::uint64_t seed = 1;
+  double context = 1.0;
+  bool quiet = false, no_merge = false, include_reviewed = false;
 };
 
 int run_search(const SearchArgs& a) {
@@ -47,6 +52,13 @@ int run_search(const SearchArgs& a) {
   const std::optional<Segment> segment =
       a.segment.empty() ? std::nullopt : std::optional<Segment>(parse_segment(a.segment));
   if (!a.out.empty()) check_output_path(a.out);
+  const archive::SampleMethod sample = archive::parse_sample_method(a.sample);
+  if (sample == archive::SampleMethod::margin && a.library.empty())
+    throw Error("search: --sample margin picks the windows nearest the class's threshold: it needs --library LIB "
+                "--class NAME");
+  if (!a.page.empty()) check_output_directory(a.page);
+  if (!(a.context >= 0) || !std::isfinite(a.context) || a.context > 60)
+    throw Error("--context must be between 0 and 60 seconds");
 
   auto store = archive::open_archive(a.archive);
   const archive::ArchiveModel model = store->model();
@@ -109,12 +121,35 @@ int run_search(const SearchArgs& a) {
   torch::set_num_threads(1);
   archive::SearchOptions options;
   options.top_k = static_cast<std::size_t>(a.top);
+  // Reviewed windows (`review`) are left out: those reviewed for the class (--library), or for
+  // any class (--example: an example names no class), unless --include-reviewed.
+  std::size_t reviewed = 0;
+  if (!a.include_reviewed) {
+    for (const auto& r : store->reviews(a.library.empty() ? std::string() : a.class_name))
+      options.exclude.insert(r.window_id);
+    reviewed = options.exclude.size();
+  }
+  // A sample other than top draws from every scored window (24 bytes each), then keeps --top of them.
+  if (sample != archive::SampleMethod::top)
+    options.top_k = static_cast<std::size_t>(std::max<std::int64_t>(store->window_count(), 1));
   options.dim = dim;
   options.threads = threads;
   archive::SearchStats stats;
-  const auto top = archive::exact_top_k(
+  auto top = archive::exact_top_k(
       [&](std::size_t block, const std::function<void(const archive::WindowBlock&)>& f) { store->scan(block, f); },
       scorer, options, &stats);
+  if (sample != archive::SampleMethod::top) {
+    archive::SampleOptions so;
+    so.method = sample;
+    so.k = static_cast<std::size_t>(a.top);
+    so.seed = a.seed;
+    if (sample == archive::SampleMethod::margin) {
+      std::size_t c = 0;
+      while (library_scorer->names()[c] != a.class_name) ++c;
+      so.threshold = library_scorer->threshold(c);
+    }
+    top = archive::sample_for_review(std::move(top), so);
+  }
   const auto files = store->files();
   const auto hits = archive::merge_hits(top, model.window_s, files, confidence, !a.no_merge);
   const Config& config = run->config();
@@ -123,6 +158,22 @@ int run_search(const SearchArgs& a) {
   context.low_freq_hz = config.features.fmin;
   context.high_freq_hz = config.features.fmax > 0 ? config.features.fmax : run->sample_rate() / 2.0;
   const std::string text = archive::format_hits(hits, format, context);
+  if (!a.page.empty()) {
+    archive::ReviewPageOptions po;
+    po.label = label;
+    po.features = config.features;
+    po.features.sample_rate = run->sample_rate();
+    po.context_s = a.context;
+    po.low_freq_hz = context.low_freq_hz;
+    po.high_freq_hz = context.high_freq_hz;
+    po.description = std::to_string(hits.size()) + " hits (" + archive::sample_method_name(sample) + " sample of " +
+                     std::to_string(a.top) + " windows) in " + a.archive +
+                     (reviewed ? ", " + std::to_string(reviewed) + " reviewed windows left out" : std::string());
+    const auto page = archive::write_review_page(hits, a.page, po);
+    for (const auto& u : page.unreadable) std::fprintf(stderr, "note: no clip on the review page: %s\n", u.c_str());
+    if (!a.quiet)
+      std::fprintf(stderr, "review page: %s (%zu clip%s)\n", page.page.c_str(), page.clips, page.clips == 1 ? "" : "s");
+  }
   if (a.out.empty() || a.out == "-") {
     std::fwrite(text.data(), 1, text.size(), stdout);
     std::fflush(stdout);
@@ -151,6 +202,16 @@ void add_search_command(CLI::App& app) {
   cmd->add_option("--top", a->top, "Windows to keep (hits of one recording that overlap or touch merge into one span)");
   cmd->add_option("--format", a->format, "table, json, csv, tsv (sed_eval event list) or raven (Raven Pro selection table)");
   cmd->add_option("--out", a->out, "Write the answer to this file (atomically) instead of standard output");
+  cmd->add_option("--page", a->page,
+                  "Write a review page into this directory: index.html with a spectrogram, a player and yes/no/skip "
+                  "for every hit, exported as verdicts.tsv for `review`");
+  cmd->add_option("--context", a->context, "Seconds of audio either side of a hit on the review page (default 1)");
+  cmd->add_option("--sample", a->sample,
+                  "Which --top windows to show: top (the best), random, balanced (one from each score quantile) or "
+                  "margin (nearest the class's threshold; needs --library)");
+  cmd->add_option("--seed", a->seed, "Seed of --sample random and balanced (default 1)");
+  cmd->add_flag("--include-reviewed", a->include_reviewed,
+                "Keep windows already reviewed (`review`); by default they are left out");
   cmd->add_flag("--no-merge", a->no_merge, "Every window its own hit (no spans): for evaluations and other tools");
   cmd->add_option("--run", a->run, "The archive's run at a new place (default: the run the archive records)");
   cmd->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->check(ThreadCount);

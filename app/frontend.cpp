@@ -39,6 +39,7 @@ constexpr ModelCommand kModelCommands[] = {
     {"export", "Export a trained run's network as ONNX or TorchScript, with a model card"},
     {"index", "Embed every window of recordings once into a sound archive, for search"},
     {"search", "Find the windows of a sound archive most like an example or a class"},
+    {"review", "Teach a class from verdicts on search hits (the review page's export)"},
 };
 
 // The first argument that is not an option: the subcommand (the top level

@@ -10,6 +10,7 @@ namespace oneshot::cli {
 void add_export_command(CLI::App& app);
 void add_index_command(CLI::App& app);   // cmd_index.cpp (issue 19)
 void add_search_command(CLI::App& app);  // cmd_search.cpp (issue 19)
+void add_review_command(CLI::App& app);  // cmd_review.cpp (issue 19)
 
 [[noreturn]] void hand_over_to_model() {
   throw Error("internal: a command handed over to the model executable from the model executable");
@@ -35,6 +36,7 @@ int main(int argc, char** argv) {
   oneshot::cli::add_export_command(app);
   oneshot::cli::add_index_command(app);
   oneshot::cli::add_search_command(app);
+  oneshot::cli::add_review_command(app);
   oneshot::cli::add_library_command(app);
   oneshot::cli::add_score_events_command(app);
   return oneshot::cli::run_app(app, argc, argv);
