@@ -35,6 +35,9 @@
 // a worker killed mid-file stops stamping, and once its claim is
 // kClaimTimeoutSeconds old any other worker takes the file up and embeds it
 // again. Heartbeats use the server's clock, so hosts' clocks need not agree.
+// begin_file claims the recording whatever other claims say (one writer;
+// `index` uses try_begin_file). A writer dropped before commit (an error, a
+// bad recording) gives its claim up at once.
 // The final store (FileWriter::commit) is conditional, under the same lock:
 // when the recording was stored with the same identity since this writer
 // claimed it (a worker taken over while it was slow, not dead, finished
@@ -42,6 +45,9 @@
 // otherwise the path's record is replaced, as in the SQLite store. So a file is never stored
 // twice, and a recording with all its windows is one transaction (a worker
 // killed mid-store leaves nothing: the server rolls its transaction back).
+// For the fault injection of sqlite_archive.h (set_archive_statement_hook,
+// ONESHOT_TEST_ARCHIVE_FAULT) a writing statement is a claim, a recording's
+// old record's delete, its record, or one insert of up to 256 windows.
 #include <memory>
 #include <optional>
 #include <string>
