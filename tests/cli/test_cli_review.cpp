@@ -299,6 +299,38 @@ TEST_F(ReviewCli, AnotherModelsLibraryAndARowMatchingNothingAreRefusedAndNothing
   EXPECT_GT(count(lib, "SELECT COUNT(*) FROM examples"), examples);
 }
 
+// The archive's commit fails (or the process is killed) after the library's: the library holds the
+// examples, the archive no reviews; the same review again adds nothing to the library and records them.
+TEST_F(ReviewCli, AFailedArchiveCommitAfterTheLibrarysIsCompletedByRunningTheReviewAgain) {
+  const std::string name = example_class();
+  const auto clips = test::demo_clips_of(demo_, name);
+  ASSERT_GE(clips.size(), 2u);
+  const fs::path verdicts = tmp_->path() / "fault.tsv";
+  write_file_atomic(verdicts, "filename\tonset\toffset\tverdict\n" +
+                                  (recordings_ / name / clips[0].filename()).string() + "\t0\t1\tyes\n" +
+                                  (recordings_ / "long.wav").string() + "\t10\t12\tno\n");
+  for (const std::string fault : {"1", "1:kill"}) {
+    const fs::path lib = library_of(name, "fault" + fault.substr(0, 1) + std::to_string(fault.size()));
+    const fs::path archive = archive_copy("fault" + std::to_string(fault.size()));
+    const long examples = count(lib, "SELECT COUNT(*) FROM examples");
+    Result r;
+    r.status = test::run_command("ONESHOT_TEST_ARCHIVE_FAULT=" + fault + " " + cli() + " review --archive " +
+                                     q(archive) + " --library " + q(lib) + " --class " + name + " " + q(verdicts),
+                                 &r.out);
+    EXPECT_NE(r.status, 0) << fault << ": " << r.out;
+    if (fault == "1")
+      EXPECT_NE(r.out.find("the reviews were not recorded: run the same review again"), std::string::npos) << r.out;
+    const long enrolled = count(lib, "SELECT COUNT(*) FROM examples");
+    EXPECT_GT(enrolled, examples) << fault << ": the library's change committed first";
+    EXPECT_EQ(count(archive, "SELECT COUNT(*) FROM reviews"), 0) << fault;
+    r = run("review --archive " + q(archive) + " --library " + q(lib) + " --class " + name + " " + q(verdicts));
+    ASSERT_EQ(r.status, 0) << fault << ": " << r.out;
+    EXPECT_NE(r.out.find("enrolled 0 windows"), std::string::npos) << r.out;
+    EXPECT_EQ(count(lib, "SELECT COUNT(*) FROM examples"), enrolled) << fault;
+    EXPECT_GT(count(archive, "SELECT COUNT(*) FROM reviews"), 2) << fault;  // 1 + the long take's windows
+  }
+}
+
 TEST_F(ReviewCli, SearchSamplesAreReproducibleAndMarginNeedsALibrary) {
   const std::string name = example_class();
   const fs::path lib = library_of(name, "sample");
