@@ -26,7 +26,7 @@ namespace fs = std::filesystem;
 namespace {
 
 struct DetectArgs {
-  std::string library, out = "detections", aggregate = "mean", short_windows = "pad";
+  std::string library, out = "detections", aggregate = "mean", short_windows = "own";
   std::vector<std::string> files;
   std::string format_list = "tsv";
   double hop = 0, window = 0, threshold = std::nan(""), min_duration = 0, merge_gap = 0, off_drop = std::nan(""), far = std::nan("");
@@ -233,8 +233,8 @@ void add_detect_command(CLI::App& app) {
   cmd->add_option("--window", a->window, "Window length in seconds, <= the model's input (see --short-windows)")
       ->check(FinitePositive);
   cmd->add_option("--short-windows", a->short_windows,
-                  "A --window shorter than the model's input: pad (zero-padded to the input, as training pads short "
-                  "clips) or own (embedded at its own length: the compact encoder pools over time)")
+                  "A --window shorter than the model's input: own (the default: embedded at its own length, the "
+                  "compact encoder pools over time) or pad (zero-padded to the input, as training pads short clips)")
       ->check(CLI::IsMember({"pad", "own"}));
   cmd->add_option("--far", a->far,
                   "False-accept rate of the library that sets the on threshold: a window of a never-enrolled sound "

@@ -44,7 +44,7 @@
 // Usage: build/bench_user_path RUN [RUN...] [--far F] [--threshold T]
 //   [--examples 1,3,5] [--enrolled 3] [--detect-examples 1] [--splits 1]
 //   [--draws 3] [--seed 1] [--snrs clean,20,10,0] [--minutes 3]
-//   [--window S] [--hop S] [--short-windows pad|own] [--off-drop D]
+//   [--window S] [--hop S] [--short-windows own|pad] [--off-drop D]
 //   [--min-duration S] [--merge-gap S] [--aggregate mean|max|prototype]
 //   [--score-norm as-norm|none] [--views V]
 //   [--window-aggregate mean|max|vote] [--classify-hop S] [--ref-db 20]
@@ -95,7 +95,7 @@ struct Options {
   std::vector<std::string> snrs{"clean", "20", "10", "0"};
   double minutes = 3;
   double window = 0, hop = 0, off_drop = std::nan(""), min_duration = 0, merge_gap = 0, classify_hop = 0;
-  std::string short_windows = "pad", aggregate = "mean", window_aggregate = "mean";
+  std::string short_windows = "own", aggregate = "mean", window_aggregate = "mean";
   std::string score_norm;  // empty: the library's default (enroll --score-norm)
   int views = 0;           // 0: the library's default (enroll --views)
   SoundingSpanRule reference;

@@ -63,6 +63,12 @@ recipe_args() {
     meta-baseline) echo "--set train.lr_schedule=cosine --set train.epochs=32 --set train.checkpoint=last --set train.objective=meta-baseline";;
     attention) echo "--set train.lr_schedule=cosine --set train.epochs=32 --set train.checkpoint=last --set model.pooling=attention";;
     average-last) echo "--set train.lr_schedule=cosine --set train.epochs=32 --set train.checkpoint=last --set train.average_last=4";;
+    # issue 18's short sounds: random crops of 1 to 5 s (0.2 of a 5 s clip), so that windows shorter than the input embed well
+    crop) echo "--set train.lr_schedule=cosine --set train.epochs=32 --set train.min_epochs=16 --set train.checkpoint=last --set augment.crop=0.2";;
+    # the default run for 48 intervals instead of 32 (about 840 CPU-s, inside the rule's 15 CPU-minutes)
+    cosine-48) echo "--set train.lr_schedule=cosine --set train.epochs=48 --set train.min_epochs=24 --set train.checkpoint=last --set train.objective=prototypical";;
+    # more ways at the same cost: 16 classes x 2 clips a step (1 support, 1 query) instead of 8 x 4
+    ways-16x2) echo "--set train.lr_schedule=cosine --set train.epochs=32 --set train.min_epochs=16 --set train.checkpoint=last --set train.classes_per_batch=16 --set train.clips_per_class=2";;
     # leave-one-out from the default
     pairs) echo "--set train.objective=pairs --set model.head=monotone";;
     linear-head) echo "--set train.objective=pairs --set model.head=linear";;
