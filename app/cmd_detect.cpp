@@ -26,7 +26,10 @@ namespace fs = std::filesystem;
 namespace {
 
 struct DetectArgs {
-  std::string library, out = "detections", aggregate = "mean", short_windows = "own";
+  std::string library, out = "detections", aggregate = "mean";
+  // "" (the default): own for a --window shorter than the model's input, pad otherwise (a recording's last
+  // partial window and a recording shorter than the input, as classify and enroll embed them).
+  std::string short_windows;
   std::vector<std::string> files;
   std::string format_list = "tsv";
   double hop = 0, window = 0, threshold = std::nan(""), min_duration = 0, merge_gap = 0, off_drop = std::nan(""), far = std::nan("");
@@ -104,7 +107,8 @@ int run_detect(const DetectArgs& a) {
   }
   const ClassLibrary library = ClassLibrary::open_read_only(a.library);
   auto run = RunModel::load(library.run_directory(), a.threads);
-  run->set_short_windows(a.short_windows == "own" ? RunModel::ShortWindows::own : RunModel::ShortWindows::pad);
+  const bool own = a.short_windows.empty() ? a.window > 0 && a.window < run->window_seconds() : a.short_windows == "own";
+  run->set_short_windows(own ? RunModel::ShortWindows::own : RunModel::ShortWindows::pad);
   ScoringOptions scoring;
   scoring.aggregate = a.aggregate;
   if (!std::isnan(a.threshold)) scoring.threshold = a.threshold;
@@ -233,8 +237,9 @@ void add_detect_command(CLI::App& app) {
   cmd->add_option("--window", a->window, "Window length in seconds, <= the model's input (see --short-windows)")
       ->check(FinitePositive);
   cmd->add_option("--short-windows", a->short_windows,
-                  "A --window shorter than the model's input: own (the default: embedded at its own length, the "
-                  "compact encoder pools over time) or pad (zero-padded to the input, as training pads short clips)")
+                  "Windows shorter than the model's input: own (embedded at their own length, the compact encoder pools "
+                  "over time) or pad (zero-padded to the input, as training pads short clips). Default: own for a "
+                  "shorter --window, pad for a recording's last partial window and a recording shorter than the input")
       ->check(CLI::IsMember({"pad", "own"}));
   cmd->add_option("--far", a->far,
                   "False-accept rate of the library that sets the on threshold: a window of a never-enrolled sound "

@@ -95,7 +95,7 @@ struct Options {
   std::vector<std::string> snrs{"clean", "20", "10", "0"};
   double minutes = 3;
   double window = 0, hop = 0, off_drop = std::nan(""), min_duration = 0, merge_gap = 0, classify_hop = 0;
-  std::string short_windows = "own", aggregate = "mean", window_aggregate = "mean";
+  std::string short_windows, aggregate = "mean", window_aggregate = "mean";
   std::string score_norm;  // empty: the library's default (enroll --score-norm)
   int views = 0;           // 0: the library's default (enroll --views)
   SoundingSpanRule reference;
@@ -168,7 +168,8 @@ Options parse(int argc, char** argv) {
     throw Error("--examples: counts of at least 1");
   if (o.enrolled < 1) throw Error("--enrolled must be at least 1");
   if (o.splits < 1 || o.draws < 1) throw Error("--splits and --draws must be at least 1");
-  if (o.short_windows != "pad" && o.short_windows != "own") throw Error("--short-windows: pad or own");
+  if (!o.short_windows.empty() && o.short_windows != "pad" && o.short_windows != "own")
+    throw Error("--short-windows: pad or own");
   for (const auto& s : o.snrs)
     if (s != "clean") number("--snrs", s);
   o.reference.validate();
@@ -553,7 +554,10 @@ void Bench::bench_run(const fs::path& run_dir, std::size_t run_index) {
       const std::string tag = "split" + std::to_string(s) + (direction == 0 ? "a" : "b");
       const fs::path view_dir = run_view(paths.dir, dir_ / ("run-" + std::to_string(run_index) + "-" + tag), view, class_names_);
       auto run = RunModel::load(view_dir, o_.threads);
-      run->set_short_windows(o_.short_windows == "own" ? RunModel::ShortWindows::own : RunModel::ShortWindows::pad);
+      // As detect: by default own for a --window shorter than the input, pad otherwise.
+      const bool own = o_.short_windows.empty() ? o_.window > 0 && o_.window < run->window_seconds()
+                                                : o_.short_windows == "own";
+      run->set_short_windows(own ? RunModel::ShortWindows::own : RunModel::ShortWindows::pad);
       std::mt19937_64 draw_rng(rng());
       bench_half(*run, calibration, test, draw_rng, tag);
     }
@@ -570,7 +574,10 @@ nlohmann::json Bench::run_all() {
               "classes enrolled; %s; wall %.0f s\n",
               o_.runs.size(), o_.splits, o_.draws, o_.far,
               o_.threshold ? (" --threshold " + std::to_string(*o_.threshold)).c_str() : "", o_.enrolled,
-              o_.short_windows == "own" ? "short windows at their own length" : "short windows padded", seconds);
+              o_.short_windows.empty() ? "short windows as detect embeds them"
+              : o_.short_windows == "own" ? "short windows at their own length"
+                                          : "short windows padded",
+              seconds);
   std::printf("calibrated threshold: %s\n", calibration_threshold_.text(3).c_str());
   nlohmann::json out;
   if (o_.classify) {
