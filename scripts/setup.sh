@@ -12,7 +12,7 @@ PACKAGES=(
   libavformat-dev libavcodec-dev libswresample-dev libavutil-dev
   libcli11-dev libtomlplusplus-dev nlohmann-json3-dev
   libsqlite3-dev libpqxx-dev libplplot-dev plplot-driver-cairo zlib1g-dev
-  libonnx-dev libprotobuf-dev
+  libonnx-dev libprotobuf-dev libfaiss-dev
   libgtest-dev libgmock-dev libbenchmark-dev
 )
 missing=()
