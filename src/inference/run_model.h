@@ -39,6 +39,8 @@ class RunModel {
   std::size_t window_samples() const { return window_samples_; }  // the model's input length
   double window_seconds() const { return static_cast<double>(window_samples_) / sample_rate_; }
   int64_t embedding_dim() const { return model_->embedding_dim(); }
+  const LogMelExtractor& extractor() const { return *extractor_; }
+  int64_t n_frames() const { return n_frames_; }  // frames of the model's input (window_samples())
 
   // The whole recording (or `segment` of it) as mono samples at the model's
   // rate, through the streaming reader (audio/audio_reader.h). Errors name the file.

@@ -10,6 +10,7 @@ namespace {
 constexpr int64_t kKernel = 3;
 constexpr int64_t kMinSize = 32;                 // 4 x 2 x 2 x 2 of pooling
 constexpr int64_t kPools[4] = {4, 2, 2, 1};      // max pooling after each block
+static_assert(kPools[0] * kPools[1] * kPools[2] * kPools[3] == CompactEncoderImpl::kFramesPerColumn);
 constexpr int64_t kWidths[4] = {1, 2, 4, 4};     // multiples of model.width
 constexpr int64_t kAttentionUnits = 64;          // "attention" pooling's hidden units
 
@@ -69,7 +70,9 @@ CompactEncoderImpl::CompactEncoderImpl(const ModelConfig& config, int64_t n_mels
     if (auto* conv = m->as<torch::nn::Conv2d>()) torch::nn::init::kaiming_normal_(conv->weight, 0, torch::kFanOut);
 }
 
-torch::Tensor CompactEncoderImpl::forward(torch::Tensor x) {
+torch::Tensor CompactEncoderImpl::forward(torch::Tensor x) { return pool_project(trunk(std::move(x))); }
+
+torch::Tensor CompactEncoderImpl::trunk(torch::Tensor x) {
   if (x.dim() == 3) x = x.unsqueeze(1);
   if (x.dim() != 4 || x.size(1) != 1 || x.size(2) != n_mels_ || x.size(3) < kMinSize) {
     std::ostringstream msg;
@@ -77,15 +80,17 @@ torch::Tensor CompactEncoderImpl::forward(torch::Tensor x) {
         << kMinSize << ")";
     throw Error(msg.str());
   }
-  x = blocks_->forward(x);                             // (B, C, H, W)
-  x = x.mean(2);                                       // over frequency: (B, C, W)
+  x = blocks_->forward(x);  // (B, C, H, W)
+  return x.mean(2);         // over frequency: (B, C, W)
+}
+
+torch::Tensor CompactEncoderImpl::pool_project(const torch::Tensor& x) {
   if (attention_hidden_) {
     // Scores v . tanh(W h_t + b) + c of every time step h_t.
     const auto logits = attention_score_->forward(torch::tanh(attention_hidden_->forward(x.transpose(1, 2))));
     return project_->forward(attentive_statistics(x, logits));
   }
-  x = torch::cat({x.mean(2), std::get<0>(x.max(2))}, 1);  // mean and max over time: (B, 2C)
-  return project_->forward(x);
+  return project_->forward(torch::cat({x.mean(2), std::get<0>(x.max(2))}, 1));  // mean and max over time: (B, 2C)
 }
 
 }  // namespace oneshot

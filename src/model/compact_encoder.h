@@ -37,6 +37,16 @@ class CompactEncoderImpl : public torch::nn::Module {
   CompactEncoderImpl(const ModelConfig& config, int64_t n_mels, int64_t n_frames);
   // x: (B, 1, n_mels, T) or (B, n_mels, T), any T >= 32 -> (B, embedding_dim).
   torch::Tensor forward(torch::Tensor x);
+  // forward() in two parts, for inputs whose time axis is shared by several
+  // windows (inference/shared_windows.h): trunk() runs the convolution blocks
+  // and the mean over frequency, (B, 1, n_mels, T) -> (B, C, T') with
+  // T' = floor(floor(floor(T / 4) / 2) / 2) columns of 16 frames each;
+  // pool_project() pools each row's columns over time and projects,
+  // (B, C, W) -> (B, embedding_dim). forward(x) == pool_project(trunk(x)).
+  torch::Tensor trunk(torch::Tensor x);
+  torch::Tensor pool_project(const torch::Tensor& columns);
+  // Frames a trunk column stands for (the product of the time poolings).
+  static constexpr int64_t kFramesPerColumn = 16;
   int64_t embedding_dim() const { return embedding_dim_; }
 
  private:

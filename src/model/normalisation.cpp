@@ -16,8 +16,23 @@ torch::Tensor InputNormImpl::clip_normalise(torch::Tensor x) const {
   return x - x.mean({-2, -1}, /*keepdim=*/true);
 }
 
-torch::Tensor InputNormImpl::forward(torch::Tensor x) {
-  x = clip_normalise(std::move(x));
+torch::Tensor InputNormImpl::forward(torch::Tensor x) { return band_normalise(clip_normalise(std::move(x))); }
+
+torch::Tensor InputNormImpl::forward_sliding(torch::Tensor x, int64_t span) {
+  if (span < 1) throw Error("input normalisation: a sliding clip mean needs a span of at least one frame");
+  if (!clip_mean_ || x.dim() != 4) return forward(std::move(x));
+  const int64_t frames = x.size(3);
+  span = std::min(span, frames);
+  // Cumulative sums of the frame means in float64, so that a long input's
+  // differences of large sums keep float32's precision.
+  const auto frame_mean = x.mean(2, /*keepdim=*/true).to(torch::kDouble);           // (B, 1, 1, T)
+  const auto cumulative = torch::cat({torch::zeros_like(frame_mean.narrow(3, 0, 1)), frame_mean.cumsum(3)}, 3);
+  const auto start = (torch::arange(frames, torch::kLong) - span / 2).clamp(0, frames - span);
+  const auto sliding = (cumulative.index_select(3, start + span) - cumulative.index_select(3, start)) / span;
+  return band_normalise(x - sliding.to(x.dtype()));
+}
+
+torch::Tensor InputNormImpl::band_normalise(torch::Tensor x) const {
   if (!bands_) return x;
   // (M) -> (1, 1, M, 1) broadcasts over batch, channel and time.
   const auto mean = band_mean_.to(x.dtype()).view({1, 1, n_mels_, 1});

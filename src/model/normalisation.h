@@ -25,6 +25,14 @@ class InputNormImpl : public torch::nn::Module {
   InputNormImpl(const ModelConfig& config, int64_t n_mels);
   // (B, 1, M, T) -> same shape. Identity when both norms are off.
   torch::Tensor forward(torch::Tensor x);
+  // forward() for a long input whose time axis several overlapping clips of
+  // `span` frames share (inference/shared_windows.h): the clip mean of frame
+  // t is the mean over mel and the `span` frames centred on t (frames
+  // [t - span/2, t - span/2 + span), moved inside [0, T) at the ends; all T
+  // when T < span), so the centre frame of each clip gets exactly that clip's
+  // mean and the other frames their neighbourhood's. Equals forward() when
+  // T == span or clip_norm is "none".
+  torch::Tensor forward_sliding(torch::Tensor x, int64_t span);
   // Sets the band statistics from clips (N, 1, M, T) or (N, M, T), after the
   // clip norm, accumulated in float64. No effect when input_norm = "none".
   void fit(const torch::Tensor& clips);
@@ -37,6 +45,7 @@ class InputNormImpl : public torch::nn::Module {
 
  private:
   torch::Tensor clip_normalise(torch::Tensor x) const;
+  torch::Tensor band_normalise(torch::Tensor x) const;
   bool clip_mean_ = false, bands_ = false;
   int64_t n_mels_ = 0;
   torch::Tensor band_mean_, band_std_, fitted_;  // buffers: (M), (M), ()
