@@ -179,7 +179,8 @@ def evaluate_run(cli, run, data, work, clips, only):
         example = data / "audio" / clips[ex][0]
         others = [j for j in range(len(clips)) if j != ex]
         # 2. search by the example clip.
-        hits = search_json(cli, ["--archive", archive, "--example", example])
+        # On the archive as indexed: a search by example leaves out windows reviewed for any class.
+        hits = search_json(cli, ["--archive", index_archive, "--example", example])
         if window is None:
             window = max(h["offset_s"] - h["onset_s"] for h in hits)
         score, owner = clip_scores(hits, clips, window)
@@ -239,6 +240,24 @@ def evaluate_run(cli, run, data, work, clips, only):
         f.write("\t".join(rows[0].keys()) + "\n")
         for r in rows:
             f.write("\t".join(f"{v:.4f}" if isinstance(v, float) else str(v) for v in r.values()) + "\n")
+    return rows
+
+
+def read_rows(path):
+    """The per-class rows evaluate_run wrote."""
+    rows = []
+    for r in csv.DictReader(open(path), delimiter="\t"):
+        row = {}
+        for k, v in r.items():
+            if k in ("run", "cls"):
+                row[k] = v
+            elif k == "unseen":
+                row[k] = v == "True"
+            elif "." in v or v == "nan":
+                row[k] = float(v)
+            else:
+                row[k] = int(v)
+        rows.append(row)
     return rows
 
 
@@ -305,6 +324,8 @@ def main():
     ap.add_argument("--work", type=Path, required=True)
     ap.add_argument("--data", type=Path, default=Path("../shared/data/esc50-dev"))
     ap.add_argument("--cli", default="build/oneshot-audio")
+    ap.add_argument("--report-only", action="store_true",
+                    help="no commands: the tables from the runs' WORK/NAME/classes.tsv of an earlier run")
     ap.add_argument("--classes", nargs="*", default=[], help="only these classes (a quick check)")
     a = ap.parse_args()
     a.work.mkdir(parents=True, exist_ok=True)
@@ -313,7 +334,10 @@ def main():
           file=sys.stderr)
     rows = []
     for run in a.runs:
-        rows += evaluate_run(a.cli, run, a.data, a.work, clips, set(a.classes))
+        if a.report_only:
+            rows += read_rows(a.work / run.name.removesuffix(".run") / "classes.tsv")
+        else:
+            rows += evaluate_run(a.cli, run, a.data, a.work, clips, set(a.classes))
     report(rows, [r.name.removesuffix(".run") for r in a.runs])
 
 
