@@ -252,6 +252,15 @@ ReviewPageResult write_review_page(const std::vector<SearchHit>& hits, const fs:
                                    const ReviewPageOptions& o) {
   if (!(o.context_s >= 0) || !std::isfinite(o.context_s))
     throw Error("review page: the context must be a finite number of seconds >= 0");
+  // The export is tab-separated (archive/verdicts.h): a cell cannot hold a tab or a line break, so a hit
+  // whose recording's name holds one is refused before any work, as search --format tsv refuses it.
+  const auto tsv_cell = [](const std::string& s, const std::string& what) {
+    if (s.find_first_of("\t\n\r") != std::string::npos)
+      throw Error("review page: " + what + " \"" + s + "\" holds a tab or line break, which cannot be a cell of the "
+                  "page's export (verdicts.tsv, tab-separated): rename it (and index it again), or search without --page");
+  };
+  tsv_cell(o.label, "the label");
+  for (const SearchHit& h : hits) tsv_cell(h.file, "recording");
   check_output_directory(dir);
   ReviewPageResult result;
   result.page = dir / "index.html";
@@ -328,8 +337,16 @@ ReviewPageResult write_review_page(const std::vector<SearchHit>& hits, const fs:
   }
   data["hits"] = list;
   data["key"] = key;
-  std::string json = json_text(data);
-  for (std::size_t p = 0; (p = json.find("</", p)) != std::string::npos; p += 3) json.replace(p, 2, "<\\/");
+  // The data sits in a <script> element: no '<' may reach the HTML tokenizer, or a recording named
+  // "<!--x" and another "<script>y" put it in its "double escaped" state, the element's end tag is
+  // not seen and the page's script is swallowed. JSON's \u escapes are the same strings to JSON.parse.
+  std::string json;
+  for (char c : json_text(data)) {
+    if (c == '<') json += "\\u003c";
+    else if (c == '>') json += "\\u003e";
+    else if (c == '&') json += "\\u0026";
+    else json += c;
+  }
 
   const std::string title = o.title.empty() ? "Review: " + o.label : o.title;
   std::string page = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>" + html(title) +

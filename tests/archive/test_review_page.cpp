@@ -156,6 +156,86 @@ TEST(ReviewPage, ARewrittenPageRemovesTheClipsItNoLongerNames) {
             std::string::npos);
 }
 
+// Recording names that look like markup: the page's data element holds no '<' (a "<!--" and a "<script"
+// in it put the HTML tokenizer in its double-escaped state, hid the element's end tag and swallowed the
+// page's script), and reads back as the same paths.
+std::vector<SearchHit> markup_named_hits(const fs::path& dir) {
+  const fs::path odd[] = {dir / "<!--c.wav", dir / "x</script><script>document.title='x'<" / "y.wav",
+                          dir / "&amp;<b>.wav"};
+  std::vector<SearchHit> hits;
+  int rank = 0;
+  for (const fs::path& f : odd) {
+    fs::create_directories(f.parent_path());
+    write_wav16(f, recording(2), kRate);
+    hits.push_back(hit(++rank, f, 0.5, 1.5, 3.0 - rank, 40 + rank));
+  }
+  return hits;
+}
+
+TEST(ReviewPage, RecordingNamesThatLookLikeMarkupStayInsideThePagesDataElement) {
+  test::TempDir dir;
+  const auto hits = markup_named_hits(dir.path());
+  auto o = options();
+  o.label = "<!--<script>";
+  write_review_page(hits, dir / "page", o);
+  const std::string text = read_file(dir / "page" / "index.html");
+  const std::string open = "id=\"hits-data\">";
+  const auto at = text.find(open);
+  ASSERT_NE(at, std::string::npos);
+  const auto end = text.find("</script>", at);
+  ASSERT_NE(end, std::string::npos);
+  const std::string data = text.substr(at + open.size(), end - at - open.size());
+  EXPECT_EQ(data.find('<'), std::string::npos) << data;
+  const auto j = nlohmann::json::parse(data);
+  EXPECT_EQ(j["label"], "<!--<script>");
+  ASSERT_EQ(j["hits"].size(), hits.size());
+  for (std::size_t i = 0; i < hits.size(); ++i) EXPECT_EQ(j["hits"][i]["path"], hits[i].file) << i;
+  // The script after it is the page's own: one more <script> element, the last.
+  EXPECT_EQ(text.find("<script", end), text.rfind("<script>"));
+}
+
+// In a browser: the page's script runs (its self-test finishes) and the export names those recordings.
+TEST(ReviewPage, InAHeadlessBrowserAPageOfMarkupNamedRecordingsRunsAndExportsThem) {
+  std::string browser;
+  for (const char* b : {"chromium", "chromium-browser", "google-chrome"})
+    if (test::run_command(std::string("command -v ") + b + " >/dev/null 2>&1") == 0) {
+      browser = b;
+      break;
+    }
+  if (browser.empty()) GTEST_SKIP() << "no chromium installed: the browser test is skipped";
+  test::TempDir dir;
+  const auto hits = markup_named_hits(dir.path());
+  write_review_page(hits, dir / "page", options());
+  std::string out;
+  ASSERT_EQ(test::run_command("timeout 120 " + browser + " --headless=new --no-sandbox --disable-gpu --no-first-run "
+                              "--user-data-dir=" + (dir / "profile").string() +
+                              " --virtual-time-budget=15000 --dump-dom 'file://" + (dir / "page" / "index.html").string() +
+                              "#selftest=yes,no,skip' 2>/dev/null",
+                              &out),
+            0);
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(out, m, std::regex(R"(<pre id="selftest-result"[^>]*>([^<]*)</pre>)")))
+      << "the page's script did not run:\n" << out.substr(0, 3000);
+  std::string json = m[1];
+  for (auto [from, to] : {std::pair<const char*, const char*>{"&quot;", "\""}, {"&lt;", "<"}, {"&gt;", ">"}, {"&amp;", "&"}})
+    for (std::size_t at = 0; (at = json.find(from, at)) != std::string::npos; at += std::string(to).size())
+      json.replace(at, std::string(from).size(), to);
+  const VerdictTable t = parse_verdict_table(nlohmann::json::parse(json)["tsv"].get<std::string>(), "export");
+  ASSERT_EQ(t.rows.size(), hits.size());
+  for (std::size_t i = 0; i < hits.size(); ++i) EXPECT_EQ(t.rows[i].file, hits[i].file) << i;
+}
+
+TEST(ReviewPage, ARecordingNamedWithATabOrLineBreakIsRefusedBeforeAnyWork) {
+  test::TempDir dir;
+  for (const char* name : {"a\tb.wav", "a\nb.wav"}) {
+    const std::vector<SearchHit> hits = {hit(1, dir / "ok.wav", 0, 1, 1.0, 1), hit(2, dir / name, 0, 1, 0.5, 2)};
+    const std::string e = test::error_of([&] { write_review_page(hits, dir / "page", options()); });
+    EXPECT_NE(e.find(name), std::string::npos) << e;
+    EXPECT_NE(e.find("tab or line break"), std::string::npos) << e;
+    EXPECT_FALSE(fs::exists(dir / "page")) << "refused before any work";
+  }
+}
+
 // Headless Chromium: the page's own self-test (#selftest=...) clicks the verdicts and Export, then
 // reports the exported table and each player's decoded duration into the DOM that --dump-dom prints.
 TEST(ReviewPage, InAHeadlessBrowserThePlayersDecodeAndTheClickedVerdictsExportAReadableTable) {
