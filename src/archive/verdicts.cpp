@@ -70,7 +70,7 @@ VerdictTable parse_verdict_table(const std::string& raw, const std::string& sour
   std::optional<std::size_t> file, onset, offset, verdict, label, selection, file_offset;
   std::size_t header_width = 0;
   bool base_name = false, first = true, headerless = false;
-  std::map<std::string, std::pair<std::size_t, Verdict>> selections;  // Selection -> (row index, verdict)
+  std::map<std::string, std::pair<std::size_t, Verdict>> selections;  // Selection, file, span -> (row, verdict)
 
   for (const auto& [line_no, line] : table_text::lines(text)) {
     if (line.empty() || line.front() == '#') continue;
@@ -186,15 +186,19 @@ VerdictTable parse_verdict_table(const std::string& raw, const std::string& sour
     row.verdict = *v;
     row.label = std::string(field(label));
     if (selection && !field(selection).empty()) {
+      // One selection in several views: the same number, recording and span. The same number with
+      // another recording or span is another selection (tables concatenated, each numbered from 1).
       const std::string id(field(selection));
-      if (auto it = selections.find(id); it != selections.end()) {
+      const std::string key = id + '\t' + row.file + '\t' + table_text::number(row.onset_s) + '\t' +
+                              table_text::number(row.offset_s);
+      if (auto it = selections.find(key); it != selections.end()) {
         if (it->second.second != row.verdict)
           problems.add(line_no, "selection " + id + " is marked " + verdict_name(row.verdict) + " here but " +
                                     verdict_name(it->second.second) + " on line " +
                                     std::to_string(table.rows[it->second.first].line));
         continue;  // the same selection in another view
       }
-      selections.emplace(id, std::make_pair(table.rows.size(), row.verdict));
+      selections.emplace(key, std::make_pair(table.rows.size(), row.verdict));
     }
     table.rows.push_back(std::move(row));
   }

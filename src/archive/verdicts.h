@@ -20,8 +20,11 @@
 //              selection starts in its file; Begin Time then counts from the
 //              start of a file sequence, as Raven writes it
 //   "Selection" (optional): Raven writes a selection once per view
-//              (Waveform 1, Spectrogram 1); its rows are one verdict, and
-//              differing verdicts of one selection are an error.
+//              (Waveform 1, Spectrogram 1); its rows (the same number,
+//              recording and span) are one verdict, and differing verdicts of
+//              one selection are an error. The same number with another
+//              recording or span is another selection (two tables
+//              concatenated, each numbered from 1): its own row.
 // A table without a header (a sed_eval event list with a verdict appended)
 // has 4 to 6 columns: filename, onset, offset, [event_label, [score,]] verdict.
 // Other columns are ignored; blank lines and '#' lines are skipped.

@@ -71,6 +71,30 @@ TEST(Verdicts, ARavenTableAnnotatedInRavenUsesItsAnnotationColumnAndEachSelectio
   EXPECT_EQ(t.rows[1].verdict, Verdict::no);
 }
 
+TEST(Verdicts, TwoExportsConcatenatedKeepEveryRowThoughTheirSelectionNumbersRepeat) {
+  // Two review rounds' pages, each numbered from 1, pasted into one table: every row is its own verdict
+  // (it once kept the first row of each number and dropped the others without a word).
+  const std::string head = "Selection\tView\tChannel\tBegin Time (s)\tEnd Time (s)\tBegin File\tBegin Path\tVerdict\n";
+  const std::string text = head + "1\tSpectrogram 1\t1\t0\t5\ta.wav\t/r/a.wav\tyes\n2\tSpectrogram 1\t1\t5\t10\ta.wav\t/r/a.wav\tno\n" +
+                           "1\tSpectrogram 1\t1\t0\t5\tb.wav\t/r/b.wav\tyes\n2\tSpectrogram 1\t1\t20\t25\ta.wav\t/r/a.wav\tno\n" +
+                           "1\tWaveform 1\t1\t0\t5\tb.wav\t/r/b.wav\tyes\n";  // b's selection in another view: once
+  const VerdictTable t = parse_verdict_table(text, "two-rounds.tsv");
+  ASSERT_EQ(t.rows.size(), 4u);
+  EXPECT_EQ(t.rows[0].file, "/r/a.wav");
+  EXPECT_EQ(t.rows[1].file, "/r/a.wav");
+  EXPECT_EQ(t.rows[2].file, "/r/b.wav");
+  EXPECT_EQ(t.rows[2].verdict, Verdict::yes);
+  EXPECT_EQ(t.rows[3].file, "/r/a.wav");
+  EXPECT_DOUBLE_EQ(t.rows[3].onset_s, 20.0);
+  EXPECT_EQ(t.rows[3].verdict, Verdict::no);
+  // The same selection (number, recording, span) marked differently in two views is still an error.
+  const std::string e = error_of([&] {
+    parse_verdict_table(head + "3\tWaveform 1\t1\t0\t5\tb.wav\t/r/b.wav\tyes\n3\tSpectrogram 1\t1\t0\t5\tb.wav\t/r/b.wav\tno\n",
+                        "views.tsv");
+  });
+  EXPECT_NE(e.find("views.tsv line 3: selection 3 is marked no here but yes on line 2"), std::string::npos) << e;
+}
+
 TEST(Verdicts, ASedEvalListWithAVerdictColumnWithOrWithoutHeader) {
   const VerdictTable h = parse_verdict_table(
       "filename\tonset\toffset\tevent_label\tscore\tverdict\n/x/a.wav\t1\t6\tdog\t0.5\tYes\n/x/b.wav\t0\t5\tdog\t\tno\n",
