@@ -7,6 +7,8 @@ on a recording of at least 30 minutes built from esc50-dev clips.
       --cli /tmp/accept19/bin/oneshot-audio --data ../shared/data/esc50-dev \
       /work/exp/dev/cosine-last.split1.run /work/exp/dev/cosine-last.split2.run \
       /work/exp/dev/cosine-last.split3.run
+  (about 10 minutes a run on 2 cores; add --report-only to print the tables
+  again from WORK/NAME/classes.tsv without running anything)
 
 1. WORK/recording.wav: every clip of DATA (esc50.csv's order, classes mixed)
    end to end, each followed by 0.5 s of one fixed quiet segment (white noise
