@@ -102,9 +102,10 @@ struct Cut {
   std::vector<float> samples;
 };
 
-// Decodes `file` once up to its last excerpt, filling each cut; returns the sample rate.
+// Decodes `file` once up to its last excerpt, filling each cut; returns the sample rate. `decoded`: the frames
+// read (the recording's length when it ended before the last excerpt).
 int cut_file(const std::string& file, int sample_rate, std::vector<Cut*>& cuts, const std::vector<SearchHit>& hits,
-             double context_s) {
+             double context_s, std::uint64_t& decoded) {
   AudioReader reader(file, ReaderOptions{sample_rate});
   const int sr = reader.info().sample_rate;
   std::uint64_t end = 0;
@@ -126,6 +127,7 @@ int cut_file(const std::string& file, int sample_rate, std::vector<Cut*>& cuts, 
     }
     pos += n;
   }
+  decoded = pos;
   return sr;
 }
 
@@ -278,8 +280,9 @@ ReviewPageResult write_review_page(const std::vector<SearchHit>& hits, const fs:
   std::map<int, std::unique_ptr<LogMelExtractor>> extractors;
   for (auto& [file, list] : by_file) {
     int sr = 0;
+    std::uint64_t decoded = 0;
     try {
-      sr = cut_file(file, o.features.sample_rate, list, hits, o.context_s);
+      sr = cut_file(file, o.features.sample_rate, list, hits, o.context_s, decoded);
     } catch (const Error& e) {
       result.unreadable.push_back(e.what());
       for (Cut* c : list) problem[c->hit] = e.what();
@@ -288,9 +291,9 @@ ReviewPageResult write_review_page(const std::vector<SearchHit>& hits, const fs:
     for (Cut* c : list) {
       rate[c->hit] = sr;
       if (c->samples.empty())
-        problem[c->hit] = file + ": the recording ends before this hit (" +
-                          table_text::number(static_cast<double>(c->first) / sr) +
-                          " s): it changed since it was indexed (index --update)";
+        problem[c->hit] = file + ": the recording ends at " + fixed(static_cast<double>(decoded) / sr, 2) +
+                          " s, before this hit (" + fixed(hits[c->hit].onset_s, 2) + " - " +
+                          fixed(hits[c->hit].offset_s, 2) + " s): it changed since it was indexed (index --update)";
     }
   }
 

@@ -225,6 +225,19 @@ TEST(ReviewPage, InAHeadlessBrowserAPageOfMarkupNamedRecordingsRunsAndExportsThe
   for (std::size_t i = 0; i < hits.size(); ++i) EXPECT_EQ(t.rows[i].file, hits[i].file) << i;
 }
 
+TEST(ReviewPage, AHitAfterTheRecordingsEndIsShownWithTheRecordingsLengthAndTheHitsSpan) {
+  // A recording shortened since it was indexed (or a stored window past its end): the card says where the
+  // recording ends and where the hit is (it once gave the excerpt's start, 9 s here, as "ends before this hit").
+  test::TempDir dir;
+  const fs::path f = dir / "short.wav";
+  write_wav16(f, recording(3), kRate);
+  const auto r = write_review_page({hit(1, f, 10, 12, 1.0, 5), hit(2, f, 0, 1, 0.5, 6)}, dir / "page", options());
+  EXPECT_EQ(r.clips, 1u);
+  const std::string text = read_file(dir / "page" / "index.html");
+  EXPECT_NE(text.find("the recording ends at 3.00 s, before this hit (10.00 - 12.00 s)"), std::string::npos)
+      << text.substr(text.find("no audio"), 300);
+}
+
 TEST(ReviewPage, ARecordingNamedWithATabOrLineBreakIsRefusedBeforeAnyWork) {
   test::TempDir dir;
   for (const char* name : {"a\tb.wav", "a\nb.wav"}) {
