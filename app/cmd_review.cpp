@@ -84,7 +84,13 @@ int run_review(const ReviewArgs& a) {
     });
     return out;
   };
-  const auto resolved = archive::resolve_verdicts(table, files, lister, model.window_s);
+  auto resolved = archive::resolve_verdicts(table, files, lister, model.window_s);
+  // A span of this round merged across a window judged in an earlier one (search left it out): that window
+  // keeps its verdict (archive/review_resolve.h).
+  std::map<std::int64_t, archive::Verdict> earlier;
+  for (const auto& r : store->reviews(a.class_name))
+    if (const auto v = archive::parse_verdict(r.verdict)) earlier.emplace(r.window_id, *v);
+  const auto kept_earlier = archive::keep_earlier_reviews(resolved, earlier);
   const auto verdicts = archive::window_verdicts(resolved);
   std::map<std::int64_t, const archive::VerdictRow*> row_of;
   for (const auto& r : resolved)
@@ -170,6 +176,10 @@ int run_review(const ReviewArgs& a) {
                 a.negative_class.c_str(), a.library.c_str(),
                 already ? (" (" + std::to_string(already) + " enrolled before, not added again)").c_str() : "", n_skip,
                 reviews.size(), a.archive.c_str());
+  if (!a.quiet && !kept_earlier.empty())
+    std::printf("  %zu window%s inside this table's spans, judged otherwise in an earlier review (and so left out of "
+                "the search), kept %s earlier verdict\n",
+                kept_earlier.size(), kept_earlier.size() == 1 ? "" : "s", kept_earlier.size() == 1 ? "its" : "their");
   return 0;
 }
 

@@ -122,6 +122,25 @@ std::vector<ResolvedRow> resolve_verdicts(const VerdictTable& table, const std::
   return out;
 }
 
+std::vector<std::int64_t> keep_earlier_reviews(std::vector<ResolvedRow>& rows,
+                                               const std::map<std::int64_t, Verdict>& earlier) {
+  std::set<std::int64_t> kept;
+  for (ResolvedRow& r : rows) {
+    const auto judged_otherwise = [&](std::int64_t id) {
+      const auto it = earlier.find(id);
+      return it != earlier.end() && it->second != r.row->verdict;
+    };
+    std::vector<std::int64_t> rest;
+    for (std::int64_t id : r.window_ids)
+      if (!judged_otherwise(id)) rest.push_back(id);
+    if (rest.empty() || rest.size() == r.window_ids.size()) continue;  // all changed on purpose, or none
+    for (std::int64_t id : r.window_ids)
+      if (judged_otherwise(id)) kept.insert(id);
+    r.window_ids = std::move(rest);
+  }
+  return {kept.begin(), kept.end()};
+}
+
 std::map<std::int64_t, Verdict> window_verdicts(const std::vector<ResolvedRow>& rows) {
   std::map<std::int64_t, Verdict> out;
   for (const ResolvedRow& r : rows)

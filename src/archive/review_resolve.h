@@ -50,6 +50,17 @@ struct ResolvedRow {
 std::vector<ResolvedRow> resolve_verdicts(const VerdictTable& table, const std::vector<FileRecord>& files,
                                           const WindowLister& windows_of, double window_s);
 
+// Windows a row's span covers that an earlier review of the class judged
+// otherwise (`earlier`: window id -> verdict), when the span also holds
+// windows not so judged: `search` left the reviewed ones out, but a hit of the
+// next round can merge windows across one (0-5 s and 5-10 s touch around a
+// reviewed 2.5-7.5 s), so the row does not mean them. They are taken out of
+// their rows (their earlier verdict stands) and returned, ascending. A row all
+// of whose windows were judged otherwise keeps them: a verdict changed on
+// purpose (`review` then names the conflict with the library).
+std::vector<std::int64_t> keep_earlier_reviews(std::vector<ResolvedRow>& rows,
+                                               const std::map<std::int64_t, Verdict>& earlier);
+
 // Each window's verdict, the rows merged (one window in two rows with the same
 // verdict counts once).
 std::map<std::int64_t, Verdict> window_verdicts(const std::vector<ResolvedRow>& rows);

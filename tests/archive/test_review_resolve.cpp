@@ -65,6 +65,33 @@ TEST(ReviewResolve, ASearchSpanIsItsWindowsAndAShortSelectionTheWindowsHoldingIt
   EXPECT_EQ(verdicts.at(101), Verdict::skip);
 }
 
+TEST(ReviewResolve, ASpanMergedAcrossAWindowJudgedBeforeLeavesThatWindowItsEarlierVerdict) {
+  // Round 1 judged window 101 (2.5-7.5 s) no and 110 (25-30 s) yes; round 2's search left them out and merged
+  // 100 (0-5) and 102 (5-10), which touch, into one hit 0-10 s, marked yes: its centres take 100, 101, 102.
+  Fixture f;
+  const VerdictTable t = parse_verdict_table(
+      "Begin Path\tBegin Time (s)\tEnd Time (s)\tVerdict\n"
+      "/a/rec.wav\t0\t10\tyes\n"
+      "/a/rec.wav\t25\t30\tno\n"       // only the window judged yes before: a verdict changed on purpose, kept
+      "/a/rec.wav\t20\t25\tno\n",      // 108 (20-25), judged no before too: the same verdict, kept
+      "round2.tsv");
+  auto r = resolve_verdicts(t, f.files, f.lister(), 5.0);
+  ASSERT_EQ(r[0].window_ids, v({100, 101, 102}));
+  const std::map<std::int64_t, Verdict> earlier = {{101, Verdict::no}, {110, Verdict::yes}, {108, Verdict::no}};
+  EXPECT_EQ(keep_earlier_reviews(r, earlier), v({101}));
+  EXPECT_EQ(r[0].window_ids, v({100, 102}));
+  EXPECT_EQ(r[1].window_ids, v({110}));
+  EXPECT_EQ(r[2].window_ids, v({108}));
+  const auto verdicts = window_verdicts(r);
+  EXPECT_EQ(verdicts.count(101), 0u);
+  EXPECT_EQ(verdicts.at(100), Verdict::yes);
+  EXPECT_EQ(verdicts.at(110), Verdict::no);
+  // No earlier reviews: nothing changes.
+  auto same = resolve_verdicts(t, f.files, f.lister(), 5.0);
+  EXPECT_TRUE(keep_earlier_reviews(same, {}).empty());
+  EXPECT_EQ(same[0].window_ids, v({100, 101, 102}));
+}
+
 TEST(ReviewResolve, BaseNamesMustBeUniqueAndEveryUnmatchedRowIsNamed) {
   Fixture f;
   const VerdictTable t = parse_verdict_table(
