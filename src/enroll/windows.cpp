@@ -14,8 +14,10 @@ WindowPlan plan_windows(std::size_t n_samples, std::size_t window, std::size_t h
   if (window == 0 || hop == 0) throw Error("window and hop must be positive");
   WindowPlan plan{window, hop, {}};
   plan.starts.push_back(0);
-  // Until a window reaches the end: the last one may be padded.
-  while (plan.starts.back() + window < n_samples) plan.starts.push_back(plan.starts.back() + hop);
+  // Until a window reaches the end: the last one may be padded. None starts at
+  // or after the end (a hop longer than the window skips the gaps' samples).
+  while (plan.starts.back() + window < n_samples && plan.starts.back() + hop < n_samples)
+    plan.starts.push_back(plan.starts.back() + hop);
   return plan;
 }
 

@@ -5,7 +5,8 @@
 // Windows: starts 0, hop, 2*hop, ... until a window reaches the end of the
 // recording; that last one may run past the end and is zero-padded, as
 // training pads short clips (audio/decode.h fit_length). A recording shorter
-// than one window is one padded window.
+// than one window is one padded window. No window starts at or after the end
+// (with a hop longer than the window, the samples between windows are in none).
 //
 // Sounding windows (enrolment and classify): each window's level is its RMS in
 // dB re full scale over the samples it holds (padding excluded). A recording

@@ -114,7 +114,7 @@ std::size_t embed_recording_shared(RunModel& run, const RunModel::SampleSource& 
   // (or a stream shorter than one window, or an empty one) would otherwise be
   // in no window: the per-window path's (window_stream.h).
   const std::size_t last_end = any ? next_start - hop + window : 0;
-  if (!any || last_end < total) {
+  if (!any || (last_end < total && next_start < total)) {
     std::vector<float> padded(window, 0.0f);
     const std::size_t have = total > next_start ? std::min(window, total - next_start) : 0;
     if (have) std::copy_n(buffer.data() + (next_start - buffer_start), have, padded.data());

@@ -35,7 +35,8 @@ std::optional<std::size_t> WindowStream::pop(std::vector<float>& packed) {
 std::optional<std::size_t> WindowStream::pop_last(std::vector<float>& packed) {
   if (finished_) return std::nullopt;
   finished_ = true;
-  if (any_ && last_end_ >= total_) return std::nullopt;
+  // Nothing left after the last complete window, or (a hop longer than the window) the next start is past the end.
+  if (any_ && (last_end_ >= total_ || next_start_ >= total_)) return std::nullopt;
   const std::size_t offset = next_start_ - buffer_start_;
   const std::size_t have = std::min(window_, buffer_.size() - std::min(buffer_.size(), offset));
   const std::size_t at = packed.size();

@@ -31,6 +31,7 @@ TEST(WindowStream, BlocksOfAnySizeGiveThePlannedWindows) {
           const std::string where = "n " + std::to_string(n) + " window " + std::to_string(window) + " hop " +
                                     std::to_string(hop) + " block " + std::to_string(block);
           ASSERT_EQ(starts, plan.starts) << where;
+          for (std::size_t w = 1; w < starts.size(); ++w) ASSERT_LT(starts[w], n) << where << ": no window starts past the end";
           ASSERT_EQ(packed.size(), starts.size() * window) << where;
           std::vector<float> expected(window);
           for (std::size_t w = 0; w < starts.size(); ++w) {
