@@ -25,6 +25,7 @@
 #include <set>
 #include <thread>
 
+#include "archive/ann_index.h"
 #include "archive/archive_store.h"
 #include "archive/postgres_store.h"
 #include "commands.h"
@@ -39,7 +40,7 @@ namespace fs = std::filesystem;
 namespace {
 
 struct IndexArgs {
-  std::string run, archive;
+  std::string run, archive, ann, ann_file;
   std::vector<std::string> files;
   double hop = 0;
   int threads = 0;
@@ -53,7 +54,26 @@ std::string hours_text(double seconds) {
   return buf;
 }
 
+// `index --ann hnsw|ivf`: the approximate index of the archive's windows (src/archive/ann_index.h).
+void build_ann(const IndexArgs& a, const archive::ArchiveStore& store) {
+  const auto kind = archive::parse_ann_kind(a.ann);
+  const std::string path = a.ann_file.empty() ? archive::default_ann_path(a.archive) : a.ann_file;
+  const auto r = archive::build_ann_index(store, path, {.kind = kind, .threads = a.threads});
+  std::printf("  approximate index (%s%s): %s, %lld windows, %.1f MB, built in %.1f s (+%.1f s reading)\n",
+              archive::ann_kind_name(kind), kind == archive::AnnKind::ivf ? (", " + std::to_string(r.nlist) + " lists").c_str() : "",
+              r.path.c_str(), static_cast<long long>(r.windows), static_cast<double>(r.bytes) / 1e6, r.build_seconds,
+              r.read_seconds);
+}
+
 int run_index(const IndexArgs& a) {
+  if (!a.ann.empty()) archive::parse_ann_kind(a.ann);  // checked before any work
+  if (!a.ann_file.empty() && a.ann.empty()) throw Error("index: --ann-file belongs to --ann hnsw|ivf");
+  if (!a.ann.empty() && a.files.empty() && !a.update) {  // the index of an archive as it is: no model needed
+    auto store = archive::open_archive(a.archive);
+    build_ann(a, *store);
+    return 0;
+  }
+  if (a.run.empty()) throw Error("index: --run RUN is required (except for --ann alone on an existing archive)");
   if (!std::isfinite(a.hop) || a.hop < 0) throw Error("--hop must be a finite number of seconds >= 0");
   if (a.files.empty() && !a.update)
     throw Error("index: give recordings or directories of them (or --update alone, which re-embeds the archive's "
@@ -234,6 +254,7 @@ int run_index(const IndexArgs& a) {
   }
   std::printf("  archive: %zu recordings, %lld windows\n", store->files().size(),
               static_cast<long long>(store->window_count()));
+  if (!a.ann.empty()) build_ann(a, *store);
   if (!problems.empty()) {
     std::string message = std::to_string(problems.size()) + " recording" + (problems.size() == 1 ? "" : "s") +
                           " could not be indexed (skipped; the others are stored):";
@@ -248,7 +269,7 @@ int run_index(const IndexArgs& a) {
 void add_index_command(CLI::App& app) {
   auto a = std::make_shared<IndexArgs>();
   auto* cmd = app.add_subcommand("index", "Embed every window of recordings once into a sound archive, for search");
-  cmd->add_option("--run", a->run, "Trained run directory")->required();
+  cmd->add_option("--run", a->run, "Trained run directory (not needed for --ann alone)");
   cmd->add_option("--archive", a->archive, "The archive's file (SQLite; made when missing), or postgresql://USER@HOST/DB[?archive=NAME] "
                   "shared by index runs on several hosts")->required();
   cmd->add_option("FILE", a->files, "Recordings or directories of them");
@@ -261,6 +282,10 @@ void add_index_command(CLI::App& app) {
                 "Embed again the recordings changed since they were indexed and drop those no longer on disk");
   cmd->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->check(ThreadCount);
   cmd->add_flag("--quiet", a->quiet, "No progress bar");
+  cmd->add_option("--ann", a->ann,
+                  "Then build the approximate index (hnsw or ivf) of every stored window for `search --approx`; "
+                  "alone (no recordings): of the archive as it is");
+  cmd->add_option("--ann-file", a->ann_file, "The approximate index's file (default ARCH.ann; needed for a PostgreSQL archive)");
   cmd->footer(
       "Every window is stored, sounding or not. A recording is stored whole or not at all: run the same\n"
       "command again after an interruption and it continues with the recordings not yet stored.\n"

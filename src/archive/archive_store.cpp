@@ -40,6 +40,12 @@ bool same_identity(const FileRecord& stored, const FileRecord& now) {
   return stored.size == now.size && stored.mtime_ns == now.mtime_ns && stored.head_hash == now.head_hash;
 }
 
+std::vector<std::int64_t> ArchiveStore::window_ids() const {
+  std::vector<std::int64_t> ids;
+  scan(8192, [&](const WindowBlock& b) { ids.insert(ids.end(), b.ids.begin(), b.ids.end()); });
+  return ids;
+}
+
 std::unique_ptr<ArchiveStore> open_archive(const std::string& location, bool read_only) {
   if (is_postgres_archive(location)) return open_postgres_archive(location, read_only);
   return open_sqlite_archive(location, read_only);

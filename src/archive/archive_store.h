@@ -148,6 +148,10 @@ class ArchiveStore {
   virtual void scan(std::size_t block, const std::function<void(const WindowBlock&)>& on_block) const = 0;
   // The windows of `ids` (in that order); Error naming an id not stored.
   virtual std::vector<StoredWindow> windows(const std::vector<std::int64_t>& ids) const = 0;
+  // The ids of every stored window, ascending, in one read snapshot (no
+  // embeddings read): what an approximate index (ann_index.h) compares its
+  // own window set with. The default reads them through scan().
+  virtual std::vector<std::int64_t> window_ids() const;
 
   // Adds or replaces (same window and class) verdicts, in one transaction.
   // Error for a verdict other than yes/no/skip, an empty class or an unknown window.

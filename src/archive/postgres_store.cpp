@@ -455,6 +455,15 @@ class PostgresArchive final : public ArchiveStore {
     });
   }
 
+  std::vector<std::int64_t> window_ids() const override {
+    std::vector<std::int64_t> ids;
+    read("cannot read its window ids", [&](pqxx::transaction_base& tx) {
+      for (const auto& row : tx.exec("SELECT id FROM " + t("windows") + " ORDER BY id"))
+        ids.push_back(row[0].as<std::int64_t>());
+    });
+    return ids;
+  }
+
   std::vector<StoredWindow> windows(const std::vector<std::int64_t>& ids) const override {
     std::vector<StoredWindow> out;
     read("cannot read windows", [&](pqxx::transaction_base& tx) {
