@@ -247,7 +247,10 @@ constexpr const char* kScript = R"JS(
 }  // namespace
 
 Excerpt excerpt_of(const SearchHit& hit, double context_s) {
-  return {std::max(0.0, hit.onset_s - context_s), hit.offset_s + context_s};
+  if (hit.offset_s - hit.onset_s <= kLongestPlayedSpan_s)
+    return {std::max(0.0, hit.onset_s - context_s), hit.offset_s + context_s, false};
+  const double from = std::clamp(hit.best_window_onset_s, hit.onset_s, hit.offset_s);
+  return {std::max(0.0, from - context_s), std::min(hit.offset_s, from + kLongestPlayedSpan_s) + context_s, true};
 }
 
 ReviewPageResult write_review_page(const std::vector<SearchHit>& hits, const fs::path& dir,
@@ -313,7 +316,9 @@ ReviewPageResult write_review_page(const std::vector<SearchHit>& hits, const fs:
     SpectrogramImage style;
     style.row_height = ex->n_mels() <= 64 ? 3 : ex->n_mels() <= 128 ? 2 : 1;
     const double length = static_cast<double>(c.samples.size()) / sr, start = static_cast<double>(c.first) / sr;
-    if (length > 0) style.marks = {(hits[i].onset_s - start) / length, (hits[i].offset_s - start) / length};
+    if (length > 0)  // the hit's edges that fall inside a shortened excerpt
+      for (double at : {hits[i].onset_s, hits[i].offset_s})
+        if (const double f = (at - start) / length; f >= 0 && f <= 1) style.marks.push_back(f);
     write_file_atomic(images / (hit_name(i) + ".png"),
                       spectrogram_png(mel.data(), static_cast<std::size_t>(ex->n_mels()), frames, style));
     written.insert(hit_name(i));
@@ -371,6 +376,10 @@ ReviewPageResult write_review_page(const std::vector<SearchHit>& hits, const fs:
             "</div>\n";
     if (problem[i].empty()) {
       const Excerpt e = excerpt_of(h, o.context_s);
+      if (e.shortened)
+        page += "<div class=\"note\">a span of " + fixed(h.offset_s - h.onset_s, 0) + " s: playing " +
+                fixed(kLongestPlayedSpan_s, 0) + " s of it from its best window (" + fixed(h.best_window_onset_s, 2) +
+                " s); the verdict covers the whole span</div>\n";
       page += "<img class=\"spec\" src=\"spectrograms/" + name + ".png\" alt=\"log-mel spectrogram of " +
               html(fs::path(h.file).filename().string()) + " " + fixed(e.start_s, 2) + "-" + fixed(e.end_s, 2) +
               " s\" title=\"" + fixed(e.start_s, 2) + " s to the recording's end or " + fixed(e.end_s, 2) +

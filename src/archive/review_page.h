@@ -63,9 +63,16 @@ ReviewPageResult write_review_page(const std::vector<SearchHit>& hits, const std
                                    const ReviewPageOptions& options);
 
 // The excerpt of a hit: [max(0, onset - context), offset + context] seconds
-// (the end clamped to the recording when it is read).
+// (the end clamped to the recording when it is read). A merged span longer
+// than kLongestPlayedSpan_s (one hit can cover hours when a recording's
+// windows all rank high) is played from its best window on instead:
+// [max(0, best - context), min(offset, best + kLongestPlayedSpan_s) + context],
+// so the page's memory and clips stay bounded whatever --top is; `shortened`
+// says so (the verdict still covers the whole span).
+inline constexpr double kLongestPlayedSpan_s = 30.0;
 struct Excerpt {
   double start_s = 0, end_s = 0;
+  bool shortened = false;
 };
 Excerpt excerpt_of(const SearchHit& hit, double context_s);
 

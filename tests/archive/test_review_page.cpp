@@ -140,6 +140,39 @@ TEST(ReviewPage, EveryHitIsNamedAndEveryExcerptIsTheHitWithItsContextClampedAtTh
   }
 }
 
+// A merged span of an hour (every window of a recording ranked high) is
+// played from its best window for at most 30 s: the clip and the page's
+// memory stay bounded whatever --top is (attack finding F11, issue 19).
+TEST(ReviewPage, AnHourLongSpanIsPlayedFromItsBestWindowForAtMostHalfAMinute) {
+  SearchHit h = hit(1, "x.wav", 100, 3700, 2.0, 5);
+  h.best_window_onset_s = 1234;
+  Excerpt e = excerpt_of(h, 1.0);
+  EXPECT_TRUE(e.shortened);
+  EXPECT_DOUBLE_EQ(e.start_s, 1233);
+  EXPECT_DOUBLE_EQ(e.end_s, 1234 + kLongestPlayedSpan_s + 1);
+  h.best_window_onset_s = 3695;  // near the span's end: the clip ends with the span
+  e = excerpt_of(h, 1.0);
+  EXPECT_DOUBLE_EQ(e.end_s, 3701);
+  const SearchHit short_hit = hit(2, "x.wav", 10, 15, 2.0, 6);
+  e = excerpt_of(short_hit, 1.0);
+  EXPECT_FALSE(e.shortened);
+  EXPECT_DOUBLE_EQ(e.start_s, 9);
+  EXPECT_DOUBLE_EQ(e.end_s, 16);
+
+  // On a page: a 60 s recording whose whole length is one hit gives a clip of 30 s + context, and says so.
+  test::TempDir dir;
+  const fs::path rec = dir / "long.wav";
+  write_wav16(rec, recording(60), kRate);
+  SearchHit whole = hit(1, rec, 0, 60, 2.0, 7);
+  whole.best_window_onset_s = 20;
+  const ReviewPageResult r = write_review_page({whole}, dir / "page", options());
+  ASSERT_EQ(r.clips, 1u);
+  int rate = 0;
+  EXPECT_EQ(read_all(dir / "page" / "clips" / "hit-0001.wav", &rate).size(),
+            static_cast<std::size_t>((kLongestPlayedSpan_s + 2) * kRate));  // 19 s to 51 s
+  EXPECT_NE(read_file(dir / "page" / "index.html").find("playing 30 s of it from its best window"), std::string::npos);
+}
+
 TEST(ReviewPage, ARewrittenPageRemovesTheClipsItNoLongerNames) {
   Page p;
   ASSERT_TRUE(fs::exists(p.dir / "page" / "clips" / "hit-0005.wav"));
