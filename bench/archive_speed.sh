@@ -8,7 +8,12 @@
 #  - search time of that archive by one clip; bench_archive_search gives the
 #    time for 10^4 .. 10^6 windows;
 #  - search quality: bench/archive_search_quality.py (every clip of a class
-#    as the example, the other clips of its class as the answers).
+#    as the example, the other clips of its class as the answers);
+#  - index --shared against the per-window path at the same hops (on the
+#    16-frame grid), interleaved, twice; peak memory for 1 minute and for 10
+#    hours (the long file repeated 22 times, a 3.2 GB WAV made once in OUT);
+#    the archives OUT/grid-{per-window,shared}.archive for
+#    bench/archive_search_quality.py RUN OUT DATA grid-per-window.archive grid-shared.archive.
 # Run it with the CPU lock: flock /tmp/oneshot-cpu.lock bench/archive_speed.sh RUN OUT [DATA]
 set -euo pipefail
 RUN=$1
@@ -62,4 +67,31 @@ for what in long long-half; do
   /usr/bin/time -v "$B" search --threads "$THREADS" --archive "$OUT/$what.archive" --example "$example" --top 10 \
     > "$OUT/search-$what.txt" 2> "$OUT/search-$what.time"
   echo "search $what: $(grep '^searched' "$OUT/search-$what.time"); command $(grep 'Elapsed (wall' "$OUT/search-$what.time" | awk '{print $NF}') wall"
+done
+
+# index --shared against the per-window path (README, "index --shared").
+# The 16-frame grid of the default features (44.1 kHz, hop_length 512).
+grid_hop() { /usr/bin/python3 -c "import sys; g = 16 * 512 / 44100; print(max(1, round(float(sys.argv[1]) / g)) * g)" "$1"; }
+index_one() {  # NAME ARGS...
+  local name=$1; shift
+  rm -f "$OUT/$name.archive"
+  /usr/bin/time -v "$B" index --quiet --threads "$THREADS" --run "$RUN" --archive "$OUT/$name.archive" "$@" \
+    > "$OUT/index-$name.txt" 2> "$OUT/index-$name.time"
+  echo "index $name: $(head -1 "$OUT/index-$name.txt" | sed 's/^[^:]*: //'); peak $(peak "$OUT/index-$name.time")"
+}
+for round in 1 2; do
+  for hop in 2.5 0.5; do
+    h=$(grid_hop $hop)
+    index_one "grid-per-window" --hop "$h" "$OUT/long.wav"
+    index_one "grid-shared" --shared --hop "$h" "$OUT/long.wav"
+  done
+done
+h=$(grid_hop 2.5)
+index_one "grid-per-window" --hop "$h" "$OUT/long.wav"  # the archives compared by archive_search_quality.py
+index_one "grid-shared" --shared --hop "$h" "$OUT/long.wav"
+[ -f "$OUT/one-minute.wav" ] || sox "$OUT/long.wav" "$OUT/one-minute.wav" trim 0 60
+[ -f "$OUT/ten-hours.wav" ] || sox "$OUT/long.wav" "$OUT/ten-hours.wav" repeat 21
+for f in one-minute ten-hours; do
+  index_one "$f-per-window" --hop "$h" "$OUT/$f.wav"
+  index_one "$f-shared" --shared --hop "$h" "$OUT/$f.wav"
 done
