@@ -3,9 +3,13 @@
 // example without running the model over them again (issue 19).
 //
 // Windows of the model's input length every --hop seconds (default half a
-// window), cut and embedded as the samples stream in (embed_recording: memory
-// holds one block of audio and one batch of windows, whatever the recording's
-// length), every window stored, sounding or not, as `embed` does. Each
+// window), embedded as the samples stream in, each on its own as `embed`
+// does (embed_recording) or, with --shared, a block of overlapping windows
+// sharing the encoder's work (inference/shared_windows.h; the hop on its grid
+// of 16 frames: faster, but the embeddings differ from the per-window ones and
+// search finds less with them, measured in the README, so not the default);
+// memory holds one block of audio and its activations whatever the
+// recording's length. Every window is stored, sounding or not. Each
 // recording is stored in one transaction with all its windows (spooled to a
 // temporary file meanwhile): a killed or interrupted index leaves no part of a
 // recording, and the next one continues with the recordings not yet stored
@@ -34,6 +38,7 @@
 #include "inference/enrolment.h"
 #include "inference/recording_windows.h"
 #include "inference/run_model.h"
+#include "inference/shared_windows.h"
 
 namespace oneshot::cli {
 namespace fs = std::filesystem;
@@ -44,7 +49,7 @@ struct IndexArgs {
   std::vector<std::string> files;
   double hop = 0;
   int threads = 0;
-  bool half = false, update = false, quiet = false;
+  bool half = false, update = false, quiet = false, shared = false;
 };
 
 std::string hours_text(double seconds) {
@@ -105,11 +110,33 @@ int run_index(const IndexArgs& a) {
   model.window_s = run->window_seconds();
   model.sample_rate = run->sample_rate();
   // --hop checked against the model (at least one frame hop); absent: the archive's, or half a window for a new one.
-  if (a.hop > 0) model.hop_s = static_cast<double>(hop_samples(*run, WindowingOptions{a.hop, {}})) / rate;
-  else if (!archive::archive_exists(a.archive)) model.hop_s = static_cast<double>(hop_samples(*run, WindowingOptions{})) / rate;
+  // The shared path (inference/shared_windows.h) starts windows on a grid of 16 frames: a new hop is moved to it.
+  if (a.shared) {
+    if (const std::string why = shared_windows_unsupported(*run); !why.empty())
+      throw Error("index --shared: the encoder's work cannot be shared between this run's windows: " + why);
+  }
+  const bool can_share = a.shared;
+  auto new_hop = [&](std::size_t samples) {
+    const std::size_t on_grid = can_share ? shared_hop(*run, samples) : samples;
+    if (a.hop > 0 && on_grid != samples && !a.quiet)
+      std::fprintf(stderr, "note: hop %.3f s (--shared starts windows on a grid of %.3f s; without it the hop "
+                   "stays %.3f s)\n", static_cast<double>(on_grid) / rate,
+                   static_cast<double>(shared_window_grid(*run)) / rate, static_cast<double>(samples) / rate);
+    return static_cast<double>(on_grid) / rate;
+  };
+  if (a.hop > 0) model.hop_s = new_hop(hop_samples(*run, WindowingOptions{a.hop, {}}));
+  else if (!archive::archive_exists(a.archive)) model.hop_s = new_hop(hop_samples(*run, WindowingOptions{}));
   auto store = archive::open_or_create_archive(a.archive, model, a.half ? std::optional<bool>(true) : std::nullopt);
   const archive::ArchiveModel stored = store->model();
   const auto hop = static_cast<std::size_t>(std::llround(stored.hop_s * rate));
+  const bool share = can_share && hop % shared_window_grid(*run) == 0;
+  if (can_share && !share)
+    throw Error("index --shared: the archive's hop " + std::to_string(stored.hop_s) + " s is not on the grid of " +
+                std::to_string(static_cast<double>(shared_window_grid(*run)) / rate) +
+                " s that --shared needs (index it without --shared, or make a new archive with it)");
+  auto embed = [&](const RunModel::SampleSource& source, const std::function<void(const WindowBatch&)>& on_batch) {
+    return share ? embed_recording_shared(*run, source, hop, on_batch) : embed_recording(*run, source, hop, on_batch);
+  };
 
   // What to do with each recording.
   std::vector<std::string> todo, dropped, changed_kept;
@@ -181,7 +208,7 @@ int run_index(const IndexArgs& a) {
       }
       std::int64_t file_windows = 0;
       std::vector<double> starts;
-      const std::size_t total = embed_recording(*run, run->open_audio(given), hop, [&](const WindowBatch& b) {
+      const std::size_t total = embed(run->open_audio(given), [&](const WindowBatch& b) {
         const torch::Tensor e = b.embeddings.contiguous();
         starts.clear();
         for (std::size_t s : b.starts) starts.push_back(static_cast<double>(s) / rate);
@@ -276,7 +303,11 @@ void add_index_command(CLI::App& app) {
   cmd->add_option("--hop", a->hop,
                   "Seconds between windows, at least one frame hop (absent: the archive's; half the model's input "
                   "for a new archive)")
-      ->check(FiniteNonNegative);
+      ->check(FinitePositive);
+  cmd->add_flag("--shared", a->shared,
+                "Share the encoder's work between overlapping windows: about 1.7x faster at the default hop (more "
+                "at shorter hops), the hop on a grid of 16 frames, but embeddings that differ from the per-window "
+                "ones and a lower search precision (README, \"Search an archive by example\")");
   cmd->add_flag("--half", a->half, "Store embeddings as float16 (half the size; a new archive only)");
   cmd->add_flag("--update", a->update,
                 "Embed again the recordings changed since they were indexed and drop those no longer on disk");

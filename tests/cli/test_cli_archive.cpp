@@ -107,6 +107,7 @@ class ArchiveCli : public ::testing::Test {
   void EveryOutputFormatGivesTheSameHits();
   void SearchForALibraryClassGivesCalibratedConfidences();
   void SearchRefusesWrongOptionsBeforeAnyWork();
+  void SharedIndexStoresThePerWindowPathsWindowsWithCloseEmbeddings();
 
   static test::TempDir* tmp_;
   static fs::path demo_, recordings_;
@@ -444,6 +445,63 @@ void ArchiveCli::SearchRefusesWrongOptionsBeforeAnyWork() {
 }
 
 // The parts share one demo and one archive (CTest runs each test in its own process).
+// index --shared (inference/shared_windows.h): the hop moved to its grid and
+// said so, the same windows as the per-window path at that hop, embeddings
+// close to its ones; an archive whose hop is off the grid refused.
+void ArchiveCli::SharedIndexStoresThePerWindowPathsWindowsWithCloseEmbeddings() {
+  const fs::path shared = tmp_->path() / "shared.archive", per_window = tmp_->path() / "per-window.archive";
+  const fs::path long_take = recordings_ / "long.wav";
+  Result r = run("index --shared --hop 2.5 --run " + run_dir() + " --archive " + q(shared) + " " + q(long_take));
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("--shared starts windows on a grid"), std::string::npos) << r.out;
+  const std::string hop = query(shared, "SELECT value FROM meta WHERE key = 'hop_s'").at(0);
+  EXPECT_NE(std::stod(hop), 2.5);
+  EXPECT_NEAR(std::stod(hop), 2.5, 0.2);
+  r = run("index --quiet --hop " + hop + " --run " + run_dir() + " --archive " + q(per_window) + " " + q(long_take));
+  ASSERT_EQ(r.status, 0) << r.out;
+  const auto windows = [](const fs::path& db) {
+    return query(db, "SELECT printf('%.6f', start_s) FROM windows ORDER BY start_s");
+  };
+  ASSERT_EQ(windows(shared), windows(per_window));
+  ASSERT_GT(windows(shared).size(), 10u);
+  // The embeddings, matched by start: close, and not the per-window ones by accident.
+  const auto embeddings = [](const fs::path& db) {
+    std::vector<std::vector<float>> out;
+    sqlite3* h = nullptr;
+    sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr);
+    sqlite3_stmt* s = nullptr;
+    sqlite3_prepare_v2(h, "SELECT embedding FROM windows ORDER BY start_s", -1, &s, nullptr);
+    while (s && sqlite3_step(s) == SQLITE_ROW) {
+      const auto* p = static_cast<const float*>(sqlite3_column_blob(s, 0));
+      out.emplace_back(p, p + sqlite3_column_bytes(s, 0) / sizeof(float));
+    }
+    sqlite3_finalize(s);
+    sqlite3_close(h);
+    return out;
+  };
+  const auto a = embeddings(shared), b = embeddings(per_window);
+  ASSERT_EQ(a.size(), b.size());
+  double sum = 0;
+  bool all_equal = true;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    double ab = 0, aa = 0, bb = 0;
+    for (std::size_t k = 0; k < a[i].size(); ++k) ab += a[i][k] * b[i][k], aa += a[i][k] * a[i][k], bb += b[i][k] * b[i][k];
+    sum += ab / std::sqrt(aa * bb);
+    all_equal = all_equal && a[i] == b[i];
+  }
+  const double mean_cosine = sum / static_cast<double>(a.size());
+  std::printf("index --shared on the demo's long take: mean cosine to the per-window embeddings %.3f\n", mean_cosine);
+  EXPECT_GT(mean_cosine, 0.5);
+  EXPECT_FALSE(all_equal);
+  // A hop off the grid: --shared refuses the archive, naming the way out.
+  const fs::path off_grid = tmp_->path() / "off-grid.archive";
+  r = run("index --quiet --run " + run_dir() + " --archive " + q(off_grid) + " " + q(long_take));  // hop 2.5 s
+  ASSERT_EQ(r.status, 0) << r.out;
+  r = run("index --shared --run " + run_dir() + " --archive " + q(off_grid) + " " + q(recordings_));
+  EXPECT_EQ(r.status, 1) << r.out;
+  EXPECT_NE(r.out.find("not on the grid"), std::string::npos) << r.out;
+}
+
 TEST_F(ArchiveCli, IndexResumeUpdateAndSearchEndToEnd) {
   ASSERT_FALSE(demo_.empty());
   IndexHoldsEveryWindowOfEmbedOnceAndASecondIndexSkipsThem();
@@ -456,6 +514,7 @@ TEST_F(ArchiveCli, IndexResumeUpdateAndSearchEndToEnd) {
   EveryOutputFormatGivesTheSameHits();
   SearchForALibraryClassGivesCalibratedConfidences();
   SearchRefusesWrongOptionsBeforeAnyWork();
+  SharedIndexStoresThePerWindowPathsWindowsWithCloseEmbeddings();
 }
 
 }  // namespace
