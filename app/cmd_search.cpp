@@ -6,13 +6,19 @@
 // With --library, the class is scored as LibraryScorer scores it (AS-norm
 // against the library's cohort when it has one) and the library's
 // calibration gives each hit a confidence.
+// With --approx, the approximate index `index --ann` built (src/archive/
+// ann_index.h) retrieves candidates near the query vectors (the example's
+// windows, or the class's examples) and the same scorer ranks them; exact
+// stays the default.
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <optional>
 
+#include "archive/ann_index.h"
 #include "archive/archive_store.h"
 #include "archive/hit_tables.h"
 #include "archive/review_page.h"
@@ -34,7 +40,9 @@ namespace {
 
 struct SearchArgs {
   std::string archive, example, segment, library, class_name, run, format = "table", out, page, sample = "top";
-  int top = 10, threads = 0;
+  std::string ann_file;
+  int top = 10, threads = 0, ef = 0, nprobe = 0, candidates = 0;
+  bool approx = false;
   std::uint64_t seed = 1;
   double context = 1.0;
   bool quiet = false, no_merge = false, include_reviewed = false;
@@ -59,9 +67,24 @@ int run_search(const SearchArgs& a) {
   if (!a.page.empty()) check_output_directory(a.page);
   if (!(a.context >= 0) || !std::isfinite(a.context) || a.context > 60)
     throw Error("--context must be between 0 and 60 seconds");
+  if (!a.approx && (a.ef || a.nprobe || a.candidates || !a.ann_file.empty()))
+    throw Error("search: --ef, --nprobe, --candidates and --ann-file belong to --approx");
+  if (a.approx && sample != archive::SampleMethod::top)
+    throw Error("search: --sample " + a.sample + " draws from every window's score: search exactly (leave --approx out)");
+  if (a.ef < 0 || a.nprobe < 0 || a.candidates < 0) throw Error("search: --ef, --nprobe and --candidates must be at least 1");
 
   auto store = archive::open_archive(a.archive);
   const archive::ArchiveModel model = store->model();
+  // The approximate index, checked before the model loads.
+  std::optional<archive::AnnIndex> ann;
+  if (a.approx) {
+    ann.emplace(archive::AnnIndex::load(a.ann_file.empty() ? archive::default_ann_path(a.archive) : a.ann_file, model,
+                                        a.archive));
+    if (a.nprobe && ann->kind() == archive::AnnKind::hnsw)
+      throw Error("search: --nprobe is the IVF index's knob; " + ann->path() + " is an HNSW index (its knob: --ef)");
+    if (a.ef && ann->kind() == archive::AnnKind::ivf)
+      throw Error("search: --ef is the HNSW index's knob; " + ann->path() + " is an IVF index (its knob: --nprobe)");
+  }
   std::string run_dir = a.run.empty() ? model.run : a.run;
   {
     std::error_code ec;
@@ -84,6 +107,7 @@ int run_search(const SearchArgs& a) {
   std::unique_ptr<LibraryScorer> library_scorer;
   std::string label;
   std::size_t query_windows = 0;
+  std::vector<float> query_vectors;  // the vectors the approximate index searches near (nq x dim)
   if (!a.example.empty()) {
     // The example's sounding windows (enroll's rule), each one query; a window's score is their mean.
     const auto rows = embed_example(*run, a.example, WindowingOptions{}, segment, 1);
@@ -92,6 +116,7 @@ int run_search(const SearchArgs& a) {
     for (std::size_t i = 0; i < rows.size(); ++i)
       std::memcpy(queries[static_cast<int64_t>(i)].data_ptr<float>(), rows[i].embedding.data(), dim * sizeof(float));
     label = filename_stem(a.example);
+    for (const auto& r : rows) query_vectors.insert(query_vectors.end(), r.embedding.begin(), r.embedding.end());
     scorer = example_scorer(*run, queries);
   } else {
     ClassLibrary library = ClassLibrary::open_read_only(a.library);
@@ -109,7 +134,9 @@ int run_search(const SearchArgs& a) {
     if (library_scorer->negative()[c])
       throw file_error(a.library, "class \"" + a.class_name + "\" holds negative examples (sounds that are not "
                                   "any class): search for a positive class");
-    query_windows = library.examples(a.class_name).size();
+    const auto examples = library.examples(a.class_name);
+    query_windows = examples.size();
+    for (const auto& e : examples) query_vectors.insert(query_vectors.end(), e.embedding.begin(), e.embedding.end());
     label = a.class_name;
     scorer = class_scorer(*library_scorer, c, static_cast<int64_t>(dim));
     LibraryScorer* ls = library_scorer.get();
@@ -135,9 +162,22 @@ int run_search(const SearchArgs& a) {
   options.dim = dim;
   options.threads = threads;
   archive::SearchStats stats;
-  auto top = archive::exact_top_k(
-      [&](std::size_t block, const std::function<void(const archive::WindowBlock&)>& f) { store->scan(block, f); },
-      scorer, options, &stats);
+  archive::ApproxStats approx;
+  std::vector<archive::ScoredWindow> top;
+  if (ann) {
+    if (query_vectors.size() != query_windows * dim) throw Error("internal: query vectors of another size");
+    archive::AnnSearchOptions ao;
+    ao.candidates = static_cast<std::size_t>(a.candidates);
+    ao.ef = a.ef;
+    ao.nprobe = a.nprobe;
+    top = archive::approx_top_k(*store, *ann, query_vectors.data(), query_windows, scorer, options, ao, &approx);
+    stats.windows = approx.scored;
+    stats.seconds = approx.seconds;
+  } else {
+    top = archive::exact_top_k(
+        [&](std::size_t block, const std::function<void(const archive::WindowBlock&)>& f) { store->scan(block, f); },
+        scorer, options, &stats);
+  }
   if (sample != archive::SampleMethod::top) {
     archive::SampleOptions so;
     so.method = sample;
@@ -180,10 +220,25 @@ int run_search(const SearchArgs& a) {
   } else {
     write_file_atomic(a.out, text);
   }
+  if (ann && !a.quiet) {
+    std::fprintf(stderr, "approximate (%s index %s, %s): %zu candidates a query window; the index covers %lld windows\n",
+                 archive::ann_kind_name(ann->kind()), ann->path().c_str(),
+                 (ann->kind() == archive::AnnKind::hnsw ? "ef " + std::to_string(approx.ef)
+                                                        : "nprobe " + std::to_string(approx.nprobe) + " of " +
+                                                              std::to_string(ann->nlist()) + " lists").c_str(),
+                 approx.candidates, static_cast<long long>(approx.covered));
+    if (approx.uncovered || approx.gone)
+      std::fprintf(stderr, "note: the approximate index is out of date: %lld windows stored since it was built %s, %lld "
+                           "it covers no longer stored (left out); `oneshot-audio index --archive %s --ann %s` brings it up "
+                           "to date\n",
+                   static_cast<long long>(approx.uncovered),
+                   approx.fell_back ? "(over a quarter of the archive: every window searched exactly)" : "(scored exactly)",
+                   static_cast<long long>(approx.gone), a.archive.c_str(), archive::ann_kind_name(ann->kind()));
+  }
   if (!a.quiet)
-    std::fprintf(stderr, "searched %lld windows of %zu recordings with %zu query window%s in %.2f s (%.0f windows/s): "
+    std::fprintf(stderr, "%s %lld windows of %zu recordings with %zu query window%s in %.2f s (%.0f windows/s): "
                          "%zu hit%s from the %d best windows%s\n",
-                 static_cast<long long>(stats.windows), files.size(), query_windows, query_windows == 1 ? "" : "s",
+                 ann ? "scored" : "searched", static_cast<long long>(stats.windows), files.size(), query_windows, query_windows == 1 ? "" : "s",
                  stats.seconds, static_cast<double>(stats.windows) / std::max(stats.seconds, 1e-9), hits.size(),
                  hits.size() == 1 ? "" : "s", a.top, a.out.empty() || a.out == "-" ? "" : (": " + a.out).c_str());
   return 0;
@@ -216,6 +271,15 @@ void add_search_command(CLI::App& app) {
   cmd->add_option("--run", a->run, "The archive's run at a new place (default: the run the archive records)");
   cmd->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->check(ThreadCount);
   cmd->add_flag("--quiet", a->quiet, "No summary on standard error");
+  cmd->add_flag("--approx", a->approx,
+                "Search with the approximate index `index --ann` built: candidates near the query, scored exactly "
+                "(fast on large archives; may miss a few of the exact top hits)");
+  cmd->add_option("--ann-file", a->ann_file, "The approximate index's file (default ARCH.ann)");
+  cmd->add_option("--candidates", a->candidates,
+                  "--approx: windows retrieved near each query window and scored (default max(100, 10 x --top), at "
+                  "most 100000)");
+  cmd->add_option("--ef", a->ef, "--approx, HNSW index: its search list (default max(128, candidates); 1..100000)");
+  cmd->add_option("--nprobe", a->nprobe, "--approx, IVF index: lists visited (default 16; 1..the index's lists)");
   cmd->footer(
       "Scores are the run's head (higher = more similar), the mean over the example's sounding windows;\n"
       "with --library, the class's score as classify computes it, and a confidence in [0, 1] from the\n"
