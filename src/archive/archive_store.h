@@ -103,7 +103,9 @@ class FileWriter {
   // value (nothing a model gives) or a start that is not finite and >= 0.
   virtual void add(const double* starts_s, const float* embeddings, std::size_t n) = 0;
   // Stores the recording (replacing a stored record of the same path and its
-  // windows and reviews) with every window added, in one transaction; returns
+  // windows and reviews; when only the modification time differs, the same
+  // size and head hash, the reviews move to the new windows of the same
+  // starts) with every window added, in one transaction; returns
   // the new record. `duration_s`: the seconds of audio read.
   virtual FileRecord commit(double duration_s) = 0;
   // After commit(): true when nothing was stored because another worker had

@@ -581,7 +581,14 @@ FileRecord PostgresFileWriter::commit(double duration_s) {
       out = *stored;
       by_another_ = true;
     } else {
-      // The path's earlier record (a changed file), its windows and reviews go with it (ON DELETE CASCADE).
+      // The path's earlier record (a changed file), its windows and reviews go with it (ON DELETE CASCADE);
+      // reviews of a recording whose modification time alone changed are carried over (sqlite_archive.cpp).
+      tx.exec("CREATE TEMP TABLE IF NOT EXISTS carried_reviews(start_s DOUBLE PRECISION, class TEXT, verdict TEXT, "
+              "added TEXT) ON COMMIT DELETE ROWS");
+      tx.exec_params("INSERT INTO carried_reviews SELECT w.start_s, r.class, r.verdict, r.added FROM " + a.t("reviews") +
+                         " r JOIN " + a.t("windows") + " w ON w.id = r.window_id JOIN " + a.t("files") +
+                         " f ON f.id = w.file_id WHERE f.path = $1 AND f.size = $2 AND f.head_hash = $3",
+                     file_.path, file_.size, file_.head_hash);
       tx.exec_params("DELETE FROM " + a.t("files") + " WHERE path = $1", file_.path);
       archive_statement_written();
       out.id = tx.exec_params("INSERT INTO " + a.t("files") +
@@ -625,6 +632,10 @@ FileRecord PostgresFileWriter::commit(double duration_s) {
         archive_statement_written();
         done += static_cast<std::int64_t>(n);
       }
+      tx.exec_params("INSERT INTO " + a.t("reviews") + "(window_id, class, verdict, added) SELECT w.id, c.class, "
+                         "c.verdict, c.added FROM carried_reviews c JOIN " + a.t("windows") +
+                         " w ON w.file_id = $1 AND abs(w.start_s - c.start_s) < 1e-6",
+                     out.id);
     }
     tx.exec_params("DELETE FROM " + a.t("claims") + " WHERE path = $1 AND worker = $2", file_.path, a.worker);
   });

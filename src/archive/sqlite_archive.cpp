@@ -562,6 +562,15 @@ FileRecord SqliteFileWriter::commit(double duration_s) {
   archive_.transaction([&] {
     const bool half = half_;
     // The path's earlier record (a changed file), its windows and reviews go with it (ON DELETE CASCADE).
+    // When only its modification time changed (the same size and hash of its first MiB: touched, copied
+    // back), its reviews are carried over to the new windows of the same starts, so that the reviewed
+    // windows stay out of later searches.
+    archive_.exec("CREATE TEMP TABLE IF NOT EXISTS carried_reviews(start_s REAL, class TEXT, verdict TEXT, added TEXT)");
+    archive_.exec("DELETE FROM carried_reviews");
+    archive_.exec(
+        "INSERT INTO carried_reviews SELECT w.start_s, r.class, r.verdict, r.added FROM reviews r JOIN windows w ON "
+        "w.id = r.window_id JOIN files f ON f.id = w.file_id WHERE f.path = ? AND f.size = ? AND f.head_hash = ?",
+        {file_.path, file_.size, file_.head_hash});
     archive_.exec("DELETE FROM files WHERE path = ?", {file_.path});
     archive_.exec(
         "INSERT INTO files(path, size, mtime_ns, head_hash, duration_s, windows, indexed) VALUES(?, ?, ?, ?, ?, ?, ?)",
@@ -597,6 +606,10 @@ FileRecord SqliteFileWriter::commit(double duration_s) {
       }
       done += static_cast<std::int64_t>(n);
     }
+    archive_.exec(
+        "INSERT INTO reviews(window_id, class, verdict, added) SELECT w.id, c.class, c.verdict, c.added FROM "
+        "carried_reviews c JOIN windows w ON w.file_id = ? AND abs(w.start_s - c.start_s) < 1e-6",
+        {out.id});
   });
   committed_ = true;
   return out;

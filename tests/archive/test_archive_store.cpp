@@ -5,6 +5,9 @@
 // stored again replaces its record, never two), and damage is named with the
 // way out.
 #include <gtest/gtest.h>
+
+#include <map>
+#include <set>
 #include <sqlite3.h>
 
 #include <cmath>
@@ -67,8 +70,12 @@ FileRecord record(const std::string& path, std::int64_t size = 100) {
 }
 
 // Stores `n` windows of `path` (starts 0, 0.5, ...) with `embeddings`; the record.
-FileRecord store(ArchiveStore& a, const std::string& path, const std::vector<float>& embeddings, std::size_t n) {
-  auto w = a.begin_file(record(path));
+FileRecord store(ArchiveStore& a, const std::string& path, const std::vector<float>& embeddings, std::size_t n,
+                 const std::string& head_hash = "0123456789abcdef", std::int64_t mtime_ns = 123456789) {
+  FileRecord r = record(path);
+  r.head_hash = head_hash;
+  r.mtime_ns = mtime_ns;
+  auto w = a.begin_file(r);
   std::vector<double> starts(n);
   for (std::size_t i = 0; i < n; ++i) starts[i] = 0.5 * static_cast<double>(i);
   // Added in two parts, as index adds batches.
@@ -158,7 +165,7 @@ TEST(ArchiveStore, AFileStoredAgainReplacesItsRecordAndRemoveDropsItsWindowsAndR
   store(*a, "/rec/two.wav", random_embeddings(3, 8, 2), 3);
   const auto before = scan_all(*a, 100);
   a->add_reviews({{before[0].ids[0], "bell", "yes", ""}, {before[0].ids[6], "bell", "no", ""}});
-  store(*a, "/rec/one.wav", random_embeddings(4, 8, 3), 4);  // changed: re-embedded
+  store(*a, "/rec/one.wav", random_embeddings(4, 8, 3), 4, "fedcba9876543210");  // changed: re-embedded
   ASSERT_EQ(a->files().size(), 2u);
   EXPECT_EQ(a->file("/rec/one.wav")->windows, 4);
   EXPECT_EQ(a->window_count(), 7);
@@ -176,6 +183,32 @@ TEST(ArchiveStore, AFileStoredAgainReplacesItsRecordAndRemoveDropsItsWindowsAndR
   EXPECT_FALSE(a->file("/rec/two.wav"));
   EXPECT_NE(test::error_of([&] { a->add_reviews({{after[0].ids[0], "bell", "maybe", ""}}); }).find("not yes, no or skip"),
             std::string::npos);
+}
+
+// A recording whose modification time alone changed (touched: the same size and
+// hash of its first MiB) is embedded again by index --update; its reviews move
+// to the new windows of the same starts, so reviewed windows stay out of later
+// searches (attack finding F7, issue 19). Changed contents drop them (above).
+TEST(ArchiveStore, ATouchedRecordStoredAgainKeepsItsReviewsOnTheWindowsOfTheSameStarts) {
+  test::TempDir dir;
+  auto a = open_or_create_archive((dir / "a.db").string(), test_model());
+  store(*a, "/rec/one.wav", random_embeddings(5, 8, 1), 5);
+  store(*a, "/rec/two.wav", random_embeddings(3, 8, 2), 3);
+  const auto before = scan_all(*a, 100);
+  a->add_reviews({{before[0].ids[1], "bell", "yes", ""}, {before[0].ids[3], "bell", "no", ""},
+                  {before[0].ids[3], "horn", "skip", ""}, {before[0].ids[4], "horn", "yes", ""},
+                  {before[0].ids[6], "bell", "no", ""}});
+  store(*a, "/rec/one.wav", random_embeddings(4, 8, 3), 4, "0123456789abcdef", 999);  // touched; 4 windows now
+  const auto after = scan_all(*a, 100);
+  std::map<std::int64_t, double> start_of;
+  for (const auto& b : after)
+    for (std::size_t i = 0; i < b.ids.size(); ++i) start_of[b.ids[i]] = b.starts_s[i];
+  std::set<std::string> got;
+  for (const Review& r : a->reviews())
+    got.insert(r.class_name + " " + r.verdict + " " + (start_of.count(r.window_id) ? std::to_string(start_of[r.window_id]) : "gone"));
+  // one.wav's windows at 0.5 s (yes) and 1.5 s (no, skip) move; 2.0 s's is gone with its window; two.wav's stays.
+  EXPECT_EQ(got, (std::set<std::string>{"bell yes 0.500000", "bell no 1.500000", "horn skip 1.500000", "bell no 0.500000"}));
+  EXPECT_EQ(a->reviews().size(), 4u);
 }
 
 TEST(ArchiveStore, AFailureDuringAFilesInsertLeavesTheArchiveAsItWas) {

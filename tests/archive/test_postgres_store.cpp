@@ -69,8 +69,11 @@ void add_windows(FileWriter& w, const std::vector<float>& embeddings, std::size_
   w.add(starts.data() + first, embeddings.data() + first * dim, n - first);
 }
 
-FileRecord store(ArchiveStore& a, const std::string& path, const std::vector<float>& embeddings, std::size_t n) {
-  auto w = a.begin_file(record(path));
+FileRecord store(ArchiveStore& a, const std::string& path, const std::vector<float>& embeddings, std::size_t n,
+                 const std::string& head_hash = "") {
+  FileRecord r = record(path);
+  if (!head_hash.empty()) r.head_hash = head_hash;
+  auto w = a.begin_file(r);
   add_windows(*w, embeddings, n, static_cast<std::size_t>(a.model().embedding_dim));
   return w->commit(0.5 * static_cast<double>(n) + 0.5);
 }
@@ -173,7 +176,13 @@ TEST_F(PostgresArchiveTest, WindowsRoundTripInTheSqliteStoresBytes) {
     auto rw = open_or_create_archive(u, test_model());
     rw->add_reviews({{blocks[0].ids[0], "bell", "yes", ""}});
     EXPECT_EQ(rw->reviews("bell").size(), 1u);
+    // Touched (the same size and head hash): the review moves to the new window of the same start.
     store(*rw, "/rec/one.wav", random_embeddings(4, 8, 3), 4);
+    ASSERT_EQ(rw->reviews("bell").size(), 1u);
+    EXPECT_DOUBLE_EQ(rw->windows({rw->reviews("bell")[0].window_id}).at(0).start_s, 0.0);
+    EXPECT_NE(rw->reviews("bell")[0].window_id, blocks[0].ids[0]);
+    // Changed contents: the review goes with the old windows.
+    store(*rw, "/rec/one.wav", random_embeddings(4, 8, 3), 4, "fedcba9876543210");
     EXPECT_EQ(rw->window_count(), 7);
     EXPECT_TRUE(rw->reviews().empty());
     rw->remove_files({"/rec/two.wav"});
