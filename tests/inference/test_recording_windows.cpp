@@ -15,16 +15,7 @@
 namespace oneshot {
 namespace {
 
-// A source over samples in memory, handing out blocks of `block` samples.
-RunModel::SampleSource memory_source(const std::vector<float>& samples, std::size_t block) {
-  auto at = std::make_shared<std::size_t>(0);
-  return [&samples, block, at](float* out, std::size_t n) {
-    n = std::min({n, block, samples.size() - *at});
-    std::copy_n(samples.data() + *at, n, out);
-    *at += n;
-    return n;
-  };
-}
+using test::memory_source;
 
 // A chirp whose level steps down every second (0, -4, -8, ... dB): the
 // sounding rule keeps some windows and drops others.

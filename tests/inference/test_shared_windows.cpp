@@ -16,15 +16,7 @@
 namespace oneshot {
 namespace {
 
-RunModel::SampleSource memory_source(const std::vector<float>& samples, std::size_t block) {
-  auto at = std::make_shared<std::size_t>(0);
-  return [&samples, block, at](float* out, std::size_t n) {
-    n = std::min({n, block, samples.size() - *at});
-    std::copy_n(samples.data() + *at, n, out);
-    *at += n;
-    return n;
-  };
-}
+using test::memory_source;
 
 struct Embedded {
   std::vector<std::size_t> starts;

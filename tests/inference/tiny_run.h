@@ -1,6 +1,7 @@
 #pragma once
 // A tiny compact-encoder run written to a temporary directory, and a test
 // signal, shared by the inference tests.
+#include <algorithm>
 #include <cmath>
 #include <memory>
 #include <random>
@@ -37,6 +38,17 @@ inline std::unique_ptr<RunModel> tiny_run(const test::TempDir& dir) {
   Siamese model(config.model, 32, 126);
   save_best_weights(dir / "run" / "best.pt", model, nlohmann::json::object());
   return RunModel::load(dir / "run", 1);
+}
+
+// A source over samples in memory (which must outlive it), handing out blocks of at most `block` samples.
+inline RunModel::SampleSource memory_source(const std::vector<float>& samples, std::size_t block) {
+  auto at = std::make_shared<std::size_t>(0);
+  return [&samples, block, at](float* out, std::size_t n) {
+    n = std::min({n, block, samples.size() - *at});
+    std::copy_n(samples.data() + *at, n, out);
+    *at += n;
+    return n;
+  };
 }
 
 inline std::vector<float> noisy_chirp(std::size_t n) {
