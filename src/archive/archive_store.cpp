@@ -59,8 +59,9 @@ std::unique_ptr<ArchiveStore> open_or_create_archive(const std::string& location
 
 bool archive_exists(const std::string& location) {
   if (is_postgres_archive(location)) return postgres_archive_exists(location);
+  // An empty file (made by `touch`, or left by a tool) holds no archive yet: SQLite makes one in it.
   std::error_code ec;
-  return fs::exists(location, ec);
+  return fs::exists(location, ec) && !(fs::is_regular_file(location, ec) && fs::file_size(location, ec) == 0);
 }
 
 }  // namespace oneshot::archive

@@ -176,7 +176,7 @@ std::unique_ptr<ArchiveStore> open_archive(const std::string& location, bool rea
 // model at a new run path records the new path (a moved run).
 std::unique_ptr<ArchiveStore> open_or_create_archive(const std::string& location, const ArchiveModel& model,
                                                      std::optional<bool> half = std::nullopt);
-// Whether an archive exists at `location` (a file; a URL's archive schema).
+// Whether an archive exists at `location` (a file, not an empty one; a URL's archive schema).
 bool archive_exists(const std::string& location);
 
 // The largest magnitude a stored embedding value may have (as the class library).

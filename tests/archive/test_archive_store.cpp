@@ -6,6 +6,7 @@
 // way out.
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <map>
 #include <set>
 #include <sqlite3.h>
@@ -209,6 +210,19 @@ TEST(ArchiveStore, ATouchedRecordStoredAgainKeepsItsReviewsOnTheWindowsOfTheSame
   // one.wav's windows at 0.5 s (yes) and 1.5 s (no, skip) move; 2.0 s's is gone with its window; two.wav's stays.
   EXPECT_EQ(got, (std::set<std::string>{"bell yes 0.500000", "bell no 1.500000", "horn skip 1.500000", "bell no 0.500000"}));
   EXPECT_EQ(a->reviews().size(), 4u);
+}
+
+// An empty file (touch a.archive) is no archive yet: index makes one in it
+// with the hop it gives a new archive (attack finding F8, issue 19).
+TEST(ArchiveStore, AnEmptyFileIsNoArchiveAndOneIsMadeInIt) {
+  test::TempDir dir;
+  const std::string path = (dir / "empty.archive").string();
+  { std::ofstream touch(path); }
+  EXPECT_FALSE(archive_exists(path));
+  auto a = open_or_create_archive(path, test_model());
+  store(*a, "/rec/one.wav", random_embeddings(2, 8, 1), 2);
+  EXPECT_TRUE(archive_exists(path));
+  EXPECT_EQ(open_archive(path)->window_count(), 2);
 }
 
 TEST(ArchiveStore, AFailureDuringAFilesInsertLeavesTheArchiveAsItWas) {
