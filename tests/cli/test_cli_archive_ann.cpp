@@ -39,7 +39,8 @@ struct Hit {
 };
 std::vector<Hit> hits_of(const std::string& json) {
   std::vector<Hit> out;
-  for (const auto& h : nlohmann::json::parse(json).at("hits"))
+  const nlohmann::json doc = nlohmann::json::parse(json);  // kept: a range-for over a temporary's member dangles
+  for (const auto& h : doc.at("hits"))
     out.push_back({h.at("file"), h.at("onset_s"), h.at("score"), h.at("best_window_id")});
   return out;
 }
@@ -80,7 +81,9 @@ TEST(ArchiveAnnCli, ApproximateSearchMatchesExactStaysHonestWhenStaleAndRefusesA
   const Result approx = run(search + " --approx", true);
   ASSERT_EQ(approx.status, 0) << approx.out;
   // Fewer windows than candidates: every window is a candidate, so the hits are exact search's.
+  ASSERT_FALSE(hits_of(exact.out).empty()) << exact.out;
   expect_same_hits(hits_of(exact.out), hits_of(approx.out));
+  ASSERT_FALSE(hits_of(approx.out).empty()) << approx.out;
   EXPECT_EQ(hits_of(approx.out).front().file, fs::absolute(clips[0]).lexically_normal().string());
   r = run(search + " --approx");
   EXPECT_NE(r.out.find("approximate (hnsw index"), std::string::npos) << r.out;
@@ -103,6 +106,7 @@ TEST(ArchiveAnnCli, ApproximateSearchMatchesExactStaysHonestWhenStaleAndRefusesA
   EXPECT_NE(r.out.find("approximate index (ivf, "), std::string::npos) << r.out;
   const Result ivf = run(search + " --approx --nprobe 1", true);
   ASSERT_EQ(ivf.status, 0) << ivf.out;
+  ASSERT_FALSE(hits_of(ivf.out).empty()) << ivf.out;
   EXPECT_EQ(hits_of(ivf.out).front().file, fs::absolute(clips[0]).lexically_normal().string());
 
   // Stale: the long recording indexed since; its windows are scored exactly, and search says so.
