@@ -148,11 +148,12 @@ int run_search(const SearchArgs& a) {
   torch::set_num_threads(1);
   archive::SearchOptions options;
   options.top_k = static_cast<std::size_t>(a.top);
-  // Reviewed windows (`review`) are left out: those reviewed for the class (--library), or for
-  // any class (--example: an example names no class), unless --include-reviewed.
+  // Windows reviewed for the class (`review`) are left out of a --library search, unless
+  // --include-reviewed. A search by --example names no class, so it leaves nothing out: a recording
+  // reviewed for one class still finds itself (attack finding F5).
   std::size_t reviewed = 0;
-  if (!a.include_reviewed) {
-    for (const auto& r : store->reviews(a.library.empty() ? std::string() : a.class_name))
+  if (!a.include_reviewed && !a.library.empty()) {
+    for (const auto& r : store->reviews(a.class_name))
       options.exclude.insert(r.window_id);
     reviewed = options.exclude.size();
   }
@@ -266,7 +267,8 @@ void add_search_command(CLI::App& app) {
                   "margin (nearest the class's threshold; needs --library)");
   cmd->add_option("--seed", a->seed, "Seed of --sample random and balanced (default 1)");
   cmd->add_flag("--include-reviewed", a->include_reviewed,
-                "Keep windows already reviewed (`review`); by default they are left out");
+                "With --library: keep the windows already reviewed for the class (`review`); by default they are "
+                "left out (a search by --example leaves nothing out)");
   cmd->add_flag("--no-merge", a->no_merge, "Every window its own hit (no spans): for evaluations and other tools");
   cmd->add_option("--run", a->run, "The archive's run at a new place (default: the run the archive records)");
   cmd->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->check(ThreadCount);

@@ -181,7 +181,7 @@ def evaluate_run(cli, run, data, work, clips, only):
         example = data / "audio" / clips[ex][0]
         others = [j for j in range(len(clips)) if j != ex]
         # 2. search by the example clip.
-        # On the archive as indexed: a search by example leaves out windows reviewed for any class.
+        # On the archive as indexed (a search by example once left out windows reviewed for any class).
         hits = search_json(cli, ["--archive", index_archive, "--example", example])
         if window is None:
             window = max(h["offset_s"] - h["onset_s"] for h in hits)

@@ -3,7 +3,8 @@
 // column, judged from the reference) -> review enrols exactly the confirmed
 // windows as examples and the rejected ones as negatives, records every
 // verdict in the archive, adds nothing twice when run again -> the next search
-// leaves the reviewed windows out (--include-reviewed keeps them). Refusals:
+// leaves the reviewed windows out (--include-reviewed keeps them), a search
+// by --example none. Refusals:
 // another model's library (naming both fingerprints), a row that matches no
 // archived recording (named, nothing changed). search --sample: random and
 // balanced reproducible from the seed, margin needs a library.
@@ -258,6 +259,15 @@ TEST_F(ReviewCli, TheLoopPageVerdictsReviewAndSearchAgainEnrolsExactlyTheJudgedW
   for (const auto& id : again) EXPECT_FALSE(reviewed.count(id)) << "reviewed window " << id << " found again";
   const auto all = window_ids("--include-reviewed");
   EXPECT_TRUE(std::any_of(all.begin(), all.end(), [&](const std::string& id) { return reviewed.count(id) > 0; }));
+  // A search by example names no class: it leaves no reviewed window out.
+  const Result by_example = run_stdout("search --archive " + q(archive) + " --example " +
+                                       q(demo_ / "examples" / (name + ".wav")) + " --no-merge --top 100000 --format json");
+  ASSERT_EQ(by_example.status, 0) << by_example.out;
+  std::set<std::string> found;
+  const auto example_answer = nlohmann::json::parse(by_example.out);
+  for (const auto& h : example_answer.at("hits"))
+    for (const auto& w : h.at("window_ids")) found.insert(std::to_string(w.get<long>()));
+  for (const auto& id : reviewed) EXPECT_TRUE(found.count(id)) << "reviewed window " << id << " left out of --example";
 }
 
 TEST_F(ReviewCli, AnotherModelsLibraryAndARowMatchingNothingAreRefusedAndNothingChanges) {
