@@ -369,7 +369,9 @@ TEST_F(PostgresArchiveTest, AStaleClaimIsTakenOverAndALateWorkerStoresNothing) {
   EXPECT_EQ(b->file("/rec/y.wav")->windows, 4);
   // A slow worker overtaken: `fast` takes x.wav over (its claim made stale by hand) and stores it
   // first; `slow`'s commit then stores nothing and says so.
-  sql("UPDATE " + name_ + ".claims SET heartbeat = heartbeat - 3600 WHERE path = '/rec/x.wav'");
+  // (Its timeout, not its heartbeat, is moved: slow's heartbeat thread beats every 0.3 s and, on a loaded
+  // machine, could make a heartbeat moved back fresh again before fast looks.)
+  sql("UPDATE " + name_ + ".claims SET timeout_s = -3600 WHERE path = '/rec/x.wav'");
   auto over = b->try_begin_file(record("/rec/x.wav"));
   ASSERT_TRUE(over);
   add_windows(*over, random_embeddings(3, 8, 2), 3, 8);
