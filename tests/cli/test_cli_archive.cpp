@@ -22,6 +22,7 @@
 
 #include "core/atomic_file.h"
 #include "core/npy.h"
+#include "support/cli_run.h"
 #include "support/demo_run.h"
 #include "support/test_support.h"
 
@@ -29,23 +30,10 @@ namespace oneshot {
 namespace {
 namespace fs = std::filesystem;
 
-std::string cli() { return test::cli_path().string(); }
-std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
-
-struct Result {
-  int status = 0;
-  std::string out;
-};
-Result run(const std::string& args, const std::string& env = "") {
-  Result r;
-  r.status = test::run_command(env + (env.empty() ? "" : " ") + cli() + " " + args, &r.out);
-  return r;
-}
-Result run_stdout(const std::string& args) {  // stdout only: stderr's summary apart
-  Result r;
-  r.status = test::run_command("{ " + cli() + " " + args + " 2>/dev/null; }", &r.out);
-  return r;
-}
+using Result = test::CliResult;
+std::string q(const fs::path& p) { return test::quoted(p); }
+Result run(const std::string& args, const std::string& env = "") { return test::run_cli(args, env); }
+Result run_stdout(const std::string& args) { return test::run_cli_stdout(args); }
 
 // Rows of a SQL query on the archive, each row's columns as text ('|'-joined).
 std::vector<std::string> query(const fs::path& db, const std::string& sql) {

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "support/cli_run.h"
 #include "support/demo_run.h"
 #include "support/test_support.h"
 
@@ -18,17 +19,10 @@ namespace oneshot {
 namespace {
 namespace fs = std::filesystem;
 
-std::string cli() { return test::cli_path().string(); }
-std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
-
-struct Result {
-  int status = 0;
-  std::string out;
-};
+using Result = test::CliResult;
+std::string q(const fs::path& p) { return test::quoted(p); }
 Result run(const std::string& args, bool stdout_only = false) {
-  Result r;
-  r.status = test::run_command(stdout_only ? "{ " + cli() + " " + args + " 2>/dev/null; }" : cli() + " " + args, &r.out);
-  return r;
+  return stdout_only ? test::run_cli_stdout(args) : test::run_cli(args);
 }
 
 // The hits of a --format json answer: (file, onset, best window) and score.

@@ -21,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/atomic_file.h"
+#include "support/cli_run.h"
 #include "support/demo_run.h"
 #include "support/test_support.h"
 
@@ -28,23 +29,11 @@ namespace oneshot {
 namespace {
 namespace fs = std::filesystem;
 
+using Result = test::CliResult;
 std::string cli() { return test::cli_path().string(); }
-std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
-
-struct Result {
-  int status = 0;
-  std::string out;
-};
-Result run(const std::string& args) {
-  Result r;
-  r.status = test::run_command(cli() + " " + args, &r.out);
-  return r;
-}
-Result run_stdout(const std::string& args) {
-  Result r;
-  r.status = test::run_command("{ " + cli() + " " + args + " 2>/dev/null; }", &r.out);
-  return r;
-}
+std::string q(const fs::path& p) { return test::quoted(p); }
+Result run(const std::string& args) { return test::run_cli(args); }
+Result run_stdout(const std::string& args) { return test::run_cli_stdout(args); }
 
 std::vector<std::string> query(const fs::path& db, const std::string& sql) {
   sqlite3* h = nullptr;
