@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "enroll/windows.h"
+#include "inference/window_stream.h"
 #include "model/compact_encoder.h"
 #include "model/runtime.h"
 
@@ -22,7 +23,6 @@ std::string shared_windows_unsupported(const RunModel& run) {
   if (c.model.arch != "compact")
     return "model.arch = \"" + c.model.arch + "\" takes exactly its input's frames (only the compact encoder pools "
            "over any number)";
-  if (!const_cast<RunModel&>(run).model()->compact) return "the run's network has no compact encoder";
   return {};
 }
 
@@ -61,21 +61,17 @@ std::size_t embed_recording_shared(RunModel& run, const RunModel::SampleSource& 
   const int64_t n_mels = extractor.n_mels();
   auto& model = run.model();
 
-  std::vector<float> buffer;     // samples from buffer_start on
-  std::size_t buffer_start = 0;  // stream index of buffer[0]
-  std::size_t next_start = 0;    // start of the next window
-  std::size_t total = 0;
-  bool any = false;
+  WindowStream stream(window, hop);
   std::vector<float> mel;
 
-  // Embeds `count` complete windows from next_start on (all in the buffer).
+  // Embeds the next `count` complete windows of the stream together.
   auto embed_block = [&](std::size_t count) {
     torch::NoGradGuard no_grad;
-    const std::size_t offset = next_start - buffer_start;
+    const float* samples = stream.next_samples();
     const std::size_t span = (count - 1) * hop + window;
     const auto frames = static_cast<int64_t>(extractor.n_frames(span));
     mel.resize(static_cast<std::size_t>(n_mels * frames));
-    extractor.log_mel(buffer.data() + offset, span, mel.data());
+    extractor.log_mel(samples, span, mel.data());
     auto x = torch::from_blob(mel.data(), {1, 1, n_mels, frames}, torch::kFloat);
     if (model->input_norm) x = model->input_norm->forward_sliding(x, window_frames);
     const auto columns = model->compact->trunk(as_channels_last(x.contiguous())).contiguous();  // (1, C, T')
@@ -86,46 +82,32 @@ std::size_t embed_recording_shared(RunModel& run, const RunModel::SampleSource& 
     if (model->embedding_norm) embeddings = model->embedding_norm->forward(embeddings);
     WindowBatch batch;
     for (std::size_t i = 0; i < count; ++i) {
-      batch.starts.push_back(next_start + i * hop);
-      batch.levels_dbfs.push_back(level_dbfs(buffer.data() + offset + i * hop, window));
+      batch.starts.push_back(stream.next_start() + i * hop);
+      batch.levels_dbfs.push_back(level_dbfs(samples + i * hop, window));
     }
     batch.embeddings = embeddings.to(torch::kFloat).contiguous();
     on_batch(batch);
-    next_start += count * hop;
-    any = true;
+    stream.skip(count);
   };
-  // Complete windows the buffer holds from next_start on.
-  auto complete = [&] { return total < next_start + window ? 0 : (total - next_start - window) / hop + 1; };
 
   std::vector<float> block(1 << 16);
   while (const std::size_t n = source(block.data(), block.size())) {
-    // Keep only what later windows need (the samples from the next start on).
-    const std::size_t keep_from = std::min(next_start, total);
-    if (keep_from > buffer_start) {
-      buffer.erase(buffer.begin(), buffer.begin() + static_cast<std::ptrdiff_t>(keep_from - buffer_start));
-      buffer_start = keep_from;
-    }
-    buffer.insert(buffer.end(), block.data(), block.data() + n);
-    total += n;
-    while (complete() >= per_block) embed_block(per_block);
+    stream.push(block.data(), n);
+    while (stream.complete() >= per_block) embed_block(per_block);
   }
-  if (const std::size_t rest = complete()) embed_block(rest);
-  // The last window, zero-padded, when samples after the last complete window
-  // (or a stream shorter than one window, or an empty one) would otherwise be
-  // in no window: the per-window path's (window_stream.h).
-  const std::size_t last_end = any ? next_start - hop + window : 0;
-  if (!any || (last_end < total && next_start < total)) {
-    std::vector<float> padded(window, 0.0f);
-    const std::size_t have = total > next_start ? std::min(window, total - next_start) : 0;
-    if (have) std::copy_n(buffer.data() + (next_start - buffer_start), have, padded.data());
+  if (const std::size_t rest = stream.complete()) embed_block(rest);
+  // The last window, zero-padded, by the per-window path's rule (window_stream.h) and embedded alone.
+  std::vector<float> padded;
+  if (const auto start = stream.pop_last(padded)) {
+    const std::size_t have = std::min(window, stream.total() - std::min(stream.total(), *start));
     WindowBatch batch;
-    batch.starts.push_back(next_start);
+    batch.starts.push_back(*start);
     batch.levels_dbfs.push_back(level_dbfs(padded.data(), have));
     batch.packed = padded.data();
     batch.embeddings = run.embed_packed(padded.data(), 1);
     on_batch(batch);
   }
-  return total;
+  return stream.total();
 }
 
 }  // namespace oneshot

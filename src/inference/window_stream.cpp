@@ -32,6 +32,19 @@ std::optional<std::size_t> WindowStream::pop(std::vector<float>& packed) {
   return start;
 }
 
+std::size_t WindowStream::complete() const {
+  if (finished_ || next_start_ + window_ > total_) return 0;
+  return (total_ - next_start_ - window_) / hop_ + 1;
+}
+
+void WindowStream::skip(std::size_t n) {
+  if (n == 0) return;
+  if (n > complete()) throw Error("internal: WindowStream::skip past the complete windows");
+  next_start_ += n * hop_;
+  last_end_ = next_start_ - hop_ + window_;
+  any_ = true;
+}
+
 std::optional<std::size_t> WindowStream::pop_last(std::vector<float>& packed) {
   if (finished_) return std::nullopt;
   finished_ = true;

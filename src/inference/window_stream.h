@@ -24,6 +24,16 @@ class WindowStream {
   // one) would otherwise be in no window; nullopt otherwise, and at any later call.
   std::optional<std::size_t> pop_last(std::vector<float>& packed);
 
+  // The complete windows from the next start on, read in place (for a block
+  // of windows embedded together, inference/shared_windows.h): how many the
+  // samples pushed hold, the next start, a pointer to the samples from it on
+  // (valid until the next push), and skip(n), which passes n of them as pop()
+  // would, without copying them.
+  std::size_t complete() const;
+  std::size_t next_start() const { return next_start_; }
+  const float* next_samples() const { return buffer_.data() + (next_start_ - buffer_start_); }
+  void skip(std::size_t n);
+
   std::size_t window() const { return window_; }
   std::size_t hop() const { return hop_; }
   std::size_t total() const { return total_; }  // samples pushed

@@ -28,6 +28,21 @@ TEST(WindowStream, BlocksOfAnySizeGiveThePlannedWindows) {
           }
           if (const auto s = stream.pop_last(packed)) starts.push_back(*s);
           EXPECT_FALSE(stream.pop_last(packed).has_value()) << "once";
+          // Read in place (complete, next_samples, skip): the same windows and samples.
+          WindowStream in_place(window, hop);
+          std::vector<std::size_t> in_place_starts;
+          std::vector<float> in_place_packed;
+          for (std::size_t at = 0; at < n; at += block) {
+            in_place.push(samples.data() + at, std::min(block, n - at));
+            for (std::size_t k = in_place.complete(); k > 0; --k) {
+              in_place_starts.push_back(in_place.next_start());
+              in_place_packed.insert(in_place_packed.end(), in_place.next_samples(), in_place.next_samples() + window);
+              in_place.skip(1);
+            }
+          }
+          if (const auto s = in_place.pop_last(in_place_packed)) in_place_starts.push_back(*s);
+          EXPECT_EQ(in_place_starts, starts);
+          EXPECT_EQ(in_place_packed, packed);
           const std::string where = "n " + std::to_string(n) + " window " + std::to_string(window) + " hop " +
                                     std::to_string(hop) + " block " + std::to_string(block);
           ASSERT_EQ(starts, plan.starts) << where;
