@@ -57,19 +57,18 @@ Detector::Detector(RunModel& run, LibraryScorer& scorer, const DetectOptions& op
   stream_ = std::make_unique<WindowStream>(window_, hop_);
   for (std::size_t c = 0; c < scorer.n_classes(); ++c) {
     EventRules rules;
-    if (!scorer.negative()[c]) {
+    if (scorer.negative()[c]) {
+      rules.on_threshold = std::numeric_limits<double>::max();  // negatives never make events
+    } else {
       rules.on_threshold = scorer.threshold(c);
       rules.floor = scorer.floor();
       if (std::isfinite(options.off_threshold_drop)) rules.off_threshold = rules.on_threshold - options.off_threshold_drop;
-    } else {
-      rules.on_threshold = std::numeric_limits<double>::max();  // negatives never make events
     }
     rules.min_duration = options.min_duration;
     rules.merge_gap = options.merge_gap;
-    rules.validate();
     rules_.push_back(rules);
-    trackers_.emplace_back(scorer.names()[c], rules, filename_);
   }
+  tracker_ = std::make_unique<BestClassTracker>(scorer.names(), scorer.negative(), rules_, filename_);
 }
 
 double Detector::window_seconds() const { return static_cast<double>(window_) / sample_rate_; }
@@ -93,10 +92,8 @@ std::vector<Event> Detector::finish() {
   // would otherwise go unscored (or when the recording is shorter than one window).
   if (const auto start = stream_->pop_last(pending_)) pending_starts_.push_back(*start);
   std::vector<Event> out = score_pending(true);
-  for (auto& tracker : trackers_) {
-    auto events = tracker.finish();
-    out.insert(out.end(), events.begin(), events.end());
-  }
+  auto open = tracker_->finish();
+  out.insert(out.end(), open.begin(), open.end());
   std::sort(out.begin(), out.end(), [](const Event& a, const Event& b) { return a.onset < b.onset; });
   return with_confidence(std::move(out), scorer_);
 }
@@ -115,20 +112,10 @@ std::vector<Event> Detector::score_pending(bool final_batch) {
     const double start = static_cast<double>(pending_starts_[w]) / sample_rate_;
     // The window's span, clamped to the recording (a padded last window).
     const double end = std::min(start + window_seconds(), final_batch ? duration : start + window_seconds());
-    std::size_t best = n_classes;
-    double best_negative = -std::numeric_limits<double>::infinity();
-    for (std::size_t c = 0; c < n_classes; ++c) {
-      if (scorer_.negative()[c]) best_negative = std::max(best_negative, row[c]);
-      else if (best == n_classes || row[c] > row[best]) best = c;
-    }
     windows_.emplace_back(start, end);
     scores_.insert(scores_.end(), row, row + n_classes);
-    for (std::size_t c = 0; c < n_classes; ++c) {
-      const bool eligible = c == best && row[c] > best_negative;
-      const double s = eligible ? row[c] : std::numeric_limits<double>::lowest();
-      auto events = trackers_[c].push(start, end, s);
-      out.insert(out.end(), events.begin(), events.end());
-    }
+    auto events = tracker_->push(start, end, std::span<const double>(row, n_classes));
+    out.insert(out.end(), events.begin(), events.end());
   }
   pending_.clear();
   pending_starts_.clear();

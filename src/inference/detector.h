@@ -18,12 +18,13 @@
 #include <cstddef>
 #include <limits>
 #include <memory>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "events/event.h"
-#include "events/event_tracker.h"
+#include "events/best_class_tracker.h"
 #include "inference/library_scoring.h"
 #include "inference/run_model.h"
 #include "inference/window_stream.h"
@@ -58,6 +59,7 @@ class Detector {
   const std::vector<std::pair<double, double>>& windows() const { return windows_; }
   const std::vector<double>& scores() const { return scores_; }
   const EventRules& rules(std::size_t c) const { return rules_[c]; }
+  const std::vector<EventRules>& rules() const { return rules_; }
   double duration() const { return static_cast<double>(stream_->total()) / sample_rate_; }
 
  private:
@@ -72,7 +74,7 @@ class Detector {
   std::vector<float> pending_;      // packed windows (window_ samples each) waiting to be embedded
   std::vector<std::size_t> pending_starts_;
   std::vector<EventRules> rules_;
-  std::vector<EventTracker> trackers_;
+  std::unique_ptr<BestClassTracker> tracker_;
   std::vector<std::pair<double, double>> windows_;
   std::vector<double> scores_;
 };

@@ -2,12 +2,15 @@
 // enroll's rule (hop_samples: one frame hop to a day, the same message), a
 // window shorter than the model's input down to one FFT window is taken (it
 // is padded or embedded at its own length, RunModel::short_windows()), and
-// the default hop of such a window is never the error.
+// the default hop of such a window is never the error. And its events are
+// its score curve replayed through its rules (BestClassTracker), which the
+// user-path bench's rule grid relies on.
 #include <gtest/gtest.h>
 
 #include "enroll/library.h"
 #include "inference/detector.h"
 #include "inference/enrolment.h"
+#include "events/best_class_tracker.h"
 #include "tiny_run.h"
 
 namespace oneshot {
@@ -79,6 +82,54 @@ TEST(DetectorOptions, AWindowIsBetweenOneFftWindowAndTheModelsInput) {
   // Far too long: named, not an overflowed sample count.
   EXPECT_NE(s.error(1e300, 0).find("longer than the model's input"), std::string::npos) << s.error(1e300, 0);
   EXPECT_EQ(s.error(1.0, 0), "");
+}
+
+TEST(DetectorReplay, ItsEventsAreItsScoreCurveReplayedThroughItsRules) {
+  Detecting s;
+  const std::vector<float> audio = test::noisy_chirp(16000 * 12);
+  auto detect = [&](Detector& d) {
+    std::vector<Event> events;
+    for (std::size_t at = 0; at < audio.size(); at += 5000) {
+      auto e = d.push(audio.data() + at, std::min<std::size_t>(5000, audio.size() - at));
+      events.insert(events.end(), e.begin(), e.end());
+    }
+    auto e = d.finish();
+    events.insert(events.end(), e.begin(), e.end());
+    return events;
+  };
+  DetectOptions o;
+  o.hop_s = 0.25;
+  o.merge_gap = 0.3;
+  Detector first(*s.run, *s.scorer, o, "chirp.wav");
+  detect(first);
+  // An on threshold at the curve's median, so that some windows make events.
+  std::vector<double> sorted = first.scores();
+  ASSERT_GT(sorted.size(), 8u);
+  std::nth_element(sorted.begin(), sorted.begin() + sorted.size() / 2, sorted.end());
+  ScoringOptions scoring;
+  scoring.threshold = sorted[sorted.size() / 2];
+  LibraryScorer scorer(*s.library, *s.run, scoring);
+  Detector d(*s.run, scorer, o, "chirp.wav");
+  const std::vector<Event> events = detect(d);
+  ASSERT_FALSE(events.empty());
+
+  BestClassTracker replay(scorer.names(), scorer.negative(), d.rules(), "chirp.wav");
+  std::vector<Event> replayed;
+  const std::size_t n = scorer.n_classes();
+  for (std::size_t w = 0; w < d.windows().size(); ++w) {
+    auto e = replay.push(d.windows()[w].first, d.windows()[w].second,
+                         std::span<const double>(d.scores().data() + w * n, n));
+    replayed.insert(replayed.end(), e.begin(), e.end());
+  }
+  auto e = replay.finish();
+  replayed.insert(replayed.end(), e.begin(), e.end());
+  std::sort(replayed.begin(), replayed.end(), [](const Event& a, const Event& b) { return a.onset < b.onset; });
+  ASSERT_EQ(replayed.size(), events.size());
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    EXPECT_EQ(replayed[i].label, events[i].label);
+    EXPECT_DOUBLE_EQ(replayed[i].onset, events[i].onset);
+    EXPECT_DOUBLE_EQ(replayed[i].offset, events[i].offset);
+  }
 }
 
 }  // namespace
