@@ -49,6 +49,17 @@
 //   [--score-norm as-norm|none] [--views V]
 //   [--window-aggregate mean|max|vote] [--classify-hop S] [--ref-db 20]
 //   [--ref-gap 0.5] [--no-classify] [--no-detect] [--threads T] [--json FILE]
+//   [--rule-grid] [--grid-far LIST] [--grid-hysteresis LIST] [--grid-merge LIST]
+//   [--grid-min-duration LIST]
+// --rule-grid: every detection's score curves (the detector's windows and
+// scores) are replayed through the detector's own event rules
+// (events/best_class_tracker.h) for every combination of the library's
+// false-accept rate (on thresholds), the hysteresis h (off = on - h (on -
+// floor); 0.5 is the default rule), the merge gap and the minimum duration;
+// the table lists the combinations by mean event F over the SNRs, each scored
+// against two references: the clips' sounding parts (--ref-gap's rule) and
+// one event per clip (its first onset to its last offset). Embedding is the
+// costly part, so a grid of hundreds of rules costs little more than one.
 #include <unistd.h>
 
 #include <algorithm>
@@ -63,12 +74,14 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "data/dataset.h"
 #include "enroll/library.h"
+#include "events/best_class_tracker.h"
 #include "events/event_metrics.h"
 #include "events/sounding.h"
 #include "inference/calibration.h"
@@ -101,6 +114,9 @@ struct Options {
   SoundingSpanRule reference;
   bool classify = true, detect = true;
   std::string json;
+  bool rule_grid = false;
+  std::vector<double> grid_far{0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.3}, grid_hysteresis{0, 0.25, 0.5, 0.75, 0.9},
+      grid_merge{0, 0.5, 1, 2, 3}, grid_min_duration{0, 0.5, 1};
 };
 
 double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
@@ -161,6 +177,18 @@ Options parse(int argc, char** argv) {
     else if (flag == "--json") o.json = value();
     else if (flag == "--no-classify") o.classify = false;
     else if (flag == "--no-detect") o.detect = false;
+    else if (flag == "--rule-grid") o.rule_grid = true;
+    else if (flag == "--grid-far" || flag == "--grid-hysteresis" || flag == "--grid-merge" ||
+             flag == "--grid-min-duration") {
+      auto& list = flag == "--grid-far" ? o.grid_far
+                   : flag == "--grid-hysteresis" ? o.grid_hysteresis
+                   : flag == "--grid-merge" ? o.grid_merge
+                                           : o.grid_min_duration;
+      list.clear();
+      for (const auto& x : split_list(value())) list.push_back(number(flag, x));
+      if (list.empty()) throw Error(flag + ": a comma-separated list of numbers");
+      o.rule_grid = true;
+    }
     else throw Error("unknown option " + flag);
   }
   if (o.runs.empty()) throw Error("give one or more run directories (dev protocol: validation classes, no test classes)");
@@ -232,6 +260,24 @@ struct Recording {
   std::vector<Event> reference;
   std::vector<std::pair<std::size_t, std::size_t>> clips;  // foreground clips' [start, end) samples
   std::vector<double> clip_power;                          // each clip's sounding-part mean square
+  std::vector<Event> clip_reference;  // one event a reference clip: its first sounding onset to its last offset
+};
+
+// A detection's score curve as the detector saw it, for replaying other rules.
+struct ScoreCurve {
+  std::vector<std::pair<double, double>> windows;
+  std::vector<double> scores;  // windows x classes
+};
+
+// One combination of the rule grid.
+struct GridRule {
+  double far, hysteresis, merge_gap, min_duration;
+  bool operator<(const GridRule& o) const {
+    return std::tie(far, hysteresis, merge_gap, min_duration) < std::tie(o.far, o.hysteresis, o.merge_gap, o.min_duration);
+  }
+};
+struct GridFigures {
+  std::map<std::string, Spread> event_f, clip_f, false_alarms;  // per SNR
 };
 
 class Bench {
@@ -256,7 +302,10 @@ class Bench {
                   const std::string& name);
   std::vector<float> mix(const Recording& r, const std::vector<float>& bg, double snr_db, int sample_rate) const;
   std::vector<Event> detect(RunModel& run, LibraryScorer& scorer, const std::vector<float>& samples,
-                            const std::string& name);
+                            const std::string& name, ScoreCurve* curve = nullptr);
+  void replay_grid(const ClassLibrary& library, RunModel& run, const ScoringOptions& scoring, const std::string& snr,
+                   const Recording& with, const ScoreCurve& with_curve, const ScoreCurve& without_curve, double hours);
+  void print_grid(nlohmann::json& out) const;
 
   Options o_;
   fs::path dir_;
@@ -268,6 +317,7 @@ class Bench {
   // Figures, keyed for the tables.
   std::map<int, Spread> accepted_, top1_, rejected_, auroc_;
   std::map<std::string, Spread> event_f_, precision_, recall_, false_alarms_;
+  std::map<GridRule, GridFigures> grid_;
   Spread calibration_threshold_;
   nlohmann::json draws_ = nlohmann::json::array();
   std::string run_tag_;
@@ -311,10 +361,12 @@ Recording Bench::build(RunModel& run, const std::vector<Clip>& clips, const std:
     const auto spans = sounding_spans(x, sr, o_.reference);
     r.clips.emplace_back(start, r.samples.size());
     r.clip_power.push_back(sounding_power(x.data(), x.size(), sr, spans));
-    if (reference_classes.count(clip.class_id))
-      for (const auto& s : spans)
-        r.reference.push_back({name, static_cast<double>(start) / sr + s.onset, static_cast<double>(start) / sr + s.offset,
-                               class_names_[static_cast<std::size_t>(clip.class_id)]});
+    if (reference_classes.count(clip.class_id)) {
+      const std::string& label = class_names_[static_cast<std::size_t>(clip.class_id)];
+      const double at = static_cast<double>(start) / sr;
+      for (const auto& s : spans) r.reference.push_back({name, at + s.onset, at + s.offset, label});
+      if (!spans.empty()) r.clip_reference.push_back({name, at + spans.front().onset, at + spans.back().offset, label});
+    }
   }
   return r;
 }
@@ -347,7 +399,7 @@ std::vector<float> Bench::mix(const Recording& r, const std::vector<float>& bg, 
 }
 
 std::vector<Event> Bench::detect(RunModel& run, LibraryScorer& scorer, const std::vector<float>& samples,
-                                 const std::string& name) {
+                                 const std::string& name, ScoreCurve* curve) {
   DetectOptions options;
   options.window_s = o_.window;
   options.hop_s = o_.hop;
@@ -363,7 +415,91 @@ std::vector<Event> Bench::detect(RunModel& run, LibraryScorer& scorer, const std
   }
   auto e = detector.finish();
   events.insert(events.end(), e.begin(), e.end());
+  if (curve) {
+    curve->windows = detector.windows();
+    curve->scores = detector.scores();
+  }
   return events;
+}
+
+// The detector's decisions on a stored curve under RULES (one per class).
+std::vector<Event> replay(const ScoreCurve& curve, const LibraryScorer& scorer, const std::vector<EventRules>& rules,
+                          const std::string& name) {
+  BestClassTracker tracker(scorer.names(), scorer.negative(), rules, name);
+  std::vector<Event> events;
+  const std::size_t n = scorer.n_classes();
+  for (std::size_t w = 0; w < curve.windows.size(); ++w) {
+    auto e = tracker.push(curve.windows[w].first, curve.windows[w].second,
+                          std::span<const double>(curve.scores.data() + w * n, n));
+    events.insert(events.end(), e.begin(), e.end());
+  }
+  auto e = tracker.finish();
+  events.insert(events.end(), e.begin(), e.end());
+  return events;
+}
+
+void Bench::replay_grid(const ClassLibrary& library, RunModel& run, const ScoringOptions& scoring,
+                        const std::string& snr, const Recording& with, const ScoreCurve& with_curve,
+                        const ScoreCurve& without_curve, double hours) {
+  for (double far : o_.grid_far) {
+    ScoringOptions at_far = scoring;
+    at_far.far = far;
+    const LibraryScorer scorer(library, run, at_far);
+    for (double h : o_.grid_hysteresis)
+      for (double gap : o_.grid_merge)
+        for (double min_duration : o_.grid_min_duration) {
+          std::vector<EventRules> rules(scorer.n_classes());
+          for (std::size_t c = 0; c < rules.size(); ++c) {
+            if (scorer.negative()[c]) continue;  // BestClassTracker never lets a negative class make events
+            rules[c].on_threshold = scorer.threshold(c);
+            const double floor = scorer.floor();
+            rules[c].off_threshold = std::isfinite(floor) && floor < rules[c].on_threshold
+                                         ? rules[c].on_threshold - h * (rules[c].on_threshold - floor)
+                                         : rules[c].on_threshold;
+            rules[c].merge_gap = gap;
+            rules[c].min_duration = min_duration;
+          }
+          GridFigures& g = grid_[{far, h, gap, min_duration}];
+          const auto events = replay(with_curve, scorer, rules, "enrolled");
+          g.event_f[snr].add(score_events(with.reference, events).micro.f_measure());
+          g.clip_f[snr].add(score_events(with.clip_reference, events).micro.f_measure());
+          g.false_alarms[snr].add(static_cast<double>(replay(without_curve, scorer, rules, "none").size()) / hours);
+        }
+  }
+}
+
+void Bench::print_grid(nlohmann::json& out) const {
+  auto mean_over_snrs = [&](const std::map<std::string, Spread>& m) {
+    double sum = 0;
+    for (const std::string& snr : o_.snrs) sum += m.at(snr).mean();
+    return sum / static_cast<double>(o_.snrs.size());
+  };
+  std::vector<std::pair<GridRule, const GridFigures*>> rows;
+  for (const auto& [rule, fig] : grid_) rows.emplace_back(rule, &fig);
+  std::sort(rows.begin(), rows.end(), [&](const auto& a, const auto& b) {
+    return mean_over_snrs(a.second->event_f) > mean_over_snrs(b.second->event_f);
+  });
+  std::string snrs;
+  for (const auto& snr : o_.snrs) snrs += (snrs.empty() ? "" : ",") + snr;
+  std::printf("\nRule grid (%zu rules; event F and false alarms per hour: mean over SNRs %s; event F against the "
+              "sounding parts and against one event per clip):\n| far | hysteresis | merge gap | min duration | "
+              "event F | F, one event per clip | false alarms / h |\n|---|---|---|---|---|---|---|\n",
+              rows.size(), snrs.c_str());
+  const std::size_t shown = std::min<std::size_t>(rows.size(), 25);
+  for (std::size_t i = 0; i < shown; ++i) {
+    const auto& [r, g] = rows[i];
+    std::printf("| %g | %g | %g | %g | %.3f | %.3f | %.1f |\n", r.far, r.hysteresis, r.merge_gap, r.min_duration,
+                mean_over_snrs(g->event_f), mean_over_snrs(g->clip_f), mean_over_snrs(g->false_alarms));
+  }
+  for (const auto& [r, g] : rows) {
+    nlohmann::json row = {{"far", r.far}, {"hysteresis", r.hysteresis}, {"merge_gap", r.merge_gap},
+                          {"min_duration", r.min_duration}};
+    for (const std::string& snr : o_.snrs)
+      row[snr] = {{"event_f", g->event_f.at(snr).json()},
+                  {"clip_f", g->clip_f.at(snr).json()},
+                  {"false_alarms_per_hour", g->false_alarms.at(snr).json()}};
+    out["rule_grid"].push_back(row);
+  }
 }
 
 void Bench::bench_half(RunModel& run, const std::vector<int>& calibration_classes, const std::vector<int>& test,
@@ -491,9 +627,13 @@ void Bench::bench_half(RunModel& run, const std::vector<int>& calibration_classe
         const double hours = static_cast<double>(rec_without.samples.size()) / run.sample_rate() / 3600;
         for (const std::string& snr : o_.snrs) {
           const double snr_db = snr == "clean" ? std::numeric_limits<double>::infinity() : std::stod(snr);
-          const auto events = detect(run, scorer, mix(rec_with, bg_with, snr_db, run.sample_rate()), "enrolled");
+          ScoreCurve with_curve, without_curve;
+          const auto events =
+              detect(run, scorer, mix(rec_with, bg_with, snr_db, run.sample_rate()), "enrolled", &with_curve);
           const EventScores s = score_events(rec_with.reference, events);
-          const auto alarms = detect(run, scorer, mix(rec_without, bg_without, snr_db, run.sample_rate()), "none");
+          const auto alarms =
+              detect(run, scorer, mix(rec_without, bg_without, snr_db, run.sample_rate()), "none", &without_curve);
+          if (o_.rule_grid) replay_grid(library, run, scoring, snr, rec_with, with_curve, without_curve, hours);
           const double fa = static_cast<double>(alarms.size()) / hours;
           event_f_[snr].add(s.micro.f_measure());
           precision_[snr].add(s.micro.precision());
@@ -603,6 +743,7 @@ nlohmann::json Bench::run_all() {
                             {"false_alarms_per_hour", false_alarms_[snr].json()}};
     }
   }
+  if (o_.rule_grid && o_.detect) print_grid(out);
   out["calibration_threshold"] = calibration_threshold_.json();
   out["draws"] = draws_;
   out["seconds"] = seconds;

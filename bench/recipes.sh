@@ -69,6 +69,14 @@ recipe_args() {
     cosine-48) echo "--set train.lr_schedule=cosine --set train.epochs=48 --set train.min_epochs=24 --set train.checkpoint=last --set train.objective=prototypical";;
     # more ways at the same cost: 16 classes x 2 clips a step (1 support, 1 query) instead of 8 x 4
     ways-16x2) echo "--set train.lr_schedule=cosine --set train.epochs=32 --set train.min_epochs=16 --set train.checkpoint=last --set train.classes_per_batch=16 --set train.clips_per_class=2";;
+    # capacity under the same schedule (issue 17 item 4): the compact encoder's width (blocks w, 2w, 4w, 4w) and embedding size
+    width-16) echo "--set train.lr_schedule=cosine --set train.epochs=32 --set train.min_epochs=16 --set train.checkpoint=last --set model.width=16";;
+    width-48) echo "--set train.lr_schedule=cosine --set train.epochs=32 --set train.min_epochs=16 --set train.checkpoint=last --set model.width=48";;
+    embedding-64) echo "--set train.lr_schedule=cosine --set train.epochs=32 --set train.min_epochs=16 --set train.checkpoint=last --set model.embedding_dim=64";;
+    embedding-256) echo "--set train.lr_schedule=cosine --set train.epochs=32 --set train.min_epochs=16 --set train.checkpoint=last --set model.embedding_dim=256";;
+    # bf16 autocast as a budget: the default recipe in bf16 (validation stays fp32), and bf16 buying 48 intervals
+    bf16) echo "--set train.lr_schedule=cosine --set train.epochs=32 --set train.min_epochs=16 --set train.checkpoint=last --set train.precision=bf16";;
+    bf16-48) echo "--set train.lr_schedule=cosine --set train.epochs=48 --set train.min_epochs=24 --set train.checkpoint=last --set train.precision=bf16";;
     # leave-one-out from the default
     pairs) echo "--set train.objective=pairs --set model.head=monotone";;
     linear-head) echo "--set train.objective=pairs --set model.head=linear";;
