@@ -32,7 +32,7 @@ struct DetectArgs {
   std::string short_windows;
   std::vector<std::string> files;
   std::string format_list = "tsv";
-  double hop = 0, window = 0, threshold = std::nan(""), min_duration = 0, merge_gap = 0, off_drop = std::nan(""), far = std::nan("");
+  double hop = 0, window = 0, threshold = std::nan(""), min_duration = std::nan(""), merge_gap = 0, off_drop = std::nan(""), far = std::nan("");
   bool no_plots = false, quiet = false;
   int threads = 0;
 };
@@ -143,7 +143,7 @@ int run_detect(const DetectArgs& a) {
     // (Audiofilename), so a reference written elsewhere matches.
     const std::string name = live ? "stdin" : fs::path(file).filename().string();
     options.batch = live ? 1 : 16;  // a pipe: each window scored as soon as it is complete
-    for (const std::string& output : {"_scores.png", "_scores.svg", ".Table.1.selections.txt", ".labels.txt"}) {
+    for (const char* output : {"_scores.png", "_scores.svg", ".Table.1.selections.txt", ".labels.txt"}) {
       // Regular files only: a link, a pipe or a device in its place is the user's, written through later.
       std::error_code ec;
       const fs::path old = fs::path(a.out) / (fs::path(name).stem().string() + output);
@@ -251,7 +251,8 @@ void add_detect_command(CLI::App& app) {
                   "Off threshold = on - this (default: half way from the on threshold to the calibration's median "
                   "different-class score)")
       ->check(FiniteNonNegative);
-  cmd->add_option("--min-duration", a->min_duration, "Drop events shorter than this (seconds)")
+  cmd->add_option("--min-duration", a->min_duration,
+                  "Drop events shorter than this (seconds; default 0.35 x the window: 1.75 s with a 5 s window)")
       ->check(FiniteNonNegative);
   cmd->add_option("--merge-gap", a->merge_gap, "Merge events of a class closer than this (seconds)")
       ->check(FiniteNonNegative);

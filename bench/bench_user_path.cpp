@@ -107,7 +107,7 @@ struct Options {
   std::uint64_t seed = 1;
   std::vector<std::string> snrs{"clean", "20", "10", "0"};
   double minutes = 3;
-  double window = 0, hop = 0, off_drop = std::nan(""), min_duration = 0, merge_gap = 0, classify_hop = 0;
+  double window = 0, hop = 0, off_drop = std::nan(""), min_duration = std::nan(""), merge_gap = 0, classify_hop = 0;
   std::string short_windows, aggregate = "mean", window_aggregate = "mean";
   std::string score_norm;  // empty: the library's default (enroll --score-norm)
   int views = 0;           // 0: the library's default (enroll --views)
@@ -761,7 +761,7 @@ nlohmann::json Bench::run_all() {
                     {"hop", o_.hop},
                     {"short_windows", o_.short_windows},
                     {"off_drop", std::isnan(o_.off_drop) ? nlohmann::json(nullptr) : nlohmann::json(o_.off_drop)},
-                    {"min_duration", o_.min_duration},
+                    {"min_duration", std::isnan(o_.min_duration) ? nlohmann::json("default") : nlohmann::json(o_.min_duration)},
                     {"merge_gap", o_.merge_gap},
                     {"aggregate", o_.aggregate},
                     {"score_norm", o_.score_norm.empty() ? "default" : o_.score_norm},

@@ -55,6 +55,7 @@ Detector::Detector(RunModel& run, LibraryScorer& scorer, const DetectOptions& op
   hop_ = hop_samples(run, WindowingOptions{hop_s, {}});
   if (options_.batch == 0) options_.batch = 1;
   stream_ = std::make_unique<WindowStream>(window_, hop_);
+  min_duration_ = std::isnan(options.min_duration) ? kDefaultMinDurationOfWindow * window_s : options.min_duration;
   for (std::size_t c = 0; c < scorer.n_classes(); ++c) {
     EventRules rules;
     if (scorer.negative()[c]) {
@@ -64,7 +65,7 @@ Detector::Detector(RunModel& run, LibraryScorer& scorer, const DetectOptions& op
       rules.floor = scorer.floor();
       if (std::isfinite(options.off_threshold_drop)) rules.off_threshold = rules.on_threshold - options.off_threshold_drop;
     }
-    rules.min_duration = options.min_duration;
+    rules.min_duration = min_duration_;
     rules.merge_gap = options.merge_gap;
     rules_.push_back(rules);
   }

@@ -31,13 +31,20 @@
 
 namespace oneshot {
 
+// detect's default minimum event duration as a fraction of the window (1.75 s
+// for the default 5 s window), chosen on the user-path benchmark's rule grid
+// (bench/bench_user_path --rule-grid; README, "Your own sounds").
+inline constexpr double kDefaultMinDurationOfWindow = 0.35;
+
 struct DetectOptions {
   // 0: the model's input length; shorter windows (down to one FFT window) as RunModel::short_windows() says
   double window_s = 0;
   // 0: the default, min(0.5 s, window / 4) but at least one frame hop; a given
   // hop follows hop_samples (inference/enrolment.h): one frame hop to a day
   double hop_s = 0;
-  double min_duration = 0;  // seconds (EventRules)
+  // Seconds (EventRules). NaN: kDefaultMinDurationOfWindow x the window; an
+  // event of a few windows is most often a stranger scoring high for a moment.
+  double min_duration = std::numeric_limits<double>::quiet_NaN();
   double merge_gap = 0;     // seconds (EventRules)
   double off_threshold_drop = std::numeric_limits<double>::quiet_NaN();  // on - off; NaN: EventRules' default
   std::size_t batch = 16;   // windows embedded together (1 for a live pipe: lower latency)
@@ -60,6 +67,7 @@ class Detector {
   const std::vector<double>& scores() const { return scores_; }
   const EventRules& rules(std::size_t c) const { return rules_[c]; }
   const std::vector<EventRules>& rules() const { return rules_; }
+  double min_duration() const { return min_duration_; }
   double duration() const { return static_cast<double>(stream_->total()) / sample_rate_; }
 
  private:
@@ -70,6 +78,7 @@ class Detector {
   std::string filename_;
   int sample_rate_;
   std::size_t window_, hop_, input_;
+  double min_duration_ = 0;
   std::unique_ptr<WindowStream> stream_;
   std::vector<float> pending_;      // packed windows (window_ samples each) waiting to be embedded
   std::vector<std::size_t> pending_starts_;

@@ -84,6 +84,20 @@ TEST(DetectorOptions, AWindowIsBetweenOneFftWindowAndTheModelsInput) {
   EXPECT_EQ(s.error(1.0, 0), "");
 }
 
+TEST(DetectorOptions, TheDefaultMinimumDurationFollowsTheWindow) {
+  Detecting s;
+  DetectOptions o;  // the model's 2 s input
+  const Detector whole(*s.run, *s.scorer, o, "a.wav");
+  EXPECT_DOUBLE_EQ(whole.min_duration(), kDefaultMinDurationOfWindow * 2.0);
+  EXPECT_DOUBLE_EQ(whole.rules(0).min_duration, whole.min_duration());
+  o.window_s = 1.0;
+  EXPECT_DOUBLE_EQ(Detector(*s.run, *s.scorer, o, "a.wav").min_duration(), kDefaultMinDurationOfWindow * 1.0);
+  o.min_duration = 0;  // given: taken as it is, 0 keeps every event
+  const Detector given(*s.run, *s.scorer, o, "a.wav");
+  EXPECT_EQ(given.min_duration(), 0.0);
+  EXPECT_EQ(given.rules(0).min_duration, 0.0);
+}
+
 TEST(DetectorReplay, ItsEventsAreItsScoreCurveReplayedThroughItsRules) {
   Detecting s;
   const std::vector<float> audio = test::noisy_chirp(16000 * 12);
