@@ -146,6 +146,7 @@ void ModelConfig::validate() const {
   require(dropout_dense >= 0 && dropout_dense < 1, "model.dropout_dense", "must be in [0, 1)");
   require_one_of(arch, {"compact", "original"}, "model.arch");
   require(width >= 1 && width <= 1024, "model.width", "must be in [1, 1024]");
+  require(depth >= 3 && depth <= 6, "model.depth", "must be in [3, 6]");
   require(embedding_dim >= 1 && embedding_dim <= 65536, "model.embedding_dim", "must be in [1, 65536]");
   require_one_of(head, {"distance", "monotone", "linear"}, "model.head");
   require_one_of(input_norm, {"bands", "none"}, "model.input_norm");

@@ -52,6 +52,10 @@ struct ModelConfig {
   // n_dense_layers and the dropouts describe it).
   std::string arch = "compact";
   int width = 32;              // compact: channels of the first block (blocks: w, 2w, 4w, 4w)
+  // compact: conv blocks, 3 to 6. 4 is the default (w, 2w, 4w, 4w); a 5th and
+  // 6th are further 4w blocks without pooling (the time grid stays 16 frames a
+  // column), 3 leaves out the 4th.
+  int depth = 4;
   int embedding_dim = 128;     // compact: size of the embedding
   // compact: the summary over time after the frequency mean: "meanmax" (mean
   // and max over time) or "attention" (attentive statistics pooling: an
@@ -76,7 +80,7 @@ struct ModelConfig {
   template <class V> void visit(V&& v) {
     v("n_filters", n_filters); v("n_dense", n_dense); v("n_conv_layers", n_conv_layers);
     v("n_dense_layers", n_dense_layers); v("dist", dist); v("dropout_conv", dropout_conv);
-    v("dropout_dense", dropout_dense); v("arch", arch); v("width", width);
+    v("dropout_dense", dropout_dense); v("arch", arch); v("width", width); v("depth", depth);
     v("embedding_dim", embedding_dim); v("head", head); v("input_norm", input_norm);
     v("clip_norm", clip_norm); v("embedding_norm", embedding_norm); v("pooling", pooling);
   }

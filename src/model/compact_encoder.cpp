@@ -9,9 +9,12 @@ namespace {
 
 constexpr int64_t kKernel = 3;
 constexpr int64_t kMinSize = 32;                 // 4 x 2 x 2 x 2 of pooling
-constexpr int64_t kPools[4] = {4, 2, 2, 1};      // max pooling after each block
-static_assert(kPools[0] * kPools[1] * kPools[2] * kPools[3] == CompactEncoderImpl::kFramesPerColumn);
-constexpr int64_t kWidths[4] = {1, 2, 4, 4};     // multiples of model.width
+// Max pooling after each block and channels as multiples of model.width;
+// blocks past the 3rd (model.depth) pool nothing, so depth never moves the time grid.
+constexpr int kMaxDepth = 6;
+constexpr int64_t kPools[kMaxDepth] = {4, 2, 2, 1, 1, 1};
+static_assert(kPools[0] * kPools[1] * kPools[2] == CompactEncoderImpl::kFramesPerColumn);
+constexpr int64_t kWidths[kMaxDepth] = {1, 2, 4, 4, 4, 4};
 constexpr int64_t kAttentionUnits = 64;          // "attention" pooling's hidden units
 
 }  // namespace
@@ -24,8 +27,9 @@ std::vector<StageShape> compact_stages(const ModelConfig& config, int64_t n_mels
     throw Error(msg.str());
   }
   std::vector<StageShape> stages{{"input", {1, n_mels, n_frames}, 0}};
+  if (config.depth < 3 || config.depth > kMaxDepth) throw Error("model.depth must be in [3, 6]");
   int64_t c = 1, h = n_mels, w = n_frames;
-  for (int b = 0; b < 4; ++b) {
+  for (int b = 0; b < config.depth; ++b) {
     const int64_t out = kWidths[b] * config.width;
     const double flops = 2.0 * c * out * kKernel * kKernel * h * w;
     c = out, h /= kPools[b], w /= kPools[b];
@@ -49,7 +53,7 @@ CompactEncoderImpl::CompactEncoderImpl(const ModelConfig& config, int64_t n_mels
   compact_stages(config, n_mels, n_frames);  // throws on a too small input
   blocks_ = torch::nn::Sequential();
   int64_t channels = 1;
-  for (int b = 0; b < 4; ++b) {
+  for (int b = 0; b < config.depth; ++b) {
     const int64_t out = kWidths[b] * config.width;
     blocks_->push_back(
         torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, out, kKernel).padding(kKernel / 2).bias(false)));

@@ -105,11 +105,15 @@ void check_model_config(torch::serialize::InputArchive& archive, const Siamese& 
   if (!stored_value.isString() || !(stored = nlohmann::json::parse(stored_value.toStringRef(), nullptr, false)).is_object())
     throw file_error(path, "damaged checkpoint: its model configuration is unreadable");
   const nlohmann::json& expected = model->configuration();
+  // A key added after the checkpoint was written (model.depth) held its default then.
+  nlohmann::json defaults;
+  ModelConfig{}.visit([&](const char* key, const auto& value) { defaults[std::string("model.") + key] = value; });
   std::string differences;
   for (const auto& [key, value] : expected.items()) {
     const auto it = stored.find(key);
     const std::string held = it == stored.end() ? "(absent)" : it->dump();
     if (it != stored.end() && *it == value) continue;
+    if (it == stored.end() && defaults.contains(key) && defaults[key] == value) continue;
     differences += (differences.empty() ? "" : ", ") + key + " = " + held + " (the run's config.toml: " +
                    json_text(value) + ")";
   }

@@ -80,6 +80,41 @@ TEST(CompactEncoder, AttentionPoolingEmbedsAnyLengthAndCountsItsFlops) {
   EXPECT_TRUE(found);
 }
 
+TEST(CompactEncoder, DepthAddsOrRemovesUnpooledBlocksOnTheSameTimeGrid) {
+  // Depth 3 leaves out the 4th block; 5 and 6 add 4w blocks without pooling.
+  for (int depth : {3, 4, 5, 6}) {
+    ModelConfig c = compact(8, 16);
+    c.depth = depth;
+    const auto stages = compact_stages(c, 128, 431);
+    ASSERT_EQ(stages.size(), static_cast<std::size_t>(depth + 3)) << depth;  // input, blocks, pool, embedding
+    EXPECT_EQ(stages[static_cast<std::size_t>(depth)].shape, (std::vector<int64_t>{32, 8, 26})) << depth;
+    const double extra_block = 2.0 * 32 * 32 * 9 * 8 * 26;
+    ModelConfig shallower = c;
+    if (depth > 3) {
+      shallower.depth = depth - 1;
+      EXPECT_DOUBLE_EQ(model_forward_flops(c, 128, 431) - model_forward_flops(shallower, 128, 431), extra_block);
+    }
+    torch::manual_seed(1);
+    Siamese model(c, 128, 431);
+    model->eval();
+    torch::NoGradGuard no_grad;
+    EXPECT_EQ(model->embed(torch::randn({2, 1, 128, 431})).sizes(), (std::vector<int64_t>{2, 16})) << depth;
+    std::size_t convs = 0;
+    for (const auto& m : model->modules(false)) convs += m->as<torch::nn::Conv2d>() != nullptr;
+    EXPECT_EQ(convs, static_cast<std::size_t>(depth));
+  }
+  for (int depth : {2, 7}) {
+    ModelConfig c = compact();
+    c.depth = depth;
+    try {
+      c.validate();
+      ADD_FAILURE() << "depth " << depth << " taken";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("model.depth must be in [3, 6]"), std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST(CompactEncoder, TooSmallInputIsAnErrorNamingTheShape) {
   try {
     Siamese model(compact(), 16, 100);
