@@ -425,17 +425,7 @@ std::vector<Event> Bench::detect(RunModel& run, LibraryScorer& scorer, const std
 // The detector's decisions on a stored curve under RULES (one per class).
 std::vector<Event> replay(const ScoreCurve& curve, const LibraryScorer& scorer, const std::vector<EventRules>& rules,
                           const std::string& name) {
-  BestClassTracker tracker(scorer.names(), scorer.negative(), rules, name);
-  std::vector<Event> events;
-  const std::size_t n = scorer.n_classes();
-  for (std::size_t w = 0; w < curve.windows.size(); ++w) {
-    auto e = tracker.push(curve.windows[w].first, curve.windows[w].second,
-                          std::span<const double>(curve.scores.data() + w * n, n));
-    events.insert(events.end(), e.begin(), e.end());
-  }
-  auto e = tracker.finish();
-  events.insert(events.end(), e.begin(), e.end());
-  return events;
+  return events_from_curves(scorer.names(), scorer.negative(), rules, curve.windows, curve.scores, name);
 }
 
 void Bench::replay_grid(const ClassLibrary& library, RunModel& run, const ScoringOptions& scoring,
@@ -452,10 +442,7 @@ void Bench::replay_grid(const ClassLibrary& library, RunModel& run, const Scorin
           for (std::size_t c = 0; c < rules.size(); ++c) {
             if (scorer.negative()[c]) continue;  // BestClassTracker never lets a negative class make events
             rules[c].on_threshold = scorer.threshold(c);
-            const double floor = scorer.floor();
-            rules[c].off_threshold = std::isfinite(floor) && floor < rules[c].on_threshold
-                                         ? rules[c].on_threshold - h * (rules[c].on_threshold - floor)
-                                         : rules[c].on_threshold;
+            rules[c].off_threshold = default_off_threshold(rules[c].on_threshold, scorer.floor(), h);
             rules[c].merge_gap = gap;
             rules[c].min_duration = min_duration;
           }

@@ -60,4 +60,24 @@ std::vector<Event> BestClassTracker::finish() {
   return out;
 }
 
+std::vector<Event> events_from_curves(const std::vector<std::string>& labels, const std::vector<bool>& negative,
+                                      const std::vector<EventRules>& rules,
+                                      std::span<const std::pair<double, double>> windows,
+                                      std::span<const double> scores, const std::string& filename) {
+  BestClassTracker tracker(labels, negative, rules, filename);
+  const std::size_t n = tracker.n_classes();
+  if (scores.size() != windows.size() * n)
+    throw Error("events_from_curves: " + std::to_string(scores.size()) + " scores for " +
+                std::to_string(windows.size()) + " windows of " + std::to_string(n) + " classes");
+  std::vector<Event> events;
+  for (std::size_t w = 0; w < windows.size(); ++w) {
+    auto e = tracker.push(windows[w].first, windows[w].second, scores.subspan(w * n, n));
+    events.insert(events.end(), e.begin(), e.end());
+  }
+  auto e = tracker.finish();
+  events.insert(events.end(), e.begin(), e.end());
+  std::stable_sort(events.begin(), events.end(), [](const Event& a, const Event& b) { return a.onset < b.onset; });
+  return events;
+}
+
 }  // namespace oneshot

@@ -10,6 +10,7 @@
 // (bench/bench_user_path --rule-grid) with exactly the detector's decisions.
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "events/event_tracker.h"
@@ -37,5 +38,13 @@ class BestClassTracker {
   std::vector<bool> negative_;
   std::vector<EventTracker> trackers_;
 };
+
+// The batch form: a stored curve (window spans in seconds, and per window one
+// score a class, row-major) through a BestClassTracker; events sorted by onset
+// as the detector returns them.
+std::vector<Event> events_from_curves(const std::vector<std::string>& labels, const std::vector<bool>& negative,
+                                      const std::vector<EventRules>& rules,
+                                      std::span<const std::pair<double, double>> windows,
+                                      std::span<const double> scores, const std::string& filename = {});
 
 }  // namespace oneshot

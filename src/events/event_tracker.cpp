@@ -17,9 +17,9 @@ std::string num(double v) {
 
 }  // namespace
 
-double default_off_threshold(double on, double floor) {
+double default_off_threshold(double on, double floor, double hysteresis) {
   if (std::isnan(floor) || floor >= on) return on;
-  return on - kDefaultHysteresis * (on - floor);
+  return on - hysteresis * (on - floor);
 }
 
 double EventRules::resolved_off_threshold() const {

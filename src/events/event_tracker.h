@@ -78,8 +78,8 @@ struct EventRules {
   void validate() const;
 };
 
-// on - kDefaultHysteresis * (on - floor), or on when floor is NaN or >= on.
-double default_off_threshold(double on_threshold, double floor);
+// on - hysteresis * (on - floor), or on when floor is NaN or >= on.
+double default_off_threshold(double on_threshold, double floor, double hysteresis = kDefaultHysteresis);
 
 // One scored window: [start, end] in seconds from the start of the recording.
 struct ScoredWindow {

@@ -62,6 +62,12 @@ TEST(BestClassTracker, SizesMustAgree) {
   BestClassTracker t({"dog", "cat"}, {false, false}, {on_at(0.5), on_at(0.5)});
   const std::vector<double> one{0.9};
   EXPECT_NE(test::error_of([&] { t.push(0, 1, one); }).find("1 scores for 2 classes"), std::string::npos);
+  const std::vector<std::pair<double, double>> windows{{0, 1}, {0.5, 1.5}};
+  const std::vector<double> three{0.9, 0.1, 0.9};  // two windows of two classes need four
+  EXPECT_NE(test::error_of([&] {
+              events_from_curves({"dog", "cat"}, {false, false}, {on_at(0.5), on_at(0.5)}, windows, three);
+            }).find("3 scores for 2 windows of 2 classes"),
+            std::string::npos);
 }
 
 TEST(BestClassTracker, AgreesWithThePlainOfflineRule) {

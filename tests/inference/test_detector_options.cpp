@@ -127,17 +127,8 @@ TEST(DetectorReplay, ItsEventsAreItsScoreCurveReplayedThroughItsRules) {
   const std::vector<Event> events = detect(d);
   ASSERT_FALSE(events.empty());
 
-  BestClassTracker replay(scorer.names(), scorer.negative(), d.rules(), "chirp.wav");
-  std::vector<Event> replayed;
-  const std::size_t n = scorer.n_classes();
-  for (std::size_t w = 0; w < d.windows().size(); ++w) {
-    auto e = replay.push(d.windows()[w].first, d.windows()[w].second,
-                         std::span<const double>(d.scores().data() + w * n, n));
-    replayed.insert(replayed.end(), e.begin(), e.end());
-  }
-  auto e = replay.finish();
-  replayed.insert(replayed.end(), e.begin(), e.end());
-  std::sort(replayed.begin(), replayed.end(), [](const Event& a, const Event& b) { return a.onset < b.onset; });
+  const std::vector<Event> replayed =
+      events_from_curves(scorer.names(), scorer.negative(), d.rules(), d.windows(), d.scores(), "chirp.wav");
   ASSERT_EQ(replayed.size(), events.size());
   for (std::size_t i = 0; i < events.size(); ++i) {
     EXPECT_EQ(replayed[i].label, events[i].label);
