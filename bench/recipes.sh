@@ -77,6 +77,12 @@ recipe_args() {
     # bf16 autocast as a budget: the default recipe in bf16 (validation stays fp32), and bf16 buying 48 intervals
     bf16) echo "--set train.lr_schedule=cosine --set train.epochs=32 --set train.min_epochs=16 --set train.checkpoint=last --set train.precision=bf16";;
     bf16-48) echo "--set train.lr_schedule=cosine --set train.epochs=48 --set train.min_epochs=24 --set train.checkpoint=last --set train.precision=bf16";;
+    # augmentations that the cache did not have (issue 17: invariances that one clip of a new class needs):
+    # time stretch by up to 1.25x either way, pitch shift by up to 4 mel bands, another class's clip underneath at 0-20 dB
+    stretch) echo "--set train.lr_schedule=cosine --set train.epochs=32 --set train.min_epochs=16 --set train.checkpoint=last --set augment.time_stretch=0.25";;
+    pitch) echo "--set train.lr_schedule=cosine --set train.epochs=32 --set train.min_epochs=16 --set train.checkpoint=last --set augment.freq_shift=4";;
+    background) echo "--set train.lr_schedule=cosine --set train.epochs=32 --set train.min_epochs=16 --set train.checkpoint=last --set augment.background=0.5";;
+    stretch-pitch-background) echo "--set train.lr_schedule=cosine --set train.epochs=32 --set train.min_epochs=16 --set train.checkpoint=last --set augment.time_stretch=0.25 --set augment.freq_shift=4 --set augment.background=0.5";;
     # leave-one-out from the default
     pairs) echo "--set train.objective=pairs --set model.head=monotone";;
     linear-head) echo "--set train.objective=pairs --set model.head=linear";;

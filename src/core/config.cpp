@@ -164,6 +164,12 @@ void AugmentConfig::validate() const {
   require(gain_db >= 0 && std::isfinite(gain_db), "augment.gain_db", "must be >= 0");
   require(mixup >= 0 && std::isfinite(mixup), "augment.mixup", "must be >= 0 (0 = off)");
   require(crop == 0 || (crop > 0 && crop <= 1), "augment.crop", "must be 0 (off) or in (0, 1]");
+  require(freq_shift >= 0, "augment.freq_shift", "must be >= 0 mel bands (0 = off)");
+  require(time_stretch >= 0 && time_stretch <= 1, "augment.time_stretch", "must be in [0, 1] (0 = off)");
+  require(background >= 0 && background <= 1, "augment.background", "must be a probability in [0, 1] (0 = off)");
+  require(std::isfinite(background_snr_min) && std::isfinite(background_snr_max) &&
+              background_snr_min <= background_snr_max,
+          "augment.background_snr_min", "must be finite and at most augment.background_snr_max");
 }
 
 void TrainConfig::validate() const {
@@ -285,6 +291,8 @@ void Config::validate() const {
   require(augment.crop == 0 || model.arch == "compact", "augment.crop",
           "needs model.arch = \"compact\" (its time pooling takes clips of any length; \"" + model.arch +
               "\" takes only the full clip)");
+  require(augment.freq_shift < features.n_mels, "augment.freq_shift",
+          "must be below features.n_mels (" + std::to_string(features.n_mels) + "): a shift by every band leaves nothing");
 }
 
 void Config::merge_toml(const std::string& text, const std::string& origin) {

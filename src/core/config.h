@@ -191,16 +191,32 @@ struct AugmentConfig {
   // least 32) and all of them, each at its own random start (train/augment.h);
   // needs model.arch = "compact", whose time pooling takes any length.
   double crop = 0.0;
+  // Pitch shift on the mel axis (0 = off): each clip moved up or down by a
+  // uniform whole number of mel bands in [-freq_shift, freq_shift]; the bands
+  // it leaves are set to the clip's minimum (silence).
+  int freq_shift = 0;
+  // Time stretch (0 = off; else in (0, 1]): each clip resampled along time by
+  // a factor r with ln r uniform in [-ln(1 + s), ln(1 + s)], then cut back or
+  // circularly extended to its frames (train/augment.h).
+  double time_stretch = 0.0;
+  // Background mixing (0 = off; else the probability a clip gets one): a clip
+  // of another class of the step added in the power domain at an SNR uniform
+  // in [background_snr_min, background_snr_max] dB (mean powers); the clip
+  // keeps its label (train/augment.h).
+  double background = 0.0;
+  double background_snr_min = 0.0;
+  double background_snr_max = 20.0;
 
   template <class V> void visit(V&& v) {
     v("time_shift", time_shift); v("time_masks", time_masks); v("time_mask_width", time_mask_width);
     v("freq_masks", freq_masks); v("freq_mask_width", freq_mask_width); v("gain_db", gain_db);
-    v("mixup", mixup); v("crop", crop);
+    v("mixup", mixup); v("crop", crop); v("freq_shift", freq_shift); v("time_stretch", time_stretch);
+    v("background", background); v("background_snr_min", background_snr_min); v("background_snr_max", background_snr_max);
   }
   void validate() const;
   bool any() const {
     return time_shift > 0 || (time_masks > 0 && time_mask_width > 0) || (freq_masks > 0 && freq_mask_width > 0) ||
-           gain_db > 0 || mixup > 0;
+           gain_db > 0 || mixup > 0 || freq_shift > 0 || time_stretch > 0;
   }
 };
 

@@ -28,6 +28,38 @@ void mask_spans(torch::Tensor& clip, int dim, int count, double max_fraction, fl
 
 }  // namespace
 
+torch::Tensor stretch_clip(const torch::Tensor& clip, double rate, int64_t start) {
+  if (clip.dim() != 2) throw Error("time stretch: a clip must be (M, T)");
+  if (!(rate > 0) || !std::isfinite(rate)) throw Error("time stretch: the rate must be a finite number > 0");
+  const int64_t frames = clip.size(1);
+  const auto length = std::max<int64_t>(1, std::llround(static_cast<double>(frames) * rate));
+  namespace F = torch::nn::functional;
+  const torch::Tensor resampled =
+      F::interpolate(clip.unsqueeze(0), F::InterpolateFuncOptions()
+                                            .size(std::vector<int64_t>{length})
+                                            .mode(torch::kLinear)
+                                            .align_corners(false))
+          .squeeze(0);
+  // Cut back at `start` or extend circularly (as the circular time shift treats a clip): T frames either way.
+  const torch::Tensor index = torch::remainder(torch::arange(frames, torch::kLong) + start, length);
+  return resampled.index_select(1, index);
+}
+
+torch::Tensor shift_bands(const torch::Tensor& clip, int64_t bands) {
+  if (clip.dim() != 2) throw Error("frequency shift: a clip must be (M, T)");
+  const int64_t m = clip.size(0);
+  if (bands == 0) return clip.clone();
+  if (std::abs(bands) >= m) throw Error("frequency shift: " + std::to_string(bands) + " bands is not below the clip's " +
+                                        std::to_string(m));
+  torch::Tensor out = torch::full_like(clip, clip.min().item<float>());
+  const int64_t width = m - std::abs(bands);
+  if (bands > 0)
+    out.narrow(0, bands, width).copy_(clip.narrow(0, 0, width));
+  else
+    out.narrow(0, 0, width).copy_(clip.narrow(0, -bands, width));
+  return out;
+}
+
 double beta_sample(Rng& rng, double a, double b) {
   if (!(a > 0) || !(b > 0)) throw Error("beta_sample: parameters must be > 0");
   for (int tries = 0; tries < 100000; ++tries) {
@@ -54,6 +86,18 @@ torch::Tensor augment_clips(const torch::Tensor& clips, const AugmentConfig& con
   const auto max_shift = static_cast<int64_t>(std::floor(config.time_shift * static_cast<double>(frames)));
   for (int64_t i = 0; i < b; ++i) {
     torch::Tensor clip = out[i].view({out.size(-2), frames});  // (M, T), a view into out
+    // Stretch and pitch shift first, so that the masks below stay masks. Each draws only when on,
+    // so that recipes without them draw exactly as before.
+    if (config.time_stretch > 0) {
+      const double limit = std::log1p(config.time_stretch);
+      const double rate = std::exp((2 * uniform01(rng) - 1) * limit);
+      const auto length = std::max<int64_t>(1, std::llround(static_cast<double>(frames) * rate));
+      clip.copy_(stretch_clip(clip, rate, uniform_upto(rng, std::max<int64_t>(0, length - frames))));
+    }
+    if (config.freq_shift > 0) {
+      const int64_t bands = uniform_upto(rng, 2 * static_cast<int64_t>(config.freq_shift)) - config.freq_shift;
+      if (bands != 0) clip.copy_(shift_bands(clip, bands));
+    }
     if (config.gain_db > 0) {
       const double db = (2 * uniform01(rng) - 1) * config.gain_db;
       clip.add_(db * std::log(10.0) / 10.0);
@@ -88,6 +132,35 @@ torch::Tensor crop_clips(const torch::Tensor& clips, int64_t length, Rng& rng) {
   torch::Tensor out = torch::empty(shape, clips.options());
   for (int64_t i = 0; i < clips.size(0); ++i) out[i].copy_(clips[i].narrow(-1, uniform_upto(rng, frames - length), length));
   return out;
+}
+
+std::vector<int64_t> mix_backgrounds(torch::Tensor& clips, const std::vector<int>& labels, const AugmentConfig& config,
+                                     Rng& rng) {
+  std::vector<int64_t> mixed;
+  if (config.background <= 0) return mixed;
+  if (clips.dim() < 3) throw Error("background mixing: clips must be (B, 1, M, T) or (B, M, T)");
+  const int64_t b = clips.size(0);
+  if (static_cast<int64_t>(labels.size()) != b)
+    throw Error("background mixing: " + std::to_string(labels.size()) + " labels for " + std::to_string(b) + " clips");
+  torch::NoGradGuard no_grad;
+  const torch::Tensor original = clips.clone();
+  // ln of each clip's mean power (logsumexp - ln n, stable for any level)
+  const torch::Tensor log_power =
+      torch::logsumexp(original.reshape({b, -1}), {1}) - std::log(static_cast<double>(original[0].numel()));
+  for (int64_t i = 0; i < b; ++i) {
+    if (uniform01(rng) >= config.background) continue;
+    std::vector<int64_t> others;
+    for (int64_t j = 0; j < b; ++j)
+      if (labels[static_cast<std::size_t>(j)] != labels[static_cast<std::size_t>(i)]) others.push_back(j);
+    if (others.empty()) continue;
+    const int64_t j = others[uniform_index(rng, others.size())];
+    const double snr = config.background_snr_min + uniform01(rng) * (config.background_snr_max - config.background_snr_min);
+    const double log_gain =
+        log_power[i].item<double>() - log_power[j].item<double>() - snr * std::log(10.0) / 10.0;
+    clips[i].copy_(torch::logaddexp(original[i], original[j] + log_gain));
+    mixed.push_back(i);
+  }
+  return mixed;
 }
 
 MixPlan mixup_clips(torch::Tensor& clips, const std::vector<int64_t>& rows, const std::vector<int64_t>& partners,

@@ -17,6 +17,17 @@
 //                uniform start in [0, T - L]; one L for the whole step keeps
 //                the batch rectangular. Trains the time pooling on windows
 //                shorter than the model's input (detect --window).
+//  time stretch — (Salamon & Bello 2017 stretch the audio; here the log-mel
+//                frames) each clip resampled along time by a rate r, ln r
+//                uniform in [-ln(1 + s), ln(1 + s)] (linear interpolation),
+//                then T frames taken from a uniform start when longer, or
+//                repeated circularly when shorter (the circular shift's view
+//                of a clip).
+//  freq shift  — a pitch shift on the mel axis: each clip moved by a uniform
+//                whole number of bands in [-k, k]; the bands left are set to
+//                the clip's minimum (silence). Mel bands are close to
+//                logarithmic in frequency above 1 kHz, so a move of k bands is
+//                close to a pitch shift there.
 //  mixup       — (Zhang et al. 2018) x_i <- l x_i + (1 - l) x_p(i), with l the
 //                larger of a Beta(a, a) draw and its complement, so a clip
 //                keeps its own class as the main one; the objectives mix their
@@ -44,6 +55,18 @@ struct MixPlan {
 // rng state; identity when those keys are all 0.
 torch::Tensor augment_clips(const torch::Tensor& clips, const AugmentConfig& config, Rng& rng);
 
+// One clip (M, T) resampled to round(T x rate) frames (linear interpolation,
+// align_corners = false), then frames [start, start + T) of it, taken modulo
+// its length: a cut when it is longer, a circular extension when shorter.
+// Throws oneshot::Error for a rate that is not finite and > 0 or a clip that
+// is not 2-d.
+torch::Tensor stretch_clip(const torch::Tensor& clip, double rate, int64_t start);
+
+// One clip (M, T) with band b moved to b + bands (bands < 0: downwards), the
+// bands left empty set to the clip's minimum. Throws oneshot::Error when
+// |bands| >= M.
+torch::Tensor shift_bands(const torch::Tensor& clip, int64_t bands);
+
 // The crop length of a step for clips of `frames` frames: uniform over
 // [max(ceil(crop x frames), min_frames), frames] (all of them when that is
 // empty). Throws oneshot::Error for crop outside (0, 1].
@@ -59,6 +82,18 @@ torch::Tensor crop_clips(const torch::Tensor& clips, int64_t length, Rng& rng);
 // Returns the plan for all B rows; an empty plan when config.mixup is 0.
 MixPlan mixup_clips(torch::Tensor& clips, const std::vector<int64_t>& rows, const std::vector<int64_t>& partners,
                     const AugmentConfig& config, Rng& rng);
+
+// Background mixing: each row i of `clips` (B, 1, M, T) or (B, M, T), with
+// probability config.background, gets a partner row j of another label
+// (labels[i] != labels[j]; rows without one are left alone) added in the
+// power domain of the natural-log cache:
+//   x_i <- ln(e^x_i + g e^x_j),  ln g = mean-power ratio ln(P_i / P_j) - snr ln(10) / 10,
+// with P the clip's mean power and snr uniform in [background_snr_min,
+// background_snr_max] dB. Partners are taken from the unmixed clips; the row
+// keeps its label (the foreground is the louder sound for SNR > 0). In place;
+// returns the rows mixed. Off (no draws) when config.background is 0.
+std::vector<int64_t> mix_backgrounds(torch::Tensor& clips, const std::vector<int>& labels, const AugmentConfig& config,
+                                     Rng& rng);
 
 // Beta(a, b) by Johnk's method from the generator's uniform doubles: fully
 // specified, so the same seed gives the same draws under any standard library.

@@ -213,6 +213,11 @@ std::vector<torch::Tensor> Trainer::step_inputs(const TrainStep& step, const std
     torch::Tensor x = clips_tensor(features_, clips);
     if (crop > 0) x = crop_clips(x, crop, rng);
     if (aug.any()) x = augment_clips(x, aug, rng);
+    if (aug.background > 0) {
+      // this input's rows of `labels` (one label a row of every input, in order)
+      const auto first = labels.begin() + offset;
+      mix_backgrounds(x, std::vector<int>(first, first + static_cast<std::ptrdiff_t>(clips.size())), aug, rng);
+    }
     if (aug.mixup > 0) {
       const auto n = static_cast<std::int64_t>(clips.size());
       std::vector<std::int64_t> rows, partners;

@@ -52,6 +52,28 @@ TEST(Config, CrossKeyRulesAreErrorsNamingTheKey) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("train.steps_per_epoch"), std::string::npos) << e.what();
   }
+  // A pitch shift by every mel band would leave nothing of the clip.
+  c = Config();
+  c.augment.freq_shift = c.features.n_mels - 1;
+  EXPECT_NO_THROW(c.validate());
+  c.augment.freq_shift = c.features.n_mels;
+  try {
+    c.validate();
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("augment.freq_shift"), std::string::npos) << e.what();
+  }
+  c = Config();
+  c.set("augment.time_stretch=1.5");
+  EXPECT_THROW(c.validate(), Error);
+  c = Config();
+  c.set("augment.freq_shift=-1");
+  EXPECT_THROW(c.validate(), Error);
+  c = Config();
+  c.set("augment.background_snr_min=30");  // above the default maximum of 20 dB
+  EXPECT_THROW(c.validate(), Error);
+  c.set("augment.background_snr_max=40");
+  EXPECT_NO_THROW(c.validate());
 }
 
 TEST(Config, SetParsesTypedValuesAndBareWords) {

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include "core/config.h"
+#include "core/error.h"
 #include "train/augment.h"
 
 namespace oneshot {
@@ -21,12 +22,14 @@ AugmentConfig only(const std::string& which) {
   if (which == "freq_masks") a.freq_masks = 2, a.freq_mask_width = 0.2;
   if (which == "gain") a.gain_db = 6;
   if (which == "mixup") a.mixup = 0.4;
+  if (which == "stretch") a.time_stretch = 0.25;
+  if (which == "freq_shift") a.freq_shift = 3;
   return a;
 }
 
 TEST(Augment, EachIsDeterministicUnderASeedAndKeepsTheShape) {
   const auto x = clips();
-  for (const char* which : {"shift", "time_masks", "freq_masks", "gain"}) {
+  for (const char* which : {"shift", "time_masks", "freq_masks", "gain", "stretch", "freq_shift"}) {
     Rng r1(augment_seed(3, 17)), r2(augment_seed(3, 17)), r3(augment_seed(3, 18));
     const auto a = augment_clips(x, only(which), r1);
     const auto b = augment_clips(x, only(which), r2);
@@ -77,6 +80,117 @@ TEST(Augment, GainAddsOneConstantPerClipInTheLogDomain) {
     EXPECT_NEAR(d.max().item<float>(), d.min().item<float>(), 1e-5);
     EXPECT_LE(std::abs(d.mean().item<double>()), limit + 1e-6);
   }
+}
+
+TEST(Augment, StretchResamplesLinearlyThenCutsOrRepeatsToTheFrames) {
+  // One band 0, 1, 2, 3. Twice as long (align_corners = false: source = (d + 0.5) / 2 - 0.5, clamped at 0):
+  // 0, 0.25, 0.75, 1.25, 1.75, 2.25, 2.75, 3; frames [0, 4) and [3, 7) of it.
+  const auto ramp = torch::arange(4, torch::kFloat).view({1, 4});
+  const auto longer = stretch_clip(ramp, 2.0, 0);
+  EXPECT_TRUE(torch::allclose(longer, torch::tensor({0.f, 0.25f, 0.75f, 1.25f}).view({1, 4})));
+  EXPECT_TRUE(torch::allclose(stretch_clip(ramp, 2.0, 3), torch::tensor({1.25f, 1.75f, 2.25f, 2.75f}).view({1, 4})));
+  // Half as long: source = (d + 0.5) x 2 - 0.5 = 0.5, 2.5; then repeated circularly to 4 frames.
+  EXPECT_TRUE(torch::allclose(stretch_clip(ramp, 0.5, 0), torch::tensor({0.5f, 2.5f, 0.5f, 2.5f}).view({1, 4})));
+  EXPECT_TRUE(torch::equal(stretch_clip(ramp, 1.0, 0), ramp));
+  EXPECT_THROW(stretch_clip(ramp, 0.0, 0), Error);
+  EXPECT_THROW(stretch_clip(ramp.view({4}), 1.0, 0), Error);
+}
+
+TEST(Augment, StretchedClipsStayInsideTheRateLimit) {
+  // A clip whose every frame holds its own index: a stretch by r moves frame f's value to about f x r, so
+  // the step between neighbouring frames (away from the circular seam) is 1 / r, within [1 / 1.25, 1.25].
+  const int64_t t = 200;
+  const auto x = torch::arange(t, torch::kFloat).view({1, 1, 1, t}).repeat({8, 1, 3, 1});
+  Rng rng(7);
+  const auto y = augment_clips(x, only("stretch"), rng);
+  int changed = 0;
+  for (int64_t i = 0; i < 8; ++i) {
+    const auto steps = y[i][0][0].narrow(0, 1, 60) - y[i][0][0].narrow(0, 0, 60);
+    EXPECT_GE(steps.min().item<float>(), 1 / 1.25f - 1e-3) << "clip " << i;
+    EXPECT_LE(steps.max().item<float>(), 1.25f + 1e-3) << "clip " << i;
+    EXPECT_TRUE(torch::equal(y[i][0][0], y[i][0][2])) << "every band is stretched alike";
+    changed += std::abs(steps.mean().item<float>() - 1) > 1e-3;
+  }
+  EXPECT_GE(changed, 6);
+}
+
+TEST(Augment, FrequencyShiftMovesBandsAndFillsWithTheClipMinimum) {
+  const auto clip = torch::arange(12, torch::kFloat).view({4, 3});  // band b holds 3b, 3b + 1, 3b + 2
+  const auto up = shift_bands(clip, 1);
+  EXPECT_TRUE(torch::equal(up.narrow(0, 1, 3), clip.narrow(0, 0, 3)));
+  EXPECT_TRUE(torch::equal(up[0], torch::zeros({3})));  // the clip's minimum is 0
+  const auto down = shift_bands(clip + 5, -2);
+  EXPECT_TRUE(torch::equal(down.narrow(0, 0, 2), (clip + 5).narrow(0, 2, 2)));
+  EXPECT_TRUE(torch::equal(down.narrow(0, 2, 2), torch::full({2, 3}, 5.f)));
+  EXPECT_THROW(shift_bands(clip, 4), Error);
+  EXPECT_THROW(shift_bands(clip, -4), Error);
+  // Through augment_clips: every clip is some shift in [-3, 3] of its input.
+  const auto x = clips(6);
+  Rng rng(3);
+  const auto y = augment_clips(x, only("freq_shift"), rng);
+  int moved = 0;
+  for (int64_t i = 0; i < 6; ++i) {
+    int found = 99;
+    for (int64_t b = -3; b <= 3 && found == 99; ++b)
+      if (torch::equal(shift_bands(x[i][0], b), y[i][0])) found = static_cast<int>(b);
+    EXPECT_NE(found, 99) << "clip " << i << " is not a shift of its input by at most 3 bands";
+    moved += found != 0 && found != 99;
+  }
+  EXPECT_GE(moved, 3);
+}
+
+TEST(Augment, BackgroundAddsAnotherClassAtTheDrawnSnrInThePowerDomain) {
+  AugmentConfig a = no_augmentation();
+  a.background = 1;
+  a.background_snr_min = a.background_snr_max = 10;  // the partner's mean power a tenth of the clip's
+  const auto x = clips(2, 6, 10);
+  auto y = x.clone();
+  Rng rng(5);
+  EXPECT_EQ(mix_backgrounds(y, {0, 1}, a, rng), (std::vector<int64_t>{0, 1}));
+  for (int64_t i = 0; i < 2; ++i) {
+    const int64_t j = 1 - i;
+    const double p_i = x[i].exp().mean().item<double>(), p_j = x[j].exp().mean().item<double>();
+    // By hand: e^y = e^x_i + g e^x_j, g = (P_i / P_j) 10^(-10/10), so mean power 1.1 P_i.
+    EXPECT_NEAR(y[i].exp().mean().item<double>(), 1.1 * p_i, 1e-4 * p_i);
+    const auto expected = (x[i].exp() + x[j].exp() * (p_i / p_j) * 0.1).log();
+    EXPECT_TRUE(torch::allclose(y[i], expected, 1e-4, 1e-5)) << "row " << i;
+  }
+}
+
+TEST(Augment, BackgroundPartnersAreOfAnotherClassAndOffDrawsNothing) {
+  AugmentConfig a = no_augmentation();
+  a.background = 1;
+  a.background_snr_min = 0;
+  a.background_snr_max = 20;
+  const auto x = clips(3, 4, 8);
+  // One class only: nothing to mix with.
+  auto same = x.clone();
+  Rng r0(1);
+  EXPECT_TRUE(mix_backgrounds(same, {4, 4, 4}, a, r0).empty());
+  EXPECT_TRUE(torch::equal(same, x));
+  // Rows 0 and 1 share a class: each can only be mixed with row 2, so the difference of its power from the
+  // original's is row 2's (scaled) power pattern.
+  for (std::uint64_t seed = 0; seed < 5; ++seed) {
+    auto y = x.clone();
+    Rng rng(seed);
+    mix_backgrounds(y, {7, 7, 9}, a, rng);
+    for (int64_t i = 0; i < 2; ++i) {
+      const auto added = (y[i].exp() - x[i].exp()) / x[2].exp();
+      EXPECT_NEAR(added.max().item<double>(), added.min().item<double>(), 1e-3 * added.mean().item<double>())
+          << "row " << i << " was mixed with a clip other than row 2";
+      const double snr = 10 * std::log10(x[i].exp().mean().item<double>() / (y[i].exp() - x[i].exp()).mean().item<double>());
+      EXPECT_GE(snr, -1e-3);
+      EXPECT_LE(snr, 20 + 1e-3);
+    }
+  }
+  a.background = 0;
+  auto off = x.clone();
+  Rng r1(3), r2(3);
+  EXPECT_TRUE(mix_backgrounds(off, {1, 2, 3}, a, r1).empty());
+  EXPECT_TRUE(torch::equal(off, x));
+  EXPECT_EQ(r1(), r2()) << "off draws nothing, so recipes without it draw as before";
+  a.background = 1;
+  EXPECT_THROW(mix_backgrounds(off, {1, 2}, a, r1), Error);
 }
 
 TEST(Augment, MasksSetSpansToTheClipMean) {
