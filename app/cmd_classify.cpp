@@ -38,7 +38,7 @@ int run_classify(const ClassifyArgs& a) {
   hop_samples(*run, options.windowing);  // a bad --hop once, not once per file
 
   const InputFiles inputs = expand_inputs(a.files);
-  if (!inputs.not_audio.empty()) std::cerr << "note: " << inputs.skipped_note() << "\n";
+  if (inputs.any_skipped()) std::cerr << "note: " << inputs.skipped_note() << "\n";
   const std::vector<std::string>& files = inputs.files;
   nlohmann::json json = nlohmann::json::array();
   if (a.format == "csv") std::printf("path,decision,rank,class,score,threshold,votes,windows,confidence\n");

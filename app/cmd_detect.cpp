@@ -61,7 +61,7 @@ int run_detect(const DetectArgs& a) {
   check_output_directory(a.out);  // before the library and the model are loaded
   check_output_path(fs::path(a.out) / "events.tsv");
   const InputFiles inputs = expand_inputs(a.files);
-  if (!inputs.not_audio.empty()) std::cerr << "note: " << inputs.skipped_note() << "\n";
+  if (inputs.any_skipped()) std::cerr << "note: " << inputs.skipped_note() << "\n";
   const std::vector<std::string>& files = inputs.files;
   // Events and tables name a recording by its base name (as DCASE's lists
   // do): two recordings that share one could not be told apart.

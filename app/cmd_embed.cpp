@@ -35,7 +35,7 @@ struct EmbedArgs {
 int run_embed(const EmbedArgs& a) {
   if (!std::isfinite(a.hop) || a.hop < 0) throw Error("--hop must be a finite number of seconds >= 0");
   const InputFiles inputs = expand_inputs(a.files);
-  if (!inputs.not_audio.empty()) std::fprintf(stderr, "note: %s\n", inputs.skipped_note().c_str());
+  if (inputs.any_skipped()) std::fprintf(stderr, "note: %s\n", inputs.skipped_note().c_str());
   const std::vector<std::string>& files = inputs.files;
   for (const auto& f : files)
     if (f == "-") throw Error("embed: give files, not standard input (the index names each window's file)");

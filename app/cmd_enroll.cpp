@@ -149,7 +149,7 @@ int run_enroll(const EnrollArgs& a) {
   // not after the model loaded and the calibration ran.
   check_output_path(a.library, OutputRules{.streaming = false, .create_parents = false});
   const InputFiles inputs = expand_inputs(a.files);
-  if (!inputs.not_audio.empty()) std::cerr << "note: " << inputs.skipped_note() << "\n";
+  if (inputs.any_skipped()) std::cerr << "note: " << inputs.skipped_note() << "\n";
   const std::vector<std::string>& files = inputs.files;
   for (const std::string& file : files)
     if (file == "-")

@@ -96,7 +96,7 @@ int run_index(const IndexArgs& a) {
   InputFiles inputs;
   if (!a.files.empty()) {
     inputs = expand_inputs(a.files);
-    if (!inputs.not_audio.empty() && !a.quiet) std::fprintf(stderr, "note: %s\n", inputs.skipped_note().c_str());
+    if (inputs.any_skipped() && !a.quiet) std::fprintf(stderr, "note: %s\n", inputs.skipped_note().c_str());
     for (const auto& f : inputs.files)
       if (f == "-") throw Error("index: give files, not standard input (the archive names each window's file)");
   }

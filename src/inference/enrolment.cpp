@@ -176,11 +176,15 @@ std::string InputFiles::skipped_note() const {
             (hidden_folders ? count(hidden_folders, "hidden folder") : std::string()) +
             " (name starting with \".\"): " + some_of(hidden);
   }
+  if (!same_file.empty())
+    note += (note.empty() ? "skipped " : "; and ") + count(same_file.size(), "file") + " that " +
+            (same_file.size() == 1 ? "is" : "are") + " a recording listed under another name (a link): " + some_of(same_file);
   return note;
 }
 
 InputFiles expand_inputs(const std::vector<std::string>& paths) {
   InputFiles out;
+  std::set<fs::path> listed;  // canonical paths of the files found in directories so far
   for (const std::string& p : paths) {
     std::error_code ec;
     if (p != "-" && fs::is_directory(p, ec)) {
@@ -227,7 +231,16 @@ InputFiles expand_inputs(const std::vector<std::string>& paths) {
                                                 " other file" + (other.size() == 1 ? "" : "s") + ": " +
                                                 some_of(other) + ")");
       std::sort(found.begin(), found.end());
-      out.files.insert(out.files.end(), found.begin(), found.end());
+      // A link to a recording that is also reached another way (in this folder or an earlier one) is read
+      // once, under the first name in sorted order: an archive would otherwise hold it, and find it, twice.
+      for (const std::string& f : found) {
+        std::error_code canonical_ec;
+        const fs::path canonical = fs::canonical(f, canonical_ec);
+        if (!canonical_ec && !listed.insert(canonical).second)
+          out.same_file.push_back(f);
+        else
+          out.files.push_back(f);
+      }
       out.not_audio.insert(out.not_audio.end(), other.begin(), other.end());
     } else {
       out.files.push_back(p);

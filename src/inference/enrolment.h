@@ -59,17 +59,23 @@ std::vector<LibraryExample> embed_example(RunModel& run, const std::string& path
 // whose extension is no audio format's (data/dataset.h is_audio_file_name:
 // notes, metadata, a spreadsheet beside the recordings), all listed in
 // not_audio (a hidden folder with a trailing "/", not entered). Symbolic links are followed; a
-// directory reached twice (a link loop) is listed once, and a link that leads
-// nowhere is kept, so that reading it names it. Error naming a FIFO, socket or
+// directory reached twice (a link loop) is listed once, a recording that
+// directories reach under two names (a link to a file) is listed under the
+// first in sorted order (the others in same_file), and a link that leads
+// nowhere is kept, so that reading it names it. Files named on the command
+// line are listed as given. Error naming a FIFO, socket or
 // device in a directory (reading one could block for ever), or a directory
 // with no audio file.
 struct InputFiles {
   std::vector<std::string> files;      // to read, in order
   std::vector<std::string> not_audio;  // skipped in the directories: hidden, or not audio by name
+  std::vector<std::string> same_file;  // skipped in the directories: another name of a listed recording
   // "skipped 2 files that are not audio (no audio extension): DIR/a.txt, DIR/meta.json;
   // and 1 hidden file (name starting with "."): DIR/.b.wav" (the first five of
-  // each, then a count); "" when none was skipped.
+  // each, then a count; then the links to a recording listed under another
+  // name); "" when none was skipped.
   std::string skipped_note() const;
+  bool any_skipped() const { return !not_audio.empty() || !same_file.empty(); }
 };
 InputFiles expand_inputs(const std::vector<std::string>& paths);
 

@@ -63,5 +63,28 @@ TEST(ExpandInputs, AFolderWithoutAudioIsNamedWithWhatItHolds) {
             std::string::npos);
 }
 
+// A link to a recording in the same tree (or in a folder named earlier) was
+// listed under both names, so an archive indexed and found it twice.
+TEST(ExpandInputs, ARecordingReachedUnderTwoNamesIsListedOnce) {
+  test::TempDir dir;
+  const fs::path recs = dir / "recs", more = dir / "more";
+  write_file_atomic(recs / "b.wav", "x");
+  write_file_atomic(recs / "c.wav", "y");
+  fs::create_symlink(recs / "b.wav", recs / "a.wav");   // sorts first: kept under this name
+  fs::create_symlink(dir / "gone.wav", recs / "e.wav");  // leads nowhere: kept, the reader names it
+  fs::create_directories(more);
+  fs::create_symlink(recs / "c.wav", more / "d.wav");  // a second folder reaching c.wav
+  write_file_atomic(more / "f.wav", "z");
+  const InputFiles in = expand_inputs({recs.string(), more.string()});
+  EXPECT_EQ(in.files, (std::vector<std::string>{(recs / "a.wav").string(), (recs / "c.wav").string(),
+                                                (recs / "e.wav").string(), (more / "f.wav").string()}));
+  EXPECT_EQ(in.same_file, (std::vector<std::string>{(recs / "b.wav").string(), (more / "d.wav").string()}));
+  EXPECT_TRUE(in.any_skipped());
+  EXPECT_EQ(in.skipped_note(), "skipped 2 files that are a recording listed under another name (a link): " +
+                                   (recs / "b.wav").string() + ", " + (more / "d.wav").string());
+  // Named on the command line, a file is taken as given, even twice.
+  EXPECT_EQ(expand_inputs({(recs / "a.wav").string(), (recs / "b.wav").string()}).files.size(), 2u);
+}
+
 }  // namespace
 }  // namespace oneshot
