@@ -109,6 +109,7 @@ int run_index(const IndexArgs& a) {
   model.embedding_dim = run->embedding_dim();
   model.window_s = run->window_seconds();
   model.sample_rate = run->sample_rate();
+  model.windows = a.shared ? "shared" : "per-window";
   // --hop checked against the model (at least one frame hop); absent: the archive's, or half a window for a new one.
   // The shared path (inference/shared_windows.h) starts windows on a grid of 16 frames: a new hop is moved to it.
   if (a.shared) {
@@ -126,14 +127,20 @@ int run_index(const IndexArgs& a) {
   };
   if (a.hop > 0) model.hop_s = new_hop(hop_samples(*run, WindowingOptions{a.hop, {}}));
   else if (!archive::archive_exists(a.archive)) model.hop_s = new_hop(hop_samples(*run, WindowingOptions{}));
+  const auto grid = can_share ? shared_window_grid(*run) : std::size_t{1};
+  auto check_grid = [&](double hop_s) {
+    if (can_share && std::llround(hop_s * rate) % static_cast<long long>(grid) != 0)
+      throw Error("index --shared: the archive's hop " + std::to_string(hop_s) + " s is not on the grid of " +
+                  std::to_string(static_cast<double>(grid) / rate) +
+                  " s that --shared needs (index it without --shared, or make a new archive with it)");
+  };
+  // Checked before opening to write: opening records how an archive that did not say embeds its windows.
+  if (can_share && !(model.hop_s > 0)) check_grid(archive::open_archive(a.archive, true)->model().hop_s);
   auto store = archive::open_or_create_archive(a.archive, model, a.half ? std::optional<bool>(true) : std::nullopt);
   const archive::ArchiveModel stored = store->model();
   const auto hop = static_cast<std::size_t>(std::llround(stored.hop_s * rate));
-  const bool share = can_share && hop % shared_window_grid(*run) == 0;
-  if (can_share && !share)
-    throw Error("index --shared: the archive's hop " + std::to_string(stored.hop_s) + " s is not on the grid of " +
-                std::to_string(static_cast<double>(shared_window_grid(*run)) / rate) +
-                " s that --shared needs (index it without --shared, or make a new archive with it)");
+  check_grid(stored.hop_s);
+  const bool share = can_share;
   auto embed = [&](const RunModel::SampleSource& source, const std::function<void(const WindowBatch&)>& on_batch) {
     return share ? embed_recording_shared(*run, source, hop, on_batch) : embed_recording(*run, source, hop, on_batch);
   };

@@ -3,6 +3,7 @@
 #include <xxhash.h>
 
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -49,6 +50,35 @@ std::vector<std::int64_t> ArchiveStore::window_ids() const {
 std::unique_ptr<ArchiveStore> open_archive(const std::string& location, bool read_only) {
   if (is_postgres_archive(location)) return open_postgres_archive(location, read_only);
   return open_sqlite_archive(location, read_only);
+}
+
+namespace {
+std::string short_number(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+}  // namespace
+
+std::string archive_mismatch(const ArchiveModel& stored, const ArchiveModel& wanted, std::optional<bool> half) {
+  if (stored.fingerprint != wanted.fingerprint)
+    return "the archive was embedded with model " + stored.fingerprint + " (run " + stored.run + "), not with " +
+           wanted.fingerprint + " (run " + wanted.run + "); index into another archive, or search this one with its own run";
+  if (wanted.hop_s > 0 && std::fabs(stored.hop_s - wanted.hop_s) > 1e-9)
+    return "the archive's windows start every " + short_number(stored.hop_s) + " s, not every " +
+           short_number(wanted.hop_s) + " s (--hop): one archive holds one window grid; leave --hop out to use the "
+           "archive's, or index into another archive";
+  if (half && *half != stored.half)
+    return std::string("the archive stores its embeddings as ") + (stored.half ? "float16" : "float32") + ", not " +
+           (*half ? "float16" : "float32") + (stored.half ? "" : " (--half)") +
+           ": leave --half out to use the archive's, or index into another archive";
+  if (!stored.windows.empty() && !wanted.windows.empty() && stored.windows != wanted.windows)
+    return "the archive's windows were embedded " +
+           std::string(stored.windows == "shared" ? "sharing the encoder's work (index --shared)" : "one by one") +
+           ", not " + (wanted.windows == "shared" ? "shared (--shared)" : "one by one (without --shared)") +
+           ": one archive's embeddings are computed one way, so that their scores compare; " +
+           (stored.windows == "shared" ? "add --shared" : "leave --shared out") + ", or index into another archive";
+  return "";
 }
 
 std::unique_ptr<ArchiveStore> open_or_create_archive(const std::string& location, const ArchiveModel& model,

@@ -42,7 +42,20 @@ struct ArchiveModel {
   double hop_s = 0;              // seconds between window starts
   int sample_rate = 0;           // Hz, the model's feature rate
   bool half = false;             // embeddings stored as float16 (else float32)
+  // How the windows were embedded: "per-window" (each on its own, as classify
+  // embeds) or "shared" (index --shared: overlapping windows share the
+  // encoder's work, a slightly different embedding); "" = not recorded (an
+  // archive indexed before this was kept, or a caller that only reads).
+  std::string windows;
 };
+
+// Why an archive holding `stored` cannot take the windows that `wanted` (and,
+// when given, the precision `half`) would add: another model's fingerprint,
+// another hop (wanted.hop_s > 0), another precision, or windows embedded the
+// other way (both recorded); "" when it can. The message names both sides and
+// the option to change (--hop, --half, --shared); the stores prefix it with
+// the archive's name.
+std::string archive_mismatch(const ArchiveModel& stored, const ArchiveModel& wanted, std::optional<bool> half);
 
 // One indexed recording. size, mtime_ns and head_hash are its identity when it
 // was indexed (file_identity): equal on disk now means unchanged.
@@ -172,8 +185,10 @@ std::unique_ptr<ArchiveStore> open_archive(const std::string& location, bool rea
 // (the class library's rule). model.hop_s 0 and `half` nullopt mean the
 // archive's own (a new archive needs a hop; its precision is then float32);
 // given ones that differ from an existing archive's are an Error naming both
-// and the option (--hop, --half): one archive holds one window grid. The same
-// model at a new run path records the new path (a moved run).
+// and the option (--hop, --half, --shared: archive_mismatch): one archive
+// holds one window grid, embedded one way. The same model at a new run path
+// records the new path (a moved run), and an archive that did not record how
+// its windows were embedded records model.windows.
 std::unique_ptr<ArchiveStore> open_or_create_archive(const std::string& location, const ArchiveModel& model,
                                                      std::optional<bool> half = std::nullopt);
 // Whether an archive exists at `location` (a file, not an empty one; a URL's archive schema).

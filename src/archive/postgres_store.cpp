@@ -277,6 +277,9 @@ class PostgresArchive final : public ArchiveStore {
     if (precision != "float32" && precision != "float16")
       damaged("its precision \"" + precision + "\" (table meta) is not float32 or float16");
     model.half = precision == "float16";
+    model.windows = m.count("windows") ? m.at("windows") : "";
+    if (!model.windows.empty() && model.windows != "per-window" && model.windows != "shared")
+      damaged("its windows \"" + model.windows + "\" (table meta) are not per-window or shared");
     if (model.fingerprint.empty()) damaged("it records no fingerprint (table meta)");
     return model;
   }
@@ -770,6 +773,8 @@ std::unique_ptr<ArchiveStore> open_or_create_postgres_archive(const std::string&
         {"hop_s", format_double(model.hop_s)},
         {"sample_rate", std::to_string(model.sample_rate)},
         {"precision", half.value_or(false) ? "float16" : "float32"}};
+    if (!model.windows.empty()) tx.exec_params("INSERT INTO " + t("meta") + "(key, value) VALUES($1, $2)",
+                                               std::string("windows"), model.windows);
     for (const auto& [k, v] : meta) tx.exec_params("INSERT INTO " + t("meta") + "(key, value) VALUES($1, $2)", k, v);
   });
   ArchiveModel stored;
@@ -778,21 +783,15 @@ std::unique_ptr<ArchiveStore> open_or_create_postgres_archive(const std::string&
     stored = a->model_of(a->meta(tx));
   });
   const std::string& where = a->url.shown;
-  if (stored.fingerprint != model.fingerprint)
-    throw Error(where + ": the archive was embedded with model " + stored.fingerprint + " (run " + stored.run +
-                "), not with " + model.fingerprint + " (run " + model.run +
-                "); index into another archive, or search this one with its own run");
-  if (model.hop_s > 0 && std::fabs(stored.hop_s - model.hop_s) > 1e-9)
-    throw Error(where + ": the archive's windows start every " + short_number(stored.hop_s) + " s, not every " +
-                short_number(model.hop_s) + " s (--hop): one archive holds one window grid; leave --hop out to use "
-                "the archive's, or index into another archive");
-  if (half && *half != stored.half)
-    throw Error(where + ": the archive stores its embeddings as " + (stored.half ? "float16" : "float32") + ", not " +
-                (*half ? "float16" : "float32") + (stored.half ? "" : " (--half)") +
-                ": leave --half out to use the archive's, or index into another archive");
+  if (const std::string why = archive_mismatch(stored, model, half); !why.empty()) throw Error(where + ": " + why);
   if (stored.run != model.run)
     a->write("cannot record the run's new path", [&](pqxx::transaction_base& tx) {
       tx.exec_params("UPDATE " + a->t("meta") + " SET value = $1 WHERE key = 'run'", model.run);
+    });
+  if (stored.windows.empty() && !model.windows.empty())
+    a->write("cannot record how the windows are embedded", [&](pqxx::transaction_base& tx) {
+      tx.exec_params("INSERT INTO " + a->t("meta") + "(key, value) VALUES($1, $2) ON CONFLICT (key) DO NOTHING",
+                     std::string("windows"), model.windows);
     });
   a->model_cache.reset();
   return a;

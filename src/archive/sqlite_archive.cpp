@@ -309,6 +309,9 @@ class SqliteArchive final : public ArchiveStore {
     if (precision != "float32" && precision != "float16")
       damaged("its precision \"" + precision + "\" (table meta) is not float32 or float16");
     model.half = precision == "float16";
+    model.windows = m.count("windows") ? m.at("windows") : "";
+    if (!model.windows.empty() && model.windows != "per-window" && model.windows != "shared")
+      damaged("its windows \"" + model.windows + "\" (table meta) are not per-window or shared");
     if (model.fingerprint.empty()) damaged("it records no fingerprint (table meta)");
     return model;
   }
@@ -761,23 +764,16 @@ std::unique_ptr<ArchiveStore> open_or_create_sqlite_archive(const fs::path& path
     a->set_meta("hop_s", format_double(model.hop_s));
     a->set_meta("sample_rate", std::to_string(model.sample_rate));
     a->set_meta("precision", half.value_or(false) ? "float16" : "float32");
+    if (!model.windows.empty()) a->set_meta("windows", model.windows);
   });
   a->read([&] { check_schema(*a); });
   const ArchiveModel stored = a->model();
-  if (stored.fingerprint != model.fingerprint)
-    throw file_error(path, "the archive was embedded with model " + stored.fingerprint + " (run " + stored.run +
-                               "), not with " + model.fingerprint + " (run " + model.run +
-                               "); index into another archive, or search this one with its own run");
-  if (model.hop_s > 0 && std::fabs(stored.hop_s - model.hop_s) > 1e-9)
-    throw file_error(path, "the archive's windows start every " + short_number(stored.hop_s) + " s, not every " +
-                               short_number(model.hop_s) + " s (--hop): one archive holds one window grid; leave "
-                               "--hop out to use the archive's, or index into another archive");
-  if (half && *half != stored.half)
-    throw file_error(path, std::string("the archive stores its embeddings as ") +
-                               (stored.half ? "float16" : "float32") + ", not " + (*half ? "float16" : "float32") +
-                               (stored.half ? "" : " (--half)") +
-                               ": leave --half out to use the archive's, or index into another archive");
-  if (stored.run != model.run) a->transaction([&] { a->set_meta("run", model.run); });
+  if (const std::string why = archive_mismatch(stored, model, half); !why.empty()) throw file_error(path, why);
+  if (stored.run != model.run || (stored.windows.empty() && !model.windows.empty()))
+    a->transaction([&] {
+      a->set_meta("run", model.run);
+      if (stored.windows.empty() && !model.windows.empty()) a->set_meta("windows", model.windows);
+    });
   return a;
 }
 

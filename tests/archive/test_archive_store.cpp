@@ -159,6 +159,37 @@ TEST(ArchiveStore, AnotherModelsWindowsAreRefusedNamingBothAndAnotherGridToo) {
   EXPECT_EQ(a->model().run, "/runs/moved");
 }
 
+TEST(ArchiveStore, WindowsEmbeddedTheOtherWayAreRefusedAndAnArchiveThatDidNotSayRecordsIt) {
+  test::TempDir dir;
+  const fs::path path = dir / "a.db";
+  auto shared = test_model("aaaa");
+  shared.windows = "shared";
+  EXPECT_EQ(open_or_create_archive(path.string(), shared)->model().windows, "shared");
+  auto per_window = test_model("aaaa");
+  per_window.windows = "per-window";
+  const std::string e = test::error_of([&] { open_or_create_archive(path.string(), per_window); });
+  EXPECT_NE(e.find(path.string() + ": the archive's windows were embedded sharing the encoder's work (index "
+                                   "--shared), not one by one (without --shared)"),
+            std::string::npos)
+      << e;
+  // A reader that does not say (windows "") opens it; one from before the key records the way it adds.
+  EXPECT_EQ(open_or_create_archive(path.string(), test_model("aaaa"))->model().windows, "shared");
+  const fs::path old = dir / "old.db";
+  open_or_create_archive(old.string(), test_model("aaaa"));
+  EXPECT_EQ(open_or_create_archive(old.string(), test_model("aaaa"))->model().windows, "");
+  EXPECT_EQ(open_or_create_archive(old.string(), per_window)->model().windows, "per-window");
+  EXPECT_NE(test::error_of([&] { open_or_create_archive(old.string(), shared); }).find("not shared (--shared)"),
+            std::string::npos);
+  // A damaged value is named.
+  sql(old, "UPDATE meta SET value = 'sometimes' WHERE key = 'windows'");
+  EXPECT_NE(test::error_of([&] { open_archive(old.string())->model(); }).find("windows \"sometimes\""),
+            std::string::npos);
+  // The rule itself, as both stores apply it.
+  EXPECT_EQ(archive_mismatch(shared, shared, std::nullopt), "");
+  EXPECT_EQ(archive_mismatch(test_model("aaaa"), shared, std::nullopt), "");
+  EXPECT_NE(archive_mismatch(per_window, shared, std::nullopt), "");
+}
+
 TEST(ArchiveStore, AFileStoredAgainReplacesItsRecordAndRemoveDropsItsWindowsAndReviews) {
   test::TempDir dir;
   auto a = open_or_create_archive((dir / "a.db").string(), test_model());

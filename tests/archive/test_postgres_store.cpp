@@ -211,6 +211,14 @@ TEST_F(PostgresArchiveTest, AnotherModelIsRefusedNamingBothAndDamageIsNamed) {
   moved.hop_s = 0;
   moved.run = "/runs/moved";
   EXPECT_EQ(open_or_create_archive(url(), moved)->model().run, "/runs/moved");
+  // An archive that did not record how its windows are embedded records it; the other way is then refused.
+  auto per_window = moved;
+  per_window.windows = "per-window";
+  EXPECT_EQ(open_or_create_archive(url(), per_window)->model().windows, "per-window");
+  auto shared = moved;
+  shared.windows = "shared";
+  EXPECT_NE(test::error_of([&] { open_or_create_archive(url(), shared); }).find("not shared (--shared)"),
+            std::string::npos);
   EXPECT_TRUE(archive_exists(url()));
   EXPECT_FALSE(archive_exists(url(name_ + "_none")));
   // Missing, another program's schema, damage, an unreachable server (its password never echoed).

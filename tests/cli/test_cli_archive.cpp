@@ -481,10 +481,40 @@ void ArchiveCli::SharedIndexStoresThePerWindowPathsWindowsWithCloseEmbeddings() 
   std::printf("index --shared on the demo's long take: mean cosine to the per-window embeddings %.3f\n", mean_cosine);
   EXPECT_GT(mean_cosine, 0.5);
   EXPECT_FALSE(all_equal);
-  // A hop off the grid: --shared refuses the archive, naming the way out.
+  // Each archive records how its windows were embedded, and refuses the other way: one archive's scores must
+  // compare (it used to take --shared windows into a per-window archive, and the reverse, without a word).
+  EXPECT_EQ(query(shared, "SELECT value FROM meta WHERE key = 'windows'"), std::vector<std::string>{"shared"});
+  EXPECT_EQ(query(per_window, "SELECT value FROM meta WHERE key = 'windows'"), std::vector<std::string>{"per-window"});
+  r = run("index --quiet --run " + run_dir() + " --archive " + q(shared) + " " + q(recordings_));
+  EXPECT_EQ(r.status, 1) << r.out;
+  EXPECT_NE(r.out.find("windows were embedded sharing the encoder's work (index --shared), not one by one"),
+            std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("add --shared"), std::string::npos) << r.out;
+  r = run("index --shared --run " + run_dir() + " --archive " + q(per_window) + " " + q(recordings_));
+  EXPECT_EQ(r.status, 1) << r.out;
+  EXPECT_NE(r.out.find("windows were embedded one by one, not shared (--shared)"), std::string::npos) << r.out;
+  EXPECT_EQ(query(per_window, "SELECT COUNT(*) FROM files"), std::vector<std::string>{"1"}) << "nothing added";
+  // A hop off the grid: --shared refuses the archive, naming the way out. (An archive indexed before the way
+  // was recorded: the key removed; --shared then meets the grid check, and a refused index records nothing.)
   const fs::path off_grid = tmp_->path() / "off-grid.archive";
   r = run("index --quiet --run " + run_dir() + " --archive " + q(off_grid) + " " + q(long_take));  // hop 2.5 s
   ASSERT_EQ(r.status, 0) << r.out;
+  {
+    sqlite3* h = nullptr;
+    ASSERT_EQ(sqlite3_open(off_grid.c_str(), &h), SQLITE_OK);
+    EXPECT_EQ(sqlite3_exec(h, "DELETE FROM meta WHERE key = 'windows'", nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(h);
+  }
+  r = run("index --quiet --run " + run_dir() + " --archive " + q(off_grid) + " " + q(long_take));
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_EQ(query(off_grid, "SELECT value FROM meta WHERE key = 'windows'"), std::vector<std::string>{"per-window"})
+      << "an archive that did not record the way records it at the next index";
+  {
+    sqlite3* h = nullptr;
+    ASSERT_EQ(sqlite3_open(off_grid.c_str(), &h), SQLITE_OK);
+    EXPECT_EQ(sqlite3_exec(h, "DELETE FROM meta WHERE key = 'windows'", nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(h);
+  }
   r = run("index --shared --run " + run_dir() + " --archive " + q(off_grid) + " " + q(recordings_));
   EXPECT_EQ(r.status, 1) << r.out;
   EXPECT_NE(r.out.find("not on the grid"), std::string::npos) << r.out;
