@@ -13,6 +13,7 @@
 #include "archive/postgres_store.h"
 #include "archive/sqlite_archive.h"
 #include "core/error.h"
+#include "core/number_text.h"
 
 namespace oneshot::archive {
 namespace fs = std::filesystem;
@@ -51,14 +52,6 @@ std::unique_ptr<ArchiveStore> open_archive(const std::string& location, bool rea
   if (is_postgres_archive(location)) return open_postgres_archive(location, read_only);
   return open_sqlite_archive(location, read_only);
 }
-
-namespace {
-std::string short_number(double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%g", v);
-  return buf;
-}
-}  // namespace
 
 std::string archive_mismatch(const ArchiveModel& stored, const ArchiveModel& wanted, std::optional<bool> half) {
   if (stored.fingerprint != wanted.fingerprint)

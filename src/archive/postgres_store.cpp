@@ -21,6 +21,7 @@
 #include "core/error.h"
 #include "data/half.h"
 #include "enroll/library.h"  // utc_now_iso8601
+#include "core/number_text.h"
 
 namespace oneshot::archive {
 namespace {
@@ -36,16 +37,6 @@ constexpr double kMaxSampleRate = 768000;
 constexpr float kMaxHalfValue = 65504.0f;
 constexpr const char* kNow = "extract(epoch from clock_timestamp())::double precision";
 
-std::string format_double(double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
-}
-std::string short_number(double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%g", v);
-  return buf;
-}
 std::string trim(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
   return s;

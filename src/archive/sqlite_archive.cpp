@@ -17,6 +17,7 @@
 #include "core/error.h"
 #include "data/half.h"
 #include "enroll/library.h"  // utc_now_iso8601
+#include "core/number_text.h"
 
 namespace oneshot::archive {
 namespace fs = std::filesystem;
@@ -51,18 +52,6 @@ void injected_fault() {
   if (++count != n) return;
   if (kill) ::raise(SIGKILL);
   throw Error("injected archive fault at writing statement " + std::to_string(count) + " (ONESHOT_TEST_ARCHIVE_FAULT)");
-}
-
-std::string format_double(double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
-}
-
-std::string short_number(double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%g", v);
-  return buf;
 }
 
 using Value = std::variant<std::monostate, std::int64_t, double, std::string>;

@@ -21,6 +21,7 @@
 #include "core/atomic_file.h"  // write_error: a full disk in words
 #include "core/error.h"
 #include "core/utf8.h"
+#include "core/number_text.h"
 
 namespace oneshot {
 namespace fs = std::filesystem;
@@ -361,19 +362,7 @@ void check_schema(const ClassLibrary::Impl& impl) {
                                     std::to_string(kSchemaVersion) + ")");
 }
 
-std::string format_double(double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
-}
-
 // A value in a message: "1e+38", not the 17 digits that store it exactly.
-std::string short_number(double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%g", v);
-  return buf;
-}
-
 // The way out of damage to what embedding made: `library --reembed` reads
 // every example's source again and writes the model, settings, embeddings,
 // cohort and calibration anew. Names the library and the run it recorded.

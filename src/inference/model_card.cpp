@@ -1,9 +1,9 @@
 #include "inference/model_card.h"
 
 #include <cmath>
-#include <sstream>
 
 #include "core/error.h"
+#include "core/number_text.h"
 #include "enroll/decision.h"
 #include "inference/library_scoring.h"
 
@@ -14,12 +14,6 @@ namespace {
 std::vector<double> values_of(const torch::Tensor& t) {
   const auto c = t.to(torch::kDouble).contiguous();
   return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
-}
-
-std::string short_number(double v) {
-  std::ostringstream out;
-  out << v;
-  return out.str();
 }
 
 const ExportLayer* find_layer(const ExportPlan& plan, const std::string& kind) {

@@ -499,25 +499,22 @@ void ArchiveCli::SharedIndexStoresThePerWindowPathsWindowsWithCloseEmbeddings() 
   const fs::path off_grid = tmp_->path() / "off-grid.archive";
   r = run("index --quiet --run " + run_dir() + " --archive " + q(off_grid) + " " + q(long_take));  // hop 2.5 s
   ASSERT_EQ(r.status, 0) << r.out;
-  {
+  const auto forget_windows = [&] {  // as an archive indexed before the way was recorded
     sqlite3* h = nullptr;
     ASSERT_EQ(sqlite3_open(off_grid.c_str(), &h), SQLITE_OK);
     EXPECT_EQ(sqlite3_exec(h, "DELETE FROM meta WHERE key = 'windows'", nullptr, nullptr, nullptr), SQLITE_OK);
     sqlite3_close(h);
-  }
+  };
+  forget_windows();
   r = run("index --quiet --run " + run_dir() + " --archive " + q(off_grid) + " " + q(long_take));
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_EQ(query(off_grid, "SELECT value FROM meta WHERE key = 'windows'"), std::vector<std::string>{"per-window"})
       << "an archive that did not record the way records it at the next index";
-  {
-    sqlite3* h = nullptr;
-    ASSERT_EQ(sqlite3_open(off_grid.c_str(), &h), SQLITE_OK);
-    EXPECT_EQ(sqlite3_exec(h, "DELETE FROM meta WHERE key = 'windows'", nullptr, nullptr, nullptr), SQLITE_OK);
-    sqlite3_close(h);
-  }
+  forget_windows();
   r = run("index --shared --run " + run_dir() + " --archive " + q(off_grid) + " " + q(recordings_));
   EXPECT_EQ(r.status, 1) << r.out;
   EXPECT_NE(r.out.find("not on the grid"), std::string::npos) << r.out;
+  EXPECT_TRUE(query(off_grid, "SELECT value FROM meta WHERE key = 'windows'").empty()) << "a refused index records nothing";
 }
 
 TEST_F(ArchiveCli, IndexResumeUpdateAndSearchEndToEnd) {
