@@ -19,9 +19,9 @@
 #include "archive/sqlite_archive.h"  // archive_statement_written: the shared fault injection
 #include "core/atomic_file.h"        // write_error
 #include "core/error.h"
+#include "core/number_text.h"
 #include "data/half.h"
 #include "enroll/library.h"  // utc_now_iso8601
-#include "core/number_text.h"
 
 namespace oneshot::archive {
 namespace {

@@ -15,9 +15,9 @@
 
 #include "core/atomic_file.h"  // write_error: a full disk in words
 #include "core/error.h"
+#include "core/number_text.h"
 #include "data/half.h"
 #include "enroll/library.h"  // utc_now_iso8601
-#include "core/number_text.h"
 
 namespace oneshot::archive {
 namespace fs = std::filesystem;

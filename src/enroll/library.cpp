@@ -20,8 +20,8 @@
 
 #include "core/atomic_file.h"  // write_error: a full disk in words
 #include "core/error.h"
-#include "core/utf8.h"
 #include "core/number_text.h"
+#include "core/utf8.h"
 
 namespace oneshot {
 namespace fs = std::filesystem;
