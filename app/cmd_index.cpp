@@ -140,9 +140,8 @@ int run_index(const IndexArgs& a) {
   const archive::ArchiveModel stored = store->model();
   const auto hop = static_cast<std::size_t>(std::llround(stored.hop_s * rate));
   check_grid(stored.hop_s);
-  const bool share = can_share;
   auto embed = [&](const RunModel::SampleSource& source, const std::function<void(const WindowBatch&)>& on_batch) {
-    return share ? embed_recording_shared(*run, source, hop, on_batch) : embed_recording(*run, source, hop, on_batch);
+    return can_share ? embed_recording_shared(*run, source, hop, on_batch) : embed_recording(*run, source, hop, on_batch);
   };
 
   // What to do with each recording.

@@ -85,7 +85,6 @@ recipe_args() {
     stretch) echo "--set train.lr_schedule=cosine --set train.epochs=32 --set train.min_epochs=16 --set train.checkpoint=last --set augment.time_stretch=0.25";;
     pitch) echo "--set train.lr_schedule=cosine --set train.epochs=32 --set train.min_epochs=16 --set train.checkpoint=last --set augment.freq_shift=4";;
     background) echo "--set train.lr_schedule=cosine --set train.epochs=32 --set train.min_epochs=16 --set train.checkpoint=last --set augment.background=0.5";;
-    stretch-pitch-background) echo "--set train.lr_schedule=cosine --set train.epochs=32 --set train.min_epochs=16 --set train.checkpoint=last --set augment.time_stretch=0.25 --set augment.freq_shift=4 --set augment.background=0.5";;
     # leave-one-out from the default
     pairs) echo "--set train.objective=pairs --set model.head=monotone";;
     linear-head) echo "--set train.objective=pairs --set model.head=linear";;

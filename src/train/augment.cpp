@@ -26,13 +26,19 @@ void mask_spans(torch::Tensor& clip, int dim, int count, double max_fraction, fl
   }
 }
 
+// Frames of a clip of `frames` frames resampled by `rate`: the draw of a stretch's start and the
+// resampling itself must agree on it.
+int64_t stretched_frames(int64_t frames, double rate) {
+  return std::max<int64_t>(1, std::llround(static_cast<double>(frames) * rate));
+}
+
 }  // namespace
 
 torch::Tensor stretch_clip(const torch::Tensor& clip, double rate, int64_t start) {
   if (clip.dim() != 2) throw Error("time stretch: a clip must be (M, T)");
   if (!(rate > 0) || !std::isfinite(rate)) throw Error("time stretch: the rate must be a finite number > 0");
   const int64_t frames = clip.size(1);
-  const auto length = std::max<int64_t>(1, std::llround(static_cast<double>(frames) * rate));
+  const int64_t length = stretched_frames(frames, rate);
   namespace F = torch::nn::functional;
   const torch::Tensor resampled =
       F::interpolate(clip.unsqueeze(0), F::InterpolateFuncOptions()
@@ -91,8 +97,8 @@ torch::Tensor augment_clips(const torch::Tensor& clips, const AugmentConfig& con
     if (config.time_stretch > 0) {
       const double limit = std::log1p(config.time_stretch);
       const double rate = std::exp((2 * uniform01(rng) - 1) * limit);
-      const auto length = std::max<int64_t>(1, std::llround(static_cast<double>(frames) * rate));
-      clip.copy_(stretch_clip(clip, rate, uniform_upto(rng, std::max<int64_t>(0, length - frames))));
+      const int64_t start = uniform_upto(rng, std::max<int64_t>(0, stretched_frames(frames, rate) - frames));
+      clip.copy_(stretch_clip(clip, rate, start));
     }
     if (config.freq_shift > 0) {
       const int64_t bands = uniform_upto(rng, 2 * static_cast<int64_t>(config.freq_shift)) - config.freq_shift;
