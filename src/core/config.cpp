@@ -153,6 +153,8 @@ void ModelConfig::validate() const {
   require_one_of(clip_norm, {"mean", "none"}, "model.clip_norm");
   require_one_of(embedding_norm, {"none", "l2", "centered_l2"}, "model.embedding_norm");
   require_one_of(pooling, {"meanmax", "attention"}, "model.pooling");
+  require_one_of(sound_span, {"tile", "whole"}, "model.sound_span");
+  require(sound_span_db > 0 && sound_span_db <= 200, "model.sound_span_db", "must be in (0, 200] dB");
 }
 
 void AugmentConfig::validate() const {
@@ -253,7 +255,14 @@ ModelConfig original_model(ModelConfig base) {
   base.input_norm = "none";
   base.clip_norm = "none";
   base.embedding_norm = "none";
+  base.sound_span = "whole";
   return base;
+}
+
+ModelConfig stored_model_defaults() {
+  ModelConfig m;
+  m.sound_span = "whole";
+  return m;
 }
 
 TrainConfig original_train(TrainConfig base) {

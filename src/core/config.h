@@ -69,6 +69,14 @@ struct ModelConfig {
   std::string input_norm = "bands";    // "bands": per-mel-band mean/std of the training clips; "none"
   std::string clip_norm = "mean";      // "mean": subtract each clip's mean log-mel (a gain normalisation); "none"
   std::string embedding_norm = "centered_l2"; // "none", "l2" or "centered_l2" (SimpleShot)
+  // Before every other step of the embedding (model/sound_span.h): "tile"
+  // repeats each clip's sounding span (first to last frame within
+  // sound_span_db of its loudest) end to end over the clip's frames, so that
+  // silence around a short sound does not enter the normalisation and the
+  // pooling over time; "whole" leaves the clip as it is (every run before
+  // the key existed, and the original).
+  std::string sound_span = "tile";
+  double sound_span_db = 40.0;  // dB below the loudest frame's mel power that still count as sounding
   int n_filters = 64;
   int n_dense = 500;
   int n_conv_layers = 3;
@@ -83,6 +91,7 @@ struct ModelConfig {
     v("dropout_dense", dropout_dense); v("arch", arch); v("width", width); v("depth", depth);
     v("embedding_dim", embedding_dim); v("head", head); v("input_norm", input_norm);
     v("clip_norm", clip_norm); v("embedding_norm", embedding_norm); v("pooling", pooling);
+    v("sound_span", sound_span); v("sound_span_db", sound_span_db);
   }
   void validate() const;
 };
@@ -267,6 +276,11 @@ struct TuneConfig {
 // no extra normalisation; the pairs objective with Keras decay, 15-query raw
 // validation; no augmentation. Other fields keep their defaults.
 ModelConfig original_model(ModelConfig base = {});
+// What a model key absent from a stored configuration (a run's config.toml,
+// a checkpoint's model_config) meant: the defaults, except that keys whose
+// default changed after they were added hold the value runs had before them
+// (model.sound_span = "whole").
+ModelConfig stored_model_defaults();
 TrainConfig original_train(TrainConfig base = {});
 AugmentConfig no_augmentation();
 

@@ -162,6 +162,7 @@ nlohmann::json model_card(RunModel& run, const ExportPlan& plan, const std::stri
   card["output"] = {{"name", "embedding"}, {"shape", {"batch", plan.embedding_dim}}, {"dtype", "float32"}};
 
   nlohmann::json norm = {{"applied", "inside the exported network; listed for reference"},
+                         {"sound_span", card["model_config"].value("model.sound_span", "whole")},
                          {"clip_norm", card["model_config"].value("model.clip_norm", "none")},
                          {"input_norm", card["model_config"].value("model.input_norm", "none")},
                          {"embedding_norm", card["model_config"].value("model.embedding_norm", "none")}};
@@ -170,7 +171,11 @@ nlohmann::json model_card(RunModel& run, const ExportPlan& plan, const std::stri
     norm["band_std"] = values_of(l->tensors.at("std"));
   }
   if (const auto* l = find_layer(plan, "center")) norm["embedding_mean"] = values_of(l->tensors.at("mean"));
-  norm["order"] = "clip_norm (subtract the clip's mean log-mel), input_norm ((x - band_mean) / band_std per mel "
+  if (const auto* l = find_layer(plan, "sound_span"))
+    norm["sound_span_below_loudest"] = l->eps;  // natural-log power
+  norm["order"] = "sound_span (when \"tile\": the frames from the first to the last whose ln(sum of mel power) is "
+                  "within sound_span_below_loudest of the loudest frame's, repeated over the window), "
+                  "clip_norm (subtract the clip's mean log-mel), input_norm ((x - band_mean) / band_std per mel "
                   "band), encoder, embedding_norm (subtract embedding_mean, divide by the L2 norm)";
   card["normalisation"] = norm;
   card["score_head"] = head_card(plan);

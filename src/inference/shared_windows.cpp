@@ -9,6 +9,7 @@
 #include "inference/window_stream.h"
 #include "model/compact_encoder.h"
 #include "model/runtime.h"
+#include "model/sound_span.h"
 
 namespace oneshot {
 namespace {
@@ -60,6 +61,10 @@ std::size_t embed_recording_shared(RunModel& run, const RunModel::SampleSource& 
   const LogMelExtractor& extractor = run.extractor();
   const int64_t n_mels = extractor.n_mels();
   auto& model = run.model();
+  // model.sound_span = "tile": a window that does not sound at both ends is tiled on its own, so
+  // it shares nothing and goes through the per-window path (sound_span.h).
+  const ModelConfig& model_config = run.config().model;
+  const double sound_span_db = model_config.sound_span == "tile" ? model_config.sound_span_db : 0.0;
 
   WindowStream stream(window, hop);
   std::vector<float> mel;
@@ -73,6 +78,16 @@ std::size_t embed_recording_shared(RunModel& run, const RunModel::SampleSource& 
     mel.resize(static_cast<std::size_t>(n_mels * frames));
     extractor.log_mel(samples, span, mel.data());
     auto x = torch::from_blob(mel.data(), {1, 1, n_mels, frames}, torch::kFloat);
+    std::vector<std::size_t> own;  // windows whose sounding span must be tiled
+    if (sound_span_db > 0) {
+      const auto energy = x.flatten(1, 2).logsumexp(1).contiguous();  // (1, frames)
+      for (std::size_t i = 0; i < count; ++i) {
+        const float* e = energy.data_ptr<float>() + i * hop_frames;
+        if (sounding_span(e, std::min<int64_t>(window_frames, frames - static_cast<int64_t>(i * hop_frames)),
+                          sound_span_db).length < window_frames)
+          own.push_back(i);
+      }
+    }
     if (model->input_norm) x = model->input_norm->forward_sliding(x, window_frames);
     const auto columns = model->compact->trunk(as_channels_last(x.contiguous())).contiguous();  // (1, C, T')
     // Window i pools columns [i * hop_columns, i * hop_columns + window_columns).
@@ -80,12 +95,14 @@ std::size_t embed_recording_shared(RunModel& run, const RunModel::SampleSource& 
                                                                                                static_cast<int64_t>(count));
     auto embeddings = model->compact->pool_project(per_window.permute({1, 0, 2}).contiguous());  // (count, D)
     if (model->embedding_norm) embeddings = model->embedding_norm->forward(embeddings);
+    embeddings = embeddings.to(torch::kFloat).contiguous();
+    for (const std::size_t i : own) embeddings[static_cast<int64_t>(i)] = run.embed_packed(samples + i * hop, 1)[0];
     WindowBatch batch;
     for (std::size_t i = 0; i < count; ++i) {
       batch.starts.push_back(stream.next_start() + i * hop);
       batch.levels_dbfs.push_back(level_dbfs(samples + i * hop, window));
     }
-    batch.embeddings = embeddings.to(torch::kFloat).contiguous();
+    batch.embeddings = embeddings;
     on_batch(batch);
     stream.skip(count);
   };

@@ -26,7 +26,10 @@
 //  - the block's first and last windows keep the zero padding of the block's
 //    edges, as the per-window path has.
 // The recording's last, zero-padded window (and a recording shorter than one
-// window) goes through the per-window path unchanged.
+// window) goes through the per-window path unchanged, and so does, with
+// model.sound_span = "tile", every window that does not sound at both ends
+// (judged on the block's frames): its sounding span is tiled on its own
+// (model/sound_span.h), so it shares nothing with its neighbours.
 // Measured with a trained run on real audio (README): the first two together
 // leave a mean cosine of about 0.6 to the per-window embeddings and a lower
 // search precision on unseen classes, so `index` uses this only with --shared.

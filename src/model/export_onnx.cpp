@@ -44,6 +44,13 @@ class GraphBuilder {
     for (int64_t v : values) t->add_int64_data(v);
     return name;
   }
+  std::string int_scalar(const std::string& name, int64_t v) {
+    auto* t = graph_->add_initializer();
+    t->set_name(name);
+    t->set_data_type(onnx::TensorProto::INT64);
+    t->add_int64_data(v);
+    return name;
+  }
   std::string ints2d(const std::string& name, const std::vector<int64_t>& values, int64_t rows, int64_t cols) {
     auto* t = graph_->add_initializer();
     t->set_name(name);
@@ -157,6 +164,37 @@ std::string layer(GraphBuilder& g, const std::string& x, const ExportLayer& l, c
   auto t = [&](const std::string& tensor, std::vector<int64_t> dims = {}) {
     return g.tensor(prefix + name + "." + tensor, l.tensors.at(tensor), std::move(dims));
   };
+  if (l.kind == "sound_span") {
+    // model/sound_span.h: frame t sounds when logsumexp over (C, M) >= the loudest frame's - eps;
+    // the clip's frame t becomes frame first + t mod (last - first + 1).
+    const std::string energy = g.op("ReduceLogSumExp", {x}, name, [](onnx::NodeProto* n) {
+      attr_ints(n, "axes", {1, 2});
+      attr_int(n, "keepdims", 1);
+    });  // (B, 1, 1, T)
+    const std::string loudest = g.op("ReduceMax", {energy}, name, [](onnx::NodeProto* n) {
+      attr_ints(n, "axes", {3});
+      attr_int(n, "keepdims", 1);
+    });
+    const std::string floor = g.op("Sub", {loudest, g.scalar(prefix + name + ".below_loudest", static_cast<float>(l.eps))}, name);
+    const std::string sounds = g.op("Cast", {g.op("GreaterOrEqual", {energy, floor}, name)}, name,
+                                    [](onnx::NodeProto* n) { attr_int(n, "to", onnx::TensorProto::FLOAT); });
+    auto arg_max = [&](int64_t last) {
+      return g.op("ArgMax", {sounds}, name, [last](onnx::NodeProto* n) {
+        attr_int(n, "axis", 3);
+        attr_int(n, "keepdims", 1);
+        attr_int(n, "select_last_index", last);
+      });
+    };
+    const std::string first = arg_max(0), last = arg_max(1);  // (B, 1, 1, 1) int64
+    const std::string one = g.int_scalar(prefix + name + ".one", 1);
+    const std::string length = g.op("Add", {g.op("Sub", {last, first}, name), one}, name);
+    const std::string shape = g.op("Shape", {x}, name);
+    const std::string frames = g.op("Gather", {shape, g.int_scalar(prefix + name + ".time_axis", 3)}, name);
+    const std::string t = g.op("Range", {g.int_scalar(prefix + name + ".zero", 0), frames, one}, name);  // (T)
+    const std::string index = g.op("Add", {first, g.op("Mod", {t, length}, name)}, name);  // (B, 1, 1, T)
+    return g.op("GatherElements", {x, g.op("Expand", {index, shape}, name)}, name,
+                [](onnx::NodeProto* n) { attr_int(n, "axis", 3); });
+  }
   if (l.kind == "clip_mean") {
     const std::string mean = g.op("ReduceMean", {x}, name, [](onnx::NodeProto* n) {
       attr_ints(n, "axes", {2, 3});

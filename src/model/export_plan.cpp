@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "model/dropout.h"
+#include "model/sound_span.h"
 
 namespace oneshot {
 namespace {
@@ -14,6 +15,7 @@ const std::vector<std::pair<std::string, std::vector<std::string>>>& supported_v
   static const std::vector<std::pair<std::string, std::vector<std::string>>> table = {
       {"model.arch", {"compact", "original"}},
       {"model.pooling", {"meanmax", "attention"}},
+      {"model.sound_span", {"tile", "whole"}},
       {"model.clip_norm", {"mean", "none"}},
       {"model.input_norm", {"bands", "none"}},
       {"model.embedding_norm", {"none", "l2", "centered_l2"}},
@@ -150,6 +152,8 @@ ExportPlan export_plan(SiameseImpl& model, int64_t n_mels, int64_t n_frames, con
   plan.embedding_dim = model.embedding_dim();
   Walker walk(plan, format);
 
+  if (config["model.sound_span"] == "tile")
+    plan.layers.push_back(layer_of("sound_span", "sound_span", sound_span_nats(config["model.sound_span_db"].get<double>())));
   if (model.input_norm) {
     if (config["model.clip_norm"] == "mean") plan.layers.push_back(layer_of("clip_mean", "input_norm"));
     if (config["model.input_norm"] == "bands") {

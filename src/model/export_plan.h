@@ -18,6 +18,8 @@
 namespace oneshot {
 
 // One layer of the plan. `kind` and what it uses:
+//  "sound_span"      each clip's frames first..last within eps (natural-log power) of
+//                    its loudest frame, tiled over its T frames (model/sound_span.h) (B,1,M,T)
 //  "clip_mean"       x - mean of each clip over (mel, frame)            (B,1,M,T)
 //  "band_norm"       (x - mean) / std per mel band; tensors mean, std (M)
 //  "conv2d"          tensors weight (O,I,kh,kw), bias (O) or none; stride, padding

@@ -37,7 +37,16 @@ std::string self(const ExportLayer& layer, const std::string& tensor) { return "
 
 void forward_line(std::ostringstream& out, const ExportLayer& l) {
   const std::string in = "        ";
-  if (l.kind == "clip_mean") {
+  if (l.kind == "sound_span") {
+    // model/sound_span.h: the span from the first to the last frame within eps of the loudest, tiled.
+    out << in << "energy = torch.logsumexp(x.flatten(1, 2), 1)\n"
+        << in << "sounds = (energy >= energy.amax(1, True) - " << number(l.eps) << ").long()\n"
+        << in << "first = torch.argmax(sounds, 1, True)\n"
+        << in << "last = torch.argmax(sounds.flip([1]), 1, True).neg() + (sounds.size(1) - 1)\n"
+        << in << "t = torch.arange(x.size(3), device=x.device).unsqueeze(0)\n"
+        << in << "index = first + torch.remainder(t, last - first + 1)\n"
+        << in << "x = torch.gather(x, 3, index.view(x.size(0), 1, 1, -1).expand(x.size()))\n";
+  } else if (l.kind == "clip_mean") {
     out << in << "x = x - x.mean([2, 3], True)\n";
   } else if (l.kind == "band_norm") {
     out << in << "x = (x - " << self(l, "mean") << ".view([1, 1, -1, 1])) / " << self(l, "std")

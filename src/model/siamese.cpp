@@ -3,6 +3,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "model/sound_span.h"
 
 namespace oneshot {
 
@@ -18,7 +19,8 @@ double model_forward_flops(const ModelConfig& config, int64_t n_mels, int64_t n_
 }
 
 SiameseImpl::SiameseImpl(const ModelConfig& config, int64_t n_mels, int64_t n_frames)
-    : dist_(config.dist), head_kind_(config.head) {
+    : dist_(config.dist), head_kind_(config.head),
+      sound_span_db_(config.sound_span == "tile" ? config.sound_span_db : 0.0) {
   config.validate();
   configuration_ = nlohmann::json::object();
   ModelConfig copy = config;
@@ -50,7 +52,12 @@ SiameseImpl::SiameseImpl(const ModelConfig& config, int64_t n_mels, int64_t n_fr
   }
 }
 
+torch::Tensor SiameseImpl::select_sound(torch::Tensor x) const {
+  return sound_span_db_ > 0 ? tile_sound_span(x, sound_span_db_) : x;
+}
+
 torch::Tensor SiameseImpl::embed(torch::Tensor x) {
+  x = select_sound(std::move(x));
   if (input_norm) x = input_norm->forward(std::move(x));
   x = compact ? compact->forward(std::move(x)) : encoder->forward(std::move(x));
   return embedding_norm ? embedding_norm->forward(std::move(x)) : x;

@@ -38,6 +38,10 @@ class SiameseImpl : public torch::nn::Module {
   SiameseImpl(const ModelConfig& config, int64_t n_mels, int64_t n_frames);
   // Embeddings of a batch of clips: (B, 1, M, T) -> (B, D), normalised as configured.
   torch::Tensor embed(torch::Tensor x);
+  // The first step of embed(): each clip's sounding span tiled over it
+  // (model.sound_span = "tile", model/sound_span.h), else x itself. Training
+  // applies it to the clips it fits the band statistics on, as embed() sees them.
+  torch::Tensor select_sound(torch::Tensor x) const;
   // The pair score on embeddings: (B, D), (B, D) -> logits (B), higher = more similar.
   torch::Tensor head(const torch::Tensor& a, const torch::Tensor& b);
   // The score of every row of `queries` (Q, D) against every row of
@@ -68,6 +72,7 @@ class SiameseImpl : public torch::nn::Module {
  private:
   torch::Tensor merge(const torch::Tensor& diff) const;
   std::string dist_, head_kind_;
+  double sound_span_db_ = 0;  // 0: model.sound_span = "whole"
   int64_t embedding_dim_ = 0;
   nlohmann::json configuration_;
 };

@@ -105,9 +105,10 @@ void check_model_config(torch::serialize::InputArchive& archive, const Siamese& 
   if (!stored_value.isString() || !(stored = nlohmann::json::parse(stored_value.toStringRef(), nullptr, false)).is_object())
     throw file_error(path, "damaged checkpoint: its model configuration is unreadable");
   const nlohmann::json& expected = model->configuration();
-  // A key added after the checkpoint was written (model.depth) held its default then.
+  // A key added after the checkpoint was written (model.depth) held its default then,
+  // or the value runs had before it (model.sound_span).
   nlohmann::json defaults;
-  ModelConfig{}.visit([&](const char* key, const auto& value) { defaults[std::string("model.") + key] = value; });
+  stored_model_defaults().visit([&](const char* key, const auto& value) { defaults[std::string("model.") + key] = value; });
   std::string differences;
   for (const auto& [key, value] : expected.items()) {
     const auto it = stored.find(key);

@@ -5,6 +5,8 @@
 // where blocks share their frames.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <cmath>
 #include <cstdio>
 
@@ -108,6 +110,37 @@ TEST(SharedWindows, BlocksOfWindowsGiveTheSameWindowsAndCloseEmbeddings) {
     // And not the per-window path by accident: sharing changes the interior windows.
     EXPECT_FALSE(torch::allclose(got.embeddings, reference.embeddings, 1e-6, 1e-7));
   }
+}
+
+// model.sound_span = "tile" (the tiny run's default): a window that starts or
+// ends in silence is tiled on its own, so it is the per-window embedding
+// exactly; the windows that sound throughout still share the trunk.
+TEST(SharedWindows, WindowsThatStartOrEndInSilenceAreEmbeddedOnTheirOwn) {
+  test::TempDir dir;
+  auto run = test::tiny_run(dir);
+  ASSERT_EQ(run->config().model.sound_span, "tile");
+  std::vector<float> samples = test::noisy_chirp(16000 * 12 + 500);
+  const std::size_t quiet_from = 16000 * 4, quiet_to = 16000 * 7;  // 3 s of digital silence
+  std::fill(samples.begin() + quiet_from, samples.begin() + quiet_to, 0.0f);
+  const std::size_t hop = 4096, window = run->window_samples(), margin = 1600;  // 0.1 s
+  const Embedded reference = per_window(*run, samples, hop);
+  const Embedded got = shared(*run, samples, hop, 0);
+  ASSERT_EQ(got.starts, reference.starts);
+  auto quiet = [&](std::size_t at) { return at >= quiet_from + margin && at + margin <= quiet_to; };
+  int own = 0, shared_ones = 0;
+  for (std::size_t i = 0; i + 1 < got.starts.size(); ++i) {  // the last, padded window is always its own
+    const std::size_t start = got.starts[i];
+    const auto a = got.embeddings[static_cast<int64_t>(i)], b = reference.embeddings[static_cast<int64_t>(i)];
+    if (quiet(start) || quiet(start + window - 1)) {
+      ++own;
+      EXPECT_TRUE(torch::allclose(a, b, 1e-4, 1e-5)) << "window at " << start;
+    } else if (start + window + margin <= quiet_from || start >= quiet_to + margin) {
+      ++shared_ones;
+    }
+  }
+  EXPECT_GE(own, 8);
+  EXPECT_GE(shared_ones, 8);
+  EXPECT_FALSE(torch::allclose(got.embeddings, reference.embeddings, 1e-6, 1e-7));  // the others share
 }
 
 TEST(SharedWindows, ShortEmptyAndOneWindowRecordings) {

@@ -42,5 +42,25 @@ TEST(CheckpointConfigKeys, AKeyAddedLaterIsTakenAtItsDefaultOnly) {
   EXPECT_NE(error.find("model.depth = (absent) (the run's config.toml: 5)"), std::string::npos) << error;
 }
 
+// model.sound_span was added with a new default: a checkpoint without it
+// embedded whole clips, so it loads into a "whole" model and is refused by
+// a "tile" one.
+TEST(CheckpointConfigKeys, AKeyWhoseDefaultChangedIsTakenAtItsValueBefore) {
+  test::TempDir dir;
+  const auto path = dir / "best.pt";
+  ModelConfig whole = compact();
+  whole.sound_span = "whole";
+  {
+    Siamese old(whole, 32, 40);
+    const_cast<nlohmann::json&>(old->configuration()).erase("model.sound_span");
+    save_best_weights(path, old, nlohmann::json{{"epoch", 1}});
+  }
+  Siamese same(whole, 32, 40);
+  EXPECT_NO_THROW(load_best_weights(path, same));
+  Siamese tiled(compact(), 32, 40);
+  const std::string error = test::error_of([&] { load_best_weights(path, tiled); });
+  EXPECT_NE(error.find("model.sound_span = (absent) (the run's config.toml: \"tile\")"), std::string::npos) << error;
+}
+
 }  // namespace
 }  // namespace oneshot

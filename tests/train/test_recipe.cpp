@@ -261,3 +261,15 @@ TEST(Recipe, RunConfigWrittenBeforeTheRecipeReadsAsTheOriginal) {
   EXPECT_EQ(c.train.objective, "pairs");
   EXPECT_FALSE(c.augment.any());
 }
+
+// model.sound_span's default changed when it was added: a run written before
+// it embedded whole clips and must go on doing so; a new run tiles.
+TEST(Recipe, RunConfigWrittenBeforeTheSoundSpanKeyReadsAsWholeClips) {
+  TempDir dir;
+  write_file_atomic(dir / "config.toml", "[model]\narch = \"compact\"\nwidth = 4\n");
+  EXPECT_EQ(load_resumed_config(dir / "config.toml", {}, {}).model.sound_span, "whole");
+  write_file_atomic(dir / "config.toml", Config().to_toml());
+  EXPECT_EQ(load_resumed_config(dir / "config.toml", {}, {}).model.sound_span, "tile");
+  EXPECT_EQ(Config::load(std::filesystem::path(ONESHOT_FIXTURES) / "../../configs/original.toml", {}).model.sound_span,
+            "whole");
+}
