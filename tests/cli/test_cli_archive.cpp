@@ -469,17 +469,29 @@ void ArchiveCli::SharedIndexStoresThePerWindowPathsWindowsWithCloseEmbeddings() 
   };
   const auto a = embeddings(shared), b = embeddings(per_window);
   ASSERT_EQ(a.size(), b.size());
-  double sum = 0;
+  // Close enough to tell the windows apart: each shared embedding is nearer its own window's per-window
+  // embedding than the other windows' are, on average (how near depends on the model: 0.6 on real audio
+  // with whole-clip runs, README).
+  auto cosine = [](const std::vector<float>& x, const std::vector<float>& y) {
+    double xy = 0, xx = 0, yy = 0;
+    for (std::size_t k = 0; k < x.size(); ++k) xy += x[k] * y[k], xx += x[k] * x[k], yy += y[k] * y[k];
+    return xy / std::sqrt(xx * yy);
+  };
+  double own = 0, others = 0;
   bool all_equal = true;
   for (std::size_t i = 0; i < a.size(); ++i) {
-    double ab = 0, aa = 0, bb = 0;
-    for (std::size_t k = 0; k < a[i].size(); ++k) ab += a[i][k] * b[i][k], aa += a[i][k] * a[i][k], bb += b[i][k] * b[i][k];
-    sum += ab / std::sqrt(aa * bb);
+    own += cosine(a[i], b[i]);
+    double to_others = 0;
+    for (std::size_t j = 0; j < b.size(); ++j)
+      if (j != i) to_others += cosine(a[i], b[j]);
+    others += to_others / static_cast<double>(b.size() - 1);
     all_equal = all_equal && a[i] == b[i];
   }
-  const double mean_cosine = sum / static_cast<double>(a.size());
-  std::printf("index --shared on the demo's long take: mean cosine to the per-window embeddings %.3f\n", mean_cosine);
-  EXPECT_GT(mean_cosine, 0.5);
+  const double mean_cosine = own / static_cast<double>(a.size());
+  const double mean_others = others / static_cast<double>(a.size());
+  std::printf("index --shared on the demo's long take: mean cosine to the per-window embeddings %.3f, to the other "
+              "windows' %.3f\n", mean_cosine, mean_others);
+  EXPECT_GT(mean_cosine, mean_others + 0.2);
   EXPECT_FALSE(all_equal);
   // Each archive records how its windows were embedded, and refuses the other way: one archive's scores must
   // compare (it used to take --shared windows into a per-window archive, and the reverse, without a word).

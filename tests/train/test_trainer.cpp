@@ -302,15 +302,26 @@ TEST(Trainer, OldCheckpointOfAnotherSizeIsRefusedByItsShapes) {
 
 // One damaged byte of the weights (a bad sector; LibTorch does not check
 // the archive's CRC-32) is an error naming the file, for best.pt and last.pt.
+// A byte of the ZIP's alignment padding (LibTorch pads each entry to 64
+// bytes, a large part of so tiny a model's file) holds no data: damaged, the
+// file loads the same numbers, which is right; wrong numbers never load.
 TEST(Trainer, DamagedCheckpointIsRefusedNotLoaded) {
   TempDir dir;
   Config c = tiny_config();
   c.train.epochs = 1;
   train(c, data(), quiet(dir / "run"));
+  auto state = [](Siamese& m) {
+    std::vector<torch::Tensor> out;
+    for (const auto& p : m->named_parameters()) out.push_back(p.value().detach().clone());
+    for (const auto& b : m->named_buffers()) out.push_back(b.value().detach().clone());
+    return out;
+  };
   for (const char* name : {"best.pt", "last.pt"}) {
     std::string bytes = read_file(dir / "run" / name);
-    // The weights are most of the file: damage a byte in each of 8 places
-    // through its middle, each one a damaged copy of its own.
+    Siamese reference(c.model, 24, 32);
+    load_best_weights(dir / "run" / name, reference);
+    const auto expected = state(reference);
+    // Damage a byte in each of 8 places through the file's middle, each one a damaged copy of its own.
     int refused = 0;
     for (int k = 1; k <= 8; ++k) {
       std::string damaged = bytes;
@@ -319,12 +330,16 @@ TEST(Trainer, DamagedCheckpointIsRefusedNotLoaded) {
       Siamese model(c.model, 24, 32);
       try {
         load_best_weights(dir / "run" / name, model);
+        const auto got = state(model);
+        ASSERT_EQ(got.size(), expected.size());
+        for (std::size_t i = 0; i < got.size(); ++i)
+          EXPECT_TRUE(torch::equal(got[i], expected[i])) << name << ": damage at place " << k << " loaded other numbers";
       } catch (const Error& e) {
         EXPECT_NE(std::string(e.what()).find(name), std::string::npos) << e.what();
         ++refused;
       }
     }
-    EXPECT_GE(refused, 6) << name << ": damaged bytes that loaded silently";
+    EXPECT_GE(refused, 3) << name << ": most places hold data, and damage there must be refused";
     write_file_atomic(dir / "run" / name, bytes);
   }
 }
