@@ -8,8 +8,9 @@
 # Usage: bench/recipes.sh [-b BUDGET_CPU_S] [-s "1 2 3"] [-j JOBS] [-o OUT] [-r "300 900"] [-H] [-L] RECIPE[@BUDGET]...
 #   env DATA (../shared/data/esc50-dev), CACHE (OUT/cache), BUILD (build)
 # RECIPE: default | original | a name below; @BUDGET gives it its own budget;
-# NAME,section.key=value (e.g. stretch,train.seed=2) is that recipe with one
-# more key (another training seed of it, to see what one seed moves).
+# NAME,section.key=value[,section.key=value...] (e.g. stretch,train.seed=2) is
+# that recipe with more keys (another training seed of it, to see what one
+# seed moves); values hold no comma.
 # -r: the budgets to report at, read off each run's curve (a run trained for
 # 900 CPU-s also gives its score at 300: every schedule counts intervals, not
 # time). Jobs run in parallel, one thread each; the budget is CPU time, so
@@ -52,7 +53,7 @@ PROTOCOL="--set train.val_queries=5 --set train.val_episodes=2000"
 
 recipe_args() {
   case $1 in
-    *,*=*) echo "$(recipe_args "${1%%,*}") --set ${1#*,}";;
+    *,*=*) echo "$(recipe_args "${1%,*}") --set ${1##*,}";;
     default) echo "";;
     original) echo "--config configs/original.toml";;
     # the default before the verification issue: plateau schedule, early stopping, best validation
