@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -156,7 +157,9 @@ class Heartbeat {
   Heartbeat(const std::string& libpq, const std::string& table, const std::string& worker, double interval_s)
       : thread_([this, libpq, table, worker, interval_s] {
           std::unique_ptr<pqxx::connection> conn;
-          const auto interval = std::chrono::duration<double>(interval_s);
+          // At most an hour: stamping early is harmless, and wait_for converts the
+          // interval to integer nanoseconds (unchecked past about 3.7e10 s).
+          const auto interval = std::chrono::duration<double>(std::min(interval_s, 3600.0));
           std::unique_lock lock(mutex_);
           while (!cv_.wait_for(lock, interval, [this] { return stop_; })) {
             try {

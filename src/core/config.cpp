@@ -11,6 +11,9 @@
 namespace oneshot {
 namespace {
 
+// The most classes a count of classes may name (split.n_val, tune.n_val).
+constexpr double kMaxClassCount = 1e6;
+
 std::string describe(const toml::node& node) {
   std::ostringstream ss;
   if (auto s = node.as_string()) ss << '"' << s->get() << '"';
@@ -21,8 +24,11 @@ std::string describe(const toml::node& node) {
 
 // Assigns one TOML value to a typed field; returns an empty string or the reason it failed.
 std::string assign(int& field, const toml::node& node) {
+  // The type is checked before value<>(): toml++ converts a float such as
+  // 4.4e101 to an integer unchecked, which is undefined behaviour.
+  if (!node.is_integer()) return "expected an integer";
   auto v = node.value<int64_t>();
-  if (!node.is_integer() || !v) return "expected an integer";
+  if (!v) return "expected an integer";
   if (*v < INT32_MIN || *v > INT32_MAX) return "integer out of range";
   field = static_cast<int>(*v);
   return {};
@@ -33,8 +39,12 @@ std::string assign(std::int64_t& field, const toml::node& node) {
   return {};
 }
 std::string assign(double& field, const toml::node& node) {
-  if (!node.is_number()) return "expected a number";
-  const double value = *node.value<double>();
+  // Not value<double>(): toml++ gives no value for an integer a double cannot
+  // hold exactly (2^63 - 1), and dereferencing that was undefined behaviour.
+  double value = 0;
+  if (auto i = node.as_integer()) value = static_cast<double>(i->get());
+  else if (auto f = node.as_floating_point()) value = f->get();
+  else return "expected a number";
   // TOML's inf and nan: no setting means them (an infinite learning rate
   // trained to NaN; an infinite log floor made every log-mel one constant).
   if (!std::isfinite(value)) return "expected a finite number";
@@ -132,8 +142,11 @@ void FeaturesConfig::validate() const {
 void SplitConfig::validate() const {
   require(n_val >= 0, "split.n_val", "must be >= 0");
   require(n_test >= 0, "split.n_test", "must be >= 0");
-  require(n_val < 1 || n_val == std::floor(n_val), "split.n_val", "must be a whole count or a fraction below 1");
-  require(n_test < 1 || n_test == std::floor(n_test), "split.n_test", "must be a whole count or a fraction below 1");
+  // Bounded: the split casts a count to an integer (1e300 would be undefined behaviour).
+  require(n_val < 1 || (n_val == std::floor(n_val) && n_val <= kMaxClassCount), "split.n_val",
+          "must be a whole count (at most 1000000) or a fraction below 1");
+  require(n_test < 1 || (n_test == std::floor(n_test) && n_test <= kMaxClassCount), "split.n_test",
+          "must be a whole count (at most 1000000) or a fraction below 1");
 }
 
 void ModelConfig::validate() const {
@@ -247,6 +260,7 @@ void TuneConfig::validate() const {
   require(heartbeat_seconds > 0, "tune.heartbeat_seconds", "must be > 0");
   require(max_attempts >= 1, "tune.max_attempts", "must be >= 1");
   require(n_val >= 2, "tune.n_val", "must be >= 2 (one-shot validation needs two classes)");
+  require(n_val <= kMaxClassCount, "tune.n_val", "must be at most 1000000");
 }
 
 ModelConfig original_model(ModelConfig base) {

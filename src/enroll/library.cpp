@@ -39,7 +39,11 @@ struct Row {
   bool null(std::size_t i) const { return std::holds_alternative<std::monostate>(cols[i]); }
   std::int64_t i64(std::size_t i) const {
     if (auto* v = std::get_if<std::int64_t>(&cols[i])) return *v;
-    if (auto* d = std::get_if<double>(&cols[i])) return static_cast<std::int64_t>(*d);
+    // A REAL where an integer belongs (a damaged or foreign write): its whole
+    // value when it has one that fits, else -1, which no id, count or flag
+    // of a library takes (never the unchecked conversion of 1e300 or inf).
+    if (auto* d = std::get_if<double>(&cols[i]))
+      return *d == std::floor(*d) && std::abs(*d) < 9e15 ? static_cast<std::int64_t>(*d) : -1;
     return 0;
   }
   double f64(std::size_t i) const {
@@ -736,9 +740,15 @@ std::optional<Calibration> ClassLibrary::calibration() const {
   c.threshold = parse_double(*impl_, m, "calibration_threshold");
   c.frr = parse_double(*impl_, m, "calibration_frr");
   c.floor = parse_double(*impl_, m, "calibration_floor");
-  c.same_pairs = static_cast<std::int64_t>(parse_double(*impl_, m, "calibration_same_pairs"));
-  c.different_pairs = static_cast<std::int64_t>(parse_double(*impl_, m, "calibration_different_pairs"));
-  c.classes = static_cast<std::int64_t>(parse_double(*impl_, m, "calibration_classes"));
+  // Counts: checked before the cast (1e300 converted unchecked is undefined behaviour).
+  const auto count = [&](const char* key) {
+    const double v = parse_double(*impl_, m, key);
+    check_meta_range(*impl_, m, key, whole_in(v, 0, 9e15), "a whole count");
+    return static_cast<std::int64_t>(v);
+  };
+  c.same_pairs = count("calibration_same_pairs");
+  c.different_pairs = count("calibration_different_pairs");
+  c.classes = count("calibration_classes");
   c.method = m.count("calibration_method") ? m.at("calibration_method") : "pairs";
   c.normalised = parse_double(*impl_, m, "calibration_normalised") != 0;
   if (m.count("calibration_logistic_a") && m.count("calibration_logistic_b"))

@@ -86,6 +86,16 @@ std::string cell(const json& v) {
   return json_text(v);
 }
 
+// A verification result's target plus non-target pairs. The counts come from
+// a file: get<int>() on a float there (1e300) would be an unchecked
+// conversion, and the sum of two int64s could overflow.
+json pair_count(const json& result) {
+  const json target = result.value("target_pairs", json(0)), nontarget = result.value("nontarget_pairs", json(0));
+  if (!target.is_number_integer() || !nontarget.is_number_integer()) return "?";
+  const double sum = target.get<double>() + nontarget.get<double>();
+  return std::abs(sum) < 9e15 ? json(static_cast<std::int64_t>(sum)) : json(sum);
+}
+
 std::string image(const fs::path& png, const std::string& alt) {
   return "<img alt=\"" + html_escape(alt) + "\" src=\"data:image/png;base64," + base64_encode(read_file(png)) +
          "\">\n";
@@ -265,7 +275,7 @@ fs::path write_report(const fs::path& run_dir) {
       html << "<tr><td>" << html_escape(name) << "</td><td>" << html_escape(r.value("protocol", "?")) << "</td><td>"
            << html_escape(r.value("split", "?")) << "</td><td>" << html_escape(result_summary_line(r)) << "</td><td>"
            << html_escape(cell(r.value("protocol", "") == "verification"
-                                   ? json(r.value("target_pairs", 0) + r.value("nontarget_pairs", 0))
+                                   ? pair_count(r)
                                    : r.value("decisions", json(0))))
            << "</td></tr>\n";
     html << "</table>\n";

@@ -123,9 +123,15 @@ RunModel::SampleSource RunModel::open_audio(const std::string& path, const Segme
   ReaderOptions options;
   options.sample_rate = sample_rate_;
   auto reader = std::make_shared<AudioReader>(path, options);
-  const std::size_t first = static_cast<std::size_t>(std::llround(segment.start * sample_rate_));
-  const std::size_t last =
-      segment.end < 0 ? SIZE_MAX : static_cast<std::size_t>(std::llround(segment.end * sample_rate_));
+  // Saturating: a segment given in seconds may lie past any file (1e300 s);
+  // llround of it is unspecified. One past every file is SIZE_MAX.
+  const auto sample_at = [this](double seconds) {
+    const double x = std::round(seconds * sample_rate_);
+    if (!(x > 0)) return std::size_t{0};
+    return x >= 1.8e19 ? SIZE_MAX : static_cast<std::size_t>(x);
+  };
+  const std::size_t first = sample_at(segment.start);
+  const std::size_t last = segment.end < 0 ? SIZE_MAX : sample_at(segment.end);
   const double rate = sample_rate_;
   const bool whole = segment.start == 0 && segment.end < 0;
   // position: samples decoded so far; the segment is [first, last) of them.

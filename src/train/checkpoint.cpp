@@ -9,6 +9,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/json_read.h"
 #include "core/json_text.h"
 #include "model/state_io.h"
 
@@ -44,7 +45,7 @@ nlohmann::json metrics_json(const EpochMetrics& m) {
 
 EpochMetrics metrics_of(const nlohmann::json& j) {
   EpochMetrics m;
-  m.epoch = j.at("epoch").get<int>();
+  m.epoch = json_integer_at<int>(j, "epoch");
   m.train_loss = number_of(j, "train_loss");
   m.train_accuracy = number_of(j, "train_accuracy");
   m.val_accuracy = number_of(j, "val_accuracy");
@@ -53,9 +54,9 @@ EpochMetrics metrics_of(const nlohmann::json& j) {
   m.seconds = j.at("seconds").get<double>();
   m.elapsed_seconds = j.at("elapsed_seconds").get<double>();
   m.learning_rate = j.at("learning_rate").get<double>();
-  m.steps = j.at("steps").get<std::int64_t>();
-  m.pairs_seen = j.at("pairs_seen").get<std::int64_t>();
-  m.clips_encoded = j.at("clips_encoded").get<std::int64_t>();
+  m.steps = json_integer_at<std::int64_t>(j, "steps");
+  m.pairs_seen = json_integer_at<std::int64_t>(j, "pairs_seen");
+  m.clips_encoded = json_integer_at<std::int64_t>(j, "clips_encoded");
   m.val_smoothed = j.contains("val_smoothed") ? number_of(j, "val_smoothed") : m.val_accuracy;
   return m;
 }
@@ -180,24 +181,25 @@ nlohmann::json TrainState::to_json() const {
 
 TrainState TrainState::from_json(const nlohmann::json& j) {
   TrainState s;
-  s.epoch = j.at("epoch").get<int>();
-  s.iterations = j.at("iterations").get<std::int64_t>();
-  s.pairs_seen = j.at("pairs_seen").get<std::int64_t>();
-  s.clips_encoded = j.at("clips_encoded").get<std::int64_t>();
+  s.epoch = json_integer_at<int>(j, "epoch");
+  s.iterations = json_integer_at<std::int64_t>(j, "iterations");
+  s.pairs_seen = json_integer_at<std::int64_t>(j, "pairs_seen");
+  s.clips_encoded = json_integer_at<std::int64_t>(j, "clips_encoded");
   s.elapsed_seconds = j.at("elapsed_seconds").get<double>();
   s.best_accuracy = j.at("best_accuracy").get<double>();
-  s.best_epoch = j.at("best_epoch").get<int>();
-  s.epochs_since_best = j.at("epochs_since_best").get<int>();
+  s.best_epoch = json_integer_at<int>(j, "best_epoch");
+  s.epochs_since_best = json_integer_at<int>(j, "epochs_since_best");
   // Checkpoints from before smoothing and the plateau schedule lack these.
   s.smoothed_accuracy = j.value("smoothed_accuracy", s.best_accuracy);
   s.lr_scale = j.value("lr_scale", 1.0);
-  s.intervals_since_lr_drop = j.value("intervals_since_lr_drop", 0);
+  s.intervals_since_lr_drop =
+      j.contains("intervals_since_lr_drop") ? json_integer_at<int>(j, "intervals_since_lr_drop") : 0;
   s.finished = j.at("finished").get<std::string>();
   s.pairs = j.at("pairs");
   if (const auto& p = j.at("partial"); !p.is_null()) {
     PartialEpoch pe;
-    pe.steps_done = p.at("steps_done").get<std::int64_t>();
-    pe.total_steps = p.at("total_steps").get<std::int64_t>();
+    pe.steps_done = json_integer_at<std::int64_t>(p, "steps_done");
+    pe.total_steps = json_integer_at<std::int64_t>(p, "total_steps");
     pe.loss_sum = p.at("loss_sum").get<double>();
     pe.correct_sum = p.at("correct_sum").get<double>();
     pe.weight_sum = p.at("weight_sum").get<double>();
@@ -252,7 +254,13 @@ TrainState load_last_checkpoint(const fs::path& path, Siamese& model, torch::opt
       throw file_error(path, "not a training checkpoint of this version (expected \"" + std::string(kFormat) + "\")");
     check_model_config(archive, model, path);
     archive.read("state", state);
-    TrainState s = TrainState::from_json(nlohmann::json::parse(state.toStringRef()));
+    TrainState s = [&] {
+      try {
+        return TrainState::from_json(nlohmann::json::parse(state.toStringRef()));
+      } catch (const Error& e) {  // json_integer_at's "KEY: expected an integer"
+        throw file_error(path, std::string("checkpoint state is corrupt: ") + e.what());
+      }
+    }();
     torch::serialize::InputArchive model_archive, optimizer_archive;
     archive.read("model", model_archive);
     archive.read("optimizer", optimizer_archive);

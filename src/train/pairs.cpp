@@ -5,6 +5,7 @@
 #include <map>
 
 #include "core/error.h"
+#include "core/json_read.h"
 #include "train/split.h"
 
 namespace oneshot {
@@ -165,15 +166,15 @@ nlohmann::json AnchorPairs::state() const {
 
 void AnchorPairs::restore(const nlohmann::json& s) {
   check_state_kind(s, "anchors");
-  if (s.at("n_pairs").get<std::size_t>() != pairs_.size())
-    throw Error("pair generator state has " + std::to_string(s.at("n_pairs").get<std::size_t>()) +
+  if (json_integer_at<std::size_t>(s, "n_pairs") != pairs_.size())
+    throw Error("pair generator state has " + std::to_string(json_integer_at<std::size_t>(s, "n_pairs")) +
                 " pairs, the training data gives " + std::to_string(pairs_.size()));
   if (s.at("in_pass").get<bool>()) {
     set_rng_state(rng_, s.at("rng_at_pass_start").get<std::string>());
     start_pass();
-    cursor_ = s.at("cursor").get<std::size_t>();
+    cursor_ = json_integer_at<std::size_t>(s, "cursor");
   }
-  passes_ = s.at("passes").get<std::int64_t>();
+  passes_ = json_integer_at<std::int64_t>(s, "passes");
   set_rng_state(rng_, s.at("rng").get<std::string>());
 }
 
@@ -287,7 +288,10 @@ TrainStep BatchPairs::make_step(const std::vector<std::size_t>& clips) {
   if (n_pos > 0 && weighted_) {
     neg_weight = static_cast<float>(neg_pair_ratio_ * static_cast<double>(n_pos) / static_cast<double>(negatives.size()));
   } else if (n_pos > 0) {
-    const auto wanted = static_cast<std::size_t>(std::llround(neg_pair_ratio_ * static_cast<double>(n_pos)));
+    // At most every negative: a huge train.neg_pair_ratio must not reach llround unbounded.
+    const double ratio_wanted = std::round(neg_pair_ratio_ * static_cast<double>(n_pos));
+    const auto wanted = ratio_wanted >= static_cast<double>(negatives.size()) ? negatives.size()
+                                                                                : static_cast<std::size_t>(ratio_wanted);
     negatives = sample_without_replacement(std::move(negatives), wanted, rng_);
   }
   for (const auto& [a, b] : negatives) {
@@ -309,10 +313,10 @@ void BatchPairs::restore(const nlohmann::json& s) {
   if (s.at("in_pass").get<bool>()) {
     set_rng_state(rng_, s.at("rng_at_pass_start").get<std::string>());
     start_pass();
-    cursor_ = s.at("cursor").get<std::size_t>();
+    cursor_ = json_integer_at<std::size_t>(s, "cursor");
     if (cursor_ > plan_.size()) throw Error("pair generator state does not fit the training data");
   }
-  passes_ = s.at("passes").get<std::int64_t>();
+  passes_ = json_integer_at<std::int64_t>(s, "passes");
   set_rng_state(rng_, s.at("rng").get<std::string>());
 }
 

@@ -5,6 +5,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/json_read.h"
 #include "core/json_text.h"
 #include "data/dataset.h"
 
@@ -55,12 +56,14 @@ RunInfo RunInfo::from_json(const nlohmann::json& j, const std::string& origin) {
     r.esc10 = j.at("esc10").get<bool>();
     r.cache_dir = j.at("cache_dir").get<std::string>();
     r.cache_file = j.at("cache_file").get<std::string>();
-    r.n_clips = j.at("n_clips").get<std::int64_t>();
-    r.n_mels = j.at("n_mels").get<std::int64_t>();
-    r.n_frames = j.at("n_frames").get<std::int64_t>();
-    r.n_classes = j.at("n_classes").get<std::int64_t>();
+    r.n_clips = json_integer_at<std::int64_t>(j, "n_clips");
+    r.n_mels = json_integer_at<std::int64_t>(j, "n_mels");
+    r.n_frames = json_integer_at<std::int64_t>(j, "n_frames");
+    r.n_classes = json_integer_at<std::int64_t>(j, "n_classes");
     return r;
   } catch (const nlohmann::json::exception& e) {
+    throw Error(origin + ": " + e.what());
+  } catch (const Error& e) {  // json_integer_at's "KEY: expected an integer"
     throw Error(origin + ": " + e.what());
   }
 }

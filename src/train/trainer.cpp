@@ -53,6 +53,18 @@ struct EpochSums {
   double loss_sum = 0, correct_sum = 0, weight_sum = 0, seconds = 0;
 };
 
+// The pair generator's state is part of last.pt: a damaged one is an error
+// naming that file, not a bare JSON exception.
+void restore_pairs(PairSource& pairs, const nlohmann::json& state, const fs::path& checkpoint) {
+  try {
+    pairs.restore(state);
+  } catch (const nlohmann::json::exception& e) {
+    throw file_error(checkpoint, std::string("checkpoint's pair generator state is corrupt: ") + e.what());
+  } catch (const Error& e) {
+    throw file_error(checkpoint, std::string("checkpoint's pair generator state: ") + e.what());
+  }
+}
+
 class Trainer {
  public:
   Trainer(const Config& config, const FeatureSet& features, const TrainOptions& options)
@@ -507,7 +519,7 @@ void Trainer::share_start() {
     }
     fs::remove(temp);
     if (device_.is_cpu()) convert_to_channels_last(*model_);
-    pairs_->restore(state_.pairs);
+    restore_pairs(*pairs_, state_.pairs, paths_.last());
     result_.resumed = true;
   }
   checkpoint.clear();
@@ -548,7 +560,7 @@ TrainResult Trainer::run() {
   if (writes_files() && fs::exists(paths_.last())) {
     state_ = load_last_checkpoint(paths_.last(), model_, *optimizer_, objective_module(), snapshots());
     if (device_.is_cpu()) convert_to_channels_last(*model_);  // loading takes the saved tensors' layout
-    pairs_->restore(state_.pairs);
+    restore_pairs(*pairs_, state_.pairs, paths_.last());
     result_.resumed = true;
   }
   if (distributed()) share_start();

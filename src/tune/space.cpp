@@ -36,9 +36,16 @@ json json_from_toml(const toml::node& node, const std::string& where) {
   throw Error(where + ": unsupported value type (dates and times cannot be choices)");
 }
 
+// An int parameter's bound: a double that is an exact integer and converts to
+// int64 (sampling and check_against_config cast it; 1e300 would be undefined behaviour).
+bool within_int_bound(double v) { return std::abs(v) <= 9007199254740992.0; }
+
 double number_of(const toml::node& node, const std::string& where) {
-  if (!node.is_number()) throw Error(where + ": expected a number");
-  return *node.value<double>();
+  // Not value<double>(): toml++ gives no value for an integer a double cannot
+  // hold exactly (2^63 - 1), and dereferencing that was undefined behaviour.
+  if (auto i = node.as_integer()) return static_cast<double>(i->get());
+  if (auto f = node.as_floating_point()) return f->get();
+  throw Error(where + ": expected a number");
 }
 
 std::string format_double(double v) {
@@ -92,6 +99,7 @@ Param parse_param(const std::string& name, const toml::node& node, const std::st
     p.low = number_of(*args->get(0), where);
     p.high = number_of(*args->get(1), where);
     if (n == 3) p.q = number_of(*args->get(2), where);
+    if (!std::isfinite(p.low) || !std::isfinite(p.high)) throw Error(where + ": bounds must be finite");
     if (!(p.low < p.high)) throw Error(where + ": low must be below high");
   };
   if (kind == "choice") {
@@ -127,6 +135,8 @@ Param parse_param(const std::string& name, const toml::node& node, const std::st
     bounds(2);
     if (p.low != std::floor(p.low) || p.high != std::floor(p.high))
       throw Error(where + ": int bounds must be whole numbers");
+    if (!within_int_bound(p.low) || !within_int_bound(p.high))
+      throw Error(where + ": int bounds must lie within ±2^53");
   } else {
     throw Error(where + ": unknown distribution \"" + kind + "\" (choice, uniform, loguniform, quniform, int)");
   }
@@ -150,8 +160,9 @@ void check_stored_param(const Param& p) {
   if (!std::isfinite(p.low) || !std::isfinite(p.high) || !(p.low < p.high))
     throw Error(where + ": low " + format_double(p.low) + " must be below high " + format_double(p.high));
   if (p.kind == ParamKind::loguniform && !(p.low > 0)) throw Error(where + ": loguniform bounds must be > 0");
-  if (p.kind == ParamKind::integer && (p.low != std::floor(p.low) || p.high != std::floor(p.high)))
-    throw Error(where + ": int bounds must be whole numbers");
+  if (p.kind == ParamKind::integer && (p.low != std::floor(p.low) || p.high != std::floor(p.high) ||
+                                      !within_int_bound(p.low) || !within_int_bound(p.high)))
+    throw Error(where + ": int bounds must be whole numbers within ±2^53");
   if (p.kind == ParamKind::quniform && (!std::isfinite(p.q) || !(p.q > 0) || q_grid(p.low, p.high, p.q).empty()))
     throw Error(where + ": quniform step q " + format_double(p.q) + " must be > 0 with a multiple inside [low, high]");
 }

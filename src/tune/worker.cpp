@@ -1,5 +1,6 @@
 #include "tune/worker.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
@@ -29,7 +30,9 @@ class Heartbeat {
   Heartbeat(Study& study, const Claim& claim, const std::string& worker, double interval_seconds,
             std::atomic<bool>& lost)
       : thread_([this, &study, claim, worker, interval_seconds, &lost] {
-          const auto interval = std::chrono::duration<double>(interval_seconds);
+          // At most an hour: beating early is harmless, and wait_for converts the
+          // interval to integer nanoseconds (unchecked past about 3.7e10 s).
+          const auto interval = std::chrono::duration<double>(std::min(interval_seconds, 3600.0));
           std::unique_lock lock(mutex_);
           while (!cv_.wait_for(lock, interval, [this] { return stop_; })) {
             try {

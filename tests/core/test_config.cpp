@@ -117,6 +117,35 @@ TEST(Config, UnknownKeysAndBadValuesNameTheKey) {
   }
 }
 
+// Found by fuzz_config in CI: a float where an integer belongs (4.4e101)
+// reached toml++'s unchecked float-to-integer conversion (undefined
+// behaviour, caught by UBSan). Any float for an integer key is refused by
+// type, whatever its size, naming the file and the key.
+TEST(Config, AFloatForAnIntegerKeyIsRefusedByTypeWhateverItsSize) {
+  test::TempDir dir;
+  for (const std::string value : {"4.4e101", "-1e300", "3.0", "nan"}) {
+    write_file_atomic(dir / "f.toml", "[features]\nn_mels = " + value + "\n");
+    std::string e = test::error_of([&] { Config::load(dir / "f.toml", {}); });
+    EXPECT_NE(e.find("f.toml"), std::string::npos) << value << ": " << e;
+    EXPECT_NE(e.find("features.n_mels"), std::string::npos) << value << ": " << e;
+    EXPECT_NE(e.find("expected an integer"), std::string::npos) << value << ": " << e;
+  }
+  Config c;
+  EXPECT_NE(test::error_of([&] { c.set("train.seed=1e30"); }).find("expected an integer"), std::string::npos);
+  // An integer a double cannot hold exactly is read as the nearest double
+  // (toml++'s value<double>() gave no value for it, and that was dereferenced).
+  c.set("train.learning_rate=9223372036854775807");
+  EXPECT_DOUBLE_EQ(c.train.learning_rate, 9223372036854775807.0);
+  // Counts kept as doubles (a count or a fraction) are bounded before the split casts them.
+  for (const std::string key : {"split.n_test", "split.n_val", "tune.n_val"}) {
+    Config d;
+    d.set(key + "=1e300");
+    const std::string e = test::error_of([&] { d.validate(); });
+    EXPECT_NE(e.find(key), std::string::npos) << e;
+    EXPECT_NE(e.find("at most 1000000"), std::string::npos) << e;
+  }
+}
+
 TEST(Config, FileRoundTripsThroughToml) {
   test::TempDir dir;
   Config a;

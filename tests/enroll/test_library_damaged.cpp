@@ -202,12 +202,16 @@ TEST(ClassLibraryDamaged, StoredNumbersThatSizeWorkAreBoundedNamingTheKeyTheValu
       {"sample_rate", "22050.5", "a whole number in [1, 768000] Hz", false},
       {"embedding_dim", "1e12", "a whole number in [1, 16777216]", false},
       {"calibration_far", "7", "a rate in [0, 1)", false},
+      // Counts cast to integers: 1e300 was an unchecked conversion (undefined behaviour).
+      {"calibration_same_pairs", "1e300", "a whole count", false},
+      {"calibration_classes", "2.5", "a whole count", false},
   };
   for (const Case& c : cases) {
     test::TempDir copy_dir;
     const fs::path copy = copy_dir.path() / "lib.db";
     fs::copy_file(path, copy);
-    if (c.key == "calibration_far") {
+    const bool calibration = c.key.rfind("calibration_", 0) == 0;
+    if (calibration) {
       Calibration cal;
       cal.threshold = 0.5;
       ClassLibrary::open(copy).set_calibration(cal);
@@ -216,7 +220,7 @@ TEST(ClassLibraryDamaged, StoredNumbersThatSizeWorkAreBoundedNamingTheKeyTheValu
     const ClassLibrary lib = ClassLibrary::open_read_only(copy);
     const std::string e = test::error_of([&] {
       if (c.settings) lib.settings();
-      else if (c.key == "calibration_far") lib.calibration();
+      else if (calibration) lib.calibration();
       else lib.model();
     });
     EXPECT_EQ(e.rfind(copy.string() + ": class library's " + c.key + " \"" + c.value +

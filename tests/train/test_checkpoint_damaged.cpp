@@ -119,5 +119,23 @@ TEST(CheckpointDamaged, AMissingRunFileIsNoSuchFileNamingTheRunAndWhatWritesIt) 
   EXPECT_EQ(read_run_file(paths.split()), "{}");
 }
 
+// A hand-edited or damaged run.json: a float where a count belongs was an
+// unchecked conversion (undefined behaviour); it is an error naming the file
+// and the key.
+TEST(CheckpointDamaged, ARunJsonCountThatIsAFloatIsRefusedNamingTheFileAndKey) {
+  test::TempDir dir;
+  const fs::path file = dir / "run.json";
+  RunInfo info;
+  info.n_clips = 12;
+  info.save(file);
+  EXPECT_EQ(RunInfo::load(file).n_clips, 12);
+  std::string text = read_file(file);
+  const std::string from = "\"n_clips\": 12";
+  ASSERT_NE(text.find(from), std::string::npos) << text;
+  text.replace(text.find(from), from.size(), "\"n_clips\": 1e300");
+  write_file_atomic(file, text);
+  EXPECT_EQ(test::error_of([&] { RunInfo::load(file); }), file.string() + ": n_clips: expected an integer");
+}
+
 }  // namespace
 }  // namespace oneshot

@@ -56,6 +56,11 @@ TEST(SearchSpace, BadDeclarationsNameFileLineAndParameter) {
   EXPECT_NE(message("[a]\nx = { choice = [] }\n").find("at least one"), std::string::npos);
   EXPECT_NE(message("[a]\nx = { choice = [1, 1] }\n").find("listed twice"), std::string::npos);
   EXPECT_NE(message("[a]\nx = { int = [1.5, 3] }\n").find("whole numbers"), std::string::npos);
+  // Found by the float-to-integer audit: int bounds are cast when sampled
+  // (1e300 was undefined behaviour) and infinite uniform bounds drew inf.
+  EXPECT_NE(message("[a]\nx = { int = [0, 1e300] }\n").find("within ±2^53"), std::string::npos);
+  EXPECT_NE(message("[a]\nx = { int = [0, 9223372036854775807] }\n").find("within ±2^53"), std::string::npos);
+  EXPECT_NE(message("[a]\nx = { uniform = [-inf, inf] }\n").find("bounds must be finite"), std::string::npos);
   EXPECT_NE(message("[a]\nx = 3\n").find("expected one of"), std::string::npos);
   EXPECT_NE(message("x = 3\n").find("must be a table"), std::string::npos);
   EXPECT_NE(message("[a\n").find("s.toml:1"), std::string::npos);

@@ -206,6 +206,8 @@ TEST_F(DamagedStudy, AStoredSpaceThatNoSpaceFileCouldDeclareIsNamed) {
        "parameter model.n_filters: choice needs at least one value"},
       {R"([{"name": "model.n_conv_layers", "type": "int", "low": 1.5, "high": 4}])",
        "parameter model.n_conv_layers: int bounds must be whole numbers"},
+      {R"([{"name": "model.n_conv_layers", "type": "int", "low": 1, "high": 1e300}])",
+       "parameter model.n_conv_layers: int bounds must be whole numbers within ±2^53"},
   };
   for (const auto& [space, why] : cases) {
     auto db = open_sqlite(path_);
