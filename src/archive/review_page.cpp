@@ -18,19 +18,12 @@
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/json_text.h"
+#include "core/number_cast.h"
 #include "events/table_text.h"
 
 namespace oneshot::archive {
 namespace fs = std::filesystem;
 namespace {
-
-// A time in seconds as a sample index, saturating: an archive's window times
-// come from a file, and llround of a huge one is unspecified.
-std::uint64_t sample_at(double seconds, int sample_rate) {
-  const double x = std::round(seconds * sample_rate);
-  if (!(x > 0)) return 0;
-  return x >= 1.8e19 ? UINT64_MAX : static_cast<std::uint64_t>(x);
-}
 
 // --- WAV in memory (libsndfile's virtual I/O), then written atomically.
 struct MemoryFile {
@@ -119,8 +112,9 @@ int cut_file(const std::string& file, int sample_rate, std::vector<Cut*>& cuts, 
   std::uint64_t end = 0;
   for (Cut* c : cuts) {
     const Excerpt e = excerpt_of(hits[c->hit], context_s);
-    c->first = sample_at(e.start_s, sr);
-    c->last = std::max(c->first, sample_at(e.end_s, sr));
+    // The window times come from the archive's file: sample_index saturates.
+    c->first = sample_index(e.start_s, sr);
+    c->last = std::max(c->first, sample_index(e.end_s, sr));
     end = std::max(end, c->last);
   }
   std::vector<float> block(1 << 16);

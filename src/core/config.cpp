@@ -7,6 +7,7 @@
 #include <toml++/toml.h>
 
 #include "core/error.h"
+#include "core/toml_read.h"
 
 namespace oneshot {
 namespace {
@@ -39,12 +40,9 @@ std::string assign(std::int64_t& field, const toml::node& node) {
   return {};
 }
 std::string assign(double& field, const toml::node& node) {
-  // Not value<double>(): toml++ gives no value for an integer a double cannot
-  // hold exactly (2^63 - 1), and dereferencing that was undefined behaviour.
-  double value = 0;
-  if (auto i = node.as_integer()) value = static_cast<double>(i->get());
-  else if (auto f = node.as_floating_point()) value = f->get();
-  else return "expected a number";
+  const std::optional<double> number = toml_number(node);
+  if (!number) return "expected a number";
+  const double value = *number;
   // TOML's inf and nan: no setting means them (an infinite learning rate
   // trained to NaN; an infinite log floor made every log-mel one constant).
   if (!std::isfinite(value)) return "expected a finite number";

@@ -20,6 +20,7 @@
 
 #include "core/atomic_file.h"  // write_error: a full disk in words
 #include "core/error.h"
+#include "core/number_cast.h"
 #include "core/number_text.h"
 #include "core/utf8.h"
 
@@ -42,8 +43,7 @@ struct Row {
     // A REAL where an integer belongs (a damaged or foreign write): its whole
     // value when it has one that fits, else -1, which no id, count or flag
     // of a library takes (never the unchecked conversion of 1e300 or inf).
-    if (auto* d = std::get_if<double>(&cols[i]))
-      return *d == std::floor(*d) && std::abs(*d) < 9e15 ? static_cast<std::int64_t>(*d) : -1;
+    if (auto* d = std::get_if<double>(&cols[i])) return whole_int64(*d).value_or(-1);
     return 0;
   }
   double f64(std::size_t i) const {

@@ -11,6 +11,7 @@
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/json_text.h"
+#include "core/number_cast.h"
 
 namespace oneshot {
 namespace fs = std::filesystem;
@@ -93,7 +94,8 @@ json pair_count(const json& result) {
   const json target = result.value("target_pairs", json(0)), nontarget = result.value("nontarget_pairs", json(0));
   if (!target.is_number_integer() || !nontarget.is_number_integer()) return "?";
   const double sum = target.get<double>() + nontarget.get<double>();
-  return std::abs(sum) < 9e15 ? json(static_cast<std::int64_t>(sum)) : json(sum);
+  if (const auto exact = whole_int64(sum)) return *exact;
+  return sum;
 }
 
 std::string image(const fs::path& png, const std::string& alt) {

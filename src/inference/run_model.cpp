@@ -14,6 +14,7 @@
 #include "audio/decode.h"
 #include "core/error.h"
 #include "core/atomic_file.h"
+#include "core/number_cast.h"
 #include "core/progress.h"
 #include "data/dataset.h"
 #include "data/feature_cache.h"
@@ -123,15 +124,10 @@ RunModel::SampleSource RunModel::open_audio(const std::string& path, const Segme
   ReaderOptions options;
   options.sample_rate = sample_rate_;
   auto reader = std::make_shared<AudioReader>(path, options);
-  // Saturating: a segment given in seconds may lie past any file (1e300 s);
-  // llround of it is unspecified. One past every file is SIZE_MAX.
-  const auto sample_at = [this](double seconds) {
-    const double x = std::round(seconds * sample_rate_);
-    if (!(x > 0)) return std::size_t{0};
-    return x >= 1.8e19 ? SIZE_MAX : static_cast<std::size_t>(x);
-  };
-  const std::size_t first = sample_at(segment.start);
-  const std::size_t last = segment.end < 0 ? SIZE_MAX : sample_at(segment.end);
+  // A segment given in seconds may lie past any file (1e300 s): sample_index
+  // saturates (UINT64_MAX, SIZE_MAX on a 64-bit machine, is past every file).
+  const std::size_t first = sample_index(segment.start, sample_rate_);
+  const std::size_t last = segment.end < 0 ? SIZE_MAX : sample_index(segment.end, sample_rate_);
   const double rate = sample_rate_;
   const bool whole = segment.start == 0 && segment.end < 0;
   // position: samples decoded so far; the segment is [first, last) of them.

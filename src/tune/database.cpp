@@ -1,9 +1,9 @@
 #include "tune/database.h"
 
 #include <charconv>
-#include <cmath>
 
 #include "core/error.h"
+#include "core/number_cast.h"
 
 namespace oneshot::tune {
 
@@ -12,8 +12,7 @@ bool is_null(const SqlValue& v) { return std::holds_alternative<std::nullptr_t>(
 std::int64_t as_int(const SqlValue& v) {
   if (auto i = std::get_if<std::int64_t>(&v)) return *i;
   if (auto d = std::get_if<double>(&v)) {
-    // Whole and in range first: converting 1e300, inf or nan is undefined behaviour.
-    if (*d == std::floor(*d) && std::abs(*d) < 9e15) return static_cast<std::int64_t>(*d);
+    if (const auto i = whole_int64(*d)) return *i;
     throw Error("database: expected an integer, got " + as_string(v));
   }
   if (auto s = std::get_if<std::string>(&v)) {

@@ -11,6 +11,7 @@
 #include "core/config.h"
 #include "core/error.h"
 #include "core/json_text.h"
+#include "core/toml_read.h"
 #include "tune/parzen.h"
 
 namespace oneshot::tune {
@@ -41,10 +42,7 @@ json json_from_toml(const toml::node& node, const std::string& where) {
 bool within_int_bound(double v) { return std::abs(v) <= 9007199254740992.0; }
 
 double number_of(const toml::node& node, const std::string& where) {
-  // Not value<double>(): toml++ gives no value for an integer a double cannot
-  // hold exactly (2^63 - 1), and dereferencing that was undefined behaviour.
-  if (auto i = node.as_integer()) return static_cast<double>(i->get());
-  if (auto f = node.as_floating_point()) return f->get();
+  if (const std::optional<double> number = toml_number(node)) return *number;
   throw Error(where + ": expected a number");
 }
 
