@@ -166,6 +166,8 @@ void ModelConfig::validate() const {
   require_one_of(pooling, {"meanmax", "attention"}, "model.pooling");
   require_one_of(sound_span, {"tile", "whole"}, "model.sound_span");
   require(sound_span_db > 0 && sound_span_db <= 200, "model.sound_span_db", "must be in (0, 200] dB");
+  require_one_of(descriptor, {"none", "band_stats"}, "model.descriptor");
+  require(descriptor_weight > 0 && descriptor_weight <= 100, "model.descriptor_weight", "must be in (0, 100]");
 }
 
 void AugmentConfig::validate() const {
@@ -268,12 +270,14 @@ ModelConfig original_model(ModelConfig base) {
   base.clip_norm = "none";
   base.embedding_norm = "none";
   base.sound_span = "whole";
+  base.descriptor = "none";
   return base;
 }
 
 ModelConfig stored_model_defaults() {
   ModelConfig m;
   m.sound_span = "whole";
+  m.descriptor = "none";
   return m;
 }
 

@@ -77,6 +77,14 @@ struct ModelConfig {
   // the key existed, and the original).
   std::string sound_span = "tile";
   double sound_span_db = 40.0;  // dB below the loudest frame's mel power that still count as sounding
+  // A fixed spectral description appended to the learned embedding
+  // (model/band_statistics.h): "band_stats" (each band's mean, deviation and
+  // mean frame-to-frame change over the clip, standardised on the training
+  // clips, L2-normalised, scaled so that it adds descriptor_weight times its
+  // cosine to the embedding's) or "none" (every run before the key existed,
+  // and the original).
+  std::string descriptor = "none";
+  double descriptor_weight = 0.2;
   int n_filters = 64;
   int n_dense = 500;
   int n_conv_layers = 3;
@@ -92,6 +100,7 @@ struct ModelConfig {
     v("embedding_dim", embedding_dim); v("head", head); v("input_norm", input_norm);
     v("clip_norm", clip_norm); v("embedding_norm", embedding_norm); v("pooling", pooling);
     v("sound_span", sound_span); v("sound_span_db", sound_span_db);
+    v("descriptor", descriptor); v("descriptor_weight", descriptor_weight);
   }
   void validate() const;
 };

@@ -88,6 +88,12 @@ std::size_t embed_recording_shared(RunModel& run, const RunModel::SampleSource& 
           own.push_back(i);
       }
     }
+    // Window i's frames [i * hop_frames, i * hop_frames + window_frames), for the band statistics.
+    const auto windows = model->descriptor ? x.squeeze(0)
+                                                 .unfold(2, window_frames, static_cast<int64_t>(hop_frames))
+                                                 .narrow(1, 0, static_cast<int64_t>(count))
+                                                 .permute({1, 0, 2, 3})
+                                           : torch::Tensor();
     if (model->input_norm) x = model->input_norm->forward_sliding(x, window_frames);
     const auto columns = model->compact->trunk(as_channels_last(x.contiguous())).contiguous();  // (1, C, T')
     // Window i pools columns [i * hop_columns, i * hop_columns + window_columns).
@@ -95,6 +101,7 @@ std::size_t embed_recording_shared(RunModel& run, const RunModel::SampleSource& 
                                                                                                static_cast<int64_t>(count));
     auto embeddings = model->compact->pool_project(per_window.permute({1, 0, 2}).contiguous());  // (count, D)
     if (model->embedding_norm) embeddings = model->embedding_norm->forward(embeddings);
+    if (model->descriptor) embeddings = model->append_descriptor(windows, embeddings);
     embeddings = embeddings.to(torch::kFloat).contiguous();
     for (const std::size_t i : own) embeddings[static_cast<int64_t>(i)] = run.embed_packed(samples + i * hop, 1)[0];
     WindowBatch batch;

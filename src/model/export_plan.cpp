@@ -16,6 +16,7 @@ const std::vector<std::pair<std::string, std::vector<std::string>>>& supported_v
       {"model.arch", {"compact", "original"}},
       {"model.pooling", {"meanmax", "attention"}},
       {"model.sound_span", {"tile", "whole"}},
+      {"model.descriptor", {"none"}},
       {"model.clip_norm", {"mean", "none"}},
       {"model.input_norm", {"bands", "none"}},
       {"model.embedding_norm", {"none", "l2", "centered_l2"}},

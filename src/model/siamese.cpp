@@ -39,6 +39,10 @@ SiameseImpl::SiameseImpl(const ModelConfig& config, int64_t n_mels, int64_t n_fr
   }
   if (config.embedding_norm != "none")
     embedding_norm = register_module("embedding_norm", EmbeddingNorm(config.embedding_norm, embedding_dim_));
+  if (config.descriptor == "band_stats") {
+    descriptor = register_module("descriptor", BandStatistics(n_mels, config.descriptor_weight));
+    embedding_dim_ += descriptor->dim();
+  }
   if (head_kind_ == "distance") {
     output = register_module("output", torch::nn::Linear(1, 1));
     torch::NoGradGuard no_grad;
@@ -57,10 +61,16 @@ torch::Tensor SiameseImpl::select_sound(torch::Tensor x) const {
 }
 
 torch::Tensor SiameseImpl::embed(torch::Tensor x) {
-  x = select_sound(std::move(x));
-  if (input_norm) x = input_norm->forward(std::move(x));
+  const torch::Tensor sound = select_sound(std::move(x));
+  x = input_norm ? input_norm->forward(sound) : sound;
   x = compact ? compact->forward(std::move(x)) : encoder->forward(std::move(x));
-  return embedding_norm ? embedding_norm->forward(std::move(x)) : x;
+  if (embedding_norm) x = embedding_norm->forward(std::move(x));
+  return append_descriptor(sound, std::move(x));
+}
+
+torch::Tensor SiameseImpl::append_descriptor(const torch::Tensor& sound, torch::Tensor embedding) {
+  if (!descriptor) return embedding;
+  return torch::cat({embedding, descriptor->forward(sound).to(embedding.dtype())}, 1);
 }
 
 torch::Tensor SiameseImpl::merge(const torch::Tensor& diff) const {

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "core/config.h"
+#include "model/band_statistics.h"
 #include "model/compact_encoder.h"
 #include "model/normalisation.h"
 #include "model/original_encoder.h"
@@ -36,8 +37,14 @@ class SiameseImpl : public torch::nn::Module {
  public:
   // Throws oneshot::Error for a bad model config or a too small input shape.
   SiameseImpl(const ModelConfig& config, int64_t n_mels, int64_t n_frames);
-  // Embeddings of a batch of clips: (B, 1, M, T) -> (B, D), normalised as configured.
+  // Embeddings of a batch of clips: (B, 1, M, T) -> (B, D), normalised as
+  // configured; with model.descriptor = "band_stats" the last 3M of the D
+  // dimensions are the clip's band statistics (model/band_statistics.h).
   torch::Tensor embed(torch::Tensor x);
+  // The last step of embed(): `embedding` (B, D - 3M) with the band
+  // statistics of `sound` (B, 1, M, T: the clips after select_sound()) appended,
+  // or `embedding` itself when model.descriptor = "none".
+  torch::Tensor append_descriptor(const torch::Tensor& sound, torch::Tensor embedding);
   // The first step of embed(): each clip's sounding span tiled over it
   // (model.sound_span = "tile", model/sound_span.h), else x itself. Training
   // applies it to the clips it fits the band statistics on, as embed() sees them.
@@ -65,6 +72,7 @@ class SiameseImpl : public torch::nn::Module {
   Encoder encoder{nullptr};           // model.arch = "original" (else null)
   CompactEncoder compact{nullptr};    // model.arch = "compact" (else null)
   EmbeddingNorm embedding_norm{nullptr};  // null when model.embedding_norm = "none"
+  BandStatistics descriptor{nullptr};     // null when model.descriptor = "none"
   // "linear": Linear(D, 1); "monotone": Linear(D, 1) used as bias - m |W|;
   // "distance": Linear(1, 1) used as bias - |W| sum(m).
   torch::nn::Linear output{nullptr};

@@ -131,9 +131,10 @@ Config load_resumed_config(const fs::path& run_config, const fs::path& config_fi
     c.augment = no_augmentation();
     c.merge_toml(text, run_config.string());
   }
-  // Keys whose default changed since (model.sound_span) hold what such runs had.
+  // Keys whose default changed since (model.sound_span, model.descriptor) hold what such runs had.
   const ModelConfig stored = stored_model_defaults();
   if (!c.was_set("model.sound_span")) c.model.sound_span = stored.sound_span;
+  if (!c.was_set("model.descriptor")) c.model.descriptor = stored.descriptor;
   if (!config_file.empty()) c.merge_file(config_file);
   for (const auto& o : overrides) c.set(o);
   c.validate();

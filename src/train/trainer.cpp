@@ -194,19 +194,23 @@ void Trainer::build() {
   validation_ = plan_validation(config_, features_, split_.train, split_.val, bn_batch);
 }
 
-// The per-band statistics come from every training clip as embed() sees it
-// (its sounding span tiled, model.sound_span; a resumed run loads the same
-// values from last.pt).
+// The per-band statistics and the band-statistics descriptor's standardisation
+// come from every training clip as embed() sees it (its sounding span tiled,
+// model.sound_span; a resumed run loads the same values from last.pt).
 void Trainer::fit_input_norm() {
-  if (!model_->input_norm || !model_->input_norm->uses_bands()) return;
+  const bool bands = model_->input_norm && model_->input_norm->uses_bands();
+  if (!bands && !model_->descriptor) return;
   const auto clips = clips_of_classes(features_.labels(), split_.train);
   constexpr std::size_t kBatch = 64;
   for (std::size_t begin = 0; begin < clips.size(); begin += kBatch) {
     const std::vector<std::size_t> batch(clips.begin() + static_cast<std::ptrdiff_t>(begin),
                                          clips.begin() + static_cast<std::ptrdiff_t>(std::min(begin + kBatch, clips.size())));
-    model_->input_norm->accumulate(model_->select_sound(clips_tensor(features_, batch)));
+    const auto sound = model_->select_sound(clips_tensor(features_, batch));
+    if (bands) model_->input_norm->accumulate(sound);
+    if (model_->descriptor) model_->descriptor->accumulate(sound);
   }
-  model_->input_norm->finish_fit();
+  if (bands) model_->input_norm->finish_fit();
+  if (model_->descriptor) model_->descriptor->finish_fit();
 }
 
 // The clips of a step as the encoder calls see them: augmented and, with

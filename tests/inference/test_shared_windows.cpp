@@ -112,6 +112,28 @@ TEST(SharedWindows, BlocksOfWindowsGiveTheSameWindowsAndCloseEmbeddings) {
   }
 }
 
+// model.descriptor = "band_stats": each window's band statistics come from its
+// own frames of the shared log-mel; one window a block gives exactly the
+// per-window embedding, blocks of windows close ones, descriptor included.
+TEST(SharedWindows, TheBandStatisticsOfEachWindowAreItsOwn) {
+  test::TempDir dir;
+  auto run = test::tiny_run(dir, "band_stats");
+  ASSERT_EQ(run->embedding_dim(), 16 + 3 * 32);
+  const std::vector<float> samples = test::noisy_chirp(16000 * 12 + 300);
+  const std::size_t hop = 8192;
+  const Embedded reference = per_window(*run, samples, hop);
+  const Embedded one = shared(*run, samples, hop, /*block_frames=*/1);
+  ASSERT_EQ(one.starts, reference.starts);
+  EXPECT_TRUE(torch::allclose(one.embeddings, reference.embeddings, 1e-4, 1e-5));
+  const Embedded blocks = shared(*run, samples, hop, 0);
+  ASSERT_EQ(blocks.starts, reference.starts);
+  const auto d = reference.embeddings.narrow(1, 16, 96), got = blocks.embeddings.narrow(1, 16, 96);
+  const auto cosine = torch::cosine_similarity(got, d, 1);
+  EXPECT_GT(cosine.min().item<double>(), 0.95);
+  // The chirp rises: windows differ, so a descriptor taken from the wrong frames would not agree.
+  EXPECT_LT(torch::cosine_similarity(d[0], d[d.size(0) - 2], 0).item<double>(), 0.95);
+}
+
 // model.sound_span = "tile" (the tiny run's default): a window that starts or
 // ends in silence (not both) is tiled on its own, so it is the per-window embedding
 // exactly; the windows that sound throughout still share the trunk.

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <memory>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "core/atomic_file.h"
@@ -30,8 +31,11 @@ inline Config tiny_config() {
   return config;
 }
 
-inline std::unique_ptr<RunModel> tiny_run(const test::TempDir& dir) {
-  const Config config = tiny_config();
+// `descriptor`: model.descriptor ("none", or "band_stats" left at its unfitted
+// standardisation: mean 0, deviation 1).
+inline std::unique_ptr<RunModel> tiny_run(const test::TempDir& dir, const std::string& descriptor = "none") {
+  Config config = tiny_config();
+  config.model.descriptor = descriptor;
   std::filesystem::create_directories(dir / "run");
   write_file_atomic(dir / "run" / "config.toml", config.to_toml());
   torch::manual_seed(3);
