@@ -89,10 +89,11 @@ std::size_t embed_recording_shared(RunModel& run, const RunModel::SampleSource& 
       }
     }
     // Window i's frames [i * hop_frames, i * hop_frames + window_frames), for the band statistics.
+    // (1, 1, M, F) -> (1, M, windows, window_frames) -> (count, 1, M, window_frames)
     const auto windows = model->descriptor ? x.squeeze(0)
                                                  .unfold(2, window_frames, static_cast<int64_t>(hop_frames))
-                                                 .narrow(1, 0, static_cast<int64_t>(count))
-                                                 .permute({1, 0, 2, 3})
+                                                 .narrow(2, 0, static_cast<int64_t>(count))
+                                                 .permute({2, 0, 1, 3})
                                            : torch::Tensor();
     if (model->input_norm) x = model->input_norm->forward_sliding(x, window_frames);
     const auto columns = model->compact->trunk(as_channels_last(x.contiguous())).contiguous();  // (1, C, T')
