@@ -176,7 +176,23 @@ nlohmann::json model_card(RunModel& run, const ExportPlan& plan, const std::stri
   norm["order"] = "sound_span (when \"tile\": the frames from the first to the last whose ln(sum of mel power) is "
                   "within sound_span_below_loudest of the loudest frame's, repeated over the window), "
                   "clip_norm (subtract the clip's mean log-mel), input_norm ((x - band_mean) / band_std per mel "
-                  "band), encoder, embedding_norm (subtract embedding_mean, divide by the L2 norm)";
+                  "band), encoder, embedding_norm (subtract embedding_mean, divide by the L2 norm), then "
+                  "descriptor when present (appended after the learned embedding)";
+  if (const auto* l = find_layer(plan, "band_statistics")) {
+    const int64_t dim = l->tensors.at("mean").numel();
+    card["descriptor"] = {
+        {"kind", "band_stats"},
+        {"weight", l->scale * l->scale},
+        {"embedding_columns", {plan.embedding_dim - dim, plan.embedding_dim}},  // [first, end)
+        {"input", "the clip after sound_span, before clip_norm and input_norm (B, 1, n_mels, T >= 2)"},
+        {"statistics", "per mel band m over frames t: mean_t x[m,t] minus the clip's mean over (m, t); "
+                       "sqrt(mean_t (x[m,t] - mean_t x[m,t])^2); mean_t |x[m,t+1] - x[m,t]|; concatenated "
+                       "[means, deviations, fluxes] (3 n_mels)"},
+        {"formula", "z = (s - mean) / std; appended z / max(|z|_2, 1e-8) * sqrt(weight)"},
+        {"mean", values_of(l->tensors.at("mean"))},
+        {"std", values_of(l->tensors.at("std"))},
+        {"meaning", "the head's distance over all dims scores cos(embedding) + weight * cos(descriptor)"}};
+  }
   card["normalisation"] = norm;
   card["score_head"] = head_card(plan);
   if (format == "torchscript")

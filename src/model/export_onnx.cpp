@@ -3,6 +3,7 @@
 #include <onnx/onnx_pb.h>
 
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <functional>
 
@@ -159,7 +160,46 @@ std::string frontend(GraphBuilder& g, const std::string& waveform, const OnnxFro
   return g.op("Unsqueeze", {bands, g.ints("frontend.channel_axis", {1})}, "frontend");
 }
 
-std::string layer(GraphBuilder& g, const std::string& x, const ExportLayer& l, const std::string& prefix) {
+// model/band_statistics.h on the kept input k (B, 1, M, T), T >= 2, appended to x (B, D).
+std::string band_statistics(GraphBuilder& g, const std::string& x, const std::string& k, const ExportLayer& l,
+                            const std::string& prefix) {
+  const std::string& name = l.name;
+  const std::string s = g.op("Squeeze", {k, g.ints(prefix + name + ".channel_axis", {1})}, name);  // (B, M, T)
+  auto mean_over = [&](const std::string& v, int64_t axis) {
+    return g.op("ReduceMean", {v}, name, [axis](onnx::NodeProto* n) {
+      attr_ints(n, "axes", {axis});
+      attr_int(n, "keepdims", 1);
+    });
+  };
+  const std::string band_mean = mean_over(s, 2);  // (B, M, 1)
+  const std::string relative = g.op("Sub", {band_mean, mean_over(band_mean, 1)}, name);
+  const std::string centred = g.op("Sub", {s, band_mean}, name);
+  const std::string deviation = g.op("Sqrt", {mean_over(g.op("Mul", {centred, centred}, name), 2)}, name);
+  const std::string time_axis = g.ints(prefix + name + ".time_axis", {2});
+  const std::string later = g.op("Slice", {s, g.ints(prefix + name + ".from_second", {1}),
+                                           g.ints(prefix + name + ".to_end", {INT64_MAX}), time_axis}, name);
+  const std::string earlier = g.op("Slice", {s, g.ints(prefix + name + ".from_first", {0}),
+                                             g.ints(prefix + name + ".to_last", {-1}), time_axis}, name);
+  const std::string flux = mean_over(g.op("Abs", {g.op("Sub", {later, earlier}, name)}, name), 2);
+  const std::string stats = g.op("Flatten", {g.op("Concat", {relative, deviation, flux}, name, [](onnx::NodeProto* n) {
+                                   attr_int(n, "axis", 1);
+                                 })},
+                                 name, [](onnx::NodeProto* n) { attr_int(n, "axis", 1); });  // (B, 3M)
+  const std::string z = g.op("Div", {g.op("Sub", {stats, g.tensor(prefix + name + ".mean", l.tensors.at("mean"))}, name),
+                                     g.tensor(prefix + name + ".std", l.tensors.at("std"))},
+                             name);
+  const std::string norm = g.op("ReduceL2", {z}, name, [](onnx::NodeProto* n) {
+    attr_ints(n, "axes", {1});
+    attr_int(n, "keepdims", 1);
+  });
+  const std::string unit = g.op("Div", {z, g.op("Max", {norm, g.scalar(prefix + name + ".eps", static_cast<float>(l.eps))}, name)}, name);
+  const std::string scaled = g.op("Mul", {unit, g.scalar(prefix + name + ".scale", static_cast<float>(l.scale))}, name);
+  return g.op("Concat", {x, scaled}, name, [](onnx::NodeProto* n) { attr_int(n, "axis", 1); });
+}
+
+// One layer of the plan applied to x; `kept` holds the "descriptor_input" for "band_statistics".
+std::string layer(GraphBuilder& g, const std::string& x, const ExportLayer& l, const std::string& prefix,
+                  std::string& kept) {
   const std::string& name = l.name;
   auto t = [&](const std::string& tensor, std::vector<int64_t> dims = {}) {
     return g.tensor(prefix + name + "." + tensor, l.tensors.at(tensor), std::move(dims));
@@ -266,6 +306,14 @@ std::string layer(GraphBuilder& g, const std::string& x, const ExportLayer& l, c
     return g.op("Concat", {mean, sd}, name, [](onnx::NodeProto* n) { attr_int(n, "axis", 1); });
   }
   if (l.kind == "center") return g.op("Sub", {x, t("mean")}, name);
+  if (l.kind == "descriptor_input") {
+    kept = x;
+    return x;
+  }
+  if (l.kind == "band_statistics") {
+    if (kept.empty()) throw Error("ONNX export: band statistics without their input (internal: the plan changed)");
+    return band_statistics(g, x, kept, l, prefix);
+  }
   if (l.kind == "l2_normalise") {
     const std::string norm = g.op("ReduceL2", {x}, name, [](onnx::NodeProto* n) {
       attr_ints(n, "axes", {1});
@@ -328,7 +376,8 @@ std::string onnx_model_bytes(const ExportPlan& plan, const OnnxOptions& options)
               {0, 1, plan.n_mels, plan.n_frames});
     x = "log_mel";
   }
-  for (const auto& l : plan.layers) x = layer(g, x, l, "");
+  std::string kept;
+  for (const auto& l : plan.layers) x = layer(g, x, l, "", kept);
   auto* out = g.node("Identity", {x}, "embedding");
   out->set_output(0, "embedding");
   set_shape(graph->add_output(), "embedding", {"batch"}, {0, plan.embedding_dim});

@@ -1,6 +1,7 @@
 #include "model/export_plan.h"
 
 #include <algorithm>
+#include <cmath>
 #include <utility>
 
 #include "core/error.h"
@@ -16,7 +17,7 @@ const std::vector<std::pair<std::string, std::vector<std::string>>>& supported_v
       {"model.arch", {"compact", "original"}},
       {"model.pooling", {"meanmax", "attention"}},
       {"model.sound_span", {"tile", "whole"}},
-      {"model.descriptor", {"none"}},
+      {"model.descriptor", {"none", "band_stats"}},
       {"model.clip_norm", {"mean", "none"}},
       {"model.input_norm", {"bands", "none"}},
       {"model.embedding_norm", {"none", "l2", "centered_l2"}},
@@ -155,6 +156,8 @@ ExportPlan export_plan(SiameseImpl& model, int64_t n_mels, int64_t n_frames, con
 
   if (config["model.sound_span"] == "tile")
     plan.layers.push_back(layer_of("sound_span", "sound_span", sound_span_nats(config["model.sound_span_db"].get<double>())));
+  // SiameseImpl::embed: the descriptor sees the clip after the sound span, before the input normalisation.
+  if (model.descriptor) plan.layers.push_back(layer_of("descriptor_input", "descriptor"));
   if (model.input_norm) {
     if (config["model.clip_norm"] == "mean") plan.layers.push_back(layer_of("clip_mean", "input_norm"));
     if (config["model.input_norm"] == "bands") {
@@ -195,6 +198,17 @@ ExportPlan export_plan(SiameseImpl& model, int64_t n_mels, int64_t n_frames, con
     plan.layers.push_back(std::move(layer));
   }
   if (norm != "none") plan.layers.push_back(layer_of("l2_normalise", "embedding_norm", 1e-8));
+  if (model.descriptor) {
+    ExportLayer layer = layer_of("band_statistics", "descriptor", 1e-8);
+    layer.tensors["mean"] = buffer(*model.descriptor, "mean", format);
+    layer.tensors["std"] = buffer(*model.descriptor, "std", format);
+    layer.scale = std::sqrt(model.descriptor->weight());
+    plan.layers.push_back(std::move(layer));
+  }
+
+  if (model.descriptor && plan.min_frames < 2)
+    throw Error(format + " export: band statistics need inputs of at least 2 frames (the encoder takes " +
+                std::to_string(plan.min_frames) + ")");
 
   plan.head = model.head_kind();
   plan.dist = model.dist();

@@ -1,6 +1,6 @@
 #pragma once
 // The embedding path of a trained siamese network (SiameseImpl::embed in eval
-// mode: input normalisation, encoder, embedding normalisation) as a flat list
+// mode: input normalisation, encoder, embedding normalisation, band statistics) as a flat list
 // of layers with their trained tensors, for the exporters to write in another
 // format (model/export_torchscript.h, model/export_onnx.h). Built by walking
 // the model's modules, so every layer of the trained network appears exactly
@@ -36,12 +36,20 @@ namespace oneshot {
 //                    standard deviation (variance clamped at 1e-5 before the root)
 //  "center"          x - tensor mean (D)
 //  "l2_normalise"    x / max(|x|_2, eps) over dim 1
+//  "descriptor_input"  keeps x (B,1,M,T), the clip as the encoder's input normalisation
+//                    receives it, for "band_statistics"; x passes unchanged
+//  "band_statistics" (B, D) -> (B, D + 3M): appends the statistics of the kept input
+//                    (model/band_statistics.h: per band the mean minus the clip mean, the
+//                    population deviation and the mean |x[t+1] - x[t]|, over T >= 2 frames),
+//                    (s - mean) / std with tensors mean, std (3M), divided by max(|.|_2, eps)
+//                    and multiplied by `scale` (sqrt(model.descriptor_weight))
 struct ExportLayer {
   std::string kind;
   std::string name;  // the module it came from, e.g. "encoder.blocks.0"
   std::map<std::string, torch::Tensor> tensors;  // contiguous float32 CPU copies
   std::vector<int64_t> kernel, stride, padding;
   double eps = 0;
+  double scale = 1;
 };
 
 struct ExportPlan {

@@ -83,6 +83,18 @@ void forward_line(std::ostringstream& out, const ExportLayer& l) {
         << in << "x = torch.cat([m, v.clamp_min(1e-05).sqrt()], 1)\n";
   } else if (l.kind == "center") {
     out << in << "x = x - " << self(l, "mean") << "\n";
+  } else if (l.kind == "descriptor_input") {
+    out << in << "sound = x\n";
+  } else if (l.kind == "band_statistics") {
+    // model/band_statistics.h on the kept input (T >= 2 frames).
+    out << in << "s = sound.squeeze(1)\n"
+        << in << "band_mean = s.mean(2)\n"
+        << in << "deviation = (s - band_mean.unsqueeze(2)).square().mean(2).sqrt()\n"
+        << in << "flux = (s[:, :, 1:] - s[:, :, :-1]).abs().mean(2)\n"
+        << in << "z = (torch.cat([band_mean - band_mean.mean(1, True), deviation, flux], 1) - " << self(l, "mean")
+        << ") / " << self(l, "std") << "\n"
+        << in << "x = torch.cat([x, z / z.norm(2, [1], True).clamp_min(" << number(l.eps) << ") * "
+        << number(l.scale) << "], 1)\n";
   } else if (l.kind == "l2_normalise") {
     out << in << "x = x / x.norm(2, [1], True).clamp_min(" << number(l.eps) << ")\n";
   } else {
@@ -119,7 +131,7 @@ torch::jit::Module torchscript_module(const ExportPlan& plan) {
     for (const auto& [name, tensor] : layer.tensors) {
       // Learned weights are parameters (a PyTorch user can fine-tune them); statistics are buffers.
       const bool statistic = name == "running_mean" || name == "running_var" || layer.kind == "band_norm" ||
-                             layer.kind == "center";
+                             layer.kind == "center" || layer.kind == "band_statistics";
       module.register_parameter(attribute(layer, name), tensor.clone(), statistic);
     }
   module.register_parameter("head_weight", plan.head_weight.clone(), false);

@@ -19,9 +19,11 @@ namespace {
 namespace fs = std::filesystem;
 
 // tiny_run's configuration with every statistic moved off its initial value
-// (band and embedding means, BatchNorm running statistics), as training leaves them.
-std::unique_ptr<RunModel> trained_tiny_run(const test::TempDir& dir) {
-  const Config config = test::tiny_config();
+// (band and embedding means, BatchNorm running statistics, the descriptor's
+// standardisation), as training leaves them.
+std::unique_ptr<RunModel> trained_tiny_run(const test::TempDir& dir, const std::string& descriptor = "none") {
+  Config config = test::tiny_config();
+  config.model.descriptor = descriptor;
   fs::create_directories(dir / "run");
   write_file_atomic(dir / "run" / "config.toml", config.to_toml());
   torch::manual_seed(4);
@@ -48,18 +50,42 @@ torch::Tensor run_log_mel(RunModel& run, const std::vector<float>& samples) {
 }
 
 TEST(ExportRun, ExportedNetworkOnTheRunsLogMelGivesTheRunsEmbedding) {
-  test::TempDir dir;
-  auto run = trained_tiny_run(dir);
-  const ExportPlan plan = export_plan(*run->model(), 32, 126, "TorchScript");
-  torch::jit::Module exported = torchscript_module(plan);
-  for (std::size_t offset : {0u, 8000u}) {
-    std::vector<float> x = test::noisy_chirp(run->window_samples() + offset);
-    x.erase(x.begin(), x.begin() + static_cast<long>(offset));
-    torch::NoGradGuard no_grad;
-    const auto theirs = exported.forward({run_log_mel(*run, x)}).toTensor();
-    const auto ours = run->embed_packed(x.data(), 1);  // the path enroll, classify, detect and embed take
-    EXPECT_LT((theirs - ours).abs().max().item<double>(), 1e-5) << offset;
+  for (const std::string descriptor : {"none", "band_stats"}) {
+    SCOPED_TRACE(descriptor);
+    test::TempDir dir;
+    auto run = trained_tiny_run(dir, descriptor);
+    EXPECT_EQ(run->embedding_dim(), descriptor == "none" ? 16 : 16 + 3 * 32);
+    const ExportPlan plan = export_plan(*run->model(), 32, 126, "TorchScript");
+    torch::jit::Module exported = torchscript_module(plan);
+    for (std::size_t offset : {0u, 8000u}) {
+      std::vector<float> x = test::noisy_chirp(run->window_samples() + offset);
+      x.erase(x.begin(), x.begin() + static_cast<long>(offset));
+      torch::NoGradGuard no_grad;
+      const auto theirs = exported.forward({run_log_mel(*run, x)}).toTensor();
+      const auto ours = run->embed_packed(x.data(), 1);  // the path enroll, classify, detect and embed take
+      EXPECT_LT((theirs - ours).abs().max().item<double>(), 1e-5) << offset;
+    }
   }
+}
+
+TEST(ExportRun, ModelCardGivesTheDescriptorsColumnsStandardisationAndWeight) {
+  test::TempDir dir;
+  auto run = trained_tiny_run(dir, "band_stats");
+  const ExportPlan plan = export_plan(*run->model(), 32, 126, "ONNX");
+  const auto card = model_card(*run, plan, "onnx", dir / "m.onnx");
+  EXPECT_EQ(card["embedding_dim"], 16 + 96);
+  ASSERT_TRUE(card.contains("descriptor")) << card.dump(2);
+  const auto& d = card["descriptor"];
+  EXPECT_EQ(d["kind"], "band_stats");
+  EXPECT_EQ(d["embedding_columns"], nlohmann::json({16, 112}));
+  EXPECT_NEAR(d["weight"].get<double>(), run->config().model.descriptor_weight, 1e-12);
+  const auto std_buffer = run->model()->descriptor->named_buffers()["std"];
+  ASSERT_EQ(d["std"].size(), 96u);
+  EXPECT_FLOAT_EQ(d["std"][40].get<float>(), std_buffer[40].item<float>());
+  test::TempDir other;
+  auto plain = trained_tiny_run(other, "none");
+  EXPECT_FALSE(model_card(*plain, export_plan(*plain->model(), 32, 126, "ONNX"), "onnx", other / "m.onnx")
+                   .contains("descriptor"));
 }
 
 TEST(ExportRun, ModelCardDescribesTheRunsFrontEndNormalisationAndHead) {

@@ -22,25 +22,29 @@ struct ExportCase {
 };
 
 // Every layer kind the exporters write: both encoders, both poolings, every
-// normalisation and every head.
+// normalisation, every head, and the band-statistics descriptor (after a
+// tiled sound span, and on the whole clip).
 inline std::vector<ExportCase> export_cases() {
   std::vector<ExportCase> cases;
   ModelConfig compact;  // the defaults: bands + clip mean, centered_l2, distance head, l2
   compact.width = 4;
   compact.embedding_dim = 8;
+  compact.descriptor = "band_stats";
   cases.push_back({"compact_meanmax", compact});
   ModelConfig attention = compact;
   attention.pooling = "attention";
   attention.embedding_norm = "l2";
   attention.head = "monotone";
   attention.dist = "l1";
+  attention.descriptor = "none";
   cases.push_back({"compact_attention", attention});
-  cases.push_back({"original", tiny_config()});  // no normalisation, linear head
+  cases.push_back({"original", tiny_config()});  // no normalisation, linear head, no descriptor
   ModelConfig original = tiny_config();
   original.input_norm = "bands";
   original.clip_norm = "mean";
   original.embedding_norm = "centered_l2";
   original.head = "distance";
+  original.descriptor = "band_stats";
   cases.push_back({"original_normalised", original});
   return cases;
 }
@@ -58,7 +62,8 @@ inline Siamese trained_like(const ModelConfig& config, uint64_t seed) {
   for (auto& b : model->named_buffers()) {
     auto t = b.value();
     if (!t.is_floating_point()) continue;
-    if (ends_with(b.key(), "running_var") || ends_with(b.key(), "band_std")) t.uniform_(0.5, 2.0, gen);
+    if (ends_with(b.key(), "running_var") || ends_with(b.key(), "band_std") || ends_with(b.key(), "descriptor.std"))
+      t.uniform_(0.5, 2.0, gen);
     else t.normal_(0.0, 0.5, gen);
   }
   for (auto& p : model->named_parameters()) {

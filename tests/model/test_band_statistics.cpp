@@ -11,6 +11,7 @@
 #include "model/siamese.h"
 #include "model/sound_span.h"
 #include "model_test_util.h"
+#include "support/test_support.h"
 
 namespace oneshot {
 namespace {
@@ -110,19 +111,31 @@ TEST(BandStatistics, ConfigValuesAreCheckedAndEarlierRunsReadAsNone) {
   }
 }
 
-// Until the exporters write the descriptor, they refuse it by its key.
-TEST(BandStatistics, ExportersRefuseItByName) {
+// The exporters' plan (model/export_plan.h) takes the descriptor's input
+// after the sound span and appends the fitted statistics last; the exporters'
+// agreement with embed() is in test_export_onnx.cpp and test_export_torchscript.cpp.
+TEST(BandStatistics, ExportPlanKeepsTheTiledClipAndAppendsTheFittedStatisticsLast) {
   ModelConfig c;
   c.width = 4;
   c.embedding_dim = 8;
+  c.sound_span = "tile";
   c.descriptor = "band_stats";
+  c.descriptor_weight = 0.3;
   Siamese m(c, test::kMels, test::kFrames);
-  try {
-    check_exportable(m->configuration(), "ONNX");
-    ADD_FAILURE() << "exported";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("model.descriptor = \"band_stats\""), std::string::npos) << e.what();
-  }
+  m->descriptor->accumulate(test::random_clips(6, 2) * 2 - 5);
+  m->descriptor->finish_fit();
+  m->eval();
+  EXPECT_EQ(test::error_of([&] { check_exportable(m->configuration(), "ONNX"); }), "");
+  const ExportPlan plan = export_plan(*m, test::kMels, test::kFrames, "ONNX");
+  ASSERT_GE(plan.layers.size(), 3u);
+  EXPECT_EQ(plan.layers[0].kind, "sound_span");
+  EXPECT_EQ(plan.layers[1].kind, "descriptor_input");
+  const ExportLayer& last = plan.layers.back();
+  EXPECT_EQ(last.kind, "band_statistics");
+  EXPECT_NEAR(last.scale, std::sqrt(0.3), 1e-12);
+  EXPECT_TRUE(torch::equal(last.tensors.at("mean"), m->descriptor->named_buffers()["mean"]));
+  EXPECT_TRUE(torch::equal(last.tensors.at("std"), m->descriptor->named_buffers()["std"]));
+  EXPECT_EQ(plan.embedding_dim, 8 + 3 * test::kMels);
 }
 
 }  // namespace
