@@ -57,38 +57,41 @@ recipe_args() {
     default) echo "";;
     original) echo "--config configs/original.toml";;
     # the default before the verification issue: plateau schedule, early stopping, best validation
-    previous-default) echo "--set train.lr_schedule=plateau --set train.epochs=75 --set train.patience=10 --set train.min_epochs=0 --set train.checkpoint=best --set train.objective=prototypical --set model.sound_span=whole";;
+    previous-default) echo "--set train.lr_schedule=plateau --set train.epochs=75 --set train.patience=10 --set train.min_epochs=0 --set train.checkpoint=best --set train.objective=prototypical --set model.sound_span=whole --set model.descriptor=none";;
     # recipes measured for the verification issue (each spelled out, so that they do not follow the default)
     # the default from the verification issue until model.sound_span (whole clips), spelled out
-    cosine-last) echo "--set train.lr_schedule=cosine --set train.epochs=32 --set train.min_epochs=16 --set train.checkpoint=last --set train.objective=prototypical --set model.sound_span=whole";;
-    aam-proto) echo "--set train.lr_schedule=cosine --set train.epochs=32 --set train.checkpoint=last --set train.objective=aam+prototypical --set model.sound_span=whole";;
-    aam) echo "--set train.lr_schedule=cosine --set train.epochs=32 --set train.checkpoint=last --set train.objective=aam --set model.sound_span=whole";;
-    supcon) echo "--set train.lr_schedule=cosine --set train.epochs=32 --set train.checkpoint=last --set train.objective=supcon --set model.sound_span=whole";;
-    meta-baseline) echo "--set train.lr_schedule=cosine --set train.epochs=32 --set train.checkpoint=last --set train.objective=meta-baseline --set model.sound_span=whole";;
-    attention) echo "--set train.lr_schedule=cosine --set train.epochs=32 --set train.checkpoint=last --set model.pooling=attention --set model.sound_span=whole";;
-    average-last) echo "--set train.lr_schedule=cosine --set train.epochs=32 --set train.checkpoint=last --set train.average_last=4 --set model.sound_span=whole";;
+    cosine-last) echo "--set train.lr_schedule=cosine --set train.epochs=32 --set train.min_epochs=16 --set train.checkpoint=last --set train.objective=prototypical --set model.sound_span=whole --set model.descriptor=none";;
+    aam-proto) echo "--set train.lr_schedule=cosine --set train.epochs=32 --set train.checkpoint=last --set train.objective=aam+prototypical --set model.sound_span=whole --set model.descriptor=none";;
+    aam) echo "--set train.lr_schedule=cosine --set train.epochs=32 --set train.checkpoint=last --set train.objective=aam --set model.sound_span=whole --set model.descriptor=none";;
+    supcon) echo "--set train.lr_schedule=cosine --set train.epochs=32 --set train.checkpoint=last --set train.objective=supcon --set model.sound_span=whole --set model.descriptor=none";;
+    meta-baseline) echo "--set train.lr_schedule=cosine --set train.epochs=32 --set train.checkpoint=last --set train.objective=meta-baseline --set model.sound_span=whole --set model.descriptor=none";;
+    attention) echo "--set train.lr_schedule=cosine --set train.epochs=32 --set train.checkpoint=last --set model.pooling=attention --set model.sound_span=whole --set model.descriptor=none";;
+    average-last) echo "--set train.lr_schedule=cosine --set train.epochs=32 --set train.checkpoint=last --set train.average_last=4 --set model.sound_span=whole --set model.descriptor=none";;
     # issue 18's short sounds: random crops of 1 to 5 s (0.2 of a 5 s clip), so that windows shorter than the input embed well
-    crop) echo "--set train.lr_schedule=cosine --set train.epochs=32 --set train.min_epochs=16 --set train.checkpoint=last --set augment.crop=0.2 --set model.sound_span=whole";;
+    crop) echo "--set train.lr_schedule=cosine --set train.epochs=32 --set train.min_epochs=16 --set train.checkpoint=last --set augment.crop=0.2 --set model.sound_span=whole --set model.descriptor=none";;
     # the default run for 48 intervals instead of 32 (about 840 CPU-s, inside the rule's 15 CPU-minutes)
-    cosine-48) echo "--set train.lr_schedule=cosine --set train.epochs=48 --set train.min_epochs=24 --set train.checkpoint=last --set train.objective=prototypical --set model.sound_span=whole";;
+    cosine-48) echo "--set train.lr_schedule=cosine --set train.epochs=48 --set train.min_epochs=24 --set train.checkpoint=last --set train.objective=prototypical --set model.sound_span=whole --set model.descriptor=none";;
     # more ways at the same cost: 16 classes x 2 clips a step (1 support, 1 query) instead of 8 x 4
-    ways-16x2) echo "--set train.lr_schedule=cosine --set train.epochs=32 --set train.min_epochs=16 --set train.checkpoint=last --set train.classes_per_batch=16 --set train.clips_per_class=2 --set model.sound_span=whole";;
+    ways-16x2) echo "--set train.lr_schedule=cosine --set train.epochs=32 --set train.min_epochs=16 --set train.checkpoint=last --set train.classes_per_batch=16 --set train.clips_per_class=2 --set model.sound_span=whole --set model.descriptor=none";;
     # capacity under the same schedule (issue 17 item 4): the compact encoder's width (blocks w, 2w, 4w, 4w) and embedding size
-    width-16) echo "--set train.lr_schedule=cosine --set train.epochs=32 --set train.min_epochs=16 --set train.checkpoint=last --set model.width=16 --set model.sound_span=whole";;
-    width-48) echo "--set train.lr_schedule=cosine --set train.epochs=32 --set train.min_epochs=16 --set train.checkpoint=last --set model.width=48 --set model.sound_span=whole";;
-    embedding-64) echo "--set train.lr_schedule=cosine --set train.epochs=32 --set train.min_epochs=16 --set train.checkpoint=last --set model.embedding_dim=64 --set model.sound_span=whole";;
-    embedding-256) echo "--set train.lr_schedule=cosine --set train.epochs=32 --set train.min_epochs=16 --set train.checkpoint=last --set model.embedding_dim=256 --set model.sound_span=whole";;
+    width-16) echo "--set train.lr_schedule=cosine --set train.epochs=32 --set train.min_epochs=16 --set train.checkpoint=last --set model.width=16 --set model.sound_span=whole --set model.descriptor=none";;
+    width-48) echo "--set train.lr_schedule=cosine --set train.epochs=32 --set train.min_epochs=16 --set train.checkpoint=last --set model.width=48 --set model.sound_span=whole --set model.descriptor=none";;
+    embedding-64) echo "--set train.lr_schedule=cosine --set train.epochs=32 --set train.min_epochs=16 --set train.checkpoint=last --set model.embedding_dim=64 --set model.sound_span=whole --set model.descriptor=none";;
+    embedding-256) echo "--set train.lr_schedule=cosine --set train.epochs=32 --set train.min_epochs=16 --set train.checkpoint=last --set model.embedding_dim=256 --set model.sound_span=whole --set model.descriptor=none";;
     # bf16 autocast as a budget: the default recipe in bf16 (validation stays fp32), and bf16 buying 48 intervals
-    bf16) echo "--set train.lr_schedule=cosine --set train.epochs=32 --set train.min_epochs=16 --set train.checkpoint=last --set train.precision=bf16 --set model.sound_span=whole";;
-    bf16-48) echo "--set train.lr_schedule=cosine --set train.epochs=48 --set train.min_epochs=24 --set train.checkpoint=last --set train.precision=bf16 --set model.sound_span=whole";;
+    bf16) echo "--set train.lr_schedule=cosine --set train.epochs=32 --set train.min_epochs=16 --set train.checkpoint=last --set train.precision=bf16 --set model.sound_span=whole --set model.descriptor=none";;
+    bf16-48) echo "--set train.lr_schedule=cosine --set train.epochs=48 --set train.min_epochs=24 --set train.checkpoint=last --set train.precision=bf16 --set model.sound_span=whole --set model.descriptor=none";;
     # augmentations that the cache did not have (issue 17: invariances that one clip of a new class needs):
     # time stretch by up to 1.25x either way, pitch shift by up to 4 mel bands, another class's clip underneath at 0-20 dB
-    stretch) echo "--set train.lr_schedule=cosine --set train.epochs=32 --set train.min_epochs=16 --set train.checkpoint=last --set augment.time_stretch=0.25 --set model.sound_span=whole";;
-    pitch) echo "--set train.lr_schedule=cosine --set train.epochs=32 --set train.min_epochs=16 --set train.checkpoint=last --set augment.freq_shift=4 --set model.sound_span=whole";;
-    background) echo "--set train.lr_schedule=cosine --set train.epochs=32 --set train.min_epochs=16 --set train.checkpoint=last --set augment.background=0.5 --set model.sound_span=whole";;
+    stretch) echo "--set train.lr_schedule=cosine --set train.epochs=32 --set train.min_epochs=16 --set train.checkpoint=last --set augment.time_stretch=0.25 --set model.sound_span=whole --set model.descriptor=none";;
+    pitch) echo "--set train.lr_schedule=cosine --set train.epochs=32 --set train.min_epochs=16 --set train.checkpoint=last --set augment.freq_shift=4 --set model.sound_span=whole --set model.descriptor=none";;
+    background) echo "--set train.lr_schedule=cosine --set train.epochs=32 --set train.min_epochs=16 --set train.checkpoint=last --set augment.background=0.5 --set model.sound_span=whole --set model.descriptor=none";;
     # issue 17/18: the default schedule with each clip's sounding span tiled over it (model.sound_span, the default since)
-    sound-span) echo "--set train.lr_schedule=cosine --set train.epochs=32 --set train.min_epochs=16 --set train.checkpoint=last --set model.sound_span=tile";;
+    sound-span) echo "--set train.lr_schedule=cosine --set train.epochs=32 --set train.min_epochs=16 --set train.checkpoint=last --set model.sound_span=tile --set model.descriptor=none";;
+    # issue 17/18: the tiled recipe with band statistics appended to the embedding (model.descriptor, the default since)
+    band-stats) echo "--set train.lr_schedule=cosine --set train.epochs=32 --set train.min_epochs=16 --set train.checkpoint=last --set model.sound_span=tile --set model.descriptor=band_stats";;
     # leave-one-out from the default
+    no-descriptor) echo "--set model.descriptor=none";;
     pairs) echo "--set train.objective=pairs --set model.head=monotone";;
     linear-head) echo "--set train.objective=pairs --set model.head=linear";;
     original-encoder) echo "--set model.arch=original --set train.bn_recalibration=512";;

@@ -81,9 +81,10 @@ struct ModelConfig {
   // (model/band_statistics.h): "band_stats" (each band's mean, deviation and
   // mean frame-to-frame change over the clip, standardised on the training
   // clips, L2-normalised, scaled so that it adds descriptor_weight times its
-  // cosine to the embedding's) or "none" (every run before the key existed,
-  // and the original).
-  std::string descriptor = "none";
+  // cosine to the embedding's; the default since it won issue 17's rule on
+  // the dev protocol, README "Band statistics beside the learned embedding")
+  // or "none" (every run before the key existed, and the original).
+  std::string descriptor = "band_stats";
   double descriptor_weight = 0.2;
   int n_filters = 64;
   int n_dense = 500;

@@ -36,24 +36,13 @@ torch::Tensor BandStatisticsImpl::forward(const torch::Tensor& x) {
 void BandStatisticsImpl::accumulate(const torch::Tensor& clips) {
   torch::NoGradGuard no_grad;
   const auto s = statistics(clips.to(torch::kCPU)).to(torch::kDouble);
-  if (!sum_.defined()) sum_ = torch::zeros({dim()}, torch::kDouble), sum_sq_ = torch::zeros({dim()}, torch::kDouble);
-  sum_ += s.sum(0);
-  sum_sq_ += s.square().sum(0);
-  count_ += static_cast<double>(s.size(0));
+  moments_.add(s.sum(0), s.square().sum(0), static_cast<double>(s.size(0)));
 }
 
 void BandStatisticsImpl::finish_fit() {
-  if (count_ < 2) throw Error("band statistics: fewer than 2 clips to standardise the descriptor with");
-  torch::NoGradGuard no_grad;
-  const auto mean = sum_ / count_;
-  const auto var = (sum_sq_ / count_ - mean.square()).clamp_min(0);
-  // A statistic that is the same for every clip keeps unit scale instead of dividing by ~0.
-  mean_.copy_(mean.to(torch::kFloat));
-  std_.copy_(var.sqrt().clamp_min(1e-3).to(torch::kFloat));
+  if (moments_.count() < 2) throw Error("band statistics: fewer than 2 clips to standardise the descriptor with");
+  moments_.finish(mean_, std_);
   fitted_.fill_(true);
-  sum_ = torch::Tensor();
-  sum_sq_ = torch::Tensor();
-  count_ = 0;
 }
 
 }  // namespace oneshot

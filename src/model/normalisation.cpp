@@ -40,32 +40,36 @@ torch::Tensor InputNormImpl::band_normalise(torch::Tensor x) const {
   return (x - mean) / std;
 }
 
+void MomentAccumulator::add(const torch::Tensor& sum, const torch::Tensor& sum_sq, double count) {
+  if (!sum_.defined()) sum_ = torch::zeros_like(sum), sum_sq_ = torch::zeros_like(sum_sq);
+  sum_ += sum;
+  sum_sq_ += sum_sq;
+  count_ += count;
+}
+
+void MomentAccumulator::finish(torch::Tensor& mean, torch::Tensor& std) {
+  torch::NoGradGuard no_grad;
+  const auto m = sum_ / count_;
+  const auto var = (sum_sq_ / count_ - m.square()).clamp_min(0);
+  mean.copy_(m.to(mean.dtype()));
+  std.copy_(var.sqrt().clamp_min(1e-3).to(std.dtype()));
+  *this = MomentAccumulator();
+}
+
 void InputNormImpl::accumulate(const torch::Tensor& clips) {
   if (!bands_) return;
   torch::NoGradGuard no_grad;
   auto x = clips.dim() == 3 ? clips.unsqueeze(1) : clips;
   if (x.dim() != 4 || x.size(2) != n_mels_) throw Error("input normalisation: clips of the wrong shape");
   x = clip_normalise(x.to(torch::kCPU, torch::kDouble));
-  if (!sum_.defined()) sum_ = torch::zeros({n_mels_}, torch::kDouble), sum_sq_ = torch::zeros({n_mels_}, torch::kDouble);
-  sum_ += x.sum({0, 1, 3});
-  sum_sq_ += x.square().sum({0, 1, 3});
-  count_ += static_cast<double>(x.size(0) * x.size(1) * x.size(3));
+  moments_.add(x.sum({0, 1, 3}), x.square().sum({0, 1, 3}), static_cast<double>(x.size(0) * x.size(1) * x.size(3)));
 }
 
 void InputNormImpl::finish_fit() {
   if (!bands_) return;
-  if (count_ < 2) throw Error("input normalisation: fewer than 2 frames to estimate band statistics from");
-  torch::NoGradGuard no_grad;
-  const auto mean = sum_ / count_;
-  const auto var = (sum_sq_ / count_ - mean.square()).clamp_min(0);
-  // A constant band (digital silence) keeps unit scale instead of dividing by ~0.
-  const auto std = var.sqrt().clamp_min(1e-3);
-  band_mean_.copy_(mean.to(torch::kFloat));
-  band_std_.copy_(std.to(torch::kFloat));
+  if (moments_.count() < 2) throw Error("input normalisation: fewer than 2 frames to estimate band statistics from");
+  moments_.finish(band_mean_, band_std_);
   fitted_.fill_(true);
-  sum_ = torch::Tensor();
-  sum_sq_ = torch::Tensor();
-  count_ = 0;
 }
 
 void InputNormImpl::fit(const torch::Tensor& clips) {

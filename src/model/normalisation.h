@@ -20,6 +20,24 @@
 
 namespace oneshot {
 
+// Per-feature mean and standard deviation accumulated in float64 over batches,
+// for the standardisations fitted once before training (InputNorm's bands and
+// the band-statistics descriptor, model/band_statistics.h). The deviation is
+// the population one, sqrt(max(E[x^2] - E[x]^2, 0)), clamped at 1e-3 so that a
+// constant feature (digital silence) keeps unit scale instead of dividing by ~0.
+class MomentAccumulator {
+ public:
+  // sum and sum_sq: (F) float64 sums of x and x^2 over `count` values of each feature.
+  void add(const torch::Tensor& sum, const torch::Tensor& sum_sq, double count);
+  double count() const { return count_; }
+  // Copies the mean and deviation into `mean` and `std` ((F) buffers), then resets.
+  void finish(torch::Tensor& mean, torch::Tensor& std);
+
+ private:
+  torch::Tensor sum_, sum_sq_;
+  double count_ = 0;
+};
+
 class InputNormImpl : public torch::nn::Module {
  public:
   InputNormImpl(const ModelConfig& config, int64_t n_mels);
@@ -49,8 +67,7 @@ class InputNormImpl : public torch::nn::Module {
   bool clip_mean_ = false, bands_ = false;
   int64_t n_mels_ = 0;
   torch::Tensor band_mean_, band_std_, fitted_;  // buffers: (M), (M), ()
-  torch::Tensor sum_, sum_sq_;                   // fit accumulators (float64, not saved)
-  double count_ = 0;
+  MomentAccumulator moments_;                    // the fit (not saved)
 };
 TORCH_MODULE(InputNorm);
 

@@ -39,9 +39,10 @@ TEST(CompactEncoder, ShapesAndFlopsAtTheDefaultSize) {
   Siamese model(c, 128, 431);
   model->eval();
   torch::NoGradGuard no_grad;
-  EXPECT_EQ(model->embed(torch::randn({2, 1, 128, 431})).sizes(), (std::vector<int64_t>{2, 128}));
+  // The learned 128 and, by default, the 3 x 128 band statistics appended (model/band_statistics.h).
+  EXPECT_EQ(model->embed(torch::randn({2, 1, 128, 431})).sizes(), (std::vector<int64_t>{2, 128 + 3 * 128}));
   // Global pooling: any clip length from 32 frames.
-  EXPECT_EQ(model->embed(torch::randn({3, 1, 128, 40})).sizes(), (std::vector<int64_t>{3, 128}));
+  EXPECT_EQ(model->embed(torch::randn({3, 1, 128, 40})).sizes(), (std::vector<int64_t>{3, 128 + 3 * 128}));
 }
 
 TEST(CompactEncoder, AttentiveStatisticsAgainstHandComputedValues) {
@@ -72,8 +73,8 @@ TEST(CompactEncoder, AttentionPoolingEmbedsAnyLengthAndCountsItsFlops) {
   Siamese model(c, 64, 100);
   model->eval();
   torch::NoGradGuard no_grad;
-  EXPECT_EQ(model->embed(torch::randn({2, 1, 64, 100})).sizes(), (std::vector<int64_t>{2, 16}));
-  EXPECT_EQ(model->embed(torch::randn({1, 1, 64, 37})).sizes(), (std::vector<int64_t>{1, 16}));
+  EXPECT_EQ(model->embed(torch::randn({2, 1, 64, 100})).sizes(), (std::vector<int64_t>{2, 16 + 3 * 64}));
+  EXPECT_EQ(model->embed(torch::randn({1, 1, 64, 37})).sizes(), (std::vector<int64_t>{1, 16 + 3 * 64}));
   // The attention's parameters are the model's (saved with it, trained by it).
   bool found = false;
   for (const auto& p : model->named_parameters()) found |= p.key().find("attention_hidden") != std::string::npos;
@@ -98,7 +99,7 @@ TEST(CompactEncoder, DepthAddsOrRemovesUnpooledBlocksOnTheSameTimeGrid) {
     Siamese model(c, 128, 431);
     model->eval();
     torch::NoGradGuard no_grad;
-    EXPECT_EQ(model->embed(torch::randn({2, 1, 128, 431})).sizes(), (std::vector<int64_t>{2, 16})) << depth;
+    EXPECT_EQ(model->embed(torch::randn({2, 1, 128, 431})).sizes(), (std::vector<int64_t>{2, 16 + 3 * 128})) << depth;
     std::size_t convs = 0;
     for (const auto& m : model->modules(false)) convs += m->as<torch::nn::Conv2d>() != nullptr;
     EXPECT_EQ(convs, static_cast<std::size_t>(depth));
@@ -173,6 +174,7 @@ TEST(Heads, MonotoneAndDistanceScoresNeverRiseWithDistance) {
       ModelConfig c = compact();
       c.head = head;
       c.dist = dist;
+      c.descriptor = "none";  // the head on hand-made 16-d embeddings
       Siamese model(c, 32, 32);
       torch::NoGradGuard no_grad;
       for (int trial = 0; trial < 20; ++trial) {
@@ -196,6 +198,7 @@ TEST(Heads, ScoreMatrixEqualsTheHeadOnEveryPair) {
       ModelConfig c = compact();
       c.head = head;
       c.dist = dist;
+      c.descriptor = "none";  // the head on hand-made 16-d embeddings
       torch::manual_seed(4);
       Siamese model(c, 32, 32);
       torch::NoGradGuard no_grad;

@@ -19,6 +19,7 @@ Siamese distance_model(int64_t dim) {
   c.head = "distance";
   c.dist = "l2";
   c.embedding_norm = "none";  // the head's scale starts at 1 (10 for unit-length embeddings)
+  c.descriptor = "none";      // the losses on hand-made embeddings of `dim`
   return Siamese(c, 32, 32);
 }
 
