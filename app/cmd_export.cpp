@@ -133,7 +133,8 @@ void add_export_command(CLI::App& app) {
   cmd->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->check(ThreadCount);
   cmd->footer(
       "The exported network is the embedding path: log-mel (batch, 1, n_mels, frames) in the card's units ->\n"
-      "clip and band normalisation -> encoder (inference mode) -> embedding normalisation -> (batch, D).\n"
+      "clip and band normalisation -> encoder (inference mode) -> embedding normalisation -> band statistics\n"
+      "of the clip appended (model.descriptor) -> (batch, D).\n"
       "  Node:    const ort = require('onnxruntime-node'); const s = await ort.InferenceSession.create('model.onnx')\n"
       "  Python:  onnxruntime.InferenceSession('model.onnx').run(None, {'log_mel': x})\n"
       "  PyTorch: m = torch.jit.load('model.pt'); e = m(x); s = m.score(e, e)\n"

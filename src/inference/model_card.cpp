@@ -182,7 +182,7 @@ nlohmann::json model_card(RunModel& run, const ExportPlan& plan, const std::stri
     const int64_t dim = l->tensors.at("mean").numel();
     card["descriptor"] = {
         {"kind", "band_stats"},
-        {"weight", l->scale * l->scale},
+        {"weight", card["model_config"].value("model.descriptor_weight", l->scale * l->scale)},
         {"embedding_columns", {plan.embedding_dim - dim, plan.embedding_dim}},  // [first, end)
         {"input", "the clip after sound_span, before clip_norm and input_norm (B, 1, n_mels, T >= 2)"},
         {"statistics", "per mel band m over frames t: mean_t x[m,t] minus the clip's mean over (m, t); "

@@ -78,7 +78,7 @@ TEST(ExportRun, ModelCardGivesTheDescriptorsColumnsStandardisationAndWeight) {
   const auto& d = card["descriptor"];
   EXPECT_EQ(d["kind"], "band_stats");
   EXPECT_EQ(d["embedding_columns"], nlohmann::json({16, 112}));
-  EXPECT_NEAR(d["weight"].get<double>(), run->config().model.descriptor_weight, 1e-12);
+  EXPECT_EQ(d["weight"].get<double>(), run->config().model.descriptor_weight);
   const auto std_buffer = run->model()->descriptor->named_buffers()["std"];
   ASSERT_EQ(d["std"].size(), 96u);
   EXPECT_FLOAT_EQ(d["std"][40].get<float>(), std_buffer[40].item<float>());
