@@ -185,14 +185,15 @@ std::string band_statistics(GraphBuilder& g, const std::string& x, const std::st
                                    attr_int(n, "axis", 1);
                                  })},
                                  name, [](onnx::NodeProto* n) { attr_int(n, "axis", 1); });  // (B, 3M)
-  const std::string z = g.op("Div", {g.op("Sub", {stats, g.tensor(prefix + name + ".mean", l.tensors.at("mean"))}, name),
-                                     g.tensor(prefix + name + ".std", l.tensors.at("std"))},
-                             name);
+  const std::string fitted_mean = g.tensor(prefix + name + ".mean", l.tensors.at("mean"));
+  const std::string fitted_std = g.tensor(prefix + name + ".std", l.tensors.at("std"));
+  const std::string z = g.op("Div", {g.op("Sub", {stats, fitted_mean}, name), fitted_std}, name);
   const std::string norm = g.op("ReduceL2", {z}, name, [](onnx::NodeProto* n) {
     attr_ints(n, "axes", {1});
     attr_int(n, "keepdims", 1);
   });
-  const std::string unit = g.op("Div", {z, g.op("Max", {norm, g.scalar(prefix + name + ".eps", static_cast<float>(l.eps))}, name)}, name);
+  const std::string eps = g.scalar(prefix + name + ".eps", static_cast<float>(l.eps));
+  const std::string unit = g.op("Div", {z, g.op("Max", {norm, eps}, name)}, name);
   const std::string scaled = g.op("Mul", {unit, g.scalar(prefix + name + ".scale", static_cast<float>(l.scale))}, name);
   return g.op("Concat", {x, scaled}, name, [](onnx::NodeProto* n) { attr_int(n, "axis", 1); });
 }
