@@ -6,7 +6,8 @@
 # validation accuracy, and the CPU seconds at which it was reached.
 #
 # Usage: bench/recipes.sh [-b BUDGET_CPU_S] [-s "1 2 3"] [-j JOBS] [-o OUT] [-r "300 900"] [-H] [-L] RECIPE[@BUDGET]...
-#   env DATA (../shared/data/esc50-dev), CACHE (OUT/cache), BUILD (build)
+#   env DATA (../shared/data/esc50-dev), CACHE (OUT/cache), BUILD (build: oneshot-audio,
+#   oneshot-audio-model and bench_recipes)
 # RECIPE: default | original | a name below; @BUDGET gives it its own budget;
 # NAME,section.key=value[,section.key=value...] (e.g. stretch,train.seed=2) is
 # that recipe with more keys (another training seed of it, to see what one
@@ -46,6 +47,10 @@ shift $((OPTIND - 1))
 DATA=${DATA:-../shared/data/esc50-dev}
 CACHE=${CACHE:-$OUT/cache}
 BUILD=${BUILD:-build}
+# evaluate runs the model through oneshot-audio-model beside oneshot-audio: a copied BUILD needs all three.
+for exe in oneshot-audio oneshot-audio-model bench_recipes; do
+  [ -x "$BUILD/$exe" ] || { echo "recipes.sh: $BUILD/$exe is missing (cmake --build $BUILD --target $exe)" >&2; exit 2; }
+done
 mkdir -p "$OUT" "$CACHE"
 
 # The protocol (not the recipe): 5 queries a class, 2000 episodes.
