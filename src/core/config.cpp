@@ -167,7 +167,8 @@ void ModelConfig::validate() const {
   require_one_of(sound_span, {"tile", "whole"}, "model.sound_span");
   require(sound_span_db > 0 && sound_span_db <= 200, "model.sound_span_db", "must be in (0, 200] dB");
   require_one_of(descriptor, {"none", "band_stats"}, "model.descriptor");
-  require(descriptor_weight > 0 && descriptor_weight <= 100, "model.descriptor_weight", "must be in (0, 100]");
+  require(descriptor_weight > 0 && descriptor_weight <= 100, "model.descriptor_weight",
+          "must be in (0, 100]; model.descriptor = \"none\" leaves the band statistics out");
 }
 
 void AugmentConfig::validate() const {
