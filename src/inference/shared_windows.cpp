@@ -102,7 +102,7 @@ std::size_t embed_recording_shared(RunModel& run, const RunModel::SampleSource& 
                                                                                                static_cast<int64_t>(count));
     auto embeddings = model->compact->pool_project(per_window.permute({1, 0, 2}).contiguous());  // (count, D)
     if (model->embedding_norm) embeddings = model->embedding_norm->forward(embeddings);
-    if (model->descriptor) embeddings = model->append_descriptor(windows, embeddings);
+    embeddings = model->append_descriptor(windows, embeddings);  // unchanged without a descriptor
     embeddings = embeddings.to(torch::kFloat).contiguous();
     for (const std::size_t i : own) embeddings[static_cast<int64_t>(i)] = run.embed_packed(samples + i * hop, 1)[0];
     WindowBatch batch;
