@@ -127,6 +127,16 @@ int train_rank(const TrainArgs& args, Distributed* dist) {
   dataset_options.collect_problems = true;  // listed at once with the files the feature step cannot decode
   const Dataset dataset = load_dataset(info.data_dir, dataset_options);
   info.layout = dataset.layout;
+  // A new run's split is checked before the feature cache is built: a
+  // configuration that cannot split these classes fails at once, without
+  // first writing a cache into the data directory. Damaged files come first:
+  // the feature step lists them all, and refuses before it writes.
+  if (main && dataset.problems.empty() && !fs::exists(paths.split())) {
+    std::vector<int> labels;
+    labels.reserve(dataset.clips.size());
+    for (const ClipEntry& clip : dataset.clips) labels.push_back(clip.class_id);
+    split_classes(dataset.class_names, labels, config.split);
+  }
 
   CacheOptions cache_options;
   cache_options.cache_dir = info.cache_dir;

@@ -234,6 +234,22 @@ TEST(CliRun, TrainListsEveryDatasetProblemAtOnce) {
   EXPECT_FALSE(fs::exists(tmp.path() / "run" / "best.pt"));
 }
 
+// A new run whose split cannot be made fails before the feature step: the
+// error names the keys to lower, and no cache is written into the data.
+TEST(CliRun, SplitThatDoesNotFitFailsBeforeTheCacheIsBuilt) {
+  test::TempDir tmp;
+  const fs::path data = test::write_small_dataset(tmp.path(), 4, 3, 8000, 0.5);  // 4 classes; 5 + 5 asked
+  std::string out;
+  EXPECT_NE(test::run_command(cli() + " train --quiet --data " + data.string() + " --run " +
+                                  (tmp.path() / "run").string(),
+                              &out),
+            0);
+  EXPECT_NE(out.find("split.n_test"), std::string::npos) << out;
+  EXPECT_NE(out.find("--set split.n_val="), std::string::npos) << out;
+  EXPECT_FALSE(fs::exists(data / ".oneshot-cache")) << out;
+  EXPECT_FALSE(fs::exists(tmp.path() / "run" / "best.pt"));
+}
+
 }  // namespace
 }  // namespace oneshot
 

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "support/test_support.h"
 #include "train/split.h"
 
 using namespace oneshot;
@@ -110,6 +111,31 @@ TEST(Split, BadNamesAndImpossibleSplitsAreErrors) {
   one_left.n_test = 2;
   one_left.n_val = 3;
   EXPECT_THROW(split_classes(names(6), labels(6, 4), one_left), Error);
+}
+
+// A split that does not fit names what to lower, and the counts it
+// suggests do split the data (a new user copies them).
+TEST(Split, TooFewClassesSuggestsCountsThatSplitTheData) {
+  for (int n_classes = 4; n_classes <= 14; ++n_classes) {
+    SplitConfig too_many;  // the defaults: 5 test and 5 validation classes
+    too_many.n_test = n_classes;
+    too_many.n_val = n_classes;
+    const std::string error = test::error_of([&] { split_classes(names(n_classes), labels(n_classes, 3), too_many); });
+    const auto test_at = error.find("--set split.n_test=");
+    const auto val_at = error.find("--set split.n_val=");
+    ASSERT_NE(test_at, std::string::npos) << error;
+    ASSERT_NE(val_at, std::string::npos) << error;
+    SplitConfig suggested;
+    suggested.n_test = std::stoi(error.substr(test_at + 19));
+    suggested.n_val = std::stoi(error.substr(val_at + 18));
+    const ClassSplit s = split_classes(names(n_classes), labels(n_classes, 3), suggested);
+    EXPECT_GE(s.train.size(), 2u) << n_classes << " classes";
+    EXPECT_GE(s.val.size(), 1u);
+    EXPECT_GE(s.test.size(), 1u);
+  }
+  SplitConfig any;
+  EXPECT_NE(test::error_of([&] { split_classes(names(3), labels(3, 3), any); }).find("at least 4 classes"),
+            std::string::npos);
 }
 
 TEST(Split, OnlyClassesWithClipsTakePart) {
