@@ -17,6 +17,7 @@
 #include "core/error.h"
 #include "core/json_text.h"
 #include "inference/model_card.h"
+#include "train/run_dir.h"
 #include "inference/run_model.h"
 #include "model/export_onnx.h"
 #include "model/export_plan.h"
@@ -31,6 +32,29 @@ struct ExportArgs {
   bool with_frontend = false;
   int threads = 0;
 };
+
+// A library's thresholds hold for the weights it was embedded with. When it
+// was embedded with the run's other checkpoint (the usual case: enrolled with
+// best.pt, exported with --weights last), say so and what to give instead,
+// rather than a bare fingerprint mismatch.
+void check_library_weights(const ClassLibrary& library, const RunModel& run, const std::string& weights) {
+  const LibraryModel stored = library.model();
+  if (stored.fingerprint == run.fingerprint()) return;
+  const RunPaths paths{run.run_dir()};
+  for (const auto& [name, file] : {std::pair{"best", paths.best()}, std::pair{"last", paths.last()}}) {
+    if (name == weights || !fs::exists(file)) continue;
+    if (RunModel::fingerprint_of(file, run.config().features) == stored.fingerprint)
+      throw file_error(library.path(), "the library was embedded with this run's " + file.filename().string() +
+                                           ", not with " + run.weights_file().filename().string() +
+                                           " (--weights " + weights + "), and its thresholds hold only for those "
+                                           "weights: export --weights " + name + " with --library, or --weights " +
+                                           weights + " without it");
+  }
+  throw file_error(library.path(), "the library was embedded with model " + stored.fingerprint + " (run " +
+                                       stored.run + "), but " + run.weights_file().string() + " is model " +
+                                       run.fingerprint() + ": give the run the library was enrolled with, or "
+                                       "re-embed it with `library --reembed --run RUN`");
+}
 
 int run_export(const ExportArgs& a) {
   if (a.format != "onnx" && a.format != "torchscript")
@@ -80,6 +104,7 @@ int run_export(const ExportArgs& a) {
   const auto n_mels = static_cast<int64_t>(extractor.n_mels());
   const auto n_frames = static_cast<int64_t>(extractor.n_frames(run->window_samples()));
   const std::string format_name = a.format == "onnx" ? "ONNX" : "TorchScript";
+  if (library) check_library_weights(*library, *run, a.weights);
   const ExportPlan plan = export_plan(*run->model(), n_mels, n_frames, format_name);
   const nlohmann::json card = model_card(*run, plan, a.format, out, a.with_frontend, library ? &*library : nullptr);
   const std::string card_text = json_text(card, 2) + "\n";

@@ -40,7 +40,10 @@ std::string features_text(const FeaturesConfig& features) {
   return out.str();
 }
 
-std::string fingerprint_of(const fs::path& weights, const FeaturesConfig& features) {
+
+}  // namespace
+
+std::string RunModel::fingerprint_of(const fs::path& weights, const FeaturesConfig& features) {
   std::ifstream in(weights, std::ios::binary);
   if (!in) throw file_error(weights, "cannot read");
   XXH3_state_t* state = XXH3_createState();
@@ -59,8 +62,6 @@ std::string fingerprint_of(const fs::path& weights, const FeaturesConfig& featur
                 static_cast<unsigned long long>(h.low64));
   return hex;
 }
-
-}  // namespace
 
 RunModel::RunModel(const fs::path& run_dir, Config config, int64_t n_mels, int64_t n_frames)
     : run_dir_(run_dir), config_(std::move(config)), n_mels_(n_mels), n_frames_(n_frames) {
@@ -87,7 +88,9 @@ std::unique_ptr<RunModel> RunModel::load(const fs::path& run_dir_in, int threads
   const auto n_mels = static_cast<int64_t>(extractor->n_mels());
   const auto n_frames = static_cast<int64_t>(extractor->n_frames(window));
 
-  std::unique_ptr<RunModel> run(new RunModel(run_dir, std::move(config), n_mels, n_frames));
+  // A copy, not a move: `f` refers into `config`, and the fingerprint below
+  // must see its strings (pad_mode, mel_scale, log), which a move empties.
+  std::unique_ptr<RunModel> run(new RunModel(run_dir, config, n_mels, n_frames));
   run->extractor_ = std::move(extractor);
   run->sample_rate_ = f.sample_rate;
   run->window_samples_ = window;
@@ -97,6 +100,7 @@ std::unique_ptr<RunModel> RunModel::load(const fs::path& run_dir_in, int threads
   run->model_->eval();
   convert_to_channels_last(*run->model_);
   run->fingerprint_ = fingerprint_of(weights_file, f);
+  run->weights_file_ = weights_file;
   // The fewest samples the compact encoder takes: 32 frames (compact_stages).
   std::size_t lo = 1, hi = window;
   while (lo < hi) {

@@ -33,6 +33,12 @@ class RunModel {
   // Hex XXH3-128 of the weights file's bytes and the feature settings: equal
   // fingerprints give equal embeddings for equal audio.
   const std::string& fingerprint() const { return fingerprint_; }
+  // RUN/best.pt or RUN/last.pt: the checkpoint the weights came from.
+  const std::filesystem::path& weights_file() const { return weights_file_; }
+  // The fingerprint a RunModel loaded from `weights` with these feature
+  // settings has, without loading it (which checkpoint a library was
+  // embedded with). Throws oneshot::Error when the file cannot be read.
+  static std::string fingerprint_of(const std::filesystem::path& weights, const FeaturesConfig& features);
   LibraryModel library_model() const;
 
   int sample_rate() const { return sample_rate_; }
@@ -88,6 +94,7 @@ class RunModel {
   Siamese model_{nullptr};
   std::unique_ptr<LogMelExtractor> extractor_;
   std::string fingerprint_;
+  std::filesystem::path weights_file_;
   int sample_rate_ = 0;
   std::size_t window_samples_ = 0;
   int64_t n_mels_ = 0, n_frames_ = 0;

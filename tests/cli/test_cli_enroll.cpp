@@ -655,6 +655,16 @@ void EnrollCli::ExportedOnnxEmbedsAsEmbedDoesWithTheLibrarysThresholdsInItsCard(
     EXPECT_NE(out.find("which export reads"), std::string::npos) << out;
   }
   EXPECT_EQ(read_file(demo_ / "run" / "best.pt"), best);
+  // The library was enrolled with best.pt: its thresholds do not hold for
+  // last.pt, and the refusal says which weights to export it with.
+  ASSERT_TRUE(fs::exists(demo_ / "run" / "last.pt"));
+  EXPECT_EQ(test::run_command(cli() + " export --run " + run + " --weights last --format onnx --out " +
+                                  (dir / "last.onnx").string() + " --library " + library_.string(),
+                              &out),
+            1);
+  EXPECT_NE(out.find("embedded with this run's best.pt"), std::string::npos) << out;
+  EXPECT_NE(out.find("export --weights best with --library"), std::string::npos) << out;
+  EXPECT_FALSE(fs::exists(dir / "last.onnx"));
   EXPECT_EQ(test::run_command(cli() + " export --run " + run + " --format onnx --out " + (dir / "none" / "m.onnx").string(),
                               &out),
             1);

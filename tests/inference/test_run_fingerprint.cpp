@@ -1,0 +1,49 @@
+// A run's fingerprint stands for the embeddings it gives: the checkpoint's
+// bytes and every feature setting, the strings (mel scale, padding, log)
+// included, and RunModel::fingerprint_of gives it without loading the model
+// (export uses it to tell which checkpoint a library was embedded with).
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <functional>
+
+#include "core/atomic_file.h"
+#include "tiny_run.h"
+
+namespace oneshot {
+namespace {
+namespace fs = std::filesystem;
+
+TEST(RunFingerprint, FollowsTheWeightsAndEveryFeatureSetting) {
+  test::TempDir dir;
+  const std::string base = test::tiny_run(dir)->fingerprint();
+  EXPECT_EQ(RunModel::fingerprint_of(dir / "run" / "best.pt", test::tiny_config().features), base);
+  EXPECT_EQ(RunModel::load(dir / "run", 1)->fingerprint(), base);  // the same on every load
+
+  // The same weights under other front-end settings embed differently.
+  const auto with = [&](const std::function<void(FeaturesConfig&)>& change) {
+    Config config = test::tiny_config();
+    config.model.descriptor = "none";  // as tiny_run wrote it
+    change(config.features);
+    write_file_atomic(dir / "run" / "config.toml", config.to_toml());
+    return RunModel::load(dir / "run", 1)->fingerprint();
+  };
+  EXPECT_NE(with([](FeaturesConfig& f) { f.mel_scale = "htk"; }), base);
+  EXPECT_NE(with([](FeaturesConfig& f) { f.pad_mode = "constant"; }), base);
+  EXPECT_NE(with([](FeaturesConfig& f) { f.log = "nonzero"; }), base);
+  EXPECT_NE(with([](FeaturesConfig& f) { f.fmin = 20; }), base);
+  EXPECT_EQ(with([](FeaturesConfig&) {}), base);
+
+  // Other weights, the same settings.
+  fs::copy_file(dir / "run" / "best.pt", dir / "run" / "last.pt");
+  EXPECT_EQ(RunModel::load(dir / "run", 1, "last")->fingerprint(), base);
+  {
+    std::ofstream append(dir / "run" / "last.pt", std::ios::app | std::ios::binary);
+    append << '\0';
+  }
+  EXPECT_NE(RunModel::fingerprint_of(dir / "run" / "last.pt", test::tiny_config().features), base);
+  EXPECT_THROW(RunModel::fingerprint_of(dir / "run" / "absent.pt", test::tiny_config().features), Error);
+}
+
+}  // namespace
+}  // namespace oneshot
