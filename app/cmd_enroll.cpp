@@ -190,6 +190,7 @@ int enroll_into(const EnrollArgs& a, const std::string& class_name, const std::v
   const CalibrationPlan plan =
       plan_calibration(library, *run, settings, a.far >= 0 ? std::optional<double>(a.far) : std::nullopt, changed,
                        !a.quiet);
+  if (!plan.note.empty()) std::cerr << "note: " << plan.note << "\n";
   if (!plan.error.empty()) {
     if (std::isnan(a.threshold)) throw Error(plan.error);
     std::cerr << "note: no calibration (" << plan.error << "); class \"" << class_name << "\" uses --threshold "

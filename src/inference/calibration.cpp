@@ -1,5 +1,6 @@
 #include "inference/calibration.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -227,6 +228,13 @@ CalibrationPlan plan_calibration(const ClassLibrary& library, RunModel& run, con
     return plan;
   }
   const double rate = far ? *far : stored ? stored->far : kDefaultLibraryFar;
+  const auto top_k = static_cast<std::size_t>(settings.cohort_top_k);
+  if (normalise && cohort.size() <= top_k)
+    plan.note = "the score-normalisation cohort has " + std::to_string(cohort.size()) +
+                " training-class clips, no more than --cohort-top-k " + std::to_string(top_k) +
+                ": AS-norm takes all of them for every score, which no longer adapts to the example; give "
+                "--cohort-top-k " + std::to_string(std::max<std::size_t>(1, cohort.size() / 5)) +
+                " (a fifth of the cohort) or train on more clips";
   try {
     plan.calibration = calibrate_on_simulated_enrolments(run, normalise ? cohort : std::vector<CohortMember>{},
                                                          simulation_options(settings, rate), progress);

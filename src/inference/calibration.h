@@ -73,6 +73,10 @@ struct CalibrationPlan {
   std::optional<std::vector<CohortMember>> cohort;  // a new cohort to store
   std::optional<Calibration> calibration;           // a new or changed calibration to store
   std::string error;  // why a needed calibration cannot be made (the cohort is still stored)
+  // Set when a new calibration normalises against a cohort of at most K
+  // members: AS-norm's top-K then takes every member, the same for every
+  // example and window (a plain S-norm), and a smaller K would adapt.
+  std::string note;
 };
 CalibrationPlan plan_calibration(const ClassLibrary& library, RunModel& run, const LibrarySettings& settings,
                                  std::optional<double> far, bool force, bool progress = false);

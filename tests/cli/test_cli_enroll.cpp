@@ -150,6 +150,20 @@ void EnrollCli::LibraryListsTheEnrolledClassesWithCalibratedThresholds() {
   EXPECT_GT(j["calibration"]["logistic"]["a"].get<double>(), 0);
   EXPECT_EQ(j["settings"]["score_norm"], "as-norm");
   EXPECT_GE(j["cohort"].get<int>(), 10);
+  // A K that takes the whole cohort no longer adapts: said, with a K that would.
+  const int cohort = j["cohort"];
+  for (const int k : {cohort, cohort - 1}) {
+    const fs::path small_k = tmp_->path() / ("k" + std::to_string(k) + ".db");
+    std::string log;
+    ASSERT_EQ(test::run_command(cli() + " enroll --quiet --run " + (demo_ / "run").string() + " --library " +
+                                    small_k.string() + " --cohort-top-k " + std::to_string(k) + " --class a " +
+                                    (demo_ / "examples" / (test_classes_[0] + ".wav")).string(),
+                                &log),
+              0)
+        << log;
+    EXPECT_EQ(log.find("AS-norm takes all of them") != std::string::npos, k >= cohort) << log;
+    if (k >= cohort) EXPECT_NE(log.find("give --cohort-top-k " + std::to_string(cohort / 5)), std::string::npos) << log;
+  }
   const int views = j["settings"]["enrol_views"];
   EXPECT_GE(views, 1);
   for (const auto& c : j["classes"]) {
