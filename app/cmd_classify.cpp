@@ -41,7 +41,8 @@ int run_classify(const ClassifyArgs& a) {
   if (inputs.any_skipped()) std::cerr << "note: " << inputs.skipped_note() << "\n";
   const std::vector<std::string>& files = inputs.files;
   nlohmann::json json = nlohmann::json::array();
-  if (a.format == "csv") std::printf("path,decision,rank,class,score,threshold,votes,windows,confidence\n");
+  if (a.format == "csv")
+    std::printf("path,decision,rank,class,score,threshold,votes,windows,confidence,confidence_needed\n");
   // The confidence in [0, 1] (JSON null, CSV empty, table "-" without a logistic calibration).
   auto json_confidence = [](double c) { return std::isnan(c) ? nlohmann::json(nullptr) : nlohmann::json(c); };
   auto text_confidence = [](double c, const char* none) {
@@ -67,21 +68,25 @@ int run_classify(const ClassifyArgs& a) {
       for (std::size_t i = 0; i < top; ++i)
         ranked.push_back({{"class", c.ranking[i].name}, {"score", c.ranking[i].score},
                           {"threshold", c.ranking[i].threshold}, {"votes", c.ranking[i].votes},
-                          {"confidence", json_confidence(c.ranking[i].confidence)}});
+                          {"confidence", json_confidence(c.ranking[i].confidence)},
+                          {"confidence_needed", json_confidence(c.ranking[i].confidence_needed)}});
       json.push_back({{"path", c.path}, {"decision", c.decision}, {"reason", c.reason}, {"windows", c.windows},
                       {"duration_s", c.duration}, {"confidence", json_confidence(c.ranking.front().confidence)},
                       {"ranking", ranked}});
     } else if (a.format == "csv") {
       for (std::size_t i = 0; i < top; ++i)
-        std::printf("%s,%s,%zu,%s,%.6g,%.6g,%zu,%zu,%s\n", csv_field(c.path).c_str(), csv_field(c.decision).c_str(),
+        std::printf("%s,%s,%zu,%s,%.6g,%.6g,%zu,%zu,%s,%s\n", csv_field(c.path).c_str(), csv_field(c.decision).c_str(),
                     i + 1, csv_field(c.ranking[i].name).c_str(), c.ranking[i].score, c.ranking[i].threshold,
-                    c.ranking[i].votes, c.windows, text_confidence(c.ranking[i].confidence, "").c_str());
+                    c.ranking[i].votes, c.windows, text_confidence(c.ranking[i].confidence, "").c_str(),
+                    text_confidence(c.ranking[i].confidence_needed, "").c_str());
     } else {
       std::printf("%s: %s%s%s\n", c.path.c_str(), c.decision.c_str(), c.reason.empty() ? "" : " (",
                   c.reason.empty() ? "" : (c.reason + ")").c_str());
       for (std::size_t i = 0; i < top; ++i)
-        std::printf("  %zu. %-24s score %8.4f  threshold %8.4f  confidence %5s%s\n", i + 1, c.ranking[i].name.c_str(),
-                    c.ranking[i].score, c.ranking[i].threshold, text_confidence(c.ranking[i].confidence, "-").c_str(),
+        std::printf("  %zu. %-24s score %8.4f  threshold %8.4f  confidence %5s (needs %s)%s\n", i + 1,
+                    c.ranking[i].name.c_str(), c.ranking[i].score, c.ranking[i].threshold,
+                    text_confidence(c.ranking[i].confidence, "-").c_str(),
+                    text_confidence(c.ranking[i].confidence_needed, "-").c_str(),
                     a.window_aggregate == "vote" ? (" votes " + std::to_string(c.ranking[i].votes)).c_str() : "");
     }
   }

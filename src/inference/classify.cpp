@@ -1,6 +1,8 @@
 #include "inference/classify.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <limits>
 
 #include "enroll/decision.h"
@@ -8,6 +10,12 @@
 
 namespace oneshot {
 namespace {
+
+std::string number(double value, const char* format) {
+  char text[32];
+  std::snprintf(text, sizeof text, format, value);
+  return text;
+}
 
 // One window's scores against every class (a row of window_scores).
 struct ScoredWindow {
@@ -34,7 +42,8 @@ Classification classify_source(RunModel& run, LibraryScorer& scorer, const RunMo
   for (const ScoredWindow& w : windows) scores.insert(scores.end(), w.scores.begin(), w.scores.end());
 
   for (const ClassDecision& d : rank_classes(scores, windows.size(), n_classes, scorer.positive(), options.window_aggregate))
-    out.ranking.push_back({scorer.names()[d.cls], d.score, d.votes, scorer.threshold(d.cls), scorer.confidence(d.score)});
+    out.ranking.push_back({scorer.names()[d.cls], d.score, d.votes, scorer.threshold(d.cls), scorer.confidence(d.score),
+                           scorer.confidence(scorer.threshold(d.cls))});
   // The best negative class, aggregated the same way.
   std::vector<bool> negative = scorer.negative();
   double best_negative = -std::numeric_limits<double>::infinity();
@@ -47,7 +56,14 @@ Classification classify_source(RunModel& run, LibraryScorer& scorer, const RunMo
   const RankedClass& best = out.ranking.front();
   if (!(best.score > best.threshold)) {
     out.decision = "unknown";
-    out.reason = "below threshold";
+    // A confidence well above 0.5 can still be below what the threshold needs: said, so that
+    // "unknown" beside a high confidence reads as the decision it is.
+    const bool calibrated = !std::isnan(best.confidence);
+    out.reason = "below threshold: best " + best.name + ", " +
+                 (calibrated ? "confidence " + number(best.confidence, "%.3f") + " below the " +
+                                   number(best.confidence_needed, "%.3f") + " its threshold needs"
+                             : "score " + number(best.score, "%.4g") + " below its threshold " +
+                                   number(best.threshold, "%.4g"));
   } else if (best_negative >= best.score) {
     out.decision = "unknown";
     out.reason = "matches negative class " + negative_name;

@@ -26,12 +26,19 @@ struct RankedClass {
   std::size_t votes = 0;
   double threshold = 0;
   double confidence = 0;  // in [0, 1]; NaN when the library has no logistic calibration
+  // The confidence at `threshold`: the class is accepted when its confidence
+  // exceeds this (the logistic is fitted at an even prior, the threshold is
+  // set for the library's false-accept rate, so this is often well above
+  // 0.5). NaN without a logistic calibration.
+  double confidence_needed = 0;
 };
 
 struct Classification {
   std::string path;
   std::string decision;             // the best class's name, or "unknown"
-  std::string reason;               // why unknown: "below threshold" / "matches negative class X"
+  // Why unknown: "below threshold: ..." (naming the best class, its score
+  // and threshold, and their confidences) / "matches negative class X".
+  std::string reason;
   std::vector<RankedClass> ranking; // positive classes, best first
   std::size_t windows = 0;          // windows scored
   double duration = 0;              // seconds

@@ -226,8 +226,19 @@ void EnrollCli::ClassifiesEnrolledSoundsAndRejectsANeverEnrolledOne() {
         if (k > 0) EXPECT_LE(p, ranking[k - 1]["confidence"].get<double>());
       }
       confidence_enrolled += ranking[0]["confidence"].get<double>() / 15;
-      // Accepted: its score is above its threshold.
+      // Accepted: its score is above its threshold, and so its confidence above what the threshold needs.
+      const double needed = ranking[0]["confidence_needed"];
+      EXPECT_GT(needed, 0.0);
+      EXPECT_LT(needed, 1.0);
+      const bool above = ranking[0]["confidence"].get<double>() > needed;
+      EXPECT_EQ(r["decision"] == "unknown", !above) << r.dump();
       if (r["decision"] == c) EXPECT_GT(ranking[0]["score"].get<double>(), ranking[0]["threshold"].get<double>());
+      // Unknown says which class came nearest, with both confidences.
+      if (r["decision"] == "unknown")
+        EXPECT_EQ(r["reason"].get<std::string>().rfind("below threshold: best " + ranking[0]["class"].get<std::string>() +
+                                                           ", confidence ", 0),
+                  0u)
+            << r["reason"];
     }
   }
   // The right class ranks first for nearly all; at the threshold for 5 % false
