@@ -39,11 +39,13 @@ struct ExportArgs {
 // rather than a bare fingerprint mismatch.
 void check_library_weights(const ClassLibrary& library, const RunModel& run, const std::string& weights) {
   const LibraryModel stored = library.model();
-  if (stored.fingerprint == run.fingerprint()) return;
+  if (run.made(stored.fingerprint)) return;
   const RunPaths paths{run.run_dir()};
   for (const auto& [name, file] : {std::pair{"best", paths.best()}, std::pair{"last", paths.last()}}) {
     if (name == weights || !fs::exists(file)) continue;
-    if (RunModel::fingerprint_of(file, run.config().features) == stored.fingerprint)
+    const FeaturesConfig& features = run.config().features;
+    if (RunModel::fingerprint_of(file, features) == stored.fingerprint ||
+        RunModel::fingerprint_of(file, RunModel::former_features(features)) == stored.fingerprint)
       throw file_error(library.path(), "the library was embedded with this run's " + file.filename().string() +
                                            ", not with " + run.weights_file().filename().string() +
                                            " (--weights " + weights + "), and its thresholds hold only for those "

@@ -106,6 +106,7 @@ int run_index(const IndexArgs& a) {
   archive::ArchiveModel model;
   model.run = fs::absolute(run->run_dir()).lexically_normal().string();
   model.fingerprint = run->fingerprint();
+  model.former_fingerprint = run->former_fingerprint();
   model.embedding_dim = run->embedding_dim();
   model.window_s = run->window_seconds();
   model.sample_rate = run->sample_rate();

@@ -66,7 +66,17 @@ int run_review(const ReviewArgs& a) {
   const archive::ArchiveModel model = store->model();
   ClassLibrary library = ClassLibrary::open(a.library);
   const LibraryModel lib_model = library.model();
-  if (lib_model.fingerprint != model.fingerprint)
+  // One of them may carry the run's former fingerprint (written before every
+  // feature setting was counted): the same model when the run made both.
+  const auto one_run_made_both = [&] {
+    try {
+      auto run = RunModel::load(a.run.empty() ? library.run_directory() : fs::path(a.run), 1);
+      return run->made(lib_model.fingerprint) && run->made(model.fingerprint);
+    } catch (const Error&) {
+      return false;
+    }
+  };
+  if (lib_model.fingerprint != model.fingerprint && !one_run_made_both())
     throw Error("review: the library " + a.library + " was embedded with model " + lib_model.fingerprint + " (run " +
                 lib_model.run + ") but the archive " + a.archive + " with model " + model.fingerprint + " (run " +
                 model.run + "): their embeddings cannot be mixed; review into a library of the archive's run");
@@ -145,7 +155,7 @@ int run_review(const ReviewArgs& a) {
     std::string run_dir = a.run;
     if (run_dir.empty()) run_dir = library.run_directory().string();
     auto run = RunModel::load(run_dir, a.threads);
-    if (run->fingerprint() != lib_model.fingerprint)
+    if (!run->made(lib_model.fingerprint))
       throw Error("review: the run " + run_dir + " has model " + run->fingerprint() + ", not the library's " +
                   lib_model.fingerprint);
     library.change([&] {

@@ -93,7 +93,7 @@ int run_search(const SearchArgs& a) {
                                       " is gone (moved or deleted?): give it at its new place with --run RUN");
   }
   auto run = RunModel::load(run_dir, a.threads);
-  if (run->fingerprint() != model.fingerprint)
+  if (!run->made(model.fingerprint))
     throw file_error(a.archive, "the archive was embedded with model " + model.fingerprint + " (run " + model.run +
                                     "), but the run " + run->run_dir().string() + " has model " + run->fingerprint() +
                                     "; search it with its own run, or index the recordings again with this one");

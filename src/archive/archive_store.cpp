@@ -54,7 +54,8 @@ std::unique_ptr<ArchiveStore> open_archive(const std::string& location, bool rea
 }
 
 std::string archive_mismatch(const ArchiveModel& stored, const ArchiveModel& wanted, std::optional<bool> half) {
-  if (stored.fingerprint != wanted.fingerprint)
+  if (stored.fingerprint != wanted.fingerprint &&
+      (wanted.former_fingerprint.empty() || stored.fingerprint != wanted.former_fingerprint))
     return "the archive was embedded with model " + stored.fingerprint + " (run " + stored.run + "), not with " +
            wanted.fingerprint + " (run " + wanted.run + "); index into another archive, or search this one with its own run";
   if (wanted.hop_s > 0 && std::fabs(stored.hop_s - wanted.hop_s) > 1e-9)

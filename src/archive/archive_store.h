@@ -47,6 +47,9 @@ struct ArchiveModel {
   // encoder's work, a slightly different embedding); "" = not recorded (an
   // archive indexed before this was kept, or a caller that only reads).
   std::string windows;
+  // Another fingerprint of the same model, accepted as equal by
+  // archive_mismatch (the run's former fingerprint); never stored. Empty: none.
+  std::string former_fingerprint;
 };
 
 // Why an archive holding `stored` cannot take the windows that `wanted` (and,

@@ -615,7 +615,8 @@ ClassLibrary ClassLibrary::open_or_create(const fs::path& path, const LibraryMod
   db.read([&] { check_schema(db); });
   ClassLibrary library(std::move(impl));
   const LibraryModel stored = library.model();
-  if (stored.fingerprint != model.fingerprint)
+  if (stored.fingerprint != model.fingerprint &&
+      (model.former_fingerprint.empty() || stored.fingerprint != model.former_fingerprint))
     throw file_error(path, "the library was embedded with model " + stored.fingerprint + " (run " + stored.run +
                                "), not with " + model.fingerprint + " (run " + model.run +
                                "); use `library --reembed --run` to move it to the new model");

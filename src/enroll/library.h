@@ -54,6 +54,9 @@ struct LibraryModel {
   std::int64_t embedding_dim = 0;
   double window_s = 0;      // the model's input length, seconds
   int sample_rate = 0;      // Hz, the model's feature rate
+  // Another fingerprint of the same model, accepted as equal when opening
+  // (RunModel::former_fingerprint); never stored. Empty: none.
+  std::string former_fingerprint;
 };
 
 // One point of a calibration's false-accept curve: at a per-class

@@ -27,7 +27,7 @@ void LibraryScorer::load(const ClassLibrary& library) {
   RunModel& run = run_;
   const ScoringOptions& options = options_;
   const LibraryModel stored = library.model();
-  if (stored.fingerprint != run.fingerprint())
+  if (!run.made(stored.fingerprint))
     throw file_error(library.path(), "the library was embedded with model " + stored.fingerprint + " (run " +
                                          stored.run + "), but " + run.weights_file().string() + " is model " + run.fingerprint() +
                                          "; re-embed it with `library --reembed --run RUN`");

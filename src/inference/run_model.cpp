@@ -63,6 +63,14 @@ std::string RunModel::fingerprint_of(const fs::path& weights, const FeaturesConf
   return hex;
 }
 
+FeaturesConfig RunModel::former_features(const FeaturesConfig& features) {
+  // Until issues 17/18's ninth session the fingerprint was computed from a
+  // moved-from copy of the configuration, whose strings were empty.
+  FeaturesConfig former = features;
+  for (std::string* text : {&former.pad_mode, &former.mel_scale, &former.log, &former.storage}) text->clear();
+  return former;
+}
+
 RunModel::RunModel(const fs::path& run_dir, Config config, int64_t n_mels, int64_t n_frames)
     : run_dir_(run_dir), config_(std::move(config)), n_mels_(n_mels), n_frames_(n_frames) {
   // Batch after batch allocates the same activation buffers: reusing them
@@ -100,6 +108,7 @@ std::unique_ptr<RunModel> RunModel::load(const fs::path& run_dir_in, int threads
   run->model_->eval();
   convert_to_channels_last(*run->model_);
   run->fingerprint_ = fingerprint_of(weights_file, f);
+  run->former_fingerprint_ = fingerprint_of(weights_file, former_features(f));
   run->weights_file_ = weights_file;
   // The fewest samples the compact encoder takes: 32 frames (compact_stages).
   std::size_t lo = 1, hi = window;
@@ -121,6 +130,7 @@ LibraryModel RunModel::library_model() const {
   m.embedding_dim = model_->embedding_dim();
   m.window_s = window_seconds();
   m.sample_rate = sample_rate_;
+  m.former_fingerprint = former_fingerprint_;
   return m;
 }
 

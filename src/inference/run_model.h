@@ -33,12 +33,21 @@ class RunModel {
   // Hex XXH3-128 of the weights file's bytes and the feature settings: equal
   // fingerprints give equal embeddings for equal audio.
   const std::string& fingerprint() const { return fingerprint_; }
+  // The fingerprint this run's weights had before every feature setting was
+  // counted (until issues 17/18's ninth session it left out the string
+  // settings: mel scale, padding, log, storage). Libraries and archives
+  // written then carry it; they hold this run's embeddings and are accepted.
+  const std::string& former_fingerprint() const { return former_fingerprint_; }
+  // Whether `stored` (a library's or archive's fingerprint) is this run's.
+  bool made(const std::string& stored) const { return stored == fingerprint_ || stored == former_fingerprint_; }
   // RUN/best.pt or RUN/last.pt: the checkpoint the weights came from.
   const std::filesystem::path& weights_file() const { return weights_file_; }
   // The fingerprint a RunModel loaded from `weights` with these feature
   // settings has, without loading it (which checkpoint a library was
   // embedded with). Throws oneshot::Error when the file cannot be read.
   static std::string fingerprint_of(const std::filesystem::path& weights, const FeaturesConfig& features);
+  // `features` as the former fingerprint saw them: the string settings empty.
+  static FeaturesConfig former_features(const FeaturesConfig& features);
   LibraryModel library_model() const;
 
   int sample_rate() const { return sample_rate_; }
@@ -95,6 +104,7 @@ class RunModel {
   std::unique_ptr<LogMelExtractor> extractor_;
   std::string fingerprint_;
   std::filesystem::path weights_file_;
+  std::string former_fingerprint_;
   int sample_rate_ = 0;
   std::size_t window_samples_ = 0;
   int64_t n_mels_ = 0, n_frames_ = 0;

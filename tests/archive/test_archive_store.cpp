@@ -188,6 +188,16 @@ TEST(ArchiveStore, WindowsEmbeddedTheOtherWayAreRefusedAndAnArchiveThatDidNotSay
   EXPECT_EQ(archive_mismatch(shared, shared, std::nullopt), "");
   EXPECT_EQ(archive_mismatch(test_model("aaaa"), shared, std::nullopt), "");
   EXPECT_NE(archive_mismatch(per_window, shared, std::nullopt), "");
+  // An archive written with the run's former fingerprint (before every feature setting was counted) takes
+  // the run's windows when the run names it as its former one; another model's stays refused.
+  ArchiveModel wanted = test_model("new0");
+  EXPECT_NE(archive_mismatch(test_model("old0"), wanted, std::nullopt), "");
+  wanted.former_fingerprint = "old0";
+  EXPECT_EQ(archive_mismatch(test_model("old0"), wanted, std::nullopt), "");
+  EXPECT_NE(archive_mismatch(test_model("beef"), wanted, std::nullopt).find("beef"), std::string::npos);
+  const fs::path former = dir / "former.db";
+  open_or_create_archive(former.string(), test_model("old0"));
+  EXPECT_EQ(open_or_create_archive(former.string(), wanted)->model().fingerprint, "old0");
 }
 
 TEST(ArchiveStore, AFileStoredAgainReplacesItsRecordAndRemoveDropsItsWindowsAndReviews) {

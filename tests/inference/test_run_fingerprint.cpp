@@ -8,6 +8,8 @@
 #include <functional>
 
 #include "core/atomic_file.h"
+#include "enroll/library.h"
+#include "inference/library_scoring.h"
 #include "tiny_run.h"
 
 namespace oneshot {
@@ -43,6 +45,43 @@ TEST(RunFingerprint, FollowsTheWeightsAndEveryFeatureSetting) {
   }
   EXPECT_NE(RunModel::fingerprint_of(dir / "run" / "last.pt", test::tiny_config().features), base);
   EXPECT_THROW(RunModel::fingerprint_of(dir / "run" / "absent.pt", test::tiny_config().features), Error);
+}
+
+// Libraries and archives written before the string settings were counted
+// carry the run's former fingerprint (the same weights and numbers, the
+// strings empty): they hold this run's embeddings and stay usable; another
+// model's stay refused (archives: tests/archive/test_archive_store.cpp).
+TEST(RunFingerprint, TheFormerFingerprintOfTheSameRunIsAccepted) {
+  test::TempDir dir;
+  auto run = test::tiny_run(dir);
+  FeaturesConfig blank = test::tiny_config().features;
+  blank.pad_mode.clear();
+  blank.mel_scale.clear();
+  blank.log.clear();
+  blank.storage.clear();
+  EXPECT_EQ(run->former_fingerprint(), RunModel::fingerprint_of(dir / "run" / "best.pt", blank));
+  EXPECT_NE(run->former_fingerprint(), run->fingerprint());
+  EXPECT_TRUE(run->made(run->fingerprint()));
+  EXPECT_TRUE(run->made(run->former_fingerprint()));
+  EXPECT_FALSE(run->made("0123456789abcdef0123456789abcdef"));
+
+  LibraryModel old = run->library_model();
+  old.fingerprint = run->former_fingerprint();
+  old.former_fingerprint.clear();
+  {
+    ClassLibrary lib = ClassLibrary::open_or_create(dir / "old.db", old);
+    LibraryExample e;
+    e.source = "/bell.wav";
+    e.embedding.assign(static_cast<std::size_t>(run->embedding_dim()), 0.25f);
+    lib.add_examples("bell", false, {e});
+  }
+  EXPECT_NO_THROW(ClassLibrary::open_or_create(dir / "old.db", run->library_model()));  // enroll into it
+  const ClassLibrary lib = ClassLibrary::open_read_only(dir / "old.db");
+  EXPECT_NO_THROW(LibraryScorer(lib, *run, ScoringOptions{}));  // classify, detect
+  LibraryModel other = old;
+  other.fingerprint = "0123456789abcdef0123456789abcdef";
+  ClassLibrary::open_or_create(dir / "other.db", other);
+  EXPECT_THROW(ClassLibrary::open_or_create(dir / "other.db", run->library_model()), Error);
 }
 
 }  // namespace
