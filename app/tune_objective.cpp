@@ -28,6 +28,14 @@ FeatureSet load_features(const tune::ObjectiveContext& context, bool progress) {
   dataset_options.esc10 = context.esc10;
   dataset_options.collect_problems = true;  // listed by the feature step with the files it cannot decode
   const Dataset dataset = load_dataset(context.data, dataset_options);
+  // A split that does not fit fails before the cache is written into the
+  // data directory (as train does); damaged files are listed first.
+  if (dataset.problems.empty()) {
+    std::vector<int> labels;
+    labels.reserve(dataset.clips.size());
+    for (const ClipEntry& clip : dataset.clips) labels.push_back(clip.class_id);
+    split_classes(dataset.class_names, labels, context.config.split);
+  }
   CacheOptions cache;
   cache.cache_dir = context.cache;
   cache.jobs = context.config.train.threads;

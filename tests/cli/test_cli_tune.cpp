@@ -98,6 +98,15 @@ TEST(CliTune, UnknownObjectiveAndMissingDataAreClearErrors) {
   EXPECT_NE(out.find("train"), std::string::npos) << out;  // listed among the available ones
   EXPECT_NE(test::run_command(cli() + " tune --study '" + (dir / "s.db").string() + "' --trials 1", &out), 0);
   EXPECT_NE(out.find("--data"), std::string::npos) << out;
+  // A split that does not fit (4 classes; 5 test and 5 validation asked) fails before the feature cache is
+  // written into the data, naming what to lower.
+  const fs::path data = test::write_small_dataset(dir.path(), 4, 3, 8000, 0.5);
+  EXPECT_NE(test::run_command(cli() + " tune --data '" + data.string() + "' --study '" + (dir / "s.db").string() +
+                                  "' --trials 1",
+                              &out),
+            0);
+  EXPECT_NE(out.find("--set split.n_test="), std::string::npos) << out;
+  EXPECT_FALSE(fs::exists(data / ".oneshot-cache")) << out;
 }
 
 // A dataset and network small enough that a trial takes about a second: the
