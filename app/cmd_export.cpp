@@ -17,11 +17,11 @@
 #include "core/error.h"
 #include "core/json_text.h"
 #include "inference/model_card.h"
-#include "train/run_dir.h"
 #include "inference/run_model.h"
 #include "model/export_onnx.h"
 #include "model/export_plan.h"
 #include "model/export_torchscript.h"
+#include "train/run_dir.h"
 
 namespace oneshot::cli {
 namespace fs = std::filesystem;

@@ -29,8 +29,8 @@ void LibraryScorer::load(const ClassLibrary& library) {
   const LibraryModel stored = library.model();
   if (!run.made(stored.fingerprint))
     throw file_error(library.path(), "the library was embedded with model " + stored.fingerprint + " (run " +
-                                         stored.run + "), but " + run.weights_file().string() + " is model " + run.fingerprint() +
-                                         "; re-embed it with `library --reembed --run RUN`");
+                                         stored.run + "), but " + run.weights_file().string() + " is model " +
+                                         run.fingerprint() + "; re-embed it with `library --reembed --run RUN`");
   if (options.aggregate != "mean" && options.aggregate != "max" && options.aggregate != "prototype")
     throw Error("--aggregate must be mean, max or prototype, got " + options.aggregate);
   calibration_ = library.calibration();

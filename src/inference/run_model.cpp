@@ -40,7 +40,6 @@ std::string features_text(const FeaturesConfig& features) {
   return out.str();
 }
 
-
 }  // namespace
 
 std::string RunModel::fingerprint_of(const fs::path& weights, const FeaturesConfig& features) {

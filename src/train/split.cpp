@@ -69,12 +69,16 @@ std::vector<std::size_t> clips_of_classes(const std::vector<int>& labels, const 
 namespace {
 
 // What to lower, with counts that split `n_classes` into three non-empty
-// parts (a third each for test and validation, the rest, at least 2, trains), so a
-// user with a small dataset can copy the settings.
-std::string smaller_split_hint(std::size_t n_classes) {
+// parts (a third each for test and validation, the rest, at least 2,
+// trains), so a user with a small dataset can copy the settings; with named
+// classes, to name fewer.
+std::string smaller_split_hint(std::size_t n_classes, const SplitConfig& config) {
   if (n_classes < 4)
     return "; a class-disjoint split needs at least 4 classes (2 training, 1 validation, 1 test), the data has " +
            std::to_string(n_classes);
+  if (!config.test_classes.empty() || !config.val_classes.empty())
+    return "; name fewer classes in split.test_classes / split.val_classes, or lower the count of the part "
+           "not named (split.n_test / split.n_val)";
   const std::size_t third = std::max<std::size_t>(1, n_classes / 3);
   return "; lower split.n_test and split.n_val (counts, or fractions below 1), e.g. --set split.n_test=" +
          std::to_string(third) + " --set split.n_val=" + std::to_string(third);
@@ -96,7 +100,7 @@ ClassSplit split_classes(const std::vector<std::string>& class_names, const std:
     const std::size_t n = count_of(config.n_test, pool.size());
     if (n > pool.size())
       throw Error("config: split.n_test = " + std::to_string(n) + " exceeds the " + std::to_string(pool.size()) +
-                  " classes of the dataset" + smaller_split_hint(present.size()));
+                  " classes of the dataset" + smaller_split_hint(present.size(), config));
     split.test = draw_classes(pool, n, config.seed);
   }
 
@@ -112,14 +116,14 @@ ClassSplit split_classes(const std::vector<std::string>& class_names, const std:
     if (n > pool.size())
       throw Error("config: split.n_val = " + std::to_string(n) + " exceeds the " + std::to_string(pool.size()) +
                   " classes left after the " + std::to_string(split.test.size()) + " test classes of " +
-                  std::to_string(present.size()) + smaller_split_hint(present.size()));
+                  std::to_string(present.size()) + smaller_split_hint(present.size(), config));
     split.val = draw_classes(pool, n, config.seed + 2);
   }
 
   split.train = pool;
   if (split.train.size() < 2)
     throw Error("config: the split leaves " + std::to_string(split.train.size()) + " training class(es) of " +
-                std::to_string(present.size()) + "; at least 2 are needed" + smaller_split_hint(present.size()));
+                std::to_string(present.size()) + "; at least 2 are needed" + smaller_split_hint(present.size(), config));
   return split;
 }
 

@@ -136,6 +136,12 @@ TEST(Split, TooFewClassesSuggestsCountsThatSplitTheData) {
   SplitConfig any;
   EXPECT_NE(test::error_of([&] { split_classes(names(3), labels(3, 3), any); }).find("at least 4 classes"),
             std::string::npos);
+  SplitConfig named;  // a test class named: the hint is to name fewer or lower the other count
+  named.test_classes = {"c0"};
+  named.n_val = 5;  // of the 5 left: none trains
+  const std::string error = test::error_of([&] { split_classes(names(6), labels(6, 3), named); });
+  EXPECT_NE(error.find("name fewer classes in split.test_classes / split.val_classes"), std::string::npos) << error;
+  EXPECT_EQ(error.find("--set split.n_val="), std::string::npos) << error;
 }
 
 TEST(Split, OnlyClassesWithClipsTakePart) {
