@@ -85,8 +85,14 @@ int run_library_reembed(const std::string& library_path, const std::string& run_
     library.replace_examples(run->library_model(), rows);  // drops the old cohort and calibration
     library.set_settings(settings);  // a damaged setting is written anew (the default)
     try {
-      // A new cohort and a calibration on simulated enrolments, at the old far.
-      ensure_calibration(library, *run, old_calibration ? old_calibration->far : 0.05, true);
+      // A new cohort and a calibration on simulated enrolments, at the old
+      // far (none, or a damaged one: the library default, as enroll's).
+      const CalibrationPlan plan =
+          plan_calibration(library, *run, library.settings(),
+                           old_calibration ? std::optional<double>(old_calibration->far) : std::nullopt, true);
+      if (!plan.note.empty()) std::cerr << "note: " << plan.note << "\n";
+      store_calibration(library, plan);
+      if (!plan.error.empty()) throw Error(plan.error);
       update_thresholds(library, *run, "mean");
     } catch (const Error& e) {
       std::cerr << "note: no calibration with the new run (" << e.what() << ")\n";

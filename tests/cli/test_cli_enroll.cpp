@@ -795,6 +795,18 @@ void EnrollCli::ADamagedLibraryIsNamedAndReembedRepairsIt() {
       << out;
   EXPECT_EQ(test::run_command(cli() + " library --format json " + copy.string(), &listing), 0) << listing;
   EXPECT_EQ(nlohmann::json::parse(listing)["settings"]["cohort_top_k"], 100);  // the default, written anew
+  // A damaged false-accept rate: the re-embedded library is calibrated at the default rate, as a new one.
+  ASSERT_EQ(sqlite3_open(copy.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "UPDATE meta SET value = '7' WHERE key = 'calibration_far'", nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  ASSERT_EQ(test::run_command(cli() + " library --reembed --run " + (demo_ / "run").string() + " " + copy.string(), &out),
+            0)
+      << out;
+  EXPECT_EQ(test::run_command(cli() + " library --format json " + copy.string(), &listing), 0) << listing;
+  const auto reembedded = nlohmann::json::parse(listing);
+  ASSERT_TRUE(reembedded.contains("calibration")) << listing;
+  EXPECT_DOUBLE_EQ(reembedded["calibration"]["far"].get<double>(), 0.03) << out;  // kDefaultLibraryFar, as enroll
 }
 
 // A full disk while detect writes a recording's score plot: the recording
