@@ -43,9 +43,8 @@ void check_library_weights(const ClassLibrary& library, const RunModel& run, con
   const RunPaths paths{run.run_dir()};
   for (const auto& [name, file] : {std::pair{"best", paths.best()}, std::pair{"last", paths.last()}}) {
     if (name == weights || !fs::exists(file)) continue;
-    const FeaturesConfig& features = run.config().features;
-    if (RunModel::fingerprint_of(file, features) == stored.fingerprint ||
-        RunModel::fingerprint_of(file, RunModel::former_features(features)) == stored.fingerprint)
+    const RunModel::Fingerprints other = RunModel::fingerprints_of(file, run.config().features);
+    if (other.current == stored.fingerprint || other.former == stored.fingerprint)
       throw file_error(library.path(), "the library was embedded with this run's " + file.filename().string() +
                                            ", not with " + run.weights_file().filename().string() +
                                            " (--weights " + weights + "), and its thresholds hold only for those "

@@ -42,7 +42,7 @@ std::string features_text(const FeaturesConfig& features) {
 
 }  // namespace
 
-std::string RunModel::fingerprint_of(const fs::path& weights, const FeaturesConfig& features) {
+RunModel::Fingerprints RunModel::fingerprints_of(const fs::path& weights, const FeaturesConfig& features) {
   std::ifstream in(weights, std::ios::binary);
   if (!in) throw file_error(weights, "cannot read");
   XXH3_state_t* state = XXH3_createState();
@@ -53,21 +53,24 @@ std::string RunModel::fingerprint_of(const fs::path& weights, const FeaturesConf
     in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
     if (in.gcount() > 0) XXH3_128bits_update(state, buffer.data(), static_cast<std::size_t>(in.gcount()));
   }
-  const std::string text = features_text(features);
-  XXH3_128bits_update(state, text.data(), text.size());
-  const XXH128_hash_t h = XXH3_128bits_digest(state);
-  char hex[33];
-  std::snprintf(hex, sizeof hex, "%016llx%016llx", static_cast<unsigned long long>(h.high64),
-                static_cast<unsigned long long>(h.low64));
-  return hex;
-}
-
-FeaturesConfig RunModel::former_features(const FeaturesConfig& features) {
+  // The weights are read once; each fingerprint finishes a copy of their hash.
+  auto finish = [&](const FeaturesConfig& settings) {
+    XXH3_state_t* copy = XXH3_createState();
+    std::unique_ptr<XXH3_state_t, decltype(&XXH3_freeState)> copy_owner(copy, XXH3_freeState);
+    XXH3_copyState(copy, state);
+    const std::string text = features_text(settings);
+    XXH3_128bits_update(copy, text.data(), text.size());
+    const XXH128_hash_t h = XXH3_128bits_digest(copy);
+    char hex[33];
+    std::snprintf(hex, sizeof hex, "%016llx%016llx", static_cast<unsigned long long>(h.high64),
+                  static_cast<unsigned long long>(h.low64));
+    return std::string(hex);
+  };
   // Until issues 17/18's ninth session the fingerprint was computed from a
   // moved-from copy of the configuration, whose strings were empty.
   FeaturesConfig former = features;
   for (std::string* text : {&former.pad_mode, &former.mel_scale, &former.log, &former.storage}) text->clear();
-  return former;
+  return {finish(features), finish(former)};
 }
 
 RunModel::RunModel(const fs::path& run_dir, Config config, int64_t n_mels, int64_t n_frames)
@@ -106,8 +109,9 @@ std::unique_ptr<RunModel> RunModel::load(const fs::path& run_dir_in, int threads
   load_best_weights(weights_file, run->model_);
   run->model_->eval();
   convert_to_channels_last(*run->model_);
-  run->fingerprint_ = fingerprint_of(weights_file, f);
-  run->former_fingerprint_ = fingerprint_of(weights_file, former_features(f));
+  const Fingerprints fingerprints = fingerprints_of(weights_file, f);
+  run->fingerprint_ = fingerprints.current;
+  run->former_fingerprint_ = fingerprints.former;
   run->weights_file_ = weights_file;
   // The fewest samples the compact encoder takes: 32 frames (compact_stages).
   std::size_t lo = 1, hi = window;

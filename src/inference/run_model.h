@@ -42,12 +42,14 @@ class RunModel {
   bool made(const std::string& stored) const { return stored == fingerprint_ || stored == former_fingerprint_; }
   // RUN/best.pt or RUN/last.pt: the checkpoint the weights came from.
   const std::filesystem::path& weights_file() const { return weights_file_; }
-  // The fingerprint a RunModel loaded from `weights` with these feature
-  // settings has, without loading it (which checkpoint a library was
-  // embedded with). Throws oneshot::Error when the file cannot be read.
-  static std::string fingerprint_of(const std::filesystem::path& weights, const FeaturesConfig& features);
-  // `features` as the former fingerprint saw them: the string settings empty.
-  static FeaturesConfig former_features(const FeaturesConfig& features);
+  // The fingerprint and former fingerprint a RunModel loaded from `weights`
+  // with these feature settings has, from one read of the file and without
+  // loading the model (which checkpoint a library was embedded with). Throws
+  // oneshot::Error when the file cannot be read.
+  struct Fingerprints {
+    std::string current, former;
+  };
+  static Fingerprints fingerprints_of(const std::filesystem::path& weights, const FeaturesConfig& features);
   LibraryModel library_model() const;
 
   int sample_rate() const { return sample_rate_; }

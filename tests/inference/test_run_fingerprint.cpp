@@ -1,6 +1,6 @@
 // A run's fingerprint stands for the embeddings it gives: the checkpoint's
 // bytes and every feature setting, the strings (mel scale, padding, log)
-// included, and RunModel::fingerprint_of gives it without loading the model
+// included, and RunModel::fingerprints_of gives it without loading the model
 // (export uses it to tell which checkpoint a library was embedded with).
 #include <gtest/gtest.h>
 
@@ -19,7 +19,7 @@ namespace fs = std::filesystem;
 TEST(RunFingerprint, FollowsTheWeightsAndEveryFeatureSetting) {
   test::TempDir dir;
   const std::string base = test::tiny_run(dir)->fingerprint();
-  EXPECT_EQ(RunModel::fingerprint_of(dir / "run" / "best.pt", test::tiny_config().features), base);
+  EXPECT_EQ(RunModel::fingerprints_of(dir / "run" / "best.pt", test::tiny_config().features).current, base);
   EXPECT_EQ(RunModel::load(dir / "run", 1)->fingerprint(), base);  // the same on every load
 
   // The same weights under other front-end settings embed differently.
@@ -43,8 +43,8 @@ TEST(RunFingerprint, FollowsTheWeightsAndEveryFeatureSetting) {
     std::ofstream append(dir / "run" / "last.pt", std::ios::app | std::ios::binary);
     append << '\0';
   }
-  EXPECT_NE(RunModel::fingerprint_of(dir / "run" / "last.pt", test::tiny_config().features), base);
-  EXPECT_THROW(RunModel::fingerprint_of(dir / "run" / "absent.pt", test::tiny_config().features), Error);
+  EXPECT_NE(RunModel::fingerprints_of(dir / "run" / "last.pt", test::tiny_config().features).current, base);
+  EXPECT_THROW(RunModel::fingerprints_of(dir / "run" / "absent.pt", test::tiny_config().features), Error);
 }
 
 // Libraries and archives written before the string settings were counted
@@ -59,7 +59,9 @@ TEST(RunFingerprint, TheFormerFingerprintOfTheSameRunIsAccepted) {
   blank.mel_scale.clear();
   blank.log.clear();
   blank.storage.clear();
-  EXPECT_EQ(run->former_fingerprint(), RunModel::fingerprint_of(dir / "run" / "best.pt", blank));
+  EXPECT_EQ(run->former_fingerprint(), RunModel::fingerprints_of(dir / "run" / "best.pt", blank).current);
+  EXPECT_EQ(run->former_fingerprint(),
+            RunModel::fingerprints_of(dir / "run" / "best.pt", test::tiny_config().features).former);
   EXPECT_NE(run->former_fingerprint(), run->fingerprint());
   EXPECT_TRUE(run->made(run->fingerprint()));
   EXPECT_TRUE(run->made(run->former_fingerprint()));
