@@ -17,6 +17,7 @@
 #include "train/distributed.h"
 #include "train/launcher.h"
 #include "train/run_dir.h"
+#include "train/split.h"
 #include "train/trainer.h"
 
 namespace oneshot::cli {
@@ -131,12 +132,7 @@ int train_rank(const TrainArgs& args, Distributed* dist) {
   // configuration that cannot split these classes fails at once, without
   // first writing a cache into the data directory. Damaged files come first:
   // the feature step lists them all, and refuses before it writes.
-  if (main && dataset.problems.empty() && !fs::exists(paths.split())) {
-    std::vector<int> labels;
-    labels.reserve(dataset.clips.size());
-    for (const ClipEntry& clip : dataset.clips) labels.push_back(clip.class_id);
-    split_classes(dataset.class_names, labels, config.split);
-  }
+  if (main && dataset.problems.empty() && !fs::exists(paths.split())) split_dataset_classes(dataset, config.split);
 
   CacheOptions cache_options;
   cache_options.cache_dir = info.cache_dir;

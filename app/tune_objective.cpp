@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "data/dataset.h"
 #include "train/rng.h"
+#include "train/split.h"
 #include "train/trainer.h"
 #include "tune/objectives.h"
 
@@ -30,12 +31,7 @@ FeatureSet load_features(const tune::ObjectiveContext& context, bool progress) {
   const Dataset dataset = load_dataset(context.data, dataset_options);
   // A split that does not fit fails before the cache is written into the
   // data directory (as train does); damaged files are listed first.
-  if (dataset.problems.empty()) {
-    std::vector<int> labels;
-    labels.reserve(dataset.clips.size());
-    for (const ClipEntry& clip : dataset.clips) labels.push_back(clip.class_id);
-    split_classes(dataset.class_names, labels, context.config.split);
-  }
+  if (dataset.problems.empty()) split_dataset_classes(dataset, context.config.split);
   CacheOptions cache;
   cache.cache_dir = context.cache;
   cache.jobs = context.config.train.threads;

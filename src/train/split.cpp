@@ -127,6 +127,13 @@ ClassSplit split_classes(const std::vector<std::string>& class_names, const std:
   return split;
 }
 
+ClassSplit split_dataset_classes(const Dataset& dataset, const SplitConfig& config) {
+  std::vector<int> labels;
+  labels.reserve(dataset.clips.size());
+  for (const ClipEntry& clip : dataset.clips) labels.push_back(clip.class_id);
+  return split_classes(dataset.class_names, labels, config);
+}
+
 std::string ClassSplit::to_json(const std::vector<std::string>& class_names) const {
   auto names = [&](const std::vector<int>& ids) {
     nlohmann::json arr = nlohmann::json::array();

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/config.h"
+#include "data/dataset.h"
 
 namespace oneshot {
 
@@ -36,6 +37,11 @@ std::vector<int> present_classes(const std::vector<int>& labels);
 // validation, or fewer than 2 training classes left.
 ClassSplit split_classes(const std::vector<std::string>& class_names, const std::vector<int>& labels,
                          const SplitConfig& config);
+
+// split_classes of a dataset's clips before any feature is computed (its
+// errors, the same), so that a split that does not fit fails before the
+// feature cache is written.
+ClassSplit split_dataset_classes(const Dataset& dataset, const SplitConfig& config);
 
 // Clip indices whose label is in `classes`, ascending.
 std::vector<std::size_t> clips_of_classes(const std::vector<int>& labels, const std::vector<int>& classes);

@@ -144,6 +144,25 @@ TEST(Split, TooFewClassesSuggestsCountsThatSplitTheData) {
   EXPECT_EQ(error.find("--set split.n_val="), std::string::npos) << error;
 }
 
+// Before features: the dataset's clips split as their labels do.
+TEST(Split, ADatasetsClipsSplitAsTheirLabels) {
+  Dataset dataset;
+  dataset.class_names = names(10);
+  for (int label : labels(10, 3)) dataset.clips.push_back({"a.wav", "a.wav", label, 1});
+  SplitConfig c;
+  c.n_test = 3;
+  c.n_val = 2;
+  const ClassSplit from_dataset = split_dataset_classes(dataset, c);
+  const ClassSplit from_labels = split_classes(names(10), labels(10, 3), c);
+  EXPECT_EQ(from_dataset.train, from_labels.train);
+  EXPECT_EQ(from_dataset.val, from_labels.val);
+  EXPECT_EQ(from_dataset.test, from_labels.test);
+  SplitConfig big;  // 5 + 5 of 10: none trains
+  const std::string error = test::error_of([&] { split_dataset_classes(dataset, big); });
+  EXPECT_NE(error.find("at least 2 are needed"), std::string::npos) << error;
+  EXPECT_EQ(error, test::error_of([&] { split_classes(names(10), labels(10, 3), big); }));
+}
+
 TEST(Split, OnlyClassesWithClipsTakePart) {
   // Classes 0..9 named, only even ones have clips (an ESC-10-like subset).
   std::vector<int> l;
