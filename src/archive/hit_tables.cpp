@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/json_text.h"
+#include "core/number_text.h"
 #include "events/event.h"
 #include "events/table_text.h"
 
@@ -23,12 +24,6 @@ HitFormat parse_hit_format(const std::string& text) {
 }
 
 namespace {
-
-std::string fixed(double v, int digits) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
-  return buf;
-}
 
 // A cell of a tab-separated table: no tab or line break (Error naming it and the way out).
 const std::string& tsv_cell(const std::string& s, const char* what) {
@@ -61,7 +56,7 @@ std::string format_hits(const std::vector<SearchHit>& hits, HitFormat format, co
       for (const auto& h : hits) {
         char line[128];
         std::snprintf(line, sizeof line, "%4d %7.3f  %10s %10.3f %10.3f  ", h.rank, h.score,
-                      std::isnan(h.confidence) ? "-" : fixed(h.confidence, 3).c_str(), h.onset_s, h.offset_s);
+                      std::isnan(h.confidence) ? "-" : fixed_number(h.confidence, 3).c_str(), h.onset_s, h.offset_s);
         out += line + h.file + "\n";
       }
       return out;

@@ -19,6 +19,7 @@
 #include "core/error.h"
 #include "core/json_text.h"
 #include "core/number_cast.h"
+#include "core/number_text.h"
 #include "events/table_text.h"
 
 namespace oneshot::archive {
@@ -83,12 +84,6 @@ std::string html(const std::string& s) {
     }
   }
   return out;
-}
-
-std::string fixed(double v, int digits) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
-  return buf;
 }
 
 std::string hit_name(std::size_t i) {
@@ -296,9 +291,10 @@ ReviewPageResult write_review_page(const std::vector<SearchHit>& hits, const fs:
     for (Cut* c : list) {
       rate[c->hit] = sr;
       if (c->samples.empty())
-        problem[c->hit] = file + ": the recording ends at " + fixed(static_cast<double>(decoded) / sr, 2) +
-                          " s, before this hit (" + fixed(hits[c->hit].onset_s, 2) + " - " +
-                          fixed(hits[c->hit].offset_s, 2) + " s): it changed since it was indexed (index --update)";
+        problem[c->hit] = file + ": the recording ends at " +
+                          fixed_number(static_cast<double>(decoded) / sr, 2) + " s, before this hit (" +
+                          fixed_number(hits[c->hit].onset_s, 2) + " - " + fixed_number(hits[c->hit].offset_s, 2) +
+                          " s): it changed since it was indexed (index --update)";
     }
   }
 
@@ -372,19 +368,21 @@ ReviewPageResult write_review_page(const std::vector<SearchHit>& hits, const fs:
     const SearchHit& h = hits[i];
     const std::string r = std::to_string(h.rank), name = hit_name(i);
     page += "<section class=\"hit\" id=\"hit-" + r + "\" tabindex=\"0\">\n<div class=\"meta\"><b>#" + r +
-            "</b><span class=\"file\">" + html(h.file) + "</span><span>" + fixed(h.onset_s, 2) + " – " +
-            fixed(h.offset_s, 2) + " s</span><span>score " + fixed(h.score, 3) + "</span>" +
-            (std::isnan(h.confidence) ? std::string() : "<span>confidence " + fixed(h.confidence, 3) + "</span>") +
+            "</b><span class=\"file\">" + html(h.file) + "</span><span>" + fixed_number(h.onset_s, 2) + " – " +
+            fixed_number(h.offset_s, 2) + " s</span><span>score " + fixed_number(h.score, 3) + "</span>" +
+            (std::isnan(h.confidence) ? std::string()
+                                      : "<span>confidence " + fixed_number(h.confidence, 3) + "</span>") +
             "</div>\n";
     if (problem[i].empty()) {
       const Excerpt e = excerpt_of(h, o.context_s);
       if (e.shortened)
-        page += "<div class=\"note\">a span of " + fixed(h.offset_s - h.onset_s, 0) + " s: playing " +
-                fixed(kLongestPlayedSpan_s, 0) + " s of it from its best window (" + fixed(h.best_window_onset_s, 2) +
-                " s); the verdict covers the whole span</div>\n";
+        page += "<div class=\"note\">a span of " + fixed_number(h.offset_s - h.onset_s, 0) + " s: playing " +
+                fixed_number(kLongestPlayedSpan_s, 0) + " s of it from its best window (" +
+                fixed_number(h.best_window_onset_s, 2) + " s); the verdict covers the whole span</div>\n";
       page += "<img class=\"spec\" src=\"spectrograms/" + name + ".png\" alt=\"log-mel spectrogram of " +
-              html(fs::path(h.file).filename().string()) + " " + fixed(e.start_s, 2) + "-" + fixed(e.end_s, 2) +
-              " s\" title=\"" + fixed(e.start_s, 2) + " s to the recording's end or " + fixed(e.end_s, 2) +
+              html(fs::path(h.file).filename().string()) + " " + fixed_number(e.start_s, 2) + "-" +
+              fixed_number(e.end_s, 2) + " s\" title=\"" + fixed_number(e.start_s, 2) +
+              " s to the recording's end or " + fixed_number(e.end_s, 2) +
               " s; dashed lines: the hit\">\n<div class=\"controls\"><audio controls preload=\"none\" src=\"clips/" +
               name + ".wav\"></audio>";
     } else {

@@ -19,4 +19,11 @@ inline std::string short_number(double v) {
   return buf;
 }
 
+// A double with `digits` decimals ("%.*f"): table cells and confidences.
+inline std::string fixed_number(double v, int digits) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+  return buf;
+}
+
 }  // namespace oneshot

@@ -2,20 +2,14 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <limits>
 
+#include "core/number_text.h"
 #include "enroll/decision.h"
 #include "inference/recording_windows.h"
 
 namespace oneshot {
 namespace {
-
-std::string number(double value, const char* format) {
-  char text[32];
-  std::snprintf(text, sizeof text, format, value);
-  return text;
-}
 
 // One window's scores against every class (a row of window_scores).
 struct ScoredWindow {
@@ -60,10 +54,10 @@ Classification classify_source(RunModel& run, LibraryScorer& scorer, const RunMo
     // "unknown" beside a high confidence reads as the decision it is.
     const bool calibrated = !std::isnan(best.confidence);
     out.reason = "below threshold: best " + best.name + ", " +
-                 (calibrated ? "confidence " + number(best.confidence, "%.3f") + " below the " +
-                                   number(best.confidence_needed, "%.3f") + " its threshold needs"
-                             : "score " + number(best.score, "%.4g") + " below its threshold " +
-                                   number(best.threshold, "%.4g"));
+                 (calibrated ? "confidence " + fixed_number(best.confidence, 3) + " below the " +
+                                   fixed_number(best.confidence_needed, 3) + " its threshold needs"
+                             : "score " + short_number(best.score) + " below its threshold " +
+                                   short_number(best.threshold));
   } else if (best_negative >= best.score) {
     out.decision = "unknown";
     out.reason = "matches negative class " + negative_name;
