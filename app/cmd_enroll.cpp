@@ -17,6 +17,7 @@
 #include "enroll/decision.h"
 #include "events/annotation_tables.h"
 #include "inference/calibration.h"
+#include "inference/domain.h"
 #include "inference/enrolment.h"
 #include "inference/library_scoring.h"
 #include "inference/run_model.h"
@@ -26,8 +27,8 @@ namespace {
 
 struct EnrollArgs {
   std::string run, library, class_name, segment, aggregate = "mean", score_norm, annotations, label;
-  std::vector<std::string> files;
-  bool negative = false, quiet = false;
+  std::vector<std::string> files, domain;
+  bool negative = false, quiet = false, no_domain = false;
   double hop = 0, far = -1, threshold = std::nan("");
   int threads = 0, views = 0, top_k = 0;
 };
@@ -137,7 +138,39 @@ void check_segments(const std::vector<Source>& sources) {
   }
 }
 
+// The domain to set (--domain), read and embedded before anything is written;
+// nullopt without --domain.
+std::optional<DomainCentre> domain_of(const EnrollArgs& a, RunModel& run) {
+  if (a.domain.empty()) return std::nullopt;
+  const InputFiles inputs = expand_inputs(a.domain);
+  if (inputs.any_skipped()) std::cerr << "note: --domain: " << inputs.skipped_note() << "\n";
+  for (const std::string& file : inputs.files)
+    if (file == "-") throw Error("enroll: --domain cannot read standard input (-): give recordings as files");
+  WindowingOptions windowing;
+  windowing.hop_s = a.hop;
+  DomainEstimate estimate = estimate_domain(run, inputs.files, windowing, !a.quiet);
+  if (!estimate.silent.empty())
+    std::cerr << "note: --domain: " << estimate.silent.size() << " silent recording"
+              << (estimate.silent.size() == 1 ? "" : "s") << " left out (every window below -60 dBFS), e.g. "
+              << estimate.silent.front() << "\n";
+  std::printf("domain: %lld recordings, %lld windows; scores are re-centred on their mean embedding\n",
+              static_cast<long long>(estimate.centre.files), static_cast<long long>(estimate.centre.windows));
+  return std::move(estimate.centre);
+}
+
 int run_enroll(const EnrollArgs& a) {
+  if (!a.domain.empty() && a.no_domain) throw Error("enroll: --domain and --no-domain exclude each other");
+  const bool domain_only = a.files.empty();
+  if (domain_only && a.domain.empty() && !a.no_domain)
+    throw Error("enroll: give the recordings to enrol (FILE), or --domain / --no-domain to change only the domain");
+  if (domain_only) {
+    if (!a.class_name.empty() || a.negative || !a.segment.empty() || !a.annotations.empty() || !std::isnan(a.threshold))
+      throw Error("enroll: --class, --negative, --segment, --annotations and --threshold need recordings to enrol (FILE)");
+    check_output_path(a.library, OutputRules{.streaming = false, .create_parents = false});
+    auto run = RunModel::load(a.run, a.threads);
+    hop_samples(*run, WindowingOptions{a.hop, {}});
+    return enroll_into(a, "", {}, 0, *run);
+  }
   if (a.class_name.empty() && !a.negative) throw Error("enroll: give the class name with --class");
   const std::string class_name = a.class_name.empty() ? "background" : a.class_name;
   check_class_name(class_name);  // before the model loads: a bad name costs no start-up
@@ -181,6 +214,12 @@ int enroll_into(const EnrollArgs& a, const std::string& class_name, const std::v
   if (a.top_k > 0) settings.cohort_top_k = a.top_k;
   const bool changed = settings.score_norm != before.score_norm || settings.enrol_views != before.enrol_views ||
                        settings.cohort_top_k != before.cohort_top_k;
+  // A new domain (or none) changes every score: the calibration is made again on it.
+  const std::optional<DomainCentre> domain = domain_of(a, *run);
+  const bool domain_changes = domain || (a.no_domain && library.domain());
+  std::optional<bool> centred;
+  if (domain) centred = true;
+  if (a.no_domain) centred = false;
 
   // Everything is computed first and nothing written: the cohort (the run's
   // training-class clips) and the calibration on simulated enrolments of its
@@ -188,11 +227,12 @@ int enroll_into(const EnrollArgs& a, const std::string& class_name, const std::v
   // setting), then every file's embeddings. Then one change stores it all:
   // a bad file, an error or a kill at any step leaves the library as it was.
   const CalibrationPlan plan =
-      plan_calibration(library, *run, settings, a.far >= 0 ? std::optional<double>(a.far) : std::nullopt, changed,
-                       !a.quiet);
+      plan_calibration(library, *run, settings, a.far >= 0 ? std::optional<double>(a.far) : std::nullopt,
+                       changed || domain_changes, !a.quiet, centred);
   if (!plan.note.empty()) std::cerr << "note: " << plan.note << "\n";
   if (!plan.error.empty()) {
-    if (std::isnan(a.threshold)) throw Error(plan.error);
+    // The domain and the calibration hold only together: no domain without one.
+    if (std::isnan(a.threshold) || domain_changes) throw Error(plan.error);
     std::cerr << "note: no calibration (" << plan.error << "); class \"" << class_name << "\" uses --threshold "
               << a.threshold << "\n";
   } else if (plan.calibration) {
@@ -223,8 +263,20 @@ int enroll_into(const EnrollArgs& a, const std::string& class_name, const std::v
     for (const auto& p : problems) message += "\n  " + p;
     throw Error(message);
   }
+  if (sources.empty()) {  // --domain or --no-domain alone
+    library.change([&] {
+      if (changed) library.set_settings(settings);
+      if (domain_changes) library.set_domain(domain);
+      store_calibration(library, plan);
+      update_thresholds(library, *run, a.aggregate);
+    });
+    std::printf("%s %s\n", domain ? "domain set in" : domain_changes ? "domain removed from" : "no domain to remove in",
+                a.library.c_str());
+    return 0;
+  }
   library.change([&] {
     if (changed) library.set_settings(settings);
+    if (domain_changes) library.set_domain(domain);
     store_calibration(library, plan);
     // The same source (and segment) enrolled twice would weigh twice in mean
     // and prototype scores: refused, naming it.
@@ -276,7 +328,7 @@ void add_enroll_command(CLI::App& app) {
   cmd->add_option("--run", a->run, "Trained run directory whose model embeds the examples")->required();
   cmd->add_option("--library", a->library, "Class library (SQLite file; created when missing)")->required();
   cmd->add_option("--class", a->class_name, "Class name (with --negative: default \"background\")");
-  cmd->add_option("FILE", a->files, "Audio files or directories of them")->required();
+  cmd->add_option("FILE", a->files, "Audio files or directories of them (none: only --domain or --no-domain)");
   cmd->add_flag("--negative", a->negative, "Enrol background / negative examples: they tighten every class's threshold");
   cmd->add_option("--segment", a->segment, "START:END in seconds of the single FILE");
   cmd->add_option("--annotations", a->annotations,
@@ -301,6 +353,12 @@ void add_enroll_command(CLI::App& app) {
       ->check(CLI::IsMember({"as-norm", "none"}));
   cmd->add_option("--cohort-top-k", a->top_k, "K of AS-norm: the top-K cohort scores of each side (default 100)")
       ->check(CLI::Range(1, 100000));
+  cmd->add_option("--domain", a->domain,
+                  "Recordings (files or directories) like those the library will classify or search, without labels: "
+                  "every embedding is re-centred on their mean before scoring, and the calibration is made again "
+                  "on re-centred validation clips; stored in the library")
+      ->expected(1, -1);
+  cmd->add_flag("--no-domain", a->no_domain, "Remove the library's domain (and calibrate again without it)");
   cmd->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->check(ThreadCount);
   cmd->add_flag("--quiet", a->quiet, "Print the summary only");
   cmd->footer(
@@ -308,7 +366,9 @@ void add_enroll_command(CLI::App& app) {
       "one are enrolled (they hold the sound), at --views offsets per classify window. Shorter examples are\n"
       "zero-padded as in training and enrolled circularly shifted. Silence is refused.\n"
       "The first enrolment stores the score-normalisation cohort (the run's training-class clips) and the\n"
-      "calibration (the run's validation classes): classify and detect then need no dataset.");
+      "calibration (the run's validation classes): classify and detect then need no dataset.\n"
+      "--domain RECORDINGS (with or without FILE) centres the library on recordings of your own place and\n"
+      "equipment; classes the model never saw then separate better (README: \"Domain centring\").");
   cmd->callback([a] {
     if (int code = run_enroll(*a); code != 0) throw CLI::RuntimeError(code);
   });

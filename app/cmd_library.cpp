@@ -34,6 +34,7 @@ int list_snapshot(const LibraryArgs& a, const ClassLibrary& library) {
   const auto classes = library.classes();
   const LibrarySettings settings = library.settings();
   const std::size_t cohort = library.cohort().size();
+  const auto domain = library.domain();
   // The calibration's rate shared out over this library's positive classes.
   const std::size_t n_positive = positive_classes(classes);
   std::optional<FarPoint> shared;
@@ -52,10 +53,13 @@ int list_snapshot(const LibraryArgs& a, const ClassLibrary& library) {
     j["settings"] = {{"score_norm", settings.score_norm}, {"cohort_top_k", settings.cohort_top_k},
                      {"enrol_views", settings.enrol_views}};
     j["cohort"] = cohort;
+    j["domain"] = domain ? nlohmann::json{{"files", domain->files}, {"windows", domain->windows}, {"added", domain->added}}
+                         : nlohmann::json(nullptr);
     if (calibration) {
       j["calibration"] = {{"far", calibration->far}, {"threshold", calibration->threshold}, {"frr", calibration->frr},
                           {"floor", calibration->floor}, {"classes", calibration->classes},
-                          {"method", calibration->method}, {"normalised", calibration->normalised}};
+                          {"method", calibration->method}, {"normalised", calibration->normalised},
+                          {"domain_centred", calibration->domain_centred}};
       if (calibration->logistic)
         j["calibration"]["logistic"] = {{"a", calibration->logistic->a}, {"b", calibration->logistic->b}};
       if (shared)
@@ -93,6 +97,9 @@ int list_snapshot(const LibraryArgs& a, const ClassLibrary& library) {
     else std::printf(" (no cohort yet: the next enroll, or `library --reembed --run RUN`, adds one)");
   }
   std::printf("; %lld views per example\n", static_cast<long long>(settings.enrol_views));
+  if (domain)
+    std::printf("  domain: re-centred on %lld recordings (%lld windows), set %s\n", static_cast<long long>(domain->files),
+                static_cast<long long>(domain->windows), domain->added.c_str());
   if (calibration) {
     std::printf("  calibration: threshold %.4g at false-accept rate %.1f %% %s (false rejects %.1f %%, %lld validation classes)\n",
                 calibration->threshold, 100 * calibration->far,

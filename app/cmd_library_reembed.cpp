@@ -1,6 +1,7 @@
 // library --reembed (model executable only): every example's source is read
 // again and its windows chosen and embedded by the new run; the library moves
 // to the new model in one transaction, or not at all.
+#include <algorithm>
 #include <cstdio>
 #include <functional>
 #include <iostream>
@@ -10,6 +11,7 @@
 #include "commands.h"
 #include "core/error.h"
 #include "inference/calibration.h"
+#include "inference/domain.h"
 #include "inference/enrolment.h"
 #include "inference/library_scoring.h"
 #include "inference/run_model.h"
@@ -22,6 +24,7 @@ int run_library_reembed(const std::string& library_path, const std::string& run_
   std::string before_fingerprint = "(damaged)";
   LibrarySettings settings;
   std::optional<Calibration> old_calibration;
+  std::optional<DomainCentre> old_domain;
   std::vector<LibraryExample> examples;
   // --reembed is the way out of a damaged library: what it makes anew (the
   // model record, embeddings, settings, calibration) is read leniently, a
@@ -38,6 +41,7 @@ int run_library_reembed(const std::string& library_path, const std::string& run_
     lenient("model record", [&] { before_fingerprint = library.model().fingerprint; });
     lenient("settings with their defaults", [&] { settings = library.settings(); });
     lenient("calibration", [&] { old_calibration = library.calibration(); });
+    lenient("domain (from its recordings, when they can be read)", [&] { old_domain = library.domain(); });
     examples = library.example_sources();
   });
 
@@ -73,8 +77,24 @@ int run_library_reembed(const std::string& library_path, const std::string& run_
       problems.push_back(e.what());
     }
   }
+  // The domain's recordings, embedded again by the new run.
+  std::optional<DomainCentre> domain;
+  if (old_domain) {
+    std::vector<std::string> files;
+    std::size_t from = 0;
+    while (from <= old_domain->sources.size()) {
+      const std::size_t end = std::min(old_domain->sources.find('\n', from), old_domain->sources.size());
+      if (end > from) files.push_back(old_domain->sources.substr(from, end - from));
+      from = end + 1;
+    }
+    try {
+      domain = estimate_domain(*run, files, windowing).centre;
+    } catch (const Error& e) {
+      problems.push_back(std::string("the domain: ") + e.what());
+    }
+  }
   if (!problems.empty()) {
-    std::string message = std::to_string(problems.size()) + " of " + std::to_string(sources.size()) +
+    std::string message = std::to_string(problems.size()) + " of " + std::to_string(sources.size() + (old_domain ? 1 : 0)) +
                           " sources cannot be re-embedded (the library is unchanged):";
     for (const auto& p : problems) message += "\n  " + p;
     throw Error(message);
@@ -84,6 +104,7 @@ int run_library_reembed(const std::string& library_path, const std::string& run_
   library.change([&] {
     library.replace_examples(run->library_model(), rows);  // drops the old cohort and calibration
     library.set_settings(settings);  // a damaged setting is written anew (the default)
+    if (domain) library.set_domain(domain);
     try {
       // A new cohort and a calibration on simulated enrolments, at the old
       // far (none, or a damaged one: the library default, as enroll's).

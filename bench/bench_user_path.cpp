@@ -50,7 +50,11 @@
 //   [--window-aggregate mean|max|vote] [--classify-hop S] [--ref-db 20]
 //   [--ref-gap 0.5] [--no-classify] [--no-detect] [--threads T] [--json FILE]
 //   [--rule-grid] [--grid-far LIST] [--grid-hysteresis LIST] [--grid-merge LIST]
-//   [--grid-min-duration LIST]
+//   [--grid-min-duration LIST] [--domain]
+// --domain: each half's library gets a domain (enroll --domain) estimated
+// from every clip of its test classes (the recordings it is used on, enrolled
+// examples included), so its embeddings are re-centred on their mean and its
+// calibration on centred simulated enrolments (enroll/domain_centre.h).
 // --rule-grid: every detection's score curves (the detector's windows and
 // scores) are replayed through the detector's own event rules
 // (events/best_class_tracker.h) for every combination of the library's
@@ -85,6 +89,7 @@
 #include "events/event_metrics.h"
 #include "events/sounding.h"
 #include "inference/calibration.h"
+#include "inference/domain.h"
 #include "inference/classify.h"
 #include "inference/detector.h"
 #include "inference/enrolment.h"
@@ -115,6 +120,7 @@ struct Options {
   bool classify = true, detect = true;
   std::string json;
   bool rule_grid = false;
+  bool domain = false;  // --domain
   std::vector<double> grid_far{0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.3}, grid_hysteresis{0, 0.25, 0.5, 0.75, 0.9},
       grid_merge{0, 0.5, 1, 2, 3}, grid_min_duration{0, 0.5, 1};
 };
@@ -177,6 +183,7 @@ Options parse(int argc, char** argv) {
     else if (flag == "--json") o.json = value();
     else if (flag == "--no-classify") o.classify = false;
     else if (flag == "--no-detect") o.detect = false;
+    else if (flag == "--domain") o.domain = true;
     else if (flag == "--rule-grid") o.rule_grid = true;
     else if (flag == "--grid-far" || flag == "--grid-hysteresis" || flag == "--grid-merge" ||
              flag == "--grid-min-duration") {
@@ -503,6 +510,13 @@ void Bench::bench_half(RunModel& run, const std::vector<int>& calibration_classe
     if (!o_.score_norm.empty()) settings.score_norm = o_.score_norm;
     if (o_.views > 0) settings.enrol_views = o_.views;
     templ.set_settings(settings);
+    if (o_.domain) {
+      std::vector<std::string> files;
+      for (int c : test) files.insert(files.end(), clips_of_[c].begin(), clips_of_[c].end());
+      WindowingOptions windowing;
+      windowing.hop_s = o_.classify_hop;
+      templ.set_domain(estimate_domain(run, files, windowing).centre);
+    }
     ensure_calibration(templ, run, o_.far, true, false);
   }
   const Calibration calibration = *ClassLibrary::open(template_path).calibration();
@@ -698,13 +712,13 @@ nlohmann::json Bench::run_all() {
   const double seconds = now() - start;
 
   std::printf("bench_user_path: %zu run(s), %d partition(s) x 2 directions x %d draws; --far %g%s; %d of the test "
-              "classes enrolled; %s; wall %.0f s\n",
+              "classes enrolled; %s%s; wall %.0f s\n",
               o_.runs.size(), o_.splits, o_.draws, o_.far,
               o_.threshold ? (" --threshold " + std::to_string(*o_.threshold)).c_str() : "", o_.enrolled,
               o_.short_windows.empty() ? "short windows as detect embeds them"
               : o_.short_windows == "own" ? "short windows at their own length"
                                           : "short windows padded",
-              seconds);
+              o_.domain ? "; centred on each test half's domain" : "", seconds);
   std::printf("calibrated threshold: %s\n", calibration_threshold_.text(3).c_str());
   nlohmann::json out;
   if (o_.classify) {
@@ -752,6 +766,7 @@ nlohmann::json Bench::run_all() {
                     {"merge_gap", o_.merge_gap},
                     {"aggregate", o_.aggregate},
                     {"score_norm", o_.score_norm.empty() ? "default" : o_.score_norm},
+                    {"domain", o_.domain},
                     {"views", o_.views},
                     {"window_aggregate", o_.window_aggregate},
                     {"ref_db", o_.reference.within_db},

@@ -29,7 +29,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr int kSchemaVersion = 2;
+// The newest schema this program reads. Version 3 adds the domain table and is
+// written only with a domain (set_domain), so that a program that would ignore
+// the domain refuses the library rather than score it uncentred.
+constexpr int kSchemaVersion = 3;
 constexpr std::int64_t kLibraryApplicationId = 0x4F534C42;  // "OSLB": PRAGMA application_id of a class library
 
 using Value = std::variant<std::monostate, std::int64_t, double, std::string, std::vector<float>>;
@@ -339,13 +342,16 @@ bool has_table(const ClassLibrary::Impl& impl, const std::string& table) {
   return !impl.query("SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?", {table}).empty();
 }
 
-// Version 1 -> 2: the cohort table. Inside a transaction.
+// Version 1 -> 2: the cohort table. Inside a transaction. A version-3
+// library stays 3.
 void upgrade_schema(const ClassLibrary::Impl& impl) {
   if (!has_table(impl, "cohort"))
     impl.exec(
         "CREATE TABLE cohort(id INTEGER PRIMARY KEY, source TEXT NOT NULL, class_name TEXT NOT NULL, "
         "embedding BLOB NOT NULL)");
-  impl.set_meta("schema_version", std::to_string(kSchemaVersion));
+  const auto meta = impl.meta();
+  const auto it = meta.find("schema_version");
+  if (it == meta.end() || it->second == "1") impl.set_meta("schema_version", "2");
 }
 
 bool has_schema(const ClassLibrary::Impl& impl) {
@@ -752,6 +758,7 @@ std::optional<Calibration> ClassLibrary::calibration() const {
   c.classes = count("calibration_classes");
   c.method = m.count("calibration_method") ? m.at("calibration_method") : "pairs";
   c.normalised = parse_double(*impl_, m, "calibration_normalised") != 0;
+  c.domain_centred = m.count("calibration_domain_centred") && parse_double(*impl_, m, "calibration_domain_centred") != 0;
   if (m.count("calibration_logistic_a") && m.count("calibration_logistic_b"))
     c.logistic = LogisticCalibration{parse_double(*impl_, m, "calibration_logistic_a"), parse_double(*impl_, m, "calibration_logistic_b")};
   if (m.count("calibration_far_curve")) c.far_curve = parse_far_curve(*impl_, m.at("calibration_far_curve"));
@@ -769,6 +776,7 @@ void ClassLibrary::set_calibration(const Calibration& c) {
     impl_->set_meta("calibration_classes", std::to_string(c.classes));
     impl_->set_meta("calibration_method", c.method);
     impl_->set_meta("calibration_normalised", c.normalised ? "1" : "0");
+    impl_->set_meta("calibration_domain_centred", c.domain_centred ? "1" : "0");
     if (c.logistic) {
       impl_->set_meta("calibration_logistic_a", format_double(c.logistic->a));
       impl_->set_meta("calibration_logistic_b", format_double(c.logistic->b));
@@ -844,6 +852,56 @@ void ClassLibrary::set_cohort(const std::vector<CohortMember>& cohort) {
     for (const auto& c : cohort)
       impl_->exec("INSERT INTO cohort(source, class_name, embedding) VALUES(?, ?, ?)",
                   {c.source, c.class_name, c.embedding});
+  });
+}
+
+std::optional<DomainCentre> ClassLibrary::domain() const {
+  std::optional<DomainCentre> out;
+  impl_->read([&] {
+    if (!has_table(*impl_, "domain")) return;
+    const auto rows = impl_->query("SELECT embedding, files, windows, sources, added FROM domain");
+    if (rows.empty()) return;
+    if (rows.size() > 1)
+      throw file_error(impl_->path, "class library: the domain table holds " + std::to_string(rows.size()) +
+                                        " rows, not one: the library is damaged; `enroll --domain` sets it again");
+    const Row& r = rows.front();
+    DomainCentre d;
+    d.mean = stored_embedding(*impl_, r, 0, "the domain's mean", "domain", model().embedding_dim);
+    for (const std::size_t col : {std::size_t{1}, std::size_t{2}}) {
+      const std::int64_t v = r.i64(col);
+      if (!r.number(col) || v < 1)
+        throw file_error(impl_->path, std::string("class library: the domain's ") + (col == 1 ? "files" : "windows") +
+                                          " count \"" + r.text(col) + "\" is not a positive whole number: the "
+                                          "library is damaged; `enroll --domain` sets it again");
+      (col == 1 ? d.files : d.windows) = v;
+    }
+    d.sources = r.text(3);
+    d.added = r.text(4);
+    out = std::move(d);
+  });
+  return out;
+}
+
+void ClassLibrary::set_domain(const std::optional<DomainCentre>& domain) {
+  impl_->transaction([&] {
+    if (!domain) {
+      if (has_table(*impl_, "domain")) impl_->exec("DELETE FROM domain");
+      return;
+    }
+    LibraryExample e;
+    e.source = "the domain's mean";
+    e.embedding = domain->mean;
+    check_embedding(*impl_, e, model().embedding_dim);
+    if (domain->files < 1 || domain->windows < 1) throw Error("a domain needs at least one file and one window");
+    if (!has_table(*impl_, "domain"))
+      impl_->exec(
+          "CREATE TABLE domain(id INTEGER PRIMARY KEY CHECK (id = 1), embedding BLOB NOT NULL, files INTEGER NOT "
+          "NULL, windows INTEGER NOT NULL, sources TEXT NOT NULL, added TEXT NOT NULL)");
+    impl_->exec("DELETE FROM domain");
+    impl_->exec("INSERT INTO domain(id, embedding, files, windows, sources, added) VALUES(1, ?, ?, ?, ?, ?)",
+                {domain->mean, domain->files, domain->windows, domain->sources,
+                 domain->added.empty() ? utc_now_iso8601() : domain->added});
+    impl_->set_meta("schema_version", "3");
   });
 }
 
@@ -985,6 +1043,7 @@ void ClassLibrary::replace_examples(const LibraryModel& model, const std::vector
   impl_->transaction([&] {
     upgrade_schema(*impl_);
     impl_->exec("DELETE FROM cohort");  // the old model's embeddings
+    if (has_table(*impl_, "domain")) impl_->exec("DELETE FROM domain");
     impl_->exec("DELETE FROM examples");
     for (const auto& e : examples) {
       const auto id = impl_->class_id(e.class_name);

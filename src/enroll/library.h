@@ -7,7 +7,7 @@
 // and each class's decision threshold. Model-free: the embeddings come from
 // src/inference, which also checks the fingerprint.
 //
-// Schema (version 2):
+// Schema (version 2; version 3 when it holds a domain):
 //   meta(key TEXT PRIMARY KEY, value TEXT)  run, fingerprint, embedding_dim,
 //       window_s, sample_rate, created, calibration_* (see Calibration),
 //       score_norm, cohort_top_k, enrol_views (see LibrarySettings)
@@ -21,6 +21,10 @@
 //       normalisation cohort (version 2), one embedding per training-class
 //       clip of the run, stored at the first enrolment so that classify and
 //       detect need no dataset.
+//   domain(id = 1, embedding BLOB, files, windows, sources TEXT, added TEXT):
+//       version 3, only with a domain (enroll --domain): the mean embedding of
+//       the user's recordings that every embedding is re-centred on before
+//       scoring (enroll/domain_centre.h); one row or none.
 // A version-1 library (no cohort table, a per-pair calibration) still opens
 // and scores as before; open_or_create (enroll) and replace_examples
 // (library --reembed) upgrade it to version 2, and enroll then adds a cohort.
@@ -42,6 +46,7 @@
 #include <string>
 #include <vector>
 
+#include "enroll/domain_centre.h"
 #include "enroll/score_norm.h"
 
 namespace oneshot {
@@ -91,6 +96,10 @@ struct Calibration {
   std::int64_t classes = 0;  // validation classes used
   std::string method = "pairs";
   bool normalised = false;                     // thresholds are on AS-norm scores
+  // Thresholds are on domain-centred scores (enroll/domain_centre.h): the
+  // simulated enrolments were re-centred on their own clips' mean, as the
+  // library's scores are on its domain's mean.
+  bool domain_centred = false;
   std::optional<LogisticCalibration> logistic;  // score -> confidence in [0, 1]
   std::vector<FarPoint> far_curve;             // ascending far; empty before version 3 of the calibration
 };
@@ -199,6 +208,14 @@ class ClassLibrary {
   // Replaces the cohort in one transaction (embeddings of the model's embedding_dim).
   void set_cohort(const std::vector<CohortMember>& cohort);
 
+  // The domain every embedding is re-centred on before scoring; nullopt when
+  // none is set. Error naming the library for a damaged row.
+  std::optional<DomainCentre> domain() const;
+  // Sets the domain (its mean of the model's embedding_dim finite values, at
+  // least one file and window; the library becomes schema version 3), or with
+  // nullopt removes it. The calibration must follow (inference/calibration.h).
+  void set_domain(const std::optional<DomainCentre>& domain);
+
   std::vector<LibraryClass> classes() const;
   // Every example, or only those of `class_name`; ordered by class then id.
   // Error naming the library, the example and the way out (`library
@@ -221,8 +238,8 @@ class ClassLibrary {
   // Sets (or with nullopt clears) a class's threshold.
   void set_threshold(const std::string& class_name, std::optional<double> threshold, const std::string& source);
   // Replaces every example (each names an existing class in class_name) and
-  // the model record in one transaction, and drops the calibration, the cohort
-  // and the thresholds not set by the user: --reembed with a newer run, whose window
+  // the model record in one transaction, and drops the calibration, the cohort,
+  // the domain and the thresholds not set by the user: --reembed with a newer run, whose window
   // may differ, so the windows are chosen again.
   void replace_examples(const LibraryModel& model, const std::vector<LibraryExample>& examples);
 

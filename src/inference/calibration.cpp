@@ -11,6 +11,7 @@
 #include "enroll/score_norm.h"
 #include "enroll/simulated_enrolment.h"
 #include "eval/protocols.h"
+#include "inference/domain.h"
 #include "train/run_dir.h"
 #include "train/split.h"
 
@@ -144,8 +145,14 @@ Calibration calibrate_on_simulated_enrolments(RunModel& run, const std::vector<C
     window_clip.insert(window_clip.end(), starts.size(), index);
   }
   if (labels.size() < 2) throw file_error(split_file, "fewer than 2 validation clips hold sound" + std::string(kAskThreshold));
-  const torch::Tensor examples = torch::cat(example_parts, 0), windows = torch::cat(window_parts, 0);
+  torch::Tensor examples = torch::cat(example_parts, 0), windows = torch::cat(window_parts, 0);
   const std::size_t n_clips = labels.size(), n_windows = window_clip.size();
+  std::vector<float> centre;  // the validation clips' own domain
+  if (options.domain_centred) {
+    centre = mean_of_files(clip_means(windows, window_clip, n_clips), n_clips, static_cast<std::size_t>(dim));
+    examples = recentred(run, examples, centre);
+    windows = recentred(run, windows, centre);
+  }
 
   // Class scores (windows x clips) of every window against every clip's enrolment.
   torch::Tensor prototypes;
@@ -174,6 +181,7 @@ Calibration calibrate_on_simulated_enrolments(RunModel& run, const std::vector<C
       std::memcpy(c[static_cast<int64_t>(i)].data_ptr<float>(), cohort[i].embedding.data(),
                   static_cast<std::size_t>(dim) * sizeof(float));
     }
+    if (options.domain_centred) c = recentred(run, c, centre);
     const auto class_stats = top_k_stats_columns(class_scores(c), cohort.size(), n_clips, options.top_k);
     const auto window_stats = top_k_stats_rows(to_vector(run.score(windows, c)), n_windows, cohort.size(), options.top_k);
     as_norm_table(table, n_windows, class_stats, window_stats);
@@ -187,19 +195,22 @@ Calibration calibrate_on_simulated_enrolments(RunModel& run, const std::vector<C
     }
   }();
   calibration.classes = static_cast<std::int64_t>(data.split.val.size());
+  calibration.domain_centred = options.domain_centred;
   return calibration;
 }
 
-SimulationOptions simulation_options(const LibrarySettings& settings, double far) {
+SimulationOptions simulation_options(const LibrarySettings& settings, double far, bool domain_centred) {
   SimulationOptions o;
   o.far = far;
+  o.domain_centred = domain_centred;
   o.views = static_cast<int>(settings.enrol_views);
   o.top_k = static_cast<std::size_t>(settings.cohort_top_k);
   return o;
 }
 
 CalibrationPlan plan_calibration(const ClassLibrary& library, RunModel& run, const LibrarySettings& settings,
-                                 std::optional<double> far, bool force, bool progress) {
+                                 std::optional<double> far, bool force, bool progress,
+                                 std::optional<bool> domain_centred) {
   CalibrationPlan plan;
   const bool normalise = settings.score_norm == "as-norm";
   std::vector<CohortMember> cohort;
@@ -207,6 +218,7 @@ CalibrationPlan plan_calibration(const ClassLibrary& library, RunModel& run, con
   library.read([&] {
     if (normalise) cohort = library.cohort();
     stored = library.calibration();
+    if (!domain_centred) domain_centred = library.domain().has_value();
   });
   if (normalise && cohort.empty()) {
     cohort = embed_cohort(run, progress);
@@ -216,7 +228,7 @@ CalibrationPlan plan_calibration(const ClassLibrary& library, RunModel& run, con
   // A new rate needs no new simulation where the stored calibration has its
   // false-accept curve (the rate is the library's, applied at use time).
   const bool needed = force || !stored || stored->method != "simulated" || stored->normalised != normalise ||
-                      (far && *far != stored->far && stored->far_curve.empty());
+                      stored->domain_centred != *domain_centred || (far && *far != stored->far && stored->far_curve.empty());
   if (!needed) {
     if (!far || *far == stored->far) return plan;
     Calibration c = *stored;
@@ -237,7 +249,7 @@ CalibrationPlan plan_calibration(const ClassLibrary& library, RunModel& run, con
                 " (a fifth of the cohort) or train on more clips";
   try {
     plan.calibration = calibrate_on_simulated_enrolments(run, normalise ? cohort : std::vector<CohortMember>{},
-                                                         simulation_options(settings, rate), progress);
+                                                         simulation_options(settings, rate, *domain_centred), progress);
   } catch (const Error& e) {
     plan.error = e.what();
   }

@@ -38,6 +38,11 @@ struct SimulationOptions {
   std::string window_aggregate = "mean";  // a file's windows: mean, max or vote
   std::size_t top_k = 100;                // AS-norm's K
   std::size_t max_clips = 400;            // validation clips used at most (evenly strided)
+  // Domain centring (enroll/domain_centre.h): the validation clips are
+  // their own domain: every embedding (examples, windows, cohort) is
+  // re-centred on the mean of the clips' classify windows (each clip's mean,
+  // averaged), as a library with a domain re-centres on its domain's mean.
+  bool domain_centred = false;
 };
 
 // The calibration on simulated enrolments of the run's validation classes;
@@ -48,13 +53,15 @@ struct SimulationOptions {
 Calibration calibrate_on_simulated_enrolments(RunModel& run, const std::vector<CohortMember>& cohort,
                                               const SimulationOptions& options, bool progress = false);
 
-// The library's settings as simulation options (views, top-K), with `far`.
-SimulationOptions simulation_options(const LibrarySettings& settings, double far);
+// The library's settings as simulation options (views, top-K), with `far`
+// and domain centring.
+SimulationOptions simulation_options(const LibrarySettings& settings, double far, bool domain_centred = false);
 
 // Makes what `library` lacks for its settings: a cohort when its score_norm
 // is "as-norm" and it has none (stored), and the calibration when it has none,
 // one of another kind (per pair, version 1), on other scores (normalised or
-// not), or when `force` (a setting changed). Another `far` (when given) is
+// not, domain-centred or not: centred when the library has a domain), or
+// when `force` (a setting changed). Another `far` (when given) is
 // stored (with the threshold of one class at it, read off the stored
 // false-accept curve; a calibration without a curve is made again). Returns
 // the new or changed calibration, or nullopt when the stored one stands. A
@@ -78,8 +85,11 @@ struct CalibrationPlan {
   // example and window (a plain S-norm), and a smaller K would adapt.
   std::string note;
 };
+// `domain_centred`: whether the library will have a domain when the plan is
+// stored (nullopt: whether it has one now).
 CalibrationPlan plan_calibration(const ClassLibrary& library, RunModel& run, const LibrarySettings& settings,
-                                 std::optional<double> far, bool force, bool progress = false);
+                                 std::optional<double> far, bool force, bool progress = false,
+                                 std::optional<bool> domain_centred = std::nullopt);
 void store_calibration(ClassLibrary& library, const CalibrationPlan& plan);
 
 }  // namespace oneshot

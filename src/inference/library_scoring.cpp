@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "enroll/decision.h"
 #include "enroll/score_norm.h"
+#include "inference/domain.h"
 
 namespace oneshot {
 
@@ -35,6 +36,16 @@ void LibraryScorer::load(const ClassLibrary& library) {
     throw Error("--aggregate must be mean, max or prototype, got " + options.aggregate);
   calibration_ = library.calibration();
   if (calibration_) floor_ = calibration_->floor;
+  if (const auto domain = library.domain()) {
+    if (calibration_ && !calibration_->domain_centred)
+      throw file_error(library.path(), "the library has a domain (" + std::to_string(domain->files) +
+                                           " recordings) but its calibration was made without it (the library is "
+                                           "damaged); `enroll --domain` sets both again");
+    centre_ = domain->mean;
+  } else if (calibration_ && calibration_->domain_centred) {
+    throw file_error(library.path(), "the library's calibration is on domain-centred scores but it holds no domain "
+                                     "(the library is damaged); `enroll --domain` sets both again");
+  }
 
   const auto classes = library.classes();
   std::map<std::string, std::size_t> index;
@@ -92,6 +103,7 @@ void LibraryScorer::load(const ClassLibrary& library) {
     if (std::find(example_class_.begin(), example_class_.end(), c) == example_class_.end())
       throw file_error(library.path(), "class \"" + names_[c] + "\" has no examples to score with (the library is "
                                        "damaged); `library --remove` it and enroll it again");
+  examples_ = centred(examples_);
   prototypes_ = torch::zeros({static_cast<int64_t>(names_.size()), dim}, torch::kFloat);
   std::vector<double> count(names_.size(), 0);
   for (std::size_t e = 0; e < examples.size(); ++e) {
@@ -108,6 +120,7 @@ void LibraryScorer::load(const ClassLibrary& library) {
   for (std::size_t i = 0; i < cohort.size(); ++i)
     std::memcpy(cohort_[static_cast<int64_t>(i)].data_ptr<float>(), cohort[i].embedding.data(),
                 static_cast<std::size_t>(dim) * sizeof(float));
+  cohort_ = centred(cohort_);
   if (calibration_) {
     normalised_ = calibration_->normalised;
     if (normalised_ && cohort.empty())
@@ -122,7 +135,7 @@ void LibraryScorer::load(const ClassLibrary& library) {
             "threshold is calibrated per clip pair; `library --reembed --run " + stored.run +
             "` (the same run) adds a cohort and calibrates on simulated enrolments";
   if (normalised_) {
-    const std::vector<double> cohort_scores = raw_window_scores(cohort_);
+    const std::vector<double> cohort_scores = raw_scores_of_centred(cohort_);
     class_stats_ = top_k_stats_columns(cohort_scores, cohort.size(), names_.size(), top_k_);
   }
 
@@ -133,7 +146,7 @@ void LibraryScorer::load(const ClassLibrary& library) {
   for (std::size_t e = 0; e < examples.size(); ++e)
     if (negative_[example_class_[e]]) negative_rows.push_back(static_cast<int64_t>(e));
   if (!negative_rows.empty()) {
-    const auto scores = window_scores(examples_.index_select(0, torch::tensor(negative_rows, torch::kLong)));
+    const auto scores = scores_of_centred(examples_.index_select(0, torch::tensor(negative_rows, torch::kLong)));
     for (std::size_t r = 0; r < negative_rows.size(); ++r)
       for (std::size_t c = 0; c < names_.size(); ++c)
         negative_max_[c] = std::max(negative_max_[c], scores[r * names_.size() + c]);
@@ -168,8 +181,20 @@ double LibraryScorer::confidence(double score) const {
   return calibration_->logistic->confidence(score);
 }
 
+torch::Tensor LibraryScorer::centred(const torch::Tensor& embeddings) const {
+  return centre_.empty() ? embeddings : recentred(run_, embeddings, centre_);
+}
+
 std::vector<double> LibraryScorer::window_scores(const torch::Tensor& window_embeddings) {
-  std::vector<double> scores = raw_window_scores(window_embeddings);
+  return scores_of_centred(centred(window_embeddings));
+}
+
+std::vector<double> LibraryScorer::raw_window_scores(const torch::Tensor& window_embeddings) {
+  return raw_scores_of_centred(centred(window_embeddings));
+}
+
+std::vector<double> LibraryScorer::scores_of_centred(const torch::Tensor& window_embeddings) {
+  std::vector<double> scores = raw_scores_of_centred(window_embeddings);
   if (!normalised_ || scores.empty()) return scores;
   const auto n_windows = static_cast<std::size_t>(window_embeddings.size(0));
   const torch::Tensor c = run_.score(window_embeddings, cohort_);  // (W, N)
@@ -178,7 +203,7 @@ std::vector<double> LibraryScorer::window_scores(const torch::Tensor& window_emb
   return scores;
 }
 
-std::vector<double> LibraryScorer::raw_window_scores(const torch::Tensor& window_embeddings) {
+std::vector<double> LibraryScorer::raw_scores_of_centred(const torch::Tensor& window_embeddings) {
   const auto n_windows = static_cast<std::size_t>(window_embeddings.size(0));
   if (n_windows == 0) return {};
   if (options_.aggregate == "prototype") {

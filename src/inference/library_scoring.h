@@ -11,6 +11,11 @@
 // cohort (one score matrix of the window batch against the cohort, then a
 // top-K per row). A version-1 library (no cohort, per-pair calibration) scores
 // raw, as before; note() says how to upgrade it.
+//
+// Domain centring: when the library has a domain (enroll --domain), every
+// embedding (examples, cohort, windows) is re-centred on the domain's mean
+// before any score (enroll/domain_centre.h, inference/domain.h); its
+// calibration was made on centred simulated enrolments.
 #include <torch/torch.h>
 
 #include <optional>
@@ -58,6 +63,8 @@ class LibraryScorer {
   // Whether scores (and thresholds) are AS-normalised.
   bool normalised() const { return normalised_; }
   std::size_t cohort_size() const { return static_cast<std::size_t>(cohort_.size(0)); }
+  // Whether embeddings are re-centred on the library's domain.
+  bool domain_centred() const { return !centre_.empty(); }
   // The calibrated confidence in [0, 1] of a (normalised) score:
   // sigmoid(a s + b) of the library's logistic calibration; NaN when the
   // library has none (a version-1 library, or no calibration).
@@ -67,14 +74,19 @@ class LibraryScorer {
   // library without a cohort, and how to add one.
   const std::string& note() const { return note_; }
 
-  // Scores (W, n_classes) of window embeddings (W, D) against every class,
-  // row-major doubles; AS-normalised when normalised().
+  // Scores (W, n_classes) of window embeddings (W, D) as the run embeds them
+  // against every class, row-major doubles; re-centred on the domain when
+  // domain_centred(), AS-normalised when normalised().
   std::vector<double> window_scores(const torch::Tensor& window_embeddings);
   // The same before normalisation.
   std::vector<double> raw_window_scores(const torch::Tensor& window_embeddings);
 
  private:
   void load(const ClassLibrary& library);  // the constructor's reads, in one snapshot
+  torch::Tensor centred(const torch::Tensor& embeddings) const;  // on the domain, or as they are
+  // window_scores and raw_window_scores of embeddings already centred.
+  std::vector<double> scores_of_centred(const torch::Tensor& window_embeddings);
+  std::vector<double> raw_scores_of_centred(const torch::Tensor& window_embeddings);
   RunModel& run_;
   ScoringOptions options_;
   std::vector<std::string> names_;
@@ -92,6 +104,7 @@ class LibraryScorer {
   bool normalised_ = false;
   std::size_t top_k_ = 100;
   torch::Tensor cohort_;              // (N, D); (0, D) without one
+  std::vector<float> centre_;         // the domain's mean (D); empty without domain centring
   std::vector<CohortStats> class_stats_;
   std::string note_;
 };

@@ -58,6 +58,16 @@ nlohmann::json library_card(const ClassLibrary& library, RunModel& run) {
     card["note"] = "thresholds apply to AS-normalised scores (enroll/score_norm.h: each score standardised by the "
                    "top-K statistics of both sides against the library's cohort, which is not exported); raw head "
                    "scores are not comparable with them";
+  if (const auto domain = library.domain()) {
+    // Without the centre, the thresholds mean nothing to another program.
+    card["domain"] = {{"mean", domain->mean},
+                      {"files", domain->files},
+                      {"windows", domain->windows},
+                      {"parts", run.embedding_parts()},
+                      {"note", "before scoring, every embedding (examples and windows) is re-centred: each part "
+                               "(consecutive slices of the lengths in parts) minus its slice of mean, scaled back to "
+                               "the length it had (enroll/domain_centre.h)"}};
+  }
   if (const auto cal = library.calibration()) {
     nlohmann::json c = {{"method", cal->method},         {"far", cal->far},
                         {"threshold", cal->threshold},   {"frr", cal->frr},

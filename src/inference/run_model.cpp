@@ -283,4 +283,11 @@ Calibration calibrate_on_validation(RunModel& run, double far, bool progress) {
   return c;
 }
 
+std::vector<std::size_t> RunModel::embedding_parts() const {
+  const auto dim = static_cast<std::size_t>(embedding_dim());
+  if (!model_->descriptor) return {dim};
+  const auto stats = static_cast<std::size_t>(model_->descriptor->dim());
+  return {dim - stats, stats};
+}
+
 }  // namespace oneshot

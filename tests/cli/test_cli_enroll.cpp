@@ -114,6 +114,7 @@ class EnrollCli : public ::testing::Test {
   void NotesBesideTheRecordingsAreSkippedByEveryCommand();
   void AScorePlotThatCannotBeWrittenKeepsTheRecordingsEvents();
   void PathsThatAreNotUtf8AreWrittenToJsonAsReplacementCharacters();
+  void ADomainCentresTheLibraryAndTravelsWithIt();
 
   static test::TempDir* tmp_;
   static fs::path demo_, library_;
@@ -809,6 +810,86 @@ void EnrollCli::ADamagedLibraryIsNamedAndReembedRepairsIt() {
   EXPECT_DOUBLE_EQ(reembedded["calibration"]["far"].get<double>(), 0.03) << out;  // kDefaultLibraryFar, as enroll
 }
 
+// enroll --domain: the library is re-centred on recordings of the test
+// classes (unlabelled), calibrated again on centred simulated enrolments, and
+// still ranks the enrolled classes' clips first; --no-domain gives back the
+// uncentred scores exactly; re-embedding keeps the domain; damage is named.
+void EnrollCli::ADomainCentresTheLibraryAndTravelsWithIt() {
+  const fs::path lib = tmp_->path() / "domain.db", domain = tmp_->path() / "domain-recordings";
+  fs::copy_file(library_, lib);
+  fs::create_directories(domain);
+  std::size_t n_recordings = 0;
+  for (const auto& c : test_classes_)
+    for (const auto& clip : clips_of(c)) fs::create_symlink(clip, domain / clip.filename()), ++n_recordings;
+  const std::string enroll = cli() + " enroll --quiet --run " + (demo_ / "run").string() + " --library " + lib.string();
+  std::string out;
+  ASSERT_EQ(test::run_command(enroll + " --domain " + domain.string() + " 2>&1", &out), 0) << out;
+  EXPECT_NE(out.find("domain set in " + lib.string()), std::string::npos) << out;
+  std::string listing;
+  ASSERT_EQ(test::run_command(cli() + " library --format json " + lib.string(), &listing), 0) << listing;
+  const auto listed = nlohmann::json::parse(listing);
+  EXPECT_EQ(listed["domain"]["files"].get<std::size_t>(), n_recordings) << listing;
+  EXPECT_TRUE(listed["calibration"]["domain_centred"].get<bool>()) << listing;
+
+  auto classify = [&](const fs::path& library, const std::vector<fs::path>& files) {
+    std::string command = cli() + " classify --format json --library " + library.string();
+    for (const auto& f : files) command += " " + f.string();
+    std::string json;
+    EXPECT_EQ(test::run_command(command + " 2>&1", &json), 0) << json;
+    return nlohmann::json::parse(json);
+  };
+  std::vector<fs::path> clips;
+  std::vector<std::string> truth;
+  for (int i = 0; i < 3; ++i) {
+    auto of = clips_of(test_classes_[static_cast<std::size_t>(i)]);
+    of.resize(4);
+    for (const auto& f : of) clips.push_back(f), truth.push_back(test_classes_[static_cast<std::size_t>(i)]);
+  }
+  const auto plain = classify(library_, clips), centred = classify(lib, clips);
+  std::size_t top1 = 0;
+  double moved = 0;
+  for (std::size_t k = 0; k < clips.size(); ++k) {
+    top1 += centred[k]["ranking"][0]["class"] == truth[k];
+    moved = std::max(moved, std::abs(centred[k]["ranking"][0]["score"].get<double>() -
+                                     plain[k]["ranking"][0]["score"].get<double>()));
+  }
+  EXPECT_GE(top1, clips.size() - 2) << centred.dump();  // the uncentred library ranks every one first (above)
+  EXPECT_GT(moved, 1e-3);
+
+  // Re-embedding reads the domain's recordings again.
+  ASSERT_EQ(test::run_command(cli() + " library --reembed --run " + (demo_ / "run").string() + " " + lib.string() + " 2>&1", &out), 0) << out;
+  ASSERT_EQ(test::run_command(cli() + " library --format json " + lib.string(), &listing), 0) << listing;
+  EXPECT_EQ(nlohmann::json::parse(listing)["domain"]["files"].get<std::size_t>(), n_recordings) << listing;
+  const auto reembedded = classify(lib, clips);
+  for (std::size_t k = 0; k < clips.size(); ++k)
+    EXPECT_NEAR(reembedded[k]["ranking"][0]["score"].get<double>(), centred[k]["ranking"][0]["score"].get<double>(), 1e-4);
+
+  // Damage by another tool: named, with the library.
+  sqlite3* db = nullptr;
+  const fs::path damaged = tmp_->path() / "domain-damaged.db";
+  fs::copy_file(lib, damaged);
+  ASSERT_EQ(sqlite3_open(damaged.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "UPDATE domain SET windows = -3", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  EXPECT_NE(test::run_command(cli() + " classify --library " + damaged.string() + " " + clips[0].string() + " 2>&1", &out), 0);
+  EXPECT_NE(out.find(damaged.string() + ": class library: the domain's windows count"), std::string::npos) << out;
+
+  // --no-domain: the uncentred scores again, exactly.
+  ASSERT_EQ(test::run_command(enroll + " --no-domain 2>&1", &out), 0) << out;
+  EXPECT_NE(out.find("domain removed from"), std::string::npos) << out;
+  const auto back = classify(lib, clips);
+  for (std::size_t k = 0; k < clips.size(); ++k)
+    EXPECT_NEAR(back[k]["ranking"][0]["score"].get<double>(), plain[k]["ranking"][0]["score"].get<double>(), 1e-9);
+
+  // What cannot be meant: refused, naming why.
+  EXPECT_NE(test::run_command(enroll + " --class x --domain " + domain.string() + " 2>&1", &out), 0);
+  EXPECT_NE(out.find("need recordings to enrol (FILE)"), std::string::npos) << out;
+  EXPECT_NE(test::run_command(enroll + " --no-domain --domain " + domain.string() + " 2>&1", &out), 0);
+  EXPECT_NE(out.find("exclude each other"), std::string::npos) << out;
+  EXPECT_NE(test::run_command(enroll + " 2>&1", &out), 0);
+  EXPECT_NE(out.find("give the recordings to enrol (FILE)"), std::string::npos) << out;
+}
+
 // A full disk while detect writes a recording's score plot: the recording
 // was detected, and its events are kept in events.tsv; it used to be counted
 // failed. The plot is named as what was not written, and the exit status is 1.
@@ -941,6 +1022,10 @@ void EnrollCli::PathsThatAreNotUtf8AreWrittenToJsonAsReplacementCharacters() {
 }
 
 TEST_F(EnrollCli, DemoModelEnrolsClassifiesAndDetectsUnseenSounds) {
+  {
+    SCOPED_TRACE("ADomainCentresTheLibraryAndTravelsWithIt");
+    ADomainCentresTheLibraryAndTravelsWithIt();
+  }
   {
     SCOPED_TRACE("ADamagedLibraryIsNamedAndReembedRepairsIt");
     ADamagedLibraryIsNamedAndReembedRepairsIt();

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <cmath>
 #include <cstring>
 
 #include "core/error.h"
@@ -189,12 +190,12 @@ TEST(LibraryCohort, ReembeddingDropsTheOldModelsCohort) {
 
 TEST(LibraryCohort, ANewerSchemaIsStillRefused) {
   TempDir dir;
-  const fs::path path = dir.path() / "v3.db";
+  const fs::path path = dir.path() / "v4.db";
   write_version_1(path);
-  sql(path, "UPDATE meta SET value = '3' WHERE key = 'schema_version'");
+  sql(path, "UPDATE meta SET value = '4' WHERE key = 'schema_version'");  // version 3 (the domain) is this program's
   EXPECT_THROW(ClassLibrary::open(path), Error);
   EXPECT_THROW(ClassLibrary::open_or_create(path, model()), Error);
-  EXPECT_EQ(meta_value(path, "schema_version"), "3");
+  EXPECT_EQ(meta_value(path, "schema_version"), "4");
 }
 
 TEST(LibraryCohort, TheFalseAcceptCurveReadsBackExactlyAndADamagedOneIsNamed) {
@@ -232,6 +233,80 @@ TEST(LibraryCohort, TheFalseAcceptCurveReadsBackExactlyAndADamagedOneIsNamed) {
       EXPECT_NE(what.find("calibration_far_curve"), std::string::npos) << what;
       EXPECT_NE(what.find("damaged"), std::string::npos) << what;
     }
+  }
+}
+
+// The domain (version 3): stored and read back exactly, the library marked
+// version 3 only once it holds one, removed, dropped by replace_examples (the
+// old model's mean), and a damaged row named.
+TEST(LibraryDomain, StoredExactlyRemovedAndDamageNamed) {
+  TempDir dir;
+  const fs::path path = dir.path() / "lib.db";
+  {
+    ClassLibrary lib = ClassLibrary::open_or_create(path, model());
+    EXPECT_FALSE(lib.domain().has_value());
+    EXPECT_EQ(meta_value(path, "schema_version"), "2");
+    DomainCentre d;
+    d.mean = {0.25f, -1.5f, 3.0f};
+    d.files = 12;
+    d.windows = 40;
+    d.sources = "/rec/a.wav\n/rec/b.wav";
+    lib.set_domain(d);
+    Calibration c;
+    c.method = "simulated";
+    c.domain_centred = true;
+    lib.set_calibration(c);
+  }
+  EXPECT_EQ(meta_value(path, "schema_version"), "3");
+  {
+    const ClassLibrary lib = ClassLibrary::open_read_only(path);
+    const auto d = lib.domain();
+    ASSERT_TRUE(d.has_value());
+    EXPECT_EQ(d->mean, (std::vector<float>{0.25f, -1.5f, 3.0f}));
+    EXPECT_EQ(d->files, 12);
+    EXPECT_EQ(d->windows, 40);
+    EXPECT_EQ(d->sources, "/rec/a.wav\n/rec/b.wav");
+    EXPECT_FALSE(d->added.empty());
+    EXPECT_TRUE(lib.calibration()->domain_centred);
+  }
+  {
+    ClassLibrary lib = ClassLibrary::open(path);
+    // Another embedding size, a NaN, no files: refused, nothing changed.
+    DomainCentre bad;
+    bad.mean = {1, 2};
+    bad.files = bad.windows = 1;
+    EXPECT_THROW(lib.set_domain(bad), Error);
+    bad.mean = {1, std::nanf(""), 3};
+    EXPECT_THROW(lib.set_domain(bad), Error);
+    bad.mean = {1, 2, 3};
+    bad.files = 0;
+    EXPECT_THROW(lib.set_domain(bad), Error);
+    EXPECT_EQ(lib.domain()->files, 12);
+  }
+  // Damage by another tool is named with the library and the way out.
+  sql(path, "UPDATE domain SET files = 'many'");
+  try {
+    (void)ClassLibrary::open_read_only(path).domain();
+    FAIL() << "a damaged count was read";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(path.string()), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("enroll --domain"), std::string::npos) << e.what();
+  }
+  sql(path, "UPDATE domain SET files = 12, embedding = x'00'");
+  EXPECT_THROW((void)ClassLibrary::open_read_only(path).domain(), Error);
+  sql(path, "UPDATE domain SET embedding = x'0000803F0000803F0000803F'");  // three 1.0f
+  {
+    ClassLibrary lib = ClassLibrary::open(path);
+    EXPECT_EQ(lib.domain()->mean, (std::vector<float>{1, 1, 1}));
+    lib.set_domain(std::nullopt);
+    EXPECT_FALSE(lib.domain().has_value());
+    DomainCentre d;
+    d.mean = {1, 0, 0};
+    d.files = d.windows = 1;
+    lib.set_domain(d);
+    // Re-embedding with another model drops the old model's domain.
+    lib.replace_examples(model("f2"), {});
+    EXPECT_FALSE(lib.domain().has_value());
   }
 }
 

@@ -1,0 +1,52 @@
+#include "enroll/domain_centre.h"
+
+#include <cmath>
+#include <numeric>
+
+#include "core/error.h"
+
+namespace oneshot {
+
+std::vector<float> mean_of_files(const std::vector<float>& file_means, std::size_t n, std::size_t dim) {
+  if (n == 0) throw Error("domain centring: no recordings to estimate the domain's mean from");
+  if (dim == 0) throw Error("domain centring: embeddings of 0 values");
+  if (file_means.size() != n * dim)
+    throw Error("domain centring: " + std::to_string(file_means.size()) + " values for " + std::to_string(n) +
+                " files of " + std::to_string(dim));
+  std::vector<double> sum(dim, 0.0);
+  for (std::size_t r = 0; r < n; ++r)
+    for (std::size_t d = 0; d < dim; ++d) {
+      const float v = file_means[r * dim + d];
+      if (!std::isfinite(v)) throw Error("domain centring: a file's mean embedding is not finite");
+      sum[d] += v;
+    }
+  std::vector<float> mean(dim);
+  for (std::size_t d = 0; d < dim; ++d) mean[d] = static_cast<float>(sum[d] / static_cast<double>(n));
+  return mean;
+}
+
+void recentre_rows(float* rows, std::size_t n, std::size_t dim, const std::vector<std::size_t>& parts,
+                   const std::vector<float>& centre) {
+  if (std::accumulate(parts.begin(), parts.end(), std::size_t{0}) != dim)
+    throw Error("domain centring: the embedding's parts do not add up to its " + std::to_string(dim) + " values");
+  if (centre.size() != dim)
+    throw Error("domain centring: the domain's mean has " + std::to_string(centre.size()) +
+                " values, the embeddings " + std::to_string(dim));
+  for (std::size_t r = 0; r < n; ++r) {
+    float* row = rows + r * dim;
+    std::size_t offset = 0;
+    for (const std::size_t len : parts) {
+      double before = 0, after = 0;
+      for (std::size_t d = offset; d < offset + len; ++d) {
+        before += static_cast<double>(row[d]) * row[d];
+        row[d] -= centre[d];
+        after += static_cast<double>(row[d]) * row[d];
+      }
+      const double scale = after > 0 ? std::sqrt(before / after) : 0.0;
+      for (std::size_t d = offset; d < offset + len; ++d) row[d] = static_cast<float>(row[d] * scale);
+      offset += len;
+    }
+  }
+}
+
+}  // namespace oneshot

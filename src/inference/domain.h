@@ -1,0 +1,37 @@
+#pragma once
+// Domain centring with a run's model (the arithmetic: enroll/domain_centre.h):
+// the mean embedding of a user's recordings, and embeddings re-centred on it.
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+#include "enroll/domain_centre.h"
+#include "inference/enrolment.h"
+#include "inference/run_model.h"
+
+namespace oneshot {
+
+struct DomainEstimate {
+  DomainCentre centre;                // files, windows and sources filled in
+  std::vector<std::string> silent;    // recordings left out: no window holds sound (classify refuses them too)
+};
+
+// The domain of `files`: each recording cut into classify's windows (its
+// sounding windows at `windowing`'s hop, enrolment.h), embedded, averaged; the
+// files' means averaged with equal weight (mean_of_files). Silent recordings
+// are left out and listed; Error naming the file for one that cannot be read,
+// and an Error when none holds sound.
+DomainEstimate estimate_domain(RunModel& run, const std::vector<std::string>& files, const WindowingOptions& windowing,
+                               bool progress = false);
+
+// `embeddings` (N, D) re-centred on `centre` (recentre_rows with the run's
+// embedding parts), as a new tensor; the input is left as it is.
+torch::Tensor recentred(const RunModel& run, const torch::Tensor& embeddings, const std::vector<float>& centre);
+
+// Each clip's mean of its rows: `rows` (N, D) with row_clip[i] the clip of
+// row i (every clip in [0, n_clips) with at least one row), as the
+// row-major (n_clips x D) table mean_of_files takes.
+std::vector<float> clip_means(const torch::Tensor& rows, const std::vector<std::size_t>& row_clip, std::size_t n_clips);
+
+}  // namespace oneshot
