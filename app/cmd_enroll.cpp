@@ -138,6 +138,9 @@ void check_segments(const std::vector<Source>& sources) {
   }
 }
 
+// Below this many recordings enroll notes that a domain's mean is rough (README, "Domain centring").
+constexpr std::int64_t kFewDomainRecordings = 20;
+
 // The domain to set (--domain), read and embedded before anything is written;
 // nullopt without --domain.
 std::optional<DomainCentre> domain_of(const EnrollArgs& a, RunModel& run) {
@@ -155,6 +158,11 @@ std::optional<DomainCentre> domain_of(const EnrollArgs& a, RunModel& run) {
               << estimate.silent.front() << "\n";
   std::printf("domain: %lld recordings, %lld windows; scores are re-centred on their mean embedding\n",
               static_cast<long long>(estimate.centre.files), static_cast<long long>(estimate.centre.windows));
+  if (estimate.centre.files < kFewDomainRecordings)
+    std::cerr << "note: --domain: a mean of " << estimate.centre.files << " recording"
+              << (estimate.centre.files == 1 ? "" : "s") << " is a rough one (on real sounds, 10 made one-clip "
+              << "verification worse and 20-40 better); give at least " << kFewDomainRecordings
+              << " recordings of several kinds of sound\n";
   return std::move(estimate.centre);
 }
 
@@ -209,6 +217,12 @@ int enroll_into(const EnrollArgs& a, const std::string& class_name, const std::v
   // The library's settings: given ones are stored and re-calibrate it.
   LibrarySettings settings = library.settings();
   const LibrarySettings before = settings;
+  // With a domain, scores are not AS-normalised unless asked: re-centred
+  // embeddings scored raw accept more enrolled recordings and reject more
+  // strangers than with AS-norm against the training classes as well (README,
+  // "Domain centring"); without one, AS-norm is the default again.
+  if (a.score_norm.empty() && !a.domain.empty()) settings.score_norm = "none";
+  if (a.score_norm.empty() && a.no_domain && library.domain()) settings.score_norm = LibrarySettings{}.score_norm;
   if (!a.score_norm.empty()) settings.score_norm = a.score_norm;
   if (a.views > 0) settings.enrol_views = a.views;
   if (a.top_k > 0) settings.cohort_top_k = a.top_k;
@@ -220,6 +234,12 @@ int enroll_into(const EnrollArgs& a, const std::string& class_name, const std::v
   std::optional<bool> centred;
   if (domain) centred = true;
   if (a.no_domain) centred = false;
+  // The rate follows the domain too, unless given: each default is the
+  // benchmark's choice for libraries of its kind.
+  std::optional<double> far;
+  if (a.far >= 0) far = a.far;
+  else if (domain) far = kDefaultDomainFar;
+  else if (domain_changes) far = kDefaultLibraryFar;
 
   // Everything is computed first and nothing written: the cohort (the run's
   // training-class clips) and the calibration on simulated enrolments of its
@@ -227,8 +247,7 @@ int enroll_into(const EnrollArgs& a, const std::string& class_name, const std::v
   // setting), then every file's embeddings. Then one change stores it all:
   // a bad file, an error or a kill at any step leaves the library as it was.
   const CalibrationPlan plan =
-      plan_calibration(library, *run, settings, a.far >= 0 ? std::optional<double>(a.far) : std::nullopt,
-                       changed || domain_changes, !a.quiet, centred);
+      plan_calibration(library, *run, settings, far, changed || domain_changes, !a.quiet, centred);
   if (!plan.note.empty()) std::cerr << "note: " << plan.note << "\n";
   if (!plan.error.empty()) {
     // The domain and the calibration hold only together: no domain without one.
@@ -337,7 +356,7 @@ void add_enroll_command(CLI::App& app) {
   cmd->add_option("--label", a->label, "The label of the --annotations selections to enrol");
   cmd->add_option("--hop", a->hop, "Seconds between windows of a long example (default: half the model's input)")
       ->check(FinitePositive);
-  cmd->add_option("--far", a->far, "False-accept rate of the library: the fraction of files of never-enrolled sounds accepted as one of its classes (default " + std::to_string(kDefaultLibraryFar).substr(0, 4) + "), calibrated on simulated enrolments of the run's validation classes and shared out over the classes; a new rate applies to every class not given --threshold")
+  cmd->add_option("--far", a->far, "False-accept rate of the library: the fraction of files of never-enrolled sounds accepted as one of its classes (default " + std::to_string(kDefaultLibraryFar).substr(0, 4) + ", " + std::to_string(kDefaultDomainFar).substr(0, 4) + " with a domain), calibrated on simulated enrolments of the run's validation classes and shared out over the classes; a new rate applies to every class not given --threshold")
       ->check(FiniteNonNegative & CLI::Range(0.0, 0.999));
   cmd->add_option("--threshold", a->threshold, "This class's decision threshold (a score), instead of the calibration's")
       ->check(FiniteNumber);
@@ -349,7 +368,7 @@ void add_enroll_command(CLI::App& app) {
       ->check(CLI::Range(1, 64));
   cmd->add_option("--score-norm", a->score_norm,
                   "as-norm (scores normalised against the run's training-class clips) or none: stored in the library "
-                  "(default as-norm)")
+                  "(default as-norm; none when --domain sets a domain, as-norm again with --no-domain)")
       ->check(CLI::IsMember({"as-norm", "none"}));
   cmd->add_option("--cohort-top-k", a->top_k, "K of AS-norm: the top-K cohort scores of each side (default 100)")
       ->check(CLI::Range(1, 100000));

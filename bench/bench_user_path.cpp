@@ -54,7 +54,9 @@
 // --domain: each half's library gets a domain (enroll --domain) estimated
 // from every clip of its test classes (the recordings it is used on, enrolled
 // examples included), so its embeddings are re-centred on their mean and its
-// calibration on centred simulated enrolments (enroll/domain_centre.h).
+// calibration on centred simulated enrolments (enroll/domain_centre.h), and
+// its scores are not AS-normalised unless --score-norm as-norm (as enroll
+// --domain), at enroll --domain's default rate unless --far is given.
 // --rule-grid: every detection's score curves (the detector's windows and
 // scores) are replayed through the detector's own event rules
 // (events/best_class_tracker.h) for every combination of the library's
@@ -121,6 +123,7 @@ struct Options {
   std::string json;
   bool rule_grid = false;
   bool domain = false;  // --domain
+  bool far_given = false;  // --far (else enroll's default: kDefaultDomainFar with --domain)
   std::vector<double> grid_far{0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.3}, grid_hysteresis{0, 0.25, 0.5, 0.75, 0.9},
       grid_merge{0, 0.5, 1, 2, 3}, grid_min_duration{0, 0.5, 1};
 };
@@ -154,7 +157,7 @@ Options parse(int argc, char** argv) {
       return argv[++i];
     };
     if (flag.rfind("--", 0) != 0) o.runs.emplace_back(flag);
-    else if (flag == "--far") o.far = number(flag, value());
+    else if (flag == "--far") o.far = number(flag, value()), o.far_given = true;
     else if (flag == "--threshold") o.threshold = number(flag, value());
     else if (flag == "--examples") {
       o.examples.clear();
@@ -208,6 +211,7 @@ Options parse(int argc, char** argv) {
   for (const auto& s : o.snrs)
     if (s != "clean") number("--snrs", s);
   o.reference.validate();
+  if (o.domain && !o.far_given) o.far = kDefaultDomainFar;  // as enroll --domain
   return o;
 }
 
@@ -507,6 +511,7 @@ void Bench::bench_half(RunModel& run, const std::vector<int>& calibration_classe
   {
     ClassLibrary templ = ClassLibrary::open_or_create(template_path, run.library_model());
     settings = templ.settings();
+    if (o_.domain) settings.score_norm = "none";  // as enroll --domain sets it
     if (!o_.score_norm.empty()) settings.score_norm = o_.score_norm;
     if (o_.views > 0) settings.enrol_views = o_.views;
     templ.set_settings(settings);
