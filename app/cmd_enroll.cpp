@@ -223,6 +223,10 @@ int enroll_into(const EnrollArgs& a, const std::string& class_name, const std::v
   // "Domain centring"); without one, AS-norm is the default again.
   if (a.score_norm.empty() && !a.domain.empty()) settings.score_norm = "none";
   if (a.score_norm.empty() && a.no_domain && library.domain()) settings.score_norm = LibrarySettings{}.score_norm;
+  if (settings.score_norm != before.score_norm && a.score_norm.empty())
+    std::cerr << "note: scores are now " << (settings.score_norm == "none" ? "raw (no AS-norm)" : "AS-normalised")
+              << ", the default of a library " << (a.no_domain ? "without" : "with") << " a domain (--score-norm sets "
+              << "another)\n";
   if (!a.score_norm.empty()) settings.score_norm = a.score_norm;
   if (a.views > 0) settings.enrol_views = a.views;
   if (a.top_k > 0) settings.cohort_top_k = a.top_k;
@@ -236,10 +240,20 @@ int enroll_into(const EnrollArgs& a, const std::string& class_name, const std::v
   if (a.no_domain) centred = false;
   // The rate follows the domain too, unless given: each default is the
   // benchmark's choice for libraries of its kind.
+  // A rate the user chose (any but the other kind's default) is kept.
   std::optional<double> far;
-  if (a.far >= 0) far = a.far;
-  else if (domain) far = kDefaultDomainFar;
-  else if (domain_changes) far = kDefaultLibraryFar;
+  const std::optional<Calibration> stored = library.calibration();
+  if (a.far >= 0) {
+    far = a.far;
+  } else if (domain_changes) {
+    const double from = domain ? kDefaultLibraryFar : kDefaultDomainFar, to = domain ? kDefaultDomainFar : kDefaultLibraryFar;
+    if (!stored || stored->far == from) {
+      far = to;
+      if (stored)
+        std::cerr << "note: the library's false-accept rate goes from " << from << " to " << to
+                  << ", the default of a library " << (domain ? "with" : "without") << " a domain (--far sets another)\n";
+    }
+  }
 
   // Everything is computed first and nothing written: the cohort (the run's
   // training-class clips) and the calibration on simulated enrolments of its
@@ -287,7 +301,7 @@ int enroll_into(const EnrollArgs& a, const std::string& class_name, const std::v
       if (changed) library.set_settings(settings);
       if (domain_changes) library.set_domain(domain);
       store_calibration(library, plan);
-      update_thresholds(library, *run, a.aggregate);
+      if (positive_classes(library.classes()) > 0) update_thresholds(library, *run, a.aggregate);
     });
     std::printf("%s %s\n", domain ? "domain set in" : domain_changes ? "domain removed from" : "no domain to remove in",
                 a.library.c_str());
@@ -373,10 +387,11 @@ void add_enroll_command(CLI::App& app) {
   cmd->add_option("--cohort-top-k", a->top_k, "K of AS-norm: the top-K cohort scores of each side (default 100)")
       ->check(CLI::Range(1, 100000));
   cmd->add_option("--domain", a->domain,
-                  "Recordings (files or directories) like those the library will classify or search, without labels: "
+                  "Recordings (a file or directory; repeat for more) like those the library will classify or search, without labels: "
                   "every embedding is re-centred on their mean before scoring, and the calibration is made again "
                   "on re-centred validation clips; stored in the library")
-      ->expected(1, -1);
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);  // one path each time: FILE after it stays FILE
   cmd->add_flag("--no-domain", a->no_domain, "Remove the library's domain (and calibrate again without it)");
   cmd->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->check(ThreadCount);
   cmd->add_flag("--quiet", a->quiet, "Print the summary only");

@@ -53,8 +53,15 @@ int list_snapshot(const LibraryArgs& a, const ClassLibrary& library) {
     j["settings"] = {{"score_norm", settings.score_norm}, {"cohort_top_k", settings.cohort_top_k},
                      {"enrol_views", settings.enrol_views}};
     j["cohort"] = cohort;
-    j["domain"] = domain ? nlohmann::json{{"files", domain->files}, {"windows", domain->windows}, {"added", domain->added}}
-                         : nlohmann::json(nullptr);
+    j["domain"] = nullptr;
+    if (domain) {
+      j["domain"] = {{"files", domain->files}, {"windows", domain->windows}, {"added", domain->added}};
+      try {
+        j["domain"]["recordings"] = domain_sources(*domain);  // what --reembed reads again
+      } catch (const Error& e) {
+        j["domain"]["recordings"] = e.what();
+      }
+    }
     if (calibration) {
       j["calibration"] = {{"far", calibration->far}, {"threshold", calibration->threshold}, {"frr", calibration->frr},
                           {"floor", calibration->floor}, {"classes", calibration->classes},

@@ -1,7 +1,6 @@
 // library --reembed (model executable only): every example's source is read
 // again and its windows chosen and embedded by the new run; the library moves
 // to the new model in one transaction, or not at all.
-#include <algorithm>
 #include <cstdio>
 #include <functional>
 #include <iostream>
@@ -80,17 +79,10 @@ int run_library_reembed(const std::string& library_path, const std::string& run_
   // The domain's recordings, embedded again by the new run.
   std::optional<DomainCentre> domain;
   if (old_domain) {
-    std::vector<std::string> files;
-    std::size_t from = 0;
-    while (from <= old_domain->sources.size()) {
-      const std::size_t end = std::min(old_domain->sources.find('\n', from), old_domain->sources.size());
-      if (end > from) files.push_back(old_domain->sources.substr(from, end - from));
-      from = end + 1;
-    }
     try {
-      domain = estimate_domain(*run, files, windowing).centre;
+      domain = estimate_domain(*run, domain_sources(*old_domain), windowing).centre;
     } catch (const Error& e) {
-      problems.push_back(std::string("the domain: ") + e.what());
+      problems.push_back(std::string("the domain: ") + e.what() + " (or `enroll --no-domain` first)");
     }
   }
   if (!problems.empty()) {
@@ -119,7 +111,8 @@ int run_library_reembed(const std::string& library_path, const std::string& run_
       std::cerr << "note: no calibration with the new run (" << e.what() << ")\n";
     }
   });
-  std::printf("re-embedded %zu windows from %zu sources: model %s -> %s\n", rows.size(), sources.size(),
+  std::printf("re-embedded %zu windows from %zu sources%s: model %s -> %s\n", rows.size(), sources.size(),
+              domain ? (", and the domain's " + std::to_string(domain->files) + " recordings").c_str() : "",
               before_fingerprint.c_str(), run->fingerprint().c_str());
   return 0;
 }

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <numeric>
 
+#include <nlohmann/json.hpp>
+
 #include "core/error.h"
 
 namespace oneshot {
@@ -23,6 +25,15 @@ std::vector<float> mean_of_files(const std::vector<float>& file_means, std::size
   std::vector<float> mean(dim);
   for (std::size_t d = 0; d < dim; ++d) mean[d] = static_cast<float>(sum[d] / static_cast<double>(n));
   return mean;
+}
+
+std::vector<std::string> domain_sources(const DomainCentre& domain) {
+  try {
+    return nlohmann::json::parse(domain.sources).get<std::vector<std::string>>();
+  } catch (const nlohmann::json::exception&) {
+    throw Error("the domain's list of recordings is not a JSON list of paths (the library is damaged); "
+                "`enroll --domain` sets it again");
+  }
 }
 
 void recentre_rows(float* rows, std::size_t n, std::size_t dim, const std::vector<std::size_t>& parts,

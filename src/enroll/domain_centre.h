@@ -30,7 +30,7 @@ struct DomainCentre {
   std::vector<float> mean;  // embedding_dim values
   std::int64_t files = 0;   // recordings it was estimated from
   std::int64_t windows = 0; // their windows
-  std::string sources;      // what they were (as given: paths, one per line)
+  std::string sources;      // what they were: a JSON list of the paths as given
   std::string added;        // ISO 8601 UTC
 };
 
@@ -40,6 +40,10 @@ struct DomainCentre {
 // other recordings). Throws oneshot::Error when n or dim is 0, the table's
 // size is not n x dim, or a value is not finite.
 std::vector<float> mean_of_files(const std::vector<float>& file_means, std::size_t n, std::size_t dim);
+
+// The recordings a domain was estimated from (DomainCentre::sources, a JSON
+// list of paths). Error when it is not one.
+std::vector<std::string> domain_sources(const DomainCentre& domain);
 
 // Re-centres `n` rows of `dim` values in place: in each part [offset,
 // offset + parts[i]) of a row, subtracts the centre's slice and scales the

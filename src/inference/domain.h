@@ -17,11 +17,16 @@ struct DomainEstimate {
   std::vector<std::string> silent;    // recordings left out: no window holds sound (classify refuses them too)
 };
 
+// Fewer sounding windows than this make no domain (estimate_domain refuses).
+inline constexpr std::size_t kMinDomainWindows = 10;
+
 // The domain of `files`: each recording cut into classify's windows (its
 // sounding windows at `windowing`'s hop, enrolment.h), embedded, averaged; the
-// files' means averaged with equal weight (mean_of_files). Silent recordings
-// are left out and listed; Error naming the file for one that cannot be read,
-// and an Error when none holds sound.
+// files' means averaged with equal weight (mean_of_files). A recording given
+// twice (by two paths or a link) counts once; sources lists them absolute.
+// Silent recordings are left out and listed; Error naming the file for one
+// that cannot be read, and an Error when none holds sound or the sounding
+// windows are fewer than kMinDomainWindows.
 DomainEstimate estimate_domain(RunModel& run, const std::vector<std::string>& files, const WindowingOptions& windowing,
                                bool progress = false);
 

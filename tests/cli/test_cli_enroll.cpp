@@ -888,6 +888,19 @@ void EnrollCli::ADomainCentresTheLibraryAndTravelsWithIt() {
   EXPECT_NE(out.find("exclude each other"), std::string::npos) << out;
   EXPECT_NE(test::run_command(enroll + " 2>&1", &out), 0);
   EXPECT_NE(out.find("give the recordings to enrol (FILE)"), std::string::npos) << out;
+  // One recording given twice is one window: no domain's mean, refused, the library unchanged.
+  ASSERT_EQ(test::run_command(cli() + " library --format json " + lib.string(), &listing), 0) << listing;
+  EXPECT_NE(test::run_command(enroll + " --domain " + clips[0].string() + " --domain " + clips[0].string() + " 2>&1", &out), 0);
+  EXPECT_NE(out.find("too few for a domain's mean"), std::string::npos) << out;
+  std::string after;
+  ASSERT_EQ(test::run_command(cli() + " library --format json " + lib.string(), &after), 0) << after;
+  EXPECT_EQ(after, listing);
+  // FILE after --domain DIR is enrolled, not taken into the domain.
+  ASSERT_EQ(test::run_command(enroll + " --domain " + domain.string() + " --class extra " + clips[0].string() + " 2>&1", &out), 0) << out;
+  ASSERT_EQ(test::run_command(cli() + " library --format json " + lib.string(), &listing), 0) << listing;
+  const auto with_extra = nlohmann::json::parse(listing);
+  EXPECT_EQ(with_extra["domain"]["files"].get<std::size_t>(), n_recordings) << listing;
+  EXPECT_EQ(with_extra["domain"]["recordings"].size(), n_recordings) << listing;
 }
 
 // A full disk while detect writes a recording's score plot: the recording

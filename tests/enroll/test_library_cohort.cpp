@@ -250,7 +250,7 @@ TEST(LibraryDomain, StoredExactlyRemovedAndDamageNamed) {
     d.mean = {0.25f, -1.5f, 3.0f};
     d.files = 12;
     d.windows = 40;
-    d.sources = "/rec/a.wav\n/rec/b.wav";
+    d.sources = R"(["/rec/a.wav", "/rec/b.wav"])";
     lib.set_domain(d);
     Calibration c;
     c.method = "simulated";
@@ -265,7 +265,7 @@ TEST(LibraryDomain, StoredExactlyRemovedAndDamageNamed) {
     EXPECT_EQ(d->mean, (std::vector<float>{0.25f, -1.5f, 3.0f}));
     EXPECT_EQ(d->files, 12);
     EXPECT_EQ(d->windows, 40);
-    EXPECT_EQ(d->sources, "/rec/a.wav\n/rec/b.wav");
+    EXPECT_EQ(d->sources, R"(["/rec/a.wav", "/rec/b.wav"])");
     EXPECT_FALSE(d->added.empty());
     EXPECT_TRUE(lib.calibration()->domain_centred);
   }
