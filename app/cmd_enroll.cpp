@@ -221,8 +221,14 @@ int enroll_into(const EnrollArgs& a, const std::string& class_name, const std::v
   // embeddings scored raw accept more enrolled recordings and reject more
   // strangers than with AS-norm against the training classes as well (README,
   // "Domain centring"); without one, AS-norm is the default again.
-  if (a.score_norm.empty() && !a.domain.empty()) settings.score_norm = "none";
-  if (a.score_norm.empty() && a.no_domain && library.domain()) settings.score_norm = LibrarySettings{}.score_norm;
+  // Only as the library gains or loses its domain: a choice made since is kept.
+  bool had_domain = true;  // a damaged one counts: --domain replaces it, --no-domain removes it
+  try {
+    had_domain = library.domain().has_value();
+  } catch (const Error&) {
+  }
+  if (a.score_norm.empty() && !a.domain.empty() && !had_domain) settings.score_norm = "none";
+  if (a.score_norm.empty() && a.no_domain && had_domain) settings.score_norm = LibrarySettings{}.score_norm;
   if (settings.score_norm != before.score_norm && a.score_norm.empty())
     std::cerr << "note: scores are now " << (settings.score_norm == "none" ? "raw (no AS-norm)" : "AS-normalised")
               << ", the default of a library " << (a.no_domain ? "without" : "with") << " a domain (--score-norm sets "
@@ -234,7 +240,7 @@ int enroll_into(const EnrollArgs& a, const std::string& class_name, const std::v
                        settings.cohort_top_k != before.cohort_top_k;
   // A new domain (or none) changes every score: the calibration is made again on it.
   const std::optional<DomainCentre> domain = domain_of(a, *run);
-  const bool domain_changes = domain || (a.no_domain && library.domain());
+  const bool domain_changes = domain || (a.no_domain && had_domain);
   std::optional<bool> centred;
   if (domain) centred = true;
   if (a.no_domain) centred = false;
