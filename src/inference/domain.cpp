@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "core/json_text.h"
+#include "inference/recording_windows.h"
 
 namespace oneshot {
 namespace fs = std::filesystem;
@@ -40,26 +41,41 @@ std::vector<float> clip_means(const torch::Tensor& rows, const std::vector<std::
 DomainEstimate estimate_domain(RunModel& run, const std::vector<std::string>& files, const WindowingOptions& windowing,
                                bool progress) {
   DomainEstimate out;
-  std::vector<torch::Tensor> parts;
-  std::vector<std::size_t> row_file;
+  std::vector<float> file_means;  // kept x dim
+  std::size_t dim = 0, kept = 0;
+  std::int64_t windows = 0;
   nlohmann::json sources = nlohmann::json::array();
-  std::size_t kept = 0;
   std::set<std::string> seen;  // a recording given twice (two paths, a link) counts once
+  const std::size_t hop = hop_samples(run, windowing);
   for (std::size_t f = 0; f < files.size(); ++f) {
     std::error_code ec;
     const fs::path absolute = fs::absolute(files[f], ec).lexically_normal();
     const fs::path canonical = fs::weakly_canonical(absolute, ec);
     if (!seen.insert((ec ? absolute : canonical).string()).second) continue;
-    const std::vector<float> samples = run.read_audio(files[f]);  // Errors name the file
-    std::vector<std::size_t> starts;
+    // Streamed as enroll streams an example: the sounding windows' embeddings
+    // are kept as they come, the audio is not, so an hour-long recording
+    // costs the memory of a short one. Errors of the source name the file.
+    SoundingWindows<std::vector<float>> sounding(windowing.rule);
+    embed_recording(run, run.open_audio(files[f]), hop, [&](const WindowBatch& b) {
+      const torch::Tensor held = b.embeddings.to(torch::kFloat).contiguous();
+      dim = static_cast<std::size_t>(held.size(1));
+      const float* e = held.data_ptr<float>();
+      for (std::size_t w = 0; w < b.count(); ++w)
+        sounding.add(b.levels_dbfs[w], std::vector<float>(e + w * dim, e + (w + 1) * dim));
+    });
+    std::vector<std::vector<float>> rows;
     try {
-      starts = classify_window_starts(run, samples, windowing, files[f]);
-    } catch (const Error&) {  // silence: classify_window_starts's one refusal once the hop is valid
+      rows = sounding.finish(files[f]);
+    } catch (const Error&) {  // silence: the sounding rule's one refusal
       out.silent.push_back(files[f]);
       continue;
     }
-    parts.push_back(run.embed_windows(samples, starts));
-    row_file.insert(row_file.end(), starts.size(), kept++);
+    std::vector<double> sum(dim, 0.0);
+    for (const auto& r : rows)
+      for (std::size_t d = 0; d < dim; ++d) sum[d] += r[d];
+    for (std::size_t d = 0; d < dim; ++d) file_means.push_back(static_cast<float>(sum[d] / static_cast<double>(rows.size())));
+    windows += static_cast<std::int64_t>(rows.size());
+    ++kept;
     sources.push_back(absolute.string());  // re-read by library --reembed from any directory
     if (progress) std::fprintf(stderr, "\rdomain: %zu of %zu recordings", f + 1, files.size());
   }
@@ -67,18 +83,16 @@ DomainEstimate estimate_domain(RunModel& run, const std::vector<std::string>& fi
   if (kept == 0)
     throw Error("domain: none of the " + std::to_string(files.size()) + " recordings holds sound (every window is " +
                 "below -60 dBFS); give recordings of the place and equipment the library will be used on");
-  const torch::Tensor rows = torch::cat(parts, 0);
-  if (rows.size(0) < static_cast<int64_t>(kMinDomainWindows))
-    throw Error("domain: " + std::to_string(rows.size(0)) + " sounding window" + (rows.size(0) == 1 ? "" : "s") +
-                " in " + std::to_string(kept) + " recording" + (kept == 1 ? "" : "s") + " are too few for a domain's "
+  if (windows < static_cast<std::int64_t>(kMinDomainWindows))
+    throw Error("domain: " + std::to_string(windows) + " sounding window" + (windows == 1 ? "" : "s") + " in " +
+                std::to_string(kept) + " recording" + (kept == 1 ? "" : "s") + " are too few for a domain's "
                 "mean (at least " + std::to_string(kMinDomainWindows) + "; on real sounds a domain of one clip let "
                 "three quarters of never-enrolled files through): give at least 20 recordings of several kinds of "
                 "sound from the place and equipment the library will be used on");
-  const auto dim = static_cast<std::size_t>(rows.size(1));
-  out.centre.mean = mean_of_files(clip_means(rows, row_file, kept), kept, dim);
+  out.centre.mean = mean_of_files(file_means, kept, dim);
   out.centre.files = static_cast<std::int64_t>(kept);
+  out.centre.windows = windows;
   out.centre.sources = json_text(sources);
-  out.centre.windows = rows.size(0);
   return out;
 }
 
