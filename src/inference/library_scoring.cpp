@@ -189,10 +189,6 @@ std::vector<double> LibraryScorer::window_scores(const torch::Tensor& window_emb
   return scores_of_centred(centred(window_embeddings));
 }
 
-std::vector<double> LibraryScorer::raw_window_scores(const torch::Tensor& window_embeddings) {
-  return raw_scores_of_centred(centred(window_embeddings));
-}
-
 std::vector<double> LibraryScorer::scores_of_centred(const torch::Tensor& window_embeddings) {
   std::vector<double> scores = raw_scores_of_centred(window_embeddings);
   if (!normalised_ || scores.empty()) return scores;

@@ -78,13 +78,11 @@ class LibraryScorer {
   // against every class, row-major doubles; re-centred on the domain when
   // domain_centred(), AS-normalised when normalised().
   std::vector<double> window_scores(const torch::Tensor& window_embeddings);
-  // The same before normalisation.
-  std::vector<double> raw_window_scores(const torch::Tensor& window_embeddings);
 
  private:
   void load(const ClassLibrary& library);  // the constructor's reads, in one snapshot
   torch::Tensor centred(const torch::Tensor& embeddings) const;  // on the domain, or as they are
-  // window_scores and raw_window_scores of embeddings already centred.
+  // window_scores of embeddings already centred, and the same before normalisation.
   std::vector<double> scores_of_centred(const torch::Tensor& window_embeddings);
   std::vector<double> raw_scores_of_centred(const torch::Tensor& window_embeddings);
   RunModel& run_;
