@@ -867,14 +867,16 @@ std::optional<DomainCentre> ClassLibrary::domain() const {
     const Row& r = rows.front();
     DomainCentre d;
     d.mean = stored_embedding(*impl_, r, 0, "the domain's mean", "domain", model().embedding_dim);
-    for (const std::size_t col : {std::size_t{1}, std::size_t{2}}) {
+    auto count = [&](std::size_t col, const char* what) {
       const std::int64_t v = r.i64(col);
       if (!r.number(col) || v < 1)
-        throw file_error(impl_->path, std::string("class library: the domain's ") + (col == 1 ? "files" : "windows") +
-                                          " count \"" + r.text(col) + "\" is not a positive whole number: the "
-                                          "library is damaged; `enroll --domain` sets it again");
-      (col == 1 ? d.files : d.windows) = v;
-    }
+        throw file_error(impl_->path, std::string("class library: the domain's ") + what + " count \"" + r.text(col) +
+                                          "\" is not a positive whole number: the library is damaged; `enroll "
+                                          "--domain` sets it again");
+      return v;
+    };
+    d.files = count(1, "files");
+    d.windows = count(2, "windows");
     d.sources = r.text(3);
     d.added = r.text(4);
     out = std::move(d);
