@@ -387,10 +387,13 @@ void add_enroll_command(CLI::App& app) {
                   "one-window example circularly shifted): stored in the library (default 4)")
       ->check(CLI::Range(1, 64));
   cmd->add_option("--score-norm", a->score_norm,
-                  "as-norm (scores normalised against the run's training-class clips) or none: stored in the library "
-                  "(default as-norm; none when --domain sets a domain, as-norm again with --no-domain)")
+                  "as-norm (scores normalised against a cohort: the run's training-class clips, or with a domain "
+                  "its recordings' windows) or none: stored in the library (default as-norm; none when --domain "
+                  "sets a domain, as-norm again with --no-domain)")
       ->check(CLI::IsMember({"as-norm", "none"}));
-  cmd->add_option("--cohort-top-k", a->top_k, "K of AS-norm: the top-K cohort scores of each side (default 100)")
+  cmd->add_option("--cohort-top-k", a->top_k,
+                  "K of AS-norm: the top-K cohort scores of each side (default 100; against a domain's windows at "
+                  "most a fifth of them)")
       ->check(CLI::Range(1, 100000));
   cmd->add_option("--domain", a->domain,
                   "Recordings (a file or directory; repeat for more) like those the library will classify or search, without labels: "

@@ -55,7 +55,10 @@ int list_snapshot(const LibraryArgs& a, const ClassLibrary& library) {
     j["cohort"] = cohort;
     j["domain"] = nullptr;
     if (domain) {
-      j["domain"] = {{"files", domain->files}, {"windows", domain->windows}, {"added", domain->added}};
+      j["domain"] = {{"files", domain->files},
+                     {"windows", domain->windows},
+                     {"cohort_windows", domain->cohort.size()},
+                     {"added", domain->added}};
       try {
         j["domain"]["recordings"] = domain_sources(*domain);  // what --reembed reads again
       } catch (const Error& e) {
@@ -66,7 +69,8 @@ int list_snapshot(const LibraryArgs& a, const ClassLibrary& library) {
       j["calibration"] = {{"far", calibration->far}, {"threshold", calibration->threshold}, {"frr", calibration->frr},
                           {"floor", calibration->floor}, {"classes", calibration->classes},
                           {"method", calibration->method}, {"normalised", calibration->normalised},
-                          {"domain_centred", calibration->domain_centred}};
+                          {"domain_centred", calibration->domain_centred},
+                          {"cohort", calibration->cohort}};
       if (calibration->logistic)
         j["calibration"]["logistic"] = {{"a", calibration->logistic->a}, {"b", calibration->logistic->b}};
       if (shared)
@@ -99,7 +103,11 @@ int list_snapshot(const LibraryArgs& a, const ClassLibrary& library) {
               a.library.c_str(), model.run.c_str(), model.fingerprint.c_str(), model.window_s, model.sample_rate,
               static_cast<long long>(model.embedding_dim));
   std::printf("  scores: %s", settings.score_norm == "as-norm" ? "AS-norm" : "raw");
-  if (settings.score_norm == "as-norm") {
+  const bool domain_cohort = domain && calibration && calibration->normalised && calibration->cohort == "domain";
+  if (domain_cohort) {
+    std::printf(" against %zu windows of the domain (top %zu)", domain->cohort.size(),
+                domain_top_k(static_cast<std::size_t>(settings.cohort_top_k), domain->cohort.size()));
+  } else if (settings.score_norm == "as-norm") {
     if (cohort) std::printf(" against %zu training-class clips (top %lld)", cohort, static_cast<long long>(settings.cohort_top_k));
     else std::printf(" (no cohort yet: the next enroll, or `library --reembed --run RUN`, adds one)");
   }

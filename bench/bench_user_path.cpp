@@ -56,7 +56,8 @@
 // examples included), so its embeddings are re-centred on their mean and its
 // calibration on centred simulated enrolments (enroll/domain_centre.h), and
 // its scores are not AS-normalised unless --score-norm as-norm (as enroll
-// --domain), at enroll --domain's default rate unless --far is given.
+// --domain; then against the domain's windows), at enroll --domain's
+// default rate unless --far is given.
 // --rule-grid: every detection's score curves (the detector's windows and
 // scores) are replayed through the detector's own event rules
 // (events/best_class_tracker.h) for every combination of the library's

@@ -1,5 +1,6 @@
 #include "enroll/domain_centre.h"
 
+#include <algorithm>
 #include <cmath>
 #include <numeric>
 
@@ -25,6 +26,23 @@ std::vector<float> mean_of_files(const std::vector<float>& file_means, std::size
   std::vector<float> mean(dim);
   for (std::size_t d = 0; d < dim; ++d) mean[d] = static_cast<float>(sum[d] / static_cast<double>(n));
   return mean;
+}
+
+std::size_t domain_cohort_quota(std::size_t n_files) {
+  if (n_files == 0) return kMaxDomainCohort;
+  return std::max<std::size_t>(1, (kMaxDomainCohort + n_files - 1) / n_files);
+}
+
+std::vector<std::vector<float>> evenly_strided(std::vector<std::vector<float>> rows, std::size_t limit) {
+  if (rows.size() <= limit) return rows;
+  std::vector<std::vector<float>> out;
+  out.reserve(limit);
+  for (std::size_t i = 0; i < limit; ++i) out.push_back(std::move(rows[i * rows.size() / limit]));
+  return out;
+}
+
+std::size_t domain_top_k(std::size_t library_top_k, std::size_t cohort_size) {
+  return std::max<std::size_t>(1, std::min(library_top_k, cohort_size / 5));
 }
 
 std::vector<std::string> domain_sources(const DomainCentre& domain) {

@@ -18,6 +18,14 @@
 // scaled by the square root of its weight; model/siamese.h): each part is
 // centred on its own slice of the mean and scaled back to the length it had,
 // so the parts keep their weights in every score.
+//
+// The domain's cohort: some of the domain's windows are kept as the AS-norm
+// cohort of a library with a domain (enroll/score_norm.h). A cohort of the
+// run's training clips is out of the domain the scores are made in, and
+// normalising against it cost acceptance and rejection on real sounds; a
+// cohort of in-domain recordings is the speaker-verification practice (the
+// cohort drawn from the evaluation domain). Measured in the README ("Domain
+// centring").
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -32,7 +40,30 @@ struct DomainCentre {
   std::int64_t windows = 0; // their windows
   std::string sources;      // what they were: a JSON list of the paths as given
   std::string added;        // ISO 8601 UTC
+  // Windows kept as the score-normalisation cohort (each embedding_dim values,
+  // as the run embeds them, not centred): at most kMaxDomainCohort, each
+  // file's sounding windows evenly strided (domain_cohort_quota). Empty for a
+  // domain stored before the cohort was kept (it scores without AS-norm).
+  std::vector<std::vector<float>> cohort;
 };
+
+// The most windows a domain keeps as its cohort (the training cohort's cap).
+inline constexpr std::size_t kMaxDomainCohort = 2000;
+
+// How many of each file's sounding windows a domain of `n_files` keeps as
+// its cohort: kMaxDomainCohort shared out over the files, at least one each
+// (rounded up, so that a few long files fill it).
+std::size_t domain_cohort_quota(std::size_t n_files);
+
+// At most `limit` of `rows`, evenly strided (rows[i * size / limit]); all of
+// them when there are no more than `limit`.
+std::vector<std::vector<float>> evenly_strided(std::vector<std::vector<float>> rows, std::size_t limit);
+
+// AS-norm's K against a domain's cohort of `cohort_size` windows: the
+// library's K, at most a fifth of the cohort (at least 1), so that a
+// cohort of a few dozen recordings still adapts to each side rather than
+// averaging all of it.
+std::size_t domain_top_k(std::size_t library_top_k, std::size_t cohort_size);
 
 // The domain's mean of `n` files: each row of `file_means` (n x dim,
 // row-major) is one file's mean window embedding, and every file counts the

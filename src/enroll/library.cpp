@@ -31,8 +31,11 @@ namespace {
 
 // The newest schema this program reads. Version 3 adds the domain table and is
 // written only with a domain (set_domain), so that a program that would ignore
-// the domain refuses the library rather than score it uncentred.
-constexpr int kSchemaVersion = 3;
+// the domain refuses the library rather than score it uncentred; version 4
+// adds the domain's cohort (domain_cohort) and is written only with one, so
+// that a version-3 program does not normalise against the training cohort
+// a calibration made against the domain's.
+constexpr int kSchemaVersion = 4;
 constexpr std::int64_t kLibraryApplicationId = 0x4F534C42;  // "OSLB": PRAGMA application_id of a class library
 
 using Value = std::variant<std::monostate, std::int64_t, double, std::string, std::vector<float>>;
@@ -759,6 +762,9 @@ std::optional<Calibration> ClassLibrary::calibration() const {
   c.method = m.count("calibration_method") ? m.at("calibration_method") : "pairs";
   c.normalised = parse_double(*impl_, m, "calibration_normalised") != 0;
   c.domain_centred = m.count("calibration_domain_centred") && parse_double(*impl_, m, "calibration_domain_centred") != 0;
+  if (m.count("calibration_cohort")) c.cohort = m.at("calibration_cohort");
+  check_meta_range(*impl_, m, "calibration_cohort", c.cohort == "training" || c.cohort == "domain",
+                   "training or domain");
   if (m.count("calibration_logistic_a") && m.count("calibration_logistic_b"))
     c.logistic = LogisticCalibration{parse_double(*impl_, m, "calibration_logistic_a"), parse_double(*impl_, m, "calibration_logistic_b")};
   if (m.count("calibration_far_curve")) c.far_curve = parse_far_curve(*impl_, m.at("calibration_far_curve"));
@@ -777,6 +783,9 @@ void ClassLibrary::set_calibration(const Calibration& c) {
     impl_->set_meta("calibration_method", c.method);
     impl_->set_meta("calibration_normalised", c.normalised ? "1" : "0");
     impl_->set_meta("calibration_domain_centred", c.domain_centred ? "1" : "0");
+    if (c.cohort != "training" && c.cohort != "domain")
+      throw Error("a calibration's cohort must be training or domain, got \"" + c.cohort + "\"");
+    impl_->set_meta("calibration_cohort", c.cohort);
     if (c.logistic) {
       impl_->set_meta("calibration_logistic_a", format_double(c.logistic->a));
       impl_->set_meta("calibration_logistic_b", format_double(c.logistic->b));
@@ -879,6 +888,10 @@ std::optional<DomainCentre> ClassLibrary::domain() const {
     d.windows = count(2, "windows");
     d.sources = r.text(3);
     d.added = r.text(4);
+    if (has_table(*impl_, "domain_cohort"))
+      for (const Row& w : impl_->query("SELECT id, embedding FROM domain_cohort ORDER BY id"))
+        d.cohort.push_back(stored_embedding(*impl_, w, 1, "the domain's cohort window " + w.text(0), "domain_cohort",
+                                            model().embedding_dim));
     out = std::move(d);
   });
   return out;
@@ -886,6 +899,7 @@ std::optional<DomainCentre> ClassLibrary::domain() const {
 
 void ClassLibrary::set_domain(const std::optional<DomainCentre>& domain) {
   impl_->transaction([&] {
+    if (has_table(*impl_, "domain_cohort")) impl_->exec("DELETE FROM domain_cohort");
     if (!domain) {
       if (has_table(*impl_, "domain")) impl_->exec("DELETE FROM domain");
       return;
@@ -894,6 +908,11 @@ void ClassLibrary::set_domain(const std::optional<DomainCentre>& domain) {
     e.source = "the domain's mean";
     e.embedding = domain->mean;
     check_embedding(*impl_, e, model().embedding_dim);
+    for (const auto& w : domain->cohort) {
+      e.source = "a window of the domain's cohort";
+      e.embedding = w;
+      check_embedding(*impl_, e, model().embedding_dim);
+    }
     if (domain->files < 1 || domain->windows < 1) throw Error("a domain needs at least one file and one window");
     if (!has_table(*impl_, "domain"))
       impl_->exec(
@@ -903,7 +922,16 @@ void ClassLibrary::set_domain(const std::optional<DomainCentre>& domain) {
     impl_->exec("INSERT INTO domain(id, embedding, files, windows, sources, added) VALUES(1, ?, ?, ?, ?, ?)",
                 {domain->mean, domain->files, domain->windows, domain->sources,
                  domain->added.empty() ? utc_now_iso8601() : domain->added});
-    impl_->set_meta("schema_version", "3");
+    if (!domain->cohort.empty()) {
+      if (!has_table(*impl_, "domain_cohort"))
+        impl_->exec("CREATE TABLE domain_cohort(id INTEGER PRIMARY KEY, embedding BLOB NOT NULL)");
+      for (const auto& w : domain->cohort) impl_->exec("INSERT INTO domain_cohort(embedding) VALUES(?)", {w});
+    }
+    // Never lowered: a version-4 library without a domain now stays 4 (it may
+    // hold an empty domain_cohort table, which version 3 would not expect).
+    const auto m = impl_->meta();
+    const bool four = !domain->cohort.empty() || (m.count("schema_version") && m.at("schema_version") == "4");
+    impl_->set_meta("schema_version", four ? "4" : "3");
   });
 }
 
@@ -1046,6 +1074,7 @@ void ClassLibrary::replace_examples(const LibraryModel& model, const std::vector
     upgrade_schema(*impl_);
     impl_->exec("DELETE FROM cohort");  // the old model's embeddings
     if (has_table(*impl_, "domain")) impl_->exec("DELETE FROM domain");
+    if (has_table(*impl_, "domain_cohort")) impl_->exec("DELETE FROM domain_cohort");
     impl_->exec("DELETE FROM examples");
     for (const auto& e : examples) {
       const auto id = impl_->class_id(e.class_name);

@@ -7,7 +7,8 @@
 // and each class's decision threshold. Model-free: the embeddings come from
 // src/inference, which also checks the fingerprint.
 //
-// Schema (version 2; version 3 when it holds a domain):
+// Schema (version 2; version 3 when it holds a domain, 4 when the domain keeps
+// a cohort):
 //   meta(key TEXT PRIMARY KEY, value TEXT)  run, fingerprint, embedding_dim,
 //       window_s, sample_rate, created, calibration_* (see Calibration),
 //       score_norm, cohort_top_k, enrol_views (see LibrarySettings)
@@ -25,6 +26,8 @@
 //       version 3, only with a domain (enroll --domain): the mean embedding of
 //       the user's recordings that every embedding is re-centred on before
 //       scoring (enroll/domain_centre.h); one row or none.
+//   domain_cohort(id, embedding BLOB): version 4, the domain's windows kept
+//       as its AS-norm cohort (DomainCentre::cohort), in the order stored.
 // A version-1 library (no cohort table, a per-pair calibration) still opens
 // and scores as before; open_or_create (enroll) and replace_examples
 // (library --reembed) upgrade it to version 2, and enroll then adds a cohort.
@@ -105,6 +108,11 @@ struct Calibration {
   // simulated enrolments were re-centred on their own clips' mean, as the
   // library's scores are on its domain's mean.
   bool domain_centred = false;
+  // What normalised scores were normalised against: "training" (the run's
+  // training-class clips, the cohort table) or "domain" (with domain_centred:
+  // the simulated enrolments' own windows, as a library's scores are against
+  // its domain's cohort). Libraries written before the key read "training".
+  std::string cohort = "training";
   std::optional<LogisticCalibration> logistic;  // score -> confidence in [0, 1]
   std::vector<FarPoint> far_curve;             // ascending far; empty before version 3 of the calibration
 };

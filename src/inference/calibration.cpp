@@ -171,19 +171,32 @@ Calibration calibrate_on_simulated_enrolments(RunModel& run, const std::vector<C
                               example_clip, n_clips, options.aggregate);
   };
   std::vector<double> table = class_scores(windows);
-  const bool normalise = !cohort.empty();
+  if (options.domain_cohort && !options.domain_centred)
+    throw Error("calibration: the domain's cohort needs domain centring");
+  const bool normalise = !cohort.empty() || options.domain_cohort;
   if (normalise) {
-    torch::Tensor c = torch::empty({static_cast<int64_t>(cohort.size()), dim}, torch::kFloat);
-    for (std::size_t i = 0; i < cohort.size(); ++i) {
-      if (static_cast<int64_t>(cohort[i].embedding.size()) != dim)
-        throw Error("the score-normalisation cohort's embeddings have " + std::to_string(cohort[i].embedding.size()) +
-                    " values, the run's model " + std::to_string(dim));
-      std::memcpy(c[static_cast<int64_t>(i)].data_ptr<float>(), cohort[i].embedding.data(),
-                  static_cast<std::size_t>(dim) * sizeof(float));
+    torch::Tensor c;
+    std::size_t top_k = options.top_k;
+    if (options.domain_cohort) {  // the clips' own windows, already centred
+      std::vector<int64_t> rows(n_windows);
+      for (std::size_t i = 0; i < n_windows; ++i) rows[i] = static_cast<int64_t>(i);
+      stride_to(rows, kMaxDomainCohort);
+      c = windows.index_select(0, torch::tensor(rows, torch::kLong));
+      top_k = domain_top_k(options.top_k, rows.size());
+    } else {
+      c = torch::empty({static_cast<int64_t>(cohort.size()), dim}, torch::kFloat);
+      for (std::size_t i = 0; i < cohort.size(); ++i) {
+        if (static_cast<int64_t>(cohort[i].embedding.size()) != dim)
+          throw Error("the score-normalisation cohort's embeddings have " + std::to_string(cohort[i].embedding.size()) +
+                      " values, the run's model " + std::to_string(dim));
+        std::memcpy(c[static_cast<int64_t>(i)].data_ptr<float>(), cohort[i].embedding.data(),
+                    static_cast<std::size_t>(dim) * sizeof(float));
+      }
+      if (options.domain_centred) c = recentred(run, c, centre);
     }
-    if (options.domain_centred) c = recentred(run, c, centre);
-    const auto class_stats = top_k_stats_columns(class_scores(c), cohort.size(), n_clips, options.top_k);
-    const auto window_stats = top_k_stats_rows(to_vector(run.score(windows, c)), n_windows, cohort.size(), options.top_k);
+    const auto n_cohort = static_cast<std::size_t>(c.size(0));
+    const auto class_stats = top_k_stats_columns(class_scores(c), n_cohort, n_clips, top_k);
+    const auto window_stats = top_k_stats_rows(to_vector(run.score(windows, c)), n_windows, n_cohort, top_k);
     as_norm_table(table, n_windows, class_stats, window_stats);
   }
   const SimulatedScores scores = simulated_file_scores(table, window_clip, labels, options.window_aggregate);
@@ -196,13 +209,16 @@ Calibration calibrate_on_simulated_enrolments(RunModel& run, const std::vector<C
   }();
   calibration.classes = static_cast<std::int64_t>(data.split.val.size());
   calibration.domain_centred = options.domain_centred;
+  calibration.cohort = options.domain_cohort ? "domain" : "training";
   return calibration;
 }
 
-SimulationOptions simulation_options(const LibrarySettings& settings, double far, bool domain_centred) {
+SimulationOptions simulation_options(const LibrarySettings& settings, double far, bool domain_centred,
+                                     bool domain_cohort) {
   SimulationOptions o;
   o.far = far;
   o.domain_centred = domain_centred;
+  o.domain_cohort = domain_cohort;
   o.views = static_cast<int>(settings.enrol_views);
   o.top_k = static_cast<std::size_t>(settings.cohort_top_k);
   return o;
@@ -215,12 +231,21 @@ CalibrationPlan plan_calibration(const ClassLibrary& library, RunModel& run, con
   const bool normalise = settings.score_norm == "as-norm";
   std::vector<CohortMember> cohort;
   std::optional<Calibration> stored;
+  // A domain set now (domain_centred given true) comes from estimate_domain,
+  // which keeps its cohort; a stored one may predate the cohort.
+  bool domain_cohort = domain_centred.value_or(false);
   library.read([&] {
-    if (normalise) cohort = library.cohort();
     stored = library.calibration();
-    if (!domain_centred) domain_centred = library.domain().has_value();
+    if (!domain_centred) {
+      const auto domain = library.domain();
+      domain_centred = domain.has_value();
+      domain_cohort = domain && !domain->cohort.empty();
+    }
+    if (normalise && !domain_cohort) cohort = library.cohort();
   });
-  if (normalise && cohort.empty()) {
+  domain_cohort = domain_cohort && normalise;
+  const std::string cohort_kind = domain_cohort ? "domain" : "training";
+  if (normalise && !domain_cohort && cohort.empty()) {
     cohort = embed_cohort(run, progress);
     plan.cohort = cohort;
     force = true;
@@ -228,7 +253,8 @@ CalibrationPlan plan_calibration(const ClassLibrary& library, RunModel& run, con
   // A new rate needs no new simulation where the stored calibration has its
   // false-accept curve (the rate is the library's, applied at use time).
   const bool needed = force || !stored || stored->method != "simulated" || stored->normalised != normalise ||
-                      stored->domain_centred != *domain_centred || (far && *far != stored->far && stored->far_curve.empty());
+                      stored->domain_centred != *domain_centred || (normalise && stored->cohort != cohort_kind) ||
+                      (far && *far != stored->far && stored->far_curve.empty());
   if (!needed) {
     if (!far || *far == stored->far) return plan;
     Calibration c = *stored;
@@ -241,7 +267,7 @@ CalibrationPlan plan_calibration(const ClassLibrary& library, RunModel& run, con
   }
   const double rate = far ? *far : stored ? stored->far : kDefaultLibraryFar;
   const auto top_k = static_cast<std::size_t>(settings.cohort_top_k);
-  if (normalise && cohort.size() <= top_k)
+  if (normalise && !domain_cohort && cohort.size() <= top_k)
     plan.note = "the score-normalisation cohort has " + std::to_string(cohort.size()) +
                 " training-class clips, no more than --cohort-top-k " + std::to_string(top_k) +
                 ": AS-norm takes all of them for every score, which no longer adapts to the example; give "
@@ -249,7 +275,8 @@ CalibrationPlan plan_calibration(const ClassLibrary& library, RunModel& run, con
                 " (a fifth of the cohort) or train on more clips";
   try {
     plan.calibration = calibrate_on_simulated_enrolments(run, normalise ? cohort : std::vector<CohortMember>{},
-                                                         simulation_options(settings, rate, *domain_centred), progress);
+                                                         simulation_options(settings, rate, *domain_centred, domain_cohort),
+                                                         progress);
   } catch (const Error& e) {
     plan.error = e.what();
   }

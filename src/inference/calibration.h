@@ -43,19 +43,26 @@ struct SimulationOptions {
   // re-centred on the mean of the clips' classify windows (each clip's mean,
   // averaged), as a library with a domain re-centres on its domain's mean.
   bool domain_centred = false;
+  // With domain_centred: AS-norm against the clips' own classify windows
+  // (at most kMaxDomainCohort, evenly strided; K domain_top_k), as a library
+  // normalises against its domain's cohort; the `cohort` argument is then
+  // unused. Calibration::cohort says which.
+  bool domain_cohort = false;
 };
 
 // The calibration on simulated enrolments of the run's validation classes;
-// AS-norm against `cohort` when it is not empty, raw scores otherwise. Reads
+// AS-norm against `cohort` when it is not empty (or against the domain's
+// own windows: SimulationOptions::domain_cohort), raw scores otherwise. Reads
 // each validation clip from the run's dataset (RUN/run.json data_dir).
 // Error asking for --threshold when the run has no validation data, fewer
 // than 2 validation classes, or no class with 2 clips.
 Calibration calibrate_on_simulated_enrolments(RunModel& run, const std::vector<CohortMember>& cohort,
                                               const SimulationOptions& options, bool progress = false);
 
-// The library's settings as simulation options (views, top-K), with `far`
-// and domain centring.
-SimulationOptions simulation_options(const LibrarySettings& settings, double far, bool domain_centred = false);
+// The library's settings as simulation options (views, top-K), with `far`,
+// domain centring and the domain's cohort.
+SimulationOptions simulation_options(const LibrarySettings& settings, double far, bool domain_centred = false,
+                                     bool domain_cohort = false);
 
 // Makes what `library` lacks for its settings: a cohort when its score_norm
 // is "as-norm" and it has none (stored), and the calibration when it has none,
@@ -86,7 +93,10 @@ struct CalibrationPlan {
   std::string note;
 };
 // `domain_centred`: whether the library will have a domain when the plan is
-// stored (nullopt: whether it has one now).
+// stored (nullopt: whether it has one now; true: a domain set now, by
+// estimate_domain, with its cohort). With AS-norm and a domain that keeps a
+// cohort, the calibration normalises against the validation clips' own
+// windows (Calibration::cohort "domain") and needs no training cohort.
 CalibrationPlan plan_calibration(const ClassLibrary& library, RunModel& run, const LibrarySettings& settings,
                                  std::optional<double> far, bool force, bool progress = false,
                                  std::optional<bool> domain_centred = std::nullopt);

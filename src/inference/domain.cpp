@@ -47,6 +47,7 @@ DomainEstimate estimate_domain(RunModel& run, const std::vector<std::string>& fi
   nlohmann::json sources = nlohmann::json::array();
   std::set<std::string> seen;  // a recording given twice (two paths, a link) counts once
   const std::size_t hop = hop_samples(run, windowing);
+  const std::size_t quota = domain_cohort_quota(files.size());
   for (std::size_t f = 0; f < files.size(); ++f) {
     std::error_code ec;
     const fs::path absolute = fs::absolute(files[f], ec).lexically_normal();
@@ -75,6 +76,7 @@ DomainEstimate estimate_domain(RunModel& run, const std::vector<std::string>& fi
       for (std::size_t d = 0; d < dim; ++d) sum[d] += r[d];
     for (std::size_t d = 0; d < dim; ++d) file_means.push_back(static_cast<float>(sum[d] / static_cast<double>(rows.size())));
     windows += static_cast<std::int64_t>(rows.size());
+    for (auto& w : evenly_strided(std::move(rows), quota)) out.centre.cohort.push_back(std::move(w));
     ++kept;
     sources.push_back(absolute.string());  // re-read by library --reembed from any directory
     if (progress) std::fprintf(stderr, "\rdomain: %zu of %zu recordings", f + 1, files.size());
@@ -90,6 +92,7 @@ DomainEstimate estimate_domain(RunModel& run, const std::vector<std::string>& fi
                 "three quarters of never-enrolled files through): give at least 20 recordings of several kinds of "
                 "sound from the place and equipment the library will be used on");
   out.centre.mean = mean_of_files(file_means, kept, dim);
+  out.centre.cohort = evenly_strided(std::move(out.centre.cohort), kMaxDomainCohort);
   out.centre.files = static_cast<std::int64_t>(kept);
   out.centre.windows = windows;
   out.centre.sources = json_text(sources);

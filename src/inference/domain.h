@@ -24,6 +24,8 @@ inline constexpr std::size_t kMinDomainWindows = 10;
 // sounding windows at `windowing`'s hop, enrolment.h), embedded, averaged; the
 // files' means averaged with equal weight (mean_of_files). A recording given
 // twice (by two paths or a link) counts once; sources lists them absolute.
+// The cohort keeps domain_cohort_quota(files.size()) of each file's sounding
+// windows, evenly strided, then at most kMaxDomainCohort of those.
 // Each recording is streamed (its audio is not kept). Silent recordings
 // are left out and listed; Error naming the file for one
 // that cannot be read, and an Error when none holds sound or the sounding

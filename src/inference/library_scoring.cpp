@@ -36,7 +36,8 @@ void LibraryScorer::load(const ClassLibrary& library) {
     throw Error("--aggregate must be mean, max or prototype, got " + options.aggregate);
   calibration_ = library.calibration();
   if (calibration_) floor_ = calibration_->floor;
-  if (const auto domain = library.domain()) {
+  const auto domain = library.domain();
+  if (domain) {
     if (calibration_ && !calibration_->domain_centred)
       throw file_error(library.path(), "the library has a domain (" + std::to_string(domain->files) +
                                            " recordings) but its calibration was made without it (the library is "
@@ -112,31 +113,46 @@ void LibraryScorer::load(const ClassLibrary& library) {
   }
   for (std::size_t c = 0; c < names_.size(); ++c) prototypes_[static_cast<int64_t>(c)] /= count[c];
 
-  // AS-norm: the cohort and each class's statistics against it.
+  // AS-norm: the cohort (the domain's windows when the calibration was made
+  // against a domain's cohort, else the run's training clips) and each
+  // class's statistics against it.
   const LibrarySettings settings = library.settings();
-  const auto cohort = library.cohort();
-  top_k_ = static_cast<std::size_t>(settings.cohort_top_k);
-  cohort_ = torch::empty({static_cast<int64_t>(cohort.size()), dim}, torch::kFloat);
-  for (std::size_t i = 0; i < cohort.size(); ++i)
-    std::memcpy(cohort_[static_cast<int64_t>(i)].data_ptr<float>(), cohort[i].embedding.data(),
+  const bool domain_cohort = domain && !domain->cohort.empty() &&
+                             (calibration_ ? calibration_->normalised && calibration_->cohort == "domain"
+                                           : settings.score_norm == "as-norm");
+  if (calibration_ && calibration_->normalised && calibration_->cohort == "domain" && !domain_cohort)
+    throw file_error(library.path(), "the calibration is on scores normalised against the domain's cohort, but the "
+                                     "library holds no domain cohort (the library is damaged); `enroll --domain` "
+                                     "sets both again");
+  std::vector<std::vector<float>> members;
+  if (domain_cohort) {
+    members = domain->cohort;
+  } else {
+    for (auto& m : library.cohort()) members.push_back(std::move(m.embedding));
+  }
+  top_k_ = domain_cohort ? domain_top_k(static_cast<std::size_t>(settings.cohort_top_k), members.size())
+                         : static_cast<std::size_t>(settings.cohort_top_k);
+  cohort_ = torch::empty({static_cast<int64_t>(members.size()), dim}, torch::kFloat);
+  for (std::size_t i = 0; i < members.size(); ++i)
+    std::memcpy(cohort_[static_cast<int64_t>(i)].data_ptr<float>(), members[i].data(),
                 static_cast<std::size_t>(dim) * sizeof(float));
   cohort_ = centred(cohort_);
   if (calibration_) {
     normalised_ = calibration_->normalised;
-    if (normalised_ && cohort.empty())
+    if (normalised_ && members.empty())
       throw file_error(library.path(), "the calibration is on normalised scores but the library has no cohort (the "
                                        "library is damaged); `library --reembed --run RUN` makes both again");
   } else {
-    normalised_ = settings.score_norm == "as-norm" && !cohort.empty();
+    normalised_ = settings.score_norm == "as-norm" && !members.empty();
   }
-  if (cohort.empty() && settings.score_norm == "as-norm")
+  if (members.empty() && settings.score_norm == "as-norm")
     note_ = library.path().string() +
             ": no score-normalisation cohort (a library made by an older version): scores are raw and the "
             "threshold is calibrated per clip pair; `library --reembed --run " + stored.run +
             "` (the same run) adds a cohort and calibrates on simulated enrolments";
   if (normalised_) {
     const std::vector<double> cohort_scores = raw_scores_of_centred(cohort_);
-    class_stats_ = top_k_stats_columns(cohort_scores, cohort.size(), names_.size(), top_k_);
+    class_stats_ = top_k_stats_columns(cohort_scores, members.size(), names_.size(), top_k_);
   }
 
   // Each class's highest score against a negative example: its threshold is

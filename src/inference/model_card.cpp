@@ -56,8 +56,8 @@ nlohmann::json library_card(const ClassLibrary& library, RunModel& run) {
                          {"cohort_size", scorer.cohort_size()}};
   if (scorer.normalised())
     card["note"] = "thresholds apply to AS-normalised scores (enroll/score_norm.h: each score standardised by the "
-                   "top-K statistics of both sides against the library's cohort, which is not exported); raw head "
-                   "scores are not comparable with them";
+                   "top-K statistics of both sides against the library's cohort (the run's training clips, or "
+                   "with a domain its windows), which is not exported); raw head scores are not comparable with them";
   if (const auto domain = library.domain()) {
     // Without the centre, the thresholds mean nothing to another program.
     card["domain"] = {{"mean", domain->mean},

@@ -908,6 +908,29 @@ void EnrollCli::ADomainCentresTheLibraryAndTravelsWithIt() {
   const auto with_extra = nlohmann::json::parse(listing);
   EXPECT_EQ(with_extra["domain"]["files"].get<std::size_t>(), n_recordings) << listing;
   EXPECT_EQ(with_extra["domain"]["recordings"].size(), n_recordings) << listing;
+
+  // AS-norm with a domain normalises against the domain's own windows, kept
+  // with it; without the domain, against the training clips again.
+  ASSERT_EQ(test::run_command(enroll + " --score-norm as-norm --domain " + domain.string() + " 2>&1", &out), 0) << out;
+  ASSERT_EQ(test::run_command(cli() + " library --format json " + lib.string(), &listing), 0) << listing;
+  const auto normalised = nlohmann::json::parse(listing);
+  EXPECT_EQ(normalised["calibration"]["cohort"], "domain") << listing;
+  EXPECT_TRUE(normalised["calibration"]["normalised"].get<bool>()) << listing;
+  const auto kept = normalised["domain"]["cohort_windows"].get<std::size_t>();
+  EXPECT_GE(kept, n_recordings) << listing;  // every recording's sounding windows, under the cap
+  EXPECT_LE(kept, normalised["domain"]["windows"].get<std::size_t>()) << listing;
+  ASSERT_EQ(test::run_command(cli() + " library " + lib.string(), &listing), 0) << listing;
+  EXPECT_NE(listing.find("AS-norm against " + std::to_string(kept) + " windows of the domain"), std::string::npos) << listing;
+  const auto against_domain = classify(lib, clips);
+  std::size_t top1_normalised = 0;
+  for (std::size_t k = 0; k < clips.size(); ++k) {  // "extra" was enrolled above from a clip of the first class
+    const auto& best = against_domain[k]["ranking"][0]["class"];
+    top1_normalised += best == truth[k] || (best == "extra" && truth[k] == test_classes_[0]);
+  }
+  EXPECT_GE(top1_normalised, clips.size() - 2) << against_domain.dump();
+  ASSERT_EQ(test::run_command(enroll + " --no-domain 2>&1", &out), 0) << out;
+  ASSERT_EQ(test::run_command(cli() + " library --format json " + lib.string(), &listing), 0) << listing;
+  EXPECT_EQ(nlohmann::json::parse(listing)["calibration"]["cohort"], "training") << listing;
 }
 
 // A full disk while detect writes a recording's score plot: the recording

@@ -26,6 +26,29 @@ TEST(DomainCentre, TheMeanWeighsEveryFileTheSame) {
   EXPECT_THROW(mean_of_files({1, std::numeric_limits<float>::quiet_NaN()}, 1, 2), Error);
 }
 
+TEST(DomainCentre, TheCohortSharesItsCapOverTheFilesAndStridesEvenly) {
+  // 2000 over 3 files: 667 each (rounded up); over 5000 files: one each.
+  EXPECT_EQ(domain_cohort_quota(1), kMaxDomainCohort);
+  EXPECT_EQ(domain_cohort_quota(3), 667u);
+  EXPECT_EQ(domain_cohort_quota(5000), 1u);
+  // 10 rows to 4: rows 0, 2, 5, 7 (i * 10 / 4); to 20 or 10: all of them, in order.
+  std::vector<std::vector<float>> rows;
+  for (int i = 0; i < 10; ++i) rows.push_back({static_cast<float>(i)});
+  const auto four = evenly_strided(rows, 4);
+  ASSERT_EQ(four.size(), 4u);
+  EXPECT_EQ(four[0][0], 0);
+  EXPECT_EQ(four[1][0], 2);
+  EXPECT_EQ(four[2][0], 5);
+  EXPECT_EQ(four[3][0], 7);
+  EXPECT_EQ(evenly_strided(rows, 20), rows);
+  EXPECT_EQ(evenly_strided(rows, 10), rows);
+  // K: the library's, at most a fifth of the cohort, at least 1.
+  EXPECT_EQ(domain_top_k(100, 2000), 100u);
+  EXPECT_EQ(domain_top_k(100, 50), 10u);
+  EXPECT_EQ(domain_top_k(3, 50), 3u);
+  EXPECT_EQ(domain_top_k(100, 4), 1u);
+}
+
 TEST(DomainCentre, EachPartIsCentredAndKeepsItsLength) {
   // One part: (1, 0) - (0.5, 0.5) = (0.5, -0.5), scaled back to length 1.
   std::vector<float> row{1, 0};

@@ -52,6 +52,18 @@ std::string meta_value(const fs::path& path, const std::string& key) {
   return out;
 }
 
+long long count_rows(const fs::path& path, const std::string& table) {
+  sqlite3* db = nullptr;
+  sqlite3_open(path.c_str(), &db);
+  sqlite3_stmt* stmt = nullptr;
+  sqlite3_prepare_v2(db, ("SELECT count(*) FROM " + table).c_str(), -1, &stmt, nullptr);
+  long long n = -1;
+  if (sqlite3_step(stmt) == SQLITE_ROW) n = sqlite3_column_int64(stmt, 0);
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  return n;
+}
+
 // A version-1 library as the previous release wrote it: one class, one
 // example (embedding 1, 2, 3), a per-pair calibration.
 void write_version_1(const fs::path& path) {
@@ -190,12 +202,12 @@ TEST(LibraryCohort, ReembeddingDropsTheOldModelsCohort) {
 
 TEST(LibraryCohort, ANewerSchemaIsStillRefused) {
   TempDir dir;
-  const fs::path path = dir.path() / "v4.db";
+  const fs::path path = dir.path() / "v5.db";
   write_version_1(path);
-  sql(path, "UPDATE meta SET value = '4' WHERE key = 'schema_version'");  // version 3 (the domain) is this program's
+  sql(path, "UPDATE meta SET value = '5' WHERE key = 'schema_version'");  // version 4 (the domain's cohort) is this program's
   EXPECT_THROW(ClassLibrary::open(path), Error);
   EXPECT_THROW(ClassLibrary::open_or_create(path, model()), Error);
-  EXPECT_EQ(meta_value(path, "schema_version"), "4");
+  EXPECT_EQ(meta_value(path, "schema_version"), "5");
 }
 
 TEST(LibraryCohort, TheFalseAcceptCurveReadsBackExactlyAndADamagedOneIsNamed) {
@@ -308,6 +320,64 @@ TEST(LibraryDomain, StoredExactlyRemovedAndDamageNamed) {
     lib.replace_examples(model("f2"), {});
     EXPECT_FALSE(lib.domain().has_value());
   }
+}
+
+TEST(LibraryDomain, ItsCohortIsStoredInOrderWithSchemaFourAndGoesWithIt) {
+  TempDir dir;
+  const fs::path path = dir.path() / "lib.db";
+  DomainCentre d;
+  d.mean = {0.25f, -1.5f, 3.0f};
+  d.files = 2;
+  d.windows = 3;
+  d.sources = R"(["/rec/a.wav", "/rec/b.wav"])";
+  {
+    ClassLibrary lib = ClassLibrary::open_or_create(path, model());
+    lib.set_domain(d);  // a domain stored before the cohort was kept: version 3, as then
+    EXPECT_EQ(meta_value(path, "schema_version"), "3");
+    EXPECT_TRUE(lib.domain()->cohort.empty());
+    d.cohort = {{1, 0, 0}, {0, 2, 0}, {0.5f, 0.5f, -4}};
+    lib.set_domain(d);
+    Calibration c;
+    c.method = "simulated";
+    c.normalised = c.domain_centred = true;
+    c.cohort = "domain";
+    lib.set_calibration(c);
+    c.cohort = "class";  // neither kind: refused, nothing written
+    EXPECT_THROW(lib.set_calibration(c), Error);
+  }
+  EXPECT_EQ(meta_value(path, "schema_version"), "4");  // a version-3 program refuses it
+  {
+    const ClassLibrary lib = ClassLibrary::open_read_only(path);
+    EXPECT_EQ(lib.domain()->cohort, d.cohort);
+    EXPECT_EQ(lib.calibration()->cohort, "domain");
+  }
+  // A damaged window is named with its table and the way out; an unknown kind too.
+  sql(path, "UPDATE domain_cohort SET embedding = x'0000803F' WHERE id = 2");
+  try {
+    (void)ClassLibrary::open_read_only(path).domain();
+    FAIL() << "a damaged cohort window was read";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("domain_cohort"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(path.string()), std::string::npos) << e.what();
+  }
+  sql(path, "UPDATE meta SET value = 'speakers' WHERE key = 'calibration_cohort'");
+  EXPECT_THROW((void)ClassLibrary::open_read_only(path).calibration(), Error);
+  {
+    ClassLibrary lib = ClassLibrary::open(path);
+    // A new domain replaces the whole cohort; removing the domain removes it.
+    d.cohort = {{0, 0, 1}};
+    lib.set_domain(d);
+    EXPECT_EQ(lib.domain()->cohort, d.cohort);
+    lib.set_domain(std::nullopt);
+    d.cohort.clear();
+    lib.set_domain(d);
+    EXPECT_TRUE(lib.domain()->cohort.empty());
+    EXPECT_EQ(meta_value(path, "schema_version"), "4");  // never lowered
+    d.cohort = {{0, 3, 0}};
+    lib.set_domain(d);
+    lib.replace_examples(model("f2"), {});
+  }
+  EXPECT_EQ(count_rows(path, "domain_cohort"), 0);
 }
 
 }  // namespace

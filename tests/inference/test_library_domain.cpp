@@ -1,10 +1,15 @@
 // A library with a domain scores every window as the model's head scores the
 // window and the examples each re-centred on the domain's mean, part by part
 // (the learned embedding, then the band statistics), computed here by hand;
-// and a domain and calibration that disagree are named as damage.
+// and a domain and calibration that disagree are named as damage. With a
+// calibration against the domain's cohort, scores are AS-normalised against
+// the domain's windows (centred), never the training cohort, with K a fifth
+// of the cohort: worked by hand from the head's scores.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <functional>
 #include <cstring>
 #include <random>
 
@@ -108,6 +113,102 @@ TEST(LibraryDomain, ScoresAreTheHeadsOnEmbeddingsCentredPartByPart) {
     lib.set_calibration(c);
   }
   EXPECT_THROW(LibraryScorer(ClassLibrary::open_read_only(dir / "lib.db"), *run, options), Error);
+}
+
+// Mean and population deviation of the k highest of v.
+std::pair<double, double> top_k(std::vector<double> v, std::size_t k) {
+  std::sort(v.begin(), v.end(), std::greater<double>());
+  double m = 0, q = 0;
+  for (std::size_t i = 0; i < k; ++i) m += v[i];
+  m /= static_cast<double>(k);
+  for (std::size_t i = 0; i < k; ++i) q += (v[i] - m) * (v[i] - m);
+  return {m, std::sqrt(q / static_cast<double>(k))};
+}
+
+TEST(LibraryDomain, AgainstTheDomainsCohortScoresAreASNormalisedOnItsCentredWindows) {
+  test::TempDir dir;
+  auto run = test::tiny_run(dir, "band_stats");
+  const std::int64_t dim = run->embedding_dim();
+  const std::vector<std::size_t> parts = run->embedding_parts();
+  torch::manual_seed(11);
+  const torch::Tensor examples = torch::randn({4, dim}), windows = torch::randn({3, dim});
+  const torch::Tensor members = torch::randn({20, dim}), training = torch::randn({30, dim});
+  std::vector<float> centre(static_cast<std::size_t>(dim));
+  for (std::size_t d = 0; d < centre.size(); ++d) centre[d] = 0.2f * std::cos(static_cast<float>(d));
+  auto row_of = [&](const torch::Tensor& t, int64_t i) {
+    const torch::Tensor r = t[i].contiguous();
+    return std::vector<float>(r.data_ptr<float>(), r.data_ptr<float>() + dim);
+  };
+  {
+    ClassLibrary lib = ClassLibrary::open_or_create(dir / "lib.db", run->library_model());
+    for (int c = 0; c < 2; ++c) {
+      std::vector<LibraryExample> rows;
+      for (int i = 0; i < 2; ++i) {
+        LibraryExample e;
+        e.source = "/c" + std::to_string(c) + "-" + std::to_string(i) + ".wav";
+        e.embedding = row_of(examples, c * 2 + i);
+        rows.push_back(std::move(e));
+      }
+      lib.add_examples(c == 0 ? "bell" : "dog", false, rows);
+    }
+    std::vector<CohortMember> cohort(30);  // the training cohort: stored, and not to be used
+    for (int64_t i = 0; i < 30; ++i) {
+      cohort[static_cast<std::size_t>(i)].source = "t" + std::to_string(i);
+      cohort[static_cast<std::size_t>(i)].class_name = "train";
+      cohort[static_cast<std::size_t>(i)].embedding = row_of(training, i);
+    }
+    lib.set_cohort(cohort);
+    DomainCentre d;
+    d.mean = centre;
+    d.files = 20;
+    d.windows = 20;
+    for (int64_t i = 0; i < 20; ++i) d.cohort.push_back(row_of(members, i));
+    lib.set_domain(d);
+    Calibration c;
+    c.method = "simulated";
+    c.far = 0.05;
+    c.far_curve = {{1e-4, 3.0, 0.9}, {0.5, -3.0, 0.0}};
+    c.normalised = c.domain_centred = true;
+    c.cohort = "domain";
+    lib.set_calibration(c);
+  }
+  ScoringOptions options;
+  LibraryScorer scorer(ClassLibrary::open_read_only(dir / "lib.db"), *run, options);
+  ASSERT_TRUE(scorer.normalised());
+  EXPECT_EQ(scorer.cohort_size(), 20u);
+  const std::vector<double> scores = scorer.window_scores(windows);
+
+  const torch::Tensor e = by_hand(examples, parts, centre), w = by_hand(windows, parts, centre),
+                      m = by_hand(members, parts, centre);
+  const std::size_t k = 4;  // a fifth of the 20 windows (the library's K is 100)
+  auto class_score = [&](const torch::Tensor& x, int64_t c) {  // mean over the class's 2 examples
+    return run->score(x.unsqueeze(0), e.narrow(0, c * 2, 2)).to(torch::kDouble).mean().item<double>();
+  };
+  for (int64_t c = 0; c < 2; ++c) {
+    std::vector<double> class_side;
+    for (int64_t i = 0; i < 20; ++i) class_side.push_back(class_score(m[i], c));
+    const auto [mc, sc] = top_k(class_side, k);
+    for (int64_t q = 0; q < 3; ++q) {
+      const torch::Tensor against = run->score(w[q].unsqueeze(0), m).to(torch::kDouble).contiguous();
+      const auto [mw, sw] = top_k(std::vector<double>(against.data_ptr<double>(), against.data_ptr<double>() + 20), k);
+      const double s = class_score(w[q], c);
+      const double expected = 0.5 * ((s - mc) / sc + (s - mw) / sw);
+      EXPECT_NEAR(scores[static_cast<std::size_t>(q * 2 + c)], expected, 1e-4 * std::max(1.0, std::abs(expected)));
+    }
+  }
+  // A calibration against the domain's cohort with no cohort to use: damage, named.
+  {
+    ClassLibrary lib = ClassLibrary::open(dir / "lib.db");
+    DomainCentre d = *lib.domain();
+    d.cohort.clear();
+    lib.set_domain(d);
+  }
+  try {
+    LibraryScorer damaged(ClassLibrary::open_read_only(dir / "lib.db"), *run, options);
+    FAIL() << "a calibration against the domain's cohort was used without one";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("domain's cohort"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace
