@@ -260,6 +260,18 @@ TEST(AudioReader, ErrorsNameTheFileForBothDecoders) {
   std::ofstream(dir / "e.webm").close();
   expect_named_error(dir / "e.webm", "empty file");
   expect_named_error(dir / "missing.mp3", "file not found");
+  // Links: one to nothing, and two that lead to each other, are named as such.
+  std::filesystem::create_symlink(dir / "missing.mp3", dir / "dangling.wav");
+  expect_named_error(dir / "dangling.wav", "broken link");
+  std::filesystem::create_symlink(dir / "loop-b.wav", dir / "loop-a.wav");
+  std::filesystem::create_symlink(dir / "loop-a.wav", dir / "loop-b.wav");
+  expect_named_error(dir / "loop-a.wav", "symbolic link loop");
+  try {
+    AudioReader reader{std::filesystem::path{}};
+    FAIL() << "an empty path was opened";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("empty path"), std::string::npos) << e.what();
+  }
 }
 
 // ---- 4. formats people have: each equals its source within a stated
