@@ -227,8 +227,8 @@ int enroll_into(const EnrollArgs& a, const std::string& class_name, const std::v
     had_domain = library.domain().has_value();
   } catch (const Error&) {
   }
-  if (a.score_norm.empty() && !a.domain.empty() && !had_domain) settings.score_norm = "none";
-  if (a.score_norm.empty() && a.no_domain && had_domain) settings.score_norm = LibrarySettings{}.score_norm;
+  if (a.score_norm.empty() && !a.domain.empty() && !had_domain) settings.score_norm = library_defaults(true).score_norm;
+  if (a.score_norm.empty() && a.no_domain && had_domain) settings.score_norm = library_defaults(false).score_norm;
   if (settings.score_norm != before.score_norm && a.score_norm.empty())
     std::cerr << "note: scores are now " << (settings.score_norm == "none" ? "raw (no AS-norm)" : "AS-normalised")
               << ", the default of a library " << (a.no_domain ? "without" : "with") << " a domain (--score-norm sets "
@@ -252,7 +252,7 @@ int enroll_into(const EnrollArgs& a, const std::string& class_name, const std::v
   if (a.far >= 0) {
     far = a.far;
   } else if (domain_changes) {
-    const double from = domain ? kDefaultLibraryFar : kDefaultDomainFar, to = domain ? kDefaultDomainFar : kDefaultLibraryFar;
+    const double from = library_defaults(!domain).far, to = library_defaults(domain.has_value()).far;
     if (!stored || stored->far == from) {
       far = to;
       if (stored)

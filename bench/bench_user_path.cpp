@@ -124,7 +124,7 @@ struct Options {
   std::string json;
   bool rule_grid = false;
   bool domain = false;  // --domain
-  bool far_given = false;  // --far (else enroll's default: kDefaultDomainFar with --domain)
+  bool far_given = false;  // --far (else enroll's default: library_defaults)
   std::vector<double> grid_far{0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.3}, grid_hysteresis{0, 0.25, 0.5, 0.75, 0.9},
       grid_merge{0, 0.5, 1, 2, 3}, grid_min_duration{0, 0.5, 1};
 };
@@ -212,7 +212,7 @@ Options parse(int argc, char** argv) {
   for (const auto& s : o.snrs)
     if (s != "clean") number("--snrs", s);
   o.reference.validate();
-  if (o.domain && !o.far_given) o.far = kDefaultDomainFar;  // as enroll --domain
+  if (!o.far_given) o.far = library_defaults(o.domain).far;  // as enroll (--domain)
   return o;
 }
 
@@ -512,7 +512,7 @@ void Bench::bench_half(RunModel& run, const std::vector<int>& calibration_classe
   {
     ClassLibrary templ = ClassLibrary::open_or_create(template_path, run.library_model());
     settings = templ.settings();
-    if (o_.domain) settings.score_norm = "none";  // as enroll --domain sets it
+    if (o_.domain) settings.score_norm = library_defaults(true).score_norm;  // as enroll --domain sets it
     if (!o_.score_norm.empty()) settings.score_norm = o_.score_norm;
     if (o_.views > 0) settings.enrol_views = o_.views;
     templ.set_settings(settings);

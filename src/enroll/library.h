@@ -85,6 +85,20 @@ inline constexpr double kDefaultLibraryFar = 0.03;
 // the benchmark) allows more (README, "Domain centring").
 inline constexpr double kDefaultDomainFar = 0.05;
 
+// The settings whose defaults follow whether a library has a domain (enroll
+// applies them as it gains or loses one, unless given; the benchmark as
+// enroll does): without a domain AS-norm against the training clips at
+// kDefaultLibraryFar; with one raw scores at kDefaultDomainFar (README,
+// "Domain centring": AS-norm, even against the domain's own windows, accepted
+// no more there and raised detection's false alarms).
+struct DomainDefaults {
+  const char* score_norm;
+  double far;
+};
+constexpr DomainDefaults library_defaults(bool with_domain) {
+  return with_domain ? DomainDefaults{"none", kDefaultDomainFar} : DomainDefaults{"as-norm", kDefaultLibraryFar};
+}
+
 // The global decision threshold calibrated on the run's validation classes:
 // `threshold` is the score that `far` of the different-class scores exceed
 // (the false-accept rate against one class); `frr` is the fraction of
