@@ -29,7 +29,7 @@ struct DetectArgs {
   std::string library, out = "detections", aggregate = "mean";
   // "" (the default): own for a --window shorter than the model's input, pad otherwise (a recording's last
   // partial window and a recording shorter than the input, as classify and enroll embed them).
-  std::string short_windows;
+  std::string short_windows, boundaries = "sound";
   std::vector<std::string> files;
   std::string format_list = "tsv";
   double hop = 0, window = 0, threshold = std::nan(""), min_duration = std::nan(""), merge_gap = 0, off_drop = std::nan(""), far = std::nan("");
@@ -121,6 +121,7 @@ int run_detect(const DetectArgs& a) {
   options.min_duration = a.min_duration;
   options.merge_gap = a.merge_gap;
   options.off_threshold_drop = a.off_drop;
+  options.sound_boundaries = a.boundaries == "sound";
 
   // The options once, before any recording: a bad one is named as such, not
   // reported per recording as one that "could not be read".
@@ -256,6 +257,11 @@ void add_detect_command(CLI::App& app) {
       ->check(FiniteNonNegative);
   cmd->add_option("--merge-gap", a->merge_gap, "Merge events of a class closer than this (seconds)")
       ->check(FiniteNonNegative);
+  cmd->add_option("--boundaries", a->boundaries,
+                  "sound (default): each event's onsets and offsets are where its sound is (its frames within 20 dB "
+                  "of its loudest, gaps under 0.5 s bridged; one event a part); windows: the span of the windows "
+                  "that scored above the threshold (the sound plus about a window)")
+      ->check(CLI::IsMember({"sound", "windows"}));
   cmd->add_option("--aggregate", a->aggregate, "A class's examples: mean, max or prototype (default mean)")
       ->check(CLI::IsMember({"mean", "max", "prototype"}));
   cmd->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->check(ThreadCount);

@@ -44,7 +44,7 @@
 // Usage: build/bench_user_path RUN [RUN...] [--far F] [--threshold T]
 //   [--examples 1,3,5] [--enrolled 3] [--detect-examples 1] [--splits 1]
 //   [--draws 3] [--seed 1] [--snrs clean,20,10,0] [--minutes 3]
-//   [--window S] [--hop S] [--short-windows own|pad] [--off-drop D]
+//   [--window S] [--hop S] [--short-windows own|pad] [--boundaries sound|windows] [--off-drop D]
 //   [--min-duration S] [--merge-gap S] [--aggregate mean|max|prototype]
 //   [--score-norm as-norm|none] [--views V]
 //   [--window-aggregate mean|max|vote] [--classify-hop S] [--ref-db 20]
@@ -116,7 +116,7 @@ struct Options {
   std::vector<std::string> snrs{"clean", "20", "10", "0"};
   double minutes = 3;
   double window = 0, hop = 0, off_drop = std::nan(""), min_duration = std::nan(""), merge_gap = 0, classify_hop = 0;
-  std::string short_windows, aggregate = "mean", window_aggregate = "mean";
+  std::string short_windows, aggregate = "mean", window_aggregate = "mean", boundaries = "sound";
   std::string score_norm;  // empty: the library's default (enroll --score-norm)
   int views = 0;           // 0: the library's default (enroll --views)
   SoundingSpanRule reference;
@@ -177,6 +177,7 @@ Options parse(int argc, char** argv) {
     else if (flag == "--min-duration") o.min_duration = number(flag, value());
     else if (flag == "--merge-gap") o.merge_gap = number(flag, value());
     else if (flag == "--short-windows") o.short_windows = value();
+    else if (flag == "--boundaries") o.boundaries = value();
     else if (flag == "--aggregate") o.aggregate = value();
     else if (flag == "--score-norm") o.score_norm = value();
     else if (flag == "--views") o.views = static_cast<int>(number(flag, value()));
@@ -209,6 +210,7 @@ Options parse(int argc, char** argv) {
   if (o.splits < 1 || o.draws < 1) throw Error("--splits and --draws must be at least 1");
   if (!o.short_windows.empty() && o.short_windows != "pad" && o.short_windows != "own")
     throw Error("--short-windows: pad or own");
+  if (o.boundaries != "sound" && o.boundaries != "windows") throw Error("--boundaries: sound or windows");
   for (const auto& s : o.snrs)
     if (s != "clean") number("--snrs", s);
   o.reference.validate();
@@ -418,6 +420,7 @@ std::vector<Event> Bench::detect(RunModel& run, LibraryScorer& scorer, const std
   options.min_duration = o_.min_duration;
   options.merge_gap = o_.merge_gap;
   options.off_threshold_drop = o_.off_drop;
+  options.sound_boundaries = o_.boundaries == "sound";
   Detector detector(run, scorer, options, name);
   std::vector<Event> events;
   const std::size_t block = 1u << 16;  // detect's block from a file
@@ -767,6 +770,7 @@ nlohmann::json Bench::run_all() {
                     {"window", o_.window},
                     {"hop", o_.hop},
                     {"short_windows", o_.short_windows},
+                    {"boundaries", o_.boundaries},
                     {"off_drop", std::isnan(o_.off_drop) ? nlohmann::json(nullptr) : nlohmann::json(o_.off_drop)},
                     {"min_duration", std::isnan(o_.min_duration) ? nlohmann::json("default") : nlohmann::json(o_.min_duration)},
                     {"merge_gap", o_.merge_gap},

@@ -36,8 +36,9 @@
 // (+ one hop) when the score crosses the threshold with the window half
 // covered. A sound shorter than the window is reported about one window long,
 // centred on it, whatever the rule (IoU ~ L / W), so to locate short sounds
-// use a shorter window (detect pads it as in training): the DCASE matching
-// rule (IoU > 0.3) needs W < ~3 L.
+// use a shorter window: the DCASE matching rule (IoU > 0.3) needs W < ~3 L.
+// (detect then reports the sounding parts inside each event by default,
+// events/sounding.h sounding_parts, which locates a short sound whatever W.)
 //
 // Score of an event: the maximum window score over its windows (of both
 // events, when merged): the detector's confidence that the sound is there at

@@ -18,9 +18,15 @@
 //  4. spans shorter than `min_duration_s` are dropped.
 // Each span runs from the start of its first sounding frame to the end of its
 // last one (clamped to the clip), in seconds from the start of the samples.
+//
+// `detect` uses the same rule to report where in a detected event the sound
+// is (sounding_parts): a window-level event spans the sound plus about a
+// window, so a short sound would otherwise never match its annotation
+// (events/event_tracker.h, "Time span").
 #include <cstddef>
 #include <utility>
 #include <vector>
+#include "events/event.h"
 
 namespace oneshot {
 
@@ -50,6 +56,45 @@ inline std::vector<SoundingSpan> sounding_spans(const std::vector<float>& sample
                                                 const SoundingSpanRule& rule = {}) {
   return sounding_spans(samples.data(), samples.size(), sample_rate, rule);
 }
+
+// The sounding spans of frame levels already measured: levels[f] is frame
+// f's RMS level in dB re full scale (-inf for digital silence), frames of
+// frame_s seconds from time 0, the last one ending at `end_s` (clamped: a
+// shorter last frame); rule.frame_s is not used. Only frames [first, last)
+// are looked at, and "the loudest" is theirs. Throws oneshot::Error for an
+// invalid rule or frame_s <= 0.
+std::vector<SoundingSpan> sounding_spans_of_levels(const std::vector<float>& levels, std::size_t first,
+                                                   std::size_t last, double frame_s, double end_s,
+                                                   const SoundingSpanRule& rule);
+
+// Frame levels of a stream, as sounding_spans measures them: push samples in
+// any blocks; levels() holds one RMS level (dB re full scale) per complete
+// frame of `frame_s` seconds, and finish() adds the last partial frame. Four
+// bytes a frame (12 hours at 20 ms: 8.6 MB).
+class FrameLevels {
+ public:
+  // Throws oneshot::Error for sample_rate <= 0 or frame_s not > 0.
+  FrameLevels(int sample_rate, double frame_s);
+  void push(const float* samples, std::size_t n);
+  void finish();
+  const std::vector<float>& levels() const { return levels_; }
+  double frame_seconds() const { return frame_s_; }
+  double seconds() const { return static_cast<double>(total_) / sample_rate_; }  // samples pushed
+
+ private:
+  int sample_rate_;
+  double frame_s_;
+  std::size_t frame_, in_frame_ = 0, total_ = 0;
+  double sum_ = 0;
+  std::vector<float> levels_;
+};
+
+// The sounding parts of a detected event: the frames of `levels` that
+// overlap [event.onset, event.offset), under `rule` (the loudest frame is
+// theirs), each span (clamped to the event) an event with the event's
+// filename, label and score. The event itself when none of its frames sounds
+// (all below rule.silence_dbfs) or none has been measured.
+std::vector<Event> sounding_parts(const Event& event, const FrameLevels& levels, const SoundingSpanRule& rule);
 
 // Mean square of samples[lo, hi) over the given spans (seconds): the power of
 // the sounding part, for setting a signal-to-noise ratio. 0 when the spans

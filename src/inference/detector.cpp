@@ -24,7 +24,13 @@ std::vector<Event> with_confidence(std::vector<Event> events, const LibraryScore
 }  // namespace
 
 Detector::Detector(RunModel& run, LibraryScorer& scorer, const DetectOptions& options, std::string filename)
-    : run_(run), scorer_(scorer), options_(options), filename_(std::move(filename)), sample_rate_(run.sample_rate()) {
+    : run_(run),
+      scorer_(scorer),
+      options_(options),
+      filename_(std::move(filename)),
+      sample_rate_(run.sample_rate()),
+      levels_(run.sample_rate(), options.sounding.frame_s) {
+  options.sounding.validate();
   input_ = run.window_samples();
   if (!std::isfinite(options.window_s) || options.window_s < 0)
     throw Error("--window must be a positive number of seconds");
@@ -78,6 +84,7 @@ double Detector::hop_seconds() const { return static_cast<double>(hop_) / sample
 std::vector<Event> Detector::push(const float* samples, std::size_t n) {
   std::vector<Event> out;
   stream_->push(samples, n);
+  if (options_.sound_boundaries) levels_.push(samples, n);
   while (const auto start = stream_->pop(pending_)) {
     pending_starts_.push_back(*start);
     if (pending_starts_.size() >= options_.batch) {
@@ -85,7 +92,17 @@ std::vector<Event> Detector::push(const float* samples, std::size_t n) {
       out.insert(out.end(), events.begin(), events.end());
     }
   }
-  return with_confidence(std::move(out), scorer_);
+  return with_confidence(bounded(std::move(out)), scorer_);
+}
+
+std::vector<Event> Detector::bounded(std::vector<Event> events) const {
+  if (!options_.sound_boundaries) return events;
+  std::vector<Event> out;
+  for (const Event& e : events) {
+    auto parts = sounding_parts(e, levels_, options_.sounding);
+    out.insert(out.end(), std::make_move_iterator(parts.begin()), std::make_move_iterator(parts.end()));
+  }
+  return out;
 }
 
 std::vector<Event> Detector::finish() {
@@ -95,6 +112,8 @@ std::vector<Event> Detector::finish() {
   std::vector<Event> out = score_pending(true);
   auto open = tracker_->finish();
   out.insert(out.end(), open.begin(), open.end());
+  if (options_.sound_boundaries) levels_.finish();
+  out = bounded(std::move(out));
   std::sort(out.begin(), out.end(), [](const Event& a, const Event& b) { return a.onset < b.onset; });
   return with_confidence(std::move(out), scorer_);
 }

@@ -10,6 +10,13 @@
 // sound, and enrolled background suppresses it. The other classes' trackers see
 // the lowest score for that window.
 //
+// Boundaries: the score curve says which class sounds and roughly when; the
+// onset and offset are then where the sound is, from the recording's frame
+// levels inside the event (DetectOptions::sound_boundaries): one window-level
+// event of a dog barking three times a second apart becomes three events.
+// The rules above (thresholds, merging, minimum duration) apply to the
+// window-level event first.
+//
 // Scores are the library's (AS-normalised for a version-2 library: each
 // window's embedding is scored against the cohort once, one score matrix per
 // batch). An event's score (the event list's 5th column) is the calibrated
@@ -25,6 +32,7 @@
 
 #include "events/event.h"
 #include "events/best_class_tracker.h"
+#include "events/sounding.h"
 #include "inference/library_scoring.h"
 #include "inference/run_model.h"
 #include "inference/window_stream.h"
@@ -48,6 +56,12 @@ struct DetectOptions {
   double merge_gap = 0;     // seconds (EventRules)
   double off_threshold_drop = std::numeric_limits<double>::quiet_NaN();  // on - off; NaN: EventRules' default
   std::size_t batch = 16;   // windows embedded together (1 for a live pipe: lower latency)
+  // Each event is reported as its sounding parts (events/sounding.h,
+  // sounding_parts, under `sounding`): the frames within sounding.within_db
+  // of the event's loudest, gaps under sounding.merge_gap_s bridged. false:
+  // the window-level span (the sound plus about a window; event_tracker.h).
+  bool sound_boundaries = true;
+  SoundingSpanRule sounding;
 };
 
 class Detector {
@@ -72,6 +86,7 @@ class Detector {
 
  private:
   std::vector<Event> score_pending(bool final_batch);
+  std::vector<Event> bounded(std::vector<Event> events) const;  // sounding parts, when asked
   RunModel& run_;
   LibraryScorer& scorer_;
   DetectOptions options_;
@@ -80,6 +95,7 @@ class Detector {
   std::size_t window_, hop_, input_;
   double min_duration_ = 0;
   std::unique_ptr<WindowStream> stream_;
+  FrameLevels levels_;
   std::vector<float> pending_;      // packed windows (window_ samples each) waiting to be embedded
   std::vector<std::size_t> pending_starts_;
   std::vector<EventRules> rules_;

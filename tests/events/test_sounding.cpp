@@ -118,6 +118,63 @@ TEST(SoundingSpans, BadInputIsNamed) {
   EXPECT_THROW(sounding_spans(x, kRate, rule), Error);
 }
 
+TEST(FrameLevels, StreamedInAnyBlocksTheSpansAreThoseOfTheWholeClip) {
+  const auto x = bursts(6.03, {{0.5, 1.0}, {1.2, 1.6}, {2.6, 3.0}});
+  FrameLevels meter(kRate, 0.02);
+  for (std::size_t at = 0; at < x.size(); at += 37) meter.push(x.data() + at, std::min<std::size_t>(37, x.size() - at));
+  meter.finish();
+  EXPECT_EQ(meter.levels().size(), 302u);  // 301 whole frames and a 10-sample one
+  EXPECT_NEAR(meter.seconds(), 6.03, 1e-12);
+  const auto streamed = sounding_spans_of_levels(meter.levels(), 0, meter.levels().size(), meter.frame_seconds(),
+                                                 meter.seconds(), SoundingSpanRule{});
+  const auto whole = sounding_spans(x, kRate);
+  ASSERT_EQ(streamed.size(), whole.size());
+  for (std::size_t i = 0; i < whole.size(); ++i) {
+    EXPECT_DOUBLE_EQ(streamed[i].onset, whole[i].onset);
+    EXPECT_DOUBLE_EQ(streamed[i].offset, whole[i].offset);
+  }
+  EXPECT_THROW(FrameLevels(0, 0.02), Error);
+  EXPECT_THROW(FrameLevels(kRate, 0), Error);
+}
+
+TEST(SoundingParts, AnEventBecomesTheSoundingPartsInsideIt) {
+  // Three barks 1 s apart (gaps > 0.5 s), one quieter by 10 dB (inside 20 dB),
+  // and far after them a burst the event does not reach.
+  std::vector<float> x = bursts(8.0, {{0.5, 1.0}, {2.0, 2.3}, {7.0, 7.5}});
+  const auto third = bursts(8.0, {{3.3, 3.5}}, 0.5f / std::sqrt(10.0f));
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] += third[i];
+  FrameLevels meter(kRate, 0.02);
+  meter.push(x.data(), x.size());
+  meter.finish();
+  Event e{"rec.wav", 0.2, 4.0, "dog", 0.9};
+  const auto parts = sounding_parts(e, meter, SoundingSpanRule{});
+  ASSERT_EQ(parts.size(), 3u);
+  const double want[3][2] = {{0.5, 1.0}, {2.0, 2.3}, {3.3, 3.5}};
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_NEAR(parts[i].onset, want[i][0], 1e-9);
+    EXPECT_NEAR(parts[i].offset, want[i][1], 1e-9);
+    EXPECT_EQ(parts[i].label, "dog");
+    EXPECT_EQ(parts[i].filename, "rec.wav");
+    EXPECT_EQ(parts[i].score, 0.9);
+  }
+  // A part is clamped to the event that holds it.
+  const auto clamped = sounding_parts(Event{"rec.wav", 0.7, 1.5, "dog", 0.9}, meter, SoundingSpanRule{});
+  ASSERT_EQ(clamped.size(), 1u);
+  EXPECT_NEAR(clamped[0].onset, 0.7, 1e-9);
+  EXPECT_NEAR(clamped[0].offset, 1.0, 1e-9);
+  // The loudest frame is the event's own: alone, the quieter bark is the sound.
+  const auto quiet = sounding_parts(Event{"rec.wav", 3.0, 4.0, "dog", 0.9}, meter, SoundingSpanRule{});
+  ASSERT_EQ(quiet.size(), 1u);
+  EXPECT_NEAR(quiet[0].onset, 3.3, 1e-9);
+  // An event over silence, or past what was measured, stays as it was.
+  const Event silent{"rec.wav", 4.5, 6.5, "dog", 0.9};
+  const auto kept = sounding_parts(silent, meter, SoundingSpanRule{});
+  ASSERT_EQ(kept.size(), 1u);
+  EXPECT_EQ(kept[0].onset, 4.5);
+  EXPECT_EQ(kept[0].offset, 6.5);
+  EXPECT_EQ(sounding_parts(Event{"rec.wav", 9.0, 10.0, "dog", 0.9}, meter, SoundingSpanRule{}).size(), 1u);
+}
+
 TEST(SoundingPower, MeanSquareOverTheSpansOnly) {
   // 0.5 amplitude square wave over [1, 2) s, zeros elsewhere: power 0.25 over the span.
   std::vector<float> x(3000, 0.0f);

@@ -114,6 +114,7 @@ TEST(DetectorReplay, ItsEventsAreItsScoreCurveReplayedThroughItsRules) {
   DetectOptions o;
   o.hop_s = 0.25;
   o.merge_gap = 0.3;
+  o.sound_boundaries = false;  // the rules' window-level events, as the replay makes them
   Detector first(*s.run, *s.scorer, o, "chirp.wav");
   detect(first);
   // An on threshold at the curve's median, so that some windows make events.
@@ -134,6 +135,46 @@ TEST(DetectorReplay, ItsEventsAreItsScoreCurveReplayedThroughItsRules) {
     EXPECT_EQ(replayed[i].label, events[i].label);
     EXPECT_DOUBLE_EQ(replayed[i].onset, events[i].onset);
     EXPECT_DOUBLE_EQ(replayed[i].offset, events[i].offset);
+  }
+}
+
+// With sound boundaries (the default), each window-level event becomes the
+// sounding parts of the recording inside it: bursts of a chirp in silence,
+// 1.5 s apart, come out one event a burst, at the burst.
+TEST(DetectorBoundaries, EachEventIsTheSoundingPartsOfItsWindowLevelSpan) {
+  Detecting s;
+  const int rate = s.run->sample_rate();
+  const std::vector<float> chirp = test::noisy_chirp(static_cast<std::size_t>(rate) * 12);
+  std::vector<float> audio(chirp.size(), 0.0f);
+  const std::vector<std::pair<double, double>> bursts = {{2.0, 2.4}, {3.9, 4.2}, {8.0, 8.6}};
+  for (auto [on, off] : bursts)
+    for (auto i = static_cast<std::size_t>(on * rate); i < static_cast<std::size_t>(off * rate); ++i) audio[i] = chirp[i];
+  auto detect = [&](bool sound) {
+    DetectOptions o;
+    o.hop_s = 0.25;
+    o.min_duration = 0;
+    o.sound_boundaries = sound;
+    ScoringOptions scoring;
+    scoring.threshold = -1e300;  // every window: the boundaries alone decide
+    LibraryScorer scorer(*s.library, *s.run, scoring);
+    Detector d(*s.run, scorer, o, "bursts.wav");
+    std::vector<Event> events;
+    for (std::size_t at = 0; at < audio.size(); at += 3000) {
+      auto e = d.push(audio.data() + at, std::min<std::size_t>(3000, audio.size() - at));
+      events.insert(events.end(), e.begin(), e.end());
+    }
+    auto e = d.finish();
+    events.insert(events.end(), e.begin(), e.end());
+    return events;
+  };
+  const auto windows = detect(false), parts = detect(true);
+  ASSERT_EQ(windows.size(), 1u);  // one event over the whole recording
+  ASSERT_EQ(parts.size(), bursts.size());
+  for (std::size_t i = 0; i < bursts.size(); ++i) {
+    EXPECT_EQ(parts[i].label, "bell");
+    EXPECT_NEAR(parts[i].onset, bursts[i].first, 0.021);  // one 20 ms frame
+    EXPECT_NEAR(parts[i].offset, bursts[i].second, 0.021);
+    EXPECT_EQ(parts[i].score, windows[0].score);
   }
 }
 
