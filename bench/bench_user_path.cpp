@@ -67,6 +67,8 @@
 // against two references: the clips' sounding parts (--ref-gap's rule) and
 // one event per clip (its first onset to its last offset). Embedding is the
 // costly part, so a grid of hundreds of rules costs little more than one.
+// The replay makes window-level events (detect --boundaries windows): its
+// figures are those of the rules, not of the sounding parts detect reports.
 #include <unistd.h>
 
 #include <algorithm>
