@@ -15,7 +15,10 @@
 // Domain centring: when the library has a domain (enroll --domain), every
 // embedding (examples, cohort, windows) is re-centred on the domain's mean
 // before any score (enroll/domain_centre.h, inference/domain.h); its
-// calibration was made on centred simulated enrolments.
+// calibration was made on centred simulated enrolments. When that
+// calibration normalised against the domain's cohort (Calibration::cohort
+// "domain"), the cohort is the domain's kept windows (centred too), with K
+// domain_top_k, not the run's training clips.
 #include <torch/torch.h>
 
 #include <optional>

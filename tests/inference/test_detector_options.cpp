@@ -97,20 +97,22 @@ TEST(DetectorOptions, TheDefaultMinimumDurationFollowsTheWindow) {
   EXPECT_EQ(given.min_duration(), 0.0);
   EXPECT_EQ(given.rules(0).min_duration, 0.0);
 }
+// Every event of `audio` pushed in blocks of `block` samples, then finished.
+std::vector<Event> detect_all(Detector& d, const std::vector<float>& audio, std::size_t block) {
+  std::vector<Event> events;
+  for (std::size_t at = 0; at < audio.size(); at += block) {
+    auto e = d.push(audio.data() + at, std::min(block, audio.size() - at));
+    events.insert(events.end(), e.begin(), e.end());
+  }
+  auto e = d.finish();
+  events.insert(events.end(), e.begin(), e.end());
+  return events;
+}
 
 TEST(DetectorReplay, ItsEventsAreItsScoreCurveReplayedThroughItsRules) {
   Detecting s;
   const std::vector<float> audio = test::noisy_chirp(16000 * 12);
-  auto detect = [&](Detector& d) {
-    std::vector<Event> events;
-    for (std::size_t at = 0; at < audio.size(); at += 5000) {
-      auto e = d.push(audio.data() + at, std::min<std::size_t>(5000, audio.size() - at));
-      events.insert(events.end(), e.begin(), e.end());
-    }
-    auto e = d.finish();
-    events.insert(events.end(), e.begin(), e.end());
-    return events;
-  };
+  auto detect = [&](Detector& d) { return detect_all(d, audio, 5000); };
   DetectOptions o;
   o.hop_s = 0.25;
   o.merge_gap = 0.3;
@@ -158,14 +160,7 @@ TEST(DetectorBoundaries, EachEventIsTheSoundingPartsOfItsWindowLevelSpan) {
     scoring.threshold = -1e300;  // every window: the boundaries alone decide
     LibraryScorer scorer(*s.library, *s.run, scoring);
     Detector d(*s.run, scorer, o, "bursts.wav");
-    std::vector<Event> events;
-    for (std::size_t at = 0; at < audio.size(); at += 3000) {
-      auto e = d.push(audio.data() + at, std::min<std::size_t>(3000, audio.size() - at));
-      events.insert(events.end(), e.begin(), e.end());
-    }
-    auto e = d.finish();
-    events.insert(events.end(), e.begin(), e.end());
-    return events;
+    return detect_all(d, audio, 3000);
   };
   const auto windows = detect(false), parts = detect(true);
   ASSERT_EQ(windows.size(), 1u);  // one event over the whole recording
