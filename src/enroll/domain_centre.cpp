@@ -33,14 +33,6 @@ std::size_t domain_cohort_quota(std::size_t n_files) {
   return std::max<std::size_t>(1, (kMaxDomainCohort + n_files - 1) / n_files);
 }
 
-std::vector<std::vector<float>> evenly_strided(std::vector<std::vector<float>> rows, std::size_t limit) {
-  if (rows.size() <= limit) return rows;
-  std::vector<std::vector<float>> out;
-  out.reserve(limit);
-  for (std::size_t i = 0; i < limit; ++i) out.push_back(std::move(rows[i * rows.size() / limit]));
-  return out;
-}
-
 std::size_t domain_top_k(std::size_t library_top_k, std::size_t cohort_size) {
   return std::max<std::size_t>(1, std::min(library_top_k, cohort_size / 5));
 }

@@ -31,6 +31,8 @@
 #include <string>
 #include <vector>
 
+#include "core/evenly_strided.h"
+
 namespace oneshot {
 
 // The mean embedding of a domain and where it came from.
@@ -54,10 +56,6 @@ inline constexpr std::size_t kMaxDomainCohort = 2000;
 // its cohort: kMaxDomainCohort shared out over the files, at least one each
 // (rounded up, so that a few long files fill it).
 std::size_t domain_cohort_quota(std::size_t n_files);
-
-// At most `limit` of `rows`, evenly strided (rows[i * size / limit]); all of
-// them when there are no more than `limit`.
-std::vector<std::vector<float>> evenly_strided(std::vector<std::vector<float>> rows, std::size_t limit);
 
 // AS-norm's K against a domain's cohort of `cohort_size` windows: the
 // library's K, at most a fifth of the cohort (at least 1), so that a

@@ -7,6 +7,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/evenly_strided.h"
 #include "enroll/decision.h"
 #include "enroll/score_norm.h"
 #include "enroll/simulated_enrolment.h"
@@ -44,15 +45,6 @@ RunData load_run_data(RunModel& run, bool progress, const std::string& why) {
   return {std::move(info), std::move(features), std::move(split)};
 }
 
-// Every `stride`-th entry so that at most `limit` remain (all when fewer).
-template <class T>
-void stride_to(std::vector<T>& v, std::size_t limit) {
-  if (v.size() <= limit || limit == 0) return;
-  std::vector<T> out;
-  for (std::size_t i = 0; i < limit; ++i) out.push_back(v[i * v.size() / limit]);
-  v = std::move(out);
-}
-
 std::vector<double> to_vector(const torch::Tensor& t) {
   const torch::Tensor c = t.to(torch::kDouble).contiguous();
   return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
@@ -69,7 +61,7 @@ std::vector<CohortMember> embed_cohort(RunModel& run, bool progress, std::size_t
   EvalSubset subset = subset_of_classes(data.features, data.split.train);
   std::vector<std::size_t> order(subset.clips.size());
   for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-  stride_to(order, max_members);
+  order = evenly_strided(std::move(order), max_members);
   EvalSubset chosen;
   for (std::size_t i : order) {
     chosen.clips.push_back(subset.clips[i]);
@@ -108,7 +100,7 @@ Calibration calibrate_on_simulated_enrolments(RunModel& run, const std::vector<C
   EvalSubset subset = subset_of_classes(data.features, data.split.val);
   std::vector<std::size_t> order(subset.clips.size());
   for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-  stride_to(order, options.max_clips);
+  order = evenly_strided(std::move(order), options.max_clips);
 
   // Each clip's enrolment views and classify windows, embedded; the audio is
   // not kept.
@@ -180,7 +172,7 @@ Calibration calibrate_on_simulated_enrolments(RunModel& run, const std::vector<C
     if (options.domain_cohort) {  // the clips' own windows, already centred
       std::vector<int64_t> rows(n_windows);
       for (std::size_t i = 0; i < n_windows; ++i) rows[i] = static_cast<int64_t>(i);
-      stride_to(rows, kMaxDomainCohort);
+      rows = evenly_strided(std::move(rows), kMaxDomainCohort);
       c = windows.index_select(0, torch::tensor(rows, torch::kLong));
       top_k = domain_top_k(options.top_k, rows.size());
     } else {
