@@ -23,12 +23,9 @@ constexpr std::size_t kBlockSamples = 1 << 16;
 
 void check_file_exists(const fs::path& path) {
   if (path.empty()) throw Error("an empty path was given for an audio file");
+  if (const auto why = missing_path_reason(path)) throw file_error(path, *why);
   std::error_code ec;
   const auto status = fs::status(path, ec);
-  if (ec == std::errc::too_many_symbolic_link_levels) throw file_error(path, "symbolic link loop");
-  if (!fs::exists(status))
-    throw file_error(path, fs::is_symlink(fs::symlink_status(path, ec)) ? "broken link (its target does not exist)"
-                                                                         : "file not found");
   if (fs::is_directory(status)) throw file_error(path, "is a directory, not an audio file");
   if (fs::is_regular_file(status) && fs::file_size(path, ec) == 0 && !ec) throw file_error(path, "empty file");
 }

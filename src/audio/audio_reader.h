@@ -40,8 +40,8 @@ struct ReaderOptions {
 class AudioReader {
  public:
   // Opens and probes `path` ("-" reads standard input). Throws oneshot::Error
-  // "PATH: reason" (reason: "file not found", "broken link (its target does
-  // not exist)", "symbolic link loop", "is a directory, not an audio
+  // "PATH: reason" (reason: "file not found", "broken link", "symbolic link
+  // loop" (missing_path_reason, core/error.h), "is a directory, not an audio
   // file", "empty file", "not an audio file, or a format no decoder here
   // reads", "zero channels", "unsupported audio format: ...", "truncated: ...").
   explicit AudioReader(const std::filesystem::path& path, const ReaderOptions& options = {});

@@ -188,11 +188,7 @@ std::vector<CsvRow> read_esc50_csv(const fs::path& csv, std::vector<std::string>
 
 // Why `path`, which is not a regular file, cannot be used.
 std::string not_regular_reason(const fs::path& path) {
-  std::error_code ec;
-  const fs::file_status status = fs::status(path, ec);
-  if (ec == std::errc::too_many_symbolic_link_levels) return "symbolic link loop";
-  if (fs::exists(status)) return "not a regular file";
-  return fs::is_symlink(fs::symlink_status(path, ec)) ? "broken link" : "file not found";
+  return missing_path_reason(path).value_or("not a regular file");
 }
 
 void sort_clips(Dataset& ds) {
