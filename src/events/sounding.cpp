@@ -42,8 +42,8 @@ std::vector<SoundingSpan> sounding_spans(const float* samples, std::size_t n, in
   meter.push(samples, n);
   meter.finish();
   // Frames start at multiples of the rounded frame length, as the meter cuts them.
-  const double frame_s = static_cast<double>(frame_samples(sample_rate, rule.frame_s)) / sample_rate;
-  return sounding_spans_of_levels(meter.levels(), 0, meter.levels().size(), frame_s, meter.seconds(), rule);
+  return sounding_spans_of_levels(meter.levels(), 0, meter.levels().size(), meter.frame_seconds(), meter.seconds(),
+                                  rule);
 }
 
 std::vector<SoundingSpan> sounding_spans_of_levels(const std::vector<float>& levels, std::size_t first,
