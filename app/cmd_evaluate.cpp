@@ -23,6 +23,10 @@ namespace fs = std::filesystem;
 namespace {
 
 
+VerificationScoring scoring_of(const EvaluateArgs& args) {
+  return VerificationScoring{args.domain_split, args.as_norm, args.cohort_top_k};
+}
+
 // Command-line flags win over --set and the run's config.toml.
 void apply_flags(const EvaluateArgs& args, Config& config) {
   // "verification" is a protocol of this command only (not an eval.protocol value).
@@ -51,7 +55,7 @@ FeatureSet load_run_features(const RunInfo& info, const Config& config, bool qui
 void check_outputs(const EvaluateArgs& args, const Config& config) {
   const fs::path results = fs::path(args.run) / "results";
   const bool verification = args.protocol == "verification";
-  const std::string name = verification ? verification_result_name(args.split, args.weights)
+  const std::string name = verification ? verification_result_name(args.split, args.weights, scoring_of(args))
                                         : result_name(args.split, config.eval, args.weights);
   std::vector<fs::path> outputs{fs::path(args.run) / "report.html"};
   const std::vector<std::string> tables = verification ? std::vector<std::string>{".json", "_histogram.csv", "_det.csv"}
@@ -109,6 +113,7 @@ int run_evaluate(const EvaluateArgs& args) {
     verification.enrolled_classes = args.enrol_classes;
     verification.draws = args.draws;
     verification.seed = config.eval.seed;
+    verification.scoring = scoring_of(args);
     const auto evaluation = evaluate_verification_split(
         model, features, classes, split.train,
         args.has_threshold ? std::optional<double>(args.threshold) : std::nullopt, args.run, options, verification);
@@ -162,6 +167,20 @@ void add_evaluate_command(CLI::App& app) {
          },
          "verification: the enrol-one-clip threshold (default: fixed at --far on the run's training classes)")
       ->check(FiniteNumber);
+  cmd->add_option_function<std::string>(
+         "--domain", [args](const std::string& d) { args->domain_split = d == "split"; },
+         "verification: split = the evaluated clips stand for the user's recordings (enroll --domain with them): "
+         "every embedding centred on their mean (default none)")
+      ->check(CLI::IsMember({"split", "none"}));
+  cmd->add_option_function<std::string>(
+         "--score-norm", [args](const std::string& n) { args->as_norm = n == "as-norm"; },
+         "verification: as-norm = each score AS-normalised against the run's training clips, or with --domain "
+         "split against the evaluated clips, as a class library does (default none: the head's raw score)")
+      ->check(CLI::IsMember({"as-norm", "none"}));
+  cmd->add_option("--cohort-top-k", args->cohort_top_k,
+                  "verification with --score-norm as-norm: K, the cohort scores per side (default 100; at most a "
+                  "fifth of the evaluated clips with --domain split)")
+      ->check(CLI::Range(1, 100000));
   args->config.add_to(*cmd);
   cmd->add_option("--threads", args->threads, "CPU threads (0 = all cores; sets train.threads)")
       ->check(ThreadCount);
@@ -170,9 +189,12 @@ void add_evaluate_command(CLI::App& app) {
   cmd->add_flag("--quiet", args->quiet, "No progress bars");
   cmd->callback([args, cmd] {
     if (args->protocol != "verification")
-      for (const char* flag : {"--far", "--enrol-classes", "--draws", "--threshold"})
+      for (const char* flag : {"--far", "--enrol-classes", "--draws", "--threshold", "--domain", "--score-norm",
+                               "--cohort-top-k"})
         if (cmd->count(flag) > 0)
           throw CLI::ValidationError(std::string(flag) + " applies to --protocol verification only");
+    if (cmd->count("--cohort-top-k") > 0 && !args->as_norm)
+      throw CLI::ValidationError("--cohort-top-k applies to --score-norm as-norm only");
     if (int code = run_evaluate(*args); code != 0) throw CLI::RuntimeError(code);
   });
 }

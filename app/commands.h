@@ -52,6 +52,8 @@ struct EvaluateArgs {
   int enrol_classes = 0, draws = 1000;
   double threshold = 0;
   bool has_threshold = false;
+  bool domain_split = false, as_norm = false;  // --domain split, --score-norm as-norm
+  std::size_t cohort_top_k = 100;
 };
 int run_evaluate(const EvaluateArgs& args);
 

@@ -8,6 +8,7 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/progress.h"
+#include "enroll/domain_centre.h"
 
 namespace oneshot {
 namespace fs = std::filesystem;
@@ -43,34 +44,61 @@ VerificationEvaluation evaluate_verification_split(Siamese& model, const Feature
                                                    const VerificationOptions& verification) {
   const EvalSubset subset = subset_of_classes(features, classes);
   if (subset.clips.empty()) throw Error("evaluate: the " + options.split + " split has no clips");
+  const VerificationScoring& scoring = verification.scoring;
   const auto start = SteadyClock::now();
-  ThresholdCalibration calibration;
   double embedding_seconds = 0;
+  // The training clips: the threshold's pairs, and the cohort of AS-norm without a domain.
+  const bool cohort_of_training = scoring.as_norm && !scoring.centre_on_split;
+  const EvalSubset training = subset_of_classes(features, calibration_classes);
+  torch::Tensor train_embeddings;
+  if (!threshold || cohort_of_training) {
+    if (!threshold && calibration_classes.size() < 2)
+      throw Error("evaluate: the enrol-one-clip threshold is fixed on the run's training classes, and it has " +
+                  std::to_string(calibration_classes.size()) + "; give one with --threshold");
+    if (training.clips.size() < 2)
+      throw Error("evaluate: AS-norm without --domain normalises against the run's training clips, and it has " +
+                  std::to_string(training.clips.size()));
+    const auto t0 = SteadyClock::now();
+    train_embeddings = embed_with_progress(model, features, training, "training clips", options);
+    embedding_seconds += seconds_since(t0);
+  }
+  ThresholdCalibration calibration;
   if (threshold) {
     calibration.source = "given";
     calibration.far = verification.far;
     calibration.threshold = *threshold;
     calibration.frr = std::nan("");
   } else {
-    if (calibration_classes.size() < 2)
-      throw Error("evaluate: the enrol-one-clip threshold is fixed on the run's training classes, and it has " +
-                  std::to_string(calibration_classes.size()) + "; give one with --threshold");
-    const EvalSubset training = subset_of_classes(features, calibration_classes);
-    const auto t0 = SteadyClock::now();
-    const torch::Tensor train_embeddings = embed_with_progress(model, features, training, "training clips", options);
-    embedding_seconds += seconds_since(t0);
-    calibration = calibrate_on_pairs(model, train_embeddings, training, verification.far);
+    // The training clips scored as the evaluated ones are: centred on their
+    // own mean, normalised against themselves.
+    const torch::Tensor calibrated =
+        scoring.centre_on_split ? centred_on_own_mean(model, train_embeddings) : train_embeddings;
+    const std::size_t n_train = training.clips.size();
+    const std::vector<CohortStats> train_stats =
+        scoring.as_norm ? cohort_statistics(model, calibrated, calibrated,
+                                            scoring.centre_on_split ? domain_top_k(scoring.cohort_top_k, n_train)
+                                                                    : scoring.cohort_top_k,
+                                            true)
+                        : std::vector<CohortStats>{};
+    calibration = calibrate_on_pairs(model, calibrated, training, verification.far, train_stats);
   }
   const auto t1 = SteadyClock::now();
-  const torch::Tensor embeddings = embed_with_progress(model, features, subset, options.split + " clips", options);
+  torch::Tensor embeddings = embed_with_progress(model, features, subset, options.split + " clips", options);
   embedding_seconds += seconds_since(t1);
+  if (scoring.centre_on_split) embeddings = centred_on_own_mean(model, embeddings);
+  std::vector<CohortStats> stats;
+  if (scoring.as_norm)
+    stats = scoring.centre_on_split
+                ? cohort_statistics(model, embeddings, embeddings,
+                                    domain_top_k(scoring.cohort_top_k, subset.clips.size()), true)
+                : cohort_statistics(model, embeddings, train_embeddings, scoring.cohort_top_k, false);
 
   VerificationEvaluation out;
-  out.result = evaluate_verification(model, embeddings, subset, calibration, verification);
+  out.result = evaluate_verification(model, embeddings, subset, calibration, verification, stats);
   out.result.embedding_seconds = embedding_seconds;
   out.result.seconds = seconds_since(start);
   out.context = ResultContext{options.split, options.config, features.class_names(), options.checkpoint};
-  out.name = verification_result_name(options.split, options.checkpoint);
+  out.name = verification_result_name(options.split, options.checkpoint, scoring);
   const fs::path results_dir = run_dir / "results";
   out.files = write_verification_result(results_dir, out.name, out.result, out.context, verification);
   if (!options.plots) return out;

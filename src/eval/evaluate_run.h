@@ -56,7 +56,9 @@ struct VerificationEvaluation {
 // every pair (eval/protocols.h evaluate_verification). The enrol-one-clip
 // task's threshold is `threshold` when given, else fixed at verification.far
 // on every pair of the `calibration_classes`' clips (the run's training
-// classes; embedded too). Writes RUN/results/NAME.json, NAME_histogram.csv,
+// classes; embedded too, and the cohort of verification.scoring's AS-norm
+// without centring). Scores are made as verification.scoring says, the
+// calibration's alike. Writes RUN/results/NAME.json, NAME_histogram.csv,
 // NAME_det.csv and (with plots) NAME_det and NAME_histogram as .png and .svg.
 // Throws oneshot::Error when neither a threshold nor 2 calibration classes
 // are given.

@@ -12,6 +12,7 @@
 
 #include "core/config.h"
 #include "data/feature_cache.h"
+#include "enroll/score_norm.h"
 #include "eval/verification.h"
 #include "model/siamese.h"
 
@@ -99,13 +100,48 @@ EvalResult evaluate_episodes(Siamese& model, const torch::Tensor& embeddings, co
 // so that memory stays bounded for any D.
 std::vector<double> pair_score_matrix(Siamese& model, const torch::Tensor& embeddings);
 
+// How the pair scores are made, so that the protocol measures each of a class
+// library's settings (README "Your own sounds"; `evaluate --domain split
+// --score-norm as-norm`). Default: the head's raw score, as before.
+//  - centre_on_split: the evaluated clips stand for the user's recordings, as
+//    `enroll --domain` with them would: every embedding is re-centred on their
+//    mean, each clip weighing the same (enroll/domain_centre.h recentre_rows,
+//    part by part). The training-class calibration is centred on the training
+//    clips' own mean, as enroll's calibration is on the validation clips'.
+//  - as_norm: each score AS-normalised (enroll/score_norm.h) with both clips'
+//    top-K cohort statistics. The cohort: the run's training clips (a library
+//    without a domain), or with centre_on_split the evaluated clips themselves
+//    (a library with a domain and its cohort; K at most a fifth of them,
+//    domain_top_k). The calibration normalises the training clips against
+//    themselves. A clip is never its own cohort member.
+// Measured on held-out classes in the README ("Verification").
+struct VerificationScoring {
+  bool centre_on_split = false;
+  bool as_norm = false;
+  std::size_t cohort_top_k = 100;  // K, as enroll --cohort-top-k
+};
+
 struct VerificationOptions {
   double far = 0.05;         // the false-accept rate of frr_at_far and of the enrolment threshold
   int bins = 40;             // score histogram bins
   int enrolled_classes = 0;  // enrol-one-clip task: classes enrolled per draw (0: half, at least 2)
   int draws = 1000;          // enrol-one-clip task: draws (seeded with seed)
   std::int64_t seed = 1;     // eval.seed
+  VerificationScoring scoring;  // honoured by evaluate_verification_split
 };
+
+// `embeddings` (N, D) re-centred on their own mean, every row weighing the
+// same, each of the model's parts (SiameseImpl::embedding_parts) on its own
+// slice (enroll/domain_centre.h recentre_rows). Error for N = 0.
+torch::Tensor centred_on_own_mean(Siamese& model, const torch::Tensor& embeddings);
+
+// AS-norm's statistics of every row of `rows` (N, D): the mean and deviation
+// of its k highest head scores against the rows of `cohort` (M, D)
+// (enroll/score_norm.h top_k_stats; k clipped to the members). With
+// `cohort_is_rows` (cohort and rows the same clips) row i's score against
+// itself is left out. Error when no member is left.
+std::vector<CohortStats> cohort_statistics(Siamese& model, const torch::Tensor& rows, const torch::Tensor& cohort,
+                                           std::size_t k, bool cohort_is_rows);
 
 // The enrolment threshold fixed on other classes (the run's training
 // classes): threshold_at_far of every different-class pair of their clips,
@@ -118,8 +154,10 @@ struct ThresholdCalibration {
   std::int64_t classes = 0, clips = 0, target_pairs = 0, nontarget_pairs = 0;
 };
 // Throws oneshot::Error when the subset has fewer than 2 classes.
+// With `stats` (one per clip: cohort_statistics) every pair's score is
+// AS-normalised with its two clips' statistics first.
 ThresholdCalibration calibrate_on_pairs(Siamese& model, const torch::Tensor& embeddings, const EvalSubset& subset,
-                                        double far);
+                                        double far, const std::vector<CohortStats>& stats = {});
 
 struct VerificationResult {
   std::vector<int> classes;  // FeatureSet ids, ascending
@@ -133,10 +171,13 @@ struct VerificationResult {
 // Scores every same-class and different-class pair of the subset's clips
 // (the head on two clips' embeddings: one clip against one clip, as
 // enrolment is), and the enrol-one-clip task at `calibration.threshold`.
-// Throws oneshot::Error for fewer than 2 classes, no same-class pair (every
-// class has one clip), or embeddings that do not match the subset.
+// With `stats` (one per clip: cohort_statistics) every score is
+// AS-normalised with its two clips' statistics first. Throws oneshot::Error
+// for fewer than 2 classes, no same-class pair (every class has one clip), or
+// embeddings or statistics that do not match the subset.
 VerificationResult evaluate_verification(Siamese& model, const torch::Tensor& embeddings, const EvalSubset& subset,
-                                         const ThresholdCalibration& calibration, const VerificationOptions& options);
+                                         const ThresholdCalibration& calibration, const VerificationOptions& options,
+                                         const std::vector<CohortStats>& stats = {});
 
 // Dispatches on config.protocol.
 EvalResult evaluate(Siamese& model, const torch::Tensor& embeddings, const EvalSubset& subset,

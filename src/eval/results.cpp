@@ -122,8 +122,18 @@ ResultFiles write_result(const fs::path& dir, const std::string& name, const Eva
   return files;
 }
 
-std::string verification_result_name(const std::string& split, const std::string& checkpoint) {
-  return split + "_verification" + (checkpoint == "last" ? "_last" : "");
+std::string verification_result_name(const std::string& split, const std::string& checkpoint,
+                                     const VerificationScoring& scoring) {
+  return split + "_verification" + (scoring.centre_on_split ? "_centred" : "") + (scoring.as_norm ? "_asnorm" : "") +
+         (checkpoint == "last" ? "_last" : "");
+}
+
+std::string describe_scoring(const VerificationScoring& scoring) {
+  const std::string k = std::to_string(scoring.cohort_top_k);
+  if (scoring.centre_on_split)
+    return scoring.as_norm ? "centred on the evaluated clips, AS-norm against them (K = " + k + ", at most a fifth)"
+                           : "centred on the evaluated clips";
+  return scoring.as_norm ? "AS-norm against the training clips (K = " + k + ")" : "raw";
 }
 
 json verification_to_json(const VerificationResult& result, const ResultContext& context,
@@ -151,7 +161,15 @@ json verification_to_json(const VerificationResult& result, const ResultContext&
         {"bins", options.bins},
         {"enrolled_classes", e.enrolled_classes},
         {"draws", options.draws},
-        {"seed", options.seed}}},
+        {"seed", options.seed},
+        {"scoring",
+         {{"centre", options.scoring.centre_on_split ? "split" : "none"},
+          {"score_norm", options.scoring.as_norm ? "as-norm" : "none"},
+          {"cohort", options.scoring.as_norm
+                         ? json(options.scoring.centre_on_split ? "evaluated clips" : "training clips")
+                         : json(nullptr)},
+          {"cohort_top_k", options.scoring.cohort_top_k},
+          {"text", describe_scoring(options.scoring)}}}}},
       {"classes", names},
       {"class_ids", result.classes},
       {"clips", result.clips},
@@ -231,6 +249,7 @@ std::string format_verification_table(const VerificationResult& result, const Re
                 static_cast<long long>(m.target_pairs), static_cast<long long>(m.nontarget_pairs),
                 context.checkpoint.c_str());
   out << line;
+  out << "  scores                     " << describe_scoring(options.scoring) << "\n";
   std::snprintf(line, sizeof line, "  EER                        %s\n", format_number(m.eer, "%.3f").c_str());
   out << line;
   const std::string frr_label = "false rejects at " + far_pct + " FAR";

@@ -41,11 +41,21 @@ ResultFiles write_result(const std::filesystem::path& dir, const std::string& na
 std::string format_result_table(const EvalResult& result, const ResultContext& context);
 
 // --- verification ------------------------------------------------------------
-// "test_verification", "val_verification_last".
-std::string verification_result_name(const std::string& split, const std::string& checkpoint = "best");
+// "test_verification", "val_verification_last"; scores made otherwise than
+// raw add what made them: "test_verification_asnorm",
+// "test_verification_centred_asnorm_last".
+std::string verification_result_name(const std::string& split, const std::string& checkpoint = "best",
+                                     const VerificationScoring& scoring = {});
+
+// How the scores were made, in words: "raw", "AS-norm against the training
+// clips (K = 100)", "centred on the evaluated clips", "centred on the
+// evaluated clips, AS-norm against them (K at most a fifth)".
+std::string describe_scoring(const VerificationScoring& scoring);
 
 // protocol "verification", split, checkpoint, parameters (far, bins,
-// enrolled_classes, draws, seed), classes, clips, target_pairs,
+// enrolled_classes, draws, seed, scoring {centre: "split" or "none",
+// score_norm: "as-norm" or "none", cohort: "training clips", "evaluated
+// clips" or null, cohort_top_k, text: describe_scoring}), classes, clips, target_pairs,
 // nontarget_pairs, eer, frr_at_far, far_reached, threshold_at_far, auroc,
 // target_mean, nontarget_mean, histogram {edges, target, nontarget},
 // det {threshold, far, frr} (thinned; threshold null for -inf),

@@ -10,6 +10,7 @@
 
 #include "core/clock.h"
 #include "core/error.h"
+#include "enroll/domain_centre.h"
 #include "eval/protocols.h"
 #include "eval/scoring.h"
 
@@ -26,21 +27,70 @@ void check_embeddings(const torch::Tensor& embeddings, const EvalSubset& subset,
 
 // Calls visit(first_row, rows, block) with the (rows, N) double scores of
 // consecutive row blocks.
+// The head scores of `rows` (N, D) against `columns` (M, D), a block of rows
+// at a time: visit(first, count, block) with block row-major count x M.
 template <class Visit>
-void for_each_score_block(Siamese& model, const torch::Tensor& embeddings, Visit&& visit) {
+void for_each_score_block(Siamese& model, const torch::Tensor& rows, const torch::Tensor& columns, Visit&& visit) {
   torch::NoGradGuard no_grad;
-  const int64_t n = embeddings.size(0), d = std::max<int64_t>(1, embeddings.size(1));
-  const int64_t rows = std::max<int64_t>(1, kScoreElementsPerBlock / std::max<int64_t>(1, n * d));
-  for (int64_t first = 0; first < n; first += rows) {
-    const int64_t count = std::min(rows, n - first);
-    auto block = model->score_matrix(embeddings.narrow(0, first, count), embeddings)
-                     .to(torch::kCPU, torch::kDouble)
-                     .contiguous();
+  const int64_t n = rows.size(0), m = columns.size(0), d = std::max<int64_t>(1, rows.size(1));
+  const int64_t per_block = std::max<int64_t>(1, kScoreElementsPerBlock / std::max<int64_t>(1, m * d));
+  for (int64_t first = 0; first < n; first += per_block) {
+    const int64_t count = std::min(per_block, n - first);
+    auto block =
+        model->score_matrix(rows.narrow(0, first, count), columns).to(torch::kCPU, torch::kDouble).contiguous();
     visit(first, count, block.data_ptr<double>());
   }
 }
 
+template <class Visit>
+void for_each_score_block(Siamese& model, const torch::Tensor& embeddings, Visit&& visit) {
+  for_each_score_block(model, embeddings, embeddings, std::forward<Visit>(visit));
+}
+
+void check_stats(const std::vector<CohortStats>& stats, const EvalSubset& subset, const char* what) {
+  if (!stats.empty() && stats.size() != subset.clips.size())
+    throw Error(std::string(what) + ": " + std::to_string(stats.size()) + " cohort statistics for " +
+                std::to_string(subset.clips.size()) + " clips");
+}
+
 }  // namespace
+
+torch::Tensor centred_on_own_mean(Siamese& model, const torch::Tensor& embeddings) {
+  if (embeddings.dim() != 2 || embeddings.size(0) == 0)
+    throw Error("centring on the clips' own mean: no embeddings");
+  torch::NoGradGuard no_grad;
+  torch::Tensor rows = embeddings.to(torch::kCPU, torch::kFloat).contiguous().clone();
+  const torch::Tensor mean = rows.mean(0).contiguous();
+  const std::vector<float> centre(mean.data_ptr<float>(), mean.data_ptr<float>() + mean.numel());
+  recentre_rows(rows.data_ptr<float>(), static_cast<std::size_t>(rows.size(0)), static_cast<std::size_t>(rows.size(1)),
+                model->embedding_parts(), centre);
+  return rows.to(embeddings.device());
+}
+
+std::vector<CohortStats> cohort_statistics(Siamese& model, const torch::Tensor& rows, const torch::Tensor& cohort,
+                                           std::size_t k, bool cohort_is_rows) {
+  const auto members = static_cast<std::size_t>(cohort.size(0)) - (cohort_is_rows ? 1 : 0);
+  if (cohort.size(0) == 0 || members == 0) throw Error("score normalisation: the cohort has no member");
+  if (cohort_is_rows && rows.size(0) != cohort.size(0))
+    throw Error("score normalisation: a cohort of the clips themselves must hold them all");
+  std::vector<CohortStats> out(static_cast<std::size_t>(rows.size(0)));
+  std::vector<double> row(members);
+  const auto m = static_cast<std::size_t>(cohort.size(0));
+  for_each_score_block(model, rows, cohort, [&](int64_t first, int64_t count, const double* block) {
+    for (int64_t r = 0; r < count; ++r) {
+      const auto i = static_cast<std::size_t>(first + r);
+      const double* scores = block + static_cast<std::size_t>(r) * m;
+      if (cohort_is_rows) {  // every member but the clip itself
+        std::copy_n(scores, i, row.begin());
+        std::copy(scores + i + 1, scores + m, row.begin() + static_cast<std::ptrdiff_t>(i));
+      } else {
+        std::copy_n(scores, m, row.begin());
+      }
+      out[i] = top_k_stats(row.data(), members, k);
+    }
+  });
+  return out;
+}
 
 std::vector<double> pair_score_matrix(Siamese& model, const torch::Tensor& embeddings) {
   const auto n = static_cast<std::size_t>(embeddings.size(0));
@@ -52,8 +102,9 @@ std::vector<double> pair_score_matrix(Siamese& model, const torch::Tensor& embed
 }
 
 ThresholdCalibration calibrate_on_pairs(Siamese& model, const torch::Tensor& embeddings, const EvalSubset& subset,
-                                        double far) {
+                                        double far, const std::vector<CohortStats>& stats) {
   check_embeddings(embeddings, subset, "threshold calibration");
+  check_stats(stats, subset, "threshold calibration");
   const auto table = detail::class_table(subset);
   if (table.classes.size() < 2)
     throw Error("threshold calibration: needs at least 2 classes, got " + std::to_string(table.classes.size()));
@@ -74,7 +125,8 @@ ThresholdCalibration calibrate_on_pairs(Siamese& model, const torch::Tensor& emb
     for (int64_t r = 0; r < count; ++r) {
       const auto i = static_cast<std::size_t>(first + r);
       for (auto j = i + 1; j < static_cast<std::size_t>(n); ++j) {
-        const double s = block[r * n + static_cast<int64_t>(j)];
+        double s = block[r * n + static_cast<int64_t>(j)];
+        if (!stats.empty()) s = as_norm(s, stats[i], stats[j]);
         if (subset.labels[i] == subset.labels[j]) targets.push_back(s);
         else tracker.add(s);
       }
@@ -90,14 +142,20 @@ ThresholdCalibration calibrate_on_pairs(Siamese& model, const torch::Tensor& emb
 
 VerificationResult evaluate_verification(Siamese& model, const torch::Tensor& embeddings, const EvalSubset& subset,
                                          const ThresholdCalibration& calibration,
-                                         const VerificationOptions& options) {
+                                         const VerificationOptions& options, const std::vector<CohortStats>& stats) {
   const auto start = std::chrono::steady_clock::now();
   check_embeddings(embeddings, subset, "verification protocol");
+  check_stats(stats, subset, "verification protocol");
   const auto table = detail::class_table(subset);
   if (table.classes.size() < 2)
     throw Error("verification protocol: needs at least 2 classes, the split has " +
                 std::to_string(table.classes.size()));
-  const auto scores = pair_score_matrix(model, embeddings);
+  auto scores = pair_score_matrix(model, embeddings);
+  if (!stats.empty()) {
+    const std::size_t n = stats.size();
+    for (std::size_t i = 0; i < n; ++i)
+      for (std::size_t j = 0; j < n; ++j) scores[i * n + j] = as_norm(scores[i * n + j], stats[i], stats[j]);
+  }
   std::vector<double> target, nontarget;
   split_pair_scores(scores, subset.labels, target, nontarget);
   if (target.empty())

@@ -283,11 +283,6 @@ Calibration calibrate_on_validation(RunModel& run, double far, bool progress) {
   return c;
 }
 
-std::vector<std::size_t> RunModel::embedding_parts() const {
-  const auto dim = static_cast<std::size_t>(embedding_dim());
-  if (!model_->descriptor) return {dim};
-  const auto stats = static_cast<std::size_t>(model_->descriptor->dim());
-  return {dim - stats, stats};
-}
+std::vector<std::size_t> RunModel::embedding_parts() const { return model_->embedding_parts(); }
 
 }  // namespace oneshot

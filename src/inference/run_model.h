@@ -56,10 +56,7 @@ class RunModel {
   std::size_t window_samples() const { return window_samples_; }  // the model's input length
   double window_seconds() const { return static_cast<double>(window_samples_) / sample_rate_; }
   int64_t embedding_dim() const { return model_->embedding_dim(); }
-  // The lengths of the embedding's separately normalised parts, adding up to
-  // embedding_dim(): the learned embedding, then (model.descriptor =
-  // "band_stats") its band statistics. What domain centring
-  // (enroll/domain_centre.h) centres one at a time.
+  // SiameseImpl::embedding_parts: what domain centring centres one at a time.
   std::vector<std::size_t> embedding_parts() const;
   const LogMelExtractor& extractor() const { return *extractor_; }
   int64_t n_frames() const { return n_frames_; }  // frames of the model's input (window_samples())

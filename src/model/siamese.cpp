@@ -56,6 +56,13 @@ SiameseImpl::SiameseImpl(const ModelConfig& config, int64_t n_mels, int64_t n_fr
   }
 }
 
+std::vector<std::size_t> SiameseImpl::embedding_parts() const {
+  const auto dim = static_cast<std::size_t>(embedding_dim_);
+  if (!descriptor) return {dim};
+  const auto stats = static_cast<std::size_t>(descriptor->dim());
+  return {dim - stats, stats};
+}
+
 torch::Tensor SiameseImpl::select_sound(torch::Tensor x) const {
   return sound_span_db_ > 0 ? tile_sound_span(x, sound_span_db_) : x;
 }

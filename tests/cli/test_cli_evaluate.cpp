@@ -91,6 +91,24 @@ TEST(CliEvaluate, VerificationProtocolOnBothCheckpoints) {
   EXPECT_NE(out.find("--far applies to --protocol verification only"), std::string::npos) << out;
   EXPECT_NE(test::run_command(evaluate + " --protocol verification --enrol-classes 9", &out), 0);
   EXPECT_NE(out.find("9 enrolled classes"), std::string::npos) << out;
+
+  // Scores made as a library with a domain makes them: their own result, beside the raw one.
+  ASSERT_EQ(test::run_command(evaluate + " --protocol verification --draws 50 --domain split --score-norm as-norm"
+                                         " --cohort-top-k 20",
+                              &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("centred on the evaluated clips, AS-norm against them"), std::string::npos) << out;
+  const json domain = read_json(run / "results" / "test_verification_centred_asnorm.json");
+  EXPECT_EQ(domain.at("parameters").at("scoring").at("cohort"), "evaluated clips");
+  EXPECT_EQ(domain.at("parameters").at("scoring").at("cohort_top_k"), 20);
+  EXPECT_EQ(domain.at("target_pairs"), v.at("target_pairs"));
+  EXPECT_NE(domain.at("eer"), v.at("eer")) << "the same scores as the raw result";
+  EXPECT_EQ(read_json(run / "results" / "test_verification.json").at("eer"), v.at("eer")) << "the raw result changed";
+  EXPECT_NE(test::run_command(evaluate + " --protocol grid --domain split", &out), 0);
+  EXPECT_NE(out.find("--domain applies to --protocol verification only"), std::string::npos) << out;
+  EXPECT_NE(test::run_command(evaluate + " --protocol verification --cohort-top-k 5", &out), 0);
+  EXPECT_NE(out.find("--cohort-top-k applies to --score-norm as-norm only"), std::string::npos) << out;
 }
 
 }  // namespace

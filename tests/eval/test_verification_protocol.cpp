@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
+#include <numeric>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -160,6 +162,137 @@ TEST(VerificationProtocol, WritesResultsFiguresAndTheReportSection) {
   EXPECT_EQ(given.result.calibration.source, "given");
   EXPECT_EQ(given.result.enrolment.threshold, 1.5);
   EXPECT_THROW(evaluate_verification_split(model, features, {0, 1, 2}, {3}, std::nullopt, run, options, verification),
+               Error);
+}
+
+// The brute-force reference of the normalised protocol: the head on rows
+// centred part by part on their own mean, each score AS-normalised with the
+// top-k of both clips' scores against the cohort, a clip never its own member.
+std::vector<CohortStats> brute_force_stats(const std::vector<double>& cohort_scores, std::size_t rows,
+                                           std::size_t members, std::size_t k, bool skip_self) {
+  std::vector<CohortStats> out;
+  for (std::size_t i = 0; i < rows; ++i) {
+    std::vector<double> row;
+    for (std::size_t j = 0; j < members; ++j)
+      if (!skip_self || j != i) row.push_back(cohort_scores[i * members + j]);
+    std::sort(row.begin(), row.end(), std::greater<>());
+    row.resize(std::min(k, row.size()));
+    double mean = 0, var = 0;
+    for (double v : row) mean += v / static_cast<double>(row.size());
+    for (double v : row) var += (v - mean) * (v - mean) / static_cast<double>(row.size());
+    out.push_back({mean, std::max(std::sqrt(var), kMinCohortSd)});
+  }
+  return out;
+}
+
+torch::Tensor brute_force_centred(const torch::Tensor& e, const std::vector<std::size_t>& parts) {
+  auto out = e.clone();
+  const auto mean = e.mean(0);
+  int64_t offset = 0;
+  for (auto part : parts) {
+    const auto len = static_cast<int64_t>(part);
+    auto slice = e.narrow(1, offset, len);
+    auto centred = slice - mean.narrow(0, offset, len);
+    out.narrow(1, offset, len).copy_(centred * (slice.norm(2, 1, true) / centred.norm(2, 1, true)));
+    offset += len;
+  }
+  return out;
+}
+
+TEST(VerificationProtocol, ScoresCentredOnTheSplitAndASNormalisedAsALibraryMakesThem) {
+  test::TempDir tmp;
+  const fs::path run = tmp / "run";
+  fs::create_directories(run);
+  auto features = test::synthetic_features({5, 4, 6, 5, 4, 6});
+  ModelConfig config = test::tiny_model_config();
+  config.descriptor = "band_stats";  // two parts, each centred on its own slice
+  config.head = "distance";          // a clip scores highest against itself: the cohort must leave it out
+  torch::manual_seed(5);
+  Siamese model(config, test::kMels, test::kFrames);
+  model->eval();
+  ASSERT_EQ(model->embedding_parts().size(), 2u);
+  const auto subset = subset_of_classes(features, {0, 1, 2});
+  const auto training = subset_of_classes(features, {3, 4, 5});
+  const auto raw = embed_subset(model, features, subset);
+  const auto raw_train = embed_subset(model, features, training);
+  const std::size_t n = subset.clips.size(), n_train = training.clips.size();
+
+  const auto centred = centred_on_own_mean(model, raw);
+  EXPECT_TRUE(torch::allclose(centred, brute_force_centred(raw, model->embedding_parts()), 1e-5, 1e-6));
+  EXPECT_FALSE(torch::allclose(centred, raw, 1e-3, 1e-4));
+
+  SplitEvaluationOptions options;
+  options.progress = false;
+  options.plots = false;
+  options.split = "val";
+  VerificationOptions verification;
+  verification.draws = 50;
+  verification.scoring.cohort_top_k = 4;
+
+  // Centred on the split, AS-norm against its own clips: K = min(4, n / 5) = 3.
+  verification.scoring.centre_on_split = true;
+  verification.scoring.as_norm = true;
+  const auto domain = evaluate_verification_split(model, features, {0, 1, 2}, {3, 4, 5}, std::nullopt, run, options,
+                                                  verification);
+  EXPECT_EQ(domain.name, "val_verification_centred_asnorm");
+  const auto c_scores = pair_score_matrix(model, brute_force_centred(raw, model->embedding_parts()));
+  const auto c_stats = brute_force_stats(c_scores, n, n, std::min<std::size_t>(4, n / 5), true);
+  std::vector<double> normalised(n * n);
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t j = 0; j < n; ++j)
+      normalised[i * n + j] = 0.5 * ((c_scores[i * n + j] - c_stats[i].mean) / c_stats[i].sd +
+                                     (c_scores[i * n + j] - c_stats[j].mean) / c_stats[j].sd);
+  std::vector<double> t, nt;
+  split_pair_scores(normalised, subset.labels, t, nt);
+  EXPECT_NEAR(domain.result.metrics.eer, equal_error_rate(t, nt), 1e-9);
+  EXPECT_NEAR(domain.result.metrics.auroc, auroc(t, nt), 1e-9);
+  EXPECT_NEAR(domain.result.metrics.target_mean,
+              std::accumulate(t.begin(), t.end(), 0.0) / static_cast<double>(t.size()), 1e-4);
+  // The threshold: the training clips centred on their own mean and normalised against themselves.
+  const auto tc_scores = pair_score_matrix(model, brute_force_centred(raw_train, model->embedding_parts()));
+  const auto tc_stats = brute_force_stats(tc_scores, n_train, n_train, std::min<std::size_t>(4, n_train / 5), true);
+  std::vector<double> tt, tn;
+  for (std::size_t i = 0; i < n_train; ++i)
+    for (std::size_t j = i + 1; j < n_train; ++j) {
+      const double s = 0.5 * ((tc_scores[i * n_train + j] - tc_stats[i].mean) / tc_stats[i].sd +
+                              (tc_scores[i * n_train + j] - tc_stats[j].mean) / tc_stats[j].sd);
+      (training.labels[i] == training.labels[j] ? tt : tn).push_back(s);
+    }
+  EXPECT_NEAR(domain.result.calibration.threshold, threshold_at_far(tn, 0.05), 1e-4);
+  const json j = json::parse(read_file(run / "results" / "val_verification_centred_asnorm.json"));
+  EXPECT_EQ(j.at("parameters").at("scoring").at("centre"), "split");
+  EXPECT_EQ(j.at("parameters").at("scoring").at("cohort"), "evaluated clips");
+
+  // AS-norm alone: the cohort is the training clips, uncentred, K = 4.
+  verification.scoring.centre_on_split = false;
+  const auto training_cohort = evaluate_verification_split(model, features, {0, 1, 2}, {3, 4, 5}, std::nullopt, run,
+                                                           options, verification);
+  EXPECT_EQ(training_cohort.name, "val_verification_asnorm");
+  std::vector<double> cross(n * n_train);
+  {
+    torch::NoGradGuard no_grad;
+    const auto m = model->score_matrix(raw, raw_train).to(torch::kDouble).contiguous();
+    std::copy_n(m.data_ptr<double>(), n * n_train, cross.begin());
+  }
+  const auto r_scores = pair_score_matrix(model, raw);
+  const auto r_stats = brute_force_stats(cross, n, n_train, 4, false);
+  t.clear(), nt.clear();
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t k = i + 1; k < n; ++k)
+      (subset.labels[i] == subset.labels[k] ? t : nt)
+          .push_back(0.5 * ((r_scores[i * n + k] - r_stats[i].mean) / r_stats[i].sd +
+                            (r_scores[i * n + k] - r_stats[k].mean) / r_stats[k].sd));
+  EXPECT_NEAR(training_cohort.result.metrics.eer, equal_error_rate(t, nt), 1e-9);
+  EXPECT_NEAR(training_cohort.result.metrics.auroc, auroc(t, nt), 1e-9);
+  // A given threshold still needs the training clips as the cohort; with none it is an error, named.
+  const auto message = test::error_of([&] {
+    evaluate_verification_split(model, features, {0, 1, 2}, {}, 0.5, run, options, verification);
+  });
+  EXPECT_NE(message.find("training clips"), std::string::npos) << message;
+
+  // Statistics that do not match the clips are refused.
+  EXPECT_THROW(evaluate_verification(model, raw, subset, domain.result.calibration, verification,
+                                     std::vector<CohortStats>(n - 1)),
                Error);
 }
 
