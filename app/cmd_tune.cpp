@@ -27,11 +27,7 @@ struct TuneOptions {
 };
 
 tune::ObjectiveContext objective_context(const TuneOptions& o, const Config& config) {
-  tune::ObjectiveContext context{config, o.data};
-  context.layout = o.layout;
-  context.esc10 = o.esc10;
-  context.cache = o.cache;
-  return context;
+  return tune::ObjectiveContext{config, o.data, o.layout, o.esc10, o.cache};
 }
 
 // best.toml beside a SQLite study, else in the current directory.

@@ -31,7 +31,9 @@ FeatureSet load_features(const tune::ObjectiveContext& context, bool progress) {
   const Dataset dataset = load_dataset(context.data, dataset_options);
   // A split that does not fit fails before the cache is written into the
   // data directory (as train does); damaged files are listed first.
-  if (dataset.problems.empty()) split_dataset_classes(dataset, context.config.split);
+  // The validation classes carved for tuning too: a tune.n_val that does not
+  // fit is named before the cache is built, not after minutes of decoding.
+  if (dataset.problems.empty()) (void)carve_tuning_split(split_dataset_classes(dataset, context.config.split), context.config);
   CacheOptions cache;
   cache.cache_dir = context.cache;
   cache.jobs = context.config.train.threads;
@@ -67,7 +69,10 @@ tune::Objective make_train_objective(const tune::ObjectiveContext& context) {
 }  // namespace
 
 ClassSplit tuning_split(const FeatureSet& features, const Config& config) {
-  const ClassSplit run = split_classes(features.class_names(), features.labels(), config.split);
+  return carve_tuning_split(split_classes(features.class_names(), features.labels(), config.split), config);
+}
+
+ClassSplit carve_tuning_split(const ClassSplit& run, const Config& config) {
   std::vector<int> pool = run.train;
   const std::size_t n = count_of(config.tune.n_val, pool.size());
   if (n < 1 || pool.size() < n + 2)

@@ -15,6 +15,9 @@ namespace oneshot::cli {
 // training classes by a shuffle seeded with tune.seed. The run's own
 // validation classes (split.n_val) take no part. Errors name tune.n_val.
 ClassSplit tuning_split(const FeatureSet& features, const Config& config);
+// The same from the run's split (split_classes(config.split)): what
+// tuning_split carves, checked on the dataset before its features are cached.
+ClassSplit carve_tuning_split(const ClassSplit& run, const Config& config);
 
 // The trial's run config: `base` with the trial's overrides applied, at most
 // tune.max_epochs epochs with patience tune.patience, validated.

@@ -107,6 +107,13 @@ TEST(CliTune, UnknownObjectiveAndMissingDataAreClearErrors) {
             0);
   EXPECT_NE(out.find("--set split.n_test="), std::string::npos) << out;
   EXPECT_FALSE(fs::exists(data / ".oneshot-cache")) << out;
+  // So does a tune.n_val that leaves too few classes to train on (4 training classes, 3 carved).
+  EXPECT_NE(test::run_command(cli() + " tune --data '" + data.string() + "' --study '" + (dir / "s.db").string() +
+                                  "' --trials 1 --set split.n_test=0 --set split.n_val=0 --set tune.n_val=3",
+                              &out),
+            0);
+  EXPECT_NE(out.find("tune.n_val = 3.0000 gives 3 validation class(es) out of the 4"), std::string::npos) << out;
+  EXPECT_FALSE(fs::exists(data / ".oneshot-cache")) << out;
 }
 
 // A dataset and network small enough that a trial takes about a second: the
