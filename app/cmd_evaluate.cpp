@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "data/dataset.h"
 #include "data/feature_cache.h"
+#include "enroll/score_norm.h"
 #include "eval/evaluate_run.h"
 #include "eval/report.h"
 #include "eval/results.h"
@@ -179,8 +180,8 @@ void add_evaluate_command(CLI::App& app) {
       ->check(CLI::IsMember({"as-norm", "none"}));
   cmd->add_option("--cohort-top-k", args->cohort_top_k,
                   "verification with --score-norm as-norm: K, the cohort scores per side (default 100; at most a "
-                  "fifth of the evaluated clips with --domain split)")
-      ->check(CLI::Range(1, 100000));
+                  "fifth of the evaluated clips with --domain split, but never below 10; at least 10)")
+      ->check(CLI::Range(kMinCohortTopK, std::size_t{100000}));
   args->config.add_to(*cmd);
   cmd->add_option("--threads", args->threads, "CPU threads (0 = all cores; sets train.threads)")
       ->check(ThreadCount);

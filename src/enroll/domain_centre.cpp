@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "enroll/score_norm.h"
 
 namespace oneshot {
 
@@ -34,7 +35,8 @@ std::size_t domain_cohort_quota(std::size_t n_files) {
 }
 
 std::size_t domain_top_k(std::size_t library_top_k, std::size_t cohort_size) {
-  return std::max<std::size_t>(1, std::min(library_top_k, cohort_size / 5));
+  const std::size_t fifth = std::max(cohort_size / 5, std::min(kMinCohortTopK, cohort_size));
+  return std::max<std::size_t>(1, std::min(library_top_k, fifth));
 }
 
 std::vector<std::string> domain_sources(const DomainCentre& domain) {

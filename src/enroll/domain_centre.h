@@ -58,9 +58,10 @@ inline constexpr std::size_t kMaxDomainCohort = 2000;
 std::size_t domain_cohort_quota(std::size_t n_files);
 
 // AS-norm's K against a domain's cohort of `cohort_size` windows: the
-// library's K, at most a fifth of the cohort (at least 1), so that a
-// cohort of a few dozen recordings still adapts to each side rather than
-// averaging all of it.
+// library's K, at most a fifth of the cohort, so that a cohort of a few
+// dozen recordings still adapts to each side rather than averaging all of
+// it; the fifth never below kMinCohortTopK (enroll/score_norm.h) or the
+// whole cohort when it is smaller.
 std::size_t domain_top_k(std::size_t library_top_k, std::size_t cohort_size);
 
 // The domain's mean of `n` files: each row of `file_means` (n x dim,

@@ -50,6 +50,14 @@ VerificationEvaluation evaluate_verification_split(Siamese& model, const Feature
   // The training clips: the threshold's pairs, and the cohort of AS-norm without a domain.
   const bool cohort_of_training = scoring.as_norm && !scoring.centre_on_split;
   const EvalSubset training = subset_of_classes(features, calibration_classes);
+  // AS-norm's statistics of clips that are their own cohort: K as a domain's
+  // (at most a fifth of them) when centred on them, else the given K.
+  auto against_themselves = [&](const torch::Tensor& e) {
+    const auto n = static_cast<std::size_t>(e.size(0));
+    return cohort_statistics(model, e, e,
+                             scoring.centre_on_split ? domain_top_k(scoring.cohort_top_k, n) : scoring.cohort_top_k,
+                             true);
+  };
   torch::Tensor train_embeddings;
   if (!threshold || cohort_of_training) {
     if (!threshold && calibration_classes.size() < 2)
@@ -73,14 +81,8 @@ VerificationEvaluation evaluate_verification_split(Siamese& model, const Feature
     // own mean, normalised against themselves.
     const torch::Tensor calibrated =
         scoring.centre_on_split ? centred_on_own_mean(model, train_embeddings) : train_embeddings;
-    const std::size_t n_train = training.clips.size();
-    const std::vector<CohortStats> train_stats =
-        scoring.as_norm ? cohort_statistics(model, calibrated, calibrated,
-                                            scoring.centre_on_split ? domain_top_k(scoring.cohort_top_k, n_train)
-                                                                    : scoring.cohort_top_k,
-                                            true)
-                        : std::vector<CohortStats>{};
-    calibration = calibrate_on_pairs(model, calibrated, training, verification.far, train_stats);
+    calibration = calibrate_on_pairs(model, calibrated, training, verification.far,
+                                     scoring.as_norm ? against_themselves(calibrated) : std::vector<CohortStats>{});
   }
   const auto t1 = SteadyClock::now();
   torch::Tensor embeddings = embed_with_progress(model, features, subset, options.split + " clips", options);
@@ -88,10 +90,8 @@ VerificationEvaluation evaluate_verification_split(Siamese& model, const Feature
   if (scoring.centre_on_split) embeddings = centred_on_own_mean(model, embeddings);
   std::vector<CohortStats> stats;
   if (scoring.as_norm)
-    stats = scoring.centre_on_split
-                ? cohort_statistics(model, embeddings, embeddings,
-                                    domain_top_k(scoring.cohort_top_k, subset.clips.size()), true)
-                : cohort_statistics(model, embeddings, train_embeddings, scoring.cohort_top_k, false);
+    stats = scoring.centre_on_split ? against_themselves(embeddings)
+                                    : cohort_statistics(model, embeddings, train_embeddings, scoring.cohort_top_k, false);
 
   VerificationEvaluation out;
   out.result = evaluate_verification(model, embeddings, subset, calibration, verification, stats);

@@ -107,8 +107,10 @@ TEST(CliEvaluate, VerificationProtocolOnBothCheckpoints) {
   EXPECT_EQ(read_json(run / "results" / "test_verification.json").at("eer"), v.at("eer")) << "the raw result changed";
   EXPECT_NE(test::run_command(evaluate + " --protocol grid --domain split", &out), 0);
   EXPECT_NE(out.find("--domain applies to --protocol verification only"), std::string::npos) << out;
-  EXPECT_NE(test::run_command(evaluate + " --protocol verification --cohort-top-k 5", &out), 0);
+  EXPECT_NE(test::run_command(evaluate + " --protocol verification --cohort-top-k 15", &out), 0);
   EXPECT_NE(out.find("--cohort-top-k applies to --score-norm as-norm only"), std::string::npos) << out;
+  EXPECT_NE(test::run_command(evaluate + " --protocol verification --score-norm as-norm --cohort-top-k 1", &out), 0);
+  EXPECT_NE(out.find("--cohort-top-k"), std::string::npos) << out;
 }
 
 }  // namespace

@@ -216,6 +216,8 @@ TEST(VerificationProtocol, ScoresCentredOnTheSplitAndASNormalisedAsALibraryMakes
   const auto raw = embed_subset(model, features, subset);
   const auto raw_train = embed_subset(model, features, training);
   const std::size_t n = subset.clips.size(), n_train = training.clips.size();
+  ASSERT_EQ(n, 15u);
+  ASSERT_EQ(n_train, 15u);
 
   const auto centred = centred_on_own_mean(model, raw);
   EXPECT_TRUE(torch::allclose(centred, brute_force_centred(raw, model->embedding_parts()), 1e-5, 1e-6));
@@ -227,16 +229,16 @@ TEST(VerificationProtocol, ScoresCentredOnTheSplitAndASNormalisedAsALibraryMakes
   options.split = "val";
   VerificationOptions verification;
   verification.draws = 50;
-  verification.scoring.cohort_top_k = 4;
+  verification.scoring.cohort_top_k = 12;
 
-  // Centred on the split, AS-norm against its own clips: K = min(4, n / 5) = 3.
+  // Centred on the split, AS-norm against its own clips: K = min(12, n / 5 = 3, floored at 10) = 10.
   verification.scoring.centre_on_split = true;
   verification.scoring.as_norm = true;
   const auto domain = evaluate_verification_split(model, features, {0, 1, 2}, {3, 4, 5}, std::nullopt, run, options,
                                                   verification);
   EXPECT_EQ(domain.name, "val_verification_centred_asnorm");
   const auto c_scores = pair_score_matrix(model, brute_force_centred(raw, model->embedding_parts()));
-  const auto c_stats = brute_force_stats(c_scores, n, n, std::min<std::size_t>(4, n / 5), true);
+  const auto c_stats = brute_force_stats(c_scores, n, n, 10, true);
   std::vector<double> normalised(n * n);
   for (std::size_t i = 0; i < n; ++i)
     for (std::size_t j = 0; j < n; ++j)
@@ -250,7 +252,7 @@ TEST(VerificationProtocol, ScoresCentredOnTheSplitAndASNormalisedAsALibraryMakes
               std::accumulate(t.begin(), t.end(), 0.0) / static_cast<double>(t.size()), 1e-4);
   // The threshold: the training clips centred on their own mean and normalised against themselves.
   const auto tc_scores = pair_score_matrix(model, brute_force_centred(raw_train, model->embedding_parts()));
-  const auto tc_stats = brute_force_stats(tc_scores, n_train, n_train, std::min<std::size_t>(4, n_train / 5), true);
+  const auto tc_stats = brute_force_stats(tc_scores, n_train, n_train, 10, true);
   std::vector<double> tt, tn;
   for (std::size_t i = 0; i < n_train; ++i)
     for (std::size_t j = i + 1; j < n_train; ++j) {
@@ -263,7 +265,7 @@ TEST(VerificationProtocol, ScoresCentredOnTheSplitAndASNormalisedAsALibraryMakes
   EXPECT_EQ(j.at("parameters").at("scoring").at("centre"), "split");
   EXPECT_EQ(j.at("parameters").at("scoring").at("cohort"), "evaluated clips");
 
-  // AS-norm alone: the cohort is the training clips, uncentred, K = 4.
+  // AS-norm alone: the cohort is the training clips, uncentred, K = 12.
   verification.scoring.centre_on_split = false;
   const auto training_cohort = evaluate_verification_split(model, features, {0, 1, 2}, {3, 4, 5}, std::nullopt, run,
                                                            options, verification);
@@ -275,7 +277,7 @@ TEST(VerificationProtocol, ScoresCentredOnTheSplitAndASNormalisedAsALibraryMakes
     std::copy_n(m.data_ptr<double>(), n * n_train, cross.begin());
   }
   const auto r_scores = pair_score_matrix(model, raw);
-  const auto r_stats = brute_force_stats(cross, n, n_train, 4, false);
+  const auto r_stats = brute_force_stats(cross, n, n_train, 12, false);
   t.clear(), nt.clear();
   for (std::size_t i = 0; i < n; ++i)
     for (std::size_t k = i + 1; k < n; ++k)
