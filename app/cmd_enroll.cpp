@@ -15,6 +15,7 @@
 #include "commands.h"
 #include "core/error.h"
 #include "enroll/decision.h"
+#include "enroll/score_norm.h"
 #include "events/annotation_tables.h"
 #include "inference/calibration.h"
 #include "inference/domain.h"
@@ -115,6 +116,34 @@ std::vector<Source> annotated_sources(const EnrollArgs& a, const std::vector<std
 int enroll_into(const EnrollArgs& a, const std::string& class_name, const std::vector<Source>& sources,
                 std::size_t n_files, RunModel& run);
 
+// Thrown inside enroll's change when another process committed a change to
+// what its plan read (ClassLibrary::planning_state): the change is rolled
+// back and the enrolment planned again on the new state.
+struct PlanOutdated : Error {
+  PlanOutdated() : Error("the library changed while this enrolment was planned") {}
+};
+
+// Two enrolments started together both plan on the library as it was (for a
+// new library: none); the second to commit would store settings and a
+// calibration made for a state that is gone (a --score-norm none library
+// calibrated for AS-norm). It plans again instead, as if it had queued
+// behind the first from the start; nothing is written until a plan holds.
+int enroll_queued(const EnrollArgs& a, const std::string& class_name, const std::vector<Source>& sources,
+                  std::size_t n_files, RunModel& run) {
+  constexpr int kAttempts = 3;
+  for (int attempt = 1;; ++attempt) {
+    try {
+      return enroll_into(a, class_name, sources, n_files, run);
+    } catch (const PlanOutdated&) {
+      if (attempt == kAttempts)
+        throw file_error(a.library, "changed by other processes while each of " + std::to_string(kAttempts) +
+                                        " enrolments was planned; nothing was written: run enroll again");
+      std::cerr << "note: " << a.library << " was changed by another process while this enrolment was planned; "
+                << "planning it again on the new state\n";
+    }
+  }
+}
+
 // Segments that lie beyond the end of their recording, named before any work
 // where the file states its length (WAV, FLAC, ...); the reader checks the
 // others as it reaches their end (RunModel::open_audio). A file that cannot be
@@ -168,16 +197,24 @@ std::optional<DomainCentre> domain_of(const EnrollArgs& a, RunModel& run) {
 
 int run_enroll(const EnrollArgs& a) {
   if (!a.domain.empty() && a.no_domain) throw Error("enroll: --domain and --no-domain exclude each other");
-  const bool domain_only = a.files.empty();
-  if (domain_only && a.domain.empty() && !a.no_domain)
-    throw Error("enroll: give the recordings to enrol (FILE), or --domain / --no-domain to change only the domain");
-  if (domain_only) {
+  // No FILE: a change of the library's domain or settings alone.
+  const bool library_only = a.files.empty();
+  const bool settings_given = a.far >= 0 || !a.score_norm.empty() || a.views > 0 || a.top_k > 0;
+  if (library_only && a.domain.empty() && !a.no_domain && !settings_given)
+    throw Error("enroll: give the recordings to enrol (FILE), --domain / --no-domain to change only the domain, or "
+                "--far, --score-norm, --views or --cohort-top-k to change only the library's settings");
+  if (library_only) {
     if (!a.class_name.empty() || a.negative || !a.segment.empty() || !a.annotations.empty() || !std::isnan(a.threshold))
       throw Error("enroll: --class, --negative, --segment, --annotations and --threshold need recordings to enrol (FILE)");
     check_output_path(a.library, OutputRules{.streaming = false, .create_parents = false});
+    // A misspelt path would otherwise become a new, empty library holding the setting.
+    std::error_code ec;
+    if (a.domain.empty() && !std::filesystem::exists(a.library, ec))
+      throw file_error(a.library, "no such class library: a setting alone changes an existing library (enrol a "
+                                  "recording to create one)");
     auto run = RunModel::load(a.run, a.threads);
     hop_samples(*run, WindowingOptions{a.hop, {}});
-    return enroll_into(a, "", {}, 0, *run);
+    return enroll_queued(a, "", {}, 0, *run);
   }
   if (a.class_name.empty() && !a.negative) throw Error("enroll: give the class name with --class");
   const std::string class_name = a.class_name.empty() ? "background" : a.class_name;
@@ -206,13 +243,19 @@ int run_enroll(const EnrollArgs& a) {
   // A library this command creates comes into being only as its change
   // commits (ClassLibrary::open_or_create_on_commit): a first enrol that
   // fails, is interrupted or killed leaves no file behind.
-  return enroll_into(a, class_name, sources, files.size(), *run);
+  return enroll_queued(a, class_name, sources, files.size(), *run);
 }
 
 int enroll_into(const EnrollArgs& a, const std::string& class_name, const std::vector<Source>& sources,
                 std::size_t n_files, RunModel& run_model) {
   RunModel* run = &run_model;
   ClassLibrary library = ClassLibrary::open_or_create_on_commit(a.library, run->library_model());
+  // Read before anything the plan reads (a change committed in between only
+  // makes the comparison fail, never pass).
+  const std::string planned_on = library.planning_state();
+  auto check_plan = [&] {
+    if (library.planning_state() != planned_on) throw PlanOutdated();
+  };
 
   // The library's settings: given ones are stored and re-calibrate it.
   LibrarySettings settings = library.settings();
@@ -302,18 +345,28 @@ int enroll_into(const EnrollArgs& a, const std::string& class_name, const std::v
     for (const auto& p : problems) message += "\n  " + p;
     throw Error(message);
   }
-  if (sources.empty()) {  // --domain or --no-domain alone
+  if (sources.empty()) {  // the domain or the settings alone
     library.change([&] {
+      check_plan();
       if (changed) library.set_settings(settings);
       if (domain_changes) library.set_domain(domain);
       store_calibration(library, plan);
       if (positive_classes(library.classes()) > 0) update_thresholds(library, *run, a.aggregate);
     });
-    std::printf("%s %s\n", domain ? "domain set in" : domain_changes ? "domain removed from" : "no domain to remove in",
-                a.library.c_str());
+    if (!a.domain.empty() || a.no_domain)
+      std::printf("%s %s\n", domain ? "domain set in" : domain_changes ? "domain removed from" : "no domain to remove in",
+                  a.library.c_str());
+    if (changed || far) {
+      std::printf("settings of %s: scores %s, %lld views, cohort top-K %lld", a.library.c_str(),
+                  settings.score_norm == "none" ? "raw" : "AS-normalised", static_cast<long long>(settings.enrol_views),
+                  static_cast<long long>(settings.cohort_top_k));
+      if (far) std::printf(", false-accept rate %g", *far);
+      std::printf("\n");
+    }
     return 0;
   }
   library.change([&] {
+    check_plan();
     if (changed) library.set_settings(settings);
     if (domain_changes) library.set_domain(domain);
     store_calibration(library, plan);
@@ -367,7 +420,7 @@ void add_enroll_command(CLI::App& app) {
   cmd->add_option("--run", a->run, "Trained run directory whose model embeds the examples")->required();
   cmd->add_option("--library", a->library, "Class library (SQLite file; created when missing)")->required();
   cmd->add_option("--class", a->class_name, "Class name (with --negative: default \"background\")");
-  cmd->add_option("FILE", a->files, "Audio files or directories of them (none: only --domain or --no-domain)");
+  cmd->add_option("FILE", a->files, "Audio files or directories of them (none: only the domain or the settings change)");
   cmd->add_flag("--negative", a->negative, "Enrol background / negative examples: they tighten every class's threshold");
   cmd->add_option("--segment", a->segment, "START:END in seconds of the single FILE");
   cmd->add_option("--annotations", a->annotations,
@@ -393,14 +446,15 @@ void add_enroll_command(CLI::App& app) {
       ->check(CLI::IsMember({"as-norm", "none"}));
   cmd->add_option("--cohort-top-k", a->top_k,
                   "K of AS-norm: the top-K cohort scores of each side (default 100; against a domain's windows at "
-                  "most a fifth of them)")
-      ->check(CLI::Range(1, 100000));
+                  "most a fifth of them, but never below 10; at least 10)")
+      ->check(CLI::Range(kMinCohortTopK, std::size_t{100000}));
   cmd->add_option("--domain", a->domain,
                   "Recordings (a file or directory; repeat for more) like those the library will classify or search, without labels: "
                   "every embedding is re-centred on their mean before scoring, and the calibration is made again "
                   "on re-centred validation clips; stored in the library")
       ->expected(1)
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);  // one path each time: FILE after it stays FILE
+      ->allow_extra_args(false)  // one path each time: FILE right after it stays FILE
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   cmd->add_flag("--no-domain", a->no_domain, "Remove the library's domain (and calibrate again without it)");
   cmd->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->check(ThreadCount);
   cmd->add_flag("--quiet", a->quiet, "Print the summary only");

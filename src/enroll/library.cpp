@@ -797,6 +797,21 @@ void ClassLibrary::set_calibration(const Calibration& c) {
   });
 }
 
+std::string ClassLibrary::planning_state() const {
+  std::string state;
+  impl_->read([&] {
+    for (const auto& [key, value] : impl_->meta()) state += key + '=' + value + '\n';
+    if (has_table(*impl_, "domain"))
+      for (const Row& r : impl_->query("SELECT files, windows, sources, added, length(embedding) FROM domain"))
+        state += "domain=" + r.text(0) + ',' + r.text(1) + ',' + r.text(2) + ',' + r.text(3) + ',' + r.text(4) + '\n';
+    for (const char* table : {"cohort", "domain_cohort"})
+      if (has_table(*impl_, table))
+        state += std::string(table) + '=' + impl_->query(std::string("SELECT count(*) FROM ") + table).front().text(0) +
+                 '\n';
+  });
+  return state;
+}
+
 LibrarySettings ClassLibrary::settings() const {
   const auto m = impl_->meta();
   LibrarySettings s;

@@ -213,6 +213,12 @@ class ClassLibrary {
   // window_s in (0, 600], sample_rate a whole number in [1, 768000]), naming
   // the key, the value and the range.
   LibraryModel model() const;
+  // What a change planned before its transaction rests on: every setting and
+  // the calibration (table meta), the domain and both cohorts, as one string;
+  // not the classes, examples and thresholds, which a change reads inside its
+  // transaction. enroll compares it at the start of its change(): two equal
+  // strings mean no other process changed what its plan read.
+  std::string planning_state() const;
   // The run directory the library was embedded with; an Error naming the
   // library, the run and the ways out when it no longer exists (moved or
   // deleted). open_or_create with the same model at a new path records the

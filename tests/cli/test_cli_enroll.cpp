@@ -902,8 +902,8 @@ void EnrollCli::ADomainCentresTheLibraryAndTravelsWithIt() {
   std::string after;
   ASSERT_EQ(test::run_command(cli() + " library --format json " + lib.string(), &after), 0) << after;
   EXPECT_EQ(after, listing);
-  // FILE after --domain DIR is enrolled, not taken into the domain.
-  ASSERT_EQ(test::run_command(enroll + " --domain " + domain.string() + " --class extra " + clips[0].string() + " 2>&1", &out), 0) << out;
+  // FILE after --domain DIR is enrolled, not taken into the domain, even right after it.
+  ASSERT_EQ(test::run_command(enroll + " --class extra --domain " + domain.string() + " " + clips[0].string() + " 2>&1", &out), 0) << out;
   ASSERT_EQ(test::run_command(cli() + " library --format json " + lib.string(), &listing), 0) << listing;
   const auto with_extra = nlohmann::json::parse(listing);
   EXPECT_EQ(with_extra["domain"]["files"].get<std::size_t>(), n_recordings) << listing;

@@ -125,6 +125,18 @@ TEST(LibraryChangesCli, FailedOrKilledChangesLeaveTheLibraryAsItWasAndReadersCre
   r = run("library --remove " + classes[0] + " " + quote(typo));
   EXPECT_NE(r.rc, 0);
   EXPECT_FALSE(fs::exists(typo));
+
+  // The rate alone (no FILE) changes an existing library; on a misspelt path it creates nothing.
+  r = run("enroll --quiet --far 0.3 --run " + run_dir + lib);
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("false-accept rate 0.3"), std::string::npos) << r.out;
+  const auto rated = nlohmann::json::parse(run("library --format json " + quote(library)).out);
+  EXPECT_EQ(rated["calibration"]["far"].get<double>(), 0.3);
+  EXPECT_EQ(rated["classes"].size(), 1u);
+  r = run("enroll --quiet --far 0.3 --run " + run_dir + " --library " + quote(typo));
+  EXPECT_NE(r.rc, 0);
+  EXPECT_NE(r.out.find("no such class library"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(typo));
 }
 
 // A first enrol killed at each of its writing statements, or stopped by
@@ -177,6 +189,30 @@ TEST(LibraryChangesCli, AKilledOrInterruptedFirstEnrolLeavesNoLibrary) {
       }
       EXPECT_FALSE(fs::exists(library)) << "SIG" << signal << " after " << after << " s: " << left();
     }
+
+  // Two first enrols started together, one asking for raw scores: whichever
+  // commits second plans again on the first's library, so the stored
+  // settings and calibration agree (the second used to store an AS-norm
+  // calibration beside score_norm "none", and classify scored AS-normalised).
+  // Whether they overlap is up to the scheduler; the library must agree either way.
+  for (int round = 0; round < 3; ++round) {
+    if (fs::exists(library)) fs::remove(library);
+    const std::string enrol_raw = cli() + " enroll --quiet --score-norm none --run " + quote(demo / "run") +
+                                  " --library " + quote(library) + " --class raw_" + std::to_string(round) + " " +
+                                  quote(example);
+    const std::string enrol_default = cli() + " enroll --quiet --run " + quote(demo / "run") + " --library " +
+                                      quote(library) + " --class default_" + std::to_string(round) + " " +
+                                      quote(example);  // the same recording as another class: allowed
+    std::string out;
+    ASSERT_EQ(test::run_command("(" + enrol_raw + " & " + enrol_default + "; s=$?; wait $! && exit $s)", &out), 0)
+        << out;
+    const Result listing = run("library --format json " + quote(library));
+    ASSERT_EQ(listing.rc, 0) << listing.out;
+    const auto j = nlohmann::json::parse(listing.out);
+    EXPECT_EQ(j.at("classes").size(), 2u) << listing.out;
+    EXPECT_EQ(j.at("settings").at("score_norm"), "none") << "round " << round << ": " << listing.out;
+    EXPECT_EQ(j.at("calibration").at("normalised"), false) << "round " << round << ": " << listing.out;
+  }
 }
 
 }  // namespace
