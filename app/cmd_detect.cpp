@@ -125,7 +125,15 @@ int run_detect(const DetectArgs& a) {
 
   // The options once, before any recording: a bad one is named as such, not
   // reported per recording as one that "could not be read".
-  Detector(*run, scorer, options, "options");
+  {
+    const Detector check(*run, scorer, options, "options");
+    // A hop longer than the window leaves audio no window covers: a sound
+    // there cannot be detected. Allowed (a quick sparse scan), but said.
+    if (check.hop_seconds() > check.window_seconds() + 1e-9)
+      std::cerr << "note: --hop " << check.hop_seconds() << " s is longer than the window ("
+                << check.window_seconds() << " s): " << check.hop_seconds() - check.window_seconds()
+                << " s of every " << check.hop_seconds() << " s is never scored, and a sound there is missed\n";
+  }
 
   create_output_directory(a.out);
   // An events.tsv of an earlier run is not left looking like this run's: it

@@ -12,12 +12,19 @@ namespace oneshot {
 
 namespace {
 
-// An event's score column: the calibrated confidence in [0, 1] of its best
-// window's score when the library has a logistic calibration (sigmoid is
-// increasing, so it is also the best window's confidence), else that score.
-std::vector<Event> with_confidence(std::vector<Event> events, const LibraryScorer& scorer) {
-  if (scorer.has_confidence())
-    for (Event& e : events) e.score = scorer.confidence(e.score);
+// Events as reported. The score column: the calibrated confidence in [0, 1]
+// of the best window's score when the library has a logistic calibration
+// (sigmoid is increasing, so it is also the best window's confidence), else
+// that score. Times to the microsecond: they are products and sums of frame
+// and hop lengths (764 x 0.02 s = 15.280000000000001 s), and a microsecond is
+// finer than the sample period of any rate the reader takes (768 kHz: 1.3 us).
+std::vector<Event> as_reported(std::vector<Event> events, const LibraryScorer& scorer) {
+  auto to_microsecond = [](double t) { return std::round(t * 1e6) / 1e6; };
+  for (Event& e : events) {
+    e.onset = to_microsecond(e.onset);
+    e.offset = to_microsecond(e.offset);
+    if (scorer.has_confidence()) e.score = scorer.confidence(e.score);
+  }
   return events;
 }
 
@@ -92,7 +99,7 @@ std::vector<Event> Detector::push(const float* samples, std::size_t n) {
       out.insert(out.end(), events.begin(), events.end());
     }
   }
-  return with_confidence(bounded(std::move(out)), scorer_);
+  return as_reported(bounded(std::move(out)), scorer_);
 }
 
 std::vector<Event> Detector::bounded(std::vector<Event> events) const {
@@ -115,7 +122,7 @@ std::vector<Event> Detector::finish() {
   if (options_.sound_boundaries) levels_.finish();
   out = bounded(std::move(out));
   std::sort(out.begin(), out.end(), [](const Event& a, const Event& b) { return a.onset < b.onset; });
-  return with_confidence(std::move(out), scorer_);
+  return as_reported(std::move(out), scorer_);
 }
 
 std::vector<Event> Detector::score_pending(bool final_batch) {

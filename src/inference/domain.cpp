@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "core/json_text.h"
+#include "core/progress.h"
 #include "inference/recording_windows.h"
 
 namespace oneshot {
@@ -48,7 +49,9 @@ DomainEstimate estimate_domain(RunModel& run, const std::vector<std::string>& fi
   std::set<std::string> seen;  // a recording given twice (two paths, a link) counts once
   const std::size_t hop = hop_samples(run, windowing);
   const std::size_t quota = domain_cohort_quota(files.size());
-  for (std::size_t f = 0; f < files.size(); ++f) {
+  // A redrawn line on a terminal, plain lines in a log (an error then starts a line of its own).
+  Progress bar("domain recordings", files.size(), progress);
+  for (std::size_t f = 0; f < files.size(); ++f, bar.advance()) {
     std::error_code ec;
     const fs::path absolute = fs::absolute(files[f], ec).lexically_normal();
     const fs::path canonical = fs::weakly_canonical(absolute, ec);
@@ -79,9 +82,8 @@ DomainEstimate estimate_domain(RunModel& run, const std::vector<std::string>& fi
     for (auto& w : evenly_strided(std::move(rows), quota)) out.centre.cohort.push_back(std::move(w));
     ++kept;
     sources.push_back(absolute.string());  // re-read by library --reembed from any directory
-    if (progress) std::fprintf(stderr, "\rdomain: %zu of %zu recordings", f + 1, files.size());
   }
-  if (progress && !files.empty()) std::fprintf(stderr, "\n");
+  bar.finish();
   if (kept == 0)
     throw Error("domain: none of the " + std::to_string(files.size()) + " recordings holds sound (every window is " +
                 "below -60 dBFS); give recordings of the place and equipment the library will be used on");
