@@ -446,7 +446,7 @@ void add_enroll_command(CLI::App& app) {
       ->check(CLI::IsMember({"as-norm", "none"}));
   cmd->add_option("--cohort-top-k", a->top_k,
                   "K of AS-norm: the top-K cohort scores of each side (default 100; against a domain's windows at "
-                  "most a fifth of them, but never below 10; at least 10)")
+                  "most half of them, but never below 10; at least 10)")
       ->check(CLI::Range(kMinCohortTopK, std::size_t{100000}));
   cmd->add_option("--domain", a->domain,
                   "Recordings (a file or directory; repeat for more) like those the library will classify or search, without labels: "

@@ -180,7 +180,7 @@ void add_evaluate_command(CLI::App& app) {
       ->check(CLI::IsMember({"as-norm", "none"}));
   cmd->add_option("--cohort-top-k", args->cohort_top_k,
                   "verification with --score-norm as-norm: K, the cohort scores per side (default 100; at most a "
-                  "fifth of the evaluated clips with --domain split, but never below 10; at least 10)")
+                  "half of the evaluated clips with --domain split, but never below 10; at least 10)")
       ->check(CLI::Range(kMinCohortTopK, std::size_t{100000}));
   args->config.add_to(*cmd);
   cmd->add_option("--threads", args->threads, "CPU threads (0 = all cores; sets train.threads)")

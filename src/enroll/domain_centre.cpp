@@ -35,8 +35,8 @@ std::size_t domain_cohort_quota(std::size_t n_files) {
 }
 
 std::size_t domain_top_k(std::size_t library_top_k, std::size_t cohort_size) {
-  const std::size_t fifth = std::max(cohort_size / 5, std::min(kMinCohortTopK, cohort_size));
-  return std::max<std::size_t>(1, std::min(library_top_k, fifth));
+  const std::size_t half = std::max(cohort_size / 2, std::min(kMinCohortTopK, cohort_size));
+  return std::max<std::size_t>(1, std::min(library_top_k, half));
 }
 
 std::vector<std::string> domain_sources(const DomainCentre& domain) {

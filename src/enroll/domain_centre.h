@@ -58,10 +58,12 @@ inline constexpr std::size_t kMaxDomainCohort = 2000;
 std::size_t domain_cohort_quota(std::size_t n_files);
 
 // AS-norm's K against a domain's cohort of `cohort_size` windows: the
-// library's K, at most a fifth of the cohort, so that a cohort of a few
-// dozen recordings still adapts to each side rather than averaging all of
-// it; the fifth never below kMinCohortTopK (enroll/score_norm.h) or the
-// whole cohort when it is smaller.
+// library's K, at most half the cohort, so that a cohort of a few dozen
+// recordings still adapts to each side rather than averaging all of it; the
+// half never below kMinCohortTopK (enroll/score_norm.h) or the whole cohort
+// when it is smaller. A half, not a fifth: on the user-path benchmark's
+// domains of 40-50 clips it accepted more at the same rejection (README,
+// "The domain's own cohort").
 std::size_t domain_top_k(std::size_t library_top_k, std::size_t cohort_size);
 
 // The domain's mean of `n` files: each row of `file_means` (n x dim,

@@ -34,7 +34,7 @@ inline constexpr double kMinCohortSd = 1e-6;
 // The fewest top cohort scores worth a deviation: with K = 1 the deviation
 // is 0 (the floor above: thresholds of -1.9e6), with 2 or 3 it swings from
 // one window to the next. --cohort-top-k is at least this, and a domain's
-// fifth (domain_top_k) never takes K below it.
+// half (domain_top_k) never takes K below it.
 inline constexpr std::size_t kMinCohortTopK = 10;
 
 struct CohortStats {

@@ -51,7 +51,7 @@ VerificationEvaluation evaluate_verification_split(Siamese& model, const Feature
   const bool cohort_of_training = scoring.as_norm && !scoring.centre_on_split;
   const EvalSubset training = subset_of_classes(features, calibration_classes);
   // AS-norm's statistics of clips that are their own cohort: K as a domain's
-  // (at most a fifth of them) when centred on them, else the given K.
+  // (at most half of them) when centred on them, else the given K.
   auto against_themselves = [&](const torch::Tensor& e) {
     const auto n = static_cast<std::size_t>(e.size(0));
     return cohort_statistics(model, e, e,

@@ -111,7 +111,7 @@ std::vector<double> pair_score_matrix(Siamese& model, const torch::Tensor& embed
 //  - as_norm: each score AS-normalised (enroll/score_norm.h) with both clips'
 //    top-K cohort statistics. The cohort: the run's training clips (a library
 //    without a domain), or with centre_on_split the evaluated clips themselves
-//    (a library with a domain and its cohort; K at most a fifth of them,
+//    (a library with a domain and its cohort; K at most half of them,
 //    domain_top_k). The calibration normalises the training clips against
 //    themselves. A clip is never its own cohort member.
 // Measured on held-out classes in the README ("Verification").

@@ -131,7 +131,7 @@ std::string verification_result_name(const std::string& split, const std::string
 std::string describe_scoring(const VerificationScoring& scoring) {
   const std::string k = std::to_string(scoring.cohort_top_k);
   if (scoring.centre_on_split)
-    return scoring.as_norm ? "centred on the evaluated clips, AS-norm against them (K = " + k + ", at most a fifth)"
+    return scoring.as_norm ? "centred on the evaluated clips, AS-norm against them (K = " + k + ", at most half of them)"
                            : "centred on the evaluated clips";
   return scoring.as_norm ? "AS-norm against the training clips (K = " + k + ")" : "raw";
 }

@@ -49,7 +49,7 @@ std::string verification_result_name(const std::string& split, const std::string
 
 // How the scores were made, in words: "raw", "AS-norm against the training
 // clips (K = 100)", "centred on the evaluated clips", "centred on the
-// evaluated clips, AS-norm against them (K at most a fifth)".
+// evaluated clips, AS-norm against them (K at most half of them)".
 std::string describe_scoring(const VerificationScoring& scoring);
 
 // protocol "verification", split, checkpoint, parameters (far, bins,

@@ -263,8 +263,8 @@ CalibrationPlan plan_calibration(const ClassLibrary& library, RunModel& run, con
     plan.note = "the score-normalisation cohort has " + std::to_string(cohort.size()) +
                 " training-class clips, no more than --cohort-top-k " + std::to_string(top_k) +
                 ": AS-norm takes all of them for every score, which no longer adapts to the example; give "
-                "--cohort-top-k " + std::to_string(std::max<std::size_t>(1, cohort.size() / 5)) +
-                " (a fifth of the cohort) or train on more clips";
+                "--cohort-top-k " + std::to_string(std::max(kMinCohortTopK, cohort.size() / 5)) +
+                " (a fifth of the cohort, at least 10) or train on more clips";
   try {
     plan.calibration = calibrate_on_simulated_enrolments(run, normalise ? cohort : std::vector<CohortMember>{},
                                                          simulation_options(settings, rate, *domain_centred, domain_cohort),

@@ -42,11 +42,11 @@ TEST(DomainCentre, TheCohortSharesItsCapOverTheFilesAndStridesEvenly) {
   EXPECT_EQ(four[3][0], 7);
   EXPECT_EQ(evenly_strided(rows, 20), rows);
   EXPECT_EQ(evenly_strided(rows, 10), rows);
-  // K: the library's, at most a fifth of the cohort, the fifth at least 10 or the whole cohort.
+  // K: the library's, at most half the cohort, the half at least 10 or the whole cohort.
   EXPECT_EQ(domain_top_k(100, 2000), 100u);
-  EXPECT_EQ(domain_top_k(100, 50), 10u);
+  EXPECT_EQ(domain_top_k(100, 50), 25u);
   EXPECT_EQ(domain_top_k(3, 50), 3u);
-  EXPECT_EQ(domain_top_k(100, 30), 10u);  // a fifth is 6: too few scores for a deviation
+  EXPECT_EQ(domain_top_k(100, 15), 10u);  // half is 7: too few scores for a deviation
   EXPECT_EQ(domain_top_k(100, 4), 4u);    // the whole cohort
 }
 

@@ -231,7 +231,7 @@ TEST(VerificationProtocol, ScoresCentredOnTheSplitAndASNormalisedAsALibraryMakes
   verification.draws = 50;
   verification.scoring.cohort_top_k = 12;
 
-  // Centred on the split, AS-norm against its own clips: K = min(12, n / 5 = 3, floored at 10) = 10.
+  // Centred on the split, AS-norm against its own clips: K = min(12, n / 2 = 7, floored at 10) = 10.
   verification.scoring.centre_on_split = true;
   verification.scoring.as_norm = true;
   const auto domain = evaluate_verification_split(model, features, {0, 1, 2}, {3, 4, 5}, std::nullopt, run, options,

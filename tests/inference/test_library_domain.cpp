@@ -3,7 +3,7 @@
 // (the learned embedding, then the band statistics), computed here by hand;
 // and a domain and calibration that disagree are named as damage. With a
 // calibration against the domain's cohort, scores are AS-normalised against
-// the domain's windows (centred), never the training cohort, with K a fifth
+// the domain's windows (centred), never the training cohort, with K half
 // of the cohort: worked by hand from the head's scores.
 #include <gtest/gtest.h>
 
@@ -176,7 +176,7 @@ TEST(LibraryDomain, AgainstTheDomainsCohortScoresAreASNormalisedOnItsCentredWind
 
   const torch::Tensor e = by_hand(examples, parts, centre), w = by_hand(windows, parts, centre),
                       m = by_hand(members, parts, centre);
-  const std::size_t k = 10;  // a fifth of the 20 windows is 4, floored at kMinCohortTopK (the library's K is 100)
+  const std::size_t k = 10;  // half the 20 windows (the library's K is 100)
   auto class_score = [&](const torch::Tensor& x, int64_t c) {  // mean over the class's 2 examples
     return run->score(x.unsqueeze(0), e.narrow(0, c * 2, 2)).to(torch::kDouble).mean().item<double>();
   };
