@@ -130,6 +130,13 @@ struct VerificationOptions {
   VerificationScoring scoring;  // honoured by evaluate_verification_split
 };
 
+// `embeddings` (N, D) re-centred on `centre` (D values) part by part
+// (enroll/domain_centre.h recentre_rows with `parts`), as a new float tensor
+// on the CPU; the input is left as it is. What a library's domain and
+// evaluate --domain split both centre with.
+torch::Tensor recentred(const torch::Tensor& embeddings, const std::vector<std::size_t>& parts,
+                        const std::vector<float>& centre);
+
 // `embeddings` (N, D) re-centred on their own mean, every row weighing the
 // same, each of the model's parts (SiameseImpl::embedding_parts) on its own
 // slice (enroll/domain_centre.h recentre_rows). Error for N = 0.

@@ -55,16 +55,22 @@ void check_stats(const std::vector<CohortStats>& stats, const EvalSubset& subset
 
 }  // namespace
 
+torch::Tensor recentred(const torch::Tensor& embeddings, const std::vector<std::size_t>& parts,
+                        const std::vector<float>& centre) {
+  torch::Tensor out = embeddings.to(torch::kCPU, torch::kFloat).contiguous().clone();
+  if (out.numel() == 0) return out;
+  recentre_rows(out.data_ptr<float>(), static_cast<std::size_t>(out.size(0)), static_cast<std::size_t>(out.size(1)),
+                parts, centre);
+  return out;
+}
+
 torch::Tensor centred_on_own_mean(Siamese& model, const torch::Tensor& embeddings) {
   if (embeddings.dim() != 2 || embeddings.size(0) == 0)
     throw Error("centring on the clips' own mean: no embeddings");
   torch::NoGradGuard no_grad;
-  torch::Tensor rows = embeddings.to(torch::kCPU, torch::kFloat).contiguous().clone();
-  const torch::Tensor mean = rows.mean(0).contiguous();
+  const torch::Tensor mean = embeddings.to(torch::kCPU, torch::kFloat).mean(0).contiguous();
   const std::vector<float> centre(mean.data_ptr<float>(), mean.data_ptr<float>() + mean.numel());
-  recentre_rows(rows.data_ptr<float>(), static_cast<std::size_t>(rows.size(0)), static_cast<std::size_t>(rows.size(1)),
-                model->embedding_parts(), centre);
-  return rows.to(embeddings.device());
+  return recentred(embeddings, model->embedding_parts(), centre).to(embeddings.device());
 }
 
 std::vector<CohortStats> cohort_statistics(Siamese& model, const torch::Tensor& rows, const torch::Tensor& cohort,

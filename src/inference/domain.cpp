@@ -1,6 +1,5 @@
 #include "inference/domain.h"
 
-#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <set>
@@ -10,6 +9,7 @@
 #include "core/error.h"
 #include "core/json_text.h"
 #include "core/progress.h"
+#include "eval/protocols.h"
 #include "inference/recording_windows.h"
 
 namespace oneshot {
@@ -102,11 +102,7 @@ DomainEstimate estimate_domain(RunModel& run, const std::vector<std::string>& fi
 }
 
 torch::Tensor recentred(const RunModel& run, const torch::Tensor& embeddings, const std::vector<float>& centre) {
-  torch::Tensor out = embeddings.to(torch::kFloat).contiguous().clone();
-  if (out.numel() == 0) return out;
-  recentre_rows(out.data_ptr<float>(), static_cast<std::size_t>(out.size(0)), static_cast<std::size_t>(out.size(1)),
-                run.embedding_parts(), centre);
-  return out;
+  return recentred(embeddings, run.embedding_parts(), centre);
 }
 
 }  // namespace oneshot

@@ -33,8 +33,8 @@ inline constexpr std::size_t kMinDomainWindows = 10;
 DomainEstimate estimate_domain(RunModel& run, const std::vector<std::string>& files, const WindowingOptions& windowing,
                                bool progress = false);
 
-// `embeddings` (N, D) re-centred on `centre` (recentre_rows with the run's
-// embedding parts), as a new tensor; the input is left as it is.
+// `embeddings` (N, D) re-centred on `centre` with the run's embedding parts
+// (eval/protocols.h recentred).
 torch::Tensor recentred(const RunModel& run, const torch::Tensor& embeddings, const std::vector<float>& centre);
 
 // Each clip's mean of its rows: `rows` (N, D) with row_clip[i] the clip of
