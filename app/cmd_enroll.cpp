@@ -116,13 +116,6 @@ std::vector<Source> annotated_sources(const EnrollArgs& a, const std::vector<std
 int enroll_into(const EnrollArgs& a, const std::string& class_name, const std::vector<Source>& sources,
                 std::size_t n_files, RunModel& run);
 
-// Thrown inside enroll's change when another process committed a change to
-// what its plan read (ClassLibrary::planning_state): the change is rolled
-// back and the enrolment planned again on the new state.
-struct PlanOutdated : Error {
-  PlanOutdated() : Error("the library changed while this enrolment was planned") {}
-};
-
 // Two enrolments started together both plan on the library as it was (for a
 // new library: none); the second to commit would store settings and a
 // calibration made for a state that is gone (a --score-norm none library

@@ -1,6 +1,9 @@
 // library --reembed (model executable only): every example's source is read
 // again and its windows chosen and embedded by the new run; the library moves
-// to the new model in one transaction, or not at all.
+// to the new model in one transaction, or not at all. An enroll, review or
+// --remove committed while the sources were embedded would be overwritten
+// (replace_examples drops every example): the change sees it and the
+// re-embedding starts again on the new state, as enroll's queueing does.
 #include <cstdio>
 #include <functional>
 #include <iostream>
@@ -17,9 +20,26 @@
 
 namespace oneshot::cli {
 
-int run_library_reembed(const std::string& library_path, const std::string& run_dir, int threads) {
-  ClassLibrary library = ClassLibrary::open(library_path);
-  auto run = RunModel::load(run_dir, threads);
+namespace {
+
+// What --reembed reads and then replaces: the planning state and every
+// example's class, source, segment and window, as one string.
+std::string reembed_state(const ClassLibrary& library) {
+  std::string state = library.planning_state();
+  library.read([&] {
+    for (const auto& e : library.example_sources())
+      state += e.class_name + '\n' + e.source + '\n' + std::to_string(e.segment_start.value_or(-1)) + ',' +
+               std::to_string(e.segment_end.value_or(-1)) + ',' + std::to_string(e.window_start) + ',' +
+               (e.negative ? "n" : "p") + e.added + '\n';
+  });
+  return state;
+}
+
+int reembed_once(ClassLibrary& library, RunModel& run_model) {
+  RunModel* run = &run_model;
+  // Read before the snapshot: a change committed in between only makes the
+  // comparison inside the change fail, never pass.
+  const std::string planned_on = reembed_state(library);
   std::string before_fingerprint = "(damaged)";
   LibrarySettings settings;
   std::optional<Calibration> old_calibration;
@@ -94,6 +114,7 @@ int run_library_reembed(const std::string& library_path, const std::string& run_
   // One change: the new examples, cohort, calibration and thresholds, or
   // (an error, a kill) the library as it was.
   library.change([&] {
+    if (reembed_state(library) != planned_on) throw PlanOutdated();
     library.replace_examples(run->library_model(), rows);  // drops the old cohort and calibration
     library.set_settings(settings);  // a damaged setting is written anew (the default)
     if (domain) library.set_domain(domain);
@@ -115,6 +136,25 @@ int run_library_reembed(const std::string& library_path, const std::string& run_
               domain ? (", and the domain's " + std::to_string(domain->files) + " recordings").c_str() : "",
               before_fingerprint.c_str(), run->fingerprint().c_str());
   return 0;
+}
+
+}  // namespace
+
+int run_library_reembed(const std::string& library_path, const std::string& run_dir, int threads) {
+  ClassLibrary library = ClassLibrary::open(library_path);
+  auto run = RunModel::load(run_dir, threads);
+  constexpr int kAttempts = 3;
+  for (int attempt = 1;; ++attempt) {
+    try {
+      return reembed_once(library, *run);
+    } catch (const PlanOutdated&) {
+      if (attempt == kAttempts)
+        throw file_error(library_path, "changed by other processes while each of " + std::to_string(kAttempts) +
+                                           " re-embeddings was made; nothing was written: run library --reembed again");
+      std::cerr << "note: " << library_path << " was changed by another process while it was re-embedded; "
+                << "re-embedding it again on the new state\n";
+    }
+  }
 }
 
 }  // namespace oneshot::cli

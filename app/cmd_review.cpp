@@ -113,42 +113,51 @@ int run_review(const ReviewArgs& a) {
 
   // What the library holds already: a window enrolled before is not added again;
   // one enrolled on the other side is a verdict changed, refused (the library keeps both otherwise).
-  std::set<WindowKey> in_class, in_negative;
-  for (const auto& c : library.classes()) {
-    if (c.name == a.class_name && c.negative)
-      throw file_error(a.library, "class \"" + a.class_name + "\" holds negative examples: review a positive class");
-    if (c.name == a.negative_class && !c.negative)
-      throw file_error(a.library, "class \"" + a.negative_class + "\" is a positive class: give --negative-class "
-                                  "a negative one (enroll --negative makes \"background\")");
-  }
-  for (const auto& e : library.example_sources()) {
-    if (e.class_name == a.class_name) in_class.insert({e.source, e.window_start});
-    if (e.class_name == a.negative_class) in_negative.insert({e.source, e.window_start});
-  }
+  // Planned once to know whether the run is needed, and again inside the change, so that an
+  // enroll, review or --remove committed meanwhile is seen (two reviews of one table at once
+  // added its windows twice).
   std::vector<LibraryExample> positives, negatives;
   std::size_t already = 0;
-  for (const auto& w : windows) {
-    const bool yes = verdicts.at(w.id) == archive::Verdict::yes;
-    const WindowKey key{w.file, w.start_s};
-    const archive::VerdictRow& row = *row_of.at(w.id);
-    if ((yes ? in_negative : in_class).count(key))
-      throw file_error(table.source, "line " + std::to_string(row.line) + ": the window of " + w.file + " at " +
-                                         std::to_string(w.start_s) + " s is enrolled in \"" +
-                                         (yes ? a.negative_class : a.class_name) + "\" already and is marked " +
-                                         (yes ? "yes" : "no") + " here; `library --remove` that class to review it "
-                                         "afresh");
-    if ((yes ? in_class : in_negative).count(key)) {
-      ++already;
-      continue;
+  auto plan_examples = [&] {
+    positives.clear();
+    negatives.clear();
+    already = 0;
+    std::set<WindowKey> in_class, in_negative;
+    for (const auto& c : library.classes()) {
+      if (c.name == a.class_name && c.negative)
+        throw file_error(a.library, "class \"" + a.class_name + "\" holds negative examples: review a positive class");
+      if (c.name == a.negative_class && !c.negative)
+        throw file_error(a.library, "class \"" + a.negative_class + "\" is a positive class: give --negative-class "
+                                    "a negative one (enroll --negative makes \"background\")");
     }
-    LibraryExample e;
-    e.source = w.file;
-    e.segment_start = row.onset_s;
-    e.segment_end = row.offset_s;
-    e.window_start = w.start_s;
-    e.embedding = w.embedding;
-    (yes ? positives : negatives).push_back(std::move(e));
-  }
+    for (const auto& e : library.example_sources()) {
+      if (e.class_name == a.class_name) in_class.insert({e.source, e.window_start});
+      if (e.class_name == a.negative_class) in_negative.insert({e.source, e.window_start});
+    }
+    for (const auto& w : windows) {
+      const bool yes = verdicts.at(w.id) == archive::Verdict::yes;
+      const WindowKey key{w.file, w.start_s};
+      const archive::VerdictRow& row = *row_of.at(w.id);
+      if ((yes ? in_negative : in_class).count(key))
+        throw file_error(table.source, "line " + std::to_string(row.line) + ": the window of " + w.file + " at " +
+                                           std::to_string(w.start_s) + " s is enrolled in \"" +
+                                           (yes ? a.negative_class : a.class_name) + "\" already and is marked " +
+                                           (yes ? "yes" : "no") + " here; `library --remove` that class to review it "
+                                           "afresh");
+      if ((yes ? in_class : in_negative).count(key)) {
+        ++already;
+        continue;
+      }
+      LibraryExample e;
+      e.source = w.file;
+      e.segment_start = row.onset_s;
+      e.segment_end = row.offset_s;
+      e.window_start = w.start_s;
+      e.embedding = w.embedding;
+      (yes ? positives : negatives).push_back(std::move(e));
+    }
+  };
+  plan_examples();
 
   // 1. The library, one change: examples, negatives, thresholds (as enroll).
   if (!positives.empty() || !negatives.empty()) {
@@ -159,6 +168,11 @@ int run_review(const ReviewArgs& a) {
       throw Error("review: the run " + run_dir + " has model " + run->fingerprint() + ", not the library's " +
                   lib_model.fingerprint);
     library.change([&] {
+      // A library moved to another model meanwhile (library --reembed) cannot take the archive's embeddings.
+      if (library.model().fingerprint != lib_model.fingerprint)
+        throw file_error(a.library, "was re-embedded with another model while this review was read; nothing was "
+                                    "added: run the review again");
+      plan_examples();
       if (!positives.empty()) library.add_examples(a.class_name, false, positives);
       if (!negatives.empty()) library.add_examples(a.negative_class, true, negatives);
       update_thresholds(library, *run, a.aggregate);

@@ -13,6 +13,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <thread>
 #include <variant>
 
 #include <signal.h>
@@ -96,6 +97,16 @@ void injected_fault(const std::string& sql) {
   if (++count != spec.first) return;
   if (spec.second) ::raise(SIGKILL);
   throw Error("injected library fault at writing statement " + std::to_string(count) + " (ONESHOT_TEST_LIBRARY_FAULT)");
+}
+
+// ONESHOT_TEST_LIBRARY_PAUSE=S: each change waits S seconds (at most 60)
+// before its transaction, so a test can commit another process's change
+// between a command's plan and its change.
+void injected_pause() {
+  const char* v = std::getenv("ONESHOT_TEST_LIBRARY_PAUSE");
+  if (!v || !*v) return;
+  const double s = std::strtod(v, nullptr);
+  if (s > 0 && s <= 60) std::this_thread::sleep_for(std::chrono::duration<double>(s));
 }
 
 }  // namespace
@@ -550,6 +561,7 @@ ClassLibrary ClassLibrary::open_read_only(const fs::path& path) {
 }
 
 void ClassLibrary::change(const std::function<void()>& body) {
+  if (impl_->depth == 0) injected_pause();
   if (impl_->creating.empty() || impl_->depth > 0) {
     impl_->transaction(body);
     return;

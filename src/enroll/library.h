@@ -49,6 +49,7 @@
 #include <string>
 #include <vector>
 
+#include "core/error.h"
 #include "enroll/domain_centre.h"
 #include "enroll/score_norm.h"
 
@@ -172,6 +173,13 @@ struct LibraryExample {
   double window_start = 0;             // seconds from the start of the source
   std::vector<float> embedding;        // embedding_dim values
   std::string added;
+};
+
+// Thrown inside a change() when another process committed a change to what
+// its plan read (planning_state, or for library --reembed the examples too):
+// the change rolls back and the command plans again on the new state.
+struct PlanOutdated : Error {
+  PlanOutdated() : Error("the library changed while this change was planned") {}
 };
 
 class ClassLibrary {

@@ -215,5 +215,40 @@ TEST(LibraryChangesCli, AKilledOrInterruptedFirstEnrolLeavesNoLibrary) {
   }
 }
 
+// library --reembed replaces every example in one change; an enrol committed
+// while it embedded the sources was lost (the class vanished). It now sees
+// the change inside its transaction and re-embeds on the new state. The
+// re-embedding waits 5 s before each change (ONESHOT_TEST_LIBRARY_PAUSE), so
+// the enrol started 1 s after it commits in between.
+TEST(LibraryChangesCli, AnEnrolCommittedDuringAReembedIsKept) {
+  test::TempDir tmp;
+  const fs::path demo = tmp.path() / "demo";
+  Result r = run("demo --quiet --out " + quote(demo));
+  ASSERT_EQ(r.rc, 0) << r.out;
+  const auto split = nlohmann::json::parse(std::ifstream(demo / "run" / "split.json"));
+  const auto classes = split.at("test").get<std::vector<std::string>>();
+  ASSERT_GE(classes.size(), 2u);
+  auto example = [&](std::size_t i) { return quote(demo / "examples" / (classes[i] + ".wav")); };
+  const fs::path library = tmp.path() / "sounds.db";
+  const std::string enrol = cli() + " enroll --quiet --run " + quote(demo / "run") + " --library " + quote(library);
+  std::string out;
+  ASSERT_EQ(test::run_command(enrol + " --class " + classes[0] + " " + example(0), &out), 0) << out;
+  const fs::path reembed_out = tmp.path() / "reembed.out";
+  ASSERT_EQ(test::run_command("(ONESHOT_TEST_LIBRARY_PAUSE=5 " + cli() + " library --reembed --run " +
+                                  quote(demo / "run") + " " + quote(library) + " > " + quote(reembed_out) +
+                                  " 2>&1 & sleep 1; " + enrol + " --class " + classes[1] + " " + example(1) +
+                                  "; s=$?; wait $! && exit $s)",
+                              &out),
+            0)
+      << out << bytes(reembed_out);
+  EXPECT_NE(bytes(reembed_out).find("re-embedding it again on the new state"), std::string::npos)
+      << bytes(reembed_out);
+  const Result listing = run("library --format json " + quote(library));
+  ASSERT_EQ(listing.rc, 0) << listing.out;
+  const auto j = nlohmann::json::parse(listing.out);
+  ASSERT_EQ(j.at("classes").size(), 2u) << listing.out;
+  for (const auto& c : j.at("classes")) EXPECT_GT(c.at("examples").get<long>(), 0) << listing.out;
+}
+
 }  // namespace
 }  // namespace oneshot

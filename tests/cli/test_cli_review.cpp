@@ -330,6 +330,44 @@ TEST_F(ReviewCli, AFailedArchiveCommitAfterTheLibrarysIsCompletedByRunningTheRev
   }
 }
 
+// Two reviews of one table at once: the one that commits second plans inside
+// its change and adds nothing again (both used to read the library before
+// either committed, and its windows were enrolled twice). The first waits
+// 5 s before its change (ONESHOT_TEST_LIBRARY_PAUSE), so the second commits
+// in between.
+TEST_F(ReviewCli, TwoReviewsOfOneTableAtOnceEnrolEachWindowOnce) {
+  const std::string name = example_class();
+  const auto clips = test::demo_clips_of(demo_, name);
+  ASSERT_GE(clips.size(), 2u);
+  const fs::path verdicts = tmp_->path() / "twice.tsv";
+  write_file_atomic(verdicts, "filename\tonset\toffset\tverdict\n" +
+                                  (recordings_ / name / clips[1].filename()).string() + "\t0\t1\tyes\n" +
+                                  (recordings_ / "long.wav").string() + "\t20\t22\tno\n");
+  const fs::path lib = library_of(name, "twice");
+  const long examples = count(lib, "SELECT COUNT(*) FROM examples");
+  const std::string review = cli() + " review --archive " + q(archive_copy("twice")) + " --library " + q(lib) +
+                             " --class " + name + " " + q(verdicts);
+  std::string out;
+  ASSERT_EQ(test::run_command("(ONESHOT_TEST_LIBRARY_PAUSE=5 " + review + " > " + q(tmp_->path() / "first.out") +
+                                  " 2>&1 & sleep 1; " + review + "; s=$?; wait $! && exit $s)",
+                              &out),
+            0)
+      << out;
+  const long once = count(lib, "SELECT COUNT(*) FROM examples");
+  EXPECT_GT(once, examples) << out;
+  // The same review alone adds nothing: `once` holds each window once.
+  const Result again = run("review --archive " + q(archive_copy("twice2")) + " --library " + q(lib) + " --class " +
+                           name + " " + q(verdicts));
+  ASSERT_EQ(again.status, 0) << again.out;
+  EXPECT_NE(again.out.find("enrolled 0 windows"), std::string::npos) << again.out;
+  EXPECT_EQ(count(lib, "SELECT COUNT(*) FROM examples"), once);
+  // (The enrolled example's views share a window start; the reviewed windows do not.)
+  EXPECT_EQ(count(lib, "SELECT COUNT(*) FROM (SELECT source, window_start, class_id FROM examples WHERE source LIKE '" +
+                           recordings_.string() + "%' GROUP BY source, window_start, class_id HAVING COUNT(*) > 1)"),
+            0)
+      << "a window enrolled twice in one class";
+}
+
 TEST_F(ReviewCli, SearchSamplesAreReproducibleAndMarginNeedsALibrary) {
   const std::string name = example_class();
   const fs::path lib = library_of(name, "sample");
