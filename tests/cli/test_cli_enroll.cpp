@@ -931,6 +931,23 @@ void EnrollCli::ADomainCentresTheLibraryAndTravelsWithIt() {
   ASSERT_EQ(test::run_command(enroll + " --no-domain 2>&1", &out), 0) << out;
   ASSERT_EQ(test::run_command(cli() + " library --format json " + lib.string(), &listing), 0) << listing;
   EXPECT_EQ(nlohmann::json::parse(listing)["calibration"]["cohort"], "training") << listing;
+
+  // A library's first class without a domain points to --domain; its second
+  // class, and a first class enrolled with a domain, do not.
+  const std::string loud = cli() + " enroll --run " + (demo_ / "run").string() + " --library ";
+  const fs::path tip_plain = tmp_->path() / "tip.db", tip_centred = tmp_->path() / "tip-domain.db";
+  ASSERT_EQ(test::run_command(loud + tip_plain.string() + " --class a " + clips[0].string() + " 2>&1", &out), 0) << out;
+  EXPECT_NE(out.find("tip: scores of new sounds are calibrated on the run's validation classes; `enroll --domain"),
+            std::string::npos)
+      << out;
+  ASSERT_EQ(test::run_command(loud + tip_plain.string() + " --class b " + clips[1].string() + " 2>&1", &out), 0) << out;
+  EXPECT_EQ(out.find("tip:"), std::string::npos) << out;
+  ASSERT_EQ(test::run_command(loud + tip_centred.string() + " --domain " + domain.string() + " --class a " +
+                                  clips[0].string() + " 2>&1",
+                              &out),
+            0)
+      << out;
+  EXPECT_EQ(out.find("tip:"), std::string::npos) << out;
 }
 
 // A full disk while detect writes a recording's score plot: the recording
