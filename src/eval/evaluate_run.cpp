@@ -88,13 +88,18 @@ VerificationEvaluation evaluate_verification_split(Siamese& model, const Feature
   torch::Tensor embeddings = embed_with_progress(model, features, subset, options.split + " clips", options);
   embedding_seconds += seconds_since(t1);
   if (scoring.centre_on_split) embeddings = centred_on_own_mean(model, embeddings);
+  // The pairs are scored once: they are the protocol's scores and, when the
+  // clips are their own cohort, AS-norm's cohort scores too.
+  std::vector<double> pairs = pair_score_matrix(model, embeddings);
   std::vector<CohortStats> stats;
   if (scoring.as_norm)
-    stats = scoring.centre_on_split ? against_themselves(embeddings)
-                                    : cohort_statistics(model, embeddings, train_embeddings, scoring.cohort_top_k, false);
+    stats = scoring.centre_on_split
+                ? cohort_statistics_of_pairs(pairs, subset.clips.size(),
+                                             domain_top_k(scoring.cohort_top_k, subset.clips.size()))
+                : cohort_statistics(model, embeddings, train_embeddings, scoring.cohort_top_k, false);
 
   VerificationEvaluation out;
-  out.result = evaluate_verification(model, embeddings, subset, calibration, verification, stats);
+  out.result = evaluate_verification(std::move(pairs), subset, calibration, verification, stats);
   out.result.embedding_seconds = embedding_seconds;
   out.result.seconds = seconds_since(start);
   out.context = ResultContext{options.split, options.config, features.class_names(), options.checkpoint};

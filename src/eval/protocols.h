@@ -149,6 +149,11 @@ torch::Tensor centred_on_own_mean(Siamese& model, const torch::Tensor& embedding
 // itself is left out. Error when no member is left.
 std::vector<CohortStats> cohort_statistics(Siamese& model, const torch::Tensor& rows, const torch::Tensor& cohort,
                                            std::size_t k, bool cohort_is_rows);
+// The same for clips that are their own cohort, from their (n x n) pair-score
+// matrix (pair_score_matrix): row i without its diagonal. Error for a matrix
+// of another size or n < 2.
+std::vector<CohortStats> cohort_statistics_of_pairs(const std::vector<double>& pair_scores, std::size_t n,
+                                                    std::size_t k);
 
 // The enrolment threshold fixed on other classes (the run's training
 // classes): threshold_at_far of every different-class pair of their clips,
@@ -183,6 +188,11 @@ struct VerificationResult {
 // for fewer than 2 classes, no same-class pair (every class has one clip), or
 // embeddings or statistics that do not match the subset.
 VerificationResult evaluate_verification(Siamese& model, const torch::Tensor& embeddings, const EvalSubset& subset,
+                                         const ThresholdCalibration& calibration, const VerificationOptions& options,
+                                         const std::vector<CohortStats>& stats = {});
+// The same from the subset's (N x N) pair-score matrix (pair_score_matrix),
+// for a caller that made it already (the clips' own AS-norm statistics).
+VerificationResult evaluate_verification(std::vector<double> pair_scores, const EvalSubset& subset,
                                          const ThresholdCalibration& calibration, const VerificationOptions& options,
                                          const std::vector<CohortStats>& stats = {});
 

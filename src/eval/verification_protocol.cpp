@@ -75,26 +75,33 @@ torch::Tensor centred_on_own_mean(Siamese& model, const torch::Tensor& embedding
 
 std::vector<CohortStats> cohort_statistics(Siamese& model, const torch::Tensor& rows, const torch::Tensor& cohort,
                                            std::size_t k, bool cohort_is_rows) {
-  const auto members = static_cast<std::size_t>(cohort.size(0)) - (cohort_is_rows ? 1 : 0);
-  if (cohort.size(0) == 0 || members == 0) throw Error("score normalisation: the cohort has no member");
-  if (cohort_is_rows && rows.size(0) != cohort.size(0))
-    throw Error("score normalisation: a cohort of the clips themselves must hold them all");
+  if (cohort.size(0) == 0) throw Error("score normalisation: the cohort has no member");
+  if (cohort_is_rows) {
+    if (rows.size(0) != cohort.size(0))
+      throw Error("score normalisation: a cohort of the clips themselves must hold them all");
+    return cohort_statistics_of_pairs(pair_score_matrix(model, rows), static_cast<std::size_t>(rows.size(0)), k);
+  }
   std::vector<CohortStats> out(static_cast<std::size_t>(rows.size(0)));
-  std::vector<double> row(members);
   const auto m = static_cast<std::size_t>(cohort.size(0));
   for_each_score_block(model, rows, cohort, [&](int64_t first, int64_t count, const double* block) {
-    for (int64_t r = 0; r < count; ++r) {
-      const auto i = static_cast<std::size_t>(first + r);
-      const double* scores = block + static_cast<std::size_t>(r) * m;
-      if (cohort_is_rows) {  // every member but the clip itself
-        std::copy_n(scores, i, row.begin());
-        std::copy(scores + i + 1, scores + m, row.begin() + static_cast<std::ptrdiff_t>(i));
-      } else {
-        std::copy_n(scores, m, row.begin());
-      }
-      out[i] = top_k_stats(row.data(), members, k);
-    }
+    for (int64_t r = 0; r < count; ++r)
+      out[static_cast<std::size_t>(first + r)] = top_k_stats(block + static_cast<std::size_t>(r) * m, m, k);
   });
+  return out;
+}
+
+std::vector<CohortStats> cohort_statistics_of_pairs(const std::vector<double>& pair_scores, std::size_t n,
+                                                    std::size_t k) {
+  if (pair_scores.size() != n * n) throw Error("score normalisation: the pair-score matrix has the wrong size");
+  if (n < 2) throw Error("score normalisation: the cohort has no member");
+  std::vector<CohortStats> out(n);
+  std::vector<double> row(n - 1);
+  for (std::size_t i = 0; i < n; ++i) {  // every member but the clip itself
+    const double* scores = pair_scores.data() + i * n;
+    std::copy_n(scores, i, row.begin());
+    std::copy(scores + i + 1, scores + n, row.begin() + static_cast<std::ptrdiff_t>(i));
+    out[i] = top_k_stats(row.data(), n - 1, k);
+  }
   return out;
 }
 
@@ -152,11 +159,24 @@ VerificationResult evaluate_verification(Siamese& model, const torch::Tensor& em
   const auto start = std::chrono::steady_clock::now();
   check_embeddings(embeddings, subset, "verification protocol");
   check_stats(stats, subset, "verification protocol");
+  VerificationResult result =
+      evaluate_verification(pair_score_matrix(model, embeddings), subset, calibration, options, stats);
+  result.seconds = seconds_since(start);
+  return result;
+}
+
+VerificationResult evaluate_verification(std::vector<double> scores, const EvalSubset& subset,
+                                         const ThresholdCalibration& calibration, const VerificationOptions& options,
+                                         const std::vector<CohortStats>& stats) {
+  const auto start = std::chrono::steady_clock::now();
+  if (scores.size() != subset.clips.size() * subset.clips.size())
+    throw Error("verification protocol: " + std::to_string(scores.size()) + " pair scores for " +
+                std::to_string(subset.clips.size()) + " clips");
+  check_stats(stats, subset, "verification protocol");
   const auto table = detail::class_table(subset);
   if (table.classes.size() < 2)
     throw Error("verification protocol: needs at least 2 classes, the split has " +
                 std::to_string(table.classes.size()));
-  auto scores = pair_score_matrix(model, embeddings);
   if (!stats.empty()) {
     const std::size_t n = stats.size();
     for (std::size_t i = 0; i < n; ++i)
