@@ -87,11 +87,7 @@ int run_export(const ExportArgs& a) {
     for (const char* name : {"best.pt", "last.pt", "config.toml", "run.json", "split.json", "metrics.csv"})
       inputs.push_back(fs::path(a.run) / name);
     if (!a.library.empty()) inputs.push_back(a.library);
-    std::error_code ec;
-    for (const fs::path& target : {out, card_path})
-      for (const fs::path& input : inputs)
-        if (fs::weakly_canonical(target, ec) == fs::weakly_canonical(input, ec) && !ec)
-          throw file_error(target, "is " + input.string() + ", which export reads: give --out another file name");
+    for (const fs::path& target : {out, card_path}) check_not_an_input(target, inputs, "export");
   }
   if (fs::is_directory(out)) throw file_error(out, "is a directory: give the exported file's name, e.g. model." +
                                                        std::string(a.format == "onnx" ? "onnx" : "pt"));

@@ -16,7 +16,10 @@
 // (recordings are committed a few seconds' worth at a time, each whole).
 // A recording already stored with the same size, modification time and hash
 // of its first MiB is skipped; with --update, a changed one is embedded again
-// and the stored recordings that no longer exist are dropped.
+// and the stored recordings that no longer exist are dropped, but not those
+// whose directory is gone (an unmounted drive: dropping them deleted their
+// windows and every review verdict on them), nor more than half of the
+// archive at once, unless --drop-missing.
 //
 // Bad recordings are named and skipped; the others are stored, and the exit
 // status is 1 when any failed (as `embed`; `features --skip-bad` skips with a
@@ -49,7 +52,7 @@ struct IndexArgs {
   std::vector<std::string> files;
   double hop = 0;
   int threads = 0;
-  bool half = false, update = false, quiet = false, shared = false;
+  bool half = false, update = false, quiet = false, shared = false, drop_missing = false;
 };
 
 std::string hours_text(double seconds) {
@@ -73,6 +76,7 @@ void build_ann(const IndexArgs& a, const archive::ArchiveStore& store) {
 int run_index(const IndexArgs& a) {
   if (!a.ann.empty()) archive::parse_ann_kind(a.ann);  // checked before any work
   if (!a.ann_file.empty() && a.ann.empty()) throw Error("index: --ann-file belongs to --ann hnsw|ivf");
+  if (a.drop_missing && !a.update) throw Error("index: --drop-missing belongs to --update");
   if (!a.ann.empty() && a.files.empty() && !a.update) {  // the index of an archive as it is: no model needed
     auto store = archive::open_archive(a.archive);
     build_ann(a, *store);
@@ -154,6 +158,12 @@ int run_index(const IndexArgs& a) {
   auto consider = [&](const std::string& given, bool from_archive) {
     const std::string key = fs::absolute(given).lexically_normal().string();
     if (!seen.insert(key).second) return;
+    if (!from_archive && key.find_first_of("\t\n\r") != std::string::npos) {
+      // Indexed, it made every later search that found it fail whole (its TSV and Raven tables cannot hold it).
+      problems.push_back(key + ": its path holds a tab or a line break, which search's tables (TSV, Raven) cannot "
+                               "carry: rename it");
+      return;
+    }
     try {
       const archive::FileRecord now = archive::file_identity(given);
       const auto old = store->file(now.path);
@@ -172,11 +182,15 @@ int run_index(const IndexArgs& a) {
     }
   };
   for (const auto& f : inputs.files) consider(f, false);
+  std::vector<std::string> unreachable;  // stored recordings whose directory is gone, kept
   if (a.update) {
-    for (const auto& f : store->files()) {
+    const auto stored_files = store->files();
+    for (const auto& f : stored_files) {
       std::error_code ec;
       if (!fs::exists(f.path, ec)) {
-        if (!seen.count(f.path)) dropped.push_back(f.path);
+        if (seen.count(f.path)) continue;
+        if (!a.drop_missing && !fs::is_directory(fs::path(f.path).parent_path(), ec)) unreachable.push_back(f.path);
+        else dropped.push_back(f.path);
         continue;
       }
       try {
@@ -185,6 +199,12 @@ int run_index(const IndexArgs& a) {
         problems.push_back(e.what());
       }
     }
+    if (!a.drop_missing && dropped.size() * 2 > stored_files.size())
+      throw file_error(a.archive, std::to_string(dropped.size()) + " of its " + std::to_string(stored_files.size()) +
+                                      " recordings are no longer on disk (" + dropped.front() +
+                                      ", ...); nothing was dropped or indexed: if they were deleted, give "
+                                      "--drop-missing (their windows and review verdicts go with them); if they "
+                                      "were moved or their drive is not mounted, mount or index them first");
     if (!dropped.empty()) store->remove_files(dropped);
   }
 
@@ -280,6 +300,17 @@ int run_index(const IndexArgs& a) {
   if (unchanged) std::printf("  %zu already indexed and unchanged (skipped)\n", unchanged);
   if (by_others) std::printf("  %zu indexed by other index runs on the same archive\n", by_others);
   if (!dropped.empty()) std::printf("  %zu no longer on disk (dropped with their windows)\n", dropped.size());
+  if (!unreachable.empty()) {
+    std::set<std::string> dirs;
+    for (const auto& f : unreachable) dirs.insert(fs::path(f).parent_path().string());
+    std::printf("  %zu in %zu director%s that no longer exist%s (a drive not mounted?), kept with their windows and "
+                "reviews (`index --update --drop-missing` drops them):",
+                unreachable.size(), dirs.size(), dirs.size() == 1 ? "y" : "ies", dirs.size() == 1 ? "s" : "");
+    std::size_t shown = 0;
+    for (const auto& d : dirs)
+      if (shown++ < 3) std::printf(" %s", d.c_str());
+    std::printf(dirs.size() > 3 ? " ...\n" : "\n");
+  }
   if (!changed_kept.empty()) {
     std::printf("  %zu changed since they were indexed, kept as indexed (`index --update` embeds them again):",
                 changed_kept.size());
@@ -316,6 +347,9 @@ void add_index_command(CLI::App& app) {
                 "at shorter hops), the hop on a grid of 16 frames, but embeddings that differ from the per-window "
                 "ones and a lower search precision (README, \"Search an archive by example\")");
   cmd->add_flag("--half", a->half, "Store embeddings as float16 (half the size; a new archive only)");
+  cmd->add_flag("--drop-missing", a->drop_missing,
+                "With --update: drop every stored recording no longer on disk, even in a directory that is gone or "
+                "more than half of the archive");
   cmd->add_flag("--update", a->update,
                 "Embed again the recordings changed since they were indexed and drop those no longer on disk");
   cmd->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->check(ThreadCount);

@@ -158,6 +158,18 @@ int run_review(const ReviewArgs& a) {
     }
   };
   plan_examples();
+  if (!positives.empty()) {
+    bool known = false;
+    std::string names;
+    for (const auto& c : library.classes()) {
+      known = known || c.name == a.class_name;
+      if (!c.negative) names += (names.empty() ? "" : ", ") + c.name;
+    }
+    // A misspelt --class made a new class without a word.
+    if (!known && !a.quiet)
+      std::fprintf(stderr, "note: class \"%s\" is new in %s (its classes: %s): the confirmed windows start it\n",
+                   a.class_name.c_str(), a.library.c_str(), names.empty() ? "none" : names.c_str());
+  }
 
   // 1. The library, one change: examples, negatives, thresholds (as enroll).
   if (!positives.empty() || !negatives.empty()) {

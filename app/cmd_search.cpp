@@ -59,7 +59,11 @@ int run_search(const SearchArgs& a) {
   if (a.example == "-") throw Error("search: give the example as a file, not standard input");
   const std::optional<Segment> segment =
       a.segment.empty() ? std::nullopt : std::optional<Segment>(parse_segment(a.segment));
-  if (!a.out.empty()) check_output_path(a.out);
+  if (!a.out.empty()) {
+    check_output_path(a.out);
+    // --out ARCHIVE replaced the archive with the hit table (and --out LIB the library, --out EXAMPLE the recording).
+    check_not_an_input(a.out, {a.archive, a.archive + ".ann", a.ann_file, a.library, a.example}, "search");
+  }
   const archive::SampleMethod sample = archive::parse_sample_method(a.sample);
   if (sample == archive::SampleMethod::margin && a.library.empty())
     throw Error("search: --sample margin picks the windows nearest the class's threshold: it needs --library LIB "

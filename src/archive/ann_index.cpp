@@ -20,6 +20,7 @@
 #include <cstring>
 #include <exception>
 #include <filesystem>
+#include <fstream>
 #include <limits>
 #include <string_view>
 #include <unordered_set>
@@ -34,7 +35,7 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr std::string_view kMagic = "ONESHOT-ANN\n";
-constexpr std::uint32_t kVersion = 1;
+constexpr std::uint32_t kVersion = 2;  // 2: the archive's identity after the fingerprint
 constexpr std::size_t kMaxCandidates = 100000;
 constexpr int kMaxEf = 100000;
 
@@ -119,6 +120,19 @@ AnnBuildReport build_ann_index(const ArchiveStore& store, const std::string& pat
   if (dim == 0) throw file_error(store.location(), "the archive records no embedding size (damaged)");
   if (options.hnsw_m < 2 || options.hnsw_m > 256) throw Error("internal: HNSW M must be 2..256");
   check_output_path(path, OutputRules{.streaming = false, .create_parents = false});
+  // Only an approximate index is replaced: --ann-file ARCHIVE replaced the
+  // archive (its reviews with it), --ann-file REC.wav a recording.
+  {
+    std::error_code ec;
+    if (fs::exists(path, ec)) {
+      std::ifstream in(path, std::ios::binary);
+      std::string head(kMagic.size(), '\0');
+      in.read(head.data(), static_cast<std::streamsize>(head.size()));
+      if (!in || head != kMagic)
+        throw file_error(path, "exists and is not an approximate index of oneshot-audio (no ONESHOT-ANN header): "
+                               "give --ann-file a new file name (or the path of an old index, which is replaced)");
+    }
+  }
   AnnBuildReport report;
   report.path = path;
   report.kind = options.kind;
@@ -188,6 +202,8 @@ AnnBuildReport build_ann_index(const ArchiveStore& store, const std::string& pat
   put(out, static_cast<std::uint64_t>(nlist));
   put(out, static_cast<std::uint32_t>(model.fingerprint.size()));
   out.append(model.fingerprint);
+  put(out, static_cast<std::uint32_t>(model.id.size()));
+  out.append(model.id);
   out.append(reinterpret_cast<const char*>(ids.data()), n * sizeof(std::int64_t));
   const std::size_t size_at = out.size();
   put(out, std::uint64_t{0});
@@ -296,6 +312,16 @@ AnnIndex AnnIndex::load(const std::string& path, const ArchiveModel& model, cons
   if (fingerprint != model.fingerprint)
     throw file_error(path, "the approximate index was built for model " + fingerprint + ", but the archive " +
                                archive_location + " holds embeddings of model " + model.fingerprint + ": " + rebuild);
+  std::uint32_t id_len = 0;
+  take(&id_len, 4, "its header");
+  if (id_len > 256) throw damaged("an archive identity of " + std::to_string(id_len) + " bytes");
+  std::string archive_id(id_len, '\0');
+  take(archive_id.data(), id_len, "its archive identity");
+  if (archive_id != model.id)
+    throw file_error(path, "the approximate index was built for another archive (identity " +
+                               (archive_id.empty() ? std::string("none") : archive_id) + ") than " + archive_location +
+                               " (identity " + (model.id.empty() ? std::string("none") : model.id) +
+                               "): one left from a deleted archive, or copied from another: " + rebuild);
   if (dim != model.embedding_dim)
     throw file_error(path, "the approximate index holds embeddings of " + std::to_string(dim) +
                                " values, the archive's have " + std::to_string(model.embedding_dim) + ": " + rebuild);

@@ -98,7 +98,9 @@ struct AnnBuildReport {
 };
 
 // Reads every stored window of `store` (one scan) and writes the index to
-// `path` atomically. Error for an empty archive, a damaged embedding (the
+// `path` atomically; an existing file at `path` must be an approximate index
+// (anything else, the archive itself included, is an Error naming it, left
+// as it is). Error for an empty archive, a damaged embedding (the
 // store's error), an unwritable path, or faiss failing (its message).
 // Memory: the embeddings (windows x dim float32) and the index, twice while
 // the file is written.

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <random>
 
 #include <sys/stat.h>
 
@@ -17,6 +18,17 @@
 
 namespace oneshot::archive {
 namespace fs = std::filesystem;
+
+std::string new_archive_id() {
+  std::random_device device;
+  std::string id;
+  char buf[9];
+  for (int i = 0; i < 4; ++i) {
+    std::snprintf(buf, sizeof buf, "%08x", static_cast<unsigned>(device()));
+    id += buf;
+  }
+  return id;
+}
 
 FileRecord file_identity(const fs::path& path) {
   FileRecord f;

@@ -50,7 +50,15 @@ struct ArchiveModel {
   // Another fingerprint of the same model, accepted as equal by
   // archive_mismatch (the run's former fingerprint); never stored. Empty: none.
   std::string former_fingerprint;
+  // This archive's identity: random, made when it is created (table meta
+  // "archive_id"; "" in an archive made before it was kept). An approximate
+  // index records it, so that one left from a deleted archive, or copied from
+  // another archive of the same model, is refused rather than searched.
+  std::string id;
 };
+
+// A new archive identity: 32 hexadecimal digits from std::random_device.
+std::string new_archive_id();
 
 // Why an archive holding `stored` cannot take the windows that `wanted` (and,
 // when given, the precision `half`) would add: another model's fingerprint,

@@ -275,6 +275,7 @@ class PostgresArchive final : public ArchiveStore {
     if (!model.windows.empty() && model.windows != "per-window" && model.windows != "shared")
       damaged("its windows \"" + model.windows + "\" (table meta) are not per-window or shared");
     if (model.fingerprint.empty()) damaged("it records no fingerprint (table meta)");
+    model.id = m.count("archive_id") ? m.at("archive_id") : "";
     return model;
   }
 
@@ -760,6 +761,7 @@ std::unique_ptr<ArchiveStore> open_or_create_postgres_archive(const std::string&
         {"kind", kKind},
         {"schema_version", std::to_string(kSchemaVersion)},
         {"created", utc_now_iso8601()},
+        {"archive_id", new_archive_id()},
         {"run", model.run},
         {"fingerprint", model.fingerprint},
         {"embedding_dim", std::to_string(model.embedding_dim)},
@@ -786,6 +788,11 @@ std::unique_ptr<ArchiveStore> open_or_create_postgres_archive(const std::string&
     a->write("cannot record how the windows are embedded", [&](pqxx::transaction_base& tx) {
       tx.exec_params("INSERT INTO " + a->t("meta") + "(key, value) VALUES($1, $2) ON CONFLICT (key) DO NOTHING",
                      std::string("windows"), model.windows);
+    });
+  if (stored.id.empty())  // made before its identity was kept (sqlite_archive.cpp says why)
+    a->write("cannot record the archive's identity", [&](pqxx::transaction_base& tx) {
+      tx.exec_params("INSERT INTO " + a->t("meta") + "(key, value) VALUES($1, $2) ON CONFLICT (key) DO NOTHING",
+                     std::string("archive_id"), new_archive_id());
     });
   a->model_cache.reset();
   return a;

@@ -302,6 +302,7 @@ class SqliteArchive final : public ArchiveStore {
     if (!model.windows.empty() && model.windows != "per-window" && model.windows != "shared")
       damaged("its windows \"" + model.windows + "\" (table meta) are not per-window or shared");
     if (model.fingerprint.empty()) damaged("it records no fingerprint (table meta)");
+    model.id = m.count("archive_id") ? m.at("archive_id") : "";
     return model;
   }
 
@@ -714,6 +715,8 @@ std::unique_ptr<ArchiveStore> open_sqlite_archive(const fs::path& path, bool rea
       throw file_error(path, "is an empty SQLite file, not a sound archive (one is made by `oneshot-audio index`)");
   }
   a->read([&] { check_schema(*a); });
+  // A read-only file is named before a change (review wrote into a chmod 444 archive as root).
+  if (!read_only) check_output_path(path, OutputRules{.streaming = false, .create_parents = false});
   return a;
 }
 
@@ -746,6 +749,7 @@ std::unique_ptr<ArchiveStore> open_or_create_sqlite_archive(const fs::path& path
         "NULL, verdict TEXT NOT NULL, added TEXT NOT NULL, PRIMARY KEY(window_id, class))");
     a->set_meta("schema_version", std::to_string(kSchemaVersion));
     a->set_meta("created", utc_now_iso8601());
+    a->set_meta("archive_id", new_archive_id());
     a->set_meta("run", model.run);
     a->set_meta("fingerprint", model.fingerprint);
     a->set_meta("embedding_dim", std::to_string(model.embedding_dim));
@@ -758,10 +762,13 @@ std::unique_ptr<ArchiveStore> open_or_create_sqlite_archive(const fs::path& path
   a->read([&] { check_schema(*a); });
   const ArchiveModel stored = a->model();
   if (const std::string why = archive_mismatch(stored, model, half); !why.empty()) throw file_error(path, why);
-  if (stored.run != model.run || (stored.windows.empty() && !model.windows.empty()))
+  // An archive made before its identity was kept gets one now: an approximate index built before
+  // then is refused (built again), since nothing tells which archive it was made from.
+  if (stored.run != model.run || (stored.windows.empty() && !model.windows.empty()) || stored.id.empty())
     a->transaction([&] {
       a->set_meta("run", model.run);
       if (stored.windows.empty() && !model.windows.empty()) a->set_meta("windows", model.windows);
+      if (stored.id.empty()) a->set_meta("archive_id", new_archive_id());
     });
   return a;
 }

@@ -173,6 +173,27 @@ void remove_stale_temporaries(const fs::path& target) {
 }
 }  // namespace
 
+void check_not_an_input(const fs::path& out, const std::vector<fs::path>& inputs, std::string_view command,
+                        std::string_view option) {
+  if (out.empty() || out == "-") return;
+  for (const fs::path& input : inputs) {
+    if (input.empty()) continue;
+    std::error_code ec;
+    bool same = fs::exists(out, ec) && fs::exists(input, ec) && fs::equivalent(out, input, ec) && !ec;
+    if (!same) {
+      ec.clear();
+      const fs::path a = fs::weakly_canonical(out, ec);
+      if (!ec) {
+        const fs::path b = fs::weakly_canonical(input, ec);
+        same = !ec && a == b;
+      }
+    }
+    if (same)
+      throw file_error(out, "is " + input.string() + ", which " + std::string(command) + " reads: give " +
+                                std::string(option) + " another file name");
+  }
+}
+
 OutputTarget check_output_path(const fs::path& path, OutputRules rules) {
   if (path.empty()) throw Error("an output path is empty");
   OutputTarget out{path, path, OutputKind::file};

@@ -22,6 +22,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/error.h"
 
@@ -50,6 +51,14 @@ struct OutputTarget {
 // what is wrong otherwise (see the top of this file). Commands call it on every
 // output file a user names, when they parse their options.
 OutputTarget check_output_path(const std::filesystem::path& path, OutputRules rules = {});
+// An output that would replace a file the command reads (search --out ARCHIVE
+// replaced the archive with its hit table, export --out R/best.pt the
+// weights): Error "OUT: is INPUT, which COMMAND reads: give ... another file
+// name" when OUT is one of `inputs` (the same file through links, hard links
+// included, or the same path when neither exists yet). `option` names the
+// output's option ("--out").
+void check_not_an_input(const std::filesystem::path& out, const std::vector<std::filesystem::path>& inputs,
+                        std::string_view command, std::string_view option = "--out");
 // An output directory (--out DIR, --cache DIR): an existing writable directory
 // (through symbolic links), or one that can be created (its nearest existing
 // ancestor is a writable directory). Error naming DIR otherwise.

@@ -551,6 +551,9 @@ ClassLibrary::~ClassLibrary() = default;
 ClassLibrary ClassLibrary::open(const fs::path& path) {
   auto impl = connect(path, false);
   impl->read([&] { check_schema(*impl); });
+  // To change it: a read-only file is named now, as enroll names it (review and
+  // library --remove wrote into a chmod 444 library as root).
+  check_output_path(path, OutputRules{.streaming = false, .create_parents = false});
   return ClassLibrary(std::move(impl));
 }
 

@@ -185,7 +185,8 @@ struct PlanOutdated : Error {
 class ClassLibrary {
  public:
   // Opens an existing library to change it; Error "PATH: ..." when it is
-  // missing, not a SQLite database or not a class library. Nothing is created.
+  // missing, not a SQLite database, not a class library, or read-only (the
+  // file or its directory). Nothing is created.
   static ClassLibrary open(const std::filesystem::path& path);
   // The same, read-only (SQLITE_OPEN_READONLY): for commands that only read
   // (library listing, classify, detect). A change through it is an Error.

@@ -105,7 +105,7 @@ class AnnIndexTest : public ::testing::TestWithParam<AnnKind> {
     bo.threads = 2;
     report = build_ann_index(*store, ann_path, bo);
   }
-  AnnIndex load() const { return AnnIndex::load(ann_path, test_model(), (dir / "a.archive").string()); }
+  AnnIndex load() const { return AnnIndex::load(ann_path, store->model(), (dir / "a.archive").string()); }
   test::TempDir dir;
   Clusters clusters;
   std::unique_ptr<ArchiveStore> store;
@@ -288,7 +288,7 @@ TEST_P(AnnIndexTest, DamagedForeignOrMissingIndexFilesAreNamedErrorsWithTheWayOu
     const std::size_t faiss_at = b.size() - 8 - 64;  // inside the faiss blob's last bytes
     std::string garbage = b.substr(0, b.size() - 8);
     // Overwrite the start of the faiss blob (after the ids and its size) with nonsense.
-    const std::size_t header = 12 + 4 + 4 + 8 * 5 + 4 + 4 + 8 * 10000 + 8;
+    const std::size_t header = 12 + 4 + 4 + 8 * 5 + 4 + 4 + 4 + 32 + 8 * 10000 + 8;  // ... fingerprint, archive id, ids
     ASSERT_LT(header + 16, faiss_at);
     std::memset(garbage.data() + header, 'Z', 16);
     const std::uint64_t sum = XXH3_64bits(garbage.data(), garbage.size());
@@ -299,11 +299,17 @@ TEST_P(AnnIndexTest, DamagedForeignOrMissingIndexFilesAreNamedErrorsWithTheWayOu
   // Another model's index.
   write(bytes);
   EXPECT_NO_THROW((void)load());
-  ArchiveModel other = test_model();
+  ArchiveModel other = store->model();
   other.fingerprint = "beef";
   const std::string e = test::error_of([&] { (void)AnnIndex::load(ann_path, other, archive); });
   EXPECT_NE(e.find("built for model f00d"), std::string::npos) << e;
   EXPECT_NE(e.find("model beef"), std::string::npos) << e;
+  // Another archive's index (the same model and window ids: made again at this path, or copied).
+  ArchiveModel again = store->model();
+  ASSERT_EQ(again.id.size(), 32u);
+  again.id = new_archive_id();
+  const std::string stale = test::error_of([&] { (void)AnnIndex::load(ann_path, again, archive); });
+  EXPECT_NE(stale.find("was built for another archive (identity " + store->model().id), std::string::npos) << stale;
   // None at all.
   fs::remove(ann_path);
   const std::string missing = error();
@@ -320,6 +326,14 @@ TEST(AnnIndexBuild, AnEmptyArchiveOrAPostgresUrlWithoutAFileIsRefused) {
   const std::string e = test::error_of([&] { build_ann_index(*store, (dir / "e.archive.ann").string(), {}); });
   EXPECT_NE(e.find("holds no windows yet"), std::string::npos) << e;
   EXPECT_FALSE(fs::exists(dir / "e.archive.ann"));
+  // A file that is not an index (the archive itself, a recording) is never replaced.
+  test::write_text(dir / "rec.wav", "RIFF a recording");
+  for (const fs::path& taken : {dir / "e.archive", dir / "rec.wav"}) {
+    const auto size = fs::file_size(taken);
+    const std::string o = test::error_of([&] { build_ann_index(*store, taken.string(), {}); });
+    EXPECT_NE(o.find(taken.string() + ": exists and is not an approximate index"), std::string::npos) << o;
+    EXPECT_EQ(fs::file_size(taken), size);
+  }
   const std::string u = test::error_of([] { default_ann_path("postgresql://u@h/db"); });
   EXPECT_NE(u.find("--ann-file"), std::string::npos) << u;
   EXPECT_EQ(parse_ann_kind("ivf"), AnnKind::ivf);

@@ -235,6 +235,37 @@ void ArchiveCli::UpdateEmbedsAChangedRecordingAgainAndDropsADeletedOne() {
   EXPECT_EQ(count(archive, "SELECT COUNT(*) FROM files WHERE path LIKE '%two.wav'"), 0);
   EXPECT_EQ(count(archive, "SELECT COUNT(*) FROM files"), 2);
   EXPECT_EQ(count(archive, "SELECT COUNT(*) FROM windows"), 1 + 119);
+
+  // Recordings whose directory is gone (a drive not mounted) are kept with
+  // their windows; more than half of the archive gone at once is refused
+  // (nothing dropped) unless --drop-missing. Both used to drop everything,
+  // review verdicts included.
+  const fs::path mounted = tmp_->path() / "mounted", hidden = tmp_->path() / "unmounted";
+  fs::create_directories(mounted / "sub");
+  fs::copy_file(a[0], mounted / "sub" / "one.wav");
+  fs::copy_file(a[1], mounted / "sub" / "two.wav");
+  fs::copy_file(b[0], mounted / "three.wav");
+  const fs::path field = tmp_->path() / "field.archive";
+  const std::string index_field = "index --run " + run_dir() + " --archive " + q(field);
+  ASSERT_EQ(run(index_field + " --quiet " + q(mounted)).status, 0);
+  fs::rename(mounted / "sub", hidden);
+  r = run(index_field + " --update");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("2 in 1 directory that no longer exists (a drive not mounted?), kept"), std::string::npos)
+      << r.out;
+  EXPECT_EQ(count(field, "SELECT COUNT(*) FROM files"), 3);
+  fs::rename(hidden, mounted / "sub");
+  fs::remove(mounted / "sub" / "one.wav");
+  fs::remove(mounted / "three.wav");
+  r = run(index_field + " --update");
+  EXPECT_EQ(r.status, 1) << r.out;
+  EXPECT_NE(r.out.find("2 of its 3 recordings are no longer on disk"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("--drop-missing"), std::string::npos) << r.out;
+  EXPECT_EQ(count(field, "SELECT COUNT(*) FROM files"), 3);
+  r = run(index_field + " --update --drop-missing");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("2 no longer on disk (dropped with their windows)"), std::string::npos) << r.out;
+  EXPECT_EQ(count(field, "SELECT COUNT(*) FROM files"), 1);
 }
 
 void ArchiveCli::AnotherModelIsRefusedNamingBothFingerprints() {
@@ -268,11 +299,14 @@ void ArchiveCli::BadRecordingsAreNamedAndSkippedWithExitStatusOne() {
   fs::create_directories(dir);
   fs::copy_file(recordings_ / "long.wav", dir / "good.wav");
   test::write_text(dir / "broken.wav", "RIFF this is not audio at all, only words in a file named .wav");
+  // Good audio whose name holds a tab: indexed, it made every search that found it fail whole.
+  fs::copy_file(recordings_ / "long.wav", dir / "tab\there.wav");
   const fs::path archive = tmp_->path() / "bad.archive";
   const Result r = run("index --quiet --run " + run_dir() + " --archive " + q(archive) + " " + q(dir));
   EXPECT_EQ(r.status, 1) << r.out;
-  EXPECT_NE(r.out.find("1 recording could not be indexed (skipped; the others are stored)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("2 recordings could not be indexed (skipped; the others are stored)"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find((dir / "broken.wav").string() + ":"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("here.wav: its path holds a tab or a line break"), std::string::npos) << r.out;
   EXPECT_EQ(count(archive, "SELECT COUNT(*) FROM files"), 1);
   EXPECT_EQ(count(archive, "SELECT COUNT(*) FROM files WHERE path LIKE '%good.wav'"), 1);
 }

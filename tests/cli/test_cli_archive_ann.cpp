@@ -131,6 +131,43 @@ TEST(ArchiveAnnCli, ApproximateSearchMatchesExactStaysHonestWhenStaleAndRefusesA
   EXPECT_EQ(r.status, 1) << r.out;
   EXPECT_NE(r.out.find("no approximate index"), std::string::npos) << r.out;
   EXPECT_EQ(run(search, true).status, 0);
+
+  // Another archive's index, of the same model and with the same window ids
+  // (an archive made again at the same path, its old index left beside it;
+  // or one copied over): refused, naming it, not searched.
+  const fs::path again = dir / "again.archive";
+  r = run("index --quiet --run " + q(demo / "run") + " --archive " + q(again) + " --ann hnsw" + files);
+  ASSERT_EQ(r.status, 0) << r.out;
+  fs::remove(again);
+  r = run("index --quiet --run " + q(demo / "run") + " --archive " + q(again) + files);
+  ASSERT_EQ(r.status, 0) << r.out;
+  r = run("search --archive " + q(again) + " --example " + q(clips[0]) + " --approx");
+  EXPECT_EQ(r.status, 1) << r.out;
+  EXPECT_NE(r.out.find("the approximate index was built for another archive"), std::string::npos) << r.out;
+  r = run("index --archive " + q(archive) + " --ann hnsw");
+  ASSERT_EQ(r.status, 0) << r.out;
+  fs::copy_file(ann, fs::path(again.string() + ".ann"), fs::copy_options::overwrite_existing);
+  r = run("search --archive " + q(again) + " --example " + q(clips[0]) + " --approx");
+  EXPECT_EQ(r.status, 1) << r.out;
+  EXPECT_NE(r.out.find("the approximate index was built for another archive"), std::string::npos) << r.out;
+
+  // The index's file never replaces another file (the archive itself, a
+  // recording), and search --out never replaces what search reads.
+  const auto archive_bytes = fs::file_size(archive);
+  r = run("index --archive " + q(archive) + " --ann hnsw --ann-file " + q(archive));
+  EXPECT_EQ(r.status, 1) << r.out;
+  EXPECT_NE(r.out.find("exists and is not an approximate index"), std::string::npos) << r.out;
+  EXPECT_EQ(fs::file_size(archive), archive_bytes);
+  const fs::path example = dir / "example.wav";  // a copy: the shared demo's clips stay as they are if this fails
+  fs::copy_file(clips[0], example);
+  for (const fs::path& input : {archive, example}) {
+    const auto before = fs::file_size(input);
+    r = run("search --archive " + q(archive) + " --example " + q(example) + " --out " + q(input));
+    EXPECT_EQ(r.status, 1) << r.out;
+    EXPECT_NE(r.out.find("which search reads: give --out another file name"), std::string::npos) << r.out;
+    EXPECT_EQ(fs::file_size(input), before) << input;
+  }
+  EXPECT_EQ(run(search, true).status, 0);
 }
 
 }  // namespace

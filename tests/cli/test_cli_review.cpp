@@ -368,6 +368,42 @@ TEST_F(ReviewCli, TwoReviewsOfOneTableAtOnceEnrolEachWindowOnce) {
       << "a window enrolled twice in one class";
 }
 
+// A read-only library is named and left as it is (review and library
+// --remove wrote into chmod 444 files, as root can); a --class the library
+// does not hold is said to be new (a misspelt one made a class silently).
+TEST_F(ReviewCli, AReadOnlyLibraryIsRefusedAndANewClassIsNamed) {
+  const std::string name = example_class();
+  const auto clips = test::demo_clips_of(demo_, name);
+  ASSERT_GE(clips.size(), 2u);
+  const fs::path verdicts = tmp_->path() / "readonly.tsv";
+  write_file_atomic(verdicts, "filename\tonset\toffset\tverdict\n" +
+                                  (recordings_ / name / clips[1].filename()).string() + "\t0\t1\tyes\n");
+  const fs::path lib = library_of(name, "readonly");
+  const long examples = count(lib, "SELECT COUNT(*) FROM examples");
+  fs::permissions(lib, fs::perms::owner_write | fs::perms::group_write | fs::perms::others_write,
+                  fs::perm_options::remove);
+  Result r = run("review --archive " + q(archive_copy("readonly")) + " --library " + q(lib) + " --class " + name +
+                 " " + q(verdicts));
+  EXPECT_EQ(r.status, 1) << r.out;
+  EXPECT_NE(r.out.find(lib.string() + ": is read-only"), std::string::npos) << r.out;
+  r = run("library " + q(lib) + " --remove " + name);
+  EXPECT_EQ(r.status, 1) << r.out;
+  EXPECT_NE(r.out.find("is read-only"), std::string::npos) << r.out;
+  fs::permissions(lib, fs::perms::owner_write, fs::perm_options::add);
+  EXPECT_EQ(count(lib, "SELECT COUNT(*) FROM examples"), examples);
+
+  r = run("review --archive " + q(archive_copy("newclass")) + " --library " + q(lib) + " --class " + name +
+          "_typo " + q(verdicts));
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("note: class \"" + name + "_typo\" is new in " + lib.string() + " (its classes: " + name),
+            std::string::npos)
+      << r.out;
+  r = run("review --archive " + q(archive_copy("known")) + " --library " + q(lib) + " --class " + name + " " +
+          q(verdicts));
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_EQ(r.out.find("is new in"), std::string::npos) << r.out;
+}
+
 TEST_F(ReviewCli, SearchSamplesAreReproducibleAndMarginNeedsALibrary) {
   const std::string name = example_class();
   const fs::path lib = library_of(name, "sample");
