@@ -11,6 +11,7 @@
 // windows, or the class's examples) and the same scorer ranks them; exact
 // stays the default.
 #include <cmath>
+#include <map>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -214,7 +215,26 @@ int run_search(const SearchArgs& a) {
     po.description = std::to_string(hits.size()) + " hits (" + archive::sample_method_name(sample) + " sample of " +
                      std::to_string(a.top) + " windows) in " + a.archive +
                      (reviewed ? ", " + std::to_string(reviewed) + " reviewed windows left out" : std::string());
-    const auto page = archive::write_review_page(hits, a.page, po);
+    // A recording changed since it was indexed would be played as it is now,
+    // while review enrols the windows as they were embedded: left off the page.
+    std::vector<archive::SearchHit> on_page;
+    std::map<std::string, bool> changed;
+    for (const auto& h : hits) {
+      auto [it, fresh] = changed.try_emplace(h.file, false);
+      if (fresh) {
+        try {
+          const auto stored = store->file(h.file);
+          it->second = stored && !archive::same_identity(*stored, archive::file_identity(h.file));
+        } catch (const Error&) {
+          // unreadable now: the page names it (no clip)
+        }
+        if (it->second)
+          std::fprintf(stderr, "note: %s changed since it was indexed: its hits are left off the review page "
+                       "(`index --update` embeds it again)\n", h.file.c_str());
+      }
+      if (!it->second) on_page.push_back(h);
+    }
+    const auto page = archive::write_review_page(on_page, a.page, po);
     for (const auto& u : page.unreadable) std::fprintf(stderr, "note: no clip on the review page: %s\n", u.c_str());
     if (!a.quiet)
       std::fprintf(stderr, "review page: %s (%zu clip%s)\n", page.page.c_str(), page.clips, page.clips == 1 ? "" : "s");

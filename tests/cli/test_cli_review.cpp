@@ -12,6 +12,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -402,6 +403,34 @@ TEST_F(ReviewCli, AReadOnlyLibraryIsRefusedAndANewClassIsNamed) {
           q(verdicts));
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_EQ(r.out.find("is new in"), std::string::npos) << r.out;
+}
+
+// A recording changed since it was indexed is left off the review page, with
+// a note: the page would play its new audio while review enrolled the windows
+// as they were embedded.
+TEST_F(ReviewCli, ARecordingChangedSinceIndexingIsLeftOffTheReviewPage) {
+  const auto clips = test::demo_clips_of(demo_, classes_.at(0));
+  const auto others = test::demo_clips_of(demo_, classes_.at(1));
+  ASSERT_GE(clips.size(), 2u);
+  ASSERT_FALSE(others.empty());
+  const fs::path dir = tmp_->path() / "changing";
+  fs::create_directories(dir);
+  fs::copy_file(clips[0], dir / "a.wav");
+  fs::copy_file(clips[1], dir / "b.wav");
+  const fs::path archive = tmp_->path() / "changing.archive";
+  Result r = run("index --quiet --run " + q(demo_ / "run") + " --archive " + q(archive) + " " + q(dir));
+  ASSERT_EQ(r.status, 0) << r.out;
+  const std::string search = "search --archive " + q(archive) + " --example " + q(clips[0]) + " --top 2 --page ";
+  r = run(search + q(tmp_->path() / "page-before"));
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("(2 clips)"), std::string::npos) << r.out;
+  fs::copy_file(others[0], dir / "a.wav", fs::copy_options::overwrite_existing);
+  fs::last_write_time(dir / "a.wav", fs::last_write_time(dir / "a.wav") + std::chrono::seconds(5));
+  r = run(search + q(tmp_->path() / "page-after"));
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("note: " + (dir / "a.wav").string() + " changed since it was indexed"), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("(1 clip)"), std::string::npos) << r.out;
 }
 
 TEST_F(ReviewCli, SearchSamplesAreReproducibleAndMarginNeedsALibrary) {
