@@ -254,11 +254,12 @@ int run_search(const SearchArgs& a) {
                  approx.candidates, static_cast<long long>(approx.covered));
     if (approx.uncovered || approx.gone)
       std::fprintf(stderr, "note: the approximate index is out of date: %lld windows stored since it was built %s, %lld "
-                           "it covers no longer stored (left out); `oneshot-audio index --archive %s --ann %s` brings it up "
-                           "to date\n",
+                           "it covers no longer stored (left out); `oneshot-audio index --archive %s --ann %s%s` brings it "
+                           "up to date\n",
                    static_cast<long long>(approx.uncovered),
                    approx.fell_back ? "(over a quarter of the archive: every window searched exactly)" : "(scored exactly)",
-                   static_cast<long long>(approx.gone), a.archive.c_str(), archive::ann_kind_name(ann->kind()));
+                   static_cast<long long>(approx.gone), a.archive.c_str(), archive::ann_kind_name(ann->kind()),
+                   a.ann_file.empty() ? "" : (" --ann-file " + a.ann_file).c_str());
   }
   if (!a.quiet)
     std::fprintf(stderr, "%s %lld windows of %zu recordings with %zu query window%s in %.2f s (%.0f windows/s): "

@@ -176,6 +176,9 @@ AnnBuildReport build_ann_index(const ArchiveStore& store, const std::string& pat
       auto ivf = std::make_unique<faiss::IndexIVFFlat>(quantizer, static_cast<std::size_t>(dim), nlist);
       ivf->own_fields = true;
       ivf->cp.seed = 1234;  // reproducible lists
+      // nlist is clamped to at most n / 39 (or 1): faiss's warning about too few training points a list
+      // would only say that a small archive has few windows.
+      ivf->cp.min_points_per_centroid = 1;
       ivf->train(static_cast<faiss::Index::idx_t>(n), x.data());
       ivf->add_with_ids(static_cast<faiss::Index::idx_t>(n), x.data(), ids.data());
       index = std::move(ivf);
@@ -247,7 +250,10 @@ const AnnCoverage& AnnIndex::coverage() const { return impl_->coverage; }
 const std::string& AnnIndex::path() const { return impl_->path; }
 
 AnnIndex AnnIndex::load(const std::string& path, const ArchiveModel& model, const std::string& archive_location) {
-  const std::string rebuild = "build it again with `oneshot-audio index --archive " + archive_location + " --ann hnsw` (or ivf)";
+  // The way out names the index's file where `index` would not find it by itself (a PostgreSQL archive's, --ann-file).
+  const bool named = is_postgres_archive(archive_location) || path != archive_location + ".ann";
+  const std::string rebuild = "build it again with `oneshot-audio index --archive " + archive_location + " --ann hnsw" +
+                              (named ? " --ann-file " + path : std::string()) + "` (or ivf)";
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     const int err = errno;

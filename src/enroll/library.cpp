@@ -331,6 +331,9 @@ std::unique_ptr<ClassLibrary::Impl> connect(const fs::path& path, bool create, b
   // Another program's SQLite file: named, and left exactly as it is (before
   // any pragma that writes, a journal mode in its header included).
   const std::int64_t app = impl->query("PRAGMA application_id")[0].i64(0);
+  if (app == 0x4F534152)  // "OSAR", archive/sqlite_archive.cpp's: this program's, but another kind of file
+    throw file_error(path, "is a sound archive (made by `oneshot-audio index`, read by `search`), not a class "
+                           "library (made by `oneshot-audio enroll`)");
   if (app != 0 && app != kLibraryApplicationId) {
     char hex[24];
     std::snprintf(hex, sizeof hex, "%08llx", static_cast<unsigned long long>(app) & 0xffffffffULL);

@@ -70,6 +70,8 @@ Segment parse_segment(const std::string& text) {
   if (colon == std::string::npos) throw bad("no ':'");
   auto number = [&](const std::string& s, double fallback) {
     if (s.empty()) return fallback;
+    // Decimal seconds only: strtod also reads hexadecimal (0x10 = 16) and skips leading blanks.
+    if (s.find_first_not_of("0123456789.eE+-") != std::string::npos) throw bad("\"" + s + "\" is not a number");
     char* end = nullptr;
     const double v = std::strtod(s.c_str(), &end);
     if (end != s.c_str() + s.size() || !std::isfinite(v)) throw bad("\"" + s + "\" is not a number");

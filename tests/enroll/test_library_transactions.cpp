@@ -398,6 +398,11 @@ TEST(LibraryDamage, AnotherProgramsSqliteFileIsNamedAndLeftByteForByte) {
     }
     EXPECT_TRUE(bytes(file) == before);
   }
+  // This program's sound archive is named as what it is.
+  const fs::path archive = dir / "sounds.archive";
+  damage(archive, "PRAGMA application_id = 1330856274; CREATE TABLE meta(key TEXT, value TEXT)");  // 0x4F534152
+  const std::string e = error_of([&] { ClassLibrary::open_read_only(archive); });
+  EXPECT_NE(e.find(archive.string() + ": is a sound archive (made by `oneshot-audio index`"), std::string::npos) << e;
   // A library says what it is.
   const fs::path path = dir / "lib.db";
   make_library(path);

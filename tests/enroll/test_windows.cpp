@@ -166,7 +166,7 @@ TEST(ParseSegment, ReadsStartAndEnd) {
 
 TEST(ParseSegment, RejectsBadTextNamingIt) {
   for (const std::string bad : {"", "12", "a:2", "1:b", "1:2:3", "-1:2", "3:1", "2:2", "1:-2", "0:-1", "nan:1",
-                                "1:inf", "1 :2"}) {
+                                "1:inf", "1 :2", "0x10:0x20", " 1:3", "1:\t3"}) {  // hexadecimal, leading blanks
     const std::string e = error_of([&] { parse_segment(bad); });
     EXPECT_FALSE(e.empty()) << "\"" << bad << "\" was accepted";
     EXPECT_NE(e.find("--segment " + bad), std::string::npos) << e;
