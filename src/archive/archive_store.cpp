@@ -19,6 +19,24 @@
 namespace oneshot::archive {
 namespace fs = std::filesystem;
 
+void seal_embedding(unsigned char* blob, std::size_t size) {
+  const std::uint64_t sum = XXH3_64bits(blob, size);
+  std::memcpy(blob + size, &sum, sizeof sum);
+}
+
+std::string embedding_blob_problem(const unsigned char* blob, std::size_t bytes, std::size_t values_bytes,
+                                   const std::string& values_text) {
+  if (bytes == values_bytes) return "";  // stored before the checksum
+  if (bytes != values_bytes + kEmbeddingChecksumBytes)
+    return "has " + std::to_string(bytes) + " bytes; the archive's " + values_text + " take " +
+           std::to_string(values_bytes) + " (" + std::to_string(values_bytes + kEmbeddingChecksumBytes) +
+           " with their checksum)";
+  std::uint64_t sum;
+  std::memcpy(&sum, blob + values_bytes, sizeof sum);
+  if (XXH3_64bits(blob, values_bytes) != sum) return "does not match its checksum (a changed or damaged value)";
+  return "";
+}
+
 std::string new_archive_id() {
   std::random_device device;
   std::string id;

@@ -208,4 +208,19 @@ bool archive_exists(const std::string& location);
 // The largest magnitude a stored embedding value may have (as the class library).
 inline constexpr float kMaxArchiveEmbeddingValue = 1e9f;
 
+// A stored embedding's blob: its values (float32 or float16, little-endian as
+// in memory) followed by the XXH3-64 of those bytes (8 bytes), so that a bit
+// flipped on disk is named rather than searched (a break test flipped 20 bits
+// in 8 copies of an archive: 6 searched on without a word). Windows stored
+// before the checksum hold the values alone and are read unchecked.
+inline constexpr std::size_t kEmbeddingChecksumBytes = 8;
+// Appends the checksum of blob[0, size) to the `size` bytes at `blob` (the
+// caller's buffer holds size + kEmbeddingChecksumBytes).
+void seal_embedding(unsigned char* blob, std::size_t size);
+// "" when a stored blob of `bytes` bytes is `values_bytes` of values, sealed
+// (checksum matching) or from before the checksum; else what is wrong, as
+// "has N bytes; ... take M" or "does not match its checksum ...".
+std::string embedding_blob_problem(const unsigned char* blob, std::size_t bytes, std::size_t values_bytes,
+                                   const std::string& values_text);
+
 }  // namespace oneshot::archive

@@ -402,10 +402,11 @@ class PostgresArchive final : public ArchiveStore {
                       std::vector<float>& out) const {
     const pqxx::binarystring blob(f);
     const std::size_t want = static_cast<std::size_t>(dim) * (half ? 2 : 4);
-    if (blob.size() != want)
-      damaged("the embedding of window " + std::to_string(id) + " is " + std::to_string(blob.size()) +
-              " bytes, not " + std::to_string(want) + " (" + std::to_string(dim) + (half ? " float16" : " float32") +
-              " values; table windows)");
+    if (const std::string why =
+            embedding_blob_problem(reinterpret_cast<const unsigned char*>(blob.data()), blob.size(), want,
+                                   std::to_string(dim) + (half ? " float16" : " float32") + " values");
+        !why.empty())
+      damaged("the embedding of window " + std::to_string(id) + " " + why + " (table windows)");
     const std::size_t base = out.size();
     out.resize(base + static_cast<std::size_t>(dim));
     for (std::size_t i = 0; i < static_cast<std::size_t>(dim); ++i) {
@@ -606,7 +607,8 @@ FileRecord PostgresFileWriter::commit(double duration_s) {
         const auto n = static_cast<std::size_t>(std::min<std::int64_t>(kInsertBatch, count_ - done));
         spool_.read(buffer.data(), n * row_bytes);
         std::string starts = "{";
-        blob.assign(n * dim * value_bytes, '\0');
+        const std::size_t stride = dim * value_bytes + kEmbeddingChecksumBytes;  // values, then their checksum
+        blob.assign(n * stride, '\0');
         for (std::size_t w = 0; w < n; ++w) {
           const unsigned char* row = buffer.data() + w * row_bytes;
           double start;
@@ -618,15 +620,16 @@ FileRecord PostgresFileWriter::commit(double duration_s) {
               float v;
               std::memcpy(&v, row + sizeof(double) + i * sizeof(float), sizeof v);
               const std::uint16_t h = float_to_half(v);
-              std::memcpy(blob.data() + (w * dim + i) * 2, &h, 2);
+              std::memcpy(blob.data() + w * stride + i * 2, &h, 2);
             }
           } else {
-            std::memcpy(blob.data() + w * dim * 4, row + sizeof(double), dim * 4);
+            std::memcpy(blob.data() + w * stride, row + sizeof(double), dim * 4);
           }
+          seal_embedding(reinterpret_cast<unsigned char*>(blob.data() + w * stride), dim * value_bytes);
         }
         starts += "}";
         tx.exec_params(insert, out.id, starts, pqxx::binarystring(blob.data(), blob.size()),
-                       static_cast<std::int64_t>(dim * value_bytes), static_cast<std::int64_t>(n));
+                       static_cast<std::int64_t>(stride), static_cast<std::int64_t>(n));
         archive_statement_written();
         done += static_cast<std::int64_t>(n);
       }

@@ -379,10 +379,12 @@ class SqliteArchive final : public ArchiveStore {
     const auto bytes = static_cast<std::size_t>(sqlite3_column_bytes(s, col));
     const std::size_t value_bytes = half ? 2 : 4;
     const std::size_t expected = static_cast<std::size_t>(dim) * value_bytes;
-    if (bytes != expected)
-      damaged(what() + " has " + std::to_string(bytes) + " bytes; the archive's " + std::to_string(dim) +
-              " values of " + (half ? "float16" : "float32") + " take " + std::to_string(expected));
     const auto* blob = static_cast<const unsigned char*>(sqlite3_column_blob(s, col));
+    if (const std::string why = embedding_blob_problem(blob, bytes, expected,
+                                                       std::to_string(dim) + " values of " +
+                                                           (half ? "float16" : "float32"));
+        !why.empty())
+      damaged(what() + " " + why);
     const std::size_t at = out.size();
     out.resize(at + static_cast<std::size_t>(dim));
     float* dst = out.data() + at;
@@ -575,7 +577,7 @@ FileRecord SqliteFileWriter::commit(double duration_s) {
     out.id = sqlite3_last_insert_rowid(archive_.db);
     Statement insert(archive_.db, "INSERT INTO windows(file_id, start_s, embedding) VALUES(?, ?, ?)", archive_.failer());
     std::vector<unsigned char> buffer(kInsertBatch * (sizeof(double) + dim * sizeof(float)));
-    std::vector<std::uint16_t> halves(dim);
+    std::vector<unsigned char> sealed(dim * sizeof(float) + kEmbeddingChecksumBytes);  // values, then their checksum
     for (std::int64_t done = 0; done < count_;) {
       const auto n = static_cast<std::size_t>(std::min<std::int64_t>(kInsertBatch, count_ - done));
       const std::size_t row_bytes = sizeof(double) + dim * sizeof(float);
@@ -587,16 +589,19 @@ FileRecord SqliteFileWriter::commit(double duration_s) {
         insert.reset();
         insert.bind(1, out.id);
         insert.bind(2, start);
+        const std::size_t values = dim * (half ? 2 : sizeof(float));
         if (half) {
           for (std::size_t i = 0; i < dim; ++i) {
             float v;
             std::memcpy(&v, row + sizeof(double) + i * sizeof(float), sizeof v);
-            halves[i] = float_to_half(v);
+            const std::uint16_t h = float_to_half(v);
+            std::memcpy(sealed.data() + 2 * i, &h, 2);
           }
-          insert.bind_blob(3, halves.data(), dim * 2);
         } else {
-          insert.bind_blob(3, row + sizeof(double), dim * sizeof(float));
+          std::memcpy(sealed.data(), row + sizeof(double), values);
         }
+        seal_embedding(sealed.data(), values);
+        insert.bind_blob(3, sealed.data(), values + kEmbeddingChecksumBytes);
         while (insert.step()) {
         }
         injected_fault();

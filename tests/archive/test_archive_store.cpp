@@ -42,6 +42,18 @@ void sql(const fs::path& db, const std::string& statement) {
   ASSERT_EQ(rc, SQLITE_OK) << why;
 }
 
+long count(const fs::path& db, const std::string& query) {
+  sqlite3* h = nullptr;
+  sqlite3_stmt* st = nullptr;
+  long n = -1;
+  if (sqlite3_open(db.c_str(), &h) == SQLITE_OK && sqlite3_prepare_v2(h, query.c_str(), -1, &st, nullptr) == SQLITE_OK &&
+      sqlite3_step(st) == SQLITE_ROW)
+    n = static_cast<long>(sqlite3_column_int64(st, 0));
+  sqlite3_finalize(st);
+  sqlite3_close(h);
+  return n;
+}
+
 ArchiveModel test_model(const std::string& fingerprint = "f00d") {
   ArchiveModel m;
   m.run = "/runs/a";
@@ -383,7 +395,7 @@ TEST(ArchiveStore, DamageIsNamedWithTheWayOut) {
   sql(path, "UPDATE windows SET embedding = x'0102' WHERE id = 2");
   std::string e = scan_error();
   EXPECT_NE(e.find(path.string() + ": sound archive: the embedding of window 2 (table windows, column embedding) has "
-                                   "2 bytes; the archive's 8 values of float32 take 32"),
+                                   "2 bytes; the archive's 8 values of float32 take 32 (40 with their checksum)"),
             std::string::npos)
       << e;
   EXPECT_NE(e.find(way_out), std::string::npos) << e;
@@ -397,6 +409,16 @@ TEST(ArchiveStore, DamageIsNamedWithTheWayOut) {
   EXPECT_NE(scan_error().find("window 2: its start_s \"x\" (table windows) is not a number >= 0"), std::string::npos);
   sql(path, "UPDATE windows SET start_s = 1 WHERE id = 2");
   EXPECT_EQ(scan_error(), "");
+  // Each stored embedding carries its checksum: a value changed in place is named, not searched
+  // (40 zero bytes: values of 0, which pass every other check, and a checksum of 0).
+  EXPECT_EQ(count(path, "SELECT COUNT(*) FROM windows WHERE length(embedding) = 40"), 2);  // window 2 rewritten above
+  sql(path, "UPDATE windows SET embedding = zeroblob(40) WHERE id = 3");
+  e = scan_error();
+  EXPECT_NE(e.find("the embedding of window 3 (table windows, column embedding) does not match its checksum"),
+            std::string::npos)
+      << e;
+  sql(path, "UPDATE windows SET embedding = zeroblob(32) WHERE id = 3");  // as stored before the checksum: read
+  EXPECT_EQ(scan_error().find("window 3"), std::string::npos);
   for (const auto& [key, value, why] :
        {std::tuple{"embedding_dim", "0", "its embedding_dim \"0\" (table meta) is not a whole number in [1, 1.67772e+07]"},
         std::tuple{"precision", "float8", "its precision \"float8\" (table meta) is not float32 or float16"},

@@ -156,7 +156,7 @@ TEST_F(PostgresArchiveTest, WindowsRoundTripInTheSqliteStoresBytes) {
       pqxx::work tx(c);
       const auto r = tx.exec("SELECT embedding FROM " + name_ + (half ? "_h" : "") + ".windows ORDER BY id LIMIT 1");
       const pqxx::binarystring blob(r[0][0]);
-      ASSERT_EQ(blob.size(), half ? 16u : 32u);
+      ASSERT_EQ(blob.size(), (half ? 16u : 32u) + kEmbeddingChecksumBytes);  // the values, then their checksum
       if (half) {
         std::uint16_t h;
         std::memcpy(&h, blob.data(), 2);
@@ -234,8 +234,15 @@ TEST_F(PostgresArchiveTest, AnotherModelIsRefusedNamingBothAndDamageIsNamed) {
   store(*a, "/rec/one.wav", random_embeddings(3, 8, 1), 3);
   sql("UPDATE " + name_ + ".windows SET embedding = '\\x0102' WHERE id = (SELECT MIN(id) FROM " + name_ + ".windows)");
   const std::string d = test::error_of([&] { scan_all(*open_archive(url()), 10); });
-  EXPECT_NE(d.find("is 2 bytes, not 32"), std::string::npos) << d;
+  EXPECT_NE(d.find("has 2 bytes; the archive's 8 float32 values take 32 (40 with their checksum)"), std::string::npos)
+      << d;
   EXPECT_NE(d.find("the archive is damaged"), std::string::npos) << d;
+  // A value changed in place (its checksum kept): named, not searched.
+  sql("DELETE FROM " + name_ + ".windows WHERE id = (SELECT MIN(id) FROM " + name_ + ".windows)");
+  sql("UPDATE " + name_ + ".windows SET embedding = overlay(embedding placing '\\xff'::bytea from 3 for 1) WHERE id = "
+      "(SELECT MAX(id) FROM " + name_ + ".windows)");
+  const std::string flipped = test::error_of([&] { scan_all(*open_archive(url()), 10); });
+  EXPECT_NE(flipped.find("does not match its checksum"), std::string::npos) << flipped;
   sql("UPDATE " + name_ + ".meta SET value = 'float64' WHERE key = 'precision'");
   EXPECT_NE(test::error_of([&] { open_archive(url()); }).find("precision \"float64\""), std::string::npos);
   const std::string c = test::error_of([&] { open_archive("postgresql://someone:secret@127.0.0.1:1/db"); });
