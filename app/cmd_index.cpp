@@ -31,6 +31,9 @@
 #include <memory>
 #include <set>
 #include <thread>
+#include <utility>
+
+#include <sys/stat.h>
 
 #include "archive/ann_index.h"
 #include "archive/archive_store.h"
@@ -154,10 +157,17 @@ int run_index(const IndexArgs& a) {
   std::vector<std::string> problems;
   std::size_t unchanged = 0;
   std::set<std::string> seen;
+  std::set<std::pair<dev_t, ino_t>> seen_files;  // one recording under two names (a hard link) is indexed once
+  std::size_t linked = 0;
   std::vector<std::pair<std::string, archive::FileRecord>> work;  // path as given, identity now
   auto consider = [&](const std::string& given, bool from_archive) {
     const std::string key = fs::absolute(given).lexically_normal().string();
     if (!seen.insert(key).second) return;
+    if (struct stat st {}; !from_archive && ::stat(given.c_str(), &st) == 0 &&
+                           !seen_files.insert({st.st_dev, st.st_ino}).second) {
+      ++linked;
+      return;
+    }
     if (!from_archive && key.find_first_of("\t\n\r") != std::string::npos) {
       // Indexed, it made every later search that found it fail whole (its TSV and Raven tables cannot hold it).
       problems.push_back(key + ": its path holds a tab or a line break, which search's tables (TSV, Raven) cannot "
@@ -298,6 +308,7 @@ int run_index(const IndexArgs& a) {
               store->location().c_str(), stored_files, static_cast<long long>(windows), hours_text(audio_s).c_str(), secs,
               static_cast<double>(windows) / secs, audio_s / secs);
   if (unchanged) std::printf("  %zu already indexed and unchanged (skipped)\n", unchanged);
+  if (linked) std::printf("  %zu another name of a recording given (a hard link: indexed once)\n", linked);
   if (by_others) std::printf("  %zu indexed by other index runs on the same archive\n", by_others);
   if (!dropped.empty()) std::printf("  %zu no longer on disk (dropped with their windows)\n", dropped.size());
   if (!unreachable.empty()) {

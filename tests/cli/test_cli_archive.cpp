@@ -140,7 +140,7 @@ void ArchiveCli::IndexHoldsEveryWindowOfEmbedOnceAndASecondIndexSkipsThem() {
     sqlite3_bind_text(st, 1, fs::absolute(file).lexically_normal().c_str(), -1, SQLITE_TRANSIENT);
     sqlite3_bind_double(st, 2, std::stod(start));
     ASSERT_EQ(sqlite3_step(st), SQLITE_ROW) << file << " at " << start << " is not in the archive";
-    ASSERT_EQ(sqlite3_column_bytes(st, 0), static_cast<int>(dim * 4));
+    ASSERT_EQ(sqlite3_column_bytes(st, 0), static_cast<int>(dim * 4 + 8));  // float32 values, then their XXH3-64
     const auto* e = static_cast<const float*>(sqlite3_column_blob(st, 0));
     for (std::size_t d = 0; d < dim; ++d) ASSERT_NEAR(e[d], npy.data[row * dim + d], 1e-5) << file << " " << start;
     EXPECT_EQ(sqlite3_step(st), SQLITE_DONE) << file << " at " << start << " is stored twice";
@@ -301,12 +301,14 @@ void ArchiveCli::BadRecordingsAreNamedAndSkippedWithExitStatusOne() {
   test::write_text(dir / "broken.wav", "RIFF this is not audio at all, only words in a file named .wav");
   // Good audio whose name holds a tab: indexed, it made every search that found it fail whole.
   fs::copy_file(recordings_ / "long.wav", dir / "tab\there.wav");
+  fs::create_hard_link(dir / "good.wav", dir / "hard.wav");  // the same recording twice: indexed once
   const fs::path archive = tmp_->path() / "bad.archive";
   const Result r = run("index --quiet --run " + run_dir() + " --archive " + q(archive) + " " + q(dir));
   EXPECT_EQ(r.status, 1) << r.out;
   EXPECT_NE(r.out.find("2 recordings could not be indexed (skipped; the others are stored)"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find((dir / "broken.wav").string() + ":"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("here.wav: its path holds a tab or a line break"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("1 another name of a recording given (a hard link: indexed once)"), std::string::npos) << r.out;
   EXPECT_EQ(count(archive, "SELECT COUNT(*) FROM files"), 1);
   EXPECT_EQ(count(archive, "SELECT COUNT(*) FROM files WHERE path LIKE '%good.wav'"), 1);
 }
@@ -495,7 +497,7 @@ void ArchiveCli::SharedIndexStoresThePerWindowPathsWindowsWithCloseEmbeddings() 
     sqlite3_prepare_v2(h, "SELECT embedding FROM windows ORDER BY start_s", -1, &s, nullptr);
     while (s && sqlite3_step(s) == SQLITE_ROW) {
       const auto* p = static_cast<const float*>(sqlite3_column_blob(s, 0));
-      out.emplace_back(p, p + sqlite3_column_bytes(s, 0) / sizeof(float));
+      out.emplace_back(p, p + (sqlite3_column_bytes(s, 0) - 8) / sizeof(float));  // the values, not their checksum
     }
     sqlite3_finalize(s);
     sqlite3_close(h);

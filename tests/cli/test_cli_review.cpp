@@ -208,7 +208,9 @@ TEST_F(ReviewCli, TheLoopPageVerdictsReviewAndSearchAgainEnrolsExactlyTheJudgedW
   EXPECT_EQ(count(lib, "SELECT negative FROM classes WHERE name = 'background'"), 1);
   for (const auto& [set, cls] : {std::pair{&yes, name}, std::pair{&no, std::string("background")}})
     for (const std::string& id : *set) {
-      const std::string blob = query(archive, "SELECT hex(embedding) FROM windows WHERE id = " + id).at(0);
+      // The archive's values (its blob less the 8-byte checksum after them).
+      const std::string blob =
+          query(archive, "SELECT hex(substr(embedding, 1, length(embedding) - 8)) FROM windows WHERE id = " + id).at(0);
       EXPECT_EQ(count(lib, "SELECT COUNT(*) FROM examples e JOIN classes c ON c.id = e.class_id WHERE c.name = '" +
                                cls + "' AND hex(e.embedding) = '" + blob + "'"),
                 1)
