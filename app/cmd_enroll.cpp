@@ -123,18 +123,7 @@ int enroll_into(const EnrollArgs& a, const std::string& class_name, const std::v
 // behind the first from the start; nothing is written until a plan holds.
 int enroll_queued(const EnrollArgs& a, const std::string& class_name, const std::vector<Source>& sources,
                   std::size_t n_files, RunModel& run) {
-  constexpr int kAttempts = 3;
-  for (int attempt = 1;; ++attempt) {
-    try {
-      return enroll_into(a, class_name, sources, n_files, run);
-    } catch (const PlanOutdated&) {
-      if (attempt == kAttempts)
-        throw file_error(a.library, "changed by other processes while each of " + std::to_string(kAttempts) +
-                                        " enrolments was planned; nothing was written: run enroll again");
-      std::cerr << "note: " << a.library << " was changed by another process while this enrolment was planned; "
-                << "planning it again on the new state\n";
-    }
-  }
+  return with_replanning(a.library, "enrolment", [&] { return enroll_into(a, class_name, sources, n_files, run); });
 }
 
 // Segments that lie beyond the end of their recording, named before any work
@@ -413,6 +402,21 @@ int enroll_into(const EnrollArgs& a, const std::string& class_name, const std::v
 }
 
 }  // namespace
+
+int with_replanning(const std::string& library, const std::string& what, const std::function<int()>& attempt) {
+  constexpr int kAttempts = 3;
+  for (int n = 1;; ++n) {
+    try {
+      return attempt();
+    } catch (const PlanOutdated&) {
+      if (n == kAttempts)
+        throw file_error(library, "changed by other processes during each of " + std::to_string(kAttempts) + " " +
+                                      what + "s; nothing was written: run the command again");
+      std::cerr << "note: " << library << " was changed by another process during this " << what
+                << "; making it again on the new state\n";
+    }
+  }
+}
 
 void add_enroll_command(CLI::App& app) {
   auto a = std::make_shared<EnrollArgs>();

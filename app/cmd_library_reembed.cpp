@@ -143,18 +143,7 @@ int reembed_once(ClassLibrary& library, RunModel& run_model) {
 int run_library_reembed(const std::string& library_path, const std::string& run_dir, int threads) {
   ClassLibrary library = ClassLibrary::open(library_path);
   auto run = RunModel::load(run_dir, threads);
-  constexpr int kAttempts = 3;
-  for (int attempt = 1;; ++attempt) {
-    try {
-      return reembed_once(library, *run);
-    } catch (const PlanOutdated&) {
-      if (attempt == kAttempts)
-        throw file_error(library_path, "changed by other processes while each of " + std::to_string(kAttempts) +
-                                           " re-embeddings was made; nothing was written: run library --reembed again");
-      std::cerr << "note: " << library_path << " was changed by another process while it was re-embedded; "
-                << "re-embedding it again on the new state\n";
-    }
-  }
+  return with_replanning(library_path, "re-embedding", [&] { return reembed_once(library, *run); });
 }
 
 }  // namespace oneshot::cli

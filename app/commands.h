@@ -9,6 +9,7 @@
 // file is compiled for the front end, 0 for oneshot-audio-model.
 #include <CLI/CLI.hpp>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -112,5 +113,11 @@ void add_library_command(CLI::App& app);
 void add_score_events_command(CLI::App& app);  // model-free
 // library --reembed: the model part of the model-free library command.
 int run_library_reembed(const std::string& library, const std::string& run, int threads);
+// Runs `attempt` again, with a note on stderr, while it throws PlanOutdated
+// (another process changed the library between its plan and its change;
+// enroll/library.h), at most three times; then an Error naming the library:
+// nothing was written. `what` names one attempt ("enrolment", "re-embedding").
+// (Model executable: cmd_enroll.cpp.)
+int with_replanning(const std::string& library, const std::string& what, const std::function<int()>& attempt);
 
 }  // namespace oneshot::cli

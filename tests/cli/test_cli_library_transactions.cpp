@@ -13,6 +13,7 @@
 #include <iterator>
 #include <nlohmann/json.hpp>
 
+#include "support/demo_run.h"
 #include "support/test_support.h"
 
 namespace oneshot {
@@ -221,12 +222,10 @@ TEST(LibraryChangesCli, AKilledOrInterruptedFirstEnrolLeavesNoLibrary) {
 // re-embedding waits 5 s before each change (ONESHOT_TEST_LIBRARY_PAUSE), so
 // the enrol started 1 s after it commits in between.
 TEST(LibraryChangesCli, AnEnrolCommittedDuringAReembedIsKept) {
+  const fs::path& demo = test::shared_demo();  // read only: the library is made in tmp
+  ASSERT_FALSE(demo.empty());
   test::TempDir tmp;
-  const fs::path demo = tmp.path() / "demo";
-  Result r = run("demo --quiet --out " + quote(demo));
-  ASSERT_EQ(r.rc, 0) << r.out;
-  const auto split = nlohmann::json::parse(std::ifstream(demo / "run" / "split.json"));
-  const auto classes = split.at("test").get<std::vector<std::string>>();
+  const auto classes = test::demo_test_classes(demo);
   ASSERT_GE(classes.size(), 2u);
   auto example = [&](std::size_t i) { return quote(demo / "examples" / (classes[i] + ".wav")); };
   const fs::path library = tmp.path() / "sounds.db";
@@ -241,7 +240,7 @@ TEST(LibraryChangesCli, AnEnrolCommittedDuringAReembedIsKept) {
                               &out),
             0)
       << out << bytes(reembed_out);
-  EXPECT_NE(bytes(reembed_out).find("re-embedding it again on the new state"), std::string::npos)
+  EXPECT_NE(bytes(reembed_out).find("during this re-embedding; making it again on the new state"), std::string::npos)
       << bytes(reembed_out);
   const Result listing = run("library --format json " + quote(library));
   ASSERT_EQ(listing.rc, 0) << listing.out;
