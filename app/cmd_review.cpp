@@ -118,12 +118,18 @@ int run_review(const ReviewArgs& a) {
   // added its windows twice).
   std::vector<LibraryExample> positives, negatives;
   std::size_t already = 0;
+  bool class_known = false;
+  std::string class_names;  // the library's positive classes, for the note on a new one
   auto plan_examples = [&] {
     positives.clear();
     negatives.clear();
     already = 0;
+    class_known = false;
+    class_names.clear();
     std::set<WindowKey> in_class, in_negative;
     for (const auto& c : library.classes()) {
+      class_known = class_known || c.name == a.class_name;
+      if (!c.negative) class_names += (class_names.empty() ? "" : ", ") + c.name;
       if (c.name == a.class_name && c.negative)
         throw file_error(a.library, "class \"" + a.class_name + "\" holds negative examples: review a positive class");
       if (c.name == a.negative_class && !c.negative)
@@ -158,18 +164,10 @@ int run_review(const ReviewArgs& a) {
     }
   };
   plan_examples();
-  if (!positives.empty()) {
-    bool known = false;
-    std::string names;
-    for (const auto& c : library.classes()) {
-      known = known || c.name == a.class_name;
-      if (!c.negative) names += (names.empty() ? "" : ", ") + c.name;
-    }
-    // A misspelt --class made a new class without a word.
-    if (!known && !a.quiet)
-      std::fprintf(stderr, "note: class \"%s\" is new in %s (its classes: %s): the confirmed windows start it\n",
-                   a.class_name.c_str(), a.library.c_str(), names.empty() ? "none" : names.c_str());
-  }
+  // A misspelt --class made a new class without a word.
+  if (!positives.empty() && !class_known && !a.quiet)
+    std::fprintf(stderr, "note: class \"%s\" is new in %s (its classes: %s): the confirmed windows start it\n",
+                 a.class_name.c_str(), a.library.c_str(), class_names.empty() ? "none" : class_names.c_str());
 
   // 1. The library, one change: examples, negatives, thresholds (as enroll).
   if (!positives.empty() || !negatives.empty()) {

@@ -50,13 +50,10 @@ VerificationEvaluation evaluate_verification_split(Siamese& model, const Feature
   // The training clips: the threshold's pairs, and the cohort of AS-norm without a domain.
   const bool cohort_of_training = scoring.as_norm && !scoring.centre_on_split;
   const EvalSubset training = subset_of_classes(features, calibration_classes);
-  // AS-norm's statistics of clips that are their own cohort: K as a domain's
-  // (at most half of them) when centred on them, else the given K.
-  auto against_themselves = [&](const torch::Tensor& e) {
-    const auto n = static_cast<std::size_t>(e.size(0));
-    return cohort_statistics(model, e, e,
-                             scoring.centre_on_split ? domain_top_k(scoring.cohort_top_k, n) : scoring.cohort_top_k,
-                             true);
+  // AS-norm's K for n clips that are their own cohort: a domain's (at most
+  // half of them) when centred on them, else the given K.
+  auto self_cohort_k = [&](std::size_t n) {
+    return scoring.centre_on_split ? domain_top_k(scoring.cohort_top_k, n) : scoring.cohort_top_k;
   };
   torch::Tensor train_embeddings;
   if (!threshold || cohort_of_training) {
@@ -81,8 +78,10 @@ VerificationEvaluation evaluate_verification_split(Siamese& model, const Feature
     // own mean, normalised against themselves.
     const torch::Tensor calibrated =
         scoring.centre_on_split ? centred_on_own_mean(model, train_embeddings) : train_embeddings;
-    calibration = calibrate_on_pairs(model, calibrated, training, verification.far,
-                                     scoring.as_norm ? against_themselves(calibrated) : std::vector<CohortStats>{});
+    calibration = calibrate_on_pairs(
+        model, calibrated, training, verification.far,
+        scoring.as_norm ? cohort_statistics(model, calibrated, calibrated, self_cohort_k(training.clips.size()), true)
+                        : std::vector<CohortStats>{});
   }
   const auto t1 = SteadyClock::now();
   torch::Tensor embeddings = embed_with_progress(model, features, subset, options.split + " clips", options);
@@ -94,8 +93,7 @@ VerificationEvaluation evaluate_verification_split(Siamese& model, const Feature
   std::vector<CohortStats> stats;
   if (scoring.as_norm)
     stats = scoring.centre_on_split
-                ? cohort_statistics_of_pairs(pairs, subset.clips.size(),
-                                             domain_top_k(scoring.cohort_top_k, subset.clips.size()))
+                ? cohort_statistics_of_pairs(pairs, subset.clips.size(), self_cohort_k(subset.clips.size()))
                 : cohort_statistics(model, embeddings, train_embeddings, scoring.cohort_top_k, false);
 
   VerificationEvaluation out;
