@@ -385,8 +385,11 @@ int enroll_into(const EnrollArgs& a, const std::string& class_name, const std::v
   if (calibration && !calibration->far_curve.empty() && n_positive > 0) {
     const FarPoint p = library_threshold(*calibration, calibration->far, n_positive);
     std::printf("%zu class%s: a file of a never-enrolled sound is accepted at most %.1f %% of the time (per class "
-                "%.2f %%: threshold %.4g, false rejects %.1f %% of a class's files)\n",
-                n_positive, n_positive == 1 ? "" : "es", 100 * calibration->far, 100 * p.far, p.threshold, 100 * p.frr);
+                "%.2f %%: threshold %.4g, false rejects %.1f %% of a class's files%s)\n",
+                n_positive, n_positive == 1 ? "" : "es", 100 * calibration->far, 100 * p.far, p.threshold, 100 * p.frr,
+                calibration->by_examples.empty() ? ""
+                                                 : " for a class of one recording; a class of several has its own "
+                                                   "threshold, below");
   }
   for (const auto& c : classes) {
     if (c.negative) {

@@ -42,9 +42,18 @@ int list_snapshot(const LibraryArgs& a, const ClassLibrary& library) {
     shared = library_threshold(*calibration, calibration->far, n_positive);
   // The threshold classify uses for a class whose stored one was cleared
   // (library --remove): the library's, when no negative class can raise it.
-  std::optional<double> library_threshold_now;
+  // Per class: on the curve of its number of example recordings (for_examples).
   const bool any_negative = std::any_of(classes.begin(), classes.end(), [](const LibraryClass& c) { return c.negative; });
-  if (shared && !any_negative) library_threshold_now = shared->threshold;
+  const auto library_threshold_now = [&](const LibraryClass& c) -> std::optional<double> {
+    if (!shared || any_negative) return std::nullopt;
+    return library_threshold(for_examples(*calibration, c.sources), calibration->far, n_positive).threshold;
+  };
+  // The same rate on each curve for several example recordings.
+  std::vector<std::pair<std::int64_t, FarPoint>> shared_by_examples;
+  if (shared)
+    for (const auto& e : calibration->by_examples)
+      shared_by_examples.emplace_back(
+          e.examples, library_threshold(for_examples(*calibration, e.examples), calibration->far, n_positive));
   if (a.format == "json") {
     nlohmann::json j;
     j["library"] = a.library;
@@ -76,14 +85,18 @@ int list_snapshot(const LibraryArgs& a, const ClassLibrary& library) {
       if (shared)
         j["calibration"]["library"] = {{"classes", n_positive}, {"far_per_class", shared->far},
                                        {"threshold", shared->threshold}, {"frr", shared->frr}};
+      j["calibration"]["by_examples"] = nlohmann::json::array();
+      for (const auto& [examples, p] : shared_by_examples)
+        j["calibration"]["by_examples"].push_back(
+            {{"examples", examples}, {"threshold", p.threshold}, {"frr", p.frr}, {"far_per_class", p.far}});
     }
     j["classes"] = nlohmann::json::array();
     for (const auto& c : classes) {
       nlohmann::json jc = {{"name", c.name}, {"negative", c.negative}, {"examples", c.examples},
                            {"sources", c.sources}, {"added", c.added}, {"threshold_source", c.threshold_source}};
       jc["threshold"] = c.threshold ? nlohmann::json(*c.threshold) : nlohmann::json(nullptr);
-      if (!c.negative && !c.threshold && library_threshold_now) {
-        jc["threshold"] = *library_threshold_now;  // recomputed for this library (no negatives to raise it)
+      if (!c.negative && !c.threshold && library_threshold_now(c)) {
+        jc["threshold"] = *library_threshold_now(c);  // recomputed for this library (no negatives to raise it)
         jc["threshold_source"] = "calibration";
       }
       if (a.examples) {
@@ -125,6 +138,9 @@ int list_snapshot(const LibraryArgs& a, const ClassLibrary& library) {
       std::printf("  with %zu class%s: %.1f %% of the library (per class %.2f %%): threshold %.4g, false rejects %.1f %%\n",
                   n_positive, n_positive == 1 ? "" : "es", 100 * calibration->far, 100 * shared->far, shared->threshold,
                   100 * shared->frr);
+    for (const auto& [examples, p] : shared_by_examples)
+      std::printf("  a class enrolled from %lld recordings or more: threshold %.4g, false rejects %.1f %%\n",
+                  static_cast<long long>(examples), p.threshold, 100 * p.frr);
     if (calibration->logistic)
       std::printf("  confidence: sigmoid(%.4g x score %+.4g)\n", calibration->logistic->a, calibration->logistic->b);
   } else {
@@ -138,8 +154,9 @@ int list_snapshot(const LibraryArgs& a, const ClassLibrary& library) {
     std::string threshold = optional_number(c.threshold), source = c.threshold_source;
     if (recomputed) {
       // Without negatives the library's threshold is the class's; with them it may be raised at scoring.
-      threshold = library_threshold_now ? optional_number(library_threshold_now) : "library";
-      source = library_threshold_now ? "calibration" : "at scoring";
+      const auto now = library_threshold_now(c);
+      threshold = now ? optional_number(now) : "library";
+      source = now ? "calibration" : "at scoring";
     }
     std::printf("%-24s %-8s %8lld %8lld %10s %-12s %s\n", c.name.c_str(), c.negative ? "negative" : "class",
                 static_cast<long long>(c.examples), static_cast<long long>(c.sources), threshold.c_str(),

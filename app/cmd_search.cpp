@@ -145,7 +145,7 @@ int run_search(const SearchArgs& a) {
     label = a.class_name;
     scorer = class_scorer(*library_scorer, c, static_cast<int64_t>(dim));
     LibraryScorer* ls = library_scorer.get();
-    if (ls->has_confidence()) confidence = [ls](double s) { return ls->confidence(s); };
+    if (ls->has_confidence()) confidence = [ls, c](double s) { return ls->confidence(c, s); };
   }
 
   // Every core scores its own chunks (core/parallel.h), each with one LibTorch thread.

@@ -50,7 +50,10 @@
 //   [--window-aggregate mean|max|vote] [--classify-hop S] [--ref-db 20]
 //   [--ref-gap 0.5] [--no-classify] [--no-detect] [--threads T] [--json FILE]
 //   [--rule-grid] [--grid-far LIST] [--grid-hysteresis LIST] [--grid-merge LIST]
-//   [--grid-min-duration LIST] [--domain]
+//   [--grid-min-duration LIST] [--domain] [--one-curve]
+// --one-curve: every class is decided on the calibration's curve for one
+// example recording, whatever its number of examples (as before the curves
+// for several, Calibration::by_examples): the before of that change.
 // --domain: each half's library gets a domain (enroll --domain) estimated
 // from every clip of its test classes (the recordings it is used on, enrolled
 // examples included), so its embeddings are re-centred on their mean and its
@@ -126,6 +129,7 @@ struct Options {
   std::string json;
   bool rule_grid = false;
   bool domain = false;  // --domain
+  bool one_curve = false;  // --one-curve
   bool far_given = false;  // --far (else enroll's default: library_defaults)
   std::vector<double> grid_far{0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.3}, grid_hysteresis{0, 0.25, 0.5, 0.75, 0.9},
       grid_merge{0, 0.5, 1, 2, 3}, grid_min_duration{0, 0.5, 1};
@@ -191,6 +195,7 @@ Options parse(int argc, char** argv) {
     else if (flag == "--no-classify") o.classify = false;
     else if (flag == "--no-detect") o.detect = false;
     else if (flag == "--domain") o.domain = true;
+    else if (flag == "--one-curve") o.one_curve = true;
     else if (flag == "--rule-grid") o.rule_grid = true;
     else if (flag == "--grid-far" || flag == "--grid-hysteresis" || flag == "--grid-merge" ||
              flag == "--grid-min-duration") {
@@ -529,6 +534,11 @@ void Bench::bench_half(RunModel& run, const std::vector<int>& calibration_classe
       templ.set_domain(estimate_domain(run, files, windowing).centre);
     }
     ensure_calibration(templ, run, o_.far, true, false);
+    if (o_.one_curve) {  // as a calibration made before the curves for several example recordings
+      Calibration c = *templ.calibration();
+      c.by_examples.clear();
+      templ.set_calibration(c);
+    }
   }
   const Calibration calibration = *ClassLibrary::open(template_path).calibration();
   calibration_threshold_.add(calibration.threshold);
@@ -779,6 +789,7 @@ nlohmann::json Bench::run_all() {
                     {"aggregate", o_.aggregate},
                     {"score_norm", o_.score_norm.empty() ? "default" : o_.score_norm},
                     {"domain", o_.domain},
+                    {"one_curve", o_.one_curve},
                     {"views", o_.views},
                     {"window_aggregate", o_.window_aggregate},
                     {"ref_db", o_.reference.within_db},

@@ -75,6 +75,23 @@ FarPoint library_threshold(const Calibration& calibration, double far, std::size
   return far_point_at(calibration.far_curve, per_class_far(far, n_classes));
 }
 
+Calibration for_examples(const Calibration& calibration, std::int64_t examples) {
+  Calibration out = calibration;
+  out.by_examples.clear();
+  const ExamplesCalibration* chosen = nullptr;
+  for (const ExamplesCalibration& e : calibration.by_examples)
+    if (e.examples <= examples && !e.far_curve.empty()) chosen = &e;
+  if (!chosen) return out;
+  out.far_curve = chosen->far_curve;
+  out.logistic = chosen->logistic;
+  out.same_pairs = chosen->targets;
+  out.different_pairs = chosen->non_targets;
+  const FarPoint at = far_point_at(out.far_curve, out.far);
+  out.threshold = at.threshold;
+  out.frr = at.frr;
+  return out;
+}
+
 double tighten_with_negatives(double threshold, const std::vector<double>& negative_scores) {
   for (double s : negative_scores) threshold = std::max(threshold, s);
   return threshold;

@@ -4,6 +4,7 @@
 // of window x example scores into one score per class. Scores follow the
 // project's one convention: a logit, higher = more similar (model/siamese.h).
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -51,6 +52,15 @@ FarPoint far_point_at(const std::vector<FarPoint>& curve, double f);
 // per_class_far(far, n). Without a curve (a per-pair calibration of version 1)
 // the stored threshold, whose `far` is per class, whatever n and far.
 FarPoint library_threshold(const Calibration& calibration, double far, std::size_t n_classes);
+
+// The calibration as it applies to a class enrolled from `examples`
+// recordings: with the curve (and confidence) of the calibration's
+// by_examples entry of the largest count not above `examples` (a class of 4
+// takes the curve of 3: stricter, since scores over more examples spread
+// less), or the one-recording calibration when there is none (1, 0, or a
+// calibration without them). The threshold and frr are then that curve's at
+// the calibration's own rate; by_examples is left empty.
+Calibration for_examples(const Calibration& calibration, std::int64_t examples);
 
 // A class's threshold raised so that none of the given negative-window scores
 // against that class would be accepted: max(threshold, max(negative_scores)).

@@ -16,6 +16,7 @@
 #include <thread>
 #include <variant>
 
+#include <nlohmann/json.hpp>
 #include <signal.h>
 #include <unistd.h>
 
@@ -757,6 +758,63 @@ std::vector<FarPoint> parse_far_curve(const ClassLibrary::Impl& impl, const std:
   return curve;
 }
 
+// The curves for several example recordings as meta text: a JSON array of
+// {"examples", "targets", "non_targets", "logistic": [a, b] or null,
+// "far_curve": format_far_curve's text}.
+std::string format_by_examples(const std::vector<ExamplesCalibration>& curves) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const ExamplesCalibration& e : curves) {
+    nlohmann::json j = {{"examples", e.examples}, {"targets", e.targets}, {"non_targets", e.non_targets},
+                        {"far_curve", format_far_curve(e.far_curve)}, {"logistic", nullptr}};
+    if (e.logistic) j["logistic"] = {e.logistic->a, e.logistic->b};
+    out.push_back(std::move(j));
+  }
+  return out.dump();
+}
+
+// Strictly, as parse_far_curve: counts whole, examples ascending above 1,
+// logistic finite, each curve valid and not empty.
+std::vector<ExamplesCalibration> parse_by_examples(const ClassLibrary::Impl& impl, const std::string& text) {
+  const auto damaged = [&](const std::string& why) {
+    return file_error(impl.path, "class library's calibration_by_examples " + why + " (the library is damaged)");
+  };
+  std::vector<ExamplesCalibration> out;
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception&) {
+    throw damaged("is not JSON");
+  }
+  if (!j.is_array()) throw damaged("is not a list");
+  const auto whole = [&](const nlohmann::json& entry, const char* key, double lo, double hi) {
+    if (!entry.contains(key) || !entry[key].is_number() || !whole_in(entry[key].get<double>(), lo, hi))
+      throw damaged(std::string("entry ") + std::to_string(out.size() + 1) + ": \"" + key + "\" is not a whole number in [" +
+                    format_double(lo) + ", " + format_double(hi) + "]");
+    return static_cast<std::int64_t>(entry[key].get<double>());
+  };
+  for (const auto& entry : j) {
+    if (!entry.is_object()) throw damaged("entry " + std::to_string(out.size() + 1) + " is not an object");
+    ExamplesCalibration e;
+    e.examples = whole(entry, "examples", 2, 1e6);
+    if (!out.empty() && e.examples <= out.back().examples)
+      throw damaged("entry " + std::to_string(out.size() + 1) + ": example counts do not ascend");
+    e.targets = whole(entry, "targets", 1, 9e15);
+    e.non_targets = whole(entry, "non_targets", 1, 9e15);
+    const auto& logistic = entry.contains("logistic") ? entry["logistic"] : nlohmann::json();
+    if (!logistic.is_null()) {
+      if (!logistic.is_array() || logistic.size() != 2 || !logistic[0].is_number() || !logistic[1].is_number() ||
+          !std::isfinite(logistic[0].get<double>()) || !std::isfinite(logistic[1].get<double>()))
+        throw damaged("entry " + std::to_string(out.size() + 1) + ": \"logistic\" is not two numbers");
+      e.logistic = LogisticCalibration{logistic[0].get<double>(), logistic[1].get<double>()};
+    }
+    if (!entry.contains("far_curve") || !entry["far_curve"].is_string() || entry["far_curve"].get<std::string>().empty())
+      throw damaged("entry " + std::to_string(out.size() + 1) + ": no \"far_curve\"");
+    e.far_curve = parse_far_curve(impl, entry["far_curve"].get<std::string>());
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
 }  // namespace
 
 std::optional<Calibration> ClassLibrary::calibration() const {
@@ -786,6 +844,9 @@ std::optional<Calibration> ClassLibrary::calibration() const {
   if (m.count("calibration_logistic_a") && m.count("calibration_logistic_b"))
     c.logistic = LogisticCalibration{parse_double(*impl_, m, "calibration_logistic_a"), parse_double(*impl_, m, "calibration_logistic_b")};
   if (m.count("calibration_far_curve")) c.far_curve = parse_far_curve(*impl_, m.at("calibration_far_curve"));
+  if (m.count("calibration_by_examples")) c.by_examples = parse_by_examples(*impl_, m.at("calibration_by_examples"));
+  c.examples_simulated =
+      m.count("calibration_examples_simulated") && parse_double(*impl_, m, "calibration_examples_simulated") != 0;
   return c;
 }
 
@@ -812,6 +873,9 @@ void ClassLibrary::set_calibration(const Calibration& c) {
     }
     if (!c.far_curve.empty()) impl_->set_meta("calibration_far_curve", format_far_curve(c.far_curve));
     else impl_->exec("DELETE FROM meta WHERE key = 'calibration_far_curve'");
+    if (!c.by_examples.empty()) impl_->set_meta("calibration_by_examples", format_by_examples(c.by_examples));
+    else impl_->exec("DELETE FROM meta WHERE key = 'calibration_by_examples'");
+    impl_->set_meta("calibration_examples_simulated", c.examples_simulated ? "1" : "0");
   });
 }
 

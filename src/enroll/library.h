@@ -110,6 +110,19 @@ constexpr DomainDefaults library_defaults(bool with_domain) {
 // grid of per-class rates, so that `far` can be the rate of the whole library
 // (enroll/decision.h: per_class_far, library_threshold); method "pairs"
 // (version 1): the scores of single clip pairs, raw, `far` per class.
+// The false-accept curve of a class enrolled from `examples` recordings
+// (simulated enrolments of that many clips of a validation class,
+// simulated_enrolment.h): its scores average over more views, so the
+// different-class ones spread less and the one-recording curve's thresholds
+// would reject more strangers than its rate says (and accept fewer of the
+// class's own files).
+struct ExamplesCalibration {
+  std::int64_t examples = 2;                   // recordings per simulated enrolment (> 1)
+  std::int64_t targets = 0, non_targets = 0;   // file scores the curve was read from
+  std::optional<LogisticCalibration> logistic; // score -> confidence for such a class
+  std::vector<FarPoint> far_curve;             // ascending far, not empty
+};
+
 struct Calibration {
   double far = kDefaultLibraryFar;
   double threshold = 0;
@@ -130,7 +143,18 @@ struct Calibration {
   std::string cohort = "training";
   std::optional<LogisticCalibration> logistic;  // score -> confidence in [0, 1]
   std::vector<FarPoint> far_curve;             // ascending far; empty before version 3 of the calibration
+  // Curves for classes of several example recordings, ascending `examples`
+  // (enroll/decision.h for_examples picks one); the fields above are those of
+  // one recording. examples_simulated: the calibration tried every count of
+  // kSimulatedExampleCounts (a count whose enrolments the validation classes
+  // could not make, too few clips a class, has no curve); false for a
+  // calibration made before the curves, which enroll then makes again.
+  std::vector<ExamplesCalibration> by_examples;
+  bool examples_simulated = false;
 };
+
+// The numbers of example recordings a calibration simulates besides one.
+inline constexpr std::int64_t kSimulatedExampleCounts[] = {2, 3, 5};
 
 // How the library scores, set at its creation and changed by enroll's flags:
 // score_norm "as-norm" (score_norm.h, against the stored cohort) or "none";

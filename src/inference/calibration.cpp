@@ -146,29 +146,48 @@ Calibration calibrate_on_simulated_enrolments(RunModel& run, const std::vector<C
     windows = recentred(run, windows, centre);
   }
 
-  // Class scores (windows x clips) of every window against every clip's enrolment.
-  torch::Tensor prototypes;
+  // The class scores of `queries` against enrolments of one or several clips:
+  // with "prototype", each enrolment's mean example embedding scored by the
+  // model; with "mean" or "max", the scores against each clip's examples
+  // (clip_table, queries x clips) aggregated as the library aggregates a
+  // class's examples.
+  std::vector<std::size_t> clip_examples(n_clips, 0);
+  for (std::size_t c : example_clip) ++clip_examples[c];
+  torch::Tensor clip_sums;  // (clips, D): the sum of each clip's example embeddings
   if (options.aggregate == "prototype") {
-    prototypes = torch::zeros({static_cast<int64_t>(n_clips), dim}, torch::kFloat);
-    std::vector<double> count(n_clips, 0);
-    for (std::size_t e = 0; e < example_clip.size(); ++e) {
-      prototypes[static_cast<int64_t>(example_clip[e])] += examples[static_cast<int64_t>(e)];
-      ++count[example_clip[e]];
-    }
-    for (std::size_t i = 0; i < n_clips; ++i) prototypes[static_cast<int64_t>(i)] /= count[i];
+    clip_sums = torch::zeros({static_cast<int64_t>(n_clips), dim}, torch::kFloat);
+    clip_sums.index_add_(0, torch::tensor(std::vector<int64_t>(example_clip.begin(), example_clip.end()), torch::kLong),
+                         examples);
   }
-  auto class_scores = [&](const torch::Tensor& queries) {
-    if (options.aggregate == "prototype") return to_vector(run.score(queries, prototypes));
+  auto clip_table = [&](const torch::Tensor& queries) {
+    if (options.aggregate == "prototype") return std::vector<double>{};
     return aggregate_examples(to_vector(run.score(queries, examples)), static_cast<std::size_t>(queries.size(0)),
                               example_clip, n_clips, options.aggregate);
   };
-  std::vector<double> table = class_scores(windows);
+  auto enrolment_table = [&](const torch::Tensor& queries, const std::vector<double>& per_clip,
+                             const std::vector<std::vector<std::size_t>>& enrolments) {
+    if (options.aggregate != "prototype")
+      return enrolment_scores(per_clip, static_cast<std::size_t>(queries.size(0)), clip_examples, enrolments,
+                              options.aggregate);
+    torch::Tensor prototypes = torch::empty({static_cast<int64_t>(enrolments.size()), dim}, torch::kFloat);
+    for (std::size_t e = 0; e < enrolments.size(); ++e) {
+      torch::Tensor sum = torch::zeros({dim}, torch::kFloat);
+      double count = 0;
+      for (std::size_t i : enrolments[e]) {
+        sum += clip_sums[static_cast<int64_t>(i)];
+        count += static_cast<double>(clip_examples[i]);
+      }
+      prototypes[static_cast<int64_t>(e)] = sum / count;
+    }
+    return to_vector(run.score(queries, prototypes));
+  };
   if (options.domain_cohort && !options.domain_centred)
     throw Error("calibration: the domain's cohort needs domain centring");
   const bool normalise = !cohort.empty() || options.domain_cohort;
+  torch::Tensor c;  // the AS-norm cohort
+  std::size_t top_k = options.top_k;
+  std::vector<CohortStats> window_stats;
   if (normalise) {
-    torch::Tensor c;
-    std::size_t top_k = options.top_k;
     if (options.domain_cohort) {  // the clips' own windows, already centred
       std::vector<int64_t> rows(n_windows);
       for (std::size_t i = 0; i < n_windows; ++i) rows[i] = static_cast<int64_t>(i);
@@ -186,12 +205,24 @@ Calibration calibrate_on_simulated_enrolments(RunModel& run, const std::vector<C
       }
       if (options.domain_centred) c = recentred(run, c, centre);
     }
-    const auto n_cohort = static_cast<std::size_t>(c.size(0));
-    const auto class_stats = top_k_stats_columns(class_scores(c), n_cohort, n_clips, top_k);
-    const auto window_stats = top_k_stats_rows(to_vector(run.score(windows, c)), n_windows, n_cohort, top_k);
-    as_norm_table(table, n_windows, class_stats, window_stats);
+    window_stats = top_k_stats_rows(to_vector(run.score(windows, c)), n_windows, static_cast<std::size_t>(c.size(0)), top_k);
   }
-  const SimulatedScores scores = simulated_file_scores(table, window_clip, labels, options.window_aggregate);
+  const std::vector<double> window_clip_table = clip_table(windows);
+  const std::vector<double> cohort_clip_table = normalise ? clip_table(c) : std::vector<double>{};
+  // File scores of every query clip against each enrolment of k clips,
+  // AS-normalised as the library normalises (the enrolment's class side
+  // from its own scores of the cohort).
+  auto simulate = [&](const std::vector<std::vector<std::size_t>>& enrolments) {
+    std::vector<double> table = enrolment_table(windows, window_clip_table, enrolments);
+    if (normalise) {
+      const auto n_cohort = static_cast<std::size_t>(c.size(0));
+      const auto class_stats =
+          top_k_stats_columns(enrolment_table(c, cohort_clip_table, enrolments), n_cohort, enrolments.size(), top_k);
+      as_norm_table(table, n_windows, class_stats, window_stats);
+    }
+    return simulated_file_scores(table, window_clip, labels, enrolments, options.window_aggregate);
+  };
+  const SimulatedScores scores = simulate(enrolment_sets(labels, 1, options.seed));
   Calibration calibration = [&] {
     try {
       return calibrate_simulated(scores, options.far, normalise);
@@ -199,6 +230,12 @@ Calibration calibrate_on_simulated_enrolments(RunModel& run, const std::vector<C
       throw file_error(split_file, std::string(e.what()) + kAskThreshold);
     }
   }();
+  for (std::int64_t k : options.example_counts) {
+    const auto enrolments = enrolment_sets(labels, static_cast<std::size_t>(k), options.seed);
+    if (enrolments.empty()) continue;  // no validation class has k + 1 clips
+    if (auto curve = calibrate_examples(simulate(enrolments), k)) calibration.by_examples.push_back(std::move(*curve));
+  }
+  calibration.examples_simulated = true;
   calibration.classes = static_cast<std::int64_t>(data.split.val.size());
   calibration.domain_centred = options.domain_centred;
   calibration.cohort = options.domain_cohort ? "domain" : "training";
@@ -244,7 +281,11 @@ CalibrationPlan plan_calibration(const ClassLibrary& library, RunModel& run, con
   }
   // A new rate needs no new simulation where the stored calibration has its
   // false-accept curve (the rate is the library's, applied at use time).
-  const bool needed = force || !stored || stored->method != "simulated" || stored->normalised != normalise ||
+  // A calibration made before the curves for several example recordings
+  // (examples_simulated false) is made again, so that classes enrolled from
+  // several recordings get their own thresholds.
+  const bool needed = force || !stored || stored->method != "simulated" || !stored->examples_simulated ||
+                      stored->normalised != normalise ||
                       stored->domain_centred != *domain_centred || (normalise && stored->cohort != cohort_kind) ||
                       (far && *far != stored->far && stored->far_curve.empty());
   if (!needed) {

@@ -9,9 +9,13 @@
 //    validation clip classified as `classify` does (sounding windows at
 //    classify's hop, the example aggregate, AS-norm, the window aggregate),
 //    so that --far is the false-accept rate of a FILE against one enrolled
-//    class; plus the logistic calibration that gives each score a confidence.
+//    class; plus the logistic calibration that gives each score a confidence;
+//    and the same for enrolments of 2, 3 and 5 clips of a class
+//    (Calibration::by_examples), whose scores average over more examples.
 // These are the functions enroll, library --reembed and benchmarks call.
 #include <cstddef>
+#include <cstdint>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <vector>
@@ -48,6 +52,10 @@ struct SimulationOptions {
   // normalises against its domain's cohort; the `cohort` argument is then
   // unused. Calibration::cohort says which.
   bool domain_cohort = false;
+  // Numbers of example recordings (> 1, ascending) whose enrolments are
+  // simulated too (Calibration::by_examples), and the seed of their draws.
+  std::vector<std::int64_t> example_counts{std::begin(kSimulatedExampleCounts), std::end(kSimulatedExampleCounts)};
+  std::uint64_t seed = 1;
 };
 
 // The calibration on simulated enrolments of the run's validation classes;
@@ -66,7 +74,8 @@ SimulationOptions simulation_options(const LibrarySettings& settings, double far
 
 // Makes what `library` lacks for its settings: a cohort when its score_norm
 // is "as-norm" and it has none (stored), and the calibration when it has none,
-// one of another kind (per pair, version 1), on other scores (normalised or
+// one of another kind (per pair, version 1), one made before the curves for
+// several example recordings (Calibration::examples_simulated), on other scores (normalised or
 // not, domain-centred or not: centred when the library has a domain), or
 // when `force` (a setting changed). Another `far` (when given) is
 // stored (with the threshold of one class at it, read off the stored

@@ -36,8 +36,8 @@ Classification classify_source(RunModel& run, LibraryScorer& scorer, const RunMo
   for (const ScoredWindow& w : windows) scores.insert(scores.end(), w.scores.begin(), w.scores.end());
 
   for (const ClassDecision& d : rank_classes(scores, windows.size(), n_classes, scorer.positive(), options.window_aggregate))
-    out.ranking.push_back({scorer.names()[d.cls], d.score, d.votes, scorer.threshold(d.cls), scorer.confidence(d.score),
-                           scorer.confidence(scorer.threshold(d.cls))});
+    out.ranking.push_back({scorer.names()[d.cls], d.score, d.votes, scorer.threshold(d.cls),
+                           scorer.confidence(d.cls, d.score), scorer.confidence(d.cls, scorer.threshold(d.cls))});
   // The best negative class, aggregated the same way.
   std::vector<bool> negative = scorer.negative();
   double best_negative = -std::numeric_limits<double>::infinity();

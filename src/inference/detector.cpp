@@ -23,7 +23,10 @@ std::vector<Event> as_reported(std::vector<Event> events, const LibraryScorer& s
   for (Event& e : events) {
     e.onset = to_microsecond(e.onset);
     e.offset = to_microsecond(e.offset);
-    if (scorer.has_confidence()) e.score = scorer.confidence(e.score);
+    if (!scorer.has_confidence()) continue;
+    const auto& names = scorer.names();
+    const auto c = static_cast<std::size_t>(std::find(names.begin(), names.end(), e.label) - names.begin());
+    if (c < names.size()) e.score = scorer.confidence(c, e.score);
   }
   return events;
 }

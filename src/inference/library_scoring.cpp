@@ -62,6 +62,7 @@ void LibraryScorer::load(const ClassLibrary& library) {
     negative_.push_back(c.negative);
     stored_threshold_.push_back(c.threshold);
     stored_source_.push_back(c.threshold_source);
+    sources_.push_back(c.sources);
   }
   const std::size_t n_positive = positive_classes(classes);
   if (n_positive == 0) throw file_error(library.path(), "the library has no class yet: enroll one first");
@@ -74,6 +75,11 @@ void LibraryScorer::load(const ClassLibrary& library) {
                                        "`enroll --far F` or `library --reembed --run RUN` calibrates it again");
     far_ = options.far.value_or(calibration_->far);
     calibrated_ = library_threshold(*calibration_, far_, n_positive);
+    // Each class at the curve of its number of example recordings.
+    for (std::size_t c = 0; c < names_.size(); ++c) {
+      class_calibration_.push_back(for_examples(*calibration_, sources_[c]));
+      class_point_.push_back(library_threshold(class_calibration_.back(), far_, n_positive));
+    }
   }
 
   const auto examples = library.examples();
@@ -182,19 +188,33 @@ double LibraryScorer::threshold(std::size_t c) const {
     throw Error("class \"" + names_[c] +
                 "\" has no threshold: the library has no calibration (enroll with a run that has validation "
                 "classes, or give --threshold)");
-  return tighten_with_negatives(calibrated_->threshold, {negative_max_[c]});
+  return tighten_with_negatives(class_point_[c].threshold, {negative_max_[c]});
 }
 
 std::string LibraryScorer::threshold_source(std::size_t c) const {
   if (options_.threshold) return "--threshold";
   if (stored_threshold_[c] && stored_source_[c] == "user") return "user";
   if (!calibration_) return "none";
-  return negative_max_[c] > calibrated_->threshold ? "negatives" : "calibration";
+  return negative_max_[c] > class_point_[c].threshold ? "negatives" : "calibration";
 }
 
-double LibraryScorer::confidence(double score) const {
+std::optional<FarPoint> LibraryScorer::calibrated(std::size_t c) const {
+  if (!calibration_) return std::nullopt;
+  return class_point_[c];
+}
+
+std::int64_t LibraryScorer::calibration_examples(std::size_t c) const {
+  if (!calibration_) return 0;
+  std::int64_t examples = 1;
+  for (const ExamplesCalibration& e : calibration_->by_examples)
+    if (e.examples <= sources_[c]) examples = e.examples;
+  return examples;
+}
+
+double LibraryScorer::confidence(std::size_t c, double score) const {
   if (!has_confidence()) return std::numeric_limits<double>::quiet_NaN();
-  return calibration_->logistic->confidence(score);
+  const auto& logistic = class_calibration_[c].logistic;
+  return (logistic ? *logistic : *calibration_->logistic).confidence(score);
 }
 
 torch::Tensor LibraryScorer::centred(const torch::Tensor& embeddings) const {

@@ -48,9 +48,11 @@ class LibraryScorer {
   std::vector<bool> positive() const;
   // The effective decision threshold of class c (accept when score > it):
   // --threshold, else the class's stored threshold, else the calibration's
-  // for this library (calibrated(): its false-accept rate over the library's
-  // positive classes, enroll/decision.h library_threshold), each raised by
-  // the class's negatives. Error asking for --threshold when there is none.
+  // for this library and this class (calibrated(c): its false-accept rate
+  // over the library's positive classes, enroll/decision.h library_threshold,
+  // on the curve of the class's number of example recordings, for_examples),
+  // each raised by the class's negatives. Error asking for --threshold when
+  // there is none.
   double threshold(std::size_t c) const;
   std::string threshold_source(std::size_t c) const;
   // The calibration's threshold for this library: the library-wide
@@ -58,6 +60,12 @@ class LibraryScorer {
   // classes, the threshold there and the false-reject rate of one class at it.
   // nullopt without a calibration.
   std::optional<FarPoint> calibrated() const { return calibrated_; }
+  // The same for class c: on the curve of its number of example recordings
+  // (its distinct source files, LibraryClass::sources).
+  std::optional<FarPoint> calibrated(std::size_t c) const;
+  // The number of example recordings whose curve class c is calibrated on
+  // (1, or a count of Calibration::by_examples); 0 without a calibration.
+  std::int64_t calibration_examples(std::size_t c) const;
   // The library-wide false-accept rate in use (NaN without a calibration).
   double far() const { return far_; }
   // Median different-class calibration score (detect's hysteresis floor); NaN without a calibration.
@@ -68,10 +76,11 @@ class LibraryScorer {
   std::size_t cohort_size() const { return static_cast<std::size_t>(cohort_.size(0)); }
   // Whether embeddings are re-centred on the library's domain.
   bool domain_centred() const { return !centre_.empty(); }
-  // The calibrated confidence in [0, 1] of a (normalised) score:
-  // sigmoid(a s + b) of the library's logistic calibration; NaN when the
-  // library has none (a version-1 library, or no calibration).
-  double confidence(double score) const;
+  // The calibrated confidence in [0, 1] of a (normalised) score of class c:
+  // sigmoid(a s + b) of the library's logistic calibration for the class's
+  // number of example recordings; NaN when the library has none (a
+  // version-1 library, or no calibration).
+  double confidence(std::size_t c, double score) const;
   bool has_confidence() const { return calibration_ && calibration_->logistic.has_value(); }
   // A note for the user about this library (empty when none): a version-1
   // library without a cohort, and how to add one.
@@ -94,9 +103,12 @@ class LibraryScorer {
   std::vector<bool> negative_;
   std::vector<std::optional<double>> stored_threshold_;
   std::vector<std::string> stored_source_;
+  std::vector<std::int64_t> sources_;  // per class: its distinct example recordings
   std::vector<double> negative_max_;  // per class: the highest score of a negative example against it
   std::optional<Calibration> calibration_;
   std::optional<FarPoint> calibrated_;
+  std::vector<Calibration> class_calibration_;  // per class: for_examples (with a calibration)
+  std::vector<FarPoint> class_point_;           // per class: its library_threshold
   double far_;
   double floor_;
   torch::Tensor examples_;            // (E, D)

@@ -78,6 +78,14 @@ nlohmann::json library_card(const ClassLibrary& library, RunModel& run) {
     nlohmann::json curve = nlohmann::json::array();
     for (const auto& p : cal->far_curve) curve.push_back({{"far", p.far}, {"threshold", p.threshold}, {"frr", p.frr}});
     c["far_curve"] = curve;
+    c["by_examples"] = nlohmann::json::array();  // the curves of classes of several example recordings
+    for (const auto& e : cal->by_examples) {
+      nlohmann::json points = nlohmann::json::array();
+      for (const auto& p : e.far_curve) points.push_back({{"far", p.far}, {"threshold", p.threshold}, {"frr", p.frr}});
+      nlohmann::json entry = {{"examples", e.examples}, {"far_curve", points}};
+      if (e.logistic) entry["logistic"] = {{"a", e.logistic->a}, {"b", e.logistic->b}};
+      c["by_examples"].push_back(entry);
+    }
     card["calibration"] = c;
   }
   if (const auto point = scorer.calibrated())
@@ -90,6 +98,8 @@ nlohmann::json library_card(const ClassLibrary& library, RunModel& run) {
       try {
         entry["threshold"] = scorer.threshold(c);
         entry["threshold_source"] = scorer.threshold_source(c);
+        // The curve (and confidence) of its number of example recordings.
+        entry["calibration_examples"] = scorer.calibration_examples(c);
       } catch (const Error& e) {
         entry["threshold"] = nullptr;
         entry["threshold_source"] = e.what();

@@ -115,6 +115,7 @@ class EnrollCli : public ::testing::Test {
   void AScorePlotThatCannotBeWrittenKeepsTheRecordingsEvents();
   void PathsThatAreNotUtf8AreWrittenToJsonAsReplacementCharacters();
   void ADomainCentresTheLibraryAndTravelsWithIt();
+  void AClassOfSeveralRecordingsIsDecidedOnItsOwnCurve();
 
   static test::TempDir* tmp_;
   static fs::path demo_, library_;
@@ -1081,7 +1082,62 @@ void EnrollCli::PathsThatAreNotUtf8AreWrittenToJsonAsReplacementCharacters() {
   EXPECT_NE(nlohmann::json::parse(std::ifstream(dir / "m.pt.json")).dump().find(replaced), std::string::npos);
 }
 
+// A class enrolled from 3 recordings scores each file as a mean over more
+// examples: it is decided on the calibration's curve for 3-clip enrolments,
+// a lower threshold than a class of one recording at the same rate.
+void EnrollCli::AClassOfSeveralRecordingsIsDecidedOnItsOwnCurve() {
+  const fs::path copy = tmp_->path() / "several.db";
+  fs::copy_file(library_, copy, fs::copy_options::overwrite_existing);
+  const std::string name = test_classes_[3];
+  const auto clips = clips_of(name);
+  ASSERT_GE(clips.size(), 4u);
+  std::string out;
+  ASSERT_EQ(test::run_command(cli() + " enroll --quiet --run " + (demo_ / "run").string() + " --library " +
+                                  copy.string() + " --class " + name + " " + clips[0].string() + " " +
+                                  clips[1].string() + " " + clips[2].string(),
+                              &out),
+            0)
+      << out;
+  ASSERT_EQ(test::run_command(cli() + " library --format json " + copy.string(), &out), 0) << out;
+  const auto j = nlohmann::json::parse(out);
+  // The demo's validation classes have clips enough for every simulated count.
+  const auto& curves = j["calibration"]["by_examples"];
+  ASSERT_EQ(curves.size(), 3u) << j.dump();
+  EXPECT_EQ(curves[1]["examples"], 3);
+  const double one = j["calibration"]["library"]["threshold"], three = curves[1]["threshold"];
+  EXPECT_LT(three, one);
+  bool seen = false;
+  for (const auto& c : j["classes"]) {
+    EXPECT_EQ(c["threshold_source"], "calibration") << c.dump();
+    const bool several = c["name"] == name;
+    seen = seen || several;
+    EXPECT_EQ(c["sources"], several ? 3 : 1) << c.dump();
+    EXPECT_DOUBLE_EQ(c["threshold"].get<double>(), several ? three : one) << c.dump();
+  }
+  EXPECT_TRUE(seen);
+  // classify decides it there, with the confidence of its own curve.
+  ASSERT_EQ(test::run_command(cli() + " classify --top 10 --format json --library " + copy.string() + " " + clips[3].string() +
+                                  " 2>/dev/null",
+                              &out),
+            0)
+      << out;
+  const auto decided = nlohmann::json::parse(out);
+  bool ranked = false;
+  for (const auto& r : decided[0]["ranking"])
+    if (r["class"] == name) {
+      ranked = true;
+      EXPECT_DOUBLE_EQ(r["threshold"].get<double>(), three) << r.dump();
+    }
+  EXPECT_TRUE(ranked) << out;
+  ASSERT_EQ(test::run_command(cli() + " library " + copy.string(), &out), 0) << out;
+  EXPECT_NE(out.find("a class enrolled from 3 recordings or more"), std::string::npos) << out;
+}
+
 TEST_F(EnrollCli, DemoModelEnrolsClassifiesAndDetectsUnseenSounds) {
+  {
+    SCOPED_TRACE("AClassOfSeveralRecordingsIsDecidedOnItsOwnCurve");
+    AClassOfSeveralRecordingsIsDecidedOnItsOwnCurve();
+  }
   {
     SCOPED_TRACE("ADomainCentresTheLibraryAndTravelsWithIt");
     ADomainCentresTheLibraryAndTravelsWithIt();

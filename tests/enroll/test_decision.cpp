@@ -283,5 +283,41 @@ TEST(LibraryThreshold, MoreClassesNeedAHigherThresholdAndAV1CalibrationKeepsItsO
   EXPECT_THROW(library_threshold(c, 0.1, 0), Error);
 }
 
+TEST(ForExamples, TheCurveOfTheLargestSimulatedCountNotAboveTheClasss) {
+  Calibration c;
+  c.far = 0.1;
+  c.threshold = 1.0;
+  c.frr = 0.2;
+  c.far_curve = {{0.01, 3.0, 0.6}, {0.1, 1.0, 0.2}};
+  c.logistic = LogisticCalibration{1, 0};
+  ExamplesCalibration two{2, 10, 20, LogisticCalibration{2, 0}, {{0.01, 2.0, 0.4}, {0.1, 0.5, 0.1}}};
+  ExamplesCalibration five{5, 6, 30, std::nullopt, {{0.01, 1.5, 0.3}, {0.1, 0.25, 0.05}}};
+  c.by_examples = {two, five};
+  // One recording (or none): the calibration's own fields.
+  for (std::int64_t n : {0, 1}) {
+    const Calibration one = for_examples(c, n);
+    EXPECT_EQ(one.threshold, 1.0);
+    EXPECT_EQ(one.far_curve.size(), 2u);
+    EXPECT_EQ(one.far_curve[0].threshold, 3.0);
+    EXPECT_EQ(one.logistic->a, 1);
+    EXPECT_TRUE(one.by_examples.empty());
+  }
+  // 2 to 4 recordings: the curve of 2, its threshold at the calibration's rate.
+  for (std::int64_t n : {2, 3, 4}) {
+    const Calibration k = for_examples(c, n);
+    EXPECT_EQ(k.threshold, 0.5) << n;
+    EXPECT_EQ(k.frr, 0.1);
+    EXPECT_EQ(k.far_curve[0].threshold, 2.0);
+    EXPECT_EQ(k.logistic->a, 2);
+    EXPECT_EQ(k.same_pairs, 10);
+    EXPECT_EQ(library_threshold(k, 0.01, 1).threshold, 2.0);
+  }
+  // 5 or more: the curve of 5 (its confidence: none stored for it).
+  const Calibration many = for_examples(c, 40);
+  EXPECT_EQ(many.threshold, 0.25);
+  EXPECT_FALSE(many.logistic);
+  EXPECT_EQ(many.different_pairs, 30);
+}
+
 }  // namespace
 }  // namespace oneshot

@@ -248,6 +248,73 @@ TEST(LibraryCohort, TheFalseAcceptCurveReadsBackExactlyAndADamagedOneIsNamed) {
   }
 }
 
+TEST(LibraryCohort, TheCurvesForSeveralExamplesReadBackExactlyAndDamageIsNamed) {
+  TempDir dir;
+  const fs::path path = dir.path() / "lib.db";
+  auto lib = ClassLibrary::open_or_create(path, model());
+  Calibration c;
+  c.method = "simulated";
+  c.far_curve = {{0.01, 1.0, 0.5}, {0.5, -1.0, 0}};
+  EXPECT_FALSE(ClassLibrary::open(path).calibration());
+  lib.set_calibration(c);
+  EXPECT_FALSE(ClassLibrary::open(path).calibration()->examples_simulated);  // made before the curves
+  c.examples_simulated = true;
+  c.by_examples = {{2, 40, 900, LogisticCalibration{1.0 / 3, -0.25}, {{0.01, 0.5, 0.25}, {0.5, -1.5, 0}}},
+                   {5, 12, 300, std::nullopt, {{1e-4, 2.0 / 7, 1}}}};
+  lib.set_calibration(c);
+  const auto got = ClassLibrary::open(path).calibration();
+  ASSERT_TRUE(got);
+  EXPECT_TRUE(got->examples_simulated);
+  ASSERT_EQ(got->by_examples.size(), 2u);
+  for (std::size_t i = 0; i < 2; ++i) {
+    const auto &a = got->by_examples[i], &b = c.by_examples[i];
+    EXPECT_EQ(a.examples, b.examples);
+    EXPECT_EQ(a.targets, b.targets);
+    EXPECT_EQ(a.non_targets, b.non_targets);
+    EXPECT_EQ(a.logistic.has_value(), b.logistic.has_value());
+    if (a.logistic) {
+      EXPECT_EQ(a.logistic->a, b.logistic->a);
+      EXPECT_EQ(a.logistic->b, b.logistic->b);
+    }
+    ASSERT_EQ(a.far_curve.size(), b.far_curve.size());
+    for (std::size_t p = 0; p < a.far_curve.size(); ++p) {
+      EXPECT_EQ(a.far_curve[p].far, b.far_curve[p].far);
+      EXPECT_EQ(a.far_curve[p].threshold, b.far_curve[p].threshold);
+      EXPECT_EQ(a.far_curve[p].frr, b.far_curve[p].frr);
+    }
+  }
+  // Rewritten without them: gone.
+  c.by_examples.clear();
+  lib.set_calibration(c);
+  EXPECT_TRUE(ClassLibrary::open(path).calibration()->by_examples.empty());
+
+  const std::string curve = R"("far_curve": "0.01 1 0.5")";
+  for (const std::string& bad : std::vector<std::string>{
+       std::string("not json"), std::string("{}"), std::string("[1]"),
+        R"([{"examples": 1, "targets": 1, "non_targets": 1, )" + curve + "}]",
+        R"([{"examples": 2.5, "targets": 1, "non_targets": 1, )" + curve + "}]",
+        R"([{"examples": 3, "targets": 1, "non_targets": 1, )" + curve + R"(}, {"examples": 2, "targets": 1, "non_targets": 1, )" + curve + "}]",
+        R"([{"examples": 2, "targets": 0, "non_targets": 1, )" + curve + "}]",
+        R"([{"examples": 2, "targets": 1, "non_targets": 1e300, )" + curve + "}]",
+        R"([{"examples": 2, "targets": 1, "non_targets": 1, "logistic": [1], )" + curve + "}]",
+        std::string(R"([{"examples": 2, "targets": 1, "non_targets": 1, "far_curve": ""}])"),
+        std::string(R"([{"examples": 2, "targets": 1, "non_targets": 1, "far_curve": "0.5 1 0.5;0.1 1 0.5"}])"),
+        std::string(R"([{"examples": 2, "targets": 1, "non_targets": 1}])")}) {
+    std::string quoted;
+    for (char ch : bad) quoted += ch == '\'' ? std::string("''") : std::string(1, ch);
+    sql(path, "INSERT OR REPLACE INTO meta VALUES('calibration_by_examples', '" + quoted + "');");
+    try {
+      (void)ClassLibrary::open(path).calibration();
+      ADD_FAILURE() << "accepted " << bad;
+    } catch (const Error& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find(path.string()), std::string::npos) << what;
+      EXPECT_NE(what.find("calibration_"), std::string::npos) << what;
+      EXPECT_NE(what.find("damaged"), std::string::npos) << what;
+    }
+  }
+}
+
 // The domain (version 3): stored and read back exactly, the library marked
 // version 3 only once it holds one, removed, dropped by replace_examples (the
 // old model's mean), and a damaged row named.
