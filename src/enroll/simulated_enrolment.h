@@ -8,7 +8,9 @@
 // classified as `classify` does (its sounding windows, each scored against i's
 // examples with the library's example aggregate and, with AS-norm, normalised,
 // then the window scores aggregated over j's windows). Pair (i, j) is a target
-// when i and j are of the same class, a non-target otherwise. src/inference
+// when i and j are of the same class, a non-target otherwise. The same with
+// enrolments of k clips of a class (enrolment_sets), for the curves of
+// classes enrolled from several recordings. src/inference
 // makes the window x enrolment table with the model; everything from there on
 // is here, so that tests can drive it with a synthetic embedding model.
 #include <cstddef>
