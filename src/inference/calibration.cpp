@@ -281,21 +281,25 @@ CalibrationPlan plan_calibration(const ClassLibrary& library, RunModel& run, con
   }
   // A new rate needs no new simulation where the stored calibration has its
   // false-accept curve (the rate is the library's, applied at use time).
-  // A calibration made before the curves for several example recordings
-  // (examples_simulated false) is made again, so that classes enrolled from
-  // several recordings get their own thresholds.
-  const bool needed = force || !stored || stored->method != "simulated" || !stored->examples_simulated ||
-                      stored->normalised != normalise ||
+  const bool needed = force || !stored || stored->method != "simulated" || stored->normalised != normalise ||
                       stored->domain_centred != *domain_centred || (normalise && stored->cohort != cohort_kind) ||
                       (far && *far != stored->far && stored->far_curve.empty());
-  if (!needed) {
-    if (!far || *far == stored->far) return plan;
+  // The stored calibration at the new rate, read off its curve.
+  const auto at_rate = [&] {
+    if (!far || *far == stored->far) return;
     Calibration c = *stored;
     c.far = *far;
     const FarPoint one = far_point_at(c.far_curve, c.far);
     c.threshold = one.threshold;
     c.frr = one.frr;
     plan.calibration = c;
+  };
+  // A calibration made before the curves for several example recordings is
+  // made again, so that such classes get their own thresholds; where it
+  // cannot be (the run's dataset moved), the stored one still serves.
+  const bool upgrade = !needed && !stored->examples_simulated;
+  if (!needed && !upgrade) {
+    at_rate();
     return plan;
   }
   const double rate = far ? *far : stored ? stored->far : kDefaultLibraryFar;
@@ -311,7 +315,15 @@ CalibrationPlan plan_calibration(const ClassLibrary& library, RunModel& run, con
                                                          simulation_options(settings, rate, *domain_centred, domain_cohort),
                                                          progress);
   } catch (const Error& e) {
-    plan.error = e.what();
+    if (!upgrade) {
+      plan.error = e.what();
+      return plan;
+    }
+    plan.note += std::string(plan.note.empty() ? "" : "; ") +
+                 "the library's calibration predates the curves for classes of several example recordings and "
+                 "could not be made again (" + e.what() + "); every class keeps the one-recording curve";
+    plan.calibration.reset();
+    at_rate();
   }
   return plan;
 }

@@ -1131,6 +1131,46 @@ void EnrollCli::AClassOfSeveralRecordingsIsDecidedOnItsOwnCurve() {
   EXPECT_TRUE(ranked) << out;
   ASSERT_EQ(test::run_command(cli() + " library " + copy.string(), &out), 0) << out;
   EXPECT_NE(out.find("a class enrolled from 3 recordings or more"), std::string::npos) << out;
+
+  // A library calibrated before the curves: its next enroll makes them, and
+  // where the run's recordings are gone it keeps the one-recording curve
+  // with a note, rather than failing a library that worked.
+  const auto curves_of = [&](const fs::path& library) {
+    std::string listing;
+    EXPECT_EQ(test::run_command(cli() + " library --format json " + library.string(), &listing), 0) << listing;
+    return nlohmann::json::parse(listing)["calibration"]["by_examples"].size();
+  };
+  const auto make_old = [&] {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(copy.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db,
+                           "DELETE FROM meta WHERE key = 'calibration_by_examples'; UPDATE meta SET value = '0' "
+                           "WHERE key = 'calibration_examples_simulated'",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+  };
+  make_old();
+  EXPECT_EQ(curves_of(copy), 0u);
+  const fs::path moved = tmp_->path() / "run-moved";
+  fs::copy(demo_ / "run", moved, fs::copy_options::recursive | fs::copy_options::overwrite_existing);
+  auto info = nlohmann::json::parse(std::ifstream(moved / "run.json"));
+  info["data_dir"] = (tmp_->path() / "no-such-data").string();
+  std::ofstream(moved / "run.json") << info.dump();
+  ASSERT_EQ(test::run_command(cli() + " enroll --run " + moved.string() + " --library " + copy.string() + " --class " +
+                                  name + " " + clips[3].string(),
+                              &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("predates the curves for classes of several example recordings"), std::string::npos) << out;
+  EXPECT_EQ(curves_of(copy), 0u);
+  make_old();
+  ASSERT_EQ(test::run_command(cli() + " enroll --quiet --run " + (demo_ / "run").string() + " --library " +
+                                  copy.string() + " --class " + name + " " + clips[4 % clips.size()].string(),
+                              &out),
+            0)
+      << out;
+  EXPECT_EQ(curves_of(copy), 3u) << out;
 }
 
 TEST_F(EnrollCli, DemoModelEnrolsClassifiesAndDetectsUnseenSounds) {
