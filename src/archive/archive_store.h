@@ -22,6 +22,7 @@
 // A recording is stored with all its windows in one transaction
 // (FileWriter::commit): a killed or failed index never leaves part of a file
 // visible, and storing a path again replaces its record (never two).
+#include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -207,6 +208,14 @@ bool archive_exists(const std::string& location);
 
 // The largest magnitude a stored embedding value may have (as the class library).
 inline constexpr float kMaxArchiveEmbeddingValue = 1e9f;
+
+// A window's start in seconds as an archive stores it: finite, >= 0 and at
+// most kMaxWindowStartSeconds (about 31 years of audio, so that a start times
+// any sample rate fits an int64 sample index); anything else is damage.
+inline constexpr double kMaxWindowStartSeconds = 1e9;
+inline bool valid_window_start(double start_s) {
+  return std::isfinite(start_s) && start_s >= 0 && start_s <= kMaxWindowStartSeconds;
+}
 
 // A stored embedding's blob: its values (float32 or float16, little-endian as
 // in memory) followed by the XXH3-64 of those bytes (8 bytes), so that a bit

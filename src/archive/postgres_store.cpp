@@ -300,6 +300,7 @@ class PostgresArchive final : public ArchiveStore {
     if (!std::isfinite(f.duration_s) || f.duration_s < 0 || f.size < 0 || f.windows < 0)
       damaged("file " + std::to_string(f.id) + " (" + f.path + ") has a negative or non-finite size, duration or "
               "window count (table files)");
+    if (f.path.empty()) damaged("file " + std::to_string(f.id) + " has an empty path (table files)");
     return f;
   }
 
@@ -394,8 +395,8 @@ class PostgresArchive final : public ArchiveStore {
 
   double read_start(const pqxx::field& f, std::int64_t id) const {
     const double s = f.as<double>();
-    if (!std::isfinite(s) || s < 0)
-      damaged("window " + std::to_string(id) + " starts at " + short_number(s) + " s (table windows)");
+    if (!valid_window_start(s))
+      damaged("window " + std::to_string(id) + " starts at " + short_number(s) + " s (table windows), not in [0, 1e9]");
     return s;
   }
   void read_embedding(const pqxx::field& f, std::int64_t id, std::int64_t dim, bool half,
@@ -537,9 +538,9 @@ void PostgresFileWriter::add(const double* starts_s, const float* embeddings, st
   const std::size_t dim = static_cast<std::size_t>(dim_);
   for (std::size_t w = 0; w < n; ++w) {
     const double start = starts_s[w];
-    if (!std::isfinite(start) || start < 0)
+    if (!valid_window_start(start))
       throw Error(archive_.url.shown + ": window start " + short_number(start) + " s of " + file_.path +
-                  " is not a number >= 0");
+                  " is not a number of seconds in [0, 1e9]");
     const float* e = embeddings + w * dim;
     for (std::size_t i = 0; i < dim; ++i) {
       if (!std::isfinite(e[i]))

@@ -323,6 +323,7 @@ class SqliteArchive final : public ArchiveStore {
     if (!std::isfinite(f.duration_s) || f.duration_s < 0 || f.size < 0 || f.windows < 0)
       damaged("file " + std::to_string(f.id) + " (" + f.path + ") has a negative or non-finite size, duration or "
               "window count (table files)");
+    if (f.path.empty()) damaged("file " + std::to_string(f.id) + " has an empty path (table files)");
     return f;
   }
   static constexpr const char* kFileColumns =
@@ -404,9 +405,9 @@ class SqliteArchive final : public ArchiveStore {
   }
 
   double read_start(sqlite3_stmt* s, int col, std::int64_t id) const {
-    if (!column_number(s, col) || !std::isfinite(sqlite3_column_double(s, col)) || sqlite3_column_double(s, col) < 0)
+    if (!column_number(s, col) || !valid_window_start(sqlite3_column_double(s, col)))
       damaged("window " + std::to_string(id) + ": its start_s \"" + column_text(s, col) +
-              "\" (table windows) is not a number >= 0");
+              "\" (table windows) is not a number of seconds in [0, 1e9]");
     return sqlite3_column_double(s, col);
   }
 
@@ -463,6 +464,7 @@ class SqliteArchive final : public ArchiveStore {
         w.id = id;
         w.file_id = sqlite3_column_int64(s.get(), 1);
         w.file = column_text(s.get(), 2);
+        if (w.file.empty()) damaged("file " + std::to_string(w.file_id) + " has an empty path (table files)");
         w.start_s = read_start(s.get(), 3, id);
         read_embedding(s.get(), 4, id, m.embedding_dim, m.half, w.embedding);
         out.push_back(std::move(w));
@@ -524,9 +526,9 @@ void SqliteFileWriter::add(const double* starts_s, const float* embeddings, std:
   const bool half = half_;
   for (std::size_t w = 0; w < n; ++w) {
     const double start = starts_s[w];
-    if (!std::isfinite(start) || start < 0)
+    if (!valid_window_start(start))
       throw file_error(archive_.path, "window start " + short_number(start) + " s of " + file_.path +
-                                          " is not a number >= 0");
+                                          " is not a number of seconds in [0, 1e9]");
     const float* e = embeddings + w * dim;
     for (std::size_t i = 0; i < dim; ++i) {
       if (!std::isfinite(e[i]))

@@ -406,8 +406,23 @@ TEST(ArchiveStore, DamageIsNamedWithTheWayOut) {
   sql(path, "UPDATE windows SET embedding = 'text' WHERE id = 2");
   EXPECT_NE(scan_error().find("holds text, not an embedding blob"), std::string::npos);
   sql(path, "UPDATE windows SET embedding = zeroblob(32), start_s = 'x' WHERE id = 2");
-  EXPECT_NE(scan_error().find("window 2: its start_s \"x\" (table windows) is not a number >= 0"), std::string::npos);
+  EXPECT_NE(scan_error().find("window 2: its start_s \"x\" (table windows) is not a number of seconds in [0, 1e9]"),
+            std::string::npos);
+  // A start no recording has (a review page would cut its clip at sample 4e312).
+  sql(path, "UPDATE windows SET start_s = 1e308 WHERE id = 2");
+  e = scan_error();
+  EXPECT_NE(e.find("window 2: its start_s"), std::string::npos) << e;
+  EXPECT_NE(e.find("is not a number of seconds in [0, 1e9]"), std::string::npos) << e;
+  EXPECT_NE(test::error_of([&] { (void)open_archive(path.string())->windows({2}); }).find("window 2: its start_s"),
+            std::string::npos);
   sql(path, "UPDATE windows SET start_s = 1 WHERE id = 2");
+  // A recording without a path is named, not searched as "".
+  sql(path, "UPDATE files SET path = '' WHERE path = '/rec/one.wav'");
+  e = test::error_of([&] { (void)open_archive(path.string())->files(); });
+  EXPECT_NE(e.find("has an empty path (table files)"), std::string::npos) << e;
+  e = test::error_of([&] { (void)open_archive(path.string())->windows({2}); });
+  EXPECT_NE(e.find("has an empty path (table files)"), std::string::npos) << e;
+  sql(path, "UPDATE files SET path = '/rec/one.wav' WHERE path = ''");
   EXPECT_EQ(scan_error(), "");
   // Each stored embedding carries its checksum: a value changed in place is named, not searched
   // (40 zero bytes: values of 0, which pass every other check, and a checksum of 0).
@@ -472,7 +487,11 @@ TEST(ArchiveStore, ValuesNoModelGivesAreRefusedBeforeTheyAreStored) {
             std::string::npos);
   e[3] = 0.f;
   const double bad = -1;
-  EXPECT_NE(test::error_of([&] { w->add(&bad, e.data(), 1); }).find("is not a number >= 0"), std::string::npos);
+  EXPECT_NE(test::error_of([&] { w->add(&bad, e.data(), 1); }).find("is not a number of seconds in [0, 1e9]"),
+            std::string::npos);
+  const double far_off = 1e308;
+  EXPECT_NE(test::error_of([&] { w->add(&far_off, e.data(), 1); }).find("is not a number of seconds in [0, 1e9]"),
+            std::string::npos);
 }
 
 TEST(ArchiveStore, FileIdentityChangesWithTheContentsAndMtime) {
