@@ -95,8 +95,8 @@ int list_snapshot(const LibraryArgs& a, const ClassLibrary& library) {
       nlohmann::json jc = {{"name", c.name}, {"negative", c.negative}, {"examples", c.examples},
                            {"sources", c.sources}, {"added", c.added}, {"threshold_source", c.threshold_source}};
       jc["threshold"] = c.threshold ? nlohmann::json(*c.threshold) : nlohmann::json(nullptr);
-      if (!c.negative && !c.threshold && library_threshold_now(c)) {
-        jc["threshold"] = *library_threshold_now(c);  // recomputed for this library (no negatives to raise it)
+      if (const auto now = library_threshold_now(c); !c.negative && !c.threshold && now) {
+        jc["threshold"] = *now;  // recomputed for this library (no negatives to raise it)
         jc["threshold_source"] = "calibration";
       }
       if (a.examples) {

@@ -75,12 +75,17 @@ FarPoint library_threshold(const Calibration& calibration, double far, std::size
   return far_point_at(calibration.far_curve, per_class_far(far, n_classes));
 }
 
-Calibration for_examples(const Calibration& calibration, std::int64_t examples) {
-  Calibration out = calibration;
-  out.by_examples.clear();
+const ExamplesCalibration* examples_curve(const Calibration& calibration, std::int64_t examples) {
   const ExamplesCalibration* chosen = nullptr;
   for (const ExamplesCalibration& e : calibration.by_examples)
     if (e.examples <= examples && !e.far_curve.empty()) chosen = &e;
+  return chosen;
+}
+
+Calibration for_examples(const Calibration& calibration, std::int64_t examples) {
+  Calibration out = calibration;
+  out.by_examples.clear();
+  const ExamplesCalibration* chosen = examples_curve(calibration, examples);
   if (!chosen) return out;
   out.far_curve = chosen->far_curve;
   out.logistic = chosen->logistic;

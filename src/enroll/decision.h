@@ -53,6 +53,11 @@ FarPoint far_point_at(const std::vector<FarPoint>& curve, double f);
 // the stored threshold, whose `far` is per class, whatever n and far.
 FarPoint library_threshold(const Calibration& calibration, double far, std::size_t n_classes);
 
+// The calibration's by_examples entry of the largest count not above
+// `examples` (with a curve), or nullptr: a class of that many recordings is
+// decided on the one-recording curve.
+const ExamplesCalibration* examples_curve(const Calibration& calibration, std::int64_t examples);
+
 // The calibration as it applies to a class enrolled from `examples`
 // recordings: with the curve (and confidence) of the calibration's
 // by_examples entry of the largest count not above `examples` (a class of 4

@@ -198,17 +198,10 @@ std::string LibraryScorer::threshold_source(std::size_t c) const {
   return negative_max_[c] > class_point_[c].threshold ? "negatives" : "calibration";
 }
 
-std::optional<FarPoint> LibraryScorer::calibrated(std::size_t c) const {
-  if (!calibration_) return std::nullopt;
-  return class_point_[c];
-}
-
 std::int64_t LibraryScorer::calibration_examples(std::size_t c) const {
   if (!calibration_) return 0;
-  std::int64_t examples = 1;
-  for (const ExamplesCalibration& e : calibration_->by_examples)
-    if (e.examples <= sources_[c]) examples = e.examples;
-  return examples;
+  const ExamplesCalibration* curve = examples_curve(*calibration_, sources_[c]);
+  return curve ? curve->examples : 1;
 }
 
 double LibraryScorer::confidence(std::size_t c, double score) const {

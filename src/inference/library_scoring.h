@@ -48,9 +48,9 @@ class LibraryScorer {
   std::vector<bool> positive() const;
   // The effective decision threshold of class c (accept when score > it):
   // --threshold, else the class's stored threshold, else the calibration's
-  // for this library and this class (calibrated(c): its false-accept rate
-  // over the library's positive classes, enroll/decision.h library_threshold,
-  // on the curve of the class's number of example recordings, for_examples),
+  // for this library and this class (its false-accept rate over the
+  // library's positive classes, enroll/decision.h library_threshold, on the
+  // curve of the class's number of example recordings, for_examples),
   // each raised by the class's negatives. Error asking for --threshold when
   // there is none.
   double threshold(std::size_t c) const;
@@ -59,10 +59,8 @@ class LibraryScorer {
   // false-accept rate (--far, else the stored one) split over its positive
   // classes, the threshold there and the false-reject rate of one class at it.
   // nullopt without a calibration.
+  // (A class of several recordings has its own: threshold(c).)
   std::optional<FarPoint> calibrated() const { return calibrated_; }
-  // The same for class c: on the curve of its number of example recordings
-  // (its distinct source files, LibraryClass::sources).
-  std::optional<FarPoint> calibrated(std::size_t c) const;
   // The number of example recordings whose curve class c is calibrated on
   // (1, or a count of Calibration::by_examples); 0 without a calibration.
   std::int64_t calibration_examples(std::size_t c) const;

@@ -75,14 +75,15 @@ nlohmann::json library_card(const ClassLibrary& library, RunModel& run) {
                         {"same_pairs", cal->same_pairs}, {"different_pairs", cal->different_pairs},
                         {"normalised", cal->normalised}};
     if (cal->logistic) c["logistic"] = {{"a", cal->logistic->a}, {"b", cal->logistic->b}, {"confidence", "sigmoid(a * score + b)"}};
-    nlohmann::json curve = nlohmann::json::array();
-    for (const auto& p : cal->far_curve) curve.push_back({{"far", p.far}, {"threshold", p.threshold}, {"frr", p.frr}});
-    c["far_curve"] = curve;
+    const auto curve_json = [](const std::vector<FarPoint>& curve) {
+      nlohmann::json points = nlohmann::json::array();
+      for (const auto& p : curve) points.push_back({{"far", p.far}, {"threshold", p.threshold}, {"frr", p.frr}});
+      return points;
+    };
+    c["far_curve"] = curve_json(cal->far_curve);
     c["by_examples"] = nlohmann::json::array();  // the curves of classes of several example recordings
     for (const auto& e : cal->by_examples) {
-      nlohmann::json points = nlohmann::json::array();
-      for (const auto& p : e.far_curve) points.push_back({{"far", p.far}, {"threshold", p.threshold}, {"frr", p.frr}});
-      nlohmann::json entry = {{"examples", e.examples}, {"far_curve", points}};
+      nlohmann::json entry = {{"examples", e.examples}, {"far_curve", curve_json(e.far_curve)}};
       if (e.logistic) entry["logistic"] = {{"a", e.logistic->a}, {"b", e.logistic->b}};
       c["by_examples"].push_back(entry);
     }

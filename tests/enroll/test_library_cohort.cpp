@@ -210,6 +210,24 @@ TEST(LibraryCohort, ANewerSchemaIsStillRefused) {
   EXPECT_EQ(meta_value(path, "schema_version"), "5");
 }
 
+// `value` stored as the meta `key`: reading the calibration is an Error
+// naming the library, `named` and the damage.
+void expect_calibration_damage_named(const fs::path& path, const std::string& key, const std::string& value,
+                                     const std::string& named) {
+  std::string quoted;
+  for (char ch : value) quoted += ch == '\'' ? std::string("''") : std::string(1, ch);
+  sql(path, "INSERT OR REPLACE INTO meta VALUES('" + key + "', '" + quoted + "');");
+  try {
+    (void)ClassLibrary::open(path).calibration();
+    ADD_FAILURE() << "accepted \"" << value << "\"";
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find(path.string()), std::string::npos) << what;
+    EXPECT_NE(what.find(named), std::string::npos) << what;
+    EXPECT_NE(what.find("damaged"), std::string::npos) << what;
+  }
+}
+
 TEST(LibraryCohort, TheFalseAcceptCurveReadsBackExactlyAndADamagedOneIsNamed) {
   TempDir dir;
   const fs::path path = dir.path() / "lib.db";
@@ -235,16 +253,7 @@ TEST(LibraryCohort, TheFalseAcceptCurveReadsBackExactlyAndADamagedOneIsNamed) {
 
   for (const std::string bad : {"0.1 1", "0.1 1 0.5 7", "0.2 1 0.5;0.1 2 0.6", "0.1 1 1.5", "1.2 1 0.5", "0.1 nan 0.5",
                                 "0.1 1 0.5;", "x", ""}) {
-    sql(path, "INSERT OR REPLACE INTO meta VALUES('calibration_far_curve', '" + bad + "');");
-    try {
-      (void)ClassLibrary::open(path).calibration();
-      ADD_FAILURE() << "accepted \"" << bad << "\"";
-    } catch (const Error& e) {
-      const std::string what = e.what();
-      EXPECT_NE(what.find(path.string()), std::string::npos) << what;
-      EXPECT_NE(what.find("calibration_far_curve"), std::string::npos) << what;
-      EXPECT_NE(what.find("damaged"), std::string::npos) << what;
-    }
+    expect_calibration_damage_named(path, "calibration_far_curve", bad, "calibration_far_curve");
   }
 }
 
@@ -300,18 +309,7 @@ TEST(LibraryCohort, TheCurvesForSeveralExamplesReadBackExactlyAndDamageIsNamed) 
         std::string(R"([{"examples": 2, "targets": 1, "non_targets": 1, "far_curve": ""}])"),
         std::string(R"([{"examples": 2, "targets": 1, "non_targets": 1, "far_curve": "0.5 1 0.5;0.1 1 0.5"}])"),
         std::string(R"([{"examples": 2, "targets": 1, "non_targets": 1}])")}) {
-    std::string quoted;
-    for (char ch : bad) quoted += ch == '\'' ? std::string("''") : std::string(1, ch);
-    sql(path, "INSERT OR REPLACE INTO meta VALUES('calibration_by_examples', '" + quoted + "');");
-    try {
-      (void)ClassLibrary::open(path).calibration();
-      ADD_FAILURE() << "accepted " << bad;
-    } catch (const Error& e) {
-      const std::string what = e.what();
-      EXPECT_NE(what.find(path.string()), std::string::npos) << what;
-      EXPECT_NE(what.find("calibration_"), std::string::npos) << what;
-      EXPECT_NE(what.find("damaged"), std::string::npos) << what;
-    }
+    expect_calibration_damage_named(path, "calibration_by_examples", bad, "calibration_");
   }
 }
 
