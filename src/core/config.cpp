@@ -169,6 +169,14 @@ void ModelConfig::validate() const {
   require_one_of(descriptor, {"none", "band_stats"}, "model.descriptor");
   require(descriptor_weight > 0 && descriptor_weight <= 100, "model.descriptor_weight",
           "must be in (0, 100]; model.descriptor = \"none\" leaves the band statistics out");
+  require(ensemble >= 1 && ensemble <= 8, "model.ensemble", "must be in [1, 8] (1 = one encoder)");
+  if (ensemble > 1) {
+    // The members' scores average only as squared distances of unit-length parts.
+    const char* why = "with model.ensemble > 1 (the members' pair scores are averaged as distances of their unit-length parts)";
+    require(arch == "compact", "model.arch", std::string("must be \"compact\" ") + why);
+    require(head == "distance" && dist == "l2", "model.head", std::string("must be \"distance\" with model.dist = \"l2\" ") + why);
+    require(embedding_norm != "none", "model.embedding_norm", std::string("must be \"l2\" or \"centered_l2\" ") + why);
+  }
 }
 
 void AugmentConfig::validate() const {
@@ -317,6 +325,9 @@ void Config::validate() const {
   require(augment.crop == 0 || model.arch == "compact", "augment.crop",
           "needs model.arch = \"compact\" (its time pooling takes clips of any length; \"" + model.arch +
               "\" takes only the full clip)");
+  require(model.ensemble == 1 || train.objective == "prototypical", "train.objective",
+          "must be \"prototypical\" with model.ensemble > 1 (each member is trained on its own episodes' loss; "
+          "the other objectives are not written for members)");
   require(augment.freq_shift < features.n_mels, "augment.freq_shift",
           "must be below features.n_mels (" + std::to_string(features.n_mels) + "): a shift by every band leaves nothing");
 }

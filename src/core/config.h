@@ -57,6 +57,12 @@ struct ModelConfig {
   // column), 3 leaves out the 4th.
   int depth = 4;
   int embedding_dim = 128;     // compact: size of the embedding
+  // compact: encoders trained side by side, each on its own objective, their
+  // embeddings concatenated and their pair scores averaged
+  // (model/encoder_ensemble.h); 1 = one encoder. 2 beat either member on every
+  // dev split at twice the work (README, "Ensembles, more descriptors and
+  // in-domain whitening").
+  int ensemble = 1;
   // compact: the summary over time after the frequency mean: "meanmax" (mean
   // and max over time) or "attention" (attentive statistics pooling: an
   // attention-weighted mean and standard deviation; Okabe et al. 2018).
@@ -101,7 +107,7 @@ struct ModelConfig {
     v("embedding_dim", embedding_dim); v("head", head); v("input_norm", input_norm);
     v("clip_norm", clip_norm); v("embedding_norm", embedding_norm); v("pooling", pooling);
     v("sound_span", sound_span); v("sound_span_db", sound_span_db);
-    v("descriptor", descriptor); v("descriptor_weight", descriptor_weight);
+    v("descriptor", descriptor); v("descriptor_weight", descriptor_weight); v("ensemble", ensemble);
   }
   void validate() const;
 };

@@ -96,11 +96,11 @@ std::size_t embed_recording_shared(RunModel& run, const RunModel::SampleSource& 
                                                  .permute({2, 0, 1, 3})
                                            : torch::Tensor();
     if (model->input_norm) x = model->input_norm->forward_sliding(x, window_frames);
-    const auto columns = model->compact->trunk(as_channels_last(x.contiguous())).contiguous();  // (1, C, T')
+    const auto columns = model->trunk(as_channels_last(x.contiguous())).contiguous();  // (1, C, T')
     // Window i pools columns [i * hop_columns, i * hop_columns + window_columns).
     const auto per_window = columns.squeeze(0).unfold(1, window_columns, hop_columns).narrow(1, 0,
                                                                                                static_cast<int64_t>(count));
-    auto embeddings = model->compact->pool_project(per_window.permute({1, 0, 2}).contiguous());  // (count, D)
+    auto embeddings = model->pool_project(per_window.permute({1, 0, 2}).contiguous());  // (count, D)
     if (model->embedding_norm) embeddings = model->embedding_norm->forward(embeddings);
     embeddings = model->append_descriptor(windows, embeddings);  // unchanged without a descriptor
     embeddings = embeddings.to(torch::kFloat).contiguous();

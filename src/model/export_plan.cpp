@@ -133,6 +133,10 @@ torch::Tensor buffer(torch::nn::Module& m, const std::string& name, const std::s
 }  // namespace
 
 void check_exportable(const nlohmann::json& configuration, const std::string& format) {
+  // The plan is one chain of layers; an ensemble's members would be branches of it.
+  if (configuration.contains("model.ensemble") && configuration["model.ensemble"] != 1)
+    throw Error(format + " export does not support model.ensemble = " + configuration["model.ensemble"].dump() +
+                " (supported: 1)");
   for (const auto& [key, values] : supported_values()) {
     std::string list;
     for (const auto& v : values) list += (list.empty() ? "" : ", ") + ("\"" + v + "\"");

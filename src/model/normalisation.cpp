@@ -1,5 +1,8 @@
 #include "model/normalisation.h"
 
+#include <cmath>
+#include <string>
+
 #include "core/error.h"
 
 namespace oneshot {
@@ -77,7 +80,10 @@ void InputNormImpl::fit(const torch::Tensor& clips) {
   finish_fit();
 }
 
-EmbeddingNormImpl::EmbeddingNormImpl(const std::string& mode, int64_t dim) : mode_(mode) {
+EmbeddingNormImpl::EmbeddingNormImpl(const std::string& mode, int64_t dim, int64_t members)
+    : mode_(mode), members_(members) {
+  if (members < 1 || dim % members != 0)
+    throw Error("internal: an embedding of " + std::to_string(dim) + " columns in " + std::to_string(members) + " parts");
   if (mode != "none" && mode != "l2" && mode != "centered_l2")
     throw Error("model.embedding_norm = \"" + mode + "\" is not one of \"none\", \"l2\", \"centered_l2\"");
   running_mean_ = register_buffer("running_mean", torch::zeros({dim}));
@@ -97,7 +103,11 @@ torch::Tensor EmbeddingNormImpl::forward(torch::Tensor x) {
       x = x - running_mean_.to(x.dtype());
     }
   }
-  return torch::nn::functional::normalize(x, torch::nn::functional::NormalizeFuncOptions().p(2).dim(1).eps(1e-8));
+  namespace F = torch::nn::functional;
+  if (members_ == 1) return F::normalize(x, F::NormalizeFuncOptions().p(2).dim(1).eps(1e-8));
+  const auto parts = x.reshape({x.size(0), members_, x.size(1) / members_});
+  return (F::normalize(parts, F::NormalizeFuncOptions().p(2).dim(2).eps(1e-8)) / std::sqrt(static_cast<double>(members_)))
+      .reshape({x.size(0), x.size(1)});
 }
 
 }  // namespace oneshot

@@ -73,7 +73,11 @@ TORCH_MODULE(InputNorm);
 
 class EmbeddingNormImpl : public torch::nn::Module {
  public:
-  EmbeddingNormImpl(const std::string& mode, int64_t dim);
+  // members >= 1 (model.ensemble): "l2" and "centered_l2" normalise each of
+  // the D / members columns' parts on its own, to length 1 / sqrt(members), so
+  // that the whole stays unit length and a squared distance is the mean of the
+  // parts'. Error when D is not a multiple of members.
+  EmbeddingNormImpl(const std::string& mode, int64_t dim, int64_t members = 1);
   // (B, D) -> (B, D).
   torch::Tensor forward(torch::Tensor x);
   const std::string& mode() const { return mode_; }
@@ -83,6 +87,7 @@ class EmbeddingNormImpl : public torch::nn::Module {
 
  private:
   std::string mode_;
+  int64_t members_ = 1;
   torch::Tensor running_mean_;  // buffer (D)
 };
 TORCH_MODULE(EmbeddingNorm);

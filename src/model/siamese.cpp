@@ -1,5 +1,6 @@
 #include "model/siamese.h"
 
+#include <cmath>
 #include <sstream>
 
 #include "core/error.h"
@@ -15,7 +16,7 @@ std::vector<StageShape> model_stages(const ModelConfig& config, int64_t n_mels, 
 double model_forward_flops(const ModelConfig& config, int64_t n_mels, int64_t n_frames) {
   double total = 0;
   for (const auto& stage : model_stages(config, n_mels, n_frames)) total += stage.forward_flops;
-  return total;
+  return total * config.ensemble;  // the stages are one member's
 }
 
 SiameseImpl::SiameseImpl(const ModelConfig& config, int64_t n_mels, int64_t n_frames)
@@ -30,7 +31,10 @@ SiameseImpl::SiameseImpl(const ModelConfig& config, int64_t n_mels, int64_t n_fr
   // checkpoints hold exactly the original's parameters.
   if (config.input_norm != "none" || config.clip_norm != "none")
     input_norm = register_module("input_norm", InputNorm(config, n_mels));
-  if (config.arch == "compact") {
+  if (config.arch == "compact" && config.ensemble > 1) {
+    ensemble = register_module("encoder", EncoderEnsemble(config, n_mels, n_frames));
+    embedding_dim_ = ensemble->embedding_dim();
+  } else if (config.arch == "compact") {
     compact = register_module("encoder", CompactEncoder(config, n_mels, n_frames));
     embedding_dim_ = compact->embedding_dim();
   } else {
@@ -38,7 +42,7 @@ SiameseImpl::SiameseImpl(const ModelConfig& config, int64_t n_mels, int64_t n_fr
     embedding_dim_ = encoder->embedding_dim();
   }
   if (config.embedding_norm != "none")
-    embedding_norm = register_module("embedding_norm", EmbeddingNorm(config.embedding_norm, embedding_dim_));
+    embedding_norm = register_module("embedding_norm", EmbeddingNorm(config.embedding_norm, embedding_dim_, ensemble_members()));
   if (config.descriptor == "band_stats") {
     descriptor = register_module("descriptor", BandStatistics(n_mels, config.descriptor_weight));
     embedding_dim_ += descriptor->dim();
@@ -57,10 +61,21 @@ SiameseImpl::SiameseImpl(const ModelConfig& config, int64_t n_mels, int64_t n_fr
 }
 
 std::vector<std::size_t> SiameseImpl::embedding_parts() const {
-  const auto dim = static_cast<std::size_t>(embedding_dim_);
-  if (!descriptor) return {dim};
-  const auto stats = static_cast<std::size_t>(descriptor->dim());
-  return {dim - stats, stats};
+  const auto stats = descriptor ? static_cast<std::size_t>(descriptor->dim()) : 0;
+  const auto members = static_cast<std::size_t>(ensemble_members());
+  std::vector<std::size_t> parts(members, (static_cast<std::size_t>(embedding_dim_) - stats) / members);
+  if (stats > 0) parts.push_back(stats);
+  return parts;
+}
+
+torch::Tensor SiameseImpl::member_embedding(const torch::Tensor& embeddings, int64_t k) const {
+  const int64_t members = ensemble_members();
+  if (members == 1) return embeddings;
+  const int64_t stats = descriptor ? descriptor->dim() : 0;
+  const int64_t part = (embedding_dim_ - stats) / members;
+  // Each member's part has length 1/sqrt(K) (EmbeddingNorm): back to unit length.
+  auto own = embeddings.narrow(1, k * part, part) * std::sqrt(static_cast<double>(members));
+  return stats > 0 ? torch::cat({own, embeddings.narrow(1, members * part, stats)}, 1) : own;
 }
 
 torch::Tensor SiameseImpl::select_sound(torch::Tensor x) const {
@@ -70,9 +85,21 @@ torch::Tensor SiameseImpl::select_sound(torch::Tensor x) const {
 torch::Tensor SiameseImpl::embed(torch::Tensor x) {
   const torch::Tensor sound = select_sound(std::move(x));
   x = input_norm ? input_norm->forward(sound) : sound;
-  x = compact ? compact->forward(std::move(x)) : encoder->forward(std::move(x));
+  x = ensemble ? ensemble->forward(x) : compact ? compact->forward(std::move(x)) : encoder->forward(std::move(x));
   if (embedding_norm) x = embedding_norm->forward(std::move(x));
   return append_descriptor(sound, std::move(x));
+}
+
+torch::Tensor SiameseImpl::trunk(const torch::Tensor& x) {
+  if (ensemble) return ensemble->trunk(x);
+  if (compact) return compact->trunk(x);
+  throw Error("internal: model.arch = \"original\" has no trunk to share between windows");
+}
+
+torch::Tensor SiameseImpl::pool_project(const torch::Tensor& columns) {
+  if (ensemble) return ensemble->pool_project(columns);
+  if (compact) return compact->pool_project(columns);
+  throw Error("internal: model.arch = \"original\" has no trunk to share between windows");
 }
 
 torch::Tensor SiameseImpl::append_descriptor(const torch::Tensor& sound, torch::Tensor embedding) {

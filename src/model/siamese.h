@@ -24,6 +24,7 @@
 #include "core/config.h"
 #include "model/band_statistics.h"
 #include "model/compact_encoder.h"
+#include "model/encoder_ensemble.h"
 #include "model/normalisation.h"
 #include "model/original_encoder.h"
 
@@ -49,6 +50,19 @@ class SiameseImpl : public torch::nn::Module {
   // (model.sound_span = "tile", model/sound_span.h), else x itself. Training
   // applies it to the clips it fits the band statistics on, as embed() sees them.
   torch::Tensor select_sound(torch::Tensor x) const;
+  // The compact encoder's two halves (CompactEncoderImpl::trunk and
+  // pool_project; an ensemble's members side by side), for windows that share
+  // one time axis (inference/shared_windows.h). Error for model.arch = "original".
+  torch::Tensor trunk(const torch::Tensor& x);
+  torch::Tensor pool_project(const torch::Tensor& columns);
+  // Encoders in the model (model.ensemble; 1 unless an ensemble).
+  int64_t ensemble_members() const { return ensemble ? ensemble->members() : 1; }
+  // Member k's view of embed()'s output (B, D), as that member alone would
+  // embed the clips: its part of the learned embedding scaled back to unit
+  // length, then the band statistics: (B, E + 3M) for members of E columns
+  // each. `embeddings` itself for a model of one encoder. What each member's
+  // training objective sees.
+  torch::Tensor member_embedding(const torch::Tensor& embeddings, int64_t k) const;
   // The pair score on embeddings: (B, D), (B, D) -> logits (B), higher = more similar.
   torch::Tensor head(const torch::Tensor& a, const torch::Tensor& b);
   // The score of every row of `queries` (Q, D) against every row of
@@ -62,8 +76,8 @@ class SiameseImpl : public torch::nn::Module {
   const std::string& head_kind() const { return head_kind_; }
   int64_t embedding_dim() const { return embedding_dim_; }
   // The lengths of the embedding's separately normalised parts, adding up to
-  // embedding_dim(): the learned embedding, then (model.descriptor =
-  // "band_stats") its band statistics. What domain centring
+  // embedding_dim(): the learned embedding (one part a member of an
+  // ensemble), then (model.descriptor = "band_stats") its band statistics. What domain centring
   // (enroll/domain_centre.h) centres one at a time.
   std::vector<std::size_t> embedding_parts() const;
   // What the model was built from: every model.* key of the configuration and
@@ -75,7 +89,8 @@ class SiameseImpl : public torch::nn::Module {
 
   InputNorm input_norm{nullptr};      // null when model.input_norm and clip_norm are "none"
   Encoder encoder{nullptr};           // model.arch = "original" (else null)
-  CompactEncoder compact{nullptr};    // model.arch = "compact" (else null)
+  CompactEncoder compact{nullptr};    // model.arch = "compact", model.ensemble = 1 (else null)
+  EncoderEnsemble ensemble{nullptr};  // model.arch = "compact", model.ensemble > 1 (else null)
   EmbeddingNorm embedding_norm{nullptr};  // null when model.embedding_norm = "none"
   BandStatistics descriptor{nullptr};     // null when model.descriptor = "none"
   // "linear": Linear(D, 1); "monotone": Linear(D, 1) used as bias - m |W|;

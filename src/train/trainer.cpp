@@ -278,6 +278,21 @@ StepLoss Trainer::step_loss(const torch::Tensor& embeddings, const TrainStep& st
   const TrainConfig& t = config_.train;
   const std::string objective = step_objective();
   auto targets = [&] { return class_indices(labels, split_.train); };
+  if (objective == "prototypical" && model_->ensemble_members() > 1) {
+    // Each member on its own part (model/encoder_ensemble.h): the mean of the
+    // members' losses, and of their right decisions.
+    const int64_t members = model_->ensemble_members();
+    StepLoss out;
+    for (int64_t k = 0; k < members; ++k) {
+      const StepLoss member =
+          prototypical_loss(model_, model_->member_embedding(embeddings, k), labels, t.support_shots, mix);
+      out.loss = k == 0 ? member.loss : out.loss + member.loss;
+      out.correct += member.correct / static_cast<double>(members);
+      out.weight = member.weight;
+    }
+    out.loss = out.loss / static_cast<double>(members);
+    return out;
+  }
   if (objective == "prototypical") return prototypical_loss(model_, embeddings, labels, t.support_shots, mix);
   if (objective == "pairs") return pairs_loss(model_, embeddings, step, t.loss, labels, mix);
   if (objective == "supcon") return supcon_loss(embeddings, labels, t.supcon_temperature);
@@ -578,7 +593,10 @@ TrainResult Trainer::run() {
   if (t.objective == "prototypical")
     note("prototypical episodes: " + std::to_string(t.classes_per_batch) + " classes x " +
          std::to_string(t.clips_per_class) + " clips a step (" +
-         std::to_string(t.support_shots) + " support, the rest queries; fewer where the data has fewer)");
+         std::to_string(t.support_shots) + " support, the rest queries; fewer where the data has fewer)" +
+         (model_->ensemble_members() > 1
+              ? "; " + std::to_string(model_->ensemble_members()) + " encoders, each on its own loss of the same episodes"
+              : std::string()));
   else if (t.objective == "pairs")
     note(pairs_->describe());
   else

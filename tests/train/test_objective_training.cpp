@@ -346,3 +346,29 @@ TEST(ObjectiveTraining, AverageLastSurvivesAResume) {
   const auto a = parameters_of(c, whole / "run" / "best.pt"), b = parameters_of(c, resumed / "run" / "best.pt");
   for (const auto& [name, value] : a) EXPECT_TRUE(torch::equal(value, b.at(name))) << name;
 }
+
+// model.ensemble: each member trained on its own loss of the same episodes
+// (model/encoder_ensemble.h) learns, and a resumed run continues exactly.
+TEST(ObjectiveTraining, AnEnsembleLearnsAndResumesExactly) {
+  Config c = small_config("prototypical");
+  c.model.ensemble = 2;
+  const TrainResult whole = train(c, data(), quiet());
+  ASSERT_EQ(whole.status, TrainStatus::Finished) << whole.message;
+  ASSERT_EQ(whole.history.size(), 4u);
+  EXPECT_GT(whole.best_accuracy, 0.5);  // 5-way 1-shot on unseen classes: chance 0.2
+  EXPECT_LT(whole.history.back().train_loss, whole.history.front().train_loss);
+  TempDir dir;
+  TrainOptions o = quiet(dir / "run");
+  o.after_step = [](int epoch, std::int64_t step) { return !(epoch == 2 && step == 3); };
+  ASSERT_EQ(train(c, data(), o).status, TrainStatus::Interrupted);
+  const TrainResult resumed = train(c, data(), quiet(dir / "run"));
+  ASSERT_TRUE(resumed.resumed);
+  ASSERT_EQ(resumed.history.size(), whole.history.size());
+  for (std::size_t i = 0; i < whole.history.size(); ++i) {
+    EXPECT_DOUBLE_EQ(resumed.history[i].train_loss, whole.history[i].train_loss) << "interval " << i + 1;
+    EXPECT_DOUBLE_EQ(resumed.history[i].val_accuracy, whole.history[i].val_accuracy) << "interval " << i + 1;
+  }
+  Siamese model(c.model, 32, 40);
+  EXPECT_NO_THROW(torch::load(model, (dir / "run" / "best.pt").string()));
+  EXPECT_EQ(model->ensemble_members(), 2);
+}

@@ -230,5 +230,29 @@ TEST(Objectives, MixupRowsFollowTheObjective) {
   EXPECT_EQ(step_objective("aam", 2, 1), "aam");
 }
 
+// A small ensemble of two compact encoders (model/encoder_ensemble.h).
+ModelConfig ensemble_config() {
+  ModelConfig c;
+  c.width = 4;
+  c.embedding_dim = 8;
+  c.ensemble = 2;
+  return c;
+}
+
+TEST(Objectives, AnEnsembleMembersLossReachesOnlyThatMember) {
+  torch::manual_seed(5);
+  Siamese model(ensemble_config(), 32, 40);
+  model->train();
+  const auto e = model->embed(torch::randn({8, 1, 32, 40}));
+  const StepLoss loss = prototypical_loss(model, model->member_embedding(e, 0), {0, 0, 1, 1, 2, 2, 3, 3}, 1);
+  loss.loss.backward();
+  const auto params = model->named_parameters();
+  const auto& g0 = params["encoder.0.blocks.0.weight"].grad();
+  const auto& g1 = params["encoder.1.blocks.0.weight"].grad();
+  ASSERT_TRUE(g0.defined());
+  EXPECT_GT(g0.abs().sum().item<double>(), 0);
+  EXPECT_TRUE(!g1.defined() || g1.abs().sum().item<double>() == 0);
+}
+
 }  // namespace
 }  // namespace oneshot
