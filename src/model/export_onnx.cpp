@@ -198,9 +198,16 @@ std::string band_statistics(GraphBuilder& g, const std::string& x, const std::st
   return g.op("Concat", {x, scaled}, name, [](onnx::NodeProto* n) { attr_int(n, "axis", 1); });
 }
 
-// One layer of the plan applied to x; `kept` holds the "descriptor_input" for "band_statistics".
+// What layers leave for later ones: the "descriptor_input" for "band_statistics",
+// an ensemble's input and its members' embeddings for "members_concat".
+struct KeptValues {
+  std::string descriptor_input, members_input;
+  std::vector<std::string> members;
+};
+
+// One layer of the plan applied to x.
 std::string layer(GraphBuilder& g, const std::string& x, const ExportLayer& l, const std::string& prefix,
-                  std::string& kept) {
+                  KeptValues& kept) {
   const std::string& name = l.name;
   auto t = [&](const std::string& tensor, std::vector<int64_t> dims = {}) {
     return g.tensor(prefix + name + "." + tensor, l.tensors.at(tensor), std::move(dims));
@@ -308,12 +315,41 @@ std::string layer(GraphBuilder& g, const std::string& x, const ExportLayer& l, c
   }
   if (l.kind == "center") return g.op("Sub", {x, t("mean")}, name);
   if (l.kind == "descriptor_input") {
-    kept = x;
+    kept.descriptor_input = x;
     return x;
   }
   if (l.kind == "band_statistics") {
-    if (kept.empty()) throw Error("ONNX export: band statistics without their input (internal: the plan changed)");
-    return band_statistics(g, x, kept, l, prefix);
+    if (kept.descriptor_input.empty())
+      throw Error("ONNX export: band statistics without their input (internal: the plan changed)");
+    return band_statistics(g, x, kept.descriptor_input, l, prefix);
+  }
+  if (l.kind == "member_begin") {
+    if (l.member == 0) kept.members_input = x;
+    return kept.members_input;
+  }
+  if (l.kind == "member_end") {
+    kept.members.push_back(x);
+    return x;
+  }
+  if (l.kind == "members_concat") {
+    if (static_cast<int64_t>(kept.members.size()) != l.parts)
+      throw Error("ONNX export: an ensemble of " + std::to_string(l.parts) + " members ended with " +
+                  std::to_string(kept.members.size()) + " (internal: the plan changed)");
+    return g.op("Concat", kept.members, name, [](onnx::NodeProto* n) { attr_int(n, "axis", 1); });
+  }
+  if (l.kind == "l2_normalise" && l.parts > 1) {
+    // Each member's block of columns on its own, to length 1/sqrt(K) (model/normalisation.h).
+    const std::string parts = g.op("Reshape", {x, g.ints(prefix + name + ".parts_shape", {0, l.parts, -1})}, name);
+    const std::string norm = g.op("ReduceL2", {parts}, name, [](onnx::NodeProto* n) {
+      attr_ints(n, "axes", {2});
+      attr_int(n, "keepdims", 1);
+    });
+    const std::string unit = g.op(
+        "Div", {parts, g.op("Max", {norm, g.scalar(prefix + name + ".eps", static_cast<float>(l.eps))}, name)}, name);
+    const std::string share = g.op(
+        "Mul", {unit, g.scalar(prefix + name + ".share", static_cast<float>(1.0 / std::sqrt(static_cast<double>(l.parts))))},
+        name);
+    return g.op("Reshape", {share, g.ints(prefix + name + ".whole_shape", {0, -1})}, name);
   }
   if (l.kind == "l2_normalise") {
     const std::string norm = g.op("ReduceL2", {x}, name, [](onnx::NodeProto* n) {
@@ -377,7 +413,7 @@ std::string onnx_model_bytes(const ExportPlan& plan, const OnnxOptions& options)
               {0, 1, plan.n_mels, plan.n_frames});
     x = "log_mel";
   }
-  std::string kept;
+  KeptValues kept;
   for (const auto& l : plan.layers) x = layer(g, x, l, "", kept);
   auto* out = g.node("Identity", {x}, "embedding");
   out->set_output(0, "embedding");

@@ -130,13 +130,29 @@ torch::Tensor buffer(torch::nn::Module& m, const std::string& name, const std::s
   throw Error(format + " export: the model has no buffer \"" + name + "\" (internal: the model changed)");
 }
 
+// The compact encoder's layers (CompactEncoderImpl::forward), its modules named under `name`.
+void compact_layers(ExportPlan& plan, Walker& walk, torch::nn::Module& encoder, const std::string& name,
+                    const std::string& format) {
+  walk.module(name + ".blocks", child(encoder, "blocks", format));
+  plan.layers.push_back(layer_of("mean_frequency", name));
+  if (has_child(encoder, "attention_hidden")) {
+    ExportLayer layer = layer_of("attentive_statistics", name + ".attention");
+    auto& hidden = *child(encoder, "attention_hidden", format).as<torch::nn::LinearImpl>();
+    auto& score = *child(encoder, "attention_score", format).as<torch::nn::LinearImpl>();
+    layer.tensors["hidden_weight"] = copy_of(hidden.weight);
+    layer.tensors["hidden_bias"] = copy_of(hidden.bias);
+    layer.tensors["score_weight"] = copy_of(score.weight);
+    layer.tensors["score_bias"] = copy_of(score.bias);
+    plan.layers.push_back(std::move(layer));
+  } else {
+    plan.layers.push_back(layer_of("mean_max_time", name));
+  }
+  walk.module(name + ".project", child(encoder, "project", format));
+}
+
 }  // namespace
 
 void check_exportable(const nlohmann::json& configuration, const std::string& format) {
-  // The plan is one chain of layers; an ensemble's members would be branches of it.
-  if (configuration.contains("model.ensemble") && configuration["model.ensemble"] != 1)
-    throw Error(format + " export does not support model.ensemble = " + configuration["model.ensemble"].dump() +
-                " (supported: 1)");
   for (const auto& [key, values] : supported_values()) {
     std::string list;
     for (const auto& v : values) list += (list.empty() ? "" : ", ") + ("\"" + v + "\"");
@@ -173,22 +189,23 @@ ExportPlan export_plan(SiameseImpl& model, int64_t n_mels, int64_t n_frames, con
   }
   if (model.compact) {
     plan.min_frames = 32;  // compact_stages' smallest input
-    auto& encoder = *model.compact;
-    walk.module("encoder.blocks", child(encoder, "blocks", format));
-    plan.layers.push_back(layer_of("mean_frequency", "encoder"));
-    if (has_child(encoder, "attention_hidden")) {
-      ExportLayer layer = layer_of("attentive_statistics", "encoder.attention");
-      auto& hidden = *child(encoder, "attention_hidden", format).as<torch::nn::LinearImpl>();
-      auto& score = *child(encoder, "attention_score", format).as<torch::nn::LinearImpl>();
-      layer.tensors["hidden_weight"] = copy_of(hidden.weight);
-      layer.tensors["hidden_bias"] = copy_of(hidden.bias);
-      layer.tensors["score_weight"] = copy_of(score.weight);
-      layer.tensors["score_bias"] = copy_of(score.bias);
-      plan.layers.push_back(std::move(layer));
-    } else {
-      plan.layers.push_back(layer_of("mean_max_time", "encoder"));
+    compact_layers(plan, walk, *model.compact, "encoder", format);
+  } else if (model.ensemble) {
+    plan.min_frames = 32;
+    const int64_t members = model.ensemble_members();
+    for (int64_t k = 0; k < members; ++k) {
+      const std::string name = "encoder." + std::to_string(k);
+      ExportLayer begin = layer_of("member_begin", name);
+      begin.member = k;
+      plan.layers.push_back(std::move(begin));
+      compact_layers(plan, walk, child(*model.ensemble, std::to_string(k), format), name, format);
+      ExportLayer end = layer_of("member_end", name);
+      end.member = k;
+      plan.layers.push_back(std::move(end));
     }
-    walk.module("encoder.project", child(encoder, "project", format));
+    ExportLayer concat = layer_of("members_concat", "encoder");
+    concat.parts = members;
+    plan.layers.push_back(std::move(concat));
   } else {
     plan.min_frames = n_frames;  // the flatten fixes the input length
     auto& encoder = *model.encoder;
@@ -201,7 +218,11 @@ ExportPlan export_plan(SiameseImpl& model, int64_t n_mels, int64_t n_frames, con
     layer.tensors["mean"] = buffer(*model.embedding_norm, "running_mean", format);
     plan.layers.push_back(std::move(layer));
   }
-  if (norm != "none") plan.layers.push_back(layer_of("l2_normalise", "embedding_norm", 1e-8));
+  if (norm != "none") {
+    ExportLayer layer = layer_of("l2_normalise", "embedding_norm", 1e-8);
+    layer.parts = model.ensemble_members();
+    plan.layers.push_back(std::move(layer));
+  }
   if (model.descriptor) {
     ExportLayer layer = layer_of("band_statistics", "descriptor", 1e-8);
     layer.tensors["mean"] = buffer(*model.descriptor, "mean", format);

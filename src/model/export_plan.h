@@ -35,7 +35,12 @@ namespace oneshot {
 //                    softmax_W(score(tanh(hidden(x_t))))-weighted mean and
 //                    standard deviation (variance clamped at 1e-5 before the root)
 //  "center"          x - tensor mean (D)
-//  "l2_normalise"    x / max(|x|_2, eps) over dim 1
+//  "l2_normalise"    x / max(|x|_2, eps) over dim 1; with parts K > 1 (model.ensemble),
+//                    each of the K equal column blocks on its own, times 1/sqrt(K)
+//  "member_begin"    an ensemble member's layers follow (model/encoder_ensemble.h):
+//                    member 0 keeps x as the members' input, member k > 0 starts again from it
+//  "member_end"      keeps x as member `member`'s embedding
+//  "members_concat"  x = the `parts` members' embeddings side by side (B, K * E)
 //  "descriptor_input"  keeps x (B,1,M,T), the clip as the encoder's input normalisation
 //                    receives it, for "band_statistics"; x passes unchanged
 //  "band_statistics" (B, D) -> (B, D + 3M): appends the statistics of the kept input
@@ -50,6 +55,8 @@ struct ExportLayer {
   std::vector<int64_t> kernel, stride, padding;
   double eps = 0;
   double scale = 1;
+  int64_t parts = 1;   // "l2_normalise", "members_concat": the ensemble's members
+  int64_t member = 0;  // "member_begin", "member_end": which member
 };
 
 struct ExportPlan {

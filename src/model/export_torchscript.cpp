@@ -2,6 +2,7 @@
 
 #include <torch/script.h>
 
+#include <cmath>
 #include <cstdio>
 #include <sstream>
 
@@ -95,8 +96,21 @@ void forward_line(std::ostringstream& out, const ExportLayer& l) {
         << ") / " << self(l, "std") << "\n"
         << in << "x = torch.cat([x, z / z.norm(2, [1], True).clamp_min(" << number(l.eps) << ") * "
         << number(l.scale) << "], 1)\n";
+  } else if (l.kind == "l2_normalise" && l.parts > 1) {
+    // Each member's block of columns on its own, to length 1/sqrt(K) (model/normalisation.h).
+    out << in << "p = x.reshape([x.size(0), " << l.parts << ", -1])\n"
+        << in << "x = (p / p.norm(2, [2], True).clamp_min(" << number(l.eps) << ") * "
+        << number(1.0 / std::sqrt(static_cast<double>(l.parts))) << ").reshape([x.size(0), -1])\n";
   } else if (l.kind == "l2_normalise") {
     out << in << "x = x / x.norm(2, [1], True).clamp_min(" << number(l.eps) << ")\n";
+  } else if (l.kind == "member_begin") {
+    out << in << (l.member == 0 ? "members_input = x" : "x = members_input") << "\n";
+  } else if (l.kind == "member_end") {
+    out << in << "member_" << l.member << " = x\n";
+  } else if (l.kind == "members_concat") {
+    out << in << "x = torch.cat([";
+    for (int64_t k = 0; k < l.parts; ++k) out << (k ? ", " : "") << "member_" << k;
+    out << "], 1)\n";
   } else {
     throw Error("TorchScript export: no translation of a \"" + l.kind + "\" layer (" + l.name + ")");
   }

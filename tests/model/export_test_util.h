@@ -22,8 +22,8 @@ struct ExportCase {
 };
 
 // Every layer kind the exporters write: both encoders, both poolings, every
-// normalisation, every head, and the band-statistics descriptor (after a
-// tiled sound span, and on the whole clip).
+// normalisation, every head, the band-statistics descriptor (after a tiled
+// sound span, and on the whole clip), and an ensemble of two compact encoders.
 inline std::vector<ExportCase> export_cases() {
   std::vector<ExportCase> cases;
   ModelConfig compact;  // the defaults: bands + clip mean, centered_l2, distance head, l2
@@ -38,6 +38,9 @@ inline std::vector<ExportCase> export_cases() {
   attention.dist = "l1";
   attention.descriptor = "none";
   cases.push_back({"compact_attention", attention});
+  ModelConfig ensemble = compact;  // model.ensemble: members side by side, each part normalised to its share
+  ensemble.ensemble = 2;
+  cases.push_back({"compact_ensemble", ensemble});
   cases.push_back({"original", tiny_config()});  // no normalisation, linear head, no descriptor
   ModelConfig original = tiny_config();
   original.input_norm = "bands";

@@ -2,7 +2,7 @@
 // each part normalised to its share, the pair score the mean of the members',
 // each member's view what it alone would embed, the shared-window halves,
 // the configuration rules (that a member's loss reaches only that member:
-// tests/train/test_objectives.cpp).
+// tests/train/test_objectives.cpp; the exports: export_test_util.h's cases).
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -11,7 +11,6 @@
 #include <string>
 
 #include "core/error.h"
-#include "model/export_plan.h"
 #include "model/siamese.h"
 #include "support/test_support.h"
 
@@ -146,15 +145,6 @@ TEST(EncoderEnsemble, ConfigurationRulesNameTheKey) {
   EXPECT_NE(message([](Config& c) { c.model.embedding_norm = "none"; }).find("model.embedding_norm"), std::string::npos);
   EXPECT_NE(message([](Config& c) { c.model.arch = "original"; }).find("model.arch"), std::string::npos);
   EXPECT_NE(message([](Config& c) { c.train.objective = "supcon"; }).find("train.objective"), std::string::npos);
-}
-
-TEST(EncoderEnsemble, ExportersRefuseItNamingTheKey) {
-  Siamese model(ensemble_config(2), 32, 40);
-  const std::string message = test::error_of([&] { check_exportable(model->configuration(), "ONNX"); });
-  EXPECT_NE(message.find("model.ensemble = 2"), std::string::npos) << message;
-  EXPECT_NE(message.find("ONNX"), std::string::npos) << message;
-  Siamese one(ensemble_config(1), 32, 40);
-  EXPECT_EQ(test::error_of([&] { check_exportable(one->configuration(), "ONNX"); }), "");
 }
 
 }  // namespace
