@@ -172,10 +172,11 @@ void ModelConfig::validate() const {
   require(ensemble >= 1 && ensemble <= 8, "model.ensemble", "must be in [1, 8] (1 = one encoder)");
   if (ensemble > 1) {
     // The members' scores average only as squared distances of unit-length parts.
-    const char* why = "with model.ensemble > 1 (the members' pair scores are averaged as distances of their unit-length parts)";
-    require(arch == "compact", "model.arch", std::string("must be \"compact\" ") + why);
-    require(head == "distance" && dist == "l2", "model.head", std::string("must be \"distance\" with model.dist = \"l2\" ") + why);
-    require(embedding_norm != "none", "model.embedding_norm", std::string("must be \"l2\" or \"centered_l2\" ") + why);
+    const std::string why = " with model.ensemble > 1 (the members' pair scores are averaged as distances of their "
+                            "unit-length parts)";
+    require(arch == "compact", "model.arch", "must be \"compact\"" + why);
+    require(head == "distance" && dist == "l2", "model.head", "must be \"distance\" with model.dist = \"l2\"" + why);
+    require(embedding_norm != "none", "model.embedding_norm", "must be \"l2\" or \"centered_l2\"" + why);
   }
 }
 

@@ -40,7 +40,7 @@ class EncoderEnsembleImpl : public torch::nn::Module {
 
  private:
   std::vector<CompactEncoder> members_;
-  std::vector<int64_t> trunk_channels_;  // each member's C (its last block's width)
+  int64_t trunk_channels_ = 0;  // each member's C (its last block's width)
 };
 TORCH_MODULE(EncoderEnsemble);
 

@@ -346,9 +346,8 @@ std::string layer(GraphBuilder& g, const std::string& x, const ExportLayer& l, c
     });
     const std::string unit = g.op(
         "Div", {parts, g.op("Max", {norm, g.scalar(prefix + name + ".eps", static_cast<float>(l.eps))}, name)}, name);
-    const std::string share = g.op(
-        "Mul", {unit, g.scalar(prefix + name + ".share", static_cast<float>(1.0 / std::sqrt(static_cast<double>(l.parts))))},
-        name);
+    const auto share_of_each = static_cast<float>(1.0 / std::sqrt(static_cast<double>(l.parts)));
+    const std::string share = g.op("Mul", {unit, g.scalar(prefix + name + ".share", share_of_each)}, name);
     return g.op("Reshape", {share, g.ints(prefix + name + ".whole_shape", {0, -1})}, name);
   }
   if (l.kind == "l2_normalise") {

@@ -83,7 +83,8 @@ void InputNormImpl::fit(const torch::Tensor& clips) {
 EmbeddingNormImpl::EmbeddingNormImpl(const std::string& mode, int64_t dim, int64_t members)
     : mode_(mode), members_(members) {
   if (members < 1 || dim % members != 0)
-    throw Error("internal: an embedding of " + std::to_string(dim) + " columns in " + std::to_string(members) + " parts");
+    throw Error("internal: an embedding of " + std::to_string(dim) + " columns in " + std::to_string(members) +
+                " parts");
   if (mode != "none" && mode != "l2" && mode != "centered_l2")
     throw Error("model.embedding_norm = \"" + mode + "\" is not one of \"none\", \"l2\", \"centered_l2\"");
   running_mean_ = register_buffer("running_mean", torch::zeros({dim}));
@@ -106,8 +107,8 @@ torch::Tensor EmbeddingNormImpl::forward(torch::Tensor x) {
   namespace F = torch::nn::functional;
   if (members_ == 1) return F::normalize(x, F::NormalizeFuncOptions().p(2).dim(1).eps(1e-8));
   const auto parts = x.reshape({x.size(0), members_, x.size(1) / members_});
-  return (F::normalize(parts, F::NormalizeFuncOptions().p(2).dim(2).eps(1e-8)) / std::sqrt(static_cast<double>(members_)))
-      .reshape({x.size(0), x.size(1)});
+  const auto unit = F::normalize(parts, F::NormalizeFuncOptions().p(2).dim(2).eps(1e-8));
+  return (unit / std::sqrt(static_cast<double>(members_))).reshape({x.size(0), x.size(1)});
 }
 
 }  // namespace oneshot

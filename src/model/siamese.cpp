@@ -42,7 +42,8 @@ SiameseImpl::SiameseImpl(const ModelConfig& config, int64_t n_mels, int64_t n_fr
     embedding_dim_ = encoder->embedding_dim();
   }
   if (config.embedding_norm != "none")
-    embedding_norm = register_module("embedding_norm", EmbeddingNorm(config.embedding_norm, embedding_dim_, ensemble_members()));
+    embedding_norm = register_module("embedding_norm",
+                                     EmbeddingNorm(config.embedding_norm, embedding_dim_, ensemble_members()));
   if (config.descriptor == "band_stats") {
     descriptor = register_module("descriptor", BandStatistics(n_mels, config.descriptor_weight));
     embedding_dim_ += descriptor->dim();

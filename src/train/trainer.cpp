@@ -594,9 +594,9 @@ TrainResult Trainer::run() {
     note("prototypical episodes: " + std::to_string(t.classes_per_batch) + " classes x " +
          std::to_string(t.clips_per_class) + " clips a step (" +
          std::to_string(t.support_shots) + " support, the rest queries; fewer where the data has fewer)" +
-         (model_->ensemble_members() > 1
-              ? "; " + std::to_string(model_->ensemble_members()) + " encoders, each on its own loss of the same episodes"
-              : std::string()));
+         (model_->ensemble_members() > 1 ? "; " + std::to_string(model_->ensemble_members()) +
+                                               " encoders, each on its own loss of the same episodes"
+                                         : std::string()));
   else if (t.objective == "pairs")
     note(pairs_->describe());
   else

@@ -142,7 +142,8 @@ TEST(EncoderEnsemble, ConfigurationRulesNameTheKey) {
   EXPECT_NE(message([](Config& c) { c.model.ensemble = 0; }).find("model.ensemble"), std::string::npos);
   EXPECT_NE(message([](Config& c) { c.model.head = "monotone"; }).find("model.head"), std::string::npos);
   EXPECT_NE(message([](Config& c) { c.model.dist = "l1"; }).find("model.head"), std::string::npos);
-  EXPECT_NE(message([](Config& c) { c.model.embedding_norm = "none"; }).find("model.embedding_norm"), std::string::npos);
+  EXPECT_NE(message([](Config& c) { c.model.embedding_norm = "none"; }).find("model.embedding_norm"),
+            std::string::npos);
   EXPECT_NE(message([](Config& c) { c.model.arch = "original"; }).find("model.arch"), std::string::npos);
   EXPECT_NE(message([](Config& c) { c.train.objective = "supcon"; }).find("train.objective"), std::string::npos);
 }
