@@ -68,13 +68,16 @@ def embeddings(oneshot, run, work):
 
 
 def learned_dim(run):
-    """The learned part's width (model.embedding_dim); the band statistics follow it."""
+    """The learned part's width (model.embedding_dim x model.ensemble); the band statistics follow it."""
+    keys = {}
     with open(os.path.join(run, "config.toml")) as f:
         for line in f:
             key, _, value = line.partition("=")
-            if key.strip() == "embedding_dim":
-                return int(value)
-    raise SystemExit(f"{run}/config.toml: no model.embedding_dim")
+            if key.strip() in ("embedding_dim", "ensemble"):
+                keys[key.strip()] = int(value)
+    if "embedding_dim" not in keys:
+        raise SystemExit(f"{run}/config.toml: no model.embedding_dim")
+    return keys["embedding_dim"] * keys.get("ensemble", 1)
 
 
 def pair_figures(scores, labels):

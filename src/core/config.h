@@ -57,11 +57,11 @@ struct ModelConfig {
   // column), 3 leaves out the 4th.
   int depth = 4;
   int embedding_dim = 128;     // compact: size of the embedding
-  // compact: encoders trained side by side, each on its own objective, their
-  // embeddings concatenated and their pair scores averaged
-  // (model/encoder_ensemble.h); 1 = one encoder. 2 beat either member on every
-  // dev split at twice the work (README, "Ensembles, more descriptors and
-  // in-domain whitening").
+  // compact: encoders trained side by side, each on its own loss of the same
+  // episodes, their embeddings concatenated and their pair scores averaged
+  // (model/encoder_ensemble.h); 1 = one encoder. 2 costs twice the work and,
+  // trained together, gained little on the dev protocol (README, "Ensembles,
+  // more descriptors and in-domain whitening"), so 1 stays the default.
   int ensemble = 1;
   // compact: the summary over time after the frequency mean: "meanmax" (mean
   // and max over time) or "attention" (attentive statistics pooling: an
