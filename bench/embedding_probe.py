@@ -146,7 +146,8 @@ def main():
         parts = []
         for run in runs:
             names, e = embeddings(a.oneshot, run, a.work)
-            keep = [i for i, n in enumerate(names) if names_of.get(n) in val]
+            # Rows in the order of their file names, so that the runs' rows are the same clips.
+            keep = sorted((i for i, n in enumerate(names) if names_of.get(n) in val), key=lambda i: names[i])
             parts.append(e[keep])
             labels = np.array([names_of[names[i]] for i in keep])
         stats = parts[0][:, dim:]

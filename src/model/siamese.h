@@ -77,8 +77,8 @@ class SiameseImpl : public torch::nn::Module {
   int64_t embedding_dim() const { return embedding_dim_; }
   // The lengths of the embedding's separately normalised parts, adding up to
   // embedding_dim(): the learned embedding (one part a member of an
-  // ensemble), then (model.descriptor = "band_stats") its band statistics. What domain centring
-  // (enroll/domain_centre.h) centres one at a time.
+  // ensemble), then (model.descriptor = "band_stats") its band statistics.
+  // What domain centring (enroll/domain_centre.h) centres one at a time.
   std::vector<std::size_t> embedding_parts() const;
   // What the model was built from: every model.* key of the configuration and
   // the number of mel bands, as a JSON object ({"model.width": 32, ...,
