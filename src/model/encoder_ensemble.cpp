@@ -20,6 +20,11 @@ torch::Tensor EncoderEnsembleImpl::forward(const torch::Tensor& x) {
   return torch::cat(parts, 1);
 }
 
+torch::Tensor EncoderEnsembleImpl::forward_member(const torch::Tensor& x, int64_t k) {
+  if (k < 0 || k >= members()) throw Error("internal: no member " + std::to_string(k) + " in an encoder ensemble");
+  return members_[static_cast<std::size_t>(k)]->forward(x);
+}
+
 torch::Tensor EncoderEnsembleImpl::trunk(const torch::Tensor& x) {
   std::vector<torch::Tensor> parts;
   for (auto& m : members_) parts.push_back(m->trunk(x));

@@ -31,6 +31,8 @@ class EncoderEnsembleImpl : public torch::nn::Module {
   EncoderEnsembleImpl(const ModelConfig& config, int64_t n_mels, int64_t n_frames);
   // (B, 1, M, T) -> (B, K * D): member k's embedding in columns [kD, (k+1)D).
   torch::Tensor forward(const torch::Tensor& x);
+  // Member k alone: (B, 1, M, T) -> (B, D), columns [kD, (k+1)D) of forward().
+  torch::Tensor forward_member(const torch::Tensor& x, int64_t k);
   // As CompactEncoder's, with the members' channels side by side:
   // trunk (B, 1, M, T) -> (B, K * C, T'); pool_project (B, K * C, W) -> (B, K * D).
   torch::Tensor trunk(const torch::Tensor& x);

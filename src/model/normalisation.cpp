@@ -90,25 +90,43 @@ EmbeddingNormImpl::EmbeddingNormImpl(const std::string& mode, int64_t dim, int64
   running_mean_ = register_buffer("running_mean", torch::zeros({dim}));
 }
 
+namespace {
+
+// centered_l2's centring of x against `running_mean` (a view of the buffer):
+// the batch's mean in training (moving the running mean), else the running mean.
+torch::Tensor centre(torch::Tensor x, torch::Tensor running_mean, bool training, double momentum) {
+  if (training && x.size(0) > 1) {
+    const auto batch_mean = x.mean(0);
+    {
+      torch::NoGradGuard no_grad;
+      running_mean.mul_(1.0 - momentum).add_(batch_mean.detach().to(running_mean.dtype()), momentum);
+    }
+    return x - batch_mean;
+  }
+  return x - running_mean.to(x.dtype());
+}
+
+}  // namespace
+
 torch::Tensor EmbeddingNormImpl::forward(torch::Tensor x) {
   if (mode_ == "none") return x;
-  if (mode_ == "centered_l2") {
-    if (is_training() && x.size(0) > 1) {
-      const auto batch_mean = x.mean(0);
-      {
-        torch::NoGradGuard no_grad;
-        running_mean_.mul_(1.0 - momentum).add_(batch_mean.detach().to(running_mean_.dtype()), momentum);
-      }
-      x = x - batch_mean;
-    } else {
-      x = x - running_mean_.to(x.dtype());
-    }
-  }
+  if (mode_ == "centered_l2") x = centre(std::move(x), running_mean_, is_training(), momentum);
   namespace F = torch::nn::functional;
   if (members_ == 1) return F::normalize(x, F::NormalizeFuncOptions().p(2).dim(1).eps(1e-8));
   const auto parts = x.reshape({x.size(0), members_, x.size(1) / members_});
   const auto unit = F::normalize(parts, F::NormalizeFuncOptions().p(2).dim(2).eps(1e-8));
   return (unit / std::sqrt(static_cast<double>(members_))).reshape({x.size(0), x.size(1)});
+}
+
+torch::Tensor EmbeddingNormImpl::forward_part(torch::Tensor x, int64_t k) {
+  const int64_t width = running_mean_.size(0) / members_;
+  if (k < 0 || k >= members_ || x.dim() != 2 || x.size(1) != width)
+    throw Error("internal: embedding part " + std::to_string(k) + " of " + std::to_string(members_) +
+                " parts of " + std::to_string(width) + " columns");
+  if (mode_ == "none") return x;
+  if (mode_ == "centered_l2") x = centre(std::move(x), running_mean_.narrow(0, k * width, width), is_training(), momentum);
+  namespace F = torch::nn::functional;
+  return F::normalize(x, F::NormalizeFuncOptions().p(2).dim(1).eps(1e-8));
 }
 
 }  // namespace oneshot

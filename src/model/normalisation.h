@@ -80,6 +80,10 @@ class EmbeddingNormImpl : public torch::nn::Module {
   EmbeddingNormImpl(const std::string& mode, int64_t dim, int64_t members = 1);
   // (B, D) -> (B, D).
   torch::Tensor forward(torch::Tensor x);
+  // Part k alone: (B, D / members) -> (B, D / members) at unit length, the
+  // part as forward() gives it scaled by sqrt(members) (its member's own view;
+  // centered_l2's running mean moves on that part's columns only).
+  torch::Tensor forward_part(torch::Tensor x, int64_t k);
   const std::string& mode() const { return mode_; }
   // Momentum of the running mean in training mode (BatchNorm's convention:
   // the weight of the new batch); recalibration sets it to 1 / (k + 1).

@@ -91,6 +91,17 @@ torch::Tensor SiameseImpl::embed(torch::Tensor x) {
   return append_descriptor(sound, std::move(x));
 }
 
+torch::Tensor SiameseImpl::embed_member(torch::Tensor x, int64_t k) {
+  if (!ensemble) {
+    if (k != 0) throw Error("internal: member " + std::to_string(k) + " of a model of one encoder");
+    return embed(std::move(x));
+  }
+  const torch::Tensor sound = select_sound(std::move(x));
+  x = input_norm ? input_norm->forward(sound) : sound;
+  x = embedding_norm->forward_part(ensemble->forward_member(x, k), k);  // an ensemble has an L2 norm (config rule)
+  return append_descriptor(sound, std::move(x));
+}
+
 torch::Tensor SiameseImpl::trunk(const torch::Tensor& x) {
   if (ensemble) return ensemble->trunk(x);
   if (compact) return compact->trunk(x);

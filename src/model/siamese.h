@@ -63,6 +63,10 @@ class SiameseImpl : public torch::nn::Module {
   // each. `embeddings` itself for a model of one encoder. What each member's
   // training objective sees.
   torch::Tensor member_embedding(const torch::Tensor& embeddings, int64_t k) const;
+  // member_embedding(embed(x), k) computed by member k alone (the others'
+  // encoders do not run): (B, 1, M, T) -> (B, E + 3M). embed(x) for a model
+  // of one encoder (k = 0). How training gives each member its own episodes.
+  torch::Tensor embed_member(torch::Tensor x, int64_t k);
   // The pair score on embeddings: (B, D), (B, D) -> logits (B), higher = more similar.
   torch::Tensor head(const torch::Tensor& a, const torch::Tensor& b);
   // The score of every row of `queries` (Q, D) against every row of

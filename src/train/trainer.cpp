@@ -47,6 +47,11 @@ std::string format(const char* fmt, double v) {
   return buf;
 }
 
+// The seed of ensemble member k's stream of steps, augmentation and mixup
+// (model.ensemble): member 0 keeps train.seed, so a model of one encoder
+// trains as before.
+std::int64_t member_seed(std::int64_t seed, std::int64_t k) { return seed + k * 1000003; }
+
 // Sums over the steps of one epoch.
 struct EpochSums {
   std::int64_t steps_done = 0, total_steps = 0;
@@ -96,7 +101,15 @@ class Trainer {
   WeightSnapshots* snapshots() { return config_.train.average_last > 0 ? &snapshots_ : nullptr; }
   std::int64_t steps_in_epoch();
   void fit_input_norm();
-  std::vector<torch::Tensor> step_inputs(const TrainStep& step, const std::vector<int>& labels, MixPlan& mix);
+  // `seed`: the stream's (train.seed; an ensemble member's member_seed).
+  std::vector<torch::Tensor> step_inputs(const TrainStep& step, const std::vector<int>& labels, MixPlan& mix,
+                                         std::int64_t seed);
+  // An ensemble's step: member k on steps[k] alone, the mean of the members' losses and right decisions.
+  StepLoss members_step_loss(const std::vector<TrainStep>& steps);
+  // Every stream's position (pairs_, then member_pairs_), and back; a
+  // checkpoint of one stream for an ensemble restarts members 1.. afresh.
+  nlohmann::json pairs_state() const;
+  void restore_pairs_state(const nlohmann::json& state);
   StepLoss step_loss(const torch::Tensor& embeddings, const TrainStep& step, const std::vector<int>& labels,
                      const MixPlan& mix);
   // The objective of this step (meta-baseline: its phase).
@@ -126,7 +139,10 @@ class Trainer {
   // training state, in the optimizer and last.pt, never in best.pt.
   ClassWeights class_weights_{nullptr};
   std::unique_ptr<torch::optim::Adam> optimizer_;
-  std::unique_ptr<PairSource> pairs_;
+  std::unique_ptr<PairSource> pairs_;  // an ensemble's member 0's
+  // Ensemble members 1..K-1's own streams of steps (model.ensemble): members
+  // trained on the same episodes learn alike (README, "Ensembles").
+  std::vector<std::unique_ptr<PairSource>> member_pairs_;
   ValidationPlan validation_;
   WeightSnapshots snapshots_;  // rank 0's, with train.average_last
   TrainState state_;
@@ -186,6 +202,11 @@ void Trainer::build() {
                                 .eps(1e-7)  // Keras epsilon
                                 .weight_decay(config_.train.weight_decay));
   pairs_ = make_pair_source(config_.train, features_.labels(), split_.train);
+  for (int64_t k = 1; k < model_->ensemble_members(); ++k) {
+    TrainConfig member = config_.train;
+    member.seed = member_seed(config_.train.seed, k);
+    member_pairs_.push_back(make_pair_source(member, features_.labels(), split_.train));
+  }
   // BatchNorm statistics for validation come from batches shaped like training's encoder calls.
   const std::int64_t bn_batch = config_.train.pairs == "anchors"
                                     ? config_.train.batch_size
@@ -215,9 +236,10 @@ void Trainer::fit_input_norm() {
 
 // The clips of a step as the encoder calls see them: augmented and, with
 // mixup, mixed (the plan says how, for the targets). One seed per step.
-std::vector<torch::Tensor> Trainer::step_inputs(const TrainStep& step, const std::vector<int>& labels, MixPlan& mix) {
+std::vector<torch::Tensor> Trainer::step_inputs(const TrainStep& step, const std::vector<int>& labels, MixPlan& mix,
+                                                std::int64_t seed) {
   // Rank r of N draws the stream's (iterations x N + r)-th seed: one process is rank 0 of 1.
-  Rng rng(augment_seed(config_.train.seed, state_.iterations * world_ + rank_));
+  Rng rng(augment_seed(seed, state_.iterations * world_ + rank_));
   const AugmentConfig& aug = config_.augment;
   std::vector<torch::Tensor> inputs;
   std::int64_t offset = 0;
@@ -264,7 +286,7 @@ std::int64_t Trainer::steps_in_epoch() {
 
 void Trainer::save_last(const EpochSums* partial) {
   if (!writes_files()) return;
-  state_.pairs = pairs_->state();
+  state_.pairs = pairs_state();
   state_.partial.reset();
   if (partial) state_.partial = PartialEpoch{partial->steps_done, partial->total_steps, partial->loss_sum,
                                              partial->correct_sum, partial->weight_sum, partial->seconds};
@@ -273,26 +295,60 @@ void Trainer::save_last(const EpochSums* partial) {
                        snapshots());
 }
 
+nlohmann::json Trainer::pairs_state() const {
+  if (member_pairs_.empty()) return pairs_->state();
+  nlohmann::json members = nlohmann::json::array({pairs_->state()});
+  for (const auto& source : member_pairs_) members.push_back(source->state());
+  return {{"members", members}};
+}
+
+void Trainer::restore_pairs_state(const nlohmann::json& state) {
+  const bool per_member = state.is_object() && state.contains("members");
+  if (member_pairs_.empty() || !per_member) {
+    if (per_member)
+      throw file_error(paths_.last(), "checkpoint's pair generator state holds an ensemble's streams, and "
+                                      "model.ensemble is 1");
+    restore_pairs(*pairs_, state, paths_.last());
+    if (!member_pairs_.empty())
+      note("note: " + paths_.last().string() + " holds one stream of steps (an ensemble trained on shared "
+           "episodes): the other members start their own streams now");
+    return;
+  }
+  const auto& members = state["members"];
+  if (!members.is_array() || members.size() != member_pairs_.size() + 1)
+    throw file_error(paths_.last(), "checkpoint's pair generator state holds " +
+                                        std::to_string(members.is_array() ? members.size() : 0) +
+                                        " member streams, the model " + std::to_string(member_pairs_.size() + 1));
+  restore_pairs(*pairs_, members[0], paths_.last());
+  for (std::size_t k = 0; k < member_pairs_.size(); ++k) restore_pairs(*member_pairs_[k], members[k + 1], paths_.last());
+}
+
+StepLoss Trainer::members_step_loss(const std::vector<TrainStep>& steps) {
+  const auto members = static_cast<int64_t>(steps.size());
+  StepLoss out;
+  for (int64_t k = 0; k < members; ++k) {
+    const TrainStep& step = steps[static_cast<std::size_t>(k)];
+    std::vector<int> labels;
+    for (const auto& clips : step.inputs)
+      for (std::size_t clip : clips) labels.push_back(features_.labels()[clip]);
+    MixPlan mix;
+    const auto inputs = step_inputs(step, labels, mix, member_seed(config_.train.seed, k));
+    const auto x = inputs.size() == 1 ? inputs[0] : torch::cat(inputs);
+    const auto embeddings = model_->embed_member(x, k).to(torch::kFloat32);
+    const StepLoss member = prototypical_loss(model_, embeddings, labels, config_.train.support_shots, mix);
+    out.loss = k == 0 ? member.loss : out.loss + member.loss;
+    out.correct += member.correct / static_cast<double>(members);
+    out.weight = member.weight;
+  }
+  out.loss = out.loss / static_cast<double>(members);
+  return out;
+}
+
 StepLoss Trainer::step_loss(const torch::Tensor& embeddings, const TrainStep& step, const std::vector<int>& labels,
                             const MixPlan& mix) {
   const TrainConfig& t = config_.train;
   const std::string objective = step_objective();
   auto targets = [&] { return class_indices(labels, split_.train); };
-  if (objective == "prototypical" && model_->ensemble_members() > 1) {
-    // Each member on its own part (model/encoder_ensemble.h): the mean of the
-    // members' losses, and of their right decisions.
-    const int64_t members = model_->ensemble_members();
-    StepLoss out;
-    for (int64_t k = 0; k < members; ++k) {
-      const StepLoss member =
-          prototypical_loss(model_, model_->member_embedding(embeddings, k), labels, t.support_shots, mix);
-      out.loss = k == 0 ? member.loss : out.loss + member.loss;
-      out.correct += member.correct / static_cast<double>(members);
-      out.weight = member.weight;
-    }
-    out.loss = out.loss / static_cast<double>(members);
-    return out;
-  }
   if (objective == "prototypical") return prototypical_loss(model_, embeddings, labels, t.support_shots, mix);
   if (objective == "pairs") return pairs_loss(model_, embeddings, step, t.loss, labels, mix);
   if (objective == "supcon") return supcon_loss(embeddings, labels, t.supcon_temperature);
@@ -315,34 +371,48 @@ bool Trainer::train_steps(EpochSums& sums, int epoch) {
   std::int64_t pairs_now = 0;
   const bool bf16 = precision_uses_autocast(config_.train.precision);
   while (sums.steps_done < sums.total_steps) {
-    // Every rank walks the whole stream and keeps its own of each N steps.
-    TrainStep step;
-    for (int r = 0; r < world_; ++r) {
-      TrainStep next = pairs_->next();
-      if (r == rank_) step = std::move(next);
+    // Every rank walks each whole stream and keeps its own of each N steps.
+    const auto draw = [&](PairSource& source) {
+      TrainStep step;
+      for (int r = 0; r < world_; ++r) {
+        TrainStep next = source.next();
+        if (r == rank_) step = std::move(next);
+      }
+      return step;
+    };
+    std::vector<TrainStep> steps{draw(*pairs_)};
+    for (auto& source : member_pairs_) steps.push_back(draw(*source));
+    double step_pairs = 0, step_clips = 0;
+    for (const auto& step : steps) {
+      step_pairs += static_cast<double>(step.n_pairs());
+      step_clips += static_cast<double>(step.n_clips());
     }
     const double lr = learning_rate();
     for (auto& group : optimizer_->param_groups()) static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
 
-    std::vector<int> labels;  // class of every embedding row
-    for (const auto& clips : step.inputs)
-      for (std::size_t clip : clips) labels.push_back(features_.labels()[clip]);
-    MixPlan mix;
-    const auto inputs = step_inputs(step, labels, mix);
     StepLoss result;
     {
       CpuAutocast autocast(bf16 && device_.is_cpu());
-      std::vector<torch::Tensor> parts;
-      for (const auto& x : inputs) parts.push_back(model_->embed(x));
-      const auto embeddings = (parts.size() == 1 ? parts[0] : torch::cat(parts)).to(torch::kFloat32);
-      result = step_loss(embeddings, step, labels, mix);
+      if (!member_pairs_.empty()) {
+        result = members_step_loss(steps);
+      } else {
+        const TrainStep& step = steps[0];
+        std::vector<int> labels;  // class of every embedding row
+        for (const auto& clips : step.inputs)
+          for (std::size_t clip : clips) labels.push_back(features_.labels()[clip]);
+        MixPlan mix;
+        const auto inputs = step_inputs(step, labels, mix, config_.train.seed);
+        std::vector<torch::Tensor> parts;
+        for (const auto& x : inputs) parts.push_back(model_->embed(x));
+        const auto embeddings = (parts.size() == 1 ? parts[0] : torch::cat(parts)).to(torch::kFloat32);
+        result = step_loss(embeddings, step, labels, mix);
+      }
     }
     const auto& loss = result.loss;
     double loss_value = loss.item<double>();
     // This step over all ranks: weighted loss, right decisions, weight, non-finite losses, pairs, clips.
     std::vector<double> totals{std::isfinite(loss_value) ? loss_value * result.weight : 0.0, result.correct,
-                               result.weight, std::isfinite(loss_value) ? 0.0 : 1.0,
-                               static_cast<double>(step.n_pairs()), static_cast<double>(step.n_clips())};
+                               result.weight, std::isfinite(loss_value) ? 0.0 : 1.0, step_pairs, step_clips};
     if (distributed()) {
       totals = dist_->sum_values(totals);
       if (totals[3] > 0 && std::isfinite(loss_value)) loss_value = std::nan("");
@@ -538,7 +608,7 @@ void Trainer::share_start() {
     }
     fs::remove(temp);
     if (device_.is_cpu()) convert_to_channels_last(*model_);
-    restore_pairs(*pairs_, state_.pairs, paths_.last());
+    restore_pairs_state(state_.pairs);
     result_.resumed = true;
   }
   checkpoint.clear();
@@ -579,7 +649,7 @@ TrainResult Trainer::run() {
   if (writes_files() && fs::exists(paths_.last())) {
     state_ = load_last_checkpoint(paths_.last(), model_, *optimizer_, objective_module(), snapshots());
     if (device_.is_cpu()) convert_to_channels_last(*model_);  // loading takes the saved tensors' layout
-    restore_pairs(*pairs_, state_.pairs, paths_.last());
+    restore_pairs_state(state_.pairs);
     result_.resumed = true;
   }
   if (distributed()) share_start();
@@ -595,7 +665,8 @@ TrainResult Trainer::run() {
          std::to_string(t.clips_per_class) + " clips a step (" +
          std::to_string(t.support_shots) + " support, the rest queries; fewer where the data has fewer)" +
          (model_->ensemble_members() > 1 ? "; " + std::to_string(model_->ensemble_members()) +
-                                               " encoders, each on its own loss of the same episodes"
+                                               " encoders, each on its own episodes (its own stream of steps, "
+                                               "augmentation and mixup) and loss"
                                          : std::string()));
   else if (t.objective == "pairs")
     note(pairs_->describe());

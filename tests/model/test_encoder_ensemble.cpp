@@ -118,6 +118,45 @@ TEST(EncoderEnsemble, MemberViewIsWhatTheMemberAloneEmbeds) {
   EXPECT_TRUE(torch::allclose(view, alone, 1e-5, 1e-5)) << (view - alone).abs().max().item<float>();
 }
 
+TEST(EncoderEnsemble, EmbedMemberIsTheMembersViewComputedByItAlone) {
+  torch::manual_seed(7);
+  const auto clips = torch::randn({6, 1, 32, 40});
+  for (const std::string norm : {"l2", "centered_l2"}) {
+    ModelConfig c = ensemble_config(3);
+    c.embedding_norm = norm;
+    Siamese model = fitted(c, clips);
+    {
+      torch::NoGradGuard no_grad;
+      const auto whole = model->embed(clips);
+      for (int64_t k = 0; k < 3; ++k) {
+        const auto own = model->embed_member(clips, k);
+        const auto view = model->member_embedding(whole, k);
+        EXPECT_TRUE(torch::allclose(own, view, 1e-5, 1e-5)) << norm << " member " << k << ": "
+                                                            << (own - view).abs().max().item<float>();
+      }
+    }
+    // In training, only member 1's weights get gradients, and only its
+    // columns of centered_l2's running mean move.
+    model->train();
+    model->zero_grad();
+    const auto mean_before = model->embedding_norm->named_buffers()["running_mean"].clone();
+    model->embed_member(clips, 1).square().sum().backward();
+    const auto params = model->named_parameters();
+    for (int64_t k = 0; k < 3; ++k) {
+      const auto& g = params["encoder." + std::to_string(k) + ".blocks.0.weight"].grad();
+      const bool reached = g.defined() && g.abs().sum().item<double>() > 0;
+      EXPECT_EQ(reached, k == 1) << norm << " member " << k;
+    }
+    const auto mean_after = model->embedding_norm->named_buffers()["running_mean"];
+    const auto moved = (mean_after - mean_before).abs().reshape({3, 8}).sum(1);
+    EXPECT_EQ(moved[0].item<float>(), 0.0f) << norm;
+    EXPECT_EQ(moved[2].item<float>(), 0.0f) << norm;
+    EXPECT_EQ(moved[1].item<float>() > 0, norm == "centered_l2") << norm;
+  }
+  Siamese single(ensemble_config(1), 32, 40);
+  EXPECT_THROW(single->embed_member(clips, 1), Error);
+}
+
 TEST(EncoderEnsemble, SharedWindowHalvesEqualTheWholeEncoder) {
   torch::manual_seed(6);
   Siamese model(ensemble_config(2, "none"), 32, 64);

@@ -371,4 +371,10 @@ TEST(ObjectiveTraining, AnEnsembleLearnsAndResumesExactly) {
   Siamese model(c.model, 32, 40);
   EXPECT_NO_THROW(torch::load(model, (dir / "run" / "best.pt").string()));
   EXPECT_EQ(model->ensemble_members(), 2);
+  // Each member drew its own stream of episodes (the checkpoint keeps both positions).
+  torch::optim::Adam adam(model->parameters());
+  const TrainState state = load_last_checkpoint(dir / "run" / "last.pt", model, adam);
+  ASSERT_TRUE(state.pairs.contains("members")) << state.pairs.dump();
+  ASSERT_EQ(state.pairs["members"].size(), 2u);
+  EXPECT_NE(state.pairs["members"][0], state.pairs["members"][1]);
 }
