@@ -53,6 +53,19 @@ const CLI::Validator ThreadCount(
     "THREADS");
 const CLI::Validator FiniteNonNegative = finite_number(0, false, "a finite number >= 0");
 
+CLI::Validator WholeNumber(long long min, long long max) {
+  return CLI::Validator(
+      [min, max](std::string& text) -> std::string {
+        char* end = nullptr;
+        errno = 0;
+        const long long value = std::strtoll(text.c_str(), &end, 10);
+        if (text.empty() || *end != '\0' || errno == ERANGE || value < min || value > max)
+          return "must be a whole number from " + std::to_string(min) + " to " + std::to_string(max) + ", got " + text;
+        return {};
+      },
+      "");
+}
+
 std::string csv_field(const std::string& s) {
   if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
   std::string out = "\"";

@@ -9,6 +9,7 @@
 #include "commands.h"
 #include "core/error.h"
 #include "core/json_text.h"
+#include "core/utf8.h"
 #include "inference/classify.h"
 #include "inference/run_model.h"
 
@@ -83,8 +84,8 @@ int run_classify(const ClassifyArgs& a) {
       std::printf("%s: %s%s%s\n", c.path.c_str(), c.decision.c_str(), c.reason.empty() ? "" : " (",
                   c.reason.empty() ? "" : (c.reason + ")").c_str());
       for (std::size_t i = 0; i < top; ++i)
-        std::printf("  %zu. %-24s score %8.4f  threshold %8.4f  confidence %5s (needs %s)%s\n", i + 1,
-                    c.ranking[i].name.c_str(), c.ranking[i].score, c.ranking[i].threshold,
+        std::printf("  %zu. %s score %8.4f  threshold %8.4f  confidence %5s (needs %s)%s\n", i + 1,
+                    pad_to_width(c.ranking[i].name, 24).c_str(), c.ranking[i].score, c.ranking[i].threshold,
                     text_confidence(c.ranking[i].confidence, "-").c_str(),
                     text_confidence(c.ranking[i].confidence_needed, "-").c_str(),
                     a.window_aggregate == "vote" ? (" votes " + std::to_string(c.ranking[i].votes)).c_str() : "");
@@ -102,7 +103,7 @@ void add_classify_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("classify", "Classify recordings against a class library (or \"unknown\")");
   cmd->add_option("--library", a->library, "Class library written by enroll")->required();
   cmd->add_option("FILE", a->files, "Audio files or directories of them")->required();
-  cmd->add_option("--top", a->top, "Classes listed per file (default 3)")->check(CLI::PositiveNumber);
+  cmd->add_option("--top", a->top, "Classes listed per file (default 3)")->check(WholeNumber(1, 1000000));
   cmd->add_option("--far", a->far,
                   "False-accept rate of the library for this run: the fraction of files of never-enrolled sounds "
                   "accepted as one of its classes (default: the library's, set by enroll --far)")

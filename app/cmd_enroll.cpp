@@ -14,6 +14,7 @@
 #include "audio/audio_reader.h"
 #include "commands.h"
 #include "core/error.h"
+#include "core/utf8.h"
 #include "enroll/decision.h"
 #include "enroll/score_norm.h"
 #include "events/annotation_tables.h"
@@ -393,13 +394,15 @@ int enroll_into(const EnrollArgs& a, const std::string& class_name, const std::v
   }
   for (const auto& c : classes) {
     if (c.negative) {
-      std::printf("  %-24s negative, %lld windows\n", c.name.c_str(), static_cast<long long>(c.examples));
+      std::printf("  %s negative, %lld windows\n", pad_to_width(c.name, 24).c_str(),
+                  static_cast<long long>(c.examples));
       continue;
     }
     char threshold[64] = "none";
     if (c.threshold) std::snprintf(threshold, sizeof threshold, "%.4g (%s)", *c.threshold, c.threshold_source.c_str());
-    std::printf("  %-24s %lld windows from %lld files, threshold %s\n", c.name.c_str(),
-                static_cast<long long>(c.examples), static_cast<long long>(c.sources), threshold);
+    std::printf("  %s %lld windows from %lld file%s, threshold %s\n", pad_to_width(c.name, 24).c_str(),
+                static_cast<long long>(c.examples), static_cast<long long>(c.sources), c.sources == 1 ? "" : "s",
+                threshold);
   }
   return 0;
 }

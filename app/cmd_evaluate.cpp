@@ -139,15 +139,15 @@ void add_evaluate_command(CLI::App& app) {
                   "grid (the original test) or episodes (set eval.protocol), or verification (every pair of "
                   "clips: EER, false rejects at --far, AUROC, and the enrol-one-clip task)")
       ->check(CLI::IsMember({"grid", "episodes", "verification"}));
-  cmd->add_option("--ways", args->ways, "Classes per episode (eval.ways)")->check(CLI::PositiveNumber);
-  cmd->add_option("--shots", args->shots, "Support clips per class (eval.shots)")->check(CLI::PositiveNumber);
+  cmd->add_option("--ways", args->ways, "Classes per episode (eval.ways)")->check(WholeNumber(1, kIntMax));
+  cmd->add_option("--shots", args->shots, "Support clips per class (eval.shots)")->check(WholeNumber(1, kIntMax));
   cmd->add_option("--queries", args->queries, "Queries per class and episode (eval.queries)")
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--episodes", args->episodes, "Number of episodes (eval.episodes)")->check(CLI::PositiveNumber);
+      ->check(WholeNumber(1, kIntMax));
+  cmd->add_option("--episodes", args->episodes, "Number of episodes (eval.episodes)")->check(WholeNumber(1, kIntMax));
   cmd->add_option("--aggregate", args->aggregate, "K > 1: mean, max or prototype (eval.aggregate)")
       ->check(CLI::IsMember({"mean", "max", "prototype"}));
   cmd->add_option("--seed", args->seed, "Seed of the shuffles and episodes (eval.seed)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(WholeNumber(0, kIntMax));
   cmd->add_option("--checkpoint,--weights", args->weights,
                   "best (best.pt) or last (last.pt's model); last adds _last to the result names")
       ->check(CLI::IsMember({"best", "last"}));
@@ -157,9 +157,9 @@ void add_evaluate_command(CLI::App& app) {
       ->check(FiniteNonNegative & CLI::Range(0.0, 0.999999));
   cmd->add_option("--enrol-classes", args->enrol_classes,
                   "verification: classes enrolled from one clip each per draw (default half, at least 2)")
-      ->check(CLI::PositiveNumber);
+      ->check(WholeNumber(1, kIntMax));
   cmd->add_option("--draws", args->draws, "verification: enrol-one-clip draws (default 1000; seeded by eval.seed)")
-      ->check(CLI::PositiveNumber);
+      ->check(WholeNumber(1, kIntMax));
   cmd->add_option_function<double>(
          "--threshold",
          [args](double t) {

@@ -9,6 +9,7 @@
 #include "commands.h"
 #include "core/error.h"
 #include "core/json_text.h"
+#include "core/utf8.h"
 #include "enroll/decision.h"
 #include "enroll/library.h"
 
@@ -158,7 +159,7 @@ int list_snapshot(const LibraryArgs& a, const ClassLibrary& library) {
       threshold = now ? optional_number(now) : "library";
       source = now ? "calibration" : "at scoring";
     }
-    std::printf("%-24s %-8s %8lld %8lld %10s %-12s %s\n", c.name.c_str(), c.negative ? "negative" : "class",
+    std::printf("%s %-8s %8lld %8lld %10s %-12s %s\n", pad_to_width(c.name, 24).c_str(), c.negative ? "negative" : "class",
                 static_cast<long long>(c.examples), static_cast<long long>(c.sources), threshold.c_str(),
                 source.c_str(), c.added.c_str());
     if (a.examples)

@@ -162,7 +162,7 @@ void add_tune_command(CLI::App& app) {
   tune->add_option("--cache", o->cache, "Feature cache directory (default: DATA/.oneshot-cache)");
   tune->add_option("--study", o->study, "Study database: FILE, sqlite:///FILE or postgresql://USER@HOST/DB")->required();
   tune->add_option("--study-name", o->study_name, "Study name within the database")->capture_default_str();
-  tune->add_option("--trials", o->trials, "Number of trials to run now (added to the study's)")->required()->check(CLI::PositiveNumber);
+  tune->add_option("--trials", o->trials, "Number of trials to run now (added to the study's)")->required()->check(WholeNumber(1, 1000000));
   tune->add_option("--space", o->space, "Search space TOML (default: the study's, else configs/original-space.toml for model.arch = original, "
                   "else configs/default-space.toml)")->check(CLI::ExistingFile);
   tune->add_option("--workers", o->workers, "Worker processes on this machine")->capture_default_str()->check(CLI::Range(1, 256));

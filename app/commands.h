@@ -74,6 +74,11 @@ int run_pipeline(const RunArgs& args);
 // NonNegativeNumber) let "nan" and "inf" through, which options in seconds or
 // scores must refuse.
 extern const CLI::Validator FiniteNumber, FinitePositive, FiniteNonNegative;
+// A whole number from MIN to MAX: "must be a whole number from 1 to 2147483647, got 0"
+// (CLI11's PositiveNumber names its range as 0 to 1.8e308 written out in full,
+// and lets "2.5" through to a conversion error).
+CLI::Validator WholeNumber(long long min, long long max);
+constexpr long long kIntMax = 2147483647;
 // --threads and --jobs: 0 (every core) up to 4 x this machine's cores (more only spin-wait).
 extern const CLI::Validator ThreadCount;
 

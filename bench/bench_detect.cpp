@@ -6,7 +6,9 @@
 //    time as a real-time factor, and its peak memory (max RSS).
 // The model is the default recipe's compact encoder (44.1 kHz, 5 s windows,
 // width 32, 128-d) with untrained weights: speed does not depend on them.
-// Usage: build/bench_detect [--files N] [--minutes M] [--threads T]
+// Usage: build/bench_detect [--files N] [--minutes M] [--threads T] [--set KEY=VALUE ...]
+// (--set: a recipe other than the default, e.g. --set model.ensemble=2, to
+// time it beside the default in the same session).
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -22,6 +24,7 @@
 
 #include "core/atomic_file.h"
 #include "core/config.h"
+#include "core/error.h"
 #include "data/synthetic.h"
 #include "enroll/library.h"
 #include "inference/run_model.h"
@@ -73,18 +76,34 @@ std::vector<float> noisy_tones(double seconds, int sr, std::uint64_t seed) {
 int main(int argc, char** argv) {
   int files = 200, threads = 0;
   double minutes = 10;
+  Config config;  // the default recipe, with any --set
+  std::string recipe = "default recipe";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--files") files = std::stoi(argv[i + 1]);
     else if (flag == "--minutes") minutes = std::stod(argv[i + 1]);
     else if (flag == "--threads") threads = std::stoi(argv[i + 1]);
+    else if (flag == "--set") {
+      recipe += std::string(", ") + argv[i + 1];
+      try {
+        config.set(argv[i + 1]);
+      } catch (const Error& e) {
+        std::fprintf(stderr, "bench_detect: --set %s: %s\n", argv[i + 1], e.what());
+        return 2;
+      }
+    }
+  }
+  try {
+    config.validate();
+  } catch (const Error& e) {
+    std::fprintf(stderr, "bench_detect: %s\n", e.what());
+    return 2;
   }
   const fs::path cli = fs::read_symlink("/proc/self/exe").parent_path() / "oneshot-audio";
   const fs::path dir = fs::temp_directory_path() / ("oneshot-bench-detect-" + std::to_string(getpid()));
   fs::create_directories(dir / "run");
   fs::create_directories(dir / "files");
 
-  Config config;  // the default recipe
   write_file_atomic(dir / "run" / "config.toml", config.to_toml());
   {
     configure_runtime(threads);
@@ -118,7 +137,7 @@ int main(int argc, char** argv) {
   write_wav16(recording, noisy_tones(minutes * 60, sr, 7), sr);
 
   const std::string t = threads > 0 ? " --threads " + std::to_string(threads) : "";
-  std::printf("bench_detect: %s, compact encoder (default recipe), 50 classes; cpu: %s\n", cli.c_str(),
+  std::printf("bench_detect: %s, %s, 50 classes; cpu: %s\n", cli.c_str(), recipe.c_str(),
               cpu_features().c_str());
   // Start-up alone: the front end's --help, and the model executable's.
   const Timed help = run(cli.string() + " --help");

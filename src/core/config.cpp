@@ -115,6 +115,14 @@ void require_one_of(const std::string& value, std::initializer_list<const char*>
 // (model/runtime.cpp) also refuses more than 4 x this machine's cores.
 constexpr int kMaxThreads = 1024;
 
+// Seeds are offset and multiplied in 64-bit arithmetic (an ensemble
+// member's stream, a rank's, a trial's): bounded so that nothing overflows.
+namespace {
+void require_seed(std::int64_t seed, const char* key) {
+  require(seed >= 0 && seed <= 2147483647, key, "must be a whole number in [0, 2147483647], got " + std::to_string(seed));
+}
+}  // namespace
+
 void FeaturesConfig::validate() const {
   require(sample_rate >= 0 && sample_rate <= 768000, "features.sample_rate", "must be 0 (keep) or a rate up to 768000");
   // The model's input: longer recordings are cut into windows of it, so no
@@ -138,6 +146,7 @@ void FeaturesConfig::validate() const {
 }
 
 void SplitConfig::validate() const {
+  require_seed(seed, "split.seed");
   require(n_val >= 0, "split.n_val", "must be >= 0");
   require(n_test >= 0, "split.n_test", "must be >= 0");
   // Bounded: the split casts a count to an integer (1e300 would be undefined behaviour).
@@ -198,6 +207,7 @@ void AugmentConfig::validate() const {
 }
 
 void TrainConfig::validate() const {
+  require_seed(seed, "train.seed");
   require_one_of(loss, {"bce", "mse"}, "train.loss");
   require(learning_rate > 0, "train.learning_rate", "must be > 0");
   require(decay >= 0, "train.decay", "must be >= 0");
@@ -248,6 +258,7 @@ void TrainConfig::validate() const {
 }
 
 void EvalConfig::validate() const {
+  require_seed(seed, "eval.seed");
   require_one_of(protocol, {"grid", "episodes"}, "eval.protocol");
   require(ways >= 2 && ways <= 100000, "eval.ways", "must be in [2, 10^5]");
   require(shots >= 1 && shots <= 100000, "eval.shots", "must be in [1, 10^5]");
@@ -257,6 +268,7 @@ void EvalConfig::validate() const {
 }
 
 void TuneConfig::validate() const {
+  require_seed(seed, "tune.seed");
   require_one_of(sampler, {"tpe", "random"}, "tune.sampler");
   require(n_startup_jobs >= 0, "tune.n_startup_jobs", "must be >= 0");
   require(n_ei_candidates >= 1 && n_ei_candidates <= 1000000, "tune.n_ei_candidates", "must be in [1, 10^6]");

@@ -21,4 +21,15 @@ std::size_t invalid_utf8_offset(std::string_view text);
 // latin1 -t utf-8 SOURCE > NEW_FILE)". Lines count from 1, byte offsets from 0.
 void require_utf8(std::string_view text, const std::string& source);
 
+// The columns a terminal gives UTF-8 TEXT: 2 for East Asian wide and
+// full-width characters and emoji, 0 for combining marks and the zero-width
+// joiner, 1 for every other character (Markus Kuhn's wcwidth ranges, without
+// the locale that wcwidth() needs); a byte that is not UTF-8 counts 1.
+std::size_t display_width(std::string_view text);
+
+// TEXT followed by spaces up to `columns` display columns (printf's "%-24s"
+// counts bytes, so a name such as "café" or "鳥" would misalign a table);
+// TEXT itself when it is already as wide.
+std::string pad_to_width(std::string_view text, std::size_t columns);
+
 }  // namespace oneshot

@@ -8,12 +8,14 @@
 // together beat each of them on every class split (one clip against one clip:
 // EER 0.170 -> 0.161, false rejects at 5 % false accepts 0.414 -> 0.382;
 // 5-way +0.015) at twice the work of one. Trained here as one model, each
-// member on its own loss of its own part of the embedding (train/trainer.cpp)
-// but on the same episodes: measured, that keeps only a small part of the
-// gain (rule 0.793 against single runs' 0.789 / 0.792), which is why it is not
-// the default. The pair score is the mean of the members' (SiameseImpl:
-// EmbeddingNorm normalises each member's part to 1/sqrt(K), so the squared
-// distance of two embeddings is the mean of the members' squared distances).
+// member on its own loss of its own part of the embedding and on its own
+// stream of episodes, augmentation and mixup (train/trainer.cpp; on shared
+// episodes the members learned alike and kept little of the gain): rule 0.802
+// against single runs' 0.789 / 0.792. Not the default: every command embeds
+// twice (README, "Ensembles"). The pair score is the mean of the members'
+// (SiameseImpl: EmbeddingNorm normalises each member's part to 1/sqrt(K), so
+// the squared distance of two embeddings is the mean of the members' squared
+// distances).
 #include <torch/torch.h>
 
 #include <cstdint>

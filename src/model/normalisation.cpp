@@ -124,7 +124,8 @@ torch::Tensor EmbeddingNormImpl::forward_part(torch::Tensor x, int64_t k) {
     throw Error("internal: embedding part " + std::to_string(k) + " of " + std::to_string(members_) +
                 " parts of " + std::to_string(width) + " columns");
   if (mode_ == "none") return x;
-  if (mode_ == "centered_l2") x = centre(std::move(x), running_mean_.narrow(0, k * width, width), is_training(), momentum);
+  if (mode_ == "centered_l2")
+    x = centre(std::move(x), running_mean_.narrow(0, k * width, width), is_training(), momentum);
   namespace F = torch::nn::functional;
   return F::normalize(x, F::NormalizeFuncOptions().p(2).dim(1).eps(1e-8));
 }

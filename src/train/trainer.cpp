@@ -104,6 +104,12 @@ class Trainer {
   // `seed`: the stream's (train.seed; an ensemble member's member_seed).
   std::vector<torch::Tensor> step_inputs(const TrainStep& step, const std::vector<int>& labels, MixPlan& mix,
                                          std::int64_t seed);
+  // The class of every embedding row of a step, in order.
+  std::vector<int> step_labels(const TrainStep& step) const;
+  // A step's embeddings, each input encoded as its own batch (BatchNorm
+  // statistics per input, as the original's branches): the whole model, or
+  // with member >= 0 that member of an ensemble alone.
+  torch::Tensor embed_inputs(const std::vector<torch::Tensor>& inputs, int64_t member = -1);
   // An ensemble's step: member k on steps[k] alone, the mean of the members' losses and right decisions.
   StepLoss members_step_loss(const std::vector<TrainStep>& steps);
   // Every stream's position (pairs_, then member_pairs_), and back; a
@@ -323,18 +329,27 @@ void Trainer::restore_pairs_state(const nlohmann::json& state) {
   for (std::size_t k = 0; k < member_pairs_.size(); ++k) restore_pairs(*member_pairs_[k], members[k + 1], paths_.last());
 }
 
+std::vector<int> Trainer::step_labels(const TrainStep& step) const {
+  std::vector<int> labels;
+  for (const auto& clips : step.inputs)
+    for (std::size_t clip : clips) labels.push_back(features_.labels()[clip]);
+  return labels;
+}
+
+torch::Tensor Trainer::embed_inputs(const std::vector<torch::Tensor>& inputs, int64_t member) {
+  std::vector<torch::Tensor> parts;
+  for (const auto& x : inputs) parts.push_back(member < 0 ? model_->embed(x) : model_->embed_member(x, member));
+  return (parts.size() == 1 ? parts[0] : torch::cat(parts)).to(torch::kFloat32);
+}
+
 StepLoss Trainer::members_step_loss(const std::vector<TrainStep>& steps) {
   const auto members = static_cast<int64_t>(steps.size());
   StepLoss out;
   for (int64_t k = 0; k < members; ++k) {
     const TrainStep& step = steps[static_cast<std::size_t>(k)];
-    std::vector<int> labels;
-    for (const auto& clips : step.inputs)
-      for (std::size_t clip : clips) labels.push_back(features_.labels()[clip]);
+    const std::vector<int> labels = step_labels(step);
     MixPlan mix;
-    const auto inputs = step_inputs(step, labels, mix, member_seed(config_.train.seed, k));
-    const auto x = inputs.size() == 1 ? inputs[0] : torch::cat(inputs);
-    const auto embeddings = model_->embed_member(x, k).to(torch::kFloat32);
+    const auto embeddings = embed_inputs(step_inputs(step, labels, mix, member_seed(config_.train.seed, k)), k);
     const StepLoss member = prototypical_loss(model_, embeddings, labels, config_.train.support_shots, mix);
     out.loss = k == 0 ? member.loss : out.loss + member.loss;
     out.correct += member.correct / static_cast<double>(members);
@@ -396,16 +411,10 @@ bool Trainer::train_steps(EpochSums& sums, int epoch) {
       if (!member_pairs_.empty()) {
         result = members_step_loss(steps);
       } else {
-        const TrainStep& step = steps[0];
-        std::vector<int> labels;  // class of every embedding row
-        for (const auto& clips : step.inputs)
-          for (std::size_t clip : clips) labels.push_back(features_.labels()[clip]);
+        const std::vector<int> labels = step_labels(steps[0]);
         MixPlan mix;
-        const auto inputs = step_inputs(step, labels, mix, config_.train.seed);
-        std::vector<torch::Tensor> parts;
-        for (const auto& x : inputs) parts.push_back(model_->embed(x));
-        const auto embeddings = (parts.size() == 1 ? parts[0] : torch::cat(parts)).to(torch::kFloat32);
-        result = step_loss(embeddings, step, labels, mix);
+        const auto embeddings = embed_inputs(step_inputs(steps[0], labels, mix, config_.train.seed));
+        result = step_loss(embeddings, steps[0], labels, mix);
       }
     }
     const auto& loss = result.loss;

@@ -108,6 +108,24 @@ TEST(EnrollEdges, NanAndInfAreRefusedAsSecondsAndScoresNamingTheOption) {
   }
 }
 
+// CLI11's PositiveNumber answered "--top 0" with "not in range 0.000000 to"
+// and 1.8e308 written out in 309 digits.
+TEST(EnrollEdges, CountsOutOfRangeNameTheirRange) {
+  test::TempDir dir;
+  const fs::path wav = write_wav(dir.path() / "rec.wav");
+  const std::string tail = " --library " + quote(dir.path() / "l.db") + " " + quote(wav);
+  for (const std::string& top : {"0", "2.5", "99999999999999999999"}) {
+    const Result r = run("classify --top " + top + tail);
+    EXPECT_NE(r.rc, 0) << top;
+    EXPECT_NE(r.out.find("--top: must be a whole number from 1 to 1000000, got " + top), std::string::npos)
+        << r.out;
+    EXPECT_EQ(r.out.find("000000000000000000000000"), std::string::npos) << r.out;
+  }
+  const Result e = run("evaluate --episodes 0 --run " + quote(dir.path()));
+  EXPECT_NE(e.out.find("--episodes: must be a whole number from 1 to 2147483647, got 0"), std::string::npos)
+      << e.out;
+}
+
 // x.wav and x.flac: detect wrote both recordings' plots and tables to x_scores.png
 // and x.labels.txt, the second over the first, and exited 0.
 TEST(EnrollEdges, DetectRefusesRecordingsWhoseTablesAndPlotsWouldShareANameBeforeTheModelLoads) {

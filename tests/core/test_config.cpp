@@ -117,6 +117,27 @@ TEST(Config, UnknownKeysAndBadValuesNameTheKey) {
   }
 }
 
+// A seed is offset by an ensemble member's or a rank's number: -1 or 2^62
+// would overflow there, so every section's seed is refused outside [0, 2^31).
+TEST(Config, SeedsOutsideTheirRangeAreRefusedNamingTheKey) {
+  for (const char* key : {"split.seed", "train.seed", "eval.seed", "tune.seed"}) {
+    for (const char* value : {"-1", "4611686018427387904"}) {
+      Config c;
+      c.set(std::string(key) + "=" + value);
+      try {
+        c.validate();
+        FAIL() << key << "=" << value;
+      } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find(std::string(key) + " must be a whole number in [0, 2147483647]"),
+                  std::string::npos) << e.what();
+      }
+    }
+    Config ok;
+    ok.set(std::string(key) + "=2147483647");
+    EXPECT_NO_THROW(ok.validate()) << key;
+  }
+}
+
 // Found by fuzz_config in CI: a float where an integer belongs (4.4e101)
 // reached toml++'s unchecked float-to-integer conversion (undefined
 // behaviour, caught by UBSan). Any float for an integer key is refused by
@@ -175,10 +196,16 @@ TEST(Config, FileErrorsNameTheFile) {
 }
 
 TEST(Config, ShippedPresetsLoad) {
-  for (const char* name : {"original.toml"}) {
+  for (const char* name : {"original.toml", "metaaudio.toml", "ensemble.toml"}) {
     std::filesystem::path p = std::filesystem::path(ONESHOT_FIXTURES) / ".." / ".." / "configs" / name;
     EXPECT_NO_THROW(Config::load(p, {})) << name;
   }
+  const Config ensemble =
+      Config::load(std::filesystem::path(ONESHOT_FIXTURES) / ".." / ".." / "configs" / "ensemble.toml", {});
+  EXPECT_EQ(ensemble.model.ensemble, 2);
+  Config with_default = Config();
+  with_default.model.ensemble = 2;
+  EXPECT_EQ(ensemble.to_toml(), with_default.to_toml()) << "the preset is the default recipe with two encoders";
 }
 
 // Found by the new-user attack (issue 22): TOML's inf and nan passed every

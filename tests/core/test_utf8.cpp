@@ -51,5 +51,23 @@ TEST(Utf8, JsonTextWritesBytesThatAreNotUtf8AsReplacementCharacters) {
   EXPECT_EQ(json_text(nlohmann::json{{"a", 1}}, 2), "{\n  \"a\": 1\n}");
 }
 
+TEST(DisplayWidth, CountsColumnsNotBytes) {
+  EXPECT_EQ(display_width(""), 0u);
+  EXPECT_EQ(display_width("dog"), 3u);
+  EXPECT_EQ(display_width("caf\xC3\xA9"), 4u);          // é: 2 bytes, 1 column
+  EXPECT_EQ(display_width("cafe\xCC\x81"), 4u);         // e + combining acute: 0 columns for the mark
+  EXPECT_EQ(display_width("\xE9\xB3\xA5"), 2u);        // 鳥: 3 bytes, 2 columns (wide)
+  EXPECT_EQ(display_width("\xF0\x9F\x90\xA6"), 2u);    // 🐦: 4 bytes, 2 columns
+  EXPECT_EQ(display_width("a\xE9z"), 3u);                // a Latin-1 byte: 1 column, not a crash
+  EXPECT_EQ(display_width("\xE9\xB3"), 2u);             // a cut-short character: each byte alone
+}
+
+TEST(DisplayWidth, PadsToColumns) {
+  EXPECT_EQ(pad_to_width("dog", 6), "dog   ");
+  EXPECT_EQ(pad_to_width("caf\xC3\xA9", 6), "caf\xC3\xA9  ");
+  EXPECT_EQ(pad_to_width("\xE9\xB3\xA5", 6), "\xE9\xB3\xA5    ");
+  EXPECT_EQ(pad_to_width("longer than six", 6), "longer than six");
+}
+
 }  // namespace
 }  // namespace oneshot
