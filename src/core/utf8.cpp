@@ -49,7 +49,7 @@ void require_utf8(std::string_view text, const std::string& source) {
 
 namespace {
 
-// The code point at b[i] and its length in bytes; a byte that is not the
+// The code point at text[i] and its length in bytes; a byte that is not the
 // start of a well-formed character is taken alone, as U+FFFD.
 std::pair<char32_t, std::size_t> decode(std::string_view text, std::size_t i) {
   const std::string_view rest = text.substr(i, std::min<std::size_t>(4, text.size() - i));
