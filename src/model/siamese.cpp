@@ -1,6 +1,5 @@
 #include "model/siamese.h"
 
-#include <cmath>
 #include <sstream>
 
 #include "core/error.h"
@@ -67,16 +66,6 @@ std::vector<std::size_t> SiameseImpl::embedding_parts() const {
   std::vector<std::size_t> parts(members, (static_cast<std::size_t>(embedding_dim_) - stats) / members);
   if (stats > 0) parts.push_back(stats);
   return parts;
-}
-
-torch::Tensor SiameseImpl::member_embedding(const torch::Tensor& embeddings, int64_t k) const {
-  const int64_t members = ensemble_members();
-  if (members == 1) return embeddings;
-  const auto part = static_cast<int64_t>(embedding_parts().front());  // every member's width
-  const int64_t stats = embedding_dim_ - members * part;
-  // Each member's part has length 1/sqrt(K) (EmbeddingNorm): back to unit length.
-  auto own = embeddings.narrow(1, k * part, part) * std::sqrt(static_cast<double>(members));
-  return stats > 0 ? torch::cat({own, embeddings.narrow(1, members * part, stats)}, 1) : own;
 }
 
 torch::Tensor SiameseImpl::select_sound(torch::Tensor x) const {

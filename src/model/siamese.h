@@ -57,15 +57,11 @@ class SiameseImpl : public torch::nn::Module {
   torch::Tensor pool_project(const torch::Tensor& columns);
   // Encoders in the model (model.ensemble; 1 unless an ensemble).
   int64_t ensemble_members() const { return ensemble ? ensemble->members() : 1; }
-  // Member k's view of embed()'s output (B, D), as that member alone would
-  // embed the clips: its part of the learned embedding scaled back to unit
-  // length, then the band statistics: (B, E + 3M) for members of E columns
-  // each. `embeddings` itself for a model of one encoder. What each member's
-  // training objective sees.
-  torch::Tensor member_embedding(const torch::Tensor& embeddings, int64_t k) const;
-  // member_embedding(embed(x), k) computed by member k alone (the others'
-  // encoders do not run): (B, 1, M, T) -> (B, E + 3M). embed(x) for a model
-  // of one encoder (k = 0). How training gives each member its own episodes.
+  // Member k's view of the clips, computed by member k alone (the others'
+  // encoders do not run): its part of embed()'s learned embedding scaled back
+  // to unit length, then the band statistics: (B, 1, M, T) -> (B, E + 3M) for
+  // members of E columns each. embed(x) for a model of one encoder (k = 0).
+  // What each member's training objective sees, on its own episodes.
   torch::Tensor embed_member(torch::Tensor x, int64_t k);
   // The pair score on embeddings: (B, D), (B, D) -> logits (B), higher = more similar.
   torch::Tensor head(const torch::Tensor& a, const torch::Tensor& b);

@@ -243,8 +243,8 @@ TEST(Objectives, AnEnsembleMembersLossReachesOnlyThatMember) {
   torch::manual_seed(5);
   Siamese model(ensemble_config(), 32, 40);
   model->train();
-  const auto e = model->embed(torch::randn({8, 1, 32, 40}));
-  const StepLoss loss = prototypical_loss(model, model->member_embedding(e, 0), {0, 0, 1, 1, 2, 2, 3, 3}, 1);
+  const auto e = model->embed_member(torch::randn({8, 1, 32, 40}), 0);
+  const StepLoss loss = prototypical_loss(model, e, {0, 0, 1, 1, 2, 2, 3, 3}, 1);
   loss.loss.backward();
   const auto params = model->named_parameters();
   const auto& g0 = params["encoder.0.blocks.0.weight"].grad();
