@@ -18,6 +18,7 @@
 #include "events/event.h"
 #include "events/score_plot.h"
 #include "inference/detector.h"
+#include "inference/domain.h"
 #include "inference/enrolment.h"
 #include "inference/run_model.h"
 
@@ -29,7 +30,7 @@ struct DetectArgs {
   std::string library, out = "detections", aggregate = "mean";
   // "" (the default): own for a --window shorter than the model's input, pad otherwise (a recording's last
   // partial window and a recording shorter than the input, as classify and enroll embed them).
-  std::string short_windows, boundaries = "sound";
+  std::string short_windows, boundaries = "sound", centre = "recording";
   std::vector<std::string> files;
   std::string format_list = "tsv";
   double hop = 0, window = 0, threshold = std::nan(""), min_duration = std::nan(""), merge_gap = 0, off_drop = std::nan(""), far = std::nan("");
@@ -115,6 +116,19 @@ int run_detect(const DetectArgs& a) {
   if (!std::isnan(a.far)) scoring.far = a.far;
   LibraryScorer scorer(library, *run, scoring);
   if (!scorer.note().empty() && !a.quiet) std::cerr << "note: " << scorer.note() << "\n";
+  // Each recording centred on its own windows (its own domain): only where
+  // the library has no domain of its own (its scores are centred on that),
+  // no --threshold (a number chosen on the library's scores), and the
+  // library holds the calibration for such scores.
+  bool centre_recordings = a.centre == "recording" && !scorer.domain_centred() && std::isnan(a.threshold);
+  if (centre_recordings && !library.recording_calibration()) {
+    centre_recordings = false;
+    if (!a.quiet && scorer.calibrated())
+      std::cerr << "note: " << a.library << " was calibrated by an older version, without the calibration for "
+                << "scores centred on a recording: recordings are scored as the library stores them; `enroll --run "
+                << library.run_directory().string() << " --library " << a.library << " --far " << scorer.far()
+                << "` adds it\n";
+  }
   DetectOptions options;
   options.window_s = a.window;
   options.hop_s = a.hop;
@@ -162,11 +176,34 @@ int run_detect(const DetectArgs& a) {
       const auto start = std::chrono::steady_clock::now();
       ReaderOptions reader_options;
       reader_options.sample_rate = run->sample_rate();
+      // A first pass: the recording's own centre, from non-overlapping windows
+      // of the detector's length (a tenth of the scoring's windows at its
+      // default hop). A pipe cannot be read twice: scored as the library is.
+      std::unique_ptr<LibraryScorer> own;
+      std::string centring;
+      if (centre_recordings && !live) {
+        const Detector sizes(*run, scorer, options, name);
+        AudioReader first(file, reader_options);
+        const RecordingCentre centre = recording_centre(
+            *run, [&](float* out, std::size_t n) { return first.read(out, n); }, sizes.window_samples(),
+            sizes.window_samples());
+        if (centre.windows >= kMinRecordingCentreWindows) {
+          ScoringOptions centred = scoring;
+          centred.recording_centre = centre.mean;
+          own = std::make_unique<LibraryScorer>(library, *run, centred);
+          centring = "; scores centred on the recording (" + std::to_string(centre.windows) + " windows)";
+        } else {
+          centring = "; scored as the library stores: too short to centre on itself (" +
+                     std::to_string(centre.windows) + " non-overlapping windows hold sound, at least " +
+                     std::to_string(kMinRecordingCentreWindows) + " needed)";
+        }
+      }
+      LibraryScorer& use = own ? *own : scorer;
       AudioReader reader(file, reader_options);
-      Detector detector(*run, scorer, options, name);
+      Detector detector(*run, use, options, name);
       if (!a.quiet && !live)
-        std::fprintf(stderr, "%s: window %.3f s, hop %.3f s\n", name.c_str(), detector.window_seconds(),
-                     detector.hop_seconds());
+        std::fprintf(stderr, "%s: window %.3f s, hop %.3f s%s\n", name.c_str(), detector.window_seconds(),
+                     detector.hop_seconds(), centring.c_str());
       // Small blocks from a pipe, so that an event is printed within a hop of becoming certain.
       std::vector<float> block(live ? static_cast<std::size_t>(run->sample_rate() / 20) : 1u << 16);
       auto emit = [&](const std::vector<Event>& events) {
@@ -189,11 +226,11 @@ int run_detect(const DetectArgs& a) {
         write_annotation_tables(a, name, mine, run->sample_rate());
         if (!a.no_plots) {
           std::vector<ClassScoreCurve> curves;
-          const std::size_t n_classes = scorer.n_classes();
+          const std::size_t n_classes = use.n_classes();
           for (std::size_t c = 0; c < n_classes; ++c) {
-            if (scorer.negative()[c]) continue;
+            if (use.negative()[c]) continue;
             ClassScoreCurve curve;
-            curve.label = scorer.names()[c];
+            curve.label = use.names()[c];
             curve.on_threshold = detector.rules(c).on_threshold;
             curve.off_threshold = detector.rules(c).resolved_off_threshold();
             for (std::size_t w = 0; w < detector.windows().size(); ++w)
@@ -270,6 +307,13 @@ void add_detect_command(CLI::App& app) {
                   "of its loudest, gaps under 0.5 s bridged; one event a part); windows: the span of the windows "
                   "that scored above the threshold (the sound plus about a window)")
       ->check(CLI::IsMember({"sound", "windows"}));
+  cmd->add_option("--centre", a->centre,
+                  "recording (default): a recording read from a file and scored against a library without a domain "
+                  "is first centred on its own windows' mean (its own domain, as enroll --domain centres on given "
+                  "recordings), with the library's calibration for such scores, when at least 24 of its "
+                  "non-overlapping windows hold sound (2 minutes at the 5 s input); library: scores as the library "
+                  "stores them (AS-norm against the training clips, or centred on its domain)")
+      ->check(CLI::IsMember({"recording", "library"}));
   cmd->add_option("--aggregate", a->aggregate, "A class's examples: mean, max or prototype (default mean)")
       ->check(CLI::IsMember({"mean", "max", "prototype"}));
   cmd->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->check(ThreadCount);

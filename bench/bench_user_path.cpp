@@ -61,6 +61,11 @@
 // its scores are not AS-normalised unless --score-norm as-norm (as enroll
 // --domain; then against the domain's windows), at enroll --domain's
 // default rate unless --far is given.
+// --centre recording|library: as detect --centre. recording (the default):
+// without --domain and --threshold, each long recording is first centred on
+// its own non-overlapping windows (inference/domain.h recording_centre) and
+// scored with the library's recording calibration, when enough of them hold
+// sound; library: scored as the library stores (the before of that change).
 // --rule-grid: every detection's score curves (the detector's windows and
 // scores) are replayed through the detector's own event rules
 // (events/best_class_tracker.h) for every combination of the library's
@@ -102,6 +107,7 @@
 #include "inference/detector.h"
 #include "inference/enrolment.h"
 #include "inference/library_scoring.h"
+#include "inference/recording_windows.h"
 #include "inference/run_model.h"
 #include "train/run_dir.h"
 #include "train/split.h"
@@ -129,6 +135,7 @@ struct Options {
   std::string json;
   bool rule_grid = false;
   bool domain = false;  // --domain
+  std::string centre = "recording";  // --centre: detection's scores centred on each recording (detect --centre)
   bool one_curve = false;  // --one-curve
   bool far_given = false;  // --far (else enroll's default: library_defaults)
   std::vector<double> grid_far{0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.3}, grid_hysteresis{0, 0.25, 0.5, 0.75, 0.9},
@@ -195,6 +202,7 @@ Options parse(int argc, char** argv) {
     else if (flag == "--no-classify") o.classify = false;
     else if (flag == "--no-detect") o.detect = false;
     else if (flag == "--domain") o.domain = true;
+    else if (flag == "--centre") o.centre = value();
     else if (flag == "--one-curve") o.one_curve = true;
     else if (flag == "--rule-grid") o.rule_grid = true;
     else if (flag == "--grid-far" || flag == "--grid-hysteresis" || flag == "--grid-merge" ||
@@ -218,6 +226,7 @@ Options parse(int argc, char** argv) {
   if (!o.short_windows.empty() && o.short_windows != "pad" && o.short_windows != "own")
     throw Error("--short-windows: pad or own");
   if (o.boundaries != "sound" && o.boundaries != "windows") throw Error("--boundaries: sound or windows");
+  if (o.centre != "recording" && o.centre != "library") throw Error("--centre: recording or library");
   for (const auto& s : o.snrs)
     if (s != "clean") number("--snrs", s);
   o.reference.validate();
@@ -340,6 +349,7 @@ class Bench {
   std::map<std::string, Spread> event_f_, precision_, recall_, false_alarms_;
   std::map<GridRule, GridFigures> grid_;
   Spread calibration_threshold_;
+  std::size_t recordings_detected_ = 0, recordings_centred_ = 0;  // detection's recordings, and those centred on themselves
   nlohmann::json draws_ = nlohmann::json::array();
   std::string run_tag_;
 };
@@ -650,11 +660,33 @@ void Bench::bench_half(RunModel& run, const std::vector<int>& calibration_classe
         for (const std::string& snr : o_.snrs) {
           const double snr_db = snr == "clean" ? std::numeric_limits<double>::infinity() : std::stod(snr);
           ScoreCurve with_curve, without_curve;
-          const auto events =
-              detect(run, scorer, mix(rec_with, bg_with, snr_db, run.sample_rate()), "enrolled", &with_curve);
+          // As detect --centre recording: each recording scored centred on
+          // its own windows where the library has no domain.
+          auto detect_in = [&](const std::vector<float>& samples, const std::string& name, ScoreCurve* curve) {
+            ++recordings_detected_;
+            if (o_.centre != "recording" || o_.domain || o_.threshold) return detect(run, scorer, samples, name, curve);
+            const std::size_t window =
+                o_.window > 0 ? static_cast<std::size_t>(std::llround(o_.window * run.sample_rate())) : run.window_samples();
+            std::size_t at = 0;
+            const RecordingCentre centre = recording_centre(
+                run,
+                [&](float* out, std::size_t n) {
+                  const std::size_t k = std::min(n, samples.size() - at);
+                  std::copy_n(samples.data() + at, k, out);
+                  at += k;
+                  return k;
+                },
+                window, window);
+            if (centre.windows < kMinRecordingCentreWindows) return detect(run, scorer, samples, name, curve);
+            ++recordings_centred_;
+            ScoringOptions centred = scoring;
+            centred.recording_centre = centre.mean;
+            LibraryScorer own(library, run, centred);
+            return detect(run, own, samples, name, curve);
+          };
+          const auto events = detect_in(mix(rec_with, bg_with, snr_db, run.sample_rate()), "enrolled", &with_curve);
           const EventScores s = score_events(rec_with.reference, events);
-          const auto alarms =
-              detect(run, scorer, mix(rec_without, bg_without, snr_db, run.sample_rate()), "none", &without_curve);
+          const auto alarms = detect_in(mix(rec_without, bg_without, snr_db, run.sample_rate()), "none", &without_curve);
           if (o_.rule_grid) replay_grid(library, run, scoring, snr, rec_with, with_curve, without_curve, hours);
           const double fa = static_cast<double>(alarms.size()) / hours;
           event_f_[snr].add(s.micro.f_measure());
@@ -739,7 +771,10 @@ nlohmann::json Bench::run_all() {
               o_.short_windows.empty() ? "short windows as detect embeds them"
               : o_.short_windows == "own" ? "short windows at their own length"
                                           : "short windows padded",
-              o_.domain ? "; centred on each test half's domain" : "", seconds);
+              o_.domain                 ? "; centred on each test half's domain"
+              : o_.centre == "library" ? "; detection scored as the library stores (--centre library)"
+                                       : "; detection centred on each recording",
+              seconds);
   std::printf("calibrated threshold: %s\n", calibration_threshold_.text(3).c_str());
   nlohmann::json out;
   if (o_.classify) {
@@ -755,6 +790,8 @@ nlohmann::json Bench::run_all() {
     }
   }
   if (o_.detect) {
+    std::printf("\ndetection: %zu of %zu recordings centred on themselves\n", recordings_centred_, recordings_detected_);
+    out["recordings_centred"] = recordings_centred_;
     std::printf("\n| SNR (dB) | event F | precision | recall | false alarms per hour |\n|---|---|---|---|---|\n");
     for (const std::string& snr : o_.snrs) {
       std::printf("| %s | %s | %s | %s | %s |\n", snr.c_str(), event_f_[snr].text().c_str(),

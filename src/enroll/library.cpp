@@ -738,7 +738,8 @@ std::string format_far_curve(const std::vector<FarPoint>& curve) {
 
 // Strictly: each point three finite numbers, rates ascending in [0, 1) and
 // frr in [0, 1]; anything else names the library as damaged.
-std::vector<FarPoint> parse_far_curve(const ClassLibrary::Impl& impl, const std::string& text) {
+std::vector<FarPoint> parse_far_curve(const ClassLibrary::Impl& impl, const std::string& text,
+                                      const std::string& key = "calibration_far_curve") {
   std::vector<FarPoint> curve;
   std::size_t start = 0;
   while (start <= text.size()) {
@@ -749,7 +750,7 @@ std::vector<FarPoint> parse_far_curve(const ClassLibrary::Impl& impl, const std:
     if (std::sscanf(item.c_str(), "%lf %lf %lf %c", &p.far, &p.threshold, &p.frr, &tail) != 3 ||
         !std::isfinite(p.far) || !std::isfinite(p.threshold) || !std::isfinite(p.frr) || p.far < 0 || p.far >= 1 ||
         p.frr < 0 || p.frr > 1 || (!curve.empty() && !(p.far > curve.back().far)))
-      throw file_error(impl.path, "class library's calibration_far_curve point " + std::to_string(curve.size() + 1) +
+      throw file_error(impl.path, "class library's " + key + " point " + std::to_string(curve.size() + 1) +
                                       " \"" + item + "\" is not a rate, a threshold and a false-reject rate in "
                                       "ascending order (the library is damaged)");
     curve.push_back(p);
@@ -774,9 +775,10 @@ std::string format_by_examples(const std::vector<ExamplesCalibration>& curves) {
 
 // Strictly, as parse_far_curve: counts whole, examples ascending above 1,
 // logistic finite, each curve valid and not empty.
-std::vector<ExamplesCalibration> parse_by_examples(const ClassLibrary::Impl& impl, const std::string& text) {
+std::vector<ExamplesCalibration> parse_by_examples(const ClassLibrary::Impl& impl, const std::string& text,
+                                                   const std::string& key) {
   const auto damaged = [&](const std::string& why) {
-    return file_error(impl.path, "class library's calibration_by_examples " + why + " (the library is damaged)");
+    return file_error(impl.path, "class library's " + key + " " + why + " (the library is damaged)");
   };
   std::vector<ExamplesCalibration> out;
   nlohmann::json j;
@@ -809,73 +811,98 @@ std::vector<ExamplesCalibration> parse_by_examples(const ClassLibrary::Impl& imp
     }
     if (!entry.contains("far_curve") || !entry["far_curve"].is_string() || entry["far_curve"].get<std::string>().empty())
       throw damaged("entry " + std::to_string(out.size() + 1) + ": no \"far_curve\"");
-    e.far_curve = parse_far_curve(impl, entry["far_curve"].get<std::string>());
+    e.far_curve = parse_far_curve(impl, entry["far_curve"].get<std::string>(), key + " far_curve");
     out.push_back(std::move(e));
   }
   return out;
 }
 
-}  // namespace
-
-std::optional<Calibration> ClassLibrary::calibration() const {
-  const auto m = impl_->meta();
-  if (!m.count("calibration_threshold")) return std::nullopt;
+// A calibration stored in meta under keys PREFIX far, PREFIX threshold, ...
+// ("calibration_": the library's; "recording_calibration_": the one for
+// scores centred on the recording scored).
+std::optional<Calibration> read_calibration(const ClassLibrary::Impl& impl, const std::string& prefix) {
+  const auto m = impl.meta();
+  const auto key = [&](const char* name) { return prefix + name; };
+  if (!m.count(key("threshold"))) return std::nullopt;
   Calibration c;
-  c.far = parse_double(*impl_, m, "calibration_far");
-  check_meta_range(*impl_, m, "calibration_far", c.far >= 0 && c.far < 1, "a rate in [0, 1)");
-  c.threshold = parse_double(*impl_, m, "calibration_threshold");
-  c.frr = parse_double(*impl_, m, "calibration_frr");
-  c.floor = parse_double(*impl_, m, "calibration_floor");
+  c.far = parse_double(impl, m, key("far"));
+  check_meta_range(impl, m, key("far"), c.far >= 0 && c.far < 1, "a rate in [0, 1)");
+  c.threshold = parse_double(impl, m, key("threshold"));
+  c.frr = parse_double(impl, m, key("frr"));
+  c.floor = parse_double(impl, m, key("floor"));
   // Counts: checked before the cast (1e300 converted unchecked is undefined behaviour).
-  const auto count = [&](const char* key) {
-    const double v = parse_double(*impl_, m, key);
-    check_meta_range(*impl_, m, key, whole_in(v, 0, 9e15), "a whole count");
+  const auto count = [&](const char* name) {
+    const double v = parse_double(impl, m, key(name));
+    check_meta_range(impl, m, key(name), whole_in(v, 0, 9e15), "a whole count");
     return static_cast<std::int64_t>(v);
   };
-  c.same_pairs = count("calibration_same_pairs");
-  c.different_pairs = count("calibration_different_pairs");
-  c.classes = count("calibration_classes");
-  c.method = m.count("calibration_method") ? m.at("calibration_method") : "pairs";
-  c.normalised = parse_double(*impl_, m, "calibration_normalised") != 0;
-  c.domain_centred = m.count("calibration_domain_centred") && parse_double(*impl_, m, "calibration_domain_centred") != 0;
-  if (m.count("calibration_cohort")) c.cohort = m.at("calibration_cohort");
-  check_meta_range(*impl_, m, "calibration_cohort", c.cohort == "training" || c.cohort == "domain",
+  c.same_pairs = count("same_pairs");
+  c.different_pairs = count("different_pairs");
+  c.classes = count("classes");
+  c.method = m.count(key("method")) ? m.at(key("method")) : "pairs";
+  c.normalised = parse_double(impl, m, key("normalised")) != 0;
+  c.domain_centred = m.count(key("domain_centred")) && parse_double(impl, m, key("domain_centred")) != 0;
+  if (m.count(key("cohort"))) c.cohort = m.at(key("cohort"));
+  check_meta_range(impl, m, key("cohort"), c.cohort == "training" || c.cohort == "domain",
                    "training or domain");
-  if (m.count("calibration_logistic_a") && m.count("calibration_logistic_b"))
-    c.logistic = LogisticCalibration{parse_double(*impl_, m, "calibration_logistic_a"), parse_double(*impl_, m, "calibration_logistic_b")};
-  if (m.count("calibration_far_curve")) c.far_curve = parse_far_curve(*impl_, m.at("calibration_far_curve"));
-  if (m.count("calibration_by_examples")) c.by_examples = parse_by_examples(*impl_, m.at("calibration_by_examples"));
+  if (m.count(key("logistic_a")) && m.count(key("logistic_b")))
+    c.logistic = LogisticCalibration{parse_double(impl, m, key("logistic_a")), parse_double(impl, m, key("logistic_b"))};
+  if (m.count(key("far_curve"))) c.far_curve = parse_far_curve(impl, m.at(key("far_curve")), key("far_curve"));
+  if (m.count(key("by_examples"))) c.by_examples = parse_by_examples(impl, m.at(key("by_examples")), key("by_examples"));
   c.examples_simulated =
-      m.count("calibration_examples_simulated") && parse_double(*impl_, m, "calibration_examples_simulated") != 0;
+      m.count(key("examples_simulated")) && parse_double(impl, m, key("examples_simulated")) != 0;
   return c;
 }
 
+void write_calibration(ClassLibrary::Impl& impl, const Calibration& c, const std::string& prefix) {
+  const auto key = [&](const char* name) { return prefix + name; };
+  impl.set_meta(key("far"), format_double(c.far));
+  impl.set_meta(key("threshold"), format_double(c.threshold));
+  impl.set_meta(key("frr"), format_double(c.frr));
+  impl.set_meta(key("floor"), format_double(c.floor));
+  impl.set_meta(key("same_pairs"), std::to_string(c.same_pairs));
+  impl.set_meta(key("different_pairs"), std::to_string(c.different_pairs));
+  impl.set_meta(key("classes"), std::to_string(c.classes));
+  impl.set_meta(key("method"), c.method);
+  impl.set_meta(key("normalised"), c.normalised ? "1" : "0");
+  impl.set_meta(key("domain_centred"), c.domain_centred ? "1" : "0");
+  if (c.cohort != "training" && c.cohort != "domain")
+    throw Error("a calibration's cohort must be training or domain, got \"" + c.cohort + "\"");
+  impl.set_meta(key("cohort"), c.cohort);
+  if (c.logistic) {
+    impl.set_meta(key("logistic_a"), format_double(c.logistic->a));
+    impl.set_meta(key("logistic_b"), format_double(c.logistic->b));
+  } else {
+    impl.exec("DELETE FROM meta WHERE key IN (?, ?)", {key("logistic_a"), key("logistic_b")});
+  }
+  if (!c.far_curve.empty()) impl.set_meta(key("far_curve"), format_far_curve(c.far_curve));
+  else impl.exec("DELETE FROM meta WHERE key = ?", {key("far_curve")});
+  if (!c.by_examples.empty()) impl.set_meta(key("by_examples"), format_by_examples(c.by_examples));
+  else impl.exec("DELETE FROM meta WHERE key = ?", {key("by_examples")});
+  impl.set_meta(key("examples_simulated"), c.examples_simulated ? "1" : "0");
+}
+
+}  // namespace
+
+std::optional<Calibration> ClassLibrary::calibration() const { return read_calibration(*impl_, "calibration_"); }
+
 void ClassLibrary::set_calibration(const Calibration& c) {
+  impl_->transaction([&] { write_calibration(*impl_, c, "calibration_"); });
+}
+
+std::optional<Calibration> ClassLibrary::recording_calibration() const {
+  return read_calibration(*impl_, "recording_calibration_");
+}
+
+void ClassLibrary::set_recording_calibration(const std::optional<Calibration>& c) {
   impl_->transaction([&] {
-    impl_->set_meta("calibration_far", format_double(c.far));
-    impl_->set_meta("calibration_threshold", format_double(c.threshold));
-    impl_->set_meta("calibration_frr", format_double(c.frr));
-    impl_->set_meta("calibration_floor", format_double(c.floor));
-    impl_->set_meta("calibration_same_pairs", std::to_string(c.same_pairs));
-    impl_->set_meta("calibration_different_pairs", std::to_string(c.different_pairs));
-    impl_->set_meta("calibration_classes", std::to_string(c.classes));
-    impl_->set_meta("calibration_method", c.method);
-    impl_->set_meta("calibration_normalised", c.normalised ? "1" : "0");
-    impl_->set_meta("calibration_domain_centred", c.domain_centred ? "1" : "0");
-    if (c.cohort != "training" && c.cohort != "domain")
-      throw Error("a calibration's cohort must be training or domain, got \"" + c.cohort + "\"");
-    impl_->set_meta("calibration_cohort", c.cohort);
-    if (c.logistic) {
-      impl_->set_meta("calibration_logistic_a", format_double(c.logistic->a));
-      impl_->set_meta("calibration_logistic_b", format_double(c.logistic->b));
+    if (c) {
+      if (!c->domain_centred || c->normalised)
+        throw Error("a recording calibration is on raw scores centred on the recording (domain_centred, not normalised)");
+      write_calibration(*impl_, *c, "recording_calibration_");
     } else {
-      impl_->exec("DELETE FROM meta WHERE key IN ('calibration_logistic_a', 'calibration_logistic_b')");
+      impl_->exec("DELETE FROM meta WHERE key LIKE 'recording_calibration_%'");
     }
-    if (!c.far_curve.empty()) impl_->set_meta("calibration_far_curve", format_far_curve(c.far_curve));
-    else impl_->exec("DELETE FROM meta WHERE key = 'calibration_far_curve'");
-    if (!c.by_examples.empty()) impl_->set_meta("calibration_by_examples", format_by_examples(c.by_examples));
-    else impl_->exec("DELETE FROM meta WHERE key = 'calibration_by_examples'");
-    impl_->set_meta("calibration_examples_simulated", c.examples_simulated ? "1" : "0");
   });
 }
 
@@ -1189,7 +1216,7 @@ void ClassLibrary::replace_examples(const LibraryModel& model, const std::vector
     impl_->set_meta("window_s", format_double(model.window_s));
     impl_->set_meta("sample_rate", std::to_string(model.sample_rate));
     // The old calibration and thresholds belong to the old model.
-    impl_->exec("DELETE FROM meta WHERE key LIKE 'calibration_%'");
+    impl_->exec("DELETE FROM meta WHERE key LIKE 'calibration_%' OR key LIKE 'recording_calibration_%'");
     impl_->exec("UPDATE classes SET threshold = NULL, threshold_source = '' WHERE threshold_source != 'user'");
   });
 }

@@ -259,6 +259,16 @@ class ClassLibrary {
   std::filesystem::path run_directory() const;
   std::optional<Calibration> calibration() const;
   void set_calibration(const Calibration& calibration);
+  // The calibration for scores centred on the recording being scored, for a
+  // library without a domain (detect centres each recording on its own
+  // windows: inference/domain.h recording_centre): simulated enrolments
+  // centred on the validation clips' own mean, raw scores (domain_centred,
+  // not normalised: Error otherwise). nullopt when none is stored (a library
+  // with a domain, or one calibrated before it was made); stored in meta
+  // under recording_calibration_*, which older programs ignore. nullopt
+  // removes it.
+  std::optional<Calibration> recording_calibration() const;
+  void set_recording_calibration(const std::optional<Calibration>& calibration);
 
   // The library's settings; the defaults for those not stored (version 1).
   // AS-norm needs a cohort: without one, scores stay raw (LibraryScorer).

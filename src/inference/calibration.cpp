@@ -84,8 +84,26 @@ std::vector<CohortMember> embed_cohort(RunModel& run, bool progress, std::size_t
   return out;
 }
 
+namespace {
+
+// The validation clips as a calibration sees them: each clip's enrolment
+// views and classify windows, embedded.
+struct ValidationClips {
+  torch::Tensor examples, windows;  // (views, D), (windows, D)
+  std::vector<std::size_t> example_clip, window_clip;
+  std::vector<int> labels;  // per clip
+  std::size_t classes = 0;
+};
+
+// The calibration of `options` on `clips` (AS-norm against `cohort` when not
+// empty, or against the clips' own windows with domain_cohort).
+Calibration calibrate_embedded(RunModel& run, const ValidationClips& clips, const std::vector<CohortMember>& cohort,
+                               const SimulationOptions& options, const fs::path& split_file);
+
+}  // namespace
+
 Calibration calibrate_on_simulated_enrolments(RunModel& run, const std::vector<CohortMember>& cohort,
-                                              const SimulationOptions& options, bool progress) {
+                                              const SimulationOptions& options, bool progress, Calibration* recording) {
   if (options.aggregate != "mean" && options.aggregate != "max" && options.aggregate != "prototype")
     throw Error("--aggregate must be mean, max or prototype, got " + options.aggregate);
   const RunData data =
@@ -104,7 +122,6 @@ Calibration calibrate_on_simulated_enrolments(RunModel& run, const std::vector<C
 
   // Each clip's enrolment views and classify windows, embedded; the audio is
   // not kept.
-  const auto dim = run.embedding_dim();
   std::vector<torch::Tensor> example_parts, window_parts;
   std::vector<std::size_t> example_clip, window_clip;
   std::vector<int> labels;
@@ -137,7 +154,28 @@ Calibration calibrate_on_simulated_enrolments(RunModel& run, const std::vector<C
     window_clip.insert(window_clip.end(), starts.size(), index);
   }
   if (labels.size() < 2) throw file_error(split_file, "fewer than 2 validation clips hold sound" + std::string(kAskThreshold));
-  torch::Tensor examples = torch::cat(example_parts, 0), windows = torch::cat(window_parts, 0);
+  ValidationClips clips{torch::cat(example_parts, 0), torch::cat(window_parts, 0), std::move(example_clip),
+                        std::move(window_clip), std::move(labels), data.split.val.size()};
+  // The recording calibration from the same embeddings: centred on the
+  // clips' own mean, raw scores, as detect scores a recording centred on itself.
+  if (recording) {
+    SimulationOptions centred = options;
+    centred.domain_centred = true;
+    centred.domain_cohort = false;
+    *recording = calibrate_embedded(run, clips, {}, centred, split_file);
+  }
+  return calibrate_embedded(run, clips, cohort, options, split_file);
+}
+
+namespace {
+
+Calibration calibrate_embedded(RunModel& run, const ValidationClips& clips, const std::vector<CohortMember>& cohort,
+                               const SimulationOptions& options, const fs::path& split_file) {
+  const auto dim = run.embedding_dim();
+  torch::Tensor examples = clips.examples, windows = clips.windows;
+  const std::vector<std::size_t>& example_clip = clips.example_clip;
+  const std::vector<std::size_t>& window_clip = clips.window_clip;
+  const std::vector<int>& labels = clips.labels;
   const std::size_t n_clips = labels.size(), n_windows = window_clip.size();
   std::vector<float> centre;  // the validation clips' own domain
   if (options.domain_centred) {
@@ -236,11 +274,13 @@ Calibration calibrate_on_simulated_enrolments(RunModel& run, const std::vector<C
     if (auto curve = calibrate_examples(simulate(enrolments), k)) calibration.by_examples.push_back(std::move(*curve));
   }
   calibration.examples_simulated = true;
-  calibration.classes = static_cast<std::int64_t>(data.split.val.size());
+  calibration.classes = static_cast<std::int64_t>(clips.classes);
   calibration.domain_centred = options.domain_centred;
   calibration.cohort = options.domain_cohort ? "domain" : "training";
   return calibration;
 }
+
+}  // namespace
 
 SimulationOptions simulation_options(const LibrarySettings& settings, double far, bool domain_centred,
                                      bool domain_cohort) {
@@ -260,11 +300,13 @@ CalibrationPlan plan_calibration(const ClassLibrary& library, RunModel& run, con
   const bool normalise = settings.score_norm == "as-norm";
   std::vector<CohortMember> cohort;
   std::optional<Calibration> stored;
+  bool has_recording = false;  // a recording calibration is stored
   // A domain set now (domain_centred given true) comes from estimate_domain,
   // which keeps its cohort; a stored one may predate the cohort.
   bool domain_cohort = domain_centred.value_or(false);
   library.read([&] {
     stored = library.calibration();
+    has_recording = library.recording_calibration().has_value();
     if (!domain_centred) {
       const auto domain = library.domain();
       domain_centred = domain.has_value();
@@ -294,10 +336,15 @@ CalibrationPlan plan_calibration(const ClassLibrary& library, RunModel& run, con
     c.frr = one.frr;
     plan.calibration = c;
   };
-  // A calibration made before the curves for several example recordings is
-  // made again, so that such classes get their own thresholds; where it
-  // cannot be (the run's dataset moved), the stored one still serves.
-  const bool upgrade = !needed && !stored->examples_simulated;
+  // A library without a domain also keeps the recording calibration (detect
+  // centres a recording on itself); a library with one does not need it.
+  const bool with_recording = !*domain_centred;
+  if (!with_recording && has_recording) plan.drop_recording = true;
+  // A calibration made before the curves for several example recordings, or
+  // before the recording calibration, is made again, so that such classes
+  // get their own thresholds and detect can centre; where it cannot be (the
+  // run's dataset moved), the stored one still serves.
+  const bool upgrade = !needed && (!stored->examples_simulated || (with_recording && !has_recording));
   if (!needed && !upgrade) {
     at_rate();
     return plan;
@@ -311,17 +358,20 @@ CalibrationPlan plan_calibration(const ClassLibrary& library, RunModel& run, con
                 "--cohort-top-k " + std::to_string(std::max(kMinCohortTopK, cohort.size() / 5)) +
                 " (a fifth of the cohort, at least 10) or train on more clips";
   try {
+    Calibration recording;
     plan.calibration = calibrate_on_simulated_enrolments(run, normalise ? cohort : std::vector<CohortMember>{},
                                                          simulation_options(settings, rate, *domain_centred, domain_cohort),
-                                                         progress);
+                                                         progress, with_recording ? &recording : nullptr);
+    if (with_recording) plan.recording = recording;
   } catch (const Error& e) {
     if (!upgrade) {
       plan.error = e.what();
       return plan;
     }
     plan.note += std::string(plan.note.empty() ? "" : "; ") +
-                 "the library's calibration predates the curves for classes of several example recordings and "
-                 "could not be made again (" + e.what() + "); every class keeps the one-recording curve";
+                 "the library's calibration predates the curves for classes of several example recordings or the "
+                 "calibration for scores centred on a recording, and could not be made again (" + e.what() +
+                 "); every class keeps the one-recording curve and detect scores as before";
     plan.calibration.reset();
     at_rate();
   }
@@ -332,6 +382,8 @@ void store_calibration(ClassLibrary& library, const CalibrationPlan& plan) {
   library.change([&] {
     if (plan.cohort) library.set_cohort(*plan.cohort);
     if (plan.calibration) library.set_calibration(*plan.calibration);
+    if (plan.recording) library.set_recording_calibration(*plan.recording);
+    else if (plan.drop_recording) library.set_recording_calibration(std::nullopt);
   });
 }
 

@@ -64,8 +64,12 @@ struct SimulationOptions {
 // each validation clip from the run's dataset (RUN/run.json data_dir).
 // Error asking for --threshold when the run has no validation data, fewer
 // than 2 validation classes, or no class with 2 clips.
+// With `recording`, the recording calibration too (ClassLibrary::
+// recording_calibration: the same simulations centred on the clips' own mean,
+// raw scores), from the same embeddings.
 Calibration calibrate_on_simulated_enrolments(RunModel& run, const std::vector<CohortMember>& cohort,
-                                              const SimulationOptions& options, bool progress = false);
+                                              const SimulationOptions& options, bool progress = false,
+                                              Calibration* recording = nullptr);
 
 // The library's settings as simulation options (views, top-K), with `far`,
 // domain centring and the domain's cohort.
@@ -95,6 +99,11 @@ std::optional<Calibration> ensure_calibration(ClassLibrary& library, RunModel& r
 struct CalibrationPlan {
   std::optional<std::vector<CohortMember>> cohort;  // a new cohort to store
   std::optional<Calibration> calibration;           // a new or changed calibration to store
+  // A new recording calibration to store (ClassLibrary::recording_calibration;
+  // made with every new calibration of a library without a domain), or the
+  // stored one to drop (a library that gets a domain).
+  std::optional<Calibration> recording;
+  bool drop_recording = false;
   std::string error;  // why a needed calibration cannot be made (the cohort is still stored)
   // Set when a new calibration normalises against a cohort of at most K
   // members: AS-norm's top-K then takes every member, the same for every

@@ -71,6 +71,7 @@ class Detector {
 
   double window_seconds() const;
   double hop_seconds() const;
+  std::size_t window_samples() const { return window_; }
   // Feeds samples at the model's rate; returns the events that have ended.
   std::vector<Event> push(const float* samples, std::size_t n);
   // End of the recording: the last (padded) window, then every open event.

@@ -101,6 +101,30 @@ DomainEstimate estimate_domain(RunModel& run, const std::vector<std::string>& fi
   return out;
 }
 
+RecordingCentre recording_centre(RunModel& run, const RunModel::SampleSource& source, std::size_t window,
+                                 std::size_t hop) {
+  RecordingCentre out;
+  std::vector<double> sum;
+  const double silence = SoundingRule{}.silence_dbfs;
+  embed_recording(
+      run, source, hop,
+      [&](const WindowBatch& b) {
+        const torch::Tensor held = b.embeddings.to(torch::kDouble).contiguous();
+        const auto dim = static_cast<std::size_t>(held.size(1));
+        sum.resize(dim, 0.0);
+        const double* e = held.data_ptr<double>();
+        for (std::size_t w = 0; w < b.count(); ++w) {
+          if (!(b.levels_dbfs[w] >= silence)) continue;
+          for (std::size_t d = 0; d < dim; ++d) sum[d] += e[w * dim + d];
+          ++out.windows;
+        }
+      },
+      16, window);
+  if (out.windows == 0) return out;
+  for (double v : sum) out.mean.push_back(static_cast<float>(v / static_cast<double>(out.windows)));
+  return out;
+}
+
 torch::Tensor recentred(const RunModel& run, const torch::Tensor& embeddings, const std::vector<float>& centre) {
   return recentred(embeddings, run.embedding_parts(), centre);
 }

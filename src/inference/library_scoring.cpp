@@ -35,15 +35,32 @@ void LibraryScorer::load(const ClassLibrary& library) {
   if (options.aggregate != "mean" && options.aggregate != "max" && options.aggregate != "prototype")
     throw Error("--aggregate must be mean, max or prototype, got " + options.aggregate);
   calibration_ = library.calibration();
-  if (calibration_) floor_ = calibration_->floor;
   const auto domain = library.domain();
+  const double library_far = calibration_ ? calibration_->far : std::numeric_limits<double>::quiet_NaN();
+  if (!options.recording_centre.empty()) {
+    // Scores centred on the recording, on the calibration made for them; the
+    // rate stays the library's.
+    if (domain)
+      throw file_error(library.path(), "the library has a domain, so its scores are centred on it, not on the "
+                                       "recording");
+    if (static_cast<std::int64_t>(options.recording_centre.size()) != run.embedding_dim())
+      throw Error("a recording's centre has " + std::to_string(options.recording_centre.size()) +
+                  " values, the run's embeddings " + std::to_string(run.embedding_dim()));
+    calibration_ = library.recording_calibration();
+    if (!calibration_ || !calibration_->domain_centred || calibration_->normalised)
+      throw file_error(library.path(), "the library holds no calibration for scores centred on a recording (it was "
+                                       "calibrated by an older version); the next `enroll` (or `enroll --run RUN "
+                                       "--library LIB --far F`) makes it");
+    centre_ = options.recording_centre;
+  }
+  if (calibration_) floor_ = calibration_->floor;
   if (domain) {
     if (calibration_ && !calibration_->domain_centred)
       throw file_error(library.path(), "the library has a domain (" + std::to_string(domain->files) +
                                            " recordings) but its calibration was made without it (the library is "
                                            "damaged); `enroll --domain` sets both again");
     centre_ = domain->mean;
-  } else if (calibration_ && calibration_->domain_centred) {
+  } else if (centre_.empty() && calibration_ && calibration_->domain_centred) {
     throw file_error(library.path(), "the library's calibration is on domain-centred scores but it holds no domain "
                                      "(the library is damaged); `enroll --domain` sets both again");
   }
@@ -73,7 +90,7 @@ void LibraryScorer::load(const ClassLibrary& library) {
       throw file_error(library.path(), "the library's calibration (per clip pair, an older version) has one "
                                        "threshold and no false-accept curve, so --far cannot change it here; "
                                        "`enroll --far F` or `library --reembed --run RUN` calibrates it again");
-    far_ = options.far.value_or(calibration_->far);
+    far_ = options.far.value_or(options.recording_centre.empty() ? calibration_->far : library_far);
     calibrated_ = library_threshold(*calibration_, far_, n_positive);
     // Each class at the curve of its number of example recordings.
     for (std::size_t c = 0; c < names_.size(); ++c) {

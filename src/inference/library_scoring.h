@@ -34,6 +34,12 @@ struct ScoringOptions {
   std::string aggregate = "mean";    // over a class's examples: mean, max or prototype
   std::optional<double> threshold;   // overrides every class's threshold (--threshold)
   std::optional<double> far;         // overrides the library's false-accept rate (--far), in [0, 1)
+  // Not empty: every embedding is re-centred on this mean of the recording
+  // being scored (inference/domain.h recording_centre) and thresholds come
+  // from the library's recording calibration (ClassLibrary::
+  // recording_calibration), raw scores, at the library's rate. Error for a
+  // library with a domain or without that calibration.
+  std::vector<float> recording_centre;
 };
 
 class LibraryScorer {
@@ -74,6 +80,8 @@ class LibraryScorer {
   std::size_t cohort_size() const { return static_cast<std::size_t>(cohort_.size(0)); }
   // Whether embeddings are re-centred on the library's domain.
   bool domain_centred() const { return !centre_.empty(); }
+  // Whether they are re-centred on the recording (ScoringOptions::recording_centre).
+  bool recording_centred() const { return !options_.recording_centre.empty(); }
   // The calibrated confidence in [0, 1] of a (normalised) score of class c:
   // sigmoid(a s + b) of the library's logistic calibration for the class's
   // number of example recordings; NaN when the library has none (a

@@ -7,8 +7,9 @@
 namespace oneshot {
 
 std::size_t embed_recording(RunModel& run, const RunModel::SampleSource& source, std::size_t hop,
-                            const std::function<void(const WindowBatch&)>& on_batch, std::size_t batch) {
-  const std::size_t window = run.window_samples();
+                            const std::function<void(const WindowBatch&)>& on_batch, std::size_t batch,
+                            std::size_t window) {
+  if (window == 0) window = run.window_samples();
   batch = std::max<std::size_t>(batch, 1);
   WindowStream stream(window, hop);
   std::vector<float> packed, block(1 << 16);
@@ -20,7 +21,7 @@ std::size_t embed_recording(RunModel& run, const RunModel::SampleSource& source,
       pending.levels_dbfs.push_back(level_dbfs(packed.data() + i * window, held));
     }
     pending.packed = packed.data();
-    pending.embeddings = run.embed_packed(packed.data(), pending.count());
+    pending.embeddings = run.embed_packed(packed.data(), pending.count(), window);
     on_batch(pending);
     pending = WindowBatch{};
     packed.clear();

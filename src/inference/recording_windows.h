@@ -20,7 +20,7 @@
 namespace oneshot {
 
 struct WindowBatch {
-  const float* packed = nullptr;   // count() windows of run.window_samples() samples, back to back
+  const float* packed = nullptr;   // count() windows (embed_recording's window) back to back
   std::vector<std::size_t> starts;  // in samples from the start of the stream
   std::vector<double> levels_dbfs;  // RMS of the samples each window holds (padding excluded)
   torch::Tensor embeddings;         // (count(), D)
@@ -33,8 +33,11 @@ struct WindowBatch {
 // 7 MB a window for the default model's 5 s input), so it is small enough
 // that a one-minute recording already fills one: peak memory is then the
 // same for a minute and for twelve hours.
+// `window`: samples a window (0: the model's input; a shorter one is embedded
+// as RunModel::short_windows() says, as detect embeds its --window).
 std::size_t embed_recording(RunModel& run, const RunModel::SampleSource& source, std::size_t hop,
-                            const std::function<void(const WindowBatch&)>& on_batch, std::size_t batch = 16);
+                            const std::function<void(const WindowBatch&)>& on_batch, std::size_t batch = 16,
+                            std::size_t window = 0);
 
 // The sounding rule (enroll/windows.h) applied as windows arrive: a window
 // more than keep_db below the loudest so far can never be kept, so it is

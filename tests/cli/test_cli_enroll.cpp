@@ -116,6 +116,7 @@ class EnrollCli : public ::testing::Test {
   void PathsThatAreNotUtf8AreWrittenToJsonAsReplacementCharacters();
   void ADomainCentresTheLibraryAndTravelsWithIt();
   void AClassOfSeveralRecordingsIsDecidedOnItsOwnCurve();
+  void DetectCentresEachRecordingOnItselfWhereItCan();
 
   static test::TempDir* tmp_;
   static fs::path demo_, library_;
@@ -382,8 +383,9 @@ void EnrollCli::DetectEmbedsAShorterWindowAtItsOwnLengthByDefault() {
 void EnrollCli::DetectReadsAWavStreamFromStandardInputAndPrintsEventsAsTheyEnd() {
   std::string from_file, from_pipe;
   const std::string recording = (demo_ / "long" / "recording.wav").string();
-  ASSERT_EQ(test::run_command(cli() + " detect --quiet --no-plots --library " + library_.string() + " --out " +
-                                  (tmp_->path() / "d1").string() + " " + recording + " 2>/dev/null",
+  // A pipe is read once, so it is scored as the library stores (--centre library for the file).
+  ASSERT_EQ(test::run_command(cli() + " detect --quiet --no-plots --centre library --library " + library_.string() +
+                                  " --out " + (tmp_->path() / "d1").string() + " " + recording + " 2>/dev/null",
                               &from_file),
             0);
   ASSERT_EQ(test::run_command("cat " + recording + " | " + cli() + " detect --quiet --no-plots --library " +
@@ -1173,7 +1175,71 @@ void EnrollCli::AClassOfSeveralRecordingsIsDecidedOnItsOwnCurve() {
   EXPECT_EQ(curves_of(copy), 3u) << out;
 }
 
+// detect centres a recording read from a file on its own windows when the
+// library has no domain (the minute-long recording: 60 windows of the demo's
+// 1 s input), says so, and does not where it cannot: --centre library, a
+// recording too short to be its own domain, a pipe (read once:
+// DetectReadsAWavStream...), a library calibrated
+// before the recording calibration (named, with the enroll that adds it).
+void EnrollCli::DetectCentresEachRecordingOnItselfWhereItCan() {
+  const std::string recording = (demo_ / "long" / "recording.wav").string();
+  const std::string detect = cli() + " detect --no-plots --library ";
+  std::string out;
+  ASSERT_EQ(test::run_command(detect + library_.string() + " --out " + (tmp_->path() / "centre1").string() + " " +
+                                  recording,
+                              &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("scores centred on the recording (60 windows)"), std::string::npos) << out;
+  ASSERT_EQ(test::run_command(detect + library_.string() + " --centre library --out " +
+                                  (tmp_->path() / "centre2").string() + " " + recording,
+                              &out),
+            0)
+      << out;
+  EXPECT_EQ(out.find("centred"), std::string::npos) << out;
+  // A 1 s example is one window: scored as the library stores, and said.
+  const std::string example = (demo_ / "examples" / (test_classes_[0] + ".wav")).string();
+  ASSERT_EQ(test::run_command(detect + library_.string() + " --out " + (tmp_->path() / "centre3").string() + " " +
+                                  example,
+                              &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("too short to centre on itself (1 non-overlapping windows hold sound, at least 24 needed)"),
+            std::string::npos)
+      << out;
+  // A library calibrated before the recording calibration: named, with the way out, which adds it.
+  const fs::path old = tmp_->path() / "before-recording-calibration.db";
+  fs::copy_file(library_, old);
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(old.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "DELETE FROM meta WHERE key LIKE 'recording_calibration_%'", nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  ASSERT_EQ(test::run_command(detect + old.string() + " --out " + (tmp_->path() / "centre6").string() + " " +
+                                  recording,
+                              &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("calibrated by an older version"), std::string::npos) << out;
+  EXPECT_EQ(out.find("scores centred on the recording ("), std::string::npos) << out;
+  ASSERT_EQ(test::run_command(cli() + " enroll --quiet --run " + (demo_ / "run").string() + " --library " +
+                                  old.string() + " --far 0.03 2>&1",
+                              &out),
+            0)
+      << out;
+  ASSERT_EQ(test::run_command(detect + old.string() + " --out " + (tmp_->path() / "centre7").string() + " " +
+                                  recording,
+                              &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("scores centred on the recording (60 windows)"), std::string::npos) << out;
+}
+
 TEST_F(EnrollCli, DemoModelEnrolsClassifiesAndDetectsUnseenSounds) {
+  {
+    SCOPED_TRACE("DetectCentresEachRecordingOnItselfWhereItCan");
+    DetectCentresEachRecordingOnItselfWhereItCan();
+  }
   {
     SCOPED_TRACE("AClassOfSeveralRecordingsIsDecidedOnItsOwnCurve");
     AClassOfSeveralRecordingsIsDecidedOnItsOwnCurve();

@@ -445,5 +445,81 @@ TEST(LibraryDomain, ItsCohortIsStoredInOrderWithSchemaFourAndGoesWithIt) {
   EXPECT_EQ(count_rows(path, "domain_cohort"), 0);
 }
 
+// The recording calibration (scores centred on the recording: detect's
+// default without a domain) sits beside the library's own under its own keys:
+// each reads back exactly and neither touches the other; it must be centred
+// and raw; removed on request and with the model (replace_examples); its
+// damage is named by its own key.
+TEST(LibraryCohort, TheRecordingCalibrationReadsBackBesideTheLibrarysAndGoesWithTheModel) {
+  TempDir dir;
+  const fs::path path = dir.path() / "lib.db";
+  auto lib = ClassLibrary::open_or_create(path, model());
+  EXPECT_FALSE(lib.recording_calibration());
+  Calibration own;
+  own.method = "simulated";
+  own.far = 0.03;
+  own.threshold = 1.5;
+  own.normalised = true;
+  own.far_curve = {{0.01, 2.0, 0.5}, {0.5, -1.0, 0}};
+  lib.set_calibration(own);
+  EXPECT_FALSE(ClassLibrary::open(path).recording_calibration());  // the library's alone is not one
+
+  Calibration centred;
+  centred.method = "simulated";
+  centred.far = 0.03;
+  centred.threshold = -7.25;
+  centred.floor = -20.5;
+  centred.domain_centred = true;
+  centred.examples_simulated = true;
+  centred.logistic = LogisticCalibration{0.25, 3.0};
+  centred.far_curve = {{1e-4, -2.0 / 3, 0.9}, {0.5, -30.0 / 7, 0}};
+  centred.by_examples = {{3, 10, 90, std::nullopt, {{0.01, -5.5, 0.25}}}};
+  lib.set_recording_calibration(centred);
+  {
+    const ClassLibrary r = ClassLibrary::open_read_only(path);
+    const auto got = r.recording_calibration();
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->threshold, centred.threshold);
+    EXPECT_EQ(got->floor, centred.floor);
+    EXPECT_TRUE(got->domain_centred);
+    EXPECT_FALSE(got->normalised);
+    ASSERT_TRUE(got->logistic);
+    EXPECT_EQ(got->logistic->a, 0.25);
+    ASSERT_EQ(got->far_curve.size(), 2u);
+    EXPECT_EQ(got->far_curve[1].threshold, -30.0 / 7);
+    ASSERT_EQ(got->by_examples.size(), 1u);
+    EXPECT_EQ(got->by_examples[0].far_curve[0].threshold, -5.5);
+    // The library's own calibration is untouched.
+    const auto mine = r.calibration();
+    ASSERT_TRUE(mine);
+    EXPECT_EQ(mine->threshold, 1.5);
+    EXPECT_TRUE(mine->normalised);
+    EXPECT_FALSE(mine->domain_centred);
+    EXPECT_FALSE(mine->logistic);
+  }
+  // Only centred raw scores have such a calibration.
+  Calibration wrong = centred;
+  wrong.normalised = true;
+  EXPECT_THROW(lib.set_recording_calibration(wrong), Error);
+  wrong = centred;
+  wrong.domain_centred = false;
+  EXPECT_THROW(lib.set_recording_calibration(wrong), Error);
+  EXPECT_EQ(ClassLibrary::open(path).recording_calibration()->threshold, -7.25);  // a refused write changed nothing
+
+  sql(path, "UPDATE meta SET value = '0.2 1 0.5;0.1 2 0.6' WHERE key = 'recording_calibration_far_curve';");
+  const std::string damaged = test::error_of([&] { (void)ClassLibrary::open(path).recording_calibration(); });
+  EXPECT_NE(damaged.find("recording_calibration_far_curve"), std::string::npos) << damaged;
+  EXPECT_NE(damaged.find("damaged"), std::string::npos) << damaged;
+  EXPECT_TRUE(ClassLibrary::open(path).calibration());  // the library's own still reads
+  lib.set_recording_calibration(std::nullopt);
+  EXPECT_FALSE(ClassLibrary::open(path).recording_calibration());
+  EXPECT_TRUE(ClassLibrary::open(path).calibration());
+
+  lib.set_recording_calibration(centred);
+  lib.replace_examples(model("f2"), {});
+  EXPECT_FALSE(ClassLibrary::open(path).recording_calibration());
+  EXPECT_FALSE(ClassLibrary::open(path).calibration());
+}
+
 }  // namespace
 }  // namespace oneshot

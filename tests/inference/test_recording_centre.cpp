@@ -1,0 +1,157 @@
+// A recording as its own domain (detect's default without a library domain):
+// recording_centre averages the embeddings of the windows that hold sound,
+// worked here from the model's own embeddings; a LibraryScorer given that
+// centre scores the head on the windows and examples each re-centred on it
+// (raw, never AS-normalised), takes its thresholds from the library's
+// recording calibration at the library's rate, and refuses a library with a
+// domain or without that calibration.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "core/error.h"
+#include "enroll/decision.h"
+#include "enroll/library.h"
+#include "inference/domain.h"
+#include "inference/library_scoring.h"
+#include "tiny_run.h"
+
+namespace oneshot {
+namespace {
+
+TEST(RecordingCentre, IsTheMeanOfTheSoundingWindowsEmbeddings) {
+  test::TempDir dir;
+  auto run = test::tiny_run(dir, "band_stats");
+  const std::size_t window = run->window_samples();
+  // Five windows: sound, silence, sound, sound, and a last partial window of sound (zero-padded).
+  std::vector<float> samples = test::noisy_chirp(4 * window + window / 2);
+  std::fill(samples.begin() + static_cast<std::ptrdiff_t>(window), samples.begin() + static_cast<std::ptrdiff_t>(2 * window), 0.0f);
+  const RecordingCentre centre = recording_centre(*run, test::memory_source(samples, 3000), window, window);
+  ASSERT_EQ(centre.windows, 4u);
+  std::vector<float> padded = samples;
+  padded.resize(5 * window, 0.0f);
+  const torch::Tensor e = run->embed_windows(padded, {0, 2 * window, 3 * window, 4 * window}).to(torch::kDouble);
+  const torch::Tensor mean = e.mean(0);
+  ASSERT_EQ(centre.mean.size(), static_cast<std::size_t>(run->embedding_dim()));
+  for (std::size_t d = 0; d < centre.mean.size(); ++d)
+    EXPECT_NEAR(centre.mean[d], mean[static_cast<int64_t>(d)].item<double>(), 1e-5) << d;
+  // All silence: no window, no mean.
+  const std::vector<float> silence(3 * window, 0.0f);
+  const RecordingCentre none = recording_centre(*run, test::memory_source(silence, 3000), window, window);
+  EXPECT_EQ(none.windows, 0u);
+  EXPECT_TRUE(none.mean.empty());
+}
+
+// Re-centred by hand: each part minus its slice of the centre, scaled back
+// to the part's length before.
+torch::Tensor by_hand(const torch::Tensor& x, const std::vector<std::size_t>& parts, const std::vector<float>& centre) {
+  torch::Tensor out = x.clone();
+  const torch::Tensor c = torch::tensor(centre);
+  int64_t at = 0;
+  for (const std::size_t len : parts) {
+    const auto n = static_cast<int64_t>(len);
+    const torch::Tensor part = x.narrow(1, at, n);
+    const torch::Tensor moved = part - c.narrow(0, at, n);
+    out.narrow(1, at, n).copy_(moved * (part.norm(2, 1, true) / moved.norm(2, 1, true)));
+    at += n;
+  }
+  return out;
+}
+
+TEST(RecordingCentre, ScoresAreRawOnCentredEmbeddingsWithTheRecordingCalibrationsThresholds) {
+  test::TempDir dir;
+  auto run = test::tiny_run(dir, "band_stats");
+  const std::int64_t dim = run->embedding_dim();
+  torch::manual_seed(5);
+  const torch::Tensor examples = torch::randn({4, dim}), windows = torch::randn({3, dim}),
+                      training = torch::randn({30, dim});
+  std::vector<float> centre(static_cast<std::size_t>(dim));
+  for (std::size_t d = 0; d < centre.size(); ++d) centre[d] = 0.25f * std::sin(0.7f * static_cast<float>(d));
+  auto row_of = [&](const torch::Tensor& t, int64_t i) {
+    const torch::Tensor r = t[i].contiguous();
+    return std::vector<float>(r.data_ptr<float>(), r.data_ptr<float>() + dim);
+  };
+  Calibration library_cal, recording_cal;
+  {
+    ClassLibrary lib = ClassLibrary::open_or_create(dir / "lib.db", run->library_model());
+    for (int c = 0; c < 2; ++c) {
+      std::vector<LibraryExample> rows;
+      for (int i = 0; i < 2; ++i) {
+        LibraryExample e;
+        e.source = "/c" + std::to_string(c) + "-" + std::to_string(i) + ".wav";
+        e.embedding = row_of(examples, c * 2 + i);
+        rows.push_back(std::move(e));
+      }
+      lib.add_examples(c == 0 ? "bell" : "dog", false, rows);
+    }
+    std::vector<CohortMember> cohort(30);
+    for (int64_t i = 0; i < 30; ++i) {
+      cohort[static_cast<std::size_t>(i)].source = "t" + std::to_string(i);
+      cohort[static_cast<std::size_t>(i)].class_name = "train";
+      cohort[static_cast<std::size_t>(i)].embedding = row_of(training, i);
+    }
+    lib.set_cohort(cohort);
+    library_cal.method = "simulated";
+    library_cal.far = 0.08;
+    library_cal.normalised = true;
+    library_cal.far_curve = {{1e-4, 3.0, 0.9}, {0.5, -3.0, 0.0}};
+    library_cal.floor = -1;
+    lib.set_calibration(library_cal);
+    recording_cal.method = "simulated";
+    recording_cal.far = 0.5;  // not used: the rate is the library's
+    recording_cal.domain_centred = true;
+    recording_cal.far_curve = {{1e-4, 0.9, 0.95}, {0.01, 0.4, 0.5}, {0.5, -0.6, 0.0}};
+    recording_cal.floor = -0.75;
+    lib.set_recording_calibration(recording_cal);
+  }
+  const ClassLibrary lib = ClassLibrary::open_read_only(dir / "lib.db");
+  ScoringOptions options;
+  options.recording_centre = centre;
+  LibraryScorer scorer(lib, *run, options);
+  EXPECT_TRUE(scorer.recording_centred());
+  EXPECT_TRUE(scorer.domain_centred());
+  EXPECT_FALSE(scorer.normalised());
+  EXPECT_EQ(scorer.floor(), -0.75);
+  EXPECT_EQ(scorer.far(), 0.08);
+  const double expected_threshold = library_threshold(recording_cal, 0.08, 2).threshold;
+  EXPECT_NEAR(scorer.threshold(0), expected_threshold, 1e-12);
+  EXPECT_NE(scorer.threshold(0), library_threshold(library_cal, 0.08, 2).threshold);
+
+  const std::vector<double> scores = scorer.window_scores(windows);
+  const std::vector<std::size_t> parts = run->embedding_parts();
+  const torch::Tensor s =
+      run->score(by_hand(windows, parts, centre), by_hand(examples, parts, centre)).to(torch::kDouble);  // (3, 4)
+  for (int64_t w = 0; w < 3; ++w)
+    for (int64_t c = 0; c < 2; ++c) {
+      const double expected = s[w].narrow(0, c * 2, 2).mean().item<double>();
+      EXPECT_NEAR(scores[static_cast<std::size_t>(w * 2 + c)], expected, 1e-5 * std::max(1.0, std::abs(expected)));
+    }
+  // The same library without the centre: AS-normalised against the training cohort, as stored.
+  LibraryScorer stored(lib, *run, ScoringOptions{});
+  EXPECT_TRUE(stored.normalised());
+  EXPECT_FALSE(stored.domain_centred());
+
+  // A centre of the wrong length, a library with a domain, one without the calibration: refused.
+  ScoringOptions short_centre;
+  short_centre.recording_centre = std::vector<float>(3, 0.0f);
+  EXPECT_THROW(LibraryScorer(lib, *run, short_centre), Error);
+  {
+    ClassLibrary w = ClassLibrary::open(dir / "lib.db");
+    w.set_recording_calibration(std::nullopt);
+  }
+  const std::string missing = test::error_of([&] { LibraryScorer(ClassLibrary::open_read_only(dir / "lib.db"), *run, options); });
+  EXPECT_NE(missing.find("centred on a recording"), std::string::npos) << missing;
+  {
+    ClassLibrary w = ClassLibrary::open(dir / "lib.db");
+    w.set_recording_calibration(recording_cal);
+    DomainCentre d;
+    d.mean = centre;
+    d.files = d.windows = 1;
+    w.set_domain(d);
+  }
+  const std::string with_domain = test::error_of([&] { LibraryScorer(ClassLibrary::open_read_only(dir / "lib.db"), *run, options); });
+  EXPECT_NE(with_domain.find("has a domain"), std::string::npos) << with_domain;
+}
+
+}  // namespace
+}  // namespace oneshot
