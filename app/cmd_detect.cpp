@@ -177,16 +177,21 @@ int run_detect(const DetectArgs& a) {
       ReaderOptions reader_options;
       reader_options.sample_rate = run->sample_rate();
       // A first pass: the recording's own centre, from non-overlapping windows
-      // of the detector's length (a tenth of the scoring's windows at its
-      // default hop). A pipe cannot be read twice: scored as the library is.
+      // of the detector's length. When the hop divides the window they are
+      // every (window / hop)-th window of the scoring pass, kept and reused
+      // there, so the pass costs a second decoding. A pipe cannot be read
+      // twice: scored as the library is.
       std::unique_ptr<LibraryScorer> own;
       std::string centring;
+      RecordingCentre centre;
+      bool reuse = false;
       if (centre_recordings && !live) {
         const Detector sizes(*run, scorer, options, name);
         AudioReader first(file, reader_options);
-        const RecordingCentre centre = recording_centre(
+        reuse = sizes.window_samples() % sizes.samples_per_hop() == 0;
+        centre = recording_centre(
             *run, [&](float* out, std::size_t n) { return first.read(out, n); }, sizes.window_samples(),
-            sizes.window_samples());
+            sizes.window_samples(), reuse);
         if (centre.windows >= kMinRecordingCentreWindows) {
           ScoringOptions centred = scoring;
           centred.recording_centre = centre.mean;
@@ -201,6 +206,7 @@ int run_detect(const DetectArgs& a) {
       LibraryScorer& use = own ? *own : scorer;
       AudioReader reader(file, reader_options);
       Detector detector(*run, use, options, name);
+      if (own && reuse) detector.reuse_embeddings(centre.starts, std::move(centre.embeddings));
       if (!a.quiet && !live)
         std::fprintf(stderr, "%s: window %.3f s, hop %.3f s%s\n", name.c_str(), detector.window_seconds(),
                      detector.hop_seconds(), centring.c_str());

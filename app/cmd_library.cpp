@@ -36,6 +36,7 @@ int list_snapshot(const LibraryArgs& a, const ClassLibrary& library) {
   const LibrarySettings settings = library.settings();
   const std::size_t cohort = library.cohort().size();
   const auto domain = library.domain();
+  const auto recording = library.recording_calibration();
   // The calibration's rate shared out over this library's positive classes.
   const std::size_t n_positive = positive_classes(classes);
   std::optional<FarPoint> shared;
@@ -55,6 +56,10 @@ int list_snapshot(const LibraryArgs& a, const ClassLibrary& library) {
     for (const auto& e : calibration->by_examples)
       shared_by_examples.emplace_back(
           e.examples, library_threshold(for_examples(*calibration, e.examples), calibration->far, n_positive));
+  // detect's threshold for a recording centred on itself (one recording a class), at the library's rate.
+  std::optional<FarPoint> recording_shared;
+  if (recording && calibration && !recording->far_curve.empty() && n_positive > 0)
+    recording_shared = library_threshold(*recording, calibration->far, n_positive);
   if (a.format == "json") {
     nlohmann::json j;
     j["library"] = a.library;
@@ -91,6 +96,9 @@ int list_snapshot(const LibraryArgs& a, const ClassLibrary& library) {
         j["calibration"]["by_examples"].push_back(
             {{"examples", examples}, {"threshold", p.threshold}, {"frr", p.frr}, {"far_per_class", p.far}});
     }
+    if (recording_shared)
+      j["recording_calibration"] = {{"threshold", recording_shared->threshold}, {"frr", recording_shared->frr},
+                                    {"far_per_class", recording_shared->far}, {"floor", recording->floor}};
     j["classes"] = nlohmann::json::array();
     for (const auto& c : classes) {
       nlohmann::json jc = {{"name", c.name}, {"negative", c.negative}, {"examples", c.examples},
@@ -144,6 +152,10 @@ int list_snapshot(const LibraryArgs& a, const ClassLibrary& library) {
                   static_cast<long long>(examples), p.threshold, 100 * p.frr);
     if (calibration->logistic)
       std::printf("  confidence: sigmoid(%.4g x score %+.4g)\n", calibration->logistic->a, calibration->logistic->b);
+    if (recording_shared)
+      std::printf("  detect, a recording centred on itself (detect --centre recording): threshold %.4g, false rejects "
+                  "%.1f %%\n",
+                  recording_shared->threshold, 100 * recording_shared->frr);
   } else {
     std::printf("  calibration: none (thresholds must be given)\n");
   }

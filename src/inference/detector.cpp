@@ -88,6 +88,15 @@ Detector::Detector(RunModel& run, LibraryScorer& scorer, const DetectOptions& op
   tracker_ = std::make_unique<BestClassTracker>(scorer.names(), scorer.negative(), rules_, filename_);
 }
 
+void Detector::reuse_embeddings(const std::vector<std::size_t>& starts, torch::Tensor embeddings) {
+  if (embeddings.dim() != 2 || embeddings.size(0) != static_cast<int64_t>(starts.size()))
+    throw Error("detector: " + std::to_string(starts.size()) + " window starts for embeddings of shape " +
+                std::to_string(embeddings.dim() == 2 ? embeddings.size(0) : -1) + " rows");
+  known_.clear();
+  for (std::size_t i = 0; i < starts.size(); ++i) known_[starts[i]] = static_cast<int64_t>(i);
+  known_embeddings_ = std::move(embeddings);
+}
+
 double Detector::window_seconds() const { return static_cast<double>(window_) / sample_rate_; }
 double Detector::hop_seconds() const { return static_cast<double>(hop_) / sample_rate_; }
 
@@ -128,12 +137,39 @@ std::vector<Event> Detector::finish() {
   return as_reported(std::move(out), scorer_);
 }
 
+torch::Tensor Detector::embed_pending() {
+  if (known_.empty()) return run_.embed_packed(pending_.data(), pending_starts_.size(), window_);
+  // The windows a first pass embedded are taken from it; the others are
+  // packed together and embedded here.
+  std::vector<int64_t> rows(pending_starts_.size(), -1);
+  std::vector<int64_t> fresh;
+  std::vector<float> packed;
+  for (std::size_t w = 0; w < pending_starts_.size(); ++w) {
+    if (const auto it = known_.find(pending_starts_[w]); it != known_.end()) {
+      rows[w] = it->second;
+      continue;
+    }
+    fresh.push_back(static_cast<int64_t>(w));
+    packed.insert(packed.end(), pending_.begin() + static_cast<std::ptrdiff_t>(w * window_),
+                  pending_.begin() + static_cast<std::ptrdiff_t>((w + 1) * window_));
+  }
+  if (fresh.size() == pending_starts_.size()) return run_.embed_packed(pending_.data(), pending_starts_.size(), window_);
+  torch::Tensor out = torch::empty({static_cast<int64_t>(rows.size()), known_embeddings_.size(1)},
+                                   known_embeddings_.options());
+  if (!fresh.empty())
+    out.index_copy_(0, torch::tensor(fresh, torch::kLong),
+                    run_.embed_packed(packed.data(), fresh.size(), window_).to(known_embeddings_.dtype()));
+  for (std::size_t w = 0; w < rows.size(); ++w)
+    if (rows[w] >= 0) out[static_cast<int64_t>(w)].copy_(known_embeddings_[rows[w]]);
+  return out;
+}
+
 std::vector<Event> Detector::score_pending(bool final_batch) {
   std::vector<Event> out;
   if (pending_starts_.empty()) return out;
   // Windows of window_ samples; shorter than the model's input, RunModel pads
   // them or embeds them at their own length (RunModel::short_windows()).
-  const torch::Tensor embeddings = run_.embed_packed(pending_.data(), pending_starts_.size(), window_);
+  const torch::Tensor embeddings = embed_pending();
   const std::vector<double> scores = scorer_.window_scores(embeddings);
   const std::size_t n_classes = scorer_.n_classes();
   const double duration = static_cast<double>(stream_->total()) / sample_rate_;

@@ -27,6 +27,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -72,6 +73,12 @@ class Detector {
   double window_seconds() const;
   double hop_seconds() const;
   std::size_t window_samples() const { return window_; }
+  std::size_t samples_per_hop() const { return hop_; }
+  // Embeddings already computed for this recording (its windows of this
+  // detector's length at `starts`, complete, unpadded: a first pass such as
+  // recording_centre's), used instead of embedding those windows again.
+  // `embeddings`: (starts.size(), D).
+  void reuse_embeddings(const std::vector<std::size_t>& starts, torch::Tensor embeddings);
   // Feeds samples at the model's rate; returns the events that have ended.
   std::vector<Event> push(const float* samples, std::size_t n);
   // End of the recording: the last (padded) window, then every open event.
@@ -87,6 +94,7 @@ class Detector {
 
  private:
   std::vector<Event> score_pending(bool final_batch);
+  torch::Tensor embed_pending();  // the pending windows' embeddings, known ones reused
   std::vector<Event> bounded(std::vector<Event> events) const;  // sounding parts, when asked
   RunModel& run_;
   LibraryScorer& scorer_;
@@ -99,6 +107,8 @@ class Detector {
   FrameLevels levels_;
   std::vector<float> pending_;      // packed windows (window_ samples each) waiting to be embedded
   std::vector<std::size_t> pending_starts_;
+  std::unordered_map<std::size_t, int64_t> known_;  // window start -> row of known_embeddings_
+  torch::Tensor known_embeddings_;
   std::vector<EventRules> rules_;
   std::unique_ptr<BestClassTracker> tracker_;
   std::vector<std::pair<double, double>> windows_;

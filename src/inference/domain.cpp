@@ -102,13 +102,20 @@ DomainEstimate estimate_domain(RunModel& run, const std::vector<std::string>& fi
 }
 
 RecordingCentre recording_centre(RunModel& run, const RunModel::SampleSource& source, std::size_t window,
-                                 std::size_t hop) {
+                                 std::size_t hop, bool keep) {
   RecordingCentre out;
   std::vector<double> sum;
+  std::vector<torch::Tensor> kept;
   const double silence = SoundingRule{}.silence_dbfs;
-  embed_recording(
+  std::size_t last_start = 0;  // the last window's start: only the last can be zero-padded
+  const std::size_t total = embed_recording(
       run, source, hop,
       [&](const WindowBatch& b) {
+        if (keep) {
+          kept.push_back(b.embeddings.to(torch::kFloat).clone());
+          out.starts.insert(out.starts.end(), b.starts.begin(), b.starts.end());
+        }
+        if (b.count() > 0) last_start = b.starts.back();
         const torch::Tensor held = b.embeddings.to(torch::kDouble).contiguous();
         const auto dim = static_cast<std::size_t>(held.size(1));
         sum.resize(dim, 0.0);
@@ -120,6 +127,13 @@ RecordingCentre recording_centre(RunModel& run, const RunModel::SampleSource& so
         }
       },
       16, window);
+  if (keep && !out.starts.empty()) {
+    out.embeddings = torch::cat(kept, 0);
+    if (last_start + window > total) {  // the last window was zero-padded: not one the scoring pass embeds alike
+      out.starts.pop_back();
+      out.embeddings = out.embeddings.narrow(0, 0, static_cast<int64_t>(out.starts.size()));
+    }
+  }
   if (out.windows == 0) return out;
   for (double v : sum) out.mean.push_back(static_cast<float>(v / static_cast<double>(out.windows)));
   return out;

@@ -153,6 +153,10 @@ void EnrollCli::LibraryListsTheEnrolledClassesWithCalibratedThresholds() {
   EXPECT_GT(j["calibration"]["logistic"]["a"].get<double>(), 0);
   EXPECT_EQ(j["settings"]["score_norm"], "as-norm");
   EXPECT_GE(j["cohort"].get<int>(), 10);
+  // And detect's calibration for a recording centred on itself, at the same library rate.
+  ASSERT_TRUE(j.contains("recording_calibration")) << j.dump();
+  EXPECT_NEAR(j["recording_calibration"]["far_per_class"].get<double>(), shared["far_per_class"].get<double>(), 1e-12);
+  EXPECT_TRUE(std::isfinite(j["recording_calibration"]["threshold"].get<double>()));
   // A K that takes the whole cohort no longer adapts: said, with a K that would.
   const int cohort = j["cohort"];
   for (const int k : {cohort, cohort - 1}) {

@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "enroll/decision.h"
 #include "enroll/library.h"
+#include "inference/detector.h"
 #include "inference/domain.h"
 #include "inference/library_scoring.h"
 #include "tiny_run.h"
@@ -151,6 +152,53 @@ TEST(RecordingCentre, ScoresAreRawOnCentredEmbeddingsWithTheRecordingCalibration
   }
   const std::string with_domain = test::error_of([&] { LibraryScorer(ClassLibrary::open_read_only(dir / "lib.db"), *run, options); });
   EXPECT_NE(with_domain.find("has a domain"), std::string::npos) << with_domain;
+}
+
+// The scoring pass reuses the first pass's embeddings of the windows they
+// share: the same scores as embedding every window, and a known embedding
+// is what is scored (a wrong one changes exactly those windows' scores).
+TEST(RecordingCentre, TheDetectorReusesTheFirstPassesEmbeddings) {
+  test::TempDir dir;
+  auto run = test::tiny_run(dir);
+  const std::size_t window = run->window_samples();
+  const std::vector<float> samples = test::noisy_chirp(5 * window + window / 3);
+  {
+    ClassLibrary lib = ClassLibrary::open_or_create(dir / "lib.db", run->library_model());
+    LibraryExample e;
+    e.source = "/x.wav";
+    const torch::Tensor row = run->embed_windows(samples, {window}).contiguous();
+    e.embedding.assign(row.data_ptr<float>(), row.data_ptr<float>() + row.numel());
+    lib.add_examples("chirp", false, {e});
+  }
+  const ClassLibrary lib = ClassLibrary::open_read_only(dir / "lib.db");
+  ScoringOptions options;
+  options.threshold = 0.5;
+  LibraryScorer scorer(lib, *run, options);
+  DetectOptions detect;
+  detect.hop_s = static_cast<double>(window / 4) / run->sample_rate();
+  auto curve = [&](const RecordingCentre* first) {
+    Detector d(*run, scorer, detect, "x.wav");
+    if (first) d.reuse_embeddings(first->starts, first->embeddings.clone());
+    for (std::size_t at = 0; at < samples.size(); at += 4000)
+      (void)d.push(samples.data() + at, std::min<std::size_t>(4000, samples.size() - at));
+    (void)d.finish();
+    return std::make_pair(d.windows(), d.scores());
+  };
+  RecordingCentre first = recording_centre(*run, test::memory_source(samples, 3000), window, window, true);
+  ASSERT_EQ(first.starts, (std::vector<std::size_t>{0, window, 2 * window, 3 * window, 4 * window}));  // the padded 6th left out
+  ASSERT_EQ(first.embeddings.size(0), 5);
+  const auto plain = curve(nullptr), reused = curve(&first);
+  ASSERT_EQ(plain.first, reused.first);
+  ASSERT_EQ(plain.second.size(), reused.second.size());
+  for (std::size_t w = 0; w < plain.second.size(); ++w) EXPECT_NEAR(plain.second[w], reused.second[w], 1e-5) << w;
+  // Known embeddings are used as given: a wrong one for the window at 2 x window moves that window's score alone.
+  first.embeddings[2] = -first.embeddings[2];
+  const auto wrong = curve(&first);
+  for (std::size_t w = 0; w < plain.first.size(); ++w) {
+    const bool known = std::abs(plain.first[w].first - 2.0 * static_cast<double>(window) / run->sample_rate()) < 1e-9;
+    if (known) EXPECT_GT(std::abs(wrong.second[w] - plain.second[w]), 1e-3) << w;
+    else EXPECT_NEAR(wrong.second[w], plain.second[w], 1e-5) << w;
+  }
 }
 
 }  // namespace
