@@ -21,22 +21,6 @@
 namespace oneshot {
 namespace {
 
-// Re-centred by hand: each part minus its slice of the centre, scaled back
-// to the part's length before.
-torch::Tensor by_hand(const torch::Tensor& x, const std::vector<std::size_t>& parts, const std::vector<float>& centre) {
-  torch::Tensor out = x.clone();
-  const torch::Tensor c = torch::tensor(centre);
-  int64_t at = 0;
-  for (const std::size_t len : parts) {
-    const auto n = static_cast<int64_t>(len);
-    const torch::Tensor part = x.narrow(1, at, n);
-    const torch::Tensor moved = part - c.narrow(0, at, n);
-    out.narrow(1, at, n).copy_(moved * (part.norm(2, 1, true) / moved.norm(2, 1, true)));
-    at += n;
-  }
-  return out;
-}
-
 TEST(LibraryDomain, ScoresAreTheHeadsOnEmbeddingsCentredPartByPart) {
   test::TempDir dir;
   auto run = test::tiny_run(dir, "band_stats");
@@ -78,7 +62,7 @@ TEST(LibraryDomain, ScoresAreTheHeadsOnEmbeddingsCentredPartByPart) {
   LibraryScorer scorer(centred, *run, options);
   EXPECT_TRUE(scorer.domain_centred());
   const std::vector<double> scores = scorer.window_scores(windows);
-  const torch::Tensor s = run->score(by_hand(windows, parts, centre), by_hand(examples, parts, centre))
+  const torch::Tensor s = run->score(test::recentred_by_hand(windows, parts, centre), test::recentred_by_hand(examples, parts, centre))
                               .to(torch::kDouble);  // (5, 6)
   double moved = 0;
   for (int64_t w = 0; w < 5; ++w)
@@ -131,34 +115,15 @@ TEST(LibraryDomain, AgainstTheDomainsCohortScoresAreASNormalisedOnItsCentredWind
   const torch::Tensor members = torch::randn({20, dim}), training = torch::randn({30, dim});
   std::vector<float> centre(static_cast<std::size_t>(dim));
   for (std::size_t d = 0; d < centre.size(); ++d) centre[d] = 0.2f * std::cos(static_cast<float>(d));
-  auto row_of = [&](const torch::Tensor& t, int64_t i) {
-    const torch::Tensor r = t[i].contiguous();
-    return std::vector<float>(r.data_ptr<float>(), r.data_ptr<float>() + dim);
-  };
   {
     ClassLibrary lib = ClassLibrary::open_or_create(dir / "lib.db", run->library_model());
-    for (int c = 0; c < 2; ++c) {
-      std::vector<LibraryExample> rows;
-      for (int i = 0; i < 2; ++i) {
-        LibraryExample e;
-        e.source = "/c" + std::to_string(c) + "-" + std::to_string(i) + ".wav";
-        e.embedding = row_of(examples, c * 2 + i);
-        rows.push_back(std::move(e));
-      }
-      lib.add_examples(c == 0 ? "bell" : "dog", false, rows);
-    }
-    std::vector<CohortMember> cohort(30);  // the training cohort: stored, and not to be used
-    for (int64_t i = 0; i < 30; ++i) {
-      cohort[static_cast<std::size_t>(i)].source = "t" + std::to_string(i);
-      cohort[static_cast<std::size_t>(i)].class_name = "train";
-      cohort[static_cast<std::size_t>(i)].embedding = row_of(training, i);
-    }
-    lib.set_cohort(cohort);
+    test::enrol_bell_and_dog(lib, examples);
+    lib.set_cohort(test::cohort_of(training));  // the training cohort: stored, and not to be used
     DomainCentre d;
     d.mean = centre;
     d.files = 20;
     d.windows = 20;
-    for (int64_t i = 0; i < 20; ++i) d.cohort.push_back(row_of(members, i));
+    for (int64_t i = 0; i < 20; ++i) d.cohort.push_back(test::row_of(members, i));
     lib.set_domain(d);
     Calibration c;
     c.method = "simulated";
@@ -174,8 +139,8 @@ TEST(LibraryDomain, AgainstTheDomainsCohortScoresAreASNormalisedOnItsCentredWind
   EXPECT_EQ(scorer.cohort_size(), 20u);
   const std::vector<double> scores = scorer.window_scores(windows);
 
-  const torch::Tensor e = by_hand(examples, parts, centre), w = by_hand(windows, parts, centre),
-                      m = by_hand(members, parts, centre);
+  const torch::Tensor e = test::recentred_by_hand(examples, parts, centre), w = test::recentred_by_hand(windows, parts, centre),
+                      m = test::recentred_by_hand(members, parts, centre);
   const std::size_t k = 10;  // half the 20 windows (the library's K is 100)
   auto class_score = [&](const torch::Tensor& x, int64_t c) {  // mean over the class's 2 examples
     return run->score(x.unsqueeze(0), e.narrow(0, c * 2, 2)).to(torch::kDouble).mean().item<double>();

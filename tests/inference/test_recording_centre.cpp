@@ -43,22 +43,6 @@ TEST(RecordingCentre, IsTheMeanOfTheSoundingWindowsEmbeddings) {
   EXPECT_TRUE(none.mean.empty());
 }
 
-// Re-centred by hand: each part minus its slice of the centre, scaled back
-// to the part's length before.
-torch::Tensor by_hand(const torch::Tensor& x, const std::vector<std::size_t>& parts, const std::vector<float>& centre) {
-  torch::Tensor out = x.clone();
-  const torch::Tensor c = torch::tensor(centre);
-  int64_t at = 0;
-  for (const std::size_t len : parts) {
-    const auto n = static_cast<int64_t>(len);
-    const torch::Tensor part = x.narrow(1, at, n);
-    const torch::Tensor moved = part - c.narrow(0, at, n);
-    out.narrow(1, at, n).copy_(moved * (part.norm(2, 1, true) / moved.norm(2, 1, true)));
-    at += n;
-  }
-  return out;
-}
-
 TEST(RecordingCentre, ScoresAreRawOnCentredEmbeddingsWithTheRecordingCalibrationsThresholds) {
   test::TempDir dir;
   auto run = test::tiny_run(dir, "band_stats");
@@ -68,30 +52,11 @@ TEST(RecordingCentre, ScoresAreRawOnCentredEmbeddingsWithTheRecordingCalibration
                       training = torch::randn({30, dim});
   std::vector<float> centre(static_cast<std::size_t>(dim));
   for (std::size_t d = 0; d < centre.size(); ++d) centre[d] = 0.25f * std::sin(0.7f * static_cast<float>(d));
-  auto row_of = [&](const torch::Tensor& t, int64_t i) {
-    const torch::Tensor r = t[i].contiguous();
-    return std::vector<float>(r.data_ptr<float>(), r.data_ptr<float>() + dim);
-  };
   Calibration library_cal, recording_cal;
   {
     ClassLibrary lib = ClassLibrary::open_or_create(dir / "lib.db", run->library_model());
-    for (int c = 0; c < 2; ++c) {
-      std::vector<LibraryExample> rows;
-      for (int i = 0; i < 2; ++i) {
-        LibraryExample e;
-        e.source = "/c" + std::to_string(c) + "-" + std::to_string(i) + ".wav";
-        e.embedding = row_of(examples, c * 2 + i);
-        rows.push_back(std::move(e));
-      }
-      lib.add_examples(c == 0 ? "bell" : "dog", false, rows);
-    }
-    std::vector<CohortMember> cohort(30);
-    for (int64_t i = 0; i < 30; ++i) {
-      cohort[static_cast<std::size_t>(i)].source = "t" + std::to_string(i);
-      cohort[static_cast<std::size_t>(i)].class_name = "train";
-      cohort[static_cast<std::size_t>(i)].embedding = row_of(training, i);
-    }
-    lib.set_cohort(cohort);
+    test::enrol_bell_and_dog(lib, examples);
+    lib.set_cohort(test::cohort_of(training));
     library_cal.method = "simulated";
     library_cal.far = 0.08;
     library_cal.normalised = true;
@@ -121,7 +86,7 @@ TEST(RecordingCentre, ScoresAreRawOnCentredEmbeddingsWithTheRecordingCalibration
   const std::vector<double> scores = scorer.window_scores(windows);
   const std::vector<std::size_t> parts = run->embedding_parts();
   const torch::Tensor s =
-      run->score(by_hand(windows, parts, centre), by_hand(examples, parts, centre)).to(torch::kDouble);  // (3, 4)
+      run->score(test::recentred_by_hand(windows, parts, centre), test::recentred_by_hand(examples, parts, centre)).to(torch::kDouble);  // (3, 4)
   for (int64_t w = 0; w < 3; ++w)
     for (int64_t c = 0; c < 2; ++c) {
       const double expected = s[w].narrow(0, c * 2, 2).mean().item<double>();

@@ -10,6 +10,7 @@
 
 #include "core/atomic_file.h"
 #include "core/config.h"
+#include "enroll/library.h"
 #include "inference/run_model.h"
 #include "model/siamese.h"
 #include "support/test_support.h"
@@ -64,6 +65,56 @@ inline std::vector<float> noisy_chirp(std::size_t n) {
     x[i] = 0.3f * static_cast<float>(std::sin(2 * M_PI * (200 + 400 * t) * t)) + noise(rng);
   }
   return x;
+}
+
+// Embeddings (N, D) re-centred by hand, the reference for domain centring:
+// each part minus its slice of the centre, scaled back to the part's length
+// before (enroll/domain_centre.h).
+inline torch::Tensor recentred_by_hand(const torch::Tensor& x, const std::vector<std::size_t>& parts,
+                                       const std::vector<float>& centre) {
+  torch::Tensor out = x.clone();
+  const torch::Tensor c = torch::tensor(centre);
+  int64_t at = 0;
+  for (const std::size_t len : parts) {
+    const auto n = static_cast<int64_t>(len);
+    const torch::Tensor part = x.narrow(1, at, n);
+    const torch::Tensor moved = part - c.narrow(0, at, n);
+    out.narrow(1, at, n).copy_(moved * (part.norm(2, 1, true) / moved.norm(2, 1, true)));
+    at += n;
+  }
+  return out;
+}
+
+// Row i of a (N, D) float tensor.
+inline std::vector<float> row_of(const torch::Tensor& t, int64_t i) {
+  const torch::Tensor r = t[i].contiguous();
+  return std::vector<float>(r.data_ptr<float>(), r.data_ptr<float>() + r.numel());
+}
+
+// Classes "bell" and "dog" enrolled from rows 0..k-1 and k..2k-1 of `examples` (2k rows).
+inline void enrol_bell_and_dog(ClassLibrary& lib, const torch::Tensor& examples) {
+  const int64_t k = examples.size(0) / 2;
+  for (int64_t c = 0; c < 2; ++c) {
+    std::vector<LibraryExample> rows;
+    for (int64_t i = 0; i < k; ++i) {
+      LibraryExample e;
+      e.source = "/c" + std::to_string(c) + "-" + std::to_string(i) + ".wav";
+      e.embedding = row_of(examples, c * k + i);
+      rows.push_back(std::move(e));
+    }
+    lib.add_examples(c == 0 ? "bell" : "dog", false, rows);
+  }
+}
+
+// A training cohort of the rows of `members`.
+inline std::vector<CohortMember> cohort_of(const torch::Tensor& members) {
+  std::vector<CohortMember> cohort(static_cast<std::size_t>(members.size(0)));
+  for (int64_t i = 0; i < members.size(0); ++i) {
+    cohort[static_cast<std::size_t>(i)].source = "t" + std::to_string(i);
+    cohort[static_cast<std::size_t>(i)].class_name = "train";
+    cohort[static_cast<std::size_t>(i)].embedding = row_of(members, i);
+  }
+  return cohort;
 }
 
 }  // namespace oneshot::test
