@@ -121,7 +121,14 @@ int run_detect(const DetectArgs& a) {
   // no --threshold (a number chosen on the library's scores), and the
   // library holds the calibration for such scores.
   bool centre_recordings = a.centre == "recording" && !scorer.domain_centred() && std::isnan(a.threshold);
+  // Why a recording is not centred on itself, for its line on standard error.
+  std::string not_centred = a.centre == "library"     ? "; scored as the library stores (--centre library)"
+                            : scorer.domain_centred() ? "; centred on the library's domain"
+                            : !std::isnan(a.threshold)
+                                ? "; scored as the library stores: --threshold is a number on those scores"
+                                : "";
   if (centre_recordings && !library.recording_calibration()) {
+    not_centred = "; scored as the library stores: no calibration for centred scores (note above)";
     centre_recordings = false;
     if (!a.quiet && scorer.calibrated())
       std::cerr << "note: " << a.library << " was calibrated by an older version, without the calibration for "
@@ -182,7 +189,7 @@ int run_detect(const DetectArgs& a) {
       // there, so the pass costs a second decoding. A pipe cannot be read
       // twice: scored as the library is.
       std::unique_ptr<LibraryScorer> own;
-      std::string centring;
+      std::string centring = not_centred;
       RecordingCentre centre;
       bool reuse = false;
       if (centre_recordings && !live) {
@@ -192,15 +199,20 @@ int run_detect(const DetectArgs& a) {
         centre = recording_centre(
             *run, [&](float* out, std::size_t n) { return first.read(out, n); }, sizes.window_samples(),
             sizes.window_samples(), reuse);
-        if (centre.windows >= kMinRecordingCentreWindows) {
+        // At least kMinRecordingCentreWindows windows of the model's input:
+        // as many seconds of sound whatever --window is.
+        const std::size_t needed = std::max<std::size_t>(
+            kMinRecordingCentreWindows,
+            (kMinRecordingCentreWindows * run->window_samples() + sizes.window_samples() - 1) / sizes.window_samples());
+        if (centre.windows >= needed) {
           ScoringOptions centred = scoring;
           centred.recording_centre = centre.mean;
           own = std::make_unique<LibraryScorer>(library, *run, centred);
           centring = "; scores centred on the recording (" + std::to_string(centre.windows) + " windows)";
         } else {
-          centring = "; scored as the library stores: too short to centre on itself (" +
-                     std::to_string(centre.windows) + " non-overlapping windows hold sound, at least " +
-                     std::to_string(kMinRecordingCentreWindows) + " needed)";
+          centring = "; scored as the library stores: too little sound to centre on itself (" +
+                     std::to_string(centre.windows) + " of its non-overlapping windows hold" +
+                     (centre.windows == 1 ? "s" : "") + " sound, at least " + std::to_string(needed) + " needed)";
         }
       }
       LibraryScorer& use = own ? *own : scorer;
@@ -210,6 +222,9 @@ int run_detect(const DetectArgs& a) {
       if (!a.quiet && !live)
         std::fprintf(stderr, "%s: window %.3f s, hop %.3f s%s\n", name.c_str(), detector.window_seconds(),
                      detector.hop_seconds(), centring.c_str());
+      if (!a.quiet && live && centre_recordings)
+        std::fprintf(stderr, "note: standard input is read once, so it is scored as the library stores, not centred "
+                             "on itself (a file is)\n");
       // Small blocks from a pipe, so that an event is printed within a hop of becoming certain.
       std::vector<float> block(live ? static_cast<std::size_t>(run->sample_rate() / 20) : 1u << 16);
       auto emit = [&](const std::vector<Event>& events) {

@@ -1200,7 +1200,21 @@ void EnrollCli::DetectCentresEachRecordingOnItselfWhereItCan() {
                               &out),
             0)
       << out;
-  EXPECT_EQ(out.find("centred"), std::string::npos) << out;
+  EXPECT_NE(out.find("scored as the library stores (--centre library)"), std::string::npos) << out;
+  // --threshold: a number on the library's scores, said.
+  ASSERT_EQ(test::run_command(detect + library_.string() + " --threshold 0 --out " +
+                                  (tmp_->path() / "centre2t").string() + " " + recording,
+                              &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("--threshold is a number on those scores"), std::string::npos) << out;
+  // A pipe: said once.
+  ASSERT_EQ(test::run_command("cat " + recording + " | " + detect + library_.string() + " --out " +
+                                  (tmp_->path() / "centre2p").string() + " -",
+                              &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("standard input is read once"), std::string::npos) << out;
   // A 1 s example is one window: scored as the library stores, and said.
   const std::string example = (demo_ / "examples" / (test_classes_[0] + ".wav")).string();
   ASSERT_EQ(test::run_command(detect + library_.string() + " --out " + (tmp_->path() / "centre3").string() + " " +
@@ -1208,7 +1222,8 @@ void EnrollCli::DetectCentresEachRecordingOnItselfWhereItCan() {
                               &out),
             0)
       << out;
-  EXPECT_NE(out.find("too short to centre on itself (1 non-overlapping windows hold sound, at least 24 needed)"),
+  EXPECT_NE(out.find("too little sound to centre on itself (1 of its non-overlapping windows holds sound, at least "
+                     "24 needed)"),
             std::string::npos)
       << out;
   // A library calibrated before the recording calibration: named, with the way out, which adds it.
