@@ -146,8 +146,11 @@ int run_detect(const DetectArgs& a) {
 
   // The options once, before any recording: a bad one is named as such, not
   // reported per recording as one that "could not be read".
+  std::size_t window_samples = 0, hop_samples = 0;  // the detector's, the same for every recording
   {
     const Detector check(*run, scorer, options, "options");
+    window_samples = check.window_samples();
+    hop_samples = check.samples_per_hop();
     // A hop longer than the window leaves audio no window covers: a sound
     // there cannot be detected. Allowed (a quick sparse scan), but said.
     if (check.hop_seconds() > check.window_seconds() + 1e-9)
@@ -193,17 +196,12 @@ int run_detect(const DetectArgs& a) {
       RecordingCentre centre;
       bool reuse = false;
       if (centre_recordings && !live) {
-        const Detector sizes(*run, scorer, options, name);
         AudioReader first(file, reader_options);
-        reuse = sizes.window_samples() % sizes.samples_per_hop() == 0;
+        reuse = window_samples % hop_samples == 0;
         centre = recording_centre(
-            *run, [&](float* out, std::size_t n) { return first.read(out, n); }, sizes.window_samples(),
-            sizes.window_samples(), reuse);
-        // At least kMinRecordingCentreWindows windows of the model's input:
-        // as many seconds of sound whatever --window is.
-        const std::size_t needed = std::max<std::size_t>(
-            kMinRecordingCentreWindows,
-            (kMinRecordingCentreWindows * run->window_samples() + sizes.window_samples() - 1) / sizes.window_samples());
+            *run, [&](float* out, std::size_t n) { return first.read(out, n); }, window_samples, window_samples,
+            reuse);
+        const std::size_t needed = min_recording_centre_windows(*run, window_samples);
         if (centre.windows >= needed) {
           ScoringOptions centred = scoring;
           centred.recording_centre = centre.mean;

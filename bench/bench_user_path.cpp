@@ -677,7 +677,7 @@ void Bench::bench_half(RunModel& run, const std::vector<int>& calibration_classe
                   return k;
                 },
                 window, window);
-            if (centre.windows < kMinRecordingCentreWindows) return detect(run, scorer, samples, name, curve);
+            if (centre.windows < min_recording_centre_windows(run, window)) return detect(run, scorer, samples, name, curve);
             ++recordings_centred_;
             ScoringOptions centred = scoring;
             centred.recording_centre = centre.mean;

@@ -138,27 +138,26 @@ std::vector<Event> Detector::finish() {
 }
 
 torch::Tensor Detector::embed_pending() {
-  if (known_.empty()) return run_.embed_packed(pending_.data(), pending_starts_.size(), window_);
   // The windows a first pass embedded are taken from it; the others are
   // packed together and embedded here.
-  std::vector<int64_t> rows(pending_starts_.size(), -1);
-  std::vector<int64_t> fresh;
-  std::vector<float> packed;
+  std::vector<int64_t> rows(pending_starts_.size(), -1), fresh;
   for (std::size_t w = 0; w < pending_starts_.size(); ++w) {
-    if (const auto it = known_.find(pending_starts_[w]); it != known_.end()) {
-      rows[w] = it->second;
-      continue;
-    }
-    fresh.push_back(static_cast<int64_t>(w));
-    packed.insert(packed.end(), pending_.begin() + static_cast<std::ptrdiff_t>(w * window_),
-                  pending_.begin() + static_cast<std::ptrdiff_t>((w + 1) * window_));
+    if (const auto it = known_.find(pending_starts_[w]); it != known_.end()) rows[w] = it->second;
+    else fresh.push_back(static_cast<int64_t>(w));
   }
   if (fresh.size() == pending_starts_.size()) return run_.embed_packed(pending_.data(), pending_starts_.size(), window_);
   torch::Tensor out = torch::empty({static_cast<int64_t>(rows.size()), known_embeddings_.size(1)},
                                    known_embeddings_.options());
-  if (!fresh.empty())
+  if (!fresh.empty()) {
+    std::vector<float> packed;
+    packed.reserve(fresh.size() * window_);
+    for (const int64_t w : fresh) {
+      const auto from = pending_.begin() + static_cast<std::ptrdiff_t>(static_cast<std::size_t>(w) * window_);
+      packed.insert(packed.end(), from, from + static_cast<std::ptrdiff_t>(window_));
+    }
     out.index_copy_(0, torch::tensor(fresh, torch::kLong),
                     run_.embed_packed(packed.data(), fresh.size(), window_).to(known_embeddings_.dtype()));
+  }
   for (std::size_t w = 0; w < rows.size(); ++w)
     if (rows[w] >= 0) out[static_cast<int64_t>(w)].copy_(known_embeddings_[rows[w]]);
   return out;

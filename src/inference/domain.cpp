@@ -1,5 +1,6 @@
 #include "inference/domain.h"
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <set>
@@ -137,6 +138,12 @@ RecordingCentre recording_centre(RunModel& run, const RunModel::SampleSource& so
   if (out.windows == 0) return out;
   for (double v : sum) out.mean.push_back(static_cast<float>(v / static_cast<double>(out.windows)));
   return out;
+}
+
+std::size_t min_recording_centre_windows(const RunModel& run, std::size_t window) {
+  if (window == 0) throw Error("recording centre: a window of 0 samples");
+  return std::max<std::size_t>(kMinRecordingCentreWindows,
+                               (kMinRecordingCentreWindows * run.window_samples() + window - 1) / window);
 }
 
 torch::Tensor recentred(const RunModel& run, const torch::Tensor& embeddings, const std::vector<float>& centre) {

@@ -59,6 +59,11 @@ RecordingCentre recording_centre(RunModel& run, const RunModel::SampleSource& so
 // mean would cancel.
 inline constexpr std::size_t kMinRecordingCentreWindows = 24;
 
+// The sounding windows of `window` samples a recording needs to be centred on
+// itself: as many seconds of sound as kMinRecordingCentreWindows windows of
+// the model's input, so a shorter --window needs more windows, never less sound.
+std::size_t min_recording_centre_windows(const RunModel& run, std::size_t window);
+
 // `embeddings` (N, D) re-centred on `centre` with the run's embedding parts
 // (eval/protocols.h recentred).
 torch::Tensor recentred(const RunModel& run, const torch::Tensor& embeddings, const std::vector<float>& centre);

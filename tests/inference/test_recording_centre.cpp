@@ -43,6 +43,18 @@ TEST(RecordingCentre, IsTheMeanOfTheSoundingWindowsEmbeddings) {
   EXPECT_TRUE(none.mean.empty());
 }
 
+// A shorter window needs as many seconds of sound as 24 input-length windows, not 24 windows.
+TEST(RecordingCentre, AShorterWindowNeedsAsMuchSoundNotAsManyWindows) {
+  test::TempDir dir;
+  auto run = test::tiny_run(dir);
+  const std::size_t input = run->window_samples();
+  EXPECT_EQ(min_recording_centre_windows(*run, input), 24u);
+  EXPECT_EQ(min_recording_centre_windows(*run, input / 2), 48u);
+  EXPECT_EQ(min_recording_centre_windows(*run, input / 2 + 1), 48u);  // 47.99... windows of sound: rounded up
+  EXPECT_EQ(min_recording_centre_windows(*run, 3 * input), 24u);        // never fewer than 24
+  EXPECT_THROW(min_recording_centre_windows(*run, 0), Error);
+}
+
 TEST(RecordingCentre, ScoresAreRawOnCentredEmbeddingsWithTheRecordingCalibrationsThresholds) {
   test::TempDir dir;
   auto run = test::tiny_run(dir, "band_stats");
