@@ -10,14 +10,14 @@
 #include "core/error.h"
 #include "core/json_text.h"
 #include "core/utf8.h"
-#include "inference/classify.h"
+#include "inference/classify_batch.h"
 #include "inference/run_model.h"
 
 namespace oneshot::cli {
 namespace {
 
 struct ClassifyArgs {
-  std::string library, format = "table", aggregate = "mean", window_aggregate = "mean";
+  std::string library, format = "table", aggregate = "mean", window_aggregate = "mean", centre = "batch";
   std::vector<std::string> files;
   std::size_t top = 3;
   double threshold = std::nan(""), hop = 0, far = std::nan("");
@@ -52,17 +52,29 @@ int run_classify(const ClassifyArgs& a) {
     std::snprintf(buf, sizeof buf, "%.3f", c);
     return std::string(buf);
   };
+  // The files classified together as their own domain where they can be
+  // (inference/classify_batch.h): then every file is embedded before the
+  // first answer.
+  const CentringChoice choice = choose_centring(a.centre == "batch", !std::isnan(a.threshold), library, scorer,
+                                                a.library, "the files classified together");
+  if (!choice.note.empty()) std::cerr << "note: " << choice.note << "\n";
+  BatchOptions batch;
+  batch.classify = options;
+  batch.centre = choice.centre;
+  // Fewer files than centring needs: known now, each scored as it is read,
+  // as before centring (no note: one file classified is the common case).
+  if (choice.centre && files.size() < batch.min_files) batch.centre = false;
+  else if (!choice.centre && a.centre == "batch" && files.size() >= batch.min_files)
+    std::cerr << "note: not centred on the files classified together: " << choice.why_not << "\n";
   std::size_t failed = 0;
-  for (const std::string& file : files) {
-    Classification c;
-    try {
-      c = classify_recording(*run, scorer, file, options);
-    } catch (const Error& e) {
+  auto on_file = [&](const std::string& file, const Classification* result, const std::string& error) {
+    if (!result) {
       ++failed;
-      std::cerr << "error: " << e.what() << "\n";
-      if (a.format == "json") json.push_back({{"path", file}, {"error", e.what()}});
-      continue;
+      std::cerr << "error: " << error << "\n";
+      if (a.format == "json") json.push_back({{"path", file}, {"error", error}});
+      return;
     }
+    const Classification& c = *result;
     const std::size_t top = std::min(a.top, c.ranking.size());
     if (a.format == "json") {
       nlohmann::json ranked = nlohmann::json::array();
@@ -72,7 +84,7 @@ int run_classify(const ClassifyArgs& a) {
                           {"confidence", json_confidence(c.ranking[i].confidence)},
                           {"confidence_needed", json_confidence(c.ranking[i].confidence_needed)}});
       json.push_back({{"path", c.path}, {"decision", c.decision}, {"reason", c.reason}, {"windows", c.windows},
-                      {"duration_s", c.duration}, {"confidence", json_confidence(c.ranking.front().confidence)},
+                      {"duration_s", c.duration}, {"centred_on", c.centred_on.empty() ? nlohmann::json(nullptr) : nlohmann::json(c.centred_on)}, {"confidence", json_confidence(c.ranking.front().confidence)},
                       {"ranking", ranked}});
     } else if (a.format == "csv") {
       for (std::size_t i = 0; i < top; ++i)
@@ -90,7 +102,19 @@ int run_classify(const ClassifyArgs& a) {
                     text_confidence(c.ranking[i].confidence_needed, "-").c_str(),
                     a.window_aggregate == "vote" ? (" votes " + std::to_string(c.ranking[i].votes)).c_str() : "");
     }
-  }
+  };
+  const BatchReport report = classify_batch(*run, library, scoring, scorer, files, batch, on_file);
+  if (batch.centre)
+    std::cerr << "note: "
+              << (report.centred ? "scores centred on the " + std::to_string(report.sounding) +
+                                       " files classified together (--centre library: each file on its own)"
+                                 : "scored as the library stores: only " + std::to_string(report.sounding) + " of the " +
+                                       std::to_string(files.size()) + " files hold sound, centring on them needs " +
+                                       std::to_string(batch.min_files))
+              << (report.embedded_twice ? "; " + std::to_string(report.embedded_twice) +
+                                              " files embedded twice (more windows than are kept between the passes)"
+                                        : "")
+              << "\n";
   if (a.format == "json") std::printf("%s\n", json_text(json, 2).c_str());
   if (failed) throw Error(std::to_string(failed) + " of " + std::to_string(files.size()) + " files could not be classified");
   return 0;
@@ -117,6 +141,13 @@ void add_classify_command(CLI::App& app) {
       ->check(CLI::IsMember({"mean", "max", "vote"}));
   cmd->add_option("--hop", a->hop, "Seconds between windows of a long file (default: half the model's input)")
       ->check(FinitePositive);
+  cmd->add_option("--centre", a->centre,
+                  "batch (default): with a library without a domain, the files classified together are first all "
+                  "embedded and every score centred on their mean (their own domain, as enroll --domain centres on "
+                  "given recordings), with the library's calibration for such scores, when at least 24 of them hold "
+                  "sound; a file's answer then depends on the files classified with it. library: each file scored "
+                  "on its own, as the library stores (and printed as soon as it is read)")
+      ->check(CLI::IsMember({"batch", "library"}));
   cmd->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->check(ThreadCount);
   cmd->callback([a] {
     if (int code = run_classify(*a); code != 0) throw CLI::RuntimeError(code);

@@ -14,6 +14,7 @@
 #include "commands.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/number_text.h"
 #include "events/annotation_tables.h"
 #include "events/event.h"
 #include "events/score_plot.h"
@@ -116,26 +117,13 @@ int run_detect(const DetectArgs& a) {
   if (!std::isnan(a.far)) scoring.far = a.far;
   LibraryScorer scorer(library, *run, scoring);
   if (!scorer.note().empty() && !a.quiet) std::cerr << "note: " << scorer.note() << "\n";
-  // Each recording centred on its own windows (its own domain): only where
-  // the library has no domain of its own (its scores are centred on that),
-  // no --threshold (a number chosen on the library's scores), and the
-  // library holds the calibration for such scores.
-  bool centre_recordings = a.centre == "recording" && !scorer.domain_centred() && std::isnan(a.threshold);
+  // Each recording centred on its own windows (its own domain) where it can be.
+  const CentringChoice choice =
+      choose_centring(a.centre == "recording", !std::isnan(a.threshold), library, scorer, a.library, "a recording");
+  const bool centre_recordings = choice.centre;
   // Why a recording is not centred on itself, for its line on standard error.
-  std::string not_centred = a.centre == "library"     ? "; scored as the library stores (--centre library)"
-                            : scorer.domain_centred() ? "; centred on the library's domain"
-                            : !std::isnan(a.threshold)
-                                ? "; scored as the library stores: --threshold is a number on those scores"
-                                : "";
-  if (centre_recordings && !library.recording_calibration()) {
-    not_centred = "; scored as the library stores: no calibration for centred scores (note above)";
-    centre_recordings = false;
-    if (!a.quiet && scorer.calibrated())
-      std::cerr << "note: " << a.library << " was calibrated by an older version, without the calibration for "
-                << "scores centred on a recording: recordings are scored as the library stores them; `enroll --run "
-                << library.run_directory().string() << " --library " << a.library << " --far " << scorer.far()
-                << "` adds it\n";
-  }
+  const std::string not_centred = choice.centre ? "" : "; " + choice.why_not;
+  if (!choice.note.empty() && !a.quiet) std::cerr << "note: " << choice.note << "\n";
   DetectOptions options;
   options.window_s = a.window;
   options.hop_s = a.hop;
@@ -289,6 +277,29 @@ int run_detect(const DetectArgs& a) {
 }
 
 }  // namespace
+
+CentringChoice choose_centring(bool asked, bool threshold_given, const ClassLibrary& library,
+                               const LibraryScorer& scorer, const std::string& library_path,
+                               const std::string& scored) {
+  CentringChoice c;
+  if (!asked) {
+    c.why_not = "scored as the library stores (--centre library)";
+  } else if (scorer.domain_centred()) {
+    c.why_not = "centred on the library's domain";
+  } else if (threshold_given) {
+    c.why_not = "scored as the library stores: --threshold is a number on those scores";
+  } else if (!library.recording_calibration()) {
+    c.why_not = "scored as the library stores: no calibration for centred scores (note above)";
+    if (scorer.calibrated())
+      c.note = library_path + " was calibrated by an older version, without the calibration for scores centred on " +
+               scored + ": they are scored as the library stores them; `enroll --run " +
+               library.run_directory().string() + " --library " + library_path + " --far " +
+               short_number(scorer.far()) + "` adds it";
+  } else {
+    c.centre = true;
+  }
+  return c;
+}
 
 void add_detect_command(CLI::App& app) {
   auto a = std::make_shared<DetectArgs>();

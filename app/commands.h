@@ -16,6 +16,11 @@
 #include "core/atomic_file.h"  // check_output_path, check_output_directory: every output a user names
 #include "core/config.h"
 
+namespace oneshot {
+class ClassLibrary;
+class LibraryScorer;
+}  // namespace oneshot
+
 namespace oneshot::cli {
 
 // --config FILE and --set section.key=value, shared by every command.
@@ -124,5 +129,21 @@ int run_library_reembed(const std::string& library, const std::string& run, int 
 // nothing was written. `what` names one attempt ("enrolment", "re-embedding").
 // (Model executable: cmd_enroll.cpp.)
 int with_replanning(const std::string& library, const std::string& what, const std::function<int()>& attempt);
+
+// Whether detect (--centre recording) and classify (--centre batch) may centre
+// scores on what they score: not when the user asked for the library's scores
+// (`asked` false: --centre library), for a library with a domain (centred on
+// that), with --threshold (a number on the library's scores), or for a
+// library calibrated before the recording calibration (`note` then says how to
+// add it). `why_not`: the reason when not, for the user. (Model executable:
+// cmd_detect.cpp.)
+struct CentringChoice {
+  bool centre = false;
+  std::string why_not;
+  std::string note;
+};
+CentringChoice choose_centring(bool asked, bool threshold_given, const ClassLibrary& library,
+                               const LibraryScorer& scorer, const std::string& library_path,
+                               const std::string& scored);
 
 }  // namespace oneshot::cli

@@ -50,7 +50,8 @@
 //   [--window-aggregate mean|max|vote] [--classify-hop S] [--ref-db 20]
 //   [--ref-gap 0.5] [--no-classify] [--no-detect] [--threads T] [--json FILE]
 //   [--rule-grid] [--grid-far LIST] [--grid-hysteresis LIST] [--grid-merge LIST]
-//   [--grid-min-duration LIST] [--domain] [--one-curve]
+//   [--grid-min-duration LIST] [--domain] [--one-curve] [--centre recording|library]
+//   [--classify-centre batch|library]
 // --one-curve: every class is decided on the calibration's curve for one
 // example recording, whatever its number of examples (as before the curves
 // for several, Calibration::by_examples): the before of that change.
@@ -66,6 +67,14 @@
 // its own non-overlapping windows (inference/domain.h recording_centre) and
 // scored with the library's recording calibration, when enough of them hold
 // sound; library: scored as the library stores (the before of that change).
+// --classify-centre batch|library: as classify --centre. batch (the default):
+// without --domain and --threshold, each library's classified clips (every
+// test-half clip not enrolled) are centred on their own mean
+// (inference/classify_batch.h) and scored with the library's recording
+// calibration, when at least kMinBatchCentreFiles hold sound; library: each
+// clip scored as the library stores (the before of that change). Each clip is
+// embedded once per half (embed_sounding) and scored per library
+// (classify_embedded), as classify's two passes do.
 // --rule-grid: every detection's score curves (the detector's windows and
 // scores) are replayed through the detector's own event rules
 // (events/best_class_tracker.h) for every combination of the library's
@@ -103,7 +112,7 @@
 #include "events/sounding.h"
 #include "inference/calibration.h"
 #include "inference/domain.h"
-#include "inference/classify.h"
+#include "inference/classify_batch.h"
 #include "inference/detector.h"
 #include "inference/enrolment.h"
 #include "inference/library_scoring.h"
@@ -136,6 +145,7 @@ struct Options {
   bool rule_grid = false;
   bool domain = false;  // --domain
   std::string centre = "recording";  // --centre: detection's scores centred on each recording (detect --centre)
+  std::string classify_centre = "batch";  // --classify-centre: classification centred on the clips classified (classify --centre)
   bool one_curve = false;  // --one-curve
   bool far_given = false;  // --far (else enroll's default: library_defaults)
   std::vector<double> grid_far{0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.3}, grid_hysteresis{0, 0.25, 0.5, 0.75, 0.9},
@@ -203,6 +213,7 @@ Options parse(int argc, char** argv) {
     else if (flag == "--no-detect") o.detect = false;
     else if (flag == "--domain") o.domain = true;
     else if (flag == "--centre") o.centre = value();
+    else if (flag == "--classify-centre") o.classify_centre = value();
     else if (flag == "--one-curve") o.one_curve = true;
     else if (flag == "--rule-grid") o.rule_grid = true;
     else if (flag == "--grid-far" || flag == "--grid-hysteresis" || flag == "--grid-merge" ||
@@ -227,6 +238,7 @@ Options parse(int argc, char** argv) {
     throw Error("--short-windows: pad or own");
   if (o.boundaries != "sound" && o.boundaries != "windows") throw Error("--boundaries: sound or windows");
   if (o.centre != "recording" && o.centre != "library") throw Error("--centre: recording or library");
+  if (o.classify_centre != "batch" && o.classify_centre != "library") throw Error("--classify-centre: batch or library");
   for (const auto& s : o.snrs)
     if (s != "clean") number("--snrs", s);
   o.reference.validate();
@@ -350,6 +362,7 @@ class Bench {
   std::map<GridRule, GridFigures> grid_;
   Spread calibration_threshold_;
   std::size_t recordings_detected_ = 0, recordings_centred_ = 0;  // detection's recordings, and those centred on themselves
+  std::size_t batches_classified_ = 0, batches_centred_ = 0;  // classification's libraries, and those centred on their clips
   nlohmann::json draws_ = nlohmann::json::array();
   std::string run_tag_;
 };
@@ -562,6 +575,7 @@ void Bench::bench_half(RunModel& run, const std::vector<int>& calibration_classe
   classify_options.window_aggregate = o_.window_aggregate;
   const int n_enrolled = std::min<int>(o_.enrolled, static_cast<int>(test.size()) - 1);
   if (n_enrolled < 1) throw Error("the test half needs at least 2 classes");
+  std::map<std::string, SoundingEmbeddings> embedded;  // the half's clips as classify embeds them
 
   for (int draw = 0; draw < o_.draws; ++draw) {
     std::vector<int> classes = test;
@@ -601,23 +615,42 @@ void Bench::bench_half(RunModel& run, const std::vector<int>& calibration_classe
 
       const bool in_table = std::find(o_.examples.begin(), o_.examples.end(), k) != o_.examples.end();
       if (o_.classify && in_table) {
-        std::size_t n_target = 0, accepted = 0, top1 = 0, n_never = 0, rejected = 0;
-        std::vector<double> target, nontarget;
-        for (int c : test) {
-          const std::string truth = class_names_[static_cast<std::size_t>(c)];
-          const bool is_enrolled = std::find(enrolled.begin(), enrolled.end(), c) != enrolled.end();
+        // As classify: every clip to classify embedded (once per half:
+        // `embedded`), centred on their mean where it can be, then scored.
+        std::vector<std::pair<int, const SoundingEmbeddings*>> batch;  // (class, clip)
+        BatchCentre centre;
+        for (int c : test)
           for (const std::string& path : clips_of_[c]) {
             if (used.count(path)) continue;
-            const Classification result = classify_recording(run, scorer, path, classify_options);
-            for (const RankedClass& r : result.ranking) (r.name == truth ? target : nontarget).push_back(r.score);
-            if (is_enrolled) {
-              ++n_target;
-              accepted += result.decision == truth;
-              top1 += !result.ranking.empty() && result.ranking.front().name == truth;
-            } else {
-              ++n_never;
-              rejected += result.decision == "unknown";
-            }
+            auto it = embedded.find(path);
+            if (it == embedded.end()) it = embedded.emplace(path, embed_sounding(run, path, classify_options)).first;
+            batch.emplace_back(c, &it->second);
+            centre.add(it->second.windows);
+          }
+        ++batches_classified_;
+        std::optional<LibraryScorer> centred;
+        if (o_.classify_centre == "batch" && !o_.domain && !o_.threshold && library.recording_calibration() &&
+            centre.recordings() >= kMinBatchCentreFiles) {
+          ScoringOptions with_centre = scoring;
+          with_centre.recording_centre = centre.mean();
+          centred.emplace(library, run, with_centre);
+          ++batches_centred_;
+        }
+        LibraryScorer& batch_scorer = centred ? *centred : scorer;
+        std::size_t n_target = 0, accepted = 0, top1 = 0, n_never = 0, rejected = 0;
+        std::vector<double> target, nontarget;
+        for (const auto& [c, clip] : batch) {
+          const std::string truth = class_names_[static_cast<std::size_t>(c)];
+          const bool is_enrolled = std::find(enrolled.begin(), enrolled.end(), c) != enrolled.end();
+          const Classification result = classify_embedded(batch_scorer, *clip, classify_options);
+          for (const RankedClass& r : result.ranking) (r.name == truth ? target : nontarget).push_back(r.score);
+          if (is_enrolled) {
+            ++n_target;
+            accepted += result.decision == truth;
+            top1 += !result.ranking.empty() && result.ranking.front().name == truth;
+          } else {
+            ++n_never;
+            rejected += result.decision == "unknown";
           }
         }
         const double a = static_cast<double>(accepted) / std::max<std::size_t>(1, n_target);
@@ -778,6 +811,9 @@ nlohmann::json Bench::run_all() {
   std::printf("calibrated threshold: %s\n", calibration_threshold_.text(3).c_str());
   nlohmann::json out;
   if (o_.classify) {
+    std::printf("\nclassification: %zu of %zu libraries' clips centred on themselves\n", batches_centred_,
+                batches_classified_);
+    out["batches_centred"] = batches_centred_;
     std::printf("\n| examples per class | enrolled clips accepted as their class | top-1 among the enrolled | "
                 "never-enrolled clips rejected | AUROC |\n|---|---|---|---|---|\n");
     for (int k : o_.examples) {
@@ -826,6 +862,8 @@ nlohmann::json Bench::run_all() {
                     {"aggregate", o_.aggregate},
                     {"score_norm", o_.score_norm.empty() ? "default" : o_.score_norm},
                     {"domain", o_.domain},
+                    {"centre", o_.centre},
+                    {"classify_centre", o_.classify_centre},
                     {"one_curve", o_.one_curve},
                     {"views", o_.views},
                     {"window_aggregate", o_.window_aggregate},

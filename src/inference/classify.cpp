@@ -11,31 +11,48 @@
 namespace oneshot {
 namespace {
 
-// One window's scores against every class (a row of window_scores).
-struct ScoredWindow {
-  std::vector<double> scores;
-};
+constexpr std::size_t kScoredSlice = 256;  // windows scored at once
 
-Classification classify_source(RunModel& run, LibraryScorer& scorer, const RunModel::SampleSource& source,
-                               const std::string& path, const ClassifyOptions& options) {
-  Classification out;
+SoundingEmbeddings embed_source(RunModel& run, const RunModel::SampleSource& source, const std::string& path,
+                                const ClassifyOptions& options) {
+  SoundingEmbeddings out;
   out.path = path;
-  const std::size_t n_classes = scorer.n_classes();
-  SoundingWindows<ScoredWindow> sounding(options.windowing.rule);
+  SoundingWindows<torch::Tensor> sounding(options.windowing.rule);
   const std::size_t total = embed_recording(run, source, hop_samples(run, options.windowing), [&](const WindowBatch& b) {
-    const std::vector<double> scores = scorer.window_scores(b.embeddings);
     for (std::size_t i = 0; i < b.count(); ++i)
-      sounding.add(b.levels_dbfs[i], {{scores.begin() + static_cast<std::ptrdiff_t>(i * n_classes),
-                                       scores.begin() + static_cast<std::ptrdiff_t>((i + 1) * n_classes)}});
+      sounding.add(b.levels_dbfs[i], b.embeddings[static_cast<std::int64_t>(i)].clone());
   });
   out.duration = static_cast<double>(total) / run.sample_rate();
-  const std::vector<ScoredWindow> windows = sounding.finish(path);
-  out.windows = windows.size();
-  std::vector<double> scores;
-  scores.reserve(windows.size() * n_classes);
-  for (const ScoredWindow& w : windows) scores.insert(scores.end(), w.scores.begin(), w.scores.end());
+  out.windows = torch::stack(sounding.finish(path));
+  return out;
+}
 
-  for (const ClassDecision& d : rank_classes(scores, windows.size(), n_classes, scorer.positive(), options.window_aggregate))
+}  // namespace
+
+SoundingEmbeddings embed_sounding(RunModel& run, const std::string& path, const ClassifyOptions& options) {
+  return embed_source(run, run.open_audio(path), path, options);
+}
+
+Classification classify_embedded(LibraryScorer& scorer, const SoundingEmbeddings& recording,
+                                 const ClassifyOptions& options) {
+  Classification out;
+  out.path = recording.path;
+  out.duration = recording.duration;
+  if (scorer.domain_centred()) out.centred_on = "domain";
+  const std::size_t n_classes = scorer.n_classes();
+  out.windows = static_cast<std::size_t>(recording.windows.size(0));
+  const std::size_t n_windows = out.windows;
+  // In slices, so a long steady recording's score matrices (against the
+  // AS-norm cohort too) stay a slice's size.
+  std::vector<double> scores;
+  scores.reserve(n_windows * n_classes);
+  for (std::size_t at = 0; at < n_windows; at += kScoredSlice) {
+    const auto end = static_cast<std::int64_t>(std::min(n_windows, at + kScoredSlice));
+    const std::vector<double> slice = scorer.window_scores(recording.windows.slice(0, static_cast<std::int64_t>(at), end));
+    scores.insert(scores.end(), slice.begin(), slice.end());
+  }
+
+  for (const ClassDecision& d : rank_classes(scores, n_windows, n_classes, scorer.positive(), options.window_aggregate))
     out.ranking.push_back({scorer.names()[d.cls], d.score, d.votes, scorer.threshold(d.cls),
                            scorer.confidence(d.cls, d.score), scorer.confidence(d.cls, scorer.threshold(d.cls))});
   // The best negative class, aggregated the same way.
@@ -43,7 +60,7 @@ Classification classify_source(RunModel& run, LibraryScorer& scorer, const RunMo
   double best_negative = -std::numeric_limits<double>::infinity();
   std::string negative_name;
   if (std::find(negative.begin(), negative.end(), true) != negative.end()) {
-    const auto ranked = rank_classes(scores, windows.size(), n_classes, negative, options.window_aggregate);
+    const auto ranked = rank_classes(scores, n_windows, n_classes, negative, options.window_aggregate);
     best_negative = ranked.front().score;
     negative_name = scorer.names()[ranked.front().cls];
   }
@@ -67,11 +84,9 @@ Classification classify_source(RunModel& run, LibraryScorer& scorer, const RunMo
   return out;
 }
 
-}  // namespace
-
 Classification classify_recording(RunModel& run, LibraryScorer& scorer, const std::string& path,
                                   const ClassifyOptions& options) {
-  return classify_source(run, scorer, run.open_audio(path), path, options);
+  return classify_embedded(scorer, embed_sounding(run, path, options), options);
 }
 
 Classification classify_samples(RunModel& run, LibraryScorer& scorer, const std::vector<float>& samples,
@@ -83,7 +98,7 @@ Classification classify_samples(RunModel& run, LibraryScorer& scorer, const std:
     at += n;
     return n;
   };
-  return classify_source(run, scorer, source, path, options);
+  return classify_embedded(scorer, embed_source(run, source, path, options), options);
 }
 
 }  // namespace oneshot

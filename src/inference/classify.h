@@ -7,6 +7,8 @@
 // With an AS-norm library every window score is normalised before the
 // window aggregate; each ranked class carries the calibrated confidence of
 // its score (LibraryScorer::confidence; NaN without a logistic calibration).
+#include <torch/torch.h>
+
 #include <string>
 #include <vector>
 
@@ -42,11 +44,34 @@ struct Classification {
   std::vector<RankedClass> ranking; // positive classes, best first
   std::size_t windows = 0;          // windows scored
   double duration = 0;              // seconds
+  // What the scores were centred on: "" as the library stores them (AS-norm
+  // against the training clips, or raw), "domain" (the library's, enroll
+  // --domain), "batch" (the files classified together, classify_batch.h).
+  std::string centred_on;
 };
 
-// Reads `path` (Error naming it when unreadable or silent) and classifies it,
-// streaming (inference/recording_windows.h): memory does not grow with the
-// recording's length.
+// A recording's sounding windows embedded as classify cuts them, before any
+// score: classifying is embed_sounding then classify_embedded, so many files
+// can be embedded once and scored after (classify centred on its batch,
+// inference/classify_batch.h).
+struct SoundingEmbeddings {
+  std::string path;
+  double duration = 0;    // seconds
+  torch::Tensor windows;  // (W, D), W >= 1: the sounding windows as the run embeds them, in order
+};
+
+// Reads `path` streaming (inference/recording_windows.h: one block of audio
+// and one batch of windows at a time) and keeps the embeddings of its
+// sounding windows (enroll/windows.h; about 2 KB a window of the default
+// model, those within 6 dB of the loudest). Error naming the file when it is
+// unreadable or silent.
+SoundingEmbeddings embed_sounding(RunModel& run, const std::string& path, const ClassifyOptions& options);
+// Scores them against every class and decides (the window aggregate, the
+// threshold, the negatives).
+Classification classify_embedded(LibraryScorer& scorer, const SoundingEmbeddings& recording,
+                                 const ClassifyOptions& options);
+
+// embed_sounding then classify_embedded.
 Classification classify_recording(RunModel& run, LibraryScorer& scorer, const std::string& path,
                                   const ClassifyOptions& options);
 // The same on samples already at the model's rate (`name` names them in errors

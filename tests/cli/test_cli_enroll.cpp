@@ -117,6 +117,7 @@ class EnrollCli : public ::testing::Test {
   void ADomainCentresTheLibraryAndTravelsWithIt();
   void AClassOfSeveralRecordingsIsDecidedOnItsOwnCurve();
   void DetectCentresEachRecordingOnItselfWhereItCan();
+  void ClassifyCentresTheFilesClassifiedTogetherWhereItCan();
 
   static test::TempDir* tmp_;
   static fs::path demo_, library_;
@@ -1254,7 +1255,81 @@ void EnrollCli::DetectCentresEachRecordingOnItselfWhereItCan() {
   EXPECT_NE(out.find("scores centred on the recording (60 windows)"), std::string::npos) << out;
 }
 
+// classify of many files centres them on their own mean (as a domain):
+// said on standard error and in each JSON answer; fewer than 24 files, or
+// --centre library, score each file as the library stores it, as before; a
+// silent file among them is an error in its place and does not count.
+void EnrollCli::ClassifyCentresTheFilesClassifiedTogetherWhereItCan() {
+  std::vector<fs::path> clips;
+  for (const std::string& c : test_classes_) {
+    const auto of = clips_of(c);
+    clips.insert(clips.end(), of.begin(), of.end());
+  }
+  ASSERT_GE(clips.size(), 24u);
+  const fs::path silent = tmp_->path() / "batch-silent.wav";
+  write_wav16(silent, std::vector<float>(22050, 0.0f), 22050);
+  std::vector<fs::path> with_silent = clips;
+  with_silent.insert(with_silent.begin() + 3, silent);
+  auto classify = [&](const std::string& options, const std::vector<fs::path>& files, int* status = nullptr) {
+    std::string command = cli() + " classify --format json " + options + " --library " + library_.string();
+    for (const auto& f : files) command += " " + f.string();
+    std::string out, err;
+    const int rc = test::run_command("(" + command + " 2>" + (tmp_->path() / "batch.err").string() + ")", &out);
+    if (status) *status = rc;
+    else EXPECT_EQ(rc, 0) << out;
+    std::ifstream e(tmp_->path() / "batch.err");
+    err.assign(std::istreambuf_iterator<char>(e), {});
+    nlohmann::json json = nlohmann::json::parse(out, nullptr, false);
+    EXPECT_FALSE(json.is_discarded()) << out;
+    return std::make_pair(json, err);
+  };
+  int status = 0;
+  const auto [centred, note] = classify("", with_silent, &status);
+  EXPECT_NE(status, 0) << "a file could not be classified";
+  EXPECT_NE(note.find("scores centred on the " + std::to_string(clips.size()) + " files classified together"),
+            std::string::npos)
+      << note;
+  EXPECT_NE(note.find("batch-silent.wav"), std::string::npos) << note;
+  ASSERT_EQ(centred.size(), with_silent.size());
+  EXPECT_TRUE(centred[3].contains("error")) << centred[3].dump();
+  const auto [stored, stored_note] = classify("--centre library", clips);
+  EXPECT_EQ(stored_note.find("centred"), std::string::npos) << stored_note;
+  ASSERT_EQ(stored.size(), clips.size());
+  std::size_t moved = 0;
+  for (std::size_t i = 0, j = 0; i < centred.size(); ++i) {
+    if (i == 3) continue;
+    const auto& c = centred[i];
+    const auto& s = stored[j++];
+    EXPECT_EQ(c["path"], s["path"]);
+    EXPECT_EQ(c["centred_on"], "batch") << c.dump();
+    EXPECT_TRUE(s["centred_on"].is_null()) << s.dump();
+    moved += c["ranking"][0]["score"] != s["ranking"][0]["score"];
+  }
+  EXPECT_EQ(moved, clips.size()) << "every file's scores are centred";
+  // The ranking survives centring: the enrolled classes' clips are still ranked first by their class.
+  std::size_t enrolled = 0, top1 = 0;
+  for (std::size_t i = 0; i < stored.size(); ++i) {
+    const std::string path = stored[i]["path"];
+    for (int k = 0; k < 3; ++k) {
+      const auto of = clips_of(test_classes_[static_cast<std::size_t>(k)]);
+      if (std::find(of.begin(), of.end(), fs::path(path)) == of.end()) continue;
+      ++enrolled;
+      top1 += centred[i < 3 ? i : i + 1]["ranking"][0]["class"] == test_classes_[static_cast<std::size_t>(k)];
+    }
+  }
+  EXPECT_GE(top1 + 2, enrolled) << top1 << " of " << enrolled;
+  // Five files: as the library stores, the same answers as --centre library.
+  const std::vector<fs::path> five(clips.begin(), clips.begin() + 5);
+  const auto [few, few_note] = classify("", five);
+  EXPECT_EQ(few_note.find("centred"), std::string::npos) << few_note;
+  for (std::size_t i = 0; i < 5; ++i) EXPECT_EQ(few[i]["ranking"], stored[i]["ranking"]) << i;
+}
+
 TEST_F(EnrollCli, DemoModelEnrolsClassifiesAndDetectsUnseenSounds) {
+  {
+    SCOPED_TRACE("ClassifyCentresTheFilesClassifiedTogetherWhereItCan");
+    ClassifyCentresTheFilesClassifiedTogetherWhereItCan();
+  }
   {
     SCOPED_TRACE("DetectCentresEachRecordingOnItselfWhereItCan");
     DetectCentresEachRecordingOnItselfWhereItCan();

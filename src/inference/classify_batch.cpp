@@ -1,0 +1,105 @@
+#include "inference/classify_batch.h"
+
+#include <cmath>
+#include <memory>
+
+#include "core/error.h"
+
+namespace oneshot {
+
+void BatchCentre::add(const torch::Tensor& windows) {
+  const torch::Tensor w = windows.to(torch::kDouble).contiguous();
+  if (w.dim() != 2 || w.size(0) < 1) throw Error("batch centre: a recording without windows");
+  const auto dim = static_cast<std::size_t>(w.size(1));
+  if (sum_.empty()) sum_.assign(dim, 0.0);
+  if (dim != sum_.size())
+    throw Error("batch centre: an embedding of " + std::to_string(dim) + " values after " + std::to_string(sum_.size()));
+  const torch::Tensor m = w.mean(0);
+  const double* p = m.data_ptr<double>();
+  for (std::size_t d = 0; d < dim; ++d) {
+    if (!std::isfinite(p[d])) throw Error("batch centre: an embedding value is not finite");
+    sum_[d] += p[d];
+  }
+  ++recordings_;
+}
+
+std::vector<float> BatchCentre::mean() const {
+  if (recordings_ == 0) throw Error("batch centre: no recording");
+  std::vector<float> out(sum_.size());
+  for (std::size_t d = 0; d < sum_.size(); ++d) out[d] = static_cast<float>(sum_[d] / static_cast<double>(recordings_));
+  return out;
+}
+
+BatchReport classify_batch(RunModel& run, const ClassLibrary& library, const ScoringOptions& scoring,
+                           LibraryScorer& as_stored, const std::vector<std::string>& files,
+                           const BatchOptions& options, const BatchFileHandler& on_file) {
+  BatchReport report;
+  if (!options.centre) {  // each file as soon as it is read
+    for (const std::string& file : files) {
+      try {
+        const Classification c = classify_recording(run, as_stored, file, options.classify);
+        on_file(file, &c, "");
+      } catch (const Error& e) {
+        on_file(file, nullptr, e.what());
+      }
+    }
+    return report;
+  }
+
+  // First pass: every file embedded, its embeddings kept while the budget
+  // lasts, its mean added to the batch's.
+  struct Pending {
+    std::optional<SoundingEmbeddings> kept;
+    std::string error;
+  };
+  std::vector<Pending> pending(files.size());
+  BatchCentre centre;
+  std::size_t kept_windows = 0;
+  for (std::size_t f = 0; f < files.size(); ++f) {
+    try {
+      SoundingEmbeddings e = embed_sounding(run, files[f], options.classify);
+      centre.add(e.windows);
+      const auto w = static_cast<std::size_t>(e.windows.size(0));
+      if (kept_windows + w <= options.keep_windows) {
+        kept_windows += w;
+        pending[f].kept = std::move(e);
+      }
+    } catch (const Error& e) {
+      pending[f].error = e.what();
+    }
+  }
+  report.sounding = centre.recordings();
+
+  std::unique_ptr<LibraryScorer> centred;
+  if (report.sounding >= options.min_files) {
+    ScoringOptions with_centre = scoring;
+    with_centre.recording_centre = centre.mean();
+    centred = std::make_unique<LibraryScorer>(library, run, with_centre);
+    report.centred = true;
+  }
+  LibraryScorer& scorer = centred ? *centred : as_stored;
+
+  // Second pass: scored in the files' order.
+  for (std::size_t f = 0; f < files.size(); ++f) {
+    Pending& p = pending[f];
+    if (!p.error.empty()) {
+      on_file(files[f], nullptr, p.error);
+      continue;
+    }
+    try {
+      if (!p.kept) {
+        p.kept = embed_sounding(run, files[f], options.classify);
+        ++report.embedded_twice;
+      }
+      Classification c = classify_embedded(scorer, *p.kept, options.classify);
+      if (report.centred) c.centred_on = "batch";
+      p.kept.reset();
+      on_file(files[f], &c, "");
+    } catch (const Error& e) {  // a file changed or removed between the passes
+      on_file(files[f], nullptr, e.what());
+    }
+  }
+  return report;
+}
+
+}  // namespace oneshot

@@ -1,0 +1,84 @@
+#pragma once
+// Classifying many recordings centred on themselves (classify --centre batch,
+// the default): the recordings classified together are the best domain a
+// library without one has (enroll --domain, README "Domain centring"), as a
+// long recording is for detect (inference/domain.h recording_centre). Every
+// file is embedded first (embed_sounding), their mean taken (each recording's
+// mean sounding window, the recordings with equal weight, as enroll --domain
+// averages its files), and every file scored re-centred on it
+// (ScoringOptions::recording_centre: raw scores, the library's recording
+// calibration). With fewer than kMinBatchCentreFiles recordings that hold
+// sound, or with centring off, each file is scored as the library stores it
+// (and then as soon as it is read, as before).
+//
+// A file's answer then depends on the files classified with it: that is the
+// point (their mean is the place and the equipment), and the reason it can be
+// turned off (--centre library).
+#include <torch/torch.h>
+
+#include <cstddef>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "enroll/library.h"
+#include "inference/classify.h"
+#include "inference/library_scoring.h"
+
+namespace oneshot {
+
+// Fewer recordings holding sound than this and a batch is not centred on
+// itself: a mean of 10 random clips did harm where 20 and 40 helped (README,
+// "Domain centring"); the same count as detect's kMinRecordingCentreWindows.
+inline constexpr std::size_t kMinBatchCentreFiles = 24;
+// Window embeddings kept between the two passes (about 2 KB each with the
+// default model: 128 MB). The recordings past it are embedded again in the
+// second pass (twice the work for them), so memory stays bounded whatever the
+// batch.
+inline constexpr std::size_t kBatchKeptWindows = 65536;
+
+// The batch's mean, accumulated one recording at a time: each recording's
+// mean window embedding (rows of (W, D) as the run embeds them), the
+// recordings with equal weight (enroll/domain_centre.h mean_of_files), in
+// double precision, so the order of the files changes nothing but rounding.
+class BatchCentre {
+ public:
+  void add(const torch::Tensor& windows);  // (W, D), W >= 1; Error on another D or a value not finite
+  std::size_t recordings() const { return recordings_; }
+  std::vector<float> mean() const;         // D values; Error when no recording was added
+
+ private:
+  std::vector<double> sum_;
+  std::size_t recordings_ = 0;
+};
+
+struct BatchOptions {
+  ClassifyOptions classify;
+  bool centre = true;  // centre on the batch when enough of it holds sound
+  std::size_t min_files = kMinBatchCentreFiles;
+  std::size_t keep_windows = kBatchKeptWindows;
+};
+
+struct BatchReport {
+  bool centred = false;
+  std::size_t sounding = 0;        // recordings embedded in the first pass (readable, holding sound)
+  std::size_t embedded_twice = 0;  // recordings past keep_windows, embedded again to be scored
+};
+
+// One file's outcome, in the order of `files`: its classification, or the
+// error that stopped it (unreadable, silent: oneshot::Error's message).
+using BatchFileHandler = std::function<void(const std::string& path, const Classification* result,
+                                            const std::string& error)>;
+
+// Classifies `files` against the library: with options.centre and at least
+// options.min_files sounding recordings, centred on them, scored by a
+// LibraryScorer made from `library` and `scoring` with the batch's mean
+// (the library needs its recording calibration: the caller checks, Error
+// otherwise); else by `as_stored` (made from the same library). Errors other
+// than a file's own pass through.
+BatchReport classify_batch(RunModel& run, const ClassLibrary& library, const ScoringOptions& scoring,
+                           LibraryScorer& as_stored, const std::vector<std::string>& files,
+                           const BatchOptions& options, const BatchFileHandler& on_file);
+
+}  // namespace oneshot

@@ -1,0 +1,194 @@
+// The files classified together as their own domain (classify --centre batch):
+// BatchCentre is each recording's mean window with equal weight; classify_batch
+// scores every file re-centred on the mean of the files that hold sound, with
+// the library's recording calibration, once enough of them do, reports each
+// file in the order given (errors in their place), gives the same answers when
+// the kept embeddings run out and files are embedded again, and scores as the
+// library stores when there are too few or centring is off.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "core/error.h"
+#include "data/synthetic.h"
+#include "enroll/library.h"
+#include "inference/classify_batch.h"
+#include "tiny_run.h"
+
+namespace oneshot {
+namespace {
+
+TEST(BatchCentre, IsTheMeanOfEachRecordingsMeanWithEqualWeight) {
+  const torch::Tensor a = torch::tensor({{1.0f, 0.0f}, {3.0f, 0.0f}, {5.0f, 6.0f}});  // mean (3, 2)
+  const torch::Tensor b = torch::tensor({{-1.0f, 4.0f}});                            // mean (-1, 4)
+  BatchCentre centre;
+  EXPECT_THROW(centre.mean(), Error);
+  centre.add(a);
+  centre.add(b);
+  EXPECT_EQ(centre.recordings(), 2u);
+  const std::vector<float> m = centre.mean();
+  ASSERT_EQ(m.size(), 2u);
+  EXPECT_FLOAT_EQ(m[0], 1.0f);  // (3 + -1) / 2, not the mean of the 4 windows (2)
+  EXPECT_FLOAT_EQ(m[1], 3.0f);
+  BatchCentre reversed;
+  reversed.add(b);
+  reversed.add(a);
+  EXPECT_EQ(reversed.mean(), m);
+  EXPECT_THROW(centre.add(torch::zeros({1, 3})), Error);                              // another dimension
+  EXPECT_THROW(centre.add(torch::tensor({{std::nanf(""), 0.0f}})), Error);            // not finite
+  EXPECT_THROW(centre.add(torch::zeros({0, 2})), Error);                               // no window
+}
+
+struct BatchFixture {
+  test::TempDir dir;
+  std::unique_ptr<RunModel> run = test::tiny_run(dir, "band_stats");
+  std::vector<std::string> files;
+
+  BatchFixture() {
+    const std::size_t window = run->window_samples();
+    // Recordings of 1 to 3 windows, each a chirp at its own gain and length;
+    // the fourth is silence (classify refuses it).
+    for (int i = 0; i < 7; ++i) {
+      std::vector<float> samples = test::noisy_chirp(window + static_cast<std::size_t>(i % 3) * window / 2 + 100 * i);
+      for (float& s : samples) s *= 0.2f + 0.1f * static_cast<float>(i);
+      if (i == 3) std::fill(samples.begin(), samples.end(), 0.0f);
+      const std::string path = (dir / ("r" + std::to_string(i) + ".wav")).string();
+      write_wav16(path, samples, run->sample_rate());
+      files.push_back(path);
+    }
+    torch::manual_seed(9);
+    const std::int64_t dim = run->embedding_dim();
+    ClassLibrary lib = ClassLibrary::open_or_create(dir / "lib.db", run->library_model());
+    test::enrol_bell_and_dog(lib, torch::randn({4, dim}));
+    lib.set_cohort(test::cohort_of(torch::randn({30, dim})));
+    Calibration library_cal;
+    library_cal.method = "simulated";
+    library_cal.far = 0.05;
+    library_cal.normalised = true;
+    library_cal.far_curve = {{1e-4, 3.0, 0.9}, {0.5, -3.0, 0.0}};
+    library_cal.floor = -1;
+    lib.set_calibration(library_cal);
+    Calibration recording_cal;
+    recording_cal.method = "simulated";
+    recording_cal.far = 0.05;
+    recording_cal.domain_centred = true;
+    recording_cal.far_curve = {{1e-4, 0.9, 0.95}, {0.5, -0.6, 0.0}};
+    recording_cal.floor = -0.75;
+    lib.set_recording_calibration(recording_cal);
+  }
+
+  struct Outcome {
+    std::string path, error, decision, centred_on;
+    std::vector<double> scores;  // by class name order of the ranking
+  };
+  std::vector<Outcome> classify(const BatchOptions& options, BatchReport* report = nullptr) {
+    const ClassLibrary lib = ClassLibrary::open_read_only(dir / "lib.db");
+    LibraryScorer as_stored(lib, *run, ScoringOptions{});
+    std::vector<Outcome> out;
+    const BatchReport r = classify_batch(*run, lib, ScoringOptions{}, as_stored, files, options,
+                                         [&](const std::string& path, const Classification* c, const std::string& e) {
+                                           Outcome o{path, e, "", "", {}};
+                                           if (c) {
+                                             o.decision = c->decision;
+                                             o.centred_on = c->centred_on;
+                                             for (const RankedClass& rc : c->ranking) o.scores.push_back(rc.score);
+                                           }
+                                           out.push_back(o);
+                                         });
+    if (report) *report = r;
+    return out;
+  }
+};
+
+TEST(ClassifyBatch, ScoresEveryFileCentredOnTheFilesThatHoldSound) {
+  BatchFixture f;
+  BatchOptions options;
+  options.min_files = 4;
+  BatchReport report;
+  const auto outcomes = f.classify(options, &report);
+  EXPECT_TRUE(report.centred);
+  EXPECT_EQ(report.sounding, 6u);
+  EXPECT_EQ(report.embedded_twice, 0u);
+  ASSERT_EQ(outcomes.size(), f.files.size());
+
+  // By hand: the centre of the six sounding files, a scorer given it, each file classified.
+  BatchCentre centre;
+  std::vector<SoundingEmbeddings> embedded;
+  for (std::size_t i = 0; i < f.files.size(); ++i) {
+    if (i == 3) continue;
+    embedded.push_back(embed_sounding(*f.run, f.files[i], options.classify));
+    centre.add(embedded.back().windows);
+  }
+  const ClassLibrary lib = ClassLibrary::open_read_only(f.dir / "lib.db");
+  ScoringOptions with_centre;
+  with_centre.recording_centre = centre.mean();
+  LibraryScorer centred(lib, *f.run, with_centre);
+  LibraryScorer as_stored(lib, *f.run, ScoringOptions{});
+  std::size_t e = 0;
+  double moved = 0;
+  for (std::size_t i = 0; i < f.files.size(); ++i) {
+    EXPECT_EQ(outcomes[i].path, f.files[i]);  // in the order given
+    if (i == 3) {
+      EXPECT_NE(outcomes[i].error.find("r3.wav"), std::string::npos) << outcomes[i].error;
+      EXPECT_NE(outcomes[i].error.find("silence"), std::string::npos) << outcomes[i].error;
+      continue;
+    }
+    const Classification expected = classify_embedded(centred, embedded[e], options.classify);
+    const Classification plain = classify_embedded(as_stored, embedded[e++], options.classify);
+    EXPECT_EQ(outcomes[i].centred_on, "batch");
+    EXPECT_EQ(outcomes[i].decision, expected.decision);
+    ASSERT_EQ(outcomes[i].scores.size(), expected.ranking.size());
+    for (std::size_t r = 0; r < expected.ranking.size(); ++r) {
+      EXPECT_NEAR(outcomes[i].scores[r], expected.ranking[r].score, 1e-6) << i << " " << r;
+      moved = std::max(moved, std::abs(outcomes[i].scores[r] - plain.ranking[r].score));
+    }
+  }
+  EXPECT_GT(moved, 1e-3) << "centring changed no score";
+
+  // Past the kept windows' budget the files are embedded again: the same answers.
+  BatchOptions tight = options;
+  tight.keep_windows = 1;
+  BatchReport tight_report;
+  const auto again = f.classify(tight, &tight_report);
+  EXPECT_TRUE(tight_report.centred);
+  EXPECT_EQ(tight_report.embedded_twice, 5u);  // the first file's single window fits
+  ASSERT_EQ(again.size(), outcomes.size());
+  for (std::size_t i = 0; i < again.size(); ++i) {
+    EXPECT_EQ(again[i].decision, outcomes[i].decision) << i;
+    EXPECT_EQ(again[i].error, outcomes[i].error) << i;
+    ASSERT_EQ(again[i].scores.size(), outcomes[i].scores.size());
+    for (std::size_t r = 0; r < again[i].scores.size(); ++r) EXPECT_NEAR(again[i].scores[r], outcomes[i].scores[r], 1e-6);
+  }
+}
+
+TEST(ClassifyBatch, TooFewFilesWithSoundOrCentringOffScoreAsTheLibraryStores) {
+  BatchFixture f;
+  const ClassLibrary lib = ClassLibrary::open_read_only(f.dir / "lib.db");
+  LibraryScorer as_stored(lib, *f.run, ScoringOptions{});
+  BatchOptions few;
+  few.min_files = 7;  // six of the seven hold sound
+  BatchOptions off;
+  off.centre = false;
+  for (const BatchOptions& options : {few, off}) {
+    BatchReport report;
+    const auto outcomes = f.classify(options, &report);
+    EXPECT_FALSE(report.centred);
+    EXPECT_EQ(report.sounding, options.centre ? 6u : 0u);
+    ASSERT_EQ(outcomes.size(), f.files.size());
+    for (std::size_t i = 0; i < f.files.size(); ++i) {
+      if (i == 3) {
+        EXPECT_FALSE(outcomes[i].error.empty());
+        continue;
+      }
+      const Classification expected = classify_recording(*f.run, as_stored, f.files[i], options.classify);
+      EXPECT_EQ(outcomes[i].centred_on, "");
+      EXPECT_EQ(outcomes[i].decision, expected.decision);
+      ASSERT_EQ(outcomes[i].scores.size(), expected.ranking.size());
+      for (std::size_t r = 0; r < expected.ranking.size(); ++r)
+        EXPECT_NEAR(outcomes[i].scores[r], expected.ranking[r].score, 1e-6);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace oneshot
