@@ -73,6 +73,15 @@ std::string csv_field(const std::string& s) {
   return out + "\"";
 }
 
+std::string shell_word(const std::string& s) {
+  const bool plain = !s.empty() && s.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+                                                       "_./-+=:,@%") == std::string::npos;
+  if (plain) return s;
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
 void create_output_directory(const std::string& dir) {
   if (dir.empty()) throw Error("--out is empty: give an output directory");
   check_output_directory(dir);  // not a directory, read-only: named before anything is created

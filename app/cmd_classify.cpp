@@ -54,18 +54,19 @@ int run_classify(const ClassifyArgs& a) {
   };
   // The files classified together as their own domain where they can be
   // (inference/classify_batch.h): then every file is embedded before the
-  // first answer.
-  const CentringChoice choice = choose_centring(a.centre == "batch", !std::isnan(a.threshold), library, scorer,
-                                                a.library, "the files classified together");
-  if (!choice.note.empty()) std::cerr << "note: " << choice.note << "\n";
+  // first answer. Fewer files than centring needs: known now, each scored as
+  // it is read, as before centring, and nothing said (one file classified is
+  // the common case).
   BatchOptions batch;
   batch.classify = options;
-  batch.centre = choice.centre;
-  // Fewer files than centring needs: known now, each scored as it is read,
-  // as before centring (no note: one file classified is the common case).
-  if (choice.centre && files.size() < batch.min_files) batch.centre = false;
-  else if (!choice.centre && a.centre == "batch" && files.size() >= batch.min_files)
-    std::cerr << "note: not centred on the files classified together: " << choice.why_not << "\n";
+  batch.centre = false;
+  if (a.centre == "batch" && files.size() >= batch.min_files) {
+    const CentringChoice choice = choose_centring(true, !std::isnan(a.threshold), library, scorer, a.library,
+                                                  "the files classified together");
+    if (!choice.note.empty()) std::cerr << "note: " << choice.note << "\n";
+    if (!choice.centre) std::cerr << "note: not centred on the files classified together: " << choice.why_not << "\n";
+    batch.centre = choice.centre;
+  }
   std::size_t failed = 0;
   auto on_file = [&](const std::string& file, const Classification* result, const std::string& error) {
     if (!result) {
@@ -104,17 +105,22 @@ int run_classify(const ClassifyArgs& a) {
     }
   };
   const BatchReport report = classify_batch(*run, library, scoring, scorer, files, batch, on_file);
-  if (batch.centre)
+  if (batch.centre) {
+    const std::string repeated =
+        report.repeated ? " (" + std::to_string(report.repeated) + " given again counted once)" : "";
     std::cerr << "note: "
               << (report.centred ? "scores centred on the " + std::to_string(report.sounding) +
-                                       " files classified together (--centre library: each file on its own)"
-                                 : "scored as the library stores: only " + std::to_string(report.sounding) + " of the " +
-                                       std::to_string(files.size()) + " files hold sound, centring on them needs " +
-                                       std::to_string(batch.min_files))
+                                       " files classified together" + repeated +
+                                       " (--centre library: each file on its own)"
+                                 : "scored as the library stores: " + std::to_string(report.sounding) + " of the " +
+                                       std::to_string(files.size()) + " files could be read and hold sound" + repeated +
+                                       ", centring on them needs " + std::to_string(batch.min_files))
               << (report.embedded_twice ? "; " + std::to_string(report.embedded_twice) +
-                                              " files embedded twice (more windows than are kept between the passes)"
+                                              (report.embedded_twice == 1 ? " file" : " files") +
+                                              " embedded twice (more windows than are kept between the passes)"
                                         : "")
               << "\n";
+  }
   if (a.format == "json") std::printf("%s\n", json_text(json, 2).c_str());
   if (failed) throw Error(std::to_string(failed) + " of " + std::to_string(files.size()) + " files could not be classified");
   return 0;

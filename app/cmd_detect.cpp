@@ -62,6 +62,7 @@ int run_detect(const DetectArgs& a) {
                 "does): give a directory (./- for one named \"-\")");
   check_output_directory(a.out);  // before the library and the model are loaded
   check_output_path(fs::path(a.out) / "events.tsv");
+  check_output_path(fs::path(a.out) / "events.partial.tsv");
   const InputFiles inputs = expand_inputs(a.files);
   if (inputs.any_skipped()) std::cerr << "note: " << inputs.skipped_note() << "\n";
   const std::vector<std::string>& files = inputs.files;
@@ -148,16 +149,20 @@ int run_detect(const DetectArgs& a) {
   }
 
   create_output_directory(a.out);
-  // An events.tsv of an earlier run is not left looking like this run's: it
-  // is rewritten after every recording (a kill keeps the recordings done), and
-  // each recording's tables and plots are removed before it is read (one that
-  // fails this time has none).
-  const fs::path tsv = fs::path(a.out) / "events.tsv";
+  // While detect runs, the recordings done so far are in events.partial.tsv
+  // (rewritten after each: a kill keeps them); events.tsv is written when it
+  // ends, so an events.tsv is always a finished run's, and an earlier run's
+  // is removed first. Each recording's tables and plots are removed before it
+  // is read (one that fails this time has none).
+  const fs::path tsv = fs::path(a.out) / "events.tsv", partial = fs::path(a.out) / "events.partial.tsv";
   std::error_code tsv_ec;
   // A pipe or a device (or a link to one) is written once, at the end: a stream cannot be rewritten.
   const bool tsv_is_stream = !fs::is_regular_file(fs::status(tsv, tsv_ec)) && fs::exists(fs::status(tsv, tsv_ec));
   std::vector<Event> all;
-  if (!tsv_is_stream) write_event_list(tsv, all);
+  if (!tsv_is_stream) {
+    if (fs::is_regular_file(fs::symlink_status(tsv, tsv_ec))) fs::remove(tsv, tsv_ec);
+    write_event_list(partial, all, true);
+  }
   for (const std::string& file : nameable) {
     const bool live = file == "-";
     // The event list names a file by its base name, as DCASE's lists do
@@ -261,9 +266,15 @@ int run_detect(const DetectArgs& a) {
       ++failed;
       std::cerr << "error: " << e.what() << "\n";
     }
-    if (!tsv_is_stream) write_event_list(tsv, all);
+    if (!tsv_is_stream) write_event_list(partial, all, true);
   }
-  if (tsv_is_stream) write_event_list(tsv, all);
+  try {
+    write_event_list(tsv, all, true);
+  } catch (const Error& e) {
+    if (tsv_is_stream) throw;
+    throw Error(std::string(e.what()) + "; every recording's events are in " + partial.string());
+  }
+  if (!tsv_is_stream) fs::remove(partial, tsv_ec);
   if (!a.quiet) std::fprintf(stderr, "events: %s (%zu)\n", tsv.c_str(), all.size());
   std::string summary;
   if (failed)
@@ -290,11 +301,12 @@ CentringChoice choose_centring(bool asked, bool threshold_given, const ClassLibr
     c.why_not = "scored as the library stores: --threshold is a number on those scores";
   } else if (!library.recording_calibration()) {
     c.why_not = "scored as the library stores: no calibration for centred scores (note above)";
-    if (scorer.calibrated())
+    // The library's own rate (not a --far of this run, which enroll would store).
+    if (const auto stored = library.calibration(); stored && scorer.calibrated())
       c.note = library_path + " was calibrated by an older version, without the calibration for scores centred on " +
-               scored + ": they are scored as the library stores them; `enroll --run " +
-               library.run_directory().string() + " --library " + library_path + " --far " +
-               short_number(scorer.far()) + "` adds it";
+               scored + ": they are scored as the library stores them; `oneshot-audio enroll --run " +
+               shell_word(library.run_directory().string()) + " --library " + shell_word(library_path) + " --far " +
+               short_number(stored->far) + "` adds it";
   } else {
     c.centre = true;
   }

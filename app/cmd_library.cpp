@@ -31,12 +31,24 @@ std::string optional_number(const std::optional<double>& v) {
 
 int list_snapshot(const LibraryArgs& a, const ClassLibrary& library) {
   const LibraryModel model = library.model();
-  const auto calibration = library.calibration();
+  // A damaged calibration is listed as such with the rest, then the error
+  // (exit status 1): the listing is how a user inspects a damaged library.
+  std::string damaged;
+  std::optional<Calibration> calibration, recording;
+  try {
+    calibration = library.calibration();
+  } catch (const Error& e) {
+    damaged = e.what();
+  }
+  try {
+    recording = library.recording_calibration();
+  } catch (const Error& e) {
+    if (damaged.empty()) damaged = e.what();
+  }
   const auto classes = library.classes();
   const LibrarySettings settings = library.settings();
   const std::size_t cohort = library.cohort().size();
   const auto domain = library.domain();
-  const auto recording = library.recording_calibration();
   // The calibration's rate shared out over this library's positive classes.
   const std::size_t n_positive = positive_classes(classes);
   std::optional<FarPoint> shared;
@@ -99,6 +111,7 @@ int list_snapshot(const LibraryArgs& a, const ClassLibrary& library) {
     if (recording_shared)
       j["recording_calibration"] = {{"threshold", recording_shared->threshold}, {"frr", recording_shared->frr},
                                     {"far_per_class", recording_shared->far}, {"floor", recording->floor}};
+    if (!damaged.empty()) j["calibration_error"] = damaged;
     j["classes"] = nlohmann::json::array();
     for (const auto& c : classes) {
       nlohmann::json jc = {{"name", c.name}, {"negative", c.negative}, {"examples", c.examples},
@@ -119,6 +132,7 @@ int list_snapshot(const LibraryArgs& a, const ClassLibrary& library) {
       j["classes"].push_back(jc);
     }
     std::printf("%s\n", json_text(j, 2).c_str());
+    if (!damaged.empty()) throw Error(damaged);
     return 0;
   }
   std::printf("library %s\n  model: run %s, fingerprint %s\n  input window %.3f s at %d Hz, %lld-dimensional embeddings\n",
@@ -156,6 +170,8 @@ int list_snapshot(const LibraryArgs& a, const ClassLibrary& library) {
       std::printf("  detect, a recording centred on itself (detect --centre recording): threshold %.4g, false rejects "
                   "%.1f %%\n",
                   recording_shared->threshold, 100 * recording_shared->frr);
+  } else if (!damaged.empty()) {
+    std::printf("  calibration: cannot be read (below)\n");
   } else {
     std::printf("  calibration: none (thresholds must be given)\n");
   }
@@ -183,6 +199,7 @@ int list_snapshot(const LibraryArgs& a, const ClassLibrary& library) {
                                     : "");
   }
   if (classes.empty()) std::printf("(no classes: enroll some)\n");
+  if (!damaged.empty()) throw Error(damaged);
   return 0;
 }
 

@@ -89,6 +89,9 @@ extern const CLI::Validator ThreadCount;
 
 // S as one CSV field (RFC 4180): quoted, with its quotes doubled, when it holds a comma, quote or line break.
 std::string csv_field(const std::string& s);
+// S as one word of a POSIX shell command a note suggests: as it is when it
+// holds only characters no shell reads specially, else in single quotes.
+std::string shell_word(const std::string& s);
 
 // Creates DIR (an --out) and its parents; Error naming it and why when it cannot (a file there, no permission).
 void create_output_directory(const std::string& dir);

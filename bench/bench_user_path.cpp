@@ -20,7 +20,8 @@
 //     update_thresholds, with ensure_calibration's cohort and calibration
 //     and the library's enrolment views); every other clip of the test classes is classified
 //     as classify does (classify_recording). Figures: clips of enrolled
-//     classes accepted as their class, top-1 among the enrolled (threshold
+//     classes accepted as their class (and as another enrolled class: a
+//     wrong answer, not "unknown"), top-1 among the enrolled (threshold
 //     ignored), clips of never-enrolled classes rejected (unknown), and the
 //     AUROC of target (a clip against its own class) vs non-target (against
 //     any other enrolled class) file scores.
@@ -51,7 +52,7 @@
 //   [--ref-gap 0.5] [--no-classify] [--no-detect] [--threads T] [--json FILE]
 //   [--rule-grid] [--grid-far LIST] [--grid-hysteresis LIST] [--grid-merge LIST]
 //   [--grid-min-duration LIST] [--domain] [--one-curve] [--centre recording|library]
-//   [--classify-centre batch|library]
+//   [--classify-centre batch|library] [--classify-batch all|enrolled]
 // --one-curve: every class is decided on the calibration's curve for one
 // example recording, whatever its number of examples (as before the curves
 // for several, Calibration::by_examples): the before of that change.
@@ -75,6 +76,12 @@
 // clip scored as the library stores (the before of that change). Each clip is
 // embedded once per half (embed_sounding) and scored per library
 // (classify_embedded), as classify's two passes do.
+// --classify-batch all|enrolled: the clips classified together (and so the
+// batch's mean): every test-half clip not enrolled (the default), or only
+// those of the enrolled classes (a user's folder of the sounds enrolled, no
+// strangers: the rejection figure is then empty).
+// --classify-min-files N: a batch of fewer clips is not centred (classify's
+// kMinBatchCentreFiles, 24, by default; lower to measure small batches).
 // --rule-grid: every detection's score curves (the detector's windows and
 // scores) are replayed through the detector's own event rules
 // (events/best_class_tracker.h) for every combination of the library's
@@ -146,6 +153,8 @@ struct Options {
   bool domain = false;  // --domain
   std::string centre = "recording";  // --centre: detection's scores centred on each recording (detect --centre)
   std::string classify_centre = "batch";  // --classify-centre: classification centred on the clips classified (classify --centre)
+  std::string classify_batch = "all";     // --classify-batch: the clips classified (all of the test half, or the enrolled classes')
+  std::size_t classify_min_files = kMinBatchCentreFiles;  // --classify-min-files: fewer and a batch is not centred
   bool one_curve = false;  // --one-curve
   bool far_given = false;  // --far (else enroll's default: library_defaults)
   std::vector<double> grid_far{0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.3}, grid_hysteresis{0, 0.25, 0.5, 0.75, 0.9},
@@ -214,6 +223,8 @@ Options parse(int argc, char** argv) {
     else if (flag == "--domain") o.domain = true;
     else if (flag == "--centre") o.centre = value();
     else if (flag == "--classify-centre") o.classify_centre = value();
+    else if (flag == "--classify-batch") o.classify_batch = value();
+    else if (flag == "--classify-min-files") o.classify_min_files = static_cast<std::size_t>(number(flag, value()));
     else if (flag == "--one-curve") o.one_curve = true;
     else if (flag == "--rule-grid") o.rule_grid = true;
     else if (flag == "--grid-far" || flag == "--grid-hysteresis" || flag == "--grid-merge" ||
@@ -239,6 +250,7 @@ Options parse(int argc, char** argv) {
   if (o.boundaries != "sound" && o.boundaries != "windows") throw Error("--boundaries: sound or windows");
   if (o.centre != "recording" && o.centre != "library") throw Error("--centre: recording or library");
   if (o.classify_centre != "batch" && o.classify_centre != "library") throw Error("--classify-centre: batch or library");
+  if (o.classify_batch != "all" && o.classify_batch != "enrolled") throw Error("--classify-batch: all or enrolled");
   for (const auto& s : o.snrs)
     if (s != "clean") number("--snrs", s);
   o.reference.validate();
@@ -357,7 +369,7 @@ class Bench {
   std::map<std::string, std::vector<float>> audio_cache_;
   int library_counter_ = 0;
   // Figures, keyed for the tables.
-  std::map<int, Spread> accepted_, top1_, rejected_, auroc_;
+  std::map<int, Spread> accepted_, wrong_class_, top1_, rejected_, auroc_;
   std::map<std::string, Spread> event_f_, precision_, recall_, false_alarms_;
   std::map<GridRule, GridFigures> grid_;
   Spread calibration_threshold_;
@@ -622,6 +634,8 @@ void Bench::bench_half(RunModel& run, const std::vector<int>& calibration_classe
         for (int c : test)
           for (const std::string& path : clips_of_[c]) {
             if (used.count(path)) continue;
+            if (o_.classify_batch == "enrolled" && std::find(enrolled.begin(), enrolled.end(), c) == enrolled.end())
+              continue;
             auto it = embedded.find(path);
             if (it == embedded.end()) it = embedded.emplace(path, embed_sounding(run, path, classify_options)).first;
             batch.emplace_back(c, &it->second);
@@ -630,14 +644,14 @@ void Bench::bench_half(RunModel& run, const std::vector<int>& calibration_classe
         ++batches_classified_;
         std::optional<LibraryScorer> centred;
         if (o_.classify_centre == "batch" && !o_.domain && !o_.threshold && library.recording_calibration() &&
-            centre.recordings() >= kMinBatchCentreFiles) {
+            centre.recordings() >= o_.classify_min_files) {
           ScoringOptions with_centre = scoring;
           with_centre.recording_centre = centre.mean();
           centred.emplace(library, run, with_centre);
           ++batches_centred_;
         }
         LibraryScorer& batch_scorer = centred ? *centred : scorer;
-        std::size_t n_target = 0, accepted = 0, top1 = 0, n_never = 0, rejected = 0;
+        std::size_t n_target = 0, accepted = 0, wrong = 0, top1 = 0, n_never = 0, rejected = 0;
         std::vector<double> target, nontarget;
         for (const auto& [c, clip] : batch) {
           const std::string truth = class_names_[static_cast<std::size_t>(c)];
@@ -647,6 +661,7 @@ void Bench::bench_half(RunModel& run, const std::vector<int>& calibration_classe
           if (is_enrolled) {
             ++n_target;
             accepted += result.decision == truth;
+            wrong += result.decision != truth && result.decision != "unknown";
             top1 += !result.ranking.empty() && result.ranking.front().name == truth;
           } else {
             ++n_never;
@@ -655,13 +670,15 @@ void Bench::bench_half(RunModel& run, const std::vector<int>& calibration_classe
         }
         const double a = static_cast<double>(accepted) / std::max<std::size_t>(1, n_target);
         const double t1 = static_cast<double>(top1) / std::max<std::size_t>(1, n_target);
+        const double wr = static_cast<double>(wrong) / std::max<std::size_t>(1, n_target);
         const double rj = static_cast<double>(rejected) / std::max<std::size_t>(1, n_never);
         const double au = auroc(target, nontarget);
         accepted_[k].add(a);
+        wrong_class_[k].add(wr);
         top1_[k].add(t1);
         rejected_[k].add(rj);
         auroc_[k].add(au);
-        record["classify"][std::to_string(k)] = {{"accepted", a},     {"top1", t1},          {"rejected", rj},
+        record["classify"][std::to_string(k)] = {{"accepted", a},     {"wrong_class", wr}, {"top1", t1},          {"rejected", rj},
                                                  {"auroc", au},       {"target_clips", n_target},
                                                  {"never_enrolled_clips", n_never}};
       }
@@ -815,11 +832,13 @@ nlohmann::json Bench::run_all() {
                 batches_classified_);
     out["batches_centred"] = batches_centred_;
     std::printf("\n| examples per class | enrolled clips accepted as their class | top-1 among the enrolled | "
-                "never-enrolled clips rejected | AUROC |\n|---|---|---|---|---|\n");
+                "never-enrolled clips rejected | AUROC | enrolled clips accepted as another class |\n"
+                "|---|---|---|---|---|---|\n");
     for (int k : o_.examples) {
-      std::printf("| %d | %s | %s | %s | %s |\n", k, accepted_[k].text().c_str(), top1_[k].text().c_str(),
-                  rejected_[k].text().c_str(), auroc_[k].text().c_str());
+      std::printf("| %d | %s | %s | %s | %s | %s |\n", k, accepted_[k].text().c_str(), top1_[k].text().c_str(),
+                  rejected_[k].text().c_str(), auroc_[k].text().c_str(), wrong_class_[k].text().c_str());
       out["classify"][std::to_string(k)] = {{"accepted", accepted_[k].json()},
+                                            {"wrong_class", wrong_class_[k].json()},
                                             {"top1", top1_[k].json()},
                                             {"rejected", rejected_[k].json()},
                                             {"auroc", auroc_[k].json()}};
@@ -864,6 +883,8 @@ nlohmann::json Bench::run_all() {
                     {"domain", o_.domain},
                     {"centre", o_.centre},
                     {"classify_centre", o_.classify_centre},
+                    {"classify_batch", o_.classify_batch},
+                    {"classify_min_files", o_.classify_min_files},
                     {"one_curve", o_.one_curve},
                     {"views", o_.views},
                     {"window_aggregate", o_.window_aggregate},

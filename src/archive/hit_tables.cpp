@@ -93,7 +93,7 @@ std::string format_hits(const std::vector<SearchHit>& hits, HitFormat format, co
         tsv_cell(h.file, "file");
         events.push_back(Event{h.file, h.onset_s, h.offset_s, tsv_cell(context.label, "label"), h.score});
       }
-      return format_event_list(events);
+      return format_event_list(events, true);  // the same columns with no hit
     }
     case HitFormat::raven: {
       out =

@@ -405,6 +405,11 @@ std::string reembed_hint(const ClassLibrary::Impl& impl) {
          "` embeds every example again from its source file";
 }
 
+// The way out of a damaged calibration: --reembed computes it again.
+std::string calibration_hint(const ClassLibrary::Impl& impl) {
+  return reembed_hint(impl) + " and computes the calibration again";
+}
+
 // A number from meta, strictly: a damaged value (another program's write, a
 // bad sector) is an Error naming the library, the key and the value, never a
 // silent 0 that moves every threshold.
@@ -752,7 +757,7 @@ std::vector<FarPoint> parse_far_curve(const ClassLibrary::Impl& impl, const std:
         p.frr < 0 || p.frr > 1 || (!curve.empty() && !(p.far > curve.back().far)))
       throw file_error(impl.path, "class library's " + key + " point " + std::to_string(curve.size() + 1) +
                                       " \"" + item + "\" is not a rate, a threshold and a false-reject rate in "
-                                      "ascending order (the library is damaged)");
+                                      "ascending order: the library is damaged; " + calibration_hint(impl));
     curve.push_back(p);
     start = end + 1;
   }
@@ -778,7 +783,8 @@ std::string format_by_examples(const std::vector<ExamplesCalibration>& curves) {
 std::vector<ExamplesCalibration> parse_by_examples(const ClassLibrary::Impl& impl, const std::string& text,
                                                    const std::string& key) {
   const auto damaged = [&](const std::string& why) {
-    return file_error(impl.path, "class library's " + key + " " + why + " (the library is damaged)");
+    return file_error(impl.path, "class library's " + key + " " + why + ": the library is damaged; " +
+                                     calibration_hint(impl));
   };
   std::vector<ExamplesCalibration> out;
   nlohmann::json j;

@@ -107,8 +107,8 @@ std::string format_event_line(const Event& e) {
   return line;
 }
 
-std::string format_event_list(const std::vector<Event>& events) {
-  const bool scores = std::any_of(events.begin(), events.end(), [](const Event& e) { return e.has_score(); });
+std::string format_event_list(const std::vector<Event>& events, bool scored) {
+  const bool scores = scored || std::any_of(events.begin(), events.end(), [](const Event& e) { return e.has_score(); });
   std::string out = scores ? "filename\tonset\toffset\tevent_label\tscore\n" : "filename\tonset\toffset\tevent_label\n";
   for (const Event& e : events) {
     require_writable(e);
@@ -119,8 +119,8 @@ std::string format_event_list(const std::vector<Event>& events) {
   return out;
 }
 
-void write_event_list(const std::filesystem::path& path, const std::vector<Event>& events) {
-  write_file_atomic(path, format_event_list(events));
+void write_event_list(const std::filesystem::path& path, const std::vector<Event>& events, bool scored) {
+  write_file_atomic(path, format_event_list(events, scored));
 }
 
 }  // namespace oneshot

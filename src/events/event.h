@@ -47,13 +47,15 @@ std::vector<Event> read_event_list(const std::filesystem::path& path);
 std::vector<Event> parse_event_list(const std::string& text, const std::string& source);
 
 // Writes EVENTS with a header line, atomically (a reader never sees half a
-// file). The score column is written when any event has a score; events
-// without one leave it empty. Numbers are written with enough digits to read
-// back the same double. Errors: oneshot::Error for an event read_event_list
-// would refuse (so a written list always reads back) or a failed write.
-void write_event_list(const std::filesystem::path& path, const std::vector<Event>& events);
+// file). The score column is written when any event has a score, or always
+// with `scored` (a list of scored events has the same columns when it is
+// empty: detect's, search's); events without one leave it empty. Numbers are
+// written with enough digits to read back the same double. Errors:
+// oneshot::Error for an event read_event_list would refuse (so a written list
+// always reads back) or a failed write.
+void write_event_list(const std::filesystem::path& path, const std::vector<Event>& events, bool scored = false);
 // The text write_event_list writes, header included.
-std::string format_event_list(const std::vector<Event>& events);
+std::string format_event_list(const std::vector<Event>& events, bool scored = false);
 // One event as a line without the newline, with its score column when it has
 // a score (for printing events one at a time as a stream finds them).
 std::string format_event_line(const Event& event);

@@ -1,9 +1,12 @@
 #include "inference/classify_batch.h"
 
 #include <cmath>
+#include <filesystem>
 #include <memory>
+#include <set>
 
 #include "core/error.h"
+#include "inference/domain.h"
 
 namespace oneshot {
 
@@ -54,14 +57,19 @@ BatchReport classify_batch(RunModel& run, const ClassLibrary& library, const Sco
   };
   std::vector<Pending> pending(files.size());
   BatchCentre centre;
+  std::set<std::string> counted;  // a recording given twice counts once in the mean
   std::size_t kept_windows = 0;
   for (std::size_t f = 0; f < files.size(); ++f) {
     try {
       SoundingEmbeddings e = embed_sounding(run, files[f], options.classify);
-      centre.add(e.windows);
+      if (counted.insert(recording_identity(files[f])).second) centre.add(e.windows);
+      else ++report.repeated;
       const auto w = static_cast<std::size_t>(e.windows.size(0));
-      if (kept_windows + w <= options.keep_windows) {
-        kept_windows += w;
+      // A pipe or a device cannot be read again: kept whatever the budget.
+      std::error_code ec;
+      const bool read_again = files[f] != "-" && std::filesystem::is_regular_file(files[f], ec);
+      if (!read_again || kept_windows + w <= options.keep_windows) {
+        if (read_again) kept_windows += w;
         pending[f].kept = std::move(e);
       }
     } catch (const Error& e) {

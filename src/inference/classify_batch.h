@@ -35,7 +35,8 @@ inline constexpr std::size_t kMinBatchCentreFiles = 24;
 // Window embeddings kept between the two passes (about 2 KB each with the
 // default model: 128 MB). The recordings past it are embedded again in the
 // second pass (twice the work for them), so memory stays bounded whatever the
-// batch.
+// batch; a pipe or a device (not a regular file) cannot be read again and is
+// kept whatever the budget.
 inline constexpr std::size_t kBatchKeptWindows = 65536;
 
 // The batch's mean, accumulated one recording at a time: each recording's
@@ -62,7 +63,8 @@ struct BatchOptions {
 
 struct BatchReport {
   bool centred = false;
-  std::size_t sounding = 0;        // recordings embedded in the first pass (readable, holding sound)
+  std::size_t sounding = 0;        // distinct recordings embedded in the first pass (readable, holding sound)
+  std::size_t repeated = 0;        // files given again (another path of a recording already counted)
   std::size_t embedded_twice = 0;  // recordings past keep_windows, embedded again to be scored
 };
 
@@ -72,7 +74,8 @@ using BatchFileHandler = std::function<void(const std::string& path, const Class
                                             const std::string& error)>;
 
 // Classifies `files` against the library: with options.centre and at least
-// options.min_files sounding recordings, centred on them, scored by a
+// options.min_files sounding recordings (each counted and averaged once, by
+// recording_identity, however often it is given), centred on them, scored by a
 // LibraryScorer made from `library` and `scoring` with the batch's mean
 // (the library needs its recording calibration: the caller checks, Error
 // otherwise); else by `as_stored` (made from the same library). Errors other

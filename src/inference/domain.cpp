@@ -40,6 +40,13 @@ std::vector<float> clip_means(const torch::Tensor& rows, const std::vector<std::
   return out;
 }
 
+std::string recording_identity(const std::string& path) {
+  std::error_code ec;
+  const fs::path absolute = fs::absolute(path, ec).lexically_normal();
+  const fs::path canonical = fs::weakly_canonical(absolute, ec);
+  return (ec ? absolute : canonical).string();
+}
+
 DomainEstimate estimate_domain(RunModel& run, const std::vector<std::string>& files, const WindowingOptions& windowing,
                                bool progress) {
   DomainEstimate out;
@@ -53,10 +60,9 @@ DomainEstimate estimate_domain(RunModel& run, const std::vector<std::string>& fi
   // A redrawn line on a terminal, plain lines in a log (an error then starts a line of its own).
   Progress bar("domain recordings", files.size(), progress);
   for (std::size_t f = 0; f < files.size(); ++f, bar.advance()) {
+    if (!seen.insert(recording_identity(files[f])).second) continue;
     std::error_code ec;
     const fs::path absolute = fs::absolute(files[f], ec).lexically_normal();
-    const fs::path canonical = fs::weakly_canonical(absolute, ec);
-    if (!seen.insert((ec ? absolute : canonical).string()).second) continue;
     // Streamed as enroll streams an example: the sounding windows' embeddings
     // are kept as they come, the audio is not, so an hour-long recording
     // costs the memory of a short one. Errors of the source name the file.

@@ -18,6 +18,11 @@ struct DomainEstimate {
   std::vector<std::string> silent;    // recordings left out: no window holds sound (classify refuses them too)
 };
 
+// What counts as one recording in a domain or a batch: its canonical absolute
+// path (the lexically normal absolute path where it cannot be resolved), so
+// two paths of one file, or a symbolic link and its target, count once.
+std::string recording_identity(const std::string& path);
+
 // Fewer sounding windows than this make no domain (estimate_domain refuses).
 inline constexpr std::size_t kMinDomainWindows = 10;
 

@@ -178,7 +178,7 @@ std::string InputFiles::skipped_note() const {
   }
   if (!same_file.empty())
     note += (note.empty() ? "skipped " : "; and ") + count(same_file.size(), "file") + " that " +
-            (same_file.size() == 1 ? "is" : "are") + " a recording listed under another name (a link): " + some_of(same_file);
+            (same_file.size() == 1 ? "is" : "are") + " a recording already listed (the same folder given twice, or another name of it, a link): " + some_of(same_file);
   return note;
 }
 

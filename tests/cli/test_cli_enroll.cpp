@@ -118,6 +118,7 @@ class EnrollCli : public ::testing::Test {
   void AClassOfSeveralRecordingsIsDecidedOnItsOwnCurve();
   void DetectCentresEachRecordingOnItselfWhereItCan();
   void ClassifyCentresTheFilesClassifiedTogetherWhereItCan();
+  void AnUnfinishedDetectLeavesItsPartialListNotAFinishedOne();
 
   static test::TempDir* tmp_;
   static fs::path demo_, library_;
@@ -816,6 +817,23 @@ void EnrollCli::ADamagedLibraryIsNamedAndReembedRepairsIt() {
   const auto reembedded = nlohmann::json::parse(listing);
   ASSERT_TRUE(reembedded.contains("calibration")) << listing;
   EXPECT_DOUBLE_EQ(reembedded["calibration"]["far"].get<double>(), 0.03) << out;  // kDefaultLibraryFar, as enroll
+  // A damaged false-accept curve: `library` still lists the rest (its classes), names the damage with the
+  // way out, and exits 1; that way out repairs it.
+  ASSERT_EQ(sqlite3_open(copy.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "UPDATE meta SET value = '0.0001 x' WHERE key = 'calibration_far_curve'", nullptr, nullptr,
+                         nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  EXPECT_EQ(test::run_command(cli() + " library " + copy.string(), &out), 1) << out;
+  EXPECT_NE(out.find("calibration: cannot be read"), std::string::npos) << out;
+  EXPECT_NE(out.find(test_classes_[0]), std::string::npos) << out;
+  EXPECT_NE(out.find("calibration_far_curve point 1 \"0.0001 x\""), std::string::npos) << out;
+  EXPECT_NE(out.find(way_out), std::string::npos) << out;
+  EXPECT_NE(out.find("computes the calibration again"), std::string::npos) << out;
+  ASSERT_EQ(test::run_command(cli() + " library --reembed --run " + (demo_ / "run").string() + " " + copy.string(), &out),
+            0)
+      << out;
+  EXPECT_EQ(test::run_command(cli() + " library " + copy.string(), &out), 0) << out;
 }
 
 // enroll --domain: the library is re-centred on recordings of the test
@@ -1323,9 +1341,68 @@ void EnrollCli::ClassifyCentresTheFilesClassifiedTogetherWhereItCan() {
   const auto [few, few_note] = classify("", five);
   EXPECT_EQ(few_note.find("centred"), std::string::npos) << few_note;
   for (std::size_t i = 0; i < 5; ++i) EXPECT_EQ(few[i]["ranking"], stored[i]["ranking"]) << i;
+  // A library calibrated before the recording calibration: not centred, said, and the way out names the
+  // library's own rate, not this run's --far (which enroll would store).
+  const fs::path old = tmp_->path() / "batch-old.db";
+  fs::copy_file(library_, old, fs::copy_options::overwrite_existing);
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(old.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "DELETE FROM meta WHERE key LIKE 'recording_calibration_%'", nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  std::string command = cli() + " classify --far 0.2 --library " + old.string();
+  for (const auto& f : clips) command += " " + f.string();
+  std::string out;
+  ASSERT_EQ(test::run_command(command, &out), 0) << out;
+  EXPECT_NE(out.find("calibrated by an older version"), std::string::npos) << out;
+  EXPECT_NE(out.find(" --far 0.03` adds it"), std::string::npos) << out;
+  EXPECT_NE(out.find("not centred on the files classified together"), std::string::npos) << out;
+}
+
+// While detect runs, the recordings done are in events.partial.tsv; events.tsv
+// is written at the end. A run stopped before its end (here the disk full at
+// its last write; a kill alike) leaves the partial list with the recordings
+// done and no events.tsv that reads as a finished run; a finished run leaves
+// no partial list. A list with no event has the score column too.
+void EnrollCli::AnUnfinishedDetectLeavesItsPartialListNotAFinishedOne() {
+  const std::string recording = (demo_ / "long" / "recording.wav").string();
+  const std::string detect = cli() + " detect --quiet --no-plots --library " + library_.string() + " --out ";
+  const fs::path plain = tmp_->path() / "partial_plain", faulty = tmp_->path() / "partial_faulty";
+  std::string out;
+  ASSERT_EQ(test::run_command(detect + plain.string() + " " + recording, &out), 0) << out;
+  EXPECT_FALSE(fs::exists(plain / "events.partial.tsv"));
+  const auto events = read_lines(plain / "events.tsv");
+  ASSERT_GT(events.size(), 1u);
+  EXPECT_EQ(events.front(), "filename\tonset\toffset\tevent_label\tscore");
+  bool hit = false;
+  for (int step = 1; step <= 16 && !hit; ++step) {
+    std::error_code ec;
+    fs::remove_all(faulty, ec);
+    const int rc = test::run_command("ONESHOT_WRITE_FAULT=enospc@" + std::to_string(step) + " " + detect +
+                                         faulty.string() + " " + recording,
+                                     &out);
+    if (out.find((faulty / "events.tsv").string() + ": the disk is full") == std::string::npos) continue;
+    hit = true;
+    SCOPED_TRACE("write step " + std::to_string(step));
+    EXPECT_NE(rc, 0);
+    EXPECT_NE(out.find("every recording's events are in " + (faulty / "events.partial.tsv").string()), std::string::npos)
+        << out;
+    EXPECT_FALSE(fs::exists(faulty / "events.tsv"));
+    EXPECT_EQ(read_lines(faulty / "events.partial.tsv"), events);
+  }
+  EXPECT_TRUE(hit) << "no write of events.tsv was reached";
+  // Nothing detected (a silent minute): five columns all the same.
+  const fs::path silent = tmp_->path() / "partial_silent.wav", none = tmp_->path() / "partial_none";
+  write_wav16(silent, std::vector<float>(60 * 22050, 0.0f), 22050);
+  ASSERT_EQ(test::run_command(detect + none.string() + " " + silent.string(), &out), 0) << out;
+  EXPECT_EQ(read_lines(none / "events.tsv"), std::vector<std::string>{"filename\tonset\toffset\tevent_label\tscore"});
 }
 
 TEST_F(EnrollCli, DemoModelEnrolsClassifiesAndDetectsUnseenSounds) {
+  {
+    SCOPED_TRACE("AnUnfinishedDetectLeavesItsPartialListNotAFinishedOne");
+    AnUnfinishedDetectLeavesItsPartialListNotAFinishedOne();
+  }
   {
     SCOPED_TRACE("ClassifyCentresTheFilesClassifiedTogetherWhereItCan");
     ClassifyCentresTheFilesClassifiedTogetherWhereItCan();

@@ -138,6 +138,10 @@ TEST(EventList, WithoutScoresTheScoreColumnIsLeftOut) {
   ASSERT_EQ(back.size(), 2u);
   EXPECT_FALSE(back[0].has_score());
   EXPECT_EQ(back[1].score, 0.5);
+  // A scored list keeps its columns when it holds no event (detect's with none found).
+  EXPECT_EQ(format_event_list({}, true), "filename\tonset\toffset\tevent_label\tscore\n");
+  EXPECT_EQ(format_event_list({}), "filename\tonset\toffset\tevent_label\n");
+  EXPECT_EQ(format_event_list({{"a.wav", 1, 2, "dog"}}, true), "filename\tonset\toffset\tevent_label\tscore\na.wav\t1\t2\tdog\t\n");
 }
 
 TEST(EventList, RefusesToWriteAnEventItCouldNotRead) {

@@ -161,6 +161,37 @@ TEST(ClassifyBatch, ScoresEveryFileCentredOnTheFilesThatHoldSound) {
   }
 }
 
+// A recording given again (the same path, or another path of it) is
+// classified each time but counts once in the mean and towards the minimum:
+// 24 copies of one clip would otherwise centre that clip on itself.
+TEST(ClassifyBatch, ARecordingGivenAgainCountsOnce) {
+  BatchFixture f;
+  BatchOptions options;
+  options.min_files = 4;
+  BatchReport once;
+  const auto reference = f.classify(options, &once);
+  const std::vector<std::string> distinct = f.files;
+  f.files.push_back(distinct[0]);
+  f.files.push_back((f.dir / "." / "r1.wav").string());
+  BatchReport again;
+  const auto outcomes = f.classify(options, &again);
+  EXPECT_EQ(again.sounding, once.sounding);
+  EXPECT_EQ(again.repeated, 2u);
+  ASSERT_EQ(outcomes.size(), distinct.size() + 2);
+  for (std::size_t i = 0; i < distinct.size(); ++i) {
+    ASSERT_EQ(outcomes[i].scores.size(), reference[i].scores.size());
+    for (std::size_t r = 0; r < reference[i].scores.size(); ++r)
+      EXPECT_NEAR(outcomes[i].scores[r], reference[i].scores[r], 1e-6) << i;  // the same centre
+  }
+  EXPECT_EQ(outcomes[distinct.size()].scores, outcomes[0].scores);  // and each copy answered
+  // Four copies of one clip (and a silent file) are one recording: not centred.
+  f.files = {distinct[0], distinct[0], distinct[0], distinct[0], distinct[3]};
+  BatchReport copies;
+  (void)f.classify(options, &copies);
+  EXPECT_EQ(copies.sounding, 1u);
+  EXPECT_FALSE(copies.centred);
+}
+
 TEST(ClassifyBatch, TooFewFilesWithSoundOrCentringOffScoreAsTheLibraryStores) {
   BatchFixture f;
   const ClassLibrary lib = ClassLibrary::open_read_only(f.dir / "lib.db");
