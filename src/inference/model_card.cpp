@@ -68,26 +68,40 @@ nlohmann::json library_card(const ClassLibrary& library, RunModel& run) {
                                "(consecutive slices of the lengths in parts) minus its slice of mean, scaled back to "
                                "the length it had (enroll/domain_centre.h)"}};
   }
-  if (const auto cal = library.calibration()) {
-    nlohmann::json c = {{"method", cal->method},         {"far", cal->far},
-                        {"threshold", cal->threshold},   {"frr", cal->frr},
-                        {"floor", cal->floor},           {"classes", cal->classes},
-                        {"same_pairs", cal->same_pairs}, {"different_pairs", cal->different_pairs},
-                        {"normalised", cal->normalised}};
-    if (cal->logistic) c["logistic"] = {{"a", cal->logistic->a}, {"b", cal->logistic->b}, {"confidence", "sigmoid(a * score + b)"}};
-    const auto curve_json = [](const std::vector<FarPoint>& curve) {
-      nlohmann::json points = nlohmann::json::array();
-      for (const auto& p : curve) points.push_back({{"far", p.far}, {"threshold", p.threshold}, {"frr", p.frr}});
-      return points;
-    };
-    c["far_curve"] = curve_json(cal->far_curve);
+  const auto curve_json = [](const std::vector<FarPoint>& curve) {
+    nlohmann::json points = nlohmann::json::array();
+    for (const auto& p : curve) points.push_back({{"far", p.far}, {"threshold", p.threshold}, {"frr", p.frr}});
+    return points;
+  };
+  const auto calibration_json = [&](const Calibration& cal) {
+    nlohmann::json c = {{"method", cal.method},         {"far", cal.far},
+                        {"threshold", cal.threshold},   {"frr", cal.frr},
+                        {"floor", cal.floor},           {"classes", cal.classes},
+                        {"same_pairs", cal.same_pairs}, {"different_pairs", cal.different_pairs},
+                        {"normalised", cal.normalised}};
+    if (cal.logistic) c["logistic"] = {{"a", cal.logistic->a}, {"b", cal.logistic->b}, {"confidence", "sigmoid(a * score + b)"}};
+    c["far_curve"] = curve_json(cal.far_curve);
     c["by_examples"] = nlohmann::json::array();  // the curves of classes of several example recordings
-    for (const auto& e : cal->by_examples) {
+    for (const auto& e : cal.by_examples) {
       nlohmann::json entry = {{"examples", e.examples}, {"far_curve", curve_json(e.far_curve)}};
       if (e.logistic) entry["logistic"] = {{"a", e.logistic->a}, {"b", e.logistic->b}};
       c["by_examples"].push_back(entry);
     }
-    card["calibration"] = c;
+    return c;
+  };
+  if (const auto cal = library.calibration()) card["calibration"] = calibration_json(*cal);
+  // The thresholds of scores centred on the recordings being scored (detect's
+  // recording, classify's batch): another program that centres the same way
+  // needs them and the parts to centre by.
+  if (const auto rec = library.recording_calibration()) {
+    nlohmann::json c = calibration_json(*rec);
+    c["parts"] = run.embedding_parts();
+    c["note"] = "for raw scores (not AS-normalised) of embeddings re-centred on the mean of the recordings being "
+                "scored (detect: a recording's non-overlapping sounding windows, at least 24 input lengths; classify: "
+                "the mean of each file's sounding windows over 24 or more files), each part (consecutive slices of the "
+                "lengths in parts) minus its slice of that mean and scaled back to the length it had; at the "
+                "library's rate (library_threshold.library_far) shared out over its classes";
+    card["recording_calibration"] = c;
   }
   if (const auto point = scorer.calibrated())
     card["library_threshold"] = {{"library_far", scorer.far()}, {"per_class_far", point->far},

@@ -675,6 +675,12 @@ void EnrollCli::ExportedOnnxEmbedsAsEmbedDoesWithTheLibrarysThresholdsInItsCard(
   EXPECT_EQ(card["fingerprint"], nlohmann::json::parse(listing)["model"]["fingerprint"]);
   ASSERT_EQ(card["library"]["classes"].size(), 3u) << card.dump(2);
   for (const auto& c : card["library"]["classes"]) EXPECT_TRUE(c["threshold"].is_number()) << c.dump();
+  // The thresholds for scores centred on the recordings (detect's, classify's batch) travel with it.
+  const auto& recording = card["library"]["recording_calibration"];
+  ASSERT_TRUE(recording.is_object()) << card.dump(2);
+  EXPECT_FALSE(recording["far_curve"].empty()) << recording.dump();
+  EXPECT_EQ(recording["normalised"], false) << recording.dump();
+  EXPECT_FALSE(recording["parts"].empty()) << recording.dump();
   // Refused before any work: an exported file needs a name for its card.
   EXPECT_NE(test::run_command(cli() + " export --run " + run + " --format onnx --out -", &out), 0);
   EXPECT_NE(out.find("--out must name a file"), std::string::npos) << out;
