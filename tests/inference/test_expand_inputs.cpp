@@ -80,7 +80,7 @@ TEST(ExpandInputs, ARecordingReachedUnderTwoNamesIsListedOnce) {
                                                 (recs / "e.wav").string(), (more / "f.wav").string()}));
   EXPECT_EQ(in.same_file, (std::vector<std::string>{(recs / "b.wav").string(), (more / "d.wav").string()}));
   EXPECT_TRUE(in.any_skipped());
-  EXPECT_EQ(in.skipped_note(), "skipped 2 files that are a recording listed under another name (a link): " +
+  EXPECT_EQ(in.skipped_note(), "skipped 2 files that are a recording already listed (the same folder given twice, or another name of it, a link): " +
                                    (recs / "b.wav").string() + ", " + (more / "d.wav").string());
   // Named on the command line, a file is taken as given, even twice.
   EXPECT_EQ(expand_inputs({(recs / "a.wav").string(), (recs / "b.wav").string()}).files.size(), 2u);
