@@ -1,5 +1,7 @@
 // oneshot-audio classify: which enrolled class each recording holds, or
 // "unknown" below the class's threshold (open-set rejection).
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdio>
 #include <iostream>
@@ -60,6 +62,7 @@ int run_classify(const ClassifyArgs& a) {
   BatchOptions batch;
   batch.classify = options;
   batch.centre = false;
+  batch.progress = isatty(STDERR_FILENO) != 0;  // a terminal only: a log or a pipe gets the one note after
   if (a.centre == "batch" && files.size() >= batch.min_files) {
     const CentringChoice choice = choose_centring(true, !std::isnan(a.threshold), library, scorer, a.library,
                                                   "the files classified together");

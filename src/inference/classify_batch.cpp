@@ -6,6 +6,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/progress.h"
 #include "inference/domain.h"
 
 namespace oneshot {
@@ -59,7 +60,8 @@ BatchReport classify_batch(RunModel& run, const ClassLibrary& library, const Sco
   BatchCentre centre;
   std::set<std::string> counted;  // a recording given twice counts once in the mean
   std::size_t kept_windows = 0;
-  for (std::size_t f = 0; f < files.size(); ++f) {
+  Progress bar("embedding the files to centre on", files.size(), options.progress);
+  for (std::size_t f = 0; f < files.size(); ++f, bar.advance()) {
     try {
       SoundingEmbeddings e = embed_sounding(run, files[f], options.classify);
       if (counted.insert(recording_identity(files[f])).second) centre.add(e.windows);
@@ -76,6 +78,7 @@ BatchReport classify_batch(RunModel& run, const ClassLibrary& library, const Sco
       pending[f].error = e.what();
     }
   }
+  bar.finish();
   report.sounding = centre.recordings();
 
   std::unique_ptr<LibraryScorer> centred;

@@ -59,6 +59,7 @@ struct BatchOptions {
   bool centre = true;  // centre on the batch when enough of it holds sound
   std::size_t min_files = kMinBatchCentreFiles;
   std::size_t keep_windows = kBatchKeptWindows;
+  bool progress = false;  // the first pass's progress on stderr (core/progress.h): no answer comes until it ends
 };
 
 struct BatchReport {
