@@ -10,6 +10,8 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <optional>
 #include <set>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -84,6 +86,21 @@ class EnrollCli : public ::testing::Test {
     std::string out;
     EXPECT_EQ(test::run_command(command + " 2>/dev/null", &out), 0) << out;
     return nlohmann::json::parse(out);
+  }
+
+  // Runs `command` with its N-th write failing (ONESHOT_WRITE_FAULT=enospc@N)
+  // for N = 1, 2, ... 16, `fresh()` before each, until its output holds
+  // `marker`: that run's status and output, or nothing when no step did.
+  static std::optional<std::pair<int, std::string>> run_until_fault(const std::string& command,
+                                                                    const std::string& marker,
+                                                                    const std::function<void()>& fresh) {
+    for (int step = 1; step <= 16; ++step) {
+      fresh();
+      std::string out;
+      const int rc = test::run_command("ONESHOT_WRITE_FAULT=enospc@" + std::to_string(step) + " " + command, &out);
+      if (out.find(marker) != std::string::npos) return std::make_pair(rc, out);
+    }
+    return std::nullopt;
   }
 
   static nlohmann::json score_json(const fs::path& reference, const fs::path& estimate) {
@@ -993,26 +1010,19 @@ void EnrollCli::AScorePlotThatCannotBeWrittenKeepsTheRecordingsEvents() {
   ASSERT_EQ(test::run_command(detect + plain.string() + " " + recording, &out), 0) << out;
   const std::size_t events = read_lines(plain / "events.tsv").size();
   ASSERT_GT(events, 1u);
-  bool hit = false;  // the write steps before the plot's: events.tsv's first write; then the plot's fsync
-  for (int step = 1; step <= 16 && !hit; ++step) {
-    std::error_code ec;
-    fs::remove_all(faulty, ec);
-    const int rc = test::run_command("ONESHOT_WRITE_FAULT=enospc@" + std::to_string(step) + " " + detect +
-                                         faulty.string() + " " + recording,
-                                     &out);
-    if (out.find("recording_scores.png: the disk is full") == std::string::npos) continue;
-    hit = true;
-    SCOPED_TRACE("write step " + std::to_string(step));
-    EXPECT_EQ(rc, 1);
-    EXPECT_NE(out.find("error: recording.wav: its events are in " + (faulty / "events.tsv").string()),
-              std::string::npos)
-        << out;
-    EXPECT_NE(out.find("1 of 1 recordings were detected"), std::string::npos) << out;
-    EXPECT_EQ(out.find("recordings failed"), std::string::npos) << out;
-    EXPECT_EQ(read_lines(faulty / "events.tsv").size(), events);
-    EXPECT_FALSE(fs::exists(faulty / "recording_scores.png"));
-  }
-  EXPECT_TRUE(hit) << "no write step of the score plot was reached";
+  // The write steps before the plot's: the partial list's first write; then the plot's fsync.
+  const auto fault = run_until_fault(detect + faulty.string() + " " + recording, "recording_scores.png: the disk is full",
+                                     [&] { fs::remove_all(faulty); });
+  ASSERT_TRUE(fault) << "no write step of the score plot was reached";
+  const auto& [rc, fault_out] = *fault;
+  EXPECT_EQ(rc, 1);
+  EXPECT_NE(fault_out.find("error: recording.wav: its events are in " + (faulty / "events.tsv").string()),
+            std::string::npos)
+      << fault_out;
+  EXPECT_NE(fault_out.find("1 of 1 recordings were detected"), std::string::npos) << fault_out;
+  EXPECT_EQ(fault_out.find("recordings failed"), std::string::npos) << fault_out;
+  EXPECT_EQ(read_lines(faulty / "events.tsv").size(), events);
+  EXPECT_FALSE(fs::exists(faulty / "recording_scores.png"));
 }
 
 // Notes and metadata beside the recordings in a folder are skipped by every
@@ -1380,23 +1390,16 @@ void EnrollCli::AnUnfinishedDetectLeavesItsPartialListNotAFinishedOne() {
   const auto events = read_lines(plain / "events.tsv");
   ASSERT_GT(events.size(), 1u);
   EXPECT_EQ(events.front(), "filename\tonset\toffset\tevent_label\tscore");
-  bool hit = false;
-  for (int step = 1; step <= 16 && !hit; ++step) {
-    std::error_code ec;
-    fs::remove_all(faulty, ec);
-    const int rc = test::run_command("ONESHOT_WRITE_FAULT=enospc@" + std::to_string(step) + " " + detect +
-                                         faulty.string() + " " + recording,
-                                     &out);
-    if (out.find((faulty / "events.tsv").string() + ": the disk is full") == std::string::npos) continue;
-    hit = true;
-    SCOPED_TRACE("write step " + std::to_string(step));
-    EXPECT_NE(rc, 0);
-    EXPECT_NE(out.find("every recording's events are in " + (faulty / "events.partial.tsv").string()), std::string::npos)
-        << out;
-    EXPECT_FALSE(fs::exists(faulty / "events.tsv"));
-    EXPECT_EQ(read_lines(faulty / "events.partial.tsv"), events);
-  }
-  EXPECT_TRUE(hit) << "no write of events.tsv was reached";
+  const auto fault = run_until_fault(detect + faulty.string() + " " + recording,
+                                     (faulty / "events.tsv").string() + ": the disk is full",
+                                     [&] { fs::remove_all(faulty); });
+  ASSERT_TRUE(fault) << "no write of events.tsv was reached";
+  EXPECT_NE(fault->first, 0);
+  EXPECT_NE(fault->second.find("every recording's events are in " + (faulty / "events.partial.tsv").string()),
+            std::string::npos)
+      << fault->second;
+  EXPECT_FALSE(fs::exists(faulty / "events.tsv"));
+  EXPECT_EQ(read_lines(faulty / "events.partial.tsv"), events);
   // Nothing detected (a silent minute): five columns all the same.
   const fs::path silent = tmp_->path() / "partial_silent.wav", none = tmp_->path() / "partial_none";
   write_wav16(silent, std::vector<float>(60 * 22050, 0.0f), 22050);

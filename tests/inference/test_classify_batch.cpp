@@ -61,20 +61,8 @@ struct BatchFixture {
     ClassLibrary lib = ClassLibrary::open_or_create(dir / "lib.db", run->library_model());
     test::enrol_bell_and_dog(lib, torch::randn({4, dim}));
     lib.set_cohort(test::cohort_of(torch::randn({30, dim})));
-    Calibration library_cal;
-    library_cal.method = "simulated";
-    library_cal.far = 0.05;
-    library_cal.normalised = true;
-    library_cal.far_curve = {{1e-4, 3.0, 0.9}, {0.5, -3.0, 0.0}};
-    library_cal.floor = -1;
-    lib.set_calibration(library_cal);
-    Calibration recording_cal;
-    recording_cal.method = "simulated";
-    recording_cal.far = 0.05;
-    recording_cal.domain_centred = true;
-    recording_cal.far_curve = {{1e-4, 0.9, 0.95}, {0.5, -0.6, 0.0}};
-    recording_cal.floor = -0.75;
-    lib.set_recording_calibration(recording_cal);
+    lib.set_calibration(test::hand_calibration(0.05, {{1e-4, 3.0, 0.9}, {0.5, -3.0, 0.0}}, -1, true, false));
+    lib.set_recording_calibration(test::hand_calibration(0.05, {{1e-4, 0.9, 0.95}, {0.5, -0.6, 0.0}}, -0.75, false, true));
   }
 
   struct Outcome {

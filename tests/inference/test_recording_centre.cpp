@@ -64,22 +64,15 @@ TEST(RecordingCentre, ScoresAreRawOnCentredEmbeddingsWithTheRecordingCalibration
                       training = torch::randn({30, dim});
   std::vector<float> centre(static_cast<std::size_t>(dim));
   for (std::size_t d = 0; d < centre.size(); ++d) centre[d] = 0.25f * std::sin(0.7f * static_cast<float>(d));
-  Calibration library_cal, recording_cal;
+  const Calibration library_cal = test::hand_calibration(0.08, {{1e-4, 3.0, 0.9}, {0.5, -3.0, 0.0}}, -1, true, false);
+  // Its rate is not used: the library's is.
+  const Calibration recording_cal =
+      test::hand_calibration(0.5, {{1e-4, 0.9, 0.95}, {0.01, 0.4, 0.5}, {0.5, -0.6, 0.0}}, -0.75, false, true);
   {
     ClassLibrary lib = ClassLibrary::open_or_create(dir / "lib.db", run->library_model());
     test::enrol_bell_and_dog(lib, examples);
     lib.set_cohort(test::cohort_of(training));
-    library_cal.method = "simulated";
-    library_cal.far = 0.08;
-    library_cal.normalised = true;
-    library_cal.far_curve = {{1e-4, 3.0, 0.9}, {0.5, -3.0, 0.0}};
-    library_cal.floor = -1;
     lib.set_calibration(library_cal);
-    recording_cal.method = "simulated";
-    recording_cal.far = 0.5;  // not used: the rate is the library's
-    recording_cal.domain_centred = true;
-    recording_cal.far_curve = {{1e-4, 0.9, 0.95}, {0.01, 0.4, 0.5}, {0.5, -0.6, 0.0}};
-    recording_cal.floor = -0.75;
     lib.set_recording_calibration(recording_cal);
   }
   const ClassLibrary lib = ClassLibrary::open_read_only(dir / "lib.db");

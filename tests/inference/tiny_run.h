@@ -106,6 +106,22 @@ inline void enrol_bell_and_dog(ClassLibrary& lib, const torch::Tensor& examples)
   }
 }
 
+// A calibration set by hand: simulated enrolments at rate `far` with the
+// false-accept curve `curve` and hysteresis floor `floor`; `normalised`
+// (AS-norm scores, the library's own) or `domain_centred` (raw scores of
+// centred embeddings, the recording calibration).
+inline Calibration hand_calibration(double far, std::vector<FarPoint> curve, double floor, bool normalised,
+                                    bool domain_centred) {
+  Calibration c;
+  c.method = "simulated";
+  c.far = far;
+  c.normalised = normalised;
+  c.domain_centred = domain_centred;
+  c.far_curve = std::move(curve);
+  c.floor = floor;
+  return c;
+}
+
 // A training cohort of the rows of `members`.
 inline std::vector<CohortMember> cohort_of(const torch::Tensor& members) {
   std::vector<CohortMember> cohort(static_cast<std::size_t>(members.size(0)));
