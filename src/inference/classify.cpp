@@ -17,16 +17,10 @@ SoundingEmbeddings embed_source(RunModel& run, const RunModel::SampleSource& sou
                                 const ClassifyOptions& options) {
   SoundingEmbeddings out;
   out.path = path;
-  // Candidates as plain rows (a tensor each cost four times its 2 KB).
-  SoundingWindows<std::vector<float>> sounding(options.windowing.rule);
-  const std::size_t total = embed_recording(run, source, hop_samples(run, options.windowing), [&](const WindowBatch& b) {
-    const torch::Tensor e = b.embeddings.to(torch::kFloat).contiguous();
-    const auto dim = static_cast<std::size_t>(e.size(1));
-    const float* p = e.data_ptr<float>();
-    for (std::size_t i = 0; i < b.count(); ++i) sounding.add(b.levels_dbfs[i], std::vector<float>(p + i * dim, p + (i + 1) * dim));
-  });
-  out.duration = static_cast<double>(total) / run.sample_rate();
-  std::vector<std::vector<float>> rows = sounding.finish(path);
+  SoundingRows sounding = embed_sounding_rows(run, source, hop_samples(run, options.windowing), options.windowing.rule);
+  if (sounding.rows.empty()) require_sound(sounding.loudest_dbfs, options.windowing.rule, path);
+  out.duration = static_cast<double>(sounding.samples) / run.sample_rate();
+  std::vector<std::vector<float>>& rows = sounding.rows;
   const auto dim = static_cast<std::int64_t>(rows.front().size());
   out.windows = torch::empty({static_cast<std::int64_t>(rows.size()), dim}, torch::kFloat);
   float* dst = out.windows.data_ptr<float>();
@@ -99,16 +93,5 @@ Classification classify_recording(RunModel& run, LibraryScorer& scorer, const st
   return classify_embedded(scorer, embed_sounding(run, path, options), options);
 }
 
-Classification classify_samples(RunModel& run, LibraryScorer& scorer, const std::vector<float>& samples,
-                                const std::string& path, const ClassifyOptions& options) {
-  std::size_t at = 0;
-  RunModel::SampleSource source = [&](float* out, std::size_t n) {
-    n = std::min(n, samples.size() - at);
-    std::copy_n(samples.data() + at, n, out);
-    at += n;
-    return n;
-  };
-  return classify_embedded(scorer, embed_source(run, source, path, options), options);
-}
 
 }  // namespace oneshot

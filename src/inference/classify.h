@@ -74,9 +74,5 @@ Classification classify_embedded(LibraryScorer& scorer, const SoundingEmbeddings
 // embed_sounding then classify_embedded.
 Classification classify_recording(RunModel& run, LibraryScorer& scorer, const std::string& path,
                                   const ClassifyOptions& options);
-// The same on samples already at the model's rate (`name` names them in errors
-// and in Classification::path): in-process callers such as benchmarks.
-Classification classify_samples(RunModel& run, LibraryScorer& scorer, const std::vector<float>& samples,
-                                const std::string& name, const ClassifyOptions& options);
 
 }  // namespace oneshot

@@ -66,21 +66,12 @@ DomainEstimate estimate_domain(RunModel& run, const std::vector<std::string>& fi
     // Streamed as enroll streams an example: the sounding windows' embeddings
     // are kept as they come, the audio is not, so an hour-long recording
     // costs the memory of a short one. Errors of the source name the file.
-    SoundingWindows<std::vector<float>> sounding(windowing.rule);
-    embed_recording(run, run.open_audio(files[f]), hop, [&](const WindowBatch& b) {
-      const torch::Tensor held = b.embeddings.to(torch::kFloat).contiguous();
-      dim = static_cast<std::size_t>(held.size(1));
-      const float* e = held.data_ptr<float>();
-      for (std::size_t w = 0; w < b.count(); ++w)
-        sounding.add(b.levels_dbfs[w], std::vector<float>(e + w * dim, e + (w + 1) * dim));
-    });
-    std::vector<std::vector<float>> rows;
-    try {
-      rows = sounding.finish(files[f]);
-    } catch (const Error&) {  // silence: the sounding rule's one refusal
+    std::vector<std::vector<float>> rows = embed_sounding_rows(run, run.open_audio(files[f]), hop, windowing.rule).rows;
+    if (rows.empty()) {  // silence: the sounding rule's one refusal
       out.silent.push_back(files[f]);
       continue;
     }
+    dim = rows.front().size();
     std::vector<double> sum(dim, 0.0);
     for (const auto& r : rows)
       for (std::size_t d = 0; d < dim; ++d) sum[d] += r[d];

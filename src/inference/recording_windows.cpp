@@ -38,4 +38,20 @@ std::size_t embed_recording(RunModel& run, const RunModel::SampleSource& source,
   return stream.total();
 }
 
+SoundingRows embed_sounding_rows(RunModel& run, const RunModel::SampleSource& source, std::size_t hop,
+                                 const SoundingRule& rule) {
+  SoundingWindows<std::vector<float>> sounding(rule);
+  SoundingRows out;
+  out.samples = embed_recording(run, source, hop, [&](const WindowBatch& b) {
+    const torch::Tensor e = b.embeddings.to(torch::kFloat).contiguous();
+    const auto dim = static_cast<std::size_t>(e.size(1));
+    const float* p = e.data_ptr<float>();
+    for (std::size_t i = 0; i < b.count(); ++i)
+      sounding.add(b.levels_dbfs[i], std::vector<float>(p + i * dim, p + (i + 1) * dim));
+  });
+  out.loudest_dbfs = sounding.loudest_dbfs();
+  if (out.loudest_dbfs >= rule.silence_dbfs) out.rows = sounding.take();
+  return out;
+}
+
 }  // namespace oneshot

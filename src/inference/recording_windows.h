@@ -62,6 +62,10 @@ class SoundingWindows {
   // The kept items; Error "NAME: is silence (...)" as sounding_windows.
   std::vector<Item> finish(const std::string& name) {
     require_sound(loudest_, rule_, name);
+    return take();
+  }
+  // The kept items, whatever the loudest level (the caller checks it).
+  std::vector<Item> take() {
     std::vector<Item> out;
     out.reserve(kept_.size());
     for (auto& k : kept_) out.push_back(std::move(k.second));
@@ -75,5 +79,19 @@ class SoundingWindows {
   std::vector<std::pair<double, Item>> kept_;
   std::size_t seen_ = 0;
 };
+
+// A recording's sounding windows embedded (classify's and a domain's): the
+// rows of D floats of the windows the sounding rule keeps, in order (plain
+// rows: a tensor each cost four times its 2 KB), the loudest window's level
+// and the samples read. `rows` is empty when the recording is silence
+// (require_sound(loudest_dbfs, rule, name) says so). Errors of the source
+// pass through.
+struct SoundingRows {
+  std::vector<std::vector<float>> rows;
+  double loudest_dbfs = -std::numeric_limits<double>::infinity();
+  std::size_t samples = 0;
+};
+SoundingRows embed_sounding_rows(RunModel& run, const RunModel::SampleSource& source, std::size_t hop,
+                                 const SoundingRule& rule);
 
 }  // namespace oneshot
