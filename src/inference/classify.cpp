@@ -13,11 +13,13 @@ namespace {
 
 constexpr std::size_t kScoredSlice = 256;  // windows scored at once
 
-SoundingEmbeddings embed_source(RunModel& run, const RunModel::SampleSource& source, const std::string& path,
-                                const ClassifyOptions& options) {
+}  // namespace
+
+SoundingEmbeddings embed_sounding(RunModel& run, const std::string& path, const ClassifyOptions& options) {
   SoundingEmbeddings out;
   out.path = path;
-  SoundingRows sounding = embed_sounding_rows(run, source, hop_samples(run, options.windowing), options.windowing.rule);
+  SoundingRows sounding =
+      embed_sounding_rows(run, run.open_audio(path), hop_samples(run, options.windowing), options.windowing.rule);
   if (sounding.rows.empty()) require_sound(sounding.loudest_dbfs, options.windowing.rule, path);
   out.duration = static_cast<double>(sounding.samples) / run.sample_rate();
   std::vector<std::vector<float>>& rows = sounding.rows;
@@ -29,12 +31,6 @@ SoundingEmbeddings embed_source(RunModel& run, const RunModel::SampleSource& sou
     std::vector<float>().swap(rows[i]);  // freed as copied: the peak stays near one copy
   }
   return out;
-}
-
-}  // namespace
-
-SoundingEmbeddings embed_sounding(RunModel& run, const std::string& path, const ClassifyOptions& options) {
-  return embed_source(run, run.open_audio(path), path, options);
 }
 
 Classification classify_embedded(LibraryScorer& scorer, const SoundingEmbeddings& recording,
