@@ -10,6 +10,7 @@
 
 #include "commands.h"
 #include "core/error.h"
+#include "core/number_text.h"
 #include "core/json_text.h"
 #include "core/utf8.h"
 #include "inference/classify_batch.h"
@@ -113,7 +114,8 @@ int run_classify(const ClassifyArgs& a) {
         report.repeated ? " (" + std::to_string(report.repeated) + " given again counted once)" : "";
     std::cerr << "note: "
               << (report.centred ? "scores centred on the " + std::to_string(report.sounding) +
-                                       " files classified together" + repeated +
+                                       " files classified together" + repeated + ", false-accept rate " +
+                                       short_number(scoring.far.value_or(centred_far(scorer.far()))) +
                                        " (--centre library: each file on its own)"
                                  : "scored as the library stores: " + std::to_string(report.sounding) + " of the " +
                                        std::to_string(files.size()) + " files could be read and hold sound" + repeated +
@@ -139,7 +141,9 @@ void add_classify_command(CLI::App& app) {
   cmd->add_option("--top", a->top, "Classes listed per file (default 3)")->check(WholeNumber(1, 1000000));
   cmd->add_option("--far", a->far,
                   "False-accept rate of the library for this run: the fraction of files of never-enrolled sounds "
-                  "accepted as one of its classes (default: the library's, set by enroll --far)")
+                  "accepted as one of its classes (default: the library's, set by enroll --far; scores centred on "
+                  "the files classified together take " + short_number(kDefaultDomainFar) + " where the library "
+                  "keeps the default " + short_number(kDefaultLibraryFar) + ")")
       ->check(FiniteNonNegative & CLI::Range(0.0, 0.999999));
   cmd->add_option("--threshold", a->threshold, "Decision threshold for every class, instead of the stored ones")
       ->check(FiniteNumber);

@@ -199,7 +199,8 @@ int run_detect(const DetectArgs& a) {
           ScoringOptions centred = scoring;
           centred.recording_centre = centre.mean;
           own = std::make_unique<LibraryScorer>(library, *run, centred);
-          centring = "; scores centred on the recording (" + std::to_string(centre.windows) + " windows)";
+          centring = "; scores centred on the recording (" + std::to_string(centre.windows) +
+                     " windows; false-accept rate " + short_number(own->far()) + ")";
         } else {
           centring = "; scored as the library stores: too little sound to centre on itself (" +
                      std::to_string(centre.windows) + " of its non-overlapping windows hold" +
@@ -331,7 +332,9 @@ void add_detect_command(CLI::App& app) {
       ->check(CLI::IsMember({"pad", "own"}));
   cmd->add_option("--far", a->far,
                   "False-accept rate of the library that sets the on threshold: a window of a never-enrolled sound "
-                  "scores above it against some class at about this rate (default: the library's, enroll --far)")
+                  "scores above it against some class at about this rate (default: the library's, enroll --far; "
+                  "scores centred on the recording take " + short_number(kDefaultDomainFar) + " where the library "
+                  "keeps the default " + short_number(kDefaultLibraryFar) + ")")
       ->check(FiniteNonNegative & CLI::Range(0.0, 0.999999));
   cmd->add_option("--threshold", a->threshold, "On threshold for every class, instead of the stored ones")
       ->check(FiniteNumber);

@@ -68,10 +68,12 @@ int list_snapshot(const LibraryArgs& a, const ClassLibrary& library) {
     for (const auto& e : calibration->by_examples)
       shared_by_examples.emplace_back(
           e.examples, library_threshold(for_examples(*calibration, e.examples), calibration->far, n_positive));
-  // detect's threshold for a recording centred on itself (one recording a class), at the library's rate.
+  // The threshold of scores centred on what is scored (detect's recording, classify's batch; one recording a
+  // class), at the centred rate.
   std::optional<FarPoint> recording_shared;
+  const double recording_far = calibration ? centred_far(calibration->far) : 0;
   if (recording && calibration && !recording->far_curve.empty() && n_positive > 0)
-    recording_shared = library_threshold(*recording, calibration->far, n_positive);
+    recording_shared = library_threshold(*recording, recording_far, n_positive);
   if (a.format == "json") {
     nlohmann::json j;
     j["library"] = a.library;
@@ -109,7 +111,7 @@ int list_snapshot(const LibraryArgs& a, const ClassLibrary& library) {
             {{"examples", examples}, {"threshold", p.threshold}, {"frr", p.frr}, {"far_per_class", p.far}});
     }
     if (recording_shared)
-      j["recording_calibration"] = {{"threshold", recording_shared->threshold}, {"frr", recording_shared->frr},
+      j["recording_calibration"] = {{"library_far", recording_far}, {"threshold", recording_shared->threshold}, {"frr", recording_shared->frr},
                                     {"far_per_class", recording_shared->far}, {"floor", recording->floor}};
     if (!damaged.empty()) j["calibration_error"] = damaged;
     j["classes"] = nlohmann::json::array();
@@ -167,9 +169,9 @@ int list_snapshot(const LibraryArgs& a, const ClassLibrary& library) {
     if (calibration->logistic)
       std::printf("  confidence: sigmoid(%.4g x score %+.4g)\n", calibration->logistic->a, calibration->logistic->b);
     if (recording_shared)
-      std::printf("  detect, a recording centred on itself (detect --centre recording): threshold %.4g, false rejects "
-                  "%.1f %%\n",
-                  recording_shared->threshold, 100 * recording_shared->frr);
+      std::printf("  centred on what is scored (detect's recording, classify's 24 files or more): %.1f %% of the "
+                  "library: threshold %.4g, false rejects %.1f %%\n",
+                  100 * recording_far, recording_shared->threshold, 100 * recording_shared->frr);
   } else if (!damaged.empty()) {
     std::printf("  calibration: cannot be read (below)\n");
   } else {

@@ -52,7 +52,10 @@
 //   [--ref-gap 0.5] [--no-classify] [--no-detect] [--threads T] [--json FILE]
 //   [--rule-grid] [--grid-far LIST] [--grid-hysteresis LIST] [--grid-merge LIST]
 //   [--grid-min-duration LIST] [--domain] [--one-curve] [--centre recording|library]
-//   [--classify-centre batch|library] [--classify-batch all|enrolled]
+//   [--classify-centre batch|library] [--classify-batch all|enrolled] [--classify-fars LIST]
+// --classify-fars 0.03,0.05,...: every library's batch classified again at
+// each of these library rates (the same embeddings and scores; only the
+// thresholds move): accepted / rejected by rate, to choose a rate on.
 // --one-curve: every class is decided on the calibration's curve for one
 // example recording, whatever its number of examples (as before the curves
 // for several, Calibration::by_examples): the before of that change.
@@ -66,13 +69,15 @@
 // --centre recording|library: as detect --centre. recording (the default):
 // without --domain and --threshold, each long recording is first centred on
 // its own non-overlapping windows (inference/domain.h recording_centre) and
-// scored with the library's recording calibration, when enough of them hold
-// sound; library: scored as the library stores (the before of that change).
+// scored with the library's recording calibration at the centred rate
+// (enroll/library.h centred_far), when enough of them hold sound; library:
+// scored as the library stores (the before of that change).
 // --classify-centre batch|library: as classify --centre. batch (the default):
 // without --domain and --threshold, each library's classified clips (every
 // test-half clip not enrolled) are centred on their own mean
 // (inference/classify_batch.h) and scored with the library's recording
-// calibration, when at least kMinBatchCentreFiles hold sound; library: each
+// calibration at the centred rate, when at least kMinBatchCentreFiles hold
+// sound; library: each
 // clip scored as the library stores (the before of that change). Each clip is
 // embedded once per half (embed_sounding) and scored per library
 // (classify_embedded), as classify's two passes do.
@@ -157,6 +162,7 @@ struct Options {
   std::size_t classify_min_files = kMinBatchCentreFiles;  // --classify-min-files: fewer and a batch is not centred
   bool one_curve = false;  // --one-curve
   bool far_given = false;  // --far (else enroll's default: library_defaults)
+  std::vector<double> classify_fars;  // --classify-fars: classification again at each of these rates (same embeddings)
   std::vector<double> grid_far{0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.3}, grid_hysteresis{0, 0.25, 0.5, 0.75, 0.9},
       grid_merge{0, 0.5, 1, 2, 3}, grid_min_duration{0, 0.5, 1};
 };
@@ -226,6 +232,10 @@ Options parse(int argc, char** argv) {
     else if (flag == "--classify-batch") o.classify_batch = value();
     else if (flag == "--classify-min-files") o.classify_min_files = static_cast<std::size_t>(number(flag, value()));
     else if (flag == "--one-curve") o.one_curve = true;
+    else if (flag == "--classify-fars") {
+      for (const auto& x : split_list(value())) o.classify_fars.push_back(number(flag, x));
+      if (o.classify_fars.empty()) throw Error("--classify-fars: a comma-separated list of rates");
+    }
     else if (flag == "--rule-grid") o.rule_grid = true;
     else if (flag == "--grid-far" || flag == "--grid-hysteresis" || flag == "--grid-merge" ||
              flag == "--grid-min-duration") {
@@ -251,6 +261,8 @@ Options parse(int argc, char** argv) {
   if (o.centre != "recording" && o.centre != "library") throw Error("--centre: recording or library");
   if (o.classify_centre != "batch" && o.classify_centre != "library") throw Error("--classify-centre: batch or library");
   if (o.classify_batch != "all" && o.classify_batch != "enrolled") throw Error("--classify-batch: all or enrolled");
+  for (double f : o.classify_fars)
+    if (!(f > 0 && f < 1)) throw Error("--classify-fars: rates between 0 and 1");
   for (const auto& s : o.snrs)
     if (s != "clean") number("--snrs", s);
   o.reference.validate();
@@ -370,6 +382,7 @@ class Bench {
   int library_counter_ = 0;
   // Figures, keyed for the tables.
   std::map<int, Spread> accepted_, wrong_class_, top1_, rejected_, auroc_;
+  std::map<std::pair<double, int>, Spread> swept_accepted_, swept_rejected_;  // (rate, k): --classify-fars
   std::map<std::string, Spread> event_f_, precision_, recall_, false_alarms_;
   std::map<GridRule, GridFigures> grid_;
   Spread calibration_threshold_;
@@ -643,41 +656,60 @@ void Bench::bench_half(RunModel& run, const std::vector<int>& calibration_classe
           }
         ++batches_classified_;
         std::optional<LibraryScorer> centred;
+        ScoringOptions batch_scoring = scoring;
         if (o_.classify_centre == "batch" && !o_.domain && !o_.threshold && library.recording_calibration() &&
             centre.recordings() >= o_.classify_min_files) {
-          ScoringOptions with_centre = scoring;
-          with_centre.recording_centre = centre.mean();
-          centred.emplace(library, run, with_centre);
+          batch_scoring.recording_centre = centre.mean();
+          centred.emplace(library, run, batch_scoring);
           ++batches_centred_;
         }
-        LibraryScorer& batch_scorer = centred ? *centred : scorer;
-        std::size_t n_target = 0, accepted = 0, wrong = 0, top1 = 0, n_never = 0, rejected = 0;
-        std::vector<double> target, nontarget;
-        for (const auto& [c, clip] : batch) {
-          const std::string truth = class_names_[static_cast<std::size_t>(c)];
-          const bool is_enrolled = std::find(enrolled.begin(), enrolled.end(), c) != enrolled.end();
-          const Classification result = classify_embedded(batch_scorer, *clip, classify_options);
-          for (const RankedClass& r : result.ranking) (r.name == truth ? target : nontarget).push_back(r.score);
-          if (is_enrolled) {
-            ++n_target;
-            accepted += result.decision == truth;
-            wrong += result.decision != truth && result.decision != "unknown";
-            top1 += !result.ranking.empty() && result.ranking.front().name == truth;
-          } else {
-            ++n_never;
-            rejected += result.decision == "unknown";
+        // Every clip of the batch classified with `batch_scorer`.
+        struct Figures {
+          double accepted, wrong, top1, rejected, auroc;
+        };
+        auto classify_batch = [&](LibraryScorer& batch_scorer) {
+          std::size_t n_target = 0, accepted = 0, wrong = 0, top1 = 0, n_never = 0, rejected = 0;
+          std::vector<double> target, nontarget;
+          for (const auto& [c, clip] : batch) {
+            const std::string truth = class_names_[static_cast<std::size_t>(c)];
+            const bool is_enrolled = std::find(enrolled.begin(), enrolled.end(), c) != enrolled.end();
+            const Classification result = classify_embedded(batch_scorer, *clip, classify_options);
+            for (const RankedClass& r : result.ranking) (r.name == truth ? target : nontarget).push_back(r.score);
+            if (is_enrolled) {
+              ++n_target;
+              accepted += result.decision == truth;
+              wrong += result.decision != truth && result.decision != "unknown";
+              top1 += !result.ranking.empty() && result.ranking.front().name == truth;
+            } else {
+              ++n_never;
+              rejected += result.decision == "unknown";
+            }
           }
-        }
-        const double a = static_cast<double>(accepted) / std::max<std::size_t>(1, n_target);
-        const double t1 = static_cast<double>(top1) / std::max<std::size_t>(1, n_target);
-        const double wr = static_cast<double>(wrong) / std::max<std::size_t>(1, n_target);
-        const double rj = static_cast<double>(rejected) / std::max<std::size_t>(1, n_never);
-        const double au = auroc(target, nontarget);
+          auto share = [](std::size_t n, std::size_t of) { return static_cast<double>(n) / std::max<std::size_t>(1, of); };
+          return Figures{share(accepted, n_target), share(wrong, n_target), share(top1, n_target),
+                         share(rejected, n_never), auroc(target, nontarget)};
+        };
+        const Figures f = classify_batch(centred ? *centred : scorer);
+        const double a = f.accepted, wr = f.wrong, t1 = f.top1, rj = f.rejected, au = f.auroc;
+        const std::size_t n_target = static_cast<std::size_t>(std::count_if(batch.begin(), batch.end(), [&](const auto& b) {
+          return std::find(enrolled.begin(), enrolled.end(), b.first) != enrolled.end();
+        }));
+        const std::size_t n_never = batch.size() - n_target;
         accepted_[k].add(a);
         wrong_class_[k].add(wr);
         top1_[k].add(t1);
         rejected_[k].add(rj);
         auroc_[k].add(au);
+        for (double rate : o_.classify_fars) {  // the same scores at another rate
+          ScoringOptions at_rate = batch_scoring;
+          at_rate.far = rate;
+          LibraryScorer swept(library, run, at_rate);
+          const Figures g = classify_batch(swept);
+          swept_accepted_[{rate, k}].add(g.accepted);
+          swept_rejected_[{rate, k}].add(g.rejected);
+          record["classify_fars"][std::to_string(k)][std::to_string(rate)] = {{"accepted", g.accepted},
+                                                                               {"rejected", g.rejected}};
+        }
         record["classify"][std::to_string(k)] = {{"accepted", a},     {"wrong_class", wr}, {"top1", t1},          {"rejected", rj},
                                                  {"auroc", au},       {"target_clips", n_target},
                                                  {"never_enrolled_clips", n_never}};
@@ -814,9 +846,9 @@ nlohmann::json Bench::run_all() {
   std::fprintf(stderr, "\n");
   const double seconds = now() - start;
 
-  std::printf("bench_user_path: %zu run(s), %d partition(s) x 2 directions x %d draws; --far %g%s; %d of the test "
-              "classes enrolled; %s%s; wall %.0f s\n",
-              o_.runs.size(), o_.splits, o_.draws, o_.far,
+  std::printf("bench_user_path: %zu run(s), %d partition(s) x 2 directions x %d draws; --far %g (centred scores %g)%s; "
+              "%d of the test classes enrolled; %s%s; wall %.0f s\n",
+              o_.runs.size(), o_.splits, o_.draws, o_.far, centred_far(o_.far),
               o_.threshold ? (" --threshold " + std::to_string(*o_.threshold)).c_str() : "", o_.enrolled,
               o_.short_windows.empty() ? "short windows as detect embeds them"
               : o_.short_windows == "own" ? "short windows at their own length"
@@ -842,6 +874,23 @@ nlohmann::json Bench::run_all() {
                                             {"top1", top1_[k].json()},
                                             {"rejected", rejected_[k].json()},
                                             {"auroc", auroc_[k].json()}};
+    }
+  }
+  if (o_.classify && !o_.classify_fars.empty()) {
+    std::printf("\nthe same scores at other rates (--classify-fars): enrolled clips accepted as their class / "
+                "never-enrolled clips rejected\n\n| rate |");
+    for (int k : o_.examples) std::printf(" %d example%s |", k, k == 1 ? "" : "s");
+    std::printf("\n|---|");
+    for (std::size_t i = 0; i < o_.examples.size(); ++i) std::printf("---|");
+    std::printf("\n");
+    for (double rate : o_.classify_fars) {
+      std::printf("| %g |", rate);
+      for (int k : o_.examples) {
+        std::printf(" %s / %s |", swept_accepted_[{rate, k}].text().c_str(), swept_rejected_[{rate, k}].text().c_str());
+        out["classify_fars"][std::to_string(rate)][std::to_string(k)] = {
+            {"accepted", swept_accepted_[{rate, k}].json()}, {"rejected", swept_rejected_[{rate, k}].json()}};
+      }
+      std::printf("\n");
     }
   }
   if (o_.detect) {
@@ -886,6 +935,7 @@ nlohmann::json Bench::run_all() {
                     {"classify_batch", o_.classify_batch},
                     {"classify_min_files", o_.classify_min_files},
                     {"one_curve", o_.one_curve},
+                    {"classify_fars", o_.classify_fars},
                     {"views", o_.views},
                     {"window_aggregate", o_.window_aggregate},
                     {"ref_db", o_.reference.within_db},

@@ -38,8 +38,8 @@ void LibraryScorer::load(const ClassLibrary& library) {
   const auto domain = library.domain();
   const double library_far = calibration_ ? calibration_->far : std::numeric_limits<double>::quiet_NaN();
   if (!options.recording_centre.empty()) {
-    // Scores centred on the recording, on the calibration made for them; the
-    // rate stays the library's.
+    // Scores centred on the recording, on the calibration made for them, at
+    // the centred rate (centred_far: the library's unless it is the default).
     if (domain)
       throw file_error(library.path(), "the library has a domain, so its scores are centred on it, not on the "
                                        "recording");
@@ -90,7 +90,7 @@ void LibraryScorer::load(const ClassLibrary& library) {
       throw file_error(library.path(), "the library's calibration (per clip pair, an older version) has one "
                                        "threshold and no false-accept curve, so --far cannot change it here; "
                                        "`enroll --far F` or `library --reembed --run RUN` calibrates it again");
-    far_ = options.far.value_or(options.recording_centre.empty() ? calibration_->far : library_far);
+    far_ = options.far.value_or(options.recording_centre.empty() ? calibration_->far : centred_far(library_far));
     calibrated_ = library_threshold(*calibration_, far_, n_positive);
     // Each class at the curve of its number of example recordings.
     for (std::size_t c = 0; c < names_.size(); ++c) {

@@ -37,8 +37,10 @@ struct ScoringOptions {
   // Not empty: every embedding is re-centred on this mean of the recording
   // being scored (inference/domain.h recording_centre) and thresholds come
   // from the library's recording calibration (ClassLibrary::
-  // recording_calibration), raw scores, at the library's rate. Error for a
-  // library with a domain or without that calibration.
+  // recording_calibration), raw scores, at the centred rate
+  // (enroll/library.h centred_far: the library's rate, or kDefaultDomainFar
+  // where the library keeps the default kDefaultLibraryFar), unless `far` is
+  // given. Error for a library with a domain or without that calibration.
   std::vector<float> recording_centre;
 };
 
@@ -62,7 +64,8 @@ class LibraryScorer {
   double threshold(std::size_t c) const;
   std::string threshold_source(std::size_t c) const;
   // The calibration's threshold for this library: the library-wide
-  // false-accept rate (--far, else the stored one) split over its positive
+  // false-accept rate (--far, else the stored one, centred_far of it for
+  // recording-centred scores) split over its positive
   // classes, the threshold there and the false-reject rate of one class at it.
   // nullopt without a calibration.
   // (A class of several recordings has its own: threshold(c).)

@@ -100,7 +100,10 @@ nlohmann::json library_card(const ClassLibrary& library, RunModel& run) {
                 "scored (detect: a recording's non-overlapping sounding windows, at least 24 input lengths; classify: "
                 "the mean of each file's sounding windows over 24 or more files), each part (consecutive slices of the "
                 "lengths in parts) minus its slice of that mean and scaled back to the length it had; at the "
-                "library's rate (library_threshold.library_far) shared out over its classes";
+                "rate library_far shared out over its classes (the library's rate, or the default rate of a library "
+                "with a domain where the library keeps the default of one without: centred scores carry over to "
+                "new classes as a domain's do)";
+    if (const auto cal = library.calibration()) c["library_far"] = centred_far(cal->far);
     card["recording_calibration"] = c;
   }
   if (const auto point = scorer.calibrated())

@@ -20,6 +20,7 @@
 #include "core/atomic_file.h"
 #include "core/npy.h"
 #include "data/synthetic.h"
+#include "enroll/library.h"
 #include "support/test_support.h"
 
 namespace oneshot {
@@ -172,9 +173,12 @@ void EnrollCli::LibraryListsTheEnrolledClassesWithCalibratedThresholds() {
   EXPECT_GT(j["calibration"]["logistic"]["a"].get<double>(), 0);
   EXPECT_EQ(j["settings"]["score_norm"], "as-norm");
   EXPECT_GE(j["cohort"].get<int>(), 10);
-  // And detect's calibration for a recording centred on itself, at the same library rate.
+  // And the calibration of scores centred on what is scored (detect's recording, classify's batch), at the
+  // centred rate: the library's, or the domain default where the library keeps the default.
   ASSERT_TRUE(j.contains("recording_calibration")) << j.dump();
-  EXPECT_NEAR(j["recording_calibration"]["far_per_class"].get<double>(), shared["far_per_class"].get<double>(), 1e-12);
+  const double centred = j["recording_calibration"]["library_far"];
+  EXPECT_EQ(centred, far == kDefaultLibraryFar ? kDefaultDomainFar : far);
+  EXPECT_NEAR(j["recording_calibration"]["far_per_class"].get<double>(), 1 - std::pow(1 - centred, 1.0 / 3), 1e-12);
   EXPECT_TRUE(std::isfinite(j["recording_calibration"]["threshold"].get<double>()));
   // A K that takes the whole cohort no longer adapts: said, with a K that would.
   const int cohort = j["cohort"];
@@ -698,6 +702,7 @@ void EnrollCli::ExportedOnnxEmbedsAsEmbedDoesWithTheLibrarysThresholdsInItsCard(
   EXPECT_FALSE(recording["far_curve"].empty()) << recording.dump();
   EXPECT_EQ(recording["normalised"], false) << recording.dump();
   EXPECT_FALSE(recording["parts"].empty()) << recording.dump();
+  EXPECT_EQ(recording["library_far"], nlohmann::json::parse(listing)["recording_calibration"]["library_far"]);
   // Refused before any work: an exported file needs a name for its card.
   EXPECT_NE(test::run_command(cli() + " export --run " + run + " --format onnx --out -", &out), 0);
   EXPECT_NE(out.find("--out must name a file"), std::string::npos) << out;
@@ -1229,7 +1234,7 @@ void EnrollCli::DetectCentresEachRecordingOnItselfWhereItCan() {
                               &out),
             0)
       << out;
-  EXPECT_NE(out.find("scores centred on the recording (60 windows)"), std::string::npos) << out;
+  EXPECT_NE(out.find("scores centred on the recording (60 windows; false-accept rate 0.05)"), std::string::npos) << out;
   ASSERT_EQ(test::run_command(detect + library_.string() + " --centre library --out " +
                                   (tmp_->path() / "centre2").string() + " " + recording,
                               &out),
@@ -1286,7 +1291,7 @@ void EnrollCli::DetectCentresEachRecordingOnItselfWhereItCan() {
                               &out),
             0)
       << out;
-  EXPECT_NE(out.find("scores centred on the recording (60 windows)"), std::string::npos) << out;
+  EXPECT_NE(out.find("scores centred on the recording (60 windows; false-accept rate 0.05)"), std::string::npos) << out;
 }
 
 // classify of many files centres them on their own mean (as a domain):

@@ -102,6 +102,25 @@ TEST(RecordingCentre, ScoresAreRawOnCentredEmbeddingsWithTheRecordingCalibration
   EXPECT_TRUE(stored.normalised());
   EXPECT_FALSE(stored.domain_centred());
 
+  // A library at the default rate is scored centred at the centred default
+  // (centred_far); uncentred it stays at its own; a run's --far wins.
+  {
+    ClassLibrary w = ClassLibrary::open(dir / "lib.db");
+    Calibration at_default = library_cal;
+    at_default.far = kDefaultLibraryFar;
+    w.set_calibration(at_default);
+  }
+  {
+    const ClassLibrary at_default = ClassLibrary::open_read_only(dir / "lib.db");
+    const LibraryScorer centred(at_default, *run, options);
+    EXPECT_EQ(centred.far(), kDefaultDomainFar);
+    EXPECT_NEAR(centred.threshold(0), library_threshold(recording_cal, kDefaultDomainFar, 2).threshold, 1e-12);
+    EXPECT_EQ(LibraryScorer(at_default, *run, ScoringOptions{}).far(), kDefaultLibraryFar);
+    ScoringOptions given = options;
+    given.far = 0.02;
+    EXPECT_EQ(LibraryScorer(at_default, *run, given).far(), 0.02);
+  }
+
   // A centre of the wrong length, a library with a domain, one without the calibration: refused.
   ScoringOptions short_centre;
   short_centre.recording_centre = std::vector<float>(3, 0.0f);
