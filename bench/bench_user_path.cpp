@@ -643,7 +643,7 @@ void Bench::bench_half(RunModel& run, const std::vector<int>& calibration_classe
         // As classify: every clip to classify embedded (once per half:
         // `embedded`), centred on their mean where it can be, then scored.
         std::vector<std::pair<int, const SoundingEmbeddings*>> batch;  // (class, clip)
-        BatchCentre centre;
+        MeanOfRecordings centre;
         for (int c : test)
           for (const std::string& path : clips_of_[c]) {
             if (used.count(path)) continue;
@@ -652,7 +652,7 @@ void Bench::bench_half(RunModel& run, const std::vector<int>& calibration_classe
             auto it = embedded.find(path);
             if (it == embedded.end()) it = embedded.emplace(path, embed_sounding(run, path, classify_options)).first;
             batch.emplace_back(c, &it->second);
-            centre.add(it->second.windows);
+            add_recording(centre, it->second.windows);
           }
         ++batches_classified_;
         std::optional<LibraryScorer> centred;

@@ -11,22 +11,54 @@
 
 namespace oneshot {
 
+void MeanOfRecordings::add(const float* rows, std::size_t n_rows, std::size_t dim) {
+  if (n_rows == 0) throw Error("domain centring: a recording without windows");
+  if (dim == 0) throw Error("domain centring: embeddings of 0 values");
+  if (!sum_.empty() && dim != sum_.size())
+    throw Error("domain centring: an embedding of " + std::to_string(dim) + " values after " +
+                std::to_string(sum_.size()));
+  std::vector<double> own(dim, 0.0);
+  for (std::size_t r = 0; r < n_rows; ++r)
+    for (std::size_t d = 0; d < dim; ++d) own[d] += rows[r * dim + d];
+  std::vector<float> mean(dim);
+  for (std::size_t d = 0; d < dim; ++d) {
+    mean[d] = static_cast<float>(own[d] / static_cast<double>(n_rows));
+    if (!std::isfinite(mean[d])) throw Error("domain centring: a recording's mean embedding is not finite");
+  }
+  if (sum_.empty()) sum_.assign(dim, 0.0);
+  for (std::size_t d = 0; d < dim; ++d) sum_[d] += mean[d];
+  ++recordings_;
+}
+
+void MeanOfRecordings::add(const std::vector<std::vector<float>>& rows) {
+  if (rows.empty()) throw Error("domain centring: a recording without windows");
+  const std::size_t dim = rows.front().size();
+  std::vector<float> table;
+  table.reserve(rows.size() * dim);
+  for (const auto& r : rows) {
+    if (r.size() != dim) throw Error("domain centring: windows of " + std::to_string(r.size()) + " and " +
+                                     std::to_string(dim) + " values in one recording");
+    table.insert(table.end(), r.begin(), r.end());
+  }
+  add(table.data(), rows.size(), dim);
+}
+
+std::vector<float> MeanOfRecordings::mean() const {
+  if (recordings_ == 0) throw Error("domain centring: no recordings to estimate the domain's mean from");
+  std::vector<float> out(sum_.size());
+  for (std::size_t d = 0; d < sum_.size(); ++d) out[d] = static_cast<float>(sum_[d] / static_cast<double>(recordings_));
+  return out;
+}
+
 std::vector<float> mean_of_files(const std::vector<float>& file_means, std::size_t n, std::size_t dim) {
   if (n == 0) throw Error("domain centring: no recordings to estimate the domain's mean from");
   if (dim == 0) throw Error("domain centring: embeddings of 0 values");
   if (file_means.size() != n * dim)
     throw Error("domain centring: " + std::to_string(file_means.size()) + " values for " + std::to_string(n) +
                 " files of " + std::to_string(dim));
-  std::vector<double> sum(dim, 0.0);
-  for (std::size_t r = 0; r < n; ++r)
-    for (std::size_t d = 0; d < dim; ++d) {
-      const float v = file_means[r * dim + d];
-      if (!std::isfinite(v)) throw Error("domain centring: a file's mean embedding is not finite");
-      sum[d] += v;
-    }
-  std::vector<float> mean(dim);
-  for (std::size_t d = 0; d < dim; ++d) mean[d] = static_cast<float>(sum[d] / static_cast<double>(n));
-  return mean;
+  MeanOfRecordings mean;
+  for (std::size_t r = 0; r < n; ++r) mean.add(file_means.data() + r * dim, 1, dim);
+  return mean.mean();
 }
 
 std::size_t domain_cohort_quota(std::size_t n_files) {

@@ -66,11 +66,32 @@ std::size_t domain_cohort_quota(std::size_t n_files);
 // "The domain's own cohort").
 std::size_t domain_top_k(std::size_t library_top_k, std::size_t cohort_size);
 
-// The domain's mean of `n` files: each row of `file_means` (n x dim,
-// row-major) is one file's mean window embedding, and every file counts the
-// same, whatever its length (an hour of background does not outweigh the
-// other recordings). Throws oneshot::Error when n or dim is 0, the table's
-// size is not n x dim, or a value is not finite.
+// The mean of recordings' mean window embeddings, every recording counting
+// the same whatever its length (an hour of background does not outweigh the
+// other recordings): a domain's mean (enroll --domain), classify's batch, the
+// calibration's validation clips. Streaming, one recording at a time: each
+// recording's windows averaged in double and rounded to float (its mean, as
+// a domain lists it), the means summed in double, so the order of the
+// recordings changes nothing but rounding. Errors (oneshot::Error): a
+// recording without windows or of 0 values, another width than the first, a
+// value that is not finite, and mean() before any recording.
+class MeanOfRecordings {
+ public:
+  // One recording's windows: `n_rows` rows of `dim` values, row-major.
+  void add(const float* rows, std::size_t n_rows, std::size_t dim);
+  void add(const std::vector<std::vector<float>>& rows);  // rows of equal width
+  std::size_t recordings() const { return recordings_; }
+  std::vector<float> mean() const;  // dim values
+
+ private:
+  std::vector<double> sum_;
+  std::size_t recordings_ = 0;
+};
+
+// The domain's mean of `n` files whose means are known: each row of
+// `file_means` (n x dim, row-major) is one file's mean window embedding
+// (MeanOfRecordings over one row each). Throws oneshot::Error when n or dim
+// is 0, the table's size is not n x dim, or a value is not finite.
 std::vector<float> mean_of_files(const std::vector<float>& file_means, std::size_t n, std::size_t dim);
 
 // The recordings a domain was estimated from (DomainCentre::sources, a JSON

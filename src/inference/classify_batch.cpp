@@ -11,29 +11,6 @@
 
 namespace oneshot {
 
-void BatchCentre::add(const torch::Tensor& windows) {
-  const torch::Tensor w = windows.to(torch::kDouble).contiguous();
-  if (w.dim() != 2 || w.size(0) < 1) throw Error("batch centre: a recording without windows");
-  const auto dim = static_cast<std::size_t>(w.size(1));
-  if (sum_.empty()) sum_.assign(dim, 0.0);
-  if (dim != sum_.size())
-    throw Error("batch centre: an embedding of " + std::to_string(dim) + " values after " + std::to_string(sum_.size()));
-  const torch::Tensor m = w.mean(0);
-  const double* p = m.data_ptr<double>();
-  for (std::size_t d = 0; d < dim; ++d) {
-    if (!std::isfinite(p[d])) throw Error("batch centre: an embedding value is not finite");
-    sum_[d] += p[d];
-  }
-  ++recordings_;
-}
-
-std::vector<float> BatchCentre::mean() const {
-  if (recordings_ == 0) throw Error("batch centre: no recording");
-  std::vector<float> out(sum_.size());
-  for (std::size_t d = 0; d < sum_.size(); ++d) out[d] = static_cast<float>(sum_[d] / static_cast<double>(recordings_));
-  return out;
-}
-
 BatchReport classify_batch(RunModel& run, const ClassLibrary& library, const ScoringOptions& scoring,
                            LibraryScorer& as_stored, const std::vector<std::string>& files,
                            const BatchOptions& options, const BatchFileHandler& on_file) {
@@ -57,14 +34,14 @@ BatchReport classify_batch(RunModel& run, const ClassLibrary& library, const Sco
     std::string error;
   };
   std::vector<Pending> pending(files.size());
-  BatchCentre centre;
+  MeanOfRecordings centre;  // each recording's mean with equal weight (enroll --domain's)
   std::set<std::string> counted;  // a recording given twice counts once in the mean
   std::size_t kept_windows = 0;
   Progress bar("embedding the files to centre on", files.size(), options.progress);
   for (std::size_t f = 0; f < files.size(); ++f, bar.advance()) {
     try {
       SoundingEmbeddings e = embed_sounding(run, files[f], options.classify);
-      if (counted.insert(recording_identity(files[f])).second) centre.add(e.windows);
+      if (counted.insert(recording_identity(files[f])).second) add_recording(centre, e.windows);
       else ++report.repeated;
       const auto w = static_cast<std::size_t>(e.windows.size(0));
       // A pipe or a device cannot be read again: kept whatever the budget.

@@ -39,20 +39,6 @@ inline constexpr std::size_t kMinBatchCentreFiles = 24;
 // kept whatever the budget.
 inline constexpr std::size_t kBatchKeptWindows = 65536;
 
-// The batch's mean, accumulated one recording at a time: each recording's
-// mean window embedding (rows of (W, D) as the run embeds them), the
-// recordings with equal weight (enroll/domain_centre.h mean_of_files), in
-// double precision, so the order of the files changes nothing but rounding.
-class BatchCentre {
- public:
-  void add(const torch::Tensor& windows);  // (W, D), W >= 1; Error on another D or a value not finite
-  std::size_t recordings() const { return recordings_; }
-  std::vector<float> mean() const;         // D values; Error when no recording was added
-
- private:
-  std::vector<double> sum_;
-  std::size_t recordings_ = 0;
-};
 
 struct BatchOptions {
   ClassifyOptions classify;

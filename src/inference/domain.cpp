@@ -16,6 +16,12 @@
 namespace oneshot {
 namespace fs = std::filesystem;
 
+void add_recording(MeanOfRecordings& mean, const torch::Tensor& windows) {
+  const torch::Tensor w = windows.to(torch::kFloat).contiguous();
+  if (w.dim() != 2) throw Error("domain centring: a recording's windows must be (W, D)");
+  mean.add(w.data_ptr<float>(), static_cast<std::size_t>(w.size(0)), static_cast<std::size_t>(w.size(1)));
+}
+
 std::vector<float> clip_means(const torch::Tensor& rows, const std::vector<std::size_t>& row_clip, std::size_t n_clips) {
   const torch::Tensor r = rows.to(torch::kFloat).contiguous();
   const auto dim = static_cast<std::size_t>(r.size(1));
@@ -50,8 +56,8 @@ std::string recording_identity(const std::string& path) {
 DomainEstimate estimate_domain(RunModel& run, const std::vector<std::string>& files, const WindowingOptions& windowing,
                                bool progress) {
   DomainEstimate out;
-  std::vector<float> file_means;  // kept x dim
-  std::size_t dim = 0, kept = 0;
+  MeanOfRecordings mean;
+  std::size_t kept = 0;
   std::int64_t windows = 0;
   nlohmann::json sources = nlohmann::json::array();
   std::set<std::string> seen;  // a recording given twice (two paths, a link) counts once
@@ -71,11 +77,7 @@ DomainEstimate estimate_domain(RunModel& run, const std::vector<std::string>& fi
       out.silent.push_back(files[f]);
       continue;
     }
-    dim = rows.front().size();
-    std::vector<double> sum(dim, 0.0);
-    for (const auto& r : rows)
-      for (std::size_t d = 0; d < dim; ++d) sum[d] += r[d];
-    for (std::size_t d = 0; d < dim; ++d) file_means.push_back(static_cast<float>(sum[d] / static_cast<double>(rows.size())));
+    mean.add(rows);
     windows += static_cast<std::int64_t>(rows.size());
     for (auto& w : evenly_strided(std::move(rows), quota)) out.centre.cohort.push_back(std::move(w));
     ++kept;
@@ -91,7 +93,7 @@ DomainEstimate estimate_domain(RunModel& run, const std::vector<std::string>& fi
                 "mean (at least " + std::to_string(kMinDomainWindows) + "; on real sounds a domain of one clip let "
                 "three quarters of never-enrolled files through): give at least 20 recordings of several kinds of "
                 "sound from the place and equipment the library will be used on");
-  out.centre.mean = mean_of_files(file_means, kept, dim);
+  out.centre.mean = mean.mean();
   out.centre.cohort = evenly_strided(std::move(out.centre.cohort), kMaxDomainCohort);
   out.centre.files = static_cast<std::int64_t>(kept);
   out.centre.windows = windows;

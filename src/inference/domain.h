@@ -73,6 +73,10 @@ std::size_t min_recording_centre_windows(const RunModel& run, std::size_t window
 // (eval/protocols.h recentred).
 torch::Tensor recentred(const RunModel& run, const torch::Tensor& embeddings, const std::vector<float>& centre);
 
+// One recording's window embeddings `windows` (W, D) added to `mean`
+// (enroll/domain_centre.h MeanOfRecordings; its errors).
+void add_recording(MeanOfRecordings& mean, const torch::Tensor& windows);
+
 // Each clip's mean of its rows: `rows` (N, D) with row_clip[i] the clip of
 // row i (every clip in [0, n_clips) with at least one row), as the
 // row-major (n_clips x D) table mean_of_files takes.

@@ -26,6 +26,34 @@ TEST(DomainCentre, TheMeanWeighsEveryFileTheSame) {
   EXPECT_THROW(mean_of_files({1, std::numeric_limits<float>::quiet_NaN()}, 1, 2), Error);
 }
 
+TEST(DomainCentre, TheMeanOfRecordingsAveragesEachRecordingThenTheRecordings) {
+  const std::vector<float> a = {1, 0, 3, 0, 5, 6};  // 3 windows, mean (3, 2)
+  const std::vector<float> b = {-1, 4};             // 1 window, mean (-1, 4)
+  MeanOfRecordings mean;
+  EXPECT_THROW(mean.mean(), Error);
+  mean.add(a.data(), 3, 2);
+  mean.add(std::vector<std::vector<float>>{{-1, 4}});
+  EXPECT_EQ(mean.recordings(), 2u);
+  const std::vector<float> m = mean.mean();
+  ASSERT_EQ(m.size(), 2u);
+  EXPECT_FLOAT_EQ(m[0], 1.0f);  // (3 + -1) / 2, not the mean of the 4 windows (2)
+  EXPECT_FLOAT_EQ(m[1], 3.0f);
+  MeanOfRecordings reversed;
+  reversed.add(b.data(), 1, 2);
+  reversed.add(a.data(), 3, 2);
+  EXPECT_EQ(reversed.mean(), m);
+  // The same as the means given as a table.
+  EXPECT_EQ(mean_of_files({3, 2, -1, 4}, 2, 2), m);
+  const float three[3] = {0, 0, 0};
+  EXPECT_THROW(mean.add(three, 1, 3), Error);  // another width
+  const float nan_row[2] = {std::numeric_limits<float>::quiet_NaN(), 0};
+  EXPECT_THROW(mean.add(nan_row, 1, 2), Error);  // not finite
+  EXPECT_THROW(mean.add(a.data(), 0, 2), Error);  // no window
+  EXPECT_THROW(mean.add(std::vector<std::vector<float>>{{1, 2}, {3}}), Error);  // ragged
+  EXPECT_EQ(mean.recordings(), 2u);  // a refused recording is not counted
+  EXPECT_EQ(mean.mean(), m);
+}
+
 TEST(DomainCentre, TheCohortSharesItsCapOverTheFilesAndStridesEvenly) {
   // 2000 over 3 files: 667 each (rounded up); over 5000 files: one each.
   EXPECT_EQ(domain_cohort_quota(1), kMaxDomainCohort);

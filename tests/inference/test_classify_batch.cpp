@@ -1,5 +1,5 @@
 // The files classified together as their own domain (classify --centre batch):
-// BatchCentre is each recording's mean window with equal weight; classify_batch
+// a recording's windows go into the mean of recordings (MeanOfRecordings); classify_batch
 // scores every file re-centred on the mean of the files that hold sound, with
 // the library's recording calibration, once enough of them do, reports each
 // file in the order given (errors in their place), gives the same answers when
@@ -13,30 +13,25 @@
 #include "data/synthetic.h"
 #include "enroll/library.h"
 #include "inference/classify_batch.h"
+#include "inference/domain.h"
 #include "tiny_run.h"
 
 namespace oneshot {
 namespace {
 
-TEST(BatchCentre, IsTheMeanOfEachRecordingsMeanWithEqualWeight) {
-  const torch::Tensor a = torch::tensor({{1.0f, 0.0f}, {3.0f, 0.0f}, {5.0f, 6.0f}});  // mean (3, 2)
-  const torch::Tensor b = torch::tensor({{-1.0f, 4.0f}});                            // mean (-1, 4)
-  BatchCentre centre;
-  EXPECT_THROW(centre.mean(), Error);
-  centre.add(a);
-  centre.add(b);
-  EXPECT_EQ(centre.recordings(), 2u);
-  const std::vector<float> m = centre.mean();
-  ASSERT_EQ(m.size(), 2u);
-  EXPECT_FLOAT_EQ(m[0], 1.0f);  // (3 + -1) / 2, not the mean of the 4 windows (2)
-  EXPECT_FLOAT_EQ(m[1], 3.0f);
-  BatchCentre reversed;
-  reversed.add(b);
-  reversed.add(a);
-  EXPECT_EQ(reversed.mean(), m);
-  EXPECT_THROW(centre.add(torch::zeros({1, 3})), Error);                              // another dimension
-  EXPECT_THROW(centre.add(torch::tensor({{std::nanf(""), 0.0f}})), Error);            // not finite
-  EXPECT_THROW(centre.add(torch::zeros({0, 2})), Error);                               // no window
+// A recording's windows as the run embeds them (a tensor) go into the mean as
+// their rows would (enroll/domain_centre.h MeanOfRecordings, tested there).
+TEST(ClassifyBatchCentre, ARecordingsWindowTensorAddsItsRows) {
+  const torch::Tensor a = torch::tensor({{1.0f, 0.0f}, {3.0f, 0.0f}, {5.0f, 6.0f}});
+  MeanOfRecordings from_tensor, from_rows;
+  add_recording(from_tensor, a);
+  add_recording(from_tensor, torch::tensor({{-1.0, 4.0}}, torch::kDouble));  // any float type
+  const std::vector<float> rows = {1, 0, 3, 0, 5, 6}, one = {-1, 4};
+  from_rows.add(rows.data(), 3, 2);
+  from_rows.add(one.data(), 1, 2);
+  EXPECT_EQ(from_tensor.mean(), from_rows.mean());
+  EXPECT_THROW(add_recording(from_tensor, torch::zeros({2})), Error);     // not (W, D)
+  EXPECT_THROW(add_recording(from_tensor, torch::zeros({0, 2})), Error);  // no window
 }
 
 struct BatchFixture {
@@ -100,12 +95,12 @@ TEST(ClassifyBatch, ScoresEveryFileCentredOnTheFilesThatHoldSound) {
   ASSERT_EQ(outcomes.size(), f.files.size());
 
   // By hand: the centre of the six sounding files, a scorer given it, each file classified.
-  BatchCentre centre;
+  MeanOfRecordings centre;
   std::vector<SoundingEmbeddings> embedded;
   for (std::size_t i = 0; i < f.files.size(); ++i) {
     if (i == 3) continue;
     embedded.push_back(embed_sounding(*f.run, f.files[i], options.classify));
-    centre.add(embedded.back().windows);
+    add_recording(centre, embedded.back().windows);
   }
   const ClassLibrary lib = ClassLibrary::open_read_only(f.dir / "lib.db");
   ScoringOptions with_centre;
