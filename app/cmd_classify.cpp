@@ -41,10 +41,15 @@ int run_classify(const ClassifyArgs& a) {
   options.window_aggregate = a.window_aggregate;
   hop_samples(*run, options.windowing);  // a bad --hop once, not once per file
 
-  const InputFiles inputs = expand_inputs(a.files);
+  const InputFiles inputs = expand_inputs(a.files, EmptyFolders::in_place);
   if (inputs.any_skipped()) std::cerr << "note: " << inputs.skipped_note() << "\n";
   const std::vector<std::string>& files = inputs.files;
   nlohmann::json json = nlohmann::json::array();
+  // A folder with no audio among the inputs: an error in its place; the other inputs are classified.
+  for (const auto& [folder, why] : inputs.empty_folders) {
+    std::cerr << "error: " << why << "\n";
+    if (a.format == "json") json.push_back({{"path", folder}, {"error", why}});
+  }
   if (a.format == "csv")
     std::printf("path,decision,rank,class,score,threshold,votes,windows,confidence,confidence_needed\n");
   // The confidence in [0, 1] (JSON null, CSV empty, table "-" without a logistic calibration).
@@ -127,7 +132,12 @@ int run_classify(const ClassifyArgs& a) {
               << "\n";
   }
   if (a.format == "json") std::printf("%s\n", json_text(json, 2).c_str());
-  if (failed) throw Error(std::to_string(failed) + " of " + std::to_string(files.size()) + " files could not be classified");
+  std::string summary;
+  if (failed) summary = std::to_string(failed) + " of " + std::to_string(files.size()) + " files could not be classified";
+  if (const std::size_t empty = inputs.empty_folders.size())
+    summary += (summary.empty() ? "" : "; ") + std::to_string(empty) + (empty == 1 ? " folder" : " folders") +
+               " given held no audio (named above)";
+  if (!summary.empty()) throw Error(summary);
   return 0;
 }
 

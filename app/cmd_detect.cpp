@@ -63,8 +63,10 @@ int run_detect(const DetectArgs& a) {
   check_output_directory(a.out);  // before the library and the model are loaded
   check_output_path(fs::path(a.out) / "events.tsv");
   check_output_path(fs::path(a.out) / "events.partial.tsv");
-  const InputFiles inputs = expand_inputs(a.files);
+  const InputFiles inputs = expand_inputs(a.files, EmptyFolders::in_place);
   if (inputs.any_skipped()) std::cerr << "note: " << inputs.skipped_note() << "\n";
+  // A folder with no audio among the inputs: an error in its place; the other recordings are detected.
+  for (const auto& [folder, why] : inputs.empty_folders) std::cerr << "error: " << why << "\n";
   const std::vector<std::string>& files = inputs.files;
   // Events and tables name a recording by its base name (as DCASE's lists
   // do): two recordings that share one could not be told apart.
@@ -280,6 +282,9 @@ int run_detect(const DetectArgs& a) {
   std::string summary;
   if (failed)
     summary = std::to_string(failed) + " of " + std::to_string(files.size()) + " recordings failed (each named above)";
+  if (const std::size_t empty = inputs.empty_folders.size())
+    summary += (summary.empty() ? "" : "; ") + std::to_string(empty) + (empty == 1 ? " folder" : " folders") +
+               " given held no audio (named above)";
   if (unwritten)
     summary += (summary.empty() ? "" : "; ") + std::to_string(unwritten) + " of " + std::to_string(files.size()) +
                " recordings were detected (their events are in " + tsv.string() +
@@ -376,10 +381,11 @@ void add_detect_command(CLI::App& app) {
   cmd->add_flag("--no-plots", a->no_plots, "No score plots");
   cmd->add_flag("--quiet", a->quiet, "Events only");
   cmd->footer(
-      "Events go to standard output as TSV lines (filename onset offset event_label score) as soon as they end:\n"
-      "score is the calibrated confidence in [0, 1] of the event's best window (its raw score for a library\n"
-      "made by an older version).\n"
-      "about window/2 + hop/2 after the offset (plus --merge-gap), and to OUT/events.tsv at the end.\n"
+      "Events go to standard output as TSV lines (filename onset offset event_label score) as soon as they end,\n"
+      "about window/2 + hop/2 after the offset (plus --merge-gap), to OUT/events.partial.tsv as each recording\n"
+      "ends, and to OUT/events.tsv at the end. score is the calibrated confidence in [0, 1] of the event's best\n"
+      "window (its raw score for a library made by an older version). With --boundaries sound an event is one\n"
+      "part of the sound inside windows that lasted --min-duration, so a part may be shorter.\n"
       "The filename column holds each file's base name (DCASE's convention); standard input is \"stdin\".");
   cmd->callback([a] {
     if (int code = run_detect(*a); code != 0) throw CLI::RuntimeError(code);

@@ -182,7 +182,7 @@ std::string InputFiles::skipped_note() const {
   return note;
 }
 
-InputFiles expand_inputs(const std::vector<std::string>& paths) {
+InputFiles expand_inputs(const std::vector<std::string>& paths, EmptyFolders empty) {
   InputFiles out;
   std::set<fs::path> listed;  // canonical paths of the files found in directories so far
   for (const std::string& p : paths) {
@@ -225,11 +225,16 @@ InputFiles expand_inputs(const std::vector<std::string>& paths) {
       }
       if (ec) throw file_error(p, "cannot list: " + ec.message());
       std::sort(other.begin(), other.end());
-      if (found.empty())
-        throw file_error(p, other.empty() ? "directory holds no files"
-                                          : "directory holds no audio files (" + std::to_string(other.size()) +
-                                                " other file" + (other.size() == 1 ? "" : "s") + ": " +
-                                                some_of(other) + ")");
+      if (found.empty()) {
+        const Error why = file_error(p, other.empty() ? "directory holds no files"
+                                                      : "directory holds no audio files (" +
+                                                            std::to_string(other.size()) + " other file" +
+                                                            (other.size() == 1 ? "" : "s") + ": " + some_of(other) +
+                                                            ")");
+        if (empty == EmptyFolders::error) throw why;
+        out.empty_folders.emplace_back(p, why.what());
+        continue;
+      }
       std::sort(found.begin(), found.end());
       // A link to a recording that is also reached another way (in this folder or an earlier one) is read
       // once, under the first name in sorted order: an archive would otherwise hold it, and find it, twice.
@@ -246,6 +251,7 @@ InputFiles expand_inputs(const std::vector<std::string>& paths) {
       out.files.push_back(p);
     }
   }
+  if (out.files.empty() && !out.empty_folders.empty()) throw Error(out.empty_folders.front().second);
   return out;
 }
 

@@ -14,6 +14,7 @@
 // classify's windows.
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "enroll/library.h"
@@ -70,6 +71,10 @@ struct InputFiles {
   std::vector<std::string> files;      // to read, in order
   std::vector<std::string> not_audio;  // skipped in the directories: hidden, or not audio by name
   std::vector<std::string> same_file;  // skipped in the directories: another name of a listed recording
+  // With EmptyFolders::in_place: each directory given that holds no audio,
+  // as given and its error ("DIR: directory holds no files"), for the command
+  // to report while it reads the rest.
+  std::vector<std::pair<std::string, std::string>> empty_folders;
   // "skipped 2 files that are not audio (no audio extension): DIR/a.txt, DIR/meta.json;
   // and 1 hidden file (name starting with "."): DIR/.b.wav" (the first five of
   // each, then a count; then the links to a recording listed under another
@@ -77,6 +82,12 @@ struct InputFiles {
   std::string skipped_note() const;
   bool any_skipped() const { return !not_audio.empty() || !same_file.empty(); }
 };
-InputFiles expand_inputs(const std::vector<std::string>& paths);
+// A directory given that holds no audio: an Error that stops the command
+// (enroll: its examples are all or nothing), or, in_place, listed in
+// InputFiles::empty_folders while the other inputs are read (classify,
+// detect: one empty folder among several must not cost the others); still an
+// Error when no input is left at all.
+enum class EmptyFolders { error, in_place };
+InputFiles expand_inputs(const std::vector<std::string>& paths, EmptyFolders empty = EmptyFolders::error);
 
 }  // namespace oneshot

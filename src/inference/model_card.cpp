@@ -1,5 +1,6 @@
 #include "inference/model_card.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.h"
@@ -103,7 +104,20 @@ nlohmann::json library_card(const ClassLibrary& library, RunModel& run) {
                 "rate library_far shared out over its classes (the library's rate, or the default rate of a library "
                 "with a domain where the library keeps the default of one without: centred scores carry over to "
                 "new classes as a domain's do)";
-    if (const auto cal = library.calibration()) c["library_far"] = centred_far(cal->far);
+    if (const auto cal = library.calibration()) {
+      // The threshold that applies (far, threshold and frr above are the calibration's stored point: one class
+      // at its rate), as library_threshold is for the library's own scores.
+      const std::vector<bool> positive = scorer.positive();
+      const auto n_positive = static_cast<std::size_t>(std::count(positive.begin(), positive.end(), true));
+      const double rate = centred_far(cal->far);
+      c["library_far"] = rate;
+      if (!rec->far_curve.empty() && n_positive > 0) {
+        const FarPoint p = library_threshold(*rec, rate, n_positive);
+        c["library_threshold"] = {{"library_far", rate}, {"per_class_far", p.far}, {"threshold", p.threshold},
+                                  {"frr", p.frr}, {"note", "a class of one example recording; a class of several: "
+                                                           "its by_examples curve at per_class_far"}};
+      }
+    }
     card["recording_calibration"] = c;
   }
   if (const auto point = scorer.calibrated())

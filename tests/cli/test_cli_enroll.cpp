@@ -703,6 +703,9 @@ void EnrollCli::ExportedOnnxEmbedsAsEmbedDoesWithTheLibrarysThresholdsInItsCard(
   EXPECT_EQ(recording["normalised"], false) << recording.dump();
   EXPECT_FALSE(recording["parts"].empty()) << recording.dump();
   EXPECT_EQ(recording["library_far"], nlohmann::json::parse(listing)["recording_calibration"]["library_far"]);
+  // The threshold that applies to centred scores, as library lists it (not the stored one-class point).
+  EXPECT_EQ(recording["library_threshold"]["threshold"],
+            nlohmann::json::parse(listing)["recording_calibration"]["threshold"]);
   // Refused before any work: an exported file needs a name for its card.
   EXPECT_NE(test::run_command(cli() + " export --run " + run + " --format onnx --out -", &out), 0);
   EXPECT_NE(out.find("--out must name a file"), std::string::npos) << out;
@@ -1362,6 +1365,19 @@ void EnrollCli::ClassifyCentresTheFilesClassifiedTogetherWhereItCan() {
   const auto [few, few_note] = classify("", five);
   EXPECT_EQ(few_note.find("centred"), std::string::npos) << few_note;
   for (std::size_t i = 0; i < 5; ++i) EXPECT_EQ(few[i]["ranking"], stored[i]["ranking"]) << i;
+  // An empty folder among them: an error in its place (named, in the JSON too, exit 1); the files are answered.
+  const fs::path empty = tmp_->path() / "batch-empty-folder";
+  fs::create_directories(empty);
+  std::vector<fs::path> with_empty = five;
+  with_empty.push_back(empty);
+  const auto [beside_empty, empty_note] = classify("", with_empty, &status);
+  EXPECT_NE(status, 0);
+  EXPECT_NE(empty_note.find(empty.string() + ": directory holds no files"), std::string::npos) << empty_note;
+  EXPECT_NE(empty_note.find("1 folder given held no audio"), std::string::npos) << empty_note;
+  ASSERT_EQ(beside_empty.size(), 6u) << beside_empty.dump();
+  EXPECT_EQ(beside_empty[0]["path"], empty.string());
+  EXPECT_TRUE(beside_empty[0].contains("error"));
+  for (std::size_t i = 0; i < 5; ++i) EXPECT_EQ(beside_empty[i + 1]["ranking"], stored[i]["ranking"]) << i;
   // A library calibrated before the recording calibration: not centred, said, and the way out names the
   // library's own rate, not this run's --far (which enroll would store).
   const fs::path old = tmp_->path() / "batch-old.db";

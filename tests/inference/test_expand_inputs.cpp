@@ -56,6 +56,19 @@ TEST(ExpandInputs, AFolderWithoutAudioIsNamedWithWhatItHolds) {
   fs::create_directories(dir / "empty");
   EXPECT_NE(test::error_of([&] { expand_inputs({(dir / "empty").string()}); }).find("directory holds no files"),
             std::string::npos);
+  // In place (classify, detect): the empty folder is listed with its error and the other inputs kept; with
+  // nothing else left it is still the error.
+  write_file_atomic(dir / "recs" / "a.wav", "x");
+  const InputFiles in_place =
+      expand_inputs({(dir / "empty").string(), (dir / "recs").string(), (dir / "notes").string()}, EmptyFolders::in_place);
+  EXPECT_EQ(in_place.files, std::vector<std::string>{(dir / "recs" / "a.wav").string()});
+  ASSERT_EQ(in_place.empty_folders.size(), 2u);
+  EXPECT_EQ(in_place.empty_folders[0].first, (dir / "empty").string());
+  EXPECT_NE(in_place.empty_folders[0].second.find("directory holds no files"), std::string::npos);
+  EXPECT_NE(in_place.empty_folders[1].second.find("directory holds no audio files (7 other files"), std::string::npos);
+  EXPECT_NE(test::error_of([&] { expand_inputs({(dir / "empty").string()}, EmptyFolders::in_place); })
+                .find("directory holds no files"),
+            std::string::npos);
   // A FIFO named as audio is still named: reading it could block for ever.
   write_file_atomic(dir / "live" / "a.wav", "x");
   ASSERT_EQ(::mkfifo((dir / "live" / "b.wav").c_str(), 0600), 0);

@@ -118,7 +118,15 @@ TEST(RecordingCentre, ScoresAreRawOnCentredEmbeddingsWithTheRecordingCalibration
     EXPECT_EQ(LibraryScorer(at_default, *run, ScoringOptions{}).far(), kDefaultLibraryFar);
     ScoringOptions given = options;
     given.far = 0.02;
-    EXPECT_EQ(LibraryScorer(at_default, *run, given).far(), 0.02);
+    const LibraryScorer at_given(at_default, *run, given);
+    EXPECT_EQ(at_given.far(), 0.02);
+    EXPECT_EQ(at_given.note(), "");
+    // A rate past the curve's ends is held there, and said (not printed as if it applied).
+    given.far = 1e-9;
+    const LibraryScorer past(at_default, *run, given);
+    EXPECT_NE(past.note().find("outside the calibration's curve (0.0001 to 0.5 a class)"), std::string::npos)
+        << past.note();
+    EXPECT_EQ(past.threshold(0), 0.9);  // the curve's first point
   }
 
   // A centre of the wrong length, a library with a domain, one without the calibration: refused.
