@@ -82,6 +82,25 @@ std::string shell_word(const std::string& s) {
   return out + "'";
 }
 
+std::string one_line(const std::string& s) {
+  std::string out;
+  out.reserve(s.size());
+  for (const char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '\n') out += "\\n";
+    else if (c == '\t') out += "\\t";
+    else if (c == '\r') out += "\\r";
+    else if (u < 0x20 || u == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", u);
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 void create_output_directory(const std::string& dir) {
   if (dir.empty()) throw Error("--out is empty: give an output directory");
   check_output_directory(dir);  // not a directory, read-only: named before anything is created

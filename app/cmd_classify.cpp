@@ -103,7 +103,7 @@ int run_classify(const ClassifyArgs& a) {
                     c.ranking[i].votes, c.windows, text_confidence(c.ranking[i].confidence, "").c_str(),
                     text_confidence(c.ranking[i].confidence_needed, "").c_str());
     } else {
-      std::printf("%s: %s%s%s\n", c.path.c_str(), c.decision.c_str(), c.reason.empty() ? "" : " (",
+      std::printf("%s: %s%s%s\n", one_line(c.path).c_str(), c.decision.c_str(), c.reason.empty() ? "" : " (",
                   c.reason.empty() ? "" : (c.reason + ")").c_str());
       for (std::size_t i = 0; i < top; ++i)
         std::printf("  %zu. %s score %8.4f  threshold %8.4f  confidence %5s (needs %s)%s\n", i + 1,

@@ -379,10 +379,11 @@ int enroll_into(const EnrollArgs& a, const std::string& class_name, const std::v
   // A library's first class without a domain: the way to the benchmark's better
   // figures is one option away, and a new user would not find it in the help.
   if (!a.quiet && !a.negative && n_positive == 1 && calibration && !calibration->domain_centred)
-    std::cerr << "tip: scores of new sounds are calibrated on the run's validation classes; `enroll --domain DIR` "
-                 "with a few dozen unlabelled recordings like those you will classify (several kinds of sound) "
-                 "accepted 0.49 instead of 0.36 of a class's recordings at the same rejection on the user-path "
-                 "benchmark (README, \"Domain centring\")\n";
+    std::cerr << "tip: scores of new sounds are calibrated on the run's validation classes; classify of 24 files or "
+                 "more and detect of a long recording centre the scores on what they score, which transfers that "
+                 "calibration to new classes; for fewer files at a time, `enroll --domain DIR` with a few dozen "
+                 "unlabelled recordings like those you will classify (several kinds of sound) does the same "
+                 "(README, \"Domain centring\")\n";
   if (calibration && !calibration->far_curve.empty() && n_positive > 0) {
     const FarPoint p = library_threshold(*calibration, calibration->far, n_positive);
     std::printf("%zu class%s: a file of a never-enrolled sound is accepted at most %.1f %% of the time (per class "
@@ -391,6 +392,19 @@ int enroll_into(const EnrollArgs& a, const std::string& class_name, const std::v
                 calibration->by_examples.empty() ? ""
                                                  : " for a class of one recording; a class of several has its own "
                                                    "threshold, below");
+    // Scores centred on what is scored have their own calibration and rate (centred_far: 0.03 given or not
+    // is the default, which centred scores take as 0.05).
+    const std::optional<Calibration> recording = library.recording_calibration();
+    if (recording && !recording->far_curve.empty() && !library.domain()) {
+      const double rate = centred_far(calibration->far);
+      const FarPoint r = library_threshold(*recording, rate, n_positive);
+      std::printf("  centred on what is scored (classify of 24 files or more, detect of a long recording): at most "
+                  "%.1f %% (per class %.2f %%: threshold %.4g, false rejects %.1f %%)%s\n",
+                  100 * rate, 100 * r.far, r.threshold, 100 * r.frr,
+                  rate != calibration->far ? "; a library at the default rate is scored so at the rate of a library "
+                                             "with a domain"
+                                           : "");
+    }
   }
   for (const auto& c : classes) {
     if (c.negative) {

@@ -92,6 +92,10 @@ std::string csv_field(const std::string& s);
 // S as one word of a POSIX shell command a note suggests: as it is when it
 // holds only characters no shell reads specially, else in single quotes.
 std::string shell_word(const std::string& s);
+// `s` on one line of a table: a control character (a line break or tab in a
+// file name) as its C escape (\n, \t, \r, else \xHH), so that one name cannot
+// break the layout; other text as it is.
+std::string one_line(const std::string& s);
 
 // Creates DIR (an --out) and its parents; Error naming it and why when it cannot (a file there, no permission).
 void create_output_directory(const std::string& dir);

@@ -994,7 +994,13 @@ void EnrollCli::ADomainCentresTheLibraryAndTravelsWithIt() {
   const std::string loud = cli() + " enroll --run " + (demo_ / "run").string() + " --library ";
   const fs::path tip_plain = tmp_->path() / "tip.db", tip_centred = tmp_->path() / "tip-domain.db";
   ASSERT_EQ(test::run_command(loud + tip_plain.string() + " --class a " + clips[0].string() + " 2>&1", &out), 0) << out;
-  EXPECT_NE(out.find("tip: scores of new sounds are calibrated on the run's validation classes; `enroll --domain"),
+  EXPECT_NE(out.find("tip: scores of new sounds are calibrated on the run's validation classes; classify of 24"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("`enroll --domain DIR`"), std::string::npos) << out;
+  // And the rate centred scores take: the default library's, at the domain default.
+  EXPECT_NE(out.find("centred on what is scored (classify of 24 files or more, detect of a long recording): at most "
+                     "5.0 %"),
             std::string::npos)
       << out;
   ASSERT_EQ(test::run_command(loud + tip_plain.string() + " --class b " + clips[1].string() + " 2>&1", &out), 0) << out;
@@ -1378,6 +1384,15 @@ void EnrollCli::ClassifyCentresTheFilesClassifiedTogetherWhereItCan() {
   EXPECT_EQ(beside_empty[0]["path"], empty.string());
   EXPECT_TRUE(beside_empty[0].contains("error"));
   for (std::size_t i = 0; i < 5; ++i) EXPECT_EQ(beside_empty[i + 1]["ranking"], stored[i]["ranking"]) << i;
+  // A line break in a file name keeps the table's layout: escaped, one line a file.
+  const fs::path odd = tmp_->path() / "batch-odd-names";
+  fs::create_directories(odd);
+  fs::copy_file(clips[0], odd / "two\nlines.wav", fs::copy_options::overwrite_existing);
+  std::string table;
+  ASSERT_EQ(test::run_command(cli() + " classify --library " + library_.string() + " " + odd.string(), &table), 0)
+      << table;
+  EXPECT_NE(table.find("two\\nlines.wav: "), std::string::npos) << table;
+  EXPECT_EQ(table.find("two\nlines"), std::string::npos) << table;
   // A library calibrated before the recording calibration: not centred, said, and the way out names the
   // library's own rate, not this run's --far (which enroll would store).
   const fs::path old = tmp_->path() / "batch-old.db";
