@@ -105,11 +105,11 @@ constexpr DomainDefaults library_defaults(bool with_domain) {
 // calibration). Centred so, they carry over to new classes as a domain's do,
 // and the benchmark's rule (the largest rate that rejects at least 90 % of
 // never-enrolled files, with one example a class and with three) allows
-// kDefaultDomainFar there too (README, "Classification centred on the files
-// classified together"). So a library at the default rate of a library
-// without a domain is scored centred at the domain default; any other rate
-// is the user's choice and kept (as enroll keeps a chosen rate when a domain
-// comes or goes). A run's --far overrides both.
+// kDefaultDomainFar there too (README, "The rate of centred scores"). So a
+// library at the default rate of a library without a domain is scored centred
+// at the domain default; any other rate is the user's choice and kept (as
+// enroll keeps a chosen rate when a domain comes or goes). A run's --far
+// overrides both.
 constexpr double centred_far(double library_far) {
   return library_far == kDefaultLibraryFar ? kDefaultDomainFar : library_far;
 }
