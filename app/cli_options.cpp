@@ -52,6 +52,15 @@ const CLI::Validator ThreadCount(
     },
     "THREADS");
 const CLI::Validator FiniteNonNegative = finite_number(0, false, "a finite number >= 0");
+const CLI::Validator FalseAcceptRate(
+    [](std::string& text) -> std::string {
+      char* end = nullptr;
+      const double v = std::strtod(text.c_str(), &end);
+      if (end == text.c_str() || *end != '\0' || !std::isfinite(v) || v < 0 || v >= 1)
+        return "must be a false-accept rate, a finite number >= 0 and below 1, got " + text;
+      return {};
+    },
+    "RATE");
 
 CLI::Validator WholeNumber(long long min, long long max) {
   return CLI::Validator(

@@ -154,7 +154,7 @@ void add_classify_command(CLI::App& app) {
                   "accepted as one of its classes (default: the library's, set by enroll --far; scores centred on "
                   "the files classified together take " + short_number(kDefaultDomainFar) + " where the library "
                   "keeps the default " + short_number(kDefaultLibraryFar) + ")")
-      ->check(FiniteNonNegative & CLI::Range(0.0, 0.999999));
+      ->check(FalseAcceptRate);
   cmd->add_option("--threshold", a->threshold, "Decision threshold for every class, instead of the stored ones")
       ->check(FiniteNumber);
   cmd->add_option("--format", a->format, "table, json or csv")->check(CLI::IsMember({"table", "json", "csv"}));

@@ -340,7 +340,7 @@ void add_detect_command(CLI::App& app) {
                   "scores above it against some class at about this rate (default: the library's, enroll --far; "
                   "scores centred on the recording take " + short_number(kDefaultDomainFar) + " where the library "
                   "keeps the default " + short_number(kDefaultLibraryFar) + ")")
-      ->check(FiniteNonNegative & CLI::Range(0.0, 0.999999));
+      ->check(FalseAcceptRate);
   cmd->add_option("--threshold", a->threshold, "On threshold for every class, instead of the stored ones")
       ->check(FiniteNumber);
   cmd->add_option("--off-drop", a->off_drop,

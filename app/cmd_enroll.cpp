@@ -454,7 +454,7 @@ void add_enroll_command(CLI::App& app) {
   cmd->add_option("--hop", a->hop, "Seconds between windows of a long example (default: half the model's input)")
       ->check(FinitePositive);
   cmd->add_option("--far", a->far, "False-accept rate of the library: the fraction of files of never-enrolled sounds accepted as one of its classes (default " + std::to_string(kDefaultLibraryFar).substr(0, 4) + ", " + std::to_string(kDefaultDomainFar).substr(0, 4) + " with a domain), calibrated on simulated enrolments of the run's validation classes and shared out over the classes; a new rate applies to every class not given --threshold")
-      ->check(FiniteNonNegative & CLI::Range(0.0, 0.999));
+      ->check(FalseAcceptRate);
   cmd->add_option("--threshold", a->threshold, "This class's decision threshold (a score), instead of the calibration's")
       ->check(FiniteNumber);
   cmd->add_option("--aggregate", a->aggregate, "Scoring of a class's examples for the stored thresholds: mean, max or prototype")

@@ -154,7 +154,7 @@ void add_evaluate_command(CLI::App& app) {
   cmd->add_option("--far", args->far,
                   "verification: false-accept rate of the reported false rejects and of the enrolment threshold "
                   "(default 0.05)")
-      ->check(FiniteNonNegative & CLI::Range(0.0, 0.999999));
+      ->check(FalseAcceptRate);
   cmd->add_option("--enrol-classes", args->enrol_classes,
                   "verification: classes enrolled from one clip each per draw (default half, at least 2)")
       ->check(WholeNumber(1, kIntMax));

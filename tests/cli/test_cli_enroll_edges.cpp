@@ -164,9 +164,13 @@ TEST(EnrollEdges, AFalseAcceptRateOfNanOrOutsideZeroToOneIsRefusedNamingTheOptio
       EXPECT_NE(r.rc, 0) << command << " --far " << far;
       EXPECT_EQ(r.out.rfind("--far: ", 0), 0u) << command << " --far " << far << ": " << r.out;
     }
-    EXPECT_NE(run(command + " --far nan" + tail).out.find("--far: must be a finite number >= 0, got nan"),
+    EXPECT_NE(run(command + " --far nan" + tail).out.find("--far: must be a false-accept rate, a finite number >= 0 "
+                                                          "and below 1, got nan"),
               std::string::npos)
         << command;
+    // One message, not CLI11's two joined by AND.
+    const Result negative = run(command + " --far -1" + tail);
+    EXPECT_EQ(negative.out.find(" AND "), std::string::npos) << negative.out;
   }
 }
 
