@@ -392,6 +392,9 @@ int enroll_into(const EnrollArgs& a, const std::string& class_name, const std::v
                 calibration->by_examples.empty() ? ""
                                                  : " for a class of one recording; a class of several has its own "
                                                    "threshold, below");
+    if (const std::string held = rate_outside_curve(calibration->far_curve, calibration->far, n_positive);
+        !held.empty())
+      std::cerr << "note: " << held << "\n";
     // Scores centred on what is scored have their own calibration and rate (centred_far: 0.03 given or not
     // is the default, which centred scores take as 0.05).
     const std::optional<Calibration> recording = library.recording_calibration();

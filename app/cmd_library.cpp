@@ -163,6 +163,9 @@ int list_snapshot(const LibraryArgs& a, const ClassLibrary& library) {
       std::printf("  with %zu class%s: %.1f %% of the library (per class %.2f %%): threshold %.4g, false rejects %.1f %%\n",
                   n_positive, n_positive == 1 ? "" : "es", 100 * calibration->far, 100 * shared->far, shared->threshold,
                   100 * shared->frr);
+    if (const std::string held = shared ? rate_outside_curve(calibration->far_curve, calibration->far, n_positive) : "";
+        !held.empty())
+      std::printf("  note: %s\n", held.c_str());
     for (const auto& [examples, p] : shared_by_examples)
       std::printf("  a class enrolled from %lld recordings or more: threshold %.4g, false rejects %.1f %%\n",
                   static_cast<long long>(examples), p.threshold, 100 * p.frr);

@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "core/error.h"
+#include "core/number_text.h"
 
 namespace oneshot {
 
@@ -73,6 +74,18 @@ FarPoint far_point_at(const std::vector<FarPoint>& curve, double f) {
 FarPoint library_threshold(const Calibration& calibration, double far, std::size_t n_classes) {
   if (calibration.far_curve.empty()) return {calibration.far, calibration.threshold, calibration.frr};
   return far_point_at(calibration.far_curve, per_class_far(far, n_classes));
+}
+
+std::string rate_outside_curve(const std::vector<FarPoint>& curve, double far, std::size_t n_classes) {
+  if (curve.empty() || n_classes == 0 || !(far >= 0 && far < 1)) return "";
+  const double per_class = per_class_far(far, n_classes);
+  if (per_class >= curve.front().far && per_class <= curve.back().far) return "";
+  const double held = per_class < curve.front().far ? curve.front().far : curve.back().far;
+  const double library_rate = 1 - std::pow(1 - held, static_cast<double>(n_classes));
+  return "a false-accept rate of " + short_number(far) + " is " + short_number(per_class) + " a class over " +
+         std::to_string(n_classes) + " class" + (n_classes == 1 ? "" : "es") + ", outside the calibration's curve (" +
+         short_number(curve.front().far) + " to " + short_number(curve.back().far) +
+         " a class): the threshold is the curve's end, about " + short_number(library_rate) + " of the library";
 }
 
 const ExamplesCalibration* examples_curve(const Calibration& calibration, std::int64_t examples) {

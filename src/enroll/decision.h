@@ -53,6 +53,14 @@ FarPoint far_point_at(const std::vector<FarPoint>& curve, double f);
 // the stored threshold, whose `far` is per class, whatever n and far.
 FarPoint library_threshold(const Calibration& calibration, double far, std::size_t n_classes);
 
+// Where library_threshold holds a rate at the curve's end: a library-wide rate
+// `far` over n classes whose per-class share lies outside the curve's rates.
+// Then a sentence for the user: "a false-accept rate of 0.999 is 0.9 a class
+// over 3 classes, outside the calibration's curve (0.0001 to 0.5 a class): the
+// threshold is the curve's end, about 0.875 of the library"; else "" (also
+// without a curve, n = 0 or far outside [0, 1)).
+std::string rate_outside_curve(const std::vector<FarPoint>& curve, double far, std::size_t n_classes);
+
 // The calibration's by_examples entry of the largest count not above
 // `examples` (with a curve), or nullptr: a class of that many recordings is
 // decided on the one-recording curve.

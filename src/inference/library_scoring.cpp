@@ -7,7 +7,6 @@
 #include <map>
 
 #include "core/error.h"
-#include "core/number_text.h"
 #include "enroll/decision.h"
 #include "enroll/score_norm.h"
 #include "inference/domain.h"
@@ -176,20 +175,9 @@ void LibraryScorer::load(const ClassLibrary& library) {
             "` (the same run) adds a cohort and calibrates on simulated enrolments";
   // A rate past the ends of the calibration's curve is held at its end (far_point_at): said, with the rate
   // that then holds, rather than the rate asked for printed as if it applied.
-  if (calibration_ && !calibration_->far_curve.empty() && !options.threshold) {
-    const std::vector<FarPoint>& curve = calibration_->far_curve;
-    const double per_class = per_class_far(far_, n_positive);
-    if (per_class < curve.front().far || per_class > curve.back().far) {
-      const double held = per_class < curve.front().far ? curve.front().far : curve.back().far;
-      const double library_rate = 1 - std::pow(1 - held, static_cast<double>(n_positive));
-      note_ += std::string(note_.empty() ? "" : "\nnote: ") + library.path().string() + ": a false-accept rate of " +
-               short_number(far_) + " is " + short_number(per_class) + " a class over " + std::to_string(n_positive) +
-               " class" + (n_positive == 1 ? "" : "es") + ", outside the calibration's curve (" +
-               short_number(curve.front().far) + " to " + short_number(curve.back().far) +
-               " a class): the threshold is the curve's end, about " + short_number(library_rate) +
-               " of the library";
-    }
-  }
+  if (calibration_ && !options.threshold)
+    if (const std::string held = rate_outside_curve(calibration_->far_curve, far_, n_positive); !held.empty())
+      note_ += std::string(note_.empty() ? "" : "\nnote: ") + library.path().string() + ": " + held;
   if (normalised_) {
     const std::vector<double> cohort_scores = raw_scores_of_centred(cohort_);
     class_stats_ = top_k_stats_columns(cohort_scores, members.size(), names_.size(), top_k_);

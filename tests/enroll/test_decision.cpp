@@ -206,6 +206,16 @@ TEST(PerClassFar, InvertsTheUnionOfIndependentClasses) {
   EXPECT_EQ(per_class_far(0, 7), 0);
   EXPECT_THROW(per_class_far(1, 3), Error);
   EXPECT_THROW(per_class_far(-0.1, 3), Error);
+  // A rate whose per-class share is past the curve's ends is held there, and rate_outside_curve says so.
+  const std::vector<FarPoint> curve{{1e-4, 3.0, 0.9}, {0.01, 1.0, 0.5}, {0.5, -1.0, 0.0}};
+  EXPECT_EQ(rate_outside_curve(curve, 0.03, 3), "");
+  const std::string high = rate_outside_curve(curve, 0.999, 3);
+  EXPECT_NE(high.find("a false-accept rate of 0.999 is 0.9 a class over 3 classes, outside the calibration's curve "
+                      "(0.0001 to 0.5 a class): the threshold is the curve's end, about 0.875 of the library"),
+            std::string::npos)
+      << high;
+  EXPECT_NE(rate_outside_curve(curve, 1e-9, 1).find("about 0.0001 of the library"), std::string::npos);
+  EXPECT_EQ(rate_outside_curve({}, 0.999, 3), "");  // no curve: nothing is held
   EXPECT_THROW(per_class_far(std::nan(""), 3), Error);
   EXPECT_THROW(per_class_far(0.05, 0), Error);
 }
