@@ -120,7 +120,7 @@ int run_classify(const ClassifyArgs& a) {
     std::cerr << "note: "
               << (report.centred ? "scores centred on the " + std::to_string(report.sounding) +
                                        " files classified together" + repeated + ", false-accept rate " +
-                                       short_number(scoring.far.value_or(centred_far(scorer.far()))) +
+                                       short_number(report.far) +
                                        " (--centre library: each file on its own)"
                                  : "scored as the library stores: " + std::to_string(report.sounding) + " of the " +
                                        std::to_string(files.size()) + " files could be read and hold sound" + repeated +

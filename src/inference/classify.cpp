@@ -89,5 +89,4 @@ Classification classify_recording(RunModel& run, LibraryScorer& scorer, const st
   return classify_embedded(scorer, embed_sounding(run, path, options), options);
 }
 
-
 }  // namespace oneshot

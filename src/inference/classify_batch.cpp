@@ -64,6 +64,7 @@ BatchReport classify_batch(RunModel& run, const ClassLibrary& library, const Sco
     with_centre.recording_centre = centre.mean();
     centred = std::make_unique<LibraryScorer>(library, run, with_centre);
     report.centred = true;
+    report.far = centred->far();
   }
   LibraryScorer& scorer = centred ? *centred : as_stored;
 

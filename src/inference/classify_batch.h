@@ -18,6 +18,7 @@
 
 #include <cstddef>
 #include <functional>
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -39,7 +40,6 @@ inline constexpr std::size_t kMinBatchCentreFiles = 24;
 // kept whatever the budget.
 inline constexpr std::size_t kBatchKeptWindows = 65536;
 
-
 struct BatchOptions {
   ClassifyOptions classify;
   bool centre = true;  // centre on the batch when enough of it holds sound
@@ -53,6 +53,7 @@ struct BatchReport {
   std::size_t sounding = 0;        // distinct recordings embedded in the first pass (readable, holding sound)
   std::size_t repeated = 0;        // files given again (another path of a recording already counted)
   std::size_t embedded_twice = 0;  // recordings past keep_windows, embedded again to be scored
+  double far = std::numeric_limits<double>::quiet_NaN();  // centred: the library-wide rate its scorer applies
 };
 
 // One file's outcome, in the order of `files`: its classification, or the

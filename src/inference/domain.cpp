@@ -56,8 +56,7 @@ std::string recording_identity(const std::string& path) {
 DomainEstimate estimate_domain(RunModel& run, const std::vector<std::string>& files, const WindowingOptions& windowing,
                                bool progress) {
   DomainEstimate out;
-  MeanOfRecordings mean;
-  std::size_t kept = 0;
+  MeanOfRecordings mean;  // its recordings() are the recordings kept (holding sound, each once)
   std::int64_t windows = 0;
   nlohmann::json sources = nlohmann::json::array();
   std::set<std::string> seen;  // a recording given twice (two paths, a link) counts once
@@ -80,10 +79,10 @@ DomainEstimate estimate_domain(RunModel& run, const std::vector<std::string>& fi
     mean.add(rows);
     windows += static_cast<std::int64_t>(rows.size());
     for (auto& w : evenly_strided(std::move(rows), quota)) out.centre.cohort.push_back(std::move(w));
-    ++kept;
     sources.push_back(absolute.string());  // re-read by library --reembed from any directory
   }
   bar.finish();
+  const std::size_t kept = mean.recordings();
   if (kept == 0)
     throw Error("domain: none of the " + std::to_string(files.size()) + " recordings holds sound (every window is " +
                 "below -60 dBFS); give recordings of the place and equipment the library will be used on");

@@ -106,6 +106,7 @@ TEST(ClassifyBatch, ScoresEveryFileCentredOnTheFilesThatHoldSound) {
   ScoringOptions with_centre;
   with_centre.recording_centre = centre.mean();
   LibraryScorer centred(lib, *f.run, with_centre);
+  EXPECT_EQ(report.far, centred.far());  // the rate the note states is the centred scorer's
   LibraryScorer as_stored(lib, *f.run, ScoringOptions{});
   std::size_t e = 0;
   double moved = 0;
