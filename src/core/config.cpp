@@ -204,6 +204,10 @@ void AugmentConfig::validate() const {
   require(std::isfinite(background_snr_min) && std::isfinite(background_snr_max) &&
               background_snr_min <= background_snr_max,
           "augment.background_snr_min", "must be finite and at most augment.background_snr_max");
+  require(new_class >= 0 && new_class <= 1, "augment.new_class", "must be a probability in [0, 1] (0 = off)");
+  require(new_class_transform == "reverse" || new_class_transform == "shift" || new_class_transform == "reverse+shift",
+          "augment.new_class_transform", "must be \"reverse\", \"shift\" or \"reverse+shift\"");
+  require(new_class_shift >= 1, "augment.new_class_shift", "must be >= 1 mel band");
 }
 
 void TrainConfig::validate() const {
@@ -341,6 +345,11 @@ void Config::validate() const {
   require(model.ensemble == 1 || train.objective == "prototypical", "train.objective",
           "must be \"prototypical\" with model.ensemble > 1 (each member is trained on its own episodes' loss; "
           "the other objectives are not written for members)");
+  require(augment.new_class == 0 || train.objective == "prototypical", "augment.new_class",
+          "needs train.objective = \"prototypical\" (new classes are episodes' classes; the other objectives "
+          "score pairs or the training classes' weights)");
+  require(augment.new_class_shift < features.n_mels, "augment.new_class_shift",
+          "must be below features.n_mels (" + std::to_string(features.n_mels) + ")");
   require(augment.freq_shift < features.n_mels, "augment.freq_shift",
           "must be below features.n_mels (" + std::to_string(features.n_mels) + "): a shift by every band leaves nothing");
 }

@@ -232,12 +232,20 @@ struct AugmentConfig {
   double background = 0.0;
   double background_snr_min = 0.0;
   double background_snr_max = 20.0;
+  // Task augmentation (0 = off; else the probability a class of a step is
+  // replaced): a transformed copy of another class of the step as a new class
+  // (train/new_classes.h), transform "reverse" (time), "shift" (up or down by
+  // new_class_shift mel bands) or "reverse+shift". Prototypical episodes only.
+  double new_class = 0.0;
+  std::string new_class_transform = "reverse";
+  int new_class_shift = 12;
 
   template <class V> void visit(V&& v) {
     v("time_shift", time_shift); v("time_masks", time_masks); v("time_mask_width", time_mask_width);
     v("freq_masks", freq_masks); v("freq_mask_width", freq_mask_width); v("gain_db", gain_db);
     v("mixup", mixup); v("crop", crop); v("freq_shift", freq_shift); v("time_stretch", time_stretch);
     v("background", background); v("background_snr_min", background_snr_min); v("background_snr_max", background_snr_max);
+    v("new_class", new_class); v("new_class_transform", new_class_transform); v("new_class_shift", new_class_shift);
   }
   void validate() const;
   bool any() const {

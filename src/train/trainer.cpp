@@ -16,6 +16,7 @@
 #include "core/progress.h"
 #include "model/runtime.h"
 #include "train/augment.h"
+#include "train/new_classes.h"
 #include "train/interrupt.h"
 #include "train/objectives.h"
 #include "train/pairs.h"
@@ -102,8 +103,11 @@ class Trainer {
   std::int64_t steps_in_epoch();
   void fit_input_norm();
   // `seed`: the stream's (train.seed; an ensemble member's member_seed).
-  std::vector<torch::Tensor> step_inputs(const TrainStep& step, const std::vector<int>& labels, MixPlan& mix,
-                                         std::int64_t seed);
+  // `transforms`: each row's new-class transform (draw_new_classes), or empty.
+  std::vector<torch::Tensor> step_inputs(const TrainStep& step, const std::vector<int>& labels,
+                                         const std::vector<int>& transforms, MixPlan& mix, std::int64_t seed);
+  // augment.new_class on a drawn step (its own stream, so that recipes without it draw as before).
+  std::vector<int> new_classes(TrainStep& step, std::vector<int>& labels, std::int64_t seed) const;
   // The class of every embedding row of a step, in order.
   std::vector<int> step_labels(const TrainStep& step) const;
   // A step's embeddings, each input encoded as its own batch (BatchNorm
@@ -242,8 +246,14 @@ void Trainer::fit_input_norm() {
 
 // The clips of a step as the encoder calls see them: augmented and, with
 // mixup, mixed (the plan says how, for the targets). One seed per step.
-std::vector<torch::Tensor> Trainer::step_inputs(const TrainStep& step, const std::vector<int>& labels, MixPlan& mix,
-                                                std::int64_t seed) {
+std::vector<int> Trainer::new_classes(TrainStep& step, std::vector<int>& labels, std::int64_t seed) const {
+  if (config_.augment.new_class <= 0) return {};
+  Rng rng(augment_seed(seed ^ 0x5eed7a5cLL, state_.iterations * world_ + rank_));
+  return draw_new_classes(step, labels, static_cast<int>(features_.class_names().size()), config_.augment, rng);
+}
+
+std::vector<torch::Tensor> Trainer::step_inputs(const TrainStep& step, const std::vector<int>& labels,
+                                                const std::vector<int>& transforms, MixPlan& mix, std::int64_t seed) {
   // Rank r of N draws the stream's (iterations x N + r)-th seed: one process is rank 0 of 1.
   Rng rng(augment_seed(seed, state_.iterations * world_ + rank_));
   const AugmentConfig& aug = config_.augment;
@@ -256,6 +266,14 @@ std::vector<torch::Tensor> Trainer::step_inputs(const TrainStep& step, const std
       aug.crop > 0 ? crop_length(static_cast<std::int64_t>(features_.n_frames()), aug.crop, 32, rng) : 0;
   for (const auto& clips : step.inputs) {
     torch::Tensor x = clips_tensor(features_, clips);
+    if (!transforms.empty()) {
+      for (std::int64_t r = 0; r < x.size(0); ++r) {
+        const int t = transforms[static_cast<std::size_t>(offset + r)];
+        if (t == kAsDrawn) continue;
+        torch::Tensor clip = x[r].view({x.size(-2), x.size(-1)});
+        clip.copy_(transform_clip(clip, t, config_.augment.new_class_shift));
+      }
+    }
     if (crop > 0) x = crop_clips(x, crop, rng);
     if (aug.any()) x = augment_clips(x, aug, rng);
     if (aug.background > 0) {
@@ -346,10 +364,12 @@ StepLoss Trainer::members_step_loss(const std::vector<TrainStep>& steps) {
   const auto members = static_cast<int64_t>(steps.size());
   StepLoss out;
   for (int64_t k = 0; k < members; ++k) {
-    const TrainStep& step = steps[static_cast<std::size_t>(k)];
-    const std::vector<int> labels = step_labels(step);
+    TrainStep step = steps[static_cast<std::size_t>(k)];
+    std::vector<int> labels = step_labels(step);
+    const std::int64_t seed = member_seed(config_.train.seed, k);
+    const std::vector<int> transforms = new_classes(step, labels, seed);
     MixPlan mix;
-    const auto embeddings = embed_inputs(step_inputs(step, labels, mix, member_seed(config_.train.seed, k)), k);
+    const auto embeddings = embed_inputs(step_inputs(step, labels, transforms, mix, seed), k);
     const StepLoss member = prototypical_loss(model_, embeddings, labels, config_.train.support_shots, mix);
     out.loss = k == 0 ? member.loss : out.loss + member.loss;
     out.correct += member.correct / static_cast<double>(members);
@@ -411,10 +431,12 @@ bool Trainer::train_steps(EpochSums& sums, int epoch) {
       if (!member_pairs_.empty()) {
         result = members_step_loss(steps);
       } else {
-        const std::vector<int> labels = step_labels(steps[0]);
+        TrainStep& step = steps[0];
+        std::vector<int> labels = step_labels(step);
+        const std::vector<int> transforms = new_classes(step, labels, config_.train.seed);
         MixPlan mix;
-        const auto embeddings = embed_inputs(step_inputs(steps[0], labels, mix, config_.train.seed));
-        result = step_loss(embeddings, steps[0], labels, mix);
+        const auto embeddings = embed_inputs(step_inputs(step, labels, transforms, mix, config_.train.seed));
+        result = step_loss(embeddings, step, labels, mix);
       }
     }
     const auto& loss = result.loss;
@@ -676,7 +698,15 @@ TrainResult Trainer::run() {
          (model_->ensemble_members() > 1 ? "; " + std::to_string(model_->ensemble_members()) +
                                                " encoders, each on its own episodes (its own stream of steps, "
                                                "augmentation and mixup) and loss"
-                                         : std::string()));
+                                         : std::string()) +
+         (config_.augment.new_class > 0
+              ? "; each class of a step is, with probability " + format("%g", config_.augment.new_class) +
+                    ", a " + config_.augment.new_class_transform +
+                    (config_.augment.new_class_transform == "reverse"
+                         ? std::string()
+                         : " (" + std::to_string(config_.augment.new_class_shift) + " bands)") +
+                    " copy of another as a new class (augment.new_class)"
+              : std::string()));
   else if (t.objective == "pairs")
     note(pairs_->describe());
   else
