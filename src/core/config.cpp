@@ -244,6 +244,10 @@ void TrainConfig::validate() const {
   require(aam_scale > 0 && std::isfinite(aam_scale), "train.aam_scale", "must be > 0");
   require(aam_subcentres >= 1 && aam_subcentres <= 64, "train.aam_subcentres", "must be in [1, 64]");
   require(aam_weight >= 0 && std::isfinite(aam_weight), "train.aam_weight", "must be >= 0");
+  require(verification_weight >= 0 && std::isfinite(verification_weight), "train.verification_weight",
+          "must be >= 0 (0 = off)");
+  require(verification_weight == 0 || episodic(), "train.verification_weight",
+          "needs an episodic objective (\"prototypical\", \"aam+prototypical\" or \"meta-baseline\")");
   require(supcon_temperature > 0 && std::isfinite(supcon_temperature), "train.supcon_temperature", "must be > 0");
   require(pretrain_epochs >= 0, "train.pretrain_epochs", "must be >= 0");
   require(min_epochs >= 0, "train.min_epochs", "must be >= 0 (0 = patience counts from the first interval)");

@@ -163,6 +163,9 @@ struct TrainConfig {
   int aam_subcentres = 1;          // AAM: sub-centres per class (cosine = the max over them)
   double aam_weight = 1.0;         // "aam+prototypical": weight of the AAM term
   double supcon_temperature = 0.1; // "supcon": temperature of the cosine similarities
+  // Episodic objectives: weight of a binary verification term on the
+  // query-prototype scores beside the softmax (0 = off; train/objectives.h).
+  double verification_weight = 0.0;
   int pretrain_epochs = 10;        // "meta-baseline": intervals of classification before the episodes
   // Intervals before patience and the plateau schedule count (0: from the first):
   // on a small validation set the smoothed accuracy wanders while the
@@ -189,6 +192,7 @@ struct TrainConfig {
     v("aam_scale", aam_scale); v("aam_subcentres", aam_subcentres); v("aam_weight", aam_weight);
     v("supcon_temperature", supcon_temperature); v("pretrain_epochs", pretrain_epochs);
     v("min_epochs", min_epochs); v("checkpoint", checkpoint); v("average_last", average_last);
+    v("verification_weight", verification_weight);
   }
   // Whether the objective uses P classes x K clips episodes with support and queries.
   bool episodic() const {

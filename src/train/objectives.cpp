@@ -37,7 +37,7 @@ EpisodeRoles episode_roles(const std::vector<int>& row_labels, int shots) {
 }
 
 StepLoss prototypical_loss(Siamese& model, const torch::Tensor& embeddings, const std::vector<int>& labels,
-                           int shots, const MixPlan& mix) {
+                           int shots, const MixPlan& mix, double verification_weight) {
   if (static_cast<int64_t>(labels.size()) != embeddings.size(0))
     throw Error("prototypical loss: " + std::to_string(labels.size()) + " labels for " +
                 std::to_string(embeddings.size(0)) + " embeddings");
@@ -70,6 +70,12 @@ StepLoss prototypical_loss(Siamese& model, const torch::Tensor& embeddings, cons
   const auto target_t = torch::from_blob(target.data(), {q, c}, torch::kFloat32).clone().to(device);
   StepLoss out;
   out.loss = -(target_t * torch::log_softmax(logits, 1)).sum(1).mean();
+  if (verification_weight > 0) {
+    namespace F = torch::nn::functional;
+    const torch::Tensor own = (target_t * F::softplus(-logits)).sum(1);
+    const torch::Tensor others = ((1 - target_t) * F::softplus(logits)).sum(1) / static_cast<double>(c - 1);
+    out.loss = out.loss + verification_weight * (0.5 * (own + others)).mean();
+  }
   const auto predicted = logits.argmax(1).to(torch::kCPU);
   const auto truth = torch::tensor(roles.query_class, torch::kLong);
   out.correct = (predicted == truth).sum().item<double>();

@@ -9,6 +9,15 @@
 //                   clip is a query; loss = cross-entropy of the softmax over
 //                   the head's scores of the query against each prototype
 //                   (for the "distance" head: -s |q - c|^2 + b).
+//                   With train.verification_weight w > 0 the loss adds w x a
+//                   binary verification term on the same scores z (logits:
+//                   the head's bias is a global threshold that the softmax
+//                   never sees): per query 1/2 [sum_c t_c softplus(-z_c) +
+//                   1/(C-1) sum_c (1 - t_c) softplus(z_c)] (BCE with logits,
+//                   the own prototype and the mean of the others weighted
+//                   alike; t the soft targets), mean over the queries. The
+//                   softmax says which prototype is nearest; this term says
+//                   how near, one threshold for every class (issue 17).
 //  "aam"          — additive angular margin softmax (ArcFace: Deng et al.
 //                   2019, "ArcFace: Additive Angular Margin Loss for Deep Face
 //                   Recognition", eq. 3; AAM-softmax of speaker verification,
@@ -76,7 +85,7 @@ EpisodeRoles episode_roles(const std::vector<int>& row_labels, int shots);
 
 // labels: the class of every row of `embeddings`; `mix` from mixup_clips (or empty).
 StepLoss prototypical_loss(Siamese& model, const torch::Tensor& embeddings, const std::vector<int>& labels,
-                           int shots, const MixPlan& mix = {});
+                           int shots, const MixPlan& mix = {}, double verification_weight = 0);
 
 // The rows of a step that mixup may mix, for objective `objective` (as
 // step_objective below gives it; "pairs" and "aam" and "classification": all).

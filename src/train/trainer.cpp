@@ -370,7 +370,8 @@ StepLoss Trainer::members_step_loss(const std::vector<TrainStep>& steps) {
     const std::vector<int> transforms = new_classes(step, labels, seed);
     MixPlan mix;
     const auto embeddings = embed_inputs(step_inputs(step, labels, transforms, mix, seed), k);
-    const StepLoss member = prototypical_loss(model_, embeddings, labels, config_.train.support_shots, mix);
+    const StepLoss member = prototypical_loss(model_, embeddings, labels, config_.train.support_shots, mix,
+                                                  config_.train.verification_weight);
     out.loss = k == 0 ? member.loss : out.loss + member.loss;
     out.correct += member.correct / static_cast<double>(members);
     out.weight = member.weight;
@@ -384,14 +385,15 @@ StepLoss Trainer::step_loss(const torch::Tensor& embeddings, const TrainStep& st
   const TrainConfig& t = config_.train;
   const std::string objective = step_objective();
   auto targets = [&] { return class_indices(labels, split_.train); };
-  if (objective == "prototypical") return prototypical_loss(model_, embeddings, labels, t.support_shots, mix);
+  if (objective == "prototypical")
+    return prototypical_loss(model_, embeddings, labels, t.support_shots, mix, t.verification_weight);
   if (objective == "pairs") return pairs_loss(model_, embeddings, step, t.loss, labels, mix);
   if (objective == "supcon") return supcon_loss(embeddings, labels, t.supcon_temperature);
   if (objective == "classification")  // meta-baseline's first phase: cosine softmax, no margin
     return aam_loss(class_weights_, embeddings, targets(), 0.0, t.aam_scale, mix);
   if (objective == "aam") return aam_loss(class_weights_, embeddings, targets(), t.aam_margin, t.aam_scale, mix);
   // "aam+prototypical": the episodes' accuracy is the one reported.
-  StepLoss out = prototypical_loss(model_, embeddings, labels, t.support_shots, mix);
+  StepLoss out = prototypical_loss(model_, embeddings, labels, t.support_shots, mix, t.verification_weight);
   const StepLoss aam = aam_loss(class_weights_, embeddings, targets(), t.aam_margin, t.aam_scale, mix);
   out.loss = out.loss + t.aam_weight * aam.loss;
   return out;

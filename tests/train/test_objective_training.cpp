@@ -378,3 +378,30 @@ TEST(ObjectiveTraining, AnEnsembleLearnsAndResumesExactly) {
   ASSERT_EQ(state.pairs["members"].size(), 2u);
   EXPECT_NE(state.pairs["members"][0], state.pairs["members"][1]);
 }
+
+TEST(ObjectiveTraining, VerificationWeightLearnsChangesTheRunAndResumesExactly) {
+  Config c = small_config("prototypical");
+  c.train.verification_weight = 1.0;
+  const TrainResult reference = train(c, data(), quiet());
+  ASSERT_EQ(reference.status, TrainStatus::Finished) << reference.message;
+  ASSERT_EQ(reference.history.size(), 4u);
+  EXPECT_GT(reference.best_accuracy, 0.5);
+  EXPECT_NE(train(small_config("prototypical"), data(), quiet()).history[0].train_loss,
+            reference.history[0].train_loss);
+  TempDir dir;
+  TrainOptions o = quiet(dir / "run");
+  o.after_step = [](int epoch, std::int64_t step) { return !(epoch == 2 && step == 3); };
+  ASSERT_EQ(train(c, data(), o).status, TrainStatus::Interrupted);
+  const TrainResult second = train(c, data(), quiet(dir / "run"));
+  ASSERT_TRUE(second.resumed);
+  ASSERT_EQ(second.history.size(), reference.history.size());
+  for (std::size_t i = 0; i < reference.history.size(); ++i) {
+    EXPECT_DOUBLE_EQ(second.history[i].train_loss, reference.history[i].train_loss) << "interval " << i + 1;
+    EXPECT_DOUBLE_EQ(second.history[i].val_accuracy, reference.history[i].val_accuracy) << "interval " << i + 1;
+  }
+  Config pairs = small_config("pairs");
+  pairs.train.verification_weight = 1.0;
+  EXPECT_NE(error_of(pairs).find("train.verification_weight"), std::string::npos);
+  c.train.verification_weight = -1;
+  EXPECT_NE(error_of(c).find("train.verification_weight"), std::string::npos);
+}
