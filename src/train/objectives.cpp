@@ -72,8 +72,14 @@ StepLoss prototypical_loss(Siamese& model, const torch::Tensor& embeddings, cons
   out.loss = -(target_t * torch::log_softmax(logits, 1)).sum(1).mean();
   if (verification_weight > 0) {
     namespace F = torch::nn::functional;
-    const torch::Tensor own = (target_t * F::softplus(-logits)).sum(1);
-    const torch::Tensor others = ((1 - target_t) * F::softplus(logits)).sum(1) / static_cast<double>(c - 1);
+    // Measured from the step's midpoint between own and other scores, held constant: the head's
+    // bias, the natural threshold, starts at 0 against scores near -20 and Adam moves it about
+    // 1e-3 a step, so a term on the raw logits mostly squeezed the scores (measured, README).
+    const torch::Tensor own_mean = (target_t * logits).sum() / target_t.sum();
+    const torch::Tensor other_mean = ((1 - target_t) * logits).sum() / (1 - target_t).sum();
+    const torch::Tensor z = logits - (0.5 * (own_mean + other_mean)).detach();
+    const torch::Tensor own = (target_t * F::softplus(-z)).sum(1);
+    const torch::Tensor others = ((1 - target_t) * F::softplus(z)).sum(1) / static_cast<double>(c - 1);
     out.loss = out.loss + verification_weight * (0.5 * (own + others)).mean();
   }
   const auto predicted = logits.argmax(1).to(torch::kCPU);

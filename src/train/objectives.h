@@ -10,14 +10,15 @@
 //                   the head's scores of the query against each prototype
 //                   (for the "distance" head: -s |q - c|^2 + b).
 //                   With train.verification_weight w > 0 the loss adds w x a
-//                   binary verification term on the same scores z (logits:
-//                   the head's bias is a global threshold that the softmax
-//                   never sees): per query 1/2 [sum_c t_c softplus(-z_c) +
+//                   binary verification term: z = score - tau, tau the
+//                   step's midpoint 1/2 (mean own score + mean other score)
+//                   held constant; per query 1/2 [sum_c t_c softplus(-z_c) +
 //                   1/(C-1) sum_c (1 - t_c) softplus(z_c)] (BCE with logits,
 //                   the own prototype and the mean of the others weighted
 //                   alike; t the soft targets), mean over the queries. The
-//                   softmax says which prototype is nearest; this term says
-//                   how near, one threshold for every class (issue 17).
+//                   softmax says which prototype is nearest for each query;
+//                   this term asks every query's own score to clear one cut
+//                   that every other score stays below (issue 17).
 //  "aam"          — additive angular margin softmax (ArcFace: Deng et al.
 //                   2019, "ArcFace: Additive Angular Margin Loss for Deep Face
 //                   Recognition", eq. 3; AAM-softmax of speaker verification,
