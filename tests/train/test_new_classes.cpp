@@ -15,6 +15,7 @@
 #include "support/test_support.h"
 #include "train/augment.h"
 #include "train/new_classes.h"
+#include "train/resume_check.h"
 #include "train/train_fixtures.h"
 #include "train/trainer.h"
 
@@ -200,17 +201,5 @@ TEST(NewClasses, TrainingWithThemLearnsDiffersAndResumesExactly) {
   EXPECT_NE(train(off, data, quiet).history[0].train_loss, reference.history[0].train_loss);
 
   TempDir dir;
-  TrainOptions o = quiet;
-  o.run_dir = dir / "run";
-  o.after_step = [](int epoch, std::int64_t step) { return !(epoch == 2 && step == 3); };
-  ASSERT_EQ(train(c, data, o).status, TrainStatus::Interrupted);
-  TrainOptions again = quiet;
-  again.run_dir = dir / "run";
-  const TrainResult second = train(c, data, again);
-  ASSERT_TRUE(second.resumed);
-  ASSERT_EQ(second.history.size(), reference.history.size());
-  for (std::size_t i = 0; i < reference.history.size(); ++i) {
-    EXPECT_DOUBLE_EQ(second.history[i].train_loss, reference.history[i].train_loss) << "interval " << i + 1;
-    EXPECT_DOUBLE_EQ(second.history[i].val_accuracy, reference.history[i].val_accuracy) << "interval " << i + 1;
-  }
+  test::expect_resumes_exactly(c, data, reference.history, dir / "run");
 }

@@ -14,6 +14,7 @@
 #include "support/test_support.h"
 #include "train/checkpoint.h"
 #include "train/objectives.h"
+#include "train/resume_check.h"
 #include "train/run_dir.h"
 #include "train/train_fixtures.h"
 #include "train/trainer.h"
@@ -358,16 +359,7 @@ TEST(ObjectiveTraining, AnEnsembleLearnsAndResumesExactly) {
   EXPECT_GT(whole.best_accuracy, 0.5);  // 5-way 1-shot on unseen classes: chance 0.2
   EXPECT_LT(whole.history.back().train_loss, whole.history.front().train_loss);
   TempDir dir;
-  TrainOptions o = quiet(dir / "run");
-  o.after_step = [](int epoch, std::int64_t step) { return !(epoch == 2 && step == 3); };
-  ASSERT_EQ(train(c, data(), o).status, TrainStatus::Interrupted);
-  const TrainResult resumed = train(c, data(), quiet(dir / "run"));
-  ASSERT_TRUE(resumed.resumed);
-  ASSERT_EQ(resumed.history.size(), whole.history.size());
-  for (std::size_t i = 0; i < whole.history.size(); ++i) {
-    EXPECT_DOUBLE_EQ(resumed.history[i].train_loss, whole.history[i].train_loss) << "interval " << i + 1;
-    EXPECT_DOUBLE_EQ(resumed.history[i].val_accuracy, whole.history[i].val_accuracy) << "interval " << i + 1;
-  }
+  test::expect_resumes_exactly(c, data(), whole.history, dir / "run");
   Siamese model(c.model, 32, 40);
   EXPECT_NO_THROW(torch::load(model, (dir / "run" / "best.pt").string()));
   EXPECT_EQ(model->ensemble_members(), 2);
@@ -390,16 +382,7 @@ TEST(ObjectiveTraining, VerificationWeightLearnsChangesTheRunAndResumesExactly) 
   off.train.verification_weight = 0;
   EXPECT_NE(train(off, data(), quiet()).history[0].train_loss, reference.history[0].train_loss);
   TempDir dir;
-  TrainOptions o = quiet(dir / "run");
-  o.after_step = [](int epoch, std::int64_t step) { return !(epoch == 2 && step == 3); };
-  ASSERT_EQ(train(c, data(), o).status, TrainStatus::Interrupted);
-  const TrainResult second = train(c, data(), quiet(dir / "run"));
-  ASSERT_TRUE(second.resumed);
-  ASSERT_EQ(second.history.size(), reference.history.size());
-  for (std::size_t i = 0; i < reference.history.size(); ++i) {
-    EXPECT_DOUBLE_EQ(second.history[i].train_loss, reference.history[i].train_loss) << "interval " << i + 1;
-    EXPECT_DOUBLE_EQ(second.history[i].val_accuracy, reference.history[i].val_accuracy) << "interval " << i + 1;
-  }
+  test::expect_resumes_exactly(c, data(), reference.history, dir / "run");
   Config pairs = small_config("pairs");
   pairs.train.verification_weight = 1.0;
   EXPECT_NE(error_of(pairs).find("train.verification_weight"), std::string::npos);
