@@ -7,9 +7,10 @@
 #include "core/error.h"
 
 namespace oneshot {
-namespace {
 
 double uniform01(Rng& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
+
+namespace {
 
 // An integer in [0, n].
 int64_t uniform_upto(Rng& rng, int64_t n) { return n <= 0 ? 0 : static_cast<int64_t>(uniform_index(rng, n + 1)); }

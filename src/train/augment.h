@@ -95,6 +95,11 @@ MixPlan mixup_clips(torch::Tensor& clips, const std::vector<int64_t>& rows, cons
 std::vector<int64_t> mix_backgrounds(torch::Tensor& clips, const std::vector<int>& labels, const AugmentConfig& config,
                                      Rng& rng);
 
+// A uniform double in [0, 1) from the generator's top 53 bits: fully
+// specified (std::uniform_real_distribution is not), for every draw here and
+// in train/new_classes.h.
+double uniform01(Rng& rng);
+
 // Beta(a, b) by Johnk's method from the generator's uniform doubles: fully
 // specified, so the same seed gives the same draws under any standard library.
 double beta_sample(Rng& rng, double a, double b);

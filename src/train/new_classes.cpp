@@ -9,11 +9,6 @@
 #include "train/augment.h"
 
 namespace oneshot {
-namespace {
-
-double uniform01(Rng& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
-
-}  // namespace
 
 std::vector<int> new_class_transforms(const std::string& name) {
   if (name == "reverse") return {kReversed};
