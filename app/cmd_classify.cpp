@@ -51,7 +51,7 @@ int run_classify(const ClassifyArgs& a) {
     if (a.format == "json") json.push_back({{"path", folder}, {"error", why}});
   }
   if (a.format == "csv")
-    std::printf("path,decision,rank,class,score,threshold,votes,windows,confidence,confidence_needed\n");
+    std::printf("path,decision,rank,class,score,threshold,votes,windows,confidence,confidence_needed,centred_on\n");
   // The confidence in [0, 1] (JSON null, CSV empty, table "-" without a logistic calibration).
   auto json_confidence = [](double c) { return std::isnan(c) ? nlohmann::json(nullptr) : nlohmann::json(c); };
   auto text_confidence = [](double c, const char* none) {
@@ -98,10 +98,10 @@ int run_classify(const ClassifyArgs& a) {
                       {"ranking", ranked}});
     } else if (a.format == "csv") {
       for (std::size_t i = 0; i < top; ++i)
-        std::printf("%s,%s,%zu,%s,%.6g,%.6g,%zu,%zu,%s,%s\n", csv_field(c.path).c_str(), csv_field(c.decision).c_str(),
+        std::printf("%s,%s,%zu,%s,%.6g,%.6g,%zu,%zu,%s,%s,%s\n", csv_field(c.path).c_str(), csv_field(c.decision).c_str(),
                     i + 1, csv_field(c.ranking[i].name).c_str(), c.ranking[i].score, c.ranking[i].threshold,
                     c.ranking[i].votes, c.windows, text_confidence(c.ranking[i].confidence, "").c_str(),
-                    text_confidence(c.ranking[i].confidence_needed, "").c_str());
+                    text_confidence(c.ranking[i].confidence_needed, "").c_str(), c.centred_on.c_str());
     } else {
       std::printf("%s: %s%s%s\n", one_line(c.path).c_str(), c.decision.c_str(), c.reason.empty() ? "" : " (",
                   c.reason.empty() ? "" : (c.reason + ")").c_str());

@@ -1366,6 +1366,23 @@ void EnrollCli::ClassifyCentresTheFilesClassifiedTogetherWhereItCan() {
     }
   }
   EXPECT_GE(top1 + 2, enrolled) << top1 << " of " << enrolled;
+  // The CSV says the same in its last column (empty where scored as the library stores).
+  for (const std::string& centre : {std::string(""), std::string("--centre library")}) {
+    std::string command = cli() + " classify --format csv --top 1 " + centre + " --library " + library_.string();
+    for (const auto& f : clips) command += " " + f.string();
+    std::string csv;
+    ASSERT_EQ(test::run_command("(" + command + " 2>/dev/null)", &csv), 0) << csv;
+    std::istringstream lines(csv);
+    std::string line;
+    ASSERT_TRUE(std::getline(lines, line));
+    EXPECT_EQ(line.substr(line.rfind(',') + 1), "centred_on") << line;
+    std::size_t rows = 0;
+    while (std::getline(lines, line)) {
+      ++rows;
+      EXPECT_EQ(line.substr(line.rfind(',') + 1), centre.empty() ? "batch" : "") << line;
+    }
+    EXPECT_EQ(rows, clips.size()) << csv;
+  }
   // Five files: as the library stores, the same answers as --centre library.
   const std::vector<fs::path> five(clips.begin(), clips.begin() + 5);
   const auto [few, few_note] = classify("", five);
