@@ -40,6 +40,7 @@
 #include "archive/postgres_store.h"
 #include "commands.h"
 #include "core/error.h"
+#include "core/store_location.h"
 #include "core/progress.h"
 #include "inference/enrolment.h"
 #include "inference/recording_windows.h"
@@ -76,7 +77,8 @@ void build_ann(const IndexArgs& a, const archive::ArchiveStore& store) {
               r.read_seconds);
 }
 
-int run_index(const IndexArgs& a) {
+int run_index(IndexArgs a) {
+  a.archive = archive::archive_location(a.archive);  // sqlite:///PATH: its file, for every path derived from it
   if (!a.ann.empty()) archive::parse_ann_kind(a.ann);  // checked before any work
   if (!a.ann_file.empty() && a.ann.empty()) throw Error("index: --ann-file belongs to --ann hnsw|ivf");
   if (a.drop_missing && !a.update) throw Error("index: --drop-missing belongs to --update");
@@ -92,7 +94,7 @@ int run_index(const IndexArgs& a) {
                 "changed recordings and drops its deleted ones)");
   // The archive: a database file (not written through a pipe); its directory must exist.
   // (Or a PostgreSQL URL: index runs on several hosts share its recordings, postgres_store.h.)
-  if (!archive::is_postgres_archive(a.archive)) {
+  if (!is_postgres_url(a.archive)) {
     std::error_code ec;
     if (fs::is_directory(a.archive, ec))
       throw file_error(a.archive, "is a directory: --archive names the archive's file (e.g. sounds.archive)");

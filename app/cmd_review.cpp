@@ -48,7 +48,8 @@ struct ReviewArgs {
 // A window's key in a library: its recording and start (what review stores as source and window_start).
 using WindowKey = std::pair<std::string, double>;
 
-int run_review(const ReviewArgs& a) {
+int run_review(ReviewArgs a) {
+  a.archive = archive::archive_location(a.archive);  // sqlite:///PATH: its file, for every path derived from it
   check_class_name(a.class_name);
   check_class_name(a.negative_class);
   if (a.class_name == a.negative_class)

@@ -49,7 +49,8 @@ struct SearchArgs {
   bool quiet = false, no_merge = false, include_reviewed = false;
 };
 
-int run_search(const SearchArgs& a) {
+int run_search(SearchArgs a) {
+  a.archive = archive::archive_location(a.archive);  // sqlite:///PATH: its file, for every path derived from it
   const archive::HitFormat format = archive::parse_hit_format(a.format);
   if (a.example.empty() == a.library.empty())
     throw Error("search: give either --example FILE or --library LIB --class NAME");

@@ -11,6 +11,7 @@
 #include "commands.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/store_location.h"
 #include "tune/objectives.h"
 #include "tune/study.h"
 #include "tune/worker.h"
@@ -32,7 +33,7 @@ tune::ObjectiveContext objective_context(const TuneOptions& o, const Config& con
 
 // best.toml beside a SQLite study, else in the current directory.
 std::filesystem::path default_best_path(const std::string& url) {
-  const std::string file = tune::sqlite_path(url);
+  const std::string file = sqlite_file_of(url, "study");
   if (file.empty()) return "best.toml";
   return std::filesystem::path(file).parent_path() / "best.toml";
 }
@@ -90,7 +91,7 @@ int run_worker_processes(const TuneOptions& o, const tune::ObjectiveInfo& info, 
 void run_tune(const TuneOptions& o) {
   // A SQLite study is written in place (a journal beside it): its directory
   // must exist and be writable, and the file (when there) be a writable regular one.
-  if (const std::string file = tune::sqlite_path(o.study); !file.empty())
+  if (const std::string file = sqlite_file_of(o.study, "study"); !file.empty())
     check_output_path(file, OutputRules{.streaming = false, .create_parents = false});
   // best.toml before any trial: a link's target is replaced, a pipe or "-" written through (after
   // every trial), a directory, a read-only file or a missing directory named now.

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "commands.h"
+#include "core/store_location.h"
 #include "tune/report.h"
 #include "tune/report_plots.h"
 #include "tune/study.h"
@@ -19,7 +20,7 @@ struct ReportOptions {
 
 // Figures beside a SQLite study (in DIR/tune-report), else in ./tune-report.
 std::filesystem::path default_report_dir(const std::string& url) {
-  const std::string file = tune::sqlite_path(url);
+  const std::string file = sqlite_file_of(url, "study");
   return (file.empty() ? std::filesystem::path() : std::filesystem::path(file).parent_path()) / "tune-report";
 }
 

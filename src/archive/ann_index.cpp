@@ -28,6 +28,7 @@
 #include "archive/postgres_store.h"
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/store_location.h"
 #include "core/parallel.h"
 
 namespace oneshot::archive {
@@ -97,7 +98,7 @@ AnnKind parse_ann_kind(const std::string& name) {
 const char* ann_kind_name(AnnKind kind) { return kind == AnnKind::hnsw ? "hnsw" : "ivf"; }
 
 std::string default_ann_path(const std::string& location) {
-  if (is_postgres_archive(location))
+  if (is_postgres_url(location))
     throw Error("a PostgreSQL archive keeps its approximate index in a file: name it with --ann-file PATH (the same "
                 "path for `index --ann` and `search --approx`)");
   return location + ".ann";
@@ -251,7 +252,7 @@ const std::string& AnnIndex::path() const { return impl_->path; }
 
 AnnIndex AnnIndex::load(const std::string& path, const ArchiveModel& model, const std::string& archive_location) {
   // The way out names the index's file where `index` would not find it by itself (a PostgreSQL archive's, --ann-file).
-  const bool named = is_postgres_archive(archive_location) || path != archive_location + ".ann";
+  const bool named = is_postgres_url(archive_location) || path != archive_location + ".ann";
   const std::string rebuild = "build it again with `oneshot-audio index --archive " + archive_location + " --ann hnsw" +
                               (named ? " --ann-file " + path : std::string()) + "` (or ivf)";
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);

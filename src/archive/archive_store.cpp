@@ -15,6 +15,7 @@
 #include "archive/sqlite_archive.h"
 #include "core/error.h"
 #include "core/number_text.h"
+#include "core/store_location.h"
 
 namespace oneshot::archive {
 namespace fs = std::filesystem;
@@ -78,9 +79,13 @@ std::vector<std::int64_t> ArchiveStore::window_ids() const {
   return ids;
 }
 
+std::string archive_location(const std::string& location) {
+  return is_postgres_url(location) ? location : sqlite_file_of(location, "archive");
+}
+
 std::unique_ptr<ArchiveStore> open_archive(const std::string& location, bool read_only) {
-  if (is_postgres_archive(location)) return open_postgres_archive(location, read_only);
-  return open_sqlite_archive(location, read_only);
+  if (is_postgres_url(location)) return open_postgres_archive(location, read_only);
+  return open_sqlite_archive(archive_location(location), read_only);
 }
 
 std::string archive_mismatch(const ArchiveModel& stored, const ArchiveModel& wanted, std::optional<bool> half) {
@@ -107,15 +112,16 @@ std::string archive_mismatch(const ArchiveModel& stored, const ArchiveModel& wan
 
 std::unique_ptr<ArchiveStore> open_or_create_archive(const std::string& location, const ArchiveModel& model,
                                                      std::optional<bool> half) {
-  if (is_postgres_archive(location)) return open_or_create_postgres_archive(location, model, half);
-  return open_or_create_sqlite_archive(location, model, half);
+  if (is_postgres_url(location)) return open_or_create_postgres_archive(location, model, half);
+  return open_or_create_sqlite_archive(archive_location(location), model, half);
 }
 
 bool archive_exists(const std::string& location) {
-  if (is_postgres_archive(location)) return postgres_archive_exists(location);
+  if (is_postgres_url(location)) return postgres_archive_exists(location);
   // An empty file (made by `touch`, or left by a tool) holds no archive yet: SQLite makes one in it.
+  const std::string file = archive_location(location);
   std::error_code ec;
-  return fs::exists(location, ec) && !(fs::is_regular_file(location, ec) && fs::file_size(location, ec) == 0);
+  return fs::exists(file, ec) && !(fs::is_regular_file(file, ec) && fs::file_size(file, ec) == 0);
 }
 
 }  // namespace oneshot::archive

@@ -187,8 +187,14 @@ class ArchiveStore {
   virtual std::vector<Review> reviews(const std::string& class_name = {}) const = 0;
 };
 
-// `location`: a file path (SQLite, sqlite_archive.h) or a "postgresql://" URL
-// (postgres_store.h: postgresql://USER@HOST[:PORT]/DB[?archive=NAME]).
+// `location`: a file path (SQLite, sqlite_archive.h), "sqlite:///PATH" (as
+// tune's studies; core/store_location.h) or a "postgresql://" URL
+// (postgres_store.h: postgresql://USER@HOST[:PORT]/DB[?archive=NAME]); a URL
+// of any other scheme is an Error naming the forms, in open_archive,
+// open_or_create_archive and archive_exists alike. archive_location gives the
+// location as the store takes it (the file of a sqlite:/// URL, a
+// PostgreSQL URL as it is), for a command that checks or derives paths from it.
+std::string archive_location(const std::string& location);
 // Opens the archive at `location` to read (search, review); Error when it does
 // not exist or is not an archive.
 std::unique_ptr<ArchiveStore> open_archive(const std::string& location, bool read_only = true);

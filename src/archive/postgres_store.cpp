@@ -20,6 +20,7 @@
 #include "archive/sqlite_archive.h"  // archive_statement_written: the shared fault injection
 #include "core/atomic_file.h"        // write_error
 #include "core/error.h"
+#include "core/store_location.h"
 #include "core/number_text.h"
 #include "data/half.h"
 #include "enroll/library.h"  // utc_now_iso8601
@@ -703,10 +704,6 @@ void check_schema(const PostgresArchive& a, pqxx::transaction_base& tx) {
 }
 
 }  // namespace
-
-bool is_postgres_archive(const std::string& location) {
-  return location.rfind("postgresql://", 0) == 0 || location.rfind("postgres://", 0) == 0;
-}
 
 std::string redact_archive_url(const std::string& url) {
   const auto scheme = url.find("://");

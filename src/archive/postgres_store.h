@@ -69,7 +69,6 @@ struct PostgresArchiveOptions {
   std::string worker;
 };
 
-bool is_postgres_archive(const std::string& location);
 // The URL without its password, for messages.
 std::string redact_archive_url(const std::string& url);
 

@@ -3,6 +3,7 @@
 #include <charconv>
 
 #include "core/error.h"
+#include "core/store_location.h"
 #include "core/number_cast.h"
 
 namespace oneshot::tune {
@@ -50,22 +51,10 @@ std::string as_string(const SqlValue& v) {
   return {};
 }
 
-bool is_postgres_url(const std::string& url) {
-  return url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0;
-}
-
-std::string sqlite_path(const std::string& url) {
-  if (is_postgres_url(url)) return {};
-  if (url.rfind("sqlite:///", 0) == 0) return url.substr(10);
-  if (url.rfind("sqlite:", 0) == 0) throw Error(url + ": expected sqlite:///PATH (sqlite:////ABSOLUTE/PATH for an absolute path)");
-  if (url.find("://") != std::string::npos) throw Error(url + ": unknown study URL (sqlite:///PATH, a file path, or postgresql://USER@HOST/DB)");
-  return url;
-}
-
 std::unique_ptr<Database> open_database(const std::string& url, bool read_only) {
   if (url.empty()) throw Error("study: empty URL");
   if (is_postgres_url(url)) return open_postgres(url, read_only);
-  const std::string path = sqlite_path(url);
+  const std::string path = sqlite_file_of(url, "study");
   if (path.empty()) throw Error(url + ": no database file named");
   return open_sqlite(path, read_only);
 }

@@ -54,9 +54,7 @@ class Database {
 // with SQLITE_OPEN_READONLY and a missing one is "no such file", never
 // created; a PostgreSQL session is made read-only (no CREATE, no change).
 std::unique_ptr<Database> open_database(const std::string& url, bool read_only = false);
-bool is_postgres_url(const std::string& url);
-// The file of a SQLite URL or path; empty for PostgreSQL.
-std::string sqlite_path(const std::string& url);
+// (Spellings parsed by core/store_location.h: is_postgres_url, sqlite_file_of.)
 
 std::unique_ptr<Database> open_sqlite(const std::string& path, bool read_only = false);
 std::unique_ptr<Database> open_postgres(const std::string& url, bool read_only = false);

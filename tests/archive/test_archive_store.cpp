@@ -278,6 +278,46 @@ TEST(ArchiveStore, AnEmptyFileIsNoArchiveAndOneIsMadeInIt) {
   EXPECT_EQ(open_archive(path)->window_count(), 2);
 }
 
+// sqlite:///PATH names the file PATH (as tune's --study takes it); a URL of
+// another scheme is refused by every entry point, naming the forms, and makes
+// nothing (taken as a path it went through a folder named "postgresq:").
+TEST(ArchiveStore, ASqliteUrlNamesItsFileAndAUrlOfAnotherSchemeIsRefused) {
+  test::TempDir dir;
+  const std::string file = (dir / "a.archive").string();
+  const std::string url = "sqlite:///" + file;  // four slashes: an absolute path
+  EXPECT_EQ(archive_location(url), file);
+  EXPECT_EQ(archive_location(file), file);
+  EXPECT_FALSE(archive_exists(url));
+  store(*open_or_create_archive(url, test_model()), "/rec/one.wav", random_embeddings(2, 8, 1), 2);
+  EXPECT_TRUE(std::filesystem::is_regular_file(file));
+  EXPECT_TRUE(archive_exists(url));
+  EXPECT_EQ(open_archive(url)->window_count(), 2);
+  EXPECT_EQ(open_archive(file)->window_count(), 2);
+  for (const std::string location : {std::string("postgresq://u@h/db"), std::string("file://x.archive"),
+                                     std::string("sqlite:x.archive")}) {
+    for (int call = 0; call < 4; ++call) {
+      try {
+        if (call == 0) (void)open_or_create_archive(location, test_model());
+        if (call == 1) (void)open_archive(location);
+        if (call == 2) (void)archive_exists(location);
+        if (call == 3) (void)archive_location(location);
+        ADD_FAILURE() << location << " call " << call << " accepted";
+      } catch (const Error& e) {
+        const std::string what = e.what();
+        EXPECT_EQ(what.rfind(location + ": ", 0), 0u) << what;
+        EXPECT_NE(what.find("sqlite:///PATH"), std::string::npos) << what;
+      }
+    }
+  }
+  for (const char* folder : {"postgresq:", "file:"}) EXPECT_FALSE(std::filesystem::exists(folder)) << folder;
+  // A path whose name holds "://" past a folder is still a path.
+  const std::string odd = (dir / "odd://name.archive").string();
+  std::filesystem::create_directories(dir / "odd:");
+  EXPECT_FALSE(archive_exists(odd));
+  (void)open_or_create_archive(odd, test_model());
+  EXPECT_TRUE(archive_exists(odd));
+}
+
 TEST(ArchiveStore, AFailureDuringAFilesInsertLeavesTheArchiveAsItWas) {
   test::TempDir dir;
   const fs::path path = dir / "a.db";

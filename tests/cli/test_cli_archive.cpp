@@ -455,6 +455,10 @@ void ArchiveCli::SearchRefusesWrongOptionsBeforeAnyWork() {
            {"search --archive " + q(tmp_->path() / "missing.archive") + example, "no such file"},
            {"index --run " + run_dir() + " --archive " + q(archive), "give recordings or directories"},
            {"index --run " + run_dir() + " --archive " + q(tmp_->path()) + " " + q(recordings_), "is a directory"},
+           {"index --run " + run_dir() + " --archive postgresq://u@h/db " + q(recordings_),
+            "postgresq://u@h/db: unknown archive URL scheme postgresq://"},
+           {"search --archive sqlite:///" + q(tmp_->path() / "missing.archive") + example,
+            (tmp_->path() / "missing.archive").string() + ": no such file"},
            {"index --run " + run_dir() + " --archive " + q(archive) + " --hop 0.25 " + q(recordings_),
             "s (--hop): one archive holds one window grid"},
            {"index --run " + run_dir() + " --archive " + q(archive) + " --half " + q(recordings_), "(--half)"}}) {
