@@ -12,6 +12,8 @@ bool is_postgres_url(const std::string& location) {
 
 std::string sqlite_file_of(const std::string& location, const std::string& what) {
   if (is_postgres_url(location)) return {};
+  // Empty would read as "a PostgreSQL URL" to callers: no file named is an error of its own.
+  if (location.empty() || location == "sqlite:///") throw Error(what + " location \"" + location + "\" names no file");
   if (location.rfind("sqlite:///", 0) == 0) return location.substr(10);
   const std::string forms = "a file path, sqlite:///PATH (sqlite:////ABSOLUTE/PATH) or postgresql://USER@HOST/DB";
   if (location.rfind("sqlite:", 0) == 0)

@@ -13,7 +13,8 @@ bool is_postgres_url(const std::string& location);
 // The SQLite file that `location` names: the path after "sqlite:///", or
 // `location` itself when it is a plain path; empty for a PostgreSQL URL.
 // Error (naming `location` and the accepted forms, `what` being "study" or
-// "archive") for "sqlite:" without three slashes and for a URL of any other
+// "archive") for an empty location or "sqlite:///" alone (no file), for
+// "sqlite:" without three slashes and for a URL of any other
 // scheme (a name that starts like one, letters then "://"), which would
 // otherwise be taken as a relative path through a folder named "sqlite:" or
 // "postgresq:". A path whose name holds "://" later on stays a path.

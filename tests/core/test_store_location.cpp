@@ -35,5 +35,7 @@ TEST(StoreLocation, OtherSchemesAndBrokenSqliteUrlsAreRefusedNamingTheForms) {
   const std::string other = error_of("postgresq://u@h/db");
   EXPECT_NE(other.find("postgresq://u@h/db: unknown archive URL scheme postgresq://"), std::string::npos) << other;
   EXPECT_NE(other.find("postgresql://USER@HOST/DB"), std::string::npos) << other;
+  EXPECT_NE(error_of("").find("archive location \"\" names no file"), std::string::npos);
+  EXPECT_NE(error_of("sqlite:///").find("names no file"), std::string::npos);
   EXPECT_NE(error_of("s3+https://bucket/x").find("unknown archive URL scheme s3+https://"), std::string::npos);
 }
