@@ -54,9 +54,7 @@ std::string as_string(const SqlValue& v) {
 std::unique_ptr<Database> open_database(const std::string& url, bool read_only) {
   if (url.empty()) throw Error("study: empty URL");
   if (is_postgres_url(url)) return open_postgres(url, read_only);
-  const std::string path = sqlite_file_of(url, "study");
-  if (path.empty()) throw Error(url + ": no database file named");
-  return open_sqlite(path, read_only);
+  return open_sqlite(sqlite_file_of(url, "study"), read_only);  // names a file or throws
 }
 
 }  // namespace oneshot::tune

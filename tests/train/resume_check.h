@@ -17,13 +17,15 @@ inline void expect_resumes_exactly(const Config& config, const FeatureSet& data,
   o.progress = false;
   o.run_dir = run_dir;
   o.after_step = [](int epoch, std::int64_t step) { return !(epoch == 2 && step == 3); };
-  ASSERT_EQ(train(config, data, o).status, TrainStatus::Interrupted);
+  const TrainResult first = train(config, data, o);
+  ASSERT_EQ(first.status, TrainStatus::Interrupted) << first.message;
   o.after_step = nullptr;
   const TrainResult resumed = train(config, data, o);
   ASSERT_TRUE(resumed.resumed);
   ASSERT_EQ(resumed.history.size(), reference.size());
   for (std::size_t i = 0; i < reference.size(); ++i) {
     EXPECT_DOUBLE_EQ(resumed.history[i].train_loss, reference[i].train_loss) << "interval " << i + 1;
+    EXPECT_DOUBLE_EQ(resumed.history[i].train_accuracy, reference[i].train_accuracy) << "interval " << i + 1;
     EXPECT_DOUBLE_EQ(resumed.history[i].val_accuracy, reference[i].val_accuracy) << "interval " << i + 1;
   }
 }

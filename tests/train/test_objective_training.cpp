@@ -102,20 +102,9 @@ TEST(ObjectiveTraining, ResumeContinuesExactlyWithEveryNewObjective) {
     const std::vector<EpochMetrics> reference = train(c, data(), quiet()).history;
     ASSERT_EQ(reference.size(), 4u);
     TempDir dir;
-    TrainOptions o = quiet(dir / "run");
-    // Mid-interval; for meta-baseline within its classification phase, so the
-    // resumed run carries the class weights and their Adam state across both phases.
-    o.after_step = [](int epoch, std::int64_t step) { return !(epoch == 2 && step == 3); };
-    const TrainResult first = train(c, data(), o);
-    ASSERT_EQ(first.status, TrainStatus::Interrupted) << first.message;
-    const TrainResult second = train(c, data(), quiet(dir / "run"));
-    ASSERT_TRUE(second.resumed);
-    ASSERT_EQ(second.history.size(), reference.size());
-    for (std::size_t i = 0; i < reference.size(); ++i) {
-      EXPECT_DOUBLE_EQ(second.history[i].train_loss, reference[i].train_loss) << "interval " << i + 1;
-      EXPECT_DOUBLE_EQ(second.history[i].train_accuracy, reference[i].train_accuracy) << "interval " << i + 1;
-      EXPECT_DOUBLE_EQ(second.history[i].val_accuracy, reference[i].val_accuracy) << "interval " << i + 1;
-    }
+    // Mid-interval (interval 2, step 3); for meta-baseline within its classification phase, so
+    // the resumed run carries the class weights and their Adam state across both phases.
+    test::expect_resumes_exactly(c, data(), reference, dir / "run");
   }
 }
 

@@ -10,6 +10,7 @@
 #include "support/test_support.h"
 #include "eval/protocols.h"
 #include "train/checkpoint.h"
+#include "train/resume_check.h"
 #include "train/train_fixtures.h"
 #include "train/run_dir.h"
 #include "train/trainer.h"
@@ -89,17 +90,7 @@ TEST(Recipe, SmoothedValidationIsTheMovingAverageThatPicksTheBest) {
 TEST(Recipe, ResumeContinuesExactly) {
   const std::vector<EpochMetrics> reference = train(recipe_config(), data(), quiet()).history;
   TempDir dir;
-  Config c = recipe_config();
-  TrainOptions o = quiet(dir / "run");
-  o.after_step = [](int epoch, std::int64_t step) { return !(epoch == 2 && step == 3); };  // stop mid-interval
-  const TrainResult first = train(c, data(), o);
-  ASSERT_EQ(first.status, TrainStatus::Interrupted);
-  const TrainResult second = train(c, data(), quiet(dir / "run"));
-  ASSERT_EQ(second.history.size(), reference.size());
-  for (std::size_t i = 0; i < reference.size(); ++i) {
-    EXPECT_DOUBLE_EQ(second.history[i].val_accuracy, reference[i].val_accuracy) << "interval " << i + 1;
-    EXPECT_DOUBLE_EQ(second.history[i].train_loss, reference[i].train_loss) << "interval " << i + 1;
-  }
+  test::expect_resumes_exactly(recipe_config(), data(), reference, dir / "run");  // stopped mid-interval
 }
 
 TEST(Recipe, BandStatisticsAreFittedAndSavedWithTheModel) {
