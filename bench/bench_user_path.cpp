@@ -52,7 +52,8 @@
 //   [--ref-gap 0.5] [--no-classify] [--no-detect] [--threads T] [--json FILE]
 //   [--rule-grid] [--grid-far LIST] [--grid-hysteresis LIST] [--grid-merge LIST]
 //   [--grid-min-duration LIST] [--domain] [--one-curve] [--centre recording|library]
-//   [--classify-centre batch|library] [--classify-batch all|enrolled] [--classify-fars LIST]
+//   [--classify-centre batch|library] [--classify-batch all|enrolled|never] [--classify-fars LIST]
+//   [--classify-refine one|count|top [--refine-top M] [--refine-loo]]
 // --classify-fars 0.03,0.05,...: every library's batch classified again at
 // each of these library rates (the same embeddings and scores; only the
 // thresholds move): accepted / rejected by rate, to choose a rate on.
@@ -85,6 +86,20 @@
 // batch's mean): every test-half clip not enrolled (the default), or only
 // those of the enrolled classes (a user's folder of the sounds enrolled, no
 // strangers: the rejection figure is then empty).
+// --classify-batch never: only the never-enrolled classes' clips (a folder
+// where none of the enrolled sounds occurs; with 3 of 5 test classes enrolled
+// that is 2 classes, under kMinBatchCentreFiles: give --classify-min-files to
+// centre it at all).
+// --classify-refine: transductive expansion, measured and not adopted (README,
+// "Expanding a class with the files classified"): each library's batch is
+// classified, files are added to a copy of the library as examples of a
+// class (their sounding windows), and the batch is classified again. one:
+// every file accepted, counted as the class's first example recording (its
+// curve unchanged); count: every file accepted, each its own recording (the
+// class moves to the curve of more examples); top: each class's M
+// best-scoring files of the batch (--refine-top, 1), accepted or not. With
+// --refine-loo a file added to a class is scored against a library without
+// itself (it cannot confirm itself).
 // --classify-min-files N: a batch of fewer clips is not centred (classify's
 // kMinBatchCentreFiles, 24, by default; lower to measure small batches).
 // --rule-grid: every detection's score curves (the detector's windows and
@@ -106,6 +121,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <numeric>
 #include <optional>
 #include <random>
@@ -163,6 +179,9 @@ struct Options {
   bool one_curve = false;  // --one-curve
   bool far_given = false;  // --far (else enroll's default: library_defaults)
   std::vector<double> classify_fars;  // --classify-fars: classification again at each of these rates (same embeddings)
+  std::string classify_refine;  // --classify-refine one|count|top: the batch's accepted files added to their class, classified again
+  bool refine_loo = false;      // --refine-loo: a file added to a class is not scored against itself
+  int refine_top = 1;           // --refine-top M: with top, each class's M best-scoring files of the batch
   std::vector<double> grid_far{0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.3}, grid_hysteresis{0, 0.25, 0.5, 0.75, 0.9},
       grid_merge{0, 0.5, 1, 2, 3}, grid_min_duration{0, 0.5, 1};
 };
@@ -232,6 +251,9 @@ Options parse(int argc, char** argv) {
     else if (flag == "--classify-batch") o.classify_batch = value();
     else if (flag == "--classify-min-files") o.classify_min_files = static_cast<std::size_t>(number(flag, value()));
     else if (flag == "--one-curve") o.one_curve = true;
+    else if (flag == "--classify-refine") o.classify_refine = value();
+    else if (flag == "--refine-loo") o.refine_loo = true;
+    else if (flag == "--refine-top") o.refine_top = static_cast<int>(number(flag, value()));
     else if (flag == "--classify-fars") {
       for (const auto& x : split_list(value())) o.classify_fars.push_back(number(flag, x));
       if (o.classify_fars.empty()) throw Error("--classify-fars: a comma-separated list of rates");
@@ -260,7 +282,11 @@ Options parse(int argc, char** argv) {
   if (o.boundaries != "sound" && o.boundaries != "windows") throw Error("--boundaries: sound or windows");
   if (o.centre != "recording" && o.centre != "library") throw Error("--centre: recording or library");
   if (o.classify_centre != "batch" && o.classify_centre != "library") throw Error("--classify-centre: batch or library");
-  if (o.classify_batch != "all" && o.classify_batch != "enrolled") throw Error("--classify-batch: all or enrolled");
+  if (o.classify_batch != "all" && o.classify_batch != "enrolled" && o.classify_batch != "never")
+    throw Error("--classify-batch: all, enrolled or never");
+  if (!o.classify_refine.empty() && o.classify_refine != "one" && o.classify_refine != "count" &&
+      o.classify_refine != "top")
+    throw Error("--classify-refine: one, count or top");
   for (double f : o.classify_fars)
     if (!(f > 0 && f < 1)) throw Error("--classify-fars: rates between 0 and 1");
   for (const auto& s : o.snrs)
@@ -624,6 +650,7 @@ void Bench::bench_half(RunModel& run, const std::vector<int>& calibration_classe
       fs::copy_file(template_path, lib_path);
       ClassLibrary library = ClassLibrary::open(lib_path);
       std::set<std::string> used;
+      std::map<std::string, std::string> first_source;  // class -> its first example's source
       for (int c : enrolled) {
         std::vector<LibraryExample> rows;
         const auto& files = order[c];
@@ -633,6 +660,7 @@ void Bench::bench_half(RunModel& run, const std::vector<int>& calibration_classe
           rows.insert(rows.end(), e.begin(), e.end());
           used.insert(files[static_cast<std::size_t>(i)]);
         }
+        first_source[class_names_[static_cast<std::size_t>(c)]] = rows.front().source;
         library.add_examples(class_names_[static_cast<std::size_t>(c)], false, rows);
       }
       update_thresholds(library, run, o_.aggregate);
@@ -647,7 +675,8 @@ void Bench::bench_half(RunModel& run, const std::vector<int>& calibration_classe
         for (int c : test)
           for (const std::string& path : clips_of_[c]) {
             if (used.count(path)) continue;
-            if (o_.classify_batch == "enrolled" && std::find(enrolled.begin(), enrolled.end(), c) == enrolled.end())
+            const bool of_enrolled = std::find(enrolled.begin(), enrolled.end(), c) != enrolled.end();
+            if ((o_.classify_batch == "enrolled" && !of_enrolled) || (o_.classify_batch == "never" && of_enrolled))
               continue;
             auto it = embedded.find(path);
             if (it == embedded.end()) it = embedded.emplace(path, embed_sounding(run, path, classify_options)).first;
@@ -667,13 +696,17 @@ void Bench::bench_half(RunModel& run, const std::vector<int>& calibration_classe
         struct Figures {
           double accepted, wrong, top1, rejected, auroc;
         };
-        auto classify_batch = [&](LibraryScorer& batch_scorer) {
+        auto classify_batch = [&](LibraryScorer& batch_scorer,
+                                  const std::map<const SoundingEmbeddings*, LibraryScorer*>* own = nullptr) {
           std::size_t n_target = 0, accepted = 0, wrong = 0, top1 = 0, n_never = 0, rejected = 0;
           std::vector<double> target, nontarget;
           for (const auto& [c, clip] : batch) {
             const std::string truth = class_names_[static_cast<std::size_t>(c)];
             const bool is_enrolled = std::find(enrolled.begin(), enrolled.end(), c) != enrolled.end();
-            const Classification result = classify_embedded(batch_scorer, *clip, classify_options);
+            LibraryScorer* mine = nullptr;
+            if (own)
+              if (auto it = own->find(clip); it != own->end()) mine = it->second;
+            const Classification result = classify_embedded(mine ? *mine : batch_scorer, *clip, classify_options);
             for (const RankedClass& r : result.ranking) (r.name == truth ? target : nontarget).push_back(r.score);
             if (is_enrolled) {
               ++n_target;
@@ -689,7 +722,67 @@ void Bench::bench_half(RunModel& run, const std::vector<int>& calibration_classe
           return Figures{share(accepted, n_target), share(wrong, n_target), share(top1, n_target),
                          share(rejected, n_never), auroc(target, nontarget)};
         };
-        const Figures f = classify_batch(centred ? *centred : scorer);
+        // --classify-refine: every file accepted by `first` added to its class
+        // (its sounding windows), then the batch classified again.
+        auto refined = [&](LibraryScorer& first, const ScoringOptions& again) {
+          // The files each class is expanded with: (class, clip).
+          std::vector<std::pair<std::string, const SoundingEmbeddings*>> members;
+          std::map<std::string, std::vector<std::pair<double, const SoundingEmbeddings*>>> by_class;
+          for (const auto& [c, clip] : batch) {
+            const Classification result = classify_embedded(first, *clip, classify_options);
+            if (o_.classify_refine == "top") {
+              for (const RankedClass& rc : result.ranking) by_class[rc.name].emplace_back(rc.score, clip);
+              continue;
+            }
+            if (result.decision != "unknown") members.emplace_back(result.decision, clip);
+          }
+          for (auto& [name, scored] : by_class) {
+            std::sort(scored.begin(), scored.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+            for (int m = 0; m < std::min<int>(o_.refine_top, static_cast<int>(scored.size())); ++m)
+              members.emplace_back(name, scored[static_cast<std::size_t>(m)].second);
+          }
+          // The library with every member but `without` (leave-one-out: a member is not scored against itself).
+          auto make = [&](const SoundingEmbeddings* without) {
+            const fs::path path = dir_ / ("refined-" + std::to_string(library_counter_++) + ".db");
+            fs::copy_file(lib_path, path);
+            ClassLibrary r = ClassLibrary::open(path);
+            std::map<std::string, std::vector<LibraryExample>> added;
+            for (const auto& [name, clip] : members) {
+              if (clip == without && o_.refine_loo) continue;
+              const torch::Tensor w = clip->windows.contiguous();
+              for (std::int64_t i = 0; i < w.size(0); ++i) {
+                LibraryExample e;
+                e.class_name = name;
+                e.source = o_.classify_refine == "count" ? clip->path : first_source.at(name);
+                e.embedding.assign(w[i].data_ptr<float>(), w[i].data_ptr<float>() + w.size(1));
+                added[name].push_back(std::move(e));
+              }
+            }
+            for (const auto& [name, rows] : added) r.add_examples(name, false, rows);
+            return path;
+          };
+          std::vector<fs::path> made{make(nullptr)};
+          std::vector<std::unique_ptr<LibraryScorer>> scorers;
+          {
+            const ClassLibrary r = ClassLibrary::open(made.front());
+            scorers.push_back(std::make_unique<LibraryScorer>(r, run, again));
+          }
+          std::map<const SoundingEmbeddings*, LibraryScorer*> own;
+          if (o_.refine_loo)
+            for (const auto& m : members) {
+              if (own.count(m.second)) continue;
+              made.push_back(make(m.second));
+              const ClassLibrary r = ClassLibrary::open(made.back());
+              scorers.push_back(std::make_unique<LibraryScorer>(r, run, again));
+              own[m.second] = scorers.back().get();
+            }
+          const Figures g = classify_batch(*scorers.front(), &own);
+          for (const auto& p : made) fs::remove(p);
+          return g;
+        };
+        const Figures f = o_.classify_refine.empty() ? classify_batch(centred ? *centred : scorer)
+                                                     : refined(centred ? *centred : scorer,
+                                                               centred ? batch_scoring : scoring);
         const double a = f.accepted, wr = f.wrong, t1 = f.top1, rj = f.rejected, au = f.auroc;
         const std::size_t n_target = static_cast<std::size_t>(std::count_if(batch.begin(), batch.end(), [&](const auto& b) {
           return std::find(enrolled.begin(), enrolled.end(), b.first) != enrolled.end();
@@ -704,7 +797,7 @@ void Bench::bench_half(RunModel& run, const std::vector<int>& calibration_classe
           ScoringOptions at_rate = batch_scoring;
           at_rate.far = rate;
           LibraryScorer swept(library, run, at_rate);
-          const Figures g = classify_batch(swept);
+          const Figures g = o_.classify_refine.empty() ? classify_batch(swept) : refined(swept, at_rate);
           swept_accepted_[{rate, k}].add(g.accepted);
           swept_rejected_[{rate, k}].add(g.rejected);
           record["classify_fars"][std::to_string(k)][std::to_string(rate)] = {{"accepted", g.accepted},

@@ -78,10 +78,14 @@ VerificationEvaluation evaluate_verification_split(Siamese& model, const Feature
     // own mean, normalised against themselves.
     const torch::Tensor calibrated =
         scoring.centre_on_split ? centred_on_own_mean(model, train_embeddings) : train_embeddings;
-    calibration = calibrate_on_pairs(
-        model, calibrated, training, verification.far,
-        scoring.as_norm ? cohort_statistics(model, calibrated, calibrated, self_cohort_k(training.clips.size()), true)
-                        : std::vector<CohortStats>{});
+    if (scoring.as_norm) {  // the clips are their own cohort: their pairs scored once, for both
+      const std::vector<double> pairs = pair_score_matrix(model, calibrated);
+      calibration = calibrate_on_pairs(
+          pairs, training, verification.far,
+          cohort_statistics_of_pairs(pairs, training.clips.size(), self_cohort_k(training.clips.size())));
+    } else {
+      calibration = calibrate_on_pairs(model, calibrated, training, verification.far);
+    }
   }
   const auto t1 = SteadyClock::now();
   torch::Tensor embeddings = embed_with_progress(model, features, subset, options.split + " clips", options);
@@ -94,7 +98,7 @@ VerificationEvaluation evaluate_verification_split(Siamese& model, const Feature
   if (scoring.as_norm)
     stats = scoring.centre_on_split
                 ? cohort_statistics_of_pairs(pairs, subset.clips.size(), self_cohort_k(subset.clips.size()))
-                : cohort_statistics(model, embeddings, train_embeddings, scoring.cohort_top_k, false);
+                : cohort_statistics(model, embeddings, train_embeddings, scoring.cohort_top_k);
 
   VerificationEvaluation out;
   out.result = evaluate_verification(std::move(pairs), subset, calibration, verification, stats);

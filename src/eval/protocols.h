@@ -144,14 +144,14 @@ torch::Tensor centred_on_own_mean(Siamese& model, const torch::Tensor& embedding
 
 // AS-norm's statistics of every row of `rows` (N, D): the mean and deviation
 // of its k highest head scores against the rows of `cohort` (M, D)
-// (enroll/score_norm.h top_k_stats; k clipped to the members). With
-// `cohort_is_rows` (cohort and rows the same clips) row i's score against
-// itself is left out. Error when no member is left.
+// (enroll/score_norm.h top_k_stats; k clipped to the members), the cohort
+// other clips than the rows. Error when it has no member.
 std::vector<CohortStats> cohort_statistics(Siamese& model, const torch::Tensor& rows, const torch::Tensor& cohort,
-                                           std::size_t k, bool cohort_is_rows);
+                                           std::size_t k);
 // The same for clips that are their own cohort, from their (n x n) pair-score
-// matrix (pair_score_matrix): row i without its diagonal. Error for a matrix
-// of another size or n < 2.
+// matrix (pair_score_matrix, which the protocol and the calibration then
+// reuse): row i without its diagonal. Error for a matrix of another size or
+// n < 2.
 std::vector<CohortStats> cohort_statistics_of_pairs(const std::vector<double>& pair_scores, std::size_t n,
                                                     std::size_t k);
 
@@ -170,6 +170,12 @@ struct ThresholdCalibration {
 // AS-normalised with its two clips' statistics first.
 ThresholdCalibration calibrate_on_pairs(Siamese& model, const torch::Tensor& embeddings, const EvalSubset& subset,
                                         double far, const std::vector<CohortStats>& stats = {});
+// The same from the clips' (n x n) pair-score matrix (pair_score_matrix),
+// already computed when the clips are their own AS-norm cohort
+// (cohort_statistics_of_pairs), so that no pair is scored twice. Error for a
+// matrix of another size.
+ThresholdCalibration calibrate_on_pairs(const std::vector<double>& pair_scores, const EvalSubset& subset, double far,
+                                        const std::vector<CohortStats>& stats = {});
 
 struct VerificationResult {
   std::vector<int> classes;  // FeatureSet ids, ascending

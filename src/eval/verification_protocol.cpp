@@ -74,13 +74,8 @@ torch::Tensor centred_on_own_mean(Siamese& model, const torch::Tensor& embedding
 }
 
 std::vector<CohortStats> cohort_statistics(Siamese& model, const torch::Tensor& rows, const torch::Tensor& cohort,
-                                           std::size_t k, bool cohort_is_rows) {
+                                           std::size_t k) {
   if (cohort.size(0) == 0) throw Error("score normalisation: the cohort has no member");
-  if (cohort_is_rows) {
-    if (rows.size(0) != cohort.size(0))
-      throw Error("score normalisation: a cohort of the clips themselves must hold them all");
-    return cohort_statistics_of_pairs(pair_score_matrix(model, rows), static_cast<std::size_t>(rows.size(0)), k);
-  }
   std::vector<CohortStats> out(static_cast<std::size_t>(rows.size(0)));
   const auto m = static_cast<std::size_t>(cohort.size(0));
   for_each_score_block(model, rows, cohort, [&](int64_t first, int64_t count, const double* block) {
@@ -114,9 +109,14 @@ std::vector<double> pair_score_matrix(Siamese& model, const torch::Tensor& embed
   return out;
 }
 
-ThresholdCalibration calibrate_on_pairs(Siamese& model, const torch::Tensor& embeddings, const EvalSubset& subset,
-                                        double far, const std::vector<CohortStats>& stats) {
-  check_embeddings(embeddings, subset, "threshold calibration");
+namespace {
+
+// The calibration of every pair i < j, whatever gives the scores:
+// for_each_row(visit) calls visit(i, row) for every clip i with its scores
+// against every clip (row[j]).
+template <class ForEachRow>
+ThresholdCalibration calibrate_rows(const EvalSubset& subset, double far, const std::vector<CohortStats>& stats,
+                                    ForEachRow for_each_row) {
   check_stats(stats, subset, "threshold calibration");
   const auto table = detail::class_table(subset);
   if (table.classes.size() < 2)
@@ -134,15 +134,12 @@ ThresholdCalibration calibrate_on_pairs(Siamese& model, const torch::Tensor& emb
   FarThresholdTracker tracker(far, c.nontarget_pairs);
   std::vector<double> targets;
   targets.reserve(static_cast<std::size_t>(same));
-  for_each_score_block(model, embeddings, [&](int64_t first, int64_t count, const double* block) {
-    for (int64_t r = 0; r < count; ++r) {
-      const auto i = static_cast<std::size_t>(first + r);
-      for (auto j = i + 1; j < static_cast<std::size_t>(n); ++j) {
-        double s = block[r * n + static_cast<int64_t>(j)];
-        if (!stats.empty()) s = as_norm(s, stats[i], stats[j]);
-        if (subset.labels[i] == subset.labels[j]) targets.push_back(s);
-        else tracker.add(s);
-      }
+  for_each_row([&](std::size_t i, const double* row) {
+    for (auto j = i + 1; j < static_cast<std::size_t>(n); ++j) {
+      double s = row[j];
+      if (!stats.empty()) s = as_norm(s, stats[i], stats[j]);
+      if (subset.labels[i] == subset.labels[j]) targets.push_back(s);
+      else tracker.add(s);
     }
   });
   c.threshold = tracker.threshold();
@@ -151,6 +148,30 @@ ThresholdCalibration calibrate_on_pairs(Siamese& model, const torch::Tensor& emb
                                                               [&](double s) { return s <= c.threshold; })) /
                                 static_cast<double>(targets.size());
   return c;
+}
+
+}  // namespace
+
+ThresholdCalibration calibrate_on_pairs(Siamese& model, const torch::Tensor& embeddings, const EvalSubset& subset,
+                                        double far, const std::vector<CohortStats>& stats) {
+  check_embeddings(embeddings, subset, "threshold calibration");
+  const auto n = static_cast<std::size_t>(subset.clips.size());
+  return calibrate_rows(subset, far, stats, [&](const auto& visit) {
+    for_each_score_block(model, embeddings, [&](int64_t first, int64_t count, const double* block) {
+      for (int64_t r = 0; r < count; ++r) visit(static_cast<std::size_t>(first + r), block + static_cast<std::size_t>(r) * n);
+    });
+  });
+}
+
+ThresholdCalibration calibrate_on_pairs(const std::vector<double>& pair_scores, const EvalSubset& subset, double far,
+                                        const std::vector<CohortStats>& stats) {
+  const std::size_t n = subset.clips.size();
+  if (pair_scores.size() != n * n)
+    throw Error("threshold calibration: " + std::to_string(pair_scores.size()) + " pair scores for " +
+                std::to_string(n) + " clips");
+  return calibrate_rows(subset, far, stats, [&](const auto& visit) {
+    for (std::size_t i = 0; i < n; ++i) visit(i, pair_scores.data() + i * n);
+  });
 }
 
 VerificationResult evaluate_verification(Siamese& model, const torch::Tensor& embeddings, const EvalSubset& subset,

@@ -97,6 +97,30 @@ TEST(VerificationProtocol, CountsMetricsAndEnrolmentFollowFromThePairScores) {
                Error);
 }
 
+TEST(VerificationProtocol, CalibrationFromThePairMatrixIsTheStreamedOne) {
+  // evaluate --score-norm as-norm calibrates on the training clips' pair
+  // matrix, which their own-cohort statistics needed anyway: the same
+  // threshold and FRR as streaming the pairs, raw and normalised.
+  auto features = test::synthetic_features({6, 5, 4, 6});
+  auto model = test::tiny_model(features);
+  const auto training = subset_of_classes(features, {0, 1, 2, 3});
+  const auto embeddings = embed_subset(model, features, training);
+  const auto pairs = pair_score_matrix(model, embeddings);
+  const auto stats = cohort_statistics_of_pairs(pairs, training.clips.size(), 5);
+  for (const std::vector<CohortStats>& s : {std::vector<CohortStats>{}, stats}) {
+    const auto streamed = calibrate_on_pairs(model, embeddings, training, 0.1, s);
+    const auto from_matrix = calibrate_on_pairs(pairs, training, 0.1, s);
+    EXPECT_DOUBLE_EQ(from_matrix.threshold, streamed.threshold);
+    EXPECT_DOUBLE_EQ(from_matrix.frr, streamed.frr);
+    EXPECT_EQ(from_matrix.target_pairs, streamed.target_pairs);
+    EXPECT_EQ(from_matrix.nontarget_pairs, streamed.nontarget_pairs);
+  }
+  // Normalising moves the threshold (else the loop above would test one thing twice).
+  EXPECT_NE(calibrate_on_pairs(pairs, training, 0.1, stats).threshold, calibrate_on_pairs(pairs, training, 0.1).threshold);
+  const std::vector<double> short_matrix(pairs.begin(), pairs.end() - 1);
+  EXPECT_THROW(calibrate_on_pairs(short_matrix, training, 0.1), Error);
+}
+
 TEST(VerificationProtocol, WritesResultsFiguresAndTheReportSection) {
   test::TempDir tmp;
   const fs::path run = tmp / "run";
