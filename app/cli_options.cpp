@@ -4,8 +4,10 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <filesystem>
+#include <iostream>
 #include <string>
 #include <thread>
 
@@ -132,6 +134,25 @@ void set_up_app(CLI::App& app) {
   app.set_version_flag("--version", "oneshot-audio 0.1.0");
 }
 
+namespace {
+
+// Flushes standard output (std::cout and stdout) and returns 0, or names the
+// failure on stderr and returns 1.
+int finish_standard_output() {
+  errno = 0;  // std::cout.flush() is stdout's fflush (synced with stdio): the error may come from either
+  std::cout.flush();
+  const bool flushed = std::fflush(stdout) == 0;
+  const int err = errno;
+  if (flushed && !std::ferror(stdout) && std::cout.good()) return 0;
+  std::fprintf(stderr, "error: standard output: %s; what the command printed there is incomplete\n",
+               err == ENOSPC || err == EDQUOT ? "the disk is full (No space left on device)"
+               : err != 0                      ? (std::string("could not be written: ") + std::strerror(err)).c_str()
+                                               : "could not be written");
+  return 1;
+}
+
+}  // namespace
+
 int run_app(CLI::App& app, int argc, char** argv) {
   // CLI11 answers a mistyped command with "A subcommand is required", which
   // does not say which word it did not know.
@@ -159,7 +180,10 @@ int run_app(CLI::App& app, int argc, char** argv) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 2;
   }
-  return 0;
+  // What a command prints on standard output (classify's answers, search's
+  // hits, a library's listing, detect's events) is its product: a full disk
+  // or a failed write there must not end in success with the file empty.
+  return finish_standard_output();
 }
 
 }  // namespace oneshot::cli

@@ -233,10 +233,12 @@ int run_detect(const DetectArgs& a) {
       std::vector<Event> mine;
       for (const Event& e : all)
         if (e.filename == name) mine.push_back(e);
-      // The recording was detected: its events are in events.tsv whatever
+      // The recording was detected: its events go into events.tsv whatever
       // happens to its tables and plot. One of those that cannot be written (a
       // full disk) is named as what it is, and the exit status says so, but
-      // the recording is not called failed.
+      // the recording is not called failed. Where its events are is said only
+      // once a file holds them (the summary, or the partial list's error): on a
+      // full disk events.tsv may never be written.
       try {
         write_annotation_tables(a, name, mine, run->sample_rate());
         if (!a.no_plots) {
@@ -258,8 +260,8 @@ int run_detect(const DetectArgs& a) {
         }
       } catch (const Error& e) {
         ++unwritten;
-        std::cerr << "error: " << name << ": its events are in " << tsv.string()
-                  << ", but a table or plot could not be written: " << e.what() << "\n";
+        std::cerr << "error: " << name << ": detected, but a table or score plot of its events could not be written: "
+                  << e.what() << "\n";
       }
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       if (!a.quiet)

@@ -92,6 +92,24 @@ TEST(CliOutputs, LogmelToStandardOutputWithDash) {
   EXPECT_FALSE(fs::exists(dir / "-"));
 }
 
+TEST(CliOutputs, ResultsOnAFullStandardOutputAreAnErrorNotASuccess) {
+  // classify, search, library and score-events print their product on
+  // standard output: written into a full disk it used to end with status 0
+  // and an empty file. /dev/full fails every write with ENOSPC.
+  struct stat st {};
+  if (::stat("/dev/full", &st) != 0 || !S_ISCHR(st.st_mode)) GTEST_SKIP() << "no /dev/full";
+  TempDir dir;
+  test::write_text(dir / "ref.tsv", "filename\tonset\toffset\tevent_label\na.wav\t1\t2\tdog\n");
+  const std::string score = test::cli_path().string() + " score-events --reference " + quoted(dir / "ref.tsv") +
+                            " --estimate " + quoted(dir / "ref.tsv");
+  std::string out;
+  ASSERT_EQ(test::run_command(score + " --format json", &out), 0) << out;  // the same command succeeds elsewhere
+  for (const std::string format : {"table", "json", "csv"}) {
+    EXPECT_EQ(test::run_command("(" + score + " --format " + format + " >/dev/full)", &out), 1) << format << ": " << out;
+    EXPECT_TRUE(contains(out, "error: standard output: the disk is full")) << format << ": " << out;
+  }
+}
+
 TEST(CliOutputs, LogmelIntoACharacterDeviceWritesThrough) {
   TempDir dir;
   const fs::path node = dir / "null";
