@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <memory>
 #include <optional>
 
@@ -57,7 +58,6 @@ int run_search(SearchArgs a) {
   if (!a.library.empty() && a.class_name.empty()) throw Error("search: --library needs --class NAME");
   if (a.library.empty() && !a.class_name.empty()) throw Error("search: --class needs --library LIB");
   if (!a.segment.empty() && a.example.empty()) throw Error("search: --segment belongs to --example");
-  if (a.top < 1) throw Error("--top must be at least 1, got " + std::to_string(a.top));
   if (a.example == "-") throw Error("search: give the example as a file, not standard input");
   const std::optional<Segment> segment =
       a.segment.empty() ? std::nullopt : std::optional<Segment>(parse_segment(a.segment));
@@ -77,7 +77,6 @@ int run_search(SearchArgs a) {
     throw Error("search: --ef, --nprobe, --candidates and --ann-file belong to --approx");
   if (a.approx && sample != archive::SampleMethod::top)
     throw Error("search: --sample " + a.sample + " draws from every window's score: search exactly (leave --approx out)");
-  if (a.ef < 0 || a.nprobe < 0 || a.candidates < 0) throw Error("search: --ef, --nprobe and --candidates must be at least 1");
 
   auto store = archive::open_archive(a.archive);
   const archive::ArchiveModel model = store->model();
@@ -281,9 +280,15 @@ void add_search_command(CLI::App& app) {
   cmd->add_option("--segment", a->segment, "START:END seconds of the example to use");
   cmd->add_option("--library", a->library, "A class library (with --class): search for one of its classes");
   cmd->add_option("--class", a->class_name, "The library's class to search for");
-  cmd->add_option("--top", a->top, "Windows to keep (hits of one recording that overlap or touch merge into one span)");
+  cmd->add_option("--top", a->top, "Windows to keep (hits of one recording that overlap or touch merge into one span)")
+      ->check(WholeNumber(1, 1000000));
   cmd->add_option("--format", a->format, "table, json, csv, tsv (sed_eval event list) or raven (Raven Pro selection table)");
-  cmd->add_option("--out", a->out, "Write the answer to this file (atomically) instead of standard output");
+  cmd->add_option("--out", a->out, "Write the answer to this file (atomically) instead of standard output")
+      ->check(CLI::Validator(
+          [](std::string& path) {
+            return path.empty() ? std::string("is empty: give a file, or - for standard output") : std::string();
+          },
+          "FILE"));
   cmd->add_option("--page", a->page,
                   "Write a review page into this directory: index.html with a spectrogram, a player and yes/no/skip "
                   "for every hit, exported as verdicts.tsv for `review`");
@@ -291,7 +296,8 @@ void add_search_command(CLI::App& app) {
   cmd->add_option("--sample", a->sample,
                   "Which --top windows to show: top (the best), random, balanced (one from each score quantile) or "
                   "margin (nearest the class's threshold; needs --library)");
-  cmd->add_option("--seed", a->seed, "Seed of --sample random and balanced (default 1)");
+  cmd->add_option("--seed", a->seed, "Seed of --sample random and balanced (default 1)")
+      ->check(WholeNumber(0, std::numeric_limits<long long>::max()));
   cmd->add_flag("--include-reviewed", a->include_reviewed,
                 "With --library: keep the windows already reviewed for the class (`review`); by default they are "
                 "left out (a search by --example leaves nothing out)");
@@ -305,9 +311,12 @@ void add_search_command(CLI::App& app) {
   cmd->add_option("--ann-file", a->ann_file, "The approximate index's file (default ARCH.ann)");
   cmd->add_option("--candidates", a->candidates,
                   "--approx: windows retrieved near each query window and scored (default max(100, 10 x --top), at "
-                  "most 100000)");
-  cmd->add_option("--ef", a->ef, "--approx, HNSW index: its search list (default max(128, candidates); 1..100000)");
-  cmd->add_option("--nprobe", a->nprobe, "--approx, IVF index: lists visited (default 16; 1..the index's lists)");
+                  "most 100000)")
+      ->check(WholeNumber(1, 100000));  // given, 0 is no value: 0 is the unset default
+  cmd->add_option("--ef", a->ef, "--approx, HNSW index: its search list (default max(128, candidates); 1..100000)")
+      ->check(WholeNumber(1, 100000));
+  cmd->add_option("--nprobe", a->nprobe, "--approx, IVF index: lists visited (default 16; 1..the index's lists)")
+      ->check(WholeNumber(1, kIntMax));
   cmd->footer(
       "Scores are the run's head (higher = more similar), the mean over the example's sounding windows;\n"
       "with --library, the class's score as classify computes it, and a confidence in [0, 1] from the\n"
