@@ -267,6 +267,8 @@ int run_index(IndexArgs a) {
       windows += file_windows;
       audio_s += static_cast<double>(total) / rate;
       ++stored_files;
+    } catch (const archive::GroupLost&) {
+      throw;  // the group's other recordings are undone too (a full disk): index ends, the archive as last committed
     } catch (const Error& e) {
       problems.push_back(e.what());
     }

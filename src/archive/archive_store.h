@@ -31,6 +31,8 @@
 #include <string>
 #include <vector>
 
+#include "core/error.h"
+
 namespace oneshot::archive {
 
 // The model an archive's embeddings came from. `fingerprint` is the run's
@@ -139,6 +141,14 @@ class FileWriter {
   virtual bool stored_by_another() const { return false; }
 };
 
+// A failure inside write_group after which the group is gone, not only the
+// recording being stored (SQLite's own rollback on a full disk or an I/O
+// error): what the group stored is undone, and any statement run after it
+// would run outside a transaction. The message is the failure's.
+struct GroupLost : Error {
+  using Error::Error;
+};
+
 class ArchiveStore {
  public:
   virtual ~ArchiveStore() = default;
@@ -166,6 +176,9 @@ class ArchiveStore {
   // `index` stores a few seconds of recordings a group: one commit (two
   // fsyncs) per recording made an archive of one-window clips ten times slower.
   // The default runs `body` as it is (each recording its own transaction).
+  // A failure that ends the whole group (a full disk: SQLite rolls the
+  // transaction back itself) is a GroupLost, which a caller that goes on
+  // after one recording's failure must let through.
   virtual void write_group(const std::function<void()>& body) { body(); }
 
   // Every stored window in id order, `block` windows at a time (the last block

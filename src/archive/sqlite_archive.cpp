@@ -16,6 +16,7 @@
 #include "core/atomic_file.h"  // write_error: a full disk in words
 #include "core/error.h"
 #include "core/number_text.h"
+#include "core/store_location.h"
 #include "data/half.h"
 #include "enroll/library.h"  // utc_now_iso8601
 
@@ -182,8 +183,18 @@ class SqliteArchive final : public ArchiveStore {
   }
 
   [[noreturn]] void fail(const std::string& what) const {
-    if (db && (sqlite3_errcode(db) & 0xff) == SQLITE_FULL) throw write_error(path, ENOSPC);
-    throw file_error(path, "sound archive: " + what + ": " + (db ? sqlite3_errmsg(db) : "cannot open"));
+    // Inside a transaction, a failure after which SQLite is back in autocommit
+    // rolled the whole transaction back (an I/O error, a full disk): a
+    // write_group's other recordings are gone too, which its caller must know.
+    // A full disk ends the group even where SQLite kept it: no later recording
+    // and not the group's commit would find room (and the outer catch rolls
+    // it back).
+    const bool full = db && (sqlite3_errcode(db) & 0xff) == SQLITE_FULL;
+    const bool group_lost = db && depth > 0 && (full || sqlite3_get_autocommit(db) != 0);
+    const Error e = full ? write_error(path, ENOSPC)
+                         : file_error(path, "sound archive: " + what + ": " + (db ? sqlite3_errmsg(db) : "cannot open"));
+    if (group_lost) throw GroupLost(e.what());
+    throw e;
   }
   std::function<void(const std::string&)> failer() const {
     return [this](const std::string& what) { fail(what); };
@@ -215,7 +226,9 @@ class SqliteArchive final : public ArchiveStore {
         body();
       } catch (...) {
         --depth;
-        sqlite3_exec(db, ("ROLLBACK TO " + name + "; RELEASE " + name).c_str(), nullptr, nullptr, nullptr);
+        // After a GroupLost there is no savepoint left to roll back to.
+        if (!sqlite3_get_autocommit(db))
+          sqlite3_exec(db, ("ROLLBACK TO " + name + "; RELEASE " + name).c_str(), nullptr, nullptr, nullptr);
         throw;
       }
       --depth;
@@ -633,7 +646,8 @@ std::unique_ptr<SqliteArchive> connect(const fs::path& path, bool create, bool r
   auto open = [&](int flags) {
     if (a->db) sqlite3_close(a->db);
     a->db = nullptr;
-    if (sqlite3_open_v2(path.c_str(), &a->db, flags, nullptr) != SQLITE_OK) a->fail("cannot open");
+    if (sqlite3_open_v2(sqlite_open_name(path.string()).c_str(), &a->db, flags, nullptr) != SQLITE_OK)
+      a->fail("cannot open");
     sqlite3_busy_timeout(a->db, 120000);
     sqlite3_extended_result_codes(a->db, 1);
   };

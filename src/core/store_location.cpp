@@ -27,4 +27,9 @@ std::string sqlite_file_of(const std::string& location, const std::string& what)
               "; a file whose name starts so can be given as ./NAME)");
 }
 
+std::string sqlite_open_name(const std::string& path) {
+  if (path == ":memory:" || path.rfind("file:", 0) == 0) return "./" + path;
+  return path;
+}
+
 }  // namespace oneshot

@@ -20,4 +20,11 @@ bool is_postgres_url(const std::string& location);
 // "postgresq:". A path whose name holds "://" later on stays a path.
 std::string sqlite_file_of(const std::string& location, const std::string& what);
 
+// The name to give sqlite3_open_v2 for the file at `path`: `path` itself,
+// except where SQLite would not read it as a file: ":memory:" (an in-memory
+// database: an index or an enrolment "succeeded" and nothing was kept) and a
+// relative name starting "file:" (a URI where URIs are on) get "./" before
+// them, so that every store is the file its name says.
+std::string sqlite_open_name(const std::string& path);
+
 }  // namespace oneshot

@@ -22,6 +22,7 @@
 
 #include "core/atomic_file.h"  // write_error: a full disk in words
 #include "core/error.h"
+#include "core/store_location.h"
 #include "core/number_cast.h"
 #include "core/number_text.h"
 #include "core/utf8.h"
@@ -45,6 +46,9 @@ using Value = std::variant<std::monostate, std::int64_t, double, std::string, st
 // A row's columns as read: NULL, integer, real, text or blob.
 struct Row {
   std::vector<Value> cols;
+  // Embedding blobs whose size is no whole number of floats (column -> bytes;
+  // the column reads as NULL): named by stored_embedding, which knows the row.
+  std::map<std::size_t, std::size_t> odd_blobs;
   bool null(std::size_t i) const { return std::holds_alternative<std::monostate>(cols[i]); }
   std::int64_t i64(std::size_t i) const {
     if (auto* v = std::get_if<std::int64_t>(&cols[i])) return *v;
@@ -62,6 +66,7 @@ struct Row {
   std::string text(std::size_t i) const {
     if (auto* s = std::get_if<std::string>(&cols[i])) return *s;
     if (auto* v = std::get_if<std::int64_t>(&cols[i])) return std::to_string(*v);
+    if (auto* d = std::get_if<double>(&cols[i])) return short_number(*d);  // "inf" in a message, not ""
     return {};
   }
   const std::vector<float>* blob(std::size_t i) const { return std::get_if<std::vector<float>>(&cols[i]); }
@@ -186,9 +191,11 @@ struct ClassLibrary::Impl {
                                          "\"): the library is damaged; restore it from a copy, or `library --remove` "
                                          "the class the row belongs to and enroll it again");
             const auto bytes = static_cast<std::size_t>(sqlite3_column_bytes(stmt, c));
-            if (bytes % sizeof(float) != 0)
-              throw file_error(path, "class library: a stored embedding of " + std::to_string(bytes) +
-                                         " bytes is not a whole number of 4-byte values: the library is damaged");
+            if (bytes % sizeof(float) != 0) {
+              row.odd_blobs[static_cast<std::size_t>(c)] = bytes;
+              row.cols.emplace_back(std::monostate{});
+              break;
+            }
             std::vector<float> v(bytes / sizeof(float));
             if (!v.empty()) std::memcpy(v.data(), sqlite3_column_blob(stmt, c), bytes);
             row.cols.emplace_back(std::move(v));
@@ -301,7 +308,8 @@ std::unique_ptr<ClassLibrary::Impl> connect(const fs::path& path, bool create, b
   auto open = [&](int flags) {
     if (impl->db) sqlite3_close(impl->db);
     impl->db = nullptr;
-    if (sqlite3_open_v2(path.c_str(), &impl->db, flags, nullptr) != SQLITE_OK) impl->fail("cannot open");
+    if (sqlite3_open_v2(sqlite_open_name(path.string()).c_str(), &impl->db, flags, nullptr) != SQLITE_OK)
+      impl->fail("cannot open");
     sqlite3_busy_timeout(impl->db, 120000);
     sqlite3_extended_result_codes(impl->db, 1);
   };
@@ -496,6 +504,8 @@ std::vector<float> stored_embedding(const ClassLibrary::Impl& impl, const Row& r
   };
   const std::vector<float>* blob = row.blob(col);
   if (!blob) {
+    if (const auto odd = row.odd_blobs.find(col); odd != row.odd_blobs.end())
+      throw damaged("has " + std::to_string(odd->second) + " bytes, not a whole number of 4-byte values");
     if (row.null(col)) throw damaged("is missing (NULL)");
     if (row.number(col)) throw damaged("holds the number " + row.text(col) + ", not an embedding blob");
     throw damaged("holds text, not an embedding blob");
@@ -1078,7 +1088,7 @@ std::vector<LibraryClass> ClassLibrary::classes() const {
     if (!r.null(3)) {
       if (!r.number(3) || !std::isfinite(r.f64(3)))
         throw file_error(impl_->path, "class \"" + c.name + "\": its threshold \"" + r.text(3) +
-                                          "\" (table classes, column threshold) is not a number: the library is "
+                                          "\" (table classes, column threshold) is not a finite number: the library is "
                                           "damaged (`enroll --threshold` sets it again)");
       c.threshold = r.f64(3);
     }

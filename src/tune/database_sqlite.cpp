@@ -13,6 +13,7 @@
 
 #include "core/atomic_file.h"  // write_error: a full disk in words
 #include "core/error.h"
+#include "core/store_location.h"
 #include "tune/database.h"
 
 namespace oneshot::tune {
@@ -74,7 +75,7 @@ class SqliteDatabase final : public Database {
     // WAL study's reader needs ("unable to open database file"): the study is
     // opened immutable, read as the file stands.
     const bool immutable = read_only && ::access(std::filesystem::absolute(path).parent_path().c_str(), W_OK) != 0;
-    const std::string name = immutable ? "file:" + uri_path(path) + "?immutable=1" : path;
+    const std::string name = immutable ? "file:" + uri_path(path) + "?immutable=1" : sqlite_open_name(path);
     const int flags = immutable ? SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX
                                 : SQLITE_OPEN_READWRITE | (read_only ? 0 : SQLITE_OPEN_CREATE) | SQLITE_OPEN_NOMUTEX;
     const int rc = sqlite3_open_v2(name.c_str(), &db_, flags, nullptr);

@@ -11,12 +11,15 @@
 #include <set>
 #include <sqlite3.h>
 
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <cstdlib>
 #include <limits>
 #include <random>
 
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -421,6 +424,62 @@ TEST(ArchiveStore, AGroupCommitsItsRecordingsTogetherAndAFailedOneAlone) {
   auto c = open_archive(path.string());
   EXPECT_EQ(c->files().size(), 2u);
   EXPECT_EQ(c->window_count(), 7);
+}
+
+// A full disk inside a group: SQLite rolls the whole transaction back itself,
+// so the recordings stored before in the group are gone too. index used to
+// take it for that recording's failure alone, went on outside any
+// transaction, and ended on a bare "cannot commit - no transaction is active".
+TEST(ArchiveStore, AFullDiskInAGroupEndsTheGroupNamingTheDiskAndKeepsWhatWasCommitted) {
+  test::TempDir dir;
+  const fs::path full = dir / "full";
+  fs::create_directories(full);
+  if (::mount("tmpfs", full.c_str(), "tmpfs", 0, "size=512k") != 0)
+    GTEST_SKIP() << "mount not permitted: " << std::strerror(errno);
+  const fs::path path = full / "a.db";
+  std::string failure;
+  bool lost = false, later_ran = false;
+  std::size_t files_after = 0;
+  std::int64_t windows_after = -1;
+  {
+    auto a = open_or_create_archive(path.string(), test_model());
+    store(*a, "/rec/kept.wav", random_embeddings(5, 8, 1), 5);
+    std::ofstream filler(full / "filler", std::ios::binary);  // what the archive leaves of the disk, nearly
+    const std::string block(4096, '\0');
+    const auto used = static_cast<std::streamoff>(fs::file_size(path));
+    for (std::streamoff at = used; at < 512 * 1024 - 64 * 1024 && filler.write(block.data(), 4096); at += 4096) {
+    }
+    filler.close();
+    try {
+      a->write_group([&] {
+        // As index does: one recording's failure is noted and the next one tried, a lost group is not.
+        for (int i = 0; i < 40; ++i) {
+          try {
+            store(*a, "/rec/big" + std::to_string(i) + ".wav", random_embeddings(2000, 8, 2 + i), 2000);
+          } catch (const GroupLost&) {
+            throw;
+          } catch (const Error&) {
+            later_ran = true;
+          }
+        }
+      });
+    } catch (const GroupLost& e) {
+      lost = true;
+      failure = e.what();
+    } catch (const Error& e) {
+      failure = e.what();
+    }
+    fs::remove(full / "filler");
+    files_after = a->files().size();
+    windows_after = a->window_count();
+  }
+  ::umount2(full.c_str(), MNT_DETACH);
+  EXPECT_TRUE(lost) << failure;
+  EXPECT_NE(failure.find("the disk is full"), std::string::npos) << failure;
+  EXPECT_NE(failure.find(path.string()), std::string::npos) << failure;
+  EXPECT_FALSE(later_ran) << "a recording after the lost group was tried outside a transaction";
+  EXPECT_EQ(files_after, 1u);  // what was committed before the group, and nothing of it
+  EXPECT_EQ(windows_after, 5);
 }
 
 TEST(ArchiveStore, DamageIsNamedWithTheWayOut) {

@@ -39,3 +39,11 @@ TEST(StoreLocation, OtherSchemesAndBrokenSqliteUrlsAreRefusedNamingTheForms) {
   EXPECT_NE(error_of("sqlite:///").find("names no file"), std::string::npos);
   EXPECT_NE(error_of("s3+https://bucket/x").find("unknown archive URL scheme s3+https://"), std::string::npos);
 }
+
+TEST(StoreLocation, NamesSqliteReadsSpeciallyOpenTheFileTheySay) {
+  EXPECT_EQ(sqlite_open_name(":memory:"), "./:memory:");  // else an in-memory database: nothing kept
+  EXPECT_EQ(sqlite_open_name("file:x.db"), "./file:x.db");  // else a URI where URIs are on
+  EXPECT_EQ(sqlite_open_name("x.db"), "x.db");
+  EXPECT_EQ(sqlite_open_name("/abs/:memory:"), "/abs/:memory:");
+  EXPECT_EQ(sqlite_open_name("dir/file:x.db"), "dir/file:x.db");
+}

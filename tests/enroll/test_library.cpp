@@ -249,6 +249,25 @@ TEST(ClassLibrary, SetThresholdClearsAndNamesAMissingClass) {
   EXPECT_NE(e.find((dir / "lib.sqlite").string()), std::string::npos) << e;
 }
 
+TEST(ClassLibrary, ALibraryNamedMemoryIsAFileThatOpensAgain) {
+  // ":memory:" is SQLite's in-memory database: enroll used to report success
+  // and classify then found another, empty file of that name.
+  TempDir dir;
+  const fs::path before = fs::current_path();
+  fs::current_path(dir.path());
+  {
+    ClassLibrary lib = ClassLibrary::open_or_create(":memory:", model("aa"));
+    lib.add_examples("dog", false, {example("/a.wav", 0, embedding(6, 1))});
+  }
+  const bool kept = fs::exists(dir / ":memory:");
+  std::size_t classes = 0;
+  const std::string e = error_of([&] { classes = ClassLibrary::open(":memory:").classes().size(); });
+  fs::current_path(before);
+  EXPECT_TRUE(kept);
+  EXPECT_EQ(e, "");
+  EXPECT_EQ(classes, 1u);
+}
+
 TEST(ClassLibrary, OpenOfAMissingFileIsAnErrorAndCreatesNothing) {
   TempDir dir;
   const fs::path path = dir / "missing.library";

@@ -55,8 +55,14 @@ TEST(ClassLibraryDamaged, EmbeddingsOfAPartialValueAreNamedAsDamage) {
         if (std::string(table) == "examples") lib.examples();
         else lib.cohort();
       });
-      EXPECT_EQ(e.rfind(path.string() + ": class library: a stored embedding of ", 0), 0u) << table << ": " << e;
-      EXPECT_NE(e.find("not a whole number of 4-byte values: the library is damaged"), std::string::npos) << e;
+      // Named with its row (the example's class and source, or the cohort member) and the way out.
+      EXPECT_EQ(e.rfind(path.string() + ": class library: the embedding of " +
+                            (std::string(table) == "examples" ? "example 1 of class \"bell\"" : "cohort member rain/1.wav"),
+                        0),
+                0u)
+          << table << ": " << e;
+      EXPECT_NE(e.find("not a whole number of 4-byte values: the library is damaged; "), std::string::npos) << e;
+      EXPECT_NE(e.find("--reembed"), std::string::npos) << e;
     }
   }
 }

@@ -69,7 +69,22 @@ TEST(ClassLibraryEdges, AnEmbeddingOfTheWrongSizeIsAnErrorNamingTheLibrary) {
   const ClassLibrary lib = ClassLibrary::open(path);
   const std::string e = error_of([&] { lib.examples(); });
   EXPECT_NE(e.find(path.string()), std::string::npos) << e;
-  EXPECT_NE(e.find("a stored embedding of 2 bytes is not a whole number of 4-byte values"), std::string::npos) << e;
+  // The example named (its class and source), and the way out, as for every other damaged embedding.
+  EXPECT_NE(e.find("has 2 bytes, not a whole number of 4-byte values"), std::string::npos) << e;
+  EXPECT_NE(e.find("\"bell\""), std::string::npos) << e;
+  EXPECT_NE(e.find("the library is damaged"), std::string::npos) << e;
+  EXPECT_NE(e.find("--reembed"), std::string::npos) << e;
+}
+
+TEST(ClassLibraryEdges, AnInfiniteThresholdIsNamedWithItsValue) {
+  TempDir dir;
+  const fs::path path = dir.path() / "lib.db";
+  ClassLibrary::open_or_create(path, model(dir.path())).add_examples("bell", false, one_example());
+  sql(path, "UPDATE classes SET threshold = 1e308 * 10");  // REAL infinity
+  const std::string e = error_of([&] { ClassLibrary::open(path).classes(); });
+  EXPECT_NE(e.find("its threshold \"inf\" (table classes, column threshold) is not a finite number"),
+            std::string::npos)
+      << e;
 }
 
 TEST(ClassLibraryEdges, ADamagedModelNumberIsAnErrorNotZero) {

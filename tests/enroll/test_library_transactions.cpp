@@ -356,7 +356,7 @@ TEST(LibraryDamage, AStoredValueThatIsNotANumberIsNamedWithItsTableAndColumn) {
   damage(path, "UPDATE classes SET threshold = 'high' WHERE name = 'bell'");
   e = error_of([&] { ClassLibrary::open_read_only(path).classes(); });
   EXPECT_EQ(e.rfind(path.string() + ": class \"bell\": its threshold \"high\" (table classes, column threshold) is not a "
-                    "number", 0), 0u) << e;
+                    "finite number", 0), 0u) << e;
   damage(path, "UPDATE classes SET threshold = -4 WHERE name = 'bell'");
 
   damage(path, "UPDATE examples SET window_start = 'soon' WHERE source = '/dog.wav'");
