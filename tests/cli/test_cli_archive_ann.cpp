@@ -89,7 +89,7 @@ TEST(ArchiveAnnCli, ApproximateSearchMatchesExactStaysHonestWhenStaleAndRefusesA
   EXPECT_NE(r.out.find("--nprobe is the IVF index's knob"), std::string::npos) << r.out;
   r = run(search + " --approx --candidates 1000000");
   EXPECT_NE(r.status, 0);
-  EXPECT_NE(r.out.find("--candidates must be between 1 and 100000"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("--candidates: must be a whole number from 1 to 100000, got 1000000"), std::string::npos) << r.out;
   r = run(search + " --ef 64");
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.out.find("belong to --approx"), std::string::npos) << r.out;
