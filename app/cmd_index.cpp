@@ -28,6 +28,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <set>
 #include <thread>
@@ -162,6 +163,11 @@ int run_index(IndexArgs a) {
   std::set<std::pair<dev_t, ino_t>> seen_files;  // one recording under two names (a hard link) is indexed once
   std::size_t linked = 0;
   std::vector<std::pair<std::string, archive::FileRecord>> work;  // path as given, identity now
+  // --update: recordings whose stored windows are damaged (a flipped bit, another program's write)
+  // are embedded again even when the file is unchanged; search stops at the first damaged window.
+  const std::map<std::int64_t, std::string> damaged =
+      a.update ? store->damaged_files() : std::map<std::int64_t, std::string>{};
+  std::vector<std::string> repaired;  // "PATH (the damage)"
   auto consider = [&](const std::string& given, bool from_archive) {
     const std::string key = fs::absolute(given).lexically_normal().string();
     if (!seen.insert(key).second) return;
@@ -180,8 +186,12 @@ int run_index(IndexArgs a) {
       const archive::FileRecord now = archive::file_identity(given);
       const auto old = store->file(now.path);
       if (old && archive::same_identity(*old, now)) {
-        ++unchanged;
-        return;
+        const auto hurt = damaged.find(old->id);
+        if (hurt == damaged.end()) {
+          ++unchanged;
+          return;
+        }
+        repaired.push_back(now.path + " (" + hurt->second + ")");
       }
       if (old && !a.update) {
         changed_kept.push_back(given);
@@ -326,6 +336,11 @@ int run_index(IndexArgs a) {
       if (shown++ < 3) std::printf(" %s", d.c_str());
     std::printf(dirs.size() > 3 ? " ...\n" : "\n");
   }
+  if (!repaired.empty()) {
+    std::printf("  %zu unchanged but with damaged windows in the archive, embedded again:", repaired.size());
+    for (std::size_t i = 0; i < repaired.size() && i < 5; ++i) std::printf("\n    %s", repaired[i].c_str());
+    std::printf(repaired.size() > 5 ? "\n    ...\n" : "\n");
+  }
   if (!changed_kept.empty()) {
     std::printf("  %zu changed since they were indexed, kept as indexed (`index --update` embeds them again):",
                 changed_kept.size());
@@ -366,7 +381,8 @@ void add_index_command(CLI::App& app) {
                 "With --update: drop every stored recording no longer on disk, even in a directory that is gone or "
                 "more than half of the archive");
   cmd->add_flag("--update", a->update,
-                "Embed again the recordings changed since they were indexed and drop those no longer on disk");
+                "Embed again the recordings changed since they were indexed or whose stored windows are damaged, "
+                "and drop those no longer on disk");
   cmd->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->check(ThreadCount);
   cmd->add_flag("--quiet", a->quiet, "No progress bar");
   cmd->add_option("--ann", a->ann,

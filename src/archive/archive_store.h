@@ -26,9 +26,11 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/error.h"
@@ -149,6 +151,15 @@ struct GroupLost : Error {
   using Error::Error;
 };
 
+// A stored window found damaged (its embedding or start; scan, windows,
+// damaged_files): what() names the archive and the way out, `problem` the
+// window and what is wrong alone ("the embedding of window 7 ... does not
+// match its checksum ...").
+struct DamagedWindow : Error {
+  DamagedWindow(const std::string& message, std::string problem_) : Error(message), problem(std::move(problem_)) {}
+  std::string problem;
+};
+
 class ArchiveStore {
  public:
   virtual ~ArchiveStore() = default;
@@ -192,6 +203,14 @@ class ArchiveStore {
   // embeddings read): what an approximate index (ann_index.h) compares its
   // own window set with. The default reads them through scan().
   virtual std::vector<std::int64_t> window_ids() const;
+  // The recordings whose stored windows are damaged (an embedding of the wrong
+  // size, not matching its checksum, non-finite or beyond
+  // kMaxArchiveEmbeddingValue; a start out of range): file id -> the first
+  // damaged window's problem, as scan() would name it. One read snapshot,
+  // every embedding read once: `index --update` checks it before it calls a
+  // recording unchanged, and embeds those recordings again (scan() and search
+  // stop at the first damaged window).
+  virtual std::map<std::int64_t, std::string> damaged_files() const = 0;
 
   // Adds or replaces (same window and class) verdicts, in one transaction.
   // Error for a verdict other than yes/no/skip, an empty class or an unknown window.

@@ -211,6 +211,13 @@ class PostgresArchive final : public ArchiveStore {
                 ": the archive is damaged; index the recordings again into a new archive "
                 "(`oneshot-audio index --run RUN --archive postgresql://...?archive=NEW FILE|DIR...`)");
   }
+  // A damaged window: `index --update` embeds its recording again.
+  [[noreturn]] void damaged_window(const std::string& what) const {
+    throw DamagedWindow(url.shown + ": sound archive \"" + url.name + "\": " + what +
+                            ": the archive is damaged; `oneshot-audio index --update --run RUN --archive " + url.shown +
+                            "` embeds its damaged recordings again",
+                        what);
+  }
 
   // Runs `body` in one transaction (committed when it returns); errors of the
   // server named. `write`: a read-write transaction (refused read-only).
@@ -397,7 +404,7 @@ class PostgresArchive final : public ArchiveStore {
   double read_start(const pqxx::field& f, std::int64_t id) const {
     const double s = f.as<double>();
     if (!valid_window_start(s))
-      damaged("window " + std::to_string(id) + " starts at " + short_number(s) + " s (table windows), not in [0, 1e9]");
+      damaged_window("window " + std::to_string(id) + " starts at " + short_number(s) + " s (table windows), not in [0, 1e9]");
     return s;
   }
   void read_embedding(const pqxx::field& f, std::int64_t id, std::int64_t dim, bool half,
@@ -408,7 +415,7 @@ class PostgresArchive final : public ArchiveStore {
             embedding_blob_problem(reinterpret_cast<const unsigned char*>(blob.data()), blob.size(), want,
                                    std::to_string(dim) + (half ? " float16" : " float32") + " values");
         !why.empty())
-      damaged("the embedding of window " + std::to_string(id) + " " + why + " (table windows)");
+      damaged_window("the embedding of window " + std::to_string(id) + " " + why + " (table windows)");
     const std::size_t base = out.size();
     out.resize(base + static_cast<std::size_t>(dim));
     for (std::size_t i = 0; i < static_cast<std::size_t>(dim); ++i) {
@@ -421,7 +428,7 @@ class PostgresArchive final : public ArchiveStore {
         std::memcpy(&v, blob.data() + 4 * i, 4);
       }
       if (!std::isfinite(v) || std::fabs(v) > kMaxArchiveEmbeddingValue)
-        damaged("the embedding of window " + std::to_string(id) + " holds " + short_number(v) + " (value " +
+        damaged_window("the embedding of window " + std::to_string(id) + " holds " + short_number(v) + " (value " +
                 std::to_string(i + 1) + "; table windows)");
       out[base + i] = v;
     }
@@ -454,6 +461,35 @@ class PostgresArchive final : public ArchiveStore {
         if (r.size() < block) break;
       }
     });
+  }
+
+  std::map<std::int64_t, std::string> damaged_files() const override {
+    std::map<std::int64_t, std::string> damaged;
+    read("cannot read its windows", [&](pqxx::transaction_base& tx) {
+      const ArchiveModel m = model_of(meta(tx));
+      std::vector<float> scratch;
+      constexpr std::int64_t kBlock = 4096;  // rows a query: memory holds one block's blobs
+      for (std::int64_t last = -1;;) {
+        const auto r = tx.exec_params("SELECT id, file_id, start_s, embedding FROM " + t("windows") +
+                                          " WHERE id > $1 ORDER BY id LIMIT $2",
+                                      last, kBlock);
+        for (const auto& row : r) {
+          const auto id = row[0].as<std::int64_t>();
+          const auto file_id = row[1].as<std::int64_t>();
+          last = id;
+          if (damaged.count(file_id)) continue;
+          try {
+            read_start(row[2], id);
+            scratch.clear();
+            read_embedding(row[3], id, m.embedding_dim, m.half, scratch);
+          } catch (const DamagedWindow& e) {
+            damaged.emplace(file_id, e.problem);
+          }
+        }
+        if (static_cast<std::int64_t>(r.size()) < kBlock) break;
+      }
+    });
+    return damaged;
   }
 
   std::vector<std::int64_t> window_ids() const override {

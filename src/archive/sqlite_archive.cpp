@@ -204,6 +204,15 @@ class SqliteArchive final : public ArchiveStore {
                                ": the archive is damaged; restore it from a copy, or index the recordings again "
                                "into a new archive (`oneshot-audio index --run RUN --archive NEW FILE|DIR...`)");
   }
+  // A damaged window: `index --update` embeds its recording again.
+  [[noreturn]] void damaged_window(const std::string& what) const {
+    throw DamagedWindow(file_error(path, "sound archive: " + what +
+                                             ": the archive is damaged; `oneshot-audio index --update --run RUN "
+                                             "--archive " + path.string() +
+                                             "` embeds its damaged recordings again, or restore it from a copy")
+                            .what(),
+                        what);
+  }
 
   // Runs a statement to its end; returns nothing. `writes`: counted for the fault injection.
   void exec(const std::string& sql, const std::vector<Value>& params = {}, bool writes = true) const {
@@ -387,8 +396,8 @@ class SqliteArchive final : public ArchiveStore {
                       std::vector<float>& out) const {
     auto what = [&] { return "the embedding of window " + std::to_string(id) + " (table windows, column embedding)"; };
     if (column_type(s, col) != SQLITE_BLOB) {
-      if (column_type(s, col) == SQLITE_NULL) damaged(what() + " is missing (NULL)");
-      damaged(what() + " holds " + (column_number(s, col) ? "a number" : "text") + ", not an embedding blob");
+      if (column_type(s, col) == SQLITE_NULL) damaged_window(what() + " is missing (NULL)");
+      damaged_window(what() + " holds " + (column_number(s, col) ? "a number" : "text") + ", not an embedding blob");
     }
     const auto bytes = static_cast<std::size_t>(sqlite3_column_bytes(s, col));
     const std::size_t value_bytes = half ? 2 : 4;
@@ -398,7 +407,7 @@ class SqliteArchive final : public ArchiveStore {
                                                        std::to_string(dim) + " values of " +
                                                            (half ? "float16" : "float32"));
         !why.empty())
-      damaged(what() + " " + why);
+      damaged_window(what() + " " + why);
     const std::size_t at = out.size();
     out.resize(at + static_cast<std::size_t>(dim));
     float* dst = out.data() + at;
@@ -413,13 +422,13 @@ class SqliteArchive final : public ArchiveStore {
     }
     for (std::int64_t i = 0; i < dim; ++i)
       if (!std::isfinite(dst[i]) || std::fabs(dst[i]) > kMaxArchiveEmbeddingValue)
-        damaged(what() + " holds " + short_number(dst[i]) + " at value " + std::to_string(i + 1) +
+        damaged_window(what() + " holds " + short_number(dst[i]) + " at value " + std::to_string(i + 1) +
                 (std::isfinite(dst[i]) ? " (beyond +-1e+09: no trained model's output)" : ""));
   }
 
   double read_start(sqlite3_stmt* s, int col, std::int64_t id) const {
     if (!column_number(s, col) || !valid_window_start(sqlite3_column_double(s, col)))
-      damaged("window " + std::to_string(id) + ": its start_s \"" + column_text(s, col) +
+      damaged_window("window " + std::to_string(id) + ": its start_s \"" + column_text(s, col) +
               "\" (table windows) is not a number of seconds in [0, 1e9]");
     return sqlite3_column_double(s, col);
   }
@@ -448,6 +457,28 @@ class SqliteArchive final : public ArchiveStore {
       }
       flush();
     });
+  }
+
+  std::map<std::int64_t, std::string> damaged_files() const override {
+    std::map<std::int64_t, std::string> damaged;
+    read([&] {
+      const ArchiveModel m = model();
+      Statement s(db, "SELECT id, file_id, start_s, embedding FROM windows ORDER BY id", failer());
+      std::vector<float> scratch;
+      while (s.step()) {
+        const std::int64_t id = sqlite3_column_int64(s.get(), 0);
+        const std::int64_t file_id = sqlite3_column_int64(s.get(), 1);
+        if (damaged.count(file_id)) continue;
+        try {
+          read_start(s.get(), 2, id);
+          scratch.clear();
+          read_embedding(s.get(), 3, id, m.embedding_dim, m.half, scratch);
+        } catch (const DamagedWindow& e) {
+          damaged.emplace(file_id, e.problem);
+        }
+      }
+    });
+    return damaged;
   }
 
   std::vector<std::int64_t> window_ids() const override {

@@ -490,18 +490,33 @@ TEST(ArchiveStore, DamageIsNamedWithTheWayOut) {
     store(*a, "/rec/one.wav", random_embeddings(3, 8, 1), 3);
   }
   const std::string way_out = "the archive is damaged; restore it from a copy, or index the recordings again";
+  // A damaged window is mended by embedding its recording again (damaged_files finds it for index --update).
+  const std::string window_way_out = "the archive is damaged; `oneshot-audio index --update --run RUN --archive " +
+                                     path.string() + "` embeds its damaged recordings again, or restore it from a copy";
   auto scan_error = [&] { return test::error_of([&] { scan_all(*open_archive(path.string()), 2); }); };
+  // The problem damaged_files names for the one recording, "" when none.
+  auto damage_found = [&] {
+    const auto damaged = open_archive(path.string())->damaged_files();
+    EXPECT_LE(damaged.size(), 1u);
+    if (damaged.empty()) return std::string();
+    EXPECT_EQ(damaged.begin()->first, open_archive(path.string())->files().at(0).id);
+    return damaged.begin()->second;
+  };
+  EXPECT_EQ(damage_found(), "");
   sql(path, "UPDATE windows SET embedding = x'0102' WHERE id = 2");
   std::string e = scan_error();
   EXPECT_NE(e.find(path.string() + ": sound archive: the embedding of window 2 (table windows, column embedding) has "
                                    "2 bytes; the archive's 8 values of float32 take 32 (40 with their checksum)"),
             std::string::npos)
       << e;
-  EXPECT_NE(e.find(way_out), std::string::npos) << e;
+  EXPECT_NE(e.find(window_way_out), std::string::npos) << e;
+  EXPECT_EQ(damage_found(), "the embedding of window 2 (table windows, column embedding) has 2 bytes; the archive's "
+                            "8 values of float32 take 32 (40 with their checksum)");
   // A NaN (float32 0x7fc00000) and a huge value.
   sql(path, "UPDATE windows SET embedding = x'0000c07f00000000000000000000000000000000000000000000000000000000' WHERE id = 2");
   e = scan_error();
   EXPECT_NE(e.find("window 2 (table windows, column embedding) holds nan at value 1"), std::string::npos) << e;
+  EXPECT_EQ(damage_found(), "the embedding of window 2 (table windows, column embedding) holds nan at value 1");
   sql(path, "UPDATE windows SET embedding = 'text' WHERE id = 2");
   EXPECT_NE(scan_error().find("holds text, not an embedding blob"), std::string::npos);
   sql(path, "UPDATE windows SET embedding = zeroblob(32), start_s = 'x' WHERE id = 2");
@@ -512,6 +527,7 @@ TEST(ArchiveStore, DamageIsNamedWithTheWayOut) {
   e = scan_error();
   EXPECT_NE(e.find("window 2: its start_s"), std::string::npos) << e;
   EXPECT_NE(e.find("is not a number of seconds in [0, 1e9]"), std::string::npos) << e;
+  EXPECT_EQ(damage_found().rfind("window 2: its start_s \"", 0), 0u);
   EXPECT_NE(test::error_of([&] { (void)open_archive(path.string())->windows({2}); }).find("window 2: its start_s"),
             std::string::npos);
   sql(path, "UPDATE windows SET start_s = 1 WHERE id = 2");
@@ -531,8 +547,11 @@ TEST(ArchiveStore, DamageIsNamedWithTheWayOut) {
   EXPECT_NE(e.find("the embedding of window 3 (table windows, column embedding) does not match its checksum"),
             std::string::npos)
       << e;
+  EXPECT_NE(damage_found().find("window 3 (table windows, column embedding) does not match its checksum"),
+            std::string::npos);
   sql(path, "UPDATE windows SET embedding = zeroblob(32) WHERE id = 3");  // as stored before the checksum: read
   EXPECT_EQ(scan_error().find("window 3"), std::string::npos);
+  EXPECT_EQ(damage_found(), "");
   for (const auto& [key, value, why] :
        {std::tuple{"embedding_dim", "0", "its embedding_dim \"0\" (table meta) is not a whole number in [1, 1.67772e+07]"},
         std::tuple{"precision", "float8", "its precision \"float8\" (table meta) is not float32 or float16"},

@@ -237,12 +237,22 @@ TEST_F(PostgresArchiveTest, AnotherModelIsRefusedNamingBothAndDamageIsNamed) {
   EXPECT_NE(d.find("has 2 bytes; the archive's 8 float32 values take 32 (40 with their checksum)"), std::string::npos)
       << d;
   EXPECT_NE(d.find("the archive is damaged"), std::string::npos) << d;
+  EXPECT_NE(d.find("`oneshot-audio index --update --run RUN --archive postgresql://"), std::string::npos) << d;
+  EXPECT_NE(d.find("` embeds its damaged recordings again"), std::string::npos) << d;
+  // damaged_files names the recording (index --update embeds it again).
+  auto damaged = open_archive(url())->damaged_files();
+  ASSERT_EQ(damaged.size(), 1u);
+  EXPECT_EQ(damaged.begin()->first, open_archive(url())->files().at(0).id);
+  EXPECT_NE(damaged.begin()->second.find("has 2 bytes"), std::string::npos) << damaged.begin()->second;
   // A value changed in place (its checksum kept): named, not searched.
   sql("DELETE FROM " + name_ + ".windows WHERE id = (SELECT MIN(id) FROM " + name_ + ".windows)");
   sql("UPDATE " + name_ + ".windows SET embedding = overlay(embedding placing '\\xff'::bytea from 3 for 1) WHERE id = "
       "(SELECT MAX(id) FROM " + name_ + ".windows)");
   const std::string flipped = test::error_of([&] { scan_all(*open_archive(url()), 10); });
   EXPECT_NE(flipped.find("does not match its checksum"), std::string::npos) << flipped;
+  damaged = open_archive(url())->damaged_files();
+  ASSERT_EQ(damaged.size(), 1u);
+  EXPECT_NE(damaged.begin()->second.find("does not match its checksum"), std::string::npos) << damaged.begin()->second;
   sql("UPDATE " + name_ + ".meta SET value = 'float64' WHERE key = 'precision'");
   EXPECT_NE(test::error_of([&] { open_archive(url()); }).find("precision \"float64\""), std::string::npos);
   const std::string c = test::error_of([&] { open_archive("postgresql://someone:secret@127.0.0.1:1/db"); });

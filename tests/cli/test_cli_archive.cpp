@@ -59,6 +59,13 @@ std::vector<std::string> query(const fs::path& db, const std::string& sql) {
   sqlite3_close(h);
   return rows;
 }
+// Runs a changing SQL statement on the archive (damage, an older archive's form).
+void change(const fs::path& db, const std::string& sql) {
+  sqlite3* h = nullptr;
+  ASSERT_EQ(sqlite3_open(db.c_str(), &h), SQLITE_OK) << db;
+  EXPECT_EQ(sqlite3_exec(h, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(h);
+  sqlite3_close(h);
+}
 long count(const fs::path& db, const std::string& sql) {
   const auto rows = query(db, sql);
   return rows.empty() ? -1 : std::stol(rows[0]);
@@ -235,6 +242,40 @@ void ArchiveCli::UpdateEmbedsAChangedRecordingAgainAndDropsADeletedOne() {
   EXPECT_EQ(count(archive, "SELECT COUNT(*) FROM files WHERE path LIKE '%two.wav'"), 0);
   EXPECT_EQ(count(archive, "SELECT COUNT(*) FROM files"), 2);
   EXPECT_EQ(count(archive, "SELECT COUNT(*) FROM windows"), 1 + 119);
+
+  // A window damaged in the archive (its checksum no longer matches) stops every search; --update finds
+  // it although the recording is unchanged, and embeds that recording again (it used to say "unchanged").
+  const std::string long_windows = "SELECT w.id FROM windows w JOIN files f ON f.id = w.file_id WHERE f.path LIKE "
+                                   "'%three.wav' ORDER BY w.id";
+  const auto damaged_id = query(archive, long_windows + " LIMIT 1 OFFSET 7");
+  ASSERT_EQ(damaged_id.size(), 1u);
+  change(archive, "UPDATE windows SET embedding = zeroblob(length(embedding)) WHERE id = " + damaged_id[0]);
+  const std::string search = "search --run " + run_dir() + " --archive " + q(archive) + " --example " + q(a[0]);
+  r = run(search);
+  EXPECT_EQ(r.status, 1) << r.out;
+  EXPECT_NE(r.out.find("window " + damaged_id[0] + " (table windows, column embedding) does not match its checksum"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("`oneshot-audio index --update --run RUN --archive " + archive.string() +
+                       "` embeds its damaged recordings again"),
+            std::string::npos)
+      << r.out;
+  r = run(index + " --update");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("indexed 1 recordings (119 windows"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("1 already indexed and unchanged"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("1 unchanged but with damaged windows in the archive, embedded again:\n    " +
+                       (dir / "three.wav").string() + " (the embedding of window " + damaged_id[0]),
+            std::string::npos)
+      << r.out;
+  EXPECT_EQ(count(archive, "SELECT COUNT(*) FROM windows"), 1 + 119);
+  EXPECT_EQ(count(archive, "SELECT COUNT(*) FROM windows WHERE id = " + damaged_id[0]), 0);  // stored anew
+  r = run(search);
+  EXPECT_EQ(r.status, 0) << r.out;
+  r = run(index + " --update");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("2 already indexed and unchanged"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("damaged"), std::string::npos) << r.out;
 
   // Recordings whose directory is gone (a drive not mounted) are kept with
   // their windows; more than half of the archive gone at once is refused
@@ -565,10 +606,7 @@ void ArchiveCli::SharedIndexStoresThePerWindowPathsWindowsWithCloseEmbeddings() 
   r = run("index --quiet --run " + run_dir() + " --archive " + q(off_grid) + " " + q(long_take));  // hop 2.5 s
   ASSERT_EQ(r.status, 0) << r.out;
   const auto forget_windows = [&] {  // as an archive indexed before the way was recorded
-    sqlite3* h = nullptr;
-    ASSERT_EQ(sqlite3_open(off_grid.c_str(), &h), SQLITE_OK);
-    EXPECT_EQ(sqlite3_exec(h, "DELETE FROM meta WHERE key = 'windows'", nullptr, nullptr, nullptr), SQLITE_OK);
-    sqlite3_close(h);
+    change(off_grid, "DELETE FROM meta WHERE key = 'windows'");
   };
   forget_windows();
   r = run("index --quiet --run " + run_dir() + " --archive " + q(off_grid) + " " + q(long_take));
