@@ -13,8 +13,10 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <variant>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 #include <signal.h>
@@ -396,6 +398,38 @@ void check_schema(const ClassLibrary::Impl& impl) {
   if (version > kSchemaVersion)
     throw file_error(impl.path, "class library schema " + it->second + " is newer than this program's (" +
                                     std::to_string(kSchemaVersion) + ")");
+  // Every table and column the reads use (a table dropped or altered by another program
+  // was a bare "no such table" from the first query that met it). The domain tables
+  // are optional: a library without a domain may lack them.
+  struct Table {
+    const char* name;
+    long since;  // the schema version that made it
+    std::vector<const char*> columns;
+  };
+  static const Table kTables[] = {
+      {"classes", 1, {"id", "name", "negative", "threshold", "threshold_source", "added"}},
+      {"examples", 1, {"id", "class_id", "source", "segment_start", "segment_end", "window_start", "embedding", "added"}},
+      {"cohort", 2, {"id", "source", "class_name", "embedding"}},
+  };
+  for (const Table& t : kTables) {
+    if (version < t.since) continue;
+    std::set<std::string> have;
+    for (const Row& r : impl.query("SELECT name FROM pragma_table_info(?)", {std::string(t.name)})) have.insert(r.text(0));
+    std::string why;
+    if (have.empty()) {
+      why = std::string("its table ") + t.name + " is missing";
+    } else {
+      for (const char* c : t.columns)
+        if (!have.count(c)) {
+          why = std::string("its table ") + t.name + " has no column " + c;
+          break;
+        }
+    }
+    if (!why.empty())
+      throw file_error(impl.path, "the class library is damaged: " + why +
+                                      " (changed by another program?); restore it from a copy, or enrol its classes "
+                                      "again into a new library");
+  }
 }
 
 // A value in a message: "1e+38", not the 17 digits that store it exactly.
@@ -545,6 +579,16 @@ void check_class_name(const std::string& name) {
     shown += rest;
     throw Error("class name \"" + shown + "\": is not UTF-8 text (byte " + hex(static_cast<unsigned char>(name[at])) +
                 " at byte offset " + std::to_string(at) + "); give the name in UTF-8");
+  }
+  // A name is a label, not a document: thousands of characters (a paste gone wrong) filled every
+  // table and event line. Counted in characters (code points), not bytes.
+  const auto characters = static_cast<std::size_t>(
+      std::count_if(name.begin(), name.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+  if (characters > kMaxClassNameCharacters) {
+    std::size_t shown = 40;  // bytes, cut at a character's start
+    while ((static_cast<unsigned char>(name[shown]) & 0xC0) == 0x80) --shown;
+    throw Error("class name \"" + name.substr(0, shown) + "...\": is " + std::to_string(characters) +
+                " characters long; a class name may have at most " + std::to_string(kMaxClassNameCharacters));
   }
   for (unsigned char c : name)
     if (c < 0x20 || c == 0x7f)

@@ -341,9 +341,12 @@ class ClassLibrary {
 };
 
 // A class name is an event label and a cell of every output format (table,
-// JSON, CSV, event-list TSV): it must not be empty, hold a tab, line break or
-// other control character, start or end with a space, or be "unknown"
-// (classify's answer when no class is accepted). Error naming it and why.
+// JSON, CSV, event-list TSV): it must be UTF-8 text of 1 to
+// kMaxClassNameCharacters characters (code points), not hold a tab, line
+// break or other control character, start or end with a space, or be
+// "unknown" (classify's answer when no class is accepted). Error naming it
+// (the first 40 bytes of a long one) and why.
+inline constexpr std::size_t kMaxClassNameCharacters = 200;
 void check_class_name(const std::string& name);
 
 // "2026-11-30T12:00:00Z"

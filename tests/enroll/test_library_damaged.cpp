@@ -15,7 +15,9 @@
 #include <cstring>
 #include <limits>
 #include <tuple>
+#include <utility>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "enroll/library.h"
 #include "support/test_support.h"
@@ -101,6 +103,40 @@ std::string read_error(const fs::path& path, const std::string& table) {
     if (table == "examples") lib.examples();
     else lib.cohort();
   });
+}
+
+// A table or column the reads use, dropped by another program, is named when the library is
+// opened (it was a bare "no such table: examples" from whichever query met it first); every way
+// of opening says so, and the file is left as it is.
+TEST(ClassLibraryDamaged, AMissingTableOrColumnIsNamedWhenTheLibraryOpens) {
+  test::TempDir dir;
+  const fs::path path = small_library(dir);
+  const fs::path saved = dir.path() / "saved.db";
+  fs::copy_file(path, saved);
+  for (const auto& [change, why] :
+       {std::pair{"DROP TABLE examples", "its table examples is missing"},
+        std::pair{"DROP TABLE cohort", "its table cohort is missing"},
+        std::pair{"ALTER TABLE examples DROP COLUMN embedding", "its table examples has no column embedding"},
+        std::pair{"ALTER TABLE classes RENAME COLUMN threshold TO limit_value", "its table classes has no column threshold"}}) {
+    fs::copy_file(saved, path, fs::copy_options::overwrite_existing);
+    sql(path, change);
+    const std::string bytes = read_file(path);
+    const std::string expected = path.string() + ": the class library is damaged: " + why +
+                                 " (changed by another program?); restore it from a copy, or enrol its classes again "
+                                 "into a new library";
+    EXPECT_EQ(test::error_of([&] { ClassLibrary::open_read_only(path); }), expected) << change;
+    EXPECT_EQ(test::error_of([&] { ClassLibrary::open(path); }), expected) << change;
+    EXPECT_EQ(test::error_of([&] {
+                ClassLibrary::open_or_create(path, LibraryModel{(dir.path() / "run").string(), "f00d", 4, 1.0, 22050});
+              }),
+              expected)
+        << change;
+    EXPECT_EQ(read_file(path), bytes) << change;
+  }
+  // A version-1 library (before the cohort) has no cohort table, and opens.
+  fs::copy_file(saved, path, fs::copy_options::overwrite_existing);
+  sql(path, "DROP TABLE cohort; UPDATE meta SET value = '1' WHERE key = 'schema_version'");
+  EXPECT_EQ(test::error_of([&] { ClassLibrary::open_read_only(path).examples(); }), "");
 }
 
 TEST(ClassLibraryDamaged, HugeOrNonFiniteStoredEmbeddingValuesAreDamageNamingTheRowAndTheWayOut) {

@@ -54,11 +54,21 @@ TEST(ClassLibraryEdges, ClassNamesThatBreakOutputOrReadAsUnknownAreRefused) {
     const std::string e = error_of([&] { lib.add_examples(bad, false, one_example()); });
     EXPECT_NE(e.find(bad.empty() ? "needs a name" : "class name"), std::string::npos) << "[" << bad << "] " << e;
   }
+  // A name of thousands of characters (a paste gone wrong) is named by its start and length.
+  const std::string pasted(5000, 'x');
+  EXPECT_EQ(error_of([&] { lib.add_examples(pasted, false, one_example()); }),
+            "class name \"" + std::string(40, 'x') + "...\": is 5000 characters long; a class name may have at most 200");
+  std::string umlauts;  // 201 characters of 2 bytes each
+  for (int i = 0; i < 201; ++i) umlauts += "\xC3\xBC";
+  // Shown up to a character's start: 40 bytes are 20 characters of 2 bytes.
+  EXPECT_EQ(error_of([&] { lib.add_examples("a" + umlauts, false, one_example()); }),
+            "class name \"a" + umlauts.substr(0, 38) + "...\": is 202 characters long; a class name may have at most 200");
   EXPECT_TRUE(lib.classes().empty());  // nothing was written
-  // Spaces inside, other scripts and punctuation are fine.
-  for (const std::string good : {"door bell", "Türklingel", "dog, barking", "Unknown sound"})
+  // Spaces inside, other scripts and punctuation are fine, and 200 characters (400 bytes) are.
+  for (const std::string good : {std::string("door bell"), std::string("Türklingel"), std::string("dog, barking"),
+                                 std::string("Unknown sound"), umlauts.substr(2)})
     EXPECT_NO_THROW(lib.add_examples(good, false, one_example())) << good;
-  EXPECT_EQ(lib.classes().size(), 4u);
+  EXPECT_EQ(lib.classes().size(), 5u);
 }
 
 TEST(ClassLibraryEdges, AnEmbeddingOfTheWrongSizeIsAnErrorNamingTheLibrary) {
