@@ -9,6 +9,7 @@
 #include <sstream>
 #include <vector>
 
+#include "core/atomic_file.h"
 #include "support/test_support.h"
 
 namespace oneshot {
@@ -64,6 +65,34 @@ TEST(CliFrontEnd, ModelCommandsAreHandedOverToTheModelExecutable) {
   EXPECT_NE(traced(test::cli_path(), "library " + library, &out), 0);  // the listing: no library there
   EXPECT_FALSE(loaded(out, "libtorch_cpu.so"));
   EXPECT_NE(out.find("none.db"), std::string::npos);
+}
+
+// The model executable's OMP_WAIT_POLICY as the front end started it ("" when unset): a model
+// command is started reading its --config from a FIFO, so that it waits there while its
+// environment is read from /proc.
+std::string model_wait_policy(const std::string& env) {
+  TempDir dir;
+  std::string out;
+  const std::string script =
+      "cd " + quoted(dir.path()) + " && mkfifo cfg && { " + env + " " + quoted(test::cli_path()) +
+      " train --run run --config cfg >/dev/null 2>&1 & pid=$!; "
+      "for i in $(seq 1 400); do case $(readlink /proc/$pid/exe) in *oneshot-audio-model) break;; esac; sleep 0.05; done; "
+      "readlink /proc/$pid/exe | grep -q 'oneshot-audio-model$' && echo started; "
+      "tr '\\0' '\\n' < /proc/$pid/environ | grep '^OMP_WAIT_POLICY=' | cut -d= -f2-; "
+      "timeout 20 sh -c 'echo x > cfg'; wait $pid; }";
+  write_file_atomic(dir / "probe.sh", script);
+  test::run_command("bash " + quoted(dir / "probe.sh"), &out);
+  EXPECT_EQ(out.rfind("started\n", 0), 0u) << out;
+  out = out.substr(out.find('\n') + 1);
+  return out.substr(0, out.find('\n'));
+}
+
+// OpenMP's threads wait passively in every model command (they spun between parallel regions and
+// took the cores from the work on a busy machine), unless the user chose a policy or a spin count.
+TEST(CliFrontEnd, ModelCommandsWaitPassivelyUnlessTheUserChose) {
+  EXPECT_EQ(model_wait_policy("env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT"), "PASSIVE");
+  EXPECT_EQ(model_wait_policy("env OMP_WAIT_POLICY=ACTIVE"), "ACTIVE");
+  EXPECT_EQ(model_wait_policy("env -u OMP_WAIT_POLICY GOMP_SPINCOUNT=1000"), "");
 }
 
 // The subcommand lines of top-level --help: "  name   description".
