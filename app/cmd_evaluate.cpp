@@ -51,27 +51,53 @@ FeatureSet load_run_features(const RunInfo& info, const Config& config, bool qui
   return features;
 }
 
+std::string result_name_of(const EvaluateArgs& args, const Config& config) {
+  return args.protocol == "verification" ? verification_result_name(args.split, args.weights, scoring_of(args))
+                                         : result_name(args.split, config.eval, args.weights);
+}
+
+// The figures named after this evaluation's result (PNG and SVG): those of an
+// earlier evaluation of the same result describe other numbers.
+std::vector<fs::path> result_figures(const EvaluateArgs& args, const Config& config) {
+  const fs::path results = fs::path(args.run) / "results";
+  const std::string name = result_name_of(args, config);
+  std::vector<fs::path> out;
+  for (const char* figure : args.protocol == "verification" ? std::vector<const char*>{"_det", "_histogram"}
+                                                            : std::vector<const char*>{"_accuracy", "_confusion"})
+    for (const char* ext : {".png", ".svg"}) out.push_back(results / (name + figure + ext));
+  return out;
+}
+
 // Every file this evaluation writes, checked before any work: a read-only
 // report.html was found only after results/*.json had been overwritten.
 void check_outputs(const EvaluateArgs& args, const Config& config) {
   const fs::path results = fs::path(args.run) / "results";
-  const bool verification = args.protocol == "verification";
-  const std::string name = verification ? verification_result_name(args.split, args.weights, scoring_of(args))
-                                        : result_name(args.split, config.eval, args.weights);
+  const std::string name = result_name_of(args, config);
   std::vector<fs::path> outputs{fs::path(args.run) / "report.html"};
-  const std::vector<std::string> tables = verification ? std::vector<std::string>{".json", "_histogram.csv", "_det.csv"}
-                                                       : std::vector<std::string>{".json", "_class_accuracy.csv",
-                                                                                  "_confusion.csv"};
+  const std::vector<std::string> tables = args.protocol == "verification"
+                                              ? std::vector<std::string>{".json", "_histogram.csv", "_det.csv"}
+                                              : std::vector<std::string>{".json", "_class_accuracy.csv", "_confusion.csv"};
   for (const auto& t : tables) outputs.push_back(results / (name + t));
-  if (!args.no_plots) {
-    std::vector<std::string> plots =
-        verification ? std::vector<std::string>{name + "_det", name + "_histogram"}
-                     : std::vector<std::string>{name + "_accuracy", name + "_confusion", args.split + "_embeddings_pca",
-                                                "training_curves"};
-    for (const auto& p : plots)
+  if (!args.no_plots)
+    for (const auto& f : result_figures(args, config)) outputs.push_back(f);
+  if (!args.no_plots && args.protocol != "verification")
+    for (const std::string p : {args.split + "_embeddings_pca", std::string("training_curves")})
       for (const char* ext : {".png", ".svg"}) outputs.push_back(results / (p + ext));
-  }
   for (const auto& path : outputs) check_output_path(path, OutputRules{.streaming = false});
+}
+
+// --no-plots: the result's figures from an earlier evaluation would stand in
+// the report beside the new numbers (a break test saw them there); removed
+// once the new result is written. The run's other figures (training curves,
+// the split's embeddings) are not this result's and stay.
+void remove_earlier_figures(const EvaluateArgs& args, const Config& config) {
+  if (!args.no_plots) return;
+  for (const auto& f : result_figures(args, config)) {
+    std::error_code ec;
+    if (fs::remove(f, ec)) std::cerr << "note: removed " << f.string() << " (an earlier evaluation's figure)\n";
+    else if (ec) throw file_error(f, "an earlier evaluation's figure, which --no-plots removes, cannot be removed: " +
+                                         ec.message());
+  }
 }
 
 }  // namespace
@@ -90,6 +116,11 @@ int run_evaluate(const EvaluateArgs& args) {
       ClassSplit::from_json(read_run_file(paths.split()), features.class_names(), paths.split().string());
   const std::vector<int>& classes = args.split == "val" ? split.val : split.test;
   if (classes.empty()) throw file_error(paths.split(), "the " + args.split + " split has no classes");
+  // Before the model loads and every clip is embedded (it was refused only after that).
+  if (args.protocol == "verification" && args.enrol_classes > static_cast<int>(classes.size()))
+    throw Error("--enrol-classes " + std::to_string(args.enrol_classes) + ": the " + args.split + " split has " +
+                std::to_string(classes.size()) + " classes (" + paths.split().string() + "); give at most " +
+                std::to_string(classes.size()));
 
   configure_runtime(config.train.threads);
   if (const std::string warning = blas_warning(blas_in_use()); !warning.empty()) std::cerr << warning << "\n";
@@ -119,12 +150,14 @@ int run_evaluate(const EvaluateArgs& args) {
         model, features, classes, split.train,
         args.has_threshold ? std::optional<double>(args.threshold) : std::nullopt, args.run, options, verification);
     std::cout << format_verification_table(evaluation.result, evaluation.context, verification);
+    remove_earlier_figures(args, config);
     const fs::path report = write_report(args.run);
     std::cout << "results: " << evaluation.files.json.string() << "\nreport: " << report.string() << std::endl;
     return 0;
   }
   const SplitEvaluation evaluation = evaluate_split(model, features, classes, args.run, options);
   std::cout << format_result_table(evaluation.result, evaluation.context);
+  remove_earlier_figures(args, config);
   const fs::path report = write_report(args.run);
   std::cout << "results: " << evaluation.files.json.string() << "\nreport: " << report.string() << std::endl;
   return 0;

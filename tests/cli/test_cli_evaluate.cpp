@@ -49,8 +49,17 @@ TEST(CliEvaluate, VerificationProtocolOnBothCheckpoints) {
     EXPECT_FALSE(fs::exists(run / "results" / "test_verification.json")) << "results written before the check";
     fs::permissions(report, fs::perms::owner_write, fs::perm_options::add);
   }
+  // Figures of an earlier evaluation of this result would stand beside the new numbers in the report:
+  // --no-plots removes them (once the result is written); the run's other figures stay.
+  fs::create_directories(run / "results");
+  for (const char* figure : {"test_verification_det.png", "test_verification_histogram.svg", "training_curves.png"})
+    test::write_text(run / "results" / figure, "an earlier figure\n");
   ASSERT_EQ(test::run_command(evaluate + " --protocol verification --draws 100", &out), 0) << out;
   EXPECT_NE(out.find("EER"), std::string::npos) << out;
+  EXPECT_FALSE(fs::exists(run / "results" / "test_verification_det.png"));
+  EXPECT_FALSE(fs::exists(run / "results" / "test_verification_histogram.svg"));
+  EXPECT_TRUE(fs::exists(run / "results" / "training_curves.png"));
+  EXPECT_NE(out.find("removed " + (run / "results" / "test_verification_det.png").string()), std::string::npos) << out;
   EXPECT_NE(out.find("rejected as unknown"), std::string::npos) << out;
   const json v = read_json(run / "results" / "test_verification.json");
   EXPECT_EQ(v.at("checkpoint"), "best");
@@ -89,8 +98,15 @@ TEST(CliEvaluate, VerificationProtocolOnBothCheckpoints) {
   // Verification's flags with another protocol are refused, naming the flag.
   EXPECT_NE(test::run_command(evaluate + " --protocol grid --far 0.1", &out), 0);
   EXPECT_NE(out.find("--far applies to --protocol verification only"), std::string::npos) << out;
+  // More enrolled classes than the split has: refused before the model loads (a run without its
+  // weights says so, not "train the run first"), naming the split's count.
+  fs::rename(run / "best.pt", tmp / "best.pt");
   EXPECT_NE(test::run_command(evaluate + " --protocol verification --enrol-classes 9", &out), 0);
-  EXPECT_NE(out.find("9 enrolled classes"), std::string::npos) << out;
+  EXPECT_NE(out.find("--enrol-classes 9: the test split has 4 classes (" + (run / "split.json").string() +
+                     "); give at most 4"),
+            std::string::npos)
+      << out;
+  fs::rename(tmp / "best.pt", run / "best.pt");
 
   // Scores made as a library with a domain makes them: their own result, beside the raw one.
   ASSERT_EQ(test::run_command(evaluate + " --protocol verification --draws 50 --domain split --score-norm as-norm"
