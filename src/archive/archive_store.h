@@ -205,7 +205,8 @@ class ArchiveStore {
   virtual std::vector<std::int64_t> window_ids() const;
   // The recordings whose stored windows are damaged (an embedding of the wrong
   // size, not matching its checksum, non-finite or beyond
-  // kMaxArchiveEmbeddingValue; a start out of range): file id -> the first
+  // kMaxArchiveEmbeddingValue; a start out of range; fewer or more windows
+  // than the recording's record says: one deleted): file id -> the first
   // damaged window's problem, as scan() would name it. One read snapshot,
   // every embedding read once: `index --update` checks it before it calls a
   // recording unchanged, and embeds those recordings again (scan() and search

@@ -488,6 +488,15 @@ class PostgresArchive final : public ArchiveStore {
         }
         if (static_cast<std::int64_t>(r.size()) < kBlock) break;
       }
+      // A window deleted by another program leaves its recording short.
+      for (const auto& row : tx.exec("SELECT f.id, f.windows, (SELECT COUNT(*) FROM " + t("windows") +
+                                     " w WHERE w.file_id = f.id) FROM " + t("files") + " f")) {
+        const auto file_id = row[0].as<std::int64_t>(), recorded = row[1].as<std::int64_t>(),
+                   held = row[2].as<std::int64_t>();
+        if (held != recorded && !damaged.count(file_id))
+          damaged.emplace(file_id, "it holds " + std::to_string(held) + " windows, its record (table files) says " +
+                                       std::to_string(recorded));
+      }
     });
     return damaged;
   }

@@ -552,6 +552,11 @@ TEST(ArchiveStore, DamageIsNamedWithTheWayOut) {
   sql(path, "UPDATE windows SET embedding = zeroblob(32) WHERE id = 3");  // as stored before the checksum: read
   EXPECT_EQ(scan_error().find("window 3"), std::string::npos);
   EXPECT_EQ(damage_found(), "");
+  // A window deleted (by another program) leaves its recording short: embedded again by index --update.
+  sql(path, "CREATE TABLE saved AS SELECT * FROM windows WHERE id = 1; DELETE FROM windows WHERE id = 1");
+  EXPECT_EQ(damage_found(), "it holds 2 windows, its record (table files) says 3");
+  sql(path, "INSERT INTO windows SELECT * FROM saved; DROP TABLE saved");
+  EXPECT_EQ(damage_found(), "");
   for (const auto& [key, value, why] :
        {std::tuple{"embedding_dim", "0", "its embedding_dim \"0\" (table meta) is not a whole number in [1, 1.67772e+07]"},
         std::tuple{"precision", "float8", "its precision \"float8\" (table meta) is not float32 or float16"},
