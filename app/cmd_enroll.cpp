@@ -150,6 +150,25 @@ void check_segments(const std::vector<Source>& sources) {
   }
 }
 
+// A segment shorter than one analysis frame (n_fft samples at the run's rate)
+// has no frame of its own sound: 1 ms was enrolled as four views of padding.
+void check_segment_lengths(const std::vector<Source>& sources, const RunModel& run, const std::string& annotations) {
+  const int n_fft = run.config().features.n_fft;
+  const double frame_s = static_cast<double>(n_fft) / run.sample_rate();
+  for (const auto& [file, segment] : sources) {
+    if (!segment || segment->end < 0 || segment->end - segment->start >= frame_s) continue;
+    char text[320];
+    std::snprintf(text, sizeof text,
+                  ": segment %s is %.1f ms long, shorter than one analysis frame of the run (%.1f ms: n_fft %d at "
+                  "%d Hz), which holds no sound of its own; ",
+                  format_segment(*segment).c_str(), 1000 * (segment->end - segment->start), 1000 * frame_s, n_fft,
+                  run.sample_rate());
+    throw Error(file + text +
+                (annotations.empty() ? std::string("give a longer --segment")
+                                     : "widen that selection in " + annotations + " or leave it out"));
+  }
+}
+
 // Below this many recordings enroll notes that a domain's mean is rough (README, "Domain centring").
 constexpr std::int64_t kFewDomainRecordings = 20;
 
@@ -223,6 +242,7 @@ int run_enroll(const EnrollArgs& a) {
   auto run = RunModel::load(a.run, a.threads);
   // Every option that sizes the work, before the calibration (tens of seconds) and any embedding.
   hop_samples(*run, WindowingOptions{a.hop, {}});
+  check_segment_lengths(sources, *run, a.annotations);
   // A library this command creates comes into being only as its change
   // commits (ClassLibrary::open_or_create_on_commit): a first enrol that
   // fails, is interrupted or killed leaves no file behind.

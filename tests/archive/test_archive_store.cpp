@@ -19,7 +19,6 @@
 #include <random>
 
 #include <signal.h>
-#include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -432,10 +431,8 @@ TEST(ArchiveStore, AGroupCommitsItsRecordingsTogetherAndAFailedOneAlone) {
 // transaction, and ended on a bare "cannot commit - no transaction is active".
 TEST(ArchiveStore, AFullDiskInAGroupEndsTheGroupNamingTheDiskAndKeepsWhatWasCommitted) {
   test::TempDir dir;
-  const fs::path full = dir / "full";
-  fs::create_directories(full);
-  if (::mount("tmpfs", full.c_str(), "tmpfs", 0, "size=512k") != 0)
-    GTEST_SKIP() << "mount not permitted: " << std::strerror(errno);
+  test::SmallDisk full(dir / "full", "512k");
+  if (!full.mounted()) GTEST_SKIP() << full.why();
   const fs::path path = full / "a.db";
   std::string failure;
   bool lost = false, later_ran = false;
@@ -473,7 +470,7 @@ TEST(ArchiveStore, AFullDiskInAGroupEndsTheGroupNamingTheDiskAndKeepsWhatWasComm
     files_after = a->files().size();
     windows_after = a->window_count();
   }
-  ::umount2(full.c_str(), MNT_DETACH);
+  full.unmount();
   EXPECT_TRUE(lost) << failure;
   EXPECT_NE(failure.find("the disk is full"), std::string::npos) << failure;
   EXPECT_NE(failure.find(path.string()), std::string::npos) << failure;

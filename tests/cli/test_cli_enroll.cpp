@@ -1089,6 +1089,13 @@ void EnrollCli::OptionsAndSegmentsAreRefusedBeforeTheCalibration() {
             std::string::npos)
       << out;
   EXPECT_EQ(out.find("calibrat"), std::string::npos) << "refused after the calibration: " << out;
+  // A segment shorter than one analysis frame (1 ms was enrolled as four views of padding).
+  EXPECT_NE(test::run_command(enroll + "--segment 0.5:0.501 " + example, &out), 0);
+  EXPECT_NE(out.find(example + ": segment 0.500:0.501 is 1.0 ms long, shorter than one analysis frame of the run ("),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("give a longer --segment"), std::string::npos) << out;
+  EXPECT_EQ(out.find("calibrat"), std::string::npos) << "refused after the calibration: " << out;
   EXPECT_FALSE(fs::exists(fresh));
   // classify names a bad --hop once, not once for each file.
   const auto clips = clips_of(test_classes_[1]);

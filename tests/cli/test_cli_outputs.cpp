@@ -3,7 +3,6 @@
 // a directory, a read-only place or a missing directory is named before any
 // work; a full disk or a kill while writing leaves the previous file.
 #include <fcntl.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -167,25 +166,21 @@ TEST(CliOutputs, LogmelKilledAtEachWriteStepLeavesOldOrNew) {
 
 TEST(CliOutputs, LogmelIntoAReadOnlyFileSystemIsNamed) {
   TempDir dir;
-  const fs::path mnt = dir / "ro";
-  fs::create_directories(mnt);
-  if (::mount("tmpfs", mnt.c_str(), "tmpfs", MS_RDONLY, "size=64k") != 0)
-    GTEST_SKIP() << "mount not permitted: " << std::strerror(errno);
+  test::SmallDisk mnt(dir / "ro", "64k", true);
+  if (!mnt.mounted()) GTEST_SKIP() << mnt.why();
   std::string out;
   const int code = test::run_command(logmel(mnt / "x.npy"), &out);
-  ::umount2(mnt.c_str(), MNT_DETACH);
+  mnt.unmount();
   EXPECT_EQ(code, 1);
-  EXPECT_TRUE(contains(out, "read-only file system") && contains(out, mnt.string())) << out;
+  EXPECT_TRUE(contains(out, "read-only file system") && contains(out, mnt.path().string())) << out;
 }
 
 // best.toml on a full disk: the workers' writes after each trial only log the
 // error, and tune said "written to" and exited 0 with no file written.
 TEST(CliOutputs, TuneWhoseBestTomlCannotBeWrittenFailsAndDoesNotClaimIt) {
   TempDir dir;
-  const fs::path full = dir / "full";
-  fs::create_directories(full);
-  if (::mount("tmpfs", full.c_str(), "tmpfs", 0, "size=16k") != 0)
-    GTEST_SKIP() << "mount not permitted: " << std::strerror(errno);
+  test::SmallDisk full(dir / "full", "16k");
+  if (!full.mounted()) GTEST_SKIP() << full.why();
   std::string out;
   // Filled to the last block (dd stops at ENOSPC).
   test::run_command("dd if=/dev/zero of=" + quoted(full / "filler") + " bs=4k 2>/dev/null", &out);
@@ -193,7 +188,7 @@ TEST(CliOutputs, TuneWhoseBestTomlCannotBeWrittenFailsAndDoesNotClaimIt) {
                                          quoted(dir / "s.db") + " --trials 1 --best " + quoted(full / "best.toml"),
                                      &out);
   const bool written = fs::exists(full / "best.toml");
-  ::umount2(full.c_str(), MNT_DETACH);
+  full.unmount();
   EXPECT_EQ(code, 1) << out;
   EXPECT_FALSE(written);
   EXPECT_TRUE(contains(out, "disk is full") && contains(out, (full / "best.toml").string())) << out;
@@ -299,20 +294,18 @@ TEST(CliOutputs, ALibraryOrStudyInAMissingOrReadOnlyDirectoryIsNamedBeforeAnyWor
   EXPECT_TRUE(contains(out, (dir / "nope").string() + ": no such directory")) << out;
   EXPECT_EQ(names_in(dir.path()), std::vector<std::string>{}) << "nothing created";
 
-  const fs::path mnt = dir / "ro";
-  fs::create_directories(mnt);
-  if (::mount("tmpfs", mnt.c_str(), "tmpfs", MS_RDONLY, "size=64k") != 0)
-    GTEST_SKIP() << "mount not permitted: " << std::strerror(errno);
+  test::SmallDisk mnt(dir / "ro", "64k", true);
+  if (!mnt.mounted()) GTEST_SKIP() << mnt.why();
   const int enroll_code = test::run_command(enroll + " --library " + quoted(mnt / "lib.db"), &out);
   const std::string enroll_out = out;
   const int tune_code = test::run_command(tune + " --study " + quoted(mnt / "s.db"), &out);
-  ::umount2(mnt.c_str(), MNT_DETACH);
+  mnt.unmount();
   EXPECT_EQ(enroll_code, 1);
-  EXPECT_TRUE(contains(enroll_out, "read-only file system") && contains(enroll_out, mnt.string()) &&
+  EXPECT_TRUE(contains(enroll_out, "read-only file system") && contains(enroll_out, mnt.path().string()) &&
               !contains(enroll_out, "norun"))
       << enroll_out;
   EXPECT_EQ(tune_code, 1);
-  EXPECT_TRUE(contains(out, "read-only file system") && contains(out, mnt.string())) << out;
+  EXPECT_TRUE(contains(out, "read-only file system") && contains(out, mnt.path().string())) << out;
   EXPECT_FALSE(fs::exists(dir / "best.toml"));
 }
 

@@ -3,7 +3,6 @@
 // output is written through, anything else that is not a regular file is
 // refused before any work; read-only places are named before any work.
 #include <fcntl.h>
-#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -305,13 +304,12 @@ TEST(OutputPaths, DirectoryWithoutWritePermissionIsNamedBeforeAnyWork) {
 // A read-only file system (a tmpfs mounted read-only; skipped where mount is not permitted).
 TEST(OutputPaths, ReadOnlyFileSystemIsNamedBeforeAnyWork) {
   test::TempDir dir;
-  const fs::path mnt = dir / "ro";
-  fs::create_directories(mnt);
-  if (::mount("tmpfs", mnt.c_str(), "tmpfs", MS_RDONLY, "size=64k") != 0)
-    GTEST_SKIP() << "mount not permitted: " << std::strerror(errno);
+  test::SmallDisk mnt(dir / "ro", "64k", true);
+  if (!mnt.mounted()) GTEST_SKIP() << mnt.why();
   const std::string e1 = test::error_of([&] { check_output_path(mnt / "out.npy"); });
   const std::string e2 = test::error_of([&] { check_output_directory(mnt / "run"); });
   const std::string e3 = test::error_of([&] { write_file_atomic(mnt / "out.npy", "x"); });
-  ::umount2(mnt.c_str(), MNT_DETACH);
-  for (const std::string& e : {e1, e2, e3}) EXPECT_TRUE(contains(e, "read-only file system") && contains(e, mnt.string())) << e;
+  mnt.unmount();
+  for (const std::string& e : {e1, e2, e3})
+    EXPECT_TRUE(contains(e, "read-only file system") && contains(e, mnt.path().string())) << e;
 }

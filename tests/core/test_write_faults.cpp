@@ -2,7 +2,6 @@
 // file and no temporary, with an error that says the disk is full and names
 // the file; a kill at every step leaves the old or the new file, never a mix,
 // and the next successful write removes the temporaries killed writers left.
-#include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -123,22 +122,17 @@ TEST(WriteFaults, FullDiskWhileStreamingRowsOfAnNpy) {
 // A real full disk: a 64 KiB tmpfs (skipped where mount is not permitted).
 TEST(WriteFaults, RealFullDiskOnASmallTmpfs) {
   test::TempDir dir;
-  const fs::path mnt = dir / "small";
-  fs::create_directories(mnt);
-  if (::mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=64k") != 0)
-    GTEST_SKIP() << "mount not permitted: " << std::strerror(errno);
+  test::SmallDisk mnt(dir / "small", "64k");
+  if (!mnt.mounted()) GTEST_SKIP() << mnt.why();
   std::string e, old_now;
   std::vector<std::string> names;
-  try {
+  {
     write_file_atomic(mnt / "cache.bin", std::string(20000, 'o'));
     e = test::error_of([&] { write_file_atomic(mnt / "cache.bin", std::string(200000, 'n')); });
     old_now = read_file(mnt / "cache.bin");
-    names = names_in(mnt);
-  } catch (...) {
-    ::umount2(mnt.c_str(), MNT_DETACH);
-    throw;
+    names = names_in(mnt.path());
   }
-  ::umount2(mnt.c_str(), MNT_DETACH);
+  mnt.unmount();
   EXPECT_TRUE(contains(e, "disk is full") && contains(e, (mnt / "cache.bin").string())) << e;
   EXPECT_EQ(old_now, std::string(20000, 'o'));
   EXPECT_EQ(names, std::vector<std::string>{"cache.bin"});

@@ -2,11 +2,8 @@
 // says the disk is full and names the library, and the library keeps every
 // change made before it (a small tmpfs; skipped where mount is not permitted).
 #include <fcntl.h>
-#include <sys/mount.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
 
 #include <gtest/gtest.h>
 
@@ -20,14 +17,12 @@ namespace fs = std::filesystem;
 
 TEST(LibraryFullDisk, AChangeThatDoesNotFitIsNamedAndTheLibraryKeepsTheRest) {
   test::TempDir dir;
-  const fs::path mnt = dir / "small";
-  fs::create_directories(mnt);
-  if (::mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=512k") != 0)
-    GTEST_SKIP() << "mount not permitted: " << std::strerror(errno);
+  test::SmallDisk mnt(dir / "small", "512k");
+  if (!mnt.mounted()) GTEST_SKIP() << mnt.why();
   const fs::path path = mnt / "sounds.db";
   std::string error;
   std::size_t committed = 0, classes_after = 0, examples_after = 0;
-  try {
+  {
     LibraryModel m;
     m.run = "/runs/x";
     m.fingerprint = "x";
@@ -54,11 +49,8 @@ TEST(LibraryFullDisk, AChangeThatDoesNotFitIsNamedAndTheLibraryKeepsTheRest) {
     const ClassLibrary again = ClassLibrary::open_read_only(path);
     classes_after = again.classes().size();
     examples_after = again.examples().size();
-  } catch (...) {
-    ::umount2(mnt.c_str(), MNT_DETACH);
-    throw;
   }
-  ::umount2(mnt.c_str(), MNT_DETACH);
+  mnt.unmount();
   ASSERT_FALSE(error.empty()) << "the disk never filled";
   EXPECT_NE(error.find("the disk is full"), std::string::npos) << error;
   EXPECT_NE(error.find("free some space"), std::string::npos) << error;  // not SQLite's "database or disk is full"

@@ -2,7 +2,6 @@
 // target is replaced, a named pipe is written through, and a full disk leaves
 // the previous figure and no temporary, with an error that says so.
 #include <fcntl.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -62,13 +61,11 @@ TEST(PlotOutputs, SymbolicLinkTargetIsReplacedAndPipeWrittenThrough) {
 
 TEST(PlotOutputs, FullDiskKeepsThePreviousFigureAndNoTemporary) {
   test::TempDir dir;
-  const fs::path mnt = dir / "small";
-  fs::create_directories(mnt);
-  if (::mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=256k") != 0)
-    GTEST_SKIP() << "mount not permitted: " << std::strerror(errno);
+  test::SmallDisk mnt(dir / "small", "256k");
+  if (!mnt.mounted()) GTEST_SKIP() << mnt.why();
   std::string error, png, svg;
   std::vector<std::string> names;
-  try {
+  {
     const PlotFiles files = render_plot(mnt / "fig", {200, 150}, {}, draw_box);
     png = read_file(files.png);
     svg = read_file(files.svg);
@@ -84,14 +81,11 @@ TEST(PlotOutputs, FullDiskKeepsThePreviousFigureAndNoTemporary) {
       ::close(fd);
     }
     error = test::error_of([&] { render_plot(mnt / "fig", {400, 300}, {}, draw_box); });
-    names = names_in(mnt);
+    names = names_in(mnt.path());
     EXPECT_EQ(read_file(mnt / "fig.png"), png);
     EXPECT_EQ(read_file(mnt / "fig.svg"), svg);
-  } catch (...) {
-    ::umount2(mnt.c_str(), MNT_DETACH);
-    throw;
   }
-  ::umount2(mnt.c_str(), MNT_DETACH);
+  mnt.unmount();
   EXPECT_NE(error.find("disk is full"), std::string::npos) << error;
   EXPECT_NE(error.find((mnt / "fig.png").string()), std::string::npos) << error;
   EXPECT_EQ(names, (std::vector<std::string>{"fig.png", "fig.svg", "filler"}));

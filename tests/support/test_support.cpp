@@ -1,11 +1,14 @@
 #include "support/test_support.h"
 
 #include <netinet/in.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <array>
+#include <cerrno>
+#include <cstring>
 #include <cstdio>
 #include <fstream>
 #include <random>
@@ -51,6 +54,19 @@ TempDir::~TempDir() {
   std::error_code ec;
   fs::permissions(path_, fs::perms::owner_all, fs::perm_options::add, ec);
   fs::remove_all(path_, ec);
+}
+
+SmallDisk::SmallDisk(const fs::path& path, const std::string& size, bool read_only) : path_(path) {
+  fs::create_directories(path_);
+  if (::mount("tmpfs", path_.c_str(), "tmpfs", read_only ? MS_RDONLY : 0, ("size=" + size).c_str()) == 0)
+    mounted_ = true;
+  else
+    why_ = std::string("mount not permitted: ") + std::strerror(errno);
+}
+
+void SmallDisk::unmount() {
+  if (mounted_) ::umount2(path_.c_str(), MNT_DETACH);
+  mounted_ = false;
 }
 
 fs::path fixture(const std::string& name) { return fs::path(ONESHOT_FIXTURES) / name; }

@@ -19,6 +19,30 @@ class TempDir {
   std::filesystem::path path_;
 };
 
+// A small tmpfs mounted at `path` (made when missing): a real full disk of
+// `size` (as mount(8) takes it: "64k"), or with `read_only` a read-only file
+// system. Unmounted (detached) by unmount() or, whatever ends the test (an
+// exception, a failed ASSERT), by the destructor, so that nothing stays
+// mounted under a TempDir. Where mounting is not permitted mounted() is false
+// and why() says why: the test skips with it.
+class SmallDisk {
+ public:
+  SmallDisk(const std::filesystem::path& path, const std::string& size, bool read_only = false);
+  ~SmallDisk() { unmount(); }
+  SmallDisk(const SmallDisk&) = delete;
+  SmallDisk& operator=(const SmallDisk&) = delete;
+  bool mounted() const { return mounted_; }
+  const std::string& why() const { return why_; }
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+  void unmount();
+
+ private:
+  std::filesystem::path path_;
+  bool mounted_ = false;
+  std::string why_;
+};
+
 // Fixtures copied into tests/fixtures.
 std::filesystem::path fixture(const std::string& name);
 // ../shared/data/esc50-mini, or an empty path when it is absent (tests skip).

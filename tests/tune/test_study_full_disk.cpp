@@ -21,14 +21,12 @@ namespace fs = std::filesystem;
 
 TEST(StudyFullDisk, AWriteThatDoesNotFitIsNamed) {
   test::TempDir dir;
-  const fs::path mnt = dir / "small";
-  fs::create_directories(mnt);
-  if (::mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=256k") != 0)
-    GTEST_SKIP() << "mount not permitted: " << std::strerror(errno);
+  test::SmallDisk mnt(dir / "small", "256k");
+  if (!mnt.mounted()) GTEST_SKIP() << mnt.why();
   const fs::path path = mnt / "study.db";
   std::string error;
   std::size_t trials = 99;
-  try {
+  {
     const SearchSpace space = SearchSpace::parse_toml("[train]\nlearning_rate = { loguniform = [1e-5, 1e-1] }\n", "space");
     {
       Study study(path.string(), "default", &space);
@@ -43,11 +41,8 @@ TEST(StudyFullDisk, AWriteThatDoesNotFitIsNamed) {
     }
     Study again(path.string(), "default", nullptr);
     trials = again.trials().size();
-  } catch (...) {
-    ::umount2(mnt.c_str(), MNT_DETACH);
-    throw;
   }
-  ::umount2(mnt.c_str(), MNT_DETACH);
+  mnt.unmount();
   ASSERT_FALSE(error.empty()) << "the disk never filled";
   EXPECT_NE(error.find("the disk is full"), std::string::npos) << error;
   EXPECT_NE(error.find("free some space"), std::string::npos) << error;  // not SQLite's "database or disk is full"
@@ -66,15 +61,13 @@ namespace {
 // "unable to open database file". Such a study is read as the file stands.
 TEST(StudyReadOnlyFileSystem, AStudyThereIsReadAsTheFileStands) {
   test::TempDir dir;
-  const fs::path mnt = dir / "ro";
-  fs::create_directories(mnt);
-  if (::mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=4m") != 0)
-    GTEST_SKIP() << "mount not permitted: " << std::strerror(errno);
+  test::SmallDisk mnt(dir / "ro", "4m");
+  if (!mnt.mounted()) GTEST_SKIP() << mnt.why();
   const fs::path path = mnt / "study 1%.db";  // characters a URI gives meaning to
   std::string error;
   std::size_t trials = 0;
   std::vector<std::string> names;
-  try {
+  {
     const SearchSpace space = SearchSpace::parse_toml("[train]\nlearning_rate = { loguniform = [1e-5, 1e-1] }\n", "space");
     {
       Study study(path.string(), "default", &space);
@@ -83,20 +76,17 @@ TEST(StudyReadOnlyFileSystem, AStudyThereIsReadAsTheFileStands) {
       const Claim c = study.claim(*make_sampler(config), config, "w1");
       ASSERT_TRUE(study.finish(c, "w1", TrialState::complete, 0.5, ""));
     }
-    if (::mount(nullptr, mnt.c_str(), nullptr, MS_REMOUNT | MS_RDONLY, nullptr) != 0)
-      throw std::runtime_error(std::string("remount read-only: ") + std::strerror(errno));
+    ASSERT_EQ(::mount(nullptr, mnt.path().c_str(), nullptr, MS_REMOUNT | MS_RDONLY, nullptr), 0)
+        << "remount read-only: " << std::strerror(errno);
     try {
       Study study = Study::open_read_only(path.string(), "default");
       trials = study.trials().size();
     } catch (const Error& e) {
       error = e.what();
     }
-    for (const auto& e : fs::directory_iterator(mnt)) names.push_back(e.path().filename().string());
-  } catch (...) {
-    ::umount2(mnt.c_str(), MNT_DETACH);
-    throw;
+    for (const auto& e : fs::directory_iterator(mnt.path())) names.push_back(e.path().filename().string());
   }
-  ::umount2(mnt.c_str(), MNT_DETACH);
+  mnt.unmount();
   EXPECT_EQ(error, "");
   EXPECT_EQ(trials, 1u);
   EXPECT_EQ(names, std::vector<std::string>{"study 1%.db"});
