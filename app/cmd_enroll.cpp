@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <tuple>
 
 #include "audio/audio_reader.h"
 #include "commands.h"
@@ -89,6 +90,10 @@ std::vector<Source> annotated_sources(const EnrollArgs& a, const std::vector<std
   }
   std::vector<Source> sources;
   std::set<std::string> labels, used;
+  // A selection repeated in the table (copied rows; a track exported twice) is one example:
+  // 5,000 copies of one row were enrolled as 20,000 windows.
+  std::set<std::tuple<std::string, double, double>> taken;
+  std::size_t repeated = 0;
   for (const Event& e : table.events) {
     labels.insert(e.label);
     if (e.label != label) continue;
@@ -97,9 +102,16 @@ std::vector<Source> annotated_sources(const EnrollArgs& a, const std::vector<std
     if (!(e.offset > e.onset))
       throw file_error(a.annotations, "the selection \"" + label + "\" at " + std::to_string(e.onset) + " s of " +
                                           it->second + " is empty (its end is its start): a point label holds no sound");
-    sources.push_back({it->second, Segment{e.onset, e.offset}});
     used.insert(it->first);
+    if (!taken.emplace(it->second, e.onset, e.offset).second) {
+      ++repeated;
+      continue;
+    }
+    sources.push_back({it->second, Segment{e.onset, e.offset}});
   }
+  if (repeated)
+    std::cerr << "note: " << repeated << " selection" << (repeated == 1 ? "" : "s") << " labelled \"" << label
+              << "\" repeated in " << a.annotations << " (the same recording, onset and offset): each enrolled once\n";
   if (!labels.count(label)) {
     std::string known;
     for (const auto& l : labels) known += (known.empty() ? "" : ", ") + l;
@@ -153,17 +165,11 @@ void check_segments(const std::vector<Source>& sources) {
 // A segment shorter than one analysis frame (n_fft samples at the run's rate)
 // has no frame of its own sound: 1 ms was enrolled as four views of padding.
 void check_segment_lengths(const std::vector<Source>& sources, const RunModel& run, const std::string& annotations) {
-  const int n_fft = run.config().features.n_fft;
-  const double frame_s = static_cast<double>(n_fft) / run.sample_rate();
+  const double frame_s = static_cast<double>(run.config().features.n_fft) / run.sample_rate();
   for (const auto& [file, segment] : sources) {
     if (!segment || segment->end < 0 || segment->end - segment->start >= frame_s) continue;
-    char text[320];
-    std::snprintf(text, sizeof text,
-                  ": segment %s is %.1f ms long, shorter than one analysis frame of the run (%.1f ms: n_fft %d at "
-                  "%d Hz), which holds no sound of its own; ",
-                  format_segment(*segment).c_str(), 1000 * (segment->end - segment->start), 1000 * frame_s, n_fft,
-                  run.sample_rate());
-    throw Error(file + text +
+    throw Error(file + ": segment " + format_segment(*segment) + " " +
+                run.shorter_than_a_frame_note(segment->end - segment->start) + "; " +
                 (annotations.empty() ? std::string("give a longer --segment")
                                      : "widen that selection in " + annotations + " or leave it out"));
   }

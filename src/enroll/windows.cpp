@@ -84,29 +84,29 @@ Segment parse_segment(const std::string& text) {
   return seg;
 }
 
-std::string format_segment(const Segment& segment) {
-  char buf[96];
-  if (segment.end < 0)
-    std::snprintf(buf, sizeof buf, "%.3f:", segment.start);
-  else
-    std::snprintf(buf, sizeof buf, "%.3f:%.3f", segment.start, segment.end);
+namespace {
+// Seconds to the millisecond ("99.000"); past a billion seconds (no recording)
+// in six significant digits ("1e+308"), not the 309 digits %.3f writes.
+std::string seconds_text(double s) {
+  char buf[48];
+  std::snprintf(buf, sizeof buf, std::fabs(s) < 1e9 ? "%.3f" : "%.6g", s);
   return buf;
+}
+}  // namespace
+
+std::string format_segment(const Segment& segment) {
+  return seconds_text(segment.start) + ":" + (segment.end < 0 ? std::string() : seconds_text(segment.end));
 }
 
 void check_segment_within(const Segment& segment, double duration_s, const std::string& name) {
-  char buf[256];
-  if (segment.start > 0 && segment.start >= duration_s) {
-    std::snprintf(buf, sizeof buf, "segment %s starts at %.3f s, after the end of the recording (%.3f s)",
-                  format_segment(segment).c_str(), segment.start, duration_s);
-    throw Error(name + ": " + buf);
-  }
+  if (segment.start > 0 && segment.start >= duration_s)
+    throw Error(name + ": segment " + format_segment(segment) + " starts at " + seconds_text(segment.start) +
+                " s, after the end of the recording (" + seconds_text(duration_s) + " s)");
   constexpr double kTolerance = 0.05;  // seconds
-  if (segment.end >= 0 && segment.end > duration_s + kTolerance) {
-    std::snprintf(buf, sizeof buf,
-                  "segment %s ends at %.3f s, after the end of the recording (%.3f s): give an END of at most %.3f",
-                  format_segment(segment).c_str(), segment.end, duration_s, duration_s);
-    throw Error(name + ": " + buf);
-  }
+  if (segment.end >= 0 && segment.end > duration_s + kTolerance)
+    throw Error(name + ": segment " + format_segment(segment) + " ends at " + seconds_text(segment.end) +
+                " s, after the end of the recording (" + seconds_text(duration_s) + " s): give an END of at most " +
+                seconds_text(duration_s));
 }
 
 }  // namespace oneshot

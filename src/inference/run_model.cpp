@@ -3,6 +3,7 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -137,6 +138,17 @@ LibraryModel RunModel::library_model() const {
   return m;
 }
 
+namespace {
+std::string frame_note(double seconds, int n_fft, int sample_rate) {
+  char text[256];
+  std::snprintf(text, sizeof text,
+                "is %.1f ms long, shorter than one analysis frame of the run (%.1f ms: n_fft %d at %d Hz), which holds "
+                "no sound of its own",
+                1000.0 * seconds, 1000.0 * n_fft / sample_rate, n_fft, sample_rate);
+  return text;
+}
+}  // namespace
+
 RunModel::SampleSource RunModel::open_audio(const std::string& path, const Segment& segment) const {
   ReaderOptions options;
   options.sample_rate = sample_rate_;
@@ -147,8 +159,10 @@ RunModel::SampleSource RunModel::open_audio(const std::string& path, const Segme
   const std::size_t last = segment.end < 0 ? SIZE_MAX : sample_index(segment.end, sample_rate_);
   const double rate = sample_rate_;
   const bool whole = segment.start == 0 && segment.end < 0;
+  const int n_fft = config_.features.n_fft, sample_rate = sample_rate_;
   // position: samples decoded so far; the segment is [first, last) of them.
-  return [reader, first, last, rate, segment, whole, path, position = std::size_t{0}](float* out, std::size_t n) mutable {
+  return [reader, first, last, rate, segment, whole, path, n_fft, sample_rate,
+          position = std::size_t{0}](float* out, std::size_t n) mutable {
     while (position < last) {
       const std::size_t got = reader->read(out, n);
       if (got == 0) break;
@@ -162,8 +176,17 @@ RunModel::SampleSource RunModel::open_audio(const std::string& path, const Segme
     // The end of the recording: a segment reaching past it is refused, not
     // cut short (the user asked for sound that is not there).
     if (!whole) check_segment_within(segment, static_cast<double>(position) / rate, path);
+    // A recording of a few milliseconds has no analysis frame of its own sound: a 1 ms
+    // file was enrolled as four views of padding, and classified with confidence 0.98.
+    // (An empty one is named by the reader; a segment is checked against its own length.)
+    if (whole && position > 0 && position < static_cast<std::size_t>(n_fft))
+      throw file_error(path, frame_note(static_cast<double>(position) / rate, n_fft, sample_rate));
     return std::size_t{0};
   };
+}
+
+std::string RunModel::shorter_than_a_frame_note(double seconds) const {
+  return frame_note(seconds, config_.features.n_fft, sample_rate_);
 }
 
 std::vector<float> RunModel::read_audio(const std::string& path, const Segment& segment) const {

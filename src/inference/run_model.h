@@ -61,8 +61,14 @@ class RunModel {
   const LogMelExtractor& extractor() const { return *extractor_; }
   int64_t n_frames() const { return n_frames_; }  // frames of the model's input (window_samples())
 
+  // "is 1.0 ms long, shorter than one analysis frame of the run (46.4 ms: n_fft
+  // 2048 at 44100 Hz), which holds no sound of its own": why audio of `seconds`
+  // (0 < seconds < n_fft / rate) is refused.
+  std::string shorter_than_a_frame_note(double seconds) const;
   // The whole recording (or `segment` of it) as mono samples at the model's
-  // rate, through the streaming reader (audio/audio_reader.h). Errors name the file.
+  // rate, through the streaming reader (audio/audio_reader.h). Errors name the
+  // file, and a whole recording shorter than one analysis frame (n_fft samples)
+  // is one (shorter_than_a_frame_note).
   std::vector<float> read_audio(const std::string& path, const Segment& segment = {}) const;
   // The same samples, pulled a block at a time: each call fills `out` with
   // up to `n` samples and returns how many (0 at the end). Memory holds one

@@ -479,16 +479,27 @@ void EnrollCli::SilenceAndBadFilesAreRefusedNamingTheFileAndNothingIsAdded() {
   write_wav16(silent, std::vector<float>(22050, 0.0f), 22050);
   const fs::path junk = tmp_->path() / "junk.wav";
   std::ofstream(junk) << "not audio at all";
+  // 2 ms of a loud tone: shorter than one analysis frame (it was enrolled as four views of padding,
+  // and classified as its class at confidence 0.98).
+  const fs::path blip = tmp_->path() / "blip.wav";
+  std::vector<float> tone(44);
+  for (std::size_t i = 0; i < tone.size(); ++i) tone[i] = 0.5f * static_cast<float>(std::sin(0.3 * static_cast<double>(i)));
+  write_wav16(blip, tone, 22050);
   const fs::path copy = tmp_->path() / "bad.db";
   fs::copy_file(library_, copy);
   std::string out;
   EXPECT_NE(test::run_command(cli() + " enroll --quiet --run " + (demo_ / "run").string() + " --library " +
                                   copy.string() + " --class quiet " + silent.string() + " " + junk.string() + " " +
-                                  (demo_ / "examples" / (test_classes_[0] + ".wav")).string(),
+                                  blip.string() + " " + (demo_ / "examples" / (test_classes_[0] + ".wav")).string(),
                               &out),
             0);
   EXPECT_NE(out.find(silent.string() + ": is silence"), std::string::npos) << out;
   EXPECT_NE(out.find(junk.string()), std::string::npos) << out;
+  EXPECT_NE(out.find(blip.string() + ": is 2.0 ms long, shorter than one analysis frame of the run ("),
+            std::string::npos)
+      << out;
+  EXPECT_NE(test::run_command(cli() + " classify --library " + library_.string() + " " + blip.string(), &out), 0);
+  EXPECT_NE(out.find(blip.string() + ": is 2.0 ms long"), std::string::npos) << out;
   std::string listing;
   ASSERT_EQ(test::run_command(cli() + " library --format json " + copy.string(), &listing), 0);
   EXPECT_EQ(nlohmann::json::parse(listing)["classes"].size(), 3u);  // nothing added
@@ -539,6 +550,13 @@ void EnrollCli::AnnotatedSelectionsEnrolAsTheirSegmentsOneByOne() {
     table += std::to_string(segments.size()) + "\tSpectrogram 1\t1\t" + cols[1] + "\t" + cols[2] + "\t" + label + "\n";
   }
   ASSERT_GE(segments.size(), 2u) << "the demo's recording holds each enrolled class at least twice";
+  // Every selection twice (rows copied under new numbers): each is one example, not two
+  // (5,000 copies of one row were enrolled as 20,000 windows).
+  for (std::size_t i = 0; i < segments.size(); ++i) {
+    const std::string& seg = segments[i];
+    table += std::to_string(100 + i) + "\tSpectrogram 1\t1\t" + seg.substr(0, seg.find(':')) + "\t" +
+             seg.substr(seg.find(':') + 1) + "\t" + label + "\n";
+  }
   const fs::path raven = tmp_->path() / "recording.Table.1.selections.txt";
   std::ofstream(raven) << table;
   const std::string enroll = cli() + " enroll --quiet --run " + (demo_ / "run").string() + " --class " + label;
@@ -548,6 +566,10 @@ void EnrollCli::AnnotatedSelectionsEnrolAsTheirSegmentsOneByOne() {
                                   recording.string(),
                               &out),
             0)
+      << out;
+  EXPECT_NE(out.find(std::to_string(segments.size()) + " selections labelled \"" + label + "\" repeated in " +
+                     raven.string() + " (the same recording, onset and offset): each enrolled once"),
+            std::string::npos)
       << out;
   for (const auto& segment : segments)
     ASSERT_EQ(test::run_command(enroll + " --library " + by_hand.string() + " --segment " + segment + " " +

@@ -164,6 +164,18 @@ TEST(ParseSegment, ReadsStartAndEnd) {
   EXPECT_EQ(s.end, 0.5);
 }
 
+// Past any recording's length a segment is written in six digits (0:1e308 was 309 digits in the error).
+TEST(FormatSegment, MillisecondsAndAbsurdValuesShort) {
+  EXPECT_EQ(format_segment(Segment{1.5, 3}), "1.500:3.000");
+  EXPECT_EQ(format_segment(Segment{4, -1}), "4.000:");
+  EXPECT_EQ(format_segment(Segment{0, 1e308}), "0.000:1e+308");
+  EXPECT_EQ(error_of([] { check_segment_within(Segment{0, 1e308}, 5.0, "x.wav"); }),
+            "x.wav: segment 0.000:1e+308 ends at 1e+308 s, after the end of the recording (5.000 s): give an END of "
+            "at most 5.000");
+  EXPECT_EQ(error_of([] { check_segment_within(Segment{6, 7}, 5.0, "x.wav"); }),
+            "x.wav: segment 6.000:7.000 starts at 6.000 s, after the end of the recording (5.000 s)");
+}
+
 TEST(ParseSegment, RejectsBadTextNamingIt) {
   for (const std::string bad : {"", "12", "a:2", "1:b", "1:2:3", "-1:2", "3:1", "2:2", "1:-2", "0:-1", "nan:1",
                                 "1:inf", "1 :2", "0x10:0x20", " 1:3", "1:\t3"}) {  // hexadecimal, leading blanks
