@@ -11,6 +11,11 @@
 #include <string>
 #include <thread>
 
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
 #include "commands.h"
 #include "core/error.h"
 
@@ -63,6 +68,16 @@ const CLI::Validator FalseAcceptRate(
       return {};
     },
     "RATE");
+
+const CLI::Validator SecondsUpToADay(
+    [](std::string& text) -> std::string {
+      char* end = nullptr;
+      const double v = std::strtod(text.c_str(), &end);
+      if (end == text.c_str() || *end != '\0' || !std::isfinite(v) || v < 0 || v > 86400)
+        return "must be seconds from 0 to 86400 (a day), got " + text;
+      return {};
+    },
+    "SECONDS");
 
 CLI::Validator WholeNumber(long long min, long long max) {
   return CLI::Validator(
@@ -142,8 +157,16 @@ int finish_standard_output() {
   errno = 0;  // std::cout.flush() is stdout's fflush (synced with stdio): the error may come from either
   std::cout.flush();
   const bool flushed = std::fflush(stdout) == 0;
-  const int err = errno;
+  int err = errno;
   if (flushed && !std::ferror(stdout) && std::cout.good()) return 0;
+  // A write that failed while the command ran (more than a buffer's worth:
+  // search, detect) left no errno by now: ask what standard output is.
+  if (err == 0) {
+    struct stat st {};
+    struct statvfs fs {};
+    if (::fstat(STDOUT_FILENO, &st) == 0 && S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 7)) err = ENOSPC;  // /dev/full
+    else if (::fstatvfs(STDOUT_FILENO, &fs) == 0 && S_ISREG(st.st_mode) && fs.f_bavail == 0) err = ENOSPC;
+  }
   std::fprintf(stderr, "error: standard output: %s; what the command printed there is incomplete\n",
                err == ENOSPC || err == EDQUOT ? "the disk is full (No space left on device)"
                : err != 0                      ? (std::string("could not be written: ") + std::strerror(err)).c_str()

@@ -350,10 +350,11 @@ void add_detect_command(CLI::App& app) {
                   "different-class score)")
       ->check(FiniteNonNegative);
   cmd->add_option("--min-duration", a->min_duration,
-                  "Drop events shorter than this (seconds; default 0.35 x the window: 1.75 s with a 5 s window)")
-      ->check(FiniteNonNegative);
-  cmd->add_option("--merge-gap", a->merge_gap, "Merge events of a class closer than this (seconds)")
-      ->check(FiniteNonNegative);
+                  "Drop events shorter than this (seconds, at most a day; default 0.35 x the window: 1.75 s with a 5 "
+                  "s window)")
+      ->check(SecondsUpToADay);  // 1e300 was accepted without a word (as --hop, at most a day)
+  cmd->add_option("--merge-gap", a->merge_gap, "Merge events of a class closer than this (seconds, at most a day)")
+      ->check(SecondsUpToADay);
   cmd->add_option("--boundaries", a->boundaries,
                   "sound (default): each event's onsets and offsets are where its sound is (its frames within 20 dB "
                   "of its loudest, gaps under 0.5 s bridged; one event a part); windows: the span of the windows "

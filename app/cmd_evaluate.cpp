@@ -191,8 +191,9 @@ void add_evaluate_command(CLI::App& app) {
   cmd->add_option("--enrol-classes", args->enrol_classes,
                   "verification: classes enrolled from one clip each per draw (default half, at least 2)")
       ->check(WholeNumber(1, kIntMax));
-  cmd->add_option("--draws", args->draws, "verification: enrol-one-clip draws (default 1000; seeded by eval.seed)")
-      ->check(WholeNumber(1, kIntMax));
+  cmd->add_option("--draws", args->draws,
+                  "verification: enrol-one-clip draws (default 1000, at most 1,000,000; seeded by eval.seed)")
+      ->check(WholeNumber(1, 1000000));  // 2e9 was accepted and ran for days
   cmd->add_option_function<double>(
          "--threshold",
          [args](double t) {

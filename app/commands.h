@@ -81,6 +81,8 @@ int run_pipeline(const RunArgs& args);
 extern const CLI::Validator FiniteNumber, FinitePositive, FiniteNonNegative;
 // A false-accept rate (--far): a finite number in [0, 1), one message for every way it is not.
 extern const CLI::Validator FalseAcceptRate;
+// A duration in seconds from 0 to a day (detect's --min-duration, --merge-gap: 1e300 was accepted).
+extern const CLI::Validator SecondsUpToADay;
 // A whole number from MIN to MAX: "must be a whole number from 1 to 2147483647, got 0"
 // (CLI11's PositiveNumber names its range as 0 to 1.8e308 written out in full,
 // and lets "2.5" through to a conversion error).

@@ -93,8 +93,16 @@ TEST(EnrollEdges, NanAndInfAreRefusedAsSecondsAndScoresNamingTheOption) {
   test::TempDir dir;
   const fs::path wav = write_wav(dir.path() / "rec.wav");
   const std::string tail = " --library " + quote(dir.path() / "l.db") + " " + quote(wav);
-  for (const std::string& opt : {"--window nan", "--hop inf", "--window 0", "--threshold nan", "--merge-gap -1",
-                                 "--min-duration inf", "--off-drop nan"}) {
+  // Durations of events: 0 to a day (1e300 was accepted without a word).
+  for (const std::string& opt : {"--merge-gap -1", "--min-duration inf", "--min-duration 1e300", "--merge-gap 86401"}) {
+    const Result r = run("detect " + opt + tail);
+    EXPECT_NE(r.rc, 0) << opt;
+    EXPECT_NE(r.out.find(opt.substr(0, opt.find(' ')) + ": must be seconds from 0 to 86400 (a day), got " +
+                         opt.substr(opt.find(' ') + 1)),
+              std::string::npos)
+        << opt << ": " << r.out;
+  }
+  for (const std::string& opt : {"--window nan", "--hop inf", "--window 0", "--threshold nan", "--off-drop nan"}) {
     const Result r = run("detect " + opt + tail);
     EXPECT_NE(r.rc, 0) << opt;
     EXPECT_NE(r.out.find(opt.substr(0, opt.find(' ')) + ": must be a finite number"), std::string::npos)

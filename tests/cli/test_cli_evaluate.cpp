@@ -107,6 +107,10 @@ TEST(CliEvaluate, VerificationProtocolOnBothCheckpoints) {
             std::string::npos)
       << out;
   fs::rename(tmp / "best.pt", run / "best.pt");
+  // Draws past a million (2e9 ran for days) are refused naming the range.
+  EXPECT_NE(test::run_command(evaluate + " --protocol verification --draws 2000000000", &out), 0);
+  EXPECT_NE(out.find("--draws"), std::string::npos) << out;
+  EXPECT_NE(out.find("1000000"), std::string::npos) << out;
 
   // Scores made as a library with a domain makes them: their own result, beside the raw one.
   ASSERT_EQ(test::run_command(evaluate + " --protocol verification --draws 50 --domain split --score-norm as-norm"

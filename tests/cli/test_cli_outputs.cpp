@@ -107,6 +107,17 @@ TEST(CliOutputs, ResultsOnAFullStandardOutputAreAnErrorNotASuccess) {
     EXPECT_EQ(test::run_command("(" + score + " --format " + format + " >/dev/full)", &out), 1) << format << ": " << out;
     EXPECT_TRUE(contains(out, "error: standard output: the disk is full")) << format << ": " << out;
   }
+  // More than a buffer's worth: the write fails while the command runs, and the reason is still
+  // named at its end (search and detect said only "could not be written").
+  std::string many = "filename\tonset\toffset\tevent_label\n";
+  for (int i = 0; i < 2000; ++i) many += "a.wav\t" + std::to_string(i) + "\t" + std::to_string(i + 0.5) + "\tlabel" + std::to_string(i) + "\n";
+  test::write_text(dir / "many.tsv", many);
+  const std::string score_many = test::cli_path().string() + " score-events --reference " + quoted(dir / "many.tsv") +
+                                 " --estimate " + quoted(dir / "many.tsv") + " --format csv";
+  ASSERT_EQ(test::run_command(score_many + " | wc -c", &out), 0) << out;
+  ASSERT_GT(std::stol(out), 16384) << "not more than a buffer's worth";
+  EXPECT_EQ(test::run_command("(" + score_many + " >/dev/full)", &out), 1) << out;
+  EXPECT_TRUE(contains(out, "error: standard output: the disk is full")) << out;
 }
 
 TEST(CliOutputs, LogmelIntoACharacterDeviceWritesThrough) {
