@@ -247,6 +247,7 @@ int run_index(IndexArgs a) {
   constexpr double kGroupSeconds = 2.0;
   constexpr std::size_t kGroupRecordings = 16;
   std::vector<std::pair<std::string, archive::FileRecord>> elsewhere;  // held by other index runs
+  std::vector<std::string> stale;  // --update: changed recordings that could not be read again
   std::size_t by_others = 0;
   auto index_one = [&](const std::string& given, const archive::FileRecord& identity) {
     try {
@@ -281,6 +282,13 @@ int run_index(IndexArgs a) {
       throw;  // the group's other recordings are undone too (a full disk): index ends, the archive as last committed
     } catch (const Error& e) {
       problems.push_back(e.what());
+      // --update: a recording that changed and can no longer be read (truncated, overwritten) keeps
+      // no windows of what it was: search returned them, from a file that no longer holds them.
+      if (a.update)
+        if (const auto old = store->file(identity.path); old && !archive::same_identity(*old, identity)) {
+          stale.push_back(identity.path);
+          problems.back() += " (its windows of the recording as it was indexed are dropped)";
+        }
     }
     progress.advance(1, extra(0, 0));
   };
@@ -316,6 +324,7 @@ int run_index(IndexArgs a) {
     for (const auto& [given, identity] : held) store->write_group([&] { index_one(given, identity); });
   }
   progress.finish(extra(0, 0));
+  if (!stale.empty()) store->remove_files(stale);
 
   const double secs = std::max(progress.seconds(), 1e-9);
   std::printf("%s: indexed %zu recordings (%lld windows, %s of audio) in %.1f s: %.1f windows/s, %.0fx real time\n",

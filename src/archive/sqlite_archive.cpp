@@ -9,7 +9,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <set>
 #include <variant>
+#include <vector>
 
 #include <signal.h>
 
@@ -711,6 +713,10 @@ std::unique_ptr<SqliteArchive> connect(const fs::path& path, bool create, bool r
     const std::string why = err ? err : sqlite3_errmsg(a->db);
     sqlite3_free(err);
     if ((rc & 0xff) == SQLITE_FULL) throw write_error(path, ENOSPC);
+    // A truncated or overwritten archive: damage, not another kind of file.
+    if ((rc & 0xff) == SQLITE_CORRUPT)
+      throw file_error(path, "sound archive is damaged (" + why +
+                                 "): restore it from a copy, or index the recordings again into a new archive");
     throw file_error(path, "not a sound archive: " + why);
   }
   std::int64_t app = 0;
@@ -718,11 +724,13 @@ std::unique_ptr<SqliteArchive> connect(const fs::path& path, bool create, bool r
     Statement s(a->db, "PRAGMA application_id", a->failer());
     if (s.step()) app = sqlite3_column_int64(s.get(), 0);
   }
+  if (app == 0x4F534C42)  // enroll/library.cpp's "OSLB": this program's, but another kind of file
+    throw file_error(path, "is a class library (made by `oneshot-audio enroll`, read by classify and detect), not a "
+                           "sound archive (made by `oneshot-audio index`)");
   if (app != 0 && app != kArchiveApplicationId) {
     char hex[24];
     std::snprintf(hex, sizeof hex, "%08llx", static_cast<unsigned long long>(app) & 0xffffffffULL);
     throw file_error(path, std::string("is a SQLite database of another program (application_id 0x") + hex +
-                               (app == 0x4F534C42 ? ": a class library" : "") +
                                "), not a sound archive: it is left as it is");
   }
   std::string tables;
@@ -756,10 +764,21 @@ void check_schema(const SqliteArchive& a) {
   if (version > kSchemaVersion)
     throw file_error(a.path, "sound archive schema " + it->second + " is newer than this program's (" +
                                  std::to_string(kSchemaVersion) + "): use a newer oneshot-audio");
-  for (const char* table : {"files", "windows", "reviews"}) {
-    Statement s(a.db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", a.failer());
+  // Every table and column the reads use (a renamed column was a bare "no such column" from
+  // whichever query met it first).
+  static const std::pair<const char*, std::vector<const char*>> kTables[] = {
+      {"files", {"id", "path", "size", "mtime_ns", "head_hash", "duration_s", "windows", "indexed"}},
+      {"windows", {"id", "file_id", "start_s", "embedding"}},
+      {"reviews", {"window_id", "class", "verdict", "added"}},
+  };
+  for (const auto& [table, columns] : kTables) {
+    std::set<std::string> have;
+    Statement s(a.db, "SELECT name FROM pragma_table_info(?)", a.failer());
     s.bind(1, std::string(table));
-    if (!s.step()) a.damaged(std::string("it has no table ") + table);
+    while (s.step()) have.insert(column_text(s.get(), 0));
+    if (have.empty()) a.damaged(std::string("it has no table ") + table);
+    for (const char* c : columns)
+      if (!have.count(c)) a.damaged(std::string("its table ") + table + " has no column " + c);
   }
   (void)a.model();  // every stored model number checked
 }

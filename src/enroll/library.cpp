@@ -337,6 +337,10 @@ std::unique_ptr<ClassLibrary::Impl> connect(const fs::path& path, bool create, b
     const std::string why = err ? err : sqlite3_errmsg(impl->db);
     sqlite3_free(err);
     if ((rc & 0xff) == SQLITE_FULL) throw write_error(path, ENOSPC);
+    // A truncated or overwritten library: damage, not another kind of file.
+    if ((rc & 0xff) == SQLITE_CORRUPT)
+      throw file_error(path, "the class library is damaged (" + why +
+                                 "): restore it from a copy, or enrol its classes again into a new library");
     throw file_error(path, "not a class library: " + why);
   }
   // Another program's SQLite file: named, and left exactly as it is (before

@@ -566,6 +566,14 @@ TEST(ArchiveStore, DamageIsNamedWithTheWayOut) {
     sql(path, "DELETE FROM meta; INSERT INTO meta SELECT * FROM saved; DROP TABLE saved");
   }
   EXPECT_EQ(test::error_of([&] { open_archive(path.string()); }), "");
+  // A column renamed by another program is named when the archive opens, as damage.
+  sql(path, "ALTER TABLE windows RENAME COLUMN embedding TO e");
+  e = test::error_of([&] { open_archive(path.string()); });
+  EXPECT_NE(e.find(path.string() + ": sound archive: its table windows has no column embedding: " + way_out),
+            std::string::npos)
+      << e;
+  sql(path, "ALTER TABLE windows RENAME COLUMN e TO embedding");
+  EXPECT_EQ(test::error_of([&] { open_archive(path.string()); }), "");
 
   // Other files: another program's SQLite database, a class library, text, nothing, an empty file.
   sql(dir / "other.db", "CREATE TABLE t(x)");
@@ -578,7 +586,20 @@ TEST(ArchiveStore, DamageIsNamedWithTheWayOut) {
             std::string::npos);
   ClassLibrary::open_or_create(dir / "lib.db", LibraryModel{"/runs/a", "f00d", 8, 1.0, 16000});
   e = test::error_of([&] { open_archive((dir / "lib.db").string()); });
-  EXPECT_NE(e.find("application_id 0x4f534c42: a class library"), std::string::npos) << e;
+  EXPECT_NE(e.find("is a class library (made by `oneshot-audio enroll`, read by classify and detect), not a sound "
+                   "archive"),
+            std::string::npos)
+      << e;
+  // A truncated archive is damage, not another kind of file.
+  {
+    auto a = open_or_create_archive((dir / "cut.db").string(), test_model());
+    store(*a, "/rec/one.wav", random_embeddings(300, 8, 1), 300);
+  }
+  fs::resize_file(dir / "cut.db", 4096);
+  e = test::error_of([&] { open_archive((dir / "cut.db").string()); });
+  EXPECT_NE(e.find("cut.db: sound archive is damaged (database disk image is malformed): restore it from a copy"),
+            std::string::npos)
+      << e;
   test::write_text(dir / "notes.txt", "not a database at all, just some words in a file of text..................");
   EXPECT_NE(test::error_of([&] { open_archive((dir / "notes.txt").string()); }).find("not a sound archive"),
             std::string::npos);

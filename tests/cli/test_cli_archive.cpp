@@ -276,6 +276,14 @@ void ArchiveCli::UpdateEmbedsAChangedRecordingAgainAndDropsADeletedOne() {
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("2 already indexed and unchanged"), std::string::npos) << r.out;
   EXPECT_EQ(r.out.find("damaged"), std::string::npos) << r.out;
+  // A recording that changed into something unreadable is named, and its old windows go: search
+  // returned them from a file that no longer held them.
+  std::ofstream(dir / "one.wav", std::ios::trunc) << "not audio any more";
+  r = run(index + " --update");
+  EXPECT_EQ(r.status, 1) << r.out;
+  EXPECT_NE(r.out.find("(its windows of the recording as it was indexed are dropped)"), std::string::npos) << r.out;
+  EXPECT_EQ(count(archive, "SELECT COUNT(*) FROM files WHERE path LIKE '%one.wav'"), 0);
+  EXPECT_EQ(count(archive, "SELECT COUNT(*) FROM windows"), 119);
 
   // Recordings whose directory is gone (a drive not mounted) are kept with
   // their windows; more than half of the archive gone at once is refused

@@ -133,6 +133,12 @@ TEST(ClassLibraryDamaged, AMissingTableOrColumnIsNamedWhenTheLibraryOpens) {
         << change;
     EXPECT_EQ(read_file(path), bytes) << change;
   }
+  // A truncated library is damage, not another kind of file.
+  fs::copy_file(saved, path, fs::copy_options::overwrite_existing);
+  fs::resize_file(path, 4096);
+  EXPECT_EQ(test::error_of([&] { ClassLibrary::open_read_only(path); }),
+            path.string() + ": the class library is damaged (database disk image is malformed): restore it from a "
+                            "copy, or enrol its classes again into a new library");
   // A version-1 library (before the cohort) has no cohort table, and opens.
   fs::copy_file(saved, path, fs::copy_options::overwrite_existing);
   sql(path, "DROP TABLE cohort; UPDATE meta SET value = '1' WHERE key = 'schema_version'");
