@@ -30,13 +30,13 @@ Config ConfigOptions::load() const { return Config::load(file, overrides); }
 
 namespace {
 // A validator of numbers that must be finite and, unless `min` is -inf, at
-// least `min` (or above it when `strict`).
-CLI::Validator finite_number(double min, bool strict, const char* what) {
+// least `min` (or above it when `strict`), and at most `max`.
+CLI::Validator finite_number(double min, bool strict, const char* what, double max = HUGE_VAL) {
   return CLI::Validator(
-      [min, strict, what](std::string& text) -> std::string {
+      [min, strict, what, max](std::string& text) -> std::string {
         char* end = nullptr;
         const double v = std::strtod(text.c_str(), &end);
-        if (end == text.c_str() || *end != '\0' || !std::isfinite(v) || v < min || (strict && v == min))
+        if (end == text.c_str() || *end != '\0' || !std::isfinite(v) || v < min || (strict && v == min) || v > max)
           return std::string("must be ") + what + ", got " + text;
         return {};
       },
@@ -69,15 +69,8 @@ const CLI::Validator FalseAcceptRate(
     },
     "RATE");
 
-const CLI::Validator SecondsUpToADay(
-    [](std::string& text) -> std::string {
-      char* end = nullptr;
-      const double v = std::strtod(text.c_str(), &end);
-      if (end == text.c_str() || *end != '\0' || !std::isfinite(v) || v < 0 || v > 86400)
-        return "must be seconds from 0 to 86400 (a day), got " + text;
-      return {};
-    },
-    "SECONDS");
+const CLI::Validator SecondsUpToADay =
+    finite_number(0, false, "seconds from 0 to 86400 (a day)", 86400).description("SECONDS");
 
 CLI::Validator WholeNumber(long long min, long long max) {
   return CLI::Validator(

@@ -78,11 +78,12 @@ void check_outputs(const EvaluateArgs& args, const Config& config) {
                                               ? std::vector<std::string>{".json", "_histogram.csv", "_det.csv"}
                                               : std::vector<std::string>{".json", "_class_accuracy.csv", "_confusion.csv"};
   for (const auto& t : tables) outputs.push_back(results / (name + t));
-  if (!args.no_plots)
+  if (!args.no_plots) {
     for (const auto& f : result_figures(args, config)) outputs.push_back(f);
-  if (!args.no_plots && args.protocol != "verification")
-    for (const std::string p : {args.split + "_embeddings_pca", std::string("training_curves")})
-      for (const char* ext : {".png", ".svg"}) outputs.push_back(results / (p + ext));
+    if (args.protocol != "verification")
+      for (const std::string p : {args.split + "_embeddings_pca", std::string("training_curves")})
+        for (const char* ext : {".png", ".svg"}) outputs.push_back(results / (p + ext));
+  }
   for (const auto& path : outputs) check_output_path(path, OutputRules{.streaming = false});
 }
 
