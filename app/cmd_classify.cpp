@@ -21,6 +21,7 @@ namespace {
 
 struct ClassifyArgs {
   std::string library, format = "table", aggregate = "mean", window_aggregate = "mean", centre = "batch";
+  bool no_batch_cohort = false;
   std::vector<std::string> files;
   std::size_t top = 3;
   double threshold = std::nan(""), hop = 0, far = std::nan("");
@@ -75,6 +76,11 @@ int run_classify(const ClassifyArgs& a) {
     if (!choice.note.empty()) std::cerr << "note: " << choice.note << "\n";
     if (!choice.centre) std::cerr << "note: not centred on the files classified together: " << choice.why_not << "\n";
     batch.centre = choice.centre;
+    batch.cohort = !a.no_batch_cohort;
+    if (batch.centre && batch.cohort && !library.batch_calibration())
+      std::cerr << "note: " << a.library << " was calibrated before scores normalised against the files classified "
+                << "together: they are centred only; the next `enroll` (or `enroll --run RUN --library " << a.library
+                << " --far F`) adds that calibration\n";
   }
   std::size_t failed = 0;
   auto on_file = [&](const std::string& file, const Classification* result, const std::string& error) {
@@ -119,8 +125,11 @@ int run_classify(const ClassifyArgs& a) {
         report.repeated ? " (" + std::to_string(report.repeated) + " given again counted once)" : "";
     std::cerr << "note: "
               << (report.centred ? "scores centred on the " + std::to_string(report.sounding) +
-                                       " files classified together" + repeated + ", false-accept rate " +
-                                       short_number(report.far) +
+                                       " files classified together" + repeated +
+                                       (report.cohort ? " and normalised against " + std::to_string(report.cohort) +
+                                                            " of their windows (AS-norm)"
+                                                      : std::string()) +
+                                       ", false-accept rate " + short_number(report.far) +
                                        " (--centre library: each file on its own)"
                                  : "scored as the library stores: " + std::to_string(report.sounding) + " of the " +
                                        std::to_string(files.size()) + " files could be read and hold sound" + repeated +
@@ -171,6 +180,10 @@ void add_classify_command(CLI::App& app) {
                   "sound; a file's answer then depends on the files classified with it. library: each file scored "
                   "on its own, as the library stores (and printed as soon as it is read)")
       ->check(CLI::IsMember({"batch", "library"}));
+  cmd->add_flag("--no-batch-cohort", a->no_batch_cohort,
+                "With --centre batch: scores centred on the files classified together but not AS-normalised against "
+                "their windows (by default they are, with the library's calibration for such scores: README, "
+                "\"Normalised against the files classified together\")");
   cmd->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->check(ThreadCount);
   cmd->callback([a] {
     if (int code = run_classify(*a); code != 0) throw CLI::RuntimeError(code);

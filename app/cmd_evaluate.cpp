@@ -81,7 +81,7 @@ void check_outputs(const EvaluateArgs& args, const Config& config) {
   if (!args.no_plots) {
     for (const auto& f : result_figures(args, config)) outputs.push_back(f);
     if (args.protocol != "verification")
-      for (const std::string p : {args.split + "_embeddings_pca", std::string("training_curves")})
+      for (const std::string& p : {args.split + "_embeddings_pca", std::string("training_curves")})
         for (const char* ext : {".png", ".svg"}) outputs.push_back(results / (p + ext));
   }
   for (const auto& path : outputs) check_output_path(path, OutputRules{.streaming = false});

@@ -34,7 +34,7 @@ int list_snapshot(const LibraryArgs& a, const ClassLibrary& library) {
   // A damaged calibration is listed as such with the rest, then the error
   // (exit status 1): the listing is how a user inspects a damaged library.
   std::string damaged;
-  std::optional<Calibration> calibration, recording;
+  std::optional<Calibration> calibration, recording, batch;
   try {
     calibration = library.calibration();
   } catch (const Error& e) {
@@ -42,6 +42,7 @@ int list_snapshot(const LibraryArgs& a, const ClassLibrary& library) {
   }
   try {
     recording = library.recording_calibration();
+    batch = library.batch_calibration();
   } catch (const Error& e) {
     if (damaged.empty()) damaged = e.what();
   }
@@ -68,12 +69,16 @@ int list_snapshot(const LibraryArgs& a, const ClassLibrary& library) {
     for (const auto& e : calibration->by_examples)
       shared_by_examples.emplace_back(
           e.examples, library_threshold(for_examples(*calibration, e.examples), calibration->far, n_positive));
-  // The threshold of scores centred on what is scored (detect's recording, classify's batch; one recording a
+  // The threshold of scores centred on what is scored (detect's recording; classify's batch, normalised
+  // against its windows where the library has that calibration; one recording a
   // class), at the centred rate.
   std::optional<FarPoint> recording_shared;
   const double recording_far = calibration ? centred_far(calibration->far) : 0;
   if (recording && calibration && !recording->far_curve.empty() && n_positive > 0)
     recording_shared = library_threshold(*recording, recording_far, n_positive);
+  std::optional<FarPoint> batch_shared;
+  if (batch && calibration && !batch->far_curve.empty() && n_positive > 0)
+    batch_shared = library_threshold(*batch, recording_far, n_positive);
   if (a.format == "json") {
     nlohmann::json j;
     j["library"] = a.library;
@@ -113,6 +118,9 @@ int list_snapshot(const LibraryArgs& a, const ClassLibrary& library) {
     if (recording_shared)
       j["recording_calibration"] = {{"library_far", recording_far}, {"threshold", recording_shared->threshold}, {"frr", recording_shared->frr},
                                     {"far_per_class", recording_shared->far}, {"floor", recording->floor}};
+    if (batch_shared)
+      j["batch_calibration"] = {{"library_far", recording_far}, {"threshold", batch_shared->threshold},
+                                {"frr", batch_shared->frr}, {"far_per_class", batch_shared->far}};
     if (!damaged.empty()) j["calibration_error"] = damaged;
     j["classes"] = nlohmann::json::array();
     for (const auto& c : classes) {
@@ -172,9 +180,13 @@ int list_snapshot(const LibraryArgs& a, const ClassLibrary& library) {
     if (calibration->logistic)
       std::printf("  confidence: sigmoid(%.4g x score %+.4g)\n", calibration->logistic->a, calibration->logistic->b);
     if (recording_shared)
-      std::printf("  centred on what is scored (detect's recording, classify's 24 files or more): %.1f %% of the "
-                  "library: threshold %.4g, false rejects %.1f %%\n",
+      std::printf("  centred on what is scored (detect's recording%s): %.1f %% of the library: threshold %.4g, "
+                  "false rejects %.1f %%\n", batch_shared ? "" : ", classify's 24 files or more",
                   100 * recording_far, recording_shared->threshold, 100 * recording_shared->frr);
+    if (batch_shared)
+      std::printf("  classify's 24 files or more, centred on and normalised against them: %.1f %% of the library: "
+                  "threshold %.4g, false rejects %.1f %%\n",
+                  100 * recording_far, batch_shared->threshold, 100 * batch_shared->frr);
   } else if (!damaged.empty()) {
     std::printf("  calibration: cannot be read (below)\n");
   } else {

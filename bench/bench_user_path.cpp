@@ -52,7 +52,7 @@
 //   [--ref-gap 0.5] [--no-classify] [--no-detect] [--threads T] [--json FILE]
 //   [--rule-grid] [--grid-far LIST] [--grid-hysteresis LIST] [--grid-merge LIST]
 //   [--grid-min-duration LIST] [--domain] [--one-curve] [--centre recording|library]
-//   [--classify-centre batch|library] [--classify-batch all|enrolled|never] [--classify-fars LIST]
+//   [--classify-centre batch|library] [--classify-cohort batch|none] [--classify-batch all|enrolled|never] [--classify-fars LIST]
 //   [--classify-refine one|count|top [--refine-top M] [--refine-loo]]
 // --classify-fars 0.03,0.05,...: every library's batch classified again at
 // each of these library rates (the same embeddings and scores; only the
@@ -82,6 +82,10 @@
 // clip scored as the library stores (the before of that change). Each clip is
 // embedded once per half (embed_sounding) and scored per library
 // (classify_embedded), as classify's two passes do.
+// --classify-cohort batch|none: as classify --batch-cohort; batch (the
+// default): a centred batch is also AS-normalised against its own windows
+// (inference/classify_batch.h BatchCohort) with the library's batch
+// calibration; none: centred, raw scores (the before of that change).
 // --classify-batch all|enrolled: the clips classified together (and so the
 // batch's mean): every test-half clip not enrolled (the default), or only
 // those of the enrolled classes (a user's folder of the sounds enrolled, no
@@ -174,6 +178,7 @@ struct Options {
   bool domain = false;  // --domain
   std::string centre = "recording";  // --centre: detection's scores centred on each recording (detect --centre)
   std::string classify_centre = "batch";  // --classify-centre: classification centred on the clips classified (classify --centre)
+  std::string classify_cohort = "batch";  // --classify-cohort: centred batches normalised against their windows (classify's BatchOptions::cohort)
   std::string classify_batch = "all";     // --classify-batch: the clips classified (all of the test half, or the enrolled classes')
   std::size_t classify_min_files = kMinBatchCentreFiles;  // --classify-min-files: fewer and a batch is not centred
   bool one_curve = false;  // --one-curve
@@ -249,6 +254,7 @@ Options parse(int argc, char** argv) {
     else if (flag == "--centre") o.centre = value();
     else if (flag == "--classify-centre") o.classify_centre = value();
     else if (flag == "--classify-batch") o.classify_batch = value();
+    else if (flag == "--classify-cohort") o.classify_cohort = value();
     else if (flag == "--classify-min-files") o.classify_min_files = static_cast<std::size_t>(number(flag, value()));
     else if (flag == "--one-curve") o.one_curve = true;
     else if (flag == "--classify-refine") o.classify_refine = value();
@@ -282,6 +288,7 @@ Options parse(int argc, char** argv) {
   if (o.boundaries != "sound" && o.boundaries != "windows") throw Error("--boundaries: sound or windows");
   if (o.centre != "recording" && o.centre != "library") throw Error("--centre: recording or library");
   if (o.classify_centre != "batch" && o.classify_centre != "library") throw Error("--classify-centre: batch or library");
+  if (o.classify_cohort != "batch" && o.classify_cohort != "none") throw Error("--classify-cohort: batch or none");
   if (o.classify_batch != "all" && o.classify_batch != "enrolled" && o.classify_batch != "never")
     throw Error("--classify-batch: all, enrolled or never");
   if (!o.classify_refine.empty() && o.classify_refine != "one" && o.classify_refine != "count" &&
@@ -414,6 +421,7 @@ class Bench {
   Spread calibration_threshold_;
   std::size_t recordings_detected_ = 0, recordings_centred_ = 0;  // detection's recordings, and those centred on themselves
   std::size_t batches_classified_ = 0, batches_centred_ = 0;  // classification's libraries, and those centred on their clips
+  std::size_t batches_normalised_ = 0;  // and those normalised against their clips' windows (--classify-cohort)
   nlohmann::json draws_ = nlohmann::json::array();
   std::string run_tag_;
 };
@@ -672,6 +680,14 @@ void Bench::bench_half(RunModel& run, const std::vector<int>& calibration_classe
         // `embedded`), centred on their mean where it can be, then scored.
         std::vector<std::pair<int, const SoundingEmbeddings*>> batch;  // (class, clip)
         MeanOfRecordings centre;
+        std::size_t n_batch = 0;  // the batch's size, for its cohort's quota
+        for (int c : test)
+          for (const std::string& path : clips_of_[c]) {
+            const bool of_enrolled = std::find(enrolled.begin(), enrolled.end(), c) != enrolled.end();
+            n_batch += !used.count(path) && !((o_.classify_batch == "enrolled" && !of_enrolled) ||
+                                              (o_.classify_batch == "never" && of_enrolled));
+          }
+        BatchCohort cohort(n_batch);
         for (int c : test)
           for (const std::string& path : clips_of_[c]) {
             if (used.count(path)) continue;
@@ -682,6 +698,7 @@ void Bench::bench_half(RunModel& run, const std::vector<int>& calibration_classe
             if (it == embedded.end()) it = embedded.emplace(path, embed_sounding(run, path, classify_options)).first;
             batch.emplace_back(c, &it->second);
             add_recording(centre, it->second.windows);
+            cohort.add(it->second.windows);
           }
         ++batches_classified_;
         std::optional<LibraryScorer> centred;
@@ -689,6 +706,10 @@ void Bench::bench_half(RunModel& run, const std::vector<int>& calibration_classe
         if (o_.classify_centre == "batch" && !o_.domain && !o_.threshold && library.recording_calibration() &&
             centre.recordings() >= o_.classify_min_files) {
           batch_scoring.recording_centre = centre.mean();
+          if (o_.classify_cohort == "batch" && library.batch_calibration()) {
+            batch_scoring.recording_cohort = cohort.take();
+            ++batches_normalised_;
+          }
           centred.emplace(library, run, batch_scoring);
           ++batches_centred_;
         }
@@ -953,9 +974,10 @@ nlohmann::json Bench::run_all() {
   std::printf("calibrated threshold: %s\n", calibration_threshold_.text(3).c_str());
   nlohmann::json out;
   if (o_.classify) {
-    std::printf("\nclassification: %zu of %zu libraries' clips centred on themselves\n", batches_centred_,
-                batches_classified_);
+    std::printf("\nclassification: %zu of %zu libraries' clips centred on themselves, %zu normalised against their "
+                "windows\n", batches_centred_, batches_classified_, batches_normalised_);
     out["batches_centred"] = batches_centred_;
+    out["batches_normalised"] = batches_normalised_;
     std::printf("\n| examples per class | enrolled clips accepted as their class | top-1 among the enrolled | "
                 "never-enrolled clips rejected | AUROC | enrolled clips accepted as another class |\n"
                 "|---|---|---|---|---|---|\n");
@@ -1025,6 +1047,7 @@ nlohmann::json Bench::run_all() {
                     {"domain", o_.domain},
                     {"centre", o_.centre},
                     {"classify_centre", o_.classify_centre},
+                    {"classify_cohort", o_.classify_cohort},
                     {"classify_batch", o_.classify_batch},
                     {"classify_min_files", o_.classify_min_files},
                     {"one_curve", o_.one_curve},

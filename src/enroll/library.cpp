@@ -883,7 +883,8 @@ std::vector<ExamplesCalibration> parse_by_examples(const ClassLibrary::Impl& imp
 
 // A calibration stored in meta under keys PREFIX far, PREFIX threshold, ...
 // ("calibration_": the library's; "recording_calibration_": the one for
-// scores centred on the recording scored).
+// scores centred on the recording scored; "batch_calibration_": classify's
+// batches, centred on themselves and normalised against their windows).
 std::optional<Calibration> read_calibration(const ClassLibrary::Impl& impl, const std::string& prefix) {
   const auto m = impl.meta();
   const auto key = [&](const char* name) { return prefix + name; };
@@ -966,6 +967,23 @@ void ClassLibrary::set_recording_calibration(const std::optional<Calibration>& c
       write_calibration(*impl_, *c, "recording_calibration_");
     } else {
       impl_->exec("DELETE FROM meta WHERE key LIKE 'recording_calibration_%'");
+    }
+  });
+}
+
+std::optional<Calibration> ClassLibrary::batch_calibration() const {
+  return read_calibration(*impl_, "batch_calibration_");
+}
+
+void ClassLibrary::set_batch_calibration(const std::optional<Calibration>& c) {
+  impl_->transaction([&] {
+    if (c) {
+      if (!c->domain_centred || !c->normalised || c->cohort != "domain")
+        throw Error("a batch calibration is on scores centred on the batch and normalised against its own windows "
+                    "(domain_centred, normalised, cohort domain)");
+      write_calibration(*impl_, *c, "batch_calibration_");
+    } else {
+      impl_->exec("DELETE FROM meta WHERE key LIKE 'batch_calibration_%'");
     }
   });
 }
@@ -1280,7 +1298,8 @@ void ClassLibrary::replace_examples(const LibraryModel& model, const std::vector
     impl_->set_meta("window_s", format_double(model.window_s));
     impl_->set_meta("sample_rate", std::to_string(model.sample_rate));
     // The old calibration and thresholds belong to the old model.
-    impl_->exec("DELETE FROM meta WHERE key LIKE 'calibration_%' OR key LIKE 'recording_calibration_%'");
+    impl_->exec("DELETE FROM meta WHERE key LIKE 'calibration_%' OR key LIKE 'recording_calibration_%' OR key LIKE "
+                "'batch_calibration_%'");
     impl_->exec("UPDATE classes SET threshold = NULL, threshold_source = '' WHERE threshold_source != 'user'");
   });
 }

@@ -283,6 +283,16 @@ class ClassLibrary {
   // removes it.
   std::optional<Calibration> recording_calibration() const;
   void set_recording_calibration(const std::optional<Calibration>& calibration);
+  // The calibration for `classify`'s batches (inference/classify_batch.h):
+  // the same simulated enrolments centred on the validation clips' own mean
+  // and AS-normalised against the clips' own classify windows (domain_centred,
+  // normalised, cohort "domain": Error otherwise), as a batch of files is
+  // centred on itself and normalised against its own windows. nullopt when
+  // none is stored (a library with a domain, or one calibrated before it was
+  // made); stored in meta under batch_calibration_*, which older programs
+  // ignore. nullopt removes it.
+  std::optional<Calibration> batch_calibration() const;
+  void set_batch_calibration(const std::optional<Calibration>& calibration);
 
   // The library's settings; the defaults for those not stored (version 1).
   // AS-norm needs a cohort: without one, scores stay raw (LibraryScorer).

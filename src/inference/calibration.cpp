@@ -103,7 +103,8 @@ Calibration calibrate_embedded(RunModel& run, const ValidationClips& clips, cons
 }  // namespace
 
 Calibration calibrate_on_simulated_enrolments(RunModel& run, const std::vector<CohortMember>& cohort,
-                                              const SimulationOptions& options, bool progress, Calibration* recording) {
+                                              const SimulationOptions& options, bool progress, Calibration* recording,
+                                              Calibration* batch) {
   if (options.aggregate != "mean" && options.aggregate != "max" && options.aggregate != "prototype")
     throw Error("--aggregate must be mean, max or prototype, got " + options.aggregate);
   const RunData data =
@@ -163,6 +164,12 @@ Calibration calibrate_on_simulated_enrolments(RunModel& run, const std::vector<C
     centred.domain_centred = true;
     centred.domain_cohort = false;
     *recording = calibrate_embedded(run, clips, {}, centred, split_file);
+    // The batch calibration: the same, AS-normalised against the clips' own
+    // windows, as classify normalises a batch against its own windows.
+    if (batch) {
+      centred.domain_cohort = true;
+      *batch = calibrate_embedded(run, clips, {}, centred, split_file);
+    }
   }
   return calibrate_embedded(run, clips, cohort, options, split_file);
 }
@@ -300,13 +307,16 @@ CalibrationPlan plan_calibration(const ClassLibrary& library, RunModel& run, con
   const bool normalise = settings.score_norm == "as-norm";
   std::vector<CohortMember> cohort;
   std::optional<Calibration> stored;
-  bool has_recording = false;  // a recording calibration is stored
+  bool has_recording = false;  // a recording calibration and a batch calibration are stored
+  bool has_any_recording = false;  // either of them is
   // A domain set now (domain_centred given true) comes from estimate_domain,
   // which keeps its cohort; a stored one may predate the cohort.
   bool domain_cohort = domain_centred.value_or(false);
   library.read([&] {
     stored = library.calibration();
-    has_recording = library.recording_calibration().has_value();
+    const bool recording = library.recording_calibration().has_value(), batch = library.batch_calibration().has_value();
+    has_recording = recording && batch;
+    has_any_recording = recording || batch;
     if (!domain_centred) {
       const auto domain = library.domain();
       domain_centred = domain.has_value();
@@ -336,14 +346,15 @@ CalibrationPlan plan_calibration(const ClassLibrary& library, RunModel& run, con
     c.frr = one.frr;
     plan.calibration = c;
   };
-  // A library without a domain also keeps the recording calibration (detect
-  // centres a recording on itself); a library with one does not need it.
+  // A library without a domain also keeps the recording and batch
+  // calibrations (detect centres a recording on itself, classify a batch on
+  // itself); a library with one does not need them.
   const bool with_recording = !*domain_centred;
-  if (!with_recording && has_recording) plan.drop_recording = true;
+  if (!with_recording && has_any_recording) plan.drop_recording = true;
   // A calibration made before the curves for several example recordings, or
-  // before the recording calibration, is made again, so that such classes
-  // get their own thresholds and detect can centre; where it cannot be (the
-  // run's dataset moved), the stored one still serves.
+  // before the recording or batch calibration, is made again, so that such
+  // classes get their own thresholds and detect and classify can centre;
+  // where it cannot be (the run's dataset moved), the stored one still serves.
   const bool upgrade = !needed && (!stored->examples_simulated || (with_recording && !has_recording));
   if (!needed && !upgrade) {
     at_rate();
@@ -358,11 +369,15 @@ CalibrationPlan plan_calibration(const ClassLibrary& library, RunModel& run, con
                 "--cohort-top-k " + std::to_string(std::max(kMinCohortTopK, cohort.size() / 5)) +
                 " (a fifth of the cohort, at least 10) or train on more clips";
   try {
-    Calibration recording;
+    Calibration recording, batch;
     plan.calibration = calibrate_on_simulated_enrolments(run, normalise ? cohort : std::vector<CohortMember>{},
                                                          simulation_options(settings, rate, *domain_centred, domain_cohort),
-                                                         progress, with_recording ? &recording : nullptr);
-    if (with_recording) plan.recording = recording;
+                                                         progress, with_recording ? &recording : nullptr,
+                                                         with_recording ? &batch : nullptr);
+    if (with_recording) {
+      plan.recording = recording;
+      plan.batch = batch;
+    }
   } catch (const Error& e) {
     if (!upgrade) {
       plan.error = e.what();
@@ -384,6 +399,8 @@ void store_calibration(ClassLibrary& library, const CalibrationPlan& plan) {
     if (plan.calibration) library.set_calibration(*plan.calibration);
     if (plan.recording) library.set_recording_calibration(*plan.recording);
     else if (plan.drop_recording) library.set_recording_calibration(std::nullopt);
+    if (plan.batch) library.set_batch_calibration(*plan.batch);
+    else if (plan.drop_recording) library.set_batch_calibration(std::nullopt);
   });
 }
 

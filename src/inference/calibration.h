@@ -66,10 +66,12 @@ struct SimulationOptions {
 // than 2 validation classes, or no class with 2 clips.
 // With `recording`, the recording calibration too (ClassLibrary::
 // recording_calibration: the same simulations centred on the clips' own mean,
-// raw scores), from the same embeddings.
+// raw scores), from the same embeddings; with `recording` and `batch`, the
+// batch calibration too (ClassLibrary::batch_calibration: centred, and
+// AS-normalised against the clips' own windows).
 Calibration calibrate_on_simulated_enrolments(RunModel& run, const std::vector<CohortMember>& cohort,
                                               const SimulationOptions& options, bool progress = false,
-                                              Calibration* recording = nullptr);
+                                              Calibration* recording = nullptr, Calibration* batch = nullptr);
 
 // The library's settings as simulation options (views, top-K), with `far`,
 // domain centring and the domain's cohort.
@@ -99,10 +101,12 @@ std::optional<Calibration> ensure_calibration(ClassLibrary& library, RunModel& r
 struct CalibrationPlan {
   std::optional<std::vector<CohortMember>> cohort;  // a new cohort to store
   std::optional<Calibration> calibration;           // a new or changed calibration to store
-  // A new recording calibration to store (ClassLibrary::recording_calibration;
-  // made with every new calibration of a library without a domain), or the
-  // stored one to drop (a library that gets a domain).
+  // A new recording calibration and batch calibration to store
+  // (ClassLibrary::recording_calibration, batch_calibration; made with every
+  // new calibration of a library without a domain), or the stored ones to
+  // drop (a library that gets a domain).
   std::optional<Calibration> recording;
+  std::optional<Calibration> batch;
   bool drop_recording = false;
   std::string error;  // why a needed calibration cannot be made (the cohort is still stored)
   // Set when a new calibration normalises against a cohort of at most K

@@ -7,9 +7,33 @@
 
 #include "core/error.h"
 #include "core/progress.h"
+#include "core/evenly_strided.h"
+#include "enroll/domain_centre.h"
 #include "inference/domain.h"
 
 namespace oneshot {
+namespace {
+
+// At most `n` rows of `rows` (R, D), evenly strided (core/evenly_strided.h).
+torch::Tensor evenly_strided_rows(const torch::Tensor& rows, std::size_t n) {
+  std::vector<int64_t> index(static_cast<std::size_t>(rows.size(0)));
+  for (std::size_t i = 0; i < index.size(); ++i) index[i] = static_cast<int64_t>(i);
+  index = evenly_strided(std::move(index), n);
+  return rows.index_select(0, torch::tensor(index, torch::kLong));
+}
+
+}  // namespace
+
+BatchCohort::BatchCohort(std::size_t n_files) : quota_(domain_cohort_quota(n_files)) {}
+
+void BatchCohort::add(const torch::Tensor& windows) {
+  if (windows.size(0) > 0) parts_.push_back(evenly_strided_rows(windows, quota_));
+}
+
+torch::Tensor BatchCohort::take() const {
+  if (parts_.empty()) return {};
+  return evenly_strided_rows(torch::cat(parts_, 0), kMaxDomainCohort);
+}
 
 BatchReport classify_batch(RunModel& run, const ClassLibrary& library, const ScoringOptions& scoring,
                            LibraryScorer& as_stored, const std::vector<std::string>& files,
@@ -37,12 +61,21 @@ BatchReport classify_batch(RunModel& run, const ClassLibrary& library, const Sco
   MeanOfRecordings centre;  // each recording's mean with equal weight (enroll --domain's)
   std::set<std::string> counted;  // a recording given twice counts once in the mean
   std::size_t kept_windows = 0;
+  // The AS-norm cohort: each recording's windows evenly strided, as a domain
+  // keeps its cohort (domain_cohort_quota), when the library has the batch
+  // calibration that scores need then (older libraries are centred only).
+  const bool with_cohort = options.cohort && library.batch_calibration().has_value();
+  BatchCohort cohort(files.size());
   Progress bar("embedding the files to centre on", files.size(), options.progress);
   for (std::size_t f = 0; f < files.size(); ++f, bar.advance()) {
     try {
       SoundingEmbeddings e = embed_sounding(run, files[f], options.classify);
-      if (counted.insert(recording_identity(files[f])).second) add_recording(centre, e.windows);
-      else ++report.repeated;
+      if (counted.insert(recording_identity(files[f])).second) {
+        add_recording(centre, e.windows);
+        if (with_cohort) cohort.add(e.windows);
+      } else {
+        ++report.repeated;
+      }
       const auto w = static_cast<std::size_t>(e.windows.size(0));
       // A pipe or a device cannot be read again: kept whatever the budget.
       std::error_code ec;
@@ -62,6 +95,10 @@ BatchReport classify_batch(RunModel& run, const ClassLibrary& library, const Sco
   if (report.sounding >= options.min_files) {
     ScoringOptions with_centre = scoring;
     with_centre.recording_centre = centre.mean();
+    if (with_cohort) {
+      with_centre.recording_cohort = cohort.take();
+      report.cohort = static_cast<std::size_t>(with_centre.recording_cohort.size(0));
+    }
     centred = std::make_unique<LibraryScorer>(library, run, with_centre);
     report.centred = true;
     report.far = centred->far();

@@ -40,9 +40,29 @@ inline constexpr std::size_t kMinBatchCentreFiles = 24;
 // kept whatever the budget.
 inline constexpr std::size_t kBatchKeptWindows = 65536;
 
+// The AS-norm cohort of a batch (BatchOptions::cohort): each recording's
+// sounding windows evenly strided to domain_cohort_quota(n_files), then at
+// most kMaxDomainCohort in all, evenly strided, as a domain keeps its cohort
+// (enroll/domain_centre.h), so that a few long recordings do not fill it.
+class BatchCohort {
+ public:
+  explicit BatchCohort(std::size_t n_files);
+  void add(const torch::Tensor& windows);  // one recording's window embeddings (W, D), counted once
+  torch::Tensor take() const;              // (N, D); undefined when nothing was added
+ private:
+  std::size_t quota_;
+  std::vector<torch::Tensor> parts_;
+};
+
 struct BatchOptions {
   ClassifyOptions classify;
   bool centre = true;  // centre on the batch when enough of it holds sound
+  // Centred, also AS-normalise every score against the batch's own windows
+  // (ScoringOptions::recording_cohort; each recording's sounding windows
+  // evenly strided, at most kMaxDomainCohort in all, as a domain keeps its
+  // cohort), with the library's batch calibration; a library calibrated
+  // before it is centred only.
+  bool cohort = true;
   std::size_t min_files = kMinBatchCentreFiles;
   std::size_t keep_windows = kBatchKeptWindows;
   bool progress = false;  // the first pass's progress on stderr (core/progress.h): no answer comes until it ends
@@ -53,6 +73,7 @@ struct BatchReport {
   std::size_t sounding = 0;        // distinct recordings embedded in the first pass (readable, holding sound)
   std::size_t repeated = 0;        // files given again (another path of a recording already counted)
   std::size_t embedded_twice = 0;  // recordings past keep_windows, embedded again to be scored
+  std::size_t cohort = 0;          // centred: the batch's windows scores were normalised against (0: raw)
   double far = std::numeric_limits<double>::quiet_NaN();  // centred: the library-wide rate its scorer applies
 };
 

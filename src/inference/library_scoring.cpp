@@ -46,11 +46,24 @@ void LibraryScorer::load(const ClassLibrary& library) {
     if (static_cast<std::int64_t>(options.recording_centre.size()) != run.embedding_dim())
       throw Error("a recording's centre has " + std::to_string(options.recording_centre.size()) +
                   " values, the run's embeddings " + std::to_string(run.embedding_dim()));
-    calibration_ = library.recording_calibration();
-    if (!calibration_ || !calibration_->domain_centred || calibration_->normalised)
-      throw file_error(library.path(), "the library holds no calibration for scores centred on a recording (it was "
-                                       "calibrated by an older version); the next `enroll` (or `enroll --run RUN "
-                                       "--library LIB --far F`) makes it");
+    if (options.recording_cohort.defined()) {
+      if (options.recording_cohort.dim() != 2 || options.recording_cohort.size(0) == 0 ||
+          options.recording_cohort.size(1) != run.embedding_dim())
+        throw Error("a recording's cohort must be (N > 0, " + std::to_string(run.embedding_dim()) +
+                    ") window embeddings");
+      calibration_ = library.batch_calibration();
+      if (!calibration_ || !calibration_->domain_centred || !calibration_->normalised || calibration_->cohort != "domain")
+        throw file_error(library.path(), "the library holds no calibration for scores centred on the files "
+                                         "classified together and normalised against them (it was calibrated by an "
+                                         "older version); the next `enroll` (or `enroll --run RUN --library LIB "
+                                         "--far F`) makes it");
+    } else {
+      calibration_ = library.recording_calibration();
+      if (!calibration_ || !calibration_->domain_centred || calibration_->normalised)
+        throw file_error(library.path(), "the library holds no calibration for scores centred on a recording (it was "
+                                         "calibrated by an older version); the next `enroll` (or `enroll --run RUN "
+                                         "--library LIB --far F`) makes it");
+    }
     centre_ = options.recording_centre;
   }
   if (calibration_) floor_ = calibration_->floor;
@@ -136,39 +149,47 @@ void LibraryScorer::load(const ClassLibrary& library) {
   }
   for (std::size_t c = 0; c < names_.size(); ++c) prototypes_[static_cast<int64_t>(c)] /= count[c];
 
-  // AS-norm: the cohort (the domain's windows when the calibration was made
-  // against a domain's cohort, else the run's training clips) and each
+  // AS-norm: the cohort (the windows of the recordings scored with a
+  // recording cohort; the domain's windows when the calibration was made
+  // against a domain's cohort; else the run's training clips) and each
   // class's statistics against it.
   const LibrarySettings settings = library.settings();
+  const bool recording_cohort = recording_centred() && options.recording_cohort.defined();
   const bool domain_cohort = domain && !domain->cohort.empty() &&
                              (calibration_ ? calibration_->normalised && calibration_->cohort == "domain"
                                            : settings.score_norm == "as-norm");
-  if (calibration_ && calibration_->normalised && calibration_->cohort == "domain" && !domain_cohort)
+  if (calibration_ && calibration_->normalised && calibration_->cohort == "domain" && !domain_cohort &&
+      !recording_cohort)
     throw file_error(library.path(), "the calibration is on scores normalised against the domain's cohort, but the "
                                      "library holds no domain cohort (the library is damaged); `enroll --domain` "
                                      "sets both again");
-  std::vector<std::vector<float>> members;
-  if (domain_cohort) {
-    members = domain->cohort;
+  if (recording_cohort) {
+    cohort_ = options.recording_cohort.to(torch::kFloat).contiguous().clone();
   } else {
-    for (auto& m : library.cohort()) members.push_back(std::move(m.embedding));
+    std::vector<std::vector<float>> members;
+    if (domain_cohort) {
+      members = domain->cohort;
+    } else {
+      for (auto& m : library.cohort()) members.push_back(std::move(m.embedding));
+    }
+    cohort_ = torch::empty({static_cast<int64_t>(members.size()), dim}, torch::kFloat);
+    for (std::size_t i = 0; i < members.size(); ++i)
+      std::memcpy(cohort_[static_cast<int64_t>(i)].data_ptr<float>(), members[i].data(),
+                  static_cast<std::size_t>(dim) * sizeof(float));
   }
-  top_k_ = domain_cohort ? domain_top_k(static_cast<std::size_t>(settings.cohort_top_k), members.size())
-                         : static_cast<std::size_t>(settings.cohort_top_k);
-  cohort_ = torch::empty({static_cast<int64_t>(members.size()), dim}, torch::kFloat);
-  for (std::size_t i = 0; i < members.size(); ++i)
-    std::memcpy(cohort_[static_cast<int64_t>(i)].data_ptr<float>(), members[i].data(),
-                static_cast<std::size_t>(dim) * sizeof(float));
+  const auto n_members = static_cast<std::size_t>(cohort_.size(0));
+  top_k_ = domain_cohort || recording_cohort ? domain_top_k(static_cast<std::size_t>(settings.cohort_top_k), n_members)
+                                             : static_cast<std::size_t>(settings.cohort_top_k);
   cohort_ = centred(cohort_);
   if (calibration_) {
     normalised_ = calibration_->normalised;
-    if (normalised_ && members.empty())
+    if (normalised_ && n_members == 0)
       throw file_error(library.path(), "the calibration is on normalised scores but the library has no cohort (the "
                                        "library is damaged); `library --reembed --run RUN` makes both again");
   } else {
-    normalised_ = settings.score_norm == "as-norm" && !members.empty();
+    normalised_ = settings.score_norm == "as-norm" && n_members > 0;
   }
-  if (members.empty() && settings.score_norm == "as-norm")
+  if (n_members == 0 && settings.score_norm == "as-norm")
     note_ = library.path().string() +
             ": no score-normalisation cohort (a library made by an older version): scores are raw and the "
             "threshold is calibrated per clip pair; `library --reembed --run " + stored.run +
@@ -180,7 +201,7 @@ void LibraryScorer::load(const ClassLibrary& library) {
       note_ += std::string(note_.empty() ? "" : "\nnote: ") + library.path().string() + ": " + held;
   if (normalised_) {
     const std::vector<double> cohort_scores = raw_scores_of_centred(cohort_);
-    class_stats_ = top_k_stats_columns(cohort_scores, members.size(), names_.size(), top_k_);
+    class_stats_ = top_k_stats_columns(cohort_scores, n_members, names_.size(), top_k_);
   }
 
   // Each class's highest score against a negative example: its threshold is

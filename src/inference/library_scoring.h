@@ -42,6 +42,13 @@ struct ScoringOptions {
   // where the library keeps the default kDefaultLibraryFar), unless `far` is
   // given. Error for a library with a domain or without that calibration.
   std::vector<float> recording_centre;
+  // With recording_centre, defined: (N > 0, D) window embeddings of what is
+  // scored, as the run embeds them (not centred): every score is AS-normalised
+  // against them (centred too; K domain_top_k of N) and thresholds come from
+  // the library's batch calibration (ClassLibrary::batch_calibration) instead,
+  // at the same centred rate. classify's batches (inference/classify_batch.h).
+  // Error for a library without that calibration, or of another shape.
+  torch::Tensor recording_cohort;
 };
 
 class LibraryScorer {

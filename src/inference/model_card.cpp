@@ -94,16 +94,10 @@ nlohmann::json library_card(const ClassLibrary& library, RunModel& run) {
   // The thresholds of scores centred on the recordings being scored (detect's
   // recording, classify's batch): another program that centres the same way
   // needs them and the parts to centre by.
-  if (const auto rec = library.recording_calibration()) {
-    nlohmann::json c = calibration_json(*rec);
+  const auto centred_json = [&](const Calibration& rec, const char* note) {
+    nlohmann::json c = calibration_json(rec);
     c["parts"] = run.embedding_parts();
-    c["note"] = "for raw scores (not AS-normalised) of embeddings re-centred on the mean of the recordings being "
-                "scored (detect: a recording's non-overlapping sounding windows, at least 24 input lengths; classify: "
-                "the mean of each file's sounding windows over 24 or more files), each part (consecutive slices of the "
-                "lengths in parts) minus its slice of that mean and scaled back to the length it had; at the "
-                "rate library_far shared out over its classes (the library's rate, or the default rate of a library "
-                "with a domain where the library keeps the default of one without: centred scores carry over to "
-                "new classes as a domain's do)";
+    c["note"] = note;
     if (const auto cal = library.calibration()) {
       // The threshold that applies (far, threshold and frr above are the calibration's stored point: one class
       // at its rate), as library_threshold is for the library's own scores.
@@ -111,15 +105,30 @@ nlohmann::json library_card(const ClassLibrary& library, RunModel& run) {
       const auto n_positive = static_cast<std::size_t>(std::count(positive.begin(), positive.end(), true));
       const double rate = centred_far(cal->far);
       c["library_far"] = rate;
-      if (!rec->far_curve.empty() && n_positive > 0) {
-        const FarPoint p = library_threshold(*rec, rate, n_positive);
+      if (!rec.far_curve.empty() && n_positive > 0) {
+        const FarPoint p = library_threshold(rec, rate, n_positive);
         c["library_threshold"] = {{"library_far", rate}, {"per_class_far", p.far}, {"threshold", p.threshold},
                                   {"frr", p.frr}, {"note", "a class of one example recording; a class of several: "
                                                            "its by_examples curve at per_class_far"}};
       }
     }
-    card["recording_calibration"] = c;
-  }
+    return c;
+  };
+  if (const auto rec = library.recording_calibration())
+    card["recording_calibration"] = centred_json(
+        *rec, "for raw scores (not AS-normalised) of embeddings re-centred on the mean of the recordings being "
+              "scored (detect: a recording's non-overlapping sounding windows, at least 24 input lengths; classify "
+              "without batch_calibration: the mean of each file's sounding windows over 24 or more files), each part "
+              "(consecutive slices of the lengths in parts) minus its slice of that mean and scaled back to the length "
+              "it had; at the rate library_far shared out over its classes (the library's rate, or the default rate "
+              "of a library with a domain where the library keeps the default of one without: centred scores carry "
+              "over to new classes as a domain's do)");
+  if (const auto batch = library.batch_calibration())
+    card["batch_calibration"] = centred_json(
+        *batch, "for classify's 24 files or more: embeddings re-centred as for recording_calibration on the mean of "
+                "the files' mean sounding windows, then every score AS-normalised against the files' own sounding "
+                "windows (each file's evenly strided to its share of 2000, at most 2000 in all; K the library's "
+                "cohort_top_k, at most half of them but at least 10); at the rate library_far");
   if (const auto point = scorer.calibrated())
     card["library_threshold"] = {{"library_far", scorer.far()}, {"per_class_far", point->far},
                                  {"threshold", point->threshold}, {"frr", point->frr}};

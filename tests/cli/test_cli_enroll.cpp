@@ -1387,6 +1387,40 @@ void EnrollCli::ClassifyCentresTheFilesClassifiedTogetherWhereItCan() {
     moved += c["ranking"][0]["score"] != s["ranking"][0]["score"];
   }
   EXPECT_EQ(moved, clips.size()) << "every file's scores are centred";
+  // And normalised against the batch's own windows (the library's batch calibration); --no-batch-cohort
+  // centres only, with other scores; a library calibrated before the batch calibration is centred only, said
+  // with the way out.
+  EXPECT_NE(note.find(" and normalised against "), std::string::npos) << note;
+  const auto [raw_centred, raw_note] = classify("--no-batch-cohort", clips);
+  EXPECT_NE(raw_note.find("scores centred on the " + std::to_string(clips.size()) + " files"), std::string::npos)
+      << raw_note;
+  EXPECT_EQ(raw_note.find("normalised"), std::string::npos) << raw_note;
+  ASSERT_EQ(raw_centred.size(), clips.size());
+  std::size_t normalised = 0;
+  for (std::size_t i = 0, j = 0; i < centred.size(); ++i) {
+    if (i == 3) continue;
+    EXPECT_EQ(raw_centred[j]["centred_on"], "batch");
+    normalised += raw_centred[j++]["ranking"][0]["score"] != centred[i]["ranking"][0]["score"];
+  }
+  EXPECT_EQ(normalised, clips.size()) << "every file's scores are normalised";
+  {
+    const fs::path old = tmp_->path() / "before-batch-calibration.db";
+    fs::copy_file(library_, old, fs::copy_options::overwrite_existing);
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(old.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "DELETE FROM meta WHERE key LIKE 'batch_calibration_%'", nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+    std::string command = cli() + " classify --format json --library " + old.string();
+    for (const auto& f : clips) command += " " + f.string();
+    std::string out;
+    ASSERT_EQ(test::run_command("(" + command + " 2>&1 >/dev/null)", &out), 0) << out;
+    EXPECT_NE(out.find("was calibrated before scores normalised against the files classified together"),
+              std::string::npos)
+        << out;
+    EXPECT_NE(out.find("scores centred on the " + std::to_string(clips.size()) + " files"), std::string::npos) << out;
+    EXPECT_EQ(out.find(" and normalised against "), std::string::npos) << out;
+  }
   // The ranking survives centring: the enrolled classes' clips are still ranked first by their class.
   std::size_t enrolled = 0, top1 = 0;
   for (std::size_t i = 0; i < stored.size(); ++i) {

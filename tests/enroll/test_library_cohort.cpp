@@ -521,5 +521,57 @@ TEST(LibraryCohort, TheRecordingCalibrationReadsBackBesideTheLibrarysAndGoesWith
   EXPECT_FALSE(ClassLibrary::open(path).calibration());
 }
 
+// The batch calibration (classify's batches: centred on themselves and
+// AS-normalised against their own windows) sits beside the others under its
+// own keys; it must be centred, normalised and against the domain's (the
+// batch's own) cohort; removed on request and with the model.
+TEST(LibraryCohort, TheBatchCalibrationReadsBackBesideTheOthersAndGoesWithTheModel) {
+  TempDir dir;
+  const fs::path path = dir.path() / "lib.db";
+  auto lib = ClassLibrary::open_or_create(path, model());
+  EXPECT_FALSE(lib.batch_calibration());
+  Calibration recording;
+  recording.method = "simulated";
+  recording.far = 0.03;
+  recording.threshold = -7.25;
+  recording.domain_centred = true;
+  recording.far_curve = {{1e-4, -2.0, 0.9}, {0.5, -30.0, 0}};
+  lib.set_recording_calibration(recording);
+  EXPECT_FALSE(ClassLibrary::open(path).batch_calibration());  // the recording calibration is not one
+
+  Calibration batch = recording;
+  batch.threshold = 2.75;
+  batch.normalised = true;
+  batch.cohort = "domain";
+  batch.far_curve = {{1e-4, 4.0, 0.8}, {0.5, -1.0, 0}};
+  lib.set_batch_calibration(batch);
+  {
+    const ClassLibrary r = ClassLibrary::open_read_only(path);
+    const auto got = r.batch_calibration();
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->threshold, 2.75);
+    EXPECT_TRUE(got->normalised);
+    EXPECT_TRUE(got->domain_centred);
+    EXPECT_EQ(got->cohort, "domain");
+    ASSERT_EQ(got->far_curve.size(), 2u);
+    EXPECT_EQ(got->far_curve[0].threshold, 4.0);
+    EXPECT_EQ(r.recording_calibration()->threshold, -7.25);  // untouched
+  }
+  for (auto spoil : {+[](Calibration& c) { c.normalised = false; }, +[](Calibration& c) { c.domain_centred = false; },
+                     +[](Calibration& c) { c.cohort = "training"; }}) {
+    Calibration wrong = batch;
+    spoil(wrong);
+    EXPECT_THROW(lib.set_batch_calibration(wrong), Error);
+  }
+  EXPECT_EQ(ClassLibrary::open(path).batch_calibration()->threshold, 2.75);  // a refused write changed nothing
+  lib.set_batch_calibration(std::nullopt);
+  EXPECT_FALSE(ClassLibrary::open(path).batch_calibration());
+  EXPECT_TRUE(ClassLibrary::open(path).recording_calibration());
+
+  lib.set_batch_calibration(batch);
+  lib.replace_examples(model("f2"), {});
+  EXPECT_FALSE(ClassLibrary::open(path).batch_calibration());
+}
+
 }  // namespace
 }  // namespace oneshot

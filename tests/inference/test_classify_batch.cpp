@@ -4,14 +4,18 @@
 // the library's recording calibration, once enough of them do, reports each
 // file in the order given (errors in their place), gives the same answers when
 // the kept embeddings run out and files are embedded again, and scores as the
-// library stores when there are too few or centring is off.
+// library stores when there are too few or centring is off. With the library's
+// batch calibration it also AS-normalises against the batch's own windows.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.h"
 #include "data/synthetic.h"
+#include "enroll/domain_centre.h"
 #include "enroll/library.h"
+#include "enroll/score_norm.h"
 #include "inference/classify_batch.h"
 #include "inference/domain.h"
 #include "tiny_run.h"
@@ -92,6 +96,7 @@ TEST(ClassifyBatch, ScoresEveryFileCentredOnTheFilesThatHoldSound) {
   EXPECT_TRUE(report.centred);
   EXPECT_EQ(report.sounding, 6u);
   EXPECT_EQ(report.embedded_twice, 0u);
+  EXPECT_EQ(report.cohort, 0u);  // a library without the batch calibration: centred only
   ASSERT_EQ(outcomes.size(), f.files.size());
 
   // By hand: the centre of the six sounding files, a scorer given it, each file classified.
@@ -203,6 +208,109 @@ TEST(ClassifyBatch, TooFewFilesWithSoundOrCentringOffScoreAsTheLibraryStores) {
         EXPECT_NEAR(outcomes[i].scores[r], expected.ranking[r].score, 1e-6);
     }
   }
+}
+
+// A batch's cohort: each recording's windows evenly strided to its share of
+// kMaxDomainCohort (domain_cohort_quota of the batch's size), at most
+// kMaxDomainCohort in all, every row one of the recordings' own.
+TEST(ClassifyBatchCohort, EachRecordingGivesItsShareEvenlyStrided) {
+  BatchCohort none(3);
+  EXPECT_FALSE(none.take().defined());
+  // Three recordings: a share of 667 each (2000 / 3 rounded up).
+  BatchCohort three(3);
+  const torch::Tensor long_one = torch::arange(0, 3000, torch::kFloat).reshape({1000, 3});
+  three.add(long_one);
+  three.add(torch::full({5, 3}, -1.0f));
+  three.add(torch::zeros({0, 3}));  // nothing to give
+  const torch::Tensor got = three.take();
+  ASSERT_EQ(got.size(0), static_cast<int64_t>(domain_cohort_quota(3) + 5));
+  EXPECT_EQ(got.size(1), 3);
+  // The long recording's rows are its own, in order: row i * 1000 / 667 (core/evenly_strided.h).
+  const auto q = static_cast<int64_t>(domain_cohort_quota(3));
+  EXPECT_TRUE(torch::equal(got[0], long_one[0]));
+  EXPECT_TRUE(torch::equal(got[1], long_one[1]));
+  EXPECT_TRUE(torch::equal(got[q - 1], long_one[(q - 1) * 1000 / q]));
+  EXPECT_TRUE(torch::equal(got[-1], torch::full({3}, -1.0f)));
+  // Two long recordings in a batch of two: 1000 each, then the cap holds.
+  BatchCohort two(2);
+  two.add(torch::ones({1500, 3}));
+  two.add(torch::ones({1500, 3}));
+  EXPECT_EQ(two.take().size(0), static_cast<int64_t>(kMaxDomainCohort));
+}
+
+// With the library's batch calibration, a centred batch is also AS-normalised
+// against its own windows: by hand, every sounding window of the batch is a
+// cohort member (six recordings of 1-2 windows, far under their share), both
+// sides' top-K statistics of centred raw scores, K domain_top_k of the
+// cohort, each file's score the mean of its windows' normalised scores.
+TEST(ClassifyBatch, NormalisesAgainstTheBatchsOwnWindowsWithTheBatchCalibration) {
+  BatchFixture f;
+  {
+    ClassLibrary lib = ClassLibrary::open(f.dir / "lib.db");
+    Calibration batch = test::hand_calibration(0.05, {{1e-4, 3.5, 0.9}, {0.5, -2.5, 0.0}}, -1.5, true, true);
+    batch.cohort = "domain";
+    lib.set_batch_calibration(batch);
+  }
+  BatchOptions options;
+  options.min_files = 4;
+  BatchReport report;
+  const auto outcomes = f.classify(options, &report);
+  ASSERT_TRUE(report.centred);
+
+  MeanOfRecordings centre;
+  std::vector<SoundingEmbeddings> embedded;
+  std::vector<torch::Tensor> windows;
+  for (std::size_t i = 0; i < f.files.size(); ++i) {
+    if (i == 3) continue;
+    embedded.push_back(embed_sounding(*f.run, f.files[i], options.classify));
+    add_recording(centre, embedded.back().windows);
+    windows.push_back(embedded.back().windows);
+  }
+  const torch::Tensor cohort = torch::cat(windows, 0);
+  const auto n = static_cast<std::size_t>(cohort.size(0));
+  EXPECT_EQ(report.cohort, n);
+  const ClassLibrary lib = ClassLibrary::open_read_only(f.dir / "lib.db");
+  ScoringOptions raw_centred;
+  raw_centred.recording_centre = centre.mean();
+  LibraryScorer raw(lib, *f.run, raw_centred);  // the recording calibration: raw centred scores
+  ASSERT_FALSE(raw.normalised());
+  const std::size_t k = domain_top_k(static_cast<std::size_t>(lib.settings().cohort_top_k), n);
+  const std::size_t n_classes = raw.n_classes();
+  const std::vector<CohortStats> class_stats = top_k_stats_columns(raw.window_scores(cohort), n, n_classes, k);
+  const torch::Tensor cohort_centred = recentred(*f.run, cohort, centre.mean());
+
+  std::size_t e = 0;
+  for (std::size_t i = 0; i < f.files.size(); ++i) {
+    if (i == 3) continue;
+    const SoundingEmbeddings& mine = embedded[e++];
+    const auto w = static_cast<std::size_t>(mine.windows.size(0));
+    const torch::Tensor pair = f.run->score(recentred(*f.run, mine.windows, centre.mean()), cohort_centred)
+                                   .to(torch::kDouble).contiguous();
+    const std::vector<double> against(pair.data_ptr<double>(), pair.data_ptr<double>() + pair.numel());
+    std::vector<double> table = raw.window_scores(mine.windows);
+    as_norm_table(table, w, class_stats, top_k_stats_rows(against, w, n, k));
+    std::vector<double> file(n_classes, 0);
+    for (std::size_t r = 0; r < w; ++r)
+      for (std::size_t c = 0; c < n_classes; ++c) file[c] += table[r * n_classes + c] / static_cast<double>(w);
+    std::sort(file.rbegin(), file.rend());  // the ranking's order
+    ASSERT_EQ(outcomes[i].scores.size(), file.size());
+    for (std::size_t r = 0; r < file.size(); ++r) EXPECT_NEAR(outcomes[i].scores[r], file[r], 1e-5) << i << " " << r;
+  }
+  // The rate is the centred rate, on the batch calibration's curve.
+  EXPECT_EQ(report.far, 0.05);
+
+  // --no-batch-cohort: centred only, as before.
+  BatchOptions off = options;
+  off.cohort = false;
+  BatchReport centred_only;
+  const auto plain = f.classify(off, &centred_only);
+  EXPECT_TRUE(centred_only.centred);
+  EXPECT_EQ(centred_only.cohort, 0u);
+  double moved = 0;
+  for (std::size_t i = 0; i < plain.size(); ++i)
+    for (std::size_t r = 0; r < plain[i].scores.size(); ++r)
+      moved = std::max(moved, std::abs(plain[i].scores[r] - outcomes[i].scores[r]));
+  EXPECT_GT(moved, 1e-3) << "normalising changed no score";
 }
 
 }  // namespace
