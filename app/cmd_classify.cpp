@@ -21,7 +21,7 @@ namespace {
 
 struct ClassifyArgs {
   std::string library, format = "table", aggregate = "mean", window_aggregate = "mean", centre = "batch";
-  bool no_batch_cohort = false;
+  bool batch_cohort = false;
   std::vector<std::string> files;
   std::size_t top = 3;
   double threshold = std::nan(""), hop = 0, far = std::nan("");
@@ -76,7 +76,7 @@ int run_classify(const ClassifyArgs& a) {
     if (!choice.note.empty()) std::cerr << "note: " << choice.note << "\n";
     if (!choice.centre) std::cerr << "note: not centred on the files classified together: " << choice.why_not << "\n";
     batch.centre = choice.centre;
-    batch.cohort = !a.no_batch_cohort;
+    batch.cohort = a.batch_cohort;
     if (batch.centre && batch.cohort && !library.batch_calibration())
       std::cerr << "note: " << a.library << " was calibrated before scores normalised against the files classified "
                 << "together: they are centred only; the next `enroll` (or `enroll --run RUN --library " << a.library
@@ -180,9 +180,10 @@ void add_classify_command(CLI::App& app) {
                   "sound; a file's answer then depends on the files classified with it. library: each file scored "
                   "on its own, as the library stores (and printed as soon as it is read)")
       ->check(CLI::IsMember({"batch", "library"}));
-  cmd->add_flag("--no-batch-cohort", a->no_batch_cohort,
-                "With --centre batch: scores centred on the files classified together but not AS-normalised against "
-                "their windows (by default they are, with the library's calibration for such scores: README, "
+  cmd->add_flag("--batch-cohort", a->batch_cohort,
+                "With --centre batch: scores centred on the files classified together are also AS-normalised against "
+                "their own windows, with the library's calibration for such scores: more of the enrolled sounds "
+                "accepted where the files hold them, but more strangers accepted where they hold none (README, "
                 "\"Normalised against the files classified together\")");
   cmd->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->check(ThreadCount);
   cmd->callback([a] {

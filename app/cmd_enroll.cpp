@@ -429,17 +429,16 @@ int enroll_into(const EnrollArgs& a, const std::string& class_name, const std::v
     if (recording && !recording->far_curve.empty() && !library.domain()) {
       const double rate = centred_far(calibration->far);
       const FarPoint r = library_threshold(*recording, rate, n_positive);
-      std::printf("  centred on what is scored (%sdetect of a long recording): at most "
+      std::printf("  centred on what is scored (classify of 24 files or more, detect of a long recording): at most "
                   "%.1f %% (per class %.2f %%: threshold %.4g, false rejects %.1f %%)%s\n",
-                  with_batch ? "" : "classify of 24 files or more, ", 100 * rate, 100 * r.far, r.threshold,
-                  100 * r.frr,
+                  100 * rate, 100 * r.far, r.threshold, 100 * r.frr,
                   rate != calibration->far ? "; a library at the default rate is scored so at the rate of a library "
                                              "with a domain"
                                            : "");
       if (with_batch) {
         const FarPoint b = library_threshold(*batch, rate, n_positive);
-        std::printf("  classify of 24 files or more, centred on and normalised against them: at most %.1f %% (per "
-                    "class %.2f %%: threshold %.4g, false rejects %.1f %%)\n",
+        std::printf("  classify --batch-cohort of 24 files or more, centred on and normalised against them: at most "
+                    "%.1f %% (per class %.2f %%: threshold %.4g, false rejects %.1f %%)\n",
                     100 * rate, 100 * b.far, b.threshold, 100 * b.frr);
       }
     }

@@ -69,8 +69,8 @@ int list_snapshot(const LibraryArgs& a, const ClassLibrary& library) {
     for (const auto& e : calibration->by_examples)
       shared_by_examples.emplace_back(
           e.examples, library_threshold(for_examples(*calibration, e.examples), calibration->far, n_positive));
-  // The threshold of scores centred on what is scored (detect's recording; classify's batch, normalised
-  // against its windows where the library has that calibration; one recording a
+  // The threshold of scores centred on what is scored (detect's recording, classify's batch; and classify's
+  // batch normalised against its own windows, --batch-cohort; one recording a
   // class), at the centred rate.
   std::optional<FarPoint> recording_shared;
   const double recording_far = calibration ? centred_far(calibration->far) : 0;
@@ -180,12 +180,12 @@ int list_snapshot(const LibraryArgs& a, const ClassLibrary& library) {
     if (calibration->logistic)
       std::printf("  confidence: sigmoid(%.4g x score %+.4g)\n", calibration->logistic->a, calibration->logistic->b);
     if (recording_shared)
-      std::printf("  centred on what is scored (detect's recording%s): %.1f %% of the library: threshold %.4g, "
-                  "false rejects %.1f %%\n", batch_shared ? "" : ", classify's 24 files or more",
+      std::printf("  centred on what is scored (detect's recording, classify's 24 files or more): %.1f %% of the "
+                  "library: threshold %.4g, false rejects %.1f %%\n",
                   100 * recording_far, recording_shared->threshold, 100 * recording_shared->frr);
     if (batch_shared)
-      std::printf("  classify's 24 files or more, centred on and normalised against them: %.1f %% of the library: "
-                  "threshold %.4g, false rejects %.1f %%\n",
+      std::printf("  classify --batch-cohort, 24 files or more centred on and normalised against them: %.1f %% of "
+                  "the library: threshold %.4g, false rejects %.1f %%\n",
                   100 * recording_far, batch_shared->threshold, 100 * batch_shared->frr);
   } else if (!damaged.empty()) {
     std::printf("  calibration: cannot be read (below)\n");

@@ -52,7 +52,7 @@
 //   [--ref-gap 0.5] [--no-classify] [--no-detect] [--threads T] [--json FILE]
 //   [--rule-grid] [--grid-far LIST] [--grid-hysteresis LIST] [--grid-merge LIST]
 //   [--grid-min-duration LIST] [--domain] [--one-curve] [--centre recording|library]
-//   [--classify-centre batch|library] [--classify-cohort batch|none] [--classify-batch all|enrolled|never] [--classify-fars LIST]
+//   [--classify-centre batch|library] [--classify-cohort none|batch] [--classify-batch all|enrolled|never] [--classify-fars LIST]
 //   [--classify-refine one|count|top [--refine-top M] [--refine-loo]]
 // --classify-fars 0.03,0.05,...: every library's batch classified again at
 // each of these library rates (the same embeddings and scores; only the
@@ -82,10 +82,10 @@
 // clip scored as the library stores (the before of that change). Each clip is
 // embedded once per half (embed_sounding) and scored per library
 // (classify_embedded), as classify's two passes do.
-// --classify-cohort batch|none: as classify --batch-cohort; batch (the
-// default): a centred batch is also AS-normalised against its own windows
-// (inference/classify_batch.h BatchCohort) with the library's batch
-// calibration; none: centred, raw scores (the before of that change).
+// --classify-cohort none|batch: none (the default, as classify): a centred
+// batch is scored raw; batch (classify --batch-cohort): it is also
+// AS-normalised against its own windows (inference/classify_batch.h
+// BatchCohort) with the library's batch calibration.
 // --classify-batch all|enrolled: the clips classified together (and so the
 // batch's mean): every test-half clip not enrolled (the default), or only
 // those of the enrolled classes (a user's folder of the sounds enrolled, no
@@ -178,7 +178,7 @@ struct Options {
   bool domain = false;  // --domain
   std::string centre = "recording";  // --centre: detection's scores centred on each recording (detect --centre)
   std::string classify_centre = "batch";  // --classify-centre: classification centred on the clips classified (classify --centre)
-  std::string classify_cohort = "batch";  // --classify-cohort: centred batches normalised against their windows (classify's BatchOptions::cohort)
+  std::string classify_cohort = "none";  // --classify-cohort: centred batches normalised against their windows (classify's BatchOptions::cohort)
   std::string classify_batch = "all";     // --classify-batch: the clips classified (all of the test half, or the enrolled classes')
   std::size_t classify_min_files = kMinBatchCentreFiles;  // --classify-min-files: fewer and a batch is not centred
   bool one_curve = false;  // --one-curve

@@ -7,7 +7,12 @@
 // mean sounding window, the recordings with equal weight, as enroll --domain
 // averages its files), and every file scored re-centred on it
 // (ScoringOptions::recording_centre: raw scores, the library's recording
-// calibration). With fewer than kMinBatchCentreFiles recordings that hold
+// calibration). With BatchOptions::cohort (and the library's batch
+// calibration), every score is also AS-normalised against the batch's own
+// sounding windows (ScoringOptions::recording_cohort): the cohort drawn from
+// the domain being scored, as a library with a domain normalises against its
+// domain's windows; measured in the README ("Normalised against the files
+// classified together"), and off by default. With fewer than kMinBatchCentreFiles recordings that hold
 // sound, or with centring off, each file is scored as the library stores it
 // (and then as soon as it is read, as before).
 //
@@ -61,8 +66,11 @@ struct BatchOptions {
   // (ScoringOptions::recording_cohort; each recording's sounding windows
   // evenly strided, at most kMaxDomainCohort in all, as a domain keeps its
   // cohort), with the library's batch calibration; a library calibrated
-  // before it is centred only.
-  bool cohort = true;
+  // before it is centred only. Off by default (classify --batch-cohort): it
+  // accepts more where the batch holds the enrolled sounds and many more
+  // strangers where it holds none (README, "Normalised against the files
+  // classified together").
+  bool cohort = false;
   std::size_t min_files = kMinBatchCentreFiles;
   std::size_t keep_windows = kBatchKeptWindows;
   bool progress = false;  // the first pass's progress on stderr (core/progress.h): no answer comes until it ends

@@ -117,15 +117,15 @@ nlohmann::json library_card(const ClassLibrary& library, RunModel& run) {
   if (const auto rec = library.recording_calibration())
     card["recording_calibration"] = centred_json(
         *rec, "for raw scores (not AS-normalised) of embeddings re-centred on the mean of the recordings being "
-              "scored (detect: a recording's non-overlapping sounding windows, at least 24 input lengths; classify "
-              "without batch_calibration: the mean of each file's sounding windows over 24 or more files), each part "
+              "scored (detect: a recording's non-overlapping sounding windows, at least 24 input lengths; classify: the "
+              "mean of each file's sounding windows over 24 or more files), each part "
               "(consecutive slices of the lengths in parts) minus its slice of that mean and scaled back to the length "
               "it had; at the rate library_far shared out over its classes (the library's rate, or the default rate "
               "of a library with a domain where the library keeps the default of one without: centred scores carry "
               "over to new classes as a domain's do)");
   if (const auto batch = library.batch_calibration())
     card["batch_calibration"] = centred_json(
-        *batch, "for classify's 24 files or more: embeddings re-centred as for recording_calibration on the mean of "
+        *batch, "for classify --batch-cohort of 24 files or more: embeddings re-centred as for recording_calibration on the mean of "
                 "the files' mean sounding windows, then every score AS-normalised against the files' own sounding "
                 "windows (each file's evenly strided to its share of 2000, at most 2000 in all; K the library's "
                 "cohort_top_k, at most half of them but at least 10); at the rate library_far");

@@ -1387,20 +1387,20 @@ void EnrollCli::ClassifyCentresTheFilesClassifiedTogetherWhereItCan() {
     moved += c["ranking"][0]["score"] != s["ranking"][0]["score"];
   }
   EXPECT_EQ(moved, clips.size()) << "every file's scores are centred";
-  // And normalised against the batch's own windows (the library's batch calibration); --no-batch-cohort
-  // centres only, with other scores; a library calibrated before the batch calibration is centred only, said
-  // with the way out.
-  EXPECT_NE(note.find(" and normalised against "), std::string::npos) << note;
-  const auto [raw_centred, raw_note] = classify("--no-batch-cohort", clips);
-  EXPECT_NE(raw_note.find("scores centred on the " + std::to_string(clips.size()) + " files"), std::string::npos)
-      << raw_note;
-  EXPECT_EQ(raw_note.find("normalised"), std::string::npos) << raw_note;
-  ASSERT_EQ(raw_centred.size(), clips.size());
+  // --batch-cohort: also normalised against the batch's own windows (the library's batch calibration), other
+  // scores; a library calibrated before the batch calibration is centred only, said with the way out.
+  EXPECT_EQ(note.find("normalised"), std::string::npos) << note;
+  const auto [normalised_json, normalised_note] = classify("--batch-cohort", clips);
+  EXPECT_NE(normalised_note.find("scores centred on the " + std::to_string(clips.size()) +
+                                 " files classified together and normalised against "),
+            std::string::npos)
+      << normalised_note;
+  ASSERT_EQ(normalised_json.size(), clips.size());
   std::size_t normalised = 0;
   for (std::size_t i = 0, j = 0; i < centred.size(); ++i) {
     if (i == 3) continue;
-    EXPECT_EQ(raw_centred[j]["centred_on"], "batch");
-    normalised += raw_centred[j++]["ranking"][0]["score"] != centred[i]["ranking"][0]["score"];
+    EXPECT_EQ(normalised_json[j]["centred_on"], "batch");
+    normalised += normalised_json[j++]["ranking"][0]["score"] != centred[i]["ranking"][0]["score"];
   }
   EXPECT_EQ(normalised, clips.size()) << "every file's scores are normalised";
   {
@@ -1411,7 +1411,7 @@ void EnrollCli::ClassifyCentresTheFilesClassifiedTogetherWhereItCan() {
     ASSERT_EQ(sqlite3_exec(db, "DELETE FROM meta WHERE key LIKE 'batch_calibration_%'", nullptr, nullptr, nullptr),
               SQLITE_OK);
     sqlite3_close(db);
-    std::string command = cli() + " classify --format json --library " + old.string();
+    std::string command = cli() + " classify --format json --batch-cohort --library " + old.string();
     for (const auto& f : clips) command += " " + f.string();
     std::string out;
     ASSERT_EQ(test::run_command("(" + command + " 2>&1 >/dev/null)", &out), 0) << out;

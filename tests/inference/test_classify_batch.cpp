@@ -96,7 +96,7 @@ TEST(ClassifyBatch, ScoresEveryFileCentredOnTheFilesThatHoldSound) {
   EXPECT_TRUE(report.centred);
   EXPECT_EQ(report.sounding, 6u);
   EXPECT_EQ(report.embedded_twice, 0u);
-  EXPECT_EQ(report.cohort, 0u);  // a library without the batch calibration: centred only
+  EXPECT_EQ(report.cohort, 0u);  // not asked for
   ASSERT_EQ(outcomes.size(), f.files.size());
 
   // By hand: the centre of the six sounding files, a scorer given it, each file classified.
@@ -253,6 +253,7 @@ TEST(ClassifyBatch, NormalisesAgainstTheBatchsOwnWindowsWithTheBatchCalibration)
   }
   BatchOptions options;
   options.min_files = 4;
+  options.cohort = true;
   BatchReport report;
   const auto outcomes = f.classify(options, &report);
   ASSERT_TRUE(report.centred);
@@ -299,9 +300,9 @@ TEST(ClassifyBatch, NormalisesAgainstTheBatchsOwnWindowsWithTheBatchCalibration)
   // The rate is the centred rate, on the batch calibration's curve.
   EXPECT_EQ(report.far, 0.05);
 
-  // --no-batch-cohort: centred only, as before.
-  BatchOptions off = options;
-  off.cohort = false;
+  // Without it (the default): centred only.
+  BatchOptions off;
+  off.min_files = options.min_files;
   BatchReport centred_only;
   const auto plain = f.classify(off, &centred_only);
   EXPECT_TRUE(centred_only.centred);
