@@ -214,7 +214,7 @@ int run_enroll(const EnrollArgs& a) {
   if (library_only) {
     if (!a.class_name.empty() || a.negative || !a.segment.empty() || !a.annotations.empty() || !std::isnan(a.threshold))
       throw Error("enroll: --class, --negative, --segment, --annotations and --threshold need recordings to enrol (FILE)");
-    check_output_path(a.library, OutputRules{.streaming = false, .create_parents = false});
+    check_output_path(a.library, OutputRules{.streaming = false, .create_parents = false, .database = true});
     // A misspelt path would otherwise become a new, empty library holding the setting.
     std::error_code ec;
     if (a.domain.empty() && !std::filesystem::exists(a.library, ec))
@@ -233,7 +233,7 @@ int run_enroll(const EnrollArgs& a) {
   // The library is written in place by SQLite (a journal beside it): a
   // missing or read-only directory, a read-only file or a pipe is named now,
   // not after the model loaded and the calibration ran.
-  check_output_path(a.library, OutputRules{.streaming = false, .create_parents = false});
+  check_output_path(a.library, OutputRules{.streaming = false, .create_parents = false, .database = true});
   const InputFiles inputs = expand_inputs(a.files);
   if (inputs.any_skipped()) std::cerr << "note: " << inputs.skipped_note() << "\n";
   const std::vector<std::string>& files = inputs.files;

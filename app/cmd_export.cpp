@@ -77,11 +77,9 @@ int run_export(const ExportArgs& a) {
                                                                : "not a regular file") +
                               ": --out must name a file: the export is a file with its model card written beside "
                               "it (" + card_path.string() + ")");
-  // As for every file named on its own: a missing directory is named, not made.
-  check_output_path(out, OutputRules{.create_parents = false});
-  check_output_path(card_path, OutputRules{.create_parents = false});
   // Never over the files it reads: --out R/best.pt replaced the trained
-  // weights with the export, --out LIB with --library LIB the library.
+  // weights with the export, --out LIB with --library LIB the library (named
+  // as the input it is, before the check that refuses any database).
   {
     std::vector<fs::path> inputs;
     for (const char* name : {"best.pt", "last.pt", "config.toml", "run.json", "split.json", "metrics.csv"})
@@ -89,6 +87,10 @@ int run_export(const ExportArgs& a) {
     if (!a.library.empty()) inputs.push_back(a.library);
     for (const fs::path& target : {out, card_path}) check_not_an_input(target, inputs, "export");
   }
+  // As for every file named on its own: a missing directory is named, not
+  // made; an existing SQLite database (another class library) is refused.
+  check_output_path(out, OutputRules{.create_parents = false});
+  check_output_path(card_path, OutputRules{.create_parents = false});
   if (fs::is_directory(out)) throw file_error(out, "is a directory: give the exported file's name, e.g. model." +
                                                        std::string(a.format == "onnx" ? "onnx" : "pt"));
   // The library before the model: a wrong path fails at once.

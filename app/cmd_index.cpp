@@ -101,7 +101,7 @@ int run_index(IndexArgs a) {
       throw file_error(a.archive, "is a directory: --archive names the archive's file (e.g. sounds.archive)");
     if (fs::exists(a.archive, ec) && !fs::is_regular_file(a.archive, ec))
       throw file_error(a.archive, "is not a regular file (a pipe or a device cannot hold an archive)");
-    check_output_path(a.archive, OutputRules{.streaming = false, .create_parents = false});
+    check_output_path(a.archive, OutputRules{.streaming = false, .create_parents = false, .database = true});
   }
   InputFiles inputs;
   if (!a.files.empty()) {

@@ -62,9 +62,10 @@ int run_search(SearchArgs a) {
   const std::optional<Segment> segment =
       a.segment.empty() ? std::nullopt : std::optional<Segment>(parse_segment(a.segment));
   if (!a.out.empty()) {
-    check_output_path(a.out);
-    // --out ARCHIVE replaced the archive with the hit table (and --out LIB the library, --out EXAMPLE the recording).
+    // --out ARCHIVE replaced the archive with the hit table (and --out LIB the library, --out EXAMPLE the
+    // recording): named as the input it is, before the check that refuses any database as an output.
     check_not_an_input(a.out, {a.archive, a.archive + ".ann", a.ann_file, a.library, a.example}, "search");
+    check_output_path(a.out);
   }
   const archive::SampleMethod sample = archive::parse_sample_method(a.sample);
   if (sample == archive::SampleMethod::margin && a.library.empty())

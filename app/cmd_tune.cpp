@@ -92,7 +92,7 @@ void run_tune(const TuneOptions& o) {
   // A SQLite study is written in place (a journal beside it): its directory
   // must exist and be writable, and the file (when there) be a writable regular one.
   if (const std::string file = sqlite_file_of(o.study, "study"); !file.empty())
-    check_output_path(file, OutputRules{.streaming = false, .create_parents = false});
+    check_output_path(file, OutputRules{.streaming = false, .create_parents = false, .database = true});
   // best.toml before any trial: a link's target is replaced, a pipe or "-" written through (after
   // every trial), a directory, a read-only file or a missing directory named now.
   check_output_path(o.best.empty() ? default_best_path(o.study) : std::filesystem::path(o.best),

@@ -797,7 +797,7 @@ std::unique_ptr<ArchiveStore> open_sqlite_archive(const fs::path& path, bool rea
   }
   a->read([&] { check_schema(*a); });
   // A read-only file is named before a change (review wrote into a chmod 444 archive as root).
-  if (!read_only) check_output_path(path, OutputRules{.streaming = false, .create_parents = false});
+  if (!read_only) check_output_path(path, OutputRules{.streaming = false, .create_parents = false, .database = true});
   return a;
 }
 

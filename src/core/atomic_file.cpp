@@ -90,6 +90,16 @@ std::string kind_name(mode_t mode) {
 }
 
 // Follows PATH's symbolic links to the final name (which need not exist).
+// Whether the file starts with SQLite's header ("SQLite format 3" and a NUL:
+// sqlite.org/fileformat.html, section 1.3); an unreadable file is not one here
+// (the checks after name why it cannot be written).
+bool is_sqlite_database(const fs::path& path) {
+  static constexpr char kHeader[16] = {'S', 'Q', 'L', 'i', 't', 'e', ' ', 'f', 'o', 'r', 'm', 'a', 't', ' ', '3', '\0'};
+  std::ifstream in(path, std::ios::binary);
+  char head[sizeof kHeader] = {};
+  return in.read(head, sizeof head) && std::memcmp(head, kHeader, sizeof head) == 0;
+}
+
 fs::path follow_links(const fs::path& path) {
   // A link the kernel resolves to a pipe or device (/dev/stdout ->
   // /proc/self/fd/1 -> "pipe:[N]", a name no directory holds) is written
@@ -216,6 +226,9 @@ OutputTarget check_output_path(const fs::path& path, OutputRules rules) {
       return out;
     }
     if (!S_ISREG(st.st_mode)) throw file_error(path, "is " + kind_name(st.st_mode) + ", not a file: give a file name");
+    if (!rules.database && is_sqlite_database(r))
+      throw file_error(path, "is a SQLite database (a class library, an archive or a study?) that this output would "
+                             "replace: give another file name (or remove it first)");
     check_writable_directory(r.parent_path().empty() ? fs::path(".") : r.parent_path(), path);
     if ((st.st_mode & 0222) == 0 || ::access(r.c_str(), W_OK) != 0)
       throw file_error(path, "is read-only (make it writable, or give another name)");

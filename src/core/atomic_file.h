@@ -39,6 +39,11 @@ struct OutputRules {
   bool streaming = true;
   // Missing parent directories are created; false: Error naming the directory.
   bool create_parents = true;
+  // The output is a SQLite store written in place (a class library, an
+  // archive, a study), which an existing SQLite database may be; false: an
+  // existing SQLite database is refused, not replaced (export --out LIB.db
+  // replaced a class library with an ONNX file).
+  bool database = false;
 };
 
 struct OutputTarget {
@@ -48,7 +53,7 @@ struct OutputTarget {
 };
 
 // Where PATH's bytes will go, checked before any work; Error naming PATH and
-// what is wrong otherwise (see the top of this file). Commands call it on every
+// what is wrong otherwise (see the top of this file; and OutputRules::database). Commands call it on every
 // output file a user names, when they parse their options.
 OutputTarget check_output_path(const std::filesystem::path& path, OutputRules rules = {});
 // An output that would replace a file the command reads (search --out ARCHIVE

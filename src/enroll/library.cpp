@@ -620,7 +620,7 @@ ClassLibrary ClassLibrary::open(const fs::path& path) {
   impl->read([&] { check_schema(*impl); });
   // To change it: a read-only file is named now, as enroll names it (review and
   // library --remove wrote into a chmod 444 library as root).
-  check_output_path(path, OutputRules{.streaming = false, .create_parents = false});
+  check_output_path(path, OutputRules{.streaming = false, .create_parents = false, .database = true});
   return ClassLibrary(std::move(impl));
 }
 

@@ -746,6 +746,14 @@ void EnrollCli::ExportedOnnxEmbedsAsEmbedDoesWithTheLibrarysThresholdsInItsCard(
     EXPECT_NE(out.find("which export reads"), std::string::npos) << out;
   }
   EXPECT_EQ(read_file(demo_ / "run" / "best.pt"), best);
+  // Another class library (not one it reads): a SQLite database is refused, not replaced.
+  const fs::path other = dir / "other-library.db";
+  fs::copy_file(library_, other);
+  const std::string other_bytes = read_file(other);
+  EXPECT_EQ(test::run_command(cli() + " export --run " + run + " --format onnx --out " + other.string(), &out), 1)
+      << out;
+  EXPECT_NE(out.find(other.string() + ": is a SQLite database"), std::string::npos) << out;
+  EXPECT_EQ(read_file(other), other_bytes);
   // The library was enrolled with best.pt: its thresholds do not hold for
   // last.pt, and the refusal says which weights to export it with.
   ASSERT_TRUE(fs::exists(demo_ / "run" / "last.pt"));

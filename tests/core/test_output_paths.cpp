@@ -69,6 +69,37 @@ TEST(OutputPaths, SymbolicLinkIsFollowedAndItsTargetReplaced) {
   EXPECT_EQ(names_in(dir.path()), (std::vector<std::string>{"data", "link.txt"}));
 }
 
+// An existing SQLite database (a class library, an archive, a study) is
+// refused as an output, not replaced (export --out LIB.db replaced a class
+// library with an ONNX file), through a link too; only the stores themselves
+// (OutputRules::database) may name one. Other files, short ones included, are
+// replaced as before.
+TEST(OutputPaths, ASqliteDatabaseIsRefusedUnlessTheOutputIsAStore) {
+  test::TempDir dir;
+  const std::string header("SQLite format 3\0", 16);
+  const std::string database = header + std::string(4080, '\x01');
+  write_file_atomic(dir / "lib.db", database);
+  fs::create_symlink("lib.db", dir / "link.db");
+  for (const fs::path& target : {dir / "lib.db", dir / "link.db"}) {
+    const std::string e = test::error_of([&] { write_file_atomic(target, "an ONNX model"); });
+    EXPECT_TRUE(contains(e, target.string())) << e;
+    EXPECT_TRUE(contains(e, "is a SQLite database")) << e;
+    EXPECT_TRUE(contains(e, "give another file name")) << e;
+    EXPECT_EQ(read_file(dir / "lib.db"), database);  // untouched
+  }
+  EXPECT_EQ(check_output_path(dir / "lib.db", OutputRules{.streaming = false, .create_parents = false,
+                                                          .database = true})
+                .kind,
+            OutputKind::file);
+  // Not a database: the header's last byte differs, or the file is shorter than the header.
+  write_file_atomic(dir / "almost.db", std::string("SQLite format 3!") + "rest");
+  write_file_atomic(dir / "almost.db", "replaced");
+  EXPECT_EQ(read_file(dir / "almost.db"), "replaced");
+  write_file_atomic(dir / "short.db", header.substr(0, 10));
+  write_file_atomic(dir / "short.db", "replaced");
+  EXPECT_EQ(read_file(dir / "short.db"), "replaced");
+}
+
 TEST(OutputPaths, ChainOfLinksAndADanglingLinkCreateTheFinalTarget) {
   test::TempDir dir;
   fs::create_directories(dir / "a");
