@@ -120,12 +120,12 @@ AnnBuildReport build_ann_index(const ArchiveStore& store, const std::string& pat
   const auto dim = static_cast<std::size_t>(model.embedding_dim);
   if (dim == 0) throw file_error(store.location(), "the archive records no embedding size (damaged)");
   if (options.hnsw_m < 2 || options.hnsw_m > 256) throw Error("internal: HNSW M must be 2..256");
-  check_output_path(path, OutputRules{.streaming = false, .create_parents = false});
   // Only an approximate index is replaced: --ann-file ARCHIVE replaced the
-  // archive (its reviews with it), --ann-file REC.wav a recording.
+  // archive (its reviews with it), --ann-file REC.wav a recording. Said
+  // before the output rules, which would name a database but not what to give.
   {
     std::error_code ec;
-    if (fs::exists(path, ec)) {
+    if (fs::is_regular_file(path, ec)) {
       std::ifstream in(path, std::ios::binary);
       std::string head(kMagic.size(), '\0');
       in.read(head.data(), static_cast<std::streamsize>(head.size()));
@@ -134,6 +134,7 @@ AnnBuildReport build_ann_index(const ArchiveStore& store, const std::string& pat
                                "give --ann-file a new file name (or the path of an old index, which is replaced)");
     }
   }
+  check_output_path(path, OutputRules{.streaming = false, .create_parents = false});
   AnnBuildReport report;
   report.path = path;
   report.kind = options.kind;
