@@ -680,14 +680,6 @@ void Bench::bench_half(RunModel& run, const std::vector<int>& calibration_classe
         // `embedded`), centred on their mean where it can be, then scored.
         std::vector<std::pair<int, const SoundingEmbeddings*>> batch;  // (class, clip)
         MeanOfRecordings centre;
-        std::size_t n_batch = 0;  // the batch's size, for its cohort's quota
-        for (int c : test)
-          for (const std::string& path : clips_of_[c]) {
-            const bool of_enrolled = std::find(enrolled.begin(), enrolled.end(), c) != enrolled.end();
-            n_batch += !used.count(path) && !((o_.classify_batch == "enrolled" && !of_enrolled) ||
-                                              (o_.classify_batch == "never" && of_enrolled));
-          }
-        BatchCohort cohort(n_batch);
         for (int c : test)
           for (const std::string& path : clips_of_[c]) {
             if (used.count(path)) continue;
@@ -698,7 +690,6 @@ void Bench::bench_half(RunModel& run, const std::vector<int>& calibration_classe
             if (it == embedded.end()) it = embedded.emplace(path, embed_sounding(run, path, classify_options)).first;
             batch.emplace_back(c, &it->second);
             add_recording(centre, it->second.windows);
-            cohort.add(it->second.windows);
           }
         ++batches_classified_;
         std::optional<LibraryScorer> centred;
@@ -707,6 +698,8 @@ void Bench::bench_half(RunModel& run, const std::vector<int>& calibration_classe
             centre.recordings() >= o_.classify_min_files) {
           batch_scoring.recording_centre = centre.mean();
           if (o_.classify_cohort == "batch" && library.batch_calibration()) {
+            BatchCohort cohort(batch.size());
+            for (const auto& member : batch) cohort.add(member.second->windows);
             batch_scoring.recording_cohort = cohort.take();
             ++batches_normalised_;
           }

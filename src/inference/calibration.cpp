@@ -234,11 +234,8 @@ Calibration calibrate_embedded(RunModel& run, const ValidationClips& clips, cons
   std::vector<CohortStats> window_stats;
   if (normalise) {
     if (options.domain_cohort) {  // the clips' own windows, already centred
-      std::vector<int64_t> rows(n_windows);
-      for (std::size_t i = 0; i < n_windows; ++i) rows[i] = static_cast<int64_t>(i);
-      rows = evenly_strided(std::move(rows), kMaxDomainCohort);
-      c = windows.index_select(0, torch::tensor(rows, torch::kLong));
-      top_k = domain_top_k(options.top_k, rows.size());
+      c = evenly_strided_rows(windows, kMaxDomainCohort);
+      top_k = domain_top_k(options.top_k, static_cast<std::size_t>(c.size(0)));
     } else {
       c = torch::empty({static_cast<int64_t>(cohort.size()), dim}, torch::kFloat);
       for (std::size_t i = 0; i < cohort.size(); ++i) {

@@ -7,22 +7,10 @@
 
 #include "core/error.h"
 #include "core/progress.h"
-#include "core/evenly_strided.h"
 #include "enroll/domain_centre.h"
 #include "inference/domain.h"
 
 namespace oneshot {
-namespace {
-
-// At most `n` rows of `rows` (R, D), evenly strided (core/evenly_strided.h).
-torch::Tensor evenly_strided_rows(const torch::Tensor& rows, std::size_t n) {
-  std::vector<int64_t> index(static_cast<std::size_t>(rows.size(0)));
-  for (std::size_t i = 0; i < index.size(); ++i) index[i] = static_cast<int64_t>(i);
-  index = evenly_strided(std::move(index), n);
-  return rows.index_select(0, torch::tensor(index, torch::kLong));
-}
-
-}  // namespace
 
 BatchCohort::BatchCohort(std::size_t n_files) : quota_(domain_cohort_quota(n_files)) {}
 

@@ -144,6 +144,13 @@ std::size_t min_recording_centre_windows(const RunModel& run, std::size_t window
                                (kMinRecordingCentreWindows * run.window_samples() + window - 1) / window);
 }
 
+torch::Tensor evenly_strided_rows(const torch::Tensor& rows, std::size_t n) {
+  std::vector<int64_t> index(static_cast<std::size_t>(rows.size(0)));
+  for (std::size_t i = 0; i < index.size(); ++i) index[i] = static_cast<int64_t>(i);
+  index = evenly_strided(std::move(index), n);
+  return rows.index_select(0, torch::tensor(index, torch::kLong));
+}
+
 torch::Tensor recentred(const RunModel& run, const torch::Tensor& embeddings, const std::vector<float>& centre) {
   return recentred(embeddings, run.embedding_parts(), centre);
 }

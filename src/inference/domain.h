@@ -73,6 +73,10 @@ std::size_t min_recording_centre_windows(const RunModel& run, std::size_t window
 // (eval/protocols.h recentred).
 torch::Tensor recentred(const RunModel& run, const torch::Tensor& embeddings, const std::vector<float>& centre);
 
+// At most `n` rows of `rows` (R, D), evenly strided (core/evenly_strided.h):
+// a cohort of window embeddings capped as a domain's is.
+torch::Tensor evenly_strided_rows(const torch::Tensor& rows, std::size_t n);
+
 // One recording's window embeddings `windows` (W, D) added to `mean`
 // (enroll/domain_centre.h MeanOfRecordings; its errors).
 void add_recording(MeanOfRecordings& mean, const torch::Tensor& windows);
